@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs whatever the build and the tests need and is missing; skips what is present.
+# Usage: scripts/bootstrap.sh [build|test]   (test also installs Chromium and Playwright)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-build}"
+export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! cargo leptos --version 2>/dev/null | grep -q '0\.3\.6'; then
+  say "installing cargo-leptos 0.3.6 (takes about 11 minutes on 2 cores, once)"
+  cargo install cargo-leptos --version 0.3.6 --locked --features no_downloads
+fi
+
+# The wasm-bindgen CLI must equal the wasm-bindgen version in Cargo.lock exactly.
+wb_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock 2>/dev/null || true)
+wb_version="${wb_version:-0.2.130}"
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
+  say "installing wasm-bindgen-cli $wb_version"
+  cargo install wasm-bindgen-cli --version "$wb_version" --force
+fi
+
+if ! [ -x .tools/node_modules/.bin/wasm-opt ]; then
+  say "installing wasm-opt (npm binaryen) into .tools"
+  mkdir -p .tools
+  (cd .tools && [ -f package.json ] || echo '{"private":true}' > package.json; npm install --no-audit --no-fund binaryen@132.0.0)
+fi
+
+if [ "$what" = test ]; then
+  if ! [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+    say "installing Debian chromium"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium
+  fi
+  if ! [ -d end2end/node_modules/@playwright/test ]; then
+    say "installing Playwright (npm) in end2end/"
+    (cd end2end && npm install --no-audit --no-fund)
+  fi
+fi
+say "toolchain ready"

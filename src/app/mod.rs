@@ -1,0 +1,119 @@
+//! The dashboard: shell, routes and the signed-in layout.
+
+mod components;
+mod pages;
+
+use crate::api::auth::{current_user, SignOut};
+use crate::model::{Role, User};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Outlet, ParentRoute, Redirect, Route, Router, Routes, A};
+use leptos_router::{path, SsrMode};
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="graycast" href="/pkg/graycast.css" />
+        <Title formatter=|page: String| if page.is_empty() { "graycast".to_string() } else { format!("{page} · graycast") } />
+        <Router>
+            <Routes fallback=|| view! { <pages::NotFound /> }>
+                <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async />
+                <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
+                    <Route path=path!("") view=pages::home::HomePage />
+                    <Route path=path!("admin/users") view=pages::users::UsersPage />
+                    <Route path=path!("admin/tokens") view=pages::tokens::TokensPage />
+                    <Route path=path!("audit") view=pages::audit::AuditPage />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The signed-in user, provided to every page under the layout.
+#[derive(Clone)]
+pub struct CurrentUser(pub User);
+
+pub fn use_current_user() -> Option<User> {
+    use_context::<CurrentUser>().map(|c| c.0)
+}
+
+/// The layout of every page behind sign-in; sends anyone else to /login.
+#[component]
+fn SignedIn() -> impl IntoView {
+    let me = Resource::new(|| (), |_| current_user());
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(user)) => {
+                        provide_context(CurrentUser(user.clone()));
+                        view! {
+                            <Header user />
+                            <main class="page">
+                                <Outlet />
+                            </main>
+                        }
+                            .into_any()
+                    }
+                    Ok(None) => view! { <Redirect path="/login" /> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Header(user: User) -> impl IntoView {
+    let sign_out = ServerAction::<SignOut>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = sign_out.value().get() {
+            let _ = window().location().set_href("/login");
+        }
+    });
+    let is_admin = user.role == Role::Admin;
+    view! {
+        <header class="topbar">
+            <A href="/" attr:class="brand">
+                <span class="brand-mark" aria-hidden="true">"◐"</span>
+                " graycast"
+            </A>
+            <nav aria-label="Main">
+                <A href="/">"Namespaces"</A>
+                <A href="/audit">"Audit"</A>
+                <Show when=move || is_admin>
+                    <A href="/admin/users">"Users"</A>
+                    <A href="/admin/tokens">"Tokens"</A>
+                </Show>
+            </nav>
+            <div class="who">
+                <span class="user" data-testid="current-user">
+                    {user.username.clone()}
+                    <span class="role">{user.role.to_string()}</span>
+                    {user.env.clone().map(|e| view! { <span class="role">{e}</span> })}
+                </span>
+                <button class="btn" on:click=move |_| { sign_out.dispatch(SignOut {}); }>
+                    "Sign out"
+                </button>
+            </div>
+        </header>
+    }
+}

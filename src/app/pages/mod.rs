@@ -1,0 +1,24 @@
+pub mod audit;
+pub mod home;
+pub mod login;
+pub mod tokens;
+pub mod users;
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <main class="page narrow">
+            <h1>"Page not found"</h1>
+            <p>
+                "Nothing lives at this address. " <A href="/">"Back to the namespaces"</A>
+            </p>
+        </main>
+    }
+}

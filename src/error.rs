@@ -1,0 +1,150 @@
+//! The one error type of the whole server, shared with the dashboard so server
+//! functions carry the same `code`, `message` and `field` as the REST API.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error a caller can act on. Internal failures are logged where they happen
+/// and reach the caller only as an opaque `internal` error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Error {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl Error {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// Names the request field the error is about.
+    pub fn on_field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_string());
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "bad_request", message)
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::new(400, "invalid", message).on_field(field)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            401,
+            "unauthorized",
+            "Sign in or send a valid API token (Authorization: Bearer …).",
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "forbidden", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, "not_found", message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(409, "conflict", message)
+    }
+
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(413, "too_large", message)
+    }
+
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(422, "unprocessable", message)
+    }
+
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        Self::new(429, "too_many_requests", message)
+    }
+
+    /// Logs the real cause on the server and returns an opaque error.
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        #[cfg(feature = "ssr")]
+        tracing::error!(error = %cause, "internal error");
+        #[cfg(not(feature = "ssr"))]
+        let _ = cause;
+        Self::new(500, "internal", "Something went wrong on the server; it has been logged.")
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl leptos::server_fn::error::FromServerFnError for Error {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        use leptos::server_fn::error::ServerFnErrorErr as E;
+        match value {
+            E::Request(m) => Self::new(0, "network", format!("Could not reach the server: {m}")),
+            E::Args(m) | E::MissingArg(m) | E::Deserialization(m) | E::Serialization(m) => {
+                Self::bad_request(m)
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod server_impls {
+    use super::Error;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+
+    impl IntoResponse for Error {
+        fn into_response(self) -> Response {
+            let status =
+                StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = serde_json::json!({
+                "error": { "code": self.code, "message": self.message, "field": self.field }
+            });
+            let mut response = (status, axum::Json(body)).into_response();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("60"),
+                );
+            }
+            response
+        }
+    }
+
+    impl From<sqlx::Error> for Error {
+        fn from(e: sqlx::Error) -> Self {
+            Error::internal(e)
+        }
+    }
+
+    impl From<axum::extract::rejection::JsonRejection> for Error {
+        fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+            Error::bad_request(format!("The request body is not valid JSON for this route: {}", e.body_text()))
+        }
+    }
+
+    impl From<axum::extract::rejection::QueryRejection> for Error {
+        fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+            Error::bad_request(format!("Invalid query string: {}", e.body_text()))
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The `graycast` binary: `serve`, `token create`, `user create` (and later `agent`).
+
+use clap::{Args, Parser, Subcommand};
+use graycast::model::{NewToken, NewUser, Role};
+use graycast::server::{self, auth::Actor, ops, Application, ServeConfig};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "graycast", version, about = "Configuration center with gray (canary) release control")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: dashboard, HTTP API and watch streams.
+    Serve(ServeArgs),
+    /// Manage API tokens directly in the database (for bootstrapping automation).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Manage dashboard users directly in the database.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Args)]
+struct DatabaseArg {
+    /// SQLite database URL.
+    #[arg(long, env = "GRAYCAST_DATABASE_URL", default_value = server::DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GRAYCAST_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    database: DatabaseArg,
+    /// Directory of the built front end (default: `site` beside the binary's target directory).
+    #[arg(long, env = "GRAYCAST_SITE_ROOT")]
+    site_root: Option<PathBuf>,
+    /// Seconds between keep-alive comments on watch streams.
+    #[arg(long, env = "GRAYCAST_HEARTBEAT_SECS", default_value_t = 15)]
+    heartbeat_secs: u64,
+    /// Password of the `admin` user created on first start (random and printed once when absent).
+    #[arg(long, env = "GRAYCAST_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// Largest config content accepted, in bytes.
+    #[arg(long, env = "GRAYCAST_MAX_CONTENT_BYTES", default_value_t = 1024 * 1024)]
+    max_content_bytes: usize,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print its secret (shown only this once).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        namespace: Option<String>,
+        #[arg(long)]
+        env: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        env: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_sessions=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Token {
+            command: TokenCommand::Create { name, role, namespace, env, database },
+        } => token_create(&database.database_url, NewToken { name, role, namespace, env }).await,
+        Command::User {
+            command: UserCommand::Create { username, role, env, database },
+        } => user_create(&database.database_url, username, role, env).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("graycast: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> graycast::Result<()> {
+    let config = ServeConfig {
+        listen: args.listen,
+        database_url: args.database.database_url,
+        site_root: args.site_root.unwrap_or_else(server::default_site_root),
+        heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
+        admin_password: args.admin_password,
+        max_content_bytes: args.max_content_bytes,
+    };
+    if !config.site_root.join("pkg").is_dir() {
+        tracing::warn!(site_root = %config.site_root.display(), "no built front end here; the dashboard will not load (run `make build`)");
+    }
+    let app = Application::build(config).await?;
+    let addr = app.local_addr();
+    println!("graycast is listening on http://{addr}");
+    if let Some(first) = &app.first_start {
+        match &first.admin_password_generated {
+            Some(password) => println!("first start: created user admin with password {password} (shown only once)"),
+            None => println!("first start: created user admin with the password given by --admin-password / GRAYCAST_ADMIN_PASSWORD"),
+        }
+    }
+    app.run_until(server::shutdown_signal())
+        .await
+        .map_err(graycast::Error::internal)
+}
+
+async fn token_create(database_url: &str, new: NewToken) -> graycast::Result<()> {
+    let db = server::db::connect(database_url).await?;
+    server::db::seed(&db, None).await?.and_then(|f| f.admin_password_generated).inspect(|p| {
+        eprintln!("first start: created user admin with password {p} (shown only once)");
+    });
+    let created = ops::tokens::create(&db, &Actor::cli(), new).await?;
+    println!("{}", created.token);
+    eprintln!("token {} ({}) created; store the secret now, it is not shown again", created.id, created.info.role);
+    Ok(())
+}
+
+async fn user_create(database_url: &str, username: String, role: Role, env: Option<String>) -> graycast::Result<()> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .map_err(|e| graycast::Error::bad_request(format!("cannot read the password from standard input: {e}")))?;
+    let password = password.trim_end_matches(['\r', '\n']).to_string();
+    let db = server::db::connect(database_url).await?;
+    server::db::seed(&db, None).await?.and_then(|f| f.admin_password_generated).inspect(|p| {
+        eprintln!("first start: created user admin with password {p} (shown only once)");
+    });
+    let user = ops::users::create(&db, &Actor::cli(), NewUser { username, password, role, env }).await?;
+    println!("user {} created with role {}", user.username, user.role);
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! Shapes shared by the API, the server functions and the dashboard.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Roles, lowest to highest; each includes the rights of those below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Subscriber,
+    Viewer,
+    Editor,
+    Releaser,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Subscriber,
+        Role::Viewer,
+        Role::Editor,
+        Role::Releaser,
+        Role::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Subscriber => "subscriber",
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Releaser => "releaser",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown role {s:?}; expected one of subscriber, viewer, editor, releaser, admin")
+            })
+    }
+}
+
+/// A signed-in dashboard user (never carries the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    /// When set, the user may act only in this environment.
+    pub env: Option<String>,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+    #[serde(default)]
+    pub env: Option<String>,
+}
+
+/// A partial update of a user; absent fields stay as they are. `env: Some(None)`
+/// (JSON `"env": null`) lifts the environment limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserUpdate {
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default, with = "double_option")]
+    pub env: Option<Option<String>>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+/// An API token as listed (the secret is never stored, only its hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub namespace: Option<String>,
+    pub env: Option<String>,
+    /// The first characters of the secret, to recognise a token.
+    pub prefix: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub name: String,
+    pub role: Role,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub env: Option<String>,
+}
+
+/// Returned once, at creation: `token` is the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub token: String,
+    #[serde(flatten)]
+    pub info: TokenInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    pub id: i64,
+    pub name: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub namespace: Option<String>,
+    pub env: Option<String>,
+    pub key: Option<String>,
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    pub q: Option<String>,
+    #[serde(default)]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub env: Option<String>,
+    #[serde(default)]
+    pub since: Option<String>,
+    #[serde(default)]
+    pub until: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub before_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub next_before_id: Option<i64>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Option<String>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            None => s.serialize_none(),
+            Some(inner) => inner.serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_lowest_to_highest() {
+        assert!(Role::Subscriber < Role::Viewer);
+        assert!(Role::Viewer < Role::Editor);
+        assert!(Role::Editor < Role::Releaser);
+        assert!(Role::Releaser < Role::Admin);
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn user_update_distinguishes_absent_and_null_env() {
+        let absent: UserUpdate = serde_json::from_str(r#"{"role":"editor"}"#).unwrap();
+        assert_eq!(absent.env, None);
+        let cleared: UserUpdate = serde_json::from_str(r#"{"env":null}"#).unwrap();
+        assert_eq!(cleared.env, Some(None));
+        let set: UserUpdate = serde_json::from_str(r#"{"env":"prod"}"#).unwrap();
+        assert_eq!(set.env, Some(Some("prod".into())));
+    }
+}

@@ -1,0 +1,50 @@
+use super::Tx;
+use crate::model::Environment;
+use sqlx::Result;
+use sqlx::{FromRow, SqliteExecutor};
+
+#[derive(FromRow)]
+struct EnvironmentRow {
+    id: i64,
+    name: String,
+    created_at: String,
+}
+
+impl From<EnvironmentRow> for Environment {
+    fn from(r: EnvironmentRow) -> Self {
+        Environment {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+        }
+    }
+}
+
+pub async fn list(db: impl SqliteExecutor<'_>) -> Result<Vec<Environment>> {
+    let rows: Vec<EnvironmentRow> = sqlx::query_as(
+        "SELECT id, name, created_at FROM environments
+         ORDER BY CASE name WHEN 'dev' THEN 0 WHEN 'staging' THEN 1 WHEN 'prod' THEN 2 ELSE 3 END, name",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+pub async fn find(tx: &mut Tx<'_>, name: &str) -> Result<Option<Environment>> {
+    let row: Option<EnvironmentRow> =
+        sqlx::query_as("SELECT id, name, created_at FROM environments WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(row.map(Into::into))
+}
+
+pub async fn insert(tx: &mut Tx<'_>, name: &str) -> Result<Environment> {
+    let row: EnvironmentRow = sqlx::query_as(
+        "INSERT INTO environments (name) VALUES (?) RETURNING id, name, created_at",
+    )
+    .bind(name)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.into())
+}

@@ -1,0 +1,115 @@
+use super::Tx;
+use crate::model::{Role, TokenInfo};
+use sqlx::Result;
+use sqlx::{FromRow, SqlitePool};
+
+#[derive(FromRow)]
+struct TokenRow {
+    id: i64,
+    name: String,
+    role: String,
+    namespace: Option<String>,
+    env: Option<String>,
+    prefix: String,
+    created_by: String,
+    created_at: String,
+    last_used_at: Option<String>,
+    revoked_at: Option<String>,
+}
+
+impl From<TokenRow> for TokenInfo {
+    fn from(r: TokenRow) -> Self {
+        TokenInfo {
+            id: r.id,
+            name: r.name,
+            role: r.role.parse().unwrap_or(Role::Subscriber),
+            namespace: r.namespace,
+            env: r.env,
+            prefix: r.prefix,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "id, name, role, namespace, env, prefix, created_by, created_at, last_used_at, revoked_at";
+
+pub struct NewTokenRow<'a> {
+    pub name: &'a str,
+    pub token_hash: &'a str,
+    pub prefix: &'a str,
+    pub role: Role,
+    pub namespace: Option<&'a str>,
+    pub env: Option<&'a str>,
+    pub created_by: &'a str,
+}
+
+pub async fn insert(tx: &mut Tx<'_>, t: NewTokenRow<'_>) -> Result<TokenInfo> {
+    let row: TokenRow = sqlx::query_as(&format!(
+        "INSERT INTO tokens (name, token_hash, prefix, role, namespace, env, created_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+    ))
+    .bind(t.name)
+    .bind(t.token_hash)
+    .bind(t.prefix)
+    .bind(t.role.as_str())
+    .bind(t.namespace)
+    .bind(t.env)
+    .bind(t.created_by)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.into())
+}
+
+/// The token with this hash, unless it was revoked.
+pub async fn find_active_by_hash(pool: &SqlitePool, token_hash: &str) -> Result<Option<TokenInfo>> {
+    let row: Option<TokenRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tokens WHERE token_hash = ? AND revoked_at IS NULL"
+    ))
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(Into::into))
+}
+
+/// Records use at most once a minute per token, to keep reads cheap.
+pub async fn touch(pool: &SqlitePool, id: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE id = ? AND (last_used_at IS NULL OR last_used_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds'))",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn list(pool: &SqlitePool) -> Result<Vec<TokenInfo>> {
+    let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tokens ORDER BY revoked_at IS NOT NULL, id DESC"
+    ))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+pub async fn find(tx: &mut Tx<'_>, id: i64) -> Result<Option<TokenInfo>> {
+    let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tokens WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.map(Into::into))
+}
+
+pub async fn revoke(tx: &mut Tx<'_>, id: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,97 @@
+use super::Tx;
+use crate::model::{Role, User};
+use sqlx::Result;
+use sqlx::{FromRow, SqliteExecutor, SqlitePool};
+
+#[derive(FromRow)]
+struct UserRow {
+    id: i64,
+    username: String,
+    role: String,
+    env: Option<String>,
+    disabled: bool,
+    created_at: String,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            username: r.username,
+            role: r.role.parse().unwrap_or(Role::Subscriber),
+            env: r.env,
+            disabled: r.disabled,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// A user with the password hash, for sign-in only; deliberately not serializable.
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+const COLUMNS: &str = "id, username, role, env, disabled, created_at";
+
+pub async fn count(pool: &SqlitePool) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await?)
+}
+
+pub async fn insert(tx: &mut Tx<'_>, username: &str, password_hash: &str, role: Role, env: Option<&str>) -> Result<i64> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO users (username, password_hash, role, env) VALUES (?, ?, ?, ?) RETURNING id",
+    )
+    .bind(username)
+    .bind(password_hash)
+    .bind(role.as_str())
+    .bind(env)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+pub async fn find(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<User>> {
+    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(User::from))
+}
+
+pub async fn find_by_name(db: impl SqliteExecutor<'_>, username: &str) -> Result<Option<User>> {
+    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
+        .bind(username)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(User::from))
+}
+
+pub async fn credentials(pool: &SqlitePool, username: &str) -> Result<Option<Credentials>> {
+    let Some(user) = find_by_name(pool, username).await? else {
+        return Ok(None);
+    };
+    let password_hash = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+        .bind(user.id)
+        .fetch_one(pool)
+        .await?;
+    Ok(Some(Credentials { user, password_hash }))
+}
+
+pub async fn list(pool: &SqlitePool) -> Result<Vec<User>> {
+    let rows: Vec<UserRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM users ORDER BY username"))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(User::from).collect())
+}
+
+pub async fn update(tx: &mut Tx<'_>, user: &User) -> Result<()> {
+    sqlx::query("UPDATE users SET role = ?, env = ?, disabled = ? WHERE id = ?")
+        .bind(user.role.as_str())
+        .bind(&user.env)
+        .bind(user.disabled)
+        .bind(user.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

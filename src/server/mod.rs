@@ -1,0 +1,177 @@
+//! The server side: configuration, state, router, database, authentication.
+
+pub mod auth;
+pub mod db;
+pub mod ops;
+pub mod router;
+
+use crate::Result;
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use sqlx::SqlitePool;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything `graycast serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub site_root: PathBuf,
+    pub heartbeat: Duration,
+    /// Password for the `admin` user created on first start; generated when absent.
+    pub admin_password: Option<String>,
+    /// Largest config content accepted, in bytes.
+    pub max_content_bytes: usize,
+}
+
+impl ServeConfig {
+    /// A configuration for tests and embedding: loopback, port 0, the given database.
+    pub fn for_tests(database_url: impl Into<String>) -> Self {
+        Self {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            database_url: database_url.into(),
+            site_root: default_site_root(),
+            heartbeat: Duration::from_secs(15),
+            admin_password: Some("admin-password".into()),
+            max_content_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// The default SQLite database: `./data/graycast.db`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/graycast.db";
+
+/// Where the built front end is when `--site-root` is not given: beside the
+/// binary (`target/release/graycast` → `target/site`), so the server runs from
+/// any working directory.
+pub fn default_site_root() -> PathBuf {
+    let beside_binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .into_iter()
+        .flat_map(|dir| [dir.join("../site"), dir.join("site"), dir.join("../../site")]);
+    beside_binary
+        .chain([PathBuf::from("target/site")])
+        .find(|p| p.join("pkg").is_dir())
+        .unwrap_or_else(|| PathBuf::from("target/site"))
+}
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub inner: Arc<Shared>,
+}
+
+pub struct Shared {
+    pub db: SqlitePool,
+    pub config: ServeConfig,
+    pub login_throttle: auth::LoginThrottle,
+    /// A hash verified when the username is unknown, so that costs the same time.
+    pub dummy_password_hash: String,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.inner
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// The admin credentials generated on first start (printed once by `serve`).
+#[derive(Debug, Clone)]
+pub struct FirstStart {
+    pub admin_password_generated: Option<String>,
+}
+
+/// A bound, ready server: `port()` tells where it listens (useful with port 0).
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    pub state: AppState,
+    pub first_start: Option<FirstStart>,
+}
+
+impl Application {
+    pub async fn build(config: ServeConfig) -> Result<Self> {
+        let db = db::connect(&config.database_url).await?;
+        let first_start = db::seed(&db, config.admin_password.as_deref()).await?;
+        let leptos_options = LeptosOptions::builder()
+            .output_name("graycast")
+            .site_root(config.site_root.to_string_lossy().as_ref())
+            .site_pkg_dir("pkg")
+            .site_addr(config.listen)
+            .env(leptos::config::Env::PROD)
+            .build();
+        let dummy_password_hash = auth::hash_password("graycast-dummy-password").await?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| crate::Error::internal(format!("cannot listen on {}: {e}", config.listen)))?;
+        let state = AppState {
+            leptos_options,
+            inner: Arc::new(Shared {
+                db,
+                config,
+                login_throttle: auth::LoginThrottle::default(),
+                dummy_password_hash,
+            }),
+        };
+        let router = router::router(state.clone()).await?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+            first_start,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,12 @@
+use crate::model::{AuditPage, AuditQuery, Role};
+use crate::server::auth::Actor;
+use crate::server::db;
+use crate::server::AppState;
+use crate::Result;
+
+/// Viewers and above read the trail; an environment-limited caller sees only
+/// its environment's entries.
+pub async fn search(state: &AppState, actor: &Actor, query: &AuditQuery) -> Result<AuditPage> {
+    actor.require_in(Role::Viewer, query.namespace.as_deref(), query.env.as_deref())?;
+    Ok(db::audit::search(&state.db, query, actor.env.as_deref()).await?)
+}

@@ -1,0 +1,35 @@
+use super::{check_name, conflict_on_unique};
+use crate::model::{Environment, Role};
+use crate::server::auth::Actor;
+use crate::server::db::{self, audit::NewEntry};
+use crate::server::AppState;
+use crate::Result;
+
+/// Every signed-in caller may see which environments exist.
+pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Environment>> {
+    actor.require(Role::Subscriber)?;
+    Ok(db::environments::list(&state.db).await?)
+}
+
+pub async fn create(state: &AppState, actor: &Actor, name: &str) -> Result<Environment> {
+    actor.require(Role::Admin)?;
+    if actor.env.is_some() {
+        return Err(crate::Error::forbidden(
+            "Only an admin without an environment limit can create environments.",
+        ));
+    }
+    check_name("name", name)?;
+    let mut tx = state.db.begin().await?;
+    let env = db::environments::insert(&mut tx, name)
+        .await
+        .map_err(|e| conflict_on_unique(e, format!("An environment named {name:?} already exists.")))?;
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(&actor.name, "environment.create")
+            .env(name)
+            .details(serde_json::json!({ "name": name })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(env)
+}

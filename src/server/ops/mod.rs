@@ -1,0 +1,51 @@
+//! The operations behind both the REST API and the dashboard's server
+//! functions: each authorizes its caller, validates, and writes the change and
+//! its audit entry in one transaction.
+
+pub mod audit;
+pub mod auth;
+pub mod environments;
+pub mod tokens;
+pub mod users;
+
+use crate::{Error, Result};
+
+/// Names of users, environments, namespaces and tokens: 1–63 characters of
+/// `[A-Za-z0-9._-]`, starting with a letter or digit.
+pub fn check_name(field: &str, value: &str) -> Result<()> {
+    let ok = !value.is_empty()
+        && value.len() <= 63
+        && value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("{field} {value:?} is not valid: use 1–63 letters, digits, '.', '_' or '-', starting with a letter or digit."),
+        ))
+    }
+}
+
+/// Maps a unique-constraint violation to 409 with `message`.
+pub fn conflict_on_unique(e: sqlx::Error, message: impl Into<String>) -> Error {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => Error::conflict(message),
+        _ => Error::internal(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_name;
+
+    #[test]
+    fn names() {
+        assert!(check_name("name", "order-service").is_ok());
+        assert!(check_name("name", "prod").is_ok());
+        assert!(check_name("name", "").is_err());
+        assert!(check_name("name", "-x").is_err());
+        assert!(check_name("name", "a b").is_err());
+        assert!(check_name("name", &"a".repeat(64)).is_err());
+    }
+}

@@ -1,0 +1,89 @@
+use super::{check_name, conflict_on_unique};
+use crate::model::{NewUser, Role, User, UserUpdate};
+use crate::server::auth::{hash_password, Actor};
+use crate::server::db::{self, audit::NewEntry};
+use crate::server::AppState;
+use crate::{Error, Result};
+use sqlx::SqlitePool;
+
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<User>> {
+    actor.require(Role::Admin)?;
+    Ok(db::users::list(&state.db).await?)
+}
+
+pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewUser) -> Result<User> {
+    actor.require(Role::Admin)?;
+    check_name("username", &new.username)?;
+    if new.password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(Error::invalid(
+            "password",
+            format!("The password needs at least {MIN_PASSWORD_LEN} characters."),
+        ));
+    }
+    let mut tx = db_pool.begin().await?;
+    if let Some(env) = &new.env {
+        require_environment(&mut tx, env).await?;
+    }
+    let hash = hash_password(&new.password).await?;
+    let id = db::users::insert(&mut tx, &new.username, &hash, new.role, new.env.as_deref())
+        .await
+        .map_err(|e| conflict_on_unique(e, format!("A user named {:?} already exists.", new.username)))?;
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(&actor.name, "user.create").details(serde_json::json!({
+            "id": id, "username": new.username, "role": new.role, "env": new.env,
+        })),
+    )
+    .await?;
+    let user = db::users::find(&mut *tx, id).await?.ok_or_else(|| Error::internal("user vanished"))?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+pub async fn update(state: &AppState, actor: &Actor, id: i64, change: UserUpdate) -> Result<User> {
+    actor.require(Role::Admin)?;
+    let mut tx = state.db.begin().await?;
+    let before = db::users::find(&mut *tx, id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("No user with id {id}.")))?;
+    let mut after = before.clone();
+    if let Some(role) = change.role {
+        after.role = role;
+    }
+    if let Some(env) = change.env {
+        if let Some(env) = &env {
+            require_environment(&mut tx, env).await?;
+        }
+        after.env = env;
+    }
+    if let Some(disabled) = change.disabled {
+        after.disabled = disabled;
+    }
+    if actor.user_id == Some(id) && (after.role < Role::Admin || after.disabled || after.env.is_some()) {
+        return Err(Error::bad_request(
+            "You cannot lower, limit or disable your own account; ask another admin.",
+        ));
+    }
+    db::users::update(&mut tx, &after).await?;
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(&actor.name, "user.update").details(serde_json::json!({
+            "id": id, "username": after.username,
+            "before": { "role": before.role, "env": before.env, "disabled": before.disabled },
+            "after": { "role": after.role, "env": after.env, "disabled": after.disabled },
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+async fn require_environment(tx: &mut db::Tx<'_>, env: &str) -> Result<()> {
+    db::environments::find(tx, env)
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| Error::invalid("env", format!("There is no environment named {env:?}.")))
+}
+
