@@ -20,4 +20,13 @@ pub use error::{Error, Result};
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(app::App);
+    // Lets end-to-end tests wait until event handlers are attached (after the
+    // suspended parts of the page have resolved from the serialized data).
+    leptos::prelude::request_animation_frame(|| {
+        let _ = js_sys::Reflect::set(
+            &leptos::prelude::window(),
+            &"__graycast_hydrated".into(),
+            &true.into(),
+        );
+    });
 }

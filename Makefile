@@ -1,0 +1,37 @@
+# graycast — the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(CURDIR)/.tools/node_modules/.bin:$(PATH)
+
+.PHONY: run test build bootstrap-test test-unit test-e2e lint clean
+
+## Install what is missing, build, and start the server on http://127.0.0.1:8080.
+run: build
+	@scripts/run.sh
+
+## Install what is missing (Chromium and npm packages included) and run every test.
+test: bootstrap-test
+	cargo test --features ssr
+	cargo leptos build --release
+	end2end/run.sh
+
+## Release binary at target/release/graycast, front end under target/site.
+build:
+	@scripts/bootstrap.sh build
+	cargo leptos build --release
+
+bootstrap-test:
+	@scripts/bootstrap.sh test
+
+test-unit:
+	cargo test --features ssr
+
+test-e2e:
+	end2end/run.sh
+
+lint:
+	cargo fmt --check
+	cargo clippy --features ssr --all-targets -- -D warnings
+	cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+
+clean:
+	cargo clean

@@ -1,0 +1,38 @@
+import { test, expect, signIn, hydrated } from "./fixtures";
+
+test("an admin creates a user, limits it to an environment and disables it", async ({ page }) => {
+  await signIn(page);
+  await page.getByRole("link", { name: "Users" }).click();
+  await expect(page.getByRole("heading", { name: "Users" })).toBeVisible();
+  await hydrated(page);
+  const name = `carol${Date.now() % 100000}`;
+  await page.getByLabel("Username").fill(name);
+  await page.getByLabel("Password").fill("carol-password");
+  await page.locator("select[name=new-role]").selectOption("editor");
+  await page.getByRole("button", { name: "Add user" }).click();
+  const row = page.locator(`tr[data-user="${name}"]`);
+  await expect(row).toBeVisible();
+  await expect(row.locator("select[name=role]")).toHaveValue("editor");
+  await row.locator("select[name=env]").selectOption("staging");
+  await expect(row.locator("select[name=env]")).toHaveValue("staging");
+  await row.getByRole("button", { name: "Disable" }).click();
+  await expect(row.getByText("disabled")).toBeVisible();
+});
+
+test("an admin creates a token, sees the secret once, and revokes it", async ({ page }) => {
+  await signIn(page);
+  await page.getByRole("link", { name: "Tokens" }).click();
+  await expect(page.getByRole("heading", { name: "API tokens" })).toBeVisible();
+  await hydrated(page);
+  const name = `ci-${Date.now() % 100000}`;
+  await page.getByLabel("Name").fill(name);
+  await page.locator("select[name=token-role]").selectOption("releaser");
+  await page.getByRole("button", { name: "Create token" }).click();
+  const secret = page.getByTestId("token-secret");
+  await expect(secret).toHaveText(/^gc_[A-Za-z0-9]{40}$/);
+  const row = page.locator(`tr[data-token="${name}"]`);
+  await expect(row).toBeVisible();
+  await row.getByRole("button", { name: "Revoke…" }).click();
+  await row.getByRole("button", { name: "Revoke token" }).click();
+  await expect(row.getByText("revoked")).toBeVisible();
+});

@@ -1,0 +1,35 @@
+import { test as base, expect, Page } from "@playwright/test";
+
+// Every spec fails on a browser console error, an uncaught exception, or a
+// hydration panic: the page fixture collects them and checks after the test.
+export const test = base.extend<{ page: Page }>({
+  page: async ({ page }, use) => {
+    const problems: string[] = [];
+    page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+    page.on("console", (msg) => {
+      if (msg.type() === "error") problems.push(`console error: ${msg.text()}`);
+      if (/panicked|hydration/i.test(msg.text())) problems.push(`console: ${msg.text()}`);
+    });
+    await use(page);
+    expect(problems, problems.join("\n")).toEqual([]);
+  },
+});
+
+export { expect };
+
+export const ADMIN_PASSWORD = process.env.GRAYCAST_ADMIN_PASSWORD ?? "e2e-admin-password";
+
+/** Waits until the WebAssembly front end has hydrated the page. */
+export async function hydrated(page: Page) {
+  await page.waitForFunction(() => (window as any).__graycast_hydrated === true);
+}
+
+export async function signIn(page: Page, username = "admin", password = ADMIN_PASSWORD) {
+  await page.goto("/login");
+  await hydrated(page);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: "Namespaces" })).toBeVisible();
+  await hydrated(page);
+}

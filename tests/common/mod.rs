@@ -1,0 +1,132 @@
+//! Starts the real server (in this process) on a free loopback port with a
+//! fresh SQLite database, and offers typed helpers for the API.
+#![allow(dead_code)]
+
+use graycast::server::{Application, ServeConfig};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+
+pub const ADMIN_PASSWORD: &str = "admin-password";
+
+pub struct TestApp {
+    pub base: String,
+    pub database_url: String,
+    /// A client with its own cookie jar, already signed in as `admin`.
+    pub admin: Client,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}", dir.path().join("graycast.db").display());
+    let app = Application::build(ServeConfig::for_tests(database_url.clone()))
+        .await
+        .expect("server builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    let admin = client();
+    let response = login(&admin, &base, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK, "admin signs in");
+    TestApp {
+        base,
+        database_url,
+        admin,
+        _dir: dir,
+        _shutdown: tx,
+    }
+}
+
+/// A fresh client with an empty cookie jar.
+pub fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+pub async fn login(client: &Client, base: &str, username: &str, password: &str) -> Response {
+    client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .expect("request")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Creates a user through the API and returns a client signed in as it.
+    pub async fn user(&self, username: &str, role: &str, env: Option<&str>) -> Client {
+        let password = format!("{username}-password");
+        let r = self
+            .admin
+            .post(self.url("/api/v1/users"))
+            .json(&json!({ "username": username, "password": password, "role": role, "env": env }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+        let c = client();
+        assert_eq!(login(&c, &self.base, username, &password).await.status(), StatusCode::OK);
+        c
+    }
+
+    /// Creates an API token through the API and returns its secret.
+    pub async fn token(&self, name: &str, role: &str, namespace: Option<&str>, env: Option<&str>) -> String {
+        let r = self
+            .admin
+            .post(self.url("/api/v1/tokens"))
+            .json(&json!({ "name": name, "role": role, "namespace": namespace, "env": env }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// GET with a bearer token.
+    pub async fn get_with(&self, token: &str, path: &str) -> Response {
+        client().get(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    /// POST JSON with a bearer token.
+    pub async fn post_with(&self, token: &str, path: &str, body: Value) -> Response {
+        client()
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Audit entries (newest first) with the given action.
+    pub async fn audit(&self, action: &str) -> Vec<Value> {
+        let r = self
+            .admin
+            .get(self.url(&format!("/api/v1/audit?action={action}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        body["entries"].as_array().unwrap().clone()
+    }
+}
+
+/// The `error.code` of an API error response, checking its shape.
+pub async fn error_code(r: Response) -> String {
+    let body: Value = r.json().await.expect("error body is JSON");
+    let err = &body["error"];
+    assert!(err["message"].is_string(), "error has a message: {body}");
+    err["code"].as_str().expect("error has a code").to_string()
+}
