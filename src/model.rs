@@ -169,6 +169,102 @@ pub struct AuditPage {
     pub next_before_id: Option<i64>,
 }
 
+/// One application's config space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Namespace {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub created_at: String,
+    /// Configs in this namespace, over the environments the caller may see.
+    pub config_count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewNamespace {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A named document in (namespace, environment).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub namespace: String,
+    pub env: String,
+    pub key: String,
+    pub format: crate::domain::format::ConfigFormat,
+    pub latest_version: i64,
+    /// The released version; `None` until the first release.
+    pub stable_version: Option<i64>,
+    /// Active gray lanes (always empty until gray lanes land).
+    pub lanes: Vec<serde_json::Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewConfig {
+    pub key: String,
+    pub format: crate::domain::format::ConfigFormat,
+    pub content: String,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// An immutable, numbered snapshot of a config's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Version {
+    pub version: i64,
+    pub content: String,
+    /// `sha256:<hex of the content bytes>`.
+    pub checksum: String,
+    pub message: String,
+    pub author: String,
+    pub created_at: String,
+}
+
+/// An edit to save as the next version; `base_version` is the version the edit
+/// started from, so a concurrent save is refused instead of silently lost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewVersion {
+    pub content: String,
+    #[serde(default)]
+    pub message: Option<String>,
+    pub base_version: i64,
+}
+
+/// An append-only record of a change to what is live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseEvent {
+    /// From one global, increasing sequence (the SSE event id).
+    pub id: i64,
+    pub namespace: String,
+    pub env: String,
+    pub key: String,
+    /// `stable` or `rollback` (later also `lane.*`).
+    pub kind: String,
+    pub version: i64,
+    pub previous_version: Option<i64>,
+    pub lane: Option<i64>,
+    pub actor: String,
+    pub message: String,
+    pub created_at: String,
+}
+
+/// What a subscriber gets for a config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resolved {
+    pub namespace: String,
+    pub env: String,
+    pub key: String,
+    pub format: crate::domain::format::ConfigFormat,
+    pub version: i64,
+    pub lane: Option<i64>,
+    pub checksum: String,
+    pub content: String,
+}
+
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod configs;
 
 #[cfg(feature = "ssr")]
 pub mod rest;

@@ -91,9 +91,23 @@ pub const MAX_LIMIT: u32 = 500;
 /// an environment-limited reader to its environment.
 pub async fn search(pool: &SqlitePool, q: &AuditQuery, env_scope: Option<&str>) -> Result<AuditPage> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let text = q.q.as_deref().and_then(fts_query);
+    // With words to find, the full-text index drives the query, newest match
+    // first, so the first page stops after `limit` matches; the filters are
+    // checked on the joined rows.
+    let id = if text.is_some() { "s.rowid" } else { "a.id" };
     let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "SELECT a.id, a.at, a.actor, a.action, a.namespace, a.env, a.key, a.details FROM audit a WHERE 1 = 1",
+        "SELECT a.id, a.at, a.actor, a.action, a.namespace, a.env, a.key, a.details FROM ",
     );
+    match &text {
+        Some(text) => {
+            sql.push("audit_search s JOIN audit a ON a.id = s.rowid WHERE audit_search MATCH ")
+                .push_bind(text.clone());
+        }
+        None => {
+            sql.push("audit a WHERE 1 = 1");
+        }
+    }
     if let Some(actor) = &q.actor {
         sql.push(" AND a.actor = ").push_bind(actor);
     }
@@ -121,9 +135,10 @@ pub async fn search(pool: &SqlitePool, q: &AuditQuery, env_scope: Option<&str>) 
         sql.push(" AND a.at < ").push_bind(until);
     }
     if let Some(before) = q.before_id {
-        sql.push(" AND a.id < ").push_bind(before);
+        sql.push(format!(" AND {id} < ")).push_bind(before);
     }
-    sql.push(" ORDER BY a.id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+    sql.push(format!(" ORDER BY {id} DESC LIMIT "))
+        .push_bind(i64::from(limit) + 1);
     let mut rows: Vec<AuditRow> = sql.build_query_as().fetch_all(pool).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
@@ -132,4 +147,43 @@ pub async fn search(pool: &SqlitePool, q: &AuditQuery, env_scope: Option<&str>) 
         entries: rows.into_iter().map(Into::into).collect(),
         next_before_id,
     })
+}
+
+/// Turns the user's words into a safe FTS5 query: every word quoted (so FTS5
+/// syntax in it is plain text), all required, the last one also matching as a
+/// prefix (search as you type). `None` when there is no word to look for.
+pub fn fts_query(input: &str) -> Option<String> {
+    let terms: Vec<&str> = input
+        .split_whitespace()
+        .filter(|t| t.chars().any(char::is_alphanumeric))
+        .collect();
+    let last = terms.len().checked_sub(1)?;
+    let quoted: Vec<String> = terms
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let star = if i == last { "*" } else { "" };
+            format!("\"{}\"{star}", t.replace('"', "\"\""))
+        })
+        .collect();
+    Some(quoted.join(" AND "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn words_become_a_quoted_conjunction_with_a_prefix_last() {
+        assert_eq!(
+            fts_query("hotfix  release").as_deref(),
+            Some("\"hotfix\" AND \"release\"*")
+        );
+        assert_eq!(
+            fts_query(r#"say "hi" OR NEAR("#).as_deref(),
+            Some(r#""say" AND """hi""" AND "OR" AND "NEAR("*"#)
+        );
+        assert_eq!(fts_query("  - * ").as_deref(), None);
+        assert_eq!(fts_query("").as_deref(), None);
+    }
 }

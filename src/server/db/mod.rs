@@ -2,7 +2,10 @@
 //! database backend touches only here.
 
 pub mod audit;
+pub mod configs;
 pub mod environments;
+pub mod namespaces;
+pub mod releases;
 pub mod tokens;
 pub mod users;
 

@@ -4,7 +4,9 @@
 
 pub mod audit;
 pub mod auth;
+pub mod configs;
 pub mod environments;
+pub mod namespaces;
 pub mod tokens;
 pub mod users;
 

@@ -1,0 +1,233 @@
+use super::Tx;
+use crate::domain::format::ConfigFormat;
+use crate::model::{Config, Version};
+use sqlx::Result;
+use sqlx::{FromRow, SqliteExecutor};
+
+#[derive(FromRow)]
+struct ConfigRow {
+    id: i64,
+    namespace: String,
+    env: String,
+    key: String,
+    format: String,
+    latest_version: i64,
+    stable_version: Option<i64>,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A config with its row id, for the operations that go on to its versions.
+pub struct StoredConfig {
+    pub id: i64,
+    pub config: Config,
+}
+
+impl From<ConfigRow> for StoredConfig {
+    fn from(r: ConfigRow) -> Self {
+        StoredConfig {
+            id: r.id,
+            config: Config {
+                namespace: r.namespace,
+                env: r.env,
+                key: r.key,
+                // The table's CHECK constraint admits only known formats.
+                format: r.format.parse().unwrap_or(ConfigFormat::Text),
+                latest_version: r.latest_version,
+                stable_version: r.stable_version,
+                lanes: Vec::new(),
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            },
+        }
+    }
+}
+
+const SELECT: &str = "SELECT c.id, n.name AS namespace, e.name AS env, c.key, c.format,
+        c.latest_version, c.stable_version, c.created_at, c.updated_at
+   FROM configs c
+   JOIN namespaces n ON n.id = c.namespace_id
+   JOIN environments e ON e.id = c.env_id";
+
+pub async fn find(
+    db: impl SqliteExecutor<'_>,
+    namespace: &str,
+    env: &str,
+    key: &str,
+) -> Result<Option<StoredConfig>> {
+    let row: Option<ConfigRow> = sqlx::query_as(&format!(
+        "{SELECT} WHERE n.name = ? AND e.name = ? AND c.key = ?"
+    ))
+    .bind(namespace)
+    .bind(env)
+    .bind(key)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Into::into))
+}
+
+/// The configs of one namespace in one environment, by key.
+pub async fn list(
+    db: impl SqliteExecutor<'_>,
+    namespace_id: i64,
+    env_id: i64,
+) -> Result<Vec<Config>> {
+    let rows: Vec<ConfigRow> = sqlx::query_as(&format!(
+        "{SELECT} WHERE c.namespace_id = ? AND c.env_id = ? ORDER BY c.key"
+    ))
+    .bind(namespace_id)
+    .bind(env_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| StoredConfig::from(r).config)
+        .collect())
+}
+
+/// Inserts a config whose latest version is 1 (the caller inserts that version).
+pub async fn insert(
+    tx: &mut Tx<'_>,
+    namespace_id: i64,
+    env_id: i64,
+    key: &str,
+    format: ConfigFormat,
+) -> Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO configs (namespace_id, env_id, key, format, latest_version)
+         VALUES (?, ?, ?, ?, 1) RETURNING id",
+    )
+    .bind(namespace_id)
+    .bind(env_id)
+    .bind(key)
+    .bind(format.as_str())
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Moves the latest version from `base` to `base + 1`; false when `base` is
+/// no longer the latest (someone saved in between).
+pub async fn advance_latest(tx: &mut Tx<'_>, config_id: i64, base: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE configs
+            SET latest_version = latest_version + 1,
+                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+          WHERE id = ? AND latest_version = ?",
+    )
+    .bind(config_id)
+    .bind(base)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_stable(tx: &mut Tx<'_>, config_id: i64, version: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE configs
+            SET stable_version = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+          WHERE id = ?",
+    )
+    .bind(version)
+    .bind(config_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(FromRow)]
+struct VersionRow {
+    version: i64,
+    content: String,
+    checksum: String,
+    message: String,
+    author: String,
+    created_at: String,
+}
+
+impl From<VersionRow> for Version {
+    fn from(r: VersionRow) -> Self {
+        Version {
+            version: r.version,
+            content: r.content,
+            checksum: r.checksum,
+            message: r.message,
+            author: r.author,
+            created_at: r.created_at,
+        }
+    }
+}
+
+const VERSION_COLUMNS: &str = "version, content, checksum, message, author, created_at";
+
+/// A version about to be stored.
+pub struct NewVersionRow<'a> {
+    pub config_id: i64,
+    pub version: i64,
+    pub content: &'a str,
+    pub checksum: &'a str,
+    pub message: &'a str,
+    pub author: &'a str,
+}
+
+pub async fn insert_version(tx: &mut Tx<'_>, v: NewVersionRow<'_>) -> Result<Version> {
+    let row: VersionRow = sqlx::query_as(&format!(
+        "INSERT INTO versions (config_id, version, content, checksum, message, author)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING {VERSION_COLUMNS}"
+    ))
+    .bind(v.config_id)
+    .bind(v.version)
+    .bind(v.content)
+    .bind(v.checksum)
+    .bind(v.message)
+    .bind(v.author)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.into())
+}
+
+pub async fn version(
+    db: impl SqliteExecutor<'_>,
+    config_id: i64,
+    version: i64,
+) -> Result<Option<Version>> {
+    let row: Option<VersionRow> = sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM versions WHERE config_id = ? AND version = ?"
+    ))
+    .bind(config_id)
+    .bind(version)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Into::into))
+}
+
+/// All versions of a config, newest first.
+pub async fn versions(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<Vec<Version>> {
+    let rows: Vec<VersionRow> = sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM versions WHERE config_id = ? ORDER BY version DESC"
+    ))
+    .bind(config_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// The ids of a namespace and an environment, each `None` when it does not exist.
+pub async fn scope_ids(
+    db: impl SqliteExecutor<'_>,
+    namespace: &str,
+    env: &str,
+) -> Result<(Option<i64>, Option<i64>)> {
+    sqlx::query_as(
+        "SELECT (SELECT id FROM namespaces WHERE name = ?), (SELECT id FROM environments WHERE name = ?)",
+    )
+    .bind(namespace)
+    .bind(env)
+    .fetch_one(db)
+    .await
+}
+
+/// A transaction that takes the write lock at once, so reading the current
+/// state and then changing it cannot be interleaved with another writer.
+pub async fn begin_write(pool: &sqlx::SqlitePool) -> Result<Tx<'static>> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}

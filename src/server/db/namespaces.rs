@@ -1,0 +1,85 @@
+use super::Tx;
+use crate::model::Namespace;
+use sqlx::Result;
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteExecutor};
+
+#[derive(FromRow)]
+struct NamespaceRow {
+    id: i64,
+    name: String,
+    description: String,
+    created_at: String,
+    config_count: i64,
+}
+
+impl From<NamespaceRow> for Namespace {
+    fn from(r: NamespaceRow) -> Self {
+        Namespace {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            created_at: r.created_at,
+            config_count: r.config_count,
+        }
+    }
+}
+
+/// Which namespaces a listing may show, and which environments' configs it counts.
+#[derive(Default)]
+pub struct Listing<'a> {
+    /// Case-insensitive substring of the name or description.
+    pub search: Option<&'a str>,
+    /// Only this namespace (a namespace-limited token).
+    pub only: Option<&'a str>,
+    /// Count only this environment's configs (an environment-limited caller).
+    pub env: Option<&'a str>,
+}
+
+/// Namespaces by name.
+pub async fn list(db: impl SqliteExecutor<'_>, listing: Listing<'_>) -> Result<Vec<Namespace>> {
+    let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "SELECT n.id, n.name, n.description, n.created_at,
+                (SELECT COUNT(*) FROM configs c
+                  WHERE c.namespace_id = n.id",
+    );
+    if let Some(env) = listing.env {
+        sql.push(" AND c.env_id = (SELECT id FROM environments WHERE name = ")
+            .push_bind(env.to_string())
+            .push(")");
+    }
+    sql.push(") AS config_count FROM namespaces n WHERE 1 = 1");
+    if let Some(only) = listing.only {
+        sql.push(" AND n.name = ").push_bind(only.to_string());
+    }
+    if let Some(search) = listing.search.map(str::trim).filter(|s| !s.is_empty()) {
+        // instr() rather than LIKE: the user's `%` and `_` are plain characters.
+        let search = search.to_lowercase();
+        sql.push(" AND (instr(lower(n.name), ")
+            .push_bind(search.clone())
+            .push(") > 0 OR instr(lower(n.description), ")
+            .push_bind(search)
+            .push(") > 0)");
+    }
+    sql.push(" ORDER BY n.name");
+    let rows: Vec<NamespaceRow> = sql.build_query_as().fetch_all(db).await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+pub async fn id_of(db: impl SqliteExecutor<'_>, name: &str) -> Result<Option<i64>> {
+    sqlx::query_scalar("SELECT id FROM namespaces WHERE name = ?")
+        .bind(name)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn insert(tx: &mut Tx<'_>, name: &str, description: &str) -> Result<Namespace> {
+    let row: NamespaceRow = sqlx::query_as(
+        "INSERT INTO namespaces (name, description) VALUES (?, ?)
+         RETURNING id, name, description, created_at, 0 AS config_count",
+    )
+    .bind(name)
+    .bind(description)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.into())
+}

@@ -1,0 +1,88 @@
+use super::Tx;
+use crate::model::ReleaseEvent;
+use sqlx::Result;
+use sqlx::{FromRow, SqliteExecutor};
+
+#[derive(FromRow)]
+struct ReleaseEventRow {
+    id: i64,
+    namespace: String,
+    env: String,
+    key: String,
+    kind: String,
+    version: i64,
+    previous_version: Option<i64>,
+    lane: Option<i64>,
+    actor: String,
+    message: String,
+    created_at: String,
+}
+
+impl From<ReleaseEventRow> for ReleaseEvent {
+    fn from(r: ReleaseEventRow) -> Self {
+        ReleaseEvent {
+            id: r.id,
+            namespace: r.namespace,
+            env: r.env,
+            key: r.key,
+            kind: r.kind,
+            version: r.version,
+            previous_version: r.previous_version,
+            lane: r.lane,
+            actor: r.actor,
+            message: r.message,
+            created_at: r.created_at,
+        }
+    }
+}
+
+const SELECT: &str = "SELECT r.id, n.name AS namespace, e.name AS env, c.key, r.kind, r.version,
+        r.previous_version, r.lane, r.actor, r.message, r.created_at
+   FROM release_events r
+   JOIN configs c ON c.id = r.config_id
+   JOIN namespaces n ON n.id = c.namespace_id
+   JOIN environments e ON e.id = c.env_id";
+
+/// A release event about to be appended.
+pub struct NewReleaseEvent<'a> {
+    pub config_id: i64,
+    pub kind: &'a str,
+    pub version: i64,
+    pub previous_version: Option<i64>,
+    pub lane: Option<i64>,
+    pub actor: &'a str,
+    pub message: &'a str,
+}
+
+/// Appends an event and returns it with its number in the global sequence.
+pub async fn insert(tx: &mut Tx<'_>, e: NewReleaseEvent<'_>) -> Result<ReleaseEvent> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO release_events (config_id, kind, version, previous_version, lane, actor, message)
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(e.config_id)
+    .bind(e.kind)
+    .bind(e.version)
+    .bind(e.previous_version)
+    .bind(e.lane)
+    .bind(e.actor)
+    .bind(e.message)
+    .fetch_one(&mut **tx)
+    .await?;
+    let row: ReleaseEventRow = sqlx::query_as(&format!("{SELECT} WHERE r.id = ?"))
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(row.into())
+}
+
+/// A config's release events, newest first.
+pub async fn list(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<Vec<ReleaseEvent>> {
+    let rows: Vec<ReleaseEventRow> = sqlx::query_as(&format!(
+        "{SELECT} WHERE r.config_id = ? ORDER BY r.id DESC"
+    ))
+    .bind(config_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}

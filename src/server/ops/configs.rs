@@ -1,0 +1,400 @@
+//! Configs and their life: versions, releases, rollbacks, diffs and resolution.
+
+use crate::domain::diff::{diff_lines, Diff};
+use crate::domain::format::{validate, ConfigFormat};
+use crate::model::{Config, NewConfig, NewVersion, ReleaseEvent, Resolved, Role, Version};
+use crate::server::auth::Actor;
+use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
+use crate::server::AppState;
+use crate::{Error, Result};
+use sha2::{Digest, Sha256};
+use sqlx::{SqliteConnection, SqliteExecutor};
+
+pub const MAX_KEY_LEN: usize = 128;
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// Config keys: 1–128 characters of `[A-Za-z0-9._-]`, e.g. `app.yaml`.
+pub fn check_key(key: &str) -> Result<()> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_KEY_LEN
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "key",
+            format!(
+                "key {key:?} is not valid: use 1–{MAX_KEY_LEN} letters, digits, '.', '_' or '-'."
+            ),
+        ))
+    }
+}
+
+/// `sha256:<hex of the content bytes>`.
+pub fn checksum(content: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(content.as_bytes())))
+}
+
+/// Refuses content over the size limit (413) or not well-formed for its format
+/// (422 naming the line and column), before anything is stored.
+fn check_content(state: &AppState, format: ConfigFormat, content: &str) -> Result<()> {
+    let limit = state.config.max_content_bytes;
+    if content.len() > limit {
+        return Err(Error::too_large(format!(
+            "The content is {} bytes; the limit is {limit} bytes.",
+            content.len()
+        ))
+        .on_field("content"));
+    }
+    validate(format, content)
+        .map_err(|e| Error::new(422, "invalid_content", e.to_string()).on_field("content"))
+}
+
+fn message_of(message: Option<String>) -> Result<String> {
+    let message = message.unwrap_or_default().trim().to_string();
+    if message.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(Error::invalid(
+            "message",
+            format!("The message has more than {MAX_MESSAGE_CHARS} characters; shorten it."),
+        ));
+    }
+    Ok(message)
+}
+
+fn path(namespace: &str, env: &str, key: &str) -> String {
+    format!("{namespace}/{env}/{key}")
+}
+
+/// The ids of an existing namespace and environment, or 404 naming the missing one.
+async fn scope(db: impl SqliteExecutor<'_>, namespace: &str, env: &str) -> Result<(i64, i64)> {
+    match db::configs::scope_ids(db, namespace, env).await? {
+        (Some(ns), Some(env)) => Ok((ns, env)),
+        (None, _) => Err(Error::not_found(format!(
+            "There is no namespace named {namespace:?}."
+        ))),
+        (_, None) => Err(Error::not_found(format!(
+            "There is no environment named {env:?}."
+        ))),
+    }
+}
+
+/// An existing config, or 404 naming what is missing.
+async fn find(
+    conn: &mut SqliteConnection,
+    namespace: &str,
+    env: &str,
+    key: &str,
+) -> Result<StoredConfig> {
+    if let Some(found) = db::configs::find(&mut *conn, namespace, env, key).await? {
+        return Ok(found);
+    }
+    scope(&mut *conn, namespace, env).await?;
+    Err(Error::not_found(format!(
+        "There is no config {key:?} in namespace {namespace:?}, environment {env:?}."
+    )))
+}
+
+async fn find_version(
+    db: impl SqliteExecutor<'_>,
+    config: &StoredConfig,
+    version: i64,
+) -> Result<Version> {
+    db::configs::version(db, config.id, version)
+        .await?
+        .ok_or_else(|| {
+            let c = &config.config;
+            Error::not_found(format!(
+                "{} has no version {version}; its versions are 1 to {}.",
+                path(&c.namespace, &c.env, &c.key),
+                c.latest_version
+            ))
+        })
+}
+
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+) -> Result<Vec<Config>> {
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let (ns_id, env_id) = scope(&state.db, namespace, env).await?;
+    Ok(db::configs::list(&state.db, ns_id, env_id).await?)
+}
+
+pub async fn get(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+) -> Result<Config> {
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let mut conn = state.db.acquire().await?;
+    Ok(find(&mut conn, namespace, env, key).await?.config)
+}
+
+/// Creates the config with its content as version 1; releases nothing.
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    new: NewConfig,
+) -> Result<Config> {
+    actor.require_in(Role::Editor, Some(namespace), Some(env))?;
+    check_key(&new.key)?;
+    check_content(state, new.format, &new.content)?;
+    let message = message_of(new.message)?;
+    let checksum = checksum(&new.content);
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let (ns_id, env_id) = scope(&mut *tx, namespace, env).await?;
+    let config_id = db::configs::insert(&mut tx, ns_id, env_id, &new.key, new.format)
+        .await
+        .map_err(|e| {
+            super::conflict_on_unique(
+                e,
+                format!("A config named {:?} already exists in namespace {namespace:?}, environment {env:?}.", new.key),
+            )
+        })?;
+    db::configs::insert_version(
+        &mut tx,
+        db::configs::NewVersionRow {
+            config_id,
+            version: 1,
+            content: &new.content,
+            checksum: &checksum,
+            message: &message,
+            author: &actor.name,
+        },
+    )
+    .await?;
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(&actor.name, "config.create")
+            .namespace(namespace)
+            .env(env)
+            .key(&new.key)
+            .details(serde_json::json!({
+                "format": new.format, "version": 1, "message": message, "checksum": checksum,
+            })),
+    )
+    .await?;
+    let config = find(&mut *tx, namespace, env, &new.key).await?.config;
+    tx.commit().await?;
+    Ok(config)
+}
+
+/// Newest first.
+pub async fn versions(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+) -> Result<Vec<Version>> {
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let mut conn = state.db.acquire().await?;
+    let config = find(&mut conn, namespace, env, key).await?;
+    Ok(db::configs::versions(&mut *conn, config.id).await?)
+}
+
+pub async fn version(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+    n: i64,
+) -> Result<Version> {
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let mut conn = state.db.acquire().await?;
+    let config = find(&mut conn, namespace, env, key).await?;
+    find_version(&mut *conn, &config, n).await
+}
+
+/// Saves an edit as the next version, unless someone saved since the edit
+/// began (`base_version` is not the latest): then 409, so no work is lost.
+/// Changes nothing live.
+pub async fn save_version(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+    new: NewVersion,
+) -> Result<Version> {
+    actor.require_in(Role::Editor, Some(namespace), Some(env))?;
+    let message = message_of(new.message)?;
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let config = find(&mut *tx, namespace, env, key).await?;
+    check_content(state, config.config.format, &new.content)?;
+    let latest = config.config.latest_version;
+    if new.base_version != latest
+        || !db::configs::advance_latest(&mut tx, config.id, new.base_version).await?
+    {
+        return Err(Error::conflict(format!(
+            "version {latest} is the latest; your edit is based on {}. Compare your edit with version {latest}, \
+             then save again with base_version {latest}.",
+            new.base_version
+        ))
+        .on_field("base_version"));
+    }
+    let previous = find_version(&mut *tx, &config, latest).await?;
+    let checksum = checksum(&new.content);
+    let number = latest + 1;
+    let version = db::configs::insert_version(
+        &mut tx,
+        db::configs::NewVersionRow {
+            config_id: config.id,
+            version: number,
+            content: &new.content,
+            checksum: &checksum,
+            message: &message,
+            author: &actor.name,
+        },
+    )
+    .await?;
+    let diff = diff_lines(&previous.content, &new.content);
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(&actor.name, "version.create")
+            .namespace(namespace)
+            .env(env)
+            .key(key)
+            .details(serde_json::json!({
+                "version": number, "base_version": new.base_version, "message": message,
+                "checksum": checksum, "added": diff.added, "removed": diff.removed,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(version)
+}
+
+/// Makes `version` the stable release. A version older than the current
+/// stable one is recorded as a rollback; history is only ever appended to.
+pub async fn release(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+    version: i64,
+    message: Option<String>,
+) -> Result<ReleaseEvent> {
+    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    let message = message_of(message)?;
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let config = find(&mut *tx, namespace, env, key).await?;
+    find_version(&mut *tx, &config, version).await?;
+    let previous = config.config.stable_version;
+    if previous == Some(version) {
+        return Err(Error::conflict(format!(
+            "Version {version} is already the stable release of {}.",
+            path(namespace, env, key)
+        ))
+        .on_field("version"));
+    }
+    let (kind, action) = match previous {
+        Some(stable) if version < stable => ("rollback", "release.rollback"),
+        _ => ("stable", "release.stable"),
+    };
+    let event = db::releases::insert(
+        &mut tx,
+        NewReleaseEvent {
+            config_id: config.id,
+            kind,
+            version,
+            previous_version: previous,
+            lane: None,
+            actor: &actor.name,
+            message: &message,
+        },
+    )
+    .await?;
+    db::configs::set_stable(&mut tx, config.id, version).await?;
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(&actor.name, action)
+            .namespace(namespace)
+            .env(env)
+            .key(key)
+            .details(serde_json::json!({
+                "version": version, "previous_version": previous, "message": message,
+                "release_event": event.id,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+/// Newest first.
+pub async fn releases(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+) -> Result<Vec<ReleaseEvent>> {
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let mut conn = state.db.acquire().await?;
+    let config = find(&mut conn, namespace, env, key).await?;
+    Ok(db::releases::list(&mut *conn, config.id).await?)
+}
+
+/// Side-by-side diff of version `from` (left) against version `to` (right).
+pub async fn diff(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+    from: i64,
+    to: i64,
+) -> Result<Diff> {
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let mut conn = state.db.acquire().await?;
+    let config = find(&mut conn, namespace, env, key).await?;
+    let left = find_version(&mut *conn, &config, from).await?;
+    let right = find_version(&mut *conn, &config, to).await?;
+    Ok(diff_lines(&left.content, &right.content))
+}
+
+/// What a subscriber gets: the stable release (gray lanes come later), or 404
+/// before the first release.
+pub async fn resolve(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+) -> Result<Resolved> {
+    actor.require_in(Role::Subscriber, Some(namespace), Some(env))?;
+    let mut conn = state.db.acquire().await?;
+    let StoredConfig { id, config } = find(&mut conn, namespace, env, key).await?;
+    let stable = config.stable_version.ok_or_else(|| {
+        Error::not_found(format!(
+            "{} has no stable release yet; release a version first.",
+            path(namespace, env, key)
+        ))
+    })?;
+    let version = db::configs::version(&mut *conn, id, stable)
+        .await?
+        .ok_or_else(|| {
+            Error::internal(format!("stable version {stable} of config {id} is missing"))
+        })?;
+    Ok(Resolved {
+        namespace: config.namespace,
+        env: config.env,
+        key: config.key,
+        format: config.format,
+        version: version.version,
+        lane: None,
+        checksum: version.checksum,
+        content: version.content,
+    })
+}
