@@ -73,14 +73,28 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
         let c = client();
-        assert_eq!(login(&c, &self.base, username, &password).await.status(), StatusCode::OK);
+        assert_eq!(
+            login(&c, &self.base, username, &password).await.status(),
+            StatusCode::OK
+        );
         c
     }
 
     /// Creates an API token through the API and returns its secret.
-    pub async fn token(&self, name: &str, role: &str, namespace: Option<&str>, env: Option<&str>) -> String {
+    pub async fn token(
+        &self,
+        name: &str,
+        role: &str,
+        namespace: Option<&str>,
+        env: Option<&str>,
+    ) -> String {
         let r = self
             .admin
             .post(self.url("/api/v1/tokens"))
@@ -95,7 +109,12 @@ impl TestApp {
 
     /// GET with a bearer token.
     pub async fn get_with(&self, token: &str, path: &str) -> Response {
-        client().get(self.url(path)).bearer_auth(token).send().await.unwrap()
+        client()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// POST JSON with a bearer token.
@@ -129,4 +148,103 @@ pub async fn error_code(r: Response) -> String {
     let err = &body["error"];
     assert!(err["message"].is_string(), "error has a message: {body}");
     err["code"].as_str().expect("error has a code").to_string()
+}
+
+/// The path of a config route: `/api/v1/namespaces/{ns}/envs/{env}/configs/{key}{rest}`.
+pub fn config_path(ns: &str, env: &str, key: &str, rest: &str) -> String {
+    format!("/api/v1/namespaces/{ns}/envs/{env}/configs/{key}{rest}")
+}
+
+impl TestApp {
+    /// GET as admin: the status and the JSON body (`Null` when there is none).
+    pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.admin.get(self.url(path)).send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// POST JSON as admin: the status and the JSON body.
+    pub async fn post_json(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .admin
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Creates a namespace as admin.
+    pub async fn namespace(&self, name: &str) -> Value {
+        let (status, body) = self
+            .post_json("/api/v1/namespaces", json!({ "name": name }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Creates a config (version 1) as admin.
+    pub async fn config(
+        &self,
+        ns: &str,
+        env: &str,
+        key: &str,
+        format: &str,
+        content: &str,
+    ) -> Value {
+        let (status, body) = self
+            .post_json(
+                &format!("/api/v1/namespaces/{ns}/envs/{env}/configs"),
+                json!({ "key": key, "format": format, "content": content }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Saves a version as admin, asserting success; returns the version object.
+    pub async fn save(&self, ns: &str, env: &str, key: &str, content: &str, base: i64) -> Value {
+        let (status, body) = self
+            .post_json(
+                &config_path(ns, env, key, "/versions"),
+                json!({ "content": content, "base_version": base }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Releases a version as admin, asserting success; returns the release event.
+    pub async fn release(
+        &self,
+        ns: &str,
+        env: &str,
+        key: &str,
+        version: i64,
+        message: &str,
+    ) -> Value {
+        let (status, body) = self
+            .post_json(
+                &config_path(ns, env, key, "/release"),
+                json!({ "version": version, "message": message }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// How many audit entries exist (all actions).
+    pub async fn audit_count(&self) -> usize {
+        let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        n as usize
+    }
 }
