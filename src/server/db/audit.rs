@@ -87,9 +87,14 @@ impl From<AuditRow> for AuditEntry {
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;
 
-/// Newest first, `limit` entries older than `before_id`; `env_scope` restricts
-/// an environment-limited reader to its environment.
-pub async fn search(pool: &SqlitePool, q: &AuditQuery, env_scope: Option<&str>) -> Result<AuditPage> {
+/// Newest first, `limit` entries older than `before_id`; `env_scope` and
+/// `namespace_scope` restrict a limited reader to its environment and namespace.
+pub async fn search(
+    pool: &SqlitePool,
+    q: &AuditQuery,
+    env_scope: Option<&str>,
+    namespace_scope: Option<&str>,
+) -> Result<AuditPage> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let text = q.q.as_deref().and_then(fts_query);
     // With words to find, the full-text index drives the query, newest match
@@ -127,6 +132,9 @@ pub async fn search(pool: &SqlitePool, q: &AuditQuery, env_scope: Option<&str>) 
     }
     if let Some(env) = env_scope {
         sql.push(" AND a.env = ").push_bind(env.to_string());
+    }
+    if let Some(ns) = namespace_scope {
+        sql.push(" AND a.namespace = ").push_bind(ns.to_string());
     }
     if let Some(since) = &q.since {
         sql.push(" AND a.at >= ").push_bind(since);

@@ -4,9 +4,19 @@ use crate::server::db;
 use crate::server::AppState;
 use crate::Result;
 
-/// Viewers and above read the trail; an environment-limited caller sees only
-/// its environment's entries.
+/// Viewers and above read the trail; an environment- or namespace-limited
+/// caller sees only its environment's or namespace's entries.
 pub async fn search(state: &AppState, actor: &Actor, query: &AuditQuery) -> Result<AuditPage> {
-    actor.require_in(Role::Viewer, query.namespace.as_deref(), query.env.as_deref())?;
-    Ok(db::audit::search(&state.db, query, actor.env.as_deref()).await?)
+    actor.require_in(
+        Role::Viewer,
+        query.namespace.as_deref(),
+        query.env.as_deref(),
+    )?;
+    Ok(db::audit::search(
+        &state.db,
+        query,
+        actor.env.as_deref(),
+        actor.namespace.as_deref(),
+    )
+    .await?)
 }
