@@ -152,7 +152,7 @@ async fn token_create(database_url: &str, new: NewToken) -> graycast::Result<()>
     });
     let created = ops::tokens::create(&db, &Actor::cli(), new).await?;
     println!("{}", created.token);
-    eprintln!("token {} ({}) created; store the secret now, it is not shown again", created.id, created.info.role);
+    eprintln!("token {} ({}) created; store the secret now, it is not shown again", created.info.id, created.info.role);
     Ok(())
 }
 

@@ -113,10 +113,9 @@ pub struct NewToken {
     pub env: Option<String>,
 }
 
-/// Returned once, at creation: `token` is the secret.
+/// Returned once, at creation: `token` is the secret (`id` comes from `info`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedToken {
-    pub id: i64,
     pub token: String,
     #[serde(flatten)]
     pub info: TokenInfo,
@@ -294,6 +293,30 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
         }
         assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn created_token_round_trips_with_a_single_id() {
+        let created = CreatedToken {
+            token: "gc_secret".into(),
+            info: TokenInfo {
+                id: 7,
+                name: "ci".into(),
+                role: Role::Viewer,
+                namespace: None,
+                env: None,
+                prefix: "gc_secre".into(),
+                created_by: "admin".into(),
+                created_at: "2026-11-25T00:00:00Z".into(),
+                last_used_at: None,
+                revoked_at: None,
+            },
+        };
+        let json = serde_json::to_value(&created).unwrap();
+        assert_eq!(json["id"], 7);
+        assert_eq!(json["token"], "gc_secret");
+        let back: CreatedToken = serde_json::from_value(json).unwrap();
+        assert_eq!(back, created);
     }
 
     #[test]

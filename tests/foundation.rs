@@ -349,3 +349,29 @@ async fn first_start_creates_environments_and_admin() {
     let names: Vec<&str> = envs.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["dev", "staging", "prod"]);
 }
+
+#[tokio::test]
+async fn dashboard_server_functions_answer_with_the_error_status() {
+    use leptos::server_fn::ServerFn;
+    let app = spawn_app().await;
+    let c = client();
+    let r = c
+        .post(app.url(graycast::api::auth::SignIn::PATH))
+        .header("Origin", app.base.clone())
+        .form(&[("username", "admin"), ("password", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let error: graycast::Error = r.json().await.unwrap();
+    assert_eq!(error.code, "invalid_credentials");
+    // Admin-only server functions refuse a signed-out caller with 401.
+    let r = c
+        .post(app.url(graycast::api::admin::ListUsers::PATH))
+        .header("Origin", app.base.clone())
+        .form(&[("", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}

@@ -6,8 +6,8 @@ test("an admin creates a user, limits it to an environment and disables it", asy
   await expect(page.getByRole("heading", { name: "Users" })).toBeVisible();
   await hydrated(page);
   const name = `carol${Date.now() % 100000}`;
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Password").fill("carol-password");
+  await page.getByLabel("Username", { exact: true }).fill(name);
+  await page.getByLabel("Password", { exact: true }).fill("carol-password");
   await page.locator("select[name=new-role]").selectOption("editor");
   await page.getByRole("button", { name: "Add user" }).click();
   const row = page.locator(`tr[data-user="${name}"]`);
@@ -25,7 +25,7 @@ test("an admin creates a token, sees the secret once, and revokes it", async ({ 
   await expect(page.getByRole("heading", { name: "API tokens" })).toBeVisible();
   await hydrated(page);
   const name = `ci-${Date.now() % 100000}`;
-  await page.getByLabel("Name").fill(name);
+  await page.getByLabel("Name", { exact: true }).fill(name);
   await page.locator("select[name=token-role]").selectOption("releaser");
   await page.getByRole("button", { name: "Create token" }).click();
   const secret = page.getByTestId("token-secret");

@@ -45,6 +45,7 @@ pub async fn router(state: AppState) -> Result<Router> {
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(server_fn_error_status))
         .layer(middleware::from_fn(auth::same_origin))
         .layer(sessions)
         .with_state(state);
@@ -56,4 +57,28 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
         Ok(_) => (axum::http::StatusCode::OK, "ready"),
         Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
     }
+}
+
+/// Server functions answer every error with 500; give them the status of the
+/// error they carry (401, 403, 409 …) like the REST API, so a refusal is not
+/// reported as a server fault.
+async fn server_fn_error_status(request: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    let response = next.run(request).await;
+    if response.status() != axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER)
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
+        return axum::response::Response::from_parts(parts, axum::body::Body::empty());
+    };
+    if let Ok(error) = serde_json::from_slice::<crate::Error>(&bytes) {
+        if let Ok(status) = axum::http::StatusCode::from_u16(error.status) {
+            if status.is_client_error() {
+                parts.status = status;
+            }
+        }
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }

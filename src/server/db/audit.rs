@@ -44,7 +44,13 @@ impl NewEntry {
 
 pub async fn record(tx: &mut Tx<'_>, e: NewEntry) -> Result<i64> {
     let id = sqlx::query_scalar(
-        "INSERT INTO audit (actor, action, namespace, env, key, details) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        // `at` never goes below the previous entry's, even if the clock steps
+        // back, so time ranges are id ranges (see `search`).
+        "INSERT INTO audit (at, actor, action, namespace, env, key, details)
+         VALUES (max(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                     coalesce((SELECT at FROM audit ORDER BY id DESC LIMIT 1), '')),
+                 ?, ?, ?, ?, ?, ?)
+         RETURNING id",
     )
     .bind(&e.actor)
     .bind(e.action)
@@ -96,18 +102,35 @@ pub async fn search(
     namespace_scope: Option<&str>,
 ) -> Result<AuditPage> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let text = q.q.as_deref().and_then(fts_query);
+    let envs = [q.env.as_deref(), env_scope];
+    let namespaces = [q.namespace.as_deref(), namespace_scope];
+    let text = q.q.as_deref().and_then(fts_query).map(|words| {
+        // The structured filters also narrow the full-text match (a necessary
+        // condition: an equal field has the same words), so FTS5 intersects
+        // doclists instead of the join testing row after row; the exact
+        // comparisons below still decide.
+        let mut parts = vec![words];
+        parts.extend(q.actor.as_deref().and_then(|v| column_phrase("actor", v)));
+        let action = q
+            .action
+            .as_deref()
+            .map(|a| a.strip_suffix('.').unwrap_or(a));
+        parts.extend(action.and_then(|v| column_phrase("action", v)));
+        for value in namespaces.iter().chain(&envs).flatten() {
+            parts.extend(column_phrase("target", value));
+        }
+        parts.join(" AND ")
+    });
     // With words to find, the full-text index drives the query, newest match
-    // first, so the first page stops after `limit` matches; the filters are
-    // checked on the joined rows.
+    // first, so the first page stops after `limit` matches.
     let id = if text.is_some() { "s.rowid" } else { "a.id" };
     let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(
         "SELECT a.id, a.at, a.actor, a.action, a.namespace, a.env, a.key, a.details FROM ",
     );
-    match &text {
+    match text {
         Some(text) => {
             sql.push("audit_search s JOIN audit a ON a.id = s.rowid WHERE audit_search MATCH ")
-                .push_bind(text.clone());
+                .push_bind(text);
         }
         None => {
             sql.push("audit a WHERE 1 = 1");
@@ -119,28 +142,27 @@ pub async fn search(
     if let Some(action) = &q.action {
         // `release.` matches every release action; a full name matches exactly.
         if let Some(prefix) = action.strip_suffix('.') {
-            sql.push(" AND a.action LIKE ").push_bind(format!("{prefix}.%"));
+            sql.push(" AND a.action LIKE ")
+                .push_bind(format!("{prefix}.%"));
         } else {
             sql.push(" AND a.action = ").push_bind(action);
         }
     }
-    if let Some(ns) = &q.namespace {
-        sql.push(" AND a.namespace = ").push_bind(ns);
-    }
-    if let Some(env) = &q.env {
-        sql.push(" AND a.env = ").push_bind(env);
-    }
-    if let Some(env) = env_scope {
-        sql.push(" AND a.env = ").push_bind(env.to_string());
-    }
-    if let Some(ns) = namespace_scope {
+    for ns in namespaces.into_iter().flatten() {
         sql.push(" AND a.namespace = ").push_bind(ns.to_string());
     }
+    for env in envs.into_iter().flatten() {
+        sql.push(" AND a.env = ").push_bind(env.to_string());
+    }
+    // Times never decrease along ids (see `record`), so a time range is also an
+    // id range, found in the `at` index: the scan starts and stops right there.
     if let Some(since) = &q.since {
         sql.push(" AND a.at >= ").push_bind(since);
+        push_id_bound(&mut sql, id, ">=", since);
     }
     if let Some(until) = &q.until {
         sql.push(" AND a.at < ").push_bind(until);
+        push_id_bound(&mut sql, id, "<", until);
     }
     if let Some(before) = q.before_id {
         sql.push(format!(" AND {id} < ")).push_bind(before);
@@ -150,11 +172,38 @@ pub async fn search(
     let mut rows: Vec<AuditRow> = sql.build_query_as().fetch_all(pool).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
-    let next_before_id = if more { rows.last().map(|r| r.id) } else { None };
+    let next_before_id = if more {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
     Ok(AuditPage {
         entries: rows.into_iter().map(Into::into).collect(),
         next_before_id,
     })
+}
+
+/// ` AND <id> <op> <the first id at or after time>` (past every id when no
+/// entry is that recent).
+fn push_id_bound(sql: &mut QueryBuilder<'_, Sqlite>, id: &str, op: &str, time: &str) {
+    sql.push(format!(
+        " AND {id} {op} coalesce((SELECT id FROM audit WHERE at >= "
+    ))
+    .push_bind(time.to_string())
+    .push(" ORDER BY at, id LIMIT 1), 9223372036854775807)");
+}
+
+/// Quotes a term for FTS5: inside double quotes its syntax is plain text.
+fn quote(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
+/// `column : "value"`, or `None` when the value has no word to match.
+fn column_phrase(column: &str, value: &str) -> Option<String> {
+    value
+        .chars()
+        .any(char::is_alphanumeric)
+        .then(|| format!("{column} : {}", quote(value)))
 }
 
 /// Turns the user's words into a safe FTS5 query: every word quoted (so FTS5
@@ -171,7 +220,7 @@ pub fn fts_query(input: &str) -> Option<String> {
         .enumerate()
         .map(|(i, t)| {
             let star = if i == last { "*" } else { "" };
-            format!("\"{}\"{star}", t.replace('"', "\"\""))
+            format!("{}{star}", quote(t))
         })
         .collect();
     Some(quoted.join(" AND "))

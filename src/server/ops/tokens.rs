@@ -55,7 +55,6 @@ pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewToken) -> Resul
     .await?;
     tx.commit().await?;
     Ok(CreatedToken {
-        id: info.id,
         token: secret,
         info,
     })
