@@ -25,3 +25,166 @@ where
 {
     Signal::derive(move || action.value().get().and_then(|r| r.err()))
 }
+
+/// ✓ STABLE v12 (green).
+#[component]
+pub fn StableBadge(version: i64) -> impl IntoView {
+    view! { <span class="badge green" title="The stable release">"✓ STABLE v" {version}</span> }
+}
+
+/// ✎ DRAFT v13 (amber): the latest version is not released.
+#[component]
+pub fn DraftBadge(version: i64) -> impl IntoView {
+    view! { <span class="badge amber" title="Saved but not released">"✎ DRAFT v" {version}</span> }
+}
+
+/// How many unchanged lines stay visible around each change.
+const CONTEXT_LINES: usize = 3;
+/// Rows rendered before asking the user to show more (keeps huge diffs responsive).
+const ROW_BUDGET: usize = 1500;
+
+enum Block {
+    Rows(Vec<crate::domain::diff::DiffRow>),
+    Hidden(Vec<crate::domain::diff::DiffRow>),
+}
+
+/// Groups rows into visible runs and collapsed runs of unchanged lines.
+fn blocks(rows: Vec<crate::domain::diff::DiffRow>) -> Vec<Block> {
+    use crate::domain::diff::DiffTag;
+    let changed: Vec<bool> = rows.iter().map(|r| r.tag != DiffTag::Equal).collect();
+    let n = rows.len();
+    let mut visible = vec![false; n];
+    for (i, c) in changed.iter().enumerate() {
+        if *c {
+            let lo = i.saturating_sub(CONTEXT_LINES);
+            let hi = (i + CONTEXT_LINES + 1).min(n);
+            visible[lo..hi].iter_mut().for_each(|v| *v = true);
+        }
+    }
+    let mut out: Vec<Block> = Vec::new();
+    for (row, show) in rows.into_iter().zip(visible) {
+        match (out.last_mut(), show) {
+            (Some(Block::Rows(r)), true) | (Some(Block::Hidden(r)), false) => r.push(row),
+            (_, true) => out.push(Block::Rows(vec![row])),
+            (_, false) => out.push(Block::Hidden(vec![row])),
+        }
+    }
+    out
+}
+
+/// A side-by-side diff: line numbers, − / + glyphs with colour, word-level
+/// highlights in changed lines, unchanged runs collapsed behind a button.
+#[component]
+pub fn DiffView(diff: crate::domain::diff::Diff) -> impl IntoView {
+    let budget = RwSignal::new(ROW_BUDGET);
+    let total = diff.rows.len();
+    let added = diff.added;
+    let removed = diff.removed;
+    let identical = added == 0 && removed == 0;
+    let blocks = StoredValue::new(blocks(diff.rows));
+    view! {
+        <div class="diff" data-testid="diff">
+            <p class="diff-summary">
+                {if identical {
+                    "No differences.".to_string()
+                } else {
+                    format!("+{added} added, −{removed} removed")
+                }}
+            </p>
+            <table class="diff-table">
+                <colgroup><col class="no" /><col class="sign" /><col class="text" /><col class="no" /><col class="sign" /><col class="text" /></colgroup>
+                <tbody>
+                    {move || {
+                        let mut used = 0usize;
+                        let limit = budget.get();
+                        blocks.with_value(|blocks| {
+                            blocks
+                                .iter()
+                                .map(|block| match block {
+                                    Block::Rows(rows) => {
+                                        let take = rows.len().min(limit.saturating_sub(used));
+                                        used += take;
+                                        rows[..take].iter().cloned().map(|r| view! { <DiffLine row=r /> }).collect_view().into_any()
+                                    }
+                                    Block::Hidden(rows) => {
+                                        if used >= limit {
+                                            return ().into_any();
+                                        }
+                                        used += 1;
+                                        view! { <HiddenRun rows=rows.clone() /> }.into_any()
+                                    }
+                                })
+                                .collect_view()
+                        })
+                    }}
+                </tbody>
+            </table>
+            <Show when=move || budget.get() < total>
+                <button class="btn" on:click=move |_| budget.update(|b| *b += ROW_BUDGET)>"Show more rows"</button>
+            </Show>
+        </div>
+    }
+}
+
+#[component]
+fn HiddenRun(rows: Vec<crate::domain::diff::DiffRow>) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let count = rows.len();
+    let rows = StoredValue::new(rows);
+    view! {
+        <Show
+            when=move || open.get()
+            fallback=move || view! {
+                <tr class="diff-hidden">
+                    <td colspan="6">
+                        <button class="link" on:click=move |_| open.set(true)>
+                            {format!("Show {count} hidden unchanged line{}", if count == 1 { "" } else { "s" })}
+                        </button>
+                    </td>
+                </tr>
+            }
+        >
+            {rows.get_value().into_iter().map(|r| view! { <DiffLine row=r /> }).collect_view()}
+        </Show>
+    }
+}
+
+#[component]
+fn DiffLine(row: crate::domain::diff::DiffRow) -> impl IntoView {
+    use crate::domain::diff::{word_spans, DiffTag};
+    let (left_class, right_class, left_sign, right_sign) = match row.tag {
+        DiffTag::Equal => ("", "", " ", " "),
+        DiffTag::Delete => ("del", "empty", "−", ""),
+        DiffTag::Insert => ("empty", "ins", "", "+"),
+        DiffTag::Replace => ("del", "ins", "−", "+"),
+    };
+    let spans = |spans: Vec<(bool, String)>| {
+        spans
+            .into_iter()
+            .map(|(changed, text)| {
+                if changed {
+                    view! { <mark>{text}</mark> }.into_any()
+                } else {
+                    text.into_any()
+                }
+            })
+            .collect_view()
+    };
+    let (left, right) = match (row.tag, row.left.clone(), row.right.clone()) {
+        (DiffTag::Replace, Some(l), Some(r)) if l.len() + r.len() < 2000 => {
+            let (ls, rs) = word_spans(&l, &r);
+            (spans(ls).into_any(), spans(rs).into_any())
+        }
+        (_, l, r) => (l.unwrap_or_default().into_any(), r.unwrap_or_default().into_any()),
+    };
+    view! {
+        <tr class=format!("diff-row {}", row.tag.as_str())>
+            <td class="no">{row.left_no}</td>
+            <td class=format!("sign {left_class}") aria-hidden="true">{left_sign}</td>
+            <td class=format!("text {left_class}")><pre>{left}</pre></td>
+            <td class="no">{row.right_no}</td>
+            <td class=format!("sign {right_class}") aria-hidden="true">{right_sign}</td>
+            <td class=format!("text {right_class}")><pre>{right}</pre></td>
+        </tr>
+    }
+}

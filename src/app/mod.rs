@@ -42,6 +42,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/users") view=pages::users::UsersPage />
                     <Route path=path!("admin/tokens") view=pages::tokens::TokensPage />
                     <Route path=path!("audit") view=pages::audit::AuditPage />
+                    <Route path=path!("ns/:ns/:env") view=pages::configs::ConfigListPage />
+                    <Route path=path!("ns/:ns/:env/:key") view=pages::config::ConfigPage />
+                    <Route path=path!("ns/:ns/:env/:key/diff") view=pages::diff::DiffPage />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -17,6 +17,18 @@ pub enum DiffTag {
     Replace,
 }
 
+impl DiffTag {
+    /// The lowercase name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiffTag::Equal => "equal",
+            DiffTag::Delete => "delete",
+            DiffTag::Insert => "insert",
+            DiffTag::Replace => "replace",
+        }
+    }
+}
+
 /// One row of a side-by-side diff. Line numbers are 1-based; text has no trailing newline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffRow {

@@ -2,66 +2,164 @@ use crate::api::audit::search_audit;
 use crate::model::{AuditEntry, AuditQuery};
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_query_map};
 
+/// The audit trail: full-text search plus filters, newest first, as sentences.
+/// The query lives in the URL, so a config page can link to its own history.
 #[component]
 pub fn AuditPage() -> impl IntoView {
+    let query_map = use_query_map();
+    let param = move |name: &str| query_map.read().get(name).filter(|v| !v.is_empty());
+    let query = Memo::new(move |_| AuditQuery {
+        q: param("q"),
+        actor: param("actor"),
+        action: param("action"),
+        namespace: param("namespace"),
+        env: param("env"),
+        since: param("since"),
+        until: param("until"),
+        limit: None,
+        before_id: param("before_id").and_then(|v| v.parse().ok()),
+    });
+    let page = Resource::new(move || query.get(), search_audit);
+    let q = RwSignal::new(String::new());
     let actor = RwSignal::new(String::new());
     let action = RwSignal::new(String::new());
-    let query = RwSignal::new(AuditQuery::default());
-    let page = Resource::new(move || query.get(), search_audit);
+    let namespace = RwSignal::new(String::new());
+    let env = RwSignal::new(String::new());
+    let since = RwSignal::new(String::new());
+    let until = RwSignal::new(String::new());
+    // The form shows the query of the URL.
+    Effect::new(move |_| {
+        let current = query.get();
+        q.set(current.q.unwrap_or_default());
+        actor.set(current.actor.unwrap_or_default());
+        action.set(current.action.unwrap_or_default());
+        namespace.set(current.namespace.unwrap_or_default());
+        env.set(current.env.unwrap_or_default());
+        since.set(current.since.unwrap_or_default());
+        until.set(current.until.unwrap_or_default());
+    });
+    let navigate = use_navigate();
+    let to_url = move |before_id: Option<i64>| {
+        let pairs = [
+            ("q", q.get_untracked()),
+            ("actor", actor.get_untracked()),
+            ("action", action.get_untracked()),
+            ("namespace", namespace.get_untracked()),
+            ("env", env.get_untracked()),
+            ("since", since.get_untracked()),
+            ("until", until.get_untracked()),
+            ("before_id", before_id.map(|b| b.to_string()).unwrap_or_default()),
+        ];
+        let query = pairs
+            .iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| format!("{k}={}", urlencode(v.trim())))
+            .collect::<Vec<_>>()
+            .join("&");
+        format!("/audit?{query}")
+    };
+    let nav = navigate.clone();
     let on_search = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let nonempty = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_string());
-        query.set(AuditQuery {
-            actor: nonempty(actor.get_untracked()),
-            action: nonempty(action.get_untracked()),
-            ..Default::default()
-        });
+        nav(&to_url(None), Default::default());
     };
     view! {
         <Title text="Audit" />
         <h1>"Audit trail"</h1>
-        <form class="inline-form card" role="search" on:submit=on_search>
-            <label>"Actor" <input name="actor" bind:value=actor /></label>
-            <label>"Action" <input name="action" placeholder="e.g. auth.login" bind:value=action /></label>
-            <button class="btn primary" type="submit">"Search"</button>
+        <form class="card stack" role="search" on:submit=on_search>
+            <div class="inline-form">
+                <label class="grow">"Search" <input type="search" name="q" placeholder="words in actors, actions, targets, messages, details" bind:value=q /></label>
+                <button class="btn primary" type="submit">"Search"</button>
+            </div>
+            <div class="inline-form">
+                <label>"Actor" <input name="actor" bind:value=actor /></label>
+                <label>"Action" <input name="action" placeholder="release.rollback or release." bind:value=action /></label>
+                <label>"Namespace" <input name="namespace" bind:value=namespace /></label>
+                <label>"Environment" <input name="env" bind:value=env /></label>
+                <label>"Since" <input name="since" placeholder="2026-11-01" bind:value=since /></label>
+                <label>"Until" <input name="until" placeholder="2026-12-01" bind:value=until /></label>
+            </div>
         </form>
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match page.await {
-                    Ok(p) if p.entries.is_empty() => view! { <p class="empty">"No entries match."</p> }.into_any(),
-                    Ok(p) => {
-                        let next = p.next_before_id;
-                        view! {
-                            <ol class="audit" data-testid="audit">
-                                {p.entries.into_iter().map(|e| view! { <AuditRow entry=e /> }).collect_view()}
-                            </ol>
-                            {next.map(|before| view! {
-                                <button class="btn" on:click=move |_| query.update(|q| q.before_id = Some(before))>"Older entries"</button>
-                            })}
-                        }.into_any()
+        <Transition fallback=|| view! { <p class="loading">"Searching…"</p> }>
+            {move || {
+                let navigate = navigate.clone();
+                Suspend::new(async move {
+                    match page.await {
+                        Ok(p) if p.entries.is_empty() => view! { <p class="empty">"No entries match."</p> }.into_any(),
+                        Ok(p) => {
+                            let next = p.next_before_id;
+                            view! {
+                                <ol class="audit" data-testid="audit">
+                                    {p.entries.into_iter().map(|e| view! { <AuditRow entry=e /> }).collect_view()}
+                                </ol>
+                                {next.map(|before| view! {
+                                    <button class="btn" on:click=move |_| navigate(&to_url(Some(before)), Default::default())>"Older entries"</button>
+                                })}
+                            }.into_any()
+                        }
+                        Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                     }
-                    Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
-                }
-            })}
+                })
+            }}
         </Transition>
     }
 }
 
-#[component]
-fn AuditRow(entry: AuditEntry) -> impl IntoView {
-    let target = [entry.namespace.clone(), entry.env.clone(), entry.key.clone()]
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// "alice rolled back shop/prod/app.json to v9: 'bad pool size'".
+pub fn sentence(e: &AuditEntry) -> String {
+    let target = [e.namespace.as_deref(), e.env.as_deref(), e.key.as_deref()]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join("/");
+    let d = &e.details;
+    let version = d.get("version").and_then(|v| v.as_i64());
+    let message = d
+        .get("message")
+        .and_then(|m| m.as_str())
+        .filter(|m| !m.is_empty())
+        .map(|m| format!(": '{m}'"))
+        .unwrap_or_default();
+    let name = d.get("name").or_else(|| d.get("username")).and_then(|v| v.as_str()).unwrap_or("");
+    let v = version.map(|v| format!("v{v}")).unwrap_or_default();
+    let what = match e.action.as_str() {
+        "auth.login" => "signed in".to_string(),
+        "auth.login_failed" => format!("failed to sign in ({})", d.get("reason").and_then(|r| r.as_str()).unwrap_or("refused")),
+        "auth.logout" => "signed out".to_string(),
+        "user.create" => format!("created user {name}"),
+        "user.update" => format!("changed user {name}"),
+        "token.create" => format!("created token {name}"),
+        "token.revoke" => format!("revoked token {name}"),
+        "environment.create" => format!("created environment {name}"),
+        "namespace.create" => format!("created namespace {target}"),
+        "config.create" => format!("created {target}"),
+        "version.create" => format!("saved {v} of {target}"),
+        "release.stable" => format!("released {v} of {target}"),
+        "release.rollback" => format!("rolled back {target} to {v}"),
+        other => format!("{other} {target}"),
+    };
+    format!("{} {what}{message}", e.actor)
+}
+
+#[component]
+fn AuditRow(entry: AuditEntry) -> impl IntoView {
     let details = serde_json::to_string_pretty(&entry.details).unwrap_or_default();
     view! {
         <li class="audit-entry" data-action=entry.action.clone()>
             <time datetime=entry.at.clone()>{entry.at.get(..19).unwrap_or_default().replace('T', " ")}</time>
-            <span class="actor">{entry.actor.clone()}</span>
+            <span class="sentence">{sentence(&entry)}</span>
             <code class="action">{entry.action.clone()}</code>
-            <span class="target">{target}</span>
             <details><summary>"details"</summary><pre>{details}</pre></details>
         </li>
     }

@@ -1,4 +1,8 @@
 pub mod audit;
+pub mod config;
+pub mod configs;
+pub mod diff;
+pub mod editor;
 pub mod home;
 pub mod login;
 pub mod tokens;

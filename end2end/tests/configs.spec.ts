@@ -1,0 +1,73 @@
+import { test, expect, signIn, hydrated } from "./fixtures";
+
+test("create a namespace and a config, save v2, compare, release, roll back, find it in the audit", async ({ page }) => {
+  const ns = `shop-${Date.now() % 1000000}`;
+  await signIn(page);
+
+  // Namespace
+  await page.getByText("Create a namespace").click();
+  await page.locator("input[name=namespace-name]").fill(ns);
+  await page.locator("input[name=namespace-description]").fill("the web shop");
+  await page.getByRole("button", { name: "Create namespace" }).click();
+  await page.locator(`tr[data-namespace="${ns}"]`).getByRole("link", { name: "staging" }).click();
+  await expect(page.getByRole("heading", { name: ns })).toBeVisible();
+  await hydrated(page);
+
+  // Config (v1), with live validation on the way
+  await page.locator("input[name=config-key]").fill("app.json");
+  const editor = page.locator("textarea[name=content]");
+  await editor.fill('{\n  "pool": }');
+  await expect(page.locator("#editor-error")).toContainText("line 2, column");
+  await expect(page.getByRole("button", { name: "Create config (version 1)" })).toBeDisabled();
+  await editor.fill('{\n  "pool": 10,\n  "timeout": 30\n}');
+  await expect(page.locator("#editor-error")).toHaveText("");
+  await page.getByRole("button", { name: "Create config (version 1)" }).click();
+  await expect(page.getByRole("heading", { name: /app\.json/ })).toBeVisible();
+  await hydrated(page);
+  await expect(page.getByTestId("serving-now")).toContainText("Nothing released");
+
+  // Version 2
+  const edit = page.locator("textarea[name=content]");
+  await edit.fill('{\n  "pool": 20,\n  "timeout": 30\n}');
+  await page.locator("input[name=version-message]").fill("bigger pool");
+  await page.getByRole("button", { name: "Save version" }).click();
+  await expect(page.locator("tr[data-version='2']")).toBeVisible();
+
+  // Side-by-side diff v1 → v2
+  await page.locator("tr[data-version='2']").getByRole("link", { name: "Compare" }).click();
+  await expect(page.getByRole("heading", { name: "Compare v1 → v2" })).toBeVisible();
+  const diff = page.getByTestId("diff");
+  await expect(diff).toContainText("+1 added, −1 removed");
+  await expect(diff.locator("tr.replace mark").first()).toBeVisible();
+  await page.goBack();
+  await hydrated(page);
+
+  // Release v2
+  await page.locator("tr[data-version='2']").getByRole("button", { name: "Release" }).click();
+  const dialog = page.getByRole("dialog");
+  await expect(dialog).toContainText("Release v2 to staging");
+  await dialog.locator("input[name=release-message]").fill("go live");
+  await dialog.getByRole("button", { name: "Release v2" }).click();
+  await expect(page.getByRole("dialog")).toHaveCount(0);
+  await expect(page.getByTestId("serving-now")).toContainText("STABLE v2");
+
+  // Roll back to v1
+  await page.locator("tr[data-version='1']").getByRole("button", { name: "Roll back to this version" }).click();
+  await expect(page.getByRole("dialog")).toContainText("Roll back staging to v1");
+  await page.getByRole("dialog").locator("input[name=release-message]").fill("bad pool size");
+  await page.getByRole("dialog").getByRole("button", { name: "Roll back to v1" }).click();
+  await expect(page.getByRole("dialog")).toHaveCount(0);
+  await expect(page.getByTestId("serving-now")).toContainText("STABLE v1");
+
+  // Both actions in the audit trail, by full-text search
+  await page.getByRole("link", { name: "Audit" }).click();
+  await hydrated(page);
+  await page.locator("input[name=q]").fill(ns);
+  await page.getByRole("button", { name: "Search" }).click();
+  const audit = page.getByTestId("audit");
+  await expect(audit.locator("[data-action='release.rollback']")).toContainText(`rolled back ${ns}/staging/app.json to v1: 'bad pool size'`);
+  await expect(audit.locator("[data-action='release.stable']")).toContainText(`released v2 of ${ns}/staging/app.json: 'go live'`);
+  await page.locator("input[name=q]").fill("pool size");
+  await page.getByRole("button", { name: "Search" }).click();
+  await expect(page.getByTestId("audit").locator("[data-action='release.rollback']")).toBeVisible();
+});

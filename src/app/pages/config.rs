@@ -1,0 +1,294 @@
+use crate::api::configs::{get_config, list_versions, Release, SaveVersion};
+use crate::app::components::{action_error, DiffView, DraftBadge, ErrorLine, StableBadge};
+use crate::app::pages::editor::ContentEditor;
+use crate::app::use_current_user;
+use crate::domain::diff::diff_lines;
+use crate::domain::format::validate;
+use crate::model::{Config, NewVersion, Role, Version};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+/// One config: what is serving now, the editor, and the version history with
+/// release and rollback.
+#[component]
+pub fn ConfigPage() -> impl IntoView {
+    let params = use_params_map();
+    let ns = Memo::new(move |_| params.read().get("ns").unwrap_or_default());
+    let env = Memo::new(move |_| params.read().get("env").unwrap_or_default());
+    let key = Memo::new(move |_| params.read().get("key").unwrap_or_default());
+    let save = ServerAction::<SaveVersion>::new();
+    let release = ServerAction::<Release>::new();
+    let changes = move || (save.version().get(), release.version().get());
+    let config = Resource::new(
+        move || (ns.get(), env.get(), key.get(), changes()),
+        |(ns, env, key, _)| get_config(ns, env, key),
+    );
+    let versions = Resource::new(
+        move || (ns.get(), env.get(), key.get(), changes()),
+        |(ns, env, key, _)| list_versions(ns, env, key),
+    );
+    view! {
+        <Title text=move || key.get() />
+        <nav class="crumbs" aria-label="Breadcrumb">
+            <A href="/">"Namespaces"</A> " / "
+            <A href=move || format!("/ns/{}/{}", ns.get(), env.get())>{ns} " · " {env}</A> " / "
+            <strong>{key}</strong>
+        </nav>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match (config.await, versions.await) {
+                    (Ok(config), Ok(versions)) => view! {
+                        <ConfigView config versions save release />
+                    }.into_any(),
+                    (Err(e), _) | (_, Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn ConfigView(
+    config: Config,
+    versions: Vec<Version>,
+    save: ServerAction<SaveVersion>,
+    release: ServerAction<Release>,
+) -> impl IntoView {
+    let user = use_current_user();
+    let can_edit = user.as_ref().is_some_and(|u| u.role >= Role::Editor);
+    let can_release = user.as_ref().is_some_and(|u| u.role >= Role::Releaser);
+    let versions = StoredValue::new(versions);
+    let config = StoredValue::new(config);
+    let c = config.get_value();
+    let audit_href = format!("/audit?namespace={}&env={}&q={}", c.namespace, c.env, c.key);
+    let diff_base = format!("/ns/{}/{}/{}/diff", c.namespace, c.env, c.key);
+    let dialog: RwSignal<Option<i64>> = RwSignal::new(None);
+
+    view! {
+        <header class="serving card" aria-live="polite">
+            <div>
+                <h1>{c.key.clone()} " " <code class="muted">{c.format.to_string()}</code></h1>
+                <p class="muted">{c.namespace.clone()} " · " {c.env.clone()}</p>
+            </div>
+            <div class="serving-now" data-testid="serving-now">
+                <span class="label">"Serving now"</span>
+                {match c.stable_version {
+                    Some(v) => view! { <StableBadge version=v /> }.into_any(),
+                    None => view! { <span class="badge grey">"Nothing released — subscribers get 404"</span> }.into_any(),
+                }}
+                {(c.stable_version.is_none_or(|s| c.latest_version > s)).then(|| view! { <DraftBadge version=c.latest_version /> })}
+            </div>
+            <A href=audit_href.clone()>"History in the audit trail"</A>
+        </header>
+
+        <Show when=move || can_edit>
+            <Editor config versions save />
+        </Show>
+
+        <section class="card">
+            <h2>"Versions"</h2>
+            <ErrorLine error=action_error(release) />
+            <table class="grid" data-testid="versions">
+                <thead><tr><th>"Version"</th><th>"Status"</th><th>"Message"</th><th>"Author"</th><th>"Saved"</th><th>"Actions"</th></tr></thead>
+                <tbody>
+                    {versions.get_value().into_iter().map(|v| {
+                        let stable = c.stable_version;
+                        let n = v.version;
+                        let status = match stable {
+                            Some(s) if s == n => view! { <StableBadge version=n /> }.into_any(),
+                            Some(s) if n < s => view! { <span class="badge grey superseded">"superseded"</span> }.into_any(),
+                            _ => view! { <span class="badge amber">"✎ unreleased"</span> }.into_any(),
+                        };
+                        let compare_from = stable.filter(|s| *s != n).unwrap_or(if n > 1 { n - 1 } else { n });
+                        let action_label = match stable {
+                            Some(s) if n < s => Some("Roll back to this version"),
+                            Some(s) if n == s => None,
+                            _ => Some("Release"),
+                        };
+                        view! {
+                            <tr data-version=n>
+                                <td><strong>"v" {n}</strong></td>
+                                <td>{status}</td>
+                                <td>{v.message.clone()}</td>
+                                <td>{v.author.clone()}</td>
+                                <td class="muted">{v.created_at.get(..16).unwrap_or_default().replace('T', " ")}</td>
+                                <td class="row-actions">
+                                    <A href=format!("{diff_base}?from={compare_from}&to={n}")>"Compare"</A>
+                                    {action_label.map(|label| {
+                                        let disabled = !can_release;
+                                        view! {
+                                            <button
+                                                class=if label == "Release" { "btn primary" } else { "btn" }
+                                                disabled=disabled
+                                                title=if disabled { "Releasing needs the releaser role" } else { "" }
+                                                on:click=move |_| dialog.set(Some(n))
+                                            >{label}</button>
+                                        }
+                                    })}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+        {move || dialog.get().map(|target| view! { <ReleaseDialog config versions target release close=move || dialog.set(None) /> })}
+    }
+}
+
+#[component]
+fn Editor(config: StoredValue<Config>, versions: StoredValue<Vec<Version>>, save: ServerAction<SaveVersion>) -> impl IntoView {
+    let latest = versions.with_value(|v| v.first().cloned());
+    let base_version = RwSignal::new(latest.as_ref().map(|v| v.version).unwrap_or(0));
+    let base_content = RwSignal::new(latest.map(|v| v.content).unwrap_or_default());
+    let content = RwSignal::new(base_content.get_untracked());
+    let message = RwSignal::new(String::new());
+    let format = config.with_value(|c| c.format);
+    let error = Signal::derive(move || validate(format, &content.get()).err());
+    let unchanged = move || content.with(|c| base_content.with(|b| c == b));
+    let reason = move || {
+        if let Some(e) = error.get() {
+            Some(format!("Fix the error first ({e})."))
+        } else if unchanged() {
+            Some("No changes to save.".to_string())
+        } else {
+            None
+        }
+    };
+    // A save refused because someone else saved first: show their version
+    // against this edit, keep the edit, and let the user rebase onto it.
+    let conflict = move || {
+        save.value().get().and_then(|r| r.err()).filter(|e| e.status == 409).map(|_| {
+            let newer = versions.with_value(|v| v.first().cloned());
+            newer
+        })
+    };
+    let on_save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (ns, env, key) = config.with_value(|c| (c.namespace.clone(), c.env.clone(), c.key.clone()));
+        let m = message.get_untracked();
+        save.dispatch(SaveVersion {
+            namespace: ns,
+            env,
+            key,
+            version: NewVersion {
+                content: content.get_untracked(),
+                message: (!m.trim().is_empty()).then_some(m),
+                base_version: base_version.get_untracked(),
+            },
+        });
+    };
+    view! {
+        <section class="card">
+            <h2>"Edit"</h2>
+            <p class="muted">"Saving creates version " {move || base_version.get() + 1} " from v" {base_version} "; it changes nothing live until released."</p>
+            <form class="stack" on:submit=on_save>
+                <ContentEditor content error label="Content" />
+                <label class="grow">"Message" <input name="version-message" placeholder="What changed and why" bind:value=message /></label>
+                <div class="actions">
+                    <button class="btn primary" type="submit" disabled=move || reason().is_some() || save.pending().get() title=move || reason().unwrap_or_default()>
+                        "Save version"
+                    </button>
+                    <button class="btn" type="button" disabled=unchanged on:click=move |_| content.set(base_content.get_untracked())>"Discard changes"</button>
+                    <span class="muted" data-testid="save-reason">{reason}</span>
+                </div>
+                <ErrorLine error=Signal::derive(move || save.value().get().and_then(|r| r.err()).filter(|e| e.status != 409)) />
+            </form>
+            {move || conflict().flatten().map(|newer| {
+                let diff = diff_lines(&newer.content, &content.get_untracked());
+                let n = newer.version;
+                view! {
+                    <div class="conflict" role="alert">
+                        <p>
+                            <strong>"Version " {n} " was saved by " {newer.author.clone()} " while you were editing."</strong>
+                            " Your edit is kept. Left: v" {n} "; right: your edit. Rebase to save your edit on top of v" {n} "."
+                        </p>
+                        <DiffView diff />
+                        <button class="btn" on:click=move |_| {
+                            base_version.set(n);
+                            base_content.set(newer.content.clone());
+                            save.value().set(None);
+                        }>"Rebase my edit onto v" {n}</button>
+                    </div>
+                }
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn ReleaseDialog(
+    config: StoredValue<Config>,
+    versions: StoredValue<Vec<Version>>,
+    target: i64,
+    release: ServerAction<Release>,
+    close: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let c = config.get_value();
+    let stable = c.stable_version;
+    let rollback = stable.is_some_and(|s| target < s);
+    let content_of = move |n: Option<i64>| {
+        n.and_then(|n| versions.with_value(|vs| vs.iter().find(|v| v.version == n).map(|v| v.content.clone())))
+            .unwrap_or_default()
+    };
+    let diff = diff_lines(&content_of(stable), &content_of(Some(target)));
+    let message = RwSignal::new(String::new());
+    let typed = RwSignal::new(String::new());
+    let needs_typing = c.env == "prod";
+    let env = c.env.clone();
+    let env_check = env.clone();
+    let confirmed = move || !needs_typing || typed.get() == env_check;
+    let title = if rollback {
+        format!("Roll back {} to v{target}", c.env)
+    } else {
+        format!("Release v{target} to {}", c.env)
+    };
+    let effect = if rollback {
+        format!("Every instance on stable receives v{target} immediately; no further release needed. History is kept: this is recorded as a rollback.")
+    } else {
+        format!("Every instance on stable receives v{target} immediately.")
+    };
+    let (ns, key) = (c.namespace.clone(), c.key.clone());
+    Effect::new(move |prev: Option<usize>| {
+        let n = release.version().get();
+        if prev.is_some_and(|p| p != n) && matches!(release.value().get_untracked(), Some(Ok(_))) {
+            close();
+        }
+        n
+    });
+    view! {
+        <div class="backdrop">
+            <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="release-title">
+                <h2 id="release-title">{title.clone()}</h2>
+                <p>{effect}</p>
+                <h3>{match stable { Some(s) => format!("Changes against stable v{s}"), None => "Full content (nothing released yet)".to_string() }}</h3>
+                <DiffView diff />
+                <label>"Message" <input name="release-message" placeholder="Why" bind:value=message /></label>
+                {needs_typing.then(|| view! {
+                    <label>"Type " <code>{env.clone()}</code> " to confirm" <input name="confirm-env" bind:value=typed /></label>
+                })}
+                <ErrorLine error=action_error(release) />
+                <div class="dialog-actions">
+                    <button class="btn" on:click=move |_| close()>"Cancel"</button>
+                    <span class="spacer"></span>
+                    <button
+                        class=if rollback { "btn danger" } else { "btn primary" }
+                        disabled=move || !confirmed() || release.pending().get()
+                        on:click=move |_| {
+                            let m = message.get_untracked();
+                            release.dispatch(Release {
+                                namespace: ns.clone(),
+                                env: config.with_value(|c| c.env.clone()),
+                                key: key.clone(),
+                                version: target,
+                                message: (!m.trim().is_empty()).then_some(m),
+                            });
+                        }
+                    >{if rollback { format!("Roll back to v{target}") } else { format!("Release v{target}") }}</button>
+                </div>
+            </div>
+        </div>
+    }
+}

@@ -1,0 +1,141 @@
+use crate::api::admin::list_environments;
+use crate::api::configs::{list_configs, CreateConfig};
+use crate::app::components::{action_error, DraftBadge, ErrorLine, StableBadge};
+use crate::app::pages::editor::ContentEditor;
+use crate::app::use_current_user;
+use crate::domain::format::{validate, ConfigFormat};
+use crate::model::{NewConfig, Role};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+/// The configs of one namespace in one environment, with environment tabs.
+#[component]
+pub fn ConfigListPage() -> impl IntoView {
+    let params = use_params_map();
+    let ns = Memo::new(move |_| params.read().get("ns").unwrap_or_default());
+    let env = Memo::new(move |_| params.read().get("env").unwrap_or_default());
+    let create = ServerAction::<CreateConfig>::new();
+    let configs = Resource::new(
+        move || (ns.get(), env.get(), create.version().get()),
+        |(ns, env, _)| list_configs(ns, env),
+    );
+    let environments = Resource::new(|| (), |_| list_environments());
+    let can_create = use_current_user().is_some_and(|u| u.role >= Role::Editor);
+
+    view! {
+        <Title text=move || format!("{} · {}", ns.get(), env.get()) />
+        <nav class="crumbs" aria-label="Breadcrumb">
+            <A href="/">"Namespaces"</A> " / " <strong>{ns}</strong>
+        </nav>
+        <h1>{ns}</h1>
+        <Transition>
+            <div class="tabs" role="tablist" aria-label="Environments">
+                {move || environments.get().and_then(|r| r.ok()).unwrap_or_default().into_iter().map(|e| {
+                    let selected = e.name == env.get();
+                    view! {
+                        <A href=format!("/ns/{}/{}", ns.get(), e.name) attr:class=if selected { "tab selected" } else { "tab" } attr:role="tab" attr:aria-selected=selected.to_string()>
+                            {e.name.clone()}
+                        </A>
+                    }
+                }).collect_view()}
+            </div>
+        </Transition>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match configs.await {
+                    Ok(list) if list.is_empty() => view! {
+                        <p class="empty">{format!("No configs in {} yet — create the first one below.", env.get_untracked())}</p>
+                    }.into_any(),
+                    Ok(list) => view! {
+                        <table class="grid" data-testid="configs">
+                            <thead><tr><th>"Config"</th><th>"Format"</th><th>"Serving"</th><th>"Latest"</th><th>"Updated"</th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|c| {
+                                    let draft = c.stable_version.is_none_or(|s| c.latest_version > s);
+                                    let href = format!("/ns/{}/{}/{}", c.namespace, c.env, c.key);
+                                    let label = c.key.clone();
+                                    view! {
+                                        <tr data-config=c.key.clone()>
+                                            <td><A href=href><strong>{label}</strong></A></td>
+                                            <td><code>{c.format.to_string()}</code></td>
+                                            <td>
+                                                {match c.stable_version {
+                                                    Some(v) => view! { <StableBadge version=v /> }.into_any(),
+                                                    None => view! { <span class="muted">"not released"</span> }.into_any(),
+                                                }}
+                                            </td>
+                                            <td>{if draft { view! { <DraftBadge version=c.latest_version /> }.into_any() } else { view! { <span class="muted">"v" {c.latest_version}</span> }.into_any() }}</td>
+                                            <td class="muted">{c.updated_at.get(..16).unwrap_or_default().replace('T', " ")}</td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+        <Show when=move || can_create>
+            <NewConfigForm ns env create />
+        </Show>
+    }
+}
+
+#[component]
+fn NewConfigForm(ns: Memo<String>, env: Memo<String>, create: ServerAction<CreateConfig>) -> impl IntoView {
+    let key = RwSignal::new(String::new());
+    let format = RwSignal::new(ConfigFormat::Json);
+    let content = RwSignal::new(String::new());
+    let message = RwSignal::new(String::new());
+    let error = Signal::derive(move || validate(format.get(), &content.get()).err());
+    Effect::new(move |_| {
+        if let Some(Ok(c)) = create.value().get() {
+            let _ = window().location().set_href(&format!("/ns/{}/{}/{}", c.namespace, c.env, c.key));
+        }
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let m = message.get_untracked();
+        create.dispatch(CreateConfig {
+            namespace: ns.get_untracked(),
+            env: env.get_untracked(),
+            config: NewConfig {
+                key: key.get_untracked().trim().to_string(),
+                format: format.get_untracked(),
+                content: content.get_untracked(),
+                message: (!m.trim().is_empty()).then_some(m),
+            },
+        });
+    };
+    view! {
+        <section class="card">
+            <h2>"Create a config in " {env}</h2>
+            <form class="stack" on:submit=on_submit>
+                <div class="inline-form">
+                    <label>"Key" <input name="config-key" placeholder="app.json" required bind:value=key /></label>
+                    <label>
+                        "Format"
+                        <select name="config-format" on:change=move |ev| {
+                            if let Ok(f) = event_target_value(&ev).parse() { format.set(f) }
+                        }>
+                            {ConfigFormat::ALL.into_iter().map(|f| view! { <option value=f.as_str() selected=move || format.get() == f>{f.as_str()}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label class="grow">"Message" <input name="config-message" placeholder="What is this config for?" bind:value=message /></label>
+                </div>
+                <ContentEditor content error label="Content" />
+                <div class="actions">
+                    <button class="btn primary" type="submit" disabled=move || error.get().is_some() || create.pending().get()
+                        title=move || error.get().map(|e| format!("Fix {e} first")).unwrap_or_default()>
+                        "Create config (version 1)"
+                    </button>
+                    <span class="muted">"Creating a config releases nothing."</span>
+                </div>
+                <ErrorLine error=action_error(create) />
+            </form>
+        </section>
+    }
+}
