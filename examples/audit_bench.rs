@@ -419,13 +419,28 @@ async fn main() {
                 ..AuditQuery::default()
             },
         ),
+        (
+            "no q, env=dev + action=auth.login (no match)",
+            AuditQuery {
+                env: Some("dev".into()),
+                action: Some("auth.login".into()),
+                ..AuditQuery::default()
+            },
+        ),
+        (
+            "no q, until 2025-02-01",
+            AuditQuery {
+                until: Some("2025-02-01".into()),
+                ..AuditQuery::default()
+            },
+        ),
     ];
 
     println!(
         "{:<44} {:>8} {:>9} {:>9}",
         "first page (50 entries) of", "found", "p50 ms", "max ms"
     );
-    let mut worst = Duration::ZERO;
+    let (mut worst_text, mut worst) = (Duration::ZERO, Duration::ZERO);
     for (name, query) in &cases {
         let mut times = Vec::with_capacity(args.runs);
         let mut found = 0;
@@ -440,12 +455,14 @@ async fn main() {
         times.sort();
         let (p50, max) = (times[times.len() / 2], times[times.len() - 1]);
         if query.q.is_some() {
-            worst = worst.max(max);
+            worst_text = worst_text.max(max);
         }
+        worst = worst.max(max);
         println!("{name:<44} {found:>8} {:>9.2} {:>9.2}", ms(p50), ms(max));
     }
     println!(
-        "slowest full-text first page: {:.2} ms (target: under 100 ms)",
+        "slowest first page: {:.2} ms with q (target: under 100 ms), {:.2} ms over all queries",
+        ms(worst_text),
         ms(worst)
     );
 

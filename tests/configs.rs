@@ -763,6 +763,74 @@ async fn audit_search_finds_words_with_filters_and_pages() {
     );
     search(&app, "q=%22NEAR(%20OR%20*").await;
 
+    // Two filters without words take the full-text index too; same answers.
+    let both = search(&app, "action=release.stable&env=staging").await;
+    assert_eq!(both["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        both["entries"][0]["details"]["message"],
+        "checkout rehearsal"
+    );
+    assert_eq!(
+        search(&app, "action=release.&namespace=shop").await["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        search(&app, "actor=admin&action=auth.login_failed").await["entries"],
+        json!([])
+    );
+
+    // Time ranges: `since` includes the bound, `until` excludes it.
+    let latest = &search(&app, "q=latency").await["entries"][0];
+    let (at, id) = (
+        latest["at"].as_str().unwrap(),
+        latest["id"].as_i64().unwrap(),
+    );
+    let since = search(&app, &format!("q=checkout&since={at}")).await;
+    assert!(since["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["id"] == id));
+    assert!(since["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["at"].as_str().unwrap() >= at));
+    let until = search(&app, &format!("q=checkout&until={at}")).await;
+    assert!(until["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["at"].as_str().unwrap() < at));
+    let until = search(&app, &format!("until={at}")).await;
+    assert!(!until["entries"].as_array().unwrap().is_empty());
+    assert!(until["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["at"].as_str().unwrap() < at));
+    assert_eq!(search(&app, "since=2999-01-01").await["entries"], json!([]));
+    assert_eq!(
+        search(&app, "q=checkout&until=2000-01-01").await["entries"],
+        json!([])
+    );
+
+    // Audit times never go backwards, which is what makes time ranges id ranges.
+    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let err = sqlx::query(
+        "INSERT INTO audit (at, actor, action) VALUES ('2000-01-01T00:00:00.000Z', 'x', 'y.z')",
+    )
+    .execute(&pool)
+    .await
+    .expect_err("an entry older than the previous one is refused");
+    assert!(
+        err.to_string().contains("older than the previous entry"),
+        "{err}"
+    );
+
     // Cursor pagination over a full-text search, newest first, nothing twice.
     for i in 0..6 {
         let (status, _) = app

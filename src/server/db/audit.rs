@@ -104,25 +104,28 @@ pub async fn search(
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let envs = [q.env.as_deref(), env_scope];
     let namespaces = [q.namespace.as_deref(), namespace_scope];
-    let text = q.q.as_deref().and_then(fts_query).map(|words| {
-        // The structured filters also narrow the full-text match (a necessary
-        // condition: an equal field has the same words), so FTS5 intersects
-        // doclists instead of the join testing row after row; the exact
-        // comparisons below still decide.
-        let mut parts = vec![words];
-        parts.extend(q.actor.as_deref().and_then(|v| column_phrase("actor", v)));
-        let action = q
-            .action
-            .as_deref()
-            .map(|a| a.strip_suffix('.').unwrap_or(a));
-        parts.extend(action.and_then(|v| column_phrase("action", v)));
-        for value in namespaces.iter().chain(&envs).flatten() {
-            parts.extend(column_phrase("target", value));
-        }
-        parts.join(" AND ")
-    });
-    // With words to find, the full-text index drives the query, newest match
-    // first, so the first page stops after `limit` matches.
+    // The structured filters can also narrow a full-text match (a necessary
+    // condition: an equal field has the same words), so FTS5 intersects
+    // doclists instead of the join testing row after row; the exact
+    // comparisons below still decide.
+    let action = q
+        .action
+        .as_deref()
+        .map(|a| a.strip_suffix('.').unwrap_or(a));
+    let mut narrowing: Vec<String> = Vec::new();
+    narrowing.extend(q.actor.as_deref().and_then(|v| column_phrase("actor", v)));
+    narrowing.extend(action.and_then(|v| column_phrase("action", v)));
+    for value in namespaces.iter().chain(&envs).flatten() {
+        narrowing.extend(column_phrase("target", value));
+    }
+    // The full-text index drives the query when there are words to find, and
+    // when two or more filters combine (no single b-tree index serves that);
+    // newest match first, so the first page stops after `limit` matches.
+    let text = match q.q.as_deref().and_then(fts_query) {
+        Some(words) => Some([vec![words], narrowing].concat().join(" AND ")),
+        None if narrowing.len() >= 2 => Some(narrowing.join(" AND ")),
+        None => None,
+    };
     let id = if text.is_some() { "s.rowid" } else { "a.id" };
     let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(
         "SELECT a.id, a.at, a.actor, a.action, a.namespace, a.env, a.key, a.details FROM ",

@@ -182,7 +182,7 @@ pub async fn create(
             })),
     )
     .await?;
-    let config = find(&mut *tx, namespace, env, &new.key).await?.config;
+    let config = find(&mut tx, namespace, env, &new.key).await?.config;
     tx.commit().await?;
     Ok(config)
 }
@@ -229,7 +229,7 @@ pub async fn save_version(
     actor.require_in(Role::Editor, Some(namespace), Some(env))?;
     let message = message_of(new.message)?;
     let mut tx = db::configs::begin_write(&state.db).await?;
-    let config = find(&mut *tx, namespace, env, key).await?;
+    let config = find(&mut tx, namespace, env, key).await?;
     check_content(state, config.config.format, &new.content)?;
     let latest = config.config.latest_version;
     if new.base_version != latest
@@ -288,7 +288,7 @@ pub async fn release(
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     let message = message_of(message)?;
     let mut tx = db::configs::begin_write(&state.db).await?;
-    let config = find(&mut *tx, namespace, env, key).await?;
+    let config = find(&mut tx, namespace, env, key).await?;
     find_version(&mut *tx, &config, version).await?;
     let previous = config.config.stable_version;
     if previous == Some(version) {
