@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! graycast: a self-hosted configuration center with gray (canary) release control.
 //!
 //! The crate compiles twice: with `ssr` it is the server (axum + SQLite) and the

@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! The `graycast` binary: `serve`, `token create`, `user create` (and later `agent`).
 
 use clap::{Args, Parser, Subcommand};

@@ -60,7 +60,7 @@ test("create a namespace and a config, save v2, compare, release, roll back, fin
   await expect(page.getByTestId("serving-now")).toContainText("STABLE v1");
 
   // Both actions in the audit trail, by full-text search
-  await page.getByRole("link", { name: "Audit" }).click();
+  await page.getByRole("link", { name: "Audit", exact: true }).click();
   await hydrated(page);
   await page.locator("input[name=q]").fill(ns);
   await page.getByRole("button", { name: "Search" }).click();
