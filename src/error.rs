@@ -79,7 +79,11 @@ impl Error {
         tracing::error!(error = %cause, "internal error");
         #[cfg(not(feature = "ssr"))]
         let _ = cause;
-        Self::new(500, "internal", "Something went wrong on the server; it has been logged.")
+        Self::new(
+            500,
+            "internal",
+            "Something went wrong on the server; it has been logged.",
+        )
     }
 }
 
@@ -138,7 +142,10 @@ mod server_impls {
 
     impl From<axum::extract::rejection::JsonRejection> for Error {
         fn from(e: axum::extract::rejection::JsonRejection) -> Self {
-            Error::bad_request(format!("The request body is not valid JSON for this route: {}", e.body_text()))
+            Error::bad_request(format!(
+                "The request body is not valid JSON for this route: {}",
+                e.body_text()
+            ))
         }
     }
 

@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "graycast", version, about = "Configuration center with gray (canary) release control")]
+#[command(
+    name = "graycast",
+    version,
+    about = "Configuration center with gray (canary) release control"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -105,10 +109,34 @@ async fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Token {
-            command: TokenCommand::Create { name, role, namespace, env, database },
-        } => token_create(&database.database_url, NewToken { name, role, namespace, env }).await,
+            command:
+                TokenCommand::Create {
+                    name,
+                    role,
+                    namespace,
+                    env,
+                    database,
+                },
+        } => {
+            token_create(
+                &database.database_url,
+                NewToken {
+                    name,
+                    role,
+                    namespace,
+                    env,
+                },
+            )
+            .await
+        }
         Command::User {
-            command: UserCommand::Create { username, role, env, database },
+            command:
+                UserCommand::Create {
+                    username,
+                    role,
+                    env,
+                    database,
+                },
         } => user_create(&database.database_url, username, role, env).await,
     };
     match result {
@@ -148,26 +176,54 @@ async fn serve(args: ServeArgs) -> graycast::Result<()> {
 
 async fn token_create(database_url: &str, new: NewToken) -> graycast::Result<()> {
     let db = server::db::connect(database_url).await?;
-    server::db::seed(&db, None).await?.and_then(|f| f.admin_password_generated).inspect(|p| {
-        eprintln!("first start: created user admin with password {p} (shown only once)");
-    });
+    server::db::seed(&db, None)
+        .await?
+        .and_then(|f| f.admin_password_generated)
+        .inspect(|p| {
+            eprintln!("first start: created user admin with password {p} (shown only once)");
+        });
     let created = ops::tokens::create(&db, &Actor::cli(), new).await?;
     println!("{}", created.token);
-    eprintln!("token {} ({}) created; store the secret now, it is not shown again", created.info.id, created.info.role);
+    eprintln!(
+        "token {} ({}) created; store the secret now, it is not shown again",
+        created.info.id, created.info.role
+    );
     Ok(())
 }
 
-async fn user_create(database_url: &str, username: String, role: Role, env: Option<String>) -> graycast::Result<()> {
+async fn user_create(
+    database_url: &str,
+    username: String,
+    role: Role,
+    env: Option<String>,
+) -> graycast::Result<()> {
     let mut password = String::new();
     std::io::stdin()
         .read_to_string(&mut password)
-        .map_err(|e| graycast::Error::bad_request(format!("cannot read the password from standard input: {e}")))?;
+        .map_err(|e| {
+            graycast::Error::bad_request(format!(
+                "cannot read the password from standard input: {e}"
+            ))
+        })?;
     let password = password.trim_end_matches(['\r', '\n']).to_string();
     let db = server::db::connect(database_url).await?;
-    server::db::seed(&db, None).await?.and_then(|f| f.admin_password_generated).inspect(|p| {
-        eprintln!("first start: created user admin with password {p} (shown only once)");
-    });
-    let user = ops::users::create(&db, &Actor::cli(), NewUser { username, password, role, env }).await?;
+    server::db::seed(&db, None)
+        .await?
+        .and_then(|f| f.admin_password_generated)
+        .inspect(|p| {
+            eprintln!("first start: created user admin with password {p} (shown only once)");
+        });
+    let user = ops::users::create(
+        &db,
+        &Actor::cli(),
+        NewUser {
+            username,
+            password,
+            role,
+            env,
+        },
+    )
+    .await?;
     println!("user {} created with role {}", user.username, user.role);
     Ok(())
 }

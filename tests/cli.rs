@@ -12,26 +12,68 @@ async fn token_and_user_create_work_on_the_database_and_serve_honours_them() {
     let db = format!("sqlite://{}", dir.path().join("cli.db").display());
 
     let out = Command::new(BIN)
-        .args(["token", "create", "--name", "ci", "--role", "releaser", "--env", "prod", "--database-url", &db])
+        .args([
+            "token",
+            "create",
+            "--name",
+            "ci",
+            "--role",
+            "releaser",
+            "--env",
+            "prod",
+            "--database-url",
+            &db,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(token.starts_with("gc_"), "{token}");
 
     let mut child = Command::new(BIN)
-        .args(["user", "create", "--username", "grace", "--role", "editor", "--database-url", &db])
+        .args([
+            "user",
+            "create",
+            "--username",
+            "grace",
+            "--role",
+            "editor",
+            "--database-url",
+            &db,
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"grace-password\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"grace-password\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let bad = Command::new(BIN)
-        .args(["token", "create", "--name", "x", "--role", "root", "--database-url", &db])
+        .args([
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--role",
+            "root",
+            "--database-url",
+            &db,
+        ])
         .output()
         .unwrap();
     assert!(!bad.status.success());
@@ -72,7 +114,10 @@ async fn token_and_user_create_work_on_the_database_and_serve_honours_them() {
     assert_eq!(login.status(), 200);
 
     // SIGTERM: the server finishes and exits successfully.
-    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = server.wait().unwrap();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
@@ -92,7 +137,10 @@ fn first_serve_without_a_password_prints_a_generated_one() {
     let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
     let _url = lines.next().unwrap().unwrap();
     let second = lines.next().unwrap().unwrap();
-    assert!(second.contains("created user admin with password"), "{second}");
+    assert!(
+        second.contains("created user admin with password"),
+        "{second}"
+    );
     server.kill().unwrap();
     server.wait().unwrap();
 }

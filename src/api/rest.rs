@@ -41,7 +41,10 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{id}", delete(revoke_token))
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}", patch(update_user))
-        .route("/environments", get(list_environments).post(create_environment))
+        .route(
+            "/environments",
+            get(list_environments).post(create_environment),
+        )
         .route("/audit", get(search_audit))
         .route("/namespaces", get(list_namespaces).post(create_namespace))
         .route(CONFIGS, get(list_configs).post(create_config))
@@ -67,7 +70,11 @@ struct LoginBody {
     password: String,
 }
 
-async fn login(State(state): State<AppState>, session: Session, Json(body): Json<LoginBody>) -> Result<Json<Value>> {
+async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    Json(body): Json<LoginBody>,
+) -> Result<Json<Value>> {
     let user = ops::auth::login(&state, &session, &body.username, &body.password).await?;
     Ok(Json(json!({ "user": user })))
 }
@@ -93,12 +100,20 @@ async fn list_tokens(State(state): State<AppState>, actor: Actor) -> Result<impl
     Ok(Json(ops::tokens::list(&state.db, &actor).await?))
 }
 
-async fn create_token(State(state): State<AppState>, actor: Actor, Json(body): Json<NewToken>) -> Result<impl IntoResponse> {
+async fn create_token(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<NewToken>,
+) -> Result<impl IntoResponse> {
     let created = ops::tokens::create(&state.db, &actor, body).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn revoke_token(State(state): State<AppState>, actor: Actor, Path(id): Path<i64>) -> Result<impl IntoResponse> {
+async fn revoke_token(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse> {
     Ok(Json(ops::tokens::revoke(&state.db, &actor, id).await?))
 }
 
@@ -106,7 +121,11 @@ async fn list_users(State(state): State<AppState>, actor: Actor) -> Result<impl 
     Ok(Json(ops::users::list(&state, &actor).await?))
 }
 
-async fn create_user(State(state): State<AppState>, actor: Actor, Json(body): Json<NewUser>) -> Result<impl IntoResponse> {
+async fn create_user(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<NewUser>,
+) -> Result<impl IntoResponse> {
     let user = ops::users::create(&state.db, &actor, body).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
@@ -120,7 +139,10 @@ async fn update_user(
     Ok(Json(ops::users::update(&state, &actor, id, body).await?))
 }
 
-async fn list_environments(State(state): State<AppState>, actor: Actor) -> Result<impl IntoResponse> {
+async fn list_environments(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<impl IntoResponse> {
     Ok(Json(ops::environments::list(&state, &actor).await?))
 }
 
@@ -129,15 +151,22 @@ struct NameBody {
     name: String,
 }
 
-async fn create_environment(State(state): State<AppState>, actor: Actor, Json(body): Json<NameBody>) -> Result<impl IntoResponse> {
+async fn create_environment(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<NameBody>,
+) -> Result<impl IntoResponse> {
     let env = ops::environments::create(&state, &actor, &body.name).await?;
     Ok((StatusCode::CREATED, Json(env)))
 }
 
-async fn search_audit(State(state): State<AppState>, actor: Actor, QueryParams(query): QueryParams<AuditQuery>) -> Result<impl IntoResponse> {
+async fn search_audit(
+    State(state): State<AppState>,
+    actor: Actor,
+    QueryParams(query): QueryParams<AuditQuery>,
+) -> Result<impl IntoResponse> {
     Ok(Json(ops::audit::search(&state, &actor, &query).await?))
 }
-
 
 /// JSON bodies carrying config content: limited by `max_content_bytes`
 /// (with room for JSON escaping) instead of axum's fixed default, so content
@@ -149,8 +178,13 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for ContentJson<T> {
 
     async fn from_request(request: axum::extract::Request, state: &AppState) -> Result<Self> {
         // `\u0000` is the longest escape: six bytes for one content byte.
-        let limit = state.config.max_content_bytes.saturating_mul(6).saturating_add(64 * 1024);
-        let too_large = || Error::too_large(format!("The request body is larger than {limit} bytes."));
+        let limit = state
+            .config
+            .max_content_bytes
+            .saturating_mul(6)
+            .saturating_add(64 * 1024);
+        let too_large =
+            || Error::too_large(format!("The request body is larger than {limit} bytes."));
         let declared = request
             .headers()
             .get(axum::http::header::CONTENT_LENGTH)
@@ -165,7 +199,11 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for ContentJson<T> {
             .map_err(|_| too_large())?;
         serde_json::from_slice(&bytes)
             .map(ContentJson)
-            .map_err(|e| Error::bad_request(format!("The request body is not valid JSON for this route: {e}")))
+            .map_err(|e| {
+                Error::bad_request(format!(
+                    "The request body is not valid JSON for this route: {e}"
+                ))
+            })
     }
 }
 
@@ -182,7 +220,9 @@ async fn list_namespaces(
     actor: Actor,
     QueryParams(query): QueryParams<NamespaceSearch>,
 ) -> Result<impl IntoResponse> {
-    Ok(Json(ops::namespaces::list(&state, &actor, query.q.as_deref()).await?))
+    Ok(Json(
+        ops::namespaces::list(&state, &actor, query.q.as_deref()).await?,
+    ))
 }
 
 async fn create_namespace(

@@ -175,7 +175,10 @@ fn DiffLine(row: crate::domain::diff::DiffRow) -> impl IntoView {
             let (ls, rs) = word_spans(&l, &r);
             (spans(ls).into_any(), spans(rs).into_any())
         }
-        (_, l, r) => (l.unwrap_or_default().into_any(), r.unwrap_or_default().into_any()),
+        (_, l, r) => (
+            l.unwrap_or_default().into_any(),
+            r.unwrap_or_default().into_any(),
+        ),
     };
     view! {
         <tr class=format!("diff-row {}", row.tag.as_str())>

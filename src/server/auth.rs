@@ -4,7 +4,9 @@
 use super::{db, AppState};
 use crate::model::{Role, TokenInfo, User};
 use crate::{Error, Result};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::{header, request::Parts, Method};
@@ -39,7 +41,11 @@ pub async fn verify_password(password: &str, hash: &str) -> bool {
     let (password, hash) = (password.to_string(), hash.to_string());
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -85,7 +91,10 @@ impl LoginThrottle {
         let mut failures = self.failures.lock().expect("throttle lock");
         let now = Instant::now();
         if let Some(times) = failures.get_mut(username) {
-            while times.front().is_some_and(|t| now.duration_since(*t) >= LOGIN_FAILURE_WINDOW) {
+            while times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= LOGIN_FAILURE_WINDOW)
+            {
                 times.pop_front();
             }
             if times.len() >= MAX_LOGIN_FAILURES {
@@ -104,13 +113,22 @@ impl LoginThrottle {
         let now = Instant::now();
         // Forget usernames whose failures all left the window, so the map stays small.
         if failures.len() > 10_000 {
-            failures.retain(|_, t| t.back().is_some_and(|t| now.duration_since(*t) < LOGIN_FAILURE_WINDOW));
+            failures.retain(|_, t| {
+                t.back()
+                    .is_some_and(|t| now.duration_since(*t) < LOGIN_FAILURE_WINDOW)
+            });
         }
-        failures.entry(username.to_string()).or_default().push_back(now);
+        failures
+            .entry(username.to_string())
+            .or_default()
+            .push_back(now);
     }
 
     pub fn clear(&self, username: &str) {
-        self.failures.lock().expect("throttle lock").remove(username);
+        self.failures
+            .lock()
+            .expect("throttle lock")
+            .remove(username);
     }
 }
 
@@ -227,7 +245,9 @@ pub async fn session_user(session: &Session, state: &AppState) -> Result<Option<
     else {
         return Ok(None);
     };
-    Ok(db::users::find(&state.db, id).await?.filter(|u| !u.disabled))
+    Ok(db::users::find(&state.db, id)
+        .await?
+        .filter(|u| !u.disabled))
 }
 
 impl FromRequestParts<AppState> for Actor {
@@ -241,7 +261,10 @@ impl FromRequestParts<AppState> for Actor {
 /// Refuses state-changing requests that a browser sent from another origin.
 /// Requests carrying a bearer token are not cookie-authenticated and pass.
 pub async fn same_origin(request: Request, next: Next) -> Response {
-    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     if safe || request.headers().contains_key(header::AUTHORIZATION) {
         return next.run(request).await;
     }
@@ -300,7 +323,10 @@ mod tests {
             throttle.record_failure("alice");
         }
         assert_eq!(throttle.check("alice").unwrap_err().status, 429);
-        assert!(throttle.check("bob").is_ok(), "another username is not affected");
+        assert!(
+            throttle.check("bob").is_ok(),
+            "another username is not affected"
+        );
         throttle.clear("alice");
         assert!(throttle.check("alice").is_ok());
     }
@@ -322,12 +348,21 @@ mod tests {
             ..Actor::cli()
         };
         assert!(actor.require_in(Role::Admin, None, Some("staging")).is_ok());
-        assert_eq!(actor.require_in(Role::Viewer, None, Some("prod")).unwrap_err().status, 403);
+        assert_eq!(
+            actor
+                .require_in(Role::Viewer, None, Some("prod"))
+                .unwrap_err()
+                .status,
+            403
+        );
     }
 
     #[test]
     fn origin_parsing() {
-        assert_eq!(origin_of_url("http://127.0.0.1:8080/login?x").as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(
+            origin_of_url("http://127.0.0.1:8080/login?x").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
         assert_eq!(origin_host("http://127.0.0.1:8080"), Some("127.0.0.1:8080"));
         assert_eq!(origin_host("null"), None);
     }

@@ -52,7 +52,13 @@ pub fn default_site_root() -> PathBuf {
         .ok()
         .and_then(|exe| exe.parent().map(Path::to_path_buf))
         .into_iter()
-        .flat_map(|dir| [dir.join("../site"), dir.join("site"), dir.join("../../site")]);
+        .flat_map(|dir| {
+            [
+                dir.join("../site"),
+                dir.join("site"),
+                dir.join("../../site"),
+            ]
+        });
     beside_binary
         .chain([PathBuf::from("target/site")])
         .find(|p| p.join("pkg").is_dir())
@@ -115,7 +121,9 @@ impl Application {
         let dummy_password_hash = auth::hash_password("graycast-dummy-password").await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|e| crate::Error::internal(format!("cannot listen on {}: {e}", config.listen)))?;
+            .map_err(|e| {
+                crate::Error::internal(format!("cannot listen on {}: {e}", config.listen))
+            })?;
         let state = AppState {
             leptos_options,
             inner: Arc::new(Shared {
@@ -139,14 +147,20 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await

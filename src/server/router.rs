@@ -52,20 +52,30 @@ pub async fn router(state: AppState) -> Result<Router> {
     Ok(router)
 }
 
-async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> (axum::http::StatusCode, &'static str) {
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, &'static str) {
     match sqlx::query("SELECT 1").execute(&state.db).await {
         Ok(_) => (axum::http::StatusCode::OK, "ready"),
-        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+        Err(_) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable",
+        ),
     }
 }
 
 /// Server functions answer every error with 500; give them the status of the
 /// error they carry (401, 403, 409 …) like the REST API, so a refusal is not
 /// reported as a server fault.
-async fn server_fn_error_status(request: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+async fn server_fn_error_status(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
     let response = next.run(request).await;
     if response.status() != axum::http::StatusCode::INTERNAL_SERVER_ERROR
-        || !response.headers().contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER)
+        || !response
+            .headers()
+            .contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER)
     {
         return response;
     }

@@ -50,7 +50,10 @@ pub fn AuditPage() -> impl IntoView {
             ("env", env.get_untracked()),
             ("since", since.get_untracked()),
             ("until", until.get_untracked()),
-            ("before_id", before_id.map(|b| b.to_string()).unwrap_or_default()),
+            (
+                "before_id",
+                before_id.map(|b| b.to_string()).unwrap_or_default(),
+            ),
         ];
         let query = pairs
             .iter()
@@ -110,7 +113,9 @@ pub fn AuditPage() -> impl IntoView {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -131,11 +136,20 @@ pub fn sentence(e: &AuditEntry) -> String {
         .filter(|m| !m.is_empty())
         .map(|m| format!(": '{m}'"))
         .unwrap_or_default();
-    let name = d.get("name").or_else(|| d.get("username")).and_then(|v| v.as_str()).unwrap_or("");
+    let name = d
+        .get("name")
+        .or_else(|| d.get("username"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     let v = version.map(|v| format!("v{v}")).unwrap_or_default();
     let what = match e.action.as_str() {
         "auth.login" => "signed in".to_string(),
-        "auth.login_failed" => format!("failed to sign in ({})", d.get("reason").and_then(|r| r.as_str()).unwrap_or("refused")),
+        "auth.login_failed" => format!(
+            "failed to sign in ({})",
+            d.get("reason")
+                .and_then(|r| r.as_str())
+                .unwrap_or("refused")
+        ),
         "auth.logout" => "signed out".to_string(),
         "user.create" => format!("created user {name}"),
         "user.update" => format!("changed user {name}"),

@@ -139,7 +139,11 @@ fn ConfigView(
 }
 
 #[component]
-fn Editor(config: StoredValue<Config>, versions: StoredValue<Vec<Version>>, save: ServerAction<SaveVersion>) -> impl IntoView {
+fn Editor(
+    config: StoredValue<Config>,
+    versions: StoredValue<Vec<Version>>,
+    save: ServerAction<SaveVersion>,
+) -> impl IntoView {
     let latest = versions.with_value(|v| v.first().cloned());
     let base_version = RwSignal::new(latest.as_ref().map(|v| v.version).unwrap_or(0));
     let base_content = RwSignal::new(latest.map(|v| v.content).unwrap_or_default());
@@ -160,14 +164,19 @@ fn Editor(config: StoredValue<Config>, versions: StoredValue<Vec<Version>>, save
     // A save refused because someone else saved first: show their version
     // against this edit, keep the edit, and let the user rebase onto it.
     let conflict = move || {
-        save.value().get().and_then(|r| r.err()).filter(|e| e.status == 409).map(|_| {
-            let newer = versions.with_value(|v| v.first().cloned());
-            newer
-        })
+        save.value()
+            .get()
+            .and_then(|r| r.err())
+            .filter(|e| e.status == 409)
+            .map(|_| {
+                let newer = versions.with_value(|v| v.first().cloned());
+                newer
+            })
     };
     let on_save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let (ns, env, key) = config.with_value(|c| (c.namespace.clone(), c.env.clone(), c.key.clone()));
+        let (ns, env, key) =
+            config.with_value(|c| (c.namespace.clone(), c.env.clone(), c.key.clone()));
         let m = message.get_untracked();
         save.dispatch(SaveVersion {
             namespace: ns,
@@ -230,8 +239,14 @@ fn ReleaseDialog(
     let stable = c.stable_version;
     let rollback = stable.is_some_and(|s| target < s);
     let content_of = move |n: Option<i64>| {
-        n.and_then(|n| versions.with_value(|vs| vs.iter().find(|v| v.version == n).map(|v| v.content.clone())))
-            .unwrap_or_default()
+        n.and_then(|n| {
+            versions.with_value(|vs| {
+                vs.iter()
+                    .find(|v| v.version == n)
+                    .map(|v| v.content.clone())
+            })
+        })
+        .unwrap_or_default()
     };
     let diff = diff_lines(&content_of(stable), &content_of(Some(target)));
     let message = RwSignal::new(String::new());

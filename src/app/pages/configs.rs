@@ -85,7 +85,11 @@ pub fn ConfigListPage() -> impl IntoView {
 }
 
 #[component]
-fn NewConfigForm(ns: Memo<String>, env: Memo<String>, create: ServerAction<CreateConfig>) -> impl IntoView {
+fn NewConfigForm(
+    ns: Memo<String>,
+    env: Memo<String>,
+    create: ServerAction<CreateConfig>,
+) -> impl IntoView {
     let key = RwSignal::new(String::new());
     let format = RwSignal::new(ConfigFormat::Json);
     let content = RwSignal::new(String::new());
@@ -93,7 +97,9 @@ fn NewConfigForm(ns: Memo<String>, env: Memo<String>, create: ServerAction<Creat
     let error = Signal::derive(move || validate(format.get(), &content.get()).err());
     Effect::new(move |_| {
         if let Some(Ok(c)) = create.value().get() {
-            let _ = window().location().set_href(&format!("/ns/{}/{}/{}", c.namespace, c.env, c.key));
+            let _ = window()
+                .location()
+                .set_href(&format!("/ns/{}/{}/{}", c.namespace, c.env, c.key));
         }
     });
     let on_submit = move |ev: leptos::ev::SubmitEvent| {

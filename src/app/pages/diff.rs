@@ -13,9 +13,24 @@ pub fn DiffPage() -> impl IntoView {
     let ns = Memo::new(move |_| params.read().get("ns").unwrap_or_default());
     let env = Memo::new(move |_| params.read().get("env").unwrap_or_default());
     let key = Memo::new(move |_| params.read().get("key").unwrap_or_default());
-    let from = Memo::new(move |_| query.read().get("from").and_then(|v| v.parse::<i64>().ok()).unwrap_or(1));
-    let to = Memo::new(move |_| query.read().get("to").and_then(|v| v.parse::<i64>().ok()).unwrap_or(1));
-    let versions = Resource::new(move || (ns.get(), env.get(), key.get()), |(ns, env, key)| list_versions(ns, env, key));
+    let from = Memo::new(move |_| {
+        query
+            .read()
+            .get("from")
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(1)
+    });
+    let to = Memo::new(move |_| {
+        query
+            .read()
+            .get("to")
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(1)
+    });
+    let versions = Resource::new(
+        move || (ns.get(), env.get(), key.get()),
+        |(ns, env, key)| list_versions(ns, env, key),
+    );
     let diff = Resource::new(
         move || (ns.get(), env.get(), key.get(), from.get(), to.get()),
         |(ns, env, key, from, to)| diff_versions(ns, env, key, from, to),
@@ -23,12 +38,20 @@ pub fn DiffPage() -> impl IntoView {
     let navigate = use_navigate();
     let go = move |from: i64, to: i64| {
         navigate(
-            &format!("/ns/{}/{}/{}/diff?from={from}&to={to}", ns.get_untracked(), env.get_untracked(), key.get_untracked()),
+            &format!(
+                "/ns/{}/{}/{}/diff?from={from}&to={to}",
+                ns.get_untracked(),
+                env.get_untracked(),
+                key.get_untracked()
+            ),
             Default::default(),
         )
     };
     let go_from = go.clone();
-    let picker = move |label: &'static str, name: &'static str, current: Memo<i64>, on_pick: Box<dyn Fn(i64) + Send + Sync>| {
+    let picker = move |label: &'static str,
+                       name: &'static str,
+                       current: Memo<i64>,
+                       on_pick: Box<dyn Fn(i64) + Send + Sync>| {
         let on_pick = std::sync::Arc::new(on_pick);
         view! {
             <label>

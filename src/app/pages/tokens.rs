@@ -87,7 +87,9 @@ fn TokenRow(token: TokenInfo, revoke: ServerAction<RevokeToken>) -> impl IntoVie
         (None, None) => "everything".to_string(),
         (ns, env) => format!(
             "{}{}",
-            ns.as_ref().map(|n| format!("namespace {n} ")).unwrap_or_default(),
+            ns.as_ref()
+                .map(|n| format!("namespace {n} "))
+                .unwrap_or_default(),
             env.as_ref().map(|e| format!("env {e}")).unwrap_or_default()
         ),
     };

@@ -94,13 +94,24 @@ pub fn UsersPage() -> impl IntoView {
 }
 
 #[component]
-fn UserRow(user: User, update: ServerAction<UpdateUser>, env_names: Signal<Vec<String>>, is_me: bool) -> impl IntoView {
+fn UserRow(
+    user: User,
+    update: ServerAction<UpdateUser>,
+    env_names: Signal<Vec<String>>,
+    is_me: bool,
+) -> impl IntoView {
     let id = user.id;
     let role = RwSignal::new(user.role);
     Effect::new(move |prev: Option<Role>| {
         let now = role.get();
         if prev.is_some_and(|p| p != now) {
-            update.dispatch(UpdateUser { id, change: UserUpdate { role: Some(now), ..Default::default() } });
+            update.dispatch(UpdateUser {
+                id,
+                change: UserUpdate {
+                    role: Some(now),
+                    ..Default::default()
+                },
+            });
         }
         now
     });
@@ -157,7 +168,11 @@ fn UserRow(user: User, update: ServerAction<UpdateUser>, env_names: Signal<Vec<S
 }
 
 #[component]
-pub fn RoleSelect(name: &'static str, value: RwSignal<Role>, #[prop(optional)] disabled: bool) -> impl IntoView {
+pub fn RoleSelect(
+    name: &'static str,
+    value: RwSignal<Role>,
+    #[prop(optional)] disabled: bool,
+) -> impl IntoView {
     view! {
         <select
             name=name

@@ -40,11 +40,10 @@ pub async fn find(tx: &mut Tx<'_>, name: &str) -> Result<Option<Environment>> {
 }
 
 pub async fn insert(tx: &mut Tx<'_>, name: &str) -> Result<Environment> {
-    let row: EnvironmentRow = sqlx::query_as(
-        "INSERT INTO environments (name) VALUES (?) RETURNING id, name, created_at",
-    )
-    .bind(name)
-    .fetch_one(&mut **tx)
-    .await?;
+    let row: EnvironmentRow =
+        sqlx::query_as("INSERT INTO environments (name) VALUES (?) RETURNING id, name, created_at")
+            .bind(name)
+            .fetch_one(&mut **tx)
+            .await?;
     Ok(row.into())
 }

@@ -32,7 +32,10 @@ pub async fn connect(url: &str) -> Result<SqlitePool> {
     if let Some(dir) = filename.parent() {
         if !dir.as_os_str().is_empty() && filename.as_os_str() != ":memory:" {
             std::fs::create_dir_all(dir).map_err(|e| {
-                Error::internal(format!("cannot create the database directory {}: {e}", dir.display()))
+                Error::internal(format!(
+                    "cannot create the database directory {}: {e}",
+                    dir.display()
+                ))
             })?;
         }
     }

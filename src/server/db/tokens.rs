@@ -97,10 +97,11 @@ pub async fn list(pool: &SqlitePool) -> Result<Vec<TokenInfo>> {
 }
 
 pub async fn find(tx: &mut Tx<'_>, id: i64) -> Result<Option<TokenInfo>> {
-    let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tokens WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row: Option<TokenRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM tokens WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
     Ok(row.map(Into::into))
 }
 

@@ -35,10 +35,18 @@ pub struct Credentials {
 const COLUMNS: &str = "id, username, role, env, disabled, created_at";
 
 pub async fn count(pool: &SqlitePool) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await?)
+    sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(pool)
+        .await
 }
 
-pub async fn insert(tx: &mut Tx<'_>, username: &str, password_hash: &str, role: Role, env: Option<&str>) -> Result<i64> {
+pub async fn insert(
+    tx: &mut Tx<'_>,
+    username: &str,
+    password_hash: &str,
+    role: Role,
+    env: Option<&str>,
+) -> Result<i64> {
     let id = sqlx::query_scalar(
         "INSERT INTO users (username, password_hash, role, env) VALUES (?, ?, ?, ?) RETURNING id",
     )
@@ -60,10 +68,11 @@ pub async fn find(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<User>> 
 }
 
 pub async fn find_by_name(db: impl SqliteExecutor<'_>, username: &str) -> Result<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
-        .bind(username)
-        .fetch_optional(db)
-        .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
+            .bind(username)
+            .fetch_optional(db)
+            .await?;
     Ok(row.map(User::from))
 }
 
@@ -75,13 +84,17 @@ pub async fn credentials(pool: &SqlitePool, username: &str) -> Result<Option<Cre
         .bind(user.id)
         .fetch_one(pool)
         .await?;
-    Ok(Some(Credentials { user, password_hash }))
+    Ok(Some(Credentials {
+        user,
+        password_hash,
+    }))
 }
 
 pub async fn list(pool: &SqlitePool) -> Result<Vec<User>> {
-    let rows: Vec<UserRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM users ORDER BY username"))
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<UserRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users ORDER BY username"))
+            .fetch_all(pool)
+            .await?;
     Ok(rows.into_iter().map(User::from).collect())
 }
 

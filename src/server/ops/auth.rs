@@ -7,7 +7,12 @@ use tower_sessions::Session;
 
 /// Signs in: throttled per username, constant work for unknown users, a fresh
 /// session id on success, an audit entry either way.
-pub async fn login(state: &AppState, session: &Session, username: &str, password: &str) -> Result<User> {
+pub async fn login(
+    state: &AppState,
+    session: &Session,
+    username: &str,
+    password: &str,
+) -> Result<User> {
     let username = username.trim();
     state.login_throttle.check(username)?;
     let credentials = db::users::credentials(&state.db, username).await?;
@@ -28,11 +33,16 @@ pub async fn login(state: &AppState, session: &Session, username: &str, password
             let mut tx = state.db.begin().await?;
             db::audit::record(
                 &mut tx,
-                NewEntry::new(username, "auth.login_failed").details(serde_json::json!({ "reason": reason })),
+                NewEntry::new(username, "auth.login_failed")
+                    .details(serde_json::json!({ "reason": reason })),
             )
             .await?;
             tx.commit().await?;
-            return Err(Error::new(401, "invalid_credentials", "Wrong username or password."));
+            return Err(Error::new(
+                401,
+                "invalid_credentials",
+                "Wrong username or password.",
+            ));
         }
     };
     state.login_throttle.clear(username);

@@ -20,9 +20,9 @@ pub async fn create(state: &AppState, actor: &Actor, name: &str) -> Result<Envir
     }
     check_name("name", name)?;
     let mut tx = state.db.begin().await?;
-    let env = db::environments::insert(&mut tx, name)
-        .await
-        .map_err(|e| conflict_on_unique(e, format!("An environment named {name:?} already exists.")))?;
+    let env = db::environments::insert(&mut tx, name).await.map_err(|e| {
+        conflict_on_unique(e, format!("An environment named {name:?} already exists."))
+    })?;
     db::audit::record(
         &mut tx,
         NewEntry::new(&actor.name, "environment.create")

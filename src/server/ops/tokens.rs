@@ -21,14 +21,19 @@ pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewToken) -> Resul
     let env = match (&actor.env, new.env) {
         (Some(limit), None) => Some(limit.clone()),
         (Some(limit), Some(env)) if &env != limit => {
-            return Err(Error::forbidden(format!("You are limited to the {limit} environment.")))
+            return Err(Error::forbidden(format!(
+                "You are limited to the {limit} environment."
+            )))
         }
         (_, env) => env,
     };
     let mut tx = db_pool.begin().await?;
     if let Some(env) = &env {
         if db::environments::find(&mut tx, env).await?.is_none() {
-            return Err(Error::invalid("env", format!("There is no environment named {env:?}.")));
+            return Err(Error::invalid(
+                "env",
+                format!("There is no environment named {env:?}."),
+            ));
         }
     }
     let secret = new_token_secret();

@@ -29,7 +29,12 @@ pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewUser) -> Result
     let hash = hash_password(&new.password).await?;
     let id = db::users::insert(&mut tx, &new.username, &hash, new.role, new.env.as_deref())
         .await
-        .map_err(|e| conflict_on_unique(e, format!("A user named {:?} already exists.", new.username)))?;
+        .map_err(|e| {
+            conflict_on_unique(
+                e,
+                format!("A user named {:?} already exists.", new.username),
+            )
+        })?;
     db::audit::record(
         &mut tx,
         NewEntry::new(&actor.name, "user.create").details(serde_json::json!({
@@ -37,7 +42,9 @@ pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewUser) -> Result
         })),
     )
     .await?;
-    let user = db::users::find(&mut *tx, id).await?.ok_or_else(|| Error::internal("user vanished"))?;
+    let user = db::users::find(&mut *tx, id)
+        .await?
+        .ok_or_else(|| Error::internal("user vanished"))?;
     tx.commit().await?;
     Ok(user)
 }
@@ -61,7 +68,9 @@ pub async fn update(state: &AppState, actor: &Actor, id: i64, change: UserUpdate
     if let Some(disabled) = change.disabled {
         after.disabled = disabled;
     }
-    if actor.user_id == Some(id) && (after.role < Role::Admin || after.disabled || after.env.is_some()) {
+    if actor.user_id == Some(id)
+        && (after.role < Role::Admin || after.disabled || after.env.is_some())
+    {
         return Err(Error::bad_request(
             "You cannot lower, limit or disable your own account; ask another admin.",
         ));
@@ -86,4 +95,3 @@ async fn require_environment(tx: &mut db::Tx<'_>, env: &str) -> Result<()> {
         .map(|_| ())
         .ok_or_else(|| Error::invalid("env", format!("There is no environment named {env:?}.")))
 }
-
