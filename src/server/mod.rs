@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod db;
+pub mod hub;
 pub mod ops;
 pub mod router;
 
@@ -78,6 +79,8 @@ pub struct Shared {
     pub login_throttle: auth::LoginThrottle,
     /// A hash verified when the username is unknown, so that costs the same time.
     pub dummy_password_hash: String,
+    /// Connected subscribers and the hand-off of committed release events.
+    pub hub: hub::Hub,
 }
 
 impl std::ops::Deref for AppState {
@@ -131,6 +134,7 @@ impl Application {
                 config,
                 login_throttle: auth::LoginThrottle::default(),
                 dummy_password_hash,
+                hub: hub::Hub::default(),
             }),
         };
         let router = router::router(state.clone()).await?;

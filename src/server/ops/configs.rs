@@ -329,6 +329,7 @@ pub async fn release(
     )
     .await?;
     tx.commit().await?;
+    state.hub.publish(&event);
     Ok(event)
 }
 
