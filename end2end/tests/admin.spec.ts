@@ -36,3 +36,17 @@ test("an admin creates a token, sees the secret once, and revokes it", async ({ 
   await row.getByRole("button", { name: "Revoke token" }).click();
   await expect(row.getByText("revoked")).toBeVisible();
 });
+
+test("an admin adds an environment; a duplicate is refused", async ({ page }) => {
+  await signIn(page);
+  await page.getByRole("link", { name: "Environments" }).click();
+  await expect(page.getByRole("heading", { name: "Environments" })).toBeVisible();
+  await hydrated(page);
+  const name = `qa${Date.now() % 100000}`;
+  await page.locator("input[name=environment-name]").fill(name);
+  await page.getByRole("button", { name: "Add environment" }).click();
+  await expect(page.locator(`tr[data-environment="${name}"]`)).toBeVisible();
+  await page.locator("input[name=environment-name]").fill("prod");
+  await page.getByRole("button", { name: "Add environment" }).click();
+  await expect(page.getByRole("alert")).toContainText("already exists");
+});

@@ -71,3 +71,49 @@ test("create a namespace and a config, save v2, compare, release, roll back, fin
   await page.getByRole("button", { name: "Search" }).click();
   await expect(page.getByTestId("audit").locator("[data-action='release.rollback']")).toBeVisible();
 });
+
+test("a save based on an old version keeps the edit and shows the newer version against it", async ({ page }) => {
+  const ns = `conflict-${Date.now() % 1000000}`;
+  await signIn(page);
+  const api = page.request;
+  expect((await api.post("/api/v1/namespaces", { data: { name: ns } })).status()).toBe(201);
+  const base = `/api/v1/namespaces/${ns}/envs/dev/configs`;
+  expect((await api.post(base, { data: { key: "app.yaml", format: "yaml", content: "pool: 10\n" } })).status()).toBe(201);
+  await page.goto(`/ns/${ns}/dev/app.yaml`);
+  await hydrated(page);
+  await page.locator("textarea[name=content]").fill("pool: 30\n");
+  // Meanwhile someone else saves version 2.
+  const other = await api.post(`${base}/app.yaml/versions`, { data: { content: "pool: 20\n", base_version: 1, message: "theirs" } });
+  expect(other.status()).toBe(201);
+  await page.getByRole("button", { name: "Save version" }).click();
+  const conflict = page.locator(".conflict");
+  await expect(conflict).toContainText("Version 2 was saved by admin while you were editing");
+  await expect(conflict.getByTestId("diff")).toContainText("pool: 20");
+  await expect(conflict.getByTestId("diff")).toContainText("pool: 30");
+  await expect(page.locator("textarea[name=content]")).toHaveValue("pool: 30\n");
+  await conflict.getByRole("button", { name: "Rebase my edit onto v2" }).click();
+  await page.getByRole("button", { name: "Save version" }).click();
+  await expect(page.locator("tr[data-version='3']")).toBeVisible();
+});
+
+test("a 10,000-line diff renders without freezing the page", async ({ page }) => {
+  const ns = `big-${Date.now() % 1000000}`;
+  await signIn(page);
+  const api = page.request;
+  expect((await api.post("/api/v1/namespaces", { data: { name: ns } })).status()).toBe(201);
+  const lines = (f: (i: number) => string) => Array.from({ length: 10000 }, (_, i) => f(i)).join("\n") + "\n";
+  const v1 = lines((i) => `key${i}=value${i}`);
+  const v2 = lines((i) => (i % 7 === 0 ? `key${i}=changed${i}` : `key${i}=value${i}`));
+  const base = `/api/v1/namespaces/${ns}/envs/dev/configs`;
+  expect((await api.post(base, { data: { key: "big.properties", format: "properties", content: v1 } })).status()).toBe(201);
+  expect((await api.post(`${base}/big.properties/versions`, { data: { content: v2, base_version: 1 } })).status()).toBe(201);
+  await page.goto(`/ns/${ns}/dev/big.properties/diff?from=1&to=2`);
+  await hydrated(page);
+  const diff = page.getByTestId("diff");
+  await expect(diff).toContainText("+1429 added, −1429 removed");
+  await expect(diff.getByRole("button", { name: /Show \d+ hidden unchanged lines/ }).first()).toBeVisible();
+  await expect(page.getByRole("button", { name: "Show more rows" })).toBeVisible();
+  // The page still answers input promptly: expanding a collapsed run works.
+  await diff.getByRole("button", { name: /Show \d+ hidden unchanged lines/ }).first().click();
+  await expect(diff.locator("tr.diff-row").first()).toBeVisible();
+});

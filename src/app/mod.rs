@@ -41,6 +41,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=pages::home::HomePage />
                     <Route path=path!("admin/users") view=pages::users::UsersPage />
                     <Route path=path!("admin/tokens") view=pages::tokens::TokensPage />
+                    <Route path=path!("admin/environments") view=pages::environments::EnvironmentsPage />
                     <Route path=path!("audit") view=pages::audit::AuditPage />
                     <Route path=path!("ns/:ns/:env") view=pages::configs::ConfigListPage />
                     <Route path=path!("ns/:ns/:env/:key") view=pages::config::ConfigPage />
@@ -106,6 +107,7 @@ fn Header(user: User) -> impl IntoView {
                 <Show when=move || is_admin>
                     <A href="/admin/users">"Users"</A>
                     <A href="/admin/tokens">"Tokens"</A>
+                    <A href="/admin/environments">"Environments"</A>
                 </Show>
             </nav>
             <div class="who">

@@ -20,7 +20,15 @@ pub fn ConfigPage() -> impl IntoView {
     let key = Memo::new(move |_| params.read().get("key").unwrap_or_default());
     let save = ServerAction::<SaveVersion>::new();
     let release = ServerAction::<Release>::new();
-    let changes = move || (save.version().get(), release.version().get());
+    // Reload only after a change succeeded: a refused save must not reset the
+    // editor and lose the user's edit.
+    let refresh = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        if matches!(save.value().get(), Some(Ok(_))) || matches!(release.value().get(), Some(Ok(_))) {
+            refresh.update(|n| *n += 1);
+        }
+    });
+    let changes = move || refresh.get();
     let config = Resource::new(
         move || (ns.get(), env.get(), key.get(), changes()),
         |(ns, env, key, _)| get_config(ns, env, key),

@@ -3,6 +3,7 @@ pub mod config;
 pub mod configs;
 pub mod diff;
 pub mod editor;
+pub mod environments;
 pub mod home;
 pub mod login;
 pub mod tokens;
