@@ -23,8 +23,27 @@ pub fn ConfigPage() -> impl IntoView {
     // Reload only after a change succeeded: a refused save must not reset the
     // editor and lose the user's edit.
     let refresh = RwSignal::new(0u32);
+    // The edit in progress lives here, above the views that reload, so a
+    // refused save never loses it.
+    let draft: RwSignal<Option<String>> = RwSignal::new(None);
+    let conflict = RwSignal::new(false);
     Effect::new(move |_| {
-        if matches!(save.value().get(), Some(Ok(_))) || matches!(release.value().get(), Some(Ok(_))) {
+        match save.value().get() {
+            Some(Ok(_)) => {
+                draft.set(None);
+                conflict.set(false);
+                refresh.update(|n| *n += 1);
+            }
+            // Someone saved first: reload to show their version against the edit.
+            Some(Err(e)) if e.status == 409 => {
+                conflict.set(true);
+                refresh.update(|n| *n += 1);
+            }
+            _ => {}
+        }
+    });
+    Effect::new(move |_| {
+        if matches!(release.value().get(), Some(Ok(_))) {
             refresh.update(|n| *n += 1);
         }
     });
@@ -48,7 +67,7 @@ pub fn ConfigPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match (config.await, versions.await) {
                     (Ok(config), Ok(versions)) => view! {
-                        <ConfigView config versions save release />
+                        <ConfigView config versions save release draft conflict />
                     }.into_any(),
                     (Err(e), _) | (_, Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                 }
@@ -63,6 +82,8 @@ fn ConfigView(
     versions: Vec<Version>,
     save: ServerAction<SaveVersion>,
     release: ServerAction<Release>,
+    draft: RwSignal<Option<String>>,
+    conflict: RwSignal<bool>,
 ) -> impl IntoView {
     let user = use_current_user();
     let can_edit = user.as_ref().is_some_and(|u| u.role >= Role::Editor);
@@ -92,7 +113,7 @@ fn ConfigView(
         </header>
 
         <Show when=move || can_edit>
-            <Editor config versions save />
+            <Editor config versions save draft conflict />
         </Show>
 
         <section class="card">
@@ -151,15 +172,22 @@ fn Editor(
     config: StoredValue<Config>,
     versions: StoredValue<Vec<Version>>,
     save: ServerAction<SaveVersion>,
+    draft: RwSignal<Option<String>>,
+    conflict: RwSignal<bool>,
 ) -> impl IntoView {
     let latest = versions.with_value(|v| v.first().cloned());
-    let base_version = RwSignal::new(latest.as_ref().map(|v| v.version).unwrap_or(0));
-    let base_content = RwSignal::new(latest.map(|v| v.content).unwrap_or_default());
-    let content = RwSignal::new(base_content.get_untracked());
+    let base_version = latest.as_ref().map(|v| v.version).unwrap_or(0);
+    let base_content = latest.as_ref().map(|v| v.content.clone()).unwrap_or_default();
+    let content = RwSignal::new(draft.get_untracked().unwrap_or_else(|| base_content.clone()));
+    Effect::new(move |_| {
+        let c = content.get();
+        draft.set(Some(c));
+    });
     let message = RwSignal::new(String::new());
     let format = config.with_value(|c| c.format);
     let error = Signal::derive(move || validate(format, &content.get()).err());
-    let unchanged = move || content.with(|c| base_content.with(|b| c == b));
+    let base = StoredValue::new(base_content);
+    let unchanged = move || content.with(|c| base.with_value(|b| c == b));
     let reason = move || {
         if let Some(e) = error.get() {
             Some(format!("Fix the error first ({e})."))
@@ -169,22 +197,9 @@ fn Editor(
             None
         }
     };
-    // A save refused because someone else saved first: show their version
-    // against this edit, keep the edit, and let the user rebase onto it.
-    let conflict = move || {
-        save.value()
-            .get()
-            .and_then(|r| r.err())
-            .filter(|e| e.status == 409)
-            .map(|_| {
-                let newer = versions.with_value(|v| v.first().cloned());
-                newer
-            })
-    };
     let on_save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let (ns, env, key) =
-            config.with_value(|c| (c.namespace.clone(), c.env.clone(), c.key.clone()));
+        let (ns, env, key) = config.with_value(|c| (c.namespace.clone(), c.env.clone(), c.key.clone()));
         let m = message.get_untracked();
         save.dispatch(SaveVersion {
             namespace: ns,
@@ -193,14 +208,28 @@ fn Editor(
             version: NewVersion {
                 content: content.get_untracked(),
                 message: (!m.trim().is_empty()).then_some(m),
-                base_version: base_version.get_untracked(),
+                base_version,
             },
         });
     };
     view! {
         <section class="card">
             <h2>"Edit"</h2>
-            <p class="muted">"Saving creates version " {move || base_version.get() + 1} " from v" {base_version} "; it changes nothing live until released."</p>
+            {move || conflict.get().then(|| latest.clone()).flatten().map(|newer| {
+                let diff = diff_lines(&newer.content, &content.get_untracked());
+                let n = newer.version;
+                view! {
+                    <div class="conflict" role="alert">
+                        <p>
+                            <strong>"Version " {n} " was saved by " {newer.author.clone()} " while you were editing."</strong>
+                            " Your edit is kept. Left: v" {n} "; right: your edit. Saving now creates v" {n + 1} " on top of v" {n} "."
+                        </p>
+                        <DiffView diff />
+                        <button class="btn" on:click=move |_| conflict.set(false)>"Dismiss"</button>
+                    </div>
+                }
+            })}
+            <p class="muted">"Saving creates version " {base_version + 1} " from v" {base_version} "; it changes nothing live until released."</p>
             <form class="stack" on:submit=on_save>
                 <ContentEditor content error label="Content" />
                 <label class="grow">"Message" <input name="version-message" placeholder="What changed and why" bind:value=message /></label>
@@ -208,29 +237,11 @@ fn Editor(
                     <button class="btn primary" type="submit" disabled=move || reason().is_some() || save.pending().get() title=move || reason().unwrap_or_default()>
                         "Save version"
                     </button>
-                    <button class="btn" type="button" disabled=unchanged on:click=move |_| content.set(base_content.get_untracked())>"Discard changes"</button>
+                    <button class="btn" type="button" disabled=unchanged on:click=move |_| content.set(base.get_value())>"Discard changes"</button>
                     <span class="muted" data-testid="save-reason">{reason}</span>
                 </div>
                 <ErrorLine error=Signal::derive(move || save.value().get().and_then(|r| r.err()).filter(|e| e.status != 409)) />
             </form>
-            {move || conflict().flatten().map(|newer| {
-                let diff = diff_lines(&newer.content, &content.get_untracked());
-                let n = newer.version;
-                view! {
-                    <div class="conflict" role="alert">
-                        <p>
-                            <strong>"Version " {n} " was saved by " {newer.author.clone()} " while you were editing."</strong>
-                            " Your edit is kept. Left: v" {n} "; right: your edit. Rebase to save your edit on top of v" {n} "."
-                        </p>
-                        <DiffView diff />
-                        <button class="btn" on:click=move |_| {
-                            base_version.set(n);
-                            base_content.set(newer.content.clone());
-                            save.value().set(None);
-                        }>"Rebase my edit onto v" {n}</button>
-                    </div>
-                }
-            })}
         </section>
     }
 }
