@@ -153,14 +153,17 @@ fn HiddenRun(rows: Vec<crate::domain::diff::DiffRow>) -> impl IntoView {
 fn DiffLine(row: crate::domain::diff::DiffRow) -> impl IntoView {
     use crate::domain::diff::{word_spans, DiffTag};
     let (left_class, right_class, left_sign, right_sign) = match row.tag {
-        DiffTag::Equal => ("", "", " ", " "),
+        DiffTag::Equal => ("", "", "", ""),
         DiffTag::Delete => ("del", "empty", "−", ""),
         DiffTag::Insert => ("empty", "ins", "", "+"),
         DiffTag::Replace => ("del", "ins", "−", "+"),
     };
+    // Empty text would be an empty text node in the browser but nothing in
+    // the server's HTML, which breaks hydration: never render one.
     let spans = |spans: Vec<(bool, String)>| {
         spans
             .into_iter()
+            .filter(|(_, text)| !text.is_empty())
             .map(|(changed, text)| {
                 if changed {
                     view! { <mark>{text}</mark> }.into_any()
@@ -176,18 +179,22 @@ fn DiffLine(row: crate::domain::diff::DiffRow) -> impl IntoView {
             (spans(ls).into_any(), spans(rs).into_any())
         }
         (_, l, r) => (
-            l.unwrap_or_default().into_any(),
-            r.unwrap_or_default().into_any(),
+            l.filter(|t| !t.is_empty()).into_any(),
+            r.filter(|t| !t.is_empty()).into_any(),
         ),
     };
     view! {
         <tr class=format!("diff-row {}", row.tag.as_str())>
             <td class="no">{row.left_no}</td>
-            <td class=format!("sign {left_class}") aria-hidden="true">{left_sign}</td>
+            <td class=format!("sign {left_class}") aria-hidden="true">{non_empty(left_sign)}</td>
             <td class=format!("text {left_class}")><pre>{left}</pre></td>
             <td class="no">{row.right_no}</td>
-            <td class=format!("sign {right_class}") aria-hidden="true">{right_sign}</td>
+            <td class=format!("sign {right_class}") aria-hidden="true">{non_empty(right_sign)}</td>
             <td class=format!("text {right_class}")><pre>{right}</pre></td>
         </tr>
     }
+}
+
+fn non_empty(s: &'static str) -> Option<&'static str> {
+    (!s.is_empty()).then_some(s)
 }

@@ -75,10 +75,14 @@ pub fn DiffPage() -> impl IntoView {
             <A href=move || format!("/ns/{}/{}/{}", ns.get(), env.get(), key.get())>{key}</A> " / compare"
         </nav>
         <h1>"Compare v" {from} " → v" {to}</h1>
-        <div class="inline-form card">
-            {picker("From (left)", "from", from, Box::new(move |v| go_from(v, to.get_untracked())))}
-            {picker("To (right)", "to", to, Box::new(move |v| go(from.get_untracked(), v)))}
-        </div>
+        // The pickers read a resource: render them inside a Transition so the
+        // server's HTML and the hydrating browser agree.
+        <Transition>
+            <div class="inline-form card">
+                {picker("From (left)", "from", from, Box::new(move |v| go_from(v, to.get_untracked())))}
+                {picker("To (right)", "to", to, Box::new(move |v| go(from.get_untracked(), v)))}
+            </div>
+        </Transition>
         <Transition fallback=|| view! { <p class="loading">"Computing the diff…"</p> }>
             {move || Suspend::new(async move {
                 match diff.await {

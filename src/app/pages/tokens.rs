@@ -46,8 +46,10 @@ pub fn TokensPage() -> impl IntoView {
                     "Environment limit"
                     <select name="token-env" on:change=move |ev| env.set(event_target_value(&ev))>
                         <option value="">"All environments"</option>
-                        {move || environments.get().and_then(|r| r.ok()).unwrap_or_default().into_iter()
-                            .map(|e| view! { <option value=e.name.clone()>{e.name.clone()}</option> }).collect_view()}
+                        <Transition>
+                            {move || environments.get().and_then(|r| r.ok()).unwrap_or_default().into_iter()
+                                .map(|e| view! { <option value=e.name.clone()>{e.name.clone()}</option> }).collect_view()}
+                        </Transition>
                     </select>
                 </label>
                 <button class="btn primary" type="submit" disabled=create.pending()>"Create token"</button>

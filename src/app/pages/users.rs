@@ -67,7 +67,9 @@ pub fn UsersPage() -> impl IntoView {
                     "Environment limit"
                     <select name="new-env" on:change=move |ev| env.set(event_target_value(&ev))>
                         <option value="">"All environments"</option>
-                        {move || env_names().into_iter().map(|n| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view()}
+                        <Transition>
+                            {move || env_names().into_iter().map(|n| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view()}
+                        </Transition>
                     </select>
                 </label>
                 <button class="btn primary" type="submit" disabled=create.pending()>"Add user"</button>
