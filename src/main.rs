@@ -63,6 +63,9 @@ struct ServeArgs {
     /// Largest config content accepted, in bytes.
     #[arg(long, env = "GRAYCAST_MAX_CONTENT_BYTES", default_value_t = 1024 * 1024)]
     max_content_bytes: usize,
+    /// Hours a disconnected instance stays listed before it is forgotten.
+    #[arg(long, env = "GRAYCAST_INSTANCE_RETENTION_HOURS", default_value_t = 24)]
+    instance_retention_hours: u64,
 }
 
 #[derive(Subcommand)]
@@ -156,6 +159,7 @@ async fn serve(args: ServeArgs) -> graycast::Result<()> {
         heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
         admin_password: args.admin_password,
         max_content_bytes: args.max_content_bytes,
+        instance_retention: Duration::from_secs(args.instance_retention_hours.saturating_mul(3600)),
     };
     if !config.site_root.join("pkg").is_dir() {
         tracing::warn!(site_root = %config.site_root.display(), "no built front end here; the dashboard will not load (run `make build`)");

@@ -264,6 +264,113 @@ pub struct Resolved {
     pub content: String,
 }
 
+/// `rules` event of the watch stream (`mode=rules`): everything a gateway
+/// needs to resolve a config per request with PRODUCT.md section 2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rules {
+    pub namespace: String,
+    pub env: String,
+    pub key: String,
+    pub format: crate::domain::format::ConfigFormat,
+    /// `None` before the first release.
+    pub stable: Option<RulesVersion>,
+    /// Active lanes in resolution order (priority, id).
+    pub lanes: Vec<RulesLane>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesVersion {
+    pub version: i64,
+    pub checksum: String,
+    pub content: String,
+}
+
+/// An active lane as rules mode sends it: its rule and its version's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RulesLane {
+    pub id: i64,
+    pub version: i64,
+    /// Selector text (PRODUCT.md section 2 syntax); `""` matches everything.
+    pub selector: String,
+    pub targets: Vec<String>,
+    /// 0–100, at most two decimals.
+    pub percentage: f64,
+    pub stickiness: String,
+    pub salt: String,
+    pub priority: i64,
+    pub checksum: String,
+    pub content: String,
+}
+
+/// `deleted` event of the watch stream: the key no longer resolves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub namespace: String,
+    pub env: String,
+    pub key: String,
+}
+
+/// What an instance says after trying to apply a config version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub client_id: String,
+    pub namespace: String,
+    pub env: String,
+    pub key: String,
+    pub version: i64,
+    pub status: ReportStatus,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportStatus {
+    Applied,
+    Failed,
+}
+
+impl ReportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportStatus::Applied => "applied",
+            ReportStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A subscriber (running service process) of one namespace and environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub client_id: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Whether a watch stream of it is open now.
+    pub connected: bool,
+    /// When its latest watch stream opened.
+    pub connected_at: String,
+    /// Its latest connect, heartbeat or report.
+    pub last_seen: String,
+    pub configs: std::collections::BTreeMap<String, InstanceConfig>,
+}
+
+/// One config as one instance has it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceConfig {
+    /// The version the watch stream last handed to it.
+    pub served: Option<i64>,
+    /// The lane that version came from; `None` for the stable release.
+    pub lane: Option<i64>,
+    /// The last version it reported as applied.
+    pub applied: Option<i64>,
+    /// Its last report: `applied` or `failed`.
+    pub status: Option<ReportStatus>,
+    /// The message of its last report.
+    pub message: Option<String>,
+    /// The version its last report was about.
+    pub reported: Option<i64>,
+    pub reported_at: Option<String>,
+}
+
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -8,6 +8,8 @@ pub mod configs;
 
 #[cfg(feature = "ssr")]
 pub mod rest;
+#[cfg(feature = "ssr")]
+pub mod watch;
 
 /// The application state and the signed-in caller of a server function.
 #[cfg(feature = "ssr")]

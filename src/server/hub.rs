@@ -1,13 +1,41 @@
-//! The push hub: who is connected (subscribers, with their labels) and the
-//! hand-off point for release events after they commit.
+//! The push hub: who is connected (subscribers, with their labels), and the
+//! fan-out of committed release events to their watch streams.
 //!
-//! Gray-lane previews read `connected`; the watch stream registers
-//! subscribers here and receives what `publish` hands on.
+//! One task (the dispatcher) owns every subscription and, per watched
+//! (namespace, environment, key), the config's state: its format, its stable
+//! release and its active lanes, each with content. When release events
+//! commit, it reads the tail of the release-event sequence and the new state
+//! of each touched config once, in one read transaction, then re-resolves
+//! only that key's subscribers with pure domain code, and hands each of them
+//! a pre-serialized frame shared by everyone who gets the same (version,
+//! lane). Handing off is `try_send` on a small per-subscriber queue: a
+//! subscriber whose queue is full is dropped (it reconnects and resumes with
+//! `Last-Event-ID`), so no subscriber ever slows a release or another
+//! subscriber.
+//!
+//! Because the dispatcher processes events in sequence order and attaches
+//! new subscribers between batches, the `id`s a stream carries only grow:
+//! a client that resumes from the last id it saw misses nothing.
 
+use crate::domain::format::ConfigFormat;
+use crate::domain::lane::{resolve, LaneRule};
+use crate::domain::selector::Selector;
 use crate::domain::Context;
-use crate::model::ReleaseEvent;
-use std::collections::HashMap;
-use std::sync::RwLock;
+use crate::model::{Deleted, ReleaseEvent, Resolved, Rules, RulesLane, RulesVersion};
+use crate::server::db::watch as sql;
+use crate::server::metrics::Metrics;
+use crate::server::subscribers::{Instances, Scope, ServedChange};
+use crate::{Error, Result};
+use axum::body::Bytes;
+use sqlx::{SqliteConnection, SqlitePool};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Frames a subscriber may have waiting before it counts as stuck and is dropped.
+pub const QUEUE_FRAMES: usize = 16;
 
 /// A subscriber as the hub knows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,43 +45,1019 @@ pub struct ConnectedInstance {
     pub context: Context,
 }
 
+/// Per client id: the instance and how many streams it holds open.
+type ScopeStreams = HashMap<String, (ConnectedInstance, usize)>;
+
+/// Who is connected now, per (namespace, env); an instance may hold several streams.
 #[derive(Default)]
-pub struct Hub {
-    /// (namespace, env) → client_id → instance.
-    connected: RwLock<HashMap<(String, String), HashMap<String, ConnectedInstance>>>,
+struct Registry {
+    connected: RwLock<HashMap<Scope, ScopeStreams>>,
 }
 
-impl Hub {
-    /// Subscribers connected now to (namespace, env), ordered by client id.
-    pub fn connected(&self, namespace: &str, env: &str) -> Vec<ConnectedInstance> {
+impl Registry {
+    fn connected(&self, namespace: &str, env: &str) -> Vec<ConnectedInstance> {
         let map = self.connected.read().expect("hub lock");
         let mut list: Vec<ConnectedInstance> = map
             .get(&(namespace.to_string(), env.to_string()))
-            .map(|m| m.values().cloned().collect())
+            .map(|m| m.values().map(|(i, _)| i.clone()).collect())
             .unwrap_or_default();
         list.sort_by(|a, b| a.client_id.cmp(&b.client_id));
         list
     }
 
-    pub fn register(&self, namespace: &str, env: &str, instance: ConnectedInstance) {
-        self.connected
-            .write()
-            .expect("hub lock")
+    fn register(&self, namespace: &str, env: &str, instance: ConnectedInstance) {
+        let mut map = self.connected.write().expect("hub lock");
+        let entry = map
             .entry((namespace.to_string(), env.to_string()))
             .or_default()
-            .insert(instance.client_id.clone(), instance);
+            .entry(instance.client_id.clone())
+            .or_insert_with(|| (instance.clone(), 0));
+        entry.0 = instance;
+        entry.1 += 1;
+    }
+
+    fn unregister(&self, namespace: &str, env: &str, client_id: &str) {
+        let mut map = self.connected.write().expect("hub lock");
+        let scope = (namespace.to_string(), env.to_string());
+        if let Some(m) = map.get_mut(&scope) {
+            if let Some((_, streams)) = m.get_mut(client_id) {
+                *streams -= 1;
+                if *streams == 0 {
+                    m.remove(client_id);
+                }
+            }
+            if m.is_empty() {
+                map.remove(&scope);
+            }
+        }
+    }
+}
+
+pub struct Hub {
+    registry: Arc<Registry>,
+    commands: mpsc::UnboundedSender<Command>,
+    metrics: Arc<Metrics>,
+    instances: Arc<Instances>,
+    next_id: AtomicU64,
+}
+
+impl Hub {
+    /// Starts the dispatcher; it follows the release events committed from now on.
+    pub async fn start(
+        db: SqlitePool,
+        metrics: Arc<Metrics>,
+        instances: Arc<Instances>,
+    ) -> Result<Self> {
+        let processed = sql::last_event_id(&mut *db.acquire().await?).await?;
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let dispatcher = Dispatcher {
+            db,
+            processed,
+            scopes: HashMap::new(),
+            subscribers: HashMap::new(),
+            committed: BTreeMap::new(),
+            metrics: metrics.clone(),
+            instances: instances.clone(),
+        };
+        tokio::spawn(dispatcher.run(receiver));
+        Ok(Self {
+            registry: Arc::default(),
+            commands,
+            metrics,
+            instances,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Subscribers connected now to (namespace, env), ordered by client id.
+    pub fn connected(&self, namespace: &str, env: &str) -> Vec<ConnectedInstance> {
+        self.registry.connected(namespace, env)
+    }
+
+    pub fn register(&self, namespace: &str, env: &str, instance: ConnectedInstance) {
+        self.registry.register(namespace, env, instance);
     }
 
     pub fn unregister(&self, namespace: &str, env: &str, client_id: &str) {
-        let mut map = self.connected.write().expect("hub lock");
-        if let Some(m) = map.get_mut(&(namespace.to_string(), env.to_string())) {
-            m.remove(client_id);
+        self.registry.unregister(namespace, env, client_id);
+    }
+
+    /// Called after a release event has committed: its subscribers get what
+    /// changed for them.
+    pub fn publish(&self, event: &ReleaseEvent) {
+        self.metrics.release(&event.kind);
+        let _ = self.commands.send(Command::Committed {
+            id: event.id,
+            at: Instant::now(),
+        });
+    }
+
+    /// Opens a watch stream: registers the subscriber, and returns the frames
+    /// it gets on connect and the queue of those it gets afterwards.
+    pub async fn subscribe(&self, request: WatchRequest) -> Result<Subscription> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let scope = (request.namespace.clone(), request.env.clone());
+        let mut context = request.labels.clone();
+        context.insert("client_id".into(), request.client_id.clone());
+        let lease = Arc::new(Lease {
+            id,
+            scope: scope.clone(),
+            client_id: request.client_id.clone(),
+            registry: self.registry.clone(),
+            instances: self.instances.clone(),
+            metrics: self.metrics.clone(),
+            released: AtomicBool::new(false),
+        });
+        self.registry.register(
+            &scope.0,
+            &scope.1,
+            ConnectedInstance {
+                client_id: request.client_id.clone(),
+                context: context.clone(),
+            },
+        );
+        self.instances
+            .connected(&scope, &request.client_id, &request.labels);
+        self.metrics.subscriber_connected();
+        let (sender, queue) = mpsc::channel(QUEUE_FRAMES);
+        let (reply, initial) = oneshot::channel();
+        let guard = Detach {
+            lease: lease.clone(),
+            commands: self.commands.clone(),
+        };
+        self.commands
+            .send(Command::Attach(Box::new(Attach {
+                subscriber: Subscriber {
+                    lease,
+                    context,
+                    mode: request.mode,
+                    keys: request.keys,
+                    sender,
+                    sent: HashMap::new(),
+                },
+                last_event_id: request.last_event_id,
+                reply,
+            })))
+            .map_err(|_| Error::internal("the push hub has stopped"))?;
+        let initial = initial
+            .await
+            .map_err(|_| Error::internal("the push hub has stopped"))??;
+        Ok(Subscription {
+            initial,
+            queue,
+            guard,
+        })
+    }
+}
+
+/// What a watch stream asks for.
+#[derive(Debug, Clone)]
+pub struct WatchRequest {
+    pub namespace: String,
+    pub env: String,
+    /// `None`: every key of the namespace and environment, including later ones.
+    pub keys: Option<Vec<String>>,
+    pub client_id: String,
+    pub labels: Context,
+    pub mode: Mode,
+    pub last_event_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `config` events: the version resolved for this subscriber.
+    Config,
+    /// `rules` events: the stable release and every active lane, for local resolution.
+    Rules,
+}
+
+/// An open watch stream's side of the hub.
+pub struct Subscription {
+    /// Frames to send first, in id order.
+    pub initial: Vec<Bytes>,
+    /// Later frames; closes when the hub drops the subscriber.
+    pub queue: mpsc::Receiver<Bytes>,
+    /// Unsubscribes when dropped (the stream ended or the client went away).
+    pub guard: Detach,
+}
+
+/// Unsubscribes on drop.
+pub struct Detach {
+    lease: Arc<Lease>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Detach {
+    /// Heartbeats count as seeing the instance.
+    pub fn seen(&self) {
+        let lease = &self.lease;
+        lease.instances.seen(&lease.scope, &lease.client_id);
+    }
+}
+
+impl Drop for Detach {
+    fn drop(&mut self) {
+        self.lease.release();
+        let _ = self.commands.send(Command::Detach(self.lease.id));
+    }
+}
+
+/// The bookkeeping of one open stream, undone exactly once: when the stream
+/// ends or when the hub drops a stuck subscriber, whichever comes first.
+struct Lease {
+    id: u64,
+    scope: Scope,
+    client_id: String,
+    registry: Arc<Registry>,
+    instances: Arc<Instances>,
+    metrics: Arc<Metrics>,
+    released: AtomicBool,
+}
+
+impl Lease {
+    fn release(&self) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.registry
+                .unregister(&self.scope.0, &self.scope.1, &self.client_id);
+            self.instances.disconnected(&self.scope, &self.client_id);
+            self.metrics.subscriber_disconnected();
+        }
+    }
+}
+
+enum Command {
+    Committed { id: i64, at: Instant },
+    Attach(Box<Attach>),
+    Detach(u64),
+}
+
+struct Attach {
+    subscriber: Subscriber,
+    last_event_id: Option<i64>,
+    reply: oneshot::Sender<Result<Vec<Bytes>>>,
+}
+
+struct Subscriber {
+    lease: Arc<Lease>,
+    context: Context,
+    mode: Mode,
+    keys: Option<Vec<String>>,
+    sender: mpsc::Sender<Bytes>,
+    /// Per key, what this subscriber has been handed.
+    sent: HashMap<String, Sent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// A `config` event with this version (and lane).
+    Config { version: i64, lane: Option<i64> },
+    /// A `rules` event of the config state after this release event.
+    Rules { event_id: i64 },
+}
+
+/// A served version: its number, checksum and content.
+#[derive(Debug, Clone)]
+struct Served {
+    version: i64,
+    checksum: String,
+    content: String,
+}
+
+/// Everything needed to resolve one config for any context.
+#[derive(Debug)]
+pub struct ConfigState {
+    namespace: String,
+    env: String,
+    key: String,
+    format: ConfigFormat,
+    /// The newest release event of the config (the SSE id of frames about it).
+    event_id: i64,
+    stable: Option<Served>,
+    /// Active lanes in resolution order, with the content each serves.
+    rules: Vec<LaneRule>,
+    lanes: Vec<(RulesLaneMeta, Served)>,
+}
+
+#[derive(Debug, Clone)]
+struct RulesLaneMeta {
+    selector: String,
+    percentage: f64,
+}
+
+/// The version a context gets: from a lane, or the stable release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Resolution {
+    pub version: i64,
+    pub lane: Option<i64>,
+}
+
+impl ConfigState {
+    /// The single place where the watch stream decides what a context gets
+    /// (PRODUCT.md section 2): the first matching active lane, else the stable
+    /// release, else nothing.
+    pub fn resolve_for(&self, context: &Context) -> Option<Resolution> {
+        match resolve(&self.rules, context) {
+            Some(lane) => Some(Resolution {
+                version: lane.version,
+                lane: Some(lane.id),
+            }),
+            None => self.stable.as_ref().map(|s| Resolution {
+                version: s.version,
+                lane: None,
+            }),
         }
     }
 
-    /// Called after a release event has committed. The watch stream fans it
-    /// out to the subscribers of that (namespace, env, key).
-    pub fn publish(&self, event: &ReleaseEvent) {
-        tracing::debug!(id = event.id, kind = %event.kind, "release event committed");
+    fn served(&self, resolution: Resolution) -> Option<&Served> {
+        match resolution.lane {
+            None => self.stable.as_ref(),
+            Some(id) => self
+                .rules
+                .iter()
+                .position(|r| r.id == id)
+                .map(|i| &self.lanes[i].1),
+        }
+    }
+
+    fn config_frame(&self, resolution: Resolution) -> Option<Bytes> {
+        let served = self.served(resolution)?;
+        let payload = Resolved {
+            namespace: self.namespace.clone(),
+            env: self.env.clone(),
+            key: self.key.clone(),
+            format: self.format,
+            version: served.version,
+            lane: resolution.lane,
+            checksum: served.checksum.clone(),
+            content: served.content.clone(),
+        };
+        Some(frame("config", self.event_id, &payload))
+    }
+
+    fn rules_frame(&self) -> Bytes {
+        let payload = Rules {
+            namespace: self.namespace.clone(),
+            env: self.env.clone(),
+            key: self.key.clone(),
+            format: self.format,
+            stable: self.stable.as_ref().map(|s| RulesVersion {
+                version: s.version,
+                checksum: s.checksum.clone(),
+                content: s.content.clone(),
+            }),
+            lanes: self
+                .rules
+                .iter()
+                .zip(&self.lanes)
+                .map(|(rule, (meta, served))| RulesLane {
+                    id: rule.id,
+                    version: rule.version,
+                    selector: meta.selector.clone(),
+                    targets: rule.targets.clone(),
+                    percentage: meta.percentage,
+                    stickiness: rule.stickiness.clone(),
+                    salt: rule.salt.clone(),
+                    priority: rule.priority,
+                    checksum: served.checksum.clone(),
+                    content: served.content.clone(),
+                })
+                .collect(),
+        };
+        frame("rules", self.event_id, &payload)
+    }
+}
+
+/// One SSE event, ready for the wire.
+fn frame(event: &str, id: i64, payload: &impl serde::Serialize) -> Bytes {
+    // Compact JSON has no raw newlines, so the payload fits one `data:` line.
+    let data = serde_json::to_string(payload).unwrap_or_else(|_| "null".into());
+    Bytes::from(format!("event: {event}\nid: {id}\ndata: {data}\n\n"))
+}
+
+fn deleted_frame(scope: &Scope, key: &str, id: i64) -> Bytes {
+    let payload = Deleted {
+        namespace: scope.0.clone(),
+        env: scope.1.clone(),
+        key: key.to_string(),
+    };
+    frame("deleted", id, &payload)
+}
+
+/// Reads one config's state; `None` when the config does not exist.
+async fn load_head(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    head: sql::ConfigHead,
+) -> Result<ConfigState> {
+    let stable = match head.stable_version {
+        Some(version) => sql::content(&mut *conn, head.id, version)
+            .await?
+            .map(|c| Served {
+                version,
+                checksum: c.checksum,
+                content: c.content,
+            }),
+        None => None,
+    };
+    let mut rules = Vec::new();
+    let mut lanes = Vec::new();
+    for lane in sql::active_lanes(&mut *conn, head.id).await? {
+        let selector = Selector::parse(&lane.selector)
+            .map_err(|e| Error::internal(format!("lane {} has a bad selector: {e}", lane.id)))?;
+        rules.push(LaneRule {
+            id: lane.id,
+            version: lane.version,
+            selector,
+            targets: serde_json::from_str(&lane.targets).unwrap_or_default(),
+            percentage_bp: u32::try_from(lane.percentage_bp).unwrap_or(0),
+            stickiness: lane.stickiness,
+            salt: lane.salt,
+            priority: lane.priority,
+        });
+        lanes.push((
+            RulesLaneMeta {
+                selector: lane.selector,
+                percentage: lane.percentage_bp as f64 / 100.0,
+            },
+            Served {
+                version: lane.version,
+                checksum: lane.checksum,
+                content: lane.content,
+            },
+        ));
+    }
+    Ok(ConfigState {
+        namespace: scope.0.clone(),
+        env: scope.1.clone(),
+        // The table's CHECK constraint admits only known formats.
+        format: head.format.parse().unwrap_or(ConfigFormat::Text),
+        key: head.key,
+        event_id: head.event_id,
+        stable,
+        rules,
+        lanes,
+    })
+}
+
+async fn load(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    key: &str,
+) -> Result<Option<ConfigState>> {
+    match sql::head(&mut *conn, &scope.0, &scope.1, key).await? {
+        Some(head) => Ok(Some(load_head(conn, scope, head).await?)),
+        None => Ok(None),
+    }
+}
+
+/// A watched key: its state (`None` while the config does not exist) and
+/// the frames built for it so far, shared by every subscriber that gets them.
+#[derive(Default)]
+struct KeyEntry {
+    state: Option<Arc<ConfigState>>,
+    subscribers: HashSet<u64>,
+    frames: HashMap<Resolution, Bytes>,
+    rules_frame: Option<Bytes>,
+}
+
+impl KeyEntry {
+    fn set(&mut self, state: Option<ConfigState>) {
+        self.state = state.map(Arc::new);
+        self.frames.clear();
+        self.rules_frame = None;
+    }
+
+    /// The frame `subscriber` should get now, and what it will then have; `None` when nothing changed for it.
+    /// `event_id` numbers a `deleted` frame when the config itself is gone.
+    fn next_frame(
+        &mut self,
+        scope: &Scope,
+        key: &str,
+        subscriber: &Subscriber,
+        event_id: i64,
+    ) -> Option<(Option<Bytes>, Option<Sent>)> {
+        let before = subscriber.sent.get(key).copied();
+        let Some(state) = self.state.clone() else {
+            // The config is gone: tell those who had it.
+            return before.map(|_| (Some(deleted_frame(scope, key, event_id)), None));
+        };
+        match subscriber.mode {
+            Mode::Rules => {
+                let now = Sent::Rules {
+                    event_id: state.event_id,
+                };
+                if before == Some(now) {
+                    return None;
+                }
+                let frame = self
+                    .rules_frame
+                    .get_or_insert_with(|| state.rules_frame())
+                    .clone();
+                Some((Some(frame), Some(now)))
+            }
+            Mode::Config => match state.resolve_for(&subscriber.context) {
+                None => before.map(|_| (Some(deleted_frame(scope, key, state.event_id)), None)),
+                Some(resolution) => {
+                    let now = Sent::Config {
+                        version: resolution.version,
+                        lane: resolution.lane,
+                    };
+                    match before {
+                        Some(Sent::Config { version, .. }) if version == resolution.version => {
+                            // Same version from another lane: nothing to send.
+                            (before != Some(now)).then_some((None, Some(now)))
+                        }
+                        _ => {
+                            let frame = match self.frames.get(&resolution) {
+                                Some(frame) => frame.clone(),
+                                None => {
+                                    let frame = state.config_frame(resolution)?;
+                                    self.frames.insert(resolution, frame.clone());
+                                    frame
+                                }
+                            };
+                            Some((Some(frame), Some(now)))
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+#[derive(Default)]
+struct ScopeEntry {
+    keys: HashMap<String, KeyEntry>,
+    /// Subscribers of every key of the scope.
+    wildcard: HashSet<u64>,
+    /// Whether `keys` holds every config of the scope (needed while `wildcard` is not empty).
+    all_loaded: bool,
+}
+
+impl ScopeEntry {
+    fn is_watched(&self, key: &str) -> bool {
+        !self.wildcard.is_empty()
+            || self
+                .keys
+                .get(key)
+                .is_some_and(|entry| !entry.subscribers.is_empty())
+    }
+}
+
+/// Owns every subscription; see the module documentation.
+struct Dispatcher {
+    db: SqlitePool,
+    /// Release events up to this one have been fanned out.
+    processed: i64,
+    scopes: HashMap<Scope, ScopeEntry>,
+    subscribers: HashMap<u64, Subscriber>,
+    /// Commit instants of events not yet fanned out, for the latency histogram.
+    committed: BTreeMap<i64, Instant>,
+    metrics: Arc<Metrics>,
+    instances: Arc<Instances>,
+}
+
+/// Served-version changes for the instances registry.
+type ServedBatch = Vec<ServedChange>;
+
+impl Dispatcher {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        // Also look for events now and then, in case one was committed
+        // without being published (another process writing the database).
+        let mut poll = tokio::time::interval(Duration::from_secs(1));
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut batch = Vec::new();
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => batch.push(command),
+                    None => return,
+                },
+                _ = poll.tick() => {}
+            }
+            while let Ok(command) = commands.try_recv() {
+                batch.push(command);
+            }
+            self.step(batch).await;
+        }
+    }
+
+    async fn step(&mut self, batch: Vec<Command>) {
+        let mut attaches = Vec::new();
+        for command in batch {
+            match command {
+                Command::Committed { id, at } => {
+                    if id > self.processed {
+                        self.committed.insert(id, at);
+                    }
+                }
+                Command::Attach(attach) => attaches.push(*attach),
+                Command::Detach(id) => self.detach(id),
+            }
+        }
+        let loaded = match self.read(&attaches).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                tracing::error!(error = %e, "push hub cannot read release events");
+                for attach in attaches {
+                    attach.subscriber.lease.release();
+                    let _ = attach
+                        .reply
+                        .send(Err(Error::internal("cannot read configs")));
+                }
+                return;
+            }
+        };
+        let mut served = ServedBatch::new();
+        let mut touched: HashSet<Scope> = HashSet::new();
+        for (scope, key, state, (first_event, last_event)) in loaded.changed {
+            let latency = self
+                .committed
+                .range(first_event..)
+                .next()
+                .map(|(_, at)| at.elapsed());
+            self.fan_out(&scope, &key, state, (last_event, latency), &mut served);
+            touched.insert(scope);
+        }
+        self.processed = loaded.up_to;
+        self.committed = self.committed.split_off(&(self.processed + 1));
+        for (scope, key, state) in loaded.fresh {
+            self.scopes
+                .entry(scope)
+                .or_default()
+                .keys
+                .entry(key)
+                .or_default()
+                .set(state);
+        }
+        for scope in loaded.fully_loaded {
+            if let Some(entry) = self.scopes.get_mut(&scope) {
+                entry.all_loaded = true;
+            }
+        }
+        for attach in attaches {
+            touched.insert(attach.subscriber.lease.scope.clone());
+            self.attach(attach, &mut served);
+        }
+        self.instances.served(served);
+        for scope in touched {
+            self.instances.changed(&scope);
+        }
+    }
+
+    /// In one read transaction (one consistent snapshot): the events after
+    /// `processed`, the new state of every watched config they touched, and
+    /// the states new subscribers need that are not held yet.
+    async fn read(&self, attaches: &[Attach]) -> Result<Loaded> {
+        let mut tx = self.db.begin().await?;
+        let events = sql::tail(&mut tx, self.processed).await?;
+        let up_to = events.last().map_or(self.processed, |e| e.id);
+        // Per touched key, its first and last event in this batch.
+        let mut touched: HashMap<(Scope, String), (i64, i64)> = HashMap::new();
+        for e in events {
+            let entry = touched
+                .entry(((e.namespace, e.env), e.key))
+                .or_insert((e.id, e.id));
+            entry.1 = e.id;
+        }
+        let mut touched: Vec<_> = touched.into_iter().collect();
+        // Fan out in sequence order, so ids on every stream only grow.
+        touched.sort_by_key(|(_, (_, last))| *last);
+        let mut changed = Vec::new();
+        let mut fresh = Vec::new();
+        let mut fully_loaded = Vec::new();
+        let mut loaded_now: HashSet<(Scope, String)> = HashSet::new();
+        for ((scope, key), events) in touched {
+            if !self.scopes.get(&scope).is_some_and(|s| s.is_watched(&key)) {
+                continue;
+            }
+            let state = load(&mut tx, &scope, &key).await?;
+            loaded_now.insert((scope.clone(), key.clone()));
+            changed.push((scope, key, state, events));
+        }
+        for attach in attaches {
+            let scope = &attach.subscriber.lease.scope;
+            let held = self.scopes.get(scope);
+            match &attach.subscriber.keys {
+                Some(keys) => {
+                    for key in keys {
+                        let is_held = held.is_some_and(|s| s.keys.contains_key(key));
+                        if is_held || !loaded_now.insert((scope.clone(), key.clone())) {
+                            continue;
+                        }
+                        fresh.push((scope.clone(), key.clone(), load(&mut tx, scope, key).await?));
+                    }
+                }
+                None => {
+                    if held.is_some_and(|s| s.all_loaded) || fully_loaded.contains(scope) {
+                        continue;
+                    }
+                    for head in sql::heads_in_scope(&mut tx, &scope.0, &scope.1).await? {
+                        let key = head.key.clone();
+                        let is_held = held.is_some_and(|s| s.keys.contains_key(&key));
+                        if is_held || !loaded_now.insert((scope.clone(), key.clone())) {
+                            continue;
+                        }
+                        let state = load_head(&mut tx, scope, head).await?;
+                        fresh.push((scope.clone(), key, Some(state)));
+                    }
+                    fully_loaded.push(scope.clone());
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(Loaded {
+            up_to,
+            changed,
+            fresh,
+            fully_loaded,
+        })
+    }
+
+    /// Replaces a key's state and hands each of its subscribers what changed for it.
+    fn fan_out(
+        &mut self,
+        scope: &Scope,
+        key: &str,
+        state: Option<ConfigState>,
+        (last_event, latency): (i64, Option<Duration>),
+        served: &mut ServedBatch,
+    ) {
+        let Some(scope_entry) = self.scopes.get_mut(scope) else {
+            return;
+        };
+        let entry = scope_entry.keys.entry(key.to_string()).or_default();
+        entry.set(state);
+        let ids: Vec<u64> = entry
+            .subscribers
+            .iter()
+            .chain(scope_entry.wildcard.iter())
+            .copied()
+            .collect();
+        let mut dropped = Vec::new();
+        for id in ids {
+            let Some(subscriber) = self.subscribers.get_mut(&id) else {
+                continue;
+            };
+            let Some((frame, now)) = entry.next_frame(scope, key, subscriber, last_event) else {
+                continue;
+            };
+            if let Some(frame) = frame {
+                if subscriber.sender.try_send(frame).is_err() {
+                    // Full (stuck or slow) or closed (gone): drop it, never wait.
+                    dropped.push(id);
+                    continue;
+                }
+                self.metrics.pushed(latency);
+            }
+            record(subscriber, key, now, served);
+        }
+        for id in dropped {
+            self.drop_subscriber(id);
+        }
+    }
+
+    fn attach(&mut self, attach: Attach, served: &mut ServedBatch) {
+        let Attach {
+            mut subscriber,
+            last_event_id,
+            reply,
+        } = attach;
+        let id = subscriber.lease.id;
+        if subscriber.lease.released.load(Ordering::Acquire) {
+            // The client went away before the hub got to it.
+            let _ = reply.send(Err(Error::internal("subscriber left")));
+            return;
+        }
+        let scope = subscriber.lease.scope.clone();
+        let scope_entry = self.scopes.entry(scope.clone()).or_default();
+        let keys: Vec<String> = match &subscriber.keys {
+            Some(keys) => {
+                for key in keys {
+                    scope_entry
+                        .keys
+                        .entry(key.clone())
+                        .or_default()
+                        .subscribers
+                        .insert(id);
+                }
+                keys.clone()
+            }
+            None => {
+                scope_entry.wildcard.insert(id);
+                scope_entry.keys.keys().cloned().collect()
+            }
+        };
+        let mut initial = Vec::new();
+        for key in keys {
+            let Some(entry) = scope_entry.keys.get_mut(&key) else {
+                continue;
+            };
+            let event_id = entry.state.as_ref().map_or(0, |s| s.event_id);
+            let Some((frame, now)) = entry.next_frame(&scope, &key, &subscriber, event_id) else {
+                continue;
+            };
+            // Resuming: a key unchanged since the client's last event is one it already has.
+            let unchanged = last_event_id.is_some_and(|last| event_id <= last);
+            if let (Some(frame), false) = (frame, unchanged) {
+                initial.push((event_id, frame));
+                self.metrics.pushed(None);
+            }
+            record(&mut subscriber, &key, now, served);
+        }
+        initial.sort_by_key(|(event_id, _)| *event_id);
+        self.subscribers.insert(id, subscriber);
+        if reply
+            .send(Ok(initial.into_iter().map(|(_, f)| f).collect()))
+            .is_err()
+        {
+            self.detach(id);
+        }
+    }
+
+    /// Drops a subscriber whose queue is full or whose stream is gone: its
+    /// stream ends after what is queued, and the client reconnects.
+    fn drop_subscriber(&mut self, id: u64) {
+        if let Some(subscriber) = self.subscribers.get(&id) {
+            tracing::info!(client_id = %subscriber.lease.client_id, "dropped a subscriber that did not keep up");
+            subscriber.lease.release();
+        }
+        self.detach(id);
+    }
+
+    fn detach(&mut self, id: u64) {
+        let Some(subscriber) = self.subscribers.remove(&id) else {
+            return;
+        };
+        let scope = &subscriber.lease.scope;
+        let Some(entry) = self.scopes.get_mut(scope) else {
+            return;
+        };
+        entry.wildcard.remove(&id);
+        for key in subscriber.keys.iter().flatten() {
+            if let Some(k) = entry.keys.get_mut(key) {
+                k.subscribers.remove(&id);
+            }
+        }
+        // Forget what nobody watches any more.
+        if entry.wildcard.is_empty() {
+            entry.all_loaded = false;
+            entry.keys.retain(|_, k| !k.subscribers.is_empty());
+        }
+        if entry.keys.is_empty() && entry.wildcard.is_empty() {
+            self.scopes.remove(scope);
+        }
+    }
+}
+
+/// Remembers what a subscriber now has (or no longer has) for `key`.
+fn record(subscriber: &mut Subscriber, key: &str, now: Option<Sent>, served: &mut ServedBatch) {
+    let lease = &subscriber.lease;
+    match now {
+        Some(sent) => {
+            if let Sent::Config { version, lane } = sent {
+                served.push((
+                    lease.scope.clone(),
+                    lease.client_id.clone(),
+                    key.to_string(),
+                    Some(version),
+                    lane,
+                ));
+            }
+            subscriber.sent.insert(key.to_string(), sent);
+        }
+        None => {
+            if subscriber.sent.remove(key).is_some() {
+                served.push((
+                    lease.scope.clone(),
+                    lease.client_id.clone(),
+                    key.to_string(),
+                    None,
+                    None,
+                ));
+            }
+        }
+    }
+}
+
+/// A watched config touched by a batch of events: (scope, key, new state,
+/// (first, last) event of the batch about it).
+type Change = (Scope, String, Option<ConfigState>, (i64, i64));
+
+/// What one dispatcher step read.
+struct Loaded {
+    /// The last release event read.
+    up_to: i64,
+    /// Watched configs touched by the events, in order of their last event:
+    changed: Vec<Change>,
+    /// States new subscribers need.
+    fresh: Vec<(Scope, String, Option<ConfigState>)>,
+    /// Scopes whose every config is now held.
+    fully_loaded: Vec<Scope>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(stable: Option<i64>, lanes: &[(i64, i64, &str, u32)]) -> ConfigState {
+        let served = |version: i64| Served {
+            version,
+            checksum: format!("sha256:{version}"),
+            content: format!("v{version}"),
+        };
+        ConfigState {
+            namespace: "shop".into(),
+            env: "prod".into(),
+            key: "app.json".into(),
+            format: ConfigFormat::Json,
+            event_id: 9,
+            stable: stable.map(served),
+            rules: lanes
+                .iter()
+                .map(|&(id, version, selector, percentage_bp)| LaneRule {
+                    id,
+                    version,
+                    selector: Selector::parse(selector).unwrap(),
+                    targets: vec![],
+                    percentage_bp,
+                    stickiness: "client_id".into(),
+                    salt: "salt".into(),
+                    priority: 0,
+                })
+                .collect(),
+            lanes: lanes
+                .iter()
+                .map(|&(_, version, selector, bp)| {
+                    (
+                        RulesLaneMeta {
+                            selector: selector.into(),
+                            percentage: bp as f64 / 100.0,
+                        },
+                        served(version),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn ctx(pairs: &[(&str, &str)]) -> Context {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn resolves_lane_then_stable_then_nothing() {
+        let s = state(Some(1), &[(5, 2, "region=beijing", 10_000)]);
+        let beijing = ctx(&[("client_id", "a"), ("region", "beijing")]);
+        let other = ctx(&[("client_id", "b"), ("region", "shanghai")]);
+        assert_eq!(
+            s.resolve_for(&beijing),
+            Some(Resolution {
+                version: 2,
+                lane: Some(5)
+            })
+        );
+        assert_eq!(
+            s.resolve_for(&other),
+            Some(Resolution {
+                version: 1,
+                lane: None
+            })
+        );
+        assert_eq!(state(None, &[]).resolve_for(&other), None);
+    }
+
+    #[test]
+    fn frames_carry_the_exact_payloads() {
+        let s = state(Some(1), &[(5, 2, "region=beijing", 1250)]);
+        let frame = s
+            .config_frame(Resolution {
+                version: 2,
+                lane: Some(5),
+            })
+            .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&frame).unwrap(),
+            "event: config\nid: 9\ndata: {\"namespace\":\"shop\",\"env\":\"prod\",\"key\":\"app.json\",\
+             \"format\":\"json\",\"version\":2,\"lane\":5,\"checksum\":\"sha256:2\",\"content\":\"v2\"}\n\n"
+        );
+        let rules = String::from_utf8(s.rules_frame().to_vec()).unwrap();
+        assert!(rules.starts_with("event: rules\nid: 9\ndata: {"), "{rules}");
+        let data: serde_json::Value = serde_json::from_str(
+            rules
+                .lines()
+                .nth(2)
+                .unwrap()
+                .strip_prefix("data: ")
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(data["stable"]["version"], 1);
+        assert_eq!(data["lanes"][0]["percentage"], 12.5);
+        assert_eq!(data["lanes"][0]["selector"], "region=beijing");
+        assert_eq!(data["lanes"][0]["content"], "v2");
     }
 }

@@ -3,8 +3,10 @@
 pub mod auth;
 pub mod db;
 pub mod hub;
+pub mod metrics;
 pub mod ops;
 pub mod router;
+pub mod subscribers;
 
 use crate::Result;
 use axum::extract::FromRef;
@@ -26,6 +28,8 @@ pub struct ServeConfig {
     pub admin_password: Option<String>,
     /// Largest config content accepted, in bytes.
     pub max_content_bytes: usize,
+    /// How long a disconnected instance stays listed.
+    pub instance_retention: Duration,
 }
 
 impl ServeConfig {
@@ -38,9 +42,13 @@ impl ServeConfig {
             heartbeat: Duration::from_secs(15),
             admin_password: Some("admin-password".into()),
             max_content_bytes: 1024 * 1024,
+            instance_retention: DEFAULT_INSTANCE_RETENTION,
         }
     }
 }
+
+/// Disconnected instances stay listed for a day.
+pub const DEFAULT_INSTANCE_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// The default SQLite database: `./data/graycast.db`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/graycast.db";
@@ -81,6 +89,9 @@ pub struct Shared {
     pub dummy_password_hash: String,
     /// Connected subscribers and the hand-off of committed release events.
     pub hub: hub::Hub,
+    /// Subscribers with what they were served and reported, connected or not.
+    pub instances: Arc<subscribers::Instances>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl std::ops::Deref for AppState {
@@ -127,6 +138,10 @@ impl Application {
             .map_err(|e| {
                 crate::Error::internal(format!("cannot listen on {}: {e}", config.listen))
             })?;
+        let metrics = Arc::new(metrics::Metrics::default());
+        let instances =
+            subscribers::Instances::start(db.clone(), config.instance_retention).await?;
+        let hub = hub::Hub::start(db.clone(), metrics.clone(), instances.clone()).await?;
         let state = AppState {
             leptos_options,
             inner: Arc::new(Shared {
@@ -134,7 +149,9 @@ impl Application {
                 config,
                 login_throttle: auth::LoginThrottle::default(),
                 dummy_password_hash,
-                hub: hub::Hub::default(),
+                hub,
+                instances,
+                metrics,
             }),
         };
         let router = router::router(state.clone()).await?;

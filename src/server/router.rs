@@ -31,7 +31,11 @@ pub async fn router(state: AppState) -> Result<Router> {
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .nest("/api/v1", crate::api::rest::router())
+        .route("/metrics", get(metrics))
+        .nest(
+            "/api/v1",
+            crate::api::rest::router().merge(crate::api::watch::router()),
+        )
         .leptos_routes_with_context(
             &state,
             routes,
@@ -48,6 +52,10 @@ pub async fn router(state: AppState) -> Result<Router> {
         .layer(middleware::from_fn(server_fn_error_status))
         .layer(middleware::from_fn(auth::same_origin))
         .layer(sessions)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state);
     Ok(router)
 }
@@ -62,6 +70,43 @@ async fn readyz(
             "database unavailable",
         ),
     }
+}
+
+/// Prometheus text exposition; unauthenticated, like most exporters (keep the
+/// listener private or filter `/metrics` at the proxy).
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// Counts and times every request by method, matched route template (not
+/// the raw path, which would give one series per config) and status.
+async fn count_requests(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    state.metrics.request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// Server functions answer every error with 500; give them the status of the

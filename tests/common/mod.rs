@@ -2,6 +2,8 @@
 //! fresh SQLite database, and offers typed helpers for the API.
 #![allow(dead_code)]
 
+pub mod sse;
+
 use graycast::server::{Application, ServeConfig};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
@@ -18,11 +20,16 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with the test configuration adjusted first (e.g. a short heartbeat).
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = format!("sqlite://{}", dir.path().join("graycast.db").display());
-    let app = Application::build(ServeConfig::for_tests(database_url.clone()))
-        .await
-        .expect("server builds");
+    let mut config = ServeConfig::for_tests(database_url.clone());
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("server builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {

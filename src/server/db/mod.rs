@@ -6,8 +6,10 @@ pub mod configs;
 pub mod environments;
 pub mod namespaces;
 pub mod releases;
+pub mod subscribers;
 pub mod tokens;
 pub mod users;
+pub mod watch;
 
 use crate::model::Role;
 use crate::server::FirstStart;

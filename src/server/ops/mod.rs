@@ -7,6 +7,7 @@ pub mod auth;
 pub mod configs;
 pub mod environments;
 pub mod namespaces;
+pub mod subscribers;
 pub mod tokens;
 pub mod users;
 

@@ -1,0 +1,150 @@
+//! Delivery routes: the watch stream, reports, and instances (also live).
+
+use crate::model::Report;
+use crate::server::auth::Actor;
+use crate::server::hub::Subscription;
+use crate::server::ops::{self, subscribers::WatchQuery};
+use crate::server::AppState;
+use crate::Result;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futures_util::stream::{self, Stream, StreamExt};
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::rest::{Json, QueryParams};
+
+/// How long the live instances view waits for more changes before sending.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+const INSTANCES: &str = "/namespaces/{ns}/envs/{env}/instances";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/watch", get(watch))
+        .route("/report", post(report))
+        .route(INSTANCES, get(instances))
+        .route(&format!("{INSTANCES}/stream"), get(instances_stream))
+}
+
+const PING: Bytes = Bytes::from_static(b": ping\n\n");
+
+fn event_stream(body: impl Stream<Item = Bytes> + Send + 'static) -> Response {
+    let mut response = Body::from_stream(body.map(Ok::<_, Infallible>)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Reverse proxies (nginx) must not buffer the stream.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+fn heartbeat(every: Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
+}
+
+/// `GET /api/v1/watch`: the SSE stream of what this subscriber gets.
+async fn watch(
+    State(state): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    QueryParams(query): QueryParams<WatchQuery>,
+) -> Result<Response> {
+    let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let subscription = ops::subscribers::watch(&state, &actor, query, last_event_id).await?;
+    let Subscription {
+        initial,
+        queue,
+        guard,
+    } = subscription;
+    let ticker = heartbeat(state.config.heartbeat);
+    let live = stream::unfold(
+        (queue, guard, ticker),
+        |(mut queue, guard, mut ticker)| async move {
+            tokio::select! {
+                frame = queue.recv() => frame.map(|f| (f, (queue, guard, ticker))),
+                _ = ticker.tick() => {
+                    guard.seen();
+                    Some((PING, (queue, guard, ticker)))
+                }
+            }
+        },
+    );
+    Ok(event_stream(stream::iter(initial).chain(live)))
+}
+
+/// `POST /api/v1/report`.
+async fn report(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<Report>,
+) -> Result<StatusCode> {
+    ops::subscribers::report(&state, &actor, body).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn instances(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((ns, env)): Path<(String, String)>,
+) -> Result<impl IntoResponse> {
+    Ok(Json(
+        ops::subscribers::instances(&state, &actor, &ns, &env).await?,
+    ))
+}
+
+/// The instances list as an SSE stream: one `instances` event now, then one
+/// after each change (connect, disconnect, report, release), at most one per
+/// [`DEBOUNCE`].
+async fn instances_stream(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((ns, env)): Path<(String, String)>,
+) -> Result<Response> {
+    let changes = state.instances.changes();
+    let first = ops::subscribers::instances(&state, &actor, &ns, &env).await?;
+    let first = instances_frame(&first);
+    let ticker = heartbeat(state.config.heartbeat);
+    let scope = (ns, env);
+    let live = stream::unfold(
+        (state, scope, changes, ticker),
+        |(state, scope, mut changes, mut ticker)| async move {
+            loop {
+                tokio::select! {
+                    change = changes.recv() => match change {
+                        Ok(changed) if changed != scope => continue,
+                        Ok(_) | Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => return None,
+                    },
+                    _ = ticker.tick() => return Some((PING, (state, scope, changes, ticker))),
+                }
+                tokio::time::sleep(DEBOUNCE).await;
+                // Everything that arrived meanwhile is in the list we send now.
+                while changes.try_recv().is_ok() {}
+                match state.instances.list(&scope.0, &scope.1).await {
+                    Ok(list) => {
+                        let frame = instances_frame(&list);
+                        return Some((frame, (state, scope, changes, ticker)));
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot list instances"),
+                }
+            }
+        },
+    );
+    Ok(event_stream(stream::once(async { first }).chain(live)))
+}
+
+fn instances_frame(list: &[crate::model::Instance]) -> Bytes {
+    let data = serde_json::to_string(list).unwrap_or_else(|_| "[]".into());
+    Bytes::from(format!("event: instances\ndata: {data}\n\n"))
+}

@@ -1,0 +1,194 @@
+//! Subscribers (instances) and, per config key, what was served to them and
+//! what they reported.
+
+use super::Tx;
+use sqlx::Result;
+use sqlx::{FromRow, SqliteExecutor};
+
+/// Changes to one instance row; `None` leaves a column as it is (or at its
+/// default when the row is new).
+pub struct InstanceUpsert<'a> {
+    pub namespace: &'a str,
+    pub env: &'a str,
+    pub client_id: &'a str,
+    /// JSON object.
+    pub labels: Option<&'a str>,
+    pub connected: Option<bool>,
+    pub connected_at: Option<&'a str>,
+    pub last_seen: Option<&'a str>,
+}
+
+pub async fn upsert_instance(tx: &mut Tx<'_>, u: &InstanceUpsert<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO instances (namespace, env, client_id, labels, connected, connected_at, last_seen)
+         VALUES (?, ?, ?, coalesce(?, '{}'), coalesce(?, 0),
+                 coalesce(?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                 coalesce(?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
+         ON CONFLICT (namespace, env, client_id) DO UPDATE SET
+             labels = coalesce(?, labels),
+             connected = coalesce(?, connected),
+             connected_at = coalesce(?, connected_at),
+             last_seen = coalesce(?, last_seen)",
+    )
+    .bind(u.namespace)
+    .bind(u.env)
+    .bind(u.client_id)
+    .bind(u.labels)
+    .bind(u.connected)
+    .bind(u.connected_at)
+    .bind(u.last_seen)
+    .bind(u.labels)
+    .bind(u.connected)
+    .bind(u.connected_at)
+    .bind(u.last_seen)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Records the version (and lane) the watch stream handed to an instance.
+pub async fn set_served(
+    tx: &mut Tx<'_>,
+    (namespace, env, client_id): (&str, &str, &str),
+    key: &str,
+    version: Option<i64>,
+    lane: Option<i64>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO instance_configs (namespace, env, client_id, key, served, lane)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (namespace, env, client_id, key) DO UPDATE SET
+             served = excluded.served, lane = excluded.lane",
+    )
+    .bind(namespace)
+    .bind(env)
+    .bind(client_id)
+    .bind(key)
+    .bind(version)
+    .bind(lane)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A report from an instance about one config.
+pub struct ReportRow<'a> {
+    pub version: i64,
+    /// `applied` or `failed`.
+    pub status: &'a str,
+    pub message: Option<&'a str>,
+    pub at: &'a str,
+}
+
+/// Records a report; an `applied` one also becomes the applied version, a
+/// `failed` one leaves the last applied version as it was.
+pub async fn set_report(
+    tx: &mut Tx<'_>,
+    (namespace, env, client_id): (&str, &str, &str),
+    key: &str,
+    r: &ReportRow<'_>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO instance_configs
+             (namespace, env, client_id, key, applied, reported, status, message, reported_at)
+         VALUES (?, ?, ?, ?, CASE WHEN ? = 'applied' THEN ? END, ?, ?, ?, ?)
+         ON CONFLICT (namespace, env, client_id, key) DO UPDATE SET
+             applied = CASE WHEN excluded.status = 'applied' THEN excluded.reported ELSE applied END,
+             reported = excluded.reported,
+             status = excluded.status,
+             message = excluded.message,
+             reported_at = excluded.reported_at",
+    )
+    .bind(namespace)
+    .bind(env)
+    .bind(client_id)
+    .bind(key)
+    .bind(r.status)
+    .bind(r.version)
+    .bind(r.version)
+    .bind(r.status)
+    .bind(r.message)
+    .bind(r.at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// No watch stream survives a restart: every instance starts disconnected.
+pub async fn mark_all_disconnected(db: impl SqliteExecutor<'_>) -> Result<u64> {
+    let done = sqlx::query("UPDATE instances SET connected = 0 WHERE connected = 1")
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Deletes instances disconnected and unseen since before `cutoff` (their
+/// per-key rows go with them).
+pub async fn prune(db: impl SqliteExecutor<'_>, cutoff: &str) -> Result<u64> {
+    let done = sqlx::query("DELETE FROM instances WHERE connected = 0 AND last_seen < ?")
+        .bind(cutoff)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct InstanceRow {
+    pub client_id: String,
+    pub labels: String,
+    pub connected: bool,
+    pub connected_at: String,
+    pub last_seen: String,
+}
+
+/// The instances of a namespace and environment that are connected or were
+/// seen at or after `cutoff`, by client id.
+pub async fn list(
+    db: impl SqliteExecutor<'_>,
+    namespace: &str,
+    env: &str,
+    cutoff: &str,
+) -> Result<Vec<InstanceRow>> {
+    sqlx::query_as(
+        "SELECT client_id, labels, connected, connected_at, last_seen
+           FROM instances
+          WHERE namespace = ? AND env = ? AND (connected = 1 OR last_seen >= ?)
+          ORDER BY client_id",
+    )
+    .bind(namespace)
+    .bind(env)
+    .bind(cutoff)
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct InstanceConfigRow {
+    pub client_id: String,
+    pub key: String,
+    pub served: Option<i64>,
+    pub lane: Option<i64>,
+    pub applied: Option<i64>,
+    pub reported: Option<i64>,
+    pub status: Option<String>,
+    pub message: Option<String>,
+    pub reported_at: Option<String>,
+}
+
+/// The per-key rows of every instance of a namespace and environment.
+pub async fn configs(
+    db: impl SqliteExecutor<'_>,
+    namespace: &str,
+    env: &str,
+) -> Result<Vec<InstanceConfigRow>> {
+    sqlx::query_as(
+        "SELECT client_id, key, served, lane, applied, reported, status, message, reported_at
+           FROM instance_configs
+          WHERE namespace = ? AND env = ?
+          ORDER BY client_id, key",
+    )
+    .bind(namespace)
+    .bind(env)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,137 @@
+//! What the push hub reads: the tail of the release-event sequence and, per
+//! config, everything needed to resolve it for any subscriber (the stable
+//! release and the active lanes, each with its content).
+
+use sqlx::Result;
+use sqlx::{FromRow, SqliteConnection};
+
+/// A release event as the hub needs it: its number and the config it touched.
+#[derive(Debug, Clone, FromRow)]
+pub struct TailEvent {
+    pub id: i64,
+    pub namespace: String,
+    pub env: String,
+    pub key: String,
+}
+
+/// Release events after `after`, in sequence order.
+pub async fn tail(conn: &mut SqliteConnection, after: i64) -> Result<Vec<TailEvent>> {
+    sqlx::query_as(
+        "SELECT r.id, n.name AS namespace, e.name AS env, c.key
+           FROM release_events r
+           JOIN configs c ON c.id = r.config_id
+           JOIN namespaces n ON n.id = c.namespace_id
+           JOIN environments e ON e.id = c.env_id
+          WHERE r.id > ?
+          ORDER BY r.id",
+    )
+    .bind(after)
+    .fetch_all(conn)
+    .await
+}
+
+/// The number of the newest release event (0 when there is none).
+pub async fn last_event_id(conn: &mut SqliteConnection) -> Result<i64> {
+    sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM release_events")
+        .fetch_one(conn)
+        .await
+}
+
+/// A config's row as the hub needs it.
+#[derive(Debug, Clone, FromRow)]
+pub struct ConfigHead {
+    pub id: i64,
+    pub key: String,
+    pub format: String,
+    pub stable_version: Option<i64>,
+    /// The newest release event of this config (0 when there is none).
+    pub event_id: i64,
+}
+
+const HEAD: &str = "SELECT c.id, c.key, c.format, c.stable_version,
+        coalesce((SELECT max(r.id) FROM release_events r WHERE r.config_id = c.id), 0) AS event_id
+   FROM configs c
+   JOIN namespaces n ON n.id = c.namespace_id
+   JOIN environments e ON e.id = c.env_id";
+
+pub async fn head(
+    conn: &mut SqliteConnection,
+    namespace: &str,
+    env: &str,
+    key: &str,
+) -> Result<Option<ConfigHead>> {
+    sqlx::query_as(&format!(
+        "{HEAD} WHERE n.name = ? AND e.name = ? AND c.key = ?"
+    ))
+    .bind(namespace)
+    .bind(env)
+    .bind(key)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Every config of a namespace and environment.
+pub async fn heads_in_scope(
+    conn: &mut SqliteConnection,
+    namespace: &str,
+    env: &str,
+) -> Result<Vec<ConfigHead>> {
+    sqlx::query_as(&format!(
+        "{HEAD} WHERE n.name = ? AND e.name = ? ORDER BY c.key"
+    ))
+    .bind(namespace)
+    .bind(env)
+    .fetch_all(conn)
+    .await
+}
+
+/// A version's checksum and content.
+#[derive(Debug, Clone, FromRow)]
+pub struct Content {
+    pub checksum: String,
+    pub content: String,
+}
+
+pub async fn content(
+    conn: &mut SqliteConnection,
+    config_id: i64,
+    version: i64,
+) -> Result<Option<Content>> {
+    sqlx::query_as("SELECT checksum, content FROM versions WHERE config_id = ? AND version = ?")
+        .bind(config_id)
+        .bind(version)
+        .fetch_optional(conn)
+        .await
+}
+
+/// An active lane with its version's content.
+#[derive(Debug, Clone, FromRow)]
+pub struct ActiveLane {
+    pub id: i64,
+    pub version: i64,
+    pub selector: String,
+    /// JSON array of strings.
+    pub targets: String,
+    pub percentage_bp: i64,
+    pub stickiness: String,
+    pub salt: String,
+    pub priority: i64,
+    pub checksum: String,
+    pub content: String,
+}
+
+/// A config's active lanes in resolution order (priority, id), each with the
+/// content of the version it serves.
+pub async fn active_lanes(conn: &mut SqliteConnection, config_id: i64) -> Result<Vec<ActiveLane>> {
+    sqlx::query_as(
+        "SELECT l.id, l.version, l.selector, l.targets, l.percentage_bp, l.stickiness, l.salt,
+                l.priority, v.checksum, v.content
+           FROM lanes l
+           JOIN versions v ON v.config_id = l.config_id AND v.version = l.version
+          WHERE l.config_id = ? AND l.status = 'active'
+          ORDER BY l.priority, l.id",
+    )
+    .bind(config_id)
+    .fetch_all(conn)
+    .await
+}

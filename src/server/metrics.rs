@@ -1,0 +1,245 @@
+//! Prometheus metrics, kept by hand: atomics for the hot counters, a mutexed
+//! map for the labelled ones, rendered as text exposition format 0.0.4.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the latency histograms' buckets.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A cumulative histogram over [`BUCKETS`].
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            count: AtomicU64::new(0),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn observe(&self, duration: Duration) {
+        let seconds = duration.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|&bound| seconds <= bound) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let count = self.count();
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let braces = |s: &str| {
+            if s.is_empty() {
+                String::new()
+            } else {
+                format!("{{{s}}}")
+            }
+        };
+        let _ = writeln!(out, "{name}_sum{} {sum}", braces(labels));
+        let _ = writeln!(out, "{name}_count{} {count}", braces(labels));
+    }
+}
+
+/// (method, route template, status).
+type RequestKey = (String, String, u16);
+
+#[derive(Default)]
+pub struct Metrics {
+    subscribers: AtomicI64,
+    push_events: AtomicU64,
+    push_latency: Histogram,
+    releases: Mutex<BTreeMap<String, u64>>,
+    requests: Mutex<BTreeMap<RequestKey, u64>>,
+    /// (method, route template) → durations.
+    request_durations: Mutex<BTreeMap<(String, String), std::sync::Arc<Histogram>>>,
+}
+
+impl Metrics {
+    pub fn subscriber_connected(&self) {
+        self.subscribers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn subscriber_disconnected(&self) {
+        self.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// An event handed to a subscriber's stream, `latency` after its release committed.
+    pub fn pushed(&self, latency: Option<Duration>) {
+        self.push_events.fetch_add(1, Ordering::Relaxed);
+        if let Some(latency) = latency {
+            self.push_latency.observe(latency);
+        }
+    }
+
+    pub fn release(&self, kind: &str) {
+        *self
+            .releases
+            .lock()
+            .expect("metrics lock")
+            .entry(kind.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn request(&self, method: &str, route: &str, status: u16, duration: Duration) {
+        *self
+            .requests
+            .lock()
+            .expect("metrics lock")
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default() += 1;
+        let histogram = self
+            .request_durations
+            .lock()
+            .expect("metrics lock")
+            .entry((method.to_string(), route.to_string()))
+            .or_default()
+            .clone();
+        histogram.observe(duration);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP graycast_subscribers Watch streams open now.\n");
+        out.push_str("# TYPE graycast_subscribers gauge\n");
+        let _ = writeln!(
+            out,
+            "graycast_subscribers {}",
+            self.subscribers.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP graycast_push_events_total Events handed to subscribers' watch streams.\n",
+        );
+        out.push_str("# TYPE graycast_push_events_total counter\n");
+        let _ = writeln!(
+            out,
+            "graycast_push_events_total {}",
+            self.push_events.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP graycast_push_latency_seconds From a release event's commit to its event being handed to a subscriber's stream.\n");
+        out.push_str("# TYPE graycast_push_latency_seconds histogram\n");
+        self.push_latency
+            .render(&mut out, "graycast_push_latency_seconds", "");
+        out.push_str("# HELP graycast_releases_total Release events committed, by kind.\n");
+        out.push_str("# TYPE graycast_releases_total counter\n");
+        for (kind, n) in self.releases.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "graycast_releases_total{{kind=\"{}\"}} {n}",
+                escape(kind)
+            );
+        }
+        out.push_str("# HELP graycast_http_requests_total HTTP requests answered, by method, route template and status.\n");
+        out.push_str("# TYPE graycast_http_requests_total counter\n");
+        for ((method, route, status), n) in self.requests.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "graycast_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                escape(method),
+                escape(route)
+            );
+        }
+        out.push_str("# HELP graycast_http_request_duration_seconds Time to answer an HTTP request (until the response head, for streams).\n");
+        out.push_str("# TYPE graycast_http_request_duration_seconds histogram\n");
+        let durations: Vec<_> = self
+            .request_durations
+            .lock()
+            .expect("metrics lock")
+            .iter()
+            .map(|(k, h)| (k.clone(), h.clone()))
+            .collect();
+        for ((method, route), histogram) in durations {
+            let labels = format!(
+                "method=\"{}\",route=\"{}\"",
+                escape(&method),
+                escape(&route)
+            );
+            histogram.render(&mut out, "graycast_http_request_duration_seconds", &labels);
+        }
+        out
+    }
+}
+
+/// Label values escape `\`, `"` and newlines.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_families_with_cumulative_buckets() {
+        let metrics = Metrics::default();
+        metrics.subscriber_connected();
+        metrics.subscriber_connected();
+        metrics.subscriber_disconnected();
+        metrics.pushed(Some(Duration::from_micros(300)));
+        metrics.pushed(Some(Duration::from_millis(20)));
+        metrics.release("stable");
+        metrics.release("lane.update");
+        metrics.release("stable");
+        metrics.request(
+            "GET",
+            "/api/v1/namespaces/{ns}",
+            200,
+            Duration::from_millis(3),
+        );
+        let text = metrics.render();
+        assert!(text.contains("graycast_subscribers 1\n"), "{text}");
+        assert!(text.contains("graycast_push_events_total 2\n"));
+        assert!(text.contains("graycast_push_latency_seconds_bucket{le=\"0.0005\"} 1\n"));
+        assert!(text.contains("graycast_push_latency_seconds_bucket{le=\"0.025\"} 2\n"));
+        assert!(text.contains("graycast_push_latency_seconds_bucket{le=\"+Inf\"} 2\n"));
+        assert!(text.contains("graycast_push_latency_seconds_count 2\n"));
+        assert!(text.contains("graycast_releases_total{kind=\"stable\"} 2\n"));
+        assert!(text.contains("graycast_releases_total{kind=\"lane.update\"} 1\n"));
+        assert!(text.contains(
+            "graycast_http_requests_total{method=\"GET\",route=\"/api/v1/namespaces/{ns}\",status=\"200\"} 1\n"
+        ));
+        assert!(text.contains(
+            "graycast_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/namespaces/{ns}\",le=\"0.005\"} 1\n"
+        ));
+        assert!(text.contains(
+            "graycast_http_request_duration_seconds_count{method=\"GET\",route=\"/api/v1/namespaces/{ns}\"} 1\n"
+        ));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

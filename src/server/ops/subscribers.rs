@@ -1,0 +1,168 @@
+//! Delivery to subscribers: opening watch streams, reports, and the list of
+//! instances with what they run.
+
+use crate::domain::lane::parse_labels;
+use crate::model::{Instance, Report, Role};
+use crate::server::auth::Actor;
+use crate::server::db;
+use crate::server::hub::{Mode, Subscription, WatchRequest};
+use crate::server::AppState;
+use crate::{Error, Result};
+
+use super::configs::{check_key, MAX_MESSAGE_CHARS};
+
+/// The query of `GET /api/v1/watch`, as sent.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct WatchQuery {
+    pub namespace: String,
+    pub env: String,
+    #[serde(default)]
+    pub keys: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub labels: Option<String>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub last_event_id: Option<String>,
+}
+
+const MAX_CLIENT_ID_LEN: usize = 253;
+
+/// Client ids: 1–253 characters of `[A-Za-z0-9._/-]` (the label value
+/// alphabet, since `client_id` is part of the context selectors see), e.g. a
+/// pod name.
+pub fn check_client_id(client_id: &str) -> Result<()> {
+    let ok = !client_id.is_empty()
+        && client_id.len() <= MAX_CLIENT_ID_LEN
+        && client_id
+            .chars()
+            .all(crate::domain::selector::is_token_char);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "client_id",
+            format!(
+                "client_id {client_id:?} is not valid: use 1–{MAX_CLIENT_ID_LEN} letters, digits, \
+                 '.', '_', '/' or '-' (e.g. the pod name)."
+            ),
+        ))
+    }
+}
+
+async fn check_scope(state: &AppState, namespace: &str, env: &str) -> Result<()> {
+    match db::configs::scope_ids(&state.db, namespace, env).await? {
+        (Some(_), Some(_)) => Ok(()),
+        (None, _) => Err(Error::not_found(format!(
+            "There is no namespace named {namespace:?}."
+        ))),
+        (_, None) => Err(Error::not_found(format!(
+            "There is no environment named {env:?}."
+        ))),
+    }
+}
+
+/// Opens a watch stream. `last_event_id` is the `Last-Event-ID` header, which
+/// wins over the query parameter of the same name.
+pub async fn watch(
+    state: &AppState,
+    actor: &Actor,
+    query: WatchQuery,
+    last_event_id: Option<&str>,
+) -> Result<Subscription> {
+    actor.require_in(Role::Subscriber, Some(&query.namespace), Some(&query.env))?;
+    let client_id = query.client_id.unwrap_or_default();
+    if client_id.is_empty() {
+        return Err(Error::invalid(
+            "client_id",
+            "client_id is required: name this instance, e.g. with its pod name.",
+        ));
+    }
+    check_client_id(&client_id)?;
+    let mut labels = parse_labels(query.labels.as_deref().unwrap_or(""))
+        .map_err(|m| Error::invalid("labels", m))?;
+    // The query's client_id is the instance's identity; a label cannot override it.
+    labels.remove("client_id");
+    let keys = match query.keys.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(keys) => {
+            let mut list: Vec<String> = keys.split(',').map(|k| k.trim().to_string()).collect();
+            for key in &list {
+                check_key(key).map_err(|e| e.on_field("keys"))?;
+            }
+            list.sort();
+            list.dedup();
+            Some(list)
+        }
+    };
+    let mode = match query.mode.as_deref() {
+        None | Some("") | Some("config") => Mode::Config,
+        Some("rules") => Mode::Rules,
+        Some(other) => {
+            return Err(Error::invalid(
+                "mode",
+                format!("mode {other:?} is not known; use config (the default) or rules."),
+            ))
+        }
+    };
+    let last_event_id = match last_event_id.or(query.last_event_id.as_deref()) {
+        None | Some("") => None,
+        Some(id) => Some(id.trim().parse::<i64>().map_err(|_| {
+            Error::invalid(
+                "last_event_id",
+                format!("Last-Event-ID {id:?} is not a release event number."),
+            )
+        })?),
+    };
+    check_scope(state, &query.namespace, &query.env).await?;
+    state
+        .hub
+        .subscribe(WatchRequest {
+            namespace: query.namespace,
+            env: query.env,
+            keys,
+            client_id,
+            labels,
+            mode,
+            last_event_id,
+        })
+        .await
+}
+
+/// Records what an instance did with a version it was served.
+pub async fn report(state: &AppState, actor: &Actor, report: Report) -> Result<()> {
+    actor.require_in(Role::Subscriber, Some(&report.namespace), Some(&report.env))?;
+    check_client_id(&report.client_id)?;
+    check_key(&report.key)?;
+    if report.version < 1 {
+        return Err(Error::invalid(
+            "version",
+            format!("version {} is not a version number.", report.version),
+        ));
+    }
+    if let Some(message) = &report.message {
+        if message.chars().count() > MAX_MESSAGE_CHARS {
+            return Err(Error::invalid(
+                "message",
+                format!("The message has more than {MAX_MESSAGE_CHARS} characters; shorten it."),
+            ));
+        }
+    }
+    check_scope(state, &report.namespace, &report.env).await?;
+    state.instances.report(report);
+    Ok(())
+}
+
+/// Connected instances, and disconnected ones within the retention period.
+pub async fn instances(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+) -> Result<Vec<Instance>> {
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    check_scope(state, namespace, env).await?;
+    state.instances.list(namespace, env).await
+}

@@ -1,0 +1,321 @@
+//! Subscribers (instances) as release managers see them: labels, connect
+//! time, last seen, the version served per key, and what each reported.
+//!
+//! Changes arrive at the rate of connects, heartbeats and pushes (thousands a
+//! second during a rollout), so they are collected in memory and written
+//! behind, in one transaction every [`FLUSH_EVERY`]; every read flushes
+//! first, so readers never see older state than what happened before the
+//! read.
+
+use crate::domain::Context;
+use crate::model::{Instance, InstanceConfig, Report};
+use crate::server::db::{self, subscribers as sql};
+use crate::Result;
+use sqlx::SqlitePool;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, Notify};
+
+pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// (namespace, environment).
+pub type Scope = (String, String);
+/// (namespace, environment, client id).
+type InstanceKey = (String, String, String);
+/// A version handed to an instance: (scope, client id, key, version, lane).
+pub type ServedChange = (Scope, String, String, Option<i64>, Option<i64>);
+
+/// Unwritten changes to one instance.
+#[derive(Default)]
+struct Pending {
+    labels: Option<String>,
+    connected: Option<bool>,
+    connected_at: Option<String>,
+    last_seen: Option<String>,
+    served: BTreeMap<String, (Option<i64>, Option<i64>)>,
+    reports: BTreeMap<String, Report>,
+    reported_at: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct State {
+    pending: HashMap<InstanceKey, Pending>,
+    /// Watch streams open per instance (one process may open several).
+    open: HashMap<InstanceKey, usize>,
+}
+
+pub struct Instances {
+    db: SqlitePool,
+    retention: Duration,
+    state: Mutex<State>,
+    wake: Notify,
+    /// One flush at a time, so a reader's flush waits for one in progress.
+    flushing: tokio::sync::Mutex<()>,
+    changes: broadcast::Sender<Scope>,
+}
+
+impl Instances {
+    /// Marks every stored instance disconnected (no stream survives a restart)
+    /// and starts the writer.
+    pub async fn start(db: SqlitePool, retention: Duration) -> Result<Arc<Self>> {
+        sql::mark_all_disconnected(&db).await?;
+        let instances = Arc::new(Self {
+            db,
+            retention,
+            state: Mutex::default(),
+            wake: Notify::new(),
+            flushing: tokio::sync::Mutex::new(()),
+            changes: broadcast::channel(1024).0,
+        });
+        tokio::spawn(writer(Arc::downgrade(&instances)));
+        Ok(instances)
+    }
+
+    fn pending<R>(&self, key: InstanceKey, f: impl FnOnce(&mut Pending) -> R) -> R {
+        let mut state = self.state.lock().expect("instances lock");
+        f(state.pending.entry(key).or_default())
+    }
+
+    /// A watch stream opened.
+    pub fn connected(&self, (namespace, env): &Scope, client_id: &str, labels: &Context) {
+        let key = (namespace.clone(), env.clone(), client_id.to_string());
+        let now = now_text();
+        let labels = serde_json::to_string(labels).unwrap_or_else(|_| "{}".into());
+        {
+            let mut state = self.state.lock().expect("instances lock");
+            *state.open.entry(key.clone()).or_default() += 1;
+            let p = state.pending.entry(key).or_default();
+            p.labels = Some(labels);
+            p.connected = Some(true);
+            p.connected_at = Some(now.clone());
+            p.last_seen = Some(now);
+        }
+        self.changed(&(namespace.clone(), env.clone()));
+    }
+
+    /// A watch stream closed (or was dropped for being too slow).
+    pub fn disconnected(&self, (namespace, env): &Scope, client_id: &str) {
+        let key = (namespace.clone(), env.clone(), client_id.to_string());
+        {
+            let mut state = self.state.lock().expect("instances lock");
+            let still_open = match state.open.get_mut(&key) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    true
+                }
+                _ => {
+                    state.open.remove(&key);
+                    false
+                }
+            };
+            let p = state.pending.entry(key).or_default();
+            p.last_seen = Some(now_text());
+            if !still_open {
+                p.connected = Some(false);
+            }
+        }
+        self.changed(&(namespace.clone(), env.clone()));
+    }
+
+    /// A heartbeat went out on one of its streams.
+    pub fn seen(&self, (namespace, env): &Scope, client_id: &str) {
+        let key = (namespace.clone(), env.clone(), client_id.to_string());
+        self.pending(key, |p| p.last_seen = Some(now_text()));
+    }
+
+    /// Versions handed to instances by the push hub.
+    pub fn served(&self, batch: Vec<ServedChange>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut state = self.state.lock().expect("instances lock");
+        for ((namespace, env), client_id, key, version, lane) in batch {
+            state
+                .pending
+                .entry((namespace, env, client_id))
+                .or_default()
+                .served
+                .insert(key, (version, lane));
+        }
+    }
+
+    pub fn report(&self, report: Report) {
+        let scope = (report.namespace.clone(), report.env.clone());
+        let key = (
+            report.namespace.clone(),
+            report.env.clone(),
+            report.client_id.clone(),
+        );
+        let now = now_text();
+        self.pending(key, |p| {
+            p.last_seen = Some(now.clone());
+            p.reported_at.insert(report.key.clone(), now);
+            p.reports.insert(report.key.clone(), report);
+        });
+        self.wake.notify_one();
+        self.changed(&scope);
+    }
+
+    /// Tells live views of `scope` that something changed.
+    pub fn changed(&self, scope: &Scope) {
+        let _ = self.changes.send(scope.clone());
+    }
+
+    /// Scopes that changed, for live views.
+    pub fn changes(&self) -> broadcast::Receiver<Scope> {
+        self.changes.subscribe()
+    }
+
+    /// Writes every pending change.
+    pub async fn flush(&self) -> Result<()> {
+        let _one_at_a_time = self.flushing.lock().await;
+        let pending = std::mem::take(&mut self.state.lock().expect("instances lock").pending);
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut tx = db::configs::begin_write(&self.db).await?;
+        for ((namespace, env, client_id), p) in &pending {
+            sql::upsert_instance(
+                &mut tx,
+                &sql::InstanceUpsert {
+                    namespace,
+                    env,
+                    client_id,
+                    labels: p.labels.as_deref(),
+                    connected: p.connected,
+                    connected_at: p.connected_at.as_deref(),
+                    last_seen: p.last_seen.as_deref(),
+                },
+            )
+            .await?;
+            let who = (namespace.as_str(), env.as_str(), client_id.as_str());
+            for (key, (version, lane)) in &p.served {
+                sql::set_served(&mut tx, who, key, *version, *lane).await?;
+            }
+            for (key, report) in &p.reports {
+                let at = p.reported_at.get(key).map(String::as_str).unwrap_or("");
+                sql::set_report(
+                    &mut tx,
+                    who,
+                    key,
+                    &sql::ReportRow {
+                        version: report.version,
+                        status: report.status.as_str(),
+                        message: report.message.as_deref(),
+                        at,
+                    },
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn cutoff(&self) -> String {
+        let retention = time::Duration::try_from(self.retention).unwrap_or(time::Duration::MAX);
+        format_time(
+            time::OffsetDateTime::now_utc()
+                .checked_sub(retention)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        )
+    }
+
+    /// Connected instances and those seen within the retention period, by client id.
+    pub async fn list(&self, namespace: &str, env: &str) -> Result<Vec<Instance>> {
+        self.flush().await?;
+        let rows = sql::list(&self.db, namespace, env, &self.cutoff()).await?;
+        let mut configs: HashMap<String, BTreeMap<String, InstanceConfig>> = HashMap::new();
+        for row in sql::configs(&self.db, namespace, env).await? {
+            configs.entry(row.client_id).or_default().insert(
+                row.key,
+                InstanceConfig {
+                    served: row.served,
+                    lane: row.lane,
+                    applied: row.applied,
+                    status: row.status.as_deref().and_then(|s| {
+                        serde_json::from_value(serde_json::Value::String(s.into())).ok()
+                    }),
+                    message: row.message,
+                    reported: row.reported,
+                    reported_at: row.reported_at,
+                },
+            );
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| Instance {
+                labels: serde_json::from_str(&row.labels).unwrap_or_default(),
+                connected: row.connected,
+                connected_at: row.connected_at,
+                last_seen: row.last_seen,
+                configs: configs.remove(&row.client_id).unwrap_or_default(),
+                client_id: row.client_id,
+            })
+            .collect())
+    }
+
+    async fn prune(&self) -> Result<()> {
+        self.flush().await?;
+        let pruned = sql::prune(&self.db, &self.cutoff()).await?;
+        if pruned > 0 {
+            tracing::info!(
+                pruned,
+                "forgot instances disconnected longer than the retention period"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Writes pending changes every [`FLUSH_EVERY`] (sooner after a report), and
+/// prunes old disconnected instances, until the registry is dropped.
+async fn writer(instances: std::sync::Weak<Instances>) {
+    let mut last_prune = tokio::time::Instant::now();
+    loop {
+        let Some(this) = instances.upgrade() else {
+            return;
+        };
+        let _ = tokio::time::timeout(FLUSH_EVERY, this.wake.notified()).await;
+        if let Err(e) = this.flush().await {
+            tracing::error!(error = %e, "cannot write instance changes");
+        }
+        if last_prune.elapsed() >= PRUNE_EVERY.min(this.retention) {
+            last_prune = tokio::time::Instant::now();
+            if let Err(e) = this.prune().await {
+                tracing::error!(error = %e, "cannot prune instances");
+            }
+        }
+    }
+}
+
+/// The database's timestamp format: `2026-11-25T09:00:00.000Z`.
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+pub fn now_text() -> String {
+    format_time(time::OffsetDateTime::now_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_match_the_database_format() {
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(1_795_000_000_123_000_000).unwrap();
+        assert_eq!(format_time(t), "2026-11-18T08:26:40.123Z");
+    }
+}

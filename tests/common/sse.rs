@@ -1,0 +1,144 @@
+//! A small server-sent events client over a real TCP connection (reqwest's
+//! streaming body), with a line parser, for the watch and instances streams.
+
+use futures_util::stream::{BoxStream, StreamExt};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::time::Duration;
+
+/// How long a test waits for an expected event before failing.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    /// `event:` (`message` when absent); `comment` for a `:` line.
+    pub event: String,
+    pub id: Option<String>,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("{e}: {}", self.data))
+    }
+
+    pub fn id(&self) -> i64 {
+        self.id
+            .as_deref()
+            .expect("event has an id")
+            .parse()
+            .unwrap()
+    }
+}
+
+pub struct SseStream {
+    body: BoxStream<'static, reqwest::Result<axum::body::Bytes>>,
+    buffer: Vec<u8>,
+    pending: std::collections::VecDeque<SseEvent>,
+}
+
+/// Opens `url` with `token` (and `Last-Event-ID`), asserting 200 and the SSE content type.
+pub async fn open(url: &str, token: &str, last_event_id: Option<i64>) -> SseStream {
+    let response = request(url, token, last_event_id).await;
+    assert_eq!(response.status(), StatusCode::OK, "{url}");
+    from_response(response)
+}
+
+pub async fn request(url: &str, token: &str, last_event_id: Option<i64>) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(url).bearer_auth(token);
+    if let Some(id) = last_event_id {
+        request = request.header("Last-Event-ID", id.to_string());
+    }
+    request.send().await.expect("request")
+}
+
+pub fn from_response(response: reqwest::Response) -> SseStream {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(content_type, "text/event-stream");
+    SseStream {
+        body: response.bytes_stream().boxed(),
+        buffer: Vec::new(),
+        pending: Default::default(),
+    }
+}
+
+impl SseStream {
+    /// The next event or comment, or `None` when the stream ended or `within` passed.
+    pub async fn next_within(&mut self, within: Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .ok()??;
+            self.buffer.extend_from_slice(&chunk.ok()?);
+            self.parse();
+        }
+    }
+
+    /// The next event (comments skipped); fails the test after [`PATIENCE`].
+    pub async fn next_event(&mut self) -> SseEvent {
+        loop {
+            let event = self
+                .next_within(PATIENCE)
+                .await
+                .expect("an event arrives before the stream ends or times out");
+            if event.event != "comment" {
+                return event;
+            }
+        }
+    }
+
+    /// Events until (and including) the first for which `done` holds.
+    pub async fn until(&mut self, mut done: impl FnMut(&SseEvent) -> bool) -> Vec<SseEvent> {
+        let mut seen = Vec::new();
+        loop {
+            let event = self.next_event().await;
+            let stop = done(&event);
+            seen.push(event);
+            if stop {
+                return seen;
+            }
+        }
+    }
+
+    fn parse(&mut self) {
+        while let Some(end) = find(&self.buffer, b"\n\n") {
+            let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+            let text = String::from_utf8(block).expect("UTF-8 stream");
+            let mut event = SseEvent {
+                event: "message".into(),
+                id: None,
+                data: String::new(),
+            };
+            let mut data_lines = Vec::new();
+            for line in text.lines() {
+                if let Some(comment) = line.strip_prefix(':') {
+                    event.event = "comment".into();
+                    data_lines.push(comment.trim_start().to_string());
+                } else if let Some((field, value)) = line.split_once(':') {
+                    let value = value.strip_prefix(' ').unwrap_or(value);
+                    match field {
+                        "event" => event.event = value.to_string(),
+                        "id" => event.id = Some(value.to_string()),
+                        "data" => data_lines.push(value.to_string()),
+                        _ => {}
+                    }
+                }
+            }
+            event.data = data_lines.join("\n");
+            self.pending.push_back(event);
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
