@@ -12,6 +12,8 @@ pub mod error;
 pub mod model;
 
 #[cfg(feature = "ssr")]
+pub mod client;
+#[cfg(feature = "ssr")]
 pub mod server;
 
 pub use error::{Error, Result};

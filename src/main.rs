@@ -1,5 +1,5 @@
 #![recursion_limit = "512"]
-//! The `graycast` binary: `serve`, `token create`, `user create` (and later `agent`).
+//! The `graycast` binary: `serve`, `agent`, `token create`, `user create`.
 
 use clap::{Args, Parser, Subcommand};
 use graycast::model::{NewToken, NewUser, Role};
@@ -25,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run the server: dashboard, HTTP API and watch streams.
     Serve(ServeArgs),
+    /// Keep a directory in sync with the configs served to this instance; run a reload command.
+    Agent(graycast::client::agent::AgentArgs),
     /// Manage API tokens directly in the database (for bootstrapping automation).
     Token {
         #[command(subcommand)]
@@ -111,6 +113,7 @@ async fn main() -> ExitCode {
         .init();
     let result = match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Agent(args) => agent(args).await,
         Command::Token {
             command:
                 TokenCommand::Create {
@@ -176,6 +179,14 @@ async fn serve(args: ServeArgs) -> graycast::Result<()> {
     app.run_until(server::shutdown_signal())
         .await
         .map_err(graycast::Error::internal)
+}
+
+async fn agent(args: graycast::client::agent::AgentArgs) -> graycast::Result<()> {
+    use graycast::client::agent;
+    let run = async { agent::run(args.try_into()?, server::shutdown_signal()).await };
+    // Only the message matters here: main prints it and exits non-zero.
+    run.await
+        .map_err(|e: agent::AgentError| graycast::Error::bad_request(e.to_string()))
 }
 
 async fn token_create(database_url: &str, new: NewToken) -> graycast::Result<()> {
