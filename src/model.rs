@@ -196,8 +196,8 @@ pub struct Config {
     pub latest_version: i64,
     /// The released version; `None` until the first release.
     pub stable_version: Option<i64>,
-    /// Active gray lanes (always empty until gray lanes land).
-    pub lanes: Vec<serde_json::Value>,
+    /// Active gray lanes, in resolution order: (priority, id) ascending.
+    pub lanes: Vec<Lane>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -241,14 +241,101 @@ pub struct ReleaseEvent {
     pub namespace: String,
     pub env: String,
     pub key: String,
-    /// `stable` or `rollback` (later also `lane.*`).
+    /// `stable`, `rollback`, `lane.create`, `lane.update`, `lane.promote` or `lane.abort`.
     pub kind: String,
+    /// The released version; for `lane.*` events, the lane's version.
     pub version: i64,
+    /// The stable release before this event (for `lane.*` other than promote, the unchanged one).
     pub previous_version: Option<i64>,
+    /// The lane a `lane.*` event is about.
     pub lane: Option<i64>,
     pub actor: String,
     pub message: String,
     pub created_at: String,
+}
+
+/// A gray lane: a candidate version served to the slice of contexts it matches
+/// (PRODUCT.md section 2). Closed lanes (`promoted`, `aborted`) stay as history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lane {
+    pub id: i64,
+    pub version: i64,
+    /// Canonical selector text; `""` matches every context.
+    pub selector: String,
+    /// Values of the stickiness key that always match (when the selector does).
+    pub targets: Vec<String>,
+    /// 0–100 with at most two decimals.
+    pub percentage: f64,
+    /// The context key whose value is bucketed: `client_id` unless chosen otherwise.
+    pub stickiness: String,
+    /// Assigned at creation, never changed: `bucket(salt, value)` decides membership.
+    pub salt: String,
+    /// Lanes are tried by (priority, id) ascending; the default priority is 0.
+    pub priority: i64,
+    /// `active`, `promoted` or `aborted`.
+    pub status: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub closed_at: Option<String>,
+}
+
+/// A lane to start (also the body of a preview and the draft of an explanation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewLane {
+    pub version: i64,
+    #[serde(default)]
+    pub selector: Option<String>,
+    #[serde(default)]
+    pub targets: Option<Vec<String>>,
+    pub percentage: f64,
+    #[serde(default)]
+    pub stickiness: Option<String>,
+    #[serde(default)]
+    pub priority: Option<i64>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// A change to an active lane; absent fields stay as they are. The version,
+/// stickiness and salt of a lane never change (start a new lane instead).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaneUpdate {
+    #[serde(default)]
+    pub selector: Option<String>,
+    #[serde(default)]
+    pub targets: Option<Vec<String>>,
+    #[serde(default)]
+    pub percentage: Option<f64>,
+    #[serde(default)]
+    pub priority: Option<i64>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Which connected subscribers of the config's namespace and environment a
+/// lane rule would match (the rule alone, regardless of other lanes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preview {
+    /// Client ids, sorted.
+    pub matched: Vec<String>,
+    pub matched_count: usize,
+    pub connected_count: usize,
+}
+
+/// Why a context resolves to the version it gets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    pub context: std::collections::BTreeMap<String, String>,
+    pub stable_version: Option<i64>,
+    /// The version the context gets; `None` when nothing resolves (404).
+    pub version: Option<i64>,
+    /// The lane that gave the version; `None` for the stable release (or nothing).
+    pub lane: Option<i64>,
+    /// Every active lane's verdict, in resolution order.
+    pub lanes: Vec<crate::domain::lane::LaneVerdict>,
+    /// One sentence, e.g. `lane 3 matched: bucket 374 < threshold 3000 → v2`.
+    pub reason: String,
 }
 
 /// What a subscriber gets for a config.

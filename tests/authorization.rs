@@ -29,6 +29,17 @@ const CALLERS: [&str; 8] = [
 const READ: [u16; 8] = [401, 403, 200, 200, 200, 200, 403, 403];
 const EDIT: [u16; 8] = [401, 403, 403, 201, 201, 201, 403, 403];
 
+const LANE_ACTION: [u16; 8] = [401, 403, 403, 403, 200, 200, 403, 403];
+
+/// Lanes made before the matrix runs, `LANES_PER_CALLER` per caller on the
+/// caller's own config `l-{i}.txt`: the `n`-th (0-based) of caller `i`. The
+/// database is fresh, so lane ids count from 1 in creation order.
+const LANES_PER_CALLER: usize = 3;
+
+fn lane_id(caller: usize, n: usize) -> usize {
+    n * CALLERS.len() + caller + 1
+}
+
 /// A route with the request each caller `i` sends; each caller gets its own
 /// config for mutations, so every cell starts from the same state.
 struct Route {
@@ -132,6 +143,62 @@ fn routes() -> Vec<Route> {
             expected: [401, 200, 200, 200, 200, 200, 403, 403],
         },
         Route {
+            name: "GET resolve explain",
+            method: Method::GET,
+            path: |_| shop("/app.txt/resolve?client_id=pod-1&explain=true"),
+            body: |_| None,
+            expected: [401, 403, 200, 200, 200, 200, 403, 403],
+        },
+        Route {
+            name: "GET lanes",
+            method: Method::GET,
+            path: |_| shop("/app.txt/lanes"),
+            body: |_| None,
+            expected: READ,
+        },
+        Route {
+            name: "POST lanes",
+            method: Method::POST,
+            path: |i| shop(&format!("/c-{i}.txt/lanes")),
+            body: |_| Some(json!({ "version": 2, "selector": "region=beijing", "percentage": 10 })),
+            expected: [401, 403, 403, 403, 201, 201, 403, 403],
+        },
+        Route {
+            name: "POST lanes/preview",
+            method: Method::POST,
+            path: |_| shop("/app.txt/lanes/preview"),
+            body: |_| Some(json!({ "version": 2, "percentage": 10 })),
+            expected: [401, 403, 200, 200, 200, 200, 403, 403],
+        },
+        Route {
+            name: "POST lanes/{id}/preview",
+            method: Method::POST,
+            path: |i| shop(&format!("/l-{i}.txt/lanes/{}/preview", lane_id(i, 0))),
+            body: |_| Some(json!({ "percentage": 20 })),
+            expected: [401, 403, 200, 200, 200, 200, 403, 403],
+        },
+        Route {
+            name: "PATCH lanes/{id}",
+            method: Method::PATCH,
+            path: |i| shop(&format!("/l-{i}.txt/lanes/{}", lane_id(i, 0))),
+            body: |_| Some(json!({ "percentage": 20 })),
+            expected: LANE_ACTION,
+        },
+        Route {
+            name: "POST lanes/{id}/promote",
+            method: Method::POST,
+            path: |i| shop(&format!("/l-{i}.txt/lanes/{}/promote", lane_id(i, 1))),
+            body: |_| Some(json!({ "message": "ship it" })),
+            expected: LANE_ACTION,
+        },
+        Route {
+            name: "POST lanes/{id}/abort",
+            method: Method::POST,
+            path: |i| shop(&format!("/l-{i}.txt/lanes/{}/abort", lane_id(i, 2))),
+            body: |_| Some(json!({})),
+            expected: LANE_ACTION,
+        },
+        Route {
             name: "GET audit",
             method: Method::GET,
             path: |_| "/api/v1/audit".into(),
@@ -193,6 +260,22 @@ async fn every_route_answers_each_caller_exactly() {
             .await;
         app.save("shop", "prod", &format!("c-{i}.txt"), "two", 1)
             .await;
+    }
+    for i in 0..CALLERS.len() {
+        app.config("shop", "prod", &format!("l-{i}.txt"), "text", "one")
+            .await;
+    }
+    for n in 0..LANES_PER_CALLER {
+        for i in 0..CALLERS.len() {
+            let (status, lane) = app
+                .post_json(
+                    &config_path("shop", "prod", &format!("l-{i}.txt"), "/lanes"),
+                    json!({ "version": 1, "percentage": 10 }),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{lane}");
+            assert_eq!(lane["id"], lane_id(i, n));
+        }
     }
     let callers = callers(&app).await;
 
@@ -265,6 +348,25 @@ async fn limited_callers_work_inside_their_limits() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::CREATED);
+    let r = send(
+        &app,
+        staging,
+        Method::POST,
+        &config_path("shop", "staging", "a.txt", "/lanes"),
+        Some(json!({ "version": 1, "percentage": 50 })),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let lane: Value = r.json().await.unwrap();
+    let r = send(
+        &app,
+        staging,
+        Method::POST,
+        &config_path("shop", "staging", "a.txt", &format!("/lanes/{}/abort", lane["id"])),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
     let r = send(
         &app,
         staging,

@@ -1,9 +1,13 @@
 //! Server functions for namespaces, configs, versions, releases and diffs.
 
 use crate::domain::diff::Diff;
-use crate::model::{Config, Namespace, NewConfig, NewNamespace, NewVersion, ReleaseEvent, Version};
+use crate::model::{
+    Config, Explanation, Lane, LaneUpdate, Namespace, NewConfig, NewLane, NewNamespace, NewVersion,
+    Preview, ReleaseEvent, Version,
+};
 use crate::Error;
 use leptos::prelude::*;
+use std::collections::BTreeMap;
 
 #[server]
 pub async fn list_namespaces(q: Option<String>) -> Result<Vec<Namespace>, Error> {
@@ -109,4 +113,107 @@ pub async fn diff_versions(
 ) -> Result<Diff, Error> {
     let (state, actor) = super::caller().await?;
     crate::server::ops::configs::diff(&state, &actor, &namespace, &env, &key, from, to).await
+}
+
+/// Every lane of the config: active ones in resolution order (priority, id),
+/// then closed ones, newest first.
+#[server]
+pub async fn list_lanes(namespace: String, env: String, key: String) -> Result<Vec<Lane>, Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::lanes::list(&state, &actor, &namespace, &env, &key).await
+}
+
+/// Starts a gray lane (400 with `field` on an invalid selector, percentage or version).
+#[server]
+pub async fn create_lane(
+    namespace: String,
+    env: String,
+    key: String,
+    lane: NewLane,
+) -> Result<Lane, Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::lanes::create(&state, &actor, &namespace, &env, &key, lane).await
+}
+
+/// Changes an active lane's selector, targets, percentage or priority (409 once closed).
+#[server]
+pub async fn update_lane(
+    namespace: String,
+    env: String,
+    key: String,
+    id: i64,
+    change: LaneUpdate,
+) -> Result<Lane, Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::lanes::update(&state, &actor, &namespace, &env, &key, id, change).await
+}
+
+/// Makes the lane's version the stable release and closes the lane.
+#[server]
+pub async fn promote_lane(
+    namespace: String,
+    env: String,
+    key: String,
+    id: i64,
+    message: Option<String>,
+) -> Result<ReleaseEvent, Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::lanes::promote(&state, &actor, &namespace, &env, &key, id, message).await
+}
+
+/// Closes the lane; its subscribers fall back to the stable release.
+#[server]
+pub async fn abort_lane(
+    namespace: String,
+    env: String,
+    key: String,
+    id: i64,
+    message: Option<String>,
+) -> Result<ReleaseEvent, Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::lanes::abort(&state, &actor, &namespace, &env, &key, id, message).await
+}
+
+/// Which connected subscribers an unsaved lane would match, on its own (exact for
+/// the next lane created on this config: it is evaluated with that lane's salt).
+#[server]
+pub async fn preview_lane(
+    namespace: String,
+    env: String,
+    key: String,
+    lane: NewLane,
+) -> Result<Preview, Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::lanes::preview(&state, &actor, &namespace, &env, &key, lane).await
+}
+
+/// Which connected subscribers an active lane would match after `change`
+/// (e.g. while its weight slider moves), with the lane's own salt.
+#[server]
+pub async fn preview_lane_change(
+    namespace: String,
+    env: String,
+    key: String,
+    id: i64,
+    change: LaneUpdate,
+) -> Result<Preview, Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::lanes::preview_change(&state, &actor, &namespace, &env, &key, id, change)
+        .await
+}
+
+/// Which version `context` gets and why. With `draft`, as if that lane had just
+/// been created: the salt the config's next lane will get, tried after the active
+/// lanes of the same priority, reported as lane 0.
+#[server]
+pub async fn explain_resolve(
+    namespace: String,
+    env: String,
+    key: String,
+    context: BTreeMap<String, String>,
+    draft: Option<NewLane>,
+) -> Result<Explanation, Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::lanes::explain(&state, &actor, &namespace, &env, &key, &context, draft)
+        .await
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod configs;
+pub mod instances;
 
 #[cfg(feature = "ssr")]
 pub mod rest;

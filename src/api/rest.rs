@@ -1,8 +1,11 @@
 //! HTTP API v1 (PRODUCT.md section 3): JSON in and out, errors as
 //! `{"error": {"code", "message", "field"}}`.
 
+use crate::domain::lane::parse_labels;
+use crate::domain::Context;
 use crate::model::{
-    AuditQuery, NewConfig, NewNamespace, NewToken, NewUser, NewVersion, UserUpdate,
+    AuditQuery, LaneUpdate, NewConfig, NewLane, NewNamespace, NewToken, NewUser, NewVersion,
+    UserUpdate,
 };
 use crate::server::auth::Actor;
 use crate::server::{ops, AppState};
@@ -61,6 +64,30 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{CONFIGS}/{{key}}/release"), post(release))
         .route(&format!("{CONFIGS}/{{key}}/releases"), get(list_releases))
         .route(&format!("{CONFIGS}/{{key}}/resolve"), get(resolve))
+        .route(
+            &format!("{CONFIGS}/{{key}}/lanes"),
+            get(list_lanes).post(create_lane),
+        )
+        .route(
+            &format!("{CONFIGS}/{{key}}/lanes/preview"),
+            post(preview_lane),
+        )
+        .route(
+            &format!("{CONFIGS}/{{key}}/lanes/{{id}}"),
+            patch(update_lane),
+        )
+        .route(
+            &format!("{CONFIGS}/{{key}}/lanes/{{id}}/preview"),
+            post(preview_lane_change),
+        )
+        .route(
+            &format!("{CONFIGS}/{{key}}/lanes/{{id}}/promote"),
+            post(promote_lane),
+        )
+        .route(
+            &format!("{CONFIGS}/{{key}}/lanes/{{id}}/abort"),
+            post(abort_lane),
+        )
         .fallback(|| async { Error::not_found("No such API route; see docs/api.md.") })
 }
 
@@ -339,28 +366,202 @@ async fn list_releases(
     ))
 }
 
-/// The config as this subscriber gets it, with a strong ETag (the quoted
-/// checksum); a matching `If-None-Match` gets 304 without a body. The context
-/// (`client_id`, `user_id`, `labels`) matters only once gray lanes exist.
+#[derive(Deserialize)]
+struct ResolveQuery {
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    labels: Option<String>,
+    #[serde(default)]
+    explain: bool,
+}
+
+/// The context of a resolve request: `labels` plus `client_id` and `user_id`
+/// (which win over labels of the same name). Each of the three comes from the
+/// query when present there, else from its header (`X-Labels`, `X-Client-Id`,
+/// `X-User-Id`); empty values count as absent.
+fn resolve_context(query: &ResolveQuery, headers: &HeaderMap) -> Result<Context> {
+    let pick = |from_query: &Option<String>, name: &str| -> Result<Option<String>> {
+        let value = match from_query {
+            Some(value) => Some(value.clone()),
+            None => headers
+                .get(name)
+                .map(|v| {
+                    v.to_str().map(str::to_string).map_err(|_| {
+                        Error::bad_request(format!("The {name} header is not visible ASCII."))
+                    })
+                })
+                .transpose()?,
+        };
+        Ok(value
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty()))
+    };
+    let mut ctx = match pick(&query.labels, "x-labels")? {
+        Some(labels) => parse_labels(&labels).map_err(|m| Error::invalid("labels", m))?,
+        None => Context::new(),
+    };
+    for (key, value) in [
+        ("client_id", pick(&query.client_id, "x-client-id")?),
+        ("user_id", pick(&query.user_id, "x-user-id")?),
+    ] {
+        if let Some(value) = value {
+            ctx.insert(key.to_string(), value);
+        }
+    }
+    Ok(ctx)
+}
+
+/// The config as this subscriber gets it (the first matching gray lane's
+/// version, else the stable release), with a strong ETag (the quoted checksum
+/// of what was resolved); a matching `If-None-Match` gets 304 without a body.
+/// `explain=true` (viewer and up) adds why, and is never answered with 304.
 async fn resolve(
     State(state): State<AppState>,
     actor: Actor,
     Path((ns, env, key)): Path<(String, String, String)>,
+    QueryParams(query): QueryParams<ResolveQuery>,
     headers: HeaderMap,
 ) -> Result<axum::response::Response> {
-    let resolved = ops::configs::resolve(&state, &actor, &ns, &env, &key).await?;
+    let ctx = resolve_context(&query, &headers)?;
+    let explanation = if query.explain {
+        Some(ops::lanes::explain(&state, &actor, &ns, &env, &key, &ctx, None).await?)
+    } else {
+        None
+    };
+    let resolved = ops::configs::resolve(&state, &actor, &ns, &env, &key, &ctx).await?;
     let etag = format!("\"{}\"", resolved.checksum);
     let etag_value = HeaderValue::from_str(&etag).map_err(Error::internal)?;
-    let matches = headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        // If-None-Match compares weakly: `W/"x"` matches `"x"`.
-        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag);
-    if matches {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
+    // The answer depends on these request headers; shared caches must key on them.
+    let vary = (
+        header::VARY,
+        HeaderValue::from_static("X-Client-Id, X-User-Id, X-Labels"),
+    );
+    let Some(explanation) = explanation else {
+        let matches = headers
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            // If-None-Match compares weakly: `W/"x"` matches `"x"`.
+            .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag);
+        if matches {
+            return Ok(
+                (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value), vary]).into_response(),
+            );
+        }
+        return Ok(([(header::ETAG, etag_value), vary], Json(resolved)).into_response());
+    };
+    let mut body = serde_json::to_value(&resolved).map_err(Error::internal)?;
+    body["explain"] = serde_json::to_value(&explanation).map_err(Error::internal)?;
+    Ok(([(header::ETAG, etag_value), vary], Json(body)).into_response())
+}
+
+fn lane_id(id: &str) -> Result<i64> {
+    id.parse()
+        .map_err(|_| Error::invalid("id", format!("{id:?} is not a lane id.")))
+}
+
+async fn list_lanes(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((ns, env, key)): Path<(String, String, String)>,
+) -> Result<impl IntoResponse> {
+    Ok(Json(
+        ops::lanes::list(&state, &actor, &ns, &env, &key).await?,
+    ))
+}
+
+async fn create_lane(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((ns, env, key)): Path<(String, String, String)>,
+    Json(body): Json<NewLane>,
+) -> Result<impl IntoResponse> {
+    let lane = ops::lanes::create(&state, &actor, &ns, &env, &key, body).await?;
+    Ok((StatusCode::CREATED, Json(lane)))
+}
+
+async fn update_lane(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((ns, env, key, id)): Path<(String, String, String, String)>,
+    Json(body): Json<LaneUpdate>,
+) -> Result<impl IntoResponse> {
+    let id = lane_id(&id)?;
+    Ok(Json(
+        ops::lanes::update(&state, &actor, &ns, &env, &key, id, body).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct MessageBody {
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// The `message` of an optional `{message?}` body: no body counts as `{}`.
+fn message_of(body: &[u8]) -> Result<Option<String>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
     }
-    Ok(([(header::ETAG, etag_value)], Json(resolved)).into_response())
+    serde_json::from_slice::<MessageBody>(body)
+        .map(|b| b.message)
+        .map_err(|e| {
+            Error::bad_request(format!(
+                "The request body is not valid JSON for this route: {e}"
+            ))
+        })
+}
+
+async fn promote_lane(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((ns, env, key, id)): Path<(String, String, String, String)>,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse> {
+    let id = lane_id(&id)?;
+    let message = message_of(&body)?;
+    Ok(Json(
+        ops::lanes::promote(&state, &actor, &ns, &env, &key, id, message).await?,
+    ))
+}
+
+async fn abort_lane(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((ns, env, key, id)): Path<(String, String, String, String)>,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse> {
+    let id = lane_id(&id)?;
+    let message = message_of(&body)?;
+    Ok(Json(
+        ops::lanes::abort(&state, &actor, &ns, &env, &key, id, message).await?,
+    ))
+}
+
+async fn preview_lane(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((ns, env, key)): Path<(String, String, String)>,
+    Json(body): Json<NewLane>,
+) -> Result<impl IntoResponse> {
+    Ok(Json(
+        ops::lanes::preview(&state, &actor, &ns, &env, &key, body).await?,
+    ))
+}
+
+async fn preview_lane_change(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((ns, env, key, id)): Path<(String, String, String, String)>,
+    Json(body): Json<LaneUpdate>,
+) -> Result<impl IntoResponse> {
+    let id = lane_id(&id)?;
+    Ok(Json(
+        ops::lanes::preview_change(&state, &actor, &ns, &env, &key, id, body).await?,
+    ))
 }

@@ -46,6 +46,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("ns/:ns/:env") view=pages::configs::ConfigListPage />
                     <Route path=path!("ns/:ns/:env/:key") view=pages::config::ConfigPage />
                     <Route path=path!("ns/:ns/:env/:key/diff") view=pages::diff::DiffPage />
+                    <Route path=path!("instances/:ns/:env") view=pages::instances::InstancesPage />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -693,6 +693,17 @@ mod tests {
             }
         }
 
+        /// The stable-toolchain counterpart of the cargo-fuzz target `fuzz/fuzz_targets/selector.rs`:
+        /// any text either parses to a selector whose canonical text parses back to it, or is
+        /// refused with a position inside the text.
+        #[test]
+        fn any_text_parses_canonically_or_names_a_position(text in "\\PC{0,40}") {
+            match Selector::parse(&text) {
+                Ok(selector) => prop_assert_eq!(Selector::parse(&selector.to_string())?, selector),
+                Err(e) => prop_assert!(e.position() <= text.chars().count()),
+            }
+        }
+
         #[test]
         fn negations_hold_for_absent_keys(key in token(), values in prop::collection::vec(token(), 1..4)) {
             let not_equals = Selector::parse(&format!("{key}!={}", values[0]))?;

@@ -1,6 +1,8 @@
 use crate::api::configs::{get_config, list_versions, Release, SaveVersion};
 use crate::app::components::{action_error, DiffView, DraftBadge, ErrorLine, StableBadge};
 use crate::app::pages::editor::ContentEditor;
+use crate::app::pages::instances::RolloutProgress;
+use crate::app::pages::lanes::{GrayBadge, GrayPanel};
 use crate::app::use_current_user;
 use crate::domain::diff::diff_lines;
 use crate::domain::format::validate;
@@ -67,7 +69,7 @@ pub fn ConfigPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match (config.await, versions.await) {
                     (Ok(config), Ok(versions)) => view! {
-                        <ConfigView config versions save release draft conflict />
+                        <ConfigView config versions save release draft conflict refresh />
                     }.into_any(),
                     (Err(e), _) | (_, Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                 }
@@ -84,6 +86,7 @@ fn ConfigView(
     release: ServerAction<Release>,
     draft: RwSignal<Option<String>>,
     conflict: RwSignal<bool>,
+    refresh: RwSignal<u32>,
 ) -> impl IntoView {
     let user = use_current_user();
     let can_edit = user.as_ref().is_some_and(|u| u.role >= Role::Editor);
@@ -107,6 +110,9 @@ fn ConfigView(
                     Some(v) => view! { <StableBadge version=v /> }.into_any(),
                     None => view! { <span class="badge grey">"Nothing released — subscribers get 404"</span> }.into_any(),
                 }}
+                <span class="lanes-now" data-testid="lanes-now">
+                    {c.lanes.iter().cloned().map(|lane| view! { <GrayBadge lane /> }).collect_view()}
+                </span>
                 {(c.stable_version.is_none_or(|s| c.latest_version > s)).then(|| view! { <DraftBadge version=c.latest_version /> })}
             </div>
             <A href=audit_href.clone()>"History in the audit trail"</A>
@@ -115,6 +121,10 @@ fn ConfigView(
         <Show when=move || can_edit>
             <Editor config versions save draft conflict />
         </Show>
+
+        <GrayPanel config versions refresh can_release />
+
+        <RolloutProgress ns=c.namespace.clone() env=c.env.clone() key=c.key.clone() stable=c.stable_version lanes=c.lanes.clone() />
 
         <section class="card">
             <h2>"Versions"</h2>
@@ -177,8 +187,15 @@ fn Editor(
 ) -> impl IntoView {
     let latest = versions.with_value(|v| v.first().cloned());
     let base_version = latest.as_ref().map(|v| v.version).unwrap_or(0);
-    let base_content = latest.as_ref().map(|v| v.content.clone()).unwrap_or_default();
-    let content = RwSignal::new(draft.get_untracked().unwrap_or_else(|| base_content.clone()));
+    let base_content = latest
+        .as_ref()
+        .map(|v| v.content.clone())
+        .unwrap_or_default();
+    let content = RwSignal::new(
+        draft
+            .get_untracked()
+            .unwrap_or_else(|| base_content.clone()),
+    );
     Effect::new(move |_| {
         let c = content.get();
         draft.set(Some(c));
@@ -199,7 +216,8 @@ fn Editor(
     };
     let on_save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let (ns, env, key) = config.with_value(|c| (c.namespace.clone(), c.env.clone(), c.key.clone()));
+        let (ns, env, key) =
+            config.with_value(|c| (c.namespace.clone(), c.env.clone(), c.key.clone()));
         let m = message.get_untracked();
         save.dispatch(SaveVersion {
             namespace: ns,

@@ -29,7 +29,10 @@ pub fn ConfigListPage() -> impl IntoView {
         <nav class="crumbs" aria-label="Breadcrumb">
             <A href="/">"Namespaces"</A> " / " <strong>{ns}</strong>
         </nav>
-        <h1>{ns}</h1>
+        <div class="page-head">
+            <h1>{ns}</h1>
+            <A href=move || format!("/instances/{}/{}", ns.get(), env.get())>"Instances in " {env}</A>
+        </div>
         <Transition>
             <div class="tabs" role="tablist" aria-label="Environments">
                 {move || environments.get().and_then(|r| r.ok()).unwrap_or_default().into_iter().map(|e| {

@@ -12,7 +12,9 @@ pub fn EnvironmentsPage() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let on_create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        create.dispatch(CreateEnvironment { name: name.get_untracked().trim().to_string() });
+        create.dispatch(CreateEnvironment {
+            name: name.get_untracked().trim().to_string(),
+        });
     };
     view! {
         <Title text="Environments" />

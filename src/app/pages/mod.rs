@@ -5,6 +5,8 @@ pub mod diff;
 pub mod editor;
 pub mod environments;
 pub mod home;
+pub mod instances;
+pub mod lanes;
 pub mod login;
 pub mod tokens;
 pub mod users;

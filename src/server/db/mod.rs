@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod configs;
 pub mod environments;
+pub mod lanes;
 pub mod namespaces;
 pub mod releases;
 pub mod subscribers;

@@ -2,6 +2,7 @@
 
 use crate::domain::diff::{diff_lines, Diff};
 use crate::domain::format::{validate, ConfigFormat};
+use crate::domain::Context;
 use crate::model::{Config, NewConfig, NewVersion, ReleaseEvent, Resolved, Role, Version};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
@@ -52,7 +53,7 @@ fn check_content(state: &AppState, format: ConfigFormat, content: &str) -> Resul
         .map_err(|e| Error::new(422, "invalid_content", e.to_string()).on_field("content"))
 }
 
-fn message_of(message: Option<String>) -> Result<String> {
+pub(super) fn message_of(message: Option<String>) -> Result<String> {
     let message = message.unwrap_or_default().trim().to_string();
     if message.chars().count() > MAX_MESSAGE_CHARS {
         return Err(Error::invalid(
@@ -63,7 +64,7 @@ fn message_of(message: Option<String>) -> Result<String> {
     Ok(message)
 }
 
-fn path(namespace: &str, env: &str, key: &str) -> String {
+pub(super) fn path(namespace: &str, env: &str, key: &str) -> String {
     format!("{namespace}/{env}/{key}")
 }
 
@@ -81,7 +82,7 @@ async fn scope(db: impl SqliteExecutor<'_>, namespace: &str, env: &str) -> Resul
 }
 
 /// An existing config, or 404 naming what is missing.
-async fn find(
+pub(super) async fn find(
     conn: &mut SqliteConnection,
     namespace: &str,
     env: &str,
@@ -96,7 +97,7 @@ async fn find(
     )))
 }
 
-async fn find_version(
+pub(super) async fn find_version(
     db: impl SqliteExecutor<'_>,
     config: &StoredConfig,
     version: i64,
@@ -121,7 +122,13 @@ pub async fn list(
 ) -> Result<Vec<Config>> {
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let (ns_id, env_id) = scope(&state.db, namespace, env).await?;
-    Ok(db::configs::list(&state.db, ns_id, env_id).await?)
+    let mut configs = db::configs::list(&state.db, ns_id, env_id).await?;
+    for (key, lane) in db::lanes::active_in_scope(&state.db, ns_id, env_id).await? {
+        if let Some(config) = configs.iter_mut().find(|c| c.key == key) {
+            config.lanes.push(lane);
+        }
+    }
+    Ok(configs)
 }
 
 pub async fn get(
@@ -133,7 +140,9 @@ pub async fn get(
 ) -> Result<Config> {
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
-    Ok(find(&mut conn, namespace, env, key).await?.config)
+    let StoredConfig { id, mut config } = find(&mut conn, namespace, env, key).await?;
+    config.lanes = db::lanes::active(&mut *conn, id).await?;
+    Ok(config)
 }
 
 /// Creates the config with its content as version 1; releases nothing.
@@ -365,37 +374,26 @@ pub async fn diff(
     Ok(diff_lines(&left.content, &right.content))
 }
 
-/// What a subscriber gets: the stable release (gray lanes come later), or 404
-/// before the first release.
+/// What a subscriber with context `ctx` gets: the version of the first active
+/// lane that matches, else the stable release; 404 when neither exists.
 pub async fn resolve(
     state: &AppState,
     actor: &Actor,
     namespace: &str,
     env: &str,
     key: &str,
+    ctx: &Context,
 ) -> Result<Resolved> {
     actor.require_in(Role::Subscriber, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
-    let StoredConfig { id, config } = find(&mut conn, namespace, env, key).await?;
-    let stable = config.stable_version.ok_or_else(|| {
-        Error::not_found(format!(
-            "{} has no stable release yet; release a version first.",
-            path(namespace, env, key)
-        ))
-    })?;
-    let version = db::configs::version(&mut *conn, id, stable)
+    let config = find(&mut conn, namespace, env, key).await?;
+    super::lanes::resolve_stored(&mut conn, &config, ctx)
         .await?
         .ok_or_else(|| {
-            Error::internal(format!("stable version {stable} of config {id} is missing"))
-        })?;
-    Ok(Resolved {
-        namespace: config.namespace,
-        env: config.env,
-        key: config.key,
-        format: config.format,
-        version: version.version,
-        lane: None,
-        checksum: version.checksum,
-        content: version.content,
-    })
+            Error::not_found(format!(
+                "{} has no stable release yet and no gray lane matches this context; \
+                 release a version first.",
+                path(namespace, env, key)
+            ))
+        })
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod configs;
 pub mod environments;
+pub mod lanes;
 pub mod namespaces;
 pub mod subscribers;
 pub mod tokens;

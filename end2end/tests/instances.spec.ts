@@ -1,0 +1,49 @@
+import { test, expect, signIn, hydrated } from "./fixtures";
+
+async function subscribe(base: string, token: string, ns: string, env: string, clientId: string, labels: string) {
+  const controller = new AbortController();
+  const url = `${base}/api/v1/watch?namespace=${ns}&env=${env}&client_id=${clientId}&labels=${encodeURIComponent(labels)}`;
+  const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: controller.signal });
+  expect(response.status).toBe(200);
+  const reader = response.body!.getReader();
+  (async () => {
+    try {
+      for (;;) if ((await reader.read()).done) break;
+    } catch {}
+  })();
+  return () => controller.abort();
+}
+
+test("the instances page updates live when a subscriber connects and when a lane moves", async ({ page, baseURL }) => {
+  const ns = `live-${Date.now() % 1000000}`;
+  await signIn(page);
+  const api = page.request;
+  expect((await api.post("/api/v1/namespaces", { data: { name: ns } })).status()).toBe(201);
+  const base = `/api/v1/namespaces/${ns}/envs/dev/configs`;
+  expect((await api.post(base, { data: { key: "app.json", format: "json", content: '{"a": 1}\n' } })).status()).toBe(201);
+  expect((await api.post(`${base}/app.json/release`, { data: { version: 1 } })).status()).toBe(201);
+  expect((await api.post(`${base}/app.json/versions`, { data: { content: '{"a": 2}\n', base_version: 1 } })).status()).toBe(201);
+  const token = (await (await api.post("/api/v1/tokens", { data: { name: `live-${ns}`, role: "subscriber" } })).json()).token;
+
+  await page.goto(`/instances/${ns}/dev`);
+  await hydrated(page);
+  await expect(page.getByText("No instances here yet")).toBeVisible();
+
+  const close = await subscribe(baseURL!, token, ns, "dev", "pod-bj-1", "region=beijing");
+  try {
+    // No reload: the row arrives over the live feed.
+    const row = page.locator('tr[data-client="pod-bj-1"]');
+    await expect(row).toBeVisible();
+    await expect(row).toContainText("STABLE v1");
+    await expect(row).toContainText("connected");
+
+    // A lane that covers it: the row moves to the gray version, live.
+    const lane = await api.post(`${base}/app.json/lanes`, { data: { version: 2, selector: "region=beijing", percentage: 100 } });
+    expect(lane.status()).toBe(201);
+    await expect(row).toContainText("GRAY v2");
+  } finally {
+    close();
+  }
+  // Disconnected instances stay listed as disconnected.
+  await expect(page.locator('tr[data-client="pod-bj-1"]')).toContainText("disconnected");
+});

@@ -1,0 +1,109 @@
+import { test, expect, signIn, hydrated } from "./fixtures";
+
+/** Opens a real SSE subscriber (Node fetch over TCP); returns a closer. */
+async function subscribe(base: string, token: string, ns: string, env: string, clientId: string, labels: string) {
+  const controller = new AbortController();
+  const url = `${base}/api/v1/watch?namespace=${ns}&env=${env}&client_id=${clientId}&labels=${encodeURIComponent(labels)}`;
+  const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: controller.signal });
+  expect(response.status).toBe(200);
+  const reader = response.body!.getReader();
+  // Keep reading in the background so the server never sees a stuck subscriber.
+  (async () => {
+    try {
+      for (;;) {
+        const { done } = await reader.read();
+        if (done) break;
+      }
+    } catch {}
+  })();
+  return () => controller.abort();
+}
+
+test("gray lane: selector at 30 %, preview, slider to 60 %, test a context, promote; a second lane aborted", async ({ page, baseURL }) => {
+  const ns = `lanes-${Date.now() % 1000000}`;
+  await signIn(page);
+  const api = page.request;
+  expect((await api.post("/api/v1/namespaces", { data: { name: ns } })).status()).toBe(201);
+  const base = `/api/v1/namespaces/${ns}/envs/staging/configs`;
+  expect((await api.post(base, { data: { key: "app.json", format: "json", content: '{"pool": 10}\n' } })).status()).toBe(201);
+  expect((await api.post(`${base}/app.json/release`, { data: { version: 1 } })).status()).toBe(201);
+  expect((await api.post(`${base}/app.json/versions`, { data: { content: '{"pool": 20}\n', base_version: 1 } })).status()).toBe(201);
+  const token = (await (await api.post("/api/v1/tokens", { data: { name: `sub-${ns}`, role: "subscriber" } })).json()).token;
+
+  const closers = [
+    await subscribe(baseURL!, token, ns, "staging", "bj-1", "region=beijing"),
+    await subscribe(baseURL!, token, ns, "staging", "bj-2", "region=beijing"),
+    await subscribe(baseURL!, token, ns, "staging", "sh-1", "region=shanghai"),
+  ];
+  try {
+    await page.goto(`/ns/${ns}/staging/app.json`);
+    await hydrated(page);
+
+    // The selector validates as you type and points at the error.
+    const selector = page.locator("input[name=lane-selector]");
+    await selector.fill("region=");
+    await expect(page.locator(".selector-error")).toContainText("position 7");
+    await expect(page.getByRole("button", { name: "Start lane" })).toBeDisabled();
+    await selector.fill("region=beijing");
+    await expect(page.locator(".selector-help")).toContainText("✓");
+
+    // Weight 30 % via the number box; the preview counts connected instances.
+    await page.locator("select[name=lane-version]").selectOption("2");
+    const weight = page.getByLabel("Weight in percent");
+    await weight.fill("30");
+    await weight.press("Tab");
+    await expect(page.getByTestId("lane-preview")).toContainText("of 3 connected instances");
+    // Targets always match (when the selector does).
+    await page.locator("textarea[name=lane-targets]").fill("bj-1");
+    await expect(page.getByTestId("lane-preview")).toContainText(/matches [12] of 3 connected instances/);
+    await expect(page.getByTestId("lane-preview")).toContainText("bj-1");
+    await expect(page.getByTestId("lane-preview")).not.toContainText("sh-1");
+    await page.getByRole("button", { name: "Start lane" }).click();
+    const lane = page.getByTestId("active-lanes").locator("li.lane").first();
+    await expect(lane).toContainText("GRAY v2 · 30% · region=beijing");
+    await expect(page.getByTestId("lanes-now")).toContainText("GRAY v2 · 30%");
+
+    // Move the slider to 60 % with the keyboard and apply.
+    const slider = lane.getByRole("slider");
+    await slider.focus();
+    for (let i = 0; i < 30; i++) await slider.press("ArrowRight");
+    await expect(slider).toHaveAttribute("aria-valuetext", /60 percent/);
+    await lane.getByRole("button", { name: "Apply weight" }).click();
+    await expect(page.getByTestId("active-lanes").locator("li.lane").first()).toContainText("GRAY v2 · 60%");
+
+    // Test a context: a target in beijing gets the lane, shanghai gets stable.
+    await page.getByText("Test a context").click();
+    await page.locator("input[name=ctx-client-id]").fill("bj-1");
+    await page.locator("input[name=ctx-labels]").fill("region=beijing");
+    await page.getByRole("button", { name: "Which version does it get?" }).click();
+    await expect(page.getByTestId("verdict")).toContainText("Gets v2");
+    await page.locator("input[name=ctx-client-id]").fill("sh-1");
+    await page.locator("input[name=ctx-labels]").fill("region=shanghai");
+    await page.getByRole("button", { name: "Which version does it get?" }).click();
+    await expect(page.getByTestId("verdict")).toContainText("Gets v1");
+    await expect(page.getByTestId("verdict")).toContainText("✗ no match");
+
+    // Promote (staging needs no typed confirmation).
+    await page.getByTestId("active-lanes").getByRole("button", { name: "Promote…" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Promote lane" }).click();
+    await expect(page.getByTestId("serving-now")).toContainText("STABLE v2");
+    await expect(page.getByTestId("active-lanes")).toHaveCount(0);
+
+    // A second lane, aborted.
+    expect((await api.post(`${base}/app.json/versions`, { data: { content: '{"pool": 30}\n', base_version: 2 } })).status()).toBe(201);
+    await page.reload();
+    await hydrated(page);
+    await page.locator("select[name=lane-version]").selectOption("3");
+    await page.locator("input[name=lane-selector]").fill("region=shanghai");
+    await page.getByRole("button", { name: "5%" }).click();
+    await page.getByRole("button", { name: "Start lane" }).click();
+    await expect(page.getByTestId("active-lanes")).toContainText("GRAY v3 · 5% · region=shanghai");
+    await page.getByTestId("active-lanes").getByRole("button", { name: "Abort…" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Abort lane" }).click();
+    await expect(page.getByTestId("active-lanes")).toHaveCount(0);
+    await expect(page.locator(".closed-lanes")).toContainText("2 closed lane(s)");
+    await expect(page.getByTestId("serving-now")).toContainText("STABLE v2");
+  } finally {
+    closers.forEach((close) => close());
+  }
+});

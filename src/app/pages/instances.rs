@@ -1,0 +1,335 @@
+//! Connected instances and rollout progress, live over server-sent events.
+
+use crate::api::instances::list_instances;
+use crate::app::components::StableBadge;
+use crate::model::{Instance, ReportStatus};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+/// The instances of (namespace, env): first from the server-rendered list,
+/// then from the live feed, which the browser follows with an EventSource.
+pub struct LiveInstances {
+    pub initial: Resource<Result<Vec<Instance>, crate::Error>>,
+    pub live: RwSignal<Option<Vec<Instance>>>,
+    pub updates: RwSignal<u32>,
+    pub paused: RwSignal<bool>,
+}
+
+impl LiveInstances {
+    pub fn current(&self) -> Option<Vec<Instance>> {
+        self.live
+            .get()
+            .or_else(|| self.initial.get().and_then(|r| r.ok()))
+    }
+}
+
+pub fn use_live_instances(ns: Memo<String>, env: Memo<String>) -> LiveInstances {
+    let initial = Resource::new(
+        move || (ns.get(), env.get()),
+        |(ns, env)| list_instances(ns, env),
+    );
+    let live = RwSignal::new(None::<Vec<Instance>>);
+    let updates = RwSignal::new(0u32);
+    let paused = RwSignal::new(false);
+    Effect::new(move |_| {
+        let url = format!(
+            "/api/v1/namespaces/{}/envs/{}/instances/stream",
+            ns.get(),
+            env.get()
+        );
+        follow(url, live, updates, paused);
+    });
+    LiveInstances {
+        initial,
+        live,
+        updates,
+        paused,
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn follow(
+    url: String,
+    live: RwSignal<Option<Vec<Instance>>>,
+    updates: RwSignal<u32>,
+    paused: RwSignal<bool>,
+) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    let Ok(source) = web_sys::EventSource::new(&url) else {
+        return;
+    };
+    let on_instances =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            if paused.get_untracked() {
+                return;
+            }
+            if let Some(list) = ev
+                .data()
+                .as_string()
+                .and_then(|t| serde_json::from_str::<Vec<Instance>>(&t).ok())
+            {
+                live.set(Some(list));
+                updates.update(|n| *n += 1);
+            }
+        });
+    let _ =
+        source.add_event_listener_with_callback("instances", on_instances.as_ref().unchecked_ref());
+    let held = StoredValue::new_local((source, on_instances));
+    on_cleanup(move || held.with_value(|(source, _)| source.close()));
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn follow(_: String, _: RwSignal<Option<Vec<Instance>>>, _: RwSignal<u32>, _: RwSignal<bool>) {}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Tab {
+    Latest,
+    Outdated,
+    All,
+}
+
+/// An instance is outdated when some config it was served is not applied yet, or failed.
+fn outdated(i: &Instance) -> bool {
+    i.configs.values().any(|c| {
+        c.served.is_some() && (c.applied != c.served || c.status == Some(ReportStatus::Failed))
+    })
+}
+
+#[component]
+pub fn InstancesPage() -> impl IntoView {
+    let params = use_params_map();
+    let ns = Memo::new(move |_| params.read().get("ns").unwrap_or_default());
+    let env = Memo::new(move |_| params.read().get("env").unwrap_or_default());
+    let instances = use_live_instances(ns, env);
+    let LiveInstances {
+        updates, paused, ..
+    } = instances;
+    let tab = RwSignal::new(Tab::All);
+    let instances = StoredValue::new(instances);
+    let rows = move || {
+        let list = instances.with_value(|i| i.current()).unwrap_or_default();
+        let t = tab.get();
+        list.into_iter()
+            .filter(|i| match t {
+                Tab::All => true,
+                Tab::Outdated => outdated(i),
+                Tab::Latest => !outdated(i),
+            })
+            .collect::<Vec<_>>()
+    };
+    let summary = move || {
+        let list = instances.with_value(|i| i.current()).unwrap_or_default();
+        let connected = list.iter().filter(|i| i.connected).count();
+        format!("{connected} connected, {} listed", list.len())
+    };
+    let tab_button = move |t: Tab, label: &'static str| {
+        view! {
+            <button class=move || if tab.get() == t { "tab selected" } else { "tab" } role="tab" aria-selected=move || (tab.get() == t).to_string()
+                on:click=move |_| tab.set(t)>{label}</button>
+        }
+    };
+    view! {
+        <Title text=move || format!("Instances · {} · {}", ns.get(), env.get()) />
+        <nav class="crumbs" aria-label="Breadcrumb">
+            <A href="/">"Namespaces"</A> " / " <A href=move || format!("/ns/{}/{}", ns.get(), env.get())>{ns} " · " {env}</A> " / instances"
+        </nav>
+        <div class="page-head">
+            <h1>"Instances"</h1>
+            <div class="live">
+                <span class=move || if paused.get() { "badge grey" } else { "badge blue" }>
+                    {move || if paused.get() { "⏸ paused" } else { "● live" }}
+                </span>
+                <span class="muted" data-testid="updates">{move || format!("{} update(s) received", updates.get())}</span>
+                <button class="btn" on:click=move |_| paused.update(|p| *p = !*p)>{move || if paused.get() { "Resume" } else { "Pause" }}</button>
+            </div>
+        </div>
+        <div class="tabs" role="tablist" aria-label="Which instances">
+            {tab_button(Tab::Latest, "Latest")}
+            {tab_button(Tab::Outdated, "Outdated")}
+            {tab_button(Tab::All, "All")}
+        </div>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <p class="sr-only" aria-live="polite" data-testid="instances-summary">{summary}</p>
+            {move || {
+                let rows = rows();
+                if rows.is_empty() {
+                    view! { <p class="empty">"No instances here yet — start a subscriber (graycast agent) against this namespace and environment."</p> }.into_any()
+                } else {
+                    view! {
+                        <table class="grid" data-testid="instances">
+                            <thead><tr><th>"Client id"</th><th>"Labels"</th><th>"Configs"</th><th>"Connection"</th><th>"Last seen"</th></tr></thead>
+                            <tbody>{rows.into_iter().map(|i| view! { <InstanceRow instance=i /> }).collect_view()}</tbody>
+                        </table>
+                    }.into_any()
+                }
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn InstanceRow(instance: Instance) -> impl IntoView {
+    let labels = instance
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    view! {
+        <tr data-client=instance.client_id.clone()>
+            <td><code>{instance.client_id.clone()}</code></td>
+            <td class="muted">{labels}</td>
+            <td>
+                <ul class="instance-configs">
+                    {instance.configs.into_iter().map(|(key, c)| view! {
+                        <li data-key=key.clone()>
+                            <code>{key.clone()}</code> " "
+                            {match (c.served, c.lane) {
+                                (Some(v), Some(lane)) => view! { <span class="badge violet">{format!("◐ GRAY v{v} · lane {lane}")}</span> }.into_any(),
+                                (Some(v), None) => view! { <StableBadge version=v /> }.into_any(),
+                                (None, _) => view! { <span class="muted">"not served"</span> }.into_any(),
+                            }}
+                            " "
+                            {match c.status {
+                                Some(ReportStatus::Applied) => view! { <span class="badge green">{format!("✓ applied v{}", c.reported.unwrap_or_default())}</span> }.into_any(),
+                                Some(ReportStatus::Failed) => view! { <span class="badge red" title=c.message.clone().unwrap_or_default()>{format!("✕ failed v{}: {}", c.reported.unwrap_or_default(), c.message.clone().unwrap_or_default())}</span> }.into_any(),
+                                None => view! { <span class="muted">"no report"</span> }.into_any(),
+                            }}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </td>
+            <td>
+                {if instance.connected {
+                    view! { <span class="badge green">"● connected"</span> }.into_any()
+                } else {
+                    view! { <span class="badge grey">"○ disconnected"</span> }.into_any()
+                }}
+                <span class="muted">" since " {instance.connected_at.get(11..19).unwrap_or_default().to_string()}</span>
+            </td>
+            <td class="muted">{instance.last_seen.get(11..19).unwrap_or_default().to_string()}</td>
+        </tr>
+    }
+}
+
+/// Rollout progress of one config: how many connected instances run stable
+/// and each lane, applied against failed — live.
+#[component]
+pub fn RolloutProgress(
+    ns: String,
+    env: String,
+    key: String,
+    stable: Option<i64>,
+    lanes: Vec<crate::model::Lane>,
+) -> impl IntoView {
+    let ns_m = Memo::new({
+        let ns = ns.clone();
+        move |_| ns.clone()
+    });
+    let env_m = Memo::new({
+        let env = env.clone();
+        move |_| env.clone()
+    });
+    let instances = StoredValue::new(use_live_instances(ns_m, env_m));
+    let key = StoredValue::new(key);
+    let lanes = StoredValue::new(lanes);
+    let lines = move || {
+        let list = instances.with_value(|i| i.current()).unwrap_or_default();
+        let connected: Vec<&Instance> = list.iter().filter(|i| i.connected).collect();
+        let total = connected.len();
+        let on = |lane: Option<i64>| {
+            key.with_value(|key| {
+                let here: Vec<_> = connected
+                    .iter()
+                    .filter_map(|i| i.configs.get(key))
+                    .filter(|c| c.served.is_some() && c.lane == lane)
+                    .collect();
+                let applied = here
+                    .iter()
+                    .filter(|c| c.status == Some(ReportStatus::Applied) && c.reported == c.served)
+                    .count();
+                let failed: Vec<String> = here
+                    .iter()
+                    .filter(|c| c.status == Some(ReportStatus::Failed) && c.reported == c.served)
+                    .map(|c| c.message.clone().unwrap_or_default())
+                    .collect();
+                (here.len(), applied, failed)
+            })
+        };
+        let mut out = Vec::new();
+        if let Some(v) = stable {
+            let (n, applied, failed) = on(None);
+            out.push(sentence(
+                &format!("stable v{v}"),
+                n,
+                total,
+                None,
+                applied,
+                &failed,
+            ));
+        }
+        for lane in lanes.get_value() {
+            let (n, applied, failed) = on(Some(lane.id));
+            out.push(sentence(
+                &format!("lane {} (v{})", lane.id, lane.version),
+                n,
+                total,
+                Some(lane.percentage),
+                applied,
+                &failed,
+            ));
+        }
+        (total, out)
+    };
+    view! {
+        <section class="card rollout" aria-labelledby="rollout-title">
+            <h2 id="rollout-title">"Rollout progress"</h2>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || {
+                    let (total, lines) = lines();
+                    view! {
+                        <p class="muted">{format!("{total} connected instance(s)")} " · "
+                            <A href=format!("/instances/{ns}/{env}")>"all instances"</A></p>
+                        <ul data-testid="rollout" aria-live="polite">
+                            {lines.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}
+                        </ul>
+                    }
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+fn sentence(
+    what: &str,
+    n: usize,
+    total: usize,
+    target: Option<f64>,
+    applied: usize,
+    failed: &[String],
+) -> String {
+    let share = if total == 0 {
+        0.0
+    } else {
+        n as f64 * 100.0 / total as f64
+    };
+    let mut s = format!("{n} instance(s) run {what}");
+    if let Some(t) = target {
+        s.push_str(&format!(
+            " — {share:.0}% observed, {} target",
+            crate::app::pages::lanes::format_pct(t) + "%"
+        ));
+    }
+    s.push_str(&format!("; {applied} applied"));
+    if !failed.is_empty() {
+        s.push_str(&format!(
+            "; {} failed to apply: {}",
+            failed.len(),
+            failed.join("; ")
+        ));
+    }
+    s
+}

@@ -1,0 +1,208 @@
+use super::Tx;
+use crate::model::Lane;
+use sqlx::Result;
+use sqlx::{FromRow, SqliteExecutor};
+
+#[derive(FromRow)]
+struct LaneRow {
+    id: i64,
+    version: i64,
+    selector: String,
+    targets: String,
+    percentage_bp: i64,
+    stickiness: String,
+    salt: String,
+    priority: i64,
+    status: String,
+    created_by: String,
+    created_at: String,
+    closed_at: Option<String>,
+}
+
+impl From<LaneRow> for Lane {
+    fn from(r: LaneRow) -> Self {
+        Lane {
+            id: r.id,
+            version: r.version,
+            selector: r.selector,
+            // Written only by `insert` and `update`, always as a JSON array of strings.
+            targets: serde_json::from_str(&r.targets).unwrap_or_default(),
+            percentage: r.percentage_bp as f64 / 100.0,
+            stickiness: r.stickiness,
+            salt: r.salt,
+            priority: r.priority,
+            status: r.status,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            closed_at: r.closed_at,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, version, selector, targets, percentage_bp, stickiness, salt, priority,
+        status, created_by, created_at, closed_at";
+
+/// Active lanes first in resolution order (priority, id), then closed ones, newest closed first.
+const HISTORY_ORDER: &str = "ORDER BY status <> 'active', \
+     CASE WHEN status = 'active' THEN priority END, \
+     CASE WHEN status = 'active' THEN id END, \
+     closed_by DESC";
+
+/// Every lane of a config: active ones in resolution order, then closed ones, newest first.
+pub async fn list(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<Vec<Lane>> {
+    let rows: Vec<LaneRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM lanes WHERE config_id = ? {HISTORY_ORDER}"
+    ))
+    .bind(config_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// A config's active lanes in resolution order (priority, id).
+pub async fn active(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<Vec<Lane>> {
+    let rows: Vec<LaneRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM lanes WHERE config_id = ? AND status = 'active'
+          ORDER BY priority, id"
+    ))
+    .bind(config_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// The active lanes of every config in one namespace and environment, with
+/// their config's key, each config's lanes in resolution order.
+pub async fn active_in_scope(
+    db: impl SqliteExecutor<'_>,
+    namespace_id: i64,
+    env_id: i64,
+) -> Result<Vec<(String, Lane)>> {
+    #[derive(FromRow)]
+    struct KeyedRow {
+        key: String,
+        #[sqlx(flatten)]
+        lane: LaneRow,
+    }
+    let rows: Vec<KeyedRow> = sqlx::query_as(
+        "SELECT c.key, l.id, l.version, l.selector, l.targets, l.percentage_bp, l.stickiness,
+                l.salt, l.priority, l.status, l.created_by, l.created_at, l.closed_at
+           FROM lanes l JOIN configs c ON c.id = l.config_id
+          WHERE c.namespace_id = ? AND c.env_id = ? AND l.status = 'active'
+          ORDER BY c.key, l.priority, l.id",
+    )
+    .bind(namespace_id)
+    .bind(env_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.key, r.lane.into())).collect())
+}
+
+/// One lane of a config (any status).
+pub async fn find(db: impl SqliteExecutor<'_>, config_id: i64, id: i64) -> Result<Option<Lane>> {
+    let row: Option<LaneRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM lanes WHERE config_id = ? AND id = ?"
+    ))
+    .bind(config_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Into::into))
+}
+
+/// A lane about to be started; `percentage_bp` in basis points.
+pub struct NewLaneRow<'a> {
+    pub config_id: i64,
+    pub version: i64,
+    pub selector: &'a str,
+    pub targets: &'a [String],
+    pub percentage_bp: u32,
+    pub stickiness: &'a str,
+    pub salt: &'a str,
+    pub priority: i64,
+    pub created_by: &'a str,
+}
+
+pub async fn insert(tx: &mut Tx<'_>, l: NewLaneRow<'_>) -> Result<Lane> {
+    let row: LaneRow = sqlx::query_as(&format!(
+        "INSERT INTO lanes (config_id, version, selector, targets, percentage_bp, stickiness, salt,
+                            priority, created_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+    ))
+    .bind(l.config_id)
+    .bind(l.version)
+    .bind(l.selector)
+    .bind(targets_json(l.targets))
+    .bind(l.percentage_bp)
+    .bind(l.stickiness)
+    .bind(l.salt)
+    .bind(l.priority)
+    .bind(l.created_by)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.into())
+}
+
+/// The new rule of an active lane.
+pub struct LaneRuleRow<'a> {
+    pub selector: &'a str,
+    pub targets: &'a [String],
+    pub percentage_bp: u32,
+    pub priority: i64,
+}
+
+pub async fn update(tx: &mut Tx<'_>, id: i64, r: LaneRuleRow<'_>) -> Result<Lane> {
+    let row: LaneRow = sqlx::query_as(&format!(
+        "UPDATE lanes
+            SET selector = ?, targets = ?, percentage_bp = ?, priority = ?,
+                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+          WHERE id = ? RETURNING {COLUMNS}"
+    ))
+    .bind(r.selector)
+    .bind(targets_json(r.targets))
+    .bind(r.percentage_bp)
+    .bind(r.priority)
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.into())
+}
+
+/// Closes an active lane as `promoted` or `aborted` by release event `event`.
+pub async fn close(tx: &mut Tx<'_>, id: i64, status: &str, event: i64) -> Result<Lane> {
+    let row: LaneRow = sqlx::query_as(&format!(
+        "UPDATE lanes
+            SET status = ?, closed_by = ?, closed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+          WHERE id = ? RETURNING {COLUMNS}"
+    ))
+    .bind(status)
+    .bind(event)
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.into())
+}
+
+/// The salt the config's next lane will get (drawn when the config or its
+/// previous lane was created; see the lanes migration).
+pub async fn next_salt(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<String> {
+    sqlx::query_scalar("SELECT next_lane_salt FROM configs WHERE id = ?")
+        .bind(config_id)
+        .fetch_one(db)
+        .await
+}
+
+/// Hands out the config's next salt to the lane being created and draws a fresh one.
+pub async fn take_next_salt(tx: &mut Tx<'_>, config_id: i64) -> Result<String> {
+    let salt = next_salt(&mut **tx, config_id).await?;
+    sqlx::query("UPDATE configs SET next_lane_salt = lower(hex(randomblob(8))) WHERE id = ?")
+        .bind(config_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(salt)
+}
+
+fn targets_json(targets: &[String]) -> String {
+    serde_json::Value::from(targets.to_vec()).to_string()
+}

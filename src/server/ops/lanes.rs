@@ -1,0 +1,705 @@
+//! Gray lanes (PRODUCT.md section 2): start, change, promote, abort, preview,
+//! and the resolution of a context to a version, with its explanation.
+
+use super::configs::{find, find_version, message_of, path};
+use crate::domain::lane::{self, LaneRule, LaneVerdict};
+use crate::domain::selector::Selector;
+use crate::domain::Context;
+use crate::model::{Explanation, Lane, LaneUpdate, NewLane, Preview, ReleaseEvent, Resolved, Role};
+use crate::server::auth::Actor;
+use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
+use crate::server::AppState;
+use crate::{Error, Result};
+use serde_json::json;
+use sqlx::SqliteConnection;
+
+/// The priority of a lane started without one. Lanes are tried by (priority,
+/// id) ascending, so by default the oldest active lane wins; give a lane a
+/// negative priority to put it in front, a positive one to put it behind.
+pub const DEFAULT_PRIORITY: i64 = 0;
+/// The stickiness key of a lane started without one.
+pub const DEFAULT_STICKINESS: &str = "client_id";
+pub const MAX_TARGETS: usize = 1000;
+pub const MAX_TARGET_CHARS: usize = 256;
+
+/// The id an unsaved (draft) lane has in previews and explanations.
+pub const DRAFT_LANE_ID: i64 = 0;
+
+fn parse_selector(text: &str) -> Result<Selector> {
+    Selector::parse(text)
+        .map_err(|e| Error::invalid("selector", format!("selector {text:?} is not valid at {e}")))
+}
+
+fn parse_percentage(percentage: f64) -> Result<u32> {
+    lane::parse_percentage(percentage).map_err(|message| Error::invalid("percentage", message))
+}
+
+/// Trims each target and drops repeats (keeping the first); refuses empty,
+/// over-long or control-character values and lists over [`MAX_TARGETS`].
+fn check_targets(targets: Vec<String>) -> Result<Vec<String>> {
+    if targets.len() > MAX_TARGETS {
+        return Err(Error::invalid(
+            "targets",
+            format!(
+                "{} targets is too many; a lane takes at most {MAX_TARGETS} (use a selector for larger groups).",
+                targets.len()
+            ),
+        ));
+    }
+    let mut checked: Vec<String> = Vec::with_capacity(targets.len());
+    for (i, target) in targets.iter().enumerate() {
+        let target = target.trim();
+        if target.is_empty()
+            || target.chars().count() > MAX_TARGET_CHARS
+            || target.chars().any(char::is_control)
+        {
+            return Err(Error::invalid(
+                "targets",
+                format!(
+                    "target {} ({target:?}) is not valid: use 1–{MAX_TARGET_CHARS} characters without control characters.",
+                    i + 1
+                ),
+            ));
+        }
+        if !checked.iter().any(|t| t == target) {
+            checked.push(target.to_string());
+        }
+    }
+    Ok(checked)
+}
+
+fn check_stickiness(stickiness: Option<String>) -> Result<String> {
+    let stickiness = stickiness
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_STICKINESS.to_string());
+    if stickiness.len() > 63
+        || !stickiness
+            .chars()
+            .all(crate::domain::selector::is_token_char)
+    {
+        return Err(Error::invalid(
+            "stickiness",
+            format!(
+                "stickiness {stickiness:?} is not a context key: use 1–63 of A-Z a-z 0-9 . _ / - \
+                 (e.g. client_id or user_id)."
+            ),
+        ));
+    }
+    Ok(stickiness)
+}
+
+/// A lane body, checked: everything but the version, which needs the database.
+struct CheckedLane {
+    version: i64,
+    selector: Selector,
+    targets: Vec<String>,
+    percentage_bp: u32,
+    stickiness: String,
+    priority: i64,
+    message: String,
+}
+
+fn check_new_lane(new: NewLane) -> Result<CheckedLane> {
+    Ok(CheckedLane {
+        version: new.version,
+        selector: parse_selector(new.selector.as_deref().unwrap_or(""))?,
+        targets: check_targets(new.targets.unwrap_or_default())?,
+        percentage_bp: parse_percentage(new.percentage)?,
+        stickiness: check_stickiness(new.stickiness)?,
+        priority: new.priority.unwrap_or(DEFAULT_PRIORITY),
+        message: message_of(new.message)?,
+    })
+}
+
+impl CheckedLane {
+    fn rule(&self, id: i64, salt: String) -> LaneRule {
+        LaneRule {
+            id,
+            version: self.version,
+            selector: self.selector.clone(),
+            targets: self.targets.clone(),
+            percentage_bp: self.percentage_bp,
+            stickiness: self.stickiness.clone(),
+            salt,
+            priority: self.priority,
+        }
+    }
+}
+
+/// The matching rule of a stored lane.
+fn rule_of(lane: &Lane) -> Result<LaneRule> {
+    Ok(LaneRule {
+        id: lane.id,
+        version: lane.version,
+        // Stored selectors were parsed before they were stored.
+        selector: Selector::parse(&lane.selector).map_err(Error::internal)?,
+        targets: lane.targets.clone(),
+        percentage_bp: basis_points(lane.percentage),
+        stickiness: lane.stickiness.clone(),
+        salt: lane.salt.clone(),
+        priority: lane.priority,
+    })
+}
+
+/// Stored percentages are whole basis points divided by 100.
+fn basis_points(percentage: f64) -> u32 {
+    (percentage * 100.0).round() as u32
+}
+
+fn rules_of(lanes: &[Lane]) -> Result<Vec<LaneRule>> {
+    lanes.iter().map(rule_of).collect()
+}
+
+/// The version with checksum and content that `ctx` gets, and the lane that
+/// gave it; `None` when no lane matches and nothing is released.
+pub async fn resolve_stored(
+    conn: &mut SqliteConnection,
+    stored: &StoredConfig,
+    ctx: &Context,
+) -> Result<Option<Resolved>> {
+    let rules = rules_of(&db::lanes::active(&mut *conn, stored.id).await?)?;
+    let (version, lane) = match lane::resolve(&rules, ctx) {
+        Some(rule) => (rule.version, Some(rule.id)),
+        None => match stored.config.stable_version {
+            Some(stable) => (stable, None),
+            None => return Ok(None),
+        },
+    };
+    let version = db::configs::version(&mut *conn, stored.id, version)
+        .await?
+        .ok_or_else(|| {
+            Error::internal(format!(
+                "version {version} of config {} is missing",
+                stored.id
+            ))
+        })?;
+    let config = &stored.config;
+    Ok(Some(Resolved {
+        namespace: config.namespace.clone(),
+        env: config.env.clone(),
+        key: config.key.clone(),
+        format: config.format,
+        version: version.version,
+        lane,
+        checksum: version.checksum,
+        content: version.content,
+    }))
+}
+
+/// Why `ctx` gets the version it gets from the config's active lanes, plus
+/// `draft` when given (see [`explain`]).
+fn explanation(stable_version: Option<i64>, rules: &[LaneRule], ctx: &Context) -> Explanation {
+    let verdicts: Vec<LaneVerdict> = lane::explain(rules, ctx)
+        .into_iter()
+        .map(|mut v| {
+            if v.lane_id == i64::MAX {
+                v.lane_id = DRAFT_LANE_ID;
+            }
+            v
+        })
+        .collect();
+    let chosen = verdicts.iter().find(|v| v.matched);
+    let (version, lane, reason) = match (chosen, stable_version) {
+        (Some(v), _) => {
+            let name = if v.lane_id == DRAFT_LANE_ID {
+                "draft lane".to_string()
+            } else {
+                format!("lane {}", v.lane_id)
+            };
+            (
+                Some(v.version),
+                Some(v.lane_id),
+                format!("{name} matched: {} → v{}", v.reason, v.version),
+            )
+        }
+        (None, Some(stable)) => (
+            Some(stable),
+            None,
+            if verdicts.is_empty() {
+                format!("no active lanes → stable v{stable}")
+            } else {
+                format!("no lane matched → stable v{stable}")
+            },
+        ),
+        (None, None) => (
+            None,
+            None,
+            "nothing released and no lane matched → 404".to_string(),
+        ),
+    };
+    Explanation {
+        context: ctx.clone(),
+        stable_version,
+        version,
+        lane,
+        lanes: verdicts,
+        reason,
+    }
+}
+
+/// Every lane of a config: active ones in resolution order, then closed ones, newest first.
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+) -> Result<Vec<Lane>> {
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let mut conn = state.db.acquire().await?;
+    let config = find(&mut conn, namespace, env, key).await?;
+    Ok(db::lanes::list(&mut *conn, config.id).await?)
+}
+
+/// Starts a lane: its salt is assigned now and never changes.
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+    new: NewLane,
+) -> Result<Lane> {
+    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    let new = check_new_lane(new)?;
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let config = find(&mut tx, namespace, env, key).await?;
+    check_version(&mut tx, &config, new.version).await?;
+    let salt = db::lanes::take_next_salt(&mut tx, config.id).await?;
+    let selector = new.selector.to_string();
+    let lane = db::lanes::insert(
+        &mut tx,
+        db::lanes::NewLaneRow {
+            config_id: config.id,
+            version: new.version,
+            selector: &selector,
+            targets: &new.targets,
+            percentage_bp: new.percentage_bp,
+            stickiness: &new.stickiness,
+            salt: &salt,
+            priority: new.priority,
+            created_by: &actor.name,
+        },
+    )
+    .await?;
+    let event = lane_event(&mut tx, actor, &config, &lane, "lane.create", &new.message).await?;
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(&actor.name, "lane.create")
+            .namespace(namespace)
+            .env(env)
+            .key(key)
+            .details(json!({
+                "lane": lane.id, "version": lane.version, "selector": lane.selector,
+                "targets": lane.targets, "percentage": lane.percentage,
+                "stickiness": lane.stickiness, "salt": lane.salt, "priority": lane.priority,
+                "message": new.message, "release_event": event.id,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    state.hub.publish(&event);
+    Ok(lane)
+}
+
+/// 400 (field `version`) unless the config has `version`.
+async fn check_version(
+    conn: &mut SqliteConnection,
+    config: &StoredConfig,
+    version: i64,
+) -> Result<()> {
+    find_version(&mut *conn, config, version)
+        .await
+        .map(drop)
+        .map_err(|e| Error::invalid("version", e.message))
+}
+
+/// Appends the release event of a lane action.
+async fn lane_event(
+    tx: &mut db::Tx<'_>,
+    actor: &Actor,
+    config: &StoredConfig,
+    lane: &Lane,
+    kind: &str,
+    message: &str,
+) -> Result<ReleaseEvent> {
+    Ok(db::releases::insert(
+        tx,
+        NewReleaseEvent {
+            config_id: config.id,
+            kind,
+            version: lane.version,
+            previous_version: config.config.stable_version,
+            lane: Some(lane.id),
+            actor: &actor.name,
+            message,
+        },
+    )
+    .await?)
+}
+
+/// An active lane of the config, or 404 / 409 (closed lanes are history).
+async fn find_active(conn: &mut SqliteConnection, config: &StoredConfig, id: i64) -> Result<Lane> {
+    let c = &config.config;
+    let lane = db::lanes::find(&mut *conn, config.id, id)
+        .await?
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "{} has no lane {id}.",
+                path(&c.namespace, &c.env, &c.key)
+            ))
+        })?;
+    if lane.status != "active" {
+        return Err(Error::conflict(format!(
+            "lane {id} was {} at {}; a closed lane cannot change. Start a new lane instead.",
+            lane.status,
+            lane.closed_at.as_deref().unwrap_or("an earlier time"),
+        )));
+    }
+    Ok(lane)
+}
+
+/// The rule `change` gives `lane`, checked; 400 when `change` has nothing to change.
+fn apply(lane: &Lane, change: &LaneUpdate) -> Result<CheckedLane> {
+    if change.selector.is_none()
+        && change.targets.is_none()
+        && change.percentage.is_none()
+        && change.priority.is_none()
+    {
+        return Err(Error::bad_request(
+            "Send at least one of selector, targets, percentage, priority to change a lane.",
+        ));
+    }
+    Ok(CheckedLane {
+        version: lane.version,
+        selector: parse_selector(change.selector.as_deref().unwrap_or(&lane.selector))?,
+        targets: match &change.targets {
+            Some(targets) => check_targets(targets.clone())?,
+            None => lane.targets.clone(),
+        },
+        percentage_bp: match change.percentage {
+            Some(percentage) => parse_percentage(percentage)?,
+            None => basis_points(lane.percentage),
+        },
+        stickiness: lane.stickiness.clone(),
+        priority: change.priority.unwrap_or(lane.priority),
+        message: message_of(change.message.clone())?,
+    })
+}
+
+/// The fields `change` names, with their values in `lane`.
+fn changed_fields(lane: &Lane, change: &LaneUpdate) -> serde_json::Value {
+    let mut fields = serde_json::Map::new();
+    if change.selector.is_some() {
+        fields.insert("selector".into(), json!(lane.selector));
+    }
+    if change.targets.is_some() {
+        fields.insert("targets".into(), json!(lane.targets));
+    }
+    if change.percentage.is_some() {
+        fields.insert("percentage".into(), json!(lane.percentage));
+    }
+    if change.priority.is_some() {
+        fields.insert("priority".into(), json!(lane.priority));
+    }
+    fields.into()
+}
+
+/// Changes an active lane's selector, targets, percentage or priority. The
+/// salt stays, so raising the percentage keeps everyone already inside.
+#[allow(clippy::too_many_arguments)]
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+    id: i64,
+    change: LaneUpdate,
+) -> Result<Lane> {
+    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let config = find(&mut tx, namespace, env, key).await?;
+    let before = find_active(&mut tx, &config, id).await?;
+    let rule = apply(&before, &change)?;
+    let selector = rule.selector.to_string();
+    let after = db::lanes::update(
+        &mut tx,
+        id,
+        db::lanes::LaneRuleRow {
+            selector: &selector,
+            targets: &rule.targets,
+            percentage_bp: rule.percentage_bp,
+            priority: rule.priority,
+        },
+    )
+    .await?;
+    let event = lane_event(
+        &mut tx,
+        actor,
+        &config,
+        &after,
+        "lane.update",
+        &rule.message,
+    )
+    .await?;
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(&actor.name, "lane.update")
+            .namespace(namespace)
+            .env(env)
+            .key(key)
+            .details(json!({
+                "lane": id, "version": after.version,
+                "before": changed_fields(&before, &change),
+                "after": changed_fields(&after, &change),
+                "message": rule.message, "release_event": event.id,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    state.hub.publish(&event);
+    Ok(after)
+}
+
+/// Makes the lane's version the stable release and closes the lane.
+pub async fn promote(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+    id: i64,
+    message: Option<String>,
+) -> Result<ReleaseEvent> {
+    close(
+        state,
+        actor,
+        (namespace, env, key),
+        id,
+        message,
+        Close::Promote,
+    )
+    .await
+}
+
+/// Closes the lane; its subscribers fall back to the stable release.
+pub async fn abort(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+    id: i64,
+    message: Option<String>,
+) -> Result<ReleaseEvent> {
+    close(
+        state,
+        actor,
+        (namespace, env, key),
+        id,
+        message,
+        Close::Abort,
+    )
+    .await
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Close {
+    Promote,
+    Abort,
+}
+
+async fn close(
+    state: &AppState,
+    actor: &Actor,
+    (namespace, env, key): (&str, &str, &str),
+    id: i64,
+    message: Option<String>,
+    how: Close,
+) -> Result<ReleaseEvent> {
+    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    let message = message_of(message)?;
+    let (status, action) = match how {
+        Close::Promote => ("promoted", "lane.promote"),
+        Close::Abort => ("aborted", "lane.abort"),
+    };
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let config = find(&mut tx, namespace, env, key).await?;
+    let lane = find_active(&mut tx, &config, id).await?;
+    let event = lane_event(&mut tx, actor, &config, &lane, action, &message).await?;
+    db::lanes::close(&mut tx, id, status, event.id).await?;
+    if how == Close::Promote {
+        db::configs::set_stable(&mut tx, config.id, lane.version).await?;
+    }
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(&actor.name, action)
+            .namespace(namespace)
+            .env(env)
+            .key(key)
+            .details(json!({
+                "lane": id, "version": lane.version,
+                "stable_version": config.config.stable_version,
+                "message": message, "release_event": event.id,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    state.hub.publish(&event);
+    Ok(event)
+}
+
+/// Which connected subscribers `rule` matches, on its own.
+fn preview_rule(state: &AppState, namespace: &str, env: &str, rule: &LaneRule) -> Preview {
+    let connected = state.hub.connected(namespace, env);
+    let matched: Vec<String> = connected
+        .iter()
+        .filter(|instance| rule.matches(&instance.context))
+        .map(|instance| instance.client_id.clone())
+        .collect();
+    Preview {
+        matched_count: matched.len(),
+        matched,
+        connected_count: connected.len(),
+    }
+}
+
+/// Which connected subscribers of the config's namespace and environment an
+/// unsaved lane would match, on its own. It is evaluated with the salt the
+/// config's next lane will get, so the preview is exact for the lane created next.
+pub async fn preview(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+    lane: NewLane,
+) -> Result<Preview> {
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let lane = check_new_lane(lane)?;
+    let mut conn = state.db.acquire().await?;
+    let config = find(&mut conn, namespace, env, key).await?;
+    let salt = db::lanes::next_salt(&mut *conn, config.id).await?;
+    Ok(preview_rule(
+        state,
+        namespace,
+        env,
+        &lane.rule(DRAFT_LANE_ID, salt),
+    ))
+}
+
+/// Like [`preview`], for a change to an active lane (with that lane's salt).
+#[allow(clippy::too_many_arguments)]
+pub async fn preview_change(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+    id: i64,
+    change: LaneUpdate,
+) -> Result<Preview> {
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let mut conn = state.db.acquire().await?;
+    let config = find(&mut conn, namespace, env, key).await?;
+    let lane = find_active(&mut conn, &config, id).await?;
+    let rule = apply(&lane, &change)?.rule(lane.id, lane.salt.clone());
+    Ok(preview_rule(state, namespace, env, &rule))
+}
+
+/// Why `ctx` gets the version it gets. With `draft`, as if that lane had just
+/// been created: with the salt the config's next lane will get, tried after
+/// the active lanes of the same priority (it would have the highest id), and
+/// reported as lane 0.
+pub async fn explain(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+    ctx: &Context,
+    draft: Option<NewLane>,
+) -> Result<Explanation> {
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let draft = draft.map(check_new_lane).transpose()?;
+    let mut conn = state.db.acquire().await?;
+    let config = find(&mut conn, namespace, env, key).await?;
+    let mut rules = rules_of(&db::lanes::active(&mut *conn, config.id).await?)?;
+    if let Some(draft) = draft {
+        check_version(&mut conn, &config, draft.version).await?;
+        let salt = db::lanes::next_salt(&mut *conn, config.id).await?;
+        // The largest id sorts it last among equal priorities; `explanation` shows it as 0.
+        rules.push(draft.rule(i64::MAX, salt));
+    }
+    Ok(explanation(config.config.stable_version, &rules, ctx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(pairs: &[(&str, &str)]) -> Context {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn rule(id: i64, percentage_bp: u32) -> LaneRule {
+        LaneRule {
+            id,
+            version: 2,
+            selector: Selector::default(),
+            targets: Vec::new(),
+            percentage_bp,
+            stickiness: "client_id".into(),
+            salt: "lane-1".into(),
+            priority: 0,
+        }
+    }
+
+    #[test]
+    fn explanations_name_the_deciding_fact() {
+        let pod = ctx(&[("client_id", "pod-1")]);
+        assert_eq!(
+            explanation(Some(1), &[rule(3, 3000)], &pod).reason,
+            "lane 3 matched: bucket 374 < threshold 3000 → v2"
+        );
+        let missed = explanation(Some(1), &[rule(3, 300)], &pod);
+        assert_eq!(missed.reason, "no lane matched → stable v1");
+        assert_eq!((missed.version, missed.lane), (Some(1), None));
+        assert_eq!(
+            explanation(Some(1), &[], &pod).reason,
+            "no active lanes → stable v1"
+        );
+        let nothing = explanation(None, &[rule(3, 300)], &pod);
+        assert_eq!(nothing.reason, "nothing released and no lane matched → 404");
+        assert_eq!(nothing.version, None);
+        let draft = explanation(None, &[rule(3, 300), rule(i64::MAX, 3000)], &pod);
+        assert_eq!(draft.lane, Some(DRAFT_LANE_ID));
+        assert_eq!(draft.lanes[1].lane_id, DRAFT_LANE_ID);
+        assert_eq!(
+            draft.reason,
+            "draft lane matched: bucket 374 < threshold 3000 → v2"
+        );
+    }
+
+    #[test]
+    fn targets_are_trimmed_and_deduplicated() {
+        let targets = vec![" pod-1".into(), "pod-2".into(), "pod-1 ".into()];
+        assert_eq!(check_targets(targets).unwrap(), ["pod-1", "pod-2"]);
+        let err = check_targets(vec!["pod-1".into(), " ".into()]).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("targets"));
+        assert!(err.message.contains("target 2"), "{}", err.message);
+    }
+
+    #[test]
+    fn stickiness_defaults_to_client_id() {
+        assert_eq!(check_stickiness(None).unwrap(), "client_id");
+        assert_eq!(check_stickiness(Some("user_id".into())).unwrap(), "user_id");
+        let err = check_stickiness(Some("user id".into())).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("stickiness"));
+    }
+}
