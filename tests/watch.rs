@@ -778,3 +778,114 @@ async fn a_stuck_subscriber_is_dropped_and_never_holds_up_the_others() {
     assert_eq!(instance(&app, "healthy").await.unwrap()["connected"], true);
     drop(stuck);
 }
+
+#[tokio::test]
+async fn a_key_that_stops_resolving_gives_a_deleted_event() {
+    let app = spawn_app().await;
+    app.namespace(NS).await;
+    config_with_versions(&app, "beta.json", &[r#"{"beta":true}"#]).await;
+    let lanes = config_path(NS, ENV, "beta.json", "/lanes");
+    // Before any stable release, a lane alone serves the config to its slice.
+    let (status, lane) = app
+        .post_json(
+            &lanes,
+            json!({"version": 1, "targets": ["pod-1"], "percentage": 0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{lane}");
+    let token = subscriber_token(&app).await;
+    let mut inside = watch(&app, &token, "keys=beta.json&client_id=pod-1").await;
+    let event = inside.next_event().await;
+    assert_eq!(
+        (
+            event.json()["version"].as_i64(),
+            event.json()["lane"].clone()
+        ),
+        (Some(1), lane["id"].clone())
+    );
+
+    let id = lane["id"].as_i64().unwrap();
+    let (status, abort) = app
+        .post_json(&format!("{lanes}/{id}/abort"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{abort}");
+    let event = inside.next_event().await;
+    assert_eq!(event.event, "deleted");
+    assert_eq!(event.id(), abort["id"].as_i64().unwrap());
+    assert_eq!(
+        event.json(),
+        json!({"namespace": NS, "env": ENV, "key": "beta.json"})
+    );
+    // It comes back with the first stable release.
+    app.release(NS, ENV, "beta.json", 1, "").await;
+    let event = inside.next_event().await;
+    assert_eq!(
+        (event.event.as_str(), event.json()["version"].as_i64()),
+        ("config", Some(1))
+    );
+}
+
+#[tokio::test]
+async fn shutting_down_ends_open_streams_instead_of_waiting_for_them() {
+    use graycast::model::{NewNamespace, NewToken, Role};
+    use graycast::server::{auth::Actor, ops, Application, ServeConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("graycast.db").display());
+    let app = Application::build(ServeConfig::for_tests(database))
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let cli = Actor::cli();
+    ops::namespaces::create(
+        &app.state,
+        &cli,
+        NewNamespace {
+            name: NS.into(),
+            description: None,
+        },
+    )
+    .await
+    .unwrap();
+    let token = ops::tokens::create(
+        &app.state.db,
+        &cli,
+        NewToken {
+            name: "watcher".into(),
+            role: Role::Admin,
+            namespace: None,
+            env: None,
+        },
+    )
+    .await
+    .unwrap()
+    .token;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let mut watching = sse::open(
+        &format!("{base}/api/v1/watch?namespace={NS}&env={ENV}&client_id=pod-1"),
+        &token,
+        None,
+    )
+    .await;
+    let mut feed = sse::open(
+        &format!("{base}/api/v1/namespaces/{NS}/envs/{ENV}/instances/stream"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(feed.next_event().await.event, "instances");
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(PATIENCE, server)
+        .await
+        .expect("the server stops with streams open")
+        .unwrap()
+        .unwrap();
+    for stream in [&mut watching, &mut feed] {
+        while let Some(event) = stream.next_within(PATIENCE).await {
+            assert_ne!(event.event, "config", "{event:?}");
+        }
+    }
+}

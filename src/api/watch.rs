@@ -34,8 +34,16 @@ pub fn router() -> Router<AppState> {
 
 const PING: Bytes = Bytes::from_static(b": ping\n\n");
 
-fn event_stream(body: impl Stream<Item = Bytes> + Send + 'static) -> Response {
-    let mut response = Body::from_stream(body.map(Ok::<_, Infallible>)).into_response();
+/// An SSE response of `body`, which ends when the server begins to shut down.
+fn event_stream(
+    body: impl Stream<Item = Bytes> + Send + 'static,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) -> Response {
+    let closed = async move {
+        let _ = closing.wait_for(|closing| *closing).await;
+    };
+    let body = body.take_until(closed).map(Ok::<_, Infallible>);
+    let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -80,7 +88,10 @@ async fn watch(
             }
         },
     );
-    Ok(event_stream(stream::iter(initial).chain(live)))
+    Ok(event_stream(
+        stream::iter(initial).chain(live),
+        state.closing.subscribe(),
+    ))
 }
 
 /// `POST /api/v1/report`.
@@ -115,6 +126,7 @@ async fn instances_stream(
     let first = ops::subscribers::instances(&state, &actor, &ns, &env).await?;
     let first = instances_frame(&first);
     let ticker = heartbeat(state.config.heartbeat);
+    let closing = state.closing.subscribe();
     let scope = (ns, env);
     let live = stream::unfold(
         (state, scope, changes, ticker),
@@ -141,7 +153,10 @@ async fn instances_stream(
             }
         },
     );
-    Ok(event_stream(stream::once(async { first }).chain(live)))
+    Ok(event_stream(
+        stream::once(async { first }).chain(live),
+        closing,
+    ))
 }
 
 fn instances_frame(list: &[crate::model::Instance]) -> Bytes {

@@ -92,6 +92,9 @@ pub struct Shared {
     /// Subscribers with what they were served and reported, connected or not.
     pub instances: Arc<subscribers::Instances>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Turns true when the server begins to shut down: endless streams (watch,
+    /// live instances) end then, so the graceful shutdown does not wait forever.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::ops::Deref for AppState {
@@ -152,6 +155,7 @@ impl Application {
                 hub,
                 instances,
                 metrics,
+                closing: tokio::sync::watch::Sender::new(false),
             }),
         };
         let router = router::router(state.clone()).await?;
@@ -178,6 +182,11 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            state.closing.send_replace(true);
+        };
         axum::serve(
             self.listener,
             self.router

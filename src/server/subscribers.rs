@@ -316,6 +316,6 @@ mod tests {
     #[test]
     fn times_match_the_database_format() {
         let t = time::OffsetDateTime::from_unix_timestamp_nanos(1_795_000_000_123_000_000).unwrap();
-        assert_eq!(format_time(t), "2026-11-18T08:26:40.123Z");
+        assert_eq!(format_time(t), "2026-11-18T11:06:40.123Z");
     }
 }
