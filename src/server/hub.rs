@@ -825,8 +825,9 @@ impl Dispatcher {
         } = attach;
         let id = subscriber.lease.id;
         if subscriber.lease.released.load(Ordering::Acquire) {
-            // The client went away before the hub got to it.
+            // The client went away before the hub got to it; drop what was loaded for it.
             let _ = reply.send(Err(Error::internal("subscriber left")));
+            self.forget_unwatched(&subscriber.lease.scope);
             return;
         }
         let scope = subscriber.lease.scope.clone();
@@ -899,7 +900,15 @@ impl Dispatcher {
                 k.subscribers.remove(&id);
             }
         }
-        // Forget what nobody watches any more.
+        self.forget_unwatched(scope);
+    }
+
+    /// Drops the states nobody in `scope` watches any more: unwatched states
+    /// are not kept up to date, so they must not be used later.
+    fn forget_unwatched(&mut self, scope: &Scope) {
+        let Some(entry) = self.scopes.get_mut(scope) else {
+            return;
+        };
         if entry.wildcard.is_empty() {
             entry.all_loaded = false;
             entry.keys.retain(|_, k| !k.subscribers.is_empty());
