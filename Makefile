@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/.tools/node_modules/.bin:$(PATH)
 
-.PHONY: run test build bootstrap-test test-unit test-e2e lint clean
+.PHONY: run test build bootstrap-test test-unit test-e2e lint clean bench
 
 ## Install what is missing, build, and start the server on http://127.0.0.1:8080.
 run: build
@@ -27,6 +27,11 @@ test-unit:
 
 test-e2e:
 	end2end/run.sh
+
+## Watch fan-out, graycast vs etcd 3.4 (installs etcd if missing; docs/benchmarks.md).
+## Options: make bench BENCH_ARGS="--subscribers 1000"
+bench:
+	@scripts/bench.sh $(BENCH_ARGS)
 
 lint:
 	cargo fmt --check

@@ -1,0 +1,1326 @@
+//! Watch fan-out benchmark (issue 6, point 8): graycast's SSE watch stream
+//! against etcd 3.4's watch, with the same number of subscribers and the same
+//! updates, in one run, on loopback.
+//!
+//!     make bench                       # scripts/bench.sh: builds, raises the fd limit, runs this
+//!     make bench BENCH_ARGS="--subscribers 1000"
+//!
+//! For each system it starts the server as a separate process on 127.0.0.1
+//! (graycast: a fresh SQLite database in a temporary directory,
+//! `--heartbeat-secs 15`; etcd: a fresh data directory), reads its RSS, opens N
+//! streams over raw TCP (a minimal HTTP/1.1 client and line parser per
+//! connection, one tokio task each), waits for every stream's first event,
+//! reads the RSS again, then:
+//!
+//! 1. times each update from just before its HTTP request is written to the
+//!    receipt of the matching event at every subscriber that should get it
+//!    (graycast: 20 stable releases alternating two versions, then a lane on
+//!    `tier=web` at 10 % → 50 % → 100 %, then abort; which subscribers should
+//!    get what comes from the lane preview routes; etcd: as many puts of the
+//!    one watched key);
+//! 2. sends updates back to back (each waits for its response) for a few
+//!    seconds with every stream attached: the sustained release / put rate.
+//!
+//! Options: `--subscribers N` (default 10,000), `--graycast PATH`, `--etcd
+//! PATH`, `--releases N`, `--rate-secs S`, `--only graycast|etcd`.
+//! It exits non-zero only when something fails (a server does not start, a
+//! setup request is refused, no stream connects), never because a target is
+//! missed.
+
+use clap::Parser;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, Semaphore};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+type Result<T> = std::result::Result<T, Error>;
+
+const NAMESPACE: &str = "bench";
+const ENV: &str = "prod";
+const KEY: &str = "app.json";
+const REGIONS: [&str; 4] = ["beijing", "shanghai", "shenzhen", "hangzhou"];
+const TIERS: [&str; 2] = ["web", "api"];
+/// The lane's version; the stable releases alternate versions 1 and 2.
+const LANE_VERSION: i64 = 3;
+const LANE_SELECTOR: &str = "tier=web";
+
+#[derive(Parser, Debug)]
+#[command(about = "Watch fan-out: graycast SSE vs etcd 3.4 watch, on loopback")]
+struct Args {
+    /// Streams to open on each system.
+    #[arg(long, default_value_t = 10_000)]
+    subscribers: usize,
+    /// The graycast binary.
+    #[arg(long, default_value = "target/release/graycast")]
+    graycast: PathBuf,
+    /// The etcd binary (Debian package etcd-server).
+    #[arg(long, default_value = "/usr/bin/etcd")]
+    etcd: PathBuf,
+    /// Timed stable releases (graycast) before the lane steps; etcd gets as
+    /// many puts as graycast gets releases and lane changes together.
+    #[arg(long, default_value_t = 20)]
+    releases: usize,
+    /// Seconds of back-to-back updates for the sustained rate.
+    #[arg(long, default_value_t = 5.0)]
+    rate_secs: f64,
+    /// Pause between timed updates, in milliseconds. Each update's latency is
+    /// measured alone; the pause lets the server finish the work an update
+    /// leaves behind (graycast writes the instances' served versions behind,
+    /// etcd syncs its WAL) before the next one. `0`: back to back.
+    #[arg(long, default_value_t = 1000)]
+    pause_ms: u64,
+    /// Connections being opened at once.
+    #[arg(long, default_value_t = 200)]
+    connect_parallel: usize,
+    /// Run only one system (`graycast` or `etcd`).
+    #[arg(long)]
+    only: Option<String>,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args).await {
+        eprintln!("fanout_bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<()> {
+    let soft = fd_limit();
+    println!(
+        "fan-out benchmark: {} streams per system, {} ms between timed updates, open-file limit {soft}",
+        args.subscribers, args.pause_ms
+    );
+    if soft < (args.subscribers as u64) + 1000 {
+        return Err(format!(
+            "the open-file limit ({soft}) is too low for {} streams; run `ulimit -n 65536` first (make bench does)",
+            args.subscribers
+        )
+        .into());
+    }
+    let updates = args.releases + 4;
+    let graycast = match args.only.as_deref() {
+        None | Some("graycast") => Some(bench_graycast(&args).await?),
+        _ => None,
+    };
+    let etcd = match args.only.as_deref() {
+        None | Some("etcd") => Some(bench_etcd(&args, updates).await?),
+        _ => None,
+    };
+    print_table(&args, graycast.as_ref(), etcd.as_ref());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Results
+
+#[derive(Debug, Default)]
+struct Outcome {
+    name: String,
+    connected: usize,
+    failed: usize,
+    connect_secs: f64,
+    rss_before_kib: u64,
+    rss_after_kib: u64,
+    updates: usize,
+    expected: usize,
+    latencies: Vec<Duration>,
+    unexpected: usize,
+    missing: usize,
+    rate: f64,
+    rate_updates: usize,
+    closed: usize,
+    converged: usize,
+}
+
+impl Outcome {
+    fn per_subscriber_kib(&self) -> f64 {
+        if self.connected == 0 {
+            return 0.0;
+        }
+        (self.rss_after_kib as f64 - self.rss_before_kib as f64) / self.connected as f64
+    }
+
+    fn percentile(&self, p: f64) -> Option<Duration> {
+        percentile(&self.latencies, p)
+    }
+}
+
+/// `latencies` sorted ascending; nearest-rank percentile.
+fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or("-".into(), |d| format!("{:.1}", d.as_secs_f64() * 1000.0))
+}
+
+fn print_table(args: &Args, graycast: Option<&Outcome>, etcd: Option<&Outcome>) {
+    let n = args.subscribers;
+    let systems: Vec<&Outcome> = [graycast, etcd].into_iter().flatten().collect();
+    let rows: Vec<(&str, Box<dyn Fn(&Outcome) -> String>)> = vec![
+        (
+            "subscribers / watchers",
+            Box::new(|o| format!("{}/{}", o.connected, n)),
+        ),
+        (
+            "time to attach all (s)",
+            Box::new(|o| format!("{:.1}", o.connect_secs)),
+        ),
+        (
+            "timed updates (pause between)",
+            Box::new(|o| format!("{} ({} ms)", o.updates, args.pause_ms)),
+        ),
+        (
+            "deliveries (received/expected)",
+            Box::new(|o| format!("{}/{}", o.latencies.len(), o.expected)),
+        ),
+        ("latency p50 (ms)", Box::new(|o| ms(o.percentile(50.0)))),
+        ("latency p99 (ms)", Box::new(|o| ms(o.percentile(99.0)))),
+        (
+            "latency max (ms)",
+            Box::new(|o| ms(o.latencies.last().copied())),
+        ),
+        (
+            "server RSS idle (MiB)",
+            Box::new(|o| format!("{:.1}", o.rss_before_kib as f64 / 1024.0)),
+        ),
+        (
+            "server RSS, all attached (MiB)",
+            Box::new(|o| format!("{:.1}", o.rss_after_kib as f64 / 1024.0)),
+        ),
+        (
+            "RSS per subscriber (KiB)",
+            Box::new(|o| format!("{:.1}", o.per_subscriber_kib())),
+        ),
+        (
+            "release / put rate (/s)",
+            Box::new(|o| format!("{:.0}", o.rate)),
+        ),
+        (
+            "streams closed by server",
+            Box::new(|o| o.closed.to_string()),
+        ),
+        (
+            "on the last update after",
+            Box::new(|o| format!("{}/{}", o.converged, o.connected)),
+        ),
+    ];
+    println!();
+    print!("| {:<32} |", "");
+    for o in &systems {
+        print!(" {:>14} |", o.name);
+    }
+    println!();
+    print!("|{}|", "-".repeat(34));
+    for _ in &systems {
+        print!("{}:|", "-".repeat(15));
+    }
+    println!();
+    for (label, value) in &rows {
+        print!("| {label:<32} |");
+        for o in &systems {
+            print!(" {:>14} |", value(o));
+        }
+        println!();
+    }
+    println!();
+    if let Some(g) = graycast {
+        let p99 = g.percentile(99.0).unwrap_or(Duration::MAX);
+        let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+        println!(
+            "target p99 <= 100 ms at {} subscribers: {} ({} ms)",
+            g.connected,
+            verdict(p99 <= Duration::from_millis(100)),
+            ms(g.percentile(99.0))
+        );
+        println!(
+            "target <= 16 KiB per idle subscriber: {} ({:.1} KiB)",
+            verdict(g.per_subscriber_kib() <= 16.0),
+            g.per_subscriber_kib()
+        );
+        if let Some(e) = etcd {
+            let ep99 = e.percentile(99.0).unwrap_or(Duration::MAX);
+            println!(
+                "target not slower than etcd: p99 {} ({} vs {} ms), rate {} ({:.0} vs {:.0} /s)",
+                verdict(p99 <= ep99),
+                ms(g.percentile(99.0)),
+                ms(e.percentile(99.0)),
+                verdict(g.rate >= e.rate),
+                g.rate,
+                e.rate
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+/// A child process killed when dropped (on success, error or panic).
+struct Guard {
+    name: &'static str,
+    child: Child,
+}
+
+impl Guard {
+    fn pid(&self) -> Result<u32> {
+        self.child
+            .id()
+            .ok_or_else(|| format!("{} has exited", self.name).into())
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| format!("no VmRSS for pid {pid}").into())
+}
+
+fn fd_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// A port that was free a moment ago (for etcd, which cannot report the one it bound).
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn http_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()?)
+}
+
+async fn send_json(request: reqwest::RequestBuilder) -> Result<Value> {
+    let response = request.send().await?;
+    let status = response.status();
+    let body = response.text().await?;
+    if !status.is_success() {
+        return Err(format!("HTTP {status}: {body}").into());
+    }
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    Ok(serde_json::from_str(&body)?)
+}
+
+// ---------------------------------------------------------------------------
+// Streams: raw HTTP/1.1 over TCP, one task per connection
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Protocol {
+    /// graycast `GET /api/v1/watch`: SSE, `config` events.
+    Sse,
+    /// etcd `POST /v3/watch`: newline-delimited JSON watch responses.
+    EtcdJson,
+}
+
+enum Msg {
+    /// The stream's first event: graycast's initial `config`, etcd's `created`.
+    Ready,
+    /// A later event: graycast's `config` version, etcd's mod_revision.
+    Event {
+        sub: usize,
+        version: i64,
+        at: Instant,
+    },
+    /// The stream ended or never opened.
+    Closed { ready: bool, reason: String },
+}
+
+/// Dechunks a `Transfer-Encoding: chunked` body incrementally.
+#[derive(Default)]
+struct Dechunker {
+    raw: Vec<u8>,
+    /// Data bytes left in the current chunk.
+    left: usize,
+    /// The CRLF after a chunk's data is still to come.
+    crlf: bool,
+}
+
+impl Dechunker {
+    /// Moves what is decodable from `raw` to `out`; `Ok(true)` at the last chunk.
+    fn decode(&mut self, out: &mut Vec<u8>) -> Result<bool> {
+        let mut pos = 0;
+        let mut done = false;
+        loop {
+            let available = self.raw.len() - pos;
+            if self.left > 0 {
+                if available == 0 {
+                    break;
+                }
+                let take = self.left.min(available);
+                out.extend_from_slice(&self.raw[pos..pos + take]);
+                pos += take;
+                self.left -= take;
+                continue;
+            }
+            if self.crlf {
+                if available < 2 {
+                    break;
+                }
+                pos += 2;
+                self.crlf = false;
+                continue;
+            }
+            let Some(end) = find(&self.raw[pos..], b"\r\n") else {
+                break;
+            };
+            let line = std::str::from_utf8(&self.raw[pos..pos + end])?;
+            let size = line.split(';').next().unwrap_or("").trim();
+            let size = usize::from_str_radix(size, 16)
+                .map_err(|_| format!("bad chunk size line {line:?}"))?;
+            pos += end + 2;
+            if size == 0 {
+                done = true;
+                break;
+            }
+            self.left = size;
+            self.crlf = true;
+        }
+        self.raw.drain(..pos);
+        Ok(done)
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The integer after `"name":` (quoted or not), e.g. `"version":3` or `"mod_revision":"12"`.
+fn int_field(text: &str, name: &str) -> Option<i64> {
+    let pattern = format!("\"{name}\":");
+    let start = text.find(&pattern)? + pattern.len();
+    let rest = text[start..].trim_start().trim_start_matches('"');
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// What one connection parses out of its body lines.
+#[derive(Default)]
+struct LineState {
+    event: String,
+    version: Option<i64>,
+    ready: bool,
+}
+
+impl LineState {
+    /// Handles one body line (without its `\n`); returns the messages it completes.
+    fn line(&mut self, protocol: Protocol, sub: usize, line: &[u8], out: &mut Vec<Msg>) {
+        let line = std::str::from_utf8(line).unwrap_or("");
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        match protocol {
+            Protocol::Sse => {
+                if line.is_empty() {
+                    if self.event == "config" {
+                        let version = self.version.unwrap_or(0);
+                        self.emit(sub, version, out);
+                    }
+                    self.event.clear();
+                    self.version = None;
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    self.event = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    // The payload's first "version" is the top-level one
+                    // (it precedes "content", whose quotes are escaped).
+                    self.version = int_field(v, "version");
+                }
+            }
+            Protocol::EtcdJson => {
+                if line.trim().is_empty() {
+                    return;
+                }
+                if !self.ready && line.contains("\"created\":true") {
+                    self.ready = true;
+                    out.push(Msg::Ready);
+                }
+                // One message may carry several events; each is a delivery.
+                let mut rest = line;
+                while let Some(i) = rest.find("\"mod_revision\":") {
+                    let revision = int_field(&rest[i..], "mod_revision").unwrap_or(0);
+                    self.emit(sub, revision, out);
+                    rest = &rest[i + 15..];
+                }
+            }
+        }
+    }
+
+    fn emit(&mut self, sub: usize, version: i64, out: &mut Vec<Msg>) {
+        if self.ready {
+            out.push(Msg::Event {
+                sub,
+                version,
+                at: Instant::now(),
+            });
+        } else {
+            self.ready = true;
+            out.push(Msg::Ready);
+        }
+    }
+}
+
+async fn stream(
+    protocol: Protocol,
+    sub: usize,
+    addr: SocketAddr,
+    request: Vec<u8>,
+    tx: &mpsc::UnboundedSender<Msg>,
+    ready: &mut bool,
+    permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Result<String> {
+    let mut socket = TcpStream::connect(addr).await?;
+    socket.set_nodelay(true)?;
+    socket.write_all(&request).await?;
+    let mut buf = vec![0u8; 4096];
+    let mut head = Vec::new();
+    let header_end = loop {
+        let n = socket.read(&mut buf).await?;
+        if n == 0 {
+            return Err("closed before the response head".into());
+        }
+        head.extend_from_slice(&buf[..n]);
+        if let Some(i) = find(&head, b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head_text = String::from_utf8_lossy(&head[..header_end]).to_ascii_lowercase();
+    let status = head_text.split_whitespace().nth(1).unwrap_or("");
+    if status != "200" {
+        let body = String::from_utf8_lossy(&head[header_end..]).to_string();
+        return Err(format!("HTTP {status}: {}", body.trim()).into());
+    }
+    let chunked = head_text.contains("transfer-encoding: chunked");
+    let mut dechunker = Dechunker::default();
+    let mut body = Vec::new();
+    let mut state = LineState::default();
+    let mut out = Vec::new();
+    let mut pending = head[header_end..].to_vec();
+    drop(head);
+    loop {
+        let done = if chunked {
+            dechunker.raw.extend_from_slice(&pending);
+            dechunker.decode(&mut body)?
+        } else {
+            body.extend_from_slice(&pending);
+            false
+        };
+        let mut start = 0;
+        while let Some(i) = body[start..].iter().position(|&b| b == b'\n') {
+            state.line(protocol, sub, &body[start..start + i], &mut out);
+            start += i + 1;
+        }
+        body.drain(..start);
+        for msg in out.drain(..) {
+            if matches!(msg, Msg::Ready) {
+                *ready = true;
+                permit.take();
+            }
+            let _ = tx.send(msg);
+        }
+        if done {
+            return Ok("end of stream".into());
+        }
+        let n = socket.read(&mut buf).await?;
+        if n == 0 {
+            return Ok("closed by the server".into());
+        }
+        pending.clear();
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Opens `requests.len()` streams, at most `parallel` connecting at once, and
+/// waits until each has its first event or has failed.
+async fn attach_all(
+    protocol: Protocol,
+    addr: SocketAddr,
+    requests: Vec<Vec<u8>>,
+    parallel: usize,
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> Result<(usize, usize, f64, tokio::task::JoinHandle<()>)> {
+    let n = requests.len();
+    let started = Instant::now();
+    let limit = Arc::new(Semaphore::new(parallel));
+    let spawner =
+        tokio::spawn(async move {
+            for (sub, request) in requests.into_iter().enumerate() {
+                let permit = limit.clone().acquire_owned().await.expect("semaphore");
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut permit = Some(permit);
+                    let mut ready = false;
+                    let reason =
+                        match stream(protocol, sub, addr, request, &tx, &mut ready, &mut permit)
+                            .await
+                        {
+                            Ok(reason) => reason,
+                            Err(e) => e.to_string(),
+                        };
+                    let _ = tx.send(Msg::Closed { ready, reason });
+                });
+            }
+        });
+    let (mut ready, mut failed) = (0, 0);
+    let mut reasons: HashMap<String, usize> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    let mut last_report = Instant::now();
+    while ready + failed < n {
+        let msg = match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(msg)) => msg,
+            _ => break,
+        };
+        match msg {
+            Msg::Ready => ready += 1,
+            Msg::Closed {
+                ready: was_ready,
+                reason,
+                ..
+            } => {
+                if was_ready {
+                    ready -= 1;
+                }
+                failed += 1;
+                *reasons.entry(reason).or_default() += 1;
+            }
+            Msg::Event { .. } => {}
+        }
+        if last_report.elapsed() > Duration::from_secs(5) {
+            println!("  … {ready} attached, {failed} failed");
+            last_report = Instant::now();
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    for (reason, count) in &reasons {
+        println!("  {count} streams failed: {reason}");
+    }
+    if ready == 0 {
+        return Err("no stream could be opened".into());
+    }
+    Ok((ready, failed, secs, spawner))
+}
+
+/// Per subscriber: the version (graycast) or revision (etcd) it should get next.
+type Expectation = HashMap<usize, i64>;
+
+/// Receives the deliveries of one update sent at `sent`: waits until every
+/// expected subscriber has its event (or `timeout`), then `grace` more for
+/// anything unexpected.
+async fn collect(
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
+    sent: Instant,
+    mut expected: Expectation,
+    timeout: Duration,
+    grace: Duration,
+    outcome: &mut Outcome,
+    last: &mut [i64],
+) {
+    outcome.expected += expected.len();
+    let deadline = tokio::time::Instant::from_std(sent) + timeout;
+    let mut grace_until: Option<tokio::time::Instant> = None;
+    loop {
+        if expected.is_empty() && grace_until.is_none() {
+            grace_until = Some(tokio::time::Instant::now() + grace);
+        }
+        let until = grace_until.unwrap_or(deadline);
+        let msg = match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(msg)) => msg,
+            _ => break,
+        };
+        match msg {
+            Msg::Event {
+                sub, version, at, ..
+            } => {
+                last[sub] = version;
+                if expected.get(&sub) == Some(&version) {
+                    expected.remove(&sub);
+                    outcome.latencies.push(at.saturating_duration_since(sent));
+                } else {
+                    outcome.unexpected += 1;
+                }
+            }
+            Msg::Closed { .. } => outcome.closed += 1,
+            Msg::Ready => {}
+        }
+    }
+    outcome.missing += expected.len();
+}
+
+/// Waits `--pause-ms`, counting whatever arrives meanwhile as unexpected.
+async fn pause(
+    args: &Args,
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
+    outcome: &mut Outcome,
+    last: &mut [i64],
+) {
+    let until = tokio::time::Instant::now() + Duration::from_millis(args.pause_ms);
+    while let Ok(Some(msg)) = tokio::time::timeout_at(until, rx.recv()).await {
+        match msg {
+            Msg::Event { sub, version, .. } => {
+                last[sub] = version;
+                outcome.unexpected += 1;
+            }
+            Msg::Closed { .. } => outcome.closed += 1,
+            Msg::Ready => {}
+        }
+    }
+}
+
+/// Drains deliveries until nothing has arrived for `quiet` (at most `max`).
+async fn settle(
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
+    quiet: Duration,
+    max: Duration,
+    outcome: &mut Outcome,
+    last: &mut [i64],
+) {
+    let end = Instant::now() + max;
+    while Instant::now() < end {
+        match tokio::time::timeout(quiet, rx.recv()).await {
+            Ok(Some(Msg::Event { sub, version, .. })) => last[sub] = version,
+            Ok(Some(Msg::Closed { .. })) => outcome.closed += 1,
+            Ok(Some(Msg::Ready)) => {}
+            _ => break,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// graycast
+
+fn content(version: i64) -> String {
+    // About 600 bytes of JSON, the same bytes in etcd's puts.
+    let routes: Vec<String> = (0..12)
+        .map(|i| {
+            format!(
+                "{{\"path\":\"/api/v{version}/route{i}\",\"timeout_ms\":{}}}",
+                100 + i
+            )
+        })
+        .collect();
+    format!(
+        "{{\"release\":{version},\"feature_x\":{},\"pool_size\":{},\"routes\":[{}]}}",
+        version % 2 == 0,
+        8 * version,
+        routes.join(",")
+    )
+}
+
+fn labels(sub: usize) -> (String, &'static str, &'static str) {
+    (
+        format!("bench-{sub:05}"),
+        REGIONS[sub % REGIONS.len()],
+        TIERS[(sub / REGIONS.len()) % TIERS.len()],
+    )
+}
+
+async fn start_graycast(binary: &Path, dir: &Path) -> Result<(Guard, SocketAddr, String)> {
+    let database_url = format!("sqlite://{}/graycast.db?mode=rwc", dir.display());
+    let output = Command::new(binary)
+        .args([
+            "token",
+            "create",
+            "--name",
+            "bench-admin",
+            "--role",
+            "admin",
+        ])
+        .args(["--database-url", &database_url])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "graycast token create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let token = String::from_utf8(output.stdout)?
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .ok_or("graycast token create printed no token")?
+        .to_string();
+    let log = std::fs::File::create(dir.join("graycast.log"))?;
+    let mut child = Command::new(binary)
+        .args(["serve", "--listen", "127.0.0.1:0", "--heartbeat-secs", "15"])
+        .args(["--database-url", &database_url])
+        .args(["--admin-password", "bench-admin-password"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let guard = Guard {
+        name: "graycast",
+        child,
+    };
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                return Ok::<_, Error>(rest.trim().parse::<SocketAddr>()?);
+            }
+        }
+        Err("graycast exited before listening (see its log)".into())
+    })
+    .await
+    .map_err(|_| "graycast did not start within 60 s")??;
+    // Keep reading stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((guard, addr, token))
+}
+
+async fn bench_graycast(args: &Args) -> Result<Outcome> {
+    println!("\n== graycast ({})", args.graycast.display());
+    let dir = tempfile::tempdir()?;
+    let (server, addr, admin) = start_graycast(&args.graycast, dir.path()).await?;
+    let pid = server.pid()?;
+    println!(
+        "  server pid {pid} on http://{addr}, database in {}",
+        dir.path().display()
+    );
+    let http = http_client()?;
+    let api = format!("http://{addr}/api/v1");
+    let config = format!("{api}/namespaces/{NAMESPACE}/envs/{ENV}/configs/{KEY}");
+    let post = |url: String, body: Value| http.post(url).bearer_auth(&admin).json(&body);
+    send_json(post(
+        format!("{api}/namespaces"),
+        json!({"name": NAMESPACE}),
+    ))
+    .await?;
+    send_json(post(
+        format!("{api}/namespaces/{NAMESPACE}/envs/{ENV}/configs"),
+        json!({"key": KEY, "format": "json", "content": content(1)}),
+    ))
+    .await?;
+    for version in 2..=LANE_VERSION {
+        send_json(post(
+            format!("{config}/versions"),
+            json!({"content": content(version), "base_version": version - 1}),
+        ))
+        .await?;
+    }
+    send_json(post(format!("{config}/release"), json!({"version": 1}))).await?;
+    let subscriber = send_json(post(
+        format!("{api}/tokens"),
+        json!({"name": "bench-subscriber", "role": "subscriber"}),
+    ))
+    .await?;
+    let subscriber = subscriber["token"]
+        .as_str()
+        .ok_or("POST /tokens gave no token")?
+        .to_string();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut outcome = Outcome {
+        name: "graycast".into(),
+        rss_before_kib: rss_kib(pid)?,
+        ..Outcome::default()
+    };
+    let n = args.subscribers;
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let requests: Vec<Vec<u8>> = (0..n)
+        .map(|sub| {
+            let (client_id, region, tier) = labels(sub);
+            index.insert(client_id.clone(), sub);
+            format!(
+                "GET /api/v1/watch?namespace={NAMESPACE}&env={ENV}&keys={KEY}&client_id={client_id}\
+                 &labels=region%3D{region}%2Ctier%3D{tier} HTTP/1.1\r\nHost: {addr}\r\n\
+                 Authorization: Bearer {subscriber}\r\nAccept: text/event-stream\r\n\r\n"
+            )
+            .into_bytes()
+        })
+        .collect();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (connected, failed, secs, _spawner) = attach_all(
+        Protocol::Sse,
+        addr,
+        requests,
+        args.connect_parallel,
+        &mut rx,
+        tx,
+    )
+    .await?;
+    outcome.connected = connected;
+    outcome.failed = failed;
+    outcome.connect_secs = secs;
+    println!("  {connected} subscribers attached in {secs:.1} s ({failed} failed)");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    outcome.rss_after_kib = rss_kib(pid)?;
+    println!(
+        "  RSS {:.1} MiB idle → {:.1} MiB with {connected} idle subscribers: {:.1} KiB each",
+        outcome.rss_before_kib as f64 / 1024.0,
+        outcome.rss_after_kib as f64 / 1024.0,
+        outcome.per_subscriber_kib()
+    );
+
+    // Which version each subscriber holds now (every one got version 1).
+    let mut holds = vec![1i64; n];
+    let mut last = vec![1i64; n];
+    let timeout = Duration::from_secs(20);
+    let grace = Duration::from_millis(200);
+    let mut stable = 1;
+    let mut per_phase = Vec::new();
+    for i in 0..args.releases {
+        stable = if stable == 1 { 2 } else { 1 };
+        let expected: Expectation = (0..n).map(|s| (s, stable)).collect();
+        pause(args, &mut rx, &mut outcome, &mut last).await;
+        let before = outcome.latencies.len();
+        let sent = Instant::now();
+        send_json(post(
+            format!("{config}/release"),
+            json!({"version": stable}),
+        ))
+        .await?;
+        collect(
+            &mut rx,
+            sent,
+            expected,
+            timeout,
+            grace,
+            &mut outcome,
+            &mut last,
+        )
+        .await;
+        holds.iter_mut().for_each(|h| *h = stable);
+        per_phase.push((format!("release {} (v{stable})", i + 1), before));
+    }
+
+    // The lane: 10 % → 50 % → 100 % of tier=web, then abort. The preview
+    // routes say exactly which connected subscribers it matches.
+    let matched = |preview: &Value| -> Vec<usize> {
+        preview["matched"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().and_then(|c| index.get(c).copied()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let change = |holds: &mut Vec<i64>, inside: &[usize]| -> Expectation {
+        let mut want = vec![stable; n];
+        for &s in inside {
+            want[s] = LANE_VERSION;
+        }
+        let expected = (0..n)
+            .filter(|&s| want[s] != holds[s])
+            .map(|s| (s, want[s]))
+            .collect();
+        *holds = want;
+        expected
+    };
+    let lane_body = json!({"version": LANE_VERSION, "selector": LANE_SELECTOR, "percentage": 10.0});
+    let preview = send_json(post(format!("{config}/lanes/preview"), lane_body.clone())).await?;
+    let expected = change(&mut holds, &matched(&preview));
+    pause(args, &mut rx, &mut outcome, &mut last).await;
+    let before = outcome.latencies.len();
+    let sent = Instant::now();
+    let lane = send_json(post(format!("{config}/lanes"), lane_body)).await?;
+    collect(
+        &mut rx,
+        sent,
+        expected,
+        timeout,
+        grace,
+        &mut outcome,
+        &mut last,
+    )
+    .await;
+    per_phase.push(("lane tier=web 10 %".into(), before));
+    let lane_id = lane["id"].as_i64().ok_or("POST /lanes gave no id")?;
+    for percentage in [50.0, 100.0] {
+        let body = json!({"percentage": percentage});
+        let preview = send_json(post(
+            format!("{config}/lanes/{lane_id}/preview"),
+            body.clone(),
+        ))
+        .await?;
+        let expected = change(&mut holds, &matched(&preview));
+        pause(args, &mut rx, &mut outcome, &mut last).await;
+        let before = outcome.latencies.len();
+        let sent = Instant::now();
+        send_json(
+            http.patch(format!("{config}/lanes/{lane_id}"))
+                .bearer_auth(&admin)
+                .json(&body),
+        )
+        .await?;
+        collect(
+            &mut rx,
+            sent,
+            expected,
+            timeout,
+            grace,
+            &mut outcome,
+            &mut last,
+        )
+        .await;
+        per_phase.push((format!("lane → {percentage} %"), before));
+    }
+    let expected = change(&mut holds, &[]);
+    pause(args, &mut rx, &mut outcome, &mut last).await;
+    let before = outcome.latencies.len();
+    let sent = Instant::now();
+    send_json(post(format!("{config}/lanes/{lane_id}/abort"), json!({}))).await?;
+    collect(
+        &mut rx,
+        sent,
+        expected,
+        timeout,
+        grace,
+        &mut outcome,
+        &mut last,
+    )
+    .await;
+    per_phase.push(("lane abort".into(), before));
+    outcome.updates = args.releases + 4;
+    print_phases(&outcome, &per_phase);
+
+    // Sustained: back-to-back releases, each waiting for its response.
+    let started = Instant::now();
+    let mut count = 0;
+    while started.elapsed().as_secs_f64() < args.rate_secs {
+        stable = if stable == 1 { 2 } else { 1 };
+        send_json(post(
+            format!("{config}/release"),
+            json!({"version": stable}),
+        ))
+        .await?;
+        count += 1;
+    }
+    outcome.rate = count as f64 / started.elapsed().as_secs_f64();
+    outcome.rate_updates = count;
+    settle(
+        &mut rx,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+        &mut outcome,
+        &mut last,
+    )
+    .await;
+    outcome.converged = last.iter().filter(|&&v| v == stable).count();
+    println!(
+        "  sustained: {count} releases in {:.1} s = {:.0}/s; {} streams closed by the server; \
+         {} of {connected} ended on the last release",
+        args.rate_secs, outcome.rate, outcome.closed, outcome.converged
+    );
+    server.stop().await;
+    outcome.latencies.sort();
+    Ok(outcome)
+}
+
+fn print_phases(outcome: &Outcome, phases: &[(String, usize)]) {
+    let mut summary: Vec<String> = Vec::new();
+    for (i, (name, start)) in phases.iter().enumerate() {
+        let end = phases.get(i + 1).map_or(outcome.latencies.len(), |p| p.1);
+        let mut part = outcome.latencies[*start..end].to_vec();
+        part.sort();
+        summary.push(format!(
+            "  {name:<24} {:>6} deliveries  p50 {:>7} ms  p99 {:>7} ms  max {:>7} ms",
+            part.len(),
+            ms(percentile(&part, 50.0)),
+            ms(percentile(&part, 99.0)),
+            ms(part.last().copied())
+        ));
+    }
+    for line in summary {
+        println!("{line}");
+    }
+    println!(
+        "  missing deliveries {}, unexpected events {}, streams closed {}",
+        outcome.missing, outcome.unexpected, outcome.closed
+    );
+}
+
+// ---------------------------------------------------------------------------
+// etcd
+
+fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+async fn start_etcd(binary: &Path, dir: &Path) -> Result<(Guard, SocketAddr)> {
+    let client = free_port()?;
+    let mut peer = free_port()?;
+    while peer == client {
+        peer = free_port()?;
+    }
+    let client_url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let log = std::fs::File::create(dir.join("etcd.log"))?;
+    let child = Command::new(binary)
+        .arg("--name")
+        .arg("default")
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--listen-client-urls", &client_url])
+        .args(["--advertise-client-urls", &client_url])
+        .args(["--listen-peer-urls", &peer_url])
+        .args(["--initial-advertise-peer-urls", &peer_url])
+        .args(["--initial-cluster", &format!("default={peer_url}")])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    let mut guard = Guard {
+        name: "etcd",
+        child,
+    };
+    let addr: SocketAddr = format!("127.0.0.1:{client}").parse()?;
+    let http = http_client()?;
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = guard.child.try_wait() {
+            return Err(
+                format!("etcd exited with {status} (see {}/etcd.log)", dir.display()).into(),
+            );
+        }
+        if let Ok(response) = http.get(format!("{client_url}/health")).send().await {
+            if response
+                .text()
+                .await
+                .unwrap_or_default()
+                .contains("\"true\"")
+            {
+                break;
+            }
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err("etcd did not become healthy within 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok((guard, addr))
+}
+
+async fn etcd_version(binary: &Path) -> String {
+    Command::new(binary)
+        .arg("--version")
+        .output()
+        .await
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
+                l.strip_prefix("etcd Version:")
+                    .map(|v| v.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+async fn bench_etcd(args: &Args, updates: usize) -> Result<Outcome> {
+    let version = etcd_version(&args.etcd).await;
+    println!("\n== etcd {version} ({})", args.etcd.display());
+    let dir = tempfile::tempdir()?;
+    let (server, addr) = start_etcd(&args.etcd, dir.path()).await?;
+    let pid = server.pid()?;
+    println!(
+        "  etcd pid {pid} on http://{addr}, data in {}",
+        dir.path().display()
+    );
+    let http = http_client()?;
+    let key = base64(format!("/{NAMESPACE}/{ENV}/{KEY}").as_bytes());
+    let put = |version: i64| {
+        http.post(format!("http://{addr}/v3/kv/put"))
+            .json(&json!({"key": key, "value": base64(content(version).as_bytes())}))
+    };
+    let revision = |answer: &Value| -> Result<i64> {
+        answer["header"]["revision"]
+            .as_str()
+            .and_then(|r| r.parse().ok())
+            .ok_or_else(|| format!("put answered without a revision: {answer}").into())
+    };
+    let first = revision(&send_json(put(1)).await?)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut outcome = Outcome {
+        name: format!("etcd {version}"),
+        rss_before_kib: rss_kib(pid)?,
+        ..Outcome::default()
+    };
+    let n = args.subscribers;
+    let body = json!({"create_request": {"key": key}}).to_string();
+    let request = format!(
+        "POST /v3/watch HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (connected, failed, secs, _spawner) = attach_all(
+        Protocol::EtcdJson,
+        addr,
+        vec![request; n],
+        args.connect_parallel,
+        &mut rx,
+        tx,
+    )
+    .await?;
+    outcome.connected = connected;
+    outcome.failed = failed;
+    outcome.connect_secs = secs;
+    println!("  {connected} watchers attached in {secs:.1} s ({failed} failed)");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    outcome.rss_after_kib = rss_kib(pid)?;
+    println!(
+        "  RSS {:.1} MiB idle → {:.1} MiB with {connected} idle watchers: {:.1} KiB each",
+        outcome.rss_before_kib as f64 / 1024.0,
+        outcome.rss_after_kib as f64 / 1024.0,
+        outcome.per_subscriber_kib()
+    );
+
+    let mut last = vec![first; n];
+    let timeout = Duration::from_secs(20);
+    let grace = Duration::from_millis(200);
+    let mut per_phase = Vec::new();
+    let mut value = 1;
+    for i in 0..updates {
+        value = if value == 1 { 2 } else { 1 };
+        pause(args, &mut rx, &mut outcome, &mut last).await;
+        let before = outcome.latencies.len();
+        let sent = Instant::now();
+        let answer = send_json(put(value)).await?;
+        let rev = revision(&answer)?;
+        let expected: Expectation = (0..n).map(|s| (s, rev)).collect();
+        collect(
+            &mut rx,
+            sent,
+            expected,
+            timeout,
+            grace,
+            &mut outcome,
+            &mut last,
+        )
+        .await;
+        per_phase.push((format!("put {}", i + 1), before));
+    }
+    outcome.updates = updates;
+    print_phases(&outcome, &per_phase);
+
+    let started = Instant::now();
+    let mut count = 0;
+    let mut final_rev = 0;
+    while started.elapsed().as_secs_f64() < args.rate_secs {
+        value = if value == 1 { 2 } else { 1 };
+        final_rev = revision(&send_json(put(value)).await?)?;
+        count += 1;
+    }
+    outcome.rate = count as f64 / started.elapsed().as_secs_f64();
+    outcome.rate_updates = count;
+    settle(
+        &mut rx,
+        Duration::from_secs(2),
+        Duration::from_secs(120),
+        &mut outcome,
+        &mut last,
+    )
+    .await;
+    outcome.converged = last.iter().filter(|&&v| v == final_rev).count();
+    println!(
+        "  sustained: {count} puts in {:.1} s = {:.0}/s; {} streams closed by the server; \
+         {} of {connected} ended on the last put",
+        args.rate_secs, outcome.rate, outcome.closed, outcome.converged
+    );
+    server.stop().await;
+    outcome.latencies.sort();
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dechunks_across_reads() {
+        let mut d = Dechunker::default();
+        let mut out = Vec::new();
+        d.raw.extend_from_slice(b"5\r\nhel");
+        assert!(!d.decode(&mut out).unwrap());
+        d.raw.extend_from_slice(b"lo\r\n3;x=1\r\n!\n\n\r");
+        assert!(!d.decode(&mut out).unwrap());
+        d.raw.extend_from_slice(b"\n0\r\n\r\n");
+        assert!(d.decode(&mut out).unwrap());
+        assert_eq!(out, b"hello!\n\n");
+    }
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn reads_int_fields() {
+        assert_eq!(
+            int_field(r#"{"a":1,"version":12,"x":"\"version\":3"}"#, "version"),
+            Some(12)
+        );
+        assert_eq!(
+            int_field(r#"{"mod_revision":"77"}"#, "mod_revision"),
+            Some(77)
+        );
+    }
+}
