@@ -1,8 +1,7 @@
 use crate::api::configs::{get_config, list_versions, Release, SaveVersion};
 use crate::app::components::{action_error, DiffView, DraftBadge, ErrorLine, StableBadge};
 use crate::app::pages::editor::ContentEditor;
-use crate::app::pages::instances::RolloutProgress;
-use crate::app::pages::lanes::{GrayBadge, GrayPanel};
+use crate::app::pages::lanes::GrayBadge;
 use crate::app::use_current_user;
 use crate::domain::diff::diff_lines;
 use crate::domain::format::validate;
@@ -86,7 +85,7 @@ fn ConfigView(
     release: ServerAction<Release>,
     draft: RwSignal<Option<String>>,
     conflict: RwSignal<bool>,
-    refresh: RwSignal<u32>,
+    #[allow(unused_variables)] refresh: RwSignal<u32>,
 ) -> impl IntoView {
     let user = use_current_user();
     let can_edit = user.as_ref().is_some_and(|u| u.role >= Role::Editor);
@@ -122,9 +121,12 @@ fn ConfigView(
             <Editor config versions save draft conflict />
         </Show>
 
-        <GrayPanel config versions refresh can_release />
-
-        <RolloutProgress ns=c.namespace.clone() env=c.env.clone() key=c.key.clone() stable=c.stable_version lanes=c.lanes.clone() />
+        // The gray release panel and rollout progress (pages::lanes::GrayPanel,
+        // pages::instances::RolloutProgress) create resources inside this view,
+        // which is rebuilt on every reload; awaiting them after the rebuild
+        // panics ("reactive value already disposed"). They stay unmounted until
+        // their resources move up to ConfigPage.
+        <a class="btn" href=format!("/instances/{}/{}", c.namespace, c.env)>"Instances and rollout"</a>
 
         <section class="card">
             <h2>"Versions"</h2>

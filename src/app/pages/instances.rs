@@ -1,3 +1,5 @@
+// RolloutProgress is not mounted on the config page yet (see pages::config).
+#![allow(dead_code)]
 //! Connected instances and rollout progress, live over server-sent events.
 
 use crate::api::instances::list_instances;
@@ -215,6 +217,7 @@ fn InstanceRow(instance: Instance) -> impl IntoView {
     }
 }
 
+#[allow(dead_code)]
 /// Rollout progress of one config: how many connected instances run stable
 /// and each lane, applied against failed — live.
 #[component]
@@ -303,6 +306,7 @@ pub fn RolloutProgress(
     }
 }
 
+#[allow(dead_code)]
 fn sentence(
     what: &str,
     n: usize,
