@@ -18,6 +18,10 @@ const ENV: &str = "prod";
 /// How long a test waits for a condition before failing.
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// The tests of this file run one at a time: a stopped server's port must stay free for its
+/// restart, and a server of a parallel test could otherwise be handed that very port.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A `graycast serve` process.
 struct Server {
     child: Child,
@@ -65,7 +69,12 @@ impl Server {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "admin signs in; server log:\n{}",
+            read(&dir.join("server.log"))
+        );
         Some(Server {
             child,
             port,
@@ -81,8 +90,11 @@ impl Server {
     /// Starts again on the port this server had (the agent's `--server` URL), retrying while the
     /// port is briefly unavailable.
     async fn restart(mut self, dir: &Path) -> Server {
-        let port = self.port;
         self.stop().await;
+        Server::start_on(dir, self.port).await
+    }
+
+    async fn start_on(dir: &Path, port: u16) -> Server {
         for _ in 0..40 {
             if let Some(server) = Server::try_start(dir, port).await {
                 return server;
@@ -94,7 +106,9 @@ impl Server {
 
     /// Kills the process: every open stream breaks at once, like a crash.
     async fn stop(&mut self) {
-        self.child.kill().await.unwrap();
+        if self.child.try_wait().unwrap().is_none() {
+            self.child.kill().await.unwrap();
+        }
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -260,6 +274,7 @@ fn reloads(dir: &Path) -> Vec<String> {
 
 #[tokio::test]
 async fn agent_writes_configs_reloads_reports_and_restores_on_a_failed_reload() {
+    let _serial = SERIAL.lock().await;
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path();
     let server = Server::start(dir).await;
@@ -343,6 +358,7 @@ async fn agent_writes_configs_reloads_reports_and_restores_on_a_failed_reload() 
 
 #[tokio::test]
 async fn agent_starts_offline_from_its_state_and_converges_after_a_server_restart() {
+    let _serial = SERIAL.lock().await;
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path();
     let mut server = Server::start(dir).await;
@@ -418,6 +434,7 @@ async fn run_once(command: &mut Command) -> bool {
 
 #[tokio::test]
 async fn once_fetches_writes_and_exits() {
+    let _serial = SERIAL.lock().await;
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path();
     let mut server = Server::start(dir).await;
@@ -474,11 +491,30 @@ fn fast_backoff() -> Backoff {
     }
 }
 
+/// Every state the watcher passes through, in order.
+fn record(
+    mut states: tokio::sync::watch::Receiver<WatchState>,
+) -> std::sync::Arc<std::sync::Mutex<Vec<WatchState>>> {
+    let history = std::sync::Arc::new(std::sync::Mutex::new(vec![*states.borrow_and_update()]));
+    let sink = history.clone();
+    tokio::spawn(async move {
+        while states.changed().await.is_ok() {
+            let state = *states.borrow_and_update();
+            sink.lock().unwrap().push(state);
+        }
+    });
+    history
+}
+
 async fn wait_state(states: &mut tokio::sync::watch::Receiver<WatchState>, state: WatchState) {
-    tokio::time::timeout(PATIENCE, states.wait_for(|s| *s == state))
+    let waited = tokio::time::timeout(PATIENCE, states.wait_for(|s| *s == state))
         .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {state:?}"))
-        .unwrap();
+        .is_ok();
+    assert!(
+        waited,
+        "timed out waiting for {state:?}; the watcher is {:?}",
+        *states.borrow()
+    );
 }
 
 async fn next(watcher: &mut graycast::client::Watcher) -> Update {
@@ -490,6 +526,7 @@ async fn next(watcher: &mut graycast::client::Watcher) -> Update {
 
 #[tokio::test]
 async fn sdk_watcher_reconnects_and_resumes_with_only_what_changed() {
+    let _serial = SERIAL.lock().await;
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path();
     let server = Server::start(dir).await;
@@ -502,10 +539,7 @@ async fn sdk_watcher_reconnects_and_resumes_with_only_what_changed() {
     let client = Client::new(&server.base, &token).unwrap();
     let mut watcher = client.watch(WatchOptions::new(NS, ENV, "sdk-1").backoff(fast_backoff()));
     let mut states = watcher.states();
-    assert!(matches!(
-        watcher.state(),
-        WatchState::Idle | WatchState::Connecting | WatchState::Connected
-    ));
+    let history = record(watcher.states());
     wait_state(&mut states, WatchState::Connected).await;
     let mut initial: Vec<(String, i64)> = Vec::new();
     for _ in 0..2 {
@@ -524,9 +558,22 @@ async fn sdk_watcher_reconnects_and_resumes_with_only_what_changed() {
     );
     let resume_from = watcher.last_event_id().expect("an event id");
 
-    let server = server.restart(dir).await;
+    let mut server = server;
+    server.stop().await;
     wait_state(&mut states, WatchState::Reconnecting).await;
+    let server = Server::start_on(dir, server.port).await;
     wait_state(&mut states, WatchState::Connected).await;
+    {
+        use WatchState::*;
+        let seen = history.lock().unwrap().clone();
+        let mut distinct = seen.clone();
+        distinct.dedup();
+        assert_eq!(
+            distinct[..5],
+            [Idle, Connecting, Connected, Reconnecting, Connected],
+            "{seen:?}"
+        );
+    }
     assert_eq!(
         watcher.last_event_id().as_deref(),
         Some(resume_from.as_str())
@@ -563,6 +610,7 @@ async fn sdk_watcher_reconnects_and_resumes_with_only_what_changed() {
 
 #[tokio::test]
 async fn sdk_rules_mode_evaluates_like_the_server_resolves() {
+    let _serial = SERIAL.lock().await;
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path();
     let server = Server::start(dir).await;
