@@ -362,7 +362,12 @@ async fn limited_callers_work_inside_their_limits() {
         &app,
         staging,
         Method::POST,
-        &config_path("shop", "staging", "a.txt", &format!("/lanes/{}/abort", lane["id"])),
+        &config_path(
+            "shop",
+            "staging",
+            "a.txt",
+            &format!("/lanes/{}/abort", lane["id"]),
+        ),
         None,
     )
     .await;

@@ -99,8 +99,10 @@ fn salt_of(lane: &Value) -> String {
 async fn creating_a_lane_assigns_a_salt_and_records_the_event_and_audit() {
     let app = shop().await;
     let lane = app
-        .lane(json!({ "version": 2, "selector": " region = beijing ", "percentage": 30,
-                      "message": "canary in Beijing" }))
+        .lane(
+            json!({ "version": 2, "selector": " region = beijing ", "percentage": 30,
+                      "message": "canary in Beijing" }),
+        )
         .await;
     assert!(lane["id"].as_i64().unwrap() > 0);
     let salt = salt_of(&lane);
@@ -116,7 +118,7 @@ async fn creating_a_lane_assigns_a_salt_and_records_the_event_and_audit() {
     assert_eq!(lane["created_by"], "admin");
     assert_eq!(lane["closed_at"], Value::Null);
 
-    assert_eq!(app.lane_list().await, [lane.clone()]);
+    assert_eq!(app.lane_list().await, std::slice::from_ref(&lane));
     let (_, config) = app
         .get_json(&config_path("shop", "prod", "app.json", ""))
         .await;
@@ -204,9 +206,7 @@ async fn invalid_lanes_are_refused_with_the_field_and_nothing_is_stored() {
         let message = answer["error"]["message"].as_str().unwrap();
         assert!(message.contains(needle), "{body}: {message}");
     }
-    let (status, _) = app
-        .post_json(&lanes(), json!({ "percentage": 10 }))
-        .await;
+    let (status, _) = app.post_json(&lanes(), json!({ "percentage": 10 })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "version is required");
     let (status, _) = app
         .post_json(
@@ -256,7 +256,9 @@ async fn resolve_picks_the_lane_or_stable_exactly_by_bucket_from_query_or_header
         "no stickiness value, no match"
     );
 
-    let (status, body) = app.get_json(&resolve_path(&q(&inside, "region=beijing"))).await;
+    let (status, body) = app
+        .get_json(&resolve_path(&q(&inside, "region=beijing")))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["content"], r#"{"v":2}"#);
     assert_eq!(body["checksum"], sha256(r#"{"v":2}"#));
@@ -276,7 +278,10 @@ async fn resolve_picks_the_lane_or_stable_exactly_by_bucket_from_query_or_header
     let vary = r.headers()["vary"].to_str().unwrap().to_string();
     assert!(vary.contains("X-Client-Id"), "{vary}");
     let body: Value = r.json().await.unwrap();
-    assert_eq!((body["version"].clone(), body["lane"].clone()), (json!(2), lane["id"].clone()));
+    assert_eq!(
+        (body["version"].clone(), body["lane"].clone()),
+        (json!(2), lane["id"].clone())
+    );
     let r = with_headers(&format!("client_id={outside}"), &inside, "region=beijing")
         .await
         .unwrap();
@@ -319,8 +324,10 @@ async fn resolve_picks_the_lane_or_stable_exactly_by_bucket_from_query_or_header
 async fn targets_match_regardless_of_percentage_and_absent_keys_follow_the_operator() {
     let app = shop().await;
     let lane = app
-        .lane(json!({ "version": 2, "selector": "region!=shanghai", "percentage": 0,
-                      "targets": ["pod-t", "pod-u"] }))
+        .lane(
+            json!({ "version": 2, "selector": "region!=shanghai", "percentage": 0,
+                      "targets": ["pod-t", "pod-u"] }),
+        )
         .await;
     assert_eq!(lane["targets"], json!(["pod-t", "pod-u"]));
     assert_eq!(
@@ -341,8 +348,10 @@ async fn targets_match_regardless_of_percentage_and_absent_keys_follow_the_opera
 
     // Stickiness by user: only contexts with a user id can match.
     let by_user = app
-        .lane(json!({ "version": 3, "percentage": 100, "stickiness": "user_id",
-                      "selector": "tier", "priority": -1 }))
+        .lane(
+            json!({ "version": 3, "percentage": 100, "stickiness": "user_id",
+                      "selector": "tier", "priority": -1 }),
+        )
         .await;
     assert_eq!(by_user["stickiness"], "user_id");
     assert_eq!(
@@ -350,7 +359,8 @@ async fn targets_match_regardless_of_percentage_and_absent_keys_follow_the_opera
         (1, Value::Null)
     );
     assert_eq!(
-        app.resolved("client_id=pod-x&user_id=u-1&labels=tier=gold").await,
+        app.resolved("client_id=pod-x&user_id=u-1&labels=tier=gold")
+            .await,
         (3, by_user["id"].clone())
     );
     let r = app
@@ -370,14 +380,29 @@ async fn lanes_are_tried_by_priority_then_id() {
     let app = shop().await;
     let first = app.lane(json!({ "version": 2, "percentage": 100 })).await;
     let second = app.lane(json!({ "version": 3, "percentage": 100 })).await;
-    assert_eq!(app.resolved("client_id=pod-1").await, (2, first["id"].clone()));
+    assert_eq!(
+        app.resolved("client_id=pod-1").await,
+        (2, first["id"].clone())
+    );
     let (status, _) = app
         .patch_lane(&second["id"], json!({ "priority": -5 }))
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(app.resolved("client_id=pod-1").await, (3, second["id"].clone()));
-    let ids: Vec<Value> = app.lane_list().await.iter().map(|l| l["id"].clone()).collect();
-    assert_eq!(ids, [second["id"].clone(), first["id"].clone()], "resolution order");
+    assert_eq!(
+        app.resolved("client_id=pod-1").await,
+        (3, second["id"].clone())
+    );
+    let ids: Vec<Value> = app
+        .lane_list()
+        .await
+        .iter()
+        .map(|l| l["id"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [second["id"].clone(), first["id"].clone()],
+        "resolution order"
+    );
     let (_, config) = app
         .get_json(&config_path("shop", "prod", "app.json", ""))
         .await;
@@ -481,7 +506,10 @@ async fn promote_makes_the_lane_version_stable_and_closes_the_lane() {
         .await;
     assert_eq!(app.resolved("").await, (1, Value::Null));
     let (status, event) = app
-        .post_json(&lane_path(&lane["id"], "/promote"), json!({ "message": "looks good" }))
+        .post_json(
+            &lane_path(&lane["id"], "/promote"),
+            json!({ "message": "looks good" }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{event}");
     assert_eq!(event["kind"], "lane.promote");
@@ -506,9 +534,14 @@ async fn promote_makes_the_lane_version_stable_and_closes_the_lane() {
     assert_eq!(audit[0]["details"]["release_event"], event["id"]);
 
     // A closed lane is history: no more changes.
-    let (status, body) = app.patch_lane(&lane["id"], json!({ "percentage": 50 })).await;
+    let (status, body) = app
+        .patch_lane(&lane["id"], json!({ "percentage": 50 }))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("promoted"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("promoted"));
     let (status, _) = app
         .send(Method::POST, &lane_path(&lane["id"], "/promote"), None)
         .await;
@@ -527,7 +560,10 @@ async fn abort_returns_subscribers_to_stable_and_history_lists_closed_lanes() {
     let active = app
         .lane(json!({ "version": 3, "percentage": 0, "priority": 7 }))
         .await;
-    assert_eq!(app.resolved("client_id=pod-1").await, (3, aborted["id"].clone()));
+    assert_eq!(
+        app.resolved("client_id=pod-1").await,
+        (3, aborted["id"].clone())
+    );
     // No body at all is the same as `{}`.
     let (status, event) = app
         .send(Method::POST, &lane_path(&aborted["id"], "/abort"), None)
@@ -542,7 +578,9 @@ async fn abort_returns_subscribers_to_stable_and_history_lists_closed_lanes() {
         .post_json(&lane_path(&promoted["id"], "/promote"), json!({}))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = app.patch_lane(&aborted["id"], json!({ "priority": 1 })).await;
+    let (status, _) = app
+        .patch_lane(&aborted["id"], json!({ "priority": 1 }))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     let listed = app.lane_list().await;
@@ -570,10 +608,22 @@ async fn abort_returns_subscribers_to_stable_and_history_lists_closed_lanes() {
         .collect();
     assert_eq!(ids.len(), 6, "release, 3 creates, abort, promote");
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
-    let kinds: Vec<Value> = app.releases().await.iter().map(|e| e["kind"].clone()).collect();
+    let kinds: Vec<Value> = app
+        .releases()
+        .await
+        .iter()
+        .map(|e| e["kind"].clone())
+        .collect();
     assert_eq!(
         kinds,
-        ["lane.promote", "lane.abort", "lane.create", "lane.create", "lane.create", "stable"]
+        [
+            "lane.promote",
+            "lane.abort",
+            "lane.create",
+            "lane.create",
+            "lane.create",
+            "stable"
+        ]
     );
 }
 
@@ -617,7 +667,10 @@ async fn explain_gives_each_lane_verdict_with_bucket_and_threshold() {
     assert_eq!(verdicts[1]["matched"], true);
     assert_eq!(
         explain["reason"],
-        format!("lane {} matched: bucket {b} < threshold 3000 → v2", lane["id"])
+        format!(
+            "lane {} matched: bucket {b} < threshold 3000 → v2",
+            lane["id"]
+        )
     );
 
     let outside = value_where(&salt, "pod", |b| b >= 3000);
@@ -667,7 +720,10 @@ async fn preview_without_connected_subscribers_matches_none_of_none() {
     let app = shop().await;
     let preview = config_path("shop", "prod", "app.json", "/lanes/preview");
     let (status, body) = app
-        .post_json(&preview, json!({ "version": 2, "selector": "region=beijing", "percentage": 30 }))
+        .post_json(
+            &preview,
+            json!({ "version": 2, "selector": "region=beijing", "percentage": 30 }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
@@ -675,15 +731,25 @@ async fn preview_without_connected_subscribers_matches_none_of_none() {
         json!({ "matched": [], "matched_count": 0, "connected_count": 0 })
     );
     let (status, body) = app
-        .post_json(&preview, json!({ "version": 2, "selector": "region in", "percentage": 30 }))
+        .post_json(
+            &preview,
+            json!({ "version": 2, "selector": "region in", "percentage": 30 }),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["field"], "selector");
-    assert_eq!(app.lane_list().await, Vec::<Value>::new(), "a preview stores nothing");
+    assert_eq!(
+        app.lane_list().await,
+        Vec::<Value>::new(),
+        "a preview stores nothing"
+    );
 
     let lane = app.lane(json!({ "version": 2, "percentage": 30 })).await;
     let (status, body) = app
-        .post_json(&lane_path(&lane["id"], "/preview"), json!({ "percentage": 60 }))
+        .post_json(
+            &lane_path(&lane["id"], "/preview"),
+            json!({ "percentage": 60 }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["connected_count"], 0);
