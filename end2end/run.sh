@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd .. && pwd)
-bin="$root/target/release/graycast"
+bin="${GRAYCAST_BIN:-$root/target/release/graycast}"
 [ -x "$bin" ] || { echo "end2end: $bin is missing; run 'make build' first" >&2; exit 1; }
 work=$(mktemp -d)
 "$bin" serve --listen 127.0.0.1:0 --database-url "sqlite://$work/e2e.db" \

@@ -14,7 +14,7 @@ async function subscribe(base: string, token: string, ns: string, env: string, c
   return () => controller.abort();
 }
 
-test.fixme("the instances page updates live when a subscriber connects and when a lane moves", async ({ page, baseURL }) => {
+test("the instances page updates live when a subscriber connects and when a lane moves", async ({ page, baseURL }) => {
   const ns = `live-${Date.now() % 1000000}`;
   await signIn(page);
   const api = page.request;

@@ -19,7 +19,7 @@ async function subscribe(base: string, token: string, ns: string, env: string, c
   return () => controller.abort();
 }
 
-test.fixme("gray lane: selector at 30 %, preview, slider to 60 %, test a context, promote; a second lane aborted", async ({ page, baseURL }) => {
+test("gray lane: selector at 30 %, preview, slider to 60 %, test a context, promote; a second lane aborted", async ({ page, baseURL }) => {
   const ns = `lanes-${Date.now() % 1000000}`;
   await signIn(page);
   const api = page.request;

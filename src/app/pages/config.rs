@@ -1,7 +1,8 @@
 use crate::api::configs::{get_config, list_versions, Release, SaveVersion};
 use crate::app::components::{action_error, DiffView, DraftBadge, ErrorLine, StableBadge};
 use crate::app::pages::editor::ContentEditor;
-use crate::app::pages::lanes::GrayBadge;
+use crate::app::pages::instances::{use_live_instances, LiveInstances, RolloutProgress};
+use crate::app::pages::lanes::{GrayBadge, GrayPanel, GrayState, Keys};
 use crate::app::use_current_user;
 use crate::domain::diff::diff_lines;
 use crate::domain::format::validate;
@@ -57,6 +58,10 @@ pub fn ConfigPage() -> impl IntoView {
         move || (ns.get(), env.get(), key.get(), changes()),
         |(ns, env, key, _)| list_versions(ns, env, key),
     );
+    // Created here, outside the Transition that rebuilds the view on every
+    // reload, so nothing still awaited is disposed by a rebuild.
+    let gray = GrayState::new(Keys { ns, env, key }, refresh);
+    let live = use_live_instances(ns, env);
     view! {
         <Title text=move || key.get() />
         <nav class="crumbs" aria-label="Breadcrumb">
@@ -66,9 +71,14 @@ pub fn ConfigPage() -> impl IntoView {
         </nav>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match (config.await, versions.await) {
+                // Everything the view reads is loaded here, before it is built:
+                // a resource still pending inside the rebuilt view would stream
+                // separately and could hydrate out of step.
+                let (config, versions, lanes) = (config.await, versions.await, gray.lanes.await);
+                let _ = live.initial.await;
+                match (config, versions) {
                     (Ok(config), Ok(versions)) => view! {
-                        <ConfigView config versions save release draft conflict refresh />
+                        <ConfigView config versions lanes save release draft conflict gray live />
                     }.into_any(),
                     (Err(e), _) | (_, Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                 }
@@ -81,11 +91,13 @@ pub fn ConfigPage() -> impl IntoView {
 fn ConfigView(
     config: Config,
     versions: Vec<Version>,
+    lanes: Result<Vec<crate::model::Lane>, crate::Error>,
     save: ServerAction<SaveVersion>,
     release: ServerAction<Release>,
     draft: RwSignal<Option<String>>,
     conflict: RwSignal<bool>,
-    #[allow(unused_variables)] refresh: RwSignal<u32>,
+    gray: GrayState,
+    live: LiveInstances,
 ) -> impl IntoView {
     let user = use_current_user();
     let can_edit = user.as_ref().is_some_and(|u| u.role >= Role::Editor);
@@ -121,12 +133,8 @@ fn ConfigView(
             <Editor config versions save draft conflict />
         </Show>
 
-        // The gray release panel and rollout progress (pages::lanes::GrayPanel,
-        // pages::instances::RolloutProgress) create resources inside this view,
-        // which is rebuilt on every reload; awaiting them after the rebuild
-        // panics ("reactive value already disposed"). They stay unmounted until
-        // their resources move up to ConfigPage.
-        <a class="btn" href=format!("/instances/{}/{}", c.namespace, c.env)>"Instances and rollout"</a>
+        <GrayPanel state=gray stable=c.stable_version versions lanes can_release />
+        <RolloutProgress live key=c.key.clone() ns=c.namespace.clone() env=c.env.clone() stable=c.stable_version lanes=c.lanes.clone() />
 
         <section class="card">
             <h2>"Versions"</h2>
@@ -152,7 +160,7 @@ fn ConfigView(
                             <tr data-version=n>
                                 <td><strong>"v" {n}</strong></td>
                                 <td>{status}</td>
-                                <td>{v.message.clone()}</td>
+                                <td>{if v.message.is_empty() { "—".to_string() } else { v.message.clone() }}</td>
                                 <td>{v.author.clone()}</td>
                                 <td class="muted">{v.created_at.get(..16).unwrap_or_default().replace('T', " ")}</td>
                                 <td class="row-actions">

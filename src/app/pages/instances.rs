@@ -1,5 +1,3 @@
-// RolloutProgress is not mounted on the config page yet (see pages::config).
-#![allow(dead_code)]
 //! Connected instances and rollout progress, live over server-sent events.
 
 use crate::api::instances::list_instances;
@@ -12,6 +10,7 @@ use leptos_router::hooks::use_params_map;
 
 /// The instances of (namespace, env): first from the server-rendered list,
 /// then from the live feed, which the browser follows with an EventSource.
+#[derive(Clone, Copy)]
 pub struct LiveInstances {
     pub initial: Resource<Result<Vec<Instance>, crate::Error>>,
     pub live: RwSignal<Option<Vec<Instance>>>,
@@ -217,50 +216,39 @@ fn InstanceRow(instance: Instance) -> impl IntoView {
     }
 }
 
-#[allow(dead_code)]
 /// Rollout progress of one config: how many connected instances run stable
 /// and each lane, applied against failed — live.
 #[component]
 pub fn RolloutProgress(
+    live: LiveInstances,
     ns: String,
     env: String,
     key: String,
     stable: Option<i64>,
     lanes: Vec<crate::model::Lane>,
 ) -> impl IntoView {
-    let ns_m = Memo::new({
-        let ns = ns.clone();
-        move |_| ns.clone()
-    });
-    let env_m = Memo::new({
-        let env = env.clone();
-        move |_| env.clone()
-    });
-    let instances = StoredValue::new(use_live_instances(ns_m, env_m));
-    let key = StoredValue::new(key);
-    let lanes = StoredValue::new(lanes);
+    // Plain captured data, not values owned by this view's scope: the config
+    // page rebuilds this view on reload while the live feed keeps writing.
     let lines = move || {
-        let list = instances.with_value(|i| i.current()).unwrap_or_default();
+        let list = live.current().unwrap_or_default();
         let connected: Vec<&Instance> = list.iter().filter(|i| i.connected).collect();
         let total = connected.len();
         let on = |lane: Option<i64>| {
-            key.with_value(|key| {
-                let here: Vec<_> = connected
-                    .iter()
-                    .filter_map(|i| i.configs.get(key))
-                    .filter(|c| c.served.is_some() && c.lane == lane)
-                    .collect();
-                let applied = here
-                    .iter()
-                    .filter(|c| c.status == Some(ReportStatus::Applied) && c.reported == c.served)
-                    .count();
-                let failed: Vec<String> = here
-                    .iter()
-                    .filter(|c| c.status == Some(ReportStatus::Failed) && c.reported == c.served)
-                    .map(|c| c.message.clone().unwrap_or_default())
-                    .collect();
-                (here.len(), applied, failed)
-            })
+            let here: Vec<_> = connected
+                .iter()
+                .filter_map(|i| i.configs.get(&key))
+                .filter(|c| c.served.is_some() && c.lane == lane)
+                .collect();
+            let applied = here
+                .iter()
+                .filter(|c| c.status == Some(ReportStatus::Applied) && c.reported == c.served)
+                .count();
+            let failed: Vec<String> = here
+                .iter()
+                .filter(|c| c.status == Some(ReportStatus::Failed) && c.reported == c.served)
+                .map(|c| c.message.clone().unwrap_or_default())
+                .collect();
+            (here.len(), applied, failed)
         };
         let mut out = Vec::new();
         if let Some(v) = stable {
@@ -274,7 +262,7 @@ pub fn RolloutProgress(
                 &failed,
             ));
         }
-        for lane in lanes.get_value() {
+        for lane in &lanes {
             let (n, applied, failed) = on(Some(lane.id));
             out.push(sentence(
                 &format!("lane {} (v{})", lane.id, lane.version),
@@ -287,26 +275,28 @@ pub fn RolloutProgress(
         }
         (total, out)
     };
+    let (total, items) = {
+        let count = lines.clone();
+        (
+            move || format!("{} connected instance(s)", count().0),
+            move || {
+                lines()
+                    .1
+                    .into_iter()
+                    .map(|l| view! { <li>{l}</li> })
+                    .collect_view()
+            },
+        )
+    };
     view! {
         <section class="card rollout" aria-labelledby="rollout-title">
             <h2 id="rollout-title">"Rollout progress"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || {
-                    let (total, lines) = lines();
-                    view! {
-                        <p class="muted">{format!("{total} connected instance(s)")} " · "
-                            <A href=format!("/instances/{ns}/{env}")>"all instances"</A></p>
-                        <ul data-testid="rollout" aria-live="polite">
-                            {lines.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}
-                        </ul>
-                    }
-                }}
-            </Transition>
+            <p class="muted">{total} " · " <A href=format!("/instances/{ns}/{env}")>"all instances"</A></p>
+            <ul data-testid="rollout" aria-live="polite">{items}</ul>
         </section>
     }
 }
 
-#[allow(dead_code)]
 fn sentence(
     what: &str,
     n: usize,

@@ -1,28 +1,31 @@
-// Not mounted on the config page yet (see pages::config): kept compiled and
-// ready while its resources move up to ConfigPage.
-#![allow(dead_code)]
 //! The gray release panel: active lanes with weight, promote and abort; a new
 //! lane with a selector that validates as you type, a weight slider and a live
 //! blast-radius preview; and "test a context" with the reasons per lane.
+//!
+//! Everything that outlives a reload of the config page (resources, actions,
+//! the unsaved lane, the context under test) lives in [`GrayState`], created
+//! once by the page outside its `<Transition>`. The views below are rebuilt on
+//! every reload; they only read and write that state. The lane list is awaited
+//! by the page together with the config: a `Suspend` nested in the rebuilt view
+//! could finish after its owner was disposed and build views in a dead scope.
 
 use crate::api::configs::{
-    list_lanes, preview_lane, AbortLane, CreateLane, ExplainResolve, PromoteLane, UpdateLane,
+    list_lanes, preview_lane, preview_lane_change, AbortLane, CreateLane, ExplainResolve,
+    PromoteLane, UpdateLane,
 };
 use crate::app::components::{action_error, ErrorLine};
 use crate::domain::lane::{parse_labels, parse_percentage};
 use crate::domain::selector::Selector;
-use crate::model::{Config, Lane, LaneUpdate, NewLane, Version};
+use crate::model::{Lane, LaneUpdate, NewLane, Preview, Version};
+use crate::Error;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
 /// `GRAY v13 · 10% · region=beijing` (violet).
 #[component]
 pub fn GrayBadge(lane: Lane) -> impl IntoView {
-    let selector = if lane.selector.is_empty() {
-        String::new()
-    } else {
-        format!(" · {}", lane.selector)
-    };
+    // No empty text node: it would not survive hydration.
+    let selector = (!lane.selector.is_empty()).then(|| format!(" · {}", lane.selector));
     view! {
         <span class="badge violet" title="A gray lane">
             "◐ GRAY v" {lane.version} " · " {format_pct(lane.percentage)} "%" {selector}
@@ -35,101 +38,352 @@ pub fn format_pct(p: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// Which config the panel works on.
 #[derive(Clone, Copy)]
-struct Keys {
-    config: StoredValue<Config>,
+pub struct Keys {
+    pub ns: Memo<String>,
+    pub env: Memo<String>,
+    pub key: Memo<String>,
 }
 
 impl Keys {
     fn ns(&self) -> String {
-        self.config.with_value(|c| c.namespace.clone())
+        self.ns.get_untracked()
     }
     fn env(&self) -> String {
-        self.config.with_value(|c| c.env.clone())
+        self.env.get_untracked()
     }
     fn key(&self) -> String {
-        self.config.with_value(|c| c.key.clone())
+        self.key.get_untracked()
+    }
+}
+
+/// The state of the gray release panel, owned by the config page.
+#[derive(Clone, Copy)]
+pub struct GrayState {
+    keys: Keys,
+    pub lanes: Resource<Result<Vec<Lane>, Error>>,
+    create: ServerAction<CreateLane>,
+    update: ServerAction<UpdateLane>,
+    promote: ServerAction<PromoteLane>,
+    abort: ServerAction<AbortLane>,
+    // The lane being drafted. `version` is None until the user picks one: the
+    // newest version is meant, which the page fills in once it knows it.
+    version: RwSignal<Option<i64>>,
+    newest: RwSignal<Option<i64>>,
+    selector: RwSignal<String>,
+    targets: RwSignal<String>,
+    stickiness: RwSignal<String>,
+    other_key: RwSignal<String>,
+    weight: RwSignal<f64>,
+    parsed: Memo<Result<Selector, crate::domain::selector::SelectorError>>,
+    pct_error: Memo<Option<String>>,
+    draft: Memo<Option<NewLane>>,
+    preview: RwSignal<Option<Preview>>,
+    // An active lane's weight being moved (lane id, weight) and what it would match.
+    adjust: RwSignal<Option<(i64, f64)>>,
+    adjust_preview: RwSignal<Option<(i64, f64, Preview)>>,
+    // Test a context.
+    explain: ServerAction<ExplainResolve>,
+    ctx_client_id: RwSignal<String>,
+    ctx_user_id: RwSignal<String>,
+    ctx_labels: RwSignal<String>,
+    ctx_with_draft: RwSignal<bool>,
+    ctx_open: RwSignal<bool>,
+}
+
+impl GrayState {
+    pub fn new(keys: Keys, refresh: RwSignal<u32>) -> Self {
+        let lanes = Resource::new(
+            move || (keys.ns.get(), keys.env.get(), keys.key.get(), refresh.get()),
+            |(ns, env, key, _)| list_lanes(ns, env, key),
+        );
+        let create = ServerAction::<CreateLane>::new();
+        let update = ServerAction::<UpdateLane>::new();
+        let promote = ServerAction::<PromoteLane>::new();
+        let abort = ServerAction::<AbortLane>::new();
+        let version = RwSignal::new(None);
+        let newest = RwSignal::new(None);
+        let selector = RwSignal::new(String::new());
+        let targets = RwSignal::new(String::new());
+        let stickiness = RwSignal::new("client_id".to_string());
+        let other_key = RwSignal::new(String::new());
+        let weight = RwSignal::new(10.0);
+        let parsed = Memo::new(move |_| Selector::parse(&selector.get()));
+        let pct_error = Memo::new(move |_| parse_percentage(weight.get()).err());
+        let draft = Memo::new(move |_| {
+            Some(NewLane {
+                version: version.get().or(newest.get())?,
+                selector: Some(selector.get()).filter(|s| !s.trim().is_empty()),
+                targets: Some(
+                    targets
+                        .get()
+                        .lines()
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                ),
+                percentage: weight.get(),
+                stickiness: Some(if stickiness.get() == "other" {
+                    other_key.get()
+                } else {
+                    stickiness.get()
+                }),
+                priority: None,
+                message: None,
+            })
+        });
+        // The blast-radius preview follows the rule and the weight as they
+        // change, but only while they are valid. Fetched by effects, so only in
+        // the browser, into plain signals: nothing to stream from the server or
+        // to match during hydration; a late answer never overwrites a newer one.
+        let preview = RwSignal::new(None::<Preview>);
+        let preview_asked = StoredValue::new(0u64);
+        Effect::new(move |_| {
+            let valid = parsed.with(|p| p.is_ok()) && pct_error.with(|e| e.is_none());
+            let lane = draft.get().filter(|_| valid);
+            let asked = preview_asked.get_value() + 1;
+            preview_asked.set_value(asked);
+            let Some(lane) = lane else {
+                preview.set(None);
+                return;
+            };
+            leptos::task::spawn_local(async move {
+                let answer = preview_lane(keys.ns(), keys.env(), keys.key(), lane)
+                    .await
+                    .ok();
+                if preview_asked.try_get_value() == Some(asked) {
+                    preview.try_set(answer);
+                }
+            });
+        });
+        let adjust = RwSignal::new(None::<(i64, f64)>);
+        let adjust_preview = RwSignal::new(None::<(i64, f64, Preview)>);
+        let adjust_asked = StoredValue::new(0u64);
+        Effect::new(move |_| {
+            let moving = adjust.get().filter(|(_, w)| parse_percentage(*w).is_ok());
+            let asked = adjust_asked.get_value() + 1;
+            adjust_asked.set_value(asked);
+            let Some((id, weight)) = moving else {
+                adjust_preview.set(None);
+                return;
+            };
+            let change = LaneUpdate {
+                percentage: Some(weight),
+                ..Default::default()
+            };
+            leptos::task::spawn_local(async move {
+                let answer = preview_lane_change(keys.ns(), keys.env(), keys.key(), id, change)
+                    .await
+                    .ok()
+                    .map(|p| (id, weight, p));
+                if adjust_asked.try_get_value() == Some(asked) {
+                    adjust_preview.try_set(answer);
+                }
+            });
+        });
+        Effect::new(move |_| {
+            // Read all three (no short circuit) so each one is tracked.
+            let done = [
+                matches!(update.value().get(), Some(Ok(_))),
+                matches!(promote.value().get(), Some(Ok(_))),
+                matches!(abort.value().get(), Some(Ok(_))),
+            ];
+            if done.contains(&true) {
+                adjust.set(None);
+                refresh.update(|n| *n += 1);
+            }
+        });
+        Effect::new(move |_| {
+            if matches!(create.value().get(), Some(Ok(_))) {
+                // The lane exists now: start the next draft afresh.
+                selector.set(String::new());
+                targets.set(String::new());
+                version.set(None);
+                refresh.update(|n| *n += 1);
+            }
+        });
+        GrayState {
+            keys,
+            lanes,
+            create,
+            update,
+            promote,
+            abort,
+            version,
+            newest,
+            selector,
+            targets,
+            stickiness,
+            other_key,
+            weight,
+            parsed,
+            pct_error,
+            draft,
+            preview,
+            adjust,
+            adjust_preview,
+            explain: ServerAction::new(),
+            ctx_client_id: RwSignal::new(String::new()),
+            ctx_user_id: RwSignal::new(String::new()),
+            ctx_labels: RwSignal::new(String::new()),
+            ctx_with_draft: RwSignal::new(false),
+            ctx_open: RwSignal::new(false),
+        }
     }
 }
 
 #[component]
 pub fn GrayPanel(
-    config: StoredValue<Config>,
+    state: GrayState,
+    /// The stable version when the page loaded.
+    stable: Option<i64>,
     versions: StoredValue<Vec<Version>>,
-    refresh: RwSignal<u32>,
+    /// The config's lanes, loaded with the page.
+    lanes: Result<Vec<Lane>, Error>,
     can_release: bool,
 ) -> impl IntoView {
-    let keys = Keys { config };
-    let lanes = Resource::new(
-        move || refresh.get(),
-        move |_| list_lanes(keys.ns(), keys.env(), keys.key()),
-    );
+    let newest = versions.with_value(|v| v.first().map(|v| v.version));
+    // Client side only: the server renders the panel without a preview.
+    Effect::new(move |_| state.newest.set(newest));
     view! {
         <section class="card gray-panel" aria-labelledby="gray-title">
             <h2 id="gray-title">"Gray release"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading lanes…"</p> }>
-                {move || Suspend::new(async move {
-                    match lanes.await {
-                        Ok(list) => {
-                            let active: Vec<Lane> = list.iter().filter(|l| l.status == "active").cloned().collect();
-                            let closed: Vec<Lane> = list.into_iter().filter(|l| l.status != "active").collect();
+            <ErrorLine error=action_error(state.update) />
+            <ErrorLine error=action_error(state.promote) />
+            <ErrorLine error=action_error(state.abort) />
+            {match lanes {
+                Ok(list) => {
+                    let active: Vec<Lane> = list.iter().filter(|l| l.status == "active").cloned().collect();
+                    let closed: Vec<Lane> = list.into_iter().filter(|l| l.status != "active").collect();
+                    view! {
+                        {if active.is_empty() {
+                            view! { <p class="muted">"No active gray lane: every subscriber gets the stable release."</p> }.into_any()
+                        } else {
                             view! {
-                                {if active.is_empty() {
-                                    view! { <p class="muted">"No active gray lane: every subscriber gets the stable release."</p> }.into_any()
-                                } else {
-                                    view! {
-                                        <ul class="lanes" data-testid="active-lanes">
-                                            {active.into_iter().map(|lane| view! { <ActiveLane lane keys refresh can_release /> }).collect_view()}
-                                        </ul>
-                                    }.into_any()
-                                }}
-                                {(!closed.is_empty()).then(|| view! {
-                                    <details class="closed-lanes">
-                                        <summary>{format!("{} closed lane(s)", closed.len())}</summary>
-                                        <ul>
-                                            {closed.into_iter().map(|l| view! {
-                                                <li data-lane=l.id>
-                                                    <span class=if l.status == "aborted" { "badge red" } else { "badge grey superseded" }>
-                                                        {if l.status == "aborted" { "✕ aborted" } else { "promoted" }}
-                                                    </span>
-                                                    " lane " {l.id} " · v" {l.version} " · " {format_pct(l.percentage)} "% · " {l.selector.clone()}
-                                                </li>
-                                            }).collect_view()}
-                                        </ul>
-                                    </details>
-                                })}
+                                <ul class="lanes" data-testid="active-lanes">
+                                    {active.into_iter().map(|lane| view! { <ActiveLane lane state stable can_release /> }).collect_view()}
+                                </ul>
                             }.into_any()
-                        }
-                        Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
-            <Show when=move || can_release>
-                <NewLaneForm keys versions refresh />
-            </Show>
-            <TestContext keys />
+                        }}
+                        {(!closed.is_empty()).then(|| view! { <ClosedLanes closed /> })}
+                    }.into_any()
+                }
+                Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+            }}
+            {can_release.then(|| view! { <NewLaneForm state versions /> })}
+            <TestContext state />
         </section>
     }
 }
 
 #[component]
-fn ActiveLane(lane: Lane, keys: Keys, refresh: RwSignal<u32>, can_release: bool) -> impl IntoView {
-    let update = ServerAction::<UpdateLane>::new();
-    let promote = ServerAction::<PromoteLane>::new();
-    let abort = ServerAction::<AbortLane>::new();
-    Effect::new(move |_| {
-        if matches!(update.value().get(), Some(Ok(_)))
-            || matches!(promote.value().get(), Some(Ok(_)))
-            || matches!(abort.value().get(), Some(Ok(_)))
-        {
-            refresh.update(|n| *n += 1);
+fn ClosedLanes(closed: Vec<Lane>) -> impl IntoView {
+    view! {
+        <details class="closed-lanes">
+            <summary>{format!("{} closed lane(s)", closed.len())}</summary>
+            <ul>
+                {closed.into_iter().map(|l| {
+                    let aborted = l.status == "aborted";
+                    let rule = if l.selector.is_empty() { "every instance".to_string() } else { l.selector.clone() };
+                    view! {
+                        <li data-lane=l.id>
+                            <span class=if aborted { "badge red" } else { "badge grey superseded" }>
+                                {if aborted { "✕ aborted" } else { "promoted" }}
+                            </span>
+                            {format!(" lane {} · v{} · {}% · {rule}", l.id, l.version, format_pct(l.percentage))}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </details>
+    }
+}
+
+#[component]
+fn ActiveLane(
+    lane: Lane,
+    state: GrayState,
+    stable: Option<i64>,
+    can_release: bool,
+) -> impl IntoView {
+    let GrayState {
+        keys,
+        update,
+        promote,
+        abort,
+        adjust,
+        adjust_preview,
+        ..
+    } = state;
+    let id = lane.id;
+    let saved = lane.percentage;
+    // Reference-counted, not owned by this view's scope: this view is rebuilt
+    // when the page reloads, and its closures may still run once in between.
+    let weight = ArcRwSignal::new(saved);
+    // Tell the panel which weight to preview; back at the saved weight, nothing.
+    Effect::new({
+        let weight = weight.clone();
+        move |prev: Option<f64>| {
+            let w = weight.get();
+            if prev.is_some_and(|p| p != w) {
+                adjust.set(((w - saved).abs() > 1e-9).then_some((id, w)));
+            }
+            w
         }
     });
-    let id = lane.id;
-    let weight = RwSignal::new(lane.percentage);
-    let saved = lane.percentage;
+    let moving = {
+        let weight = weight.clone();
+        move || {
+            adjust_preview
+                .get()
+                .filter(|(lane, w, _)| *lane == id && (*w - weight.get()).abs() < 1e-9)
+                .map(|(_, _, p)| p)
+        }
+    };
+    let connected = {
+        let moving = moving.clone();
+        move || moving().map(|p| p.connected_count)
+    };
+    let unchanged = {
+        let weight = weight.clone();
+        move || (weight.get() - saved).abs() < 1e-9
+    };
+    let apply = {
+        let weight = weight.clone();
+        move |_| {
+            update.dispatch(UpdateLane {
+                namespace: keys.ns(),
+                env: keys.env(),
+                key: keys.key(),
+                id,
+                change: LaneUpdate {
+                    percentage: Some(weight.get_untracked()),
+                    ..Default::default()
+                },
+            });
+        }
+    };
+    let preview_line = {
+        let weight = weight.clone();
+        move || {
+            moving().map(|p| {
+                format!(
+                    "At {}%: matches {} of {} connected instances{}",
+                    format_pct(weight.get()),
+                    p.matched_count,
+                    p.connected_count,
+                    if p.matched.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", p.matched.join(", "))
+                    },
+                )
+            })
+        }
+    };
     let confirm: RwSignal<Option<&'static str>> = RwSignal::new(None);
-    let stable = keys.config.with_value(|c| c.stable_version);
     let compare = stable.map(|s| {
         format!(
             "/ns/{}/{}/{}/diff?from={s}&to={}",
@@ -140,47 +394,45 @@ fn ActiveLane(lane: Lane, keys: Keys, refresh: RwSignal<u32>, can_release: bool)
         )
     });
     let targets = lane.targets.len();
-    let errors = Signal::derive(move || {
-        action_error(update)
-            .get()
-            .or_else(|| action_error(promote).get())
-            .or_else(|| action_error(abort).get())
-    });
+    let details = format!(
+        "lane {id} · priority {} · sticky on {}{}",
+        lane.priority,
+        lane.stickiness,
+        if targets > 0 {
+            format!(" · {targets} target(s)")
+        } else {
+            String::new()
+        }
+    );
+    let version = lane.version;
     view! {
         <li class="lane" data-lane=id>
             <div class="lane-head">
                 <GrayBadge lane=lane.clone() />
-                <span class="muted">
-                    "lane " {id} " · priority " {lane.priority} " · sticky on " <code>{lane.stickiness.clone()}</code>
-                    {(targets > 0).then(|| format!(" · {targets} target(s)"))}
-                </span>
+                <span class="muted">{details}</span>
                 {compare.map(|href| view! { <A href=href>"Diff against stable"</A> })}
             </div>
             <Show when=move || can_release>
                 <div class="lane-controls">
-                    <WeightControl weight label=format!("Weight of lane {id}") />
-                    <button class="btn" disabled=move || (weight.get() - saved).abs() < 1e-9 || update.pending().get()
-                        on:click=move |_| {
-                            update.dispatch(UpdateLane {
-                                namespace: keys.ns(), env: keys.env(), key: keys.key(), id,
-                                change: LaneUpdate { percentage: Some(weight.get_untracked()), ..Default::default() },
-                            });
-                        }>"Apply weight"</button>
+                    <WeightControl weight=weight.clone() label=format!("Weight of lane {id}") connected=connected.clone() />
+                    <button class="btn" disabled={ let unchanged = unchanged.clone(); move || unchanged() || update.pending().get() }
+                        title={ let unchanged = unchanged.clone(); move || if unchanged() { "Move the weight first" } else { "" } }
+                        on:click=apply.clone()>"Apply weight"</button>
                     <span class="spacer"></span>
                     <button class="btn primary" on:click=move |_| confirm.set(Some("promote"))>"Promote…"</button>
                     <button class="btn danger" on:click=move |_| confirm.set(Some("abort"))>"Abort…"</button>
                 </div>
+                <p class="preview muted" aria-live="polite">{preview_line.clone()}</p>
             </Show>
-            <ErrorLine error=errors />
             {move || confirm.get().map(|what| {
                 let env = keys.env();
                 let needs_typing = env == "prod";
                 let typed = RwSignal::new(String::new());
                 let message = RwSignal::new(String::new());
-                let env_check = env.clone();
-                let ok = move || !needs_typing || typed.get() == env_check;
+                let env_check = StoredValue::new(env.clone());
+                let ok = move || !needs_typing || env_check.with_value(|e| typed.with(|t| t == e));
                 let (title, effect) = if what == "promote" {
-                    (format!("Promote lane {id}: v{} becomes the stable release of {env}", lane.version),
+                    (format!("Promote lane {id}: v{version} becomes the stable release of {env}"),
                      "Every subscriber receives this version; the lane closes.".to_string())
                 } else {
                     (format!("Abort lane {id} in {env}"),
@@ -191,12 +443,14 @@ fn ActiveLane(lane: Lane, keys: Keys, refresh: RwSignal<u32>, can_release: bool)
                         <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="lane-dialog-title">
                             <h2 id="lane-dialog-title">{title}</h2>
                             <p>{effect}</p>
+                            <LaneDiff keys stable version what />
                             <label>"Message" <input name="lane-message" bind:value=message /></label>
                             {needs_typing.then(|| view! { <label>"Type " <code>{env.clone()}</code> " to confirm" <input name="confirm-env" bind:value=typed /></label> })}
                             <div class="dialog-actions">
                                 <button class="btn" on:click=move |_| confirm.set(None)>"Cancel"</button>
                                 <span class="spacer"></span>
                                 <button class=if what == "promote" { "btn primary" } else { "btn danger" } disabled=move || !ok()
+                                    title=move || if ok() { String::new() } else { "Type the environment name to confirm".to_string() }
                                     on:click=move |_| {
                                         let m = message.get_untracked();
                                         let m = (!m.trim().is_empty()).then_some(m);
@@ -218,30 +472,78 @@ fn ActiveLane(lane: Lane, keys: Keys, refresh: RwSignal<u32>, can_release: bool)
     }
 }
 
+/// What a promote or abort changes for the instances it touches: the diff
+/// between stable and the lane's version (promote: stable → lane; abort: lane
+/// → stable).
+#[component]
+fn LaneDiff(keys: Keys, stable: Option<i64>, version: i64, what: &'static str) -> impl IntoView {
+    use crate::api::configs::diff_versions;
+    let (ns, env, key) = (keys.ns(), keys.env(), keys.key());
+    let Some(stable) = stable.filter(|s| *s != version) else {
+        return view! { <p class="muted">"The lane serves the stable version: no content changes."</p> }
+            .into_any();
+    };
+    let (from, to) = if what == "promote" {
+        (stable, version)
+    } else {
+        (version, stable)
+    };
+    // Created when the dialog opens and read only inside it, so it lives as
+    // long as the dialog.
+    let diff =
+        LocalResource::new(move || diff_versions(ns.clone(), env.clone(), key.clone(), from, to));
+    view! {
+        <h3>{format!("Changes v{from} → v{to}")}</h3>
+        <Suspense fallback=|| view! { <p class="loading">"Loading the diff…"</p> }>
+            {move || Suspend::new(async move {
+                match diff.await {
+                    Ok(d) => view! { <crate::app::components::DiffView diff=d /> }.into_any(),
+                    Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+    .into_any()
+}
+
 /// A labelled slider (whole percents; arrows ±1, PageUp/PageDown ±10,
 /// Home/End) paired with a number box for two decimals, plus quick buttons.
 #[component]
-fn WeightControl(
-    weight: RwSignal<f64>,
+fn WeightControl<C>(
+    /// Reference-counted so the control outlives nothing it reads (see ActiveLane).
+    weight: ArcRwSignal<f64>,
     label: String,
-    #[prop(optional)] connected: Option<Signal<usize>>,
-) -> impl IntoView {
+    /// Connected instances, when known (for "about 12 of 120 instances").
+    connected: C,
+) -> impl IntoView
+where
+    C: Fn() -> Option<usize> + Clone + Send + Sync + 'static,
+{
     let id = format!(
         "w{}",
         label.len() + label.bytes().map(usize::from).sum::<usize>()
     );
     let list_id = format!("{id}-marks");
-    let value_text = move || {
-        let p = weight.get();
-        match connected.map(|c| c.get()) {
-            Some(n) => format!(
-                "{} percent, about {} of {n} instances",
-                format_pct(p),
-                (p / 100.0 * n as f64).round()
-            ),
-            None => format!("{} percent", format_pct(p)),
+    let value_text = {
+        let weight = weight.clone();
+        move || {
+            let p = weight.get();
+            match connected() {
+                Some(n) => format!(
+                    "{} percent, about {} of {n} instances",
+                    format_pct(p),
+                    (p / 100.0 * n as f64).round()
+                ),
+                None => format!("{} percent", format_pct(p)),
+            }
         }
     };
+    let (w1, w2, w3, w4) = (
+        weight.clone(),
+        weight.clone(),
+        weight.clone(),
+        weight.clone(),
+    );
     view! {
         <div class="weight">
             <label for=id.clone()>{label.clone()}</label>
@@ -253,10 +555,10 @@ fn WeightControl(
                 step="1"
                 list=list_id.clone()
                 aria-valuetext=value_text
-                prop:value=move || weight.get().to_string()
+                prop:value=move || w1.get().to_string()
                 on:input=move |ev| {
                     if let Ok(v) = event_target_value(&ev).parse::<f64>() {
-                        weight.set(v)
+                        w2.set(v)
                     }
                 }
             />
@@ -270,17 +572,20 @@ fn WeightControl(
                 max="100"
                 step="0.01"
                 aria-label=format!("{label} in percent")
-                prop:value=move || format_pct(weight.get())
+                prop:value=move || format_pct(w3.get())
                 on:change=move |ev| {
                     if let Ok(v) = event_target_value(&ev).parse::<f64>() {
-                        weight.set(v.clamp(0.0, 100.0))
+                        w4.set(v.clamp(0.0, 100.0))
                     }
                 }
             />
             "%"
             <span class="quick">
-                {[1.0, 5.0, 10.0, 50.0].into_iter().map(|q| view! {
-                    <button type="button" class="btn small" on:click=move |_| weight.set(q)>{format!("{q}%")}</button>
+                {[1.0, 5.0, 10.0, 50.0].into_iter().map(|q| {
+                    let weight = weight.clone();
+                    view! {
+                        <button type="button" class="btn small" on:click=move |_| weight.set(q)>{format!("{q}%")}</button>
+                    }
                 }).collect_view()}
             </span>
         </div>
@@ -288,89 +593,47 @@ fn WeightControl(
 }
 
 #[component]
-fn NewLaneForm(
-    keys: Keys,
-    versions: StoredValue<Vec<Version>>,
-    refresh: RwSignal<u32>,
-) -> impl IntoView {
-    let create = ServerAction::<CreateLane>::new();
-    Effect::new(move |_| {
-        if matches!(create.value().get(), Some(Ok(_))) {
-            refresh.update(|n| *n += 1);
-        }
-    });
-    let newest = versions.with_value(|v| v.first().map(|v| v.version).unwrap_or(1));
-    let version = RwSignal::new(newest);
-    let selector = RwSignal::new(String::new());
-    let targets = RwSignal::new(String::new());
-    let stickiness = RwSignal::new("client_id".to_string());
-    let other_key = RwSignal::new(String::new());
-    let weight = RwSignal::new(10.0);
-    let parsed = Memo::new(move |_| Selector::parse(&selector.get()));
-    let pct_error = Memo::new(move |_| parse_percentage(weight.get()).err());
-    let draft = Memo::new(move |_| NewLane {
-        version: version.get(),
-        selector: Some(selector.get()).filter(|s| !s.trim().is_empty()),
-        targets: Some(
-            targets
-                .get()
-                .lines()
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect(),
-        ),
-        percentage: weight.get(),
-        stickiness: Some(if stickiness.get() == "other" {
-            other_key.get()
-        } else {
-            stickiness.get()
-        }),
-        priority: None,
-        message: None,
-    });
-    // The blast-radius preview follows the rule and the weight as they change,
-    // but only while they are valid.
-    let preview = Resource::new(
-        move || {
-            (
-                draft.get(),
-                parsed.get().is_ok() && pct_error.get().is_none(),
-                refresh.get(),
-            )
-        },
-        move |(lane, valid, _)| async move {
-            if !valid {
-                return None;
-            }
-            preview_lane(keys.ns(), keys.env(), keys.key(), lane)
-                .await
-                .ok()
-        },
-    );
-    let connected = Signal::derive(move || {
-        preview
-            .get()
-            .flatten()
-            .map(|p| p.connected_count)
-            .unwrap_or(0)
-    });
+fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<Version>>) -> impl IntoView {
+    let GrayState {
+        keys,
+        create,
+        version,
+        newest,
+        selector,
+        targets,
+        stickiness,
+        other_key,
+        weight,
+        parsed,
+        pct_error,
+        draft,
+        preview,
+        ..
+    } = state;
+    let connected = move || preview.with(|p| p.as_ref().map(|p| p.connected_count));
     let invalid_reason = move || {
         if let Err(e) = parsed.get() {
             Some(format!("Fix the selector: {e}"))
+        } else if let Some(e) = pct_error.get() {
+            Some(format!("Fix the weight: {e}"))
+        } else if draft.with(|d| d.is_none()) {
+            Some("Choose a version.".to_string())
         } else {
-            pct_error.get().map(|e| format!("Fix the weight: {e}"))
+            None
         }
     };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        create.dispatch(CreateLane {
-            namespace: keys.ns(),
-            env: keys.env(),
-            key: keys.key(),
-            lane: draft.get_untracked(),
-        });
+        if let Some(lane) = draft.get_untracked() {
+            create.dispatch(CreateLane {
+                namespace: keys.ns(),
+                env: keys.env(),
+                key: keys.key(),
+                lane,
+            });
+        }
     };
+    let chosen = move || version.get().or(newest.get());
     view! {
         <details class="new-lane" open>
             <summary>"Start a gray lane"</summary>
@@ -380,12 +643,13 @@ fn NewLaneForm(
                         "Version"
                         <select name="lane-version" on:change=move |ev| {
                             if let Ok(v) = event_target_value(&ev).parse() {
-                                version.set(v)
+                                version.set(Some(v))
                             }
                         }>
                             {versions.get_value().into_iter().map(|v| {
                                 let n = v.version;
-                                view! { <option value=n selected=move || version.get() == n>{format!("v{n} — {}", v.message)}</option> }
+                                let text = if v.message.is_empty() { format!("v{n}") } else { format!("v{n} — {}", v.message) };
+                                view! { <option value=n selected=move || chosen() == Some(n)>{text}</option> }
                             }).collect_view()}
                         </select>
                     </label>
@@ -424,9 +688,9 @@ fn NewLaneForm(
                     <label>
                         "Stickiness"
                         <select name="lane-stickiness" on:change=move |ev| stickiness.set(event_target_value(&ev))>
-                            <option value="client_id">"client_id (instance)"</option>
-                            <option value="user_id">"user_id (request user)"</option>
-                            <option value="other">"another context key…"</option>
+                            <option value="client_id" selected=move || stickiness.get() == "client_id">"client_id (instance)"</option>
+                            <option value="user_id" selected=move || stickiness.get() == "user_id">"user_id (request user)"</option>
+                            <option value="other" selected=move || stickiness.get() == "other">"another context key…"</option>
                         </select>
                         <span class="hint">"The same value always lands in the same bucket, so raising the weight keeps everyone already inside."</span>
                     </label>
@@ -434,17 +698,15 @@ fn NewLaneForm(
                         <label>"Context key" <input name="lane-stickiness-key" bind:value=other_key /></label>
                     </Show>
                 </div>
-                <WeightControl weight label="Weight".to_string() connected />
+                <WeightControl weight=weight.into() label="Weight".to_string() connected />
                 <div class="preview" data-testid="lane-preview" aria-live="polite">
-                    <Transition>
-                    {move || match preview.get().flatten() {
+                    {move || match preview.get() {
                         Some(p) => view! {
                             <p><strong>{format!("matches {} of {} connected instances", p.matched_count, p.connected_count)}</strong> <span class="muted">" (based on instances connected now)"</span></p>
                             <ul class="chips">{p.matched.into_iter().map(|c| view! { <li class="chip">{c}</li> }).collect_view()}</ul>
                         }.into_any(),
                         None => view! { <p class="muted">"Preview appears when the rule is valid."</p> }.into_any(),
                     }}
-                    </Transition>
                 </div>
                 <div class="actions">
                     <button class="btn primary" type="submit" disabled=move || invalid_reason().is_some() || create.pending().get()
@@ -458,11 +720,18 @@ fn NewLaneForm(
 }
 
 #[component]
-fn TestContext(keys: Keys) -> impl IntoView {
-    let explain = ServerAction::<ExplainResolve>::new();
-    let client_id = RwSignal::new(String::new());
-    let user_id = RwSignal::new(String::new());
-    let labels = RwSignal::new(String::new());
+fn TestContext(state: GrayState) -> impl IntoView {
+    let GrayState {
+        keys,
+        explain,
+        draft,
+        ctx_client_id: client_id,
+        ctx_user_id: user_id,
+        ctx_labels: labels,
+        ctx_with_draft: with_draft,
+        ctx_open: open,
+        ..
+    } = state;
     let labels_error = Memo::new(move |_| parse_labels(&labels.get()).err());
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -482,11 +751,17 @@ fn TestContext(keys: Keys) -> impl IntoView {
             env: keys.env(),
             key: keys.key(),
             context,
-            draft: None,
+            draft: if with_draft.get_untracked() {
+                draft.get_untracked()
+            } else {
+                None
+            },
         });
     };
     view! {
-        <details class="test-context">
+        // Stays open across reloads of the page (the view is rebuilt).
+        <details class="test-context" open=move || open.get()
+            on:toggle=move |ev| open.set(event_target::<web_sys::HtmlDetailsElement>(&ev).open())>
             <summary>"Test a context"</summary>
             <div class="two-columns">
                 <form class="stack" on:submit=on_submit>
@@ -494,18 +769,23 @@ fn TestContext(keys: Keys) -> impl IntoView {
                     <label>"user_id" <input name="ctx-user-id" bind:value=user_id /></label>
                     <label>"Labels" <input name="ctx-labels" placeholder="region=beijing,tier=web" bind:value=labels /></label>
                     {move || labels_error.get().map(|e| view! { <p class="error">{e}</p> })}
+                    <fieldset class="rules-choice">
+                        <legend>"Rules"</legend>
+                        <label><input type="radio" name="ctx-rules" value="current" prop:checked=move || !with_draft.get() on:change=move |_| with_draft.set(false) /> "current rules"</label>
+                        <label><input type="radio" name="ctx-rules" value="unsaved" prop:checked=move || with_draft.get() on:change=move |_| with_draft.set(true) /> "with the unsaved lane (shown as lane 0)"</label>
+                    </fieldset>
                     <button class="btn" type="submit" disabled=move || labels_error.get().is_some()>"Which version does it get?"</button>
                 </form>
                 <div class="verdict" data-testid="verdict" aria-live="polite">
                     <ErrorLine error=action_error(explain) />
                     {move || explain.value().get().and_then(|r| r.ok()).map(|x| view! {
-                        <p class="verdict-line"><strong>{match x.version { Some(v) => format!("Gets v{v}"), None => "Gets nothing (404)".to_string() }}</strong> " — " {x.reason.clone()}</p>
+                        <p class="verdict-line"><strong>{match x.version { Some(v) => format!("Gets v{v}"), None => "Gets nothing (404)".to_string() }}</strong> {format!(" — {}", x.reason)}</p>
                         <table class="grid">
                             <thead><tr><th>"Lane"</th><th>"Selector"</th><th>"Bucket / threshold"</th><th>"Reason"</th></tr></thead>
                             <tbody>
                                 {x.lanes.into_iter().map(|v| view! {
                                     <tr class:matched=v.matched>
-                                        <td>{if v.matched { "✓ " } else { "✗ " }} "lane " {v.lane_id} " (v" {v.version} ")"</td>
+                                        <td>{format!("{}lane {} (v{})", if v.matched { "✓ " } else { "✗ " }, v.lane_id, v.version)}</td>
                                         <td>{if v.selector_matched { "✓ matched" } else { "✗ no match" }}</td>
                                         <td>{match v.bucket { Some(b) => format!("{b} / {}", v.threshold_bp), None => format!("— / {}", v.threshold_bp) }}</td>
                                         <td>{v.reason}</td>
