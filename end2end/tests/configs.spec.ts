@@ -77,6 +77,11 @@ test("a save based on an old version keeps the edit and shows the newer version 
   await signIn(page);
   const api = page.request;
   expect((await api.post("/api/v1/namespaces", { data: { name: ns } })).status()).toBe(201);
+  // A namespace without a description renders on the namespace list (an empty
+  // text node would break hydration of a directly loaded page).
+  await page.goto("/");
+  await hydrated(page);
+  await expect(page.locator(`tr[data-namespace="${ns}"]`)).toContainText("—");
   const base = `/api/v1/namespaces/${ns}/envs/dev/configs`;
   expect((await api.post(base, { data: { key: "app.yaml", format: "yaml", content: "pool: 10\n" } })).status()).toBe(201);
   await page.goto(`/ns/${ns}/dev/app.yaml`);

@@ -74,6 +74,9 @@ pub fn HomePage() -> impl IntoView {
         </Show>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                // Awaited here, not read in passing: a value still loading on the
+                // server but present in the browser would not hydrate.
+                let _ = environments.await;
                 match namespaces.await {
                     Ok(list) if list.is_empty() => view! {
                         <p class="empty">"No namespaces yet — create one for each service."</p>
@@ -97,7 +100,7 @@ pub fn HomePage() -> impl IntoView {
                                         view! {
                                             <tr data-namespace=ns.name.clone()>
                                                 <td><A href=href><strong>{label}</strong></A></td>
-                                                <td class="muted">{ns.description.clone()}</td>
+                                                <td class="muted">{if ns.description.is_empty() { "—".to_string() } else { ns.description.clone() }}</td>
                                                 <td>{ns.config_count}</td>
                                                 <td class="env-links">
                                                     {env_links}

@@ -182,7 +182,7 @@ fn InstanceRow(instance: Instance) -> impl IntoView {
     view! {
         <tr data-client=instance.client_id.clone()>
             <td><code>{instance.client_id.clone()}</code></td>
-            <td class="muted">{labels}</td>
+            <td class="muted">{if labels.is_empty() { "no labels".to_string() } else { labels }}</td>
             <td>
                 <ul class="instance-configs">
                     {instance.configs.into_iter().map(|(key, c)| view! {
@@ -269,6 +269,27 @@ pub fn RolloutProgress(
                 n,
                 total,
                 Some(lane.percentage),
+                applied,
+                &failed,
+            ));
+        }
+        // Lanes started after the page loaded show up through the instances
+        // they serve, without a reload.
+        let mut later: Vec<(i64, i64)> = connected
+            .iter()
+            .filter_map(|i| i.configs.get(&key))
+            .filter_map(|c| Some((c.lane?, c.served?)))
+            .filter(|(id, _)| lanes.iter().all(|l| l.id != *id))
+            .collect();
+        later.sort_unstable();
+        later.dedup_by_key(|(id, _)| *id);
+        for (id, version) in later {
+            let (n, applied, failed) = on(Some(id));
+            out.push(sentence(
+                &format!("lane {id} (v{version})"),
+                n,
+                total,
+                None,
                 applied,
                 &failed,
             ));

@@ -79,6 +79,8 @@ pub fn UsersPage() -> impl IntoView {
         <ErrorLine error=action_error(update) />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                // The rows read the environment names: load them first.
+                let _ = environments.await;
                 match users.await {
                     Ok(list) => view! {
                         <table class="grid" data-testid="users">
