@@ -175,25 +175,37 @@ impl Instances {
         if pending.is_empty() {
             return Ok(());
         }
+        // Batched: after a release every connected instance has a change.
+        let upserts: Vec<sql::InstanceUpsert> = pending
+            .iter()
+            .map(|((namespace, env, client_id), p)| sql::InstanceUpsert {
+                namespace,
+                env,
+                client_id,
+                labels: p.labels.as_deref(),
+                connected: p.connected,
+                connected_at: p.connected_at.as_deref(),
+                last_seen: p.last_seen.as_deref(),
+            })
+            .collect();
+        let served: Vec<sql::ServedRow> = pending
+            .iter()
+            .flat_map(|((namespace, env, client_id), p)| {
+                p.served.iter().map(move |(key, (version, lane))| {
+                    (
+                        (namespace.as_str(), env.as_str(), client_id.as_str()),
+                        key.as_str(),
+                        *version,
+                        *lane,
+                    )
+                })
+            })
+            .collect();
         let mut tx = db::configs::begin_write(&self.db).await?;
+        sql::upsert_instances(&mut tx, &upserts).await?;
+        sql::set_served_many(&mut tx, &served).await?;
         for ((namespace, env, client_id), p) in &pending {
-            sql::upsert_instance(
-                &mut tx,
-                &sql::InstanceUpsert {
-                    namespace,
-                    env,
-                    client_id,
-                    labels: p.labels.as_deref(),
-                    connected: p.connected,
-                    connected_at: p.connected_at.as_deref(),
-                    last_seen: p.last_seen.as_deref(),
-                },
-            )
-            .await?;
             let who = (namespace.as_str(), env.as_str(), client_id.as_str());
-            for (key, (version, lane)) in &p.served {
-                sql::set_served(&mut tx, who, key, *version, *lane).await?;
-            }
             for (key, report) in &p.reports {
                 let at = p.reported_at.get(key).map(String::as_str).unwrap_or("");
                 sql::set_report(

@@ -18,56 +18,104 @@ pub struct InstanceUpsert<'a> {
     pub last_seen: Option<&'a str>,
 }
 
-pub async fn upsert_instance(tx: &mut Tx<'_>, u: &InstanceUpsert<'_>) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO instances (namespace, env, client_id, labels, connected, connected_at, last_seen)
-         VALUES (?, ?, ?, coalesce(?, '{}'), coalesce(?, 0),
-                 coalesce(?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-                 coalesce(?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
-         ON CONFLICT (namespace, env, client_id) DO UPDATE SET
-             labels = coalesce(?, labels),
-             connected = coalesce(?, connected),
-             connected_at = coalesce(?, connected_at),
-             last_seen = coalesce(?, last_seen)",
-    )
-    .bind(u.namespace)
-    .bind(u.env)
-    .bind(u.client_id)
-    .bind(u.labels)
-    .bind(u.connected)
-    .bind(u.connected_at)
-    .bind(u.last_seen)
-    .bind(u.labels)
-    .bind(u.connected)
-    .bind(u.connected_at)
-    .bind(u.last_seen)
-    .execute(&mut **tx)
-    .await?;
+/// Rows per multi-row statement of the batched writes below (SQLite allows
+/// 32,766 parameters; 500 rows use at most 3,500). The write-behind flush
+/// after a release touches every connected instance: one statement per row
+/// would cost a round trip to the connection's worker thread each.
+pub const BATCH_ROWS: usize = 500;
+
+/// `(?, ?, …), (?, ?, …), …`: `rows` groups of `columns` placeholders.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
+/// Creates the instances' rows when missing (at the column defaults), then
+/// sets the columns given, in a few statements.
+pub async fn upsert_instances(tx: &mut Tx<'_>, upserts: &[InstanceUpsert<'_>]) -> Result<()> {
+    for chunk in upserts.chunks(BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO instances (namespace, env, client_id) VALUES {}
+             ON CONFLICT (namespace, env, client_id) DO NOTHING",
+            placeholders(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&sql).persistent(false);
+        for u in chunk {
+            query = query.bind(u.namespace).bind(u.env).bind(u.client_id);
+        }
+        query.execute(&mut **tx).await?;
+        let changed: Vec<&InstanceUpsert> = chunk
+            .iter()
+            .filter(|u| {
+                u.labels.is_some()
+                    || u.connected.is_some()
+                    || u.connected_at.is_some()
+                    || u.last_seen.is_some()
+            })
+            .collect();
+        if changed.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "UPDATE instances SET
+                 labels = coalesce(v.column4, instances.labels),
+                 connected = coalesce(v.column5, instances.connected),
+                 connected_at = coalesce(v.column6, instances.connected_at),
+                 last_seen = coalesce(v.column7, instances.last_seen)
+               FROM (VALUES {}) AS v
+              WHERE instances.namespace = v.column1 AND instances.env = v.column2
+                AND instances.client_id = v.column3",
+            placeholders(changed.len(), 7)
+        );
+        let mut query = sqlx::query(&sql).persistent(false);
+        for u in changed {
+            query = query
+                .bind(u.namespace)
+                .bind(u.env)
+                .bind(u.client_id)
+                .bind(u.labels)
+                .bind(u.connected)
+                .bind(u.connected_at)
+                .bind(u.last_seen);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
-/// Records the version (and lane) the watch stream handed to an instance.
-pub async fn set_served(
-    tx: &mut Tx<'_>,
-    (namespace, env, client_id): (&str, &str, &str),
-    key: &str,
-    version: Option<i64>,
-    lane: Option<i64>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO instance_configs (namespace, env, client_id, key, served, lane)
-         VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (namespace, env, client_id, key) DO UPDATE SET
-             served = excluded.served, lane = excluded.lane",
-    )
-    .bind(namespace)
-    .bind(env)
-    .bind(client_id)
-    .bind(key)
-    .bind(version)
-    .bind(lane)
-    .execute(&mut **tx)
-    .await?;
+/// A version (and lane) handed to an instance: (namespace, env, client id),
+/// key, version, lane.
+pub type ServedRow<'a> = (
+    (&'a str, &'a str, &'a str),
+    &'a str,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// Records the versions (and lanes) the watch stream handed to instances, in
+/// a few statements; each (instance, key) at most once. The instances must
+/// exist.
+pub async fn set_served_many(tx: &mut Tx<'_>, rows: &[ServedRow<'_>]) -> Result<()> {
+    for chunk in rows.chunks(BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO instance_configs (namespace, env, client_id, key, served, lane)
+             VALUES {}
+             ON CONFLICT (namespace, env, client_id, key) DO UPDATE SET
+                 served = excluded.served, lane = excluded.lane",
+            placeholders(chunk.len(), 6)
+        );
+        let mut query = sqlx::query(&sql).persistent(false);
+        for &((namespace, env, client_id), key, version, lane) in chunk {
+            query = query
+                .bind(namespace)
+                .bind(env)
+                .bind(client_id)
+                .bind(key)
+                .bind(version)
+                .bind(lane);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
