@@ -21,6 +21,11 @@
 //! 2. sends updates back to back (each waits for its response) for a few
 //!    seconds with every stream attached: the sustained release / put rate.
 //!
+//! Around both phases it reads the server's CPU time (`/proc/<pid>/stat`) and
+//! the machine's (`/proc/stat`): the server's CPU per update, and how much of
+//! the machine other processes took meanwhile (a busy neighbour inflates the
+//! latencies; the table says so).
+//!
 //! Options: `--subscribers N` (default 10,000), `--graycast PATH`, `--etcd
 //! PATH`, `--releases N`, `--rate-secs S`, `--only graycast|etcd`.
 //! It exits non-zero only when something fails (a server does not start, a
@@ -88,7 +93,15 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    if let Err(e) = run(args).await {
+    // On Ctrl-C or SIGTERM, return so the guards stop the servers.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    let result = tokio::select! {
+        result = run(args) => result,
+        _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+        _ = term.recv() => Err("terminated".into()),
+    };
+    if let Err(e) = result {
         eprintln!("fanout_bench: {e}");
         std::process::exit(1);
     }
@@ -140,6 +153,14 @@ struct Outcome {
     rate_updates: usize,
     closed: usize,
     converged: usize,
+    /// Server CPU over the timed updates (pauses included), per update.
+    cpu_per_update_ms: f64,
+    /// Server CPU over the sustained updates and their delivery, per update.
+    cpu_per_rate_update_ms: f64,
+    /// CPU used by processes other than the server and this driver during
+    /// the timed updates, as a share of the machine: above a few percent the
+    /// latencies are not the server's alone.
+    other_load_pct: f64,
 }
 
 impl Outcome {
@@ -168,10 +189,13 @@ fn ms(d: Option<Duration>) -> String {
     d.map_or("-".into(), |d| format!("{:.1}", d.as_secs_f64() * 1000.0))
 }
 
+/// One row of the side-by-side table: its label and how to print a system's value.
+type Row<'a> = (&'static str, Box<dyn Fn(&Outcome) -> String + 'a>);
+
 fn print_table(args: &Args, graycast: Option<&Outcome>, etcd: Option<&Outcome>) {
     let n = args.subscribers;
     let systems: Vec<&Outcome> = [graycast, etcd].into_iter().flatten().collect();
-    let rows: Vec<(&str, Box<dyn Fn(&Outcome) -> String>)> = vec![
+    let rows: Vec<Row> = vec![
         (
             "subscribers / watchers",
             Box::new(|o| format!("{}/{}", o.connected, n)),
@@ -211,6 +235,18 @@ fn print_table(args: &Args, graycast: Option<&Outcome>, etcd: Option<&Outcome>) 
             Box::new(|o| format!("{:.0}", o.rate)),
         ),
         (
+            "server CPU per timed update (ms)",
+            Box::new(|o| format!("{:.0}", o.cpu_per_update_ms)),
+        ),
+        (
+            "server CPU per sustained update (ms)",
+            Box::new(|o| format!("{:.0}", o.cpu_per_rate_update_ms)),
+        ),
+        (
+            "other processes' CPU, timed (%)",
+            Box::new(|o| format!("{:.0}", o.other_load_pct)),
+        ),
+        (
             "streams closed by server",
             Box::new(|o| o.closed.to_string()),
         ),
@@ -220,24 +256,33 @@ fn print_table(args: &Args, graycast: Option<&Outcome>, etcd: Option<&Outcome>) 
         ),
     ];
     println!();
-    print!("| {:<32} |", "");
+    print!("| {:<36} |", "");
     for o in &systems {
         print!(" {:>14} |", o.name);
     }
     println!();
-    print!("|{}|", "-".repeat(34));
+    print!("|{}|", "-".repeat(38));
     for _ in &systems {
         print!("{}:|", "-".repeat(15));
     }
     println!();
     for (label, value) in &rows {
-        print!("| {label:<32} |");
+        print!("| {label:<36} |");
         for o in &systems {
             print!(" {:>14} |", value(o));
         }
         println!();
     }
     println!();
+    for o in &systems {
+        if o.other_load_pct > 10.0 {
+            println!(
+                "note: other processes used {:.0} % of the machine during {}'s timed updates; \
+                 its latencies include that contention",
+                o.other_load_pct, o.name
+            );
+        }
+    }
     if let Some(g) = graycast {
         let p99 = g.percentile(99.0).unwrap_or(Duration::MAX);
         let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
@@ -301,6 +346,73 @@ fn rss_kib(pid: u32) -> Result<u64> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or_else(|| format!("no VmRSS for pid {pid}").into())
+}
+
+/// CPU time (user + system) used so far by process `pid` (or `"self"`), in ms.
+fn process_cpu_ms(pid: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces): state is the
+    // 3rd field, utime the 14th, stime the 15th; in clock ticks (USER_HZ, 100).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| -> Result<f64> {
+        Ok(fields
+            .get(i)
+            .ok_or_else(|| format!("short /proc/{pid}/stat"))?
+            .parse::<f64>()?)
+    };
+    Ok((ticks(11)? + ticks(12)?) * 10.0)
+}
+
+/// Busy CPU time of the whole machine so far (every CPU), in ms.
+fn machine_busy_ms() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().ok_or("empty /proc/stat")?;
+    // cpu user nice system idle iowait irq softirq steal …
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let at = |i: usize| v.get(i).copied().unwrap_or(0.0);
+    Ok((at(0) + at(1) + at(2) + at(5) + at(6) + at(7)) * 10.0)
+}
+
+/// CPU used so far by the server, by this driver and by the whole machine.
+struct CpuMark {
+    pid: u32,
+    server_ms: f64,
+    driver_ms: f64,
+    machine_ms: f64,
+    at: Instant,
+}
+
+impl CpuMark {
+    fn take(pid: u32) -> Result<Self> {
+        Ok(Self {
+            pid,
+            server_ms: process_cpu_ms(&pid.to_string())?,
+            driver_ms: process_cpu_ms("self")?,
+            machine_ms: machine_busy_ms()?,
+            at: Instant::now(),
+        })
+    }
+
+    /// Since this mark: the server's CPU (ms), and the CPU of every other
+    /// process (not the server, not this driver) as a share of the machine (%).
+    fn since(&self) -> Result<(f64, f64)> {
+        let now = Self::take(self.pid)?;
+        let server = now.server_ms - self.server_ms;
+        let others = (now.machine_ms - self.machine_ms) - server - (now.driver_ms - self.driver_ms);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let wall_ms = now.at.duration_since(self.at).as_secs_f64() * 1000.0;
+        Ok((
+            server,
+            (others.max(0.0) / (wall_ms * cpus) * 100.0).min(100.0),
+        ))
+    }
 }
 
 fn fd_limit() -> u64 {
@@ -903,6 +1015,7 @@ async fn bench_graycast(args: &Args) -> Result<Outcome> {
     let grace = Duration::from_millis(200);
     let mut stable = 1;
     let mut per_phase = Vec::new();
+    let timed = CpuMark::take(pid)?;
     for i in 0..args.releases {
         stable = if stable == 1 { 2 } else { 1 };
         let expected: Expectation = (0..n).map(|s| (s, stable)).collect();
@@ -1017,9 +1130,12 @@ async fn bench_graycast(args: &Args) -> Result<Outcome> {
     .await;
     per_phase.push(("lane abort".into(), before));
     outcome.updates = args.releases + 4;
+    (outcome.cpu_per_update_ms, outcome.other_load_pct) = timed.since()?;
+    outcome.cpu_per_update_ms /= outcome.updates as f64;
     print_phases(&outcome, &per_phase);
 
     // Sustained: back-to-back releases, each waiting for its response.
+    let sustained = CpuMark::take(pid)?;
     let started = Instant::now();
     let mut count = 0;
     while started.elapsed().as_secs_f64() < args.rate_secs {
@@ -1042,6 +1158,7 @@ async fn bench_graycast(args: &Args) -> Result<Outcome> {
     )
     .await;
     outcome.converged = last.iter().filter(|&&v| v == stable).count();
+    outcome.cpu_per_rate_update_ms = sustained.since()?.0 / count.max(1) as f64;
     println!(
         "  sustained: {count} releases in {:.1} s = {:.0}/s; {} streams closed by the server; \
          {} of {connected} ended on the last release",
@@ -1072,6 +1189,10 @@ fn print_phases(outcome: &Outcome, phases: &[(String, usize)]) {
     println!(
         "  missing deliveries {}, unexpected events {}, streams closed {}",
         outcome.missing, outcome.unexpected, outcome.closed
+    );
+    println!(
+        "  server CPU {:.0} ms per timed update; other processes used {:.0} % of the machine meanwhile",
+        outcome.cpu_per_update_ms, outcome.other_load_pct
     );
 }
 
@@ -1235,6 +1356,7 @@ async fn bench_etcd(args: &Args, updates: usize) -> Result<Outcome> {
     let grace = Duration::from_millis(200);
     let mut per_phase = Vec::new();
     let mut value = 1;
+    let timed = CpuMark::take(pid)?;
     for i in 0..updates {
         value = if value == 1 { 2 } else { 1 };
         pause(args, &mut rx, &mut outcome, &mut last).await;
@@ -1256,8 +1378,11 @@ async fn bench_etcd(args: &Args, updates: usize) -> Result<Outcome> {
         per_phase.push((format!("put {}", i + 1), before));
     }
     outcome.updates = updates;
+    (outcome.cpu_per_update_ms, outcome.other_load_pct) = timed.since()?;
+    outcome.cpu_per_update_ms /= updates as f64;
     print_phases(&outcome, &per_phase);
 
+    let sustained = CpuMark::take(pid)?;
     let started = Instant::now();
     let mut count = 0;
     let mut final_rev = 0;
@@ -1277,6 +1402,7 @@ async fn bench_etcd(args: &Args, updates: usize) -> Result<Outcome> {
     )
     .await;
     outcome.converged = last.iter().filter(|&&v| v == final_rev).count();
+    outcome.cpu_per_rate_update_ms = sustained.since()?.0 / count.max(1) as f64;
     println!(
         "  sustained: {count} puts in {:.1} s = {:.0}/s; {} streams closed by the server; \
          {} of {connected} ended on the last put",

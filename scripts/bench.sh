@@ -3,12 +3,16 @@
 # etcd 3.4's watch, same subscribers, same updates, one run, on loopback.
 # Usage: scripts/bench.sh [fanout_bench options], e.g. --subscribers 1000
 # Installs etcd (Debian etcd-server) when missing, builds the release binary
-# and the driver (examples/fanout_bench.rs) in the project's target dir,
-# raises the open-file limit, and runs the driver; see docs/benchmarks.md.
+# (in $CARGO_TARGET_DIR, default target/) and the driver
+# (examples/fanout_bench.rs, in its own target dir below it), raises the
+# open-file limit, and runs the driver; see docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_INCREMENTAL=0
+# Cargo resolves a relative CARGO_TARGET_DIR against the working directory,
+# which is the project root from here on.
+TARGET="${CARGO_TARGET_DIR:-target}"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -20,12 +24,16 @@ if ! [ -x "$ETCD" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y etcd-server etcd-client
 fi
 
-# Two invocations on purpose: an example unifies dev-dependency features, so
-# building both at once would give a graycast binary that differs from `make
-# build`'s and rebuild it; this way each is reused when up to date.
-say "building target/release/graycast and the fanout_bench driver (reused when up to date)"
+# The driver is built in a target dir of its own. An example unifies the
+# dev-dependencies' features (reqwest turns on hyper's client, …): built next
+# to the server, it would rebuild the server's lib against those features (same
+# file names), and the next server build would rebuild it back, on every run.
+# Apart, both are reused when up to date, and the server binary is the one
+# `cargo build --release --features ssr` gives.
+DRIVER_TARGET="$TARGET/fanout-driver"
+say "building $TARGET/release/graycast and the driver in $DRIVER_TARGET (reused when up to date)"
 cargo build --release --features ssr --bin graycast
-cargo build --release --features ssr --example fanout_bench
+CARGO_TARGET_DIR="$DRIVER_TARGET" cargo build --release --features ssr --example fanout_bench
 
 # Each side holds one descriptor per stream (10,000 by default) plus its own;
 # both processes inherit this limit.
@@ -38,4 +46,4 @@ fi
 ulimit -n "$want"
 say "open-file limit $(ulimit -n); $(nproc) CPUs; etcd $("$ETCD" --version | awk '/etcd Version/ {print $3}')"
 
-exec target/release/examples/fanout_bench --graycast target/release/graycast --etcd "$ETCD" "$@"
+exec "$DRIVER_TARGET/release/examples/fanout_bench" --graycast "$TARGET/release/graycast" --etcd "$ETCD" "$@"
