@@ -37,3 +37,19 @@ export async function signIn(page: Page, username = "admin", password = ADMIN_PA
   await expect(page.getByRole("heading", { name: "Namespaces" })).toBeVisible();
   await hydrated(page);
 }
+
+/** Opens a real SSE subscriber (Node fetch over TCP) and keeps reading it in the
+ *  background, so the server never sees a stuck subscriber; returns a closer. */
+export async function subscribe(base: string, token: string, ns: string, env: string, clientId: string, labels: string) {
+  const controller = new AbortController();
+  const url = `${base}/api/v1/watch?namespace=${ns}&env=${env}&client_id=${clientId}&labels=${encodeURIComponent(labels)}`;
+  const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: controller.signal });
+  expect(response.status).toBe(200);
+  const reader = response.body!.getReader();
+  (async () => {
+    try {
+      for (;;) if ((await reader.read()).done) break;
+    } catch {}
+  })();
+  return () => controller.abort();
+}

@@ -1,18 +1,4 @@
-import { test, expect, signIn, hydrated } from "./fixtures";
-
-async function subscribe(base: string, token: string, ns: string, env: string, clientId: string, labels: string) {
-  const controller = new AbortController();
-  const url = `${base}/api/v1/watch?namespace=${ns}&env=${env}&client_id=${clientId}&labels=${encodeURIComponent(labels)}`;
-  const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: controller.signal });
-  expect(response.status).toBe(200);
-  const reader = response.body!.getReader();
-  (async () => {
-    try {
-      for (;;) if ((await reader.read()).done) break;
-    } catch {}
-  })();
-  return () => controller.abort();
-}
+import { test, expect, signIn, hydrated, subscribe } from "./fixtures";
 
 test("the instances page updates live when a subscriber connects and when a lane moves", async ({ page, baseURL }) => {
   const ns = `live-${Date.now() % 1000000}`;

@@ -1,23 +1,4 @@
-import { test, expect, signIn, hydrated } from "./fixtures";
-
-/** Opens a real SSE subscriber (Node fetch over TCP); returns a closer. */
-async function subscribe(base: string, token: string, ns: string, env: string, clientId: string, labels: string) {
-  const controller = new AbortController();
-  const url = `${base}/api/v1/watch?namespace=${ns}&env=${env}&client_id=${clientId}&labels=${encodeURIComponent(labels)}`;
-  const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: controller.signal });
-  expect(response.status).toBe(200);
-  const reader = response.body!.getReader();
-  // Keep reading in the background so the server never sees a stuck subscriber.
-  (async () => {
-    try {
-      for (;;) {
-        const { done } = await reader.read();
-        if (done) break;
-      }
-    } catch {}
-  })();
-  return () => controller.abort();
-}
+import { test, expect, signIn, hydrated, subscribe } from "./fixtures";
 
 test("gray lane: selector at 30 %, preview, slider to 60 %, test a context, promote; a second lane aborted", async ({ page, baseURL }) => {
   const ns = `lanes-${Date.now() % 1000000}`;
