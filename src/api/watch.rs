@@ -3,7 +3,9 @@
 use crate::model::Report;
 use crate::server::auth::Actor;
 use crate::server::hub::Subscription;
+use crate::server::listen::LiveHandoff;
 use crate::server::ops::{self, subscribers::WatchQuery};
+use crate::server::outlet::{Live, Outlet};
 use crate::server::AppState;
 use crate::Result;
 use axum::body::{Body, Bytes};
@@ -11,9 +13,10 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use futures_util::stream::{self, Stream, StreamExt};
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -43,7 +46,12 @@ fn event_stream(
         let _ = closing.wait_for(|closing| *closing).await;
     };
     let body = body.take_until(closed).map(Ok::<_, Infallible>);
-    let mut response = Body::from_stream(body).into_response();
+    sse_response(Body::from_stream(body))
+}
+
+/// A response with the headers of an SSE stream.
+fn sse_response(body: Body) -> Response {
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -56,7 +64,21 @@ fn event_stream(
 }
 
 fn heartbeat(every: Duration) -> tokio::time::Interval {
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    heartbeat_after(every, every)
+}
+
+/// A watch stream's heartbeat: the first ping comes after a random part of
+/// the interval, so streams opened together (every instance after a deploy or
+/// a server restart) do not all ping, and mark themselves seen, at once.
+fn spread_heartbeat(every: Duration) -> tokio::time::Interval {
+    use rand::Rng;
+    let millis = every.as_millis().clamp(1, u64::MAX as u128) as u64;
+    let first = Duration::from_millis(rand::thread_rng().gen_range(1..=millis));
+    heartbeat_after(first, every)
+}
+
+fn heartbeat_after(first: Duration, every: Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker
 }
@@ -66,16 +88,31 @@ async fn watch(
     State(state): State<AppState>,
     actor: Actor,
     headers: HeaderMap,
+    outlet: Option<Extension<Arc<Outlet>>>,
     QueryParams(query): QueryParams<WatchQuery>,
 ) -> Result<Response> {
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-    let subscription = ops::subscribers::watch(&state, &actor, query, last_event_id).await?;
+    let outlet = outlet.map(|Extension(outlet)| outlet);
+    let subscription =
+        ops::subscribers::watch(&state, &actor, query, last_event_id, outlet).await?;
     let Subscription {
         initial,
         queue,
         guard,
     } = subscription;
-    let ticker = heartbeat(state.config.heartbeat);
+    let ticker = spread_heartbeat(state.config.heartbeat);
+    let Some(queue) = queue else {
+        // A lean connection (src/server/listen.rs): the hub writes into its
+        // socket, and the connection carries the stream on from here.
+        let live = Live {
+            initial,
+            heartbeat: ticker,
+            on_ping: Box::new(move || guard.seen()),
+        };
+        let mut response = sse_response(Body::empty());
+        response.extensions_mut().insert(LiveHandoff::new(live));
+        return Ok(response);
+    };
     let live = stream::unfold(
         (queue, guard, ticker),
         |(mut queue, guard, mut ticker)| async move {

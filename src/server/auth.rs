@@ -79,6 +79,35 @@ pub const TOKEN_PREFIX_LEN: usize = 8;
 pub const MAX_LOGIN_FAILURES: usize = 5;
 pub const LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
+/// Which tokens had their `last_used_at` written recently: the database keeps
+/// it to the minute, so a token used again within the minute (a fleet of
+/// subscribers reconnecting with one token) costs no write.
+#[derive(Default)]
+pub struct TokenUse {
+    touched: Mutex<HashMap<i64, Instant>>,
+}
+
+const TOKEN_USE_EVERY: Duration = Duration::from_secs(60);
+
+impl TokenUse {
+    /// Whether `last_used_at` of token `id` should be written now.
+    pub fn due(&self, id: i64) -> bool {
+        let mut touched = self.touched.lock().expect("token use lock");
+        let now = Instant::now();
+        if touched
+            .get(&id)
+            .is_some_and(|at| now.duration_since(*at) < TOKEN_USE_EVERY)
+        {
+            return false;
+        }
+        if touched.len() > 10_000 {
+            touched.retain(|_, at| now.duration_since(*at) < TOKEN_USE_EVERY);
+        }
+        touched.insert(id, now);
+        true
+    }
+}
+
 /// Counts sign-in failures per username over a sliding minute.
 #[derive(Default)]
 pub struct LoginThrottle {
@@ -224,7 +253,9 @@ pub async fn actor_from_parts(parts: &mut Parts, state: &AppState) -> Result<Act
         let token = db::tokens::find_active_by_hash(&state.db, &token_hash(secret))
             .await?
             .ok_or_else(Error::unauthorized)?;
-        db::tokens::touch(&state.db, token.id).await?;
+        if state.token_use.due(token.id) {
+            db::tokens::touch(&state.db, token.id).await?;
+        }
         return Ok(Actor::from_token(&token));
     }
     let session = Session::from_request_parts(parts, state)
@@ -329,6 +360,19 @@ mod tests {
         );
         throttle.clear("alice");
         assert!(throttle.check("alice").is_ok());
+    }
+
+    #[test]
+    fn token_use_is_written_once_a_minute_per_token() {
+        let uses = TokenUse::default();
+        assert!(uses.due(1), "the first use is written");
+        assert!(!uses.due(1), "a second use within the minute is not");
+        assert!(uses.due(2), "another token is");
+        uses.touched
+            .lock()
+            .unwrap()
+            .insert(1, Instant::now() - TOKEN_USE_EVERY);
+        assert!(uses.due(1), "a minute later it is written again");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::domain::Context;
 use crate::model::{Deleted, ReleaseEvent, Resolved, Rules, RulesLane, RulesVersion};
 use crate::server::db::watch as sql;
 use crate::server::metrics::Metrics;
+use crate::server::outlet::Outlet;
 use crate::server::subscribers::{Instances, Scope, ServedChange};
 use crate::{Error, Result};
 use axum::body::Bytes;
@@ -179,7 +180,13 @@ impl Hub {
         self.instances
             .connected(&scope, &request.client_id, &request.labels);
         self.metrics.subscriber_connected();
-        let (sender, queue) = mpsc::channel(QUEUE_FRAMES);
+        let (sink, queue) = match request.outlet {
+            Some(outlet) => (Sink::Direct(outlet), None),
+            None => {
+                let (sender, queue) = mpsc::channel(QUEUE_FRAMES);
+                (Sink::Queue(sender), Some(queue))
+            }
+        };
         let (reply, initial) = oneshot::channel();
         let guard = Detach {
             lease: lease.clone(),
@@ -192,7 +199,7 @@ impl Hub {
                     context,
                     mode: request.mode,
                     keys: request.keys,
-                    sender,
+                    sink,
                     sent: HashMap::new(),
                 },
                 last_event_id: request.last_event_id,
@@ -211,7 +218,6 @@ impl Hub {
 }
 
 /// What a watch stream asks for.
-#[derive(Debug, Clone)]
 pub struct WatchRequest {
     pub namespace: String,
     pub env: String,
@@ -221,6 +227,9 @@ pub struct WatchRequest {
     pub labels: Context,
     pub mode: Mode,
     pub last_event_id: Option<i64>,
+    /// A lean connection's socket: the hub writes events into it directly
+    /// (src/server/outlet.rs); without one, they go through `Subscription::queue`.
+    pub outlet: Option<Arc<Outlet>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,8 +244,9 @@ pub enum Mode {
 pub struct Subscription {
     /// Frames to send first, in id order.
     pub initial: Vec<Bytes>,
-    /// Later frames; closes when the hub drops the subscriber.
-    pub queue: mpsc::Receiver<Bytes>,
+    /// Later frames, unless the hub writes them to an outlet; closes when
+    /// the hub drops the subscriber.
+    pub queue: Option<mpsc::Receiver<Bytes>>,
     /// Unsubscribes when dropped (the stream ended or the client went away).
     pub guard: Detach,
 }
@@ -302,9 +312,38 @@ struct Subscriber {
     context: Context,
     mode: Mode,
     keys: Option<Vec<String>>,
-    sender: mpsc::Sender<Bytes>,
+    sink: Sink,
     /// Per key, what this subscriber has been handed.
     sent: HashMap<String, Sent>,
+}
+
+/// Where a subscriber's events go.
+enum Sink {
+    /// A queue its stream's body reads (a connection served by hyper).
+    Queue(mpsc::Sender<Bytes>),
+    /// Its socket (a lean connection).
+    Direct(Arc<Outlet>),
+}
+
+impl Sink {
+    /// Hands over a frame without waiting; `false`: the subscriber is stuck
+    /// or gone and must be dropped.
+    fn offer(&self, frame: &Bytes) -> bool {
+        match self {
+            Sink::Queue(sender) => sender.try_send(frame.clone()).is_ok(),
+            Sink::Direct(outlet) => outlet.offer(frame),
+        }
+    }
+}
+
+impl Drop for Sink {
+    /// A dropped subscriber's stream ends (after what it was handed); a
+    /// queue's end is its sender going away, an outlet must be told.
+    fn drop(&mut self) {
+        if let Sink::Direct(outlet) = self {
+            outlet.close();
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -803,7 +842,7 @@ impl Dispatcher {
                 continue;
             };
             if let Some(frame) = frame {
-                if subscriber.sender.try_send(frame).is_err() {
+                if !subscriber.sink.offer(&frame) {
                     // Full (stuck or slow) or closed (gone): drop it, never wait.
                     dropped.push(id);
                     continue;

@@ -3,8 +3,10 @@
 pub mod auth;
 pub mod db;
 pub mod hub;
+pub mod listen;
 pub mod metrics;
 pub mod ops;
+pub mod outlet;
 pub mod router;
 pub mod subscribers;
 
@@ -85,6 +87,8 @@ pub struct Shared {
     pub db: SqlitePool,
     pub config: ServeConfig,
     pub login_throttle: auth::LoginThrottle,
+    /// Throttles the `last_used_at` writes of API tokens.
+    pub token_use: auth::TokenUse,
     /// A hash verified when the username is unknown, so that costs the same time.
     pub dummy_password_hash: String,
     /// Connected subscribers and the hand-off of committed release events.
@@ -151,6 +155,7 @@ impl Application {
                 db,
                 config,
                 login_throttle: auth::LoginThrottle::default(),
+                token_use: auth::TokenUse::default(),
                 dummy_password_hash,
                 hub,
                 instances,
@@ -183,17 +188,12 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
-        let shutdown = async move {
+        let closing = state.closing.subscribe();
+        tokio::spawn(async move {
             shutdown.await;
             state.closing.send_replace(true);
-        };
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        });
+        listen::serve(self.listener, self.router, closing).await
     }
 }
 

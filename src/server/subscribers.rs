@@ -18,6 +18,12 @@ use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
 
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// After the hub hands out a release, the flush waits this long, so that
+/// writing what each instance was served does not take CPU and the database
+/// from the events still being written to sockets.
+const SETTLE: Duration = Duration::from_millis(300);
+/// ... but under back-to-back releases it never waits longer than this.
+const MAX_SETTLE: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// (namespace, environment).
@@ -44,6 +50,8 @@ struct State {
     pending: HashMap<InstanceKey, Pending>,
     /// Watch streams open per instance (one process may open several).
     open: HashMap<InstanceKey, usize>,
+    /// While a fan-out is being delivered, the writer holds back until then.
+    settle_until: Option<tokio::time::Instant>,
 }
 
 pub struct Instances {
@@ -131,6 +139,7 @@ impl Instances {
             return;
         }
         let mut state = self.state.lock().expect("instances lock");
+        state.settle_until = Some(tokio::time::Instant::now() + SETTLE);
         for ((namespace, env), client_id, key, version, lane) in batch {
             state
                 .pending
@@ -282,8 +291,9 @@ impl Instances {
     }
 }
 
-/// Writes pending changes every [`FLUSH_EVERY`] (sooner after a report), and
-/// prunes old disconnected instances, until the registry is dropped.
+/// Writes pending changes every [`FLUSH_EVERY`] (sooner after a report, later
+/// while a release is being delivered: [`SETTLE`]), and prunes old
+/// disconnected instances, until the registry is dropped.
 async fn writer(instances: std::sync::Weak<Instances>) {
     let mut last_prune = tokio::time::Instant::now();
     loop {
@@ -291,6 +301,16 @@ async fn writer(instances: std::sync::Weak<Instances>) {
             return;
         };
         let _ = tokio::time::timeout(FLUSH_EVERY, this.wake.notified()).await;
+        let settle_until = this
+            .state
+            .lock()
+            .expect("instances lock")
+            .settle_until
+            .take();
+        if let Some(until) = settle_until {
+            let now = tokio::time::Instant::now();
+            tokio::time::sleep_until(until.min(now + MAX_SETTLE)).await;
+        }
         if let Err(e) = this.flush().await {
             tracing::error!(error = %e, "cannot write instance changes");
         }

@@ -6,8 +6,10 @@ use crate::model::{Instance, Report, Role};
 use crate::server::auth::Actor;
 use crate::server::db;
 use crate::server::hub::{Mode, Subscription, WatchRequest};
+use crate::server::outlet::Outlet;
 use crate::server::AppState;
 use crate::{Error, Result};
+use std::sync::Arc;
 
 use super::configs::{check_key, MAX_MESSAGE_CHARS};
 
@@ -66,11 +68,13 @@ async fn check_scope(state: &AppState, namespace: &str, env: &str) -> Result<()>
 
 /// Opens a watch stream. `last_event_id` is the `Last-Event-ID` header, which
 /// wins over the query parameter of the same name.
+/// `outlet`: the socket of a lean connection, which the hub then writes directly.
 pub async fn watch(
     state: &AppState,
     actor: &Actor,
     query: WatchQuery,
     last_event_id: Option<&str>,
+    outlet: Option<Arc<Outlet>>,
 ) -> Result<Subscription> {
     actor.require_in(Role::Subscriber, Some(&query.namespace), Some(&query.env))?;
     let client_id = query.client_id.unwrap_or_default();
@@ -127,6 +131,7 @@ pub async fn watch(
             labels,
             mode,
             last_event_id,
+            outlet,
         })
         .await
 }

@@ -1,0 +1,492 @@
+//! The connection loop: every connection is served by hyper, except one
+//! whose first request is `GET /api/v1/watch`, which gets a lean responder.
+//!
+//! Why: a watch stream is one long-lived connection per subscriber. hyper 1.x
+//! gives every HTTP/1 connection an 8 KiB read buffer and an 8 KiB write
+//! buffer for its whole life (a constant, no setting), 16 KiB per subscriber
+//! before any graycast state. The lean responder reads the request head into
+//! a buffer it frees once the head is parsed, passes the request through the
+//! same router (authentication, metrics, the watch handler: nothing is
+//! duplicated) with the socket attached as an [`Outlet`], writes the response
+//! head, and hands the stream to [`outlet::run`]: from then on the push hub
+//! writes each event straight into the socket. An idle stream holds its
+//! socket, its task and the hub's record of it, nothing more.
+//!
+//! Everything else, including a watch request that comes second on a reused
+//! connection, is plain hyper with the bytes already read replayed first.
+
+use crate::server::outlet::{self, Live, Outlet};
+use axum::body::{Body, HttpBody};
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use axum::response::Response;
+use axum::Router;
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+/// The request line prefix the lean responder takes.
+const WATCH: &[u8] = b"GET /api/v1/watch";
+/// A request head larger than this is refused (431).
+const MAX_HEAD: usize = 16 * 1024;
+/// Headers a watch request may carry.
+const MAX_HEADERS: usize = 64;
+/// A client must send its request head within this time.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Accepts connections until `closing` turns true, then waits for every
+/// connection to finish (watch streams end on `closing`; hyper connections
+/// finish the request in flight).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    closing: watch::Receiver<bool>,
+) -> io::Result<()> {
+    // Each connection task holds a receiver; `closed()` completes when all are gone.
+    let (alive, _) = watch::channel(());
+    let mut stop = closing.clone();
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = outlet::shutting_down(&mut stop) => break,
+        };
+        let router = router.clone();
+        let closing = closing.clone();
+        let alive = alive.subscribe();
+        tokio::spawn(async move {
+            connection(stream, remote, router, closing).await;
+            drop(alive);
+        });
+    }
+    drop(listener);
+    alive.closed().await;
+    Ok(())
+}
+
+async fn connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    router: Router,
+    closing: watch::Receiver<bool>,
+) {
+    // Events are small writes that must leave at once.
+    let _ = stream.set_nodelay(true);
+    let mut stop = closing.clone();
+    let read = tokio::select! {
+        read = tokio::time::timeout(HEAD_TIMEOUT, first_request(&stream)) => match read {
+            Ok(Ok(read)) => read,
+            Ok(Err(_)) | Err(_) => return,
+        },
+        // Shutting down: a connection that has not sent a request yet is simply closed.
+        _ = outlet::shutting_down(&mut stop) => return,
+    };
+    match read {
+        FirstRequest::Watch { head, end } => {
+            if let Err(e) = lean_watch(stream, remote, router, &head[..end], closing).await {
+                tracing::debug!(error = %e, "watch connection ended");
+            }
+        }
+        FirstRequest::Other(prefix) => {
+            hyper_connection(stream, prefix, remote, router, closing).await
+        }
+    }
+}
+
+enum FirstRequest {
+    /// A watch request: its head is `head[..end]`.
+    Watch { head: Vec<u8>, end: usize },
+    /// Anything else: the bytes read so far, for hyper.
+    Other(Vec<u8>),
+}
+
+/// Reads until it is known whether the first request is a watch request,
+/// and for a watch request until its head is complete.
+async fn first_request(stream: &TcpStream) -> io::Result<FirstRequest> {
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        let decided = watch_prefix(&buf);
+        if decided == Some(false) {
+            return Ok(FirstRequest::Other(buf));
+        }
+        if decided == Some(true) {
+            if let Some(end) = head_end(&buf) {
+                return Ok(FirstRequest::Watch { head: buf, end });
+            }
+            if buf.len() >= MAX_HEAD {
+                // Let hyper answer 431 as it would for any request.
+                return Ok(FirstRequest::Other(buf));
+            }
+        }
+        if buf.capacity() - buf.len() < 512 {
+            buf.reserve(buf.capacity().min(MAX_HEAD));
+        }
+        stream.readable().await?;
+        match stream.try_read_buf(&mut buf) {
+            Ok(0) if buf.is_empty() => return Err(io::ErrorKind::UnexpectedEof.into()),
+            // Half a request and then EOF: hyper answers or closes.
+            Ok(0) => return Ok(FirstRequest::Other(buf)),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `Some(true)`: the request line is a watch request; `Some(false)`: it is
+/// not; `None`: not enough bytes yet.
+fn watch_prefix(buf: &[u8]) -> Option<bool> {
+    let n = buf.len().min(WATCH.len());
+    if buf[..n] != WATCH[..n] {
+        return Some(false);
+    }
+    match buf.get(WATCH.len()) {
+        None => None,
+        // `/api/v1/watch?…` or `/api/v1/watch HTTP/1.1`, not `/api/v1/watchers`.
+        Some(b'?') | Some(b' ') => Some(true),
+        Some(_) => Some(false),
+    }
+}
+
+fn head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+/// Parses a request head into a bodiless request.
+fn parse_head(head: &[u8]) -> Result<Request, StatusCode> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    match parsed.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(StatusCode::BAD_REQUEST),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        }
+        Err(_) => return Err(StatusCode::BAD_REQUEST),
+    }
+    let uri: Uri = parsed
+        .path
+        .unwrap_or("/")
+        .parse()
+        .map_err(|_| StatusCode::BAD_REQUEST)?;
+    let version = match parsed.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let mut request = Request::new(Body::empty());
+    *request.method_mut() = Method::GET;
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
+    let map = request.headers_mut();
+    for h in parsed.headers.iter() {
+        let name =
+            HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| StatusCode::BAD_REQUEST)?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| StatusCode::BAD_REQUEST)?;
+        map.append(name, value);
+    }
+    // A watch request has no body; one announced cannot be told apart from
+    // the next request, so it is refused like a malformed head.
+    let has_body = map.contains_key(header::TRANSFER_ENCODING)
+        || map
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if has_body {
+        return Err(StatusCode::BAD_REQUEST);
+    }
+    Ok(request)
+}
+
+/// Serves one watch request on `stream`, then closes it.
+async fn lean_watch(
+    stream: TcpStream,
+    remote: SocketAddr,
+    router: Router,
+    head: &[u8],
+    closing: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let mut request = match parse_head(head) {
+        Ok(request) => request,
+        Err(status) => {
+            let response = Response::builder()
+                .status(status)
+                .body(Body::from("malformed request head\n"))
+                .expect("static response");
+            return write_response(&stream, Version::HTTP_11, response).await;
+        }
+    };
+    let version = request.version();
+    // HTTP/1.0 has no chunks: the body then ends where the connection does.
+    let outlet = Arc::new(Outlet::new(stream, version == Version::HTTP_11));
+    request.extensions_mut().insert(ConnectInfo(remote));
+    request.extensions_mut().insert(outlet.clone());
+    let Ok(mut response) = router.oneshot(request).await;
+    match response
+        .extensions_mut()
+        .remove::<LiveHandoff>()
+        .and_then(|h| h.take())
+    {
+        Some(live) => {
+            let head = response_head(version, &response, None);
+            outlet::write_all(outlet.socket(), &head).await?;
+            drop(head);
+            drop(response);
+            outlet::run(outlet, live, closing).await
+        }
+        None => write_response(outlet.socket(), version, response).await,
+    }
+}
+
+/// The status line and headers of `response`; `length` is the body's when
+/// known, else the body is chunked (HTTP/1.1) or ends with the connection.
+fn response_head(version: Version, response: &Response, length: Option<u64>) -> Vec<u8> {
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(if version == Version::HTTP_10 {
+        b"HTTP/1.0 "
+    } else {
+        b"HTTP/1.1 "
+    });
+    let status = response.status();
+    head.extend_from_slice(status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in response.headers() {
+        if name == header::CONNECTION
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONTENT_LENGTH
+        {
+            continue;
+        }
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"date: ");
+    head.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+    head.extend_from_slice(b"\r\n");
+    match length {
+        Some(len) => head.extend_from_slice(format!("content-length: {len}\r\n").as_bytes()),
+        None if version == Version::HTTP_11 => {
+            head.extend_from_slice(b"transfer-encoding: chunked\r\n")
+        }
+        None => {}
+    }
+    // One request per lean connection: the stream's end is the connection's.
+    head.extend_from_slice(b"connection: close\r\n\r\n");
+    head
+}
+
+/// Writes `response` and closes: a body of known length at once, any other
+/// chunk by chunk as it comes, until it ends or the client goes away.
+async fn write_response(
+    stream: &TcpStream,
+    version: Version,
+    response: Response,
+) -> io::Result<()> {
+    let length = HttpBody::size_hint(response.body()).exact();
+    let head = response_head(version, &response, length);
+    outlet::write_all(stream, &head).await?;
+    drop(head);
+    let mut body = response.into_body();
+    let chunked = length.is_none() && version == Version::HTTP_11;
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            gone = outlet::client_gone(stream) => return gone,
+        };
+        match frame {
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if data.is_empty() {
+                    continue;
+                }
+                if chunked {
+                    let mut size = [0u8; 18];
+                    let n = outlet::chunk_size_line(data.len(), &mut size);
+                    outlet::write_all(stream, &size[..n]).await?;
+                    outlet::write_all(stream, &data).await?;
+                    outlet::write_all(stream, b"\r\n").await?;
+                } else {
+                    outlet::write_all(stream, &data).await?;
+                }
+            }
+            Some(Err(e)) => return Err(io::Error::other(e.to_string())),
+            None => {
+                if chunked {
+                    outlet::write_all(stream, b"0\r\n\r\n").await?;
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Set by the watch handler on its response when it served a lean
+/// connection's request: the stream continues in [`outlet::run`].
+#[derive(Clone)]
+pub struct LiveHandoff(Arc<Mutex<Option<Live>>>);
+
+impl LiveHandoff {
+    pub fn new(live: Live) -> Self {
+        Self(Arc::new(Mutex::new(Some(live))))
+    }
+
+    fn take(&self) -> Option<Live> {
+        self.0.lock().expect("handoff lock").take()
+    }
+}
+
+/// A connection for hyper, with the bytes already read replayed first.
+async fn hyper_connection(
+    stream: TcpStream,
+    prefix: Vec<u8>,
+    remote: SocketAddr,
+    router: Router,
+    mut closing: watch::Receiver<bool>,
+) {
+    let io = TokioIo::new(Prefixed {
+        prefix,
+        pos: 0,
+        inner: stream,
+    });
+    let service = router.map_request(move |mut request: Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(remote));
+        request.map(Body::new)
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new());
+    let mut conn = pin!(builder.serve_connection(io, TowerToHyperService::new(service)));
+    let mut shutting_down = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::trace!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = outlet::shutting_down(&mut closing), if !shutting_down => {
+                shutting_down = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// `inner`, with `prefix[pos..]` read first.
+struct Prefixed {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.pos < this.prefix.len() {
+            let n = buf.remaining().min(this.prefix.len() - this.pos);
+            buf.put_slice(&this.prefix[this.pos..this.pos + n]);
+            this.pos += n;
+            if this.pos == this.prefix.len() {
+                this.prefix = Vec::new();
+                this.pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_watch_requests_from_others() {
+        assert_eq!(watch_prefix(b""), None);
+        assert_eq!(watch_prefix(b"GET /api/v1/wa"), None);
+        assert_eq!(watch_prefix(b"GET /api/v1/watch"), None);
+        assert_eq!(watch_prefix(b"GET /api/v1/watch?namespace=a"), Some(true));
+        assert_eq!(watch_prefix(b"GET /api/v1/watch HTTP/1.1\r\n"), Some(true));
+        assert_eq!(watch_prefix(b"GET /api/v1/watchers"), Some(false));
+        assert_eq!(watch_prefix(b"POST /api/v1/watch"), Some(false));
+        assert_eq!(
+            watch_prefix(b"GET /"),
+            None,
+            "could still become a watch request"
+        );
+        assert_eq!(watch_prefix(b"GET /healthz"), Some(false));
+        assert_eq!(watch_prefix(b"G"), None);
+        assert_eq!(watch_prefix(b"X"), Some(false));
+    }
+
+    #[test]
+    fn parses_a_watch_head() {
+        let head = b"GET /api/v1/watch?namespace=shop&env=prod HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nLast-Event-ID: 7\r\n\r\n";
+        let request = parse_head(head).unwrap();
+        assert_eq!(request.uri().path(), "/api/v1/watch");
+        assert_eq!(request.uri().query(), Some("namespace=shop&env=prod"));
+        assert_eq!(request.headers()["last-event-id"], "7");
+        assert_eq!(request.version(), Version::HTTP_11);
+        let with_body = b"GET /api/v1/watch HTTP/1.1\r\nContent-Length: 5\r\n\r\n";
+        assert_eq!(parse_head(with_body).unwrap_err(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            parse_head(b"GET /api/v1/watch HTTP/1.1\r\nBad Header\r\n\r\n").unwrap_err(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+}
