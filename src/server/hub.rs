@@ -715,7 +715,8 @@ impl Dispatcher {
                 .range(first_event..)
                 .next()
                 .map(|(_, at)| at.elapsed());
-            self.fan_out(&scope, &key, state, (last_event, latency), &mut served);
+            self.fan_out(&scope, &key, state, (last_event, latency), &mut served)
+                .await;
             touched.insert(scope);
         }
         self.processed = loaded.up_to;
@@ -814,7 +815,7 @@ impl Dispatcher {
     }
 
     /// Replaces a key's state and hands each of its subscribers what changed for it.
-    fn fan_out(
+    async fn fan_out(
         &mut self,
         scope: &Scope,
         key: &str,
@@ -834,6 +835,9 @@ impl Dispatcher {
             .copied()
             .collect();
         let mut dropped = Vec::new();
+        // Frames for outlets are written after this loop, over two threads
+        // when there are many: (subscriber, outlet, frame, what it then has).
+        let mut direct = Vec::new();
         for id in ids {
             let Some(subscriber) = self.subscribers.get_mut(&id) else {
                 continue;
@@ -842,6 +846,10 @@ impl Dispatcher {
                 continue;
             };
             if let Some(frame) = frame {
+                if let Sink::Direct(outlet) = &subscriber.sink {
+                    direct.push((id, outlet.clone(), frame, now));
+                    continue;
+                }
                 if !subscriber.sink.offer(&frame) {
                     // Full (stuck or slow) or closed (gone): drop it, never wait.
                     dropped.push(id);
@@ -849,6 +857,24 @@ impl Dispatcher {
                 }
                 self.metrics.pushed(latency);
             }
+            record(subscriber, key, now, served);
+        }
+        let delivered = write_direct(
+            direct
+                .iter()
+                .map(|(_, outlet, frame, _)| (outlet.clone(), frame.clone()))
+                .collect(),
+        )
+        .await;
+        for ((id, _, _, now), delivered) in direct.into_iter().zip(delivered) {
+            let Some(subscriber) = self.subscribers.get_mut(&id) else {
+                continue;
+            };
+            if !delivered {
+                dropped.push(id);
+                continue;
+            }
+            self.metrics.pushed(latency);
             record(subscriber, key, now, served);
         }
         for id in dropped {
@@ -958,6 +984,33 @@ impl Dispatcher {
     }
 }
 
+/// Fan-outs at least this large are written by two threads.
+const SPLIT_WRITES_AT: usize = 256;
+
+/// Offers each frame to its outlet; `false` where the subscriber must be
+/// dropped. Each write is a system call that also runs the loopback or
+/// network path of the packet (about 10 µs), so a large fan-out is split in
+/// two halves written at once: this task's thread and one of the blocking
+/// pool. Each subscriber is in one half, so its events keep their order.
+async fn write_direct(mut batch: Vec<(Arc<Outlet>, Bytes)>) -> Vec<bool> {
+    let offer_all = |part: &[(Arc<Outlet>, Bytes)]| -> Vec<bool> {
+        part.iter().map(|(o, f)| o.offer(f)).collect()
+    };
+    if batch.len() < SPLIT_WRITES_AT {
+        return offer_all(&batch);
+    }
+    let second = batch.split_off(batch.len() / 2);
+    let second_len = second.len();
+    let other = tokio::task::spawn_blocking(move || offer_all(&second));
+    let mut delivered = offer_all(&batch);
+    match other.await {
+        Ok(rest) => delivered.extend(rest),
+        // Only a panic gets here; count those subscribers as lost so they reconnect.
+        Err(_) => delivered.resize(delivered.len() + second_len, false),
+    }
+    delivered
+}
+
 /// Remembers what a subscriber now has (or no longer has) for `key`.
 fn record(subscriber: &mut Subscriber, key: &str, now: Option<Sent>, served: &mut ServedBatch) {
     let lease = &subscriber.lease;
@@ -1054,6 +1107,49 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_large_fan_out_reaches_every_outlet_in_order() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let n = SPLIT_WRITES_AT + 44;
+        let mut outlets = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..n {
+            let (client, accepted) =
+                tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+            outlets.push(Arc::new(Outlet::new(accepted.unwrap().0, false)));
+            clients.push(client.unwrap());
+        }
+        // Not live yet: every frame lands in the backlog, in order, on both threads.
+        for round in [b"a", b"b"] {
+            let batch = outlets
+                .iter()
+                .map(|o| (o.clone(), Bytes::from_static(round)))
+                .collect();
+            assert_eq!(write_direct(batch).await, vec![true; n]);
+        }
+        let (_closing_tx, closing) = tokio::sync::watch::channel(false);
+        for (outlet, client) in outlets.iter().zip(&mut clients) {
+            let live = crate::server::outlet::Live {
+                initial: vec![],
+                heartbeat: tokio::time::interval_at(
+                    tokio::time::Instant::now() + Duration::from_secs(3600),
+                    Duration::from_secs(3600),
+                ),
+                on_ping: Box::new(|| {}),
+            };
+            tokio::spawn(crate::server::outlet::run(
+                outlet.clone(),
+                live,
+                closing.clone(),
+            ));
+            let mut got = [0u8; 2];
+            client.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"ab");
+        }
     }
 
     #[test]
