@@ -385,7 +385,7 @@ impl Task {
         }
         let mut request = self
             .client
-            .http
+            .watch_http
             .get(self.client.url("/api/v1/watch"))
             .bearer_auth(&self.client.token)
             .header("accept", "text/event-stream")
