@@ -29,6 +29,13 @@ async fn connect(app: &TestApp) -> TcpStream {
         .expect("connect")
 }
 
+/// A new connection with `request` sent on it.
+async fn send(app: &TestApp, request: impl AsRef<[u8]>) -> TcpStream {
+    let mut stream = connect(app).await;
+    stream.write_all(request.as_ref()).await.unwrap();
+    stream
+}
+
 fn watch_request(token: &str, client_id: &str, version: &str) -> String {
     format!(
         "GET /api/v1/watch?namespace={NS}&env={ENV}&client_id={client_id} {version}\r\n\
@@ -91,11 +98,7 @@ async fn wait_connected(app: &TestApp, client_id: &str, want: bool) {
 async fn a_watch_stream_is_chunked_server_sent_events_on_a_connection_of_its_own() {
     let app = spawn_app().await;
     let token = released_config(&app).await;
-    let mut stream = connect(&app).await;
-    stream
-        .write_all(watch_request(&token, "pod-1", "HTTP/1.1").as_bytes())
-        .await
-        .unwrap();
+    let mut stream = send(&app, watch_request(&token, "pod-1", "HTTP/1.1")).await;
     let mut seen = Vec::new();
     read_until(&mut stream, &mut seen, |s| contains(s, "\r\n\r\n")).await;
     let head = head_of(&seen);
@@ -135,11 +138,7 @@ async fn a_watch_stream_is_chunked_server_sent_events_on_a_connection_of_its_own
 async fn a_refused_watch_gets_a_complete_error_response() {
     let app = spawn_app().await;
     released_config(&app).await;
-    let mut stream = connect(&app).await;
-    stream
-        .write_all(watch_request("not-a-token", "pod-1", "HTTP/1.1").as_bytes())
-        .await
-        .unwrap();
+    let mut stream = send(&app, watch_request("not-a-token", "pod-1", "HTTP/1.1")).await;
     let mut seen = Vec::new();
     stream.read_to_end(&mut seen).await.unwrap();
     let head = head_of(&seen);
@@ -159,11 +158,11 @@ async fn a_refused_watch_gets_a_complete_error_response() {
 #[tokio::test]
 async fn a_malformed_watch_head_is_refused() {
     let app = spawn_app().await;
-    let mut stream = connect(&app).await;
-    stream
-        .write_all(b"GET /api/v1/watch?namespace=a HTTP/1.1\r\nBad Header\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = send(
+        &app,
+        b"GET /api/v1/watch?namespace=a HTTP/1.1\r\nBad Header\r\n\r\n",
+    )
+    .await;
     let mut seen = Vec::new();
     stream.read_to_end(&mut seen).await.unwrap();
     assert!(
@@ -177,11 +176,7 @@ async fn a_malformed_watch_head_is_refused() {
 async fn http_1_0_watch_streams_end_with_the_connection() {
     let app = spawn_app().await;
     let token = released_config(&app).await;
-    let mut stream = connect(&app).await;
-    stream
-        .write_all(watch_request(&token, "pod-10", "HTTP/1.0").as_bytes())
-        .await
-        .unwrap();
+    let mut stream = send(&app, watch_request(&token, "pod-10", "HTTP/1.0")).await;
     let mut seen = Vec::new();
     read_until(&mut stream, &mut seen, |s| contains(s, "\n\n")).await;
     let head = head_of(&seen);

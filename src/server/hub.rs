@@ -836,8 +836,9 @@ impl Dispatcher {
             .collect();
         let mut dropped = Vec::new();
         // Frames for outlets are written after this loop, over two threads
-        // when there are many: (subscriber, outlet, frame, what it then has).
+        // when there are many; `direct_to`: (subscriber, what it then has).
         let mut direct = Vec::new();
+        let mut direct_to = Vec::new();
         for id in ids {
             let Some(subscriber) = self.subscribers.get_mut(&id) else {
                 continue;
@@ -847,7 +848,8 @@ impl Dispatcher {
             };
             if let Some(frame) = frame {
                 if let Sink::Direct(outlet) = &subscriber.sink {
-                    direct.push((id, outlet.clone(), frame, now));
+                    direct.push((outlet.clone(), frame));
+                    direct_to.push((id, now));
                     continue;
                 }
                 if !subscriber.sink.offer(&frame) {
@@ -859,14 +861,8 @@ impl Dispatcher {
             }
             record(subscriber, key, now, served);
         }
-        let delivered = write_direct(
-            direct
-                .iter()
-                .map(|(_, outlet, frame, _)| (outlet.clone(), frame.clone()))
-                .collect(),
-        )
-        .await;
-        for ((id, _, _, now), delivered) in direct.into_iter().zip(delivered) {
+        let delivered = write_direct(direct).await;
+        for ((id, now), delivered) in direct_to.into_iter().zip(delivered) {
             let Some(subscriber) = self.subscribers.get_mut(&id) else {
                 continue;
             };

@@ -16,9 +16,9 @@
 //! connection, is plain hyper with the bytes already read replayed first.
 
 use crate::server::outlet::{self, Live, Outlet};
-use axum::body::{Body, HttpBody};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use axum::response::Response;
 use axum::Router;
 use http_body_util::BodyExt;
@@ -37,7 +37,7 @@ use tower::ServiceExt;
 
 /// The request line prefix the lean responder takes.
 const WATCH: &[u8] = b"GET /api/v1/watch";
-/// A request head larger than this is refused (431).
+/// A watch request head larger than this goes to hyper, which refuses it (431).
 const MAX_HEAD: usize = 16 * 1024;
 /// Headers a watch request may carry.
 const MAX_HEADERS: usize = 64;
@@ -243,7 +243,7 @@ async fn lean_watch(
         .and_then(|h| h.take())
     {
         Some(live) => {
-            let head = response_head(version, &response, None);
+            let head = response_head(version, response.status(), response.headers(), None);
             outlet::write_all(outlet.socket(), &head).await?;
             drop(head);
             drop(response);
@@ -255,19 +255,23 @@ async fn lean_watch(
 
 /// The status line and headers of `response`; `length` is the body's when
 /// known, else the body is chunked (HTTP/1.1) or ends with the connection.
-fn response_head(version: Version, response: &Response, length: Option<u64>) -> Vec<u8> {
+fn response_head(
+    version: Version,
+    status: StatusCode,
+    headers: &HeaderMap,
+    length: Option<usize>,
+) -> Vec<u8> {
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(if version == Version::HTTP_10 {
         b"HTTP/1.0 "
     } else {
         b"HTTP/1.1 "
     });
-    let status = response.status();
     head.extend_from_slice(status.as_str().as_bytes());
     head.push(b' ');
     head.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     head.extend_from_slice(b"\r\n");
-    for (name, value) in response.headers() {
+    for (name, value) in headers {
         if name == header::CONNECTION
             || name == header::TRANSFER_ENCODING
             || name == header::CONTENT_LENGTH
@@ -294,51 +298,28 @@ fn response_head(version: Version, response: &Response, length: Option<u64>) -> 
     head
 }
 
-/// Writes `response` and closes: a body of known length at once, any other
-/// chunk by chunk as it comes, until it ends or the client goes away.
+/// Writes a complete `response` (an error: the event stream goes through
+/// [`outlet::run`]) with its length, then closes.
 async fn write_response(
     stream: &TcpStream,
     version: Version,
     response: Response,
 ) -> io::Result<()> {
-    let length = HttpBody::size_hint(response.body()).exact();
-    let head = response_head(version, &response, length);
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))?
+        .to_bytes();
+    let response = Response::from_parts(parts, ());
+    let head = response_head(
+        version,
+        response.status(),
+        response.headers(),
+        Some(body.len()),
+    );
     outlet::write_all(stream, &head).await?;
-    drop(head);
-    let mut body = response.into_body();
-    let chunked = length.is_none() && version == Version::HTTP_11;
-    loop {
-        let frame = tokio::select! {
-            frame = body.frame() => frame,
-            gone = outlet::client_gone(stream) => return gone,
-        };
-        match frame {
-            Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else {
-                    continue;
-                };
-                if data.is_empty() {
-                    continue;
-                }
-                if chunked {
-                    let mut size = [0u8; 18];
-                    let n = outlet::chunk_size_line(data.len(), &mut size);
-                    outlet::write_all(stream, &size[..n]).await?;
-                    outlet::write_all(stream, &data).await?;
-                    outlet::write_all(stream, b"\r\n").await?;
-                } else {
-                    outlet::write_all(stream, &data).await?;
-                }
-            }
-            Some(Err(e)) => return Err(io::Error::other(e.to_string())),
-            None => {
-                if chunked {
-                    outlet::write_all(stream, b"0\r\n\r\n").await?;
-                }
-                return Ok(());
-            }
-        }
-    }
+    outlet::write_all(stream, &body).await
 }
 
 /// Set by the watch handler on its response when it served a lean

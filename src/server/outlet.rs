@@ -227,7 +227,7 @@ pub async fn shutting_down(closing: &mut watch::Receiver<bool>) {
 
 /// Completes when the client has closed its side (or the socket failed);
 /// bytes it sends meanwhile are ignored.
-pub async fn client_gone(socket: &TcpStream) -> io::Result<()> {
+async fn client_gone(socket: &TcpStream) -> io::Result<()> {
     loop {
         socket.readable().await?;
         let mut sink = [0u8; 64];
