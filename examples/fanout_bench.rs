@@ -40,10 +40,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 type Result<T> = std::result::Result<T, Error>;
@@ -85,6 +84,9 @@ struct Args {
     /// Connections being opened at once.
     #[arg(long, default_value_t = 200)]
     connect_parallel: usize,
+    /// Threads reading the streams (each with an epoll of its own).
+    #[arg(long, default_value_t = 1)]
+    reader_threads: usize,
     /// Run only one system (`graycast` or `etcd`).
     #[arg(long)]
     only: Option<String>,
@@ -155,6 +157,9 @@ struct Outcome {
     converged: usize,
     /// Server CPU over the timed updates (pauses included), per update.
     cpu_per_update_ms: f64,
+    /// This driver's CPU over the timed updates, per update: receiving the
+    /// events takes CPU from the machine the server runs on.
+    driver_cpu_per_update_ms: f64,
     /// Server CPU over the sustained updates and their delivery, per update.
     cpu_per_rate_update_ms: f64,
     /// CPU used by processes other than the server and this driver during
@@ -237,6 +242,10 @@ fn print_table(args: &Args, graycast: Option<&Outcome>, etcd: Option<&Outcome>) 
         (
             "server CPU per timed update (ms)",
             Box::new(|o| format!("{:.0}", o.cpu_per_update_ms)),
+        ),
+        (
+            "driver CPU per timed update (ms)",
+            Box::new(|o| format!("{:.0}", o.driver_cpu_per_update_ms)),
         ),
         (
             "server CPU per sustained update (ms)",
@@ -400,16 +409,18 @@ impl CpuMark {
         })
     }
 
-    /// Since this mark: the server's CPU (ms), and the CPU of every other
-    /// process (not the server, not this driver) as a share of the machine (%).
-    fn since(&self) -> Result<(f64, f64)> {
+    /// Since this mark: the server's CPU (ms), this driver's (ms), and the
+    /// CPU of every other process as a share of the machine (%).
+    fn since(&self) -> Result<(f64, f64, f64)> {
         let now = Self::take(self.pid)?;
         let server = now.server_ms - self.server_ms;
-        let others = (now.machine_ms - self.machine_ms) - server - (now.driver_ms - self.driver_ms);
+        let driver = now.driver_ms - self.driver_ms;
+        let others = (now.machine_ms - self.machine_ms) - server - driver;
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         let wall_ms = now.at.duration_since(self.at).as_secs_f64() * 1000.0;
         Ok((
             server,
+            driver,
             (others.max(0.0) / (wall_ms * cpus) * 100.0).min(100.0),
         ))
     }
@@ -452,7 +463,13 @@ async fn send_json(request: reqwest::RequestBuilder) -> Result<Value> {
 }
 
 // ---------------------------------------------------------------------------
-// Streams: raw HTTP/1.1 over TCP, one task per connection
+// Streams: raw HTTP/1.1 over TCP, read by a few threads with an epoll each
+//
+// The streams share the machine's CPUs with the server, so what each receipt
+// costs the driver is taken from the server. A tokio task per stream, with a
+// channel message per event, cost more CPU per event than the server's write
+// of it; here a reader thread owns a slice of the sockets, reads whatever a
+// wake-up made readable, and hands the events of one wake-up over in one batch.
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Protocol {
@@ -465,7 +482,8 @@ enum Protocol {
 enum Msg {
     /// The stream's first event: graycast's initial `config`, etcd's `created`.
     Ready,
-    /// A later event: graycast's `config` version, etcd's mod_revision.
+    /// A later event: graycast's `config` version, etcd's mod_revision,
+    /// received (read from the socket) at `at`.
     Event {
         sub: usize,
         version: i64,
@@ -536,9 +554,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// The integer after `"name":` (quoted or not), e.g. `"version":3` or `"mod_revision":"12"`.
 fn int_field(text: &str, name: &str) -> Option<i64> {
-    let pattern = format!("\"{name}\":");
-    let start = text.find(&pattern)? + pattern.len();
-    let rest = text[start..].trim_start().trim_start_matches('"');
+    let after = text.match_indices(name).find_map(|(i, _)| {
+        text[..i].ends_with('"').then_some(())?;
+        text[i + name.len()..].strip_prefix("\":")
+    })?;
+    let rest = after.trim_start().trim_start_matches('"');
     let end = rest
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(rest.len());
@@ -548,27 +568,35 @@ fn int_field(text: &str, name: &str) -> Option<i64> {
 /// What one connection parses out of its body lines.
 #[derive(Default)]
 struct LineState {
-    event: String,
+    /// The SSE event being read is a `config` event.
+    config: bool,
     version: Option<i64>,
     ready: bool,
 }
 
 impl LineState {
-    /// Handles one body line (without its `\n`); returns the messages it completes.
-    fn line(&mut self, protocol: Protocol, sub: usize, line: &[u8], out: &mut Vec<Msg>) {
+    /// Handles one body line (without its `\n`), read at `at`; adds the messages it completes.
+    fn line(
+        &mut self,
+        protocol: Protocol,
+        sub: usize,
+        line: &[u8],
+        at: Instant,
+        out: &mut Vec<Msg>,
+    ) {
         let line = std::str::from_utf8(line).unwrap_or("");
         let line = line.strip_suffix('\r').unwrap_or(line);
         match protocol {
             Protocol::Sse => {
                 if line.is_empty() {
-                    if self.event == "config" {
+                    if self.config {
                         let version = self.version.unwrap_or(0);
-                        self.emit(sub, version, out);
+                        self.emit(sub, version, at, out);
                     }
-                    self.event.clear();
+                    self.config = false;
                     self.version = None;
                 } else if let Some(v) = line.strip_prefix("event:") {
-                    self.event = v.trim().to_string();
+                    self.config = v.trim() == "config";
                 } else if let Some(v) = line.strip_prefix("data:") {
                     // The payload's first "version" is the top-level one
                     // (it precedes "content", whose quotes are escaped).
@@ -587,20 +615,16 @@ impl LineState {
                 let mut rest = line;
                 while let Some(i) = rest.find("\"mod_revision\":") {
                     let revision = int_field(&rest[i..], "mod_revision").unwrap_or(0);
-                    self.emit(sub, revision, out);
+                    self.emit(sub, revision, at, out);
                     rest = &rest[i + 15..];
                 }
             }
         }
     }
 
-    fn emit(&mut self, sub: usize, version: i64, out: &mut Vec<Msg>) {
+    fn emit(&mut self, sub: usize, version: i64, at: Instant, out: &mut Vec<Msg>) {
         if self.ready {
-            out.push(Msg::Event {
-                sub,
-                version,
-                at: Instant::now(),
-            });
+            out.push(Msg::Event { sub, version, at });
         } else {
             self.ready = true;
             out.push(Msg::Ready);
@@ -608,126 +632,346 @@ impl LineState {
     }
 }
 
-async fn stream(
-    protocol: Protocol,
-    sub: usize,
-    addr: SocketAddr,
-    request: Vec<u8>,
-    tx: &mpsc::UnboundedSender<Msg>,
-    ready: &mut bool,
-    permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
-) -> Result<String> {
-    let mut socket = TcpStream::connect(addr).await?;
-    socket.set_nodelay(true)?;
-    socket.write_all(&request).await?;
-    let mut buf = vec![0u8; 4096];
-    let mut head = Vec::new();
-    let header_end = loop {
-        let n = socket.read(&mut buf).await?;
-        if n == 0 {
-            return Err("closed before the response head".into());
+/// One stream, owned by a reader thread.
+struct Conn {
+    socket: mio::net::TcpStream,
+    /// The request bytes not written yet; `None` once written.
+    request: Option<Vec<u8>>,
+    /// The response head so far; `None` once it is complete.
+    head: Option<Vec<u8>>,
+    chunked: bool,
+    dechunker: Dechunker,
+    body: Vec<u8>,
+    lines: LineState,
+}
+
+impl Conn {
+    /// Does what the socket allows now; `Ok(Some(reason))` when the stream has ended.
+    fn pump(
+        &mut self,
+        protocol: Protocol,
+        sub: usize,
+        buf: &mut [u8],
+        out: &mut Vec<Msg>,
+    ) -> Result<Option<String>> {
+        use std::io::{ErrorKind, Read, Write};
+        if let Some(request) = &mut self.request {
+            // A non-blocking connect has finished when the socket is writable
+            // and has a peer.
+            if let Some(e) = self.socket.take_error()? {
+                return Err(e.into());
+            }
+            match self.socket.peer_addr() {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NotConnected => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+            while !request.is_empty() {
+                match self.socket.write(request) {
+                    Ok(n) => {
+                        request.drain(..n);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            self.request = None;
         }
-        head.extend_from_slice(&buf[..n]);
-        if let Some(i) = find(&head, b"\r\n\r\n") {
-            break i + 4;
+        loop {
+            let n = match self.socket.read(buf) {
+                Ok(0) => return Ok(Some("closed by the server".into())),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let at = Instant::now();
+            if self.feed(protocol, sub, &buf[..n], at, out)? {
+                return Ok(Some("end of stream".into()));
+            }
+            // A short read drained the socket: data arriving later raises a
+            // new edge (epoll signals every arrival), so the read that would
+            // only say "would block" is saved.
+            if n < buf.len() {
+                return Ok(None);
+            }
         }
-    };
-    let head_text = String::from_utf8_lossy(&head[..header_end]).to_ascii_lowercase();
-    let status = head_text.split_whitespace().nth(1).unwrap_or("");
-    if status != "200" {
-        let body = String::from_utf8_lossy(&head[header_end..]).to_string();
-        return Err(format!("HTTP {status}: {}", body.trim()).into());
     }
-    let chunked = head_text.contains("transfer-encoding: chunked");
-    let mut dechunker = Dechunker::default();
-    let mut body = Vec::new();
-    let mut state = LineState::default();
-    let mut out = Vec::new();
-    let mut pending = head[header_end..].to_vec();
-    drop(head);
-    loop {
-        let done = if chunked {
-            dechunker.raw.extend_from_slice(&pending);
-            dechunker.decode(&mut body)?
+
+    /// Parses `bytes` read at `at`; `Ok(true)` at the end of the body.
+    fn feed(
+        &mut self,
+        protocol: Protocol,
+        sub: usize,
+        bytes: &[u8],
+        at: Instant,
+        out: &mut Vec<Msg>,
+    ) -> Result<bool> {
+        let mut bytes = bytes;
+        let rest;
+        if let Some(head) = &mut self.head {
+            head.extend_from_slice(bytes);
+            let Some(end) = find(head, b"\r\n\r\n").map(|i| i + 4) else {
+                return Ok(false);
+            };
+            let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+            let status = text.split_whitespace().nth(1).unwrap_or("");
+            if status != "200" {
+                let body = String::from_utf8_lossy(&head[end..]).to_string();
+                return Err(format!("HTTP {status}: {}", body.trim()).into());
+            }
+            self.chunked = text.contains("transfer-encoding: chunked");
+            rest = head.split_off(end);
+            self.head = None;
+            bytes = &rest;
+        }
+        let done = if self.chunked {
+            self.dechunker.raw.extend_from_slice(bytes);
+            self.dechunker.decode(&mut self.body)?
         } else {
-            body.extend_from_slice(&pending);
+            self.body.extend_from_slice(bytes);
             false
         };
         let mut start = 0;
-        while let Some(i) = body[start..].iter().position(|&b| b == b'\n') {
-            state.line(protocol, sub, &body[start..start + i], &mut out);
+        while let Some(i) = self.body[start..].iter().position(|&b| b == b'\n') {
+            self.lines
+                .line(protocol, sub, &self.body[start..start + i], at, out);
             start += i + 1;
         }
-        body.drain(..start);
-        for msg in out.drain(..) {
-            if matches!(msg, Msg::Ready) {
-                *ready = true;
-                permit.take();
-            }
-            let _ = tx.send(msg);
-        }
-        if done {
-            return Ok("end of stream".into());
-        }
-        let n = socket.read(&mut buf).await?;
-        if n == 0 {
-            return Ok("closed by the server".into());
-        }
-        pending.clear();
-        pending.extend_from_slice(&buf[..n]);
+        self.body.drain(..start);
+        Ok(done)
     }
 }
 
-/// Opens `requests.len()` streams, at most `parallel` connecting at once, and
-/// waits until each has its first event or has failed.
+/// A stream to open: which subscriber, and its request.
+struct Open {
+    sub: usize,
+    request: Vec<u8>,
+}
+
+const WAKER: mio::Token = mio::Token(usize::MAX);
+
+/// The reader threads of one system's streams; dropping it closes them.
+struct Readers {
+    threads: Vec<(
+        std::sync::mpsc::Sender<Open>,
+        Arc<mio::Waker>,
+        std::thread::JoinHandle<()>,
+    )>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Readers {
+    fn start(
+        protocol: Protocol,
+        addr: SocketAddr,
+        count: usize,
+        out: mpsc::UnboundedSender<Vec<Msg>>,
+    ) -> Result<Self> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for i in 0..count.max(1) {
+            let poll = mio::Poll::new()?;
+            let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+            let (opens, inbox) = std::sync::mpsc::channel();
+            let (out, stop) = (out.clone(), stop.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("reader-{i}"))
+                .spawn(move || read_loop(protocol, addr, poll, inbox, out, &stop))?;
+            threads.push((opens, waker, thread));
+        }
+        Ok(Self { threads, stop })
+    }
+
+    /// Hands streams to the threads, round robin by subscriber.
+    fn open(&self, streams: Vec<Open>) -> Result<()> {
+        let mut woken = vec![false; self.threads.len()];
+        for open in streams {
+            let i = open.sub % self.threads.len();
+            self.threads[i]
+                .0
+                .send(open)
+                .map_err(|_| "a reader thread has stopped")?;
+            woken[i] = true;
+        }
+        for (i, (_, waker, _)) in self.threads.iter().enumerate() {
+            if woken[i] {
+                waker.wake()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for (_, waker, _) in &self.threads {
+            let _ = waker.wake();
+        }
+        for (_, _, thread) in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn read_loop(
+    protocol: Protocol,
+    addr: SocketAddr,
+    mut poll: mio::Poll,
+    opens: std::sync::mpsc::Receiver<Open>,
+    out: mpsc::UnboundedSender<Vec<Msg>>,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    let mut conns: HashMap<usize, Conn> = HashMap::new();
+    let mut events = mio::Events::with_capacity(1024);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if let Err(e) = poll.poll(&mut events, None) {
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            eprintln!("reader thread: poll failed: {e}");
+            return;
+        }
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let mut batch = Vec::new();
+        for event in events.iter() {
+            if event.token() == WAKER {
+                while let Ok(Open { sub, request }) = opens.try_recv() {
+                    let opened = mio::net::TcpStream::connect(addr).and_then(|mut socket| {
+                        socket.set_nodelay(true)?;
+                        poll.registry().register(
+                            &mut socket,
+                            mio::Token(sub),
+                            mio::Interest::READABLE | mio::Interest::WRITABLE,
+                        )?;
+                        Ok(socket)
+                    });
+                    match opened {
+                        Ok(socket) => {
+                            conns.insert(
+                                sub,
+                                Conn {
+                                    socket,
+                                    request: Some(request),
+                                    head: Some(Vec::new()),
+                                    chunked: false,
+                                    dechunker: Dechunker::default(),
+                                    body: Vec::new(),
+                                    lines: LineState::default(),
+                                },
+                            );
+                        }
+                        Err(e) => batch.push(Msg::Closed {
+                            ready: false,
+                            reason: e.to_string(),
+                        }),
+                    }
+                }
+                continue;
+            }
+            let sub = event.token().0;
+            let Some(conn) = conns.get_mut(&sub) else {
+                continue;
+            };
+            let ended = match conn.pump(protocol, sub, &mut buf, &mut batch) {
+                Ok(None) => continue,
+                Ok(Some(reason)) => reason,
+                Err(e) => e.to_string(),
+            };
+            if let Some(mut conn) = conns.remove(&sub) {
+                let _ = poll.registry().deregister(&mut conn.socket);
+                batch.push(Msg::Closed {
+                    ready: conn.lines.ready,
+                    reason: ended,
+                });
+            }
+        }
+        if !batch.is_empty() && out.send(batch).is_err() {
+            return;
+        }
+    }
+}
+
+/// The driver's end of the reader threads' batches.
+struct Inbox {
+    rx: mpsc::UnboundedReceiver<Vec<Msg>>,
+    pending: std::collections::VecDeque<Msg>,
+}
+
+impl Inbox {
+    async fn recv(&mut self) -> Option<Msg> {
+        loop {
+            if let Some(msg) = self.pending.pop_front() {
+                return Some(msg);
+            }
+            let batch = self.rx.recv().await?;
+            self.pending.extend(batch);
+        }
+    }
+}
+
+/// The streams of one system, attached.
+struct Attached {
+    readers: Readers,
+    inbox: Inbox,
+    ready: usize,
+    failed: usize,
+    secs: f64,
+}
+
+/// Opens `requests.len()` streams on `threads` reader threads, at most
+/// `parallel` being opened at once, and waits until each has its first event
+/// or has failed.
 async fn attach_all(
     protocol: Protocol,
     addr: SocketAddr,
     requests: Vec<Vec<u8>>,
     parallel: usize,
-    rx: &mut mpsc::UnboundedReceiver<Msg>,
-    tx: mpsc::UnboundedSender<Msg>,
-) -> Result<(usize, usize, f64, tokio::task::JoinHandle<()>)> {
+    threads: usize,
+) -> Result<Attached> {
     let n = requests.len();
     let started = Instant::now();
-    let limit = Arc::new(Semaphore::new(parallel));
-    let spawner =
-        tokio::spawn(async move {
-            for (sub, request) in requests.into_iter().enumerate() {
-                let permit = limit.clone().acquire_owned().await.expect("semaphore");
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let mut permit = Some(permit);
-                    let mut ready = false;
-                    let reason =
-                        match stream(protocol, sub, addr, request, &tx, &mut ready, &mut permit)
-                            .await
-                        {
-                            Ok(reason) => reason,
-                            Err(e) => e.to_string(),
-                        };
-                    let _ = tx.send(Msg::Closed { ready, reason });
-                });
-            }
-        });
-    let (mut ready, mut failed) = (0, 0);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let readers = Readers::start(protocol, addr, threads, tx)?;
+    let mut inbox = Inbox {
+        rx,
+        pending: Default::default(),
+    };
+    let mut requests = requests.into_iter().enumerate();
+    let (mut ready, mut failed, mut opening) = (0, 0, 0);
     let mut reasons: HashMap<String, usize> = HashMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     let mut last_report = Instant::now();
     while ready + failed < n {
-        let msg = match tokio::time::timeout_at(deadline, rx.recv()).await {
+        let more: Vec<Open> = requests
+            .by_ref()
+            .take(parallel.max(1).saturating_sub(opening))
+            .map(|(sub, request)| Open { sub, request })
+            .collect();
+        opening += more.len();
+        readers.open(more)?;
+        let msg = match tokio::time::timeout_at(deadline, inbox.recv()).await {
             Ok(Some(msg)) => msg,
             _ => break,
         };
         match msg {
-            Msg::Ready => ready += 1,
+            Msg::Ready => {
+                ready += 1;
+                opening -= 1;
+            }
             Msg::Closed {
                 ready: was_ready,
                 reason,
-                ..
             } => {
                 if was_ready {
                     ready -= 1;
+                } else {
+                    opening -= 1;
                 }
                 failed += 1;
                 *reasons.entry(reason).or_default() += 1;
@@ -746,7 +990,13 @@ async fn attach_all(
     if ready == 0 {
         return Err("no stream could be opened".into());
     }
-    Ok((ready, failed, secs, spawner))
+    Ok(Attached {
+        readers,
+        inbox,
+        ready,
+        failed,
+        secs,
+    })
 }
 
 /// Per subscriber: the version (graycast) or revision (etcd) it should get next.
@@ -756,7 +1006,7 @@ type Expectation = HashMap<usize, i64>;
 /// expected subscriber has its event (or `timeout`), then `grace` more for
 /// anything unexpected.
 async fn collect(
-    rx: &mut mpsc::UnboundedReceiver<Msg>,
+    rx: &mut Inbox,
     sent: Instant,
     mut expected: Expectation,
     timeout: Duration,
@@ -796,12 +1046,7 @@ async fn collect(
 }
 
 /// Waits `--pause-ms`, counting whatever arrives meanwhile as unexpected.
-async fn pause(
-    args: &Args,
-    rx: &mut mpsc::UnboundedReceiver<Msg>,
-    outcome: &mut Outcome,
-    last: &mut [i64],
-) {
+async fn pause(args: &Args, rx: &mut Inbox, outcome: &mut Outcome, last: &mut [i64]) {
     let until = tokio::time::Instant::now() + Duration::from_millis(args.pause_ms);
     while let Ok(Some(msg)) = tokio::time::timeout_at(until, rx.recv()).await {
         match msg {
@@ -817,7 +1062,7 @@ async fn pause(
 
 /// Drains deliveries until nothing has arrived for `quiet` (at most `max`).
 async fn settle(
-    rx: &mut mpsc::UnboundedReceiver<Msg>,
+    rx: &mut Inbox,
     quiet: Duration,
     max: Duration,
     outcome: &mut Outcome,
@@ -985,14 +1230,18 @@ async fn bench_graycast(args: &Args) -> Result<Outcome> {
             .into_bytes()
         })
         .collect();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let (connected, failed, secs, _spawner) = attach_all(
+    let Attached {
+        readers,
+        inbox: mut rx,
+        ready: connected,
+        failed,
+        secs,
+    } = attach_all(
         Protocol::Sse,
         addr,
         requests,
         args.connect_parallel,
-        &mut rx,
-        tx,
+        args.reader_threads,
     )
     .await?;
     outcome.connected = connected;
@@ -1130,8 +1379,13 @@ async fn bench_graycast(args: &Args) -> Result<Outcome> {
     .await;
     per_phase.push(("lane abort".into(), before));
     outcome.updates = args.releases + 4;
-    (outcome.cpu_per_update_ms, outcome.other_load_pct) = timed.since()?;
+    (
+        outcome.cpu_per_update_ms,
+        outcome.driver_cpu_per_update_ms,
+        outcome.other_load_pct,
+    ) = timed.since()?;
     outcome.cpu_per_update_ms /= outcome.updates as f64;
+    outcome.driver_cpu_per_update_ms /= outcome.updates as f64;
     print_phases(&outcome, &per_phase);
 
     // Sustained: back-to-back releases, each waiting for its response.
@@ -1165,6 +1419,7 @@ async fn bench_graycast(args: &Args) -> Result<Outcome> {
         args.rate_secs, outcome.rate, outcome.closed, outcome.converged
     );
     server.stop().await;
+    drop(readers);
     outcome.latencies.sort();
     Ok(outcome)
 }
@@ -1191,8 +1446,9 @@ fn print_phases(outcome: &Outcome, phases: &[(String, usize)]) {
         outcome.missing, outcome.unexpected, outcome.closed
     );
     println!(
-        "  server CPU {:.0} ms per timed update; other processes used {:.0} % of the machine meanwhile",
-        outcome.cpu_per_update_ms, outcome.other_load_pct
+        "  CPU per timed update: server {:.0} ms, this driver {:.0} ms; other processes used {:.0} % \
+         of the machine meanwhile",
+        outcome.cpu_per_update_ms, outcome.driver_cpu_per_update_ms, outcome.other_load_pct
     );
 }
 
@@ -1328,14 +1584,18 @@ async fn bench_etcd(args: &Args, updates: usize) -> Result<Outcome> {
         body.len()
     )
     .into_bytes();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let (connected, failed, secs, _spawner) = attach_all(
+    let Attached {
+        readers,
+        inbox: mut rx,
+        ready: connected,
+        failed,
+        secs,
+    } = attach_all(
         Protocol::EtcdJson,
         addr,
         vec![request; n],
         args.connect_parallel,
-        &mut rx,
-        tx,
+        args.reader_threads,
     )
     .await?;
     outcome.connected = connected;
@@ -1378,8 +1638,13 @@ async fn bench_etcd(args: &Args, updates: usize) -> Result<Outcome> {
         per_phase.push((format!("put {}", i + 1), before));
     }
     outcome.updates = updates;
-    (outcome.cpu_per_update_ms, outcome.other_load_pct) = timed.since()?;
+    (
+        outcome.cpu_per_update_ms,
+        outcome.driver_cpu_per_update_ms,
+        outcome.other_load_pct,
+    ) = timed.since()?;
     outcome.cpu_per_update_ms /= updates as f64;
+    outcome.driver_cpu_per_update_ms /= updates as f64;
     print_phases(&outcome, &per_phase);
 
     let sustained = CpuMark::take(pid)?;
@@ -1409,6 +1674,7 @@ async fn bench_etcd(args: &Args, updates: usize) -> Result<Outcome> {
         args.rate_secs, outcome.rate, outcome.closed, outcome.converged
     );
     server.stop().await;
+    drop(readers);
     outcome.latencies.sort();
     Ok(outcome)
 }

@@ -2,6 +2,8 @@
 # Watch fan-out benchmark (issue 6, point 8): graycast's SSE watch against
 # etcd 3.4's watch, same subscribers, same updates, one run, on loopback.
 # Usage: scripts/bench.sh [fanout_bench options], e.g. --subscribers 1000
+#        scripts/bench.sh --floor [loopback_floor options]: the kernel's share
+#        alone (examples/loopback_floor.rs), no server, no etcd
 # Installs etcd (Debian etcd-server) when missing, builds the release binary
 # (in $CARGO_TARGET_DIR, default target/) and the driver
 # (examples/fanout_bench.rs, in its own target dir below it), raises the
@@ -16,8 +18,11 @@ TARGET="${CARGO_TARGET_DIR:-target}"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
+FLOOR=""
+if [ "${1:-}" = --floor ]; then FLOOR=1; shift; fi
+
 ETCD="${ETCD:-/usr/bin/etcd}"
-if ! [ -x "$ETCD" ]; then
+if [ -z "$FLOOR" ] && ! [ -x "$ETCD" ]; then
   say "installing etcd 3.4 (Debian etcd-server, etcd-client)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update
@@ -31,19 +36,28 @@ fi
 # Apart, both are reused when up to date, and the server binary is the one
 # `cargo build --release --features ssr` gives.
 DRIVER_TARGET="$TARGET/fanout-driver"
+raise_fd_limit() {
+  # Each side holds one descriptor per stream (10,000 by default) plus its own.
+  want=65536
+  hard=$(ulimit -Hn)
+  if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
+    # Only root may raise the hard limit; otherwise use what is allowed.
+    ulimit -Hn "$want" 2>/dev/null || want="$hard"
+  fi
+  ulimit -n "$want"
+}
+if [ -n "$FLOOR" ]; then
+  say "building the loopback floor in $DRIVER_TARGET (reused when up to date)"
+  CARGO_TARGET_DIR="$DRIVER_TARGET" cargo build --release --features ssr --example loopback_floor
+  raise_fd_limit
+  exec "$DRIVER_TARGET/release/examples/loopback_floor" "$@"
+fi
 say "building $TARGET/release/graycast and the driver in $DRIVER_TARGET (reused when up to date)"
 cargo build --release --features ssr --bin graycast
 CARGO_TARGET_DIR="$DRIVER_TARGET" cargo build --release --features ssr --example fanout_bench
 
-# Each side holds one descriptor per stream (10,000 by default) plus its own;
-# both processes inherit this limit.
-want=65536
-hard=$(ulimit -Hn)
-if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
-  # Only root may raise the hard limit; otherwise use what is allowed.
-  ulimit -Hn "$want" 2>/dev/null || want="$hard"
-fi
-ulimit -n "$want"
+# Server and driver both inherit this limit.
+raise_fd_limit
 say "open-file limit $(ulimit -n); $(nproc) CPUs; etcd $("$ETCD" --version | awk '/etcd Version/ {print $3}')"
 
 exec "$DRIVER_TARGET/release/examples/fanout_bench" --graycast "$TARGET/release/graycast" --etcd "$ETCD" "$@"

@@ -29,9 +29,9 @@ use crate::server::subscribers::{Instances, Scope, ServedChange};
 use crate::{Error, Result};
 use axum::body::Bytes;
 use sqlx::{SqliteConnection, SqlitePool};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -835,8 +835,10 @@ impl Dispatcher {
             .copied()
             .collect();
         let mut dropped = Vec::new();
-        // Frames for outlets are written after this loop, over two threads
-        // when there are many; `direct_to`: (subscriber, what it then has).
+        // Frames for outlets: with many subscribers, handed in chunks to a
+        // pipeline of two writer threads as they are worked out; else written
+        // after this loop. `direct_to`: (subscriber, what it then has).
+        let mut pipeline = (ids.len() >= SPLIT_WRITES_AT).then(|| Pipeline::start(ids.len()));
         let mut direct = Vec::new();
         let mut direct_to = Vec::new();
         for id in ids {
@@ -850,6 +852,11 @@ impl Dispatcher {
                 if let Sink::Direct(outlet) = &subscriber.sink {
                     direct.push((outlet.clone(), frame));
                     direct_to.push((id, now));
+                    if let Some(pipeline) = &mut pipeline {
+                        if direct.len() == WRITE_CHUNK {
+                            pipeline.add(std::mem::take(&mut direct));
+                        }
+                    }
                     continue;
                 }
                 if !subscriber.sink.offer(&frame) {
@@ -861,7 +868,13 @@ impl Dispatcher {
             }
             record(subscriber, key, now, served);
         }
-        let delivered = write_direct(direct).await;
+        let delivered = match pipeline {
+            Some(mut pipeline) => {
+                pipeline.add(direct);
+                pipeline.finish().await
+            }
+            None => direct.iter().map(|(o, f)| o.offer(f)).collect(),
+        };
         for ((id, now), delivered) in direct_to.into_iter().zip(delivered) {
             let Some(subscriber) = self.subscribers.get_mut(&id) else {
                 continue;
@@ -980,31 +993,116 @@ impl Dispatcher {
     }
 }
 
-/// Fan-outs at least this large are written by two threads.
+/// Fan-outs to at least this many subscribers are written by two threads.
 const SPLIT_WRITES_AT: usize = 256;
+/// Writes handed over at a time.
+const WRITE_CHUNK: usize = 64;
 
-/// Offers each frame to its outlet; `false` where the subscriber must be
-/// dropped. Each write is a system call that also runs the loopback or
-/// network path of the packet (about 10 µs), so a large fan-out is split in
-/// two halves written at once: this task's thread and one of the blocking
-/// pool. Each subscriber is in one half, so its events keep their order.
-async fn write_direct(mut batch: Vec<(Arc<Outlet>, Bytes)>) -> Vec<bool> {
-    let offer_all = |part: &[(Arc<Outlet>, Bytes)]| -> Vec<bool> {
-        part.iter().map(|(o, f)| o.offer(f)).collect()
-    };
-    if batch.len() < SPLIT_WRITES_AT {
-        return offer_all(&batch);
+/// The writes of a large fan-out, done by two threads: the dispatcher's and a
+/// helper from the blocking pool. Each write is a system call that also runs
+/// the loopback or network path of the packet (about 10 µs), against about
+/// 1 µs to work out what a subscriber gets. So the helper starts writing the
+/// first chunk while the dispatcher is still working out the rest, and once
+/// that is done the dispatcher writes too; each thread takes the next chunk
+/// when done with one, so a thread that gets less CPU does fewer writes. A
+/// fan-out has at most one frame per subscriber and the next one starts after
+/// this one has finished, so events keep their order on every stream.
+struct Pipeline {
+    shared: Arc<Writes>,
+    helper: tokio::task::JoinHandle<()>,
+    /// The writes added so far.
+    added: usize,
+}
+
+struct Writes {
+    queue: Mutex<WriteQueue>,
+    more: Condvar,
+    /// Per write, in the order added: whether the outlet took it.
+    delivered: Vec<AtomicBool>,
+}
+
+#[derive(Default)]
+struct WriteQueue {
+    /// Chunks not taken yet, each with the index of its first write.
+    chunks: VecDeque<(usize, Vec<(Arc<Outlet>, Bytes)>)>,
+    /// No more chunks will come.
+    done: bool,
+}
+
+impl Writes {
+    fn queue(&self) -> std::sync::MutexGuard<'_, WriteQueue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
-    let second = batch.split_off(batch.len() / 2);
-    let second_len = second.len();
-    let other = tokio::task::spawn_blocking(move || offer_all(&second));
-    let mut delivered = offer_all(&batch);
-    match other.await {
-        Ok(rest) => delivered.extend(rest),
-        // Only a panic gets here; count those subscribers as lost so they reconnect.
-        Err(_) => delivered.resize(delivered.len() + second_len, false),
+
+    /// Takes chunks and writes them until none is left and none will come.
+    fn work(&self) {
+        loop {
+            let next = {
+                let mut queue = self.queue();
+                loop {
+                    if let Some(chunk) = queue.chunks.pop_front() {
+                        break Some(chunk);
+                    }
+                    if queue.done {
+                        break None;
+                    }
+                    queue = self.more.wait(queue).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let Some((first, chunk)) = next else {
+                return;
+            };
+            for (i, (outlet, frame)) in chunk.iter().enumerate() {
+                self.delivered[first + i].store(outlet.offer(frame), Ordering::Relaxed);
+            }
+        }
     }
-    delivered
+}
+
+impl Pipeline {
+    /// For a fan-out of at most `capacity` writes.
+    fn start(capacity: usize) -> Self {
+        let shared = Arc::new(Writes {
+            queue: Mutex::default(),
+            more: Condvar::new(),
+            delivered: (0..capacity).map(|_| AtomicBool::new(false)).collect(),
+        });
+        let helper = {
+            let shared = shared.clone();
+            tokio::task::spawn_blocking(move || shared.work())
+        };
+        Self {
+            shared,
+            helper,
+            added: 0,
+        }
+    }
+
+    /// Hands a chunk of writes to whichever thread is free.
+    fn add(&mut self, chunk: Vec<(Arc<Outlet>, Bytes)>) {
+        if chunk.is_empty() {
+            return;
+        }
+        let first = self.added;
+        self.added += chunk.len();
+        self.shared.queue().chunks.push_back((first, chunk));
+        self.shared.more.notify_one();
+    }
+
+    /// Writes what is left along with the helper; per write added, whether
+    /// it was taken (`false`: the subscriber must be dropped).
+    async fn finish(self) -> Vec<bool> {
+        self.shared.queue().done = true;
+        self.shared.more.notify_all();
+        self.shared.work();
+        // Only a panic fails here: the writes the helper left undone stay
+        // `false`, and those subscribers are dropped and reconnect.
+        let _ = self.helper.await;
+        self.shared.delivered[..self.added]
+            .iter()
+            .map(|d| d.load(Ordering::Relaxed))
+            .collect()
+    }
 }
 
 /// Remembers what a subscriber now has (or no longer has) for `key`.
@@ -1119,13 +1217,19 @@ mod tests {
             outlets.push(Arc::new(Outlet::new(accepted.unwrap().0, false)));
             clients.push(client.unwrap());
         }
-        // Not live yet: every frame lands in the backlog, in order, on both threads.
+        // Not live yet: every frame lands in the backlog, in order, on both
+        // threads; chunks of every size, a partial one last.
         for round in [b"a", b"b"] {
-            let batch = outlets
-                .iter()
-                .map(|o| (o.clone(), Bytes::from_static(round)))
-                .collect();
-            assert_eq!(write_direct(batch).await, vec![true; n]);
+            let mut pipeline = Pipeline::start(n);
+            let mut chunk = Vec::new();
+            for (i, outlet) in outlets.iter().enumerate() {
+                chunk.push((outlet.clone(), Bytes::from_static(round)));
+                if chunk.len() == 1 + i % WRITE_CHUNK {
+                    pipeline.add(std::mem::take(&mut chunk));
+                }
+            }
+            pipeline.add(chunk);
+            assert_eq!(pipeline.finish().await, vec![true; n]);
         }
         let (_closing_tx, closing) = tokio::sync::watch::channel(false);
         for (outlet, client) in outlets.iter().zip(&mut clients) {
