@@ -22,7 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
-#[command(about = "Loopback floor: one small write to each of N TCP streams, read at the other end")]
+#[command(
+    about = "Loopback floor: one small write to each of N TCP streams, read at the other end"
+)]
 struct Args {
     /// Streams (each takes two descriptors in this process).
     #[arg(long, default_value_t = 9_000)]
@@ -84,7 +86,10 @@ fn main() -> std::io::Result<()> {
                                 partial[i] %= message;
                                 if whole > 0 {
                                     received.fetch_add(whole, Ordering::Release);
-                                    last_ns.store(start.elapsed().as_nanos() as usize, Ordering::Release);
+                                    last_ns.store(
+                                        start.elapsed().as_nanos() as usize,
+                                        Ordering::Release,
+                                    );
                                 }
                                 if n < buf.len() {
                                     break;
@@ -137,7 +142,10 @@ fn main() -> std::io::Result<()> {
             std::thread::sleep(Duration::from_micros(200));
         }
         let took = Duration::from_nanos((last_ns.load(Ordering::Acquire) - began) as u64);
-        println!("  round {round:>2}: last receipt {:.1} ms after the writes began", ms(took));
+        println!(
+            "  round {round:>2}: last receipt {:.1} ms after the writes began",
+            ms(took)
+        );
         rounds.push(took);
     }
     rounds.sort();

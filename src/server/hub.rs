@@ -1021,10 +1021,13 @@ struct Writes {
     delivered: Vec<AtomicBool>,
 }
 
+/// Frames to write, each to its outlet.
+type WriteChunk = Vec<(Arc<Outlet>, Bytes)>;
+
 #[derive(Default)]
 struct WriteQueue {
     /// Chunks not taken yet, each with the index of its first write.
-    chunks: VecDeque<(usize, Vec<(Arc<Outlet>, Bytes)>)>,
+    chunks: VecDeque<(usize, WriteChunk)>,
     /// No more chunks will come.
     done: bool,
 }
@@ -1079,7 +1082,7 @@ impl Pipeline {
     }
 
     /// Hands a chunk of writes to whichever thread is free.
-    fn add(&mut self, chunk: Vec<(Arc<Outlet>, Bytes)>) {
+    fn add(&mut self, chunk: WriteChunk) {
         if chunk.is_empty() {
             return;
         }
