@@ -548,8 +548,16 @@ impl Dechunker {
     }
 }
 
+/// Where `needle` (not empty) first occurs in `haystack`.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    let mut from = 0;
+    while let Some(i) = haystack[from..].iter().position(|&b| b == needle[0]) {
+        if haystack[from + i..].starts_with(needle) {
+            return Some(from + i);
+        }
+        from += i + 1;
+    }
+    None
 }
 
 /// The integer after `"name":` (quoted or not), e.g. `"version":3` or `"mod_revision":"12"`.
@@ -824,7 +832,8 @@ fn read_loop(
     out: mpsc::UnboundedSender<Vec<Msg>>,
     stop: &std::sync::atomic::AtomicBool,
 ) {
-    let mut conns: HashMap<usize, Conn> = HashMap::new();
+    // Indexed by subscriber (each thread holds every n-th).
+    let mut conns: Vec<Option<Conn>> = Vec::new();
     let mut events = mio::Events::with_capacity(1024);
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -853,18 +862,18 @@ fn read_loop(
                     });
                     match opened {
                         Ok(socket) => {
-                            conns.insert(
-                                sub,
-                                Conn {
-                                    socket,
-                                    request: Some(request),
-                                    head: Some(Vec::new()),
-                                    chunked: false,
-                                    dechunker: Dechunker::default(),
-                                    body: Vec::new(),
-                                    lines: LineState::default(),
-                                },
-                            );
+                            if conns.len() <= sub {
+                                conns.resize_with(sub + 1, || None);
+                            }
+                            conns[sub] = Some(Conn {
+                                socket,
+                                request: Some(request),
+                                head: Some(Vec::new()),
+                                chunked: false,
+                                dechunker: Dechunker::default(),
+                                body: Vec::new(),
+                                lines: LineState::default(),
+                            });
                         }
                         Err(e) => batch.push(Msg::Closed {
                             ready: false,
@@ -875,7 +884,7 @@ fn read_loop(
                 continue;
             }
             let sub = event.token().0;
-            let Some(conn) = conns.get_mut(&sub) else {
+            let Some(conn) = conns.get_mut(sub).and_then(Option::as_mut) else {
                 continue;
             };
             let ended = match conn.pump(protocol, sub, &mut buf, &mut batch) {
@@ -883,7 +892,7 @@ fn read_loop(
                 Ok(Some(reason)) => reason,
                 Err(e) => e.to_string(),
             };
-            if let Some(mut conn) = conns.remove(&sub) {
+            if let Some(mut conn) = conns[sub].take() {
                 let _ = poll.registry().deregister(&mut conn.socket);
                 batch.push(Msg::Closed {
                     ready: conn.lines.ready,
@@ -1682,6 +1691,15 @@ async fn bench_etcd(args: &Args, updates: usize) -> Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_needles() {
+        assert_eq!(find(b"ab\r\r\ncd", b"\r\n"), Some(3));
+        assert_eq!(find(b"\r\n", b"\r\n"), Some(0));
+        assert_eq!(find(b"ab\r", b"\r\n"), None);
+        assert_eq!(find(b"xx\r\n\r\nyy", b"\r\n\r\n"), Some(2));
+        assert_eq!(find(b"", b"\n"), None);
+    }
 
     #[test]
     fn dechunks_across_reads() {
