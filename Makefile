@@ -8,9 +8,13 @@ export PATH := $(HOME)/.cargo/bin:$(CURDIR)/.tools/node_modules/.bin:$(PATH)
 run: build
 	@scripts/run.sh
 
+# The watch tests hold a few hundred streams at once, both ends in one process:
+# use the open-file limit the system allows rather than a 1,024 default.
+RAISE_FD_LIMIT := ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true;
+
 ## Install what is missing (Chromium and npm packages included) and run every test.
 test: bootstrap-test
-	cargo test --features ssr
+	$(RAISE_FD_LIMIT) cargo test --features ssr
 	cargo leptos build --release
 	end2end/run.sh
 
@@ -23,7 +27,7 @@ bootstrap-test:
 	@scripts/bootstrap.sh test
 
 test-unit:
-	cargo test --features ssr
+	$(RAISE_FD_LIMIT) cargo test --features ssr
 
 test-e2e:
 	end2end/run.sh

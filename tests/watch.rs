@@ -375,33 +375,7 @@ async fn hundred_subscribers_get_exactly_their_versions_through_lane_changes() {
         ..Expected::default()
     };
 
-    let regions = ["beijing", "shanghai", "guangzhou"];
-    let mut subscribers = Vec::new();
-    for i in 0..100 {
-        let labels = format!("region={},app_version=2.{}", regions[i % 3], i % 5);
-        let client_id = format!("pod-{i}");
-        let mut stream = watch(
-            &app,
-            &token,
-            &format!(
-                "keys=app.json,{}&client_id={client_id}&labels={labels}",
-                Marker::KEY
-            ),
-        )
-        .await;
-        let first = stream.next_event().await.json();
-        assert_eq!(
-            (first["version"].as_i64(), first["lane"].as_i64()),
-            (Some(1), None)
-        );
-        let mut context = graycast::domain::lane::parse_labels(&labels).unwrap();
-        context.insert("client_id".into(), client_id);
-        subscribers.push(Subscriber {
-            context,
-            stream,
-            has: Some((1, None)),
-        });
-    }
+    let mut subscribers = subscribe_many(&app, &token, 100).await;
     let lanes = config_path(NS, ENV, "app.json", "/lanes");
 
     // Half of Beijing gets version 2.
@@ -477,6 +451,94 @@ async fn hundred_subscribers_get_exactly_their_versions_through_lane_changes() {
         .filter(|s| s.context["region"] == "beijing")
         .count();
     assert_eq!(moved, 100 - beijing - guangzhou_count(&subscribers));
+}
+
+/// `n` subscribers of app.json (on version 1) and the marker, each on a
+/// connection of its own, in three regions and five app versions.
+async fn subscribe_many(app: &TestApp, token: &str, n: usize) -> Vec<Subscriber> {
+    let regions = ["beijing", "shanghai", "guangzhou"];
+    let mut subscribers = Vec::new();
+    for i in 0..n {
+        let labels = format!("region={},app_version=2.{}", regions[i % 3], i % 5);
+        let client_id = format!("pod-{i}");
+        let mut stream = watch(
+            app,
+            token,
+            &format!(
+                "keys=app.json,{}&client_id={client_id}&labels={labels}",
+                Marker::KEY
+            ),
+        )
+        .await;
+        let first = stream.next_event().await.json();
+        assert_eq!(
+            (first["version"].as_i64(), first["lane"].as_i64()),
+            (Some(1), None)
+        );
+        let mut context = graycast::domain::lane::parse_labels(&labels).unwrap();
+        context.insert("client_id".into(), client_id);
+        subscribers.push(Subscriber {
+            context,
+            stream,
+            has: Some((1, None)),
+        });
+    }
+    subscribers
+}
+
+/// 300 subscribers of one key: above the push hub's threshold (256) for
+/// writing a fan-out from two threads, chunk by chunk.
+#[tokio::test]
+async fn three_hundred_subscribers_get_exactly_their_versions_from_two_writer_threads() {
+    let app = spawn_app().await;
+    app.namespace(NS).await;
+    config_with_versions(
+        &app,
+        "app.json",
+        &[r#"{"v":1}"#, r#"{"v":2}"#, r#"{"v":3}"#],
+    )
+    .await;
+    app.release(NS, ENV, "app.json", 1, "").await;
+    let mut marker = Marker::new(&app).await;
+    let token = subscriber_token(&app).await;
+    let mut expected = Expected {
+        stable: Some(1),
+        ..Expected::default()
+    };
+    let mut subscribers = subscribe_many(&app, &token, 300).await;
+    let lanes = config_path(NS, ENV, "app.json", "/lanes");
+
+    // Half of Beijing (100 subscribers) gets version 2.
+    let (status, lane) = app
+        .post_json(
+            &lanes,
+            json!({"version": 2, "selector": "region=beijing", "percentage": 50}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{lane}");
+    expected.lane(&lane);
+    let moved = step(&app, &mut marker, &expected, &mut subscribers).await;
+    assert!(moved > 25 && moved < 75, "about half of 100: {moved}");
+
+    // A new stable release: everyone outside the lane moves to 3.
+    let on_lane = subscribers
+        .iter()
+        .filter(|s| s.has.map(|h| h.0) == Some(2))
+        .count();
+    app.release(NS, ENV, "app.json", 3, "").await;
+    expected.stable = Some(3);
+    let moved = step(&app, &mut marker, &expected, &mut subscribers).await;
+    assert_eq!(moved, 300 - on_lane);
+
+    // Abort the lane: its subscribers fall back to 3, the others hear nothing.
+    let id = lane["id"].as_i64().unwrap();
+    let (status, _) = app
+        .post_json(&format!("{lanes}/{id}/abort"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    expected.lanes.remove(&id);
+    let moved = step(&app, &mut marker, &expected, &mut subscribers).await;
+    assert_eq!(moved, on_lane);
 }
 
 async fn step(

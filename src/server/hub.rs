@@ -1009,7 +1009,8 @@ const WRITE_CHUNK: usize = 64;
 /// this one has finished, so events keep their order on every stream.
 struct Pipeline {
     shared: Arc<Writes>,
-    helper: tokio::task::JoinHandle<()>,
+    /// Taken by [`Pipeline::finish`].
+    helper: Option<tokio::task::JoinHandle<()>>,
     /// The writes added so far.
     added: usize,
 }
@@ -1072,7 +1073,7 @@ impl Pipeline {
         });
         let helper = {
             let shared = shared.clone();
-            tokio::task::spawn_blocking(move || shared.work())
+            Some(tokio::task::spawn_blocking(move || shared.work()))
         };
         Self {
             shared,
@@ -1094,17 +1095,34 @@ impl Pipeline {
 
     /// Writes what is left along with the helper; per write added, whether
     /// it was taken (`false`: the subscriber must be dropped).
-    async fn finish(self) -> Vec<bool> {
-        self.shared.queue().done = true;
-        self.shared.more.notify_all();
+    async fn finish(mut self) -> Vec<bool> {
+        self.close();
         self.shared.work();
         // Only a panic fails here: the writes the helper left undone stay
         // `false`, and those subscribers are dropped and reconnect.
-        let _ = self.helper.await;
+        if let Some(helper) = self.helper.take() {
+            let _ = helper.await;
+        }
         self.shared.delivered[..self.added]
             .iter()
             .map(|d| d.load(Ordering::Relaxed))
             .collect()
+    }
+}
+
+impl Pipeline {
+    /// No more chunks will come: the helper returns once the queue is empty.
+    fn close(&self) {
+        self.shared.queue().done = true;
+        self.shared.more.notify_all();
+    }
+}
+
+impl Drop for Pipeline {
+    /// A pipeline left unfinished (the dispatcher panicked while adding to
+    /// it) must not keep its helper waiting, and the outlets open, forever.
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -1234,8 +1252,18 @@ mod tests {
             pipeline.add(chunk);
             assert_eq!(pipeline.finish().await, vec![true; n]);
         }
+        // A pipeline dropped unfinished lets its helper write what it was
+        // given and return: no outlet stays held.
+        let mut pipeline = Pipeline::start(1);
+        pipeline.add(vec![(outlets[0].clone(), Bytes::from_static(b"c"))]);
+        let helper = pipeline.helper.take().unwrap();
+        drop(pipeline);
+        tokio::time::timeout(Duration::from_secs(10), helper)
+            .await
+            .expect("the helper returns")
+            .unwrap();
         let (_closing_tx, closing) = tokio::sync::watch::channel(false);
-        for (outlet, client) in outlets.iter().zip(&mut clients) {
+        for (i, (outlet, client)) in outlets.iter().zip(&mut clients).enumerate() {
             let live = crate::server::outlet::Live {
                 initial: vec![],
                 heartbeat: tokio::time::interval_at(
@@ -1249,9 +1277,10 @@ mod tests {
                 live,
                 closing.clone(),
             ));
-            let mut got = [0u8; 2];
+            let want: &[u8] = if i == 0 { b"abc" } else { b"ab" };
+            let mut got = vec![0u8; want.len()];
             client.read_exact(&mut got).await.unwrap();
-            assert_eq!(&got, b"ab");
+            assert_eq!(got, want);
         }
     }
 
