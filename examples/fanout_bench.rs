@@ -9,8 +9,9 @@
 //! (graycast: a fresh SQLite database in a temporary directory,
 //! `--heartbeat-secs 15`; etcd: a fresh data directory), reads its RSS, opens N
 //! streams over raw TCP (a minimal HTTP/1.1 client and line parser per
-//! connection, one tokio task each), waits for every stream's first event,
-//! reads the RSS again, then:
+//! connection; the sockets are read by `--reader-threads` threads polling them,
+//! 1 by default), waits for every stream's first event, reads the RSS again,
+//! then:
 //!
 //! 1. times each update from just before its HTTP request is written to the
 //!    receipt of the matching event at every subscriber that should get it
@@ -22,12 +23,13 @@
 //!    seconds with every stream attached: the sustained release / put rate.
 //!
 //! Around both phases it reads the server's CPU time (`/proc/<pid>/stat`) and
-//! the machine's (`/proc/stat`): the server's CPU per update, and how much of
-//! the machine other processes took meanwhile (a busy neighbour inflates the
-//! latencies; the table says so).
+//! the machine's (`/proc/stat`): the server's CPU per update, this driver's,
+//! and how much of the machine other processes took meanwhile (a busy
+//! neighbour inflates the latencies; the table says so).
 //!
 //! Options: `--subscribers N` (default 10,000), `--graycast PATH`, `--etcd
-//! PATH`, `--releases N`, `--rate-secs S`, `--only graycast|etcd`.
+//! PATH`, `--releases N`, `--rate-secs S`, `--reader-threads N`,
+//! `--only graycast|etcd`.
 //! It exits non-zero only when something fails (a server does not start, a
 //! setup request is refused, no stream connects), never because a target is
 //! missed.
