@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// Response header of a watch stream: the server's heartbeat interval in
+/// seconds, so a client can tell a quiet stream from a dead one.
+pub const HEARTBEAT_HEADER: &str = "graycast-heartbeat-secs";
+
 /// Roles, lowest to highest; each includes the rights of those below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

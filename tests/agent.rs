@@ -608,6 +608,36 @@ async fn sdk_watcher_reconnects_and_resumes_with_only_what_changed() {
     );
 }
 
+/// The server's pings (every second here) are further apart than the
+/// watcher's idle timeout: the watcher goes by the interval the server
+/// announces with the stream and stays connected between pings.
+#[tokio::test]
+async fn sdk_watcher_waits_as_long_as_the_heartbeat_the_server_announces() {
+    let _serial = SERIAL.lock().await;
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start(temp.path()).await;
+    let token = server.setup().await;
+    server
+        .create_released("app.json", "json", "{\"v\": 1}\n")
+        .await;
+    let client = Client::new(&server.base, &token).unwrap();
+    let mut watcher = client.watch(
+        WatchOptions::new(NS, ENV, "sdk-quiet")
+            .backoff(fast_backoff())
+            .idle_timeout(Duration::from_millis(200)),
+    );
+    let mut states = watcher.states();
+    let history = record(watcher.states());
+    wait_state(&mut states, WatchState::Connected).await;
+    assert!(matches!(next(&mut watcher).await, Update::Config { .. }));
+    // Three heartbeat intervals, each far longer than 200 ms.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let seen = history.lock().unwrap().clone();
+    assert!(!seen.contains(&WatchState::Reconnecting), "{seen:?}");
+    assert_eq!(watcher.state(), WatchState::Connected);
+    watcher.close();
+}
+
 #[tokio::test]
 async fn sdk_rules_mode_evaluates_like_the_server_resolves() {
     let _serial = SERIAL.lock().await;

@@ -1,6 +1,6 @@
 //! Delivery routes: the watch stream, reports, and instances (also live).
 
-use crate::model::Report;
+use crate::model::{Report, HEARTBEAT_HEADER};
 use crate::server::auth::Actor;
 use crate::server::hub::Subscription;
 use crate::server::listen::LiveHandoff;
@@ -111,7 +111,7 @@ async fn watch(
         };
         let mut response = sse_response(Body::empty());
         response.extensions_mut().insert(LiveHandoff::new(live));
-        return Ok(response);
+        return Ok(with_heartbeat(response, state.config.heartbeat));
     };
     let live = stream::unfold(
         (queue, guard, ticker),
@@ -125,10 +125,21 @@ async fn watch(
             }
         },
     );
-    Ok(event_stream(
-        stream::iter(initial).chain(live),
-        state.closing.subscribe(),
-    ))
+    let response = event_stream(stream::iter(initial).chain(live), state.closing.subscribe());
+    Ok(with_heartbeat(response, state.config.heartbeat))
+}
+
+/// Tells the client how often to expect a ping ([`HEARTBEAT_HEADER`]).
+fn with_heartbeat(mut response: Response, every: Duration) -> Response {
+    response
+        .headers_mut()
+        .insert(HEARTBEAT_HEADER, HeaderValue::from(heartbeat_secs(every)));
+    response
+}
+
+/// Whole seconds, rounded up: a client never expects pings more often than they come.
+fn heartbeat_secs(every: Duration) -> u64 {
+    (every.as_millis().div_ceil(1000) as u64).max(1)
 }
 
 /// `POST /api/v1/report`.
@@ -199,4 +210,16 @@ async fn instances_stream(
 fn instances_frame(list: &[crate::model::Instance]) -> Bytes {
     let data = serde_json::to_string(list).unwrap_or_else(|_| "[]".into());
     Bytes::from(format!("event: instances\ndata: {data}\n\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_announced_heartbeat_is_rounded_up_to_whole_seconds() {
+        assert_eq!(heartbeat_secs(Duration::from_secs(15)), 15);
+        assert_eq!(heartbeat_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(heartbeat_secs(Duration::from_millis(200)), 1);
+    }
 }

@@ -4,7 +4,7 @@ use super::rules::KeyRules;
 use super::sse::{SseEvent, SseFrame, SseParser};
 use super::{check, Client, ClientError};
 use crate::domain::Context;
-use crate::model::{Deleted, Report, ReportStatus, Resolved, Rules};
+use crate::model::{Deleted, Report, ReportStatus, Resolved, Rules, HEARTBEAT_HEADER};
 use rand::Rng;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -84,8 +84,10 @@ pub struct WatchOptions {
     /// Resume after this event: the server sends only what changed since.
     pub last_event_id: Option<String>,
     pub backoff: Backoff,
-    /// A stream silent (not even a `: ping`) for this long is considered dead and reopened; keep
-    /// it above the server's `--heartbeat-secs`.
+    /// A stream silent (not even a `: ping`) for this long is considered dead and reopened.
+    /// Never less than three of the heartbeat intervals the server announces on the stream
+    /// (`graycast-heartbeat-secs`), so a server with a long `--heartbeat-secs` is not taken
+    /// for dead between its pings.
     pub idle_timeout: Duration,
 }
 
@@ -430,6 +432,7 @@ impl Task {
             }
             Err(e) => return Ended::Fatal(e.to_string()),
         };
+        let idle = stream_idle(idle, response.headers());
         self.state.send_replace(WatchState::Connected);
         tracing::info!(
             namespace = %self.options.namespace,
@@ -483,6 +486,19 @@ impl Task {
                 }
             }
         }
+    }
+}
+
+/// How long a connected stream may stay silent: `configured`, but at least
+/// three of the heartbeat intervals the server announces.
+fn stream_idle(configured: Duration, headers: &reqwest::header::HeaderMap) -> Duration {
+    let announced = headers
+        .get(HEARTBEAT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match announced {
+        Some(secs) => configured.max(Duration::from_secs(secs.saturating_mul(3))),
+        None => configured,
     }
 }
 
