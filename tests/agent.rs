@@ -424,6 +424,57 @@ async fn agent_starts_offline_from_its_state_and_converges_after_a_server_restar
     assert!(agent2.try_wait().unwrap().is_none());
 }
 
+/// A report the server could not take (it went down while the reload ran)
+/// is kept in the state file and sent once the stream connects again.
+#[tokio::test]
+async fn agent_sends_a_report_the_server_missed_once_it_is_back() {
+    let _serial = SERIAL.lock().await;
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let mut server = Server::start(dir).await;
+    let token = server.setup().await;
+    server
+        .create_released("app.json", "json", "{\"v\": 1}\n")
+        .await;
+    // The reload waits for a gate file, so the server can be stopped meanwhile.
+    let (started, gate) = (dir.join("reload-started"), dir.join("gate"));
+    let exec = format!(
+        "touch {}; while [ ! -e {} ]; do sleep 0.05; done",
+        started.display(),
+        gate.display()
+    );
+    let state_file = dir.join("configs/.graycast/state.json");
+    let state = || serde_json::from_str::<Value>(&read(&state_file)).ok();
+    let mut agent = agent(&server, &token, dir, &["--exec", &exec])
+        .spawn()
+        .unwrap();
+    eventually("the reload to start", || async {
+        started.exists().then_some(())
+    })
+    .await;
+    server.stop().await;
+    std::fs::write(&gate, "").unwrap();
+    eventually("the missed report in the state file", || async {
+        (state()?["unreported"]["app.json"]["status"] == "applied").then_some(())
+    })
+    .await;
+
+    let server = Server::start_on(dir, server.port).await;
+    eventually("the report to reach the server", || async {
+        let c = server.instance_config("agent-1", "app.json").await?;
+        (c["status"] == "applied" && c["applied"] == 1).then_some(())
+    })
+    .await;
+    eventually("the state file to drop it", || async {
+        state()?.get("unreported").is_none().then_some(())
+    })
+    .await;
+    assert!(
+        agent.try_wait().unwrap().is_none(),
+        "the agent keeps running"
+    );
+}
+
 async fn run_once(command: &mut Command) -> bool {
     tokio::time::timeout(PATIENCE, command.status())
         .await

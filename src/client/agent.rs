@@ -170,6 +170,10 @@ struct State {
     last_event_id: Option<String>,
     /// The last good file of each key.
     configs: BTreeMap<String, Served>,
+    /// Per key, the newest report the server has not taken yet (it was
+    /// unreachable); sent again whenever the stream connects.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    unreported: BTreeMap<String, Report>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -277,12 +281,22 @@ impl Agent {
         let mut watcher = self
             .client
             .watch(self.watch_options().resume_from(self.resume_from()));
+        let mut states = watcher.states();
+        let mut states_open = true;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 update = watcher.next() => match update {
                     Some(update) => self.handle(update).await?,
                     None => break,
+                },
+                changed = states.changed(), if states_open => match changed {
+                    // The server is reachable again: what it missed goes first.
+                    Ok(()) if *states.borrow_and_update() == WatchState::Connected => {
+                        self.report_unreported().await?;
+                    }
+                    Ok(()) => {}
+                    Err(_) => states_open = false,
                 },
                 _ = &mut shutdown => {
                     tracing::info!("shutting down");
@@ -407,8 +421,7 @@ impl Agent {
                 (ReportStatus::Failed, Some(why))
             }
         };
-        self.report(&key, config.version, status, message).await;
-        Ok(())
+        self.report(&key, config.version, status, message).await
     }
 
     async fn delete(&mut self, key: &str) -> Result<(), AgentError> {
@@ -496,7 +509,16 @@ impl Agent {
         Err(message)
     }
 
-    async fn report(&self, key: &str, version: i64, status: ReportStatus, message: Option<String>) {
+    /// Reports an outcome; one the server cannot take now (unreachable, or
+    /// failing) is kept, replacing any older one for the key, and sent again
+    /// when the stream next connects, also after a restart of the agent.
+    async fn report(
+        &mut self,
+        key: &str,
+        version: i64,
+        status: ReportStatus,
+        message: Option<String>,
+    ) -> Result<(), AgentError> {
         let report = Report {
             client_id: self.config.client_id.clone(),
             namespace: self.config.namespace.clone(),
@@ -506,9 +528,47 @@ impl Agent {
             status,
             message,
         };
-        if let Err(e) = self.client.report(&report).await {
-            tracing::warn!(key, version, "cannot report {}: {e}", status.as_str());
+        self.send_report(report).await
+    }
+
+    /// Sends the reports the server missed, key by key.
+    async fn report_unreported(&mut self) -> Result<(), AgentError> {
+        let pending = std::mem::take(&mut self.state.unreported);
+        if pending.is_empty() {
+            return Ok(());
         }
+        tracing::info!(count = pending.len(), "sending reports the server missed");
+        for (_, report) in pending {
+            self.send_report(report).await?;
+        }
+        // Those sent are gone from memory; the file must forget them too.
+        self.save()
+    }
+
+    async fn send_report(&mut self, report: Report) -> Result<(), AgentError> {
+        let (key, version, status) = (report.key.clone(), report.version, report.status);
+        let changed = match self.client.report(&report).await {
+            Ok(()) => self.state.unreported.remove(&key).is_some(),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(
+                    key,
+                    version,
+                    "cannot report {} now, will again on reconnect: {e}",
+                    status.as_str()
+                );
+                self.state.unreported.insert(key, report);
+                true
+            }
+            Err(e) => {
+                // Refused (a token without the right, …): sending it again changes nothing.
+                tracing::warn!(key, version, "report {} refused: {e}", status.as_str());
+                self.state.unreported.remove(&key).is_some()
+            }
+        };
+        if changed {
+            self.save()?;
+        }
+        Ok(())
     }
 
     fn save(&self) -> Result<(), AgentError> {
