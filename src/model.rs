@@ -8,6 +8,10 @@ use std::str::FromStr;
 /// seconds, so a client can tell a quiet stream from a dead one.
 pub const HEARTBEAT_HEADER: &str = "graycast-heartbeat-secs";
 
+/// The comment a watch stream sends once it has sent everything owed at
+/// connect (the initial events, or what changed since `Last-Event-ID`).
+pub const SYNCED_COMMENT: &str = "synced";
+
 /// Roles, lowest to highest; each includes the rights of those below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

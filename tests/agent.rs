@@ -659,6 +659,36 @@ async fn sdk_watcher_reconnects_and_resumes_with_only_what_changed() {
     );
 }
 
+/// After the initial events the server says `: synced`; by then every initial
+/// update is waiting in the watcher, so a snapshot needs no quiet timeout.
+#[tokio::test]
+async fn sdk_watcher_knows_when_the_initial_snapshot_is_complete() {
+    let _serial = SERIAL.lock().await;
+    let temp = tempfile::tempdir().unwrap();
+    let server = Server::start(temp.path()).await;
+    let token = server.setup().await;
+    server
+        .create_released("app.json", "json", "{\"v\": 1}\n")
+        .await;
+    server.create_released("db.yaml", "yaml", "pool: 5\n").await;
+    let client = Client::new(&server.base, &token).unwrap();
+    let mut watcher = client.watch(WatchOptions::new(NS, ENV, "sdk-sync"));
+    let mut synced = watcher.synced();
+    tokio::time::timeout(PATIENCE, synced.wait_for(|n| *n == 1))
+        .await
+        .expect("the stream says it is synced")
+        .unwrap();
+    let mut keys = Vec::new();
+    while let Some(update) = watcher.try_next() {
+        if let Update::Config { config, .. } = update {
+            keys.push(config.key);
+        }
+    }
+    keys.sort();
+    assert_eq!(keys, ["app.json", "db.yaml"]);
+    watcher.close();
+}
+
 /// The server's pings (every second here) are further apart than the
 /// watcher's idle timeout: the watcher goes by the interval the server
 /// announces with the stream and stays connected between pings.

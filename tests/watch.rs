@@ -276,6 +276,12 @@ async fn heartbeats_keep_the_stream_alive() {
     app.namespace(NS).await;
     let token = subscriber_token(&app).await;
     let mut stream = watch(&app, &token, "client_id=pod-1").await;
+    // Nothing resolves here, so the stream starts with its `: synced` alone.
+    let synced = stream.next_within(PATIENCE).await.expect("synced");
+    assert_eq!(
+        (synced.event.as_str(), synced.data.as_str()),
+        ("comment", "synced")
+    );
     let ping = stream
         .next_within(PATIENCE)
         .await

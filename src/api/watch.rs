@@ -1,6 +1,6 @@
 //! Delivery routes: the watch stream, reports, and instances (also live).
 
-use crate::model::{Report, HEARTBEAT_HEADER};
+use crate::model::{Report, HEARTBEAT_HEADER, SYNCED_COMMENT};
 use crate::server::auth::Actor;
 use crate::server::hub::Subscription;
 use crate::server::listen::LiveHandoff;
@@ -96,10 +96,12 @@ async fn watch(
     let subscription =
         ops::subscribers::watch(&state, &actor, query, last_event_id, outlet).await?;
     let Subscription {
-        initial,
+        mut initial,
         queue,
         guard,
     } = subscription;
+    // After what the subscriber is owed at connect: `: synced`.
+    initial.push(Bytes::from(format!(": {SYNCED_COMMENT}\n\n")));
     let ticker = spread_heartbeat(state.config.heartbeat);
     let Some(queue) = queue else {
         // A lean connection (src/server/listen.rs): the hub writes into its

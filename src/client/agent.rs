@@ -312,8 +312,7 @@ impl Agent {
     }
 
     /// `--once`: the current configs, from `resolve` per key when keys are given, else from the
-    /// initial events of a watch stream (ended after a quiet moment, as the server sends them all
-    /// at once on connect).
+    /// initial events of a watch stream, which end with the server's `: synced`.
     async fn once(&mut self) -> Result<(), AgentError> {
         let mut fetched = 0usize;
         match self.config.keys.clone() {
@@ -339,9 +338,17 @@ impl Agent {
                 // A fresh snapshot: every key that resolves, not only what changed.
                 let mut watcher = self.client.watch(self.watch_options());
                 if wait_connected(&watcher).await {
-                    while let Ok(Some(update)) =
-                        tokio::time::timeout(ONCE_QUIET, watcher.next()).await
-                    {
+                    let mut synced = watcher.synced();
+                    loop {
+                        let update = tokio::select! {
+                            biased;
+                            update = watcher.next() => update,
+                            // Everything owed at connect has arrived and waits in the watcher.
+                            _ = synced.wait_for(|n| *n > 0) => watcher.try_next(),
+                            // A server that does not say `: synced`: a quiet moment ends it.
+                            _ = tokio::time::sleep(ONCE_QUIET) => None,
+                        };
+                        let Some(update) = update else { break };
                         fetched += usize::from(matches!(update, Update::Config { .. }));
                         self.handle(update).await?;
                     }
@@ -577,7 +584,8 @@ impl Agent {
     }
 }
 
-/// How long `--once` waits after the last initial event before it considers the snapshot whole.
+/// How long `--once` waits after the last initial event before it considers
+/// the snapshot whole, from a server that does not send `: synced`.
 const ONCE_QUIET: Duration = Duration::from_millis(1500);
 
 /// Waits until the watcher's first attempt connected (true) or failed (false).

@@ -4,7 +4,9 @@ use super::rules::KeyRules;
 use super::sse::{SseEvent, SseFrame, SseParser};
 use super::{check, Client, ClientError};
 use crate::domain::Context;
-use crate::model::{Deleted, Report, ReportStatus, Resolved, Rules, HEARTBEAT_HEADER};
+use crate::model::{
+    Deleted, Report, ReportStatus, Resolved, Rules, HEARTBEAT_HEADER, SYNCED_COMMENT,
+};
 use rand::Rng;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -209,6 +211,7 @@ impl Update {
 /// and reconnects with `Last-Event-ID` so nothing is missed and nothing is sent twice.
 pub struct Watcher {
     updates: mpsc::Receiver<Update>,
+    synced: watch::Receiver<u64>,
     state: watch::Receiver<WatchState>,
     last_event_id: watch::Receiver<Option<String>>,
     error: Arc<Mutex<Option<String>>>,
@@ -220,6 +223,7 @@ pub struct Watcher {
 impl Watcher {
     pub(super) fn start(client: Client, options: WatchOptions) -> Self {
         let (updates_tx, updates) = mpsc::channel(256);
+        let (synced_tx, synced) = watch::channel(0);
         let (state_tx, state) = watch::channel(WatchState::Idle);
         let (last_tx, last_event_id) = watch::channel(options.last_event_id.clone());
         let (stop, stop_rx) = watch::channel(false);
@@ -228,6 +232,7 @@ impl Watcher {
             client: client.clone(),
             options: options.clone(),
             updates: updates_tx,
+            synced: synced_tx,
             state: state_tx,
             last_event_id: last_tx,
             error: error.clone(),
@@ -236,6 +241,7 @@ impl Watcher {
         tokio::spawn(task.run());
         Self {
             updates,
+            synced,
             state,
             last_event_id,
             error,
@@ -252,6 +258,18 @@ impl Watcher {
 
     pub fn state(&self) -> WatchState {
         *self.state.borrow()
+    }
+
+    /// How many connections have caught up: the count goes up when the server
+    /// has sent everything owed at a connect (the `: synced` comment), and every
+    /// update before that is already waiting in [`Watcher::next`].
+    pub fn synced(&self) -> watch::Receiver<u64> {
+        self.synced.clone()
+    }
+
+    /// An update that is already waiting, without waiting for one.
+    pub fn try_next(&mut self) -> Option<Update> {
+        self.updates.try_recv().ok()
     }
 
     /// A receiver that sees every state change (e.g. `states.wait_for(|s| *s == Connected)`).
@@ -324,6 +342,7 @@ struct Task {
     client: Client,
     options: WatchOptions,
     updates: mpsc::Sender<Update>,
+    synced: watch::Sender<u64>,
     state: watch::Sender<WatchState>,
     last_event_id: watch::Sender<Option<String>>,
     error: Arc<Mutex<Option<String>>>,
@@ -468,8 +487,14 @@ impl Task {
                 Ok(Ok(Some(chunk))) => chunk,
             };
             for frame in parser.feed(&chunk) {
-                let SseFrame::Event(event) = frame else {
-                    continue;
+                let event = match frame {
+                    SseFrame::Event(event) => event,
+                    SseFrame::Comment(comment) => {
+                        if comment == SYNCED_COMMENT {
+                            self.synced.send_modify(|n| *n += 1);
+                        }
+                        continue;
+                    }
                 };
                 let id = event.id.clone();
                 match Update::decode(event) {
