@@ -282,6 +282,8 @@ impl Agent {
             .client
             .watch(self.watch_options().resume_from(self.resume_from()));
         let mut states = watcher.states();
+        // Look at the state it has now too, in case it connected already.
+        states.mark_changed();
         let mut states_open = true;
         tokio::pin!(shutdown);
         loop {
