@@ -428,6 +428,16 @@ async fn agent_starts_offline_from_its_state_and_converges_after_a_server_restar
 /// is kept in the state file and sent once the stream connects again.
 #[tokio::test]
 async fn agent_sends_a_report_the_server_missed_once_it_is_back() {
+    missed_report(false).await;
+}
+
+/// The same across a restart of the agent: the state file keeps the report.
+#[tokio::test]
+async fn a_restarted_agent_sends_the_report_its_last_run_could_not() {
+    missed_report(true).await;
+}
+
+async fn missed_report(restart_agent: bool) {
     let _serial = SERIAL.lock().await;
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path();
@@ -445,7 +455,7 @@ async fn agent_sends_a_report_the_server_missed_once_it_is_back() {
     );
     let state_file = dir.join("configs/.graycast/state.json");
     let state = || serde_json::from_str::<Value>(&read(&state_file)).ok();
-    let mut agent = agent(&server, &token, dir, &["--exec", &exec])
+    let mut agent_run = agent(&server, &token, dir, &["--exec", &exec])
         .spawn()
         .unwrap();
     eventually("the reload to start", || async {
@@ -454,12 +464,25 @@ async fn agent_sends_a_report_the_server_missed_once_it_is_back() {
     .await;
     server.stop().await;
     std::fs::write(&gate, "").unwrap();
+    // With the event's id too: a restarted agent resumes after it and is not
+    // sent the config again, so only the kept report can reach the server.
     eventually("the missed report in the state file", || async {
-        (state()?["unreported"]["app.json"]["status"] == "applied").then_some(())
+        let state = state()?;
+        (state["unreported"]["app.json"]["status"] == "applied"
+            && state["last_event_id"].is_string())
+        .then_some(())
     })
     .await;
+    if restart_agent {
+        agent_run.kill().await.unwrap();
+    }
 
     let server = Server::start_on(dir, server.port).await;
+    if restart_agent {
+        agent_run = agent(&server, &token, dir, &["--exec", &exec])
+            .spawn()
+            .unwrap();
+    }
     eventually("the report to reach the server", || async {
         let c = server.instance_config("agent-1", "app.json").await?;
         (c["status"] == "applied" && c["applied"] == 1).then_some(())
@@ -470,7 +493,7 @@ async fn agent_sends_a_report_the_server_missed_once_it_is_back() {
     })
     .await;
     assert!(
-        agent.try_wait().unwrap().is_none(),
+        agent_run.try_wait().unwrap().is_none(),
         "the agent keeps running"
     );
 }
