@@ -1010,6 +1010,41 @@ async fn attach_all(
     })
 }
 
+/// Opens the streams ([`attach_all`]) and records in `outcome` how many
+/// attached, how fast, and the server's RSS once they have been idle 2 s;
+/// `noun` names the streams in what it prints.
+async fn attach_and_measure(
+    args: &Args,
+    outcome: &mut Outcome,
+    pid: u32,
+    (protocol, addr): (Protocol, SocketAddr),
+    requests: Vec<Vec<u8>>,
+    noun: &str,
+) -> Result<(Readers, Inbox)> {
+    let attached = attach_all(
+        protocol,
+        addr,
+        requests,
+        args.connect_parallel,
+        args.reader_threads,
+    )
+    .await?;
+    let (connected, failed, secs) = (attached.ready, attached.failed, attached.secs);
+    outcome.connected = connected;
+    outcome.failed = failed;
+    outcome.connect_secs = secs;
+    println!("  {connected} {noun} attached in {secs:.1} s ({failed} failed)");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    outcome.rss_after_kib = rss_kib(pid)?;
+    println!(
+        "  RSS {:.1} MiB idle → {:.1} MiB with {connected} idle {noun}: {:.1} KiB each",
+        outcome.rss_before_kib as f64 / 1024.0,
+        outcome.rss_after_kib as f64 / 1024.0,
+        outcome.per_subscriber_kib()
+    );
+    Ok((attached.readers, attached.inbox))
+}
+
 /// Per subscriber: the version (graycast) or revision (etcd) it should get next.
 type Expectation = HashMap<usize, i64>;
 
@@ -1241,32 +1276,15 @@ async fn bench_graycast(args: &Args) -> Result<Outcome> {
             .into_bytes()
         })
         .collect();
-    let Attached {
-        readers,
-        inbox: mut rx,
-        ready: connected,
-        failed,
-        secs,
-    } = attach_all(
-        Protocol::Sse,
-        addr,
+    let (readers, mut rx) = attach_and_measure(
+        args,
+        &mut outcome,
+        pid,
+        (Protocol::Sse, addr),
         requests,
-        args.connect_parallel,
-        args.reader_threads,
+        "subscribers",
     )
     .await?;
-    outcome.connected = connected;
-    outcome.failed = failed;
-    outcome.connect_secs = secs;
-    println!("  {connected} subscribers attached in {secs:.1} s ({failed} failed)");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    outcome.rss_after_kib = rss_kib(pid)?;
-    println!(
-        "  RSS {:.1} MiB idle → {:.1} MiB with {connected} idle subscribers: {:.1} KiB each",
-        outcome.rss_before_kib as f64 / 1024.0,
-        outcome.rss_after_kib as f64 / 1024.0,
-        outcome.per_subscriber_kib()
-    );
 
     // Which version each subscriber holds now (every one got version 1).
     let mut holds = vec![1i64; n];
@@ -1426,8 +1444,8 @@ async fn bench_graycast(args: &Args) -> Result<Outcome> {
     outcome.cpu_per_rate_update_ms = sustained.since()?.0 / count.max(1) as f64;
     println!(
         "  sustained: {count} releases in {:.1} s = {:.0}/s; {} streams closed by the server; \
-         {} of {connected} ended on the last release",
-        args.rate_secs, outcome.rate, outcome.closed, outcome.converged
+         {} of {} ended on the last release",
+        args.rate_secs, outcome.rate, outcome.closed, outcome.converged, outcome.connected
     );
     server.stop().await;
     drop(readers);
@@ -1595,32 +1613,15 @@ async fn bench_etcd(args: &Args, updates: usize) -> Result<Outcome> {
         body.len()
     )
     .into_bytes();
-    let Attached {
-        readers,
-        inbox: mut rx,
-        ready: connected,
-        failed,
-        secs,
-    } = attach_all(
-        Protocol::EtcdJson,
-        addr,
+    let (readers, mut rx) = attach_and_measure(
+        args,
+        &mut outcome,
+        pid,
+        (Protocol::EtcdJson, addr),
         vec![request; n],
-        args.connect_parallel,
-        args.reader_threads,
+        "watchers",
     )
     .await?;
-    outcome.connected = connected;
-    outcome.failed = failed;
-    outcome.connect_secs = secs;
-    println!("  {connected} watchers attached in {secs:.1} s ({failed} failed)");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    outcome.rss_after_kib = rss_kib(pid)?;
-    println!(
-        "  RSS {:.1} MiB idle → {:.1} MiB with {connected} idle watchers: {:.1} KiB each",
-        outcome.rss_before_kib as f64 / 1024.0,
-        outcome.rss_after_kib as f64 / 1024.0,
-        outcome.per_subscriber_kib()
-    );
 
     let mut last = vec![first; n];
     let timeout = Duration::from_secs(20);
@@ -1681,8 +1682,8 @@ async fn bench_etcd(args: &Args, updates: usize) -> Result<Outcome> {
     outcome.cpu_per_rate_update_ms = sustained.since()?.0 / count.max(1) as f64;
     println!(
         "  sustained: {count} puts in {:.1} s = {:.0}/s; {} streams closed by the server; \
-         {} of {connected} ended on the last put",
-        args.rate_secs, outcome.rate, outcome.closed, outcome.converged
+         {} of {} ended on the last put",
+        args.rate_secs, outcome.rate, outcome.closed, outcome.converged, outcome.connected
     );
     server.stop().await;
     drop(readers);

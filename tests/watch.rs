@@ -365,24 +365,13 @@ async fn check_everyone(subscribers: &mut [Subscriber], expected: &Expected, mar
 
 #[tokio::test]
 async fn hundred_subscribers_get_exactly_their_versions_through_lane_changes() {
-    let app = spawn_app().await;
-    app.namespace(NS).await;
-    config_with_versions(
-        &app,
-        "app.json",
-        &[r#"{"v":1}"#, r#"{"v":2}"#, r#"{"v":3}"#],
-    )
-    .await;
-    app.release(NS, ENV, "app.json", 1, "").await;
-    let mut marker = Marker::new(&app).await;
-    let token = subscriber_token(&app).await;
-    let mut expected = Expected {
-        stable: Some(1),
-        ..Expected::default()
-    };
-
-    let mut subscribers = subscribe_many(&app, &token, 100).await;
-    let lanes = config_path(NS, ENV, "app.json", "/lanes");
+    let Crowd {
+        app,
+        mut marker,
+        mut expected,
+        mut subscribers,
+        lanes,
+    } = crowd(100).await;
 
     // Half of Beijing gets version 2.
     let (status, lane_a) = app
@@ -459,6 +448,44 @@ async fn hundred_subscribers_get_exactly_their_versions_through_lane_changes() {
     assert_eq!(moved, 100 - beijing - guangzhou_count(&subscribers));
 }
 
+/// The start of a test with many subscribers.
+struct Crowd {
+    app: TestApp,
+    marker: Marker,
+    expected: Expected,
+    subscribers: Vec<Subscriber>,
+    /// The lanes route of app.json.
+    lanes: String,
+}
+
+/// app.json with versions 1 to 3, version 1 released, the marker, and `n`
+/// subscribers on version 1.
+async fn crowd(n: usize) -> Crowd {
+    let app = spawn_app().await;
+    app.namespace(NS).await;
+    config_with_versions(
+        &app,
+        "app.json",
+        &[r#"{"v":1}"#, r#"{"v":2}"#, r#"{"v":3}"#],
+    )
+    .await;
+    app.release(NS, ENV, "app.json", 1, "").await;
+    let marker = Marker::new(&app).await;
+    let token = subscriber_token(&app).await;
+    let expected = Expected {
+        stable: Some(1),
+        ..Expected::default()
+    };
+    let subscribers = subscribe_many(&app, &token, n).await;
+    Crowd {
+        lanes: config_path(NS, ENV, "app.json", "/lanes"),
+        app,
+        marker,
+        expected,
+        subscribers,
+    }
+}
+
 /// `n` subscribers of app.json (on version 1) and the marker, each on a
 /// connection of its own, in three regions and five app versions.
 async fn subscribe_many(app: &TestApp, token: &str, n: usize) -> Vec<Subscriber> {
@@ -496,23 +523,13 @@ async fn subscribe_many(app: &TestApp, token: &str, n: usize) -> Vec<Subscriber>
 /// writing a fan-out from two threads, chunk by chunk.
 #[tokio::test]
 async fn three_hundred_subscribers_get_exactly_their_versions_from_two_writer_threads() {
-    let app = spawn_app().await;
-    app.namespace(NS).await;
-    config_with_versions(
-        &app,
-        "app.json",
-        &[r#"{"v":1}"#, r#"{"v":2}"#, r#"{"v":3}"#],
-    )
-    .await;
-    app.release(NS, ENV, "app.json", 1, "").await;
-    let mut marker = Marker::new(&app).await;
-    let token = subscriber_token(&app).await;
-    let mut expected = Expected {
-        stable: Some(1),
-        ..Expected::default()
-    };
-    let mut subscribers = subscribe_many(&app, &token, 300).await;
-    let lanes = config_path(NS, ENV, "app.json", "/lanes");
+    let Crowd {
+        app,
+        mut marker,
+        mut expected,
+        mut subscribers,
+        lanes,
+    } = crowd(300).await;
 
     // Half of Beijing (100 subscribers) gets version 2.
     let (status, lane) = app
