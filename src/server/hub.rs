@@ -38,6 +38,11 @@ use tokio::sync::{mpsc, oneshot};
 /// Frames a subscriber may have waiting before it counts as stuck and is dropped.
 pub const QUEUE_FRAMES: usize = 16;
 
+/// The fan-out's maps, looked up once or twice per subscriber and release:
+/// a fast hash, seeded per map.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// A subscriber as the hub knows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectedInstance {
@@ -115,7 +120,7 @@ impl Hub {
             db,
             processed,
             scopes: HashMap::new(),
-            subscribers: HashMap::new(),
+            subscribers: FastMap::default(),
             committed: BTreeMap::new(),
             metrics: metrics.clone(),
             instances: instances.clone(),
@@ -200,7 +205,7 @@ impl Hub {
                     mode: request.mode,
                     keys: request.keys,
                     sink,
-                    sent: HashMap::new(),
+                    sent: FastMap::default(),
                 },
                 last_event_id: request.last_event_id,
                 reply,
@@ -314,7 +319,7 @@ struct Subscriber {
     keys: Option<Vec<String>>,
     sink: Sink,
     /// Per key, what this subscriber has been handed.
-    sent: HashMap<String, Sent>,
+    sent: FastMap<String, Sent>,
 }
 
 /// Where a subscriber's events go.
@@ -554,8 +559,8 @@ async fn load(
 #[derive(Default)]
 struct KeyEntry {
     state: Option<Arc<ConfigState>>,
-    subscribers: HashSet<u64>,
-    frames: HashMap<Resolution, Bytes>,
+    subscribers: FastSet<u64>,
+    frames: FastMap<Resolution, Bytes>,
     rules_frame: Option<Bytes>,
 }
 
@@ -576,7 +581,7 @@ impl KeyEntry {
         event_id: i64,
     ) -> Option<(Option<Bytes>, Option<Sent>)> {
         let before = subscriber.sent.get(key).copied();
-        let Some(state) = self.state.clone() else {
+        let Some(state) = self.state.as_deref() else {
             // The config is gone: tell those who had it.
             return before.map(|_| (Some(deleted_frame(scope, key, event_id)), None));
         };
@@ -628,7 +633,7 @@ impl KeyEntry {
 struct ScopeEntry {
     keys: HashMap<String, KeyEntry>,
     /// Subscribers of every key of the scope.
-    wildcard: HashSet<u64>,
+    wildcard: FastSet<u64>,
     /// Whether `keys` holds every config of the scope (needed while `wildcard` is not empty).
     all_loaded: bool,
 }
@@ -649,7 +654,7 @@ struct Dispatcher {
     /// Release events up to this one have been fanned out.
     processed: i64,
     scopes: HashMap<Scope, ScopeEntry>,
-    subscribers: HashMap<u64, Subscriber>,
+    subscribers: FastMap<u64, Subscriber>,
     /// Commit instants of events not yet fanned out, for the latency histogram.
     committed: BTreeMap<i64, Instant>,
     metrics: Arc<Metrics>,
@@ -838,8 +843,12 @@ impl Dispatcher {
         // Frames for outlets: with many subscribers, handed in chunks to a
         // pipeline of two writer threads as they are worked out; else written
         // after this loop. `direct_to`: (subscriber, what it then has).
-        let mut pipeline = (ids.len() >= SPLIT_WRITES_AT).then(|| Pipeline::start(ids.len()));
-        let mut direct = Vec::new();
+        let mut pipeline = (ids.len() >= SPLIT_WRITES_AT).then(|| {
+            // The served-version write-behind waits until this is delivered.
+            self.instances.hold();
+            Pipeline::start(ids.len())
+        });
+        let mut direct = WriteChunk::default();
         let mut direct_to = Vec::new();
         for id in ids {
             let Some(subscriber) = self.subscribers.get_mut(&id) else {
@@ -850,7 +859,7 @@ impl Dispatcher {
             };
             if let Some(frame) = frame {
                 if let Sink::Direct(outlet) = &subscriber.sink {
-                    direct.push((outlet.clone(), frame));
+                    direct.push(outlet.clone(), &frame);
                     direct_to.push((id, now));
                     if let Some(pipeline) = &mut pipeline {
                         if direct.len() == WRITE_CHUNK {
@@ -873,7 +882,7 @@ impl Dispatcher {
                 pipeline.add(direct);
                 pipeline.finish().await
             }
-            None => direct.iter().map(|(o, f)| o.offer(f)).collect(),
+            None => direct.offer_all().collect(),
         };
         for ((id, now), delivered) in direct_to.into_iter().zip(delivered) {
             let Some(subscriber) = self.subscribers.get_mut(&id) else {
@@ -1022,8 +1031,45 @@ struct Writes {
     delivered: Vec<AtomicBool>,
 }
 
-/// Frames to write, each to its outlet.
-type WriteChunk = Vec<(Arc<Outlet>, Bytes)>;
+/// Frames to write, each to its outlet. A fan-out has one frame per
+/// (version, lane), so a chunk holds each of its frames once: handing a
+/// frame to every write would move its shared reference count back and
+/// forth between the two threads' CPUs, once per subscriber.
+#[derive(Default)]
+struct WriteChunk {
+    frames: Vec<Bytes>,
+    /// (outlet, index of its frame).
+    writes: Vec<(Arc<Outlet>, usize)>,
+}
+
+impl WriteChunk {
+    fn push(&mut self, outlet: Arc<Outlet>, frame: &Bytes) {
+        let same = |f: &Bytes| f.as_ptr() == frame.as_ptr() && f.len() == frame.len();
+        let i = match self.frames.iter().rposition(same) {
+            Some(i) => i,
+            None => {
+                self.frames.push(frame.clone());
+                self.frames.len() - 1
+            }
+        };
+        self.writes.push((outlet, i));
+    }
+
+    fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Offers each frame to its outlet, in order: whether each took it.
+    fn offer_all(&self) -> impl Iterator<Item = bool> + '_ {
+        self.writes
+            .iter()
+            .map(|(outlet, i)| outlet.offer(&self.frames[*i]))
+    }
+}
 
 #[derive(Default)]
 struct WriteQueue {
@@ -1056,8 +1102,8 @@ impl Writes {
             let Some((first, chunk)) = next else {
                 return;
             };
-            for (i, (outlet, frame)) in chunk.iter().enumerate() {
-                self.delivered[first + i].store(outlet.offer(frame), Ordering::Relaxed);
+            for (i, delivered) in chunk.offer_all().enumerate() {
+                self.delivered[first + i].store(delivered, Ordering::Relaxed);
             }
         }
     }
@@ -1140,7 +1186,12 @@ fn record(subscriber: &mut Subscriber, key: &str, now: Option<Sent>, served: &mu
                     lane,
                 ));
             }
-            subscriber.sent.insert(key.to_string(), sent);
+            match subscriber.sent.get_mut(key) {
+                Some(had) => *had = sent,
+                None => {
+                    subscriber.sent.insert(key.to_string(), sent);
+                }
+            }
         }
         None => {
             if subscriber.sent.remove(key).is_some() {
@@ -1242,10 +1293,12 @@ mod tests {
         // threads; chunks of every size, a partial one last.
         for round in [b"a", b"b"] {
             let mut pipeline = Pipeline::start(n);
-            let mut chunk = Vec::new();
+            let mut chunk = WriteChunk::default();
+            let frame = Bytes::from_static(round);
             for (i, outlet) in outlets.iter().enumerate() {
-                chunk.push((outlet.clone(), Bytes::from_static(round)));
+                chunk.push(outlet.clone(), &frame);
                 if chunk.len() == 1 + i % WRITE_CHUNK {
+                    assert_eq!(chunk.frames.len(), 1, "a chunk holds its frame once");
                     pipeline.add(std::mem::take(&mut chunk));
                 }
             }
@@ -1255,7 +1308,9 @@ mod tests {
         // A pipeline dropped unfinished lets its helper write what it was
         // given and return: no outlet stays held.
         let mut pipeline = Pipeline::start(1);
-        pipeline.add(vec![(outlets[0].clone(), Bytes::from_static(b"c"))]);
+        let mut chunk = WriteChunk::default();
+        chunk.push(outlets[0].clone(), &Bytes::from_static(b"c"));
+        pipeline.add(chunk);
         let helper = pipeline.helper.take().unwrap();
         drop(pipeline);
         tokio::time::timeout(Duration::from_secs(10), helper)

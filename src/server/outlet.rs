@@ -119,7 +119,11 @@ impl Outlet {
             IoSlice::new(frame),
             IoSlice::new(trailer),
         ];
-        let written = match self.socket.try_write_vectored(&slices) {
+        // A plain send, past tokio's readiness flag (one cache miss less per
+        // event in a large fan-out). Safe for the connection task's waits: a
+        // flag left saying "writable" only costs it one write that would
+        // block, after which tokio clears it and waits for the next edge.
+        let written = match socket2::SockRef::from(&self.socket).send_vectored(&slices) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(e) => return Err(e),

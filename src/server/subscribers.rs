@@ -18,6 +18,11 @@ use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
 
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Changes that are only "last seen" times (a heartbeat went out) are written
+/// this rarely: every read flushes first, so nobody sees them late, and
+/// 10,000 streams with 15 s heartbeats would otherwise mean a write
+/// transaction every [`FLUSH_EVERY`] all day long.
+const SEEN_FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// After the hub hands out a release, the flush waits this long, so that
 /// writing what each instance was served does not take CPU and the database
 /// from the events still being written to sockets.
@@ -52,6 +57,8 @@ struct State {
     open: HashMap<InstanceKey, usize>,
     /// While a fan-out is being delivered, the writer holds back until then.
     settle_until: Option<tokio::time::Instant>,
+    /// Something other than a "last seen" time is pending.
+    urgent: bool,
 }
 
 pub struct Instances {
@@ -99,6 +106,7 @@ impl Instances {
             p.connected = Some(true);
             p.connected_at = Some(now.clone());
             p.last_seen = Some(now);
+            state.urgent = true;
         }
         self.changed(&(namespace.clone(), env.clone()));
     }
@@ -123,6 +131,7 @@ impl Instances {
             if !still_open {
                 p.connected = Some(false);
             }
+            state.urgent = true;
         }
         self.changed(&(namespace.clone(), env.clone()));
     }
@@ -133,6 +142,15 @@ impl Instances {
         self.pending(key, |p| p.last_seen = Some(now_text()));
     }
 
+    /// A large fan-out is starting: the writer starts no flush until
+    /// [`SETTLE`] after it (the hub's [`Instances::served`] at its end
+    /// extends that), so the database work does not take CPU from the writes.
+    pub fn hold(&self) {
+        let mut state = self.state.lock().expect("instances lock");
+        let until = tokio::time::Instant::now() + SETTLE;
+        state.settle_until = Some(state.settle_until.map_or(until, |u| u.max(until)));
+    }
+
     /// Versions handed to instances by the push hub.
     pub fn served(&self, batch: Vec<ServedChange>) {
         if batch.is_empty() {
@@ -140,6 +158,7 @@ impl Instances {
         }
         let mut state = self.state.lock().expect("instances lock");
         state.settle_until = Some(tokio::time::Instant::now() + SETTLE);
+        state.urgent = true;
         for ((namespace, env), client_id, key, version, lane) in batch {
             state
                 .pending
@@ -158,11 +177,14 @@ impl Instances {
             report.client_id.clone(),
         );
         let now = now_text();
-        self.pending(key, |p| {
+        {
+            let mut state = self.state.lock().expect("instances lock");
+            state.urgent = true;
+            let p = state.pending.entry(key).or_default();
             p.last_seen = Some(now.clone());
             p.reported_at.insert(report.key.clone(), now);
             p.reports.insert(report.key.clone(), report);
-        });
+        }
         self.wake.notify_one();
         self.changed(&scope);
     }
@@ -180,7 +202,11 @@ impl Instances {
     /// Writes every pending change.
     pub async fn flush(&self) -> Result<()> {
         let _one_at_a_time = self.flushing.lock().await;
-        let pending = std::mem::take(&mut self.state.lock().expect("instances lock").pending);
+        let pending = {
+            let mut state = self.state.lock().expect("instances lock");
+            state.urgent = false;
+            std::mem::take(&mut state.pending)
+        };
         if pending.is_empty() {
             return Ok(());
         }
@@ -292,27 +318,30 @@ impl Instances {
 }
 
 /// Writes pending changes every [`FLUSH_EVERY`] (sooner after a report, later
-/// while a release is being delivered: [`SETTLE`]), and prunes old
-/// disconnected instances, until the registry is dropped.
+/// while a release is being delivered: [`SETTLE`]; "last seen" times alone
+/// every [`SEEN_FLUSH_EVERY`]), and prunes old disconnected instances, until
+/// the registry is dropped.
 async fn writer(instances: std::sync::Weak<Instances>) {
     let mut last_prune = tokio::time::Instant::now();
+    let mut last_flush = tokio::time::Instant::now();
     loop {
         let Some(this) = instances.upgrade() else {
             return;
         };
         let _ = tokio::time::timeout(FLUSH_EVERY, this.wake.notified()).await;
-        let settle_until = this
-            .state
-            .lock()
-            .expect("instances lock")
-            .settle_until
-            .take();
+        let (settle_until, urgent) = {
+            let mut state = this.state.lock().expect("instances lock");
+            (state.settle_until.take(), state.urgent)
+        };
         if let Some(until) = settle_until {
             let now = tokio::time::Instant::now();
             tokio::time::sleep_until(until.min(now + MAX_SETTLE)).await;
         }
-        if let Err(e) = this.flush().await {
-            tracing::error!(error = %e, "cannot write instance changes");
+        if urgent || last_flush.elapsed() >= SEEN_FLUSH_EVERY {
+            last_flush = tokio::time::Instant::now();
+            if let Err(e) = this.flush().await {
+                tracing::error!(error = %e, "cannot write instance changes");
+            }
         }
         if last_prune.elapsed() >= PRUNE_EVERY.min(this.retention) {
             last_prune = tokio::time::Instant::now();
@@ -344,6 +373,52 @@ pub fn now_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The stored `last_seen` of client `a` in `ns/prod`, if it is stored.
+    async fn stored_last_seen(db: &SqlitePool) -> Option<String> {
+        sqlx::query_scalar("SELECT last_seen FROM instances WHERE client_id = 'a'")
+            .fetch_optional(db)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn heartbeats_alone_are_written_rarely_but_every_read_sees_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = crate::server::db::connect(&url).await.unwrap();
+        let instances = Instances::start(db.clone(), Duration::from_secs(3600))
+            .await
+            .unwrap();
+        let scope = ("ns".to_string(), "prod".to_string());
+        instances.connected(&scope, "a", &Context::new());
+        // A connect is written at the next flush.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let first = loop {
+            if let Some(seen) = stored_last_seen(&db).await {
+                break seen;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the connect was never written"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        // Times are kept to the millisecond: make the next one differ.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        instances.seen(&scope, "a");
+        // Several flush periods later a heartbeat alone is still unwritten
+        // (it waits for SEEN_FLUSH_EVERY, counted from the connect's flush)…
+        tokio::time::sleep(FLUSH_EVERY * 3).await;
+        assert_eq!(stored_last_seen(&db).await.as_ref(), Some(&first));
+        // … but a read flushes first, so it never shows older state.
+        let listed = instances.list("ns", "prod").await.unwrap();
+        assert!(listed[0].last_seen > first, "{listed:?}");
+        assert_eq!(
+            stored_last_seen(&db).await,
+            Some(listed[0].last_seen.clone())
+        );
+    }
 
     #[test]
     fn times_match_the_database_format() {
