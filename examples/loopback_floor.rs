@@ -6,13 +6,14 @@
 //!     loopback_floor --streams 9000 --writers 2 --rounds 10
 //!
 //! One process holds both ends of N loopback connections (so 2·N descriptors).
-//! A reader thread polls the receiving ends (mio, edge-triggered, as the
-//! fan-out driver does); `--writers` threads write a 700-byte message to every
-//! sending end (each a share of the streams, one `write` each, as the push hub
-//! does). Per round it prints the time from the first write to the last
-//! receipt; the summary gives the median and the slowest round. What the
-//! server adds on top of this is its own work (deciding who gets what, HTTP
-//! chunk framing, bookkeeping); this is what any server pays on this machine.
+//! A reader thread polls the receiving ends (mio, edge-triggered, napping
+//! between rounds as the fan-out driver does); `--writers` threads write a
+//! 700-byte message to every sending end (each a share of the streams, one
+//! `write` each, as the push hub does). Per round it prints the time from
+//! the first write to the last receipt; the summary gives the median and the
+//! slowest round. What the server adds on top of this is its own work
+//! (deciding who gets what, HTTP chunk framing, bookkeeping); this is what
+//! any server pays on this machine.
 
 use clap::Parser;
 use std::io::{ErrorKind, Read, Write};
@@ -38,6 +39,10 @@ struct Args {
     /// Bytes per message (a ~600-byte config as an SSE frame is ~700).
     #[arg(long, default_value_t = 700)]
     bytes: usize,
+    /// Microseconds the reader sleeps after each round of reads, as the
+    /// fan-out driver's does (`--reader-nap-us`); `0`: no nap.
+    #[arg(long, default_value_t = 100)]
+    reader_nap_us: u64,
 }
 
 fn main() -> std::io::Result<()> {
@@ -67,11 +72,15 @@ fn main() -> std::io::Result<()> {
     {
         let (received, last_ns) = (received.clone(), last_ns.clone());
         let message = args.bytes;
+        let nap = Duration::from_micros(args.reader_nap_us);
         std::thread::spawn(move || {
             let mut events = mio::Events::with_capacity(1024);
             let mut buf = vec![0u8; 16 * 1024];
             let mut partial = vec![0usize; receivers.len()];
             loop {
+                if !nap.is_zero() {
+                    std::thread::sleep(nap);
+                }
                 if poll.poll(&mut events, None).is_err() {
                     return;
                 }
