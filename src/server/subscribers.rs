@@ -329,14 +329,17 @@ async fn writer(instances: std::sync::Weak<Instances>) {
             return;
         };
         let _ = tokio::time::timeout(FLUSH_EVERY, this.wake.notified()).await;
-        let (settle_until, urgent) = {
-            let mut state = this.state.lock().expect("instances lock");
-            (state.settle_until.take(), state.urgent)
-        };
+        let settle_until = this
+            .state
+            .lock()
+            .expect("instances lock")
+            .settle_until
+            .take();
         if let Some(until) = settle_until {
             let now = tokio::time::Instant::now();
             tokio::time::sleep_until(until.min(now + MAX_SETTLE)).await;
         }
+        let urgent = this.state.lock().expect("instances lock").urgent;
         if urgent || last_flush.elapsed() >= SEEN_FLUSH_EVERY {
             last_flush = tokio::time::Instant::now();
             if let Err(e) = this.flush().await {
