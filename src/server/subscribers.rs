@@ -50,6 +50,28 @@ struct Pending {
     reported_at: BTreeMap<String, String>,
 }
 
+impl Pending {
+    /// Takes in the changes of an `older` batch that could not be written,
+    /// where this one has nothing newer.
+    fn absorb_older(&mut self, older: Pending) {
+        self.labels = self.labels.take().or(older.labels);
+        self.connected = self.connected.or(older.connected);
+        self.connected_at = self.connected_at.take().or(older.connected_at);
+        self.last_seen = self.last_seen.take().or(older.last_seen);
+        for (key, served) in older.served {
+            self.served.entry(key).or_insert(served);
+        }
+        for (key, report) in older.reports {
+            if let std::collections::btree_map::Entry::Vacant(entry) = self.reports.entry(key) {
+                if let Some(at) = older.reported_at.get(entry.key()) {
+                    self.reported_at.insert(entry.key().clone(), at.clone());
+                }
+                entry.insert(report);
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     pending: HashMap<InstanceKey, Pending>,
@@ -199,7 +221,8 @@ impl Instances {
         self.changes.subscribe()
     }
 
-    /// Writes every pending change.
+    /// Writes every pending change. What cannot be written (the database
+    /// is busy or full) is kept for the next flush, under anything newer.
     pub async fn flush(&self) -> Result<()> {
         let _one_at_a_time = self.flushing.lock().await;
         let pending = {
@@ -210,6 +233,19 @@ impl Instances {
         if pending.is_empty() {
             return Ok(());
         }
+        let written = self.write(&pending).await;
+        if written.is_err() {
+            let mut state = self.state.lock().expect("instances lock");
+            state.urgent = true;
+            for (key, older) in pending {
+                state.pending.entry(key).or_default().absorb_older(older);
+            }
+        }
+        written
+    }
+
+    /// Writes `pending` in one transaction.
+    async fn write(&self, pending: &HashMap<InstanceKey, Pending>) -> Result<()> {
         // Batched: after a release every connected instance has a change.
         let upserts: Vec<sql::InstanceUpsert> = pending
             .iter()
@@ -239,7 +275,7 @@ impl Instances {
         let mut tx = db::configs::begin_write(&self.db).await?;
         sql::upsert_instances(&mut tx, &upserts).await?;
         sql::set_served_many(&mut tx, &served).await?;
-        for ((namespace, env, client_id), p) in &pending {
+        for ((namespace, env, client_id), p) in pending {
             let who = (namespace.as_str(), env.as_str(), client_id.as_str());
             for (key, report) in &p.reports {
                 let at = p.reported_at.get(key).map(String::as_str).unwrap_or("");
@@ -421,6 +457,77 @@ mod tests {
             stored_last_seen(&db).await,
             Some(listed[0].last_seen.clone())
         );
+    }
+
+    #[tokio::test]
+    async fn changes_that_cannot_be_written_wait_for_the_next_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = crate::server::db::connect(&url).await.unwrap();
+        let instances = Instances::start(db.clone(), Duration::from_secs(3600))
+            .await
+            .unwrap();
+        let scope = ("ns".to_string(), "prod".to_string());
+        instances.connected(&scope, "a", &Context::new());
+        instances.flush().await.unwrap();
+        // The served versions' table is away: the write fails.
+        let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+        sqlx::query(&rename("instance_configs", "away"))
+            .execute(&db)
+            .await
+            .unwrap();
+        instances.served(vec![(scope.clone(), "a".into(), "k".into(), Some(3), None)]);
+        assert!(instances.flush().await.is_err());
+        // A newer change to the same instance comes meanwhile; then the table is back.
+        instances.served(vec![(scope.clone(), "a".into(), "j".into(), Some(7), None)]);
+        sqlx::query(&rename("away", "instance_configs"))
+            .execute(&db)
+            .await
+            .unwrap();
+        instances.flush().await.unwrap();
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key, served FROM instance_configs WHERE client_id = 'a' ORDER BY key",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        assert_eq!(rows, vec![("j".into(), 7), ("k".into(), 3)]);
+    }
+
+    #[test]
+    fn an_unwritten_batch_fills_in_only_where_the_newer_one_has_nothing() {
+        let report = |version| Report {
+            client_id: "a".into(),
+            namespace: "ns".into(),
+            env: "prod".into(),
+            key: "k".into(),
+            version,
+            status: crate::model::ReportStatus::Applied,
+            message: None,
+        };
+        let mut newer = Pending {
+            last_seen: Some("t2".into()),
+            served: BTreeMap::from([("k".to_string(), (Some(2), None))]),
+            ..Pending::default()
+        };
+        let older = Pending {
+            labels: Some("{}".into()),
+            last_seen: Some("t1".into()),
+            served: BTreeMap::from([
+                ("k".to_string(), (Some(1), None)),
+                ("j".to_string(), (Some(5), Some(9))),
+            ]),
+            reports: BTreeMap::from([("k".to_string(), report(1))]),
+            reported_at: BTreeMap::from([("k".to_string(), "t0".to_string())]),
+            ..Pending::default()
+        };
+        newer.absorb_older(older);
+        assert_eq!(newer.labels.as_deref(), Some("{}"));
+        assert_eq!(newer.last_seen.as_deref(), Some("t2"));
+        assert_eq!(newer.served["k"], (Some(2), None));
+        assert_eq!(newer.served["j"], (Some(5), Some(9)));
+        assert_eq!(newer.reports["k"].version, 1);
+        assert_eq!(newer.reported_at["k"], "t0");
     }
 
     #[test]
