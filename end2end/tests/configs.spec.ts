@@ -86,6 +86,10 @@ test("a save based on an old version keeps the edit and shows the newer version 
   expect((await api.post(base, { data: { key: "app.yaml", format: "yaml", content: "pool: 10\n" } })).status()).toBe(201);
   await page.goto(`/ns/${ns}/dev/app.yaml`);
   await hydrated(page);
+  // The breadcrumb marks only the page itself as current, not the pages above it.
+  const crumbs = page.getByRole("navigation", { name: "Breadcrumb" });
+  await expect(crumbs.locator("[aria-current=page]")).toHaveText("app.yaml");
+  await expect(crumbs.getByRole("link", { name: `${ns} · dev` })).not.toHaveAttribute("aria-current", /.*/);
   await page.locator("textarea[name=content]").fill("pool: 30\n");
   // Meanwhile someone else saves version 2.
   const other = await api.post(`${base}/app.yaml/versions`, { data: { content: "pool: 20\n", base_version: 1, message: "theirs" } });
@@ -113,6 +117,9 @@ test("a 10,000-line diff renders without freezing the page", async ({ page }) =>
   expect((await api.post(`${base}/big.properties/versions`, { data: { content: v2, base_version: 1 } })).status()).toBe(201);
   await page.goto(`/ns/${ns}/dev/big.properties/diff?from=1&to=2`);
   await hydrated(page);
+  const crumbs = page.getByRole("navigation", { name: "Breadcrumb" });
+  await expect(crumbs.locator("[aria-current]")).toHaveCount(1);
+  await expect(crumbs.locator("[aria-current=page]")).toHaveText("compare");
   const diff = page.getByTestId("diff");
   await expect(diff).toContainText("+500 added, −500 removed");
   await expect(diff.getByRole("button", { name: /Show \d+ hidden unchanged lines/ }).first()).toBeVisible();

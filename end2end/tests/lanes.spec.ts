@@ -39,6 +39,11 @@ test("gray lane: selector at 30 %, preview, slider to 60 %, test a context, prom
     await expect(page.getByTestId("lane-preview")).toContainText(/matches [12] of 3 connected instances/);
     await expect(page.getByTestId("lane-preview")).toContainText("bj-1");
     await expect(page.getByTestId("lane-preview")).not.toContainText("sh-1");
+    // The preview follows instances connecting and leaving, with nothing typed.
+    const late = await subscribe(baseURL!, token, ns, "staging", "bj-3", "region=beijing");
+    await expect(page.getByTestId("lane-preview")).toContainText("of 4 connected instances");
+    late();
+    await expect(page.getByTestId("lane-preview")).toContainText("of 3 connected instances");
     await page.getByRole("button", { name: "Start lane" }).click();
     const lane = page.getByTestId("active-lanes").locator("li.lane").first();
     await expect(lane).toContainText("GRAY v2 · 30% · region=beijing");

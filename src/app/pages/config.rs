@@ -60,14 +60,14 @@ pub fn ConfigPage() -> impl IntoView {
     );
     // Created here, outside the Transition that rebuilds the view on every
     // reload, so nothing still awaited is disposed by a rebuild.
-    let gray = GrayState::new(Keys { ns, env, key }, refresh);
     let live = use_live_instances(ns, env);
+    let gray = GrayState::new(Keys { ns, env, key }, refresh, live.connected);
     view! {
         <Title text=move || key.get() />
         <nav class="crumbs" aria-label="Breadcrumb">
-            <A href="/">"Namespaces"</A> " / "
-            <A href=move || format!("/ns/{}/{}", ns.get(), env.get())>{ns} " · " {env}</A> " / "
-            <strong>{key}</strong>
+            <A href="/" exact=true>"Namespaces"</A> " / "
+            <A href=move || format!("/ns/{}/{}", ns.get(), env.get()) exact=true>{ns} " · " {env}</A> " / "
+            <strong aria-current="page">{key}</strong>
         </nav>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {

@@ -27,7 +27,7 @@ pub fn ConfigListPage() -> impl IntoView {
     view! {
         <Title text=move || format!("{} · {}", ns.get(), env.get()) />
         <nav class="crumbs" aria-label="Breadcrumb">
-            <A href="/">"Namespaces"</A> " / " <strong>{ns}</strong>
+            <A href="/" exact=true>"Namespaces"</A> " / " <strong aria-current="page">{ns}</strong>
         </nav>
         <div class="page-head">
             <h1>{ns}</h1>

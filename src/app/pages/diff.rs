@@ -70,9 +70,10 @@ pub fn DiffPage() -> impl IntoView {
     view! {
         <Title text=move || format!("{} v{} → v{}", key.get(), from.get(), to.get()) />
         <nav class="crumbs" aria-label="Breadcrumb">
-            <A href="/">"Namespaces"</A> " / "
-            <A href=move || format!("/ns/{}/{}", ns.get(), env.get())>{ns} " · " {env}</A> " / "
-            <A href=move || format!("/ns/{}/{}/{}", ns.get(), env.get(), key.get())>{key}</A> " / compare"
+            <A href="/" exact=true>"Namespaces"</A> " / "
+            <A href=move || format!("/ns/{}/{}", ns.get(), env.get()) exact=true>{ns} " · " {env}</A> " / "
+            <A href=move || format!("/ns/{}/{}/{}", ns.get(), env.get(), key.get()) exact=true>{key}</A> " / "
+            <strong aria-current="page">"compare"</strong>
         </nav>
         <h1>"Compare v" {from} " → v" {to}</h1>
         // The pickers read a resource: render them inside a Transition so the

@@ -16,6 +16,9 @@ pub struct LiveInstances {
     pub live: RwSignal<Option<Vec<Instance>>>,
     pub updates: RwSignal<u32>,
     pub paused: RwSignal<bool>,
+    /// Changes when an instance connects or disconnects (or reconnects with
+    /// other labels) on the live feed; not when only what it runs changes.
+    pub connected: Memo<Option<u64>>,
 }
 
 impl LiveInstances {
@@ -42,11 +45,24 @@ pub fn use_live_instances(ns: Memo<String>, env: Memo<String>) -> LiveInstances 
         );
         follow(url, live, updates, paused);
     });
+    let connected = Memo::new(move |_| {
+        use std::hash::{Hash, Hasher};
+        live.with(|list| {
+            list.as_ref().map(|list| {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                for instance in list.iter().filter(|i| i.connected) {
+                    (&instance.client_id, &instance.labels).hash(&mut hasher);
+                }
+                hasher.finish()
+            })
+        })
+    });
     LiveInstances {
         initial,
         live,
         updates,
         paused,
+        connected,
     }
 }
 
@@ -135,7 +151,8 @@ pub fn InstancesPage() -> impl IntoView {
     view! {
         <Title text=move || format!("Instances · {} · {}", ns.get(), env.get()) />
         <nav class="crumbs" aria-label="Breadcrumb">
-            <A href="/">"Namespaces"</A> " / " <A href=move || format!("/ns/{}/{}", ns.get(), env.get())>{ns} " · " {env}</A> " / instances"
+            <A href="/" exact=true>"Namespaces"</A> " / " <A href=move || format!("/ns/{}/{}", ns.get(), env.get()) exact=true>{ns} " · " {env}</A> " / "
+            <strong aria-current="page">"instances"</strong>
         </nav>
         <div class="page-head">
             <h1>"Instances"</h1>

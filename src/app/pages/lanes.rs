@@ -93,7 +93,10 @@ pub struct GrayState {
 }
 
 impl GrayState {
-    pub fn new(keys: Keys, refresh: RwSignal<u32>) -> Self {
+    /// `connected` changes when instances connect or disconnect: the
+    /// previews, which count and list the connected instances a lane would
+    /// reach, are asked again then.
+    pub fn new(keys: Keys, refresh: RwSignal<u32>, connected: Memo<Option<u64>>) -> Self {
         let lanes = Resource::new(
             move || (keys.ns.get(), keys.env.get(), keys.key.get(), refresh.get()),
             |(ns, env, key, _)| list_lanes(ns, env, key),
@@ -141,6 +144,7 @@ impl GrayState {
         let preview = RwSignal::new(None::<Preview>);
         let preview_asked = StoredValue::new(0u64);
         Effect::new(move |_| {
+            connected.track();
             let valid = parsed.with(|p| p.is_ok()) && pct_error.with(|e| e.is_none());
             let lane = draft.get().filter(|_| valid);
             let asked = preview_asked.get_value() + 1;
@@ -162,6 +166,7 @@ impl GrayState {
         let adjust_preview = RwSignal::new(None::<(i64, f64, Preview)>);
         let adjust_asked = StoredValue::new(0u64);
         Effect::new(move |_| {
+            connected.track();
             let moving = adjust.get().filter(|(_, w)| parse_percentage(*w).is_ok());
             let asked = adjust_asked.get_value() + 1;
             adjust_asked.set_value(asked);
