@@ -413,6 +413,20 @@ pub fn now_text() -> String {
 mod tests {
     use super::*;
 
+    /// A registry on a fresh database in which client `a` of `ns/prod` has
+    /// just connected (the directory lives as long as the first value).
+    async fn registry_with_a() -> (tempfile::TempDir, SqlitePool, Arc<Instances>, Scope) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = crate::server::db::connect(&url).await.unwrap();
+        let instances = Instances::start(db.clone(), Duration::from_secs(3600))
+            .await
+            .unwrap();
+        let scope = ("ns".to_string(), "prod".to_string());
+        instances.connected(&scope, "a", &Context::new());
+        (dir, db, instances, scope)
+    }
+
     /// The stored `last_seen` of client `a` in `ns/prod`, if it is stored.
     async fn stored_last_seen(db: &SqlitePool) -> Option<String> {
         sqlx::query_scalar("SELECT last_seen FROM instances WHERE client_id = 'a'")
@@ -423,14 +437,7 @@ mod tests {
 
     #[tokio::test]
     async fn heartbeats_alone_are_written_rarely_but_every_read_sees_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let db = crate::server::db::connect(&url).await.unwrap();
-        let instances = Instances::start(db.clone(), Duration::from_secs(3600))
-            .await
-            .unwrap();
-        let scope = ("ns".to_string(), "prod".to_string());
-        instances.connected(&scope, "a", &Context::new());
+        let (_dir, db, instances, scope) = registry_with_a().await;
         // A connect is written at the next flush.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let first = loop {
@@ -461,14 +468,7 @@ mod tests {
 
     #[tokio::test]
     async fn changes_that_cannot_be_written_wait_for_the_next_flush() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let db = crate::server::db::connect(&url).await.unwrap();
-        let instances = Instances::start(db.clone(), Duration::from_secs(3600))
-            .await
-            .unwrap();
-        let scope = ("ns".to_string(), "prod".to_string());
-        instances.connected(&scope, "a", &Context::new());
+        let (_dir, db, instances, scope) = registry_with_a().await;
         instances.flush().await.unwrap();
         // The served versions' table is away: the write fails.
         let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
