@@ -239,6 +239,40 @@ impl Actor {
         }
         Ok(())
     }
+
+    /// The caller's limits in words ("the staging environment"), `None` without any.
+    pub fn limits(&self) -> Option<String> {
+        match (&self.namespace, &self.env) {
+            (None, None) => None,
+            (Some(ns), None) => Some(format!("the {ns} namespace")),
+            (None, Some(env)) => Some(format!("the {env} environment")),
+            (Some(ns), Some(env)) => Some(format!("the {ns} namespace and the {env} environment")),
+        }
+    }
+
+    /// 403 unless the caller has `role` and neither an environment nor a
+    /// namespace limit: for what spans every environment and namespace (users,
+    /// environments). `what` names the action, e.g. "Managing users".
+    pub fn require_unlimited(&self, role: Role, what: &str) -> Result<()> {
+        self.require(role)?;
+        match self.limits() {
+            None => Ok(()),
+            Some(limits) => Err(Error::forbidden(format!(
+                "{what} is for admins without limits, and you are limited to {limits}; \
+                 ask an admin without limits."
+            ))),
+        }
+    }
+
+    /// Whether something limited to `namespace` and `env` (`None`: not
+    /// limited) lies inside the caller's limits, i.e. is limited at least as
+    /// narrowly as the caller.
+    pub fn covers(&self, namespace: Option<&str>, env: Option<&str>) -> bool {
+        self.namespace
+            .as_deref()
+            .is_none_or(|limit| namespace == Some(limit))
+            && self.env.as_deref().is_none_or(|limit| env == Some(limit))
+    }
 }
 
 /// Resolves the caller from a bearer token or the session cookie.
@@ -399,6 +433,37 @@ mod tests {
                 .status,
             403
         );
+    }
+
+    #[test]
+    fn limits_cover_only_what_is_limited_as_narrowly() {
+        let unlimited = Actor::cli();
+        assert!(unlimited.covers(None, None));
+        assert!(unlimited
+            .require_unlimited(Role::Admin, "Managing users")
+            .is_ok());
+        let staging = Actor {
+            env: Some("staging".into()),
+            ..Actor::cli()
+        };
+        assert!(staging.covers(Some("shop"), Some("staging")));
+        assert!(!staging.covers(None, None));
+        assert!(!staging.covers(None, Some("prod")));
+        let refused = staging
+            .require_unlimited(Role::Admin, "Managing users")
+            .unwrap_err();
+        assert_eq!(refused.status, 403);
+        assert!(
+            refused.message.contains("the staging environment"),
+            "{refused}"
+        );
+        let shop = Actor {
+            namespace: Some("shop".into()),
+            ..Actor::cli()
+        };
+        assert!(shop.covers(Some("shop"), None));
+        assert!(!shop.covers(Some("other"), Some("prod")));
+        assert!(!shop.covers(None, Some("prod")));
     }
 
     #[test]

@@ -5,9 +5,13 @@ use crate::server::db::{self, audit::NewEntry};
 use crate::{Error, Result};
 use sqlx::SqlitePool;
 
+/// Admins list tokens; a limited admin only those inside its limits
+/// ([`Actor::covers`]): limited to its environment and namespace too.
 pub async fn list(db_pool: &SqlitePool, actor: &Actor) -> Result<Vec<TokenInfo>> {
     actor.require(Role::Admin)?;
-    Ok(db::tokens::list(db_pool).await?)
+    let mut tokens = db::tokens::list(db_pool).await?;
+    tokens.retain(|t| actor.covers(t.namespace.as_deref(), t.env.as_deref()));
+    Ok(tokens)
 }
 
 /// Creates a token; the secret is in the answer and nowhere else.
@@ -17,16 +21,14 @@ pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewToken) -> Resul
     if let Some(ns) = &new.namespace {
         check_name("namespace", ns)?;
     }
-    // An environment-limited admin cannot mint a token wider than itself.
-    let env = match (&actor.env, new.env) {
-        (Some(limit), None) => Some(limit.clone()),
-        (Some(limit), Some(env)) if &env != limit => {
-            return Err(Error::forbidden(format!(
-                "You are limited to the {limit} environment."
-            )))
-        }
-        (_, env) => env,
-    };
+    // A limited admin mints only tokens inside its own limits.
+    let env = within_limit(actor.env.as_deref(), new.env, "env", "environment")?;
+    let namespace = within_limit(
+        actor.namespace.as_deref(),
+        new.namespace,
+        "namespace",
+        "namespace",
+    )?;
     let mut tx = db_pool.begin().await?;
     if let Some(env) = &env {
         if db::environments::find(&mut tx, env).await?.is_none() {
@@ -44,7 +46,7 @@ pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewToken) -> Resul
             token_hash: &token_hash(&secret),
             prefix: &secret[..TOKEN_PREFIX_LEN],
             role: new.role,
-            namespace: new.namespace.as_deref(),
+            namespace: namespace.as_deref(),
             env: env.as_deref(),
             created_by: &actor.name,
         },
@@ -71,6 +73,13 @@ pub async fn revoke(db_pool: &SqlitePool, actor: &Actor, id: i64) -> Result<Toke
     let token = db::tokens::find(&mut tx, id)
         .await?
         .ok_or_else(|| Error::not_found(format!("No token with id {id}.")))?;
+    if !actor.covers(token.namespace.as_deref(), token.env.as_deref()) {
+        return Err(Error::forbidden(format!(
+            "You are limited to {} and token {id} is not; ask an admin without limits to \
+             revoke it.",
+            actor.limits().unwrap_or_default()
+        )));
+    }
     if token.revoked_at.is_some() {
         return Ok(token);
     }
@@ -86,4 +95,23 @@ pub async fn revoke(db_pool: &SqlitePool, actor: &Actor, id: i64) -> Result<Toke
         .ok_or_else(|| Error::internal("token vanished"))?;
     tx.commit().await?;
     Ok(token)
+}
+
+/// A new token's `field` limit under the caller's `limit` of that kind: absent
+/// becomes the caller's own, a different one is refused.
+fn within_limit(
+    limit: Option<&str>,
+    asked: Option<String>,
+    field: &str,
+    noun: &str,
+) -> Result<Option<String>> {
+    match (limit, asked) {
+        (Some(limit), None) => Ok(Some(limit.to_string())),
+        (Some(limit), Some(asked)) if asked != limit => Err(Error::forbidden(format!(
+            "You are limited to the {limit} {noun}, and so are the tokens you create: \
+             leave {field:?} out or set it to {limit:?}."
+        ))
+        .on_field(field)),
+        (_, asked) => Ok(asked),
+    }
 }

@@ -8,13 +8,17 @@ use sqlx::SqlitePool;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
 
+/// Users span every environment, so only admins without limits manage them: a
+/// limited admin could otherwise create or widen an account beyond its limits.
+const MANAGING_USERS: &str = "Managing users";
+
 pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<User>> {
-    actor.require(Role::Admin)?;
+    actor.require_unlimited(Role::Admin, MANAGING_USERS)?;
     Ok(db::users::list(&state.db).await?)
 }
 
 pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewUser) -> Result<User> {
-    actor.require(Role::Admin)?;
+    actor.require_unlimited(Role::Admin, MANAGING_USERS)?;
     check_name("username", &new.username)?;
     if new.password.chars().count() < MIN_PASSWORD_LEN {
         return Err(Error::invalid(
@@ -50,7 +54,7 @@ pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewUser) -> Result
 }
 
 pub async fn update(state: &AppState, actor: &Actor, id: i64, change: UserUpdate) -> Result<User> {
-    actor.require(Role::Admin)?;
+    actor.require_unlimited(Role::Admin, MANAGING_USERS)?;
     let mut tx = state.db.begin().await?;
     let before = db::users::find(&mut *tx, id)
         .await?
