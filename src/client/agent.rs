@@ -24,9 +24,16 @@ use std::time::Duration;
 /// The command line of `graycast agent`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AgentArgs {
-    /// The server's URL, e.g. http://127.0.0.1:8080 (plain HTTP only).
+    /// The server's URL, e.g. https://graycast.example.com (plain http:// only to loopback,
+    /// unless --insecure).
     #[arg(long, env = "GRAYCAST_SERVER")]
     pub server: String,
+    /// Also trust this CA (a PEM file) for the server's certificate, on top of the system's roots.
+    #[arg(long, env = "GRAYCAST_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// Allow plain http:// to a server that is not on loopback (token and configs unencrypted).
+    #[arg(long, env = "GRAYCAST_INSECURE")]
+    pub insecure: bool,
     /// An API token with role subscriber (or higher).
     #[arg(long, env = "GRAYCAST_TOKEN", hide_env_values = true)]
     pub token: String,
@@ -58,6 +65,9 @@ pub struct AgentArgs {
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
     pub server: String,
+    /// PEM text of extra CA certificates to trust (`--ca-cert`).
+    pub ca_cert: Option<Vec<u8>>,
+    pub insecure: bool,
     pub token: String,
     pub namespace: String,
     pub env: String,
@@ -90,8 +100,16 @@ impl TryFrom<AgentArgs> for AgentConfig {
             }
             None => None,
         };
+        let ca_cert = match &args.ca_cert {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                AgentError::Setup(format!("cannot read --ca-cert {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
         Ok(Self {
             server: args.server,
+            ca_cert,
+            insecure: args.insecure,
             token: args.token,
             namespace: args.namespace,
             env: args.env,
@@ -198,7 +216,11 @@ pub async fn run(
     config: AgentConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
-    let client = Client::new(&config.server, &config.token)?;
+    let mut client = Client::builder(&config.server, &config.token).insecure(config.insecure);
+    if let Some(pem) = &config.ca_cert {
+        client = client.ca_cert_pem(pem.clone());
+    }
+    let client = client.build()?;
     let mut agent = Agent::open(config, client)?;
     if agent.config.once {
         agent.once().await

@@ -7,8 +7,11 @@
 //! - [`KeyRules`]: local per-request evaluation of rules mode (PRODUCT.md section 2).
 //! - [`agent`]: writes configs to a directory, runs a reload command, reports.
 //!
-//! The HTTP client is built without TLS: talk plain HTTP to a server on loopback or inside a
-//! trusted network (or through a local TLS-terminating proxy).
+//! Talk `https://` to a remote server: TLS is rustls (no OpenSSL), trusting the system's roots
+//! plus any private CA given to [`ClientBuilder::ca_cert_pem`]. Plain `http://` is accepted only
+//! for a server on loopback (`127.0.0.0/8`, `::1`, `localhost`) unless
+//! [`ClientBuilder::insecure`] allows it, so a token never crosses a network unencrypted by
+//! accident.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), graycast::client::ClientError> {
@@ -34,6 +37,7 @@ pub use watcher::{Backoff, Update, WatchMode, WatchOptions, WatchState, Watcher}
 use crate::domain::Context;
 use crate::model::{Report, Resolved};
 use reqwest::StatusCode;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// What went wrong talking to the server.
@@ -76,30 +80,123 @@ pub struct Client {
     watch_http: reqwest::Client,
 }
 
-impl Client {
-    /// `base` is the server's URL, e.g. `http://127.0.0.1:8080` (no TLS support: see the module
-    /// documentation).
-    pub fn new(base: &str, token: &str) -> Result<Self, ClientError> {
-        let base = base.trim_end_matches('/').to_string();
-        if !base.starts_with("http://") {
-            return Err(ClientError::Invalid(format!(
-                "server URL {base:?} must start with http:// (this build has no TLS; put a \
-                 TLS-terminating proxy on loopback in front of a remote server)"
-            )));
+/// How to reach the server: [`Client::builder`], then [`ClientBuilder::build`]. (Not `Debug`:
+/// it holds the token.)
+#[derive(Clone)]
+pub struct ClientBuilder {
+    base: String,
+    token: String,
+    ca_certs: Vec<Vec<u8>>,
+    insecure: bool,
+}
+
+impl ClientBuilder {
+    /// Also trusts the CA certificate(s) in this PEM text (e.g. a private CA's `ca.pem`), on top
+    /// of the system's roots.
+    pub fn ca_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certs.push(pem.into());
+        self
+    }
+
+    /// Allows plain `http://` to a server that is not on loopback: the token and the configs then
+    /// cross the network unencrypted. Certificates of `https://` servers are checked regardless.
+    pub fn insecure(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
+    }
+
+    /// Checks the URL and the certificates; connects to nothing yet.
+    pub fn build(self) -> Result<Client, ClientError> {
+        let base = self.base.trim_end_matches('/').to_string();
+        let https = check_server_url(&base, self.insecure)?;
+        let mut roots = Vec::new();
+        for pem in &self.ca_certs {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                ClientError::Invalid(format!("the CA certificate is not valid PEM: {e}"))
+            })?;
+            if certs.is_empty() {
+                return Err(ClientError::Invalid(
+                    "the CA certificate holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+                        .into(),
+                ));
+            }
+            roots.extend(certs);
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()?;
-        let watch_http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .pool_max_idle_per_host(0)
-            .build()?;
-        Ok(Self {
+        let builder = || {
+            let mut builder = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                // Never follow a redirect from https:// down to plain http://.
+                .https_only(https);
+            for cert in &roots {
+                builder = builder.add_root_certificate(cert.clone());
+            }
+            builder
+        };
+        let http = builder().build()?;
+        let watch_http = builder().pool_max_idle_per_host(0).build()?;
+        Ok(Client {
             base,
-            token: token.to_string(),
+            token: self.token,
             http,
             watch_http,
         })
+    }
+}
+
+/// `Ok(true)` for an `https://` URL, `Ok(false)` for an `http://` one that may be used: on
+/// loopback, or anywhere when `insecure`.
+fn check_server_url(base: &str, insecure: bool) -> Result<bool, ClientError> {
+    let url = reqwest::Url::parse(base).map_err(|e| {
+        ClientError::Invalid(format!(
+            "server URL {base:?} is not a URL ({e}); write it like https://graycast.example.com"
+        ))
+    })?;
+    match url.scheme() {
+        "https" => return Ok(true),
+        "http" => {}
+        _ => {
+            return Err(ClientError::Invalid(format!(
+                "server URL {base:?} must start with https:// (or http:// for a server on \
+                 loopback)"
+            )))
+        }
+    }
+    // The URL parser has lowercased names and normalised addresses (`127.1` → `127.0.0.1`).
+    let host = url.host_str().unwrap_or_default();
+    let loopback = match host.trim_start_matches('[').trim_end_matches(']').parse() {
+        Ok(IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|ip| ip.is_loopback())
+        }
+        Err(_) => host == "localhost",
+    };
+    if loopback || insecure {
+        return Ok(false);
+    }
+    Err(ClientError::Invalid(format!(
+        "refusing plain http:// to {}, which is not on loopback: the token and configs would \
+         cross the network unencrypted. Use https:// (add the server's CA with --ca-cert FILE \
+         if it is private), or allow plain HTTP on a trusted network with --insecure \
+         (SDK: Client::builder(…).insecure(true))",
+        host
+    )))
+}
+
+impl Client {
+    /// `base` is the server's URL, e.g. `https://graycast.example.com` or
+    /// `http://127.0.0.1:8080`; see [`Client::builder`] for a private CA or plain HTTP off
+    /// loopback.
+    pub fn new(base: &str, token: &str) -> Result<Self, ClientError> {
+        Self::builder(base, token).build()
+    }
+
+    pub fn builder(base: &str, token: &str) -> ClientBuilder {
+        ClientBuilder {
+            base: base.to_string(),
+            token: token.to_string(),
+            ca_certs: Vec::new(),
+            insecure: false,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -177,4 +274,37 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, ClientE
         .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
         .unwrap_or(body);
     Err(ClientError::Status { status, message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_server_url;
+
+    #[test]
+    fn plain_http_only_on_loopback_unless_insecure() {
+        for base in [
+            "http://127.0.0.1:8080",
+            "http://127.3.2.1",
+            "http://localhost:1",
+            "http://LOCALHOST",
+            "http://[::1]:8080",
+            "http://[::ffff:127.0.0.1]:8080",
+        ] {
+            assert!(!check_server_url(base, false).unwrap(), "{base}");
+        }
+        for base in [
+            "http://graycast.example.com",
+            "http://10.0.0.7:8080",
+            "http://[2001:db8::1]",
+            "http://localhost.example.com",
+            "http://0.0.0.0:8080",
+        ] {
+            let refused = check_server_url(base, false).unwrap_err().to_string();
+            assert!(refused.contains("--insecure"), "{base}: {refused}");
+            assert!(!check_server_url(base, true).unwrap(), "{base}");
+        }
+        assert!(check_server_url("https://graycast.example.com", false).unwrap());
+        assert!(check_server_url("ftp://graycast.example.com", true).is_err());
+        assert!(check_server_url("graycast.example.com:8080", true).is_err());
+    }
 }
