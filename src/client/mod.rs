@@ -174,11 +174,10 @@ fn check_server_url(base: &str, insecure: bool) -> Result<bool, ClientError> {
         return Ok(false);
     }
     Err(ClientError::Invalid(format!(
-        "refusing plain http:// to {}, which is not on loopback: the token and configs would \
-         cross the network unencrypted. Use https:// (add the server's CA with --ca-cert FILE \
-         if it is private), or allow plain HTTP on a trusted network with --insecure \
-         (SDK: Client::builder(…).insecure(true))",
-        host
+        "refusing plain http:// to {host}, which is not on loopback: the token and configs \
+         would cross the network unencrypted. Use https:// (add the server's CA with --ca-cert \
+         FILE if it is private), or allow plain HTTP on a trusted network with --insecure \
+         (SDK: Client::builder(…).insecure(true))"
     )))
 }
 
