@@ -219,7 +219,9 @@ async fn instances_stream(
         },
     );
     Ok(event_stream(
-        stream::once(async { first }).chain(live).take_until(revoked),
+        stream::once(async { first })
+            .chain(live)
+            .take_until(revoked),
         closing,
     ))
 }

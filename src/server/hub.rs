@@ -164,7 +164,12 @@ impl Clients {
 
     /// Takes a new stream of `owner` for `client`, or says which limit it would pass.
     /// A client id with a stream open is being replaced: that takes nothing more.
-    fn open(&mut self, client: (Scope, String), owner: Option<Owner>, limits: &Limits) -> Result<()> {
+    fn open(
+        &mut self,
+        client: (Scope, String),
+        owner: Option<Owner>,
+        limits: &Limits,
+    ) -> Result<()> {
         let now = Instant::now();
         if self.known.len() >= self.sweep_at {
             self.sweep(now, limits.retention);
@@ -370,11 +375,11 @@ impl Hub {
     /// within the instance retention period: only such an instance may report.
     pub fn watches(&self, owner: Owner, scope: &Scope, client_id: &str) -> bool {
         let client = (scope.clone(), client_id.to_string());
-        self.registry
-            .clients
-            .lock()
-            .expect("hub lock")
-            .watches(&client, owner, self.limits.retention)
+        self.registry.clients.lock().expect("hub lock").watches(
+            &client,
+            owner,
+            self.limits.retention,
+        )
     }
 
     /// Subscribers connected now to (namespace, env), ordered by client id.
@@ -546,10 +551,11 @@ impl Lease {
         if !self.released.swap(true, Ordering::AcqRel) {
             self.registry
                 .unregister(&self.scope.0, &self.scope.1, &self.client_id);
-            self.registry.clients.lock().expect("hub lock").close(
-                &(self.scope.clone(), self.client_id.clone()),
-                self.owner,
-            );
+            self.registry
+                .clients
+                .lock()
+                .expect("hub lock")
+                .close(&(self.scope.clone(), self.client_id.clone()), self.owner);
             self.instances.disconnected(&self.scope, &self.client_id);
             self.metrics.subscriber_disconnected();
         }
@@ -557,7 +563,10 @@ impl Lease {
 }
 
 enum Command {
-    Committed { id: i64, at: Instant },
+    Committed {
+        id: i64,
+        at: Instant,
+    },
     Attach(Box<Attach>),
     Detach(u64),
     /// Ends every stream of this owner.
@@ -1308,7 +1317,11 @@ impl Dispatcher {
             .map(|(id, _)| *id)
             .collect();
         if !ids.is_empty() {
-            tracing::info!(count = ids.len(), ?owner, "closing the streams of a revoked or changed owner");
+            tracing::info!(
+                count = ids.len(),
+                ?owner,
+                "closing the streams of a revoked or changed owner"
+            );
         }
         for id in ids {
             if let Some(subscriber) = self.subscribers.get(&id) {

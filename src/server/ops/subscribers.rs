@@ -147,9 +147,9 @@ pub async fn still_authorized(state: &AppState, actor: &Actor) -> Result<()> {
     let current = match Owner::of(actor) {
         None => true,
         Some(owner @ Owner::Token(_)) => !state.hub.is_closed(owner),
-        Some(Owner::User(id)) => db::users::find(&state.db, id).await?.is_some_and(|user| {
-            !user.disabled && user.role == actor.role && user.env == actor.env
-        }),
+        Some(Owner::User(id)) => db::users::find(&state.db, id)
+            .await?
+            .is_some_and(|user| !user.disabled && user.role == actor.role && user.env == actor.env),
     };
     if current {
         Ok(())
@@ -181,8 +181,8 @@ pub async fn report(state: &AppState, actor: &Actor, report: Report) -> Result<(
     // Only a real instance reports: one this caller watches with (or did
     // within the retention period), about a config that exists.
     let scope = (report.namespace.clone(), report.env.clone());
-    let watching = Owner::of(actor)
-        .is_some_and(|owner| state.hub.watches(owner, &scope, &report.client_id));
+    let watching =
+        Owner::of(actor).is_some_and(|owner| state.hub.watches(owner, &scope, &report.client_id));
     if !watching {
         return Err(Error::conflict(format!(
             "No instance {:?} watches {}/{} with these credentials: open its watch stream \
