@@ -68,6 +68,12 @@ struct ServeArgs {
     /// Hours a disconnected instance stays listed before it is forgotten.
     #[arg(long, env = "GRAYCAST_INSTANCE_RETENTION_HOURS", default_value_t = 24)]
     instance_retention_hours: u64,
+    /// Watch streams one token (or user) may hold open.
+    #[arg(long, env = "GRAYCAST_MAX_STREAMS_PER_TOKEN", default_value_t = server::DEFAULT_MAX_STREAMS_PER_TOKEN)]
+    max_streams_per_token: usize,
+    /// Client ids one token (or user) may watch with, connected or disconnected within the retention.
+    #[arg(long, env = "GRAYCAST_MAX_INSTANCES_PER_TOKEN", default_value_t = server::DEFAULT_MAX_INSTANCES_PER_TOKEN)]
+    max_instances_per_token: usize,
 }
 
 #[derive(Subcommand)]
@@ -163,6 +169,8 @@ async fn serve(args: ServeArgs) -> graycast::Result<()> {
         admin_password: args.admin_password,
         max_content_bytes: args.max_content_bytes,
         instance_retention: Duration::from_secs(args.instance_retention_hours.saturating_mul(3600)),
+        max_streams_per_token: args.max_streams_per_token,
+        max_instances_per_token: args.max_instances_per_token,
     };
     if !config.site_root.join("pkg").is_dir() {
         tracing::warn!(site_root = %config.site_root.display(), "no built front end here; the dashboard will not load (run `make build`)");

@@ -974,3 +974,223 @@ async fn shutting_down_ends_open_streams_instead_of_waiting_for_them() {
         }
     }
 }
+
+/// Issue 13, point 15: the server knows what it last handed each client id,
+/// so a resume sends only what changed *for this subscriber*.
+#[tokio::test]
+async fn resumes_send_only_what_lane_changes_changed_for_this_subscriber() {
+    let app = spawn_app().await;
+    app.namespace(NS).await;
+    config_with_versions(&app, "app.json", &[r#"{"v":1}"#, r#"{"v":2}"#]).await;
+    app.release(NS, ENV, "app.json", 1, "").await;
+    let token = subscriber_token(&app).await;
+    let query = "keys=app.json&client_id=pod-1&labels=region=beijing";
+    let mut stream = watch(&app, &token, query).await;
+    let initial = stream.until_synced().await;
+    assert_eq!(initial.len(), 1, "{initial:?}");
+    let last_seen = initial[0].id();
+
+    // Twenty lane changes while it is away, none of which it matches.
+    let lanes = config_path(NS, ENV, "app.json", "/lanes");
+    let (status, lane) = app
+        .post_json(
+            &lanes,
+            json!({"version": 2, "selector": "region=shanghai", "percentage": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{lane}");
+    let lane_path = format!("{lanes}/{}", lane["id"]);
+    let mut sent_again = 0;
+    for round in 0..20 {
+        drop(stream);
+        let (status, body) =
+            patch_json(&app, &lane_path, json!({"percentage": 5 * (round + 1)})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        stream = sse::open(&watch_url(&app, query), &token, Some(last_seen)).await;
+        sent_again += stream.until_synced().await.len();
+    }
+    assert_eq!(
+        sent_again, 0,
+        "resumes after lane changes that left it alone"
+    );
+
+    // A change that moves it sends exactly that, once.
+    drop(stream);
+    let (status, body) = patch_json(&app, &lane_path, json!({"selector": "region=beijing"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut stream = sse::open(&watch_url(&app, query), &token, Some(last_seen)).await;
+    let got = stream.until_synced().await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (
+            got[0].json()["version"].as_i64(),
+            got[0].json()["lane"].clone()
+        ),
+        (Some(2), lane["id"].clone())
+    );
+    // Resuming from that event: nothing more is owed.
+    let moved = got[0].id();
+    drop(stream);
+    let mut stream = sse::open(&watch_url(&app, query), &token, Some(moved)).await;
+    assert!(stream.until_synced().await.is_empty());
+
+    // Without a record of what it had (another client id, as after a restart
+    // or once forgotten), the keys changed since the event are sent.
+    let other = "keys=app.json&client_id=pod-2&labels=region=beijing";
+    let mut fresh = sse::open(&watch_url(&app, other), &token, Some(last_seen)).await;
+    assert_eq!(fresh.until_synced().await.len(), 1);
+}
+
+/// Issue 13, point 11: one stream per client id; a second replaces the first.
+#[tokio::test]
+async fn a_second_stream_of_the_same_client_id_replaces_the_first() {
+    let app = spawn_app().await;
+    app.namespace(NS).await;
+    config_with_versions(&app, "app.json", &["1", "2"]).await;
+    app.release(NS, ENV, "app.json", 1, "").await;
+    let token = subscriber_token(&app).await;
+    let query = "keys=app.json&client_id=pod-1";
+    let mut first = watch(&app, &token, query).await;
+    assert_eq!(first.until_synced().await.len(), 1);
+    let mut second = watch(&app, &token, query).await;
+    assert_eq!(second.until_synced().await.len(), 1);
+    assert!(first.ends().await, "the first stream ends");
+    app.release(NS, ENV, "app.json", 2, "").await;
+    assert_eq!(second.next_event().await.json()["version"], 2);
+    let pod = wait_for_instance(&app, "pod-1", |i| i["configs"]["app.json"]["served"] == 2).await;
+    assert_eq!(pod["connected"], true);
+}
+
+/// Issue 13, point 11: reports only from instances that watch (or watched
+/// within the retention period) with the same token, about configs that exist.
+#[tokio::test]
+async fn reports_come_only_from_instances_watching_with_the_same_token() {
+    let app = spawn_app_with(|c| c.instance_retention = Duration::from_secs(2)).await;
+    app.namespace(NS).await;
+    config_with_versions(&app, "app.json", &["{}"]).await;
+    app.release(NS, ENV, "app.json", 1, "").await;
+    let token = subscriber_token(&app).await;
+    let other_token = app
+        .token("other-watcher", "subscriber", Some(NS), Some(ENV))
+        .await;
+    let report = |client_id: &str, key: &str| {
+        json!({"client_id": client_id, "namespace": NS, "env": ENV, "key": key,
+               "version": 1, "status": "applied"})
+    };
+    let mut stream = watch(&app, &token, "keys=app.json&client_id=pod-1").await;
+    stream.until_synced().await;
+
+    let r = app
+        .post_with(&token, "/api/v1/report", report("pod-1", "app.json"))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Invented instances, another token's instance, and a key that does not exist.
+    for i in 0..50 {
+        let r = app
+            .post_with(
+                &token,
+                "/api/v1/report",
+                report(&format!("ghost-{i}"), "app.json"),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert_eq!(common::error_code(r).await, "conflict");
+    }
+    let r = app
+        .post_with(&other_token, "/api/v1/report", report("pod-1", "app.json"))
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = app
+        .post_with(&token, "/api/v1/report", report("pod-1", "invented.json"))
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let listed = instances(&app).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        listed[0]["configs"].as_object().unwrap().len(),
+        1,
+        "{listed:?}"
+    );
+
+    // Disconnected, it may still report (e.g. the reload finished after the
+    // stream broke) until the retention period is over.
+    drop(stream);
+    wait_for_instance(&app, "pod-1", |i| i["connected"] == false).await;
+    let r = app
+        .post_with(&token, "/api/v1/report", report("pod-1", "app.json"))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let r = app
+            .post_with(&token, "/api/v1/report", report("pod-1", "app.json"))
+            .await;
+        if r.status() == StatusCode::CONFLICT {
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert!(tokio::time::Instant::now() < deadline, "never forgotten");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Issue 13, point 11: streams and client ids are capped per token; a
+/// reconnect that replaces its own stream is never refused.
+#[tokio::test]
+async fn streams_and_instances_are_capped_per_token() {
+    let app = spawn_app_with(|c| {
+        c.max_streams_per_token = 2;
+        c.max_instances_per_token = 3;
+    })
+    .await;
+    app.namespace(NS).await;
+    let token = subscriber_token(&app).await;
+    let open = |client_id: &str| {
+        let url = watch_url(&app, &format!("client_id={client_id}"));
+        let token = token.clone();
+        async move { sse::request(&url, &token, None).await }
+    };
+    let mut pod1 = sse::from_response(open("pod-1").await);
+    let pod2 = sse::from_response(open("pod-2").await);
+    pod1.until_synced().await;
+
+    let refused = open("pod-3").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 open watch streams"),
+        "{body}"
+    );
+    // At the cap, pod-1 reconnecting (its old stream still open) replaces it.
+    let mut again = sse::from_response(open("pod-1").await);
+    again.until_synced().await;
+    assert!(pod1.ends().await);
+
+    // pod-2 leaves: pod-3 may come, as the third client id.
+    drop(pod2);
+    wait_for_instance(&app, "pod-2", |i| i["connected"] == false).await;
+    let pod3 = sse::from_response(open("pod-3").await);
+    drop(pod3);
+    wait_for_instance(&app, "pod-3", |i| i["connected"] == false).await;
+    // A fourth client id is refused while the others are within the retention period.
+    let refused = open("pod-4").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 client ids"),
+        "{body}"
+    );
+    // Known client ids come back; other tokens have limits of their own.
+    let back = open("pod-2").await;
+    assert_eq!(back.status(), StatusCode::OK);
+    let other = app.token("other", "subscriber", Some(NS), None).await;
+    let r = sse::request(&watch_url(&app, "client_id=pod-9"), &other, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(instances(&app).await.len(), 4);
+}

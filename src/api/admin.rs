@@ -35,7 +35,7 @@ pub async fn create_token(token: NewToken) -> Result<CreatedToken, Error> {
 #[server]
 pub async fn revoke_token(id: i64) -> Result<TokenInfo, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::tokens::revoke(&state.db, &actor, id).await
+    crate::server::ops::tokens::revoke(&state, &actor, id).await
 }
 
 #[server]

@@ -141,7 +141,7 @@ async fn revoke_token(
     actor: Actor,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse> {
-    Ok(Json(ops::tokens::revoke(&state.db, &actor, id).await?))
+    Ok(Json(ops::tokens::revoke(&state, &actor, id).await?))
 }
 
 async fn list_users(State(state): State<AppState>, actor: Actor) -> Result<impl IntoResponse> {

@@ -2,7 +2,7 @@
 
 use crate::model::{Report, HEARTBEAT_HEADER, SYNCED_COMMENT};
 use crate::server::auth::Actor;
-use crate::server::hub::Subscription;
+use crate::server::hub::{Owner, Subscription};
 use crate::server::listen::LiveHandoff;
 use crate::server::ops::{self, subscribers::WatchQuery};
 use crate::server::outlet::{Live, Outlet};
@@ -173,8 +173,23 @@ async fn instances_stream(
     Path((ns, env)): Path<(String, String)>,
 ) -> Result<Response> {
     let changes = state.instances.changes();
+    // Subscribed before the check below, so a close after it is seen.
+    let mut closed = state.hub.closed_owners();
     let first = ops::subscribers::instances(&state, &actor, &ns, &env).await?;
+    ops::subscribers::still_authorized(&state, &actor).await?;
     let first = instances_frame(&first);
+    let owner = Owner::of(&actor);
+    // Ends when the caller's token is revoked or its user changes (they
+    // reconnect and are authorized afresh); a lagging receiver ends it too.
+    let revoked = async move {
+        loop {
+            match closed.recv().await {
+                Ok(o) if Some(o) != owner => continue,
+                Err(RecvError::Closed) => std::future::pending::<()>().await,
+                Ok(_) | Err(RecvError::Lagged(_)) => return,
+            }
+        }
+    };
     let ticker = heartbeat(state.config.heartbeat);
     let closing = state.closing.subscribe();
     let scope = (ns, env);
@@ -204,7 +219,9 @@ async fn instances_stream(
         },
     );
     Ok(event_stream(
-        stream::once(async { first }).chain(live),
+        stream::once(async { first })
+            .chain(live)
+            .take_until(revoked),
         closing,
     ))
 }

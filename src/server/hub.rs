@@ -16,12 +16,19 @@
 //! Because the dispatcher processes events in sequence order and attaches
 //! new subscribers between batches, the `id`s a stream carries only grow:
 //! a client that resumes from the last id it saw misses nothing.
+//!
+//! Each stream knows who opened it (an [`Owner`]: the token or the signed-in
+//! user), so revoking the token or changing the user ends its streams; each
+//! client id has at most one stream per (namespace, environment): a new one
+//! replaces the old, and takes over the record of what the old one was handed,
+//! which makes a resume exact (see [`Dispatcher::attach`]).
 
 use crate::domain::format::ConfigFormat;
 use crate::domain::lane::{resolve, LaneRule};
 use crate::domain::selector::Selector;
 use crate::domain::Context;
 use crate::model::{Deleted, ReleaseEvent, Resolved, Rules, RulesLane, RulesVersion};
+use crate::server::auth::Actor;
 use crate::server::db::watch as sql;
 use crate::server::metrics::Metrics;
 use crate::server::outlet::Outlet;
@@ -33,7 +40,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Frames a subscriber may have waiting before it counts as stuck and is dropped.
 pub const QUEUE_FRAMES: usize = 16;
@@ -54,10 +61,198 @@ pub struct ConnectedInstance {
 /// Per client id: the instance and how many streams it holds open.
 type ScopeStreams = HashMap<String, (ConnectedInstance, usize)>;
 
+/// Who opened a stream: the API token or the signed-in user it was authorized as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Owner {
+    Token(i64),
+    User(i64),
+}
+
+impl Owner {
+    pub fn of(actor: &Actor) -> Option<Self> {
+        actor
+            .token_id
+            .map(Owner::Token)
+            .or(actor.user_id.map(Owner::User))
+    }
+
+    /// "This token" or "This user", to begin a sentence.
+    fn this(self) -> &'static str {
+        match self {
+            Owner::Token(_) => "This token",
+            Owner::User(_) => "This user",
+        }
+    }
+}
+
+/// What one owner may hold: watch streams open, and client ids (instances)
+/// connected or disconnected within the retention period.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_streams: usize,
+    pub max_instances: usize,
+    /// How long a client id stays known (may report, counts against the
+    /// owner's instances, keeps its record for an exact resume) after its last
+    /// stream ended: the instance retention.
+    pub retention: Duration,
+}
+
+/// Which owner each client id watches with (or last did), per scope.
+#[derive(Default)]
+struct Clients {
+    known: HashMap<(Scope, String), Known>,
+    owners: HashMap<Owner, Held>,
+    /// Expired entries are swept once `known` grows to this size.
+    sweep_at: usize,
+}
+
+struct Known {
+    owner: Option<Owner>,
+    /// Streams open now (two for a moment while a new one replaces the old).
+    streams: usize,
+    /// When its last stream ended.
+    left: Option<Instant>,
+}
+
+impl Known {
+    fn expired(&self, now: Instant, retention: Duration) -> bool {
+        self.streams == 0
+            && self
+                .left
+                .is_some_and(|left| now.duration_since(left) >= retention)
+    }
+}
+
+/// Per owner: open streams, and client ids in `Clients::known` it owns.
+#[derive(Default, Clone, Copy)]
+struct Held {
+    streams: usize,
+    clients: usize,
+}
+
+impl Clients {
+    fn held(&mut self, owner: Owner) -> &mut Held {
+        self.owners.entry(owner).or_default()
+    }
+
+    fn forget_owner_if_idle(&mut self, owner: Owner) {
+        if self
+            .owners
+            .get(&owner)
+            .is_some_and(|h| h.streams == 0 && h.clients == 0)
+        {
+            self.owners.remove(&owner);
+        }
+    }
+
+    fn sweep(&mut self, now: Instant, retention: Duration) {
+        let mut gone = Vec::new();
+        self.known.retain(|_, known| {
+            let expired = known.expired(now, retention);
+            if expired {
+                gone.extend(known.owner);
+            }
+            !expired
+        });
+        for owner in gone {
+            let held = self.held(owner);
+            held.clients = held.clients.saturating_sub(1);
+            self.forget_owner_if_idle(owner);
+        }
+        self.sweep_at = (self.known.len() * 2).max(1024);
+    }
+
+    /// Takes a new stream of `owner` for `client`, or says which limit it would pass.
+    /// A client id with a stream open is being replaced: that takes nothing more.
+    fn open(
+        &mut self,
+        client: (Scope, String),
+        owner: Option<Owner>,
+        limits: &Limits,
+    ) -> Result<()> {
+        let now = Instant::now();
+        if self.known.len() >= self.sweep_at {
+            self.sweep(now, limits.retention);
+        }
+        if let Some(owner) = owner {
+            let current = self.known.get(&client);
+            let replacing = current.is_some_and(|k| k.streams > 0);
+            let new_client = !current.is_some_and(|k| k.owner == Some(owner));
+            let held = self.owners.get(&owner).copied().unwrap_or_default();
+            if !replacing && held.streams >= limits.max_streams {
+                return Err(Error::too_many_requests(format!(
+                    "{} already holds {} open watch streams, the most allowed; close streams it \
+                     no longer needs, or raise --max-streams-per-token.",
+                    owner.this(),
+                    limits.max_streams
+                )));
+            }
+            if new_client && held.clients >= limits.max_instances {
+                self.sweep(now, limits.retention);
+                if self.owners.get(&owner).map_or(0, |h| h.clients) >= limits.max_instances {
+                    return Err(Error::too_many_requests(format!(
+                        "{} already watches with {} client ids (connected, or disconnected within \
+                         the instance retention period), the most allowed; reuse the client ids \
+                         of instances that are gone, or raise --max-instances-per-token.",
+                        owner.this(),
+                        limits.max_instances
+                    )));
+                }
+            }
+        }
+        let known = self.known.entry(client).or_insert(Known {
+            owner: None,
+            streams: 0,
+            left: None,
+        });
+        let before = known.owner;
+        known.owner = owner;
+        known.streams += 1;
+        known.left = None;
+        if before != owner {
+            if let Some(before) = before {
+                let held = self.held(before);
+                held.clients = held.clients.saturating_sub(1);
+                self.forget_owner_if_idle(before);
+            }
+            if let Some(owner) = owner {
+                self.held(owner).clients += 1;
+            }
+        }
+        if let Some(owner) = owner {
+            self.held(owner).streams += 1;
+        }
+        Ok(())
+    }
+
+    /// A stream of `owner` for `client` ended.
+    fn close(&mut self, client: &(Scope, String), owner: Option<Owner>) {
+        if let Some(known) = self.known.get_mut(client) {
+            known.streams = known.streams.saturating_sub(1);
+            if known.streams == 0 {
+                known.left = Some(Instant::now());
+            }
+        }
+        if let Some(owner) = owner {
+            let held = self.held(owner);
+            held.streams = held.streams.saturating_sub(1);
+            self.forget_owner_if_idle(owner);
+        }
+    }
+
+    /// Whether `owner` watches with `client` now or did within the retention period.
+    fn watches(&self, client: &(Scope, String), owner: Owner, retention: Duration) -> bool {
+        self.known
+            .get(client)
+            .is_some_and(|k| k.owner == Some(owner) && !k.expired(Instant::now(), retention))
+    }
+}
+
 /// Who is connected now, per (namespace, env); an instance may hold several streams.
 #[derive(Default)]
 struct Registry {
     connected: RwLock<HashMap<Scope, ScopeStreams>>,
+    clients: Mutex<Clients>,
 }
 
 impl Registry {
@@ -105,6 +300,12 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     instances: Arc<Instances>,
     next_id: AtomicU64,
+    limits: Limits,
+    /// Revoked tokens (a revocation is final): see [`Hub::is_closed`].
+    revoked: RwLock<HashSet<i64>>,
+    /// Owners whose streams were just closed, for the streams the hub does
+    /// not hold (the live instances view).
+    closed: broadcast::Sender<Owner>,
 }
 
 impl Hub {
@@ -113,6 +314,7 @@ impl Hub {
         db: SqlitePool,
         metrics: Arc<Metrics>,
         instances: Arc<Instances>,
+        limits: Limits,
     ) -> Result<Self> {
         let processed = sql::last_event_id(&mut *db.acquire().await?).await?;
         let (commands, receiver) = mpsc::unbounded_channel();
@@ -124,6 +326,10 @@ impl Hub {
             committed: BTreeMap::new(),
             metrics: metrics.clone(),
             instances: instances.clone(),
+            clients: HashMap::new(),
+            departed: HashMap::new(),
+            retention: limits.retention,
+            last_sweep: Instant::now(),
         };
         tokio::spawn(dispatcher.run(receiver));
         Ok(Self {
@@ -132,7 +338,48 @@ impl Hub {
             metrics,
             instances,
             next_id: AtomicU64::new(1),
+            limits,
+            revoked: RwLock::default(),
+            closed: broadcast::channel(64).0,
         })
+    }
+
+    /// Ends every stream `owner` opened (its token was revoked, or the user
+    /// was disabled or its role or limits changed); clients that are still
+    /// allowed reconnect and are authorized afresh. Call after the change
+    /// committed.
+    pub fn close_streams_of(&self, owner: Owner) {
+        if let Owner::Token(id) = owner {
+            self.revoked.write().expect("hub lock").insert(id);
+        }
+        let _ = self.commands.send(Command::Close(owner));
+        let _ = self.closed.send(owner);
+    }
+
+    /// Whether `owner` is a revoked token. A stream authorized just before a
+    /// revocation committed is attached after the revocation's close went by:
+    /// checked after attaching, this ends it.
+    pub fn is_closed(&self, owner: Owner) -> bool {
+        match owner {
+            Owner::Token(id) => self.revoked.read().expect("hub lock").contains(&id),
+            Owner::User(_) => false,
+        }
+    }
+
+    /// Owners whose streams are being closed, from now on.
+    pub fn closed_owners(&self) -> broadcast::Receiver<Owner> {
+        self.closed.subscribe()
+    }
+
+    /// Whether `owner` watches (namespace, env) with `client_id` now, or did
+    /// within the instance retention period: only such an instance may report.
+    pub fn watches(&self, owner: Owner, scope: &Scope, client_id: &str) -> bool {
+        let client = (scope.clone(), client_id.to_string());
+        self.registry.clients.lock().expect("hub lock").watches(
+            &client,
+            owner,
+            self.limits.retention,
+        )
     }
 
     /// Subscribers connected now to (namespace, env), ordered by client id.
@@ -165,10 +412,16 @@ impl Hub {
         let scope = (request.namespace.clone(), request.env.clone());
         let mut context = request.labels.clone();
         context.insert("client_id".into(), request.client_id.clone());
+        self.registry.clients.lock().expect("hub lock").open(
+            (scope.clone(), request.client_id.clone()),
+            request.owner,
+            &self.limits,
+        )?;
         let lease = Arc::new(Lease {
             id,
             scope: scope.clone(),
             client_id: request.client_id.clone(),
+            owner: request.owner,
             registry: self.registry.clone(),
             instances: self.instances.clone(),
             metrics: self.metrics.clone(),
@@ -206,6 +459,7 @@ impl Hub {
                     keys: request.keys,
                     sink,
                     sent: FastMap::default(),
+                    last_id: request.last_event_id.unwrap_or(0),
                 },
                 last_event_id: request.last_event_id,
                 reply,
@@ -235,6 +489,8 @@ pub struct WatchRequest {
     /// A lean connection's socket: the hub writes events into it directly
     /// (src/server/outlet.rs); without one, they go through `Subscription::queue`.
     pub outlet: Option<Arc<Outlet>>,
+    /// Who opens it; its streams end when that token is revoked or that user changed.
+    pub owner: Option<Owner>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +539,7 @@ struct Lease {
     id: u64,
     scope: Scope,
     client_id: String,
+    owner: Option<Owner>,
     registry: Arc<Registry>,
     instances: Arc<Instances>,
     metrics: Arc<Metrics>,
@@ -294,6 +551,11 @@ impl Lease {
         if !self.released.swap(true, Ordering::AcqRel) {
             self.registry
                 .unregister(&self.scope.0, &self.scope.1, &self.client_id);
+            self.registry
+                .clients
+                .lock()
+                .expect("hub lock")
+                .close(&(self.scope.clone(), self.client_id.clone()), self.owner);
             self.instances.disconnected(&self.scope, &self.client_id);
             self.metrics.subscriber_disconnected();
         }
@@ -301,9 +563,14 @@ impl Lease {
 }
 
 enum Command {
-    Committed { id: i64, at: Instant },
+    Committed {
+        id: i64,
+        at: Instant,
+    },
     Attach(Box<Attach>),
     Detach(u64),
+    /// Ends every stream of this owner.
+    Close(Owner),
 }
 
 struct Attach {
@@ -320,6 +587,18 @@ struct Subscriber {
     sink: Sink,
     /// Per key, what this subscriber has been handed.
     sent: FastMap<String, Sent>,
+    /// The id of the last frame handed to it (or the `Last-Event-ID` it
+    /// resumed from, while none was): the id the client has when it got
+    /// everything it was handed.
+    last_id: i64,
+}
+
+/// What a client id's last stream was handed, kept after the stream ended
+/// for an exact resume.
+struct Departed {
+    sent: FastMap<String, Sent>,
+    last_id: i64,
+    at: Instant,
 }
 
 /// Where a subscriber's events go.
@@ -659,7 +938,17 @@ struct Dispatcher {
     committed: BTreeMap<i64, Instant>,
     metrics: Arc<Metrics>,
     instances: Arc<Instances>,
+    /// The subscriber of each (scope, client id) with a stream open.
+    clients: HashMap<(Scope, String), u64>,
+    /// What the last stream of each client id without one open was handed.
+    departed: HashMap<(Scope, String), Departed>,
+    /// How long `departed` keeps a record.
+    retention: Duration,
+    last_sweep: Instant,
 }
+
+/// `departed` is swept this often (or as often as the retention period, if shorter).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Served-version changes for the instances registry.
 type ServedBatch = Vec<ServedChange>;
@@ -688,6 +977,7 @@ impl Dispatcher {
 
     async fn step(&mut self, batch: Vec<Command>) {
         let mut attaches = Vec::new();
+        let mut closes = Vec::new();
         for command in batch {
             match command {
                 Command::Committed { id, at } => {
@@ -697,7 +987,13 @@ impl Dispatcher {
                 }
                 Command::Attach(attach) => attaches.push(*attach),
                 Command::Detach(id) => self.detach(id),
+                Command::Close(owner) => closes.push(owner),
             }
+        }
+        if self.last_sweep.elapsed() >= SWEEP_EVERY.min(self.retention) {
+            self.last_sweep = Instant::now();
+            let retention = self.retention;
+            self.departed.retain(|_, d| d.at.elapsed() < retention);
         }
         let loaded = match self.read(&attaches).await {
             Ok(loaded) => loaded,
@@ -708,6 +1004,9 @@ impl Dispatcher {
                     let _ = attach
                         .reply
                         .send(Err(Error::internal("cannot read configs")));
+                }
+                for owner in closes {
+                    self.close(owner);
                 }
                 return;
             }
@@ -743,6 +1042,10 @@ impl Dispatcher {
         for attach in attaches {
             touched.insert(attach.subscriber.lease.scope.clone());
             self.attach(attach, &mut served);
+        }
+        // After the attaches: a stream of the same batch goes too.
+        for owner in closes {
+            self.close(owner);
         }
         self.instances.served(served);
         for scope in touched {
@@ -833,6 +1136,8 @@ impl Dispatcher {
         };
         let entry = scope_entry.keys.entry(key.to_string()).or_default();
         entry.set(state);
+        // The id every frame of this fan-out carries (see `KeyEntry::next_frame`).
+        let frame_id = entry.state.as_ref().map_or(last_event, |s| s.event_id);
         let ids: Vec<u64> = entry
             .subscribers
             .iter()
@@ -873,9 +1178,10 @@ impl Dispatcher {
                     dropped.push(id);
                     continue;
                 }
+                subscriber.last_id = frame_id;
                 self.metrics.pushed(latency);
             }
-            record(subscriber, key, now, served);
+            record_sent(subscriber, key, now, served);
         }
         let delivered = match pipeline {
             Some(mut pipeline) => {
@@ -892,14 +1198,27 @@ impl Dispatcher {
                 dropped.push(id);
                 continue;
             }
+            subscriber.last_id = frame_id;
             self.metrics.pushed(latency);
-            record(subscriber, key, now, served);
+            record_sent(subscriber, key, now, served);
         }
         for id in dropped {
             self.drop_subscriber(id);
         }
     }
 
+    /// Attaches a new subscriber and hands it what it is owed now.
+    ///
+    /// An earlier stream of the same client id ends: this one replaces it.
+    /// Resuming (`Last-Event-ID`), it is owed the keys whose version resolved
+    /// for it changed since that event. When the client id's last stream was
+    /// handed nothing after that event (the client got all of it), the server
+    /// knows what the client has: the record of that stream; the keys whose
+    /// resolved version differs from it are sent, and nothing else, so a lane
+    /// change that left it alone sends nothing (also a move to another lane of
+    /// the same version, as on a live stream). Without such a record (none
+    /// kept, or frames handed after that event may not have arrived), the
+    /// keys changed since that event are sent.
     fn attach(&mut self, attach: Attach, served: &mut ServedBatch) {
         let Attach {
             mut subscriber,
@@ -932,29 +1251,82 @@ impl Dispatcher {
                 scope_entry.keys.keys().cloned().collect()
             }
         };
+        // Only now that this one watches its keys: ending the old one must
+        // not forget the states loaded for both.
+        let client = (scope.clone(), subscriber.lease.client_id.clone());
+        if let Some(old) = self.clients.get(&client).copied() {
+            if let Some(replaced) = self.subscribers.get(&old) {
+                tracing::info!(client_id = %replaced.lease.client_id, "a new stream of the same client id replaced its stream");
+                replaced.lease.release();
+            }
+            self.detach(old);
+        }
+        let record = self
+            .departed
+            .remove(&client)
+            .filter(|d| d.at.elapsed() < self.retention);
+        let exact = subscriber.mode == Mode::Config
+            && last_event_id.is_some_and(|last| record.as_ref().is_some_and(|r| r.last_id == last));
+        let record = record.filter(|_| exact);
+        let Some(scope_entry) = self.scopes.get_mut(&scope) else {
+            return;
+        };
         let mut initial = Vec::new();
         for key in keys {
             let Some(entry) = scope_entry.keys.get_mut(&key) else {
                 continue;
             };
             let event_id = entry.state.as_ref().map_or(0, |s| s.event_id);
+            if let (Some(record), Some(_)) = (&record, &entry.state) {
+                if let Some(had) = record.sent.get(&key) {
+                    subscriber.sent.insert(key.clone(), *had);
+                }
+            }
             let Some((frame, now)) = entry.next_frame(&scope, &key, &subscriber, event_id) else {
                 continue;
             };
-            // Resuming: a key unchanged since the client's last event is one it already has.
-            let unchanged = last_event_id.is_some_and(|last| event_id <= last);
+            // Resuming without a record: a key unchanged since the client's
+            // last event is one it already has.
+            let unchanged = !exact && last_event_id.is_some_and(|last| event_id <= last);
             if let (Some(frame), false) = (frame, unchanged) {
                 initial.push((event_id, frame));
                 self.metrics.pushed(None);
             }
-            record(&mut subscriber, &key, now, served);
+            record_sent(&mut subscriber, &key, now, served);
         }
         initial.sort_by_key(|(event_id, _)| *event_id);
+        if let Some((last, _)) = initial.last() {
+            subscriber.last_id = *last;
+        }
         self.subscribers.insert(id, subscriber);
+        self.clients.insert(client, id);
         if reply
             .send(Ok(initial.into_iter().map(|(_, f)| f).collect()))
             .is_err()
         {
+            self.detach(id);
+        }
+    }
+
+    /// Ends every stream of `owner`.
+    fn close(&mut self, owner: Owner) {
+        let ids: Vec<u64> = self
+            .subscribers
+            .iter()
+            .filter(|(_, s)| s.lease.owner == Some(owner))
+            .map(|(id, _)| *id)
+            .collect();
+        if !ids.is_empty() {
+            tracing::info!(
+                count = ids.len(),
+                ?owner,
+                "closing the streams of a revoked or changed owner"
+            );
+        }
+        for id in ids {
+            if let Some(subscriber) = self.subscribers.get(&id) {
+                subscriber.lease.release();
+            }
             self.detach(id);
         }
     }
@@ -970,9 +1342,24 @@ impl Dispatcher {
     }
 
     fn detach(&mut self, id: u64) {
-        let Some(subscriber) = self.subscribers.remove(&id) else {
+        let Some(mut subscriber) = self.subscribers.remove(&id) else {
             return;
         };
+        let client = (
+            subscriber.lease.scope.clone(),
+            subscriber.lease.client_id.clone(),
+        );
+        if self.clients.get(&client) == Some(&id) {
+            self.clients.remove(&client);
+            if subscriber.mode == Mode::Config {
+                let departed = Departed {
+                    sent: std::mem::take(&mut subscriber.sent),
+                    last_id: subscriber.last_id,
+                    at: Instant::now(),
+                };
+                self.departed.insert(client, departed);
+            }
+        }
         let scope = &subscriber.lease.scope;
         let Some(entry) = self.scopes.get_mut(scope) else {
             return;
@@ -1173,7 +1560,12 @@ impl Drop for Pipeline {
 }
 
 /// Remembers what a subscriber now has (or no longer has) for `key`.
-fn record(subscriber: &mut Subscriber, key: &str, now: Option<Sent>, served: &mut ServedBatch) {
+fn record_sent(
+    subscriber: &mut Subscriber,
+    key: &str,
+    now: Option<Sent>,
+    served: &mut ServedBatch,
+) {
     let lease = &subscriber.lease;
     match now {
         Some(sent) => {

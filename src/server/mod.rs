@@ -32,6 +32,11 @@ pub struct ServeConfig {
     pub max_content_bytes: usize,
     /// How long a disconnected instance stays listed.
     pub instance_retention: Duration,
+    /// Watch streams one token (or user) may hold open.
+    pub max_streams_per_token: usize,
+    /// Client ids one token (or user) may watch with: connected, or
+    /// disconnected within `instance_retention`.
+    pub max_instances_per_token: usize,
 }
 
 impl ServeConfig {
@@ -45,12 +50,20 @@ impl ServeConfig {
             admin_password: Some("admin-password".into()),
             max_content_bytes: 1024 * 1024,
             instance_retention: DEFAULT_INSTANCE_RETENTION,
+            max_streams_per_token: DEFAULT_MAX_STREAMS_PER_TOKEN,
+            max_instances_per_token: DEFAULT_MAX_INSTANCES_PER_TOKEN,
         }
     }
 }
 
 /// Disconnected instances stay listed for a day.
 pub const DEFAULT_INSTANCE_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// A fleet sharing one token: twice the 10,000 subscribers the benchmark runs.
+pub const DEFAULT_MAX_STREAMS_PER_TOKEN: usize = 20_000;
+
+/// Room for that fleet's pods to be replaced (new names) several times within a retention period.
+pub const DEFAULT_MAX_INSTANCES_PER_TOKEN: usize = 100_000;
 
 /// The default SQLite database: `./data/graycast.db`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/graycast.db";
@@ -148,7 +161,12 @@ impl Application {
         let metrics = Arc::new(metrics::Metrics::default());
         let instances =
             subscribers::Instances::start(db.clone(), config.instance_retention).await?;
-        let hub = hub::Hub::start(db.clone(), metrics.clone(), instances.clone()).await?;
+        let limits = hub::Limits {
+            max_streams: config.max_streams_per_token,
+            max_instances: config.max_instances_per_token,
+            retention: config.instance_retention,
+        };
+        let hub = hub::Hub::start(db.clone(), metrics.clone(), instances.clone(), limits).await?;
         let state = AppState {
             leptos_options,
             inner: Arc::new(Shared {

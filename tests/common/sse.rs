@@ -109,6 +109,34 @@ impl SseStream {
         }
     }
 
+    /// The events (comments left out) before the stream's `: synced`, which
+    /// ends what a watch stream is owed on connect.
+    pub async fn until_synced(&mut self) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        loop {
+            let event = self
+                .next_within(PATIENCE)
+                .await
+                .expect("the stream says it is synced");
+            match (event.event.as_str(), event.data.as_str()) {
+                ("comment", "synced") => return events,
+                ("comment", _) => {}
+                _ => events.push(event),
+            }
+        }
+    }
+
+    /// Whether the stream ends (rather than staying open) within [`PATIENCE`].
+    pub async fn ends(&mut self) -> bool {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if self.next_within(left).await.is_none() {
+                return tokio::time::Instant::now() < deadline;
+            }
+        }
+    }
+
     fn parse(&mut self) {
         while let Some(end) = find(&self.buffer, b"\n\n") {
             let block: Vec<u8> = self.buffer.drain(..end + 2).collect();

@@ -5,7 +5,7 @@ use crate::domain::lane::parse_labels;
 use crate::model::{Instance, Report, Role};
 use crate::server::auth::Actor;
 use crate::server::db;
-use crate::server::hub::{Mode, Subscription, WatchRequest};
+use crate::server::hub::{Mode, Owner, Subscription, WatchRequest};
 use crate::server::outlet::Outlet;
 use crate::server::AppState;
 use crate::{Error, Result};
@@ -121,7 +121,7 @@ pub async fn watch(
         })?),
     };
     check_scope(state, &query.namespace, &query.env).await?;
-    state
+    let subscription = state
         .hub
         .subscribe(WatchRequest {
             namespace: query.namespace,
@@ -132,8 +132,30 @@ pub async fn watch(
             mode,
             last_event_id,
             outlet,
+            owner: Owner::of(actor),
         })
-        .await
+        .await?;
+    // Dropping the subscription ends the stream it began.
+    still_authorized(state, actor).await?;
+    Ok(subscription)
+}
+
+/// 401 when the caller's token was revoked, or its user disabled or changed,
+/// since the request was authenticated. Called once a stream is registered
+/// (where a revocation's close reaches it), this closes the gap in between.
+pub async fn still_authorized(state: &AppState, actor: &Actor) -> Result<()> {
+    let current = match Owner::of(actor) {
+        None => true,
+        Some(owner @ Owner::Token(_)) => !state.hub.is_closed(owner),
+        Some(Owner::User(id)) => db::users::find(&state.db, id)
+            .await?
+            .is_some_and(|user| !user.disabled && user.role == actor.role && user.env == actor.env),
+    };
+    if current {
+        Ok(())
+    } else {
+        Err(Error::unauthorized())
+    }
 }
 
 /// Records what an instance did with a version it was served.
@@ -156,6 +178,28 @@ pub async fn report(state: &AppState, actor: &Actor, report: Report) -> Result<(
         }
     }
     check_scope(state, &report.namespace, &report.env).await?;
+    // Only a real instance reports: one this caller watches with (or did
+    // within the retention period), about a config that exists.
+    let scope = (report.namespace.clone(), report.env.clone());
+    let watching =
+        Owner::of(actor).is_some_and(|owner| state.hub.watches(owner, &scope, &report.client_id));
+    if !watching {
+        return Err(Error::conflict(format!(
+            "No instance {:?} watches {}/{} with these credentials: open its watch stream \
+             first, with the same token and client_id, then report.",
+            report.client_id, report.namespace, report.env
+        ))
+        .on_field("client_id"));
+    }
+    if db::configs::find(&state.db, &report.namespace, &report.env, &report.key)
+        .await?
+        .is_none()
+    {
+        return Err(Error::not_found(format!(
+            "There is no config {:?} in {}/{} to report about.",
+            report.key, report.namespace, report.env
+        )));
+    }
     state.instances.report(report);
     Ok(())
 }

@@ -2,6 +2,8 @@ use super::check_name;
 use crate::model::{CreatedToken, NewToken, Role, TokenInfo};
 use crate::server::auth::{new_token_secret, token_hash, Actor, TOKEN_PREFIX_LEN};
 use crate::server::db::{self, audit::NewEntry};
+use crate::server::hub::Owner;
+use crate::server::AppState;
 use crate::{Error, Result};
 use sqlx::SqlitePool;
 
@@ -67,9 +69,9 @@ pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewToken) -> Resul
     })
 }
 
-pub async fn revoke(db_pool: &SqlitePool, actor: &Actor, id: i64) -> Result<TokenInfo> {
+pub async fn revoke(state: &AppState, actor: &Actor, id: i64) -> Result<TokenInfo> {
     actor.require(Role::Admin)?;
-    let mut tx = db_pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     let token = db::tokens::find(&mut tx, id)
         .await?
         .ok_or_else(|| Error::not_found(format!("No token with id {id}.")))?;
@@ -94,6 +96,7 @@ pub async fn revoke(db_pool: &SqlitePool, actor: &Actor, id: i64) -> Result<Toke
         .await?
         .ok_or_else(|| Error::internal("token vanished"))?;
     tx.commit().await?;
+    state.hub.close_streams_of(Owner::Token(id));
     Ok(token)
 }
 

@@ -2,6 +2,7 @@ use super::{check_name, conflict_on_unique};
 use crate::model::{NewUser, Role, User, UserUpdate};
 use crate::server::auth::{hash_password, Actor};
 use crate::server::db::{self, audit::NewEntry};
+use crate::server::hub::Owner;
 use crate::server::AppState;
 use crate::{Error, Result};
 use sqlx::SqlitePool;
@@ -90,6 +91,7 @@ pub async fn update(state: &AppState, actor: &Actor, id: i64, change: UserUpdate
     )
     .await?;
     tx.commit().await?;
+    state.hub.close_streams_of(Owner::User(id));
     Ok(after)
 }
 
