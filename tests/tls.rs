@@ -303,7 +303,7 @@ async fn plain_http_off_loopback_is_refused_before_any_connection() {
     assert!(stderr.contains("--insecure"), "{stderr}");
     assert!(!files.exists(), "the refusal comes before anything else");
 
-    // A CA file that is not PEM is refused with its name.
+    // A CA file without a PEM certificate is refused, also before anything else.
     let bad_ca = dir.path().join("ca.pem");
     std::fs::write(&bad_ca, "not a certificate").unwrap();
     let output = tokio::process::Command::new(BIN)
@@ -320,4 +320,5 @@ async fn plain_http_off_loopback_is_refused_before_any_connection() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("PEM"), "{stderr}");
+    assert!(!files.exists());
 }
