@@ -68,6 +68,12 @@ struct ServeArgs {
     /// Hours a disconnected instance stays listed before it is forgotten.
     #[arg(long, env = "GRAYCAST_INSTANCE_RETENTION_HOURS", default_value_t = 24)]
     instance_retention_hours: u64,
+    /// Seconds validating a config's content may take before the save is refused.
+    #[arg(long, env = "GRAYCAST_VALIDATION_TIMEOUT_SECS", default_value_t = 5)]
+    validation_timeout_secs: u64,
+    /// Seconds a diff refines its matches; past them the rest shows as changed wholesale.
+    #[arg(long, env = "GRAYCAST_DIFF_TIMEOUT_SECS", default_value_t = 2)]
+    diff_timeout_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -163,6 +169,8 @@ async fn serve(args: ServeArgs) -> graycast::Result<()> {
         admin_password: args.admin_password,
         max_content_bytes: args.max_content_bytes,
         instance_retention: Duration::from_secs(args.instance_retention_hours.saturating_mul(3600)),
+        validation_timeout: Duration::from_secs(args.validation_timeout_secs.max(1)),
+        diff_timeout: Duration::from_secs(args.diff_timeout_secs.max(1)),
     };
     if !config.site_root.join("pkg").is_dir() {
         tracing::warn!(site_root = %config.site_root.display(), "no built front end here; the dashboard will not load (run `make build`)");

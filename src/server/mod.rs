@@ -32,6 +32,10 @@ pub struct ServeConfig {
     pub max_content_bytes: usize,
     /// How long a disconnected instance stays listed.
     pub instance_retention: Duration,
+    /// How long validating a config's content may take before the save is refused (422).
+    pub validation_timeout: Duration,
+    /// How long a diff refines its matches; past it the rest shows as changed wholesale.
+    pub diff_timeout: Duration,
 }
 
 impl ServeConfig {
@@ -45,12 +49,20 @@ impl ServeConfig {
             admin_password: Some("admin-password".into()),
             max_content_bytes: 1024 * 1024,
             instance_retention: DEFAULT_INSTANCE_RETENTION,
+            validation_timeout: DEFAULT_VALIDATION_TIMEOUT,
+            diff_timeout: DEFAULT_DIFF_TIMEOUT,
         }
     }
 }
 
 /// Disconnected instances stay listed for a day.
 pub const DEFAULT_INSTANCE_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// Validating content may take 5 seconds.
+pub const DEFAULT_VALIDATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Diffs refine their matches for 2 seconds.
+pub const DEFAULT_DIFF_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The default SQLite database: `./data/graycast.db`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/graycast.db";
@@ -99,6 +111,8 @@ pub struct Shared {
     /// Turns true when the server begins to shut down: endless streams (watch,
     /// live instances) end then, so the graceful shutdown does not wait forever.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// Validations and diffs, off the async workers and within their time budgets.
+    pub content: ops::content::ContentWork,
 }
 
 impl std::ops::Deref for AppState {
@@ -149,6 +163,12 @@ impl Application {
         let instances =
             subscribers::Instances::start(db.clone(), config.instance_retention).await?;
         let hub = hub::Hub::start(db.clone(), metrics.clone(), instances.clone()).await?;
+        let content = ops::content::ContentWork::new(
+            ops::content::ContentWork::default_permits(),
+            config.validation_timeout,
+            config.diff_timeout,
+            ops::content::DEFAULT_QUEUE_TIMEOUT,
+        );
         let state = AppState {
             leptos_options,
             inner: Arc::new(Shared {
@@ -161,6 +181,7 @@ impl Application {
                 instances,
                 metrics,
                 closing: tokio::sync::watch::Sender::new(false),
+                content,
             }),
         };
         let router = router::router(state.clone()).await?;

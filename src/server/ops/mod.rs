@@ -11,6 +11,7 @@ pub mod namespaces;
 pub mod subscribers;
 pub mod tokens;
 pub mod users;
+pub mod content;
 
 use crate::{Error, Result};
 
