@@ -204,7 +204,8 @@ fn size_of(diff: &Diff) -> usize {
     diff.rows
         .iter()
         .map(|row| {
-            96 + row.left.as_ref().map_or(0, String::len) + row.right.as_ref().map_or(0, String::len)
+            96 + row.left.as_ref().map_or(0, String::len)
+                + row.right.as_ref().map_or(0, String::len)
         })
         .sum()
 }
@@ -226,10 +227,15 @@ mod tests {
             .validate(ConfigFormat::Yaml, content)
             .await
             .unwrap_err();
-        assert_eq!((error.status, error.code.as_str()), (422, "invalid_content"));
+        assert_eq!(
+            (error.status, error.code.as_str()),
+            (422, "invalid_content")
+        );
         assert_eq!(error.field.as_deref(), Some("content"));
         assert!(
-            error.message.contains("too complex to validate within 0.001 s"),
+            error
+                .message
+                .contains("too complex to validate within 0.001 s"),
             "{}",
             error.message
         );

@@ -5,13 +5,13 @@
 pub mod audit;
 pub mod auth;
 pub mod configs;
+pub mod content;
 pub mod environments;
 pub mod lanes;
 pub mod namespaces;
 pub mod subscribers;
 pub mod tokens;
 pub mod users;
-pub mod content;
 
 use crate::{Error, Result};
 
