@@ -239,7 +239,7 @@ mod yaml_bounds {
     use std::ffi::{c_char, CStr};
     use std::marker::PhantomData;
     use std::mem::MaybeUninit;
-    use unsafe_libyaml_norway as sys;
+    use unsafe_libyaml_norway as unsafe_yaml;
 
     enum Event {
         DocumentStart,
@@ -255,22 +255,26 @@ mod yaml_bounds {
     /// libyaml's event parser over borrowed input.
     struct Parser<'input> {
         // Boxed: libyaml's state must not move once initialized.
-        raw: Box<MaybeUninit<sys::yaml_parser_t>>,
+        raw: Box<MaybeUninit<unsafe_yaml::yaml_parser_t>>,
         _input: PhantomData<&'input [u8]>,
     }
 
     impl<'input> Parser<'input> {
         fn new(input: &'input [u8]) -> Option<Self> {
-            let mut raw = Box::new(MaybeUninit::<sys::yaml_parser_t>::uninit());
+            let mut raw = Box::new(MaybeUninit::<unsafe_yaml::yaml_parser_t>::uninit());
             let parser = raw.as_mut_ptr();
             // SAFETY: `parser` points at writable memory for a parser, which
             // `yaml_parser_initialize` fills in; the input outlives the parser (`'input`).
             unsafe {
-                if sys::yaml_parser_initialize(parser).fail {
+                if unsafe_yaml::yaml_parser_initialize(parser).fail {
                     return None;
                 }
-                sys::yaml_parser_set_encoding(parser, sys::YAML_UTF8_ENCODING);
-                sys::yaml_parser_set_input_string(parser, input.as_ptr(), input.len() as u64);
+                unsafe_yaml::yaml_parser_set_encoding(parser, unsafe_yaml::YAML_UTF8_ENCODING);
+                unsafe_yaml::yaml_parser_set_input_string(
+                    parser,
+                    input.as_ptr(),
+                    input.len() as u64,
+                );
             }
             Some(Parser {
                 raw,
@@ -281,13 +285,13 @@ mod yaml_bounds {
         /// The next event and its 0-based line and column; `None` on a syntax error.
         fn next(&mut self) -> Option<(Event, usize, usize)> {
             let parser = self.raw.as_mut_ptr();
-            let mut event = MaybeUninit::<sys::yaml_event_t>::uninit();
+            let mut event = MaybeUninit::<unsafe_yaml::yaml_event_t>::uninit();
             // SAFETY: the parser is initialized; a successful `yaml_parser_parse` initializes
             // `event`, whose union member matches its type and whose anchors are null or
             // NUL-terminated; the event is read before `yaml_event_delete` frees it.
             unsafe {
                 // The caller stops at the first error or the end of the stream.
-                if sys::yaml_parser_parse(parser, event.as_mut_ptr()).fail {
+                if unsafe_yaml::yaml_parser_parse(parser, event.as_mut_ptr()).fail {
                     return None;
                 }
                 let raw = &*event.as_ptr();
@@ -296,23 +300,25 @@ mod yaml_bounds {
                         .then(|| CStr::from_ptr(name as *const c_char).to_bytes().to_vec())
                 };
                 let kind = match raw.type_ {
-                    sys::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
-                    sys::YAML_SEQUENCE_START_EVENT => {
+                    unsafe_yaml::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
+                    unsafe_yaml::YAML_SEQUENCE_START_EVENT => {
                         Event::Start(anchor(raw.data.sequence_start.anchor))
                     }
-                    sys::YAML_MAPPING_START_EVENT => {
+                    unsafe_yaml::YAML_MAPPING_START_EVENT => {
                         Event::Start(anchor(raw.data.mapping_start.anchor))
                     }
-                    sys::YAML_SEQUENCE_END_EVENT | sys::YAML_MAPPING_END_EVENT => Event::End,
-                    sys::YAML_SCALAR_EVENT => Event::Scalar(anchor(raw.data.scalar.anchor)),
-                    sys::YAML_ALIAS_EVENT => {
+                    unsafe_yaml::YAML_SEQUENCE_END_EVENT | unsafe_yaml::YAML_MAPPING_END_EVENT => {
+                        Event::End
+                    }
+                    unsafe_yaml::YAML_SCALAR_EVENT => Event::Scalar(anchor(raw.data.scalar.anchor)),
+                    unsafe_yaml::YAML_ALIAS_EVENT => {
                         Event::Alias(anchor(raw.data.alias.anchor).unwrap_or_default())
                     }
-                    sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
+                    unsafe_yaml::YAML_STREAM_END_EVENT => Event::StreamEnd,
                     _ => Event::Other,
                 };
                 let (line, column) = (raw.start_mark.line, raw.start_mark.column);
-                sys::yaml_event_delete(event.as_mut_ptr());
+                unsafe_yaml::yaml_event_delete(event.as_mut_ptr());
                 Some((kind, line as usize, column as usize))
             }
         }
@@ -321,7 +327,7 @@ mod yaml_bounds {
     impl Drop for Parser<'_> {
         fn drop(&mut self) {
             // SAFETY: initialized in `new` and deleted only here.
-            unsafe { sys::yaml_parser_delete(self.raw.as_mut_ptr()) }
+            unsafe { unsafe_yaml::yaml_parser_delete(self.raw.as_mut_ptr()) }
         }
     }
 
