@@ -74,6 +74,12 @@ struct ServeArgs {
     /// Client ids one token (or user) may watch with, connected or disconnected within the retention.
     #[arg(long, env = "GRAYCAST_MAX_INSTANCES_PER_TOKEN", default_value_t = server::DEFAULT_MAX_INSTANCES_PER_TOKEN)]
     max_instances_per_token: usize,
+    /// Seconds validating a config's content may take before the save is refused.
+    #[arg(long, env = "GRAYCAST_VALIDATION_TIMEOUT_SECS", default_value_t = 5)]
+    validation_timeout_secs: u64,
+    /// Seconds a diff refines its matches; past them the rest shows as changed wholesale.
+    #[arg(long, env = "GRAYCAST_DIFF_TIMEOUT_SECS", default_value_t = 2)]
+    diff_timeout_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -171,6 +177,8 @@ async fn serve(args: ServeArgs) -> graycast::Result<()> {
         instance_retention: Duration::from_secs(args.instance_retention_hours.saturating_mul(3600)),
         max_streams_per_token: args.max_streams_per_token,
         max_instances_per_token: args.max_instances_per_token,
+        validation_timeout: Duration::from_secs(args.validation_timeout_secs.max(1)),
+        diff_timeout: Duration::from_secs(args.diff_timeout_secs.max(1)),
     };
     if !config.site_root.join("pkg").is_dir() {
         tracing::warn!(site_root = %config.site_root.display(), "no built front end here; the dashboard will not load (run `make build`)");

@@ -3,11 +3,12 @@
 
 mod common;
 
-use common::{config_path, error_code, spawn_app};
+use common::{config_path, error_code, spawn_app, spawn_app_with};
 use graycast::domain::format::{validate, ConfigFormat};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 
 fn sha256(content: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(content.as_bytes())))
@@ -864,4 +865,144 @@ async fn search(app: &common::TestApp, query: &str) -> Value {
     let (status, body) = app.get_json(&format!("/api/v1/audit?{query}")).await;
     assert_eq!(status, StatusCode::OK, "{query}: {body}");
     body
+}
+
+/// Issue 13: an editor's 8 KB YAML alias bomb drove the server to 24 GB; half a million `[`
+/// cost seconds of CPU. Both are refused at once with a sentence, and nothing is stored.
+#[tokio::test]
+async fn yaml_alias_bombs_and_deep_nesting_are_refused_with_a_sentence() {
+    let app = spawn_app().await;
+    app.namespace("shop").await;
+    let list = |item: &str| vec![item; 1000].join(",");
+    let bomb = format!(
+        "a: &a [{}]\nb: &b [{}]\nc: [{}]\n",
+        list("x"),
+        list("*a"),
+        list("*b")
+    );
+    let cases = [
+        (bomb.as_str(), "aliases stand for more than 100000 nodes"),
+        (&"[".repeat(500_000), "nested more than 128 levels deep"),
+    ];
+    for (content, says) in cases {
+        let before = app.audit_count().await;
+        let (status, body) = app
+            .post_json(
+                "/api/v1/namespaces/shop/envs/prod/configs",
+                json!({ "key": "app.yaml", "format": "yaml", "content": content }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_content");
+        assert_eq!(body["error"]["field"], "content");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+        assert_eq!(app.audit_count().await, before);
+    }
+    // And for new versions too.
+    app.config("shop", "prod", "app.yaml", "yaml", "a: 1\n")
+        .await;
+    let (status, body) = app
+        .post_json(
+            &config_path("shop", "prod", "app.yaml", "/versions"),
+            json!({ "content": bomb, "base_version": 1 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let r = app.admin.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Validation has a time budget (`validation_timeout`): past it, 422 saying so.
+#[tokio::test]
+async fn content_that_takes_too_long_to_validate_is_422() {
+    // A millisecond: no parser reads a megabyte of YAML that fast.
+    let app = spawn_app_with(|c| c.validation_timeout = Duration::from_millis(1)).await;
+    app.namespace("shop").await;
+    let content: String = (0..50_000).map(|i| format!("key{i}: v{i}\n")).collect();
+    let (status, body) = app
+        .post_json(
+            "/api/v1/namespaces/shop/envs/prod/configs",
+            json!({ "key": "big.yaml", "format": "yaml", "content": content }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_content");
+    assert_eq!(
+        body["error"]["message"],
+        "The content is too complex to validate within 0.001 s; simplify it (less nesting, \
+         fewer aliases) or split it into several configs."
+    );
+    // Text needs no validation.
+    app.config("shop", "prod", "big.txt", "text", &content)
+        .await;
+}
+
+/// Issue 13: 16,000 changed lines took 3 s (quadratic) inside the save's transaction, and
+/// three viewers' diffs stalled `/healthz`. Diffs now stop refining at `diff_timeout`, run off
+/// the async workers, and the save computes its before the transaction.
+#[tokio::test]
+async fn large_diffs_keep_their_deadline_and_do_not_stall_other_requests() {
+    let app = spawn_app_with(|c| c.diff_timeout = Duration::from_secs(1)).await;
+    app.namespace("shop").await;
+    // 30,000 lines no other version shares: the worst case for Myers' algorithm.
+    let version = |tag: &str| -> String {
+        (0..30_000)
+            .map(|i| format!("{tag}{}\n", i * 7919 % 30_000))
+            .collect()
+    };
+    let (v1, v2, v3) = (version("one"), version("two"), version("three"));
+    app.config("shop", "prod", "big.txt", "text", &v1).await;
+    app.save("shop", "prod", "big.txt", &v2, 1).await;
+    app.save("shop", "prod", "big.txt", &v3, 2).await;
+    let saved = &app.audit("version.create").await[0]["details"];
+    assert_eq!(
+        (saved["added"].as_i64(), saved["removed"].as_i64()),
+        (Some(30_000), Some(30_000)),
+        "{saved}"
+    );
+    // Three viewers at once, on pairs no save has diffed yet.
+    let diffs: Vec<_> = [(2, 1), (3, 2), (3, 1)]
+        .into_iter()
+        .map(|(from, to)| {
+            let (client, url) = (
+                app.admin.clone(),
+                app.url(&config_path(
+                    "shop",
+                    "prod",
+                    "big.txt",
+                    &format!("/diff?from={from}&to={to}"),
+                )),
+            );
+            tokio::spawn(async move {
+                let r = client.get(url).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                r.bytes().await.unwrap()
+            })
+        })
+        .collect();
+    // `/healthz` answers promptly all along. The server and this test share one thread, so a
+    // diff computed on it (each takes its full second here) would hold every request.
+    let probe = common::client();
+    let mut probes = 0;
+    while !diffs.iter().all(|d| d.is_finished()) {
+        let started = std::time::Instant::now();
+        let answered = probe.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(answered.status(), StatusCode::OK);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(1),
+            "/healthz took {took:?} while diffs ran"
+        );
+        probes += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(probes > 0);
+    for diff in diffs {
+        let diff: Value = serde_json::from_slice(&diff.await.unwrap()).unwrap();
+        assert_eq!(
+            (diff["added"].as_i64(), diff["removed"].as_i64()),
+            (Some(30_000), Some(30_000))
+        );
+    }
 }

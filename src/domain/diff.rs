@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use similar::{Algorithm, ChangeTag, TextDiff};
+use std::time::Duration;
 
 /// What happened to one row of a side-by-side diff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,11 +52,24 @@ pub struct Diff {
 
 /// Line diff of `old` against `new`. Within a changed block, deleted and inserted lines are paired
 /// up as `replace` rows; the surplus of the longer side follows as `delete` or `insert` rows.
+///
+/// Without a deadline Myers' algorithm takes time quadratic in the changed lines: the server
+/// uses [`diff_lines_within`].
 pub fn diff_lines(old: &str, new: &str) -> Diff {
-    // Myers without a deadline: a deadline needs a clock, which wasm32 lacks.
-    let diff = TextDiff::configure()
-        .algorithm(Algorithm::Myers)
-        .diff_lines(old, new);
+    diff_lines_within(old, new, None)
+}
+
+/// Like [`diff_lines`], but stops refining after `timeout`: what is not matched up by then is
+/// shown as changed wholesale. Such a diff is still true (every row shows real lines of each
+/// side, in order, and the totals match the rows), only coarser. The rest of the work is linear
+/// in the input. In the browser (wasm32, no clock) the timeout is ignored.
+pub fn diff_lines_within(old: &str, new: &str, timeout: Option<Duration>) -> Diff {
+    let mut config = TextDiff::configure();
+    config.algorithm(Algorithm::Myers);
+    if let Some(timeout) = timeout {
+        config.timeout(timeout);
+    }
+    let diff = config.diff_lines(old, new);
     let (old_lines, new_lines) = (diff.old_slices(), diff.new_slices());
     let mut rows = Vec::new();
     let (mut added, mut removed) = (0, 0);
@@ -244,6 +258,39 @@ mod tests {
         let diff = diff_lines(&old, &new);
         assert_eq!(diff.added, 11 + 50);
         assert_eq!(diff.removed, 11 + 10);
+    }
+
+    /// Lines no other line equals, on both sides: the worst case for Myers' algorithm.
+    fn distinct_lines(prefix: &str, n: usize) -> String {
+        (0..n)
+            .map(|i| format!("{prefix}{}\n", i * 7919 % n))
+            .collect()
+    }
+
+    #[test]
+    fn a_diff_past_its_deadline_is_coarser_but_true() {
+        // Without the deadline this takes minutes (quadratic in 40,000 changed lines).
+        let (old, new) = (distinct_lines("old", 20_000), distinct_lines("new", 20_000));
+        let started = std::time::Instant::now();
+        let diff = diff_lines_within(&old, &new, Some(Duration::from_millis(200)));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(20), "took {took:?}");
+        assert_eq!((diff.added, diff.removed), (20_000, 20_000));
+        let side = |pick: fn(&DiffRow) -> Option<&String>| {
+            diff.rows
+                .iter()
+                .filter_map(pick)
+                .map(|line| format!("{line}\n"))
+                .collect::<String>()
+        };
+        assert_eq!(side(|r| r.left.as_ref()), old);
+        assert_eq!(side(|r| r.right.as_ref()), new);
+        // A deadline that is not reached changes nothing.
+        let (a, b) = ("a\nb\nc\n", "a\nB\nc\nd\n");
+        assert_eq!(
+            diff_lines_within(a, b, Some(Duration::from_secs(60))),
+            diff_lines(a, b)
+        );
     }
 
     #[test]

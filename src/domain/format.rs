@@ -74,7 +74,23 @@ pub struct FormatError {
     pub message: String,
 }
 
+/// Most collections YAML content may nest inside one another (serde_norway's own limit).
+pub const MAX_YAML_DEPTH: usize = 128;
+
+/// Most nodes YAML aliases may stand for in total: an alias of a node with 50 nodes inside
+/// counts 50. Content without aliases is never refused for its size, so a document of `n`
+/// bytes is at most `n + MAX_YAML_ALIAS_NODES` nodes once its aliases are expanded.
+pub const MAX_YAML_ALIAS_NODES: u64 = 100_000;
+
+/// Longest message a [`FormatError`] carries, in characters (a parser may quote the content).
+pub const MAX_MESSAGE_CHARS: usize = 500;
+
 /// Checks that `content` is well-formed `format`. Text is always valid.
+///
+/// Every check is linear in the content (or refuses it): JSON, TOML and YAML nesting is limited
+/// (serde_json and toml limit it themselves, YAML to [`MAX_YAML_DEPTH`]), and YAML aliases may
+/// not expand past [`MAX_YAML_ALIAS_NODES`]. Pure: no clock and no threads, as the dashboard
+/// runs it in the browser while one types; the server adds a time budget around it.
 pub fn validate(format: ConfigFormat, content: &str) -> Result<(), FormatError> {
     match format {
         ConfigFormat::Json => validate_json(content),
@@ -83,6 +99,13 @@ pub fn validate(format: ConfigFormat, content: &str) -> Result<(), FormatError> 
         ConfigFormat::Properties => validate_properties(content),
         ConfigFormat::Text => Ok(()),
     }
+    .map_err(|mut error| {
+        if let Some((cut, _)) = error.message.char_indices().nth(MAX_MESSAGE_CHARS) {
+            error.message.truncate(cut);
+            error.message.push('…');
+        }
+        error
+    })
 }
 
 fn validate_json(content: &str) -> Result<(), FormatError> {
@@ -104,6 +127,9 @@ fn validate_json(content: &str) -> Result<(), FormatError> {
 }
 
 fn validate_yaml(content: &str) -> Result<(), FormatError> {
+    // serde_norway reads a whole document before it checks nesting, and expands aliases while
+    // deserializing (8 KB of aliases can stand for billions of nodes): bound both first.
+    yaml_bounds::check(content)?;
     // Deserializing into `Value` (not `IgnoredAny`) also catches duplicate keys and unknown
     // anchors; iterating accepts multi-document files.
     for document in serde_norway::Deserializer::from_str(content) {
@@ -200,6 +226,184 @@ fn check_escapes(logical: &[(char, usize, usize)]) -> Result<(), FormatError> {
         }
     }
     Ok(())
+}
+
+/// A pass over YAML's parse events (libyaml's, as serde_norway reads them) that refuses content
+/// nested deeper than [`MAX_YAML_DEPTH`] or whose aliases stand for more than
+/// [`MAX_YAML_ALIAS_NODES`] nodes, without expanding anything. It stops at the first event past a
+/// limit, so its cost is linear in the content read so far. Syntax errors are left to
+/// serde_norway, which reports them in its own words.
+mod yaml_bounds {
+    use super::{FormatError, MAX_YAML_ALIAS_NODES, MAX_YAML_DEPTH};
+    use std::collections::HashMap;
+    use std::ffi::{c_char, CStr};
+    use std::marker::PhantomData;
+    use std::mem::MaybeUninit;
+    use unsafe_libyaml_norway as unsafe_yaml;
+
+    enum Event {
+        DocumentStart,
+        /// A sequence or mapping begins, maybe with an anchor.
+        Start(Option<Vec<u8>>),
+        End,
+        Scalar(Option<Vec<u8>>),
+        Alias(Vec<u8>),
+        StreamEnd,
+        Other,
+    }
+
+    /// libyaml's event parser over borrowed input.
+    struct Parser<'input> {
+        // Boxed: libyaml's state must not move once initialized.
+        raw: Box<MaybeUninit<unsafe_yaml::yaml_parser_t>>,
+        _input: PhantomData<&'input [u8]>,
+    }
+
+    impl<'input> Parser<'input> {
+        fn new(input: &'input [u8]) -> Option<Self> {
+            let mut raw = Box::new(MaybeUninit::<unsafe_yaml::yaml_parser_t>::uninit());
+            let parser = raw.as_mut_ptr();
+            // SAFETY: `parser` points at writable memory for a parser, which
+            // `yaml_parser_initialize` fills in; the input outlives the parser (`'input`).
+            unsafe {
+                if unsafe_yaml::yaml_parser_initialize(parser).fail {
+                    return None;
+                }
+                unsafe_yaml::yaml_parser_set_encoding(parser, unsafe_yaml::YAML_UTF8_ENCODING);
+                unsafe_yaml::yaml_parser_set_input_string(
+                    parser,
+                    input.as_ptr(),
+                    input.len() as u64,
+                );
+            }
+            Some(Parser {
+                raw,
+                _input: PhantomData,
+            })
+        }
+
+        /// The next event and its 0-based line and column; `None` on a syntax error.
+        fn next(&mut self) -> Option<(Event, usize, usize)> {
+            let parser = self.raw.as_mut_ptr();
+            let mut event = MaybeUninit::<unsafe_yaml::yaml_event_t>::uninit();
+            // SAFETY: the parser is initialized; a successful `yaml_parser_parse` initializes
+            // `event`, whose union member matches its type and whose anchors are null or
+            // NUL-terminated; the event is read before `yaml_event_delete` frees it.
+            unsafe {
+                // The caller stops at the first error or the end of the stream.
+                if unsafe_yaml::yaml_parser_parse(parser, event.as_mut_ptr()).fail {
+                    return None;
+                }
+                let raw = &*event.as_ptr();
+                let anchor = |name: *mut u8| {
+                    (!name.is_null())
+                        .then(|| CStr::from_ptr(name as *const c_char).to_bytes().to_vec())
+                };
+                let kind = match raw.type_ {
+                    unsafe_yaml::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
+                    unsafe_yaml::YAML_SEQUENCE_START_EVENT => {
+                        Event::Start(anchor(raw.data.sequence_start.anchor))
+                    }
+                    unsafe_yaml::YAML_MAPPING_START_EVENT => {
+                        Event::Start(anchor(raw.data.mapping_start.anchor))
+                    }
+                    unsafe_yaml::YAML_SEQUENCE_END_EVENT | unsafe_yaml::YAML_MAPPING_END_EVENT => {
+                        Event::End
+                    }
+                    unsafe_yaml::YAML_SCALAR_EVENT => Event::Scalar(anchor(raw.data.scalar.anchor)),
+                    unsafe_yaml::YAML_ALIAS_EVENT => {
+                        Event::Alias(anchor(raw.data.alias.anchor).unwrap_or_default())
+                    }
+                    unsafe_yaml::YAML_STREAM_END_EVENT => Event::StreamEnd,
+                    _ => Event::Other,
+                };
+                let (line, column) = (raw.start_mark.line, raw.start_mark.column);
+                unsafe_yaml::yaml_event_delete(event.as_mut_ptr());
+                Some((kind, line as usize, column as usize))
+            }
+        }
+    }
+
+    impl Drop for Parser<'_> {
+        fn drop(&mut self) {
+            // SAFETY: initialized in `new` and deleted only here.
+            unsafe { unsafe_yaml::yaml_parser_delete(self.raw.as_mut_ptr()) }
+        }
+    }
+
+    pub(super) fn check(content: &str) -> Result<(), FormatError> {
+        let Some(mut parser) = Parser::new(content.as_bytes()) else {
+            return Ok(());
+        };
+        // The nodes each anchor's node stands for; `None` while that node is still open.
+        let mut anchors: HashMap<Vec<u8>, Option<u64>> = HashMap::new();
+        // The open collections: their anchor and how many nodes they hold so far.
+        let mut open: Vec<(Option<Vec<u8>>, u64)> = Vec::new();
+        let mut repeated: u64 = 0;
+        while let Some((event, line, column)) = parser.next() {
+            let at = |message: String| FormatError {
+                line: line + 1,
+                column: column + 1,
+                message,
+            };
+            let nodes = match event {
+                Event::StreamEnd => break,
+                Event::Other => continue,
+                // Anchors belong to their document.
+                Event::DocumentStart => {
+                    anchors.clear();
+                    continue;
+                }
+                Event::Start(anchor) => {
+                    if open.len() == MAX_YAML_DEPTH {
+                        return Err(at(format!(
+                            "nested more than {MAX_YAML_DEPTH} levels deep; YAML content may \
+                             nest at most {MAX_YAML_DEPTH} sequences and mappings"
+                        )));
+                    }
+                    if let Some(name) = &anchor {
+                        anchors.insert(name.clone(), None);
+                    }
+                    open.push((anchor, 1));
+                    continue;
+                }
+                Event::End => {
+                    let Some((anchor, nodes)) = open.pop() else {
+                        continue;
+                    };
+                    if let Some(name) = anchor {
+                        anchors.insert(name, Some(nodes));
+                    }
+                    nodes
+                }
+                Event::Scalar(anchor) => {
+                    if let Some(name) = anchor {
+                        anchors.insert(name, Some(1));
+                    }
+                    1
+                }
+                Event::Alias(name) => {
+                    // An alias of an unknown or still open node is an error serde_norway
+                    // reports (unknown anchor; recursion limit) before expanding anything.
+                    let nodes = anchors.get(&name).copied().flatten().unwrap_or(1);
+                    repeated = repeated.saturating_add(nodes);
+                    if repeated > MAX_YAML_ALIAS_NODES {
+                        return Err(at(format!(
+                            "with this alias, aliases stand for more than \
+                             {MAX_YAML_ALIAS_NODES} nodes; YAML content may repeat at most \
+                             {MAX_YAML_ALIAS_NODES} nodes through aliases: use fewer aliases or \
+                             aliases of smaller nodes"
+                        )));
+                    }
+                    nodes
+                }
+            };
+            if let Some((_, held)) = open.last_mut() {
+                *held = held.saturating_add(nodes);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Byte offset where 1-based `line` starts (the end of `content` if it has fewer lines).
@@ -377,6 +581,198 @@ mod tests {
         );
         assert_eq!((line, column), (3, 19));
         assert!(message.contains("\"\\u12G4\""), "{message}");
+    }
+
+    /// The alias bomb of issue 13: 8 KB that serde_norway would expand into a billion nodes.
+    fn alias_bomb() -> String {
+        let list = |item: &str| vec![item; 1000].join(",");
+        format!(
+            "a: &a [{}]\nb: &b [{}]\nc: [{}]\n",
+            list("x"),
+            list("*a"),
+            list("*b")
+        )
+    }
+
+    #[test]
+    fn yaml_aliases_may_not_expand_past_the_limit() {
+        let bomb = alias_bomb();
+        assert!(bomb.len() < 9000);
+        // `a` is 1001 nodes: the 100th `*a` in `b` passes 100,000 (at "b: &b [" plus 99 "*a,").
+        let (line, column, message) = error(ConfigFormat::Yaml, &bomb);
+        assert_eq!((line, column), (2, 8 + 99 * 3));
+        assert!(
+            message.starts_with("with this alias, aliases stand for more than 100000 nodes"),
+            "{message}"
+        );
+        // Anchors of modest size, used many times, are fine.
+        let defaults = format!(
+            "defaults: &d {{{}}}\n{}",
+            (0..20)
+                .map(|i| format!("k{i}: {i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            (0..1000)
+                .map(|i| format!("s{i}: {{<<: *d, n: {i}}}\n"))
+                .collect::<String>()
+        );
+        assert_eq!(validate(ConfigFormat::Yaml, &defaults), Ok(()));
+        // The limit counts across documents, anchors do not.
+        let (line, _, message) = error(ConfigFormat::Yaml, "a: &x 1\n---\nb: *x\n");
+        assert_eq!(line, 3);
+        assert!(message.contains("unknown anchor"), "{message}");
+        // An alias of its own enclosing node is refused (by serde_norway's recursion limit).
+        assert!(validate(ConfigFormat::Yaml, "a: &a [1, *a]\n").is_err());
+    }
+
+    #[test]
+    fn yaml_nesting_is_refused_at_the_first_level_too_deep() {
+        let too_deep = |(line, column, message): (usize, usize, String)| {
+            assert!(
+                message.starts_with("nested more than 128 levels deep"),
+                "{message}"
+            );
+            (line, column)
+        };
+        // Half a million brackets: refused at the 129th without reading the rest.
+        assert_eq!(
+            too_deep(error(ConfigFormat::Yaml, &"[".repeat(500_000))),
+            (1, 129)
+        );
+        assert_eq!(
+            too_deep(error(ConfigFormat::Yaml, &"{".repeat(500_000))),
+            (1, 129)
+        );
+        assert_eq!(
+            too_deep(error(ConfigFormat::Yaml, &"- ".repeat(250_000))),
+            (1, 257)
+        );
+        let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(validate(ConfigFormat::Yaml, &nested(128)), Ok(()));
+        assert_eq!(too_deep(error(ConfigFormat::Yaml, &nested(129))), (1, 129));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_in_every_nesting_format() {
+        // serde_json ignores values without recursing; toml stops at its own depth limit.
+        assert!(validate(ConfigFormat::Json, &"[".repeat(500_000)).is_err());
+        assert!(validate(ConfigFormat::Toml, &format!("a = {}", "[".repeat(500_000))).is_err());
+        assert!(validate(
+            ConfigFormat::Toml,
+            &format!("a = {}", "{b=".repeat(200_000))
+        )
+        .is_err());
+        assert!(validate(
+            ConfigFormat::Toml,
+            &format!("[{}]", vec!["a"; 200_000].join("."))
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn long_messages_are_cut() {
+        let key = "k".repeat(2000);
+        // An explicit key (`? `): a plain one may be at most 1024 characters long.
+        let (_, _, message) = error(ConfigFormat::Yaml, &format!("? {key}\n: 1\n? {key}\n: 2\n"));
+        assert!(
+            message.starts_with("duplicate entry with key \"kkk"),
+            "{message}"
+        );
+        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(message.ends_with('…'));
+    }
+
+    /// The nodes a YAML value holds, aliases expanded: what deserializing it built.
+    fn nodes(value: &serde_norway::Value) -> u64 {
+        use serde_norway::Value;
+        1 + match value {
+            Value::Sequence(items) => items.iter().map(nodes).sum(),
+            Value::Mapping(map) => map.iter().map(|(k, v)| nodes(k) + nodes(v)).sum(),
+            Value::Tagged(tagged) => nodes(&tagged.value),
+            _ => 0,
+        }
+    }
+
+    /// Layers of anchors, each a list of aliases of the one before: how alias bombs are built.
+    fn alias_layers() -> impl Strategy<Value = String> {
+        (1usize..=40, prop::collection::vec(1usize..=36, 1..=4)).prop_map(|(first, widths)| {
+            let mut yaml = format!("l0: &l0 [{}]\n", vec!["x"; first].join(", "));
+            for (i, width) in widths.iter().enumerate() {
+                let alias = format!("*l{i}");
+                yaml += &format!(
+                    "l{}: &l{} [{}]\n",
+                    i + 1,
+                    i + 1,
+                    vec![alias; *width].join(", ")
+                );
+            }
+            yaml
+        })
+    }
+
+    /// YAML-ish text: structure, anchors and aliases, scalars and breaks in any order.
+    fn yamlish() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            Just("["),
+            Just("]"),
+            Just("{"),
+            Just("}"),
+            Just(", "),
+            Just("- "),
+            Just("? "),
+            Just(": "),
+            Just("\n"),
+            Just("  "),
+            Just("&a "),
+            Just("&b "),
+            Just("*a"),
+            Just("*b"),
+            Just("x"),
+            Just("1"),
+            Just("\""),
+            Just("'"),
+            Just("#"),
+            Just("|\n"),
+            Just("---\n"),
+        ];
+        prop::collection::vec(token, 0..400).prop_map(|tokens| tokens.concat())
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any YAML it accepts, it accepted without expanding past the limit: a document of n
+        /// bytes holds at most about 2n nodes of its own plus the aliases' limit.
+        #[test]
+        fn accepted_yaml_holds_few_nodes(yaml in prop_oneof![alias_layers(), yamlish()]) {
+            if validate(ConfigFormat::Yaml, &yaml).is_ok() {
+                let total: u64 = serde_norway::Deserializer::from_str(&yaml)
+                    .map(|document| nodes(&serde_norway::Value::deserialize(document).unwrap()))
+                    .sum();
+                let bound = 2 * yaml.len() as u64 + 16 + MAX_YAML_ALIAS_NODES;
+                prop_assert!(total <= bound, "{total} nodes from {} bytes", yaml.len());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(8))]
+        /// Small inputs cost little, however deeply they open collections: up to 64 Ki openers
+        /// (quadratic for libyaml unchecked: seconds) then anything, in every format. The bound
+        /// is generous (an unoptimized build takes milliseconds); no time-slice luck needed.
+        #[test]
+        fn deep_small_inputs_validate_quickly(
+            openers in prop::collection::vec(prop_oneof![Just("["), Just("{"), Just("- "), Just("{a: ")], 0..65_536),
+            tail in yamlish(),
+        ) {
+            let text = openers.concat() + &tail;
+            for format in ConfigFormat::ALL {
+                let started = std::time::Instant::now();
+                let _ = validate(format, &text);
+                let took = started.elapsed();
+                prop_assert!(took < std::time::Duration::from_secs(3), "{format}: {took:?} for {} bytes", text.len());
+            }
+        }
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct ServeConfig {
     /// Client ids one token (or user) may watch with: connected, or
     /// disconnected within `instance_retention`.
     pub max_instances_per_token: usize,
+    /// How long validating a config's content may take before the save is refused (422).
+    pub validation_timeout: Duration,
+    /// How long a diff refines its matches; past it the rest shows as changed wholesale.
+    pub diff_timeout: Duration,
 }
 
 impl ServeConfig {
@@ -52,6 +56,8 @@ impl ServeConfig {
             instance_retention: DEFAULT_INSTANCE_RETENTION,
             max_streams_per_token: DEFAULT_MAX_STREAMS_PER_TOKEN,
             max_instances_per_token: DEFAULT_MAX_INSTANCES_PER_TOKEN,
+            validation_timeout: DEFAULT_VALIDATION_TIMEOUT,
+            diff_timeout: DEFAULT_DIFF_TIMEOUT,
         }
     }
 }
@@ -64,6 +70,11 @@ pub const DEFAULT_MAX_STREAMS_PER_TOKEN: usize = 20_000;
 
 /// Room for that fleet's pods to be replaced (new names) several times within a retention period.
 pub const DEFAULT_MAX_INSTANCES_PER_TOKEN: usize = 100_000;
+/// Validating content may take 5 seconds.
+pub const DEFAULT_VALIDATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Diffs refine their matches for 2 seconds.
+pub const DEFAULT_DIFF_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The default SQLite database: `./data/graycast.db`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/graycast.db";
@@ -112,6 +123,8 @@ pub struct Shared {
     /// Turns true when the server begins to shut down: endless streams (watch,
     /// live instances) end then, so the graceful shutdown does not wait forever.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// Validations and diffs, off the async workers and within their time budgets.
+    pub content: ops::content::ContentWork,
 }
 
 impl std::ops::Deref for AppState {
@@ -167,6 +180,12 @@ impl Application {
             retention: config.instance_retention,
         };
         let hub = hub::Hub::start(db.clone(), metrics.clone(), instances.clone(), limits).await?;
+        let content = ops::content::ContentWork::new(
+            ops::content::ContentWork::default_permits(),
+            config.validation_timeout,
+            config.diff_timeout,
+            ops::content::DEFAULT_QUEUE_TIMEOUT,
+        );
         let state = AppState {
             leptos_options,
             inner: Arc::new(Shared {
@@ -179,6 +198,7 @@ impl Application {
                 instances,
                 metrics,
                 closing: tokio::sync::watch::Sender::new(false),
+                content,
             }),
         };
         let router = router::router(state.clone()).await?;

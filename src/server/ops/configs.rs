@@ -1,7 +1,7 @@
 //! Configs and their life: versions, releases, rollbacks, diffs and resolution.
 
-use crate::domain::diff::{diff_lines, Diff};
-use crate::domain::format::{validate, ConfigFormat};
+use crate::domain::diff::Diff;
+use crate::domain::format::ConfigFormat;
 use crate::domain::Context;
 use crate::model::{Config, NewConfig, NewVersion, ReleaseEvent, Resolved, Role, Version};
 use crate::server::auth::Actor;
@@ -39,8 +39,9 @@ pub fn checksum(content: &str) -> String {
 }
 
 /// Refuses content over the size limit (413) or not well-formed for its format
-/// (422 naming the line and column), before anything is stored.
-fn check_content(state: &AppState, format: ConfigFormat, content: &str) -> Result<()> {
+/// (422 naming the line and column), before anything is stored. Validation runs
+/// off the async workers within a time budget (see [`super::content`]).
+async fn check_content(state: &AppState, format: ConfigFormat, content: String) -> Result<String> {
     let limit = state.config.max_content_bytes;
     if content.len() > limit {
         return Err(Error::too_large(format!(
@@ -49,8 +50,7 @@ fn check_content(state: &AppState, format: ConfigFormat, content: &str) -> Resul
         ))
         .on_field("content"));
     }
-    validate(format, content)
-        .map_err(|e| Error::new(422, "invalid_content", e.to_string()).on_field("content"))
+    state.content.validate(format, content).await
 }
 
 pub(super) fn message_of(message: Option<String>) -> Result<String> {
@@ -155,7 +155,10 @@ pub async fn create(
 ) -> Result<Config> {
     actor.require_in(Role::Editor, Some(namespace), Some(env))?;
     check_key(&new.key)?;
-    check_content(state, new.format, &new.content)?;
+    let new = NewConfig {
+        content: check_content(state, new.format, new.content).await?,
+        ..new
+    };
     let message = message_of(new.message)?;
     let checksum = checksum(&new.content);
     let mut tx = db::configs::begin_write(&state.db).await?;
@@ -237,36 +240,57 @@ pub async fn save_version(
 ) -> Result<Version> {
     actor.require_in(Role::Editor, Some(namespace), Some(env))?;
     let message = message_of(new.message)?;
-    let mut tx = db::configs::begin_write(&state.db).await?;
-    let config = find(&mut tx, namespace, env, key).await?;
-    check_content(state, config.config.format, &new.content)?;
-    let latest = config.config.latest_version;
-    if new.base_version != latest
-        || !db::configs::advance_latest(&mut tx, config.id, new.base_version).await?
-    {
-        return Err(Error::conflict(format!(
+    let stale = |latest: i64| {
+        Error::conflict(format!(
             "version {latest} is the latest; your edit is based on {}. Compare your edit with version {latest}, \
              then save again with base_version {latest}.",
             new.base_version
         ))
-        .on_field("base_version"));
+        .on_field("base_version")
+    };
+    // The costly parts, validating the content and diffing it against its base, run before the
+    // write transaction and off the async workers. Versions never change, so the diff stays
+    // right as long as the transaction finds the base still the latest.
+    let (config, previous) = {
+        let mut conn = state.db.acquire().await?;
+        let config = find(&mut conn, namespace, env, key).await?;
+        let latest = config.config.latest_version;
+        if new.base_version != latest {
+            return Err(stale(latest));
+        }
+        let previous = find_version(&mut *conn, &config, latest).await?;
+        (config, previous)
+    };
+    let content = check_content(state, config.config.format, new.content).await?;
+    let checksum = checksum(&content);
+    let diff = state
+        .content
+        .diff(
+            (&previous.checksum, &previous.content),
+            (&checksum, &content),
+        )
+        .await?;
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let config = find(&mut tx, namespace, env, key).await?;
+    let latest = config.config.latest_version;
+    if new.base_version != latest
+        || !db::configs::advance_latest(&mut tx, config.id, new.base_version).await?
+    {
+        return Err(stale(latest));
     }
-    let previous = find_version(&mut *tx, &config, latest).await?;
-    let checksum = checksum(&new.content);
     let number = latest + 1;
     let version = db::configs::insert_version(
         &mut tx,
         db::configs::NewVersionRow {
             config_id: config.id,
             version: number,
-            content: &new.content,
+            content: &content,
             checksum: &checksum,
             message: &message,
             author: &actor.name,
         },
     )
     .await?;
-    let diff = diff_lines(&previous.content, &new.content);
     db::audit::record(
         &mut tx,
         NewEntry::new(&actor.name, "version.create")
@@ -371,7 +395,15 @@ pub async fn diff(
     let config = find(&mut conn, namespace, env, key).await?;
     let left = find_version(&mut *conn, &config, from).await?;
     let right = find_version(&mut *conn, &config, to).await?;
-    Ok(diff_lines(&left.content, &right.content))
+    drop(conn);
+    let diff = state
+        .content
+        .diff(
+            (&left.checksum, &left.content),
+            (&right.checksum, &right.content),
+        )
+        .await?;
+    Ok(Diff::clone(&diff))
 }
 
 /// What a subscriber with context `ctx` gets: the version of the first active

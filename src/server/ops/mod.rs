@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod configs;
+pub mod content;
 pub mod environments;
 pub mod lanes;
 pub mod namespaces;

@@ -1,0 +1,13 @@
+//! Feeds arbitrary UTF-8 to the properties validator: it must never panic, and its errors must name a
+//! place inside the text (see `format.rs`).
+
+#![no_main]
+
+mod format;
+
+use graycast::domain::format::ConfigFormat;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = format::check(ConfigFormat::Properties, data);
+});

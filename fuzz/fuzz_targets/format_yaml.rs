@@ -1,0 +1,34 @@
+//! Feeds arbitrary UTF-8 to the YAML validator: it must never panic, its errors must name a
+//! place inside the text (see `format.rs`), and YAML it accepts must stay small once its aliases
+//! are expanded: at most about two nodes a byte plus `MAX_YAML_ALIAS_NODES`. Run it with
+//! `-rss_limit_mb` and `-timeout` (see README.md) so an alias bomb or a slow input fails too.
+
+#![no_main]
+
+mod format;
+
+use graycast::domain::format::{ConfigFormat, MAX_YAML_ALIAS_NODES};
+use libfuzzer_sys::fuzz_target;
+use serde::Deserialize;
+use serde_norway::Value;
+
+fn nodes(value: &Value) -> u64 {
+    1 + match value {
+        Value::Sequence(items) => items.iter().map(nodes).sum(),
+        Value::Mapping(map) => map.iter().map(|(k, v)| nodes(k) + nodes(v)).sum(),
+        Value::Tagged(tagged) => nodes(&tagged.value),
+        _ => 0,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    if format::check(ConfigFormat::Yaml, data).is_err() {
+        return;
+    }
+    let text = std::str::from_utf8(data).expect("checked");
+    let total: u64 = serde_norway::Deserializer::from_str(text)
+        .map(|document| nodes(&Value::deserialize(document).expect("validated")))
+        .sum();
+    let bound = 2 * text.len() as u64 + 16 + MAX_YAML_ALIAS_NODES;
+    assert!(total <= bound, "{total} nodes from {} bytes", text.len());
+});
