@@ -68,6 +68,12 @@ struct ServeArgs {
     /// Hours a disconnected instance stays listed before it is forgotten.
     #[arg(long, env = "GRAYCAST_INSTANCE_RETENTION_HOURS", default_value_t = 24)]
     instance_retention_hours: u64,
+    /// Mark the session cookie Secure: browsers reach the server over HTTPS.
+    #[arg(long, env = "GRAYCAST_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// Address of a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed (repeat or comma-separate for several).
+    #[arg(long, env = "GRAYCAST_TRUSTED_PROXY", value_delimiter = ',')]
+    trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 #[derive(Subcommand)]
@@ -163,6 +169,9 @@ async fn serve(args: ServeArgs) -> graycast::Result<()> {
         admin_password: args.admin_password,
         max_content_bytes: args.max_content_bytes,
         instance_retention: Duration::from_secs(args.instance_retention_hours.saturating_mul(3600)),
+        login: Default::default(),
+        secure_cookies: args.secure_cookies,
+        trusted_proxies: args.trusted_proxy,
     };
     if !config.site_root.join("pkg").is_dir() {
         tracing::warn!(site_root = %config.site_root.display(), "no built front end here; the dashboard will not load (run `make build`)");

@@ -32,6 +32,12 @@ pub struct ServeConfig {
     pub max_content_bytes: usize,
     /// How long a disconnected instance stays listed.
     pub instance_retention: Duration,
+    /// Sign-in throttling and the bound on parallel password verifications.
+    pub login: auth::LoginLimits,
+    /// Mark the session cookie `Secure` (the server is reached over HTTPS).
+    pub secure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ServeConfig {
@@ -45,6 +51,9 @@ impl ServeConfig {
             admin_password: Some("admin-password".into()),
             max_content_bytes: 1024 * 1024,
             instance_retention: DEFAULT_INSTANCE_RETENTION,
+            login: auth::LoginLimits::default(),
+            secure_cookies: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -87,6 +96,8 @@ pub struct Shared {
     pub db: SqlitePool,
     pub config: ServeConfig,
     pub login_throttle: auth::LoginThrottle,
+    /// Bounds the password verifications running and waiting at once.
+    pub password_checks: auth::PasswordChecks,
     /// Throttles the `last_used_at` writes of API tokens.
     pub token_use: auth::TokenUse,
     /// A hash verified when the username is unknown, so that costs the same time.
@@ -149,12 +160,15 @@ impl Application {
         let instances =
             subscribers::Instances::start(db.clone(), config.instance_retention).await?;
         let hub = hub::Hub::start(db.clone(), metrics.clone(), instances.clone()).await?;
+        let login_throttle = auth::LoginThrottle::new(&config.login);
+        let password_checks = auth::PasswordChecks::new(&config.login, metrics.clone());
         let state = AppState {
             leptos_options,
             inner: Arc::new(Shared {
                 db,
                 config,
-                login_throttle: auth::LoginThrottle::default(),
+                login_throttle,
+                password_checks,
                 token_use: auth::TokenUse::default(),
                 dummy_password_hash,
                 hub,
