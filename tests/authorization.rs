@@ -470,7 +470,10 @@ async fn server_functions_refuse_cross_origin_cookie_requests_whatever_headers_c
         paths.iter().any(|(p, _)| *p == CreateEnvironment::PATH),
         "{paths:?}"
     );
-    assert!(paths.len() >= 20, "every server function is listed: {paths:?}");
+    assert!(
+        paths.len() >= 20,
+        "every server function is listed: {paths:?}"
+    );
     for (path, method) in &paths {
         // A GET server function would be a change the rule does not see.
         assert_eq!(*method, Method::POST, "{path}");
@@ -487,10 +490,12 @@ async fn server_functions_refuse_cross_origin_cookie_requests_whatever_headers_c
                 request = request.header("Authorization", value);
             }
             let r = request.form(&[("name", "evil")]).send().await.unwrap();
+            let status = r.status();
             assert_eq!(
-                r.status(),
+                status,
                 StatusCode::FORBIDDEN,
-                "{path} with {authorization:?}"
+                "{path} with {authorization:?}: {}",
+                r.text().await.unwrap()
             );
         }
     }

@@ -19,7 +19,13 @@ fn client_from(source: &str) -> Client {
         .unwrap()
 }
 
-async fn login_with(c: &Client, app: &TestApp, username: &str, password: &str, xff: &str) -> Response {
+async fn login_with(
+    c: &Client,
+    app: &TestApp,
+    username: &str,
+    password: &str,
+    xff: &str,
+) -> Response {
     c.post(app.url("/api/v1/auth/login"))
         .header("X-Forwarded-For", xff)
         .json(&json!({ "username": username, "password": password }))
@@ -70,7 +76,11 @@ async fn a_guesser_elsewhere_does_not_lock_out_the_owner() {
     // The guesser is stopped, even with the right password …
     let r = login(&attacker, &app.base, "alice", "alice-password").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
     // … the owner, from another address, is not.
     let owner = client_from("127.0.0.1");
@@ -132,7 +142,11 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_counted() {
     let r = login_with(&proxy, &app, "alice", "alice-password", "203.0.113.7").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let r = login_with(&proxy, &app, "alice", "alice-password", "198.51.100.1").await;
-    assert_eq!(r.status(), StatusCode::OK, "another client behind the proxy");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "another client behind the proxy"
+    );
     // A peer that is not a trusted proxy cannot pick its address.
     let direct = client_from("127.0.0.2");
     for n in 0..5 {
@@ -222,7 +236,10 @@ async fn password_verifications_are_bounded_and_the_rest_told_to_retry() {
     });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while metric(&app, "graycast_password_checks_running").await != Some(1.0) {
-        assert!(tokio::time::Instant::now() < deadline, "the slow check never ran");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow check never ran"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Its one slot is taken and there is no queue: the next sign-in is
@@ -318,4 +335,35 @@ async fn secure_cookies_when_a_trusted_proxy_says_https() {
         !send("127.0.0.2", Some("https")).await,
         "not the trusted proxy: its header means nothing"
     );
+}
+
+#[tokio::test]
+async fn the_dashboards_sign_in_is_limited_alike() {
+    use leptos::server_fn::ServerFn;
+    let app = spawn_app().await;
+    let attacker = client_from("127.0.0.2");
+    let sign_in = |password: &'static str| {
+        attacker
+            .post(app.url(graycast::api::auth::SignIn::PATH))
+            .header("Origin", app.base.clone())
+            .form(&[("username", "admin"), ("password", password)])
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in("guess").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let r = sign_in(ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let error: graycast::Error = r.json().await.unwrap();
+    assert_eq!(error.code, "too_many_requests");
+    assert_eq!(error.retry_after, Some(wait));
 }

@@ -1,6 +1,8 @@
 //! Who is calling: passwords, API tokens, sessions, the sign-in throttle and
 //! the same-origin rule for cookie-authenticated mutations.
 
+use super::metrics::Metrics;
+use super::router::SESSION_COOKIE;
 use super::{db, AppState};
 use crate::model::{Role, TokenInfo, User};
 use crate::{Error, Result};
@@ -8,8 +10,6 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
-use super::metrics::Metrics;
-use super::router::SESSION_COOKIE;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
@@ -110,10 +110,7 @@ impl PasswordChecks {
         self.run(move || password_matches(&password, &hash)).await
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T> {
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
         if self.admitted.fetch_add(1, Ordering::SeqCst) >= self.max_admitted {
             self.admitted.fetch_sub(1, Ordering::SeqCst);
             self.metrics.password_check_refused();
@@ -445,7 +442,11 @@ fn forwarded_ip(entry: &str) -> Option<IpAddr> {
 
 /// Tells every request who sent it ([`Client`], as an extension), and marks
 /// the session cookie `Secure` for browsers a trusted proxy says came over HTTPS.
-pub async fn identify_client(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn identify_client(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -460,7 +461,11 @@ pub async fn identify_client(State(state): State<AppState>, mut request: Request
 }
 
 fn mark_cookies_secure(headers: &mut HeaderMap) {
-    let cookies: Vec<HeaderValue> = headers.get_all(header::SET_COOKIE).iter().cloned().collect();
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
     if cookies.is_empty() {
         return;
     }
@@ -468,7 +473,11 @@ fn mark_cookies_secure(headers: &mut HeaderMap) {
     for cookie in cookies {
         let secure = cookie
             .to_str()
-            .map(|c| c.split(';').skip(1).any(|a| a.trim().eq_ignore_ascii_case("secure")))
+            .map(|c| {
+                c.split(';')
+                    .skip(1)
+                    .any(|a| a.trim().eq_ignore_ascii_case("secure"))
+            })
             .unwrap_or(true);
         let cookie = if secure {
             cookie
@@ -750,7 +759,9 @@ mod tests {
             429
         );
         assert_eq!(throttle.reserve(None, attacker).unwrap_err().status, 429);
-        assert!(throttle.reserve(Some("fresh-name"), ip("10.0.0.10")).is_ok());
+        assert!(throttle
+            .reserve(Some("fresh-name"), ip("10.0.0.10"))
+            .is_ok());
     }
 
     #[test]
@@ -767,7 +778,10 @@ mod tests {
             .map(|t| t.join().unwrap())
             .filter(|ok| *ok)
             .count();
-        assert_eq!(passed, 5, "only five attempts are let through to verification");
+        assert_eq!(
+            passed, 5,
+            "only five attempts are let through to verification"
+        );
     }
 
     #[test]
@@ -844,7 +858,10 @@ mod tests {
     #[test]
     fn forwarded_headers_count_only_from_a_trusted_proxy() {
         let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", "198.51.100.1, 203.0.113.7".parse().unwrap());
+        headers.insert(
+            "x-forwarded-for",
+            "198.51.100.1, 203.0.113.7".parse().unwrap(),
+        );
         headers.insert("x-forwarded-proto", "https".parse().unwrap());
         let proxy = ip("10.0.0.1");
         assert_eq!(
@@ -895,7 +912,10 @@ mod tests {
         assert!(!has_session_cookie(&headers));
         headers.insert(header::COOKIE, "x=1; graycast_session_x=2".parse().unwrap());
         assert!(!has_session_cookie(&headers));
-        headers.append(header::COOKIE, "x=1;  graycast_session=abc".parse().unwrap());
+        headers.append(
+            header::COOKIE,
+            "x=1;  graycast_session=abc".parse().unwrap(),
+        );
         assert!(has_session_cookie(&headers));
     }
 
@@ -934,7 +954,11 @@ mod tests {
         for task in tasks {
             task.await.unwrap().unwrap();
         }
-        assert_eq!(peak.load(Ordering::SeqCst), 2, "never more than two at once");
+        assert_eq!(
+            peak.load(Ordering::SeqCst),
+            2,
+            "never more than two at once"
+        );
         assert!(checks.run(|| ()).await.is_ok(), "free again once they end");
     }
 

@@ -182,7 +182,9 @@ impl Metrics {
         out.push_str("# TYPE graycast_push_latency_seconds histogram\n");
         self.push_latency
             .render(&mut out, "graycast_push_latency_seconds", "");
-        out.push_str("# HELP graycast_password_checks_running Password verifications running now.\n");
+        out.push_str(
+            "# HELP graycast_password_checks_running Password verifications running now.\n",
+        );
         out.push_str("# TYPE graycast_password_checks_running gauge\n");
         let _ = writeln!(
             out,

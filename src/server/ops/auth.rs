@@ -3,8 +3,8 @@ use crate::server::auth::{self as authn, SESSION_USER_ID};
 use crate::server::db::{self, audit::NewEntry};
 use crate::server::ops::check_name;
 use crate::server::AppState;
-use std::net::IpAddr;
 use crate::{Error, Result};
+use std::net::IpAddr;
 use tower_sessions::Session;
 
 /// Signs in: throttled per (username, source address) and per source
