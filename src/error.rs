@@ -15,6 +15,9 @@ pub struct Error {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For a 429: seconds until a retry can succeed (the `Retry-After` header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl Error {
@@ -24,6 +27,7 @@ impl Error {
             code: code.to_string(),
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -71,6 +75,13 @@ impl Error {
 
     pub fn too_many_requests(message: impl Into<String>) -> Self {
         Self::new(429, "too_many_requests", message)
+    }
+
+    /// A 429 that tells when to come back (at least one second).
+    pub fn retry_in(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        let mut error = Self::too_many_requests(message);
+        error.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        error
     }
 
     /// Logs the real cause on the server and returns an opaque error.
@@ -127,7 +138,7 @@ mod server_impls {
             if status == StatusCode::TOO_MANY_REQUESTS {
                 response.headers_mut().insert(
                     axum::http::header::RETRY_AFTER,
-                    axum::http::HeaderValue::from_static("60"),
+                    axum::http::HeaderValue::from(self.retry_after.unwrap_or(60)),
                 );
             }
             response

@@ -80,6 +80,12 @@ struct ServeArgs {
     /// Seconds a diff refines its matches; past them the rest shows as changed wholesale.
     #[arg(long, env = "GRAYCAST_DIFF_TIMEOUT_SECS", default_value_t = 2)]
     diff_timeout_secs: u64,
+    /// Mark the session cookie Secure: browsers reach the server over HTTPS.
+    #[arg(long, env = "GRAYCAST_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// Address of a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed (repeat or comma-separate for several).
+    #[arg(long, env = "GRAYCAST_TRUSTED_PROXY", value_delimiter = ',')]
+    trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 #[derive(Subcommand)]
@@ -179,6 +185,9 @@ async fn serve(args: ServeArgs) -> graycast::Result<()> {
         max_instances_per_token: args.max_instances_per_token,
         validation_timeout: Duration::from_secs(args.validation_timeout_secs.max(1)),
         diff_timeout: Duration::from_secs(args.diff_timeout_secs.max(1)),
+        login: Default::default(),
+        secure_cookies: args.secure_cookies,
+        trusted_proxies: args.trusted_proxy,
     };
     if !config.site_root.join("pkg").is_dir() {
         tracing::warn!(site_root = %config.site_root.display(), "no built front end here; the dashboard will not load (run `make build`)");

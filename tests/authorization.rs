@@ -946,4 +946,82 @@ async fn a_role_change_or_disabling_ends_a_users_streams() {
     for url in [&feed, &watch] {
         assert_eq!(open(url).await.status(), StatusCode::UNAUTHORIZED, "{url}");
     }
+/// Issue 13, point 7: the same-origin rule holds for every server function
+/// (at its real path, with its hash suffix) whatever headers come with the
+/// session cookie; a bearer token without the cookie is not a browser's.
+#[tokio::test]
+async fn server_functions_refuse_cross_origin_cookie_requests_whatever_headers_come() {
+    use graycast::api::admin::CreateEnvironment;
+    use leptos::server_fn::ServerFn;
+    let app = spawn_app().await;
+    let paths: Vec<_> = leptos::server_fn::axum::server_fn_paths().collect();
+    assert!(
+        paths.iter().any(|(p, _)| *p == CreateEnvironment::PATH),
+        "{paths:?}"
+    );
+    assert!(
+        paths.len() >= 20,
+        "every server function is listed: {paths:?}"
+    );
+    for (path, method) in &paths {
+        // A GET server function would be a change the rule does not see.
+        assert_eq!(*method, Method::POST, "{path}");
+        for authorization in [
+            None,
+            Some("Basic YWRtaW46YWRtaW4tcGFzc3dvcmQ="),
+            Some("Bearer not-a-token"),
+        ] {
+            let mut request = app
+                .admin
+                .post(app.url(path))
+                .header("Origin", "http://evil.example");
+            if let Some(value) = authorization {
+                request = request.header("Authorization", value);
+            }
+            let r = request.form(&[("name", "evil")]).send().await.unwrap();
+            let status = r.status();
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{path} with {authorization:?}: {}",
+                r.text().await.unwrap()
+            );
+        }
+    }
+    let r = app
+        .admin
+        .post(app.url(CreateEnvironment::PATH))
+        .header("Origin", "http://evil.example")
+        .header("Authorization", "Basic YWRtaW46YWRtaW4tcGFzc3dvcmQ=")
+        .form(&[("name", "evil")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (_, environments) = app.get_json("/api/v1/environments").await;
+    assert!(
+        !environments.to_string().contains("evil"),
+        "nothing was created: {environments}"
+    );
+    // From the dashboard's own origin the same call works.
+    let r = app
+        .admin
+        .post(app.url(CreateEnvironment::PATH))
+        .header("Origin", app.base.clone())
+        .form(&[("name", "good")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    // A bearer token without the cookie passes, whatever the Origin.
+    let token = app.token("automation", "admin", None, None).await;
+    let r = client()
+        .post(app.url("/api/v1/environments"))
+        .bearer_auth(&token)
+        .header("Origin", "http://evil.example")
+        .json(&json!({ "name": "by-token" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
 }

@@ -357,7 +357,7 @@ async fn cookie_mutations_from_another_origin_are_refused() {
     // Server functions (the dashboard's calls) are covered too.
     let r = app
         .admin
-        .post(app.url("/api/sign_out"))
+        .post(app.url(<graycast::api::auth::SignOut as leptos::server_fn::ServerFn>::PATH))
         .header("Origin", "http://evil.example")
         .send()
         .await

@@ -123,3 +123,30 @@ async fn metrics_expose_the_families_and_move_with_the_traffic() {
     drop(stream);
     wait_for_sample(&app, "graycast_subscribers", |v| v == 0.0).await;
 }
+
+#[tokio::test]
+async fn made_up_methods_share_one_label() {
+    let app = spawn_app().await;
+    let c = reqwest::Client::new();
+    for n in 0..50 {
+        let method = format!("M{n}{}", "X".repeat(1024));
+        let r = c
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                app.url("/healthz"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    let text = metrics(&app).await;
+    assert!(!text.contains("XXXX"), "no client-made method as a label");
+    let other: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("graycast_http_requests_total{method=\"other\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(other, 50.0, "{text}");
+    assert!(text.len() < 64 * 1024, "{} bytes", text.len());
+}

@@ -5,7 +5,11 @@ use leptos::prelude::*;
 #[server]
 pub async fn sign_in(username: String, password: String) -> Result<User, Error> {
     let (state, session) = super::state_and_session().await?;
-    crate::server::ops::auth::login(&state, &session, &username, &password).await
+    let axum::Extension(client) =
+        leptos_axum::extract::<axum::Extension<crate::server::auth::Client>>()
+            .await
+            .map_err(|_| Error::internal("client layer missing"))?;
+    crate::server::ops::auth::login(&state, &session, client.addr, &username, &password).await
 }
 
 #[server]

@@ -100,9 +100,17 @@ struct LoginBody {
 async fn login(
     State(state): State<AppState>,
     session: Session,
+    axum::Extension(client): axum::Extension<crate::server::auth::Client>,
     Json(body): Json<LoginBody>,
 ) -> Result<Json<Value>> {
-    let user = ops::auth::login(&state, &session, &body.username, &body.password).await?;
+    let user = ops::auth::login(
+        &state,
+        &session,
+        client.addr,
+        &body.username,
+        &body.password,
+    )
+    .await?;
     Ok(Json(json!({ "user": user })))
 }
 

@@ -1,6 +1,8 @@
 //! Who is calling: passwords, API tokens, sessions, the sign-in throttle and
 //! the same-origin rule for cookie-authenticated mutations.
 
+use super::metrics::Metrics;
+use super::router::SESSION_COOKIE;
 use super::{db, AppState};
 use crate::model::{Role, TokenInfo, User};
 use crate::{Error, Result};
@@ -8,15 +10,18 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
-use axum::extract::{FromRequestParts, Request};
-use axum::http::{header, request::Parts, Method};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use tower_sessions::Session;
 
 /// Session key holding the signed-in user's id.
@@ -36,20 +41,112 @@ pub async fn hash_password(password: &str) -> Result<String> {
     .map_err(Error::internal)?
 }
 
-/// Verifies off the async runtime; a malformed hash never matches.
-pub async fn verify_password(password: &str, hash: &str) -> bool {
-    let (password, hash) = (password.to_string(), hash.to_string());
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
+/// Whether `password` matches `hash` (with the parameters the hash names);
+/// a malformed hash never matches. Blocking: run it through [`PasswordChecks`].
+fn password_matches(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// How sign-in is limited; docs/api.md describes the defaults.
+#[derive(Debug, Clone)]
+pub struct LoginLimits {
+    /// The sliding window failed sign-ins are counted over.
+    pub window: Duration,
+    /// Failed sign-ins per (username, source address) within the window.
+    pub per_name_and_source: usize,
+    /// Failed sign-ins per source address (IPv6: per /64), whatever the username.
+    pub per_source: usize,
+    /// Password verifications running at once (each holds 19 MiB for argon2).
+    pub checks_at_once: usize,
+    /// Sign-ins that may wait for a verification; beyond them, 429.
+    pub checks_queued: usize,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            window: Duration::from_secs(60),
+            per_name_and_source: 5,
+            per_source: 20,
+            checks_at_once: cpus,
+            checks_queued: 4 * cpus,
+        }
+    }
+}
+
+/// Runs password verifications a few at a time on the blocking pool: argon2
+/// takes 19 MiB and a core's worth of time per check, so unbounded parallel
+/// sign-ins would take the server's memory (up to 512 blocking threads).
+pub struct PasswordChecks {
+    slots: Arc<Semaphore>,
+    /// Sign-ins running or waiting for a slot.
+    admitted: AtomicUsize,
+    max_admitted: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl PasswordChecks {
+    pub fn new(limits: &LoginLimits, metrics: Arc<Metrics>) -> Self {
+        let at_once = limits.checks_at_once.max(1);
+        Self {
+            slots: Arc::new(Semaphore::new(at_once)),
+            admitted: AtomicUsize::new(0),
+            max_admitted: at_once + limits.checks_queued,
+            metrics,
+        }
+    }
+
+    /// Whether `password` matches `hash`; 429 (retry in a second) while
+    /// every slot is busy and the queue is full.
+    pub async fn verify(&self, password: &str, hash: &str) -> Result<bool> {
+        let (password, hash) = (password.to_string(), hash.to_string());
+        self.run(move || password_matches(&password, &hash)).await
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        if self.admitted.fetch_add(1, Ordering::SeqCst) >= self.max_admitted {
+            self.admitted.fetch_sub(1, Ordering::SeqCst);
+            self.metrics.password_check_refused();
+            return Err(Error::retry_in(
+                "The server is busy checking other sign-ins; try again in a second.",
+                Duration::from_secs(1),
+            ));
+        }
+        let _admitted = Admitted(&self.admitted);
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(Error::internal)?;
+        let metrics = self.metrics.clone();
+        // The slot goes with the work: a caller that gives up does not free
+        // it before the verification really ends.
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            metrics.password_check_started();
+            let result = work();
+            metrics.password_check_ended();
+            result
+        })
+        .await
+        .map_err(Error::internal)
+    }
+}
+
+struct Admitted<'a>(&'a AtomicUsize);
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub fn random_password() -> String {
@@ -75,9 +172,6 @@ pub fn token_hash(secret: &str) -> String {
 }
 
 pub const TOKEN_PREFIX_LEN: usize = 8;
-
-pub const MAX_LOGIN_FAILURES: usize = 5;
-pub const LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 /// Which tokens had their `last_used_at` written recently: the database keeps
 /// it to the minute, so a token used again within the minute (a fleet of
@@ -108,57 +202,313 @@ impl TokenUse {
     }
 }
 
-/// Counts sign-in failures per username over a sliding minute.
-#[derive(Default)]
+/// Counts failed sign-ins over a sliding window, per (username, source
+/// address) and per source address: a guesser is stopped at its address, and
+/// the owner signing in from elsewhere is not locked out by it. An attempt is
+/// counted as a failure *before* its password is verified (and forgotten if it
+/// succeeds), so parallel guesses cannot slip past the count while the slow
+/// verifications run.
 pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    window: Duration,
+    per_name_and_source: usize,
+    per_source: usize,
+    failures: Mutex<Failures>,
+}
+
+/// Sources tracked at once; when all have recent failures, sign-ins from new
+/// addresses are refused (fail closed) until some leave the window.
+const MAX_SOURCES: usize = 20_000;
+/// (username, source) pairs tracked at once; beyond, only the per-source count holds.
+const MAX_PAIRS: usize = 100_000;
+/// Maps are swept of stale entries when they reach this size (then twice the size left).
+const SWEEP_AT: usize = 1024;
+
+#[derive(Default)]
+struct Failures {
+    by_source: HashMap<IpAddr, VecDeque<Instant>>,
+    by_pair: HashMap<(String, IpAddr), VecDeque<Instant>>,
+    sweep_sources_at: usize,
+    sweep_pairs_at: usize,
+}
+
+/// A sign-in counted as failed until it is [`LoginThrottle::succeeded`] or
+/// [`LoginThrottle::release`]d.
+#[derive(Debug)]
+pub struct Attempt {
+    pair: Option<(String, IpAddr)>,
+    source: IpAddr,
+    at: Instant,
 }
 
 impl LoginThrottle {
-    /// `Err(429)` while the username has had too many recent failures.
-    pub fn check(&self, username: &str) -> Result<()> {
+    pub fn new(limits: &LoginLimits) -> Self {
+        Self {
+            window: limits.window,
+            per_name_and_source: limits.per_name_and_source.max(1),
+            per_source: limits.per_source.max(1),
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Counts a sign-in for `username` (`None`: a name no user can have) from
+    /// `source`, or refuses it with 429 while either count is full.
+    pub fn reserve(&self, username: Option<&str>, source: IpAddr) -> Result<Attempt> {
         let mut failures = self.failures.lock().expect("throttle lock");
-        let now = Instant::now();
-        if let Some(times) = failures.get_mut(username) {
-            while times
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= LOGIN_FAILURE_WINDOW)
-            {
-                times.pop_front();
+        self.reserve_locked(&mut failures, username, source, Instant::now())
+    }
+
+    fn reserve_locked(
+        &self,
+        f: &mut Failures,
+        username: Option<&str>,
+        source: IpAddr,
+        now: Instant,
+    ) -> Result<Attempt> {
+        let window = self.window;
+        let source = source_key(source);
+        if !f.by_source.contains_key(&source) {
+            if f.by_source.len() >= f.sweep_sources_at.max(SWEEP_AT) {
+                f.by_source
+                    .retain(|_, times| recent(times, now, window) > 0);
+                f.sweep_sources_at = f.by_source.len() * 2;
             }
-            if times.len() >= MAX_LOGIN_FAILURES {
-                let wait = LOGIN_FAILURE_WINDOW.saturating_sub(now.duration_since(times[0]));
-                return Err(Error::too_many_requests(format!(
-                    "Too many failed sign-ins for {username:?}; try again in {} seconds.",
+            if f.by_source.len() >= MAX_SOURCES {
+                return Err(Error::retry_in(
+                    "Sign-in is refused for now: too many addresses failed to sign in recently; try again later.",
+                    window,
+                ));
+            }
+        }
+        let times = f.by_source.entry(source).or_default();
+        if recent(times, now, window) >= self.per_source {
+            let wait = window.saturating_sub(now.duration_since(times[0]));
+            return Err(Error::retry_in(
+                format!(
+                    "Too many failed sign-ins from your address; try again in {} seconds.",
                     wait.as_secs().max(1)
-                )));
+                ),
+                wait,
+            ));
+        }
+        let pair = username.map(|name| (name.to_string(), source));
+        if let Some(key) = &pair {
+            if let Some(times) = f.by_pair.get_mut(key) {
+                if recent(times, now, window) >= self.per_name_and_source {
+                    let wait = window.saturating_sub(now.duration_since(times[0]));
+                    return Err(Error::retry_in(
+                        format!(
+                            "Too many failed sign-ins for {:?} from your address; try again in {} seconds.",
+                            key.0,
+                            wait.as_secs().max(1)
+                        ),
+                        wait,
+                    ));
+                }
             }
         }
-        Ok(())
-    }
-
-    pub fn record_failure(&self, username: &str) {
-        let mut failures = self.failures.lock().expect("throttle lock");
-        let now = Instant::now();
-        // Forget usernames whose failures all left the window, so the map stays small.
-        if failures.len() > 10_000 {
-            failures.retain(|_, t| {
-                t.back()
-                    .is_some_and(|t| now.duration_since(*t) < LOGIN_FAILURE_WINDOW)
-            });
+        f.by_source.entry(source).or_default().push_back(now);
+        let pair = pair.filter(|key| {
+            if f.by_pair.contains_key(key) {
+                return true;
+            }
+            if f.by_pair.len() >= f.sweep_pairs_at.max(SWEEP_AT) {
+                f.by_pair.retain(|_, times| recent(times, now, window) > 0);
+                f.sweep_pairs_at = f.by_pair.len() * 2;
+            }
+            f.by_pair.len() < MAX_PAIRS
+        });
+        if let Some(key) = &pair {
+            f.by_pair.entry(key.clone()).or_default().push_back(now);
         }
-        failures
-            .entry(username.to_string())
-            .or_default()
-            .push_back(now);
+        Ok(Attempt {
+            pair,
+            source,
+            at: now,
+        })
     }
 
-    pub fn clear(&self, username: &str) {
-        self.failures
-            .lock()
-            .expect("throttle lock")
-            .remove(username);
+    /// The attempt signed in: it is not a failure, and that username's earlier
+    /// failures from that address are forgotten (the address's are not, so
+    /// signing in to one's own account does not buy more guesses elsewhere).
+    pub fn succeeded(&self, attempt: Attempt) {
+        let mut f = self.failures.lock().expect("throttle lock");
+        if let Some(pair) = &attempt.pair {
+            f.by_pair.remove(pair);
+        }
+        if let Some(times) = f.by_source.get_mut(&attempt.source) {
+            forget(times, attempt.at);
+        }
     }
+
+    /// The attempt was not verified (the server was busy): it counts for nothing.
+    pub fn release(&self, attempt: Attempt) {
+        let mut f = self.failures.lock().expect("throttle lock");
+        if let Some(pair) = &attempt.pair {
+            if let Some(times) = f.by_pair.get_mut(pair) {
+                forget(times, attempt.at);
+            }
+        }
+        if let Some(times) = f.by_source.get_mut(&attempt.source) {
+            forget(times, attempt.at);
+        }
+    }
+}
+
+/// Drops the times that left the window; how many remain.
+fn recent(times: &mut VecDeque<Instant>, now: Instant, window: Duration) -> usize {
+    while times
+        .front()
+        .is_some_and(|t| now.saturating_duration_since(*t) >= window)
+    {
+        times.pop_front();
+    }
+    times.len()
+}
+
+fn forget(times: &mut VecDeque<Instant>, at: Instant) {
+    if let Some(i) = times.iter().position(|t| *t == at) {
+        times.remove(i);
+    }
+}
+
+/// The address failures are counted by: IPv4 as is, IPv6 by its /64 (what
+/// one subscriber usually gets), IPv4-mapped IPv6 as IPv4.
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// Where a request comes from, as far as the server can tell: the peer's
+/// address, or for a trusted proxy the client it forwarded for; and whether
+/// the browser reached the server over HTTPS (told only by a trusted proxy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client {
+    pub addr: IpAddr,
+    pub https: bool,
+}
+
+impl Client {
+    /// `peer` is the connection's address (`None` outside the connection loop).
+    pub fn of(headers: &HeaderMap, peer: Option<IpAddr>, trusted_proxies: &[IpAddr]) -> Self {
+        let peer = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let trusted = |ip: &IpAddr| trusted_proxies.contains(ip);
+        if !trusted(&peer) {
+            return Self {
+                addr: peer,
+                https: false,
+            };
+        }
+        // Each proxy appends the address it got the request from: the first
+        // from the right that is not a trusted proxy is the client.
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|entry| forwarded_ip(entry.trim()))
+            .collect();
+        let addr = forwarded
+            .iter()
+            .rev()
+            .find(|ip| !trusted(ip))
+            .copied()
+            .unwrap_or(peer);
+        let https = headers
+            .get_all("x-forwarded-proto")
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+        Self { addr, https }
+    }
+}
+
+/// `203.0.113.7`, `203.0.113.7:4711`, `2001:db8::1` or `[2001:db8::1]:4711`.
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+}
+
+/// Tells every request who sent it ([`Client`], as an extension), and marks
+/// the session cookie `Secure` for browsers a trusted proxy says came over HTTPS.
+pub async fn identify_client(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let client = Client::of(request.headers(), peer, &state.config.trusted_proxies);
+    request.extensions_mut().insert(client);
+    let mut response = next.run(request).await;
+    if client.https && !state.config.secure_cookies {
+        mark_cookies_secure(response.headers_mut());
+    }
+    response
+}
+
+fn mark_cookies_secure(headers: &mut HeaderMap) {
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    if cookies.is_empty() {
+        return;
+    }
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        let secure = cookie
+            .to_str()
+            .map(|c| {
+                c.split(';')
+                    .skip(1)
+                    .any(|a| a.trim().eq_ignore_ascii_case("secure"))
+            })
+            .unwrap_or(true);
+        let cookie = if secure {
+            cookie
+        } else {
+            let mut bytes = cookie.as_bytes().to_vec();
+            bytes.extend_from_slice(b"; Secure");
+            HeaderValue::from_bytes(&bytes).unwrap_or(cookie)
+        };
+        headers.append(header::SET_COOKIE, cookie);
+    }
+}
+
+/// What the dashboard's pages need and nothing more (see docs/api.md): the
+/// hydration script and the resources streamed with a page are inline
+/// scripts, the front end is WebAssembly, the live pages use EventSource.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
+
+/// Browser hardening headers on every response.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// The authenticated caller of a route or server function.
@@ -324,13 +674,17 @@ impl FromRequestParts<AppState> for Actor {
 }
 
 /// Refuses state-changing requests that a browser sent from another origin.
-/// Requests carrying a bearer token are not cookie-authenticated and pass.
+/// Only a request with an `Authorization` header and no session cookie passes
+/// unchecked: whatever else it carries, a request with the cookie may be
+/// authenticated by it (server functions know no other credential).
 pub async fn same_origin(request: Request, next: Next) -> Response {
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if safe || request.headers().contains_key(header::AUTHORIZATION) {
+    let not_by_cookie = request.headers().contains_key(header::AUTHORIZATION)
+        && !has_session_cookie(request.headers());
+    if safe || not_by_cookie {
         return next.run(request).await;
     }
     let headers = request.headers();
@@ -364,6 +718,16 @@ pub async fn same_origin(request: Request, next: Next) -> Response {
     }
 }
 
+/// Whether any `Cookie` header names the session cookie.
+fn has_session_cookie(headers: &HeaderMap) -> bool {
+    headers.get_all(header::COOKIE).iter().any(|value| {
+        value.as_bytes().split(|b| *b == b';').any(|pair| {
+            let name = pair.split(|b| *b == b'=').next().unwrap_or_default();
+            name.trim_ascii() == SESSION_COOKIE.as_bytes()
+        })
+    })
+}
+
 /// `http://host:port/path` → `http://host:port`.
 fn origin_of_url(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
@@ -380,20 +744,256 @@ fn origin_host(origin: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn throttle_blocks_after_five_failures_for_one_username() {
-        let throttle = LoginThrottle::default();
-        for _ in 0..MAX_LOGIN_FAILURES {
-            assert!(throttle.check("alice").is_ok());
-            throttle.record_failure("alice");
+    fn limits() -> LoginLimits {
+        LoginLimits {
+            window: Duration::from_secs(60),
+            per_name_and_source: 5,
+            per_source: 20,
+            checks_at_once: 2,
+            checks_queued: 1,
         }
-        assert_eq!(throttle.check("alice").unwrap_err().status, 429);
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn throttle_blocks_a_name_at_one_address_only() {
+        let throttle = LoginThrottle::new(&limits());
+        let (attacker, owner) = (ip("127.0.0.2"), ip("127.0.0.1"));
+        for _ in 0..5 {
+            throttle.reserve(Some("alice"), attacker).unwrap();
+        }
+        let refused = throttle.reserve(Some("alice"), attacker).unwrap_err();
+        assert_eq!(refused.status, 429);
+        assert!(refused.retry_after.is_some_and(|s| (1..=60).contains(&s)));
+        let attempt = throttle.reserve(Some("alice"), owner).unwrap();
+        throttle.succeeded(attempt);
         assert!(
-            throttle.check("bob").is_ok(),
-            "another username is not affected"
+            throttle.reserve(Some("bob"), attacker).is_ok(),
+            "another name from the same address is counted apart (up to the address's limit)"
         );
-        throttle.clear("alice");
-        assert!(throttle.check("alice").is_ok());
+    }
+
+    #[test]
+    fn throttle_blocks_an_address_whatever_the_names() {
+        let throttle = LoginThrottle::new(&limits());
+        let attacker = ip("10.0.0.9");
+        for n in 0..20 {
+            throttle
+                .reserve(Some(&format!("user{n}")), attacker)
+                .unwrap();
+        }
+        assert_eq!(
+            throttle
+                .reserve(Some("fresh-name"), attacker)
+                .unwrap_err()
+                .status,
+            429
+        );
+        assert_eq!(throttle.reserve(None, attacker).unwrap_err().status, 429);
+        assert!(throttle
+            .reserve(Some("fresh-name"), ip("10.0.0.10"))
+            .is_ok());
+    }
+
+    #[test]
+    fn parallel_attempts_cannot_pass_the_count() {
+        let throttle = Arc::new(LoginThrottle::new(&limits()));
+        let threads: Vec<_> = (0..60)
+            .map(|_| {
+                let throttle = throttle.clone();
+                std::thread::spawn(move || throttle.reserve(Some("alice"), ip("127.0.0.2")).is_ok())
+            })
+            .collect();
+        let passed = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|ok| *ok)
+            .count();
+        assert_eq!(
+            passed, 5,
+            "only five attempts are let through to verification"
+        );
+    }
+
+    #[test]
+    fn success_forgets_the_names_failures_and_release_counts_nothing() {
+        let throttle = LoginThrottle::new(&limits());
+        let here = ip("192.0.2.1");
+        for _ in 0..4 {
+            throttle.reserve(Some("alice"), here).unwrap();
+        }
+        let attempt = throttle.reserve(Some("alice"), here).unwrap();
+        throttle.succeeded(attempt);
+        for _ in 0..5 {
+            throttle.reserve(Some("alice"), here).unwrap();
+        }
+        assert!(throttle.reserve(Some("alice"), here).is_err());
+        // The address keeps its 9 failures: 11 more reach its limit of 20.
+        let busy = throttle.reserve(Some("carol"), here).unwrap();
+        throttle.release(busy);
+        for n in 0..11 {
+            throttle.reserve(Some(&format!("u{n}")), here).unwrap();
+        }
+        assert!(throttle.reserve(Some("dave"), here).is_err());
+    }
+
+    #[test]
+    fn failures_leave_the_window() {
+        let throttle = LoginThrottle::new(&limits());
+        let here = ip("192.0.2.1");
+        let start = Instant::now();
+        let mut f = throttle.failures.lock().unwrap();
+        for _ in 0..5 {
+            throttle
+                .reserve_locked(&mut f, Some("alice"), here, start)
+                .unwrap();
+        }
+        assert!(throttle
+            .reserve_locked(&mut f, Some("alice"), here, start + Duration::from_secs(59))
+            .is_err());
+        assert!(throttle
+            .reserve_locked(&mut f, Some("alice"), here, start + Duration::from_secs(60))
+            .is_ok());
+    }
+
+    #[test]
+    fn stale_entries_are_swept_so_the_maps_stay_bounded() {
+        let throttle = LoginThrottle::new(&limits());
+        let start = Instant::now();
+        let mut f = throttle.failures.lock().unwrap();
+        for n in 0..5000u32 {
+            let source = IpAddr::V4(Ipv4Addr::from(n));
+            // Each minute a new batch of addresses: the old ones are stale.
+            let now = start + Duration::from_secs(61 * u64::from(n / 500));
+            throttle
+                .reserve_locked(&mut f, Some("alice"), source, now)
+                .unwrap();
+        }
+        assert!(f.by_source.len() <= 2 * SWEEP_AT, "{}", f.by_source.len());
+        assert!(f.by_pair.len() <= 2 * SWEEP_AT, "{}", f.by_pair.len());
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        assert_eq!(
+            source_key(ip("2001:db8:1:2:aaaa::1")),
+            source_key(ip("2001:db8:1:2:bbbb::2"))
+        );
+        assert_ne!(
+            source_key(ip("2001:db8:1:2::1")),
+            source_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(source_key(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_a_trusted_proxy() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "198.51.100.1, 203.0.113.7".parse().unwrap(),
+        );
+        headers.insert("x-forwarded-proto", "https".parse().unwrap());
+        let proxy = ip("10.0.0.1");
+        assert_eq!(
+            Client::of(&headers, Some(ip("10.0.0.2")), &[proxy]),
+            Client {
+                addr: ip("10.0.0.2"),
+                https: false
+            },
+            "an untrusted peer's headers are ignored"
+        );
+        assert_eq!(
+            Client::of(&headers, Some(proxy), &[proxy]),
+            Client {
+                addr: ip("203.0.113.7"),
+                https: true
+            },
+            "the entry the proxy appended, not what the client claimed before it"
+        );
+        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.3".parse().unwrap());
+        headers.insert("x-forwarded-proto", "http".parse().unwrap());
+        assert_eq!(
+            Client::of(&headers, Some(proxy), &[proxy, ip("10.0.0.3")]),
+            Client {
+                addr: ip("203.0.113.7"),
+                https: false
+            },
+            "a chain of trusted proxies is walked"
+        );
+    }
+
+    #[test]
+    fn secure_is_added_to_cookies_once() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::SET_COOKIE, "a=1; HttpOnly".parse().unwrap());
+        headers.append(header::SET_COOKIE, "b=2; Secure".parse().unwrap());
+        mark_cookies_secure(&mut headers);
+        let cookies: Vec<_> = headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(cookies, ["a=1; HttpOnly; Secure", "b=2; Secure"]);
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        assert!(!has_session_cookie(&headers));
+        headers.insert(header::COOKIE, "x=1; graycast_session_x=2".parse().unwrap());
+        assert!(!has_session_cookie(&headers));
+        headers.append(
+            header::COOKIE,
+            "x=1;  graycast_session=abc".parse().unwrap(),
+        );
+        assert!(has_session_cookie(&headers));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_checks_run_at_most_n_at_once_and_refuse_beyond_the_queue() {
+        let checks = Arc::new(PasswordChecks::new(&limits(), Arc::new(Metrics::default())));
+        let gate = Arc::new(std::sync::RwLock::new(()));
+        let closed = gate.write().unwrap();
+        let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let (checks, gate, now, peak) =
+                    (checks.clone(), gate.clone(), now.clone(), peak.clone());
+                tokio::spawn(async move {
+                    checks
+                        .run(move || {
+                            let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(running, Ordering::SeqCst);
+                            drop(gate.read().unwrap());
+                            now.fetch_sub(1, Ordering::SeqCst);
+                        })
+                        .await
+                })
+            })
+            .collect();
+        // Two run (blocked on the gate), the third waits in the queue of one.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !(now.load(Ordering::SeqCst) == 2 && checks.admitted.load(Ordering::SeqCst) == 3) {
+            assert!(Instant::now() < deadline, "the checks did not start");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let refused = checks.run(|| ()).await.unwrap_err();
+        assert_eq!(refused.status, 429);
+        assert_eq!(refused.retry_after, Some(1));
+        drop(closed);
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            peak.load(Ordering::SeqCst),
+            2,
+            "never more than two at once"
+        );
+        assert!(checks.run(|| ()).await.is_ok(), "free again once they end");
     }
 
     #[test]

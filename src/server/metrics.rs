@@ -81,6 +81,26 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<RequestKey, u64>>,
     /// (method, route template) → durations.
     request_durations: Mutex<BTreeMap<(String, String), std::sync::Arc<Histogram>>>,
+    password_checks_running: AtomicI64,
+    password_checks_refused: AtomicU64,
+}
+
+/// The method label of a request: one of the standard methods, or `other`
+/// (a client can send any token as a method; each must not become a series).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 impl Metrics {
@@ -98,6 +118,19 @@ impl Metrics {
         if let Some(latency) = latency {
             self.push_latency.observe(latency);
         }
+    }
+
+    pub fn password_check_started(&self) {
+        self.password_checks_running.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn password_check_ended(&self) {
+        self.password_checks_running.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A sign-in refused because every verification slot and the queue were taken.
+    pub fn password_check_refused(&self) {
+        self.password_checks_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn release(&self, kind: &str) {
@@ -149,6 +182,22 @@ impl Metrics {
         out.push_str("# TYPE graycast_push_latency_seconds histogram\n");
         self.push_latency
             .render(&mut out, "graycast_push_latency_seconds", "");
+        out.push_str(
+            "# HELP graycast_password_checks_running Password verifications running now.\n",
+        );
+        out.push_str("# TYPE graycast_password_checks_running gauge\n");
+        let _ = writeln!(
+            out,
+            "graycast_password_checks_running {}",
+            self.password_checks_running.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP graycast_password_checks_refused_total Sign-ins refused (429) because the password verifications and their queue were full.\n");
+        out.push_str("# TYPE graycast_password_checks_refused_total counter\n");
+        let _ = writeln!(
+            out,
+            "graycast_password_checks_refused_total {}",
+            self.password_checks_refused.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP graycast_releases_total Release events committed, by kind.\n");
         out.push_str("# TYPE graycast_releases_total counter\n");
         for (kind, n) in self.releases.lock().expect("metrics lock").iter() {
@@ -236,6 +285,16 @@ mod tests {
         assert!(text.contains(
             "graycast_http_request_duration_seconds_count{method=\"GET\",route=\"/api/v1/namespaces/{ns}\"} 1\n"
         ));
+    }
+
+    #[test]
+    fn methods_outside_the_standard_set_share_one_label() {
+        use axum::http::Method;
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let made_up = Method::from_bytes(&[b'X'; 1000]).unwrap();
+        assert_eq!(method_label(&made_up), "other");
+        assert_eq!(method_label(&Method::from_bytes(b"get").unwrap()), "other");
     }
 
     #[test]

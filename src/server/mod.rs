@@ -41,6 +41,12 @@ pub struct ServeConfig {
     pub validation_timeout: Duration,
     /// How long a diff refines its matches; past it the rest shows as changed wholesale.
     pub diff_timeout: Duration,
+    /// Sign-in throttling and the bound on parallel password verifications.
+    pub login: auth::LoginLimits,
+    /// Mark the session cookie `Secure` (the server is reached over HTTPS).
+    pub secure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ServeConfig {
@@ -58,6 +64,9 @@ impl ServeConfig {
             max_instances_per_token: DEFAULT_MAX_INSTANCES_PER_TOKEN,
             validation_timeout: DEFAULT_VALIDATION_TIMEOUT,
             diff_timeout: DEFAULT_DIFF_TIMEOUT,
+            login: auth::LoginLimits::default(),
+            secure_cookies: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -111,6 +120,8 @@ pub struct Shared {
     pub db: SqlitePool,
     pub config: ServeConfig,
     pub login_throttle: auth::LoginThrottle,
+    /// Bounds the password verifications running and waiting at once.
+    pub password_checks: auth::PasswordChecks,
     /// Throttles the `last_used_at` writes of API tokens.
     pub token_use: auth::TokenUse,
     /// A hash verified when the username is unknown, so that costs the same time.
@@ -186,12 +197,15 @@ impl Application {
             config.diff_timeout,
             ops::content::DEFAULT_QUEUE_TIMEOUT,
         );
+        let login_throttle = auth::LoginThrottle::new(&config.login);
+        let password_checks = auth::PasswordChecks::new(&config.login, metrics.clone());
         let state = AppState {
             leptos_options,
             inner: Arc::new(Shared {
                 db,
                 config,
-                login_throttle: auth::LoginThrottle::default(),
+                login_throttle,
+                password_checks,
                 token_use: auth::TokenUse::default(),
                 dummy_password_hash,
                 hub,

@@ -22,7 +22,7 @@ pub async fn router(state: AppState) -> Result<Router> {
     );
     let sessions = SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)
-        .with_secure(false)
+        .with_secure(state.config.secure_cookies)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)));
@@ -52,6 +52,11 @@ pub async fn router(state: AppState) -> Result<Router> {
         .layer(middleware::from_fn(server_fn_error_status))
         .layer(middleware::from_fn(auth::same_origin))
         .layer(sessions)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::identify_client,
+        ))
+        .layer(middleware::from_fn(auth::security_headers))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -94,14 +99,14 @@ async fn count_requests(
     next: middleware::Next,
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
-    let method = request.method().to_string();
+    let method = super::metrics::method_label(request.method());
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
     state.metrics.request(
-        &method,
+        method,
         &route,
         response.status().as_u16(),
         started.elapsed(),
@@ -132,6 +137,12 @@ async fn server_fn_error_status(
         if let Ok(status) = axum::http::StatusCode::from_u16(error.status) {
             if status.is_client_error() {
                 parts.status = status;
+            }
+            if status == axum::http::StatusCode::TOO_MANY_REQUESTS {
+                parts.headers.insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(error.retry_after.unwrap_or(60)),
+                );
             }
         }
     }

@@ -1,51 +1,59 @@
 use crate::model::User;
 use crate::server::auth::{self as authn, SESSION_USER_ID};
 use crate::server::db::{self, audit::NewEntry};
+use crate::server::ops::check_name;
 use crate::server::AppState;
 use crate::{Error, Result};
+use std::net::IpAddr;
 use tower_sessions::Session;
 
-/// Signs in: throttled per username, constant work for unknown users, a fresh
-/// session id on success, an audit entry either way.
+/// Signs in: throttled per (username, source address) and per source
+/// address, constant work for unknown users, a fresh session id on success,
+/// an audit entry either way.
 pub async fn login(
     state: &AppState,
     session: &Session,
+    source: IpAddr,
     username: &str,
     password: &str,
 ) -> Result<User> {
     let username = username.trim();
-    state.login_throttle.check(username)?;
+    // No user can have a name outside the rule: such a name is answered like
+    // a wrong password without a verification, counted only against the
+    // address, and audited shortened.
+    let valid = check_name("username", username).is_ok();
+    let attempt = state
+        .login_throttle
+        .reserve(valid.then_some(username), source)?;
+    if !valid {
+        audit_failure(state, &shown_name(username), "invalid username").await?;
+        return Err(invalid_credentials());
+    }
     let credentials = db::users::credentials(&state.db, username).await?;
     let hash = credentials
         .as_ref()
         .map(|c| c.password_hash.as_str())
         .unwrap_or(&state.dummy_password_hash);
-    let password_ok = authn::verify_password(password, hash).await;
+    let password_ok = match state.password_checks.verify(password, hash).await {
+        Ok(ok) => ok,
+        Err(busy) => {
+            state.login_throttle.release(attempt);
+            return Err(busy);
+        }
+    };
     let user = match credentials {
         Some(c) if password_ok && !c.user.disabled => c.user,
         other => {
-            state.login_throttle.record_failure(username);
             let reason = match other {
                 None => "unknown user",
                 Some(c) if c.user.disabled => "user disabled",
                 Some(_) => "wrong password",
             };
-            let mut tx = state.db.begin().await?;
-            db::audit::record(
-                &mut tx,
-                NewEntry::new(username, "auth.login_failed")
-                    .details(serde_json::json!({ "reason": reason })),
-            )
-            .await?;
-            tx.commit().await?;
-            return Err(Error::new(
-                401,
-                "invalid_credentials",
-                "Wrong username or password.",
-            ));
+            audit_failure(state, username, reason).await?;
+            return Err(invalid_credentials());
         }
     };
-    state.login_throttle.clear(username);
+    state.login_throttle.succeeded(attempt);
     session.cycle_id().await.map_err(Error::internal)?;
     session
         .insert(SESSION_USER_ID, user.id)
@@ -57,6 +65,46 @@ pub async fn login(
     Ok(user)
 }
 
+fn invalid_credentials() -> Error {
+    Error::new(401, "invalid_credentials", "Wrong username or password.")
+}
+
+async fn audit_failure(state: &AppState, actor: &str, reason: &str) -> Result<()> {
+    let mut tx = state.db.begin().await?;
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(actor, "auth.login_failed").details(serde_json::json!({ "reason": reason })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A name outside the name rule as the audit trail shows it: its first 63
+/// characters, each outside the rule's alphabet as `?`, `…` when cut.
+fn shown_name(name: &str) -> String {
+    let mut shown: String = name
+        .chars()
+        .take(MAX_SHOWN)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if name.chars().nth(MAX_SHOWN).is_some() {
+        shown.push('…');
+    }
+    if shown.is_empty() {
+        shown.push('?');
+    }
+    shown
+}
+
+const MAX_SHOWN: usize = 63;
+
 pub async fn logout(state: &AppState, session: &Session) -> Result<()> {
     let user = authn::session_user(session, state).await?;
     session.flush().await.map_err(Error::internal)?;
@@ -66,4 +114,18 @@ pub async fn logout(state: &AppState, session: &Session) -> Result<()> {
         tx.commit().await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_name;
+
+    #[test]
+    fn invalid_names_are_audited_short_and_plain() {
+        assert_eq!(shown_name(""), "?");
+        assert_eq!(shown_name("bob smith"), "bob?smith");
+        assert_eq!(shown_name("<script>"), "?script?");
+        let long = shown_name(&"a".repeat(1 << 20));
+        assert_eq!(long, format!("{}…", "a".repeat(63)));
+    }
 }
