@@ -32,6 +32,14 @@ pub struct ServeConfig {
     pub max_content_bytes: usize,
     /// How long a disconnected instance stays listed.
     pub instance_retention: Duration,
+    /// Connections open at once, watch streams included (src/server/listen.rs).
+    pub max_connections: usize,
+    /// Time to send a request head; also how long a kept-alive connection may idle.
+    pub header_timeout: Duration,
+    /// Time to send a request body, from the end of its head.
+    pub body_timeout: Duration,
+    /// How long a client may take nothing while a response waits before it is cut off.
+    pub write_timeout: Duration,
 }
 
 impl ServeConfig {
@@ -45,9 +53,20 @@ impl ServeConfig {
             admin_password: Some("admin-password".into()),
             max_content_bytes: 1024 * 1024,
             instance_retention: DEFAULT_INSTANCE_RETENTION,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_REQUEST_TIMEOUT,
+            body_timeout: DEFAULT_REQUEST_TIMEOUT,
+            write_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
+
+/// Room for a fleet of 10,000 watching instances, with as many again for
+/// the dashboard, the API and reconnects overlapping old streams.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
+
+/// The default header, body and write timeouts.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Disconnected instances stay listed for a day.
 pub const DEFAULT_INSTANCE_RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -193,7 +212,8 @@ impl Application {
             shutdown.await;
             state.closing.send_replace(true);
         });
-        listen::serve(self.listener, self.router, closing).await
+        let limits = listen::Limits::of(&self.state.config);
+        listen::serve(self.listener, self.router, limits, closing).await
     }
 }
 
