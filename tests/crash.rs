@@ -181,16 +181,18 @@ async fn writer(base: String, token: String, key: String, mut version: i64, acke
 async fn check_acked(server: &Server, token: &str, key: &str, acked: &Acked) {
     let http = client();
     let configs = server.url(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/configs/{key}"));
+    let r = http
+        .get(format!("{configs}/versions"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let list: Vec<Value> = r.json().await.unwrap();
     for (version, content) in &acked.versions {
-        let r = http
-            .get(format!("{configs}/versions/{version}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{key} version {version} was lost");
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["content"], content.as_str(), "{key} version {version}");
+        let found = list.iter().find(|v| v["version"] == *version);
+        let found = found.unwrap_or_else(|| panic!("{key}: version {version} was lost"));
+        assert_eq!(found["content"], content.as_str(), "{key} version {version}");
     }
     let r = http
         .get(format!("{configs}/releases"))
@@ -288,9 +290,15 @@ async fn kill_9_under_concurrent_writers_loses_nothing_and_restarts_ready() {
             assert!(Instant::now() < deadline, "the writers made no progress");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        let log = server.log.clone();
         server.kill();
         for w in writers {
             w.await.expect("a writer panicked");
+        }
+        let total: usize = acked.iter().map(|a| a.lock().unwrap().versions.len()).sum();
+        eprintln!("round {round}: killed at {:?}, {total} versions acknowledged; warnings:", started.elapsed());
+        for line in log.lock().unwrap().lines().filter(|l| l.contains("WARN") || l.contains("ERROR")) {
+            eprintln!("  {line}");
         }
         if round == CRASHES {
             break;
