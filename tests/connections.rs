@@ -318,7 +318,11 @@ async fn connections_over_the_limit_are_answered_503_and_closed_at_once() {
     drop(slow);
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let mut stream = send(&app, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+        let mut stream = send(
+            &app,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
         let answer = read_to_close(&mut stream).await;
         if head_of(&answer).starts_with("http/1.1 200 ") {
             break;

@@ -25,6 +25,8 @@ struct Server {
 
 impl Server {
     /// Starts `graycast serve` on a free port; returns once it printed where it listens.
+    // On a failed start the test panics and ends, and the child with it.
+    #[allow(clippy::zombie_processes)]
     fn start(database_url: &str) -> Self {
         let mut child = Command::new(BIN)
             .args([
@@ -118,7 +120,13 @@ struct Acked {
 }
 
 /// Saves and releases `key` until the server stops answering; returns how far it got.
-async fn writer(base: String, token: String, key: String, mut version: i64, acked: Arc<Mutex<Acked>>) {
+async fn writer(
+    base: String,
+    token: String,
+    key: String,
+    mut version: i64,
+    acked: Arc<Mutex<Acked>>,
+) {
     let http = client();
     let configs = format!("{base}/api/v1/namespaces/{NS}/envs/{ENV}/configs/{key}");
     loop {
@@ -140,17 +148,29 @@ async fn writer(base: String, token: String, key: String, mut version: i64, acke
             // A save the crash cut off before its answer was committed after all:
             // go on from the latest version.
             Ok(r) if r.status() == 409 => {
-                let Ok(r) = http.get(format!("{configs}/versions")).bearer_auth(&token).send().await
+                let Ok(r) = http
+                    .get(format!("{configs}/versions"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
                 else {
                     return;
                 };
                 let Ok(list) = r.json::<Vec<Value>>().await else {
                     return;
                 };
-                version = list.iter().filter_map(|v| v["version"].as_i64()).max().unwrap();
+                version = list
+                    .iter()
+                    .filter_map(|v| v["version"].as_i64())
+                    .max()
+                    .unwrap();
                 continue;
             }
-            Ok(r) => panic!("save refused: {} {}", r.status(), r.text().await.unwrap_or_default()),
+            Ok(r) => panic!(
+                "save refused: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            ),
             Err(_) => return,
         }
         let released = http
@@ -192,7 +212,11 @@ async fn check_acked(server: &Server, token: &str, key: &str, acked: &Acked) {
     for (version, content) in &acked.versions {
         let found = list.iter().find(|v| v["version"] == *version);
         let found = found.unwrap_or_else(|| panic!("{key}: version {version} was lost"));
-        assert_eq!(found["content"], content.as_str(), "{key} version {version}");
+        assert_eq!(
+            found["content"],
+            content.as_str(),
+            "{key} version {version}"
+        );
     }
     let r = http
         .get(format!("{configs}/releases"))
@@ -217,7 +241,10 @@ async fn kill_9_under_concurrent_writers_loses_nothing_and_restarts_ready() {
     // Set up: a namespace, one config per writer, an admin token.
     let server = Server::start(&database_url);
     wait_ready(&server, Instant::now()).await;
-    let admin = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let admin = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
     let r = admin
         .post(server.url("/api/v1/auth/login"))
         .json(&json!({ "username": "admin", "password": "admin-password" }))
@@ -276,7 +303,10 @@ async fn kill_9_under_concurrent_writers_loses_nothing_and_restarts_ready() {
             .collect();
         let before: Vec<Acked> = acked.iter().map(|a| a.lock().unwrap().clone()).collect();
         wait_ready(&server, started).await;
-        eprintln!("round {round}: ready {:?} after the start", started.elapsed());
+        eprintln!(
+            "round {round}: ready {:?} after the start",
+            started.elapsed()
+        );
         for (key, acked) in keys.iter().zip(&before) {
             check_acked(&server, &token, key, acked).await;
         }
@@ -296,8 +326,16 @@ async fn kill_9_under_concurrent_writers_loses_nothing_and_restarts_ready() {
             w.await.expect("a writer panicked");
         }
         let total: usize = acked.iter().map(|a| a.lock().unwrap().versions.len()).sum();
-        eprintln!("round {round}: killed at {:?}, {total} versions acknowledged; warnings:", started.elapsed());
-        for line in log.lock().unwrap().lines().filter(|l| l.contains("WARN") || l.contains("ERROR")) {
+        eprintln!(
+            "round {round}: killed at {:?}, {total} versions acknowledged; warnings:",
+            started.elapsed()
+        );
+        for line in log
+            .lock()
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        {
             eprintln!("  {line}");
         }
         if round == CRASHES {

@@ -103,6 +103,7 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
             limit = raised;
         }
     }
+    #[allow(clippy::unnecessary_cast)] // `rlim_t` is not `u64` on every Unix.
     Ok(limit.rlim_cur as u64)
 }
 
@@ -573,7 +574,11 @@ struct Prefixed {
 
 impl Prefixed {
     /// Passes a write's outcome on, timing how long the socket stays full.
-    fn stall<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    fn stall<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
         if polled.is_ready() {
             self.stalled = None;
             return polled;
