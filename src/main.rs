@@ -86,6 +86,18 @@ struct ServeArgs {
     /// Address of a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed (repeat or comma-separate for several).
     #[arg(long, env = "GRAYCAST_TRUSTED_PROXY", value_delimiter = ',')]
     trusted_proxy: Vec<std::net::IpAddr>,
+    /// Connections open at once, watch streams included; more are answered 503 and closed.
+    #[arg(long, env = "GRAYCAST_MAX_CONNECTIONS", default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds a client has to send a request head (and a kept-alive connection may idle).
+    #[arg(long, env = "GRAYCAST_HEADER_TIMEOUT_SECS", default_value_t = 30)]
+    header_timeout_secs: u64,
+    /// Seconds a client has to send a request body once its head is in.
+    #[arg(long, env = "GRAYCAST_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    body_timeout_secs: u64,
+    /// Seconds a client may read nothing of a response (or watch stream) before it is cut off.
+    #[arg(long, env = "GRAYCAST_WRITE_TIMEOUT_SECS", default_value_t = 30)]
+    write_timeout_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -188,7 +200,12 @@ async fn serve(args: ServeArgs) -> graycast::Result<()> {
         login: Default::default(),
         secure_cookies: args.secure_cookies,
         trusted_proxies: args.trusted_proxy,
+        max_connections: args.max_connections.max(1),
+        header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+        body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
+        write_timeout: Duration::from_secs(args.write_timeout_secs.max(1)),
     };
+    open_file_limit(config.max_connections);
     if !config.site_root.join("pkg").is_dir() {
         tracing::warn!(site_root = %config.site_root.display(), "no built front end here; the dashboard will not load (run `make build`)");
     }
@@ -204,6 +221,25 @@ async fn serve(args: ServeArgs) -> graycast::Result<()> {
     app.run_until(server::shutdown_signal())
         .await
         .map_err(graycast::Error::internal)
+}
+
+/// Every connection is a file descriptor: raise the soft limit to the hard
+/// one, and say so when even that is short of `--max-connections`.
+fn open_file_limit(max_connections: usize) {
+    #[cfg(unix)]
+    match server::listen::raise_open_file_limit() {
+        // The database, the listener and the like take a few descriptors more.
+        Ok(limit) if limit < max_connections as u64 + 64 => tracing::warn!(
+            limit,
+            max_connections,
+            "the open-file limit is below --max-connections: connections past it fail; \
+             raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower --max-connections"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
+    }
+    #[cfg(not(unix))]
+    let _ = max_connections;
 }
 
 async fn agent(args: graycast::client::agent::AgentArgs) -> graycast::Result<()> {

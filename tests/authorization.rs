@@ -946,6 +946,8 @@ async fn a_role_change_or_disabling_ends_a_users_streams() {
     for url in [&feed, &watch] {
         assert_eq!(open(url).await.status(), StatusCode::UNAUTHORIZED, "{url}");
     }
+}
+
 /// Issue 13, point 7: the same-origin rule holds for every server function
 /// (at its real path, with its hash suffix) whatever headers come with the
 /// session cookie; a bearer token without the cookie is not a browser's.

@@ -4,7 +4,7 @@
 mod common;
 
 use common::sse::PATIENCE;
-use common::{spawn_app, TestApp};
+use common::{spawn_app, spawn_app_with, TestApp};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -239,4 +239,155 @@ async fn a_request_split_across_packets_is_read_whole() {
         .unwrap();
     let mut seen = Vec::new();
     read_until(&mut stream, &mut seen, |s| contains(s, "\r\n\r\nok")).await;
+}
+
+/// Reads until the server closes the connection (or fails after [`PATIENCE`]).
+async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let mut buf = [0u8; 4096];
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "still open after {PATIENCE:?}; read so far: {}",
+                    String::from_utf8_lossy(&seen)
+                )
+            });
+        match read {
+            Ok(0) | Err(_) => return seen,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_trickled_body_is_cut_off_after_the_body_timeout() {
+    let app = spawn_app_with(|c| c.body_timeout = Duration::from_secs(1)).await;
+    let stream = send(
+        &app,
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+    )
+    .await;
+    let started = tokio::time::Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    // One byte every 100 ms: the body would take 100 s to arrive.
+    let trickle = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if writer.write_all(b" ").await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let mut buf = [0u8; 4096];
+        match tokio::time::timeout_at(deadline, reader.read(&mut buf)).await {
+            Err(_) => panic!("the trickled request is still open after {PATIENCE:?}"),
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    trickle.abort();
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let head = head_of(&answer);
+    assert!(head.starts_with("http/1.1 408 "), "{head}");
+    assert!(contains(&answer, "request_timeout"));
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_answered_503_and_closed_at_once() {
+    const LIMIT: usize = 8;
+    let app = spawn_app_with(|c| c.max_connections = LIMIT).await;
+    // Slow clients that never finish their head hold every place (the admin
+    // client's kept-alive connection may hold one of them).
+    let mut slow = Vec::new();
+    for _ in 0..LIMIT {
+        slow.push(send(&app, "GET /healthz HTTP/1.1\r\nHo").await);
+    }
+    let mut refused = send(&app, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = read_to_close(&mut refused).await;
+    let head = head_of(&answer);
+    assert!(head.starts_with("http/1.1 503 "), "{head}");
+    assert!(head.contains("retry-after: "), "{head}");
+    // The slow clients leave: their places are free again.
+    drop(slow);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let mut stream = send(
+            &app,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        let answer = read_to_close(&mut stream).await;
+        if head_of(&answer).starts_with("http/1.1 200 ") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still refused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_slow_head_and_an_idle_kept_alive_connection_are_closed_after_the_header_timeout() {
+    let app = spawn_app_with(|c| c.header_timeout = Duration::from_secs(1)).await;
+    let started = tokio::time::Instant::now();
+    let mut slow = send(&app, "GET /healthz HTTP/1.1\r\nHo").await;
+    let answer = read_to_close(&mut slow).await;
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(!contains(&answer, "200 OK"));
+    // Past the first request, on hyper: an idle connection is closed too.
+    let mut idle = send(&app, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = read_to_close(&mut idle).await;
+    assert!(head_of(&answer).starts_with("http/1.1 200 "));
+}
+
+#[tokio::test]
+async fn a_watch_second_on_a_kept_alive_connection_is_cut_off_when_the_client_stops_reading() {
+    let app = spawn_app_with(|c| c.write_timeout = Duration::from_secs(1)).await;
+    let token = released_config(&app).await;
+    // A small receive window, so the server's writes back up quickly.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket
+        .connect(app.base.trim_start_matches("http://").parse().unwrap())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    read_until(&mut stream, &mut seen, |s| contains(s, "\r\n\r\nok")).await;
+    seen.clear();
+    stream
+        .write_all(watch_request(&token, "pod-stuck", "HTTP/1.1").as_bytes())
+        .await
+        .unwrap();
+    read_until(&mut stream, &mut seen, |s| contains(s, r#""version":1"#)).await;
+    wait_connected(&app, "pod-stuck", true).await;
+    // The client stops reading. Large releases fill the kernel's buffers,
+    // then hyper's, then the hub's queue for the stream, which drops the
+    // subscriber (the instance shows disconnected).
+    let mut version = 1;
+    while connected(&app, "pod-stuck").await != Some(false) {
+        assert!(version < 200, "the stuck stream was never dropped");
+        let big = format!(r#"{{"pad": "{}", "v": {version}}}"#, "x".repeat(256 * 1024));
+        app.save(NS, ENV, "app.json", &big, version).await;
+        version += 1;
+        app.release(NS, ENV, "app.json", version, "").await;
+    }
+    // The stream has ended, but its last bytes cannot go out: hyper has been
+    // waiting on the full socket since before the drop. By three write
+    // timeouts later the server has given up on the connection.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rest = read_to_close(&mut stream).await;
+    assert!(
+        !contains(&rest, "\r\n0\r\n\r\n"),
+        "cut off, not ended as if complete"
+    );
 }

@@ -8,6 +8,7 @@ use crate::model::{
     UserUpdate,
 };
 use crate::server::auth::Actor;
+use crate::server::listen::BodyTimeout;
 use crate::server::{ops, AppState};
 use crate::{Error, Result};
 use axum::extract::{FromRequest, FromRequestParts, Path, State};
@@ -19,10 +20,37 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tower_sessions::Session;
 
-/// `axum::Json` with errors in the API's shape.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(Error))]
+/// `axum::Json` with errors in the API's shape: 413 for a body over the
+/// limit ([`JSON_BODY_LIMIT`]), 408 for one that does not arrive in time.
 pub struct Json<T>(pub T);
+
+/// Largest JSON body of a route without config content (axum's default).
+pub const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Error::too_large(
+                format!("The request body is larger than {JSON_BODY_LIMIT} bytes."),
+            )),
+            Err(e) => Err(body_timeout(&e).unwrap_or_else(|| e.into())),
+        }
+    }
+}
+
+/// 408 when `error` (a body that could not be read) is the body timeout.
+fn body_timeout(error: &(dyn std::error::Error + 'static)) -> Option<Error> {
+    BodyTimeout::behind(error).map(|t| {
+        Error::new(
+            408,
+            "request_timeout",
+            format!("{t}; send the whole body at once."),
+        )
+    })
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
@@ -228,10 +256,11 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for ContentJson<T> {
         if declared.is_some_and(|len| len > limit) {
             return Err(too_large());
         }
-        // The only other failure is a broken connection, whose client hears nothing anyway.
+        // The other failures: the body timeout, and a broken connection,
+        // whose client hears nothing anyway.
         let bytes = axum::body::to_bytes(request.into_body(), limit)
             .await
-            .map_err(|_| too_large())?;
+            .map_err(|e| body_timeout(&e).unwrap_or_else(too_large))?;
         serde_json::from_slice(&bytes)
             .map(ContentJson)
             .map_err(|e| {

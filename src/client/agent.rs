@@ -10,6 +10,7 @@
 //! then resumes the stream with `Last-Event-ID` (only what changed since is sent).
 
 use super::{Backoff, Client, ClientError, Update, WatchOptions, WatchState, Watcher};
+use crate::domain::key::{STATE_DIR, TEMP_SUFFIX};
 use crate::domain::lane::parse_labels;
 use crate::domain::Context;
 use crate::model::{Report, ReportStatus, Resolved};
@@ -156,28 +157,10 @@ pub fn default_client_id() -> String {
         .unwrap_or_else(|| "graycast-agent".to_string())
 }
 
-const STATE_DIR: &str = ".graycast";
-const TEMP_SUFFIX: &str = ".graycast-tmp";
-
 /// A key is used as a file name in `DIR`: refuse anything that could escape it or clash with the
-/// agent's own files.
+/// agent's own files (the server refuses such keys too; a server of an older release may not).
 pub fn check_file_key(key: &str) -> Result<(), String> {
-    let ok = !key.is_empty()
-        && key != "."
-        && !key.contains("..")
-        && key != STATE_DIR
-        && !key.ends_with(TEMP_SUFFIX)
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "key {key:?} cannot be a file name here: use letters, digits, '.', '_' or '-', \
-             without \"..\" (and not {STATE_DIR:?})"
-        ))
-    }
+    crate::domain::key::check_key(key)
 }
 
 /// What the agent remembers between runs, in `DIR/.graycast/state.json`.

@@ -6,6 +6,7 @@
 pub mod bucket;
 pub mod diff;
 pub mod format;
+pub mod key;
 pub mod lane;
 pub mod selector;
 

@@ -14,19 +14,27 @@
 //!
 //! Everything else, including a watch request that comes second on a reused
 //! connection, is plain hyper with the bytes already read replayed first.
+//!
+//! Every connection is bounded in time and number ([`Limits`]): the request
+//! head and the request body must arrive in time, a client that stops reading
+//! is cut off whichever path serves it, and connections over the limit are
+//! answered 503 and closed at once.
 
 use crate::server::outlet::{self, Live, Outlet};
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use axum::response::Response;
 use axum::Router;
 use http_body_util::BodyExt;
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -41,8 +49,63 @@ const WATCH: &[u8] = b"GET /api/v1/watch";
 const MAX_HEAD: usize = 16 * 1024;
 /// Headers a watch request may carry.
 const MAX_HEADERS: usize = 64;
-/// A client must send its request head within this time.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// What one connection may take: time to send, time to read, and how many
+/// connections there may be at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections open at once, watch streams included; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// A client must send a request head within this time; a kept-alive
+    /// connection idle this long is closed.
+    pub header_timeout: Duration,
+    /// A request body must arrive whole within this time after its head.
+    pub body_timeout: Duration,
+    /// A client that takes no bytes for this long while a response waits is cut off.
+    pub write_timeout: Duration,
+}
+
+impl Limits {
+    pub fn of(config: &crate::server::ServeConfig) -> Self {
+        Self {
+            max_connections: config.max_connections.max(1),
+            header_timeout: config.header_timeout,
+            body_timeout: config.body_timeout,
+            write_timeout: config.write_timeout,
+        }
+    }
+}
+
+/// Sent to a connection over [`Limits::max_connections`] before it is closed.
+const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
+retry-after: 5\r\ncontent-length: 41\r\nconnection: close\r\n\r\n\
+Too many connections; try again shortly.\n";
+
+/// Raises the soft limit on open files to the hard limit: every connection
+/// is a file descriptor, and the usual soft default (1024) would cap the
+/// server far below [`Limits::max_connections`]. Returns the limit now in force.
+#[cfg(unix)]
+pub fn raise_open_file_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    #[allow(clippy::unnecessary_cast)] // `rlim_t` is not `u64` on every Unix.
+    Ok(limit.rlim_cur as u64)
+}
 
 /// Accepts connections until `closing` turns true, then waits for every
 /// connection to finish (watch streams end on `closing`; hyper connections
@@ -50,10 +113,12 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    limits: Limits,
     closing: watch::Receiver<bool>,
 ) -> io::Result<()> {
     // Each connection task holds a receiver; `closed()` completes when all are gone.
     let (alive, _) = watch::channel(());
+    let open = Arc::new(AtomicUsize::new(0));
     let mut stop = closing.clone();
     loop {
         let (stream, remote) = tokio::select! {
@@ -68,12 +133,19 @@ pub async fn serve(
             },
             _ = outlet::shutting_down(&mut stop) => break,
         };
+        if open.fetch_add(1, Ordering::AcqRel) >= limits.max_connections {
+            open.fetch_sub(1, Ordering::AcqRel);
+            refuse(&stream);
+            continue;
+        }
+        let counted = Counted(open.clone());
         let router = router.clone();
         let closing = closing.clone();
         let alive = alive.subscribe();
         tokio::spawn(async move {
-            connection(stream, remote, router, closing).await;
+            connection(stream, remote, router, limits, closing).await;
             drop(alive);
+            drop(counted);
         });
     }
     drop(listener);
@@ -81,17 +153,40 @@ pub async fn serve(
     Ok(())
 }
 
+/// Answers a connection over the limit with [`OVER_CAPACITY`], without
+/// waiting for anything: a flood costs an accept, a send and a close each.
+fn refuse(stream: &TcpStream) {
+    let socket = socket2::SockRef::from(stream);
+    // Plain calls on the new socket: its send buffer is empty.
+    let _ = socket.send(OVER_CAPACITY);
+    let _ = socket.shutdown(std::net::Shutdown::Write);
+    // What the client already sent is read, so closing sends no reset that
+    // could overtake the answer.
+    let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+    let _ = socket.recv_with_flags(&mut sink, libc::MSG_DONTWAIT);
+}
+
+/// One open connection, counted in `serve`'s total until dropped.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 async fn connection(
     stream: TcpStream,
     remote: SocketAddr,
     router: Router,
+    limits: Limits,
     closing: watch::Receiver<bool>,
 ) {
     // Events are small writes that must leave at once.
     let _ = stream.set_nodelay(true);
     let mut stop = closing.clone();
     let read = tokio::select! {
-        read = tokio::time::timeout(HEAD_TIMEOUT, first_request(&stream)) => match read {
+        read = tokio::time::timeout(limits.header_timeout, first_request(&stream)) => match read {
             Ok(Ok(read)) => read,
             Ok(Err(_)) | Err(_) => return,
         },
@@ -100,12 +195,13 @@ async fn connection(
     };
     match read {
         FirstRequest::Watch { head, end } => {
-            if let Err(e) = lean_watch(stream, remote, router, &head[..end], closing).await {
+            let lean = lean_watch(stream, remote, router, &head[..end], limits, closing);
+            if let Err(e) = lean.await {
                 tracing::debug!(error = %e, "watch connection ended");
             }
         }
         FirstRequest::Other(prefix) => {
-            hyper_connection(stream, prefix, remote, router, closing).await
+            hyper_connection(stream, prefix, remote, router, limits, closing).await
         }
     }
 }
@@ -219,8 +315,10 @@ async fn lean_watch(
     remote: SocketAddr,
     router: Router,
     head: &[u8],
+    limits: Limits,
     closing: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    let write_timeout = limits.write_timeout;
     let mut request = match parse_head(head) {
         Ok(request) => request,
         Err(status) => {
@@ -228,12 +326,14 @@ async fn lean_watch(
                 .status(status)
                 .body(Body::from("malformed request head\n"))
                 .expect("static response");
-            return write_response(&stream, Version::HTTP_11, response).await;
+            return write_response(&stream, Version::HTTP_11, response, write_timeout).await;
         }
     };
     let version = request.version();
     // HTTP/1.0 has no chunks: the body then ends where the connection does.
-    let outlet = Arc::new(Outlet::new(stream, version == Version::HTTP_11));
+    let outlet = Arc::new(
+        Outlet::new(stream, version == Version::HTTP_11).with_write_timeout(write_timeout),
+    );
     request.extensions_mut().insert(ConnectInfo(remote));
     request.extensions_mut().insert(outlet.clone());
     let Ok(mut response) = router.oneshot(request).await;
@@ -244,12 +344,12 @@ async fn lean_watch(
     {
         Some(live) => {
             let head = response_head(version, response.status(), response.headers(), None);
-            outlet::write_all(outlet.socket(), &head).await?;
+            outlet::write_all(outlet.socket(), &head, write_timeout).await?;
             drop(head);
             drop(response);
             outlet::run(outlet, live, closing).await
         }
-        None => write_response(outlet.socket(), version, response).await,
+        None => write_response(outlet.socket(), version, response, write_timeout).await,
     }
 }
 
@@ -304,6 +404,7 @@ async fn write_response(
     stream: &TcpStream,
     version: Version,
     response: Response,
+    write_timeout: Duration,
 ) -> io::Result<()> {
     let (parts, body) = response.into_parts();
     let body = body
@@ -318,8 +419,8 @@ async fn write_response(
         response.headers(),
         Some(body.len()),
     );
-    outlet::write_all(stream, &head).await?;
-    outlet::write_all(stream, &body).await
+    outlet::write_all(stream, &head, write_timeout).await?;
+    outlet::write_all(stream, &body, write_timeout).await
 }
 
 /// Set by the watch handler on its response when it served a lean
@@ -343,19 +444,36 @@ async fn hyper_connection(
     prefix: Vec<u8>,
     remote: SocketAddr,
     router: Router,
+    limits: Limits,
     mut closing: watch::Receiver<bool>,
 ) {
     let io = TokioIo::new(Prefixed {
         prefix,
         pos: 0,
         inner: stream,
+        write_timeout: limits.write_timeout,
+        stalled: None,
     });
-    let service = router.map_request(move |mut request: Request<hyper::body::Incoming>| {
+    let body_timeout = limits.body_timeout;
+    let service = router.map_request(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(remote));
-        request.map(Body::new)
+        request.map(|body| {
+            if body.is_end_stream() {
+                Body::new(body)
+            } else {
+                Body::new(Deadline {
+                    inner: body,
+                    deadline: tokio::time::Instant::now() + body_timeout,
+                    timeout: body_timeout,
+                    sleep: None,
+                })
+            }
+        })
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new());
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
     let mut conn = pin!(builder.serve_connection(io, TowerToHyperService::new(service)));
     let mut shutting_down = false;
     loop {
@@ -374,11 +492,109 @@ async fn hyper_connection(
     }
 }
 
-/// `inner`, with `prefix[pos..]` read first.
+/// The error of a request body that did not arrive within [`Limits::body_timeout`].
+#[derive(Debug)]
+pub struct BodyTimeout(pub Duration);
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the request body did not arrive within {} s",
+            self.0.as_secs_f64()
+        )
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+impl BodyTimeout {
+    /// The timeout behind `error` (a body error as an extractor reports it), if any.
+    pub fn behind<'e>(mut error: &'e (dyn std::error::Error + 'static)) -> Option<&'e Self> {
+        loop {
+            if let Some(timeout) = error.downcast_ref::<Self>() {
+                return Some(timeout);
+            }
+            error = error.source()?;
+        }
+    }
+}
+
+/// A request body that fails with [`BodyTimeout`] unless it ends by
+/// `deadline`: a client trickling its body holds the connection no longer.
+struct Deadline {
+    inner: Incoming,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    /// Armed the first time the body is waited for.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl hyper::body::Body for Deadline {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let deadline = this.deadline;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout(this.timeout))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// `inner`, with `prefix[pos..]` read first; a write that cannot go out for
+/// `write_timeout` (the client stopped reading) fails.
 struct Prefixed {
     prefix: Vec<u8>,
     pos: usize,
     inner: TcpStream,
+    write_timeout: Duration,
+    /// Running while the socket is full; reset by any progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Prefixed {
+    /// Passes a write's outcome on, timing how long the socket stays full.
+    fn stall<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let timeout = self.write_timeout;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl AsyncRead for Prefixed {
@@ -408,7 +624,8 @@ impl AsyncWrite for Prefixed {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.stall(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -416,7 +633,8 @@ impl AsyncWrite for Prefixed {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.stall(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -453,6 +671,14 @@ mod tests {
         assert_eq!(watch_prefix(b"GET /healthz"), Some(false));
         assert_eq!(watch_prefix(b"G"), None);
         assert_eq!(watch_prefix(b"X"), Some(false));
+    }
+
+    #[test]
+    fn the_over_capacity_answer_is_complete() {
+        let text = std::str::from_utf8(OVER_CAPACITY).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 503 "));
+        assert!(head.contains(&format!("\r\ncontent-length: {}\r\n", body.len())));
     }
 
     #[test]

@@ -47,6 +47,14 @@ pub struct ServeConfig {
     pub secure_cookies: bool,
     /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Connections open at once, watch streams included (src/server/listen.rs).
+    pub max_connections: usize,
+    /// Time to send a request head; also how long a kept-alive connection may idle.
+    pub header_timeout: Duration,
+    /// Time to send a request body, from the end of its head.
+    pub body_timeout: Duration,
+    /// How long a client may take nothing while a response waits before it is cut off.
+    pub write_timeout: Duration,
 }
 
 impl ServeConfig {
@@ -67,9 +75,20 @@ impl ServeConfig {
             login: auth::LoginLimits::default(),
             secure_cookies: false,
             trusted_proxies: Vec::new(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_REQUEST_TIMEOUT,
+            body_timeout: DEFAULT_REQUEST_TIMEOUT,
+            write_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
+
+/// Room for a fleet of 10,000 watching instances, with as many again for
+/// the dashboard, the API and reconnects overlapping old streams.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
+
+/// The default header, body and write timeouts.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Disconnected instances stay listed for a day.
 pub const DEFAULT_INSTANCE_RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -245,7 +264,8 @@ impl Application {
             shutdown.await;
             state.closing.send_replace(true);
         });
-        listen::serve(self.listener, self.router, closing).await
+        let limits = listen::Limits::of(&self.state.config);
+        listen::serve(self.listener, self.router, limits, closing).await
     }
 }
 

@@ -23,7 +23,8 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
-/// A subscriber whose socket stays full this long (it stopped reading) is cut off.
+/// A subscriber whose socket stays full this long (it stopped reading) is
+/// cut off, unless the outlet is given another time ([`Outlet::with_write_timeout`]).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 const PING: &[u8] = b": ping\n\n";
@@ -34,6 +35,7 @@ pub struct Outlet {
     chunked: bool,
     state: Mutex<State>,
     wake: Notify,
+    write_timeout: Duration,
 }
 
 #[derive(Default)]
@@ -54,7 +56,14 @@ impl Outlet {
             chunked,
             state: Mutex::default(),
             wake: Notify::new(),
+            write_timeout: WRITE_TIMEOUT,
         }
+    }
+
+    /// Cuts the subscriber off when its socket stays full for `timeout`.
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
     }
 
     pub fn socket(&self) -> &TcpStream {
@@ -194,14 +203,14 @@ pub async fn run(
             let Some(batch) = batch else {
                 if outlet.is_closed() {
                     if outlet.chunked {
-                        write_all(&outlet.socket, b"0\r\n\r\n").await?;
+                        write_all(&outlet.socket, b"0\r\n\r\n", outlet.write_timeout).await?;
                     }
                     return Ok(());
                 }
                 break;
             };
             for bytes in batch {
-                if let Err(e) = write_all(&outlet.socket, &bytes).await {
+                if let Err(e) = write_all(&outlet.socket, &bytes, outlet.write_timeout).await {
                     outlet.close();
                     return Err(e);
                 }
@@ -244,9 +253,9 @@ async fn client_gone(socket: &TcpStream) -> io::Result<()> {
     }
 }
 
-/// Writes all of `bytes`, waiting for room, but not longer than [`WRITE_TIMEOUT`] in all.
-pub async fn write_all(socket: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
-    let deadline = tokio::time::Instant::now() + WRITE_TIMEOUT;
+/// Writes all of `bytes`, waiting for room, but not longer than `timeout` in all.
+pub async fn write_all(socket: &TcpStream, mut bytes: &[u8], timeout: Duration) -> io::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
     while !bytes.is_empty() {
         match socket.try_write(bytes) {
             Ok(n) => bytes = &bytes[n..],

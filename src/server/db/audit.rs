@@ -100,7 +100,8 @@ pub async fn search(
     q: &AuditQuery,
     env_scope: Option<&str>,
     namespace_scope: Option<&str>,
-) -> Result<AuditPage> {
+) -> crate::Result<AuditPage> {
+    refuse_nul(q)?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let envs = [q.env.as_deref(), env_scope];
     let namespaces = [q.namespace.as_deref(), namespace_scope];
@@ -184,6 +185,29 @@ pub async fn search(
         entries: rows.into_iter().map(Into::into).collect(),
         next_before_id,
     })
+}
+
+/// FTS5 cannot take a NUL character, even quoted (the query text ends there
+/// and the rest is a syntax error): refuse it in the fields that reach the
+/// full-text match, naming the field.
+fn refuse_nul(q: &AuditQuery) -> crate::Result<()> {
+    let fields = [
+        ("q", &q.q),
+        ("actor", &q.actor),
+        ("action", &q.action),
+        ("namespace", &q.namespace),
+        ("env", &q.env),
+    ];
+    match fields
+        .into_iter()
+        .find(|(_, value)| value.as_deref().is_some_and(|v| v.contains('\0')))
+    {
+        Some((field, _)) => Err(crate::Error::invalid(
+            field,
+            format!("{field} contains a NUL character (%00); remove it."),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// ` AND <id> <op> <the first id at or after time>` (past every id when no

@@ -12,11 +12,11 @@ pub async fn search(state: &AppState, actor: &Actor, query: &AuditQuery) -> Resu
         query.namespace.as_deref(),
         query.env.as_deref(),
     )?;
-    Ok(db::audit::search(
+    db::audit::search(
         &state.db,
         query,
         actor.env.as_deref(),
         actor.namespace.as_deref(),
     )
-    .await?)
+    .await
 }

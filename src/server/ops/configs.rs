@@ -11,26 +11,12 @@ use crate::{Error, Result};
 use sha2::{Digest, Sha256};
 use sqlx::{SqliteConnection, SqliteExecutor};
 
-pub const MAX_KEY_LEN: usize = 128;
+pub use crate::domain::key::MAX_KEY_LEN;
 pub const MAX_MESSAGE_CHARS: usize = 2000;
 
-/// Config keys: 1–128 characters of `[A-Za-z0-9._-]`, e.g. `app.yaml`.
+/// Config keys: the rule agents apply to file names ([`crate::domain::key::check_key`]).
 pub fn check_key(key: &str) -> Result<()> {
-    let ok = !key.is_empty()
-        && key.len() <= MAX_KEY_LEN
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "key",
-            format!(
-                "key {key:?} is not valid: use 1–{MAX_KEY_LEN} letters, digits, '.', '_' or '-'."
-            ),
-        ))
-    }
+    crate::domain::key::check_key(key).map_err(|message| Error::invalid("key", message))
 }
 
 /// `sha256:<hex of the content bytes>`.

@@ -1,0 +1,347 @@
+//! Crash recovery: the real binary is killed (`SIGKILL`) while eight writers
+//! save and release, then restarted on the same database, several times. Each
+//! restart must be ready quickly, and every write it acknowledged must be there.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_graycast");
+const WRITERS: usize = 8;
+const CRASHES: usize = 6;
+/// A restarted server must answer `/readyz` within this time.
+const READY_WITHIN: Duration = Duration::from_secs(10);
+const NS: &str = "shop";
+const ENV: &str = "prod";
+
+struct Server {
+    child: Child,
+    base: String,
+    /// Everything the server logged, for the failure message.
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `graycast serve` on a free port; returns once it printed where it listens.
+    // On a failed start the test panics and ends, and the child with it.
+    #[allow(clippy::zombie_processes)]
+    fn start(database_url: &str) -> Self {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database_url,
+                "--admin-password",
+                "admin-password",
+            ])
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock().unwrap().clone_from(&text);
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = stdout.read_line(&mut line).unwrap();
+            assert!(n > 0, "the server exited: {}", log.lock().unwrap());
+            if let Some(base) = line.trim().strip_prefix("graycast is listening on ") {
+                let base = base.to_string();
+                // Keep reading stdout so the server never blocks on a full pipe.
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+                });
+                return Self { child, base, log };
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Polls `/readyz` until it answers 200; panics after [`READY_WITHIN`] from `started`.
+async fn wait_ready(server: &Server, started: Instant) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    loop {
+        if let Ok(r) = http.get(server.url("/readyz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < READY_WITHIN,
+            "the restarted server was not ready within {READY_WITHIN:?}; its log:\n{}",
+            server.log.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What a writer got acknowledged: versions (number, content) and releases (event id, version).
+#[derive(Default, Clone)]
+struct Acked {
+    versions: Vec<(i64, String)>,
+    releases: Vec<(i64, i64)>,
+}
+
+/// Saves and releases `key` until the server stops answering; returns how far it got.
+async fn writer(
+    base: String,
+    token: String,
+    key: String,
+    mut version: i64,
+    acked: Arc<Mutex<Acked>>,
+) {
+    let http = client();
+    let configs = format!("{base}/api/v1/namespaces/{NS}/envs/{ENV}/configs/{key}");
+    loop {
+        let content = format!(r#"{{"n": {}}}"#, version + 1);
+        let saved = http
+            .post(format!("{configs}/versions"))
+            .bearer_auth(&token)
+            .json(&json!({ "content": content, "base_version": version }))
+            .send()
+            .await;
+        match saved {
+            Ok(r) if r.status() == 201 => {
+                let Ok(body) = r.json::<Value>().await else {
+                    return;
+                };
+                version = body["version"].as_i64().unwrap();
+                acked.lock().unwrap().versions.push((version, content));
+            }
+            // A save the crash cut off before its answer was committed after all:
+            // go on from the latest version.
+            Ok(r) if r.status() == 409 => {
+                let Ok(r) = http
+                    .get(format!("{configs}/versions"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                let Ok(list) = r.json::<Vec<Value>>().await else {
+                    return;
+                };
+                version = list
+                    .iter()
+                    .filter_map(|v| v["version"].as_i64())
+                    .max()
+                    .unwrap();
+                continue;
+            }
+            Ok(r) => panic!(
+                "save refused: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            ),
+            Err(_) => return,
+        }
+        let released = http
+            .post(format!("{configs}/release"))
+            .bearer_auth(&token)
+            .json(&json!({ "version": version }))
+            .send()
+            .await;
+        match released {
+            Ok(r) if r.status() == 201 => {
+                let Ok(body) = r.json::<Value>().await else {
+                    return;
+                };
+                let id = body["id"].as_i64().unwrap();
+                acked.lock().unwrap().releases.push((id, version));
+            }
+            Ok(r) => panic!(
+                "release refused: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            ),
+            Err(_) => return,
+        }
+    }
+}
+
+/// Every acknowledged version has its content, every acknowledged release its event.
+async fn check_acked(server: &Server, token: &str, key: &str, acked: &Acked) {
+    let http = client();
+    let configs = server.url(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/configs/{key}"));
+    let r = http
+        .get(format!("{configs}/versions"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let list: Vec<Value> = r.json().await.unwrap();
+    for (version, content) in &acked.versions {
+        let found = list.iter().find(|v| v["version"] == *version);
+        let found = found.unwrap_or_else(|| panic!("{key}: version {version} was lost"));
+        assert_eq!(
+            found["content"],
+            content.as_str(),
+            "{key} version {version}"
+        );
+    }
+    let r = http
+        .get(format!("{configs}/releases"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let list: Vec<Value> = r.json().await.unwrap();
+    for (id, version) in &acked.releases {
+        let found = list.iter().find(|e| e["id"] == *id);
+        let found = found.unwrap_or_else(|| panic!("{key}: release event {id} was lost"));
+        assert_eq!(found["version"], *version, "{key}: release event {id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_under_concurrent_writers_loses_nothing_and_restarts_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("crash.db").display());
+
+    // Set up: a namespace, one config per writer, an admin token.
+    let server = Server::start(&database_url);
+    wait_ready(&server, Instant::now()).await;
+    let admin = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let r = admin
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({ "username": "admin", "password": "admin-password" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = admin
+        .post(server.url("/api/v1/tokens"))
+        .json(&json!({ "name": "writers", "role": "admin" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = admin
+        .post(server.url("/api/v1/namespaces"))
+        .json(&json!({ "name": NS }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let keys: Vec<String> = (0..WRITERS).map(|i| format!("w{i}.json")).collect();
+    for key in &keys {
+        let r = admin
+            .post(server.url(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/configs")))
+            .json(&json!({ "key": key, "format": "json", "content": r#"{"n": 1}"# }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let acked: Vec<Arc<Mutex<Acked>>> = (0..WRITERS).map(|_| Arc::default()).collect();
+    let mut server = server;
+    let mut started = Instant::now();
+    for round in 0..=CRASHES {
+        // Round 0 starts the fresh server; every later one follows a crash.
+        // Eight writers, each on its own config, from its latest acknowledged
+        // version, at once: a restarted server is busy from its first moment.
+        let writers: Vec<_> = keys
+            .iter()
+            .zip(&acked)
+            .map(|(key, acked)| {
+                let from = acked.lock().unwrap().versions.last().map_or(1, |v| v.0);
+                tokio::spawn(writer(
+                    server.base.clone(),
+                    token.clone(),
+                    key.clone(),
+                    from,
+                    acked.clone(),
+                ))
+            })
+            .collect();
+        let before: Vec<Acked> = acked.iter().map(|a| a.lock().unwrap().clone()).collect();
+        wait_ready(&server, started).await;
+        eprintln!(
+            "round {round}: ready {:?} after the start",
+            started.elapsed()
+        );
+        for (key, acked) in keys.iter().zip(&before) {
+            check_acked(&server, &token, key, acked).await;
+        }
+        // Kill once every writer has had a few more writes acknowledged.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while acked
+            .iter()
+            .zip(&before)
+            .any(|(a, b)| a.lock().unwrap().versions.len() < b.versions.len() + 3)
+        {
+            assert!(Instant::now() < deadline, "the writers made no progress");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let log = server.log.clone();
+        server.kill();
+        for w in writers {
+            w.await.expect("a writer panicked");
+        }
+        let total: usize = acked.iter().map(|a| a.lock().unwrap().versions.len()).sum();
+        eprintln!(
+            "round {round}: killed at {:?}, {total} versions acknowledged; warnings:",
+            started.elapsed()
+        );
+        for line in log
+            .lock()
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        {
+            eprintln!("  {line}");
+        }
+        if round == CRASHES {
+            break;
+        }
+        started = Instant::now();
+        server = Server::start(&database_url);
+    }
+}
