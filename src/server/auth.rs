@@ -953,6 +953,9 @@ mod tests {
         assert!(has_session_cookie(&headers));
     }
 
+    // The gate is held across awaits on purpose: the checks block on it in
+    // their blocking threads until the test opens it.
+    #[allow(clippy::await_holding_lock)]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn password_checks_run_at_most_n_at_once_and_refuse_beyond_the_queue() {
         let checks = Arc::new(PasswordChecks::new(&limits(), Arc::new(Metrics::default())));
