@@ -50,3 +50,19 @@ test("an admin adds an environment; a duplicate is refused", async ({ page }) =>
   await page.getByRole("button", { name: "Add environment" }).click();
   await expect(page.getByRole("alert")).toContainText("already exists");
 });
+
+test("an admin limited to an environment sees tokens but not users or environments", async ({ page }) => {
+  await signIn(page);
+  const name = `lim${Date.now() % 100000}`;
+  const created = await page.request.post("/api/v1/users", {
+    data: { username: name, password: `${name}-password`, role: "admin", env: "staging" },
+  });
+  expect(created.status()).toBe(201);
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/login/);
+  await signIn(page, name, `${name}-password`);
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await expect(nav.getByRole("link", { name: "Tokens" })).toBeVisible();
+  await expect(nav.getByRole("link", { name: "Users" })).toHaveCount(0);
+  await expect(nav.getByRole("link", { name: "Environments" })).toHaveCount(0);
+});

@@ -96,6 +96,9 @@ fn Header(user: User) -> impl IntoView {
         }
     });
     let is_admin = user.role == Role::Admin;
+    // Users and environments span every environment: only admins without a
+    // limit manage them (the server refuses the others).
+    let unlimited_admin = is_admin && user.env.is_none();
     view! {
         <header class="topbar">
             <A href="/" attr:class="brand">
@@ -105,9 +108,13 @@ fn Header(user: User) -> impl IntoView {
             <nav aria-label="Main">
                 <A href="/">"Namespaces"</A>
                 <A href="/audit">"Audit"</A>
-                <Show when=move || is_admin>
+                <Show when=move || unlimited_admin>
                     <A href="/admin/users">"Users"</A>
+                </Show>
+                <Show when=move || is_admin>
                     <A href="/admin/tokens">"Tokens"</A>
+                </Show>
+                <Show when=move || unlimited_admin>
                     <A href="/admin/environments">"Environments"</A>
                 </Show>
             </nav>
