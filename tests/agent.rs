@@ -1,6 +1,9 @@
 //! Issue 6: the agent and the SDK end to end against the real server binary (so the server can
 //! be stopped and started again on the same port, as a fixed `--server` URL needs).
 
+mod common;
+
+use common::eventually;
 use graycast::client::{Backoff, Client, Update, WatchMode, WatchOptions, WatchState};
 use graycast::domain::Context;
 use reqwest::StatusCode;
@@ -200,24 +203,6 @@ fn log_file(dir: &Path, name: &str) -> std::fs::File {
         .append(true)
         .open(dir.join(name))
         .unwrap()
-}
-
-/// Polls `check` until it returns `Some` (fails after [`PATIENCE`] with `what`).
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn file_is(path: &Path, content: &str) {

@@ -197,18 +197,18 @@ async fn writer(
     }
 }
 
+/// A list the API answers at `url`.
+async fn get_list(http: &reqwest::Client, url: &str, token: &str) -> Vec<Value> {
+    let r = http.get(url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{url}");
+    r.json().await.unwrap()
+}
+
 /// Every acknowledged version has its content, every acknowledged release its event.
 async fn check_acked(server: &Server, token: &str, key: &str, acked: &Acked) {
     let http = client();
     let configs = server.url(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/configs/{key}"));
-    let r = http
-        .get(format!("{configs}/versions"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let list: Vec<Value> = r.json().await.unwrap();
+    let list = get_list(&http, &format!("{configs}/versions"), token).await;
     for (version, content) in &acked.versions {
         let found = list.iter().find(|v| v["version"] == *version);
         let found = found.unwrap_or_else(|| panic!("{key}: version {version} was lost"));
@@ -218,14 +218,7 @@ async fn check_acked(server: &Server, token: &str, key: &str, acked: &Acked) {
             "{key} version {version}"
         );
     }
-    let r = http
-        .get(format!("{configs}/releases"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let list: Vec<Value> = r.json().await.unwrap();
+    let list = get_list(&http, &format!("{configs}/releases"), token).await;
     for (id, version) in &acked.releases {
         let found = list.iter().find(|e| e["id"] == *id);
         let found = found.unwrap_or_else(|| panic!("{key}: release event {id} was lost"));

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{spawn_app, TestApp};
+use common::{eventually, spawn_app, TestApp};
 use graycast::client::{Client, ClientError, Update, WatchOptions, Watcher};
 use graycast::domain::Context;
 use graycast::model::{ReportStatus, Resolved};
@@ -107,23 +107,6 @@ async fn setup() -> (TestApp, String, TlsProxy) {
     let upstream = app.base.trim_start_matches("http://").to_string();
     let proxy = tls_proxy(upstream).await;
     (app, token, proxy)
-}
-
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// What the instances list says about `client_id`'s `app.txt`.

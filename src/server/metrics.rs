@@ -162,41 +162,37 @@ impl Metrics {
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP graycast_subscribers Watch streams open now.\n");
-        out.push_str("# TYPE graycast_subscribers gauge\n");
-        let _ = writeln!(
-            out,
-            "graycast_subscribers {}",
-            self.subscribers.load(Ordering::Relaxed)
+        scalar(
+            &mut out,
+            "graycast_subscribers",
+            "gauge",
+            "Watch streams open now.",
+            self.subscribers.load(Ordering::Relaxed),
         );
-        out.push_str(
-            "# HELP graycast_push_events_total Events handed to subscribers' watch streams.\n",
-        );
-        out.push_str("# TYPE graycast_push_events_total counter\n");
-        let _ = writeln!(
-            out,
-            "graycast_push_events_total {}",
-            self.push_events.load(Ordering::Relaxed)
+        scalar(
+            &mut out,
+            "graycast_push_events_total",
+            "counter",
+            "Events handed to subscribers' watch streams.",
+            self.push_events.load(Ordering::Relaxed),
         );
         out.push_str("# HELP graycast_push_latency_seconds From a release event's commit to its event being handed to a subscriber's stream.\n");
         out.push_str("# TYPE graycast_push_latency_seconds histogram\n");
         self.push_latency
             .render(&mut out, "graycast_push_latency_seconds", "");
-        out.push_str(
-            "# HELP graycast_password_checks_running Password verifications running now.\n",
+        scalar(
+            &mut out,
+            "graycast_password_checks_running",
+            "gauge",
+            "Password verifications running now.",
+            self.password_checks_running.load(Ordering::Relaxed),
         );
-        out.push_str("# TYPE graycast_password_checks_running gauge\n");
-        let _ = writeln!(
-            out,
-            "graycast_password_checks_running {}",
-            self.password_checks_running.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP graycast_password_checks_refused_total Sign-ins refused (429) because the password verifications and their queue were full.\n");
-        out.push_str("# TYPE graycast_password_checks_refused_total counter\n");
-        let _ = writeln!(
-            out,
-            "graycast_password_checks_refused_total {}",
-            self.password_checks_refused.load(Ordering::Relaxed)
+        scalar(
+            &mut out,
+            "graycast_password_checks_refused_total",
+            "counter",
+            "Sign-ins refused (429) because the password verifications and their queue were full.",
+            self.password_checks_refused.load(Ordering::Relaxed),
         );
         out.push_str("# HELP graycast_releases_total Release events committed, by kind.\n");
         out.push_str("# TYPE graycast_releases_total counter\n");
@@ -244,6 +240,14 @@ fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// One unlabelled series with its `HELP` and `TYPE` lines.
+fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
 }
 
 #[cfg(test)]
