@@ -2,9 +2,7 @@
 //! abort, preview, resolve with a context (query and headers), explain, and
 //! every error, with release events and audit entries.
 
-mod common;
-
-use common::{config_path, spawn_app, TestApp};
+use crate::common::{config_path, spawn_app, TestApp};
 use graycast::domain::bucket::bucket;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

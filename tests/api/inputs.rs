@@ -1,9 +1,7 @@
 //! Small inputs at the edges: characters the database cannot search for,
 //! keys that are not plain file names, bodies over the limit.
 
-mod common;
-
-use common::{error_code, spawn_app};
+use crate::common::{error_code, spawn_app};
 use reqwest::StatusCode;
 use serde_json::json;
 

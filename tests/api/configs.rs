@@ -1,9 +1,7 @@
 //! Issue 4: namespaces, configs, versions, release and rollback, resolve, diff
 //! and audit search — against the real server.
 
-mod common;
-
-use common::{config_path, error_code, spawn_app, spawn_app_with};
+use crate::common::{config_path, error_code, spawn_app, spawn_app_with};
 use graycast::domain::format::{validate, ConfigFormat};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -597,7 +595,7 @@ async fn resolve_serves_the_stable_release_with_a_strong_etag() {
     );
 
     let get = |tag: String| {
-        common::client()
+        crate::common::client()
             .get(app.url(&path))
             .bearer_auth(&subscriber)
             .header("If-None-Match", tag)
@@ -861,7 +859,7 @@ async fn audit_search_finds_words_with_filters_and_pages() {
     );
 }
 
-async fn search(app: &common::TestApp, query: &str) -> Value {
+async fn search(app: &crate::common::TestApp, query: &str) -> Value {
     let (status, body) = app.get_json(&format!("/api/v1/audit?{query}")).await;
     assert_eq!(status, StatusCode::OK, "{query}: {body}");
     body
@@ -983,7 +981,7 @@ async fn large_diffs_keep_their_deadline_and_do_not_stall_other_requests() {
         .collect();
     // `/healthz` answers promptly all along. The server and this test share one thread, so a
     // diff computed on it (each takes its full second here) would hold every request.
-    let probe = common::client();
+    let probe = crate::common::client();
     let mut probes = 0;
     while !diffs.iter().all(|d| d.is_finished()) {
         let started = std::time::Instant::now();

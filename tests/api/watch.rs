@@ -1,10 +1,8 @@
 //! Issue 6: the watch stream, the push hub, rules mode, reports and instances —
 //! against the real server, with real SSE clients over TCP.
 
-mod common;
-
-use common::sse::{self, SseEvent, SseStream, PATIENCE};
-use common::{config_path, spawn_app, spawn_app_with, TestApp};
+use crate::common::sse::{self, SseEvent, SseStream, PATIENCE};
+use crate::common::{config_path, spawn_app, spawn_app_with, TestApp};
 use graycast::domain::lane::{resolve, LaneRule};
 use graycast::domain::selector::Selector;
 use graycast::domain::Context;
@@ -97,7 +95,7 @@ async fn watch_needs_a_token_within_its_namespace_and_environment() {
 
     let anonymous = reqwest::get(&url).await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(common::error_code(anonymous).await, "unauthorized");
+    assert_eq!(crate::common::error_code(anonymous).await, "unauthorized");
     let bad_token = sse::request(&url, "gc_not-a-token", None).await;
     assert_eq!(bad_token.status(), StatusCode::UNAUTHORIZED);
 
@@ -1094,7 +1092,7 @@ async fn reports_come_only_from_instances_watching_with_the_same_token() {
             )
             .await;
         assert_eq!(r.status(), StatusCode::CONFLICT);
-        assert_eq!(common::error_code(r).await, "conflict");
+        assert_eq!(crate::common::error_code(r).await, "conflict");
     }
     let r = app
         .post_with(&other_token, "/api/v1/report", report("pod-1", "app.json"))

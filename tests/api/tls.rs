@@ -5,9 +5,7 @@
 //! (as a TLS-terminating load balancer would), with a certificate for `localhost` and
 //! `127.0.0.1` issued by a CA made here.
 
-mod common;
-
-use common::{eventually, spawn_app, TestApp};
+use crate::common::{eventually, spawn_app, TestApp};
 use graycast::client::{Client, ClientError, Update, WatchOptions, Watcher};
 use graycast::domain::Context;
 use graycast::model::{ReportStatus, Resolved};

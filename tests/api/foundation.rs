@@ -1,9 +1,7 @@
 //! Issue 3: sign-in, sessions, throttling, roles, tokens, same-origin rule,
 //! audit, errors, probes and the command line — against the real server.
 
-mod common;
-
-use common::{client, error_code, login, spawn_app, ADMIN_PASSWORD};
+use crate::common::{client, error_code, login, spawn_app, ADMIN_PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,6 +1,5 @@
 //! Starts the real server (in this process) on a free loopback port with a
 //! fresh SQLite database, and offers typed helpers for the API.
-#![allow(dead_code)]
 
 pub mod sse;
 

@@ -1,10 +1,8 @@
 //! Issue 4, point 8: every config route × every kind of caller, with the
 //! exact status each cell must answer.
 
-mod common;
-
-use common::sse;
-use common::{client, config_path, spawn_app, TestApp};
+use crate::common::sse;
+use crate::common::{client, config_path, spawn_app, TestApp};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -910,7 +908,7 @@ async fn a_role_change_or_disabling_ends_a_users_streams() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{user}");
     let vera = client();
-    let r = common::login(&vera, &app.base, "vera", "vera-password").await;
+    let r = crate::common::login(&vera, &app.base, "vera", "vera-password").await;
     assert_eq!(r.status(), StatusCode::OK);
     let feed = app.url("/api/v1/namespaces/shop/envs/prod/instances/stream");
     let watch = app.url("/api/v1/watch?namespace=shop&env=prod&client_id=browser-1");

@@ -1,9 +1,7 @@
 //! Issue 6: Prometheus metrics at /metrics, from the real server.
 
-mod common;
-
-use common::sse::{self, PATIENCE};
-use common::{spawn_app, TestApp};
+use crate::common::sse::{self, PATIENCE};
+use crate::common::{spawn_app, TestApp};
 use reqwest::StatusCode;
 use std::time::Duration;
 

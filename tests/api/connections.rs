@@ -1,10 +1,8 @@
 //! The connection loop (src/server/listen.rs): watch streams on the lean
 //! responder, everything else on hyper — checked on the wire, over raw TCP.
 
-mod common;
-
-use common::sse::PATIENCE;
-use common::{spawn_app, spawn_app_with, TestApp};
+use crate::common::sse::PATIENCE;
+use crate::common::{spawn_app, spawn_app_with, TestApp};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -2,9 +2,7 @@
 //! guesses from elsewhere, made-up usernames, a flood of verifications) and
 //! the browser hardening headers and cookies — against the real server.
 
-mod common;
-
-use common::{client, login, spawn_app, spawn_app_with, TestApp, ADMIN_PASSWORD};
+use crate::common::{client, login, spawn_app, spawn_app_with, TestApp, ADMIN_PASSWORD};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use std::net::IpAddr;

@@ -1,9 +1,7 @@
 //! Issue 6: the agent and the SDK end to end against the real server binary (so the server can
 //! be stopped and started again on the same port, as a fixed `--server` URL needs).
 
-mod common;
-
-use common::eventually;
+use crate::common::eventually;
 use graycast::client::{Backoff, Client, Update, WatchMode, WatchOptions, WatchState};
 use graycast::domain::Context;
 use reqwest::StatusCode;

@@ -1,0 +1,19 @@
+//! The integration suite in one binary: every test starts the real server on a
+//! free loopback port (see `common::spawn_app`) and talks to it over TCP.
+//! The kill -9 crash test stays in its own binary (`tests/crash.rs`): it loads
+//! the machine on purpose and must not share it with these.
+
+mod common;
+
+mod agent;
+mod authorization;
+mod cli;
+mod configs;
+mod connections;
+mod foundation;
+mod inputs;
+mod lanes;
+mod metrics;
+mod sign_in;
+mod tls;
+mod watch;
