@@ -8,6 +8,7 @@ pub mod diff;
 pub mod format;
 pub mod key;
 pub mod lane;
+pub mod plan;
 pub mod selector;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,772 @@
+//! Rollout plans (the specification's section 6): what a plan is, how a request's plan is
+//! checked, how each guard is judged ([`guard`]) and what the scheduler does next ([`decide`]).
+//!
+//! Pure like the rest of the domain: the scheduler reads the clock, the database and the
+//! network, and hands the facts to these functions, so the exact semantics are unit-tested here.
+
+pub mod decide;
+pub mod guard;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::lane::parse_percentage;
+
+/// At most this many steps in a plan.
+pub const MAX_STEPS: usize = 20;
+/// At most this many guards in a plan.
+pub const MAX_GUARDS: usize = 10;
+/// The longest hold of one step: a week.
+pub const MAX_HOLD_SECS: u32 = 604_800;
+/// Bounds on what a client may send inside a guard.
+pub const MAX_URL_LEN: usize = 2048;
+pub const MAX_QUERY_LEN: usize = 4096;
+pub const MAX_INTERVAL_SECS: u32 = 86_400;
+pub const MAX_FAILURES: u32 = 100;
+pub const MAX_TIMEOUT_SECS: u32 = 60;
+
+/// A checked rollout plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub guards: Vec<Guard>,
+    pub on_failure: OnFailure,
+    pub no_data: NoDataPolicy,
+    pub finish: Finish,
+}
+
+/// One step: the lane's percentage (basis points) and how long it is held at least.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub percentage_bp: u32,
+    pub hold_secs: u32,
+}
+
+/// What a failing guard does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    #[default]
+    Abort,
+    Pause,
+}
+
+/// What happens when a hold is over and some guard still has no data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoDataPolicy {
+    #[default]
+    Wait,
+    Advance,
+    Abort,
+}
+
+/// What happens after the last step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finish {
+    #[default]
+    Hold,
+    Promote,
+}
+
+/// How a Prometheus guard treats an empty result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmptyResult {
+    #[default]
+    Wait,
+    Pass,
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Guard {
+    Reports(ReportsGuard),
+    Prometheus(PrometheusGuard),
+    Webhook(WebhookGuard),
+}
+
+/// Judges the lane's served set by the instances' own reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportsGuard {
+    pub max_failed: u32,
+    pub max_failed_ratio: f64,
+    pub min_applied_ratio: f64,
+    pub min_instances: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrometheusGuard {
+    pub url: String,
+    pub query: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub interval_secs: u32,
+    pub failures: u32,
+    pub no_data: EmptyResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookGuard {
+    pub url: String,
+    pub interval_secs: u32,
+    pub failures: u32,
+    pub timeout_secs: u32,
+}
+
+impl Guard {
+    /// The word the API and the dashboard use for this guard's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Guard::Reports(_) => "reports",
+            Guard::Prometheus(_) => "prometheus",
+            Guard::Webhook(_) => "webhook",
+        }
+    }
+
+    /// How often a polled guard is evaluated; `None` for `reports`, which follows events.
+    pub fn interval_secs(&self) -> Option<u32> {
+        match self {
+            Guard::Reports(_) => None,
+            Guard::Prometheus(g) => Some(g.interval_secs),
+            Guard::Webhook(g) => Some(g.interval_secs),
+        }
+    }
+}
+
+/// A plan the client sent, refused: `field` is its path inside the request
+/// (`plan.steps[1].percentage`), `message` a sentence saying what to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+type Checked<T> = Result<T, PlanError>;
+
+fn refuse<T>(field: impl Into<String>, message: impl Into<String>) -> Checked<T> {
+    Err(PlanError {
+        field: field.into(),
+        message: message.into(),
+    })
+}
+
+/// Checks a plan as a client sent it (the JSON of the specification's section 6); `at` names
+/// where it sits in the request, e.g. `plan`. Every default the specification names is filled in.
+pub fn parse_plan(value: &Value, at: &str) -> Checked<Plan> {
+    let mut fields = Object::new(value, at, "a plan")?;
+    fields.allow(&["steps", "guards", "on_failure", "no_data", "finish"])?;
+    let steps = parse_steps(fields.required("steps")?, &format!("{at}.steps"))?;
+    let guards = match fields.get("guards") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => {
+            if items.len() > MAX_GUARDS {
+                return refuse(
+                    format!("{at}.guards"),
+                    format!(
+                        "a plan has at most {MAX_GUARDS} guards, not {}",
+                        items.len()
+                    ),
+                );
+            }
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, g)| parse_guard(g, &format!("{at}.guards[{i}]")))
+                .collect::<Checked<_>>()?
+        }
+        Some(_) => return refuse(format!("{at}.guards"), "expected a list of guards"),
+    };
+    Ok(Plan {
+        steps,
+        guards,
+        on_failure: fields.word("on_failure", &["abort", "pause"])?,
+        no_data: fields.word("no_data", &["wait", "advance", "abort"])?,
+        finish: fields.word("finish", &["hold", "promote"])?,
+    })
+}
+
+fn parse_steps(value: &Value, at: &str) -> Checked<Vec<Step>> {
+    let Value::Array(items) = value else {
+        return refuse(at, "expected a list of steps");
+    };
+    if items.is_empty() || items.len() > MAX_STEPS {
+        return refuse(
+            at,
+            format!("a plan has 1 to {MAX_STEPS} steps, not {}", items.len()),
+        );
+    }
+    let mut steps: Vec<Step> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{at}[{i}]");
+        let mut fields = Object::new(item, &at, "a step")?;
+        fields.allow(&["percentage", "hold_secs"])?;
+        let percentage = fields.number("percentage")?.unwrap_or(f64::NAN);
+        let field = format!("{at}.percentage");
+        if percentage.is_nan() {
+            return refuse(field, "every step needs a percentage (0.01 to 100)");
+        }
+        let percentage_bp = parse_percentage(percentage).or_else(|e| refuse(&field, e))?;
+        if percentage_bp == 0 {
+            return refuse(field, "a step's percentage is at least 0.01");
+        }
+        if let Some(previous) = steps.last() {
+            if percentage_bp <= previous.percentage_bp {
+                return refuse(
+                    field,
+                    format!(
+                        "percentages must increase from step to step; {} follows {}",
+                        show_bp(percentage_bp),
+                        show_bp(previous.percentage_bp)
+                    ),
+                );
+            }
+        }
+        let hold_secs = fields.whole("hold_secs", 0, MAX_HOLD_SECS)?.unwrap_or(0);
+        steps.push(Step {
+            percentage_bp,
+            hold_secs,
+        });
+    }
+    Ok(steps)
+}
+
+fn parse_guard(value: &Value, at: &str) -> Checked<Guard> {
+    let mut fields = Object::new(value, at, "a guard")?;
+    let kind = match fields.get("kind") {
+        Some(Value::String(kind)) => kind.clone(),
+        Some(_) => {
+            return refuse(
+                format!("{at}.kind"),
+                "expected reports, prometheus or webhook",
+            )
+        }
+        None => {
+            return refuse(
+                format!("{at}.kind"),
+                "every guard needs a kind: reports, prometheus or webhook",
+            )
+        }
+    };
+    match kind.as_str() {
+        "reports" => {
+            fields.allow(&[
+                "kind",
+                "max_failed",
+                "max_failed_ratio",
+                "min_applied_ratio",
+                "min_instances",
+            ])?;
+            Ok(Guard::Reports(ReportsGuard {
+                max_failed: fields.whole("max_failed", 0, u32::MAX)?.unwrap_or(0),
+                max_failed_ratio: fields.ratio("max_failed_ratio")?.unwrap_or(0.0),
+                min_applied_ratio: fields.ratio("min_applied_ratio")?.unwrap_or(1.0),
+                min_instances: fields.whole("min_instances", 0, u32::MAX)?.unwrap_or(1),
+            }))
+        }
+        "prometheus" => {
+            fields.allow(&[
+                "kind",
+                "url",
+                "query",
+                "min",
+                "max",
+                "interval_secs",
+                "failures",
+                "no_data",
+            ])?;
+            let url = fields.url("url")?;
+            let query = match fields.get("query") {
+                Some(Value::String(q)) if !q.trim().is_empty() && q.len() <= MAX_QUERY_LEN => {
+                    q.clone()
+                }
+                Some(Value::String(q)) if !q.trim().is_empty() => {
+                    return refuse(
+                        format!("{at}.query"),
+                        format!("a query has at most {MAX_QUERY_LEN} characters"),
+                    )
+                }
+                _ => {
+                    return refuse(
+                        format!("{at}.query"),
+                        "a prometheus guard needs a PromQL query",
+                    )
+                }
+            };
+            let min = fields.number("min")?;
+            let max = fields.number("max")?;
+            match (min, max) {
+                (None, None) => {
+                    return refuse(
+                        format!("{at}.max"),
+                        "a prometheus guard needs max, min or both",
+                    )
+                }
+                (Some(min), Some(max)) if min > max => {
+                    return refuse(format!("{at}.min"), format!("min {min} is above max {max}"))
+                }
+                _ => {}
+            }
+            Ok(Guard::Prometheus(PrometheusGuard {
+                url,
+                query,
+                min,
+                max,
+                interval_secs: fields
+                    .whole("interval_secs", 1, MAX_INTERVAL_SECS)?
+                    .unwrap_or(30),
+                failures: fields.whole("failures", 1, MAX_FAILURES)?.unwrap_or(2),
+                no_data: fields.word("no_data", &["wait", "pass", "fail"])?,
+            }))
+        }
+        "webhook" => {
+            fields.allow(&["kind", "url", "interval_secs", "failures", "timeout_secs"])?;
+            Ok(Guard::Webhook(WebhookGuard {
+                url: fields.url("url")?,
+                interval_secs: fields
+                    .whole("interval_secs", 1, MAX_INTERVAL_SECS)?
+                    .unwrap_or(30),
+                failures: fields.whole("failures", 1, MAX_FAILURES)?.unwrap_or(2),
+                timeout_secs: fields
+                    .whole("timeout_secs", 1, MAX_TIMEOUT_SECS)?
+                    .unwrap_or(5),
+            }))
+        }
+        other => refuse(
+            format!("{at}.kind"),
+            format!("unknown guard kind {other:?}; use reports, prometheus or webhook"),
+        ),
+    }
+}
+
+/// A JSON object being checked field by field, each error naming `at.field`.
+struct Object<'a> {
+    map: &'a Map<String, Value>,
+    at: &'a str,
+}
+
+impl<'a> Object<'a> {
+    fn new(value: &'a Value, at: &'a str, what: &str) -> Checked<Self> {
+        match value {
+            Value::Object(map) => Ok(Self { map, at }),
+            _ => refuse(at, format!("expected {what} (a JSON object)")),
+        }
+    }
+
+    fn field(&self, name: &str) -> String {
+        format!("{}.{name}", self.at)
+    }
+
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name)
+    }
+
+    fn required(&self, name: &str) -> Checked<&'a Value> {
+        match self.map.get(name) {
+            Some(v) if !v.is_null() => Ok(v),
+            _ => refuse(self.field(name), "this field is required"),
+        }
+    }
+
+    /// Refuses any field not in `known`, so a typo is not silently a default.
+    fn allow(&mut self, known: &[&str]) -> Checked<()> {
+        match self.map.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(unknown) => refuse(
+                self.field(unknown),
+                format!("unknown field; expected one of: {}", known.join(", ")),
+            ),
+            None => Ok(()),
+        }
+    }
+
+    fn number(&self, name: &str) -> Checked<Option<f64>> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(x) if x.is_finite() => Ok(Some(x)),
+                _ => refuse(self.field(name), "expected a finite number"),
+            },
+            Some(_) => refuse(self.field(name), "expected a number"),
+        }
+    }
+
+    fn whole(&self, name: &str, low: u32, high: u32) -> Checked<Option<u32>> {
+        let out_of_range = || {
+            refuse(
+                self.field(name),
+                format!("expected a whole number from {low} to {high}"),
+            )
+        };
+        match self.map.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(x) if x >= u64::from(low) && x <= u64::from(high) => Ok(Some(x as u32)),
+                _ => out_of_range(),
+            },
+            Some(_) => out_of_range(),
+        }
+    }
+
+    fn ratio(&self, name: &str) -> Checked<Option<f64>> {
+        match self.number(name)? {
+            Some(x) if !(0.0..=1.0).contains(&x) => refuse(
+                self.field(name),
+                format!("{x} is not a ratio; use a number from 0 to 1"),
+            ),
+            x => Ok(x),
+        }
+    }
+
+    /// One of `words` (the first is the default), turned into `T` through serde.
+    fn word<T: serde::de::DeserializeOwned>(&self, name: &str, words: &[&str]) -> Checked<T> {
+        let word = match self.map.get(name) {
+            None | Some(Value::Null) => words[0],
+            Some(Value::String(w)) if words.contains(&w.as_str()) => w.as_str(),
+            Some(_) => {
+                return refuse(
+                    self.field(name),
+                    format!("expected one of: {}", words.join(", ")),
+                )
+            }
+        };
+        serde_json::from_value(Value::String(word.to_string()))
+            .or_else(|e| refuse(self.field(name), e.to_string()))
+    }
+
+    /// An absolute `http://` or `https://` URL with a host, no spaces, bounded.
+    fn url(&self, name: &str) -> Checked<String> {
+        let bad = |why: &str| refuse(self.field(name), why.to_string());
+        let Some(Value::String(url)) = self.map.get(name) else {
+            return bad("this guard needs a url (http:// or https://)");
+        };
+        if url.len() > MAX_URL_LEN {
+            return bad(&format!("a url has at most {MAX_URL_LEN} characters"));
+        }
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        let Some(rest) = rest else {
+            return bad(&format!("{url:?} is not an http:// or https:// URL"));
+        };
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = host.rsplit('@').next().unwrap_or("");
+        if host.is_empty() || host.starts_with(':') {
+            return bad(&format!("{url:?} has no host"));
+        }
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return bad(&format!("{url:?} contains spaces or control characters"));
+        }
+        Ok(url.clone())
+    }
+}
+
+/// `2500` → `25 %`, `1234` → `12.34 %`.
+pub fn show_bp(bp: u32) -> String {
+    let (whole, hundredths) = (bp / 100, bp % 100);
+    match hundredths {
+        0 => format!("{whole} %"),
+        h if h % 10 == 0 => format!("{whole}.{} %", h / 10),
+        h => format!("{whole}.{h:02} %"),
+    }
+}
+
+/// The plans every new database ships as templates (the specification's section 6).
+pub fn builtin_templates() -> Vec<(&'static str, Plan)> {
+    let step = |percent: u32, hold_secs| Step {
+        percentage_bp: percent * 100,
+        hold_secs,
+    };
+    vec![
+        (
+            "canary",
+            Plan {
+                steps: vec![step(5, 600), step(25, 600), step(100, 600)],
+                guards: Vec::new(),
+                on_failure: OnFailure::Abort,
+                no_data: NoDataPolicy::Wait,
+                finish: Finish::Promote,
+            },
+        ),
+        (
+            "linear",
+            Plan {
+                steps: (1..=5).map(|i| step(20 * i, 360)).collect(),
+                guards: Vec::new(),
+                on_failure: OnFailure::Abort,
+                no_data: NoDataPolicy::Wait,
+                finish: Finish::Hold,
+            },
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn error(plan: Value) -> (String, String) {
+        let e = parse_plan(&plan, "plan").unwrap_err();
+        (e.field, e.message)
+    }
+
+    #[test]
+    fn a_minimal_plan_gets_every_default() {
+        let plan = parse_plan(
+            &json!({"steps": [{"percentage": 5}, {"percentage": 100, "hold_secs": 60}],
+                    "guards": [{"kind": "reports"}]}),
+            "plan",
+        )
+        .unwrap();
+        assert_eq!(
+            plan,
+            Plan {
+                steps: vec![
+                    Step {
+                        percentage_bp: 500,
+                        hold_secs: 0
+                    },
+                    Step {
+                        percentage_bp: 10_000,
+                        hold_secs: 60
+                    }
+                ],
+                guards: vec![Guard::Reports(ReportsGuard {
+                    max_failed: 0,
+                    max_failed_ratio: 0.0,
+                    min_applied_ratio: 1.0,
+                    min_instances: 1
+                })],
+                on_failure: OnFailure::Abort,
+                no_data: NoDataPolicy::Wait,
+                finish: Finish::Hold,
+            }
+        );
+    }
+
+    #[test]
+    fn polled_guards_get_their_defaults() {
+        let plan = parse_plan(
+            &json!({"steps": [{"percentage": 10}], "finish": "promote", "on_failure": "pause",
+                    "no_data": "advance", "guards": [
+                {"kind": "prometheus", "url": "http://127.0.0.1:9090", "query": "up", "max": 0.5},
+                {"kind": "webhook", "url": "https://hooks.example/check"}]}),
+            "plan",
+        )
+        .unwrap();
+        assert_eq!(plan.finish, Finish::Promote);
+        assert_eq!(plan.on_failure, OnFailure::Pause);
+        assert_eq!(plan.no_data, NoDataPolicy::Advance);
+        assert_eq!(
+            plan.guards,
+            vec![
+                Guard::Prometheus(PrometheusGuard {
+                    url: "http://127.0.0.1:9090".into(),
+                    query: "up".into(),
+                    min: None,
+                    max: Some(0.5),
+                    interval_secs: 30,
+                    failures: 2,
+                    no_data: EmptyResult::Wait,
+                }),
+                Guard::Webhook(WebhookGuard {
+                    url: "https://hooks.example/check".into(),
+                    interval_secs: 30,
+                    failures: 2,
+                    timeout_secs: 5,
+                })
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_plans_name_the_field() {
+        let steps = |s: Value| json!({ "steps": s });
+        let cases = [
+            (json!([]), "plan", "a plan (a JSON object)"),
+            (json!({}), "plan.steps", "required"),
+            (steps(json!([])), "plan.steps", "1 to 20 steps"),
+            (
+                steps(json!((0..21)
+                    .map(|i| json!({"percentage": i + 1}))
+                    .collect::<Vec<_>>())),
+                "plan.steps",
+                "not 21",
+            ),
+            (
+                steps(json!([{"percentage": 10}, {"percentage": 10}])),
+                "plan.steps[1].percentage",
+                "must increase",
+            ),
+            (
+                steps(json!([{"percentage": 50}, {"percentage": 25}])),
+                "plan.steps[1].percentage",
+                "25 % follows 50 %",
+            ),
+            (
+                steps(json!([{"percentage": 0}])),
+                "plan.steps[0].percentage",
+                "at least 0.01",
+            ),
+            (
+                steps(json!([{"percentage": 101}])),
+                "plan.steps[0].percentage",
+                "out of range",
+            ),
+            (
+                steps(json!([{"percentage": 1.234}])),
+                "plan.steps[0].percentage",
+                "two decimals",
+            ),
+            (
+                steps(json!([{"hold_secs": 5}])),
+                "plan.steps[0].percentage",
+                "needs a percentage",
+            ),
+            (
+                steps(json!([{"percentage": 5, "hold_secs": 604_801}])),
+                "plan.steps[0].hold_secs",
+                "0 to 604800",
+            ),
+            (
+                steps(json!([{"percentage": 5, "hold_secs": -1}])),
+                "plan.steps[0].hold_secs",
+                "0 to 604800",
+            ),
+            (
+                steps(json!([{"percentage": 5, "hold": 60}])),
+                "plan.steps[0].hold",
+                "unknown field",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "finish": "done"}),
+                "plan.finish",
+                "hold, promote",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": [{"kind": "latency"}]}),
+                "plan.guards[0].kind",
+                "unknown guard kind \"latency\"",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": [{}]}),
+                "plan.guards[0].kind",
+                "needs a kind",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": [{"kind": "reports", "max_failed_ratio": 2}]}),
+                "plan.guards[0].max_failed_ratio",
+                "not a ratio",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": [{"kind": "reports", "maxfailed": 2}]}),
+                "plan.guards[0].maxfailed",
+                "unknown field",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": [{"kind": "webhook", "url": "ftp://x"}]}),
+                "plan.guards[0].url",
+                "not an http",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": [{"kind": "webhook", "url": "http:///path"}]}),
+                "plan.guards[0].url",
+                "no host",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": [{"kind": "webhook", "url": "http://a b"}]}),
+                "plan.guards[0].url",
+                "spaces",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": [{"kind": "webhook", "url": "http://h", "timeout_secs": 0}]}),
+                "plan.guards[0].timeout_secs",
+                "1 to 60",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": [{"kind": "prometheus", "url": "http://h", "query": "up", "min": 2, "max": 1}]}),
+                "plan.guards[0].min",
+                "above max",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": [{"kind": "prometheus", "url": "http://h", "query": "up"}]}),
+                "plan.guards[0].max",
+                "max, min or both",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": [{"kind": "prometheus", "url": "http://h", "query": " ", "max": 1}]}),
+                "plan.guards[0].query",
+                "PromQL",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": [{"kind": "prometheus", "url": "http://h", "query": "up", "max": 1, "failures": 0}]}),
+                "plan.guards[0].failures",
+                "1 to 100",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": [{"kind": "prometheus", "url": "http://h", "query": "up", "max": 1, "interval_secs": 0}]}),
+                "plan.guards[0].interval_secs",
+                "1 to 86400",
+            ),
+            (
+                json!({"steps": [{"percentage": 5}], "guards": (0..11).map(|_| json!({"kind": "reports"})).collect::<Vec<_>>()}),
+                "plan.guards",
+                "at most 10",
+            ),
+        ];
+        for (plan, field, words) in cases {
+            let (got_field, message) = error(plan.clone());
+            assert_eq!(got_field, field, "{plan}: {message}");
+            assert!(
+                message.contains(words),
+                "{plan}: {message:?} lacks {words:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_builtin_templates_are_valid_plans() {
+        for (name, plan) in builtin_templates() {
+            let json = serde_json::to_value(&plan).unwrap();
+            let steps: Vec<Value> = plan
+                .steps
+                .iter()
+                .map(|s| json!({"percentage": f64::from(s.percentage_bp) / 100.0, "hold_secs": s.hold_secs}))
+                .collect();
+            let reparsed = parse_plan(
+                &json!({"steps": steps, "finish": json["finish"], "on_failure": json["on_failure"],
+                        "no_data": json["no_data"]}),
+                "plan",
+            )
+            .unwrap();
+            assert_eq!(reparsed, plan, "{name}");
+        }
+        let canary = &builtin_templates()[0].1;
+        assert_eq!(canary.finish, Finish::Promote);
+        assert_eq!(
+            canary
+                .steps
+                .iter()
+                .map(|s| s.percentage_bp)
+                .collect::<Vec<_>>(),
+            [500, 2500, 10_000]
+        );
+    }
+
+    #[test]
+    fn basis_points_read_as_percentages() {
+        assert_eq!(show_bp(2500), "25 %");
+        assert_eq!(show_bp(1234), "12.34 %");
+        assert_eq!(show_bp(1250), "12.5 %");
+        assert_eq!(show_bp(1), "0.01 %");
+        assert_eq!(show_bp(10_000), "100 %");
+    }
+}
