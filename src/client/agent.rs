@@ -3,7 +3,10 @@
 //! Each config is written to `DIR/<key>` (exactly its content bytes) atomically: a temp file in
 //! `DIR`, fsync, rename, fsync of `DIR`. After each change the reload command (`--exec`) runs via
 //! `sh -c` with `GRAYCAST_KEY`, `GRAYCAST_VERSION` and `GRAYCAST_FILE`; if it fails, the previous
-//! file is put back and the server gets a `failed` report, else an `applied` one.
+//! file is put back and the server gets a `failed` report, else an `applied` one. With `--check`,
+//! a health check runs after a successful reload; if it fails, the previous file is put back,
+//! `--exec` runs again to reload it, and the report is `failed` with the check's last stderr line:
+//! `applied` then means "reloaded and healthy".
 //!
 //! `DIR/.graycast/state.json` remembers the last event id and, per key, the version of the last
 //! good file, so a restarted agent keeps serving those files while the server is unreachable and
@@ -57,6 +60,10 @@ pub struct AgentArgs {
     /// Reload command, run with `sh -c` after each change.
     #[arg(long)]
     pub exec: Option<String>,
+    /// Health check, run with `sh -c` after `--exec` succeeded; if it fails, the previous file
+    /// is put back and reloaded, and the server gets a `failed` report with the check's message.
+    #[arg(long)]
+    pub check: Option<String>,
     /// Fetch the current configs, write them, and exit (for init containers).
     #[arg(long)]
     pub once: bool,
@@ -77,6 +84,7 @@ pub struct AgentConfig {
     pub client_id: String,
     pub dir: PathBuf,
     pub exec: Option<String>,
+    pub check: Option<String>,
     pub once: bool,
     pub backoff: Backoff,
     pub idle_timeout: Duration,
@@ -119,6 +127,7 @@ impl TryFrom<AgentArgs> for AgentConfig {
             client_id: args.client_id.unwrap_or_else(default_client_id),
             dir: args.dir,
             exec: args.exec,
+            check: args.check,
             once: args.once,
             backoff: Backoff::default(),
             idle_timeout: Duration::from_secs(45),
@@ -413,13 +422,8 @@ impl Agent {
             Ok(())
         } else {
             write_atomic(&self.config.dir, &key, config.content.as_bytes())?;
-            match self.reload(&key, Some(config.version), &path).await {
-                Ok(()) => Ok(()),
-                Err(why) => {
-                    self.restore(&key, previous.as_deref())?;
-                    Err(why)
-                }
-            }
+            self.take(&key, Some(config.version), &path, previous.as_deref())
+                .await?
         };
         let (status, message) = match outcome {
             Ok(()) => {
@@ -449,7 +453,7 @@ impl Agent {
             return Ok(());
         }
         std::fs::remove_file(&path).map_err(io(format!("cannot remove {}", path.display())))?;
-        match self.reload(key, None, &path).await {
+        match self.take(key, None, &path, previous.as_deref()).await? {
             Ok(()) => {
                 tracing::info!(key, "config deleted on the server; file removed");
                 self.state.configs.remove(key);
@@ -457,9 +461,37 @@ impl Agent {
             }
             Err(why) => {
                 tracing::error!(key, "kept the file of a deleted config: {why}");
-                self.restore(key, previous.as_deref())
+                Ok(())
             }
         }
+    }
+
+    /// After `key`'s file changed (to `version`, or removed): reloads, then checks health. If
+    /// either fails, the `previous` file is put back (and, after a failed check, reloaded again,
+    /// so the service runs the previous version); the inner `Err` says why, for the report.
+    async fn take(
+        &self,
+        key: &str,
+        version: Option<i64>,
+        path: &Path,
+        previous: Option<&[u8]>,
+    ) -> Result<Result<(), String>, AgentError> {
+        if let Err(why) = self.run_hook(Hook::Reload, key, version, path).await {
+            self.restore(key, previous)?;
+            return Ok(Err(why));
+        }
+        let Err(why) = self.run_hook(Hook::Check, key, version, path).await else {
+            return Ok(Ok(()));
+        };
+        self.restore(key, previous)?;
+        let previous_version = self.state.configs.get(key).map(|s| s.version);
+        if let Err(again) = self
+            .run_hook(Hook::Reload, key, previous_version, path)
+            .await
+        {
+            tracing::error!(key, "reloading the previous file failed too: {again}");
+        }
+        Ok(Err(why))
     }
 
     /// Puts back the file as it was before a failed reload (or removes it if there was none).
@@ -478,9 +510,20 @@ impl Agent {
         }
     }
 
-    /// Runs `--exec` (if any) for a change of `key`; `Err` carries the message for the report.
-    async fn reload(&self, key: &str, version: Option<i64>, path: &Path) -> Result<(), String> {
-        let Some(command) = &self.config.exec else {
+    /// Runs `--exec` or `--check` (if given) for `key` at `version`; `Err` carries the message
+    /// for the report.
+    async fn run_hook(
+        &self,
+        hook: Hook,
+        key: &str,
+        version: Option<i64>,
+        path: &Path,
+    ) -> Result<(), String> {
+        let (command, what) = match hook {
+            Hook::Reload => (&self.config.exec, "reload command"),
+            Hook::Check => (&self.config.check, "health check"),
+        };
+        let Some(command) = command else {
             return Ok(());
         };
         let output = tokio::process::Command::new("sh")
@@ -497,10 +540,10 @@ impl Agent {
             .stderr(std::process::Stdio::piped())
             .output()
             .await
-            .map_err(|e| format!("cannot run the reload command: {e}"))?;
+            .map_err(|e| format!("cannot run the {what}: {e}"))?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         for line in stderr.lines() {
-            tracing::info!(key, "reload command: {line}");
+            tracing::info!(key, "{what}: {line}");
         }
         if output.status.success() {
             return Ok(());
@@ -516,7 +559,7 @@ impl Agent {
             .find(|l| !l.is_empty())
             .unwrap_or("(no output on stderr)");
         // The server keeps messages up to 2,000 characters.
-        let message: String = format!("reload command failed with {status}: {last}")
+        let message: String = format!("{what} failed with {status}: {last}")
             .chars()
             .take(1000)
             .collect();
@@ -596,6 +639,13 @@ impl Agent {
 const ONCE_QUIET: Duration = Duration::from_millis(1500);
 
 /// Waits until the watcher's first attempt connected (true) or failed (false).
+/// The two commands the agent runs after a file changed.
+#[derive(Clone, Copy)]
+enum Hook {
+    Reload,
+    Check,
+}
+
 async fn wait_connected(watcher: &Watcher) -> bool {
     let mut states = watcher.states();
     let settled = states

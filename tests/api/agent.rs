@@ -801,3 +801,63 @@ async fn sdk_rules_mode_evaluates_like_the_server_resolves() {
         "stable and both lanes occur: {lanes_hit:?}"
     );
 }
+
+/// `--check` runs after a successful reload; a failing check puts the previous file back, reloads
+/// it (the reload runs again with the previous version) and reports `failed` with its last line.
+#[tokio::test]
+async fn a_failing_health_check_restores_reloads_and_reports() {
+    let _serial = SERIAL.lock().await;
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let server = Server::start(dir).await;
+    let token = server.setup().await;
+    server
+        .create_released("app.json", "json", "{\"v\": 1}\n")
+        .await;
+    let exec = reload_command(dir);
+    let check = "if grep -q unhealthy \"$GRAYCAST_FILE\"; then echo 'probing :8080' >&2; \
+                 echo 'GET /health: 503 Service Unavailable' >&2; exit 1; fi";
+    let _agent = agent(&server, &token, dir, &["--exec", &exec, "--check", check])
+        .spawn()
+        .unwrap();
+    let file = dir.join("configs/app.json");
+    file_is(&file, "{\"v\": 1}\n").await;
+    eventually("applied 1", || async {
+        let c = server.instance_config("agent-1", "app.json").await?;
+        (c["status"] == "applied" && c["applied"] == 1).then_some(())
+    })
+    .await;
+
+    server
+        .save_and_release("app.json", "{\"v\": \"unhealthy\"}\n", 1)
+        .await;
+    let failed = eventually("failed in the instances list", || async {
+        let c = server.instance_config("agent-1", "app.json").await?;
+        (c["status"] == "failed").then_some(c)
+    })
+    .await;
+    assert_eq!(failed["reported"], 2, "{failed}");
+    assert_eq!(failed["applied"], 1, "{failed}");
+    assert_eq!(
+        failed["message"],
+        "health check failed with exit status 1: GET /health: 503 Service Unavailable"
+    );
+    assert_eq!(read(&file), "{\"v\": 1}\n", "the previous file is back");
+    // Version 2 was reloaded and found unhealthy, then version 1 reloaded again.
+    assert_eq!(
+        reloads(dir),
+        [
+            "app.json 1 app.json",
+            "app.json 2 app.json",
+            "app.json 1 app.json"
+        ]
+    );
+
+    server.save_and_release("app.json", "{\"v\": 3}\n", 2).await;
+    file_is(&file, "{\"v\": 3}\n").await;
+    eventually("applied 3", || async {
+        let c = server.instance_config("agent-1", "app.json").await?;
+        (c["status"] == "applied" && c["applied"] == 3).then_some(())
+    })
+    .await;
+}
