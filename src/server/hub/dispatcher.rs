@@ -1,0 +1,495 @@
+//! The dispatcher: tails the release events, fans out what changed, attaches
+//! and detaches subscribers.
+
+use super::pipeline::{Pipeline, WriteChunk, SPLIT_WRITES_AT, WRITE_CHUNK};
+use super::state::{load, load_head, ConfigState};
+use super::subscriber::{record_sent, Departed, ScopeEntry, Sink, Subscriber};
+use super::{Attach, Command, FastMap, Mode, Owner};
+use crate::server::db::watch as sql;
+use crate::server::metrics::Metrics;
+use crate::server::subscribers::{Instances, Scope, ServedChange};
+use crate::{Error, Result};
+use sqlx::SqlitePool;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Owns every subscription; see the module documentation.
+pub(super) struct Dispatcher {
+    pub(super) db: SqlitePool,
+    /// Release events up to this one have been fanned out.
+    pub(super) processed: i64,
+    pub(super) scopes: HashMap<Scope, ScopeEntry>,
+    pub(super) subscribers: FastMap<u64, Subscriber>,
+    /// Commit instants of events not yet fanned out, for the latency histogram.
+    pub(super) committed: BTreeMap<i64, Instant>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) instances: Arc<Instances>,
+    /// The subscriber of each (scope, client id) with a stream open.
+    pub(super) clients: HashMap<(Scope, String), u64>,
+    /// What the last stream of each client id without one open was handed.
+    pub(super) departed: HashMap<(Scope, String), Departed>,
+    /// How long `departed` keeps a record.
+    pub(super) retention: Duration,
+    pub(super) last_sweep: Instant,
+}
+
+/// `departed` is swept this often (or as often as the retention period, if shorter).
+pub(super) const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Served-version changes for the instances registry.
+pub(super) type ServedBatch = Vec<ServedChange>;
+
+impl Dispatcher {
+    pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        // Also look for events now and then, in case one was committed
+        // without being published (another process writing the database).
+        let mut poll = tokio::time::interval(Duration::from_secs(1));
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut batch = Vec::new();
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => batch.push(command),
+                    None => return,
+                },
+                _ = poll.tick() => {}
+            }
+            while let Ok(command) = commands.try_recv() {
+                batch.push(command);
+            }
+            self.step(batch).await;
+        }
+    }
+
+    async fn step(&mut self, batch: Vec<Command>) {
+        let mut attaches = Vec::new();
+        let mut closes = Vec::new();
+        for command in batch {
+            match command {
+                Command::Committed { id, at } => {
+                    if id > self.processed {
+                        self.committed.insert(id, at);
+                    }
+                }
+                Command::Attach(attach) => attaches.push(*attach),
+                Command::Detach(id) => self.detach(id),
+                Command::Close(owner) => closes.push(owner),
+            }
+        }
+        if self.last_sweep.elapsed() >= SWEEP_EVERY.min(self.retention) {
+            self.last_sweep = Instant::now();
+            let retention = self.retention;
+            self.departed.retain(|_, d| d.at.elapsed() < retention);
+        }
+        let loaded = match self.read(&attaches).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                tracing::error!(error = %e, "push hub cannot read release events");
+                for attach in attaches {
+                    attach.subscriber.lease.release();
+                    let _ = attach
+                        .reply
+                        .send(Err(Error::internal("cannot read configs")));
+                }
+                for owner in closes {
+                    self.close(owner);
+                }
+                return;
+            }
+        };
+        let mut served = ServedBatch::new();
+        let mut touched: HashSet<Scope> = HashSet::new();
+        for (scope, key, state, (first_event, last_event)) in loaded.changed {
+            let latency = self
+                .committed
+                .range(first_event..)
+                .next()
+                .map(|(_, at)| at.elapsed());
+            self.fan_out(&scope, &key, state, (last_event, latency), &mut served)
+                .await;
+            touched.insert(scope);
+        }
+        self.processed = loaded.up_to;
+        self.committed = self.committed.split_off(&(self.processed + 1));
+        for (scope, key, state) in loaded.fresh {
+            self.scopes
+                .entry(scope)
+                .or_default()
+                .keys
+                .entry(key)
+                .or_default()
+                .set(state);
+        }
+        for scope in loaded.fully_loaded {
+            if let Some(entry) = self.scopes.get_mut(&scope) {
+                entry.all_loaded = true;
+            }
+        }
+        for attach in attaches {
+            touched.insert(attach.subscriber.lease.scope.clone());
+            self.attach(attach, &mut served);
+        }
+        // After the attaches: a stream of the same batch goes too.
+        for owner in closes {
+            self.close(owner);
+        }
+        self.instances.served(served);
+        for scope in touched {
+            self.instances.changed(&scope);
+        }
+    }
+
+    /// In one read transaction (one consistent snapshot): the events after
+    /// `processed`, the new state of every watched config they touched, and
+    /// the states new subscribers need that are not held yet.
+    async fn read(&self, attaches: &[Attach]) -> Result<Loaded> {
+        let mut tx = self.db.begin().await?;
+        let events = sql::tail(&mut tx, self.processed).await?;
+        let up_to = events.last().map_or(self.processed, |e| e.id);
+        // Per touched key, its first and last event in this batch.
+        let mut touched: HashMap<(Scope, String), (i64, i64)> = HashMap::new();
+        for e in events {
+            let entry = touched
+                .entry(((e.namespace, e.env), e.key))
+                .or_insert((e.id, e.id));
+            entry.1 = e.id;
+        }
+        let mut touched: Vec<_> = touched.into_iter().collect();
+        // Fan out in sequence order, so ids on every stream only grow.
+        touched.sort_by_key(|(_, (_, last))| *last);
+        let mut changed = Vec::new();
+        let mut fresh = Vec::new();
+        let mut fully_loaded = Vec::new();
+        let mut loaded_now: HashSet<(Scope, String)> = HashSet::new();
+        for ((scope, key), events) in touched {
+            if !self.scopes.get(&scope).is_some_and(|s| s.is_watched(&key)) {
+                continue;
+            }
+            let state = load(&mut tx, &scope, &key).await?;
+            loaded_now.insert((scope.clone(), key.clone()));
+            changed.push((scope, key, state, events));
+        }
+        for attach in attaches {
+            let scope = &attach.subscriber.lease.scope;
+            let held = self.scopes.get(scope);
+            match &attach.subscriber.keys {
+                Some(keys) => {
+                    for key in keys {
+                        let is_held = held.is_some_and(|s| s.keys.contains_key(key));
+                        if is_held || !loaded_now.insert((scope.clone(), key.clone())) {
+                            continue;
+                        }
+                        fresh.push((scope.clone(), key.clone(), load(&mut tx, scope, key).await?));
+                    }
+                }
+                None => {
+                    if held.is_some_and(|s| s.all_loaded) || fully_loaded.contains(scope) {
+                        continue;
+                    }
+                    for head in sql::heads_in_scope(&mut tx, &scope.0, &scope.1).await? {
+                        let key = head.key.clone();
+                        let is_held = held.is_some_and(|s| s.keys.contains_key(&key));
+                        if is_held || !loaded_now.insert((scope.clone(), key.clone())) {
+                            continue;
+                        }
+                        let state = load_head(&mut tx, scope, head).await?;
+                        fresh.push((scope.clone(), key, Some(state)));
+                    }
+                    fully_loaded.push(scope.clone());
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(Loaded {
+            up_to,
+            changed,
+            fresh,
+            fully_loaded,
+        })
+    }
+
+    /// Replaces a key's state and hands each of its subscribers what changed for it.
+    async fn fan_out(
+        &mut self,
+        scope: &Scope,
+        key: &str,
+        state: Option<ConfigState>,
+        (last_event, latency): (i64, Option<Duration>),
+        served: &mut ServedBatch,
+    ) {
+        let Some(scope_entry) = self.scopes.get_mut(scope) else {
+            return;
+        };
+        let entry = scope_entry.keys.entry(key.to_string()).or_default();
+        entry.set(state);
+        // The id every frame of this fan-out carries (see `KeyEntry::next_frame`).
+        let frame_id = entry.state.as_ref().map_or(last_event, |s| s.event_id);
+        let ids: Vec<u64> = entry
+            .subscribers
+            .iter()
+            .chain(scope_entry.wildcard.iter())
+            .copied()
+            .collect();
+        let mut dropped = Vec::new();
+        // Frames for outlets: with many subscribers, handed in chunks to a
+        // pipeline of two writer threads as they are worked out; else written
+        // after this loop. `direct_to`: (subscriber, what it then has).
+        let mut pipeline = (ids.len() >= SPLIT_WRITES_AT).then(|| {
+            // The served-version write-behind waits until this is delivered.
+            self.instances.hold();
+            Pipeline::start(ids.len())
+        });
+        let mut direct = WriteChunk::default();
+        let mut direct_to = Vec::new();
+        for id in ids {
+            let Some(subscriber) = self.subscribers.get_mut(&id) else {
+                continue;
+            };
+            let Some((frame, now)) = entry.next_frame(scope, key, subscriber, last_event) else {
+                continue;
+            };
+            if let Some(frame) = frame {
+                if let Sink::Direct(outlet) = &subscriber.sink {
+                    direct.push(outlet.clone(), &frame);
+                    direct_to.push((id, now));
+                    if let Some(pipeline) = &mut pipeline {
+                        if direct.len() == WRITE_CHUNK {
+                            pipeline.add(std::mem::take(&mut direct));
+                        }
+                    }
+                    continue;
+                }
+                if !subscriber.sink.offer(&frame) {
+                    // Full (stuck or slow) or closed (gone): drop it, never wait.
+                    dropped.push(id);
+                    continue;
+                }
+                subscriber.last_id = frame_id;
+                self.metrics.pushed(latency);
+            }
+            record_sent(subscriber, key, now, served);
+        }
+        let delivered = match pipeline {
+            Some(mut pipeline) => {
+                pipeline.add(direct);
+                pipeline.finish().await
+            }
+            None => direct.offer_all().collect(),
+        };
+        for ((id, now), delivered) in direct_to.into_iter().zip(delivered) {
+            let Some(subscriber) = self.subscribers.get_mut(&id) else {
+                continue;
+            };
+            if !delivered {
+                dropped.push(id);
+                continue;
+            }
+            subscriber.last_id = frame_id;
+            self.metrics.pushed(latency);
+            record_sent(subscriber, key, now, served);
+        }
+        for id in dropped {
+            self.drop_subscriber(id);
+        }
+    }
+
+    /// Attaches a new subscriber and hands it what it is owed now.
+    ///
+    /// An earlier stream of the same client id ends: this one replaces it.
+    /// Resuming (`Last-Event-ID`), it is owed the keys whose version resolved
+    /// for it changed since that event. When the client id's last stream was
+    /// handed nothing after that event (the client got all of it), the server
+    /// knows what the client has: the record of that stream; the keys whose
+    /// resolved version differs from it are sent, and nothing else, so a lane
+    /// change that left it alone sends nothing (also a move to another lane of
+    /// the same version, as on a live stream). Without such a record (none
+    /// kept, or frames handed after that event may not have arrived), the
+    /// keys changed since that event are sent.
+    fn attach(&mut self, attach: Attach, served: &mut ServedBatch) {
+        let Attach {
+            mut subscriber,
+            last_event_id,
+            reply,
+        } = attach;
+        let id = subscriber.lease.id;
+        if subscriber.lease.released.load(Ordering::Acquire) {
+            // The client went away before the hub got to it; drop what was loaded for it.
+            let _ = reply.send(Err(Error::internal("subscriber left")));
+            self.forget_unwatched(&subscriber.lease.scope);
+            return;
+        }
+        let scope = subscriber.lease.scope.clone();
+        let scope_entry = self.scopes.entry(scope.clone()).or_default();
+        let keys: Vec<String> = match &subscriber.keys {
+            Some(keys) => {
+                for key in keys {
+                    scope_entry
+                        .keys
+                        .entry(key.clone())
+                        .or_default()
+                        .subscribers
+                        .insert(id);
+                }
+                keys.clone()
+            }
+            None => {
+                scope_entry.wildcard.insert(id);
+                scope_entry.keys.keys().cloned().collect()
+            }
+        };
+        // Only now that this one watches its keys: ending the old one must
+        // not forget the states loaded for both.
+        let client = (scope.clone(), subscriber.lease.client_id.clone());
+        if let Some(old) = self.clients.get(&client).copied() {
+            if let Some(replaced) = self.subscribers.get(&old) {
+                tracing::info!(client_id = %replaced.lease.client_id, "a new stream of the same client id replaced its stream");
+                replaced.lease.release();
+            }
+            self.detach(old);
+        }
+        let record = self
+            .departed
+            .remove(&client)
+            .filter(|d| d.at.elapsed() < self.retention);
+        let exact = subscriber.mode == Mode::Config
+            && last_event_id.is_some_and(|last| record.as_ref().is_some_and(|r| r.last_id == last));
+        let record = record.filter(|_| exact);
+        let Some(scope_entry) = self.scopes.get_mut(&scope) else {
+            return;
+        };
+        let mut initial = Vec::new();
+        for key in keys {
+            let Some(entry) = scope_entry.keys.get_mut(&key) else {
+                continue;
+            };
+            let event_id = entry.state.as_ref().map_or(0, |s| s.event_id);
+            if let (Some(record), Some(_)) = (&record, &entry.state) {
+                if let Some(had) = record.sent.get(&key) {
+                    subscriber.sent.insert(key.clone(), *had);
+                }
+            }
+            let Some((frame, now)) = entry.next_frame(&scope, &key, &subscriber, event_id) else {
+                continue;
+            };
+            // Resuming without a record: a key unchanged since the client's
+            // last event is one it already has.
+            let unchanged = !exact && last_event_id.is_some_and(|last| event_id <= last);
+            if let (Some(frame), false) = (frame, unchanged) {
+                initial.push((event_id, frame));
+                self.metrics.pushed(None);
+            }
+            record_sent(&mut subscriber, &key, now, served);
+        }
+        initial.sort_by_key(|(event_id, _)| *event_id);
+        if let Some((last, _)) = initial.last() {
+            subscriber.last_id = *last;
+        }
+        self.subscribers.insert(id, subscriber);
+        self.clients.insert(client, id);
+        if reply
+            .send(Ok(initial.into_iter().map(|(_, f)| f).collect()))
+            .is_err()
+        {
+            self.detach(id);
+        }
+    }
+
+    /// Ends every stream of `owner`.
+    fn close(&mut self, owner: Owner) {
+        let ids: Vec<u64> = self
+            .subscribers
+            .iter()
+            .filter(|(_, s)| s.lease.owner == Some(owner))
+            .map(|(id, _)| *id)
+            .collect();
+        if !ids.is_empty() {
+            tracing::info!(
+                count = ids.len(),
+                ?owner,
+                "closing the streams of a revoked or changed owner"
+            );
+        }
+        for id in ids {
+            if let Some(subscriber) = self.subscribers.get(&id) {
+                subscriber.lease.release();
+            }
+            self.detach(id);
+        }
+    }
+
+    /// Drops a subscriber whose queue is full or whose stream is gone: its
+    /// stream ends after what is queued, and the client reconnects.
+    fn drop_subscriber(&mut self, id: u64) {
+        if let Some(subscriber) = self.subscribers.get(&id) {
+            tracing::info!(client_id = %subscriber.lease.client_id, "dropped a subscriber that did not keep up");
+            subscriber.lease.release();
+        }
+        self.detach(id);
+    }
+
+    fn detach(&mut self, id: u64) {
+        let Some(mut subscriber) = self.subscribers.remove(&id) else {
+            return;
+        };
+        let client = (
+            subscriber.lease.scope.clone(),
+            subscriber.lease.client_id.clone(),
+        );
+        if self.clients.get(&client) == Some(&id) {
+            self.clients.remove(&client);
+            if subscriber.mode == Mode::Config {
+                let departed = Departed {
+                    sent: std::mem::take(&mut subscriber.sent),
+                    last_id: subscriber.last_id,
+                    at: Instant::now(),
+                };
+                self.departed.insert(client, departed);
+            }
+        }
+        let scope = &subscriber.lease.scope;
+        let Some(entry) = self.scopes.get_mut(scope) else {
+            return;
+        };
+        entry.wildcard.remove(&id);
+        for key in subscriber.keys.iter().flatten() {
+            if let Some(k) = entry.keys.get_mut(key) {
+                k.subscribers.remove(&id);
+            }
+        }
+        self.forget_unwatched(scope);
+    }
+
+    /// Drops the states nobody in `scope` watches any more: unwatched states
+    /// are not kept up to date, so they must not be used later.
+    fn forget_unwatched(&mut self, scope: &Scope) {
+        let Some(entry) = self.scopes.get_mut(scope) else {
+            return;
+        };
+        if entry.wildcard.is_empty() {
+            entry.all_loaded = false;
+            entry.keys.retain(|_, k| !k.subscribers.is_empty());
+        }
+        if entry.keys.is_empty() && entry.wildcard.is_empty() {
+            self.scopes.remove(scope);
+        }
+    }
+}
+
+/// A watched config touched by a batch of events: (scope, key, new state,
+/// (first, last) event of the batch about it).
+pub(super) type Change = (Scope, String, Option<ConfigState>, (i64, i64));
+
+/// What one dispatcher step read.
+pub(super) struct Loaded {
+    /// The last release event read.
+    pub(super) up_to: i64,
+    /// Watched configs touched by the events, in order of their last event:
+    pub(super) changed: Vec<Change>,
+    /// States new subscribers need.
+    pub(super) fresh: Vec<(Scope, String, Option<ConfigState>)>,
+    /// Scopes whose every config is now held.
+    pub(super) fully_loaded: Vec<Scope>,
+}

@@ -1,0 +1,313 @@
+//! A watched config's state, how it resolves for a context, and its frames.
+
+use crate::domain::format::ConfigFormat;
+use crate::domain::lane::{resolve, LaneRule};
+use crate::domain::selector::Selector;
+use crate::domain::Context;
+use crate::model::{Deleted, Resolved, Rules, RulesLane, RulesVersion};
+use crate::server::db::watch as sql;
+use crate::server::subscribers::Scope;
+use crate::{Error, Result};
+use axum::body::Bytes;
+use sqlx::SqliteConnection;
+
+/// A served version: its number, checksum and content.
+#[derive(Debug, Clone)]
+pub(super) struct Served {
+    pub(super) version: i64,
+    pub(super) checksum: String,
+    pub(super) content: String,
+}
+
+/// Everything needed to resolve one config for any context.
+#[derive(Debug)]
+pub struct ConfigState {
+    pub(super) namespace: String,
+    pub(super) env: String,
+    pub(super) key: String,
+    pub(super) format: ConfigFormat,
+    /// The newest release event of the config (the SSE id of frames about it).
+    pub(super) event_id: i64,
+    pub(super) stable: Option<Served>,
+    /// Active lanes in resolution order, with the content each serves.
+    pub(super) rules: Vec<LaneRule>,
+    pub(super) lanes: Vec<(RulesLaneMeta, Served)>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct RulesLaneMeta {
+    pub(super) selector: String,
+    pub(super) percentage: f64,
+}
+
+/// The version a context gets: from a lane, or the stable release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Resolution {
+    pub version: i64,
+    pub lane: Option<i64>,
+}
+
+impl ConfigState {
+    /// The single place where the watch stream decides what a context gets
+    /// (PRODUCT.md section 2): the first matching active lane, else the stable
+    /// release, else nothing.
+    pub fn resolve_for(&self, context: &Context) -> Option<Resolution> {
+        match resolve(&self.rules, context) {
+            Some(lane) => Some(Resolution {
+                version: lane.version,
+                lane: Some(lane.id),
+            }),
+            None => self.stable.as_ref().map(|s| Resolution {
+                version: s.version,
+                lane: None,
+            }),
+        }
+    }
+
+    pub(super) fn served(&self, resolution: Resolution) -> Option<&Served> {
+        match resolution.lane {
+            None => self.stable.as_ref(),
+            Some(id) => self
+                .rules
+                .iter()
+                .position(|r| r.id == id)
+                .map(|i| &self.lanes[i].1),
+        }
+    }
+
+    pub(super) fn config_frame(&self, resolution: Resolution) -> Option<Bytes> {
+        let served = self.served(resolution)?;
+        let payload = Resolved {
+            namespace: self.namespace.clone(),
+            env: self.env.clone(),
+            key: self.key.clone(),
+            format: self.format,
+            version: served.version,
+            lane: resolution.lane,
+            checksum: served.checksum.clone(),
+            content: served.content.clone(),
+        };
+        Some(frame("config", self.event_id, &payload))
+    }
+
+    pub(super) fn rules_frame(&self) -> Bytes {
+        let payload = Rules {
+            namespace: self.namespace.clone(),
+            env: self.env.clone(),
+            key: self.key.clone(),
+            format: self.format,
+            stable: self.stable.as_ref().map(|s| RulesVersion {
+                version: s.version,
+                checksum: s.checksum.clone(),
+                content: s.content.clone(),
+            }),
+            lanes: self
+                .rules
+                .iter()
+                .zip(&self.lanes)
+                .map(|(rule, (meta, served))| RulesLane {
+                    id: rule.id,
+                    version: rule.version,
+                    selector: meta.selector.clone(),
+                    targets: rule.targets.clone(),
+                    percentage: meta.percentage,
+                    stickiness: rule.stickiness.clone(),
+                    salt: rule.salt.clone(),
+                    priority: rule.priority,
+                    checksum: served.checksum.clone(),
+                    content: served.content.clone(),
+                })
+                .collect(),
+        };
+        frame("rules", self.event_id, &payload)
+    }
+}
+
+/// One SSE event, ready for the wire.
+pub(super) fn frame(event: &str, id: i64, payload: &impl serde::Serialize) -> Bytes {
+    // Compact JSON has no raw newlines, so the payload fits one `data:` line.
+    let data = serde_json::to_string(payload).unwrap_or_else(|_| "null".into());
+    Bytes::from(format!("event: {event}\nid: {id}\ndata: {data}\n\n"))
+}
+
+pub(super) fn deleted_frame(scope: &Scope, key: &str, id: i64) -> Bytes {
+    let payload = Deleted {
+        namespace: scope.0.clone(),
+        env: scope.1.clone(),
+        key: key.to_string(),
+    };
+    frame("deleted", id, &payload)
+}
+
+/// Reads one config's state; `None` when the config does not exist.
+pub(super) async fn load_head(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    head: sql::ConfigHead,
+) -> Result<ConfigState> {
+    let stable = match head.stable_version {
+        Some(version) => sql::content(&mut *conn, head.id, version)
+            .await?
+            .map(|c| Served {
+                version,
+                checksum: c.checksum,
+                content: c.content,
+            }),
+        None => None,
+    };
+    let mut rules = Vec::new();
+    let mut lanes = Vec::new();
+    for lane in sql::active_lanes(&mut *conn, head.id).await? {
+        let selector = Selector::parse(&lane.selector)
+            .map_err(|e| Error::internal(format!("lane {} has a bad selector: {e}", lane.id)))?;
+        rules.push(LaneRule {
+            id: lane.id,
+            version: lane.version,
+            selector,
+            targets: serde_json::from_str(&lane.targets).unwrap_or_default(),
+            percentage_bp: u32::try_from(lane.percentage_bp).unwrap_or(0),
+            stickiness: lane.stickiness,
+            salt: lane.salt,
+            priority: lane.priority,
+        });
+        lanes.push((
+            RulesLaneMeta {
+                selector: lane.selector,
+                percentage: lane.percentage_bp as f64 / 100.0,
+            },
+            Served {
+                version: lane.version,
+                checksum: lane.checksum,
+                content: lane.content,
+            },
+        ));
+    }
+    Ok(ConfigState {
+        namespace: scope.0.clone(),
+        env: scope.1.clone(),
+        // The table's CHECK constraint admits only known formats.
+        format: head.format.parse().unwrap_or(ConfigFormat::Text),
+        key: head.key,
+        event_id: head.event_id,
+        stable,
+        rules,
+        lanes,
+    })
+}
+
+pub(super) async fn load(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    key: &str,
+) -> Result<Option<ConfigState>> {
+    match sql::head(&mut *conn, &scope.0, &scope.1, key).await? {
+        Some(head) => Ok(Some(load_head(conn, scope, head).await?)),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(stable: Option<i64>, lanes: &[(i64, i64, &str, u32)]) -> ConfigState {
+        let served = |version: i64| Served {
+            version,
+            checksum: format!("sha256:{version}"),
+            content: format!("v{version}"),
+        };
+        ConfigState {
+            namespace: "shop".into(),
+            env: "prod".into(),
+            key: "app.json".into(),
+            format: ConfigFormat::Json,
+            event_id: 9,
+            stable: stable.map(served),
+            rules: lanes
+                .iter()
+                .map(|&(id, version, selector, percentage_bp)| LaneRule {
+                    id,
+                    version,
+                    selector: Selector::parse(selector).unwrap(),
+                    targets: vec![],
+                    percentage_bp,
+                    stickiness: "client_id".into(),
+                    salt: "salt".into(),
+                    priority: 0,
+                })
+                .collect(),
+            lanes: lanes
+                .iter()
+                .map(|&(_, version, selector, bp)| {
+                    (
+                        RulesLaneMeta {
+                            selector: selector.into(),
+                            percentage: bp as f64 / 100.0,
+                        },
+                        served(version),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn ctx(pairs: &[(&str, &str)]) -> Context {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn resolves_lane_then_stable_then_nothing() {
+        let s = state(Some(1), &[(5, 2, "region=beijing", 10_000)]);
+        let beijing = ctx(&[("client_id", "a"), ("region", "beijing")]);
+        let other = ctx(&[("client_id", "b"), ("region", "shanghai")]);
+        assert_eq!(
+            s.resolve_for(&beijing),
+            Some(Resolution {
+                version: 2,
+                lane: Some(5)
+            })
+        );
+        assert_eq!(
+            s.resolve_for(&other),
+            Some(Resolution {
+                version: 1,
+                lane: None
+            })
+        );
+        assert_eq!(state(None, &[]).resolve_for(&other), None);
+    }
+
+    #[test]
+    fn frames_carry_the_exact_payloads() {
+        let s = state(Some(1), &[(5, 2, "region=beijing", 1250)]);
+        let frame = s
+            .config_frame(Resolution {
+                version: 2,
+                lane: Some(5),
+            })
+            .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&frame).unwrap(),
+            "event: config\nid: 9\ndata: {\"namespace\":\"shop\",\"env\":\"prod\",\"key\":\"app.json\",\
+             \"format\":\"json\",\"version\":2,\"lane\":5,\"checksum\":\"sha256:2\",\"content\":\"v2\"}\n\n"
+        );
+        let rules = String::from_utf8(s.rules_frame().to_vec()).unwrap();
+        assert!(rules.starts_with("event: rules\nid: 9\ndata: {"), "{rules}");
+        let data: serde_json::Value = serde_json::from_str(
+            rules
+                .lines()
+                .nth(2)
+                .unwrap()
+                .strip_prefix("data: ")
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(data["stable"]["version"], 1);
+        assert_eq!(data["lanes"][0]["percentage"], 12.5);
+        assert_eq!(data["lanes"][0]["selector"], "region=beijing");
+        assert_eq!(data["lanes"][0]["content"], "v2");
+    }
+}
