@@ -8,7 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_graycast");
+/// The binary under test; `GRAYCAST_CRASH_BIN` runs this test against another build.
+fn bin() -> String {
+    std::env::var("GRAYCAST_CRASH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_graycast").into())
+}
+/// Lines per saved version, each changed by every save: validation and the diff are real work.
+const LINES: usize = 500;
 const WRITERS: usize = 8;
 const CRASHES: usize = 6;
 /// A restarted server must answer `/readyz` within this time.
@@ -28,7 +33,7 @@ impl Server {
     // On a failed start the test panics and ends, and the child with it.
     #[allow(clippy::zombie_processes)]
     fn start(database_url: &str) -> Self {
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(bin())
             .args([
                 "serve",
                 "--listen",
@@ -119,6 +124,14 @@ struct Acked {
     releases: Vec<(i64, i64)>,
 }
 
+/// A JSON object of [`LINES`] lines, every one of which differs from one version to the next.
+fn content_of(version: i64) -> String {
+    let lines: Vec<String> = (0..LINES)
+        .map(|i| format!("  \"k{i}\": {}", version * 7919 + i as i64))
+        .collect();
+    format!("{{\n{}\n}}\n", lines.join(",\n"))
+}
+
 /// Saves and releases `key` until the server stops answering; returns how far it got.
 async fn writer(
     base: String,
@@ -130,7 +143,7 @@ async fn writer(
     let http = client();
     let configs = format!("{base}/api/v1/namespaces/{NS}/envs/{ENV}/configs/{key}");
     loop {
-        let content = format!(r#"{{"n": {}}}"#, version + 1);
+        let content = content_of(version + 1);
         let saved = http
             .post(format!("{configs}/versions"))
             .bearer_auth(&token)
@@ -164,6 +177,11 @@ async fn writer(
                     .filter_map(|v| v["version"].as_i64())
                     .max()
                     .unwrap();
+                continue;
+            }
+            // Backpressure (the content checks are all busy): try again, as clients should.
+            Ok(r) if r.status() == 503 => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
             Ok(r) => panic!(
@@ -267,7 +285,7 @@ async fn kill_9_under_concurrent_writers_loses_nothing_and_restarts_ready() {
     for key in &keys {
         let r = admin
             .post(server.url(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/configs")))
-            .json(&json!({ "key": key, "format": "json", "content": r#"{"n": 1}"# }))
+            .json(&json!({ "key": key, "format": "json", "content": content_of(1) }))
             .send()
             .await
             .unwrap();
