@@ -9,6 +9,7 @@ pub mod ops;
 pub mod outlet;
 pub mod router;
 pub mod subscribers;
+pub mod trace;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
