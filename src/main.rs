@@ -1,8 +1,8 @@
 #![recursion_limit = "512"]
 //! The `graycast` binary: `serve`, `agent`, `token create`, `user create`.
 
-use clap::{Args, Parser, Subcommand};
 use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
 use graycast::model::{NewToken, NewUser, Role};
 use graycast::server::{self, auth::Actor, ops, Application, ServeConfig};
 use std::io::Read;

@@ -52,8 +52,8 @@ fn request_span(request: &Request) -> Span {
     tracing::info_span!(
         "request",
         method = %request.method(),
-        route,
-        request_id,
+        route = %route,
+        request_id = %request_id,
         trace_id = Empty,
         status = Empty,
         latency_ms = Empty,
@@ -81,7 +81,7 @@ async fn trace_context(request: Request, next: Next) -> Response {
         // Sampled: the audit trail records the trace.
         (hex::encode(rand::random::<[u8; 16]>()), 0x01)
     });
-    Span::current().record("trace_id", trace_id.as_str());
+    Span::current().record("trace_id", tracing::field::display(&trace_id));
     let span_id = hex::encode(rand::random::<[u8; 8]>());
     let header = format!("00-{trace_id}-{span_id}-{flags:02x}");
     let mut response = audit::with_trace_id(trace_id, next.run(request)).await;
@@ -109,7 +109,9 @@ fn parse_traceparent(value: &str) -> Option<(String, u8)> {
     };
     let valid = length
         && version != "ff"
-        && [version, trace_id, parent_id, flags].into_iter().all(lower_hex)
+        && [version, trace_id, parent_id, flags]
+            .into_iter()
+            .all(lower_hex)
         && !zeros(trace_id)
         && !zeros(parent_id);
     // Only the sampled bit is defined for version 00, which the answer uses.

@@ -48,12 +48,19 @@ pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
         .max_connections(8)
         .connect_with(options)
         .await
+        .map_err(flat)
         .with_context(|| format!("could not open the database {url:?}"))?;
     sqlx::migrate!("./migrations")
         .run(&pool)
         .await
+        .map_err(flat)
         .with_context(|| format!("could not migrate the database {url:?}"))?;
     Ok(pool)
+}
+
+/// sqlx's messages already include their source: keep them, not their chain too.
+fn flat(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
 }
 
 pub const DEFAULT_ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
