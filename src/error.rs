@@ -6,8 +6,10 @@ use std::fmt;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An error a caller can act on. Internal failures are logged where they happen
-/// and reach the caller only as an opaque `internal` error.
+/// An error a caller can act on. Internal failures reach the caller only as an
+/// opaque `internal` error; their cause stays on the server and is logged once,
+/// where the error becomes a response (`into_response`, or the serialization of
+/// a server function's error).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Error {
     pub status: u16,
@@ -18,6 +20,22 @@ pub struct Error {
     /// For a 429: seconds until a retry can succeed (the `Retry-After` header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// An internal error's cause with its chain, for the log; never sent.
+    /// A server function's error (answered over HTTP, or rendered into a page)
+    /// becomes a response by being serialized, so that is where it is logged.
+    #[serde(skip_deserializing, skip_serializing_if = "log_cause")]
+    cause: Option<String>,
+}
+
+/// Logs an internal error's cause and always skips it (see `Error`'s `cause`).
+fn log_cause(cause: &Option<String>) -> bool {
+    #[cfg(feature = "ssr")]
+    if let Some(cause) = cause {
+        tracing::error!(error = %cause, "internal error");
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = cause;
+    true
 }
 
 impl Error {
@@ -28,6 +46,7 @@ impl Error {
             message: message.into(),
             field: None,
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -84,17 +103,22 @@ impl Error {
         error
     }
 
-    /// Logs the real cause on the server and returns an opaque error.
+    /// An opaque error for the caller that keeps the real cause (with its
+    /// chain, `{:#}`) for the log.
     pub fn internal(cause: impl fmt::Display) -> Self {
-        #[cfg(feature = "ssr")]
-        tracing::error!(error = %cause, "internal error");
-        #[cfg(not(feature = "ssr"))]
-        let _ = cause;
-        Self::new(
+        let mut error = Self::new(
             500,
             "internal",
             "Something went wrong on the server; it has been logged.",
-        )
+        );
+        error.cause = Some(format!("{cause:#}"));
+        error
+    }
+
+    /// What the server logs or a command prints: an internal error's cause,
+    /// else the message.
+    pub fn detail(&self) -> &str {
+        self.cause.as_deref().unwrap_or(&self.message)
     }
 }
 
@@ -122,6 +146,15 @@ impl leptos::server_fn::error::FromServerFnError for Error {
 }
 
 #[cfg(feature = "ssr")]
+impl Error {
+    /// For start-up and the CLI, where no response logs the error: a process
+    /// error that says what failed (an internal error's cause, else the message).
+    pub fn into_process(self) -> anyhow::Error {
+        anyhow::Error::msg(self.detail().to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
 mod server_impls {
     use super::Error;
     use axum::http::StatusCode;
@@ -129,6 +162,8 @@ mod server_impls {
 
     impl IntoResponse for Error {
         fn into_response(self) -> Response {
+            // The one place a REST error is logged (inside the request's span).
+            super::log_cause(&self.cause);
             let status =
                 StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let body = serde_json::json!({

@@ -1,6 +1,7 @@
 #![recursion_limit = "512"]
 //! The `graycast` binary: `serve`, `agent`, `token create`, `user create`.
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use graycast::model::{NewToken, NewUser, Role};
 use graycast::server::{self, auth::Actor, ops, Application, ServeConfig};
@@ -178,13 +179,14 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("graycast: {e}");
+            // The cause chain: "could not listen on …: Address already in use".
+            eprintln!("graycast: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(args: ServeArgs) -> graycast::Result<()> {
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServeConfig {
         listen: args.listen,
         database_url: args.database.database_url,
@@ -220,7 +222,7 @@ async fn serve(args: ServeArgs) -> graycast::Result<()> {
     }
     app.run_until(server::shutdown_signal())
         .await
-        .map_err(graycast::Error::internal)
+        .context("the server stopped")
 }
 
 /// Every connection is a file descriptor: raise the soft limit to the hard
@@ -242,23 +244,27 @@ fn open_file_limit(max_connections: usize) {
     let _ = max_connections;
 }
 
-async fn agent(args: graycast::client::agent::AgentArgs) -> graycast::Result<()> {
+async fn agent(args: graycast::client::agent::AgentArgs) -> anyhow::Result<()> {
     use graycast::client::agent;
     let run = async { agent::run(args.try_into()?, server::shutdown_signal()).await };
-    // Only the message matters here: main prints it and exits non-zero.
+    // Its message already includes its source: print it alone, not its chain.
     run.await
-        .map_err(|e: agent::AgentError| graycast::Error::bad_request(e.to_string()))
+        .map_err(|e: agent::AgentError| anyhow::anyhow!(e.to_string()))
 }
 
-async fn token_create(database_url: &str, new: NewToken) -> graycast::Result<()> {
+async fn token_create(database_url: &str, new: NewToken) -> anyhow::Result<()> {
     let db = server::db::connect(database_url).await?;
     server::db::seed(&db, None)
-        .await?
+        .await
+        .map_err(graycast::Error::into_process)
+        .context("could not create the first admin")?
         .and_then(|f| f.admin_password_generated)
         .inspect(|p| {
             eprintln!("first start: created user admin with password {p} (shown only once)");
         });
-    let created = ops::tokens::create(&db, &Actor::cli(), new).await?;
+    let created = ops::tokens::create(&db, &Actor::cli(), new)
+        .await
+        .map_err(graycast::Error::into_process)?;
     println!("{}", created.token);
     eprintln!(
         "token {} ({}) created; store the secret now, it is not shown again",
@@ -272,19 +278,17 @@ async fn user_create(
     username: String,
     role: Role,
     env: Option<String>,
-) -> graycast::Result<()> {
+) -> anyhow::Result<()> {
     let mut password = String::new();
     std::io::stdin()
         .read_to_string(&mut password)
-        .map_err(|e| {
-            graycast::Error::bad_request(format!(
-                "cannot read the password from standard input: {e}"
-            ))
-        })?;
+        .context("could not read the password from standard input")?;
     let password = password.trim_end_matches(['\r', '\n']).to_string();
     let db = server::db::connect(database_url).await?;
     server::db::seed(&db, None)
-        .await?
+        .await
+        .map_err(graycast::Error::into_process)
+        .context("could not create the first admin")?
         .and_then(|f| f.admin_password_generated)
         .inspect(|p| {
             eprintln!("first start: created user admin with password {p} (shown only once)");
@@ -299,7 +303,8 @@ async fn user_create(
             env,
         },
     )
-    .await?;
+    .await
+    .map_err(graycast::Error::into_process)?;
     println!("user {} created with role {}", user.username, user.role);
     Ok(())
 }

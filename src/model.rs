@@ -146,6 +146,9 @@ pub struct AuditEntry {
     pub env: Option<String>,
     pub key: Option<String>,
     pub details: serde_json::Value,
+    /// The W3C trace id of the request that caused it (none for entries from
+    /// before trace ids, start-up and the command line).
+    pub trace_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +171,9 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
     #[serde(default)]
     pub before_id: Option<i64>,
+    /// 32 hex digits: the entries of one request (its `traceparent`'s trace id).
+    #[serde(default)]
+    pub trace_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -213,7 +213,7 @@ async fn instances_stream(
                         let frame = instances_frame(&list);
                         return Some((frame, (state, scope, changes, ticker)));
                     }
-                    Err(e) => tracing::error!(error = %e, "cannot list instances"),
+                    Err(e) => tracing::error!(error = e.detail(), "cannot list instances"),
                 }
             }
         },

@@ -9,8 +9,8 @@ pub mod ops;
 pub mod outlet;
 pub mod router;
 pub mod subscribers;
+pub mod trace;
 
-use crate::Result;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::SqlitePool;
@@ -185,9 +185,14 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(config: ServeConfig) -> Result<Self> {
+    /// Start-up: its error (a process error) says which step failed.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        use anyhow::Context;
         let db = db::connect(&config.database_url).await?;
-        let first_start = db::seed(&db, config.admin_password.as_deref()).await?;
+        let first_start = db::seed(&db, config.admin_password.as_deref())
+            .await
+            .map_err(crate::Error::into_process)
+            .context("could not create the first admin")?;
         let leptos_options = LeptosOptions::builder()
             .output_name("graycast")
             .site_root(config.site_root.to_string_lossy().as_ref())
@@ -195,21 +200,27 @@ impl Application {
             .site_addr(config.listen)
             .env(leptos::config::Env::PROD)
             .build();
-        let dummy_password_hash = auth::hash_password("graycast-dummy-password").await?;
+        let dummy_password_hash = auth::hash_password("graycast-dummy-password")
+            .await
+            .map_err(crate::Error::into_process)
+            .context("could not prepare password checks")?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|e| {
-                crate::Error::internal(format!("cannot listen on {}: {e}", config.listen))
-            })?;
+            .with_context(|| format!("could not listen on {}", config.listen))?;
         let metrics = Arc::new(metrics::Metrics::default());
-        let instances =
-            subscribers::Instances::start(db.clone(), config.instance_retention).await?;
+        let instances = subscribers::Instances::start(db.clone(), config.instance_retention)
+            .await
+            .map_err(crate::Error::into_process)
+            .context("could not load the instances")?;
         let limits = hub::Limits {
             max_streams: config.max_streams_per_token,
             max_instances: config.max_instances_per_token,
             retention: config.instance_retention,
         };
-        let hub = hub::Hub::start(db.clone(), metrics.clone(), instances.clone(), limits).await?;
+        let hub = hub::Hub::start(db.clone(), metrics.clone(), instances.clone(), limits)
+            .await
+            .map_err(crate::Error::into_process)
+            .context("could not start the push hub")?;
         let content = ops::content::ContentWork::new(
             ops::content::ContentWork::default_permits(),
             config.validation_timeout,
@@ -234,7 +245,10 @@ impl Application {
                 content,
             }),
         };
-        let router = router::router(state.clone()).await?;
+        let router = router::router(state.clone())
+            .await
+            .map_err(crate::Error::into_process)
+            .context("could not prepare the session store")?;
         Ok(Self {
             listener,
             router,

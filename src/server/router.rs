@@ -62,7 +62,7 @@ pub async fn router(state: AppState) -> Result<Router> {
             count_requests,
         ))
         .with_state(state);
-    Ok(router)
+    Ok(super::trace::traced(router))
 }
 
 async fn readyz(

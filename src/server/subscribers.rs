@@ -379,13 +379,13 @@ async fn writer(instances: std::sync::Weak<Instances>) {
         if urgent || last_flush.elapsed() >= SEEN_FLUSH_EVERY {
             last_flush = tokio::time::Instant::now();
             if let Err(e) = this.flush().await {
-                tracing::error!(error = %e, "cannot write instance changes");
+                tracing::error!(error = e.detail(), "cannot write instance changes");
             }
         }
         if last_prune.elapsed() >= PRUNE_EVERY.min(this.retention) {
             last_prune = tokio::time::Instant::now();
             if let Err(e) = this.prune().await {
-                tracing::error!(error = %e, "cannot prune instances");
+                tracing::error!(error = e.detail(), "cannot prune instances");
             }
         }
     }

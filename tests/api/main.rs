@@ -15,5 +15,7 @@ mod inputs;
 mod lanes;
 mod metrics;
 mod sign_in;
+mod startup;
 mod tls;
+mod trace;
 mod watch;

@@ -20,6 +20,7 @@ pub fn AuditPage() -> impl IntoView {
         until: param("until"),
         limit: None,
         before_id: param("before_id").and_then(|v| v.parse().ok()),
+        trace_id: param("trace_id"),
     });
     let page = Resource::new(move || query.get(), search_audit);
     let q = RwSignal::new(String::new());
@@ -29,6 +30,7 @@ pub fn AuditPage() -> impl IntoView {
     let env = RwSignal::new(String::new());
     let since = RwSignal::new(String::new());
     let until = RwSignal::new(String::new());
+    let trace_id = RwSignal::new(String::new());
     // The form shows the query of the URL.
     Effect::new(move |_| {
         let current = query.get();
@@ -39,6 +41,7 @@ pub fn AuditPage() -> impl IntoView {
         env.set(current.env.unwrap_or_default());
         since.set(current.since.unwrap_or_default());
         until.set(current.until.unwrap_or_default());
+        trace_id.set(current.trace_id.unwrap_or_default());
     });
     let navigate = use_navigate();
     let to_url = move |before_id: Option<i64>| {
@@ -50,6 +53,7 @@ pub fn AuditPage() -> impl IntoView {
             ("env", env.get_untracked()),
             ("since", since.get_untracked()),
             ("until", until.get_untracked()),
+            ("trace_id", trace_id.get_untracked()),
             (
                 "before_id",
                 before_id.map(|b| b.to_string()).unwrap_or_default(),
@@ -83,6 +87,7 @@ pub fn AuditPage() -> impl IntoView {
                 <label>"Environment" <input name="env" bind:value=env /></label>
                 <label>"Since" <input name="since" placeholder="2026-11-01" bind:value=since /></label>
                 <label>"Until" <input name="until" placeholder="2026-12-01" bind:value=until /></label>
+                <label>"Trace id" <input name="trace_id" placeholder="32 hex digits" bind:value=trace_id /></label>
             </div>
         </form>
         <Transition fallback=|| view! { <p class="loading">"Searching…"</p> }>
@@ -169,12 +174,16 @@ pub fn sentence(e: &AuditEntry) -> String {
 #[component]
 fn AuditRow(entry: AuditEntry) -> impl IntoView {
     let details = serde_json::to_string_pretty(&entry.details).unwrap_or_default();
+    // The request's trace id, linking to every entry that request wrote.
+    let trace = entry.trace_id.clone().map(|id| {
+        view! { <p class="trace">"trace " <a href=format!("/audit?trace_id={id}")><code>{id.clone()}</code></a></p> }
+    });
     view! {
         <li class="audit-entry" data-action=entry.action.clone()>
             <time datetime=entry.at.clone()>{entry.at.get(..19).unwrap_or_default().replace('T', " ")}</time>
             <span class="sentence">{sentence(&entry)}</span>
             <code class="action">{entry.action.clone()}</code>
-            <details><summary>"details"</summary><pre>{details}</pre></details>
+            <details><summary>"details"</summary>{trace}<pre>{details}</pre></details>
         </li>
     }
 }

@@ -3,6 +3,18 @@ use crate::model::{AuditEntry, AuditPage, AuditQuery};
 use sqlx::Result;
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
 
+tokio::task_local! {
+    /// The W3C trace id of the request this task serves (set by `server::trace`).
+    static TRACE_ID: String;
+}
+
+/// Runs `work` (a request) so that the entries it records keep `trace_id`.
+/// A task-local: only work on this task sees it, which holds for every entry
+/// (ops record them in the request's own transaction, never in a spawned task).
+pub async fn with_trace_id<F: std::future::Future>(trace_id: String, work: F) -> F::Output {
+    TRACE_ID.scope(trace_id, work).await
+}
+
 /// An audit entry about to be written, in the transaction of the change it records.
 pub struct NewEntry {
     actor: String,
@@ -11,6 +23,7 @@ pub struct NewEntry {
     env: Option<String>,
     key: Option<String>,
     details: serde_json::Value,
+    trace_id: Option<String>,
 }
 
 impl NewEntry {
@@ -22,6 +35,8 @@ impl NewEntry {
             env: None,
             key: None,
             details: serde_json::json!({}),
+            // None outside a request: start-up and the CLI.
+            trace_id: TRACE_ID.try_with(Clone::clone).ok(),
         }
     }
     pub fn namespace(mut self, namespace: &str) -> Self {
@@ -46,10 +61,10 @@ pub async fn record(tx: &mut Tx<'_>, e: NewEntry) -> Result<i64> {
     let id = sqlx::query_scalar(
         // `at` never goes below the previous entry's, even if the clock steps
         // back, so time ranges are id ranges (see `search`).
-        "INSERT INTO audit (at, actor, action, namespace, env, key, details)
+        "INSERT INTO audit (at, actor, action, namespace, env, key, details, trace_id)
          VALUES (max(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
                      coalesce((SELECT at FROM audit ORDER BY id DESC LIMIT 1), '')),
-                 ?, ?, ?, ?, ?, ?)
+                 ?, ?, ?, ?, ?, ?, ?)
          RETURNING id",
     )
     .bind(&e.actor)
@@ -58,6 +73,7 @@ pub async fn record(tx: &mut Tx<'_>, e: NewEntry) -> Result<i64> {
     .bind(&e.env)
     .bind(&e.key)
     .bind(e.details.to_string())
+    .bind(&e.trace_id)
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)
@@ -73,6 +89,7 @@ struct AuditRow {
     env: Option<String>,
     key: Option<String>,
     details: String,
+    trace_id: Option<String>,
 }
 
 impl From<AuditRow> for AuditEntry {
@@ -86,6 +103,7 @@ impl From<AuditRow> for AuditEntry {
             env: r.env,
             key: r.key,
             details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
+            trace_id: r.trace_id,
         }
     }
 }
@@ -102,6 +120,7 @@ pub async fn search(
     namespace_scope: Option<&str>,
 ) -> crate::Result<AuditPage> {
     refuse_nul(q)?;
+    let trace_id = q.trace_id.as_deref().map(trace_id).transpose()?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let envs = [q.env.as_deref(), env_scope];
     let namespaces = [q.namespace.as_deref(), namespace_scope];
@@ -124,12 +143,12 @@ pub async fn search(
     // newest match first, so the first page stops after `limit` matches.
     let text = match q.q.as_deref().and_then(fts_query) {
         Some(words) => Some([vec![words], narrowing].concat().join(" AND ")),
-        None if narrowing.len() >= 2 => Some(narrowing.join(" AND ")),
+        None if narrowing.len() >= 2 && trace_id.is_none() => Some(narrowing.join(" AND ")),
         None => None,
     };
     let id = if text.is_some() { "s.rowid" } else { "a.id" };
     let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "SELECT a.id, a.at, a.actor, a.action, a.namespace, a.env, a.key, a.details FROM ",
+        "SELECT a.id, a.at, a.actor, a.action, a.namespace, a.env, a.key, a.details, a.trace_id FROM ",
     );
     match text {
         Some(text) => {
@@ -157,6 +176,9 @@ pub async fn search(
     }
     for env in envs.into_iter().flatten() {
         sql.push(" AND a.env = ").push_bind(env.to_string());
+    }
+    if let Some(trace_id) = trace_id {
+        sql.push(" AND a.trace_id = ").push_bind(trace_id);
     }
     // Times never decrease along ids (see `record`), so a time range is also an
     // id range, found in the `at` index: the scan starts and stops right there.
@@ -207,6 +229,24 @@ fn refuse_nul(q: &AuditQuery) -> crate::Result<()> {
             format!("{field} contains a NUL character (%00); remove it."),
         )),
         None => Ok(()),
+    }
+}
+
+/// A trace id filter, lowercased as stored: 32 hex digits, not all zeros.
+fn trace_id(value: &str) -> crate::Result<String> {
+    let valid = value.len() == 32
+        && value.bytes().all(|c| c.is_ascii_hexdigit())
+        && value.bytes().any(|c| c != b'0');
+    if valid {
+        Ok(value.to_ascii_lowercase())
+    } else {
+        Err(crate::Error::invalid(
+            "trace_id",
+            format!(
+                "trace_id {value:?} is not a trace id: give the 32 hex digits of a W3C \
+                 traceparent's second field (the response header traceparent names the request's)."
+            ),
+        ))
     }
 }
 

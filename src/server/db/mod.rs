@@ -14,7 +14,7 @@ pub mod watch;
 
 use crate::model::Role;
 use crate::server::FirstStart;
-use crate::{Error, Result};
+use crate::Result;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 use std::str::FromStr;
@@ -23,9 +23,11 @@ use std::time::Duration;
 pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
 /// Opens (creating if needed) the database in WAL mode and runs the migrations.
-pub async fn connect(url: &str) -> Result<SqlitePool> {
+/// A start-up step: its error (a process error) names the URL and what failed.
+pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
+    use anyhow::Context;
     let options = SqliteConnectOptions::from_str(url)
-        .map_err(|e| Error::internal(format!("invalid database URL {url:?}: {e}")))?
+        .with_context(|| format!("invalid database URL {url:?}"))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
@@ -34,11 +36,11 @@ pub async fn connect(url: &str) -> Result<SqlitePool> {
     let filename = options.get_filename();
     if let Some(dir) = filename.parent() {
         if !dir.as_os_str().is_empty() && filename.as_os_str() != ":memory:" {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::internal(format!(
-                    "cannot create the database directory {}: {e}",
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!(
+                    "could not create the directory {} for the database {url:?}",
                     dir.display()
-                ))
+                )
             })?;
         }
     }
@@ -46,12 +48,19 @@ pub async fn connect(url: &str) -> Result<SqlitePool> {
         .max_connections(8)
         .connect_with(options)
         .await
-        .map_err(|e| Error::internal(format!("cannot open the database {url:?}: {e}")))?;
+        .map_err(flat)
+        .with_context(|| format!("could not open the database {url:?}"))?;
     sqlx::migrate!("./migrations")
         .run(&pool)
         .await
-        .map_err(|e| Error::internal(format!("database migration failed: {e}")))?;
+        .map_err(flat)
+        .with_context(|| format!("could not migrate the database {url:?}"))?;
     Ok(pool)
+}
+
+/// sqlx's messages already include their source: keep them, not their chain too.
+fn flat(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
 }
 
 pub const DEFAULT_ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];

@@ -87,7 +87,7 @@ impl Dispatcher {
         let loaded = match self.read(&attaches).await {
             Ok(loaded) => loaded,
             Err(e) => {
-                tracing::error!(error = %e, "push hub cannot read release events");
+                tracing::error!(error = e.detail(), "push hub cannot read release events");
                 for attach in attaches {
                     attach.subscriber.lease.release();
                     let _ = attach
