@@ -212,6 +212,7 @@ impl Update {
 pub struct Watcher {
     updates: mpsc::Receiver<Update>,
     synced: watch::Receiver<u64>,
+    heartbeats: watch::Receiver<u64>,
     state: watch::Receiver<WatchState>,
     last_event_id: watch::Receiver<Option<String>>,
     error: Arc<Mutex<Option<String>>>,
@@ -224,6 +225,7 @@ impl Watcher {
     pub(super) fn start(client: Client, options: WatchOptions) -> Self {
         let (updates_tx, updates) = mpsc::channel(256);
         let (synced_tx, synced) = watch::channel(0);
+        let (heartbeats_tx, heartbeats) = watch::channel(0);
         let (state_tx, state) = watch::channel(WatchState::Idle);
         let (last_tx, last_event_id) = watch::channel(options.last_event_id.clone());
         let (stop, stop_rx) = watch::channel(false);
@@ -233,6 +235,7 @@ impl Watcher {
             options: options.clone(),
             updates: updates_tx,
             synced: synced_tx,
+            heartbeats: heartbeats_tx,
             state: state_tx,
             last_event_id: last_tx,
             error: error.clone(),
@@ -242,6 +245,7 @@ impl Watcher {
         Self {
             updates,
             synced,
+            heartbeats,
             state,
             last_event_id,
             error,
@@ -265,6 +269,12 @@ impl Watcher {
     /// update before that is already waiting in [`Watcher::next`].
     pub fn synced(&self) -> watch::Receiver<u64> {
         self.synced.clone()
+    }
+
+    /// How many heartbeats (`: ping` comments) the server has sent, over every
+    /// connection: a sign the stream is alive while no config changes.
+    pub fn heartbeats(&self) -> watch::Receiver<u64> {
+        self.heartbeats.clone()
     }
 
     /// An update that is already waiting, without waiting for one.
@@ -343,6 +353,7 @@ struct Task {
     options: WatchOptions,
     updates: mpsc::Sender<Update>,
     synced: watch::Sender<u64>,
+    heartbeats: watch::Sender<u64>,
     state: watch::Sender<WatchState>,
     last_event_id: watch::Sender<Option<String>>,
     error: Arc<Mutex<Option<String>>>,
@@ -492,6 +503,8 @@ impl Task {
                     SseFrame::Comment(comment) => {
                         if comment == SYNCED_COMMENT {
                             self.synced.send_modify(|n| *n += 1);
+                        } else {
+                            self.heartbeats.send_modify(|n| *n += 1);
                         }
                         continue;
                     }

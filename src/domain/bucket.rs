@@ -54,6 +54,9 @@ pub fn bucket(salt: &str, value: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::lane::LaneRule;
+    use crate::domain::selector::Selector;
+    use crate::domain::Context;
     use proptest::prelude::*;
 
     #[test]
@@ -124,12 +127,87 @@ mod tests {
         }
     }
 
+    /// MurmurHash3 x86_32 written as the C reference is (a block loop over
+    /// indices, the tail as a fall-through switch), to check the production
+    /// code against something it does not share.
+    fn reference_murmur3(data: &[u8], seed: u32) -> u32 {
+        let (c1, c2) = (0xcc9e_2d51u32, 0x1b87_3593u32);
+        let mut h1 = seed;
+        let nblocks = data.len() / 4;
+        for i in 0..nblocks {
+            let b = &data[i * 4..i * 4 + 4];
+            let mut k1 = u32::from(b[0])
+                | u32::from(b[1]) << 8
+                | u32::from(b[2]) << 16
+                | u32::from(b[3]) << 24;
+            k1 = k1.wrapping_mul(c1);
+            k1 = k1.rotate_left(15);
+            k1 = k1.wrapping_mul(c2);
+            h1 ^= k1;
+            h1 = h1.rotate_left(13);
+            h1 = h1.wrapping_mul(5).wrapping_add(0xe654_6b64);
+        }
+        let tail = &data[nblocks * 4..];
+        let mut k1 = 0u32;
+        if tail.len() >= 3 {
+            k1 ^= u32::from(tail[2]) << 16;
+        }
+        if tail.len() >= 2 {
+            k1 ^= u32::from(tail[1]) << 8;
+        }
+        if !tail.is_empty() {
+            k1 ^= u32::from(tail[0]);
+            k1 = k1.wrapping_mul(c1);
+            k1 = k1.rotate_left(15);
+            k1 = k1.wrapping_mul(c2);
+            h1 ^= k1;
+        }
+        h1 ^= data.len() as u32;
+        h1 ^= h1 >> 16;
+        h1 = h1.wrapping_mul(0x85eb_ca6b);
+        h1 ^= h1 >> 13;
+        h1 = h1.wrapping_mul(0xc2b2_ae35);
+        h1 ^= h1 >> 16;
+        h1
+    }
+
+    /// A lane letting in `percentage_bp` of everyone, decided by the code the
+    /// watch stream and the previews use ([`LaneRule::matches`]).
+    fn lane(salt: &str, percentage_bp: u32) -> LaneRule {
+        LaneRule {
+            id: 1,
+            version: 2,
+            selector: Selector::parse("").unwrap(),
+            targets: Vec::new(),
+            percentage_bp,
+            stickiness: "client_id".into(),
+            salt: salt.into(),
+            priority: 0,
+        }
+    }
+
+    fn subject(value: &str) -> Context {
+        Context::from([("client_id".to_string(), value.to_string())])
+    }
+
     proptest! {
         #[test]
-        fn bucket_is_below_ten_thousand(salt in ".*", value in ".*") {
-            prop_assert!(bucket(&salt, &value) < BUCKETS);
+        fn murmur3_agrees_with_the_reference(data in proptest::collection::vec(any::<u8>(), 0..64), seed: u32) {
+            prop_assert_eq!(murmur3_x86_32(&data, seed), reference_murmur3(&data, seed));
         }
 
+        /// The bucket is the published definition (the hash of `salt:value`
+        /// with seed 0, reduced to 0..10000), which SDKs reproduce.
+        #[test]
+        fn bucket_is_the_published_definition(salt in ".*", value in ".*") {
+            let key = format!("{salt}:{value}");
+            let b = bucket(&salt, &value);
+            prop_assert!(b < BUCKETS);
+            prop_assert_eq!(b, reference_murmur3(key.as_bytes(), 0) % BUCKETS);
+        }
+
+        /// A subject inside a lane at p stays inside at every q >= p (and one
+        /// outside at q was outside at p).
         #[test]
         fn growth_is_monotonic(
             salt in "[a-z0-9-]{1,16}",
@@ -138,10 +216,33 @@ mod tests {
             q in 0u32..=BUCKETS,
         ) {
             let (low, high) = (p.min(q), p.max(q));
-            let b = bucket(&salt, &value);
-            if b < low {
-                prop_assert!(b < high);
+            let who = subject(&value);
+            if lane(&salt, low).matches(&who) {
+                prop_assert!(lane(&salt, high).matches(&who), "inside at {low} bp, outside at {high} bp");
             }
+            prop_assert!(lane(&salt, BUCKETS).matches(&who), "100 % lets everyone in");
+            prop_assert!(!lane(&salt, 0).matches(&who), "0 % lets no one in");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// For any salt and percentage, the share of 10,000 subjects inside is
+        /// the percentage, within 2.5 points (five standard deviations at 50 %).
+        #[test]
+        fn the_share_inside_is_the_percentage(
+            salt in "[a-z0-9-]{1,16}",
+            prefix in "[a-z]{1,8}",
+            percentage_bp in 0u32..=BUCKETS,
+        ) {
+            let lane = lane(&salt, percentage_bp);
+            let inside = (0..10_000)
+                .filter(|i| lane.matches(&subject(&format!("{prefix}-{i}"))))
+                .count();
+            let share = inside as f64 / 100.0;
+            let target = f64::from(percentage_bp) / 100.0;
+            prop_assert!((share - target).abs() <= 2.5, "{share} % inside a {target} % lane");
         }
     }
 }

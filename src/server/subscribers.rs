@@ -35,8 +35,15 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 pub type Scope = (String, String);
 /// (namespace, environment, client id).
 type InstanceKey = (String, String, String);
-/// A version handed to an instance: (scope, client id, key, version, lane).
-pub type ServedChange = (Scope, String, String, Option<i64>, Option<i64>);
+/// A version handed to an instance (`version: None`: it no longer has the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedChange {
+    pub scope: Scope,
+    pub client_id: String,
+    pub key: String,
+    pub version: Option<i64>,
+    pub lane: Option<i64>,
+}
 
 /// Unwritten changes to one instance.
 #[derive(Default)]
@@ -181,13 +188,14 @@ impl Instances {
         let mut state = self.state.lock().expect("instances lock");
         state.settle_until = Some(tokio::time::Instant::now() + SETTLE);
         state.urgent = true;
-        for ((namespace, env), client_id, key, version, lane) in batch {
+        for change in batch {
+            let (namespace, env) = change.scope;
             state
                 .pending
-                .entry((namespace, env, client_id))
+                .entry((namespace, env, change.client_id))
                 .or_default()
                 .served
-                .insert(key, (version, lane));
+                .insert(change.key, (change.version, change.lane));
         }
     }
 
@@ -476,10 +484,22 @@ mod tests {
             .execute(&db)
             .await
             .unwrap();
-        instances.served(vec![(scope.clone(), "a".into(), "k".into(), Some(3), None)]);
+        instances.served(vec![ServedChange {
+            scope: scope.clone(),
+            client_id: "a".into(),
+            key: "k".into(),
+            version: Some(3),
+            lane: None,
+        }]);
         assert!(instances.flush().await.is_err());
         // A newer change to the same instance comes meanwhile; then the table is back.
-        instances.served(vec![(scope.clone(), "a".into(), "j".into(), Some(7), None)]);
+        instances.served(vec![ServedChange {
+            scope: scope.clone(),
+            client_id: "a".into(),
+            key: "j".into(),
+            version: Some(7),
+            lane: None,
+        }]);
         sqlx::query(&rename("away", "instance_configs"))
             .execute(&db)
             .await

@@ -717,8 +717,12 @@ async fn sdk_watcher_waits_as_long_as_the_heartbeat_the_server_announces() {
     let history = record(watcher.states());
     wait_state(&mut states, WatchState::Connected).await;
     assert!(matches!(next(&mut watcher).await, Update::Config { .. }));
-    // Three heartbeat intervals, each far longer than 200 ms.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Three heartbeats, each far more than 200 ms apart.
+    let mut heartbeats = watcher.heartbeats();
+    tokio::time::timeout(Duration::from_secs(30), heartbeats.wait_for(|n| *n >= 3))
+        .await
+        .expect("three heartbeats within 30 s")
+        .unwrap();
     let seen = history.lock().unwrap().clone();
     assert!(!seen.contains(&WatchState::Reconnecting), "{seen:?}");
     assert_eq!(watcher.state(), WatchState::Connected);

@@ -102,7 +102,14 @@ impl Dispatcher {
         };
         let mut served = ServedBatch::new();
         let mut touched: HashSet<Scope> = HashSet::new();
-        for (scope, key, state, (first_event, last_event)) in loaded.changed {
+        for Change {
+            scope,
+            key,
+            state,
+            first_event,
+            last_event,
+        } in loaded.changed
+        {
             let latency = self
                 .committed
                 .range(first_event..)
@@ -114,7 +121,7 @@ impl Dispatcher {
         }
         self.processed = loaded.up_to;
         self.committed = self.committed.split_off(&(self.processed + 1));
-        for (scope, key, state) in loaded.fresh {
+        for Fresh { scope, key, state } in loaded.fresh {
             self.scopes
                 .entry(scope)
                 .or_default()
@@ -170,7 +177,13 @@ impl Dispatcher {
             }
             let state = load(&mut tx, &scope, &key).await?;
             loaded_now.insert((scope.clone(), key.clone()));
-            changed.push((scope, key, state, events));
+            changed.push(Change {
+                scope,
+                key,
+                state,
+                first_event: events.0,
+                last_event: events.1,
+            });
         }
         for attach in attaches {
             let scope = &attach.subscriber.lease.scope;
@@ -182,7 +195,11 @@ impl Dispatcher {
                         if is_held || !loaded_now.insert((scope.clone(), key.clone())) {
                             continue;
                         }
-                        fresh.push((scope.clone(), key.clone(), load(&mut tx, scope, key).await?));
+                        fresh.push(Fresh {
+                            scope: scope.clone(),
+                            key: key.clone(),
+                            state: load(&mut tx, scope, key).await?,
+                        });
                     }
                 }
                 None => {
@@ -196,7 +213,11 @@ impl Dispatcher {
                             continue;
                         }
                         let state = load_head(&mut tx, scope, head).await?;
-                        fresh.push((scope.clone(), key, Some(state)));
+                        fresh.push(Fresh {
+                            scope: scope.clone(),
+                            key,
+                            state: Some(state),
+                        });
                     }
                     fully_loaded.push(scope.clone());
                 }
@@ -478,9 +499,23 @@ impl Dispatcher {
     }
 }
 
-/// A watched config touched by a batch of events: (scope, key, new state,
-/// (first, last) event of the batch about it).
-pub(super) type Change = (Scope, String, Option<ConfigState>, (i64, i64));
+/// A watched config touched by a batch of events.
+pub(super) struct Change {
+    pub(super) scope: Scope,
+    pub(super) key: String,
+    /// `None`: the config is gone.
+    pub(super) state: Option<ConfigState>,
+    /// The first and last event of the batch about it.
+    pub(super) first_event: i64,
+    pub(super) last_event: i64,
+}
+
+/// A state a new subscriber needs (`None` while the config does not exist).
+pub(super) struct Fresh {
+    pub(super) scope: Scope,
+    pub(super) key: String,
+    pub(super) state: Option<ConfigState>,
+}
 
 /// What one dispatcher step read.
 pub(super) struct Loaded {
@@ -489,7 +524,7 @@ pub(super) struct Loaded {
     /// Watched configs touched by the events, in order of their last event:
     pub(super) changed: Vec<Change>,
     /// States new subscribers need.
-    pub(super) fresh: Vec<(Scope, String, Option<ConfigState>)>,
+    pub(super) fresh: Vec<Fresh>,
     /// Scopes whose every config is now held.
     pub(super) fully_loaded: Vec<Scope>,
 }

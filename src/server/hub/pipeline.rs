@@ -42,8 +42,13 @@ pub(super) struct Writes {
 #[derive(Default)]
 pub(super) struct WriteChunk {
     pub(super) frames: Vec<Bytes>,
-    /// (outlet, index of its frame).
-    pub(super) writes: Vec<(Arc<Outlet>, usize)>,
+    pub(super) writes: Vec<Write>,
+}
+
+/// One write of a chunk: an outlet and the index of its frame in the chunk.
+pub(super) struct Write {
+    pub(super) outlet: Arc<Outlet>,
+    pub(super) frame: usize,
 }
 
 impl WriteChunk {
@@ -56,7 +61,7 @@ impl WriteChunk {
                 self.frames.len() - 1
             }
         };
-        self.writes.push((outlet, i));
+        self.writes.push(Write { outlet, frame: i });
     }
 
     pub(super) fn len(&self) -> usize {
@@ -71,7 +76,7 @@ impl WriteChunk {
     pub(super) fn offer_all(&self) -> impl Iterator<Item = bool> + '_ {
         self.writes
             .iter()
-            .map(|(outlet, i)| outlet.offer(&self.frames[*i]))
+            .map(|write| write.outlet.offer(&self.frames[write.frame]))
     }
 }
 

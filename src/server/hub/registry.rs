@@ -17,8 +17,14 @@ pub struct ConnectedInstance {
     pub context: Context,
 }
 
-/// Per client id: the instance and how many streams it holds open.
-pub(super) type ScopeStreams = HashMap<String, (ConnectedInstance, usize)>;
+/// A connected instance and how many streams it holds open.
+pub(super) struct Streams {
+    pub(super) instance: ConnectedInstance,
+    pub(super) open: usize,
+}
+
+/// Per client id.
+pub(super) type ScopeStreams = HashMap<String, Streams>;
 
 /// Who is connected now, per (namespace, env); an instance may hold several streams.
 #[derive(Default)]
@@ -32,7 +38,7 @@ impl Registry {
         let map = self.connected.read().expect("hub lock");
         let mut list: Vec<ConnectedInstance> = map
             .get(&(namespace.to_string(), env.to_string()))
-            .map(|m| m.values().map(|(i, _)| i.clone()).collect())
+            .map(|m| m.values().map(|s| s.instance.clone()).collect())
             .unwrap_or_default();
         list.sort_by(|a, b| a.client_id.cmp(&b.client_id));
         list
@@ -44,18 +50,21 @@ impl Registry {
             .entry((namespace.to_string(), env.to_string()))
             .or_default()
             .entry(instance.client_id.clone())
-            .or_insert_with(|| (instance.clone(), 0));
-        entry.0 = instance;
-        entry.1 += 1;
+            .or_insert_with(|| Streams {
+                instance: instance.clone(),
+                open: 0,
+            });
+        entry.instance = instance;
+        entry.open += 1;
     }
 
     pub(super) fn unregister(&self, namespace: &str, env: &str, client_id: &str) {
         let mut map = self.connected.write().expect("hub lock");
         let scope = (namespace.to_string(), env.to_string());
         if let Some(m) = map.get_mut(&scope) {
-            if let Some((_, streams)) = m.get_mut(client_id) {
-                *streams -= 1;
-                if *streams == 0 {
+            if let Some(streams) = m.get_mut(client_id) {
+                streams.open -= 1;
+                if streams.open == 0 {
                     m.remove(client_id);
                 }
             }

@@ -6,7 +6,7 @@ use super::state::{deleted_frame, ConfigState, Resolution};
 use super::{FastMap, FastSet, Lease, Mode};
 use crate::domain::Context;
 use crate::server::outlet::Outlet;
-use crate::server::subscribers::Scope;
+use crate::server::subscribers::{Scope, ServedChange};
 use axum::body::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -177,13 +177,13 @@ pub(super) fn record_sent(
     match now {
         Some(sent) => {
             if let Sent::Config { version, lane } = sent {
-                served.push((
-                    lease.scope.clone(),
-                    lease.client_id.clone(),
-                    key.to_string(),
-                    Some(version),
+                served.push(ServedChange {
+                    scope: lease.scope.clone(),
+                    client_id: lease.client_id.clone(),
+                    key: key.to_string(),
+                    version: Some(version),
                     lane,
-                ));
+                });
             }
             match subscriber.sent.get_mut(key) {
                 Some(had) => *had = sent,
@@ -194,13 +194,13 @@ pub(super) fn record_sent(
         }
         None => {
             if subscriber.sent.remove(key).is_some() {
-                served.push((
-                    lease.scope.clone(),
-                    lease.client_id.clone(),
-                    key.to_string(),
-                    None,
-                    None,
-                ));
+                served.push(ServedChange {
+                    scope: lease.scope.clone(),
+                    client_id: lease.client_id.clone(),
+                    key: key.to_string(),
+                    version: None,
+                    lane: None,
+                });
             }
         }
     }

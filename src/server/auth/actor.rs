@@ -1,0 +1,224 @@
+//! The authenticated caller, from a bearer token or the session cookie.
+
+use super::tokens::token_hash;
+use super::SESSION_USER_ID;
+use crate::model::{Role, TokenInfo, User};
+use crate::server::{db, AppState};
+use crate::{Error, Result};
+use axum::extract::FromRequestParts;
+use axum::http::{header, request::Parts};
+use tower_sessions::Session;
+
+/// The authenticated caller of a route or server function.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Shown in the audit trail: the username, or `token:<name>`.
+    pub name: String,
+    pub role: Role,
+    pub env: Option<String>,
+    pub namespace: Option<String>,
+    pub user_id: Option<i64>,
+    pub token_id: Option<i64>,
+}
+
+impl Actor {
+    pub fn from_user(user: &User) -> Self {
+        Self {
+            name: user.username.clone(),
+            role: user.role,
+            env: user.env.clone(),
+            namespace: None,
+            user_id: Some(user.id),
+            token_id: None,
+        }
+    }
+
+    pub fn from_token(token: &TokenInfo) -> Self {
+        Self {
+            name: format!("token:{}", token.name),
+            role: token.role,
+            env: token.env.clone(),
+            namespace: token.namespace.clone(),
+            user_id: None,
+            token_id: Some(token.id),
+        }
+    }
+
+    /// The caller for actions taken from the command line on the database.
+    pub fn cli() -> Self {
+        Self {
+            name: "cli".into(),
+            role: Role::Admin,
+            env: None,
+            namespace: None,
+            user_id: None,
+            token_id: None,
+        }
+    }
+
+    /// 403 unless the caller has at least `role`.
+    pub fn require(&self, role: Role) -> Result<()> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!(
+                "This needs the {role} role; you are {}.",
+                self.role
+            )))
+        }
+    }
+
+    /// 403 unless the caller has `role` and its limits allow `namespace` and `env`.
+    pub fn require_in(&self, role: Role, namespace: Option<&str>, env: Option<&str>) -> Result<()> {
+        self.require(role)?;
+        if let (Some(limit), Some(env)) = (&self.env, env) {
+            if limit != env {
+                return Err(Error::forbidden(format!(
+                    "You are limited to the {limit} environment."
+                )));
+            }
+        }
+        if let (Some(limit), Some(ns)) = (&self.namespace, namespace) {
+            if limit != ns {
+                return Err(Error::forbidden(format!(
+                    "This token is limited to the {limit} namespace."
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The caller's limits in words ("the staging environment"), `None` without any.
+    pub fn limits(&self) -> Option<String> {
+        match (&self.namespace, &self.env) {
+            (None, None) => None,
+            (Some(ns), None) => Some(format!("the {ns} namespace")),
+            (None, Some(env)) => Some(format!("the {env} environment")),
+            (Some(ns), Some(env)) => Some(format!("the {ns} namespace and the {env} environment")),
+        }
+    }
+
+    /// 403 unless the caller has `role` and neither an environment nor a
+    /// namespace limit: for what spans every environment and namespace (users,
+    /// environments). `what` names the action, e.g. "Managing users".
+    pub fn require_unlimited(&self, role: Role, what: &str) -> Result<()> {
+        self.require(role)?;
+        match self.limits() {
+            None => Ok(()),
+            Some(limits) => Err(Error::forbidden(format!(
+                "{what} is for admins without limits, and you are limited to {limits}; \
+                 ask an admin without limits."
+            ))),
+        }
+    }
+
+    /// Whether something limited to `namespace` and `env` (`None`: not
+    /// limited) lies inside the caller's limits, i.e. is limited at least as
+    /// narrowly as the caller.
+    pub fn covers(&self, namespace: Option<&str>, env: Option<&str>) -> bool {
+        self.namespace
+            .as_deref()
+            .is_none_or(|limit| namespace == Some(limit))
+            && self.env.as_deref().is_none_or(|limit| env == Some(limit))
+    }
+}
+
+/// Resolves the caller from a bearer token or the session cookie.
+pub async fn actor_from_parts(parts: &mut Parts, state: &AppState) -> Result<Actor> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let secret = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(Error::unauthorized)?;
+        let token = db::tokens::find_active_by_hash(&state.db, &token_hash(secret))
+            .await?
+            .ok_or_else(Error::unauthorized)?;
+        if state.token_use.due(token.id) {
+            db::tokens::touch(&state.db, token.id).await?;
+        }
+        return Ok(Actor::from_token(&token));
+    }
+    let session = Session::from_request_parts(parts, state)
+        .await
+        .map_err(|_| Error::unauthorized())?;
+    session_user(&session, state)
+        .await?
+        .map(|u| Actor::from_user(&u))
+        .ok_or_else(Error::unauthorized)
+}
+
+/// The enabled user signed in on this session, if any.
+pub async fn session_user(session: &Session, state: &AppState) -> Result<Option<User>> {
+    let Some(id) = session
+        .get::<i64>(SESSION_USER_ID)
+        .await
+        .map_err(Error::internal)?
+    else {
+        return Ok(None);
+    };
+    Ok(db::users::find(&state.db, id)
+        .await?
+        .filter(|u| !u.disabled))
+}
+
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        actor_from_parts(parts, state).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_limit_is_enforced() {
+        let actor = Actor {
+            env: Some("staging".into()),
+            ..Actor::cli()
+        };
+        assert!(actor.require_in(Role::Admin, None, Some("staging")).is_ok());
+        assert_eq!(
+            actor
+                .require_in(Role::Viewer, None, Some("prod"))
+                .unwrap_err()
+                .status,
+            403
+        );
+    }
+
+    #[test]
+    fn limits_cover_only_what_is_limited_as_narrowly() {
+        let unlimited = Actor::cli();
+        assert!(unlimited.covers(None, None));
+        assert!(unlimited
+            .require_unlimited(Role::Admin, "Managing users")
+            .is_ok());
+        let staging = Actor {
+            env: Some("staging".into()),
+            ..Actor::cli()
+        };
+        assert!(staging.covers(Some("shop"), Some("staging")));
+        assert!(!staging.covers(None, None));
+        assert!(!staging.covers(None, Some("prod")));
+        let refused = staging
+            .require_unlimited(Role::Admin, "Managing users")
+            .unwrap_err();
+        assert_eq!(refused.status, 403);
+        assert!(
+            refused.message.contains("the staging environment"),
+            "{refused}"
+        );
+        let shop = Actor {
+            namespace: Some("shop".into()),
+            ..Actor::cli()
+        };
+        assert!(shop.covers(Some("shop"), None));
+        assert!(!shop.covers(Some("other"), Some("prod")));
+        assert!(!shop.covers(None, Some("prod")));
+    }
+}

@@ -1,0 +1,18 @@
+//! Who is calling: passwords, API tokens, sessions, the sign-in throttle and
+//! the same-origin rule for cookie-authenticated mutations.
+mod actor;
+mod browser;
+mod client;
+mod login;
+mod passwords;
+mod tokens;
+
+pub use actor::{actor_from_parts, session_user, Actor};
+pub use browser::{same_origin, security_headers, CONTENT_SECURITY_POLICY};
+pub use client::{identify_client, Client};
+pub use login::{Attempt, LoginLimits, LoginThrottle};
+pub use passwords::{hash_password, random_password, PasswordChecks};
+pub use tokens::{new_token_secret, token_hash, TokenUse, TOKEN_PREFIX_LEN};
+
+/// Session key holding the signed-in user's id.
+pub const SESSION_USER_ID: &str = "user_id";
