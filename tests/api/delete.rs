@@ -75,14 +75,16 @@ async fn deleting_a_config_closes_its_lanes_and_records_it_in_one_event_and_audi
     let event_id = details["release_event"].as_i64().unwrap();
 
     let db = database(&app).await;
-    let (kind, version, previous): (String, i64, Option<i64>) = sqlx::query_as(
-        "SELECT kind, version, previous_version FROM release_events WHERE id = ?",
-    )
-    .bind(event_id)
-    .fetch_one(&db)
-    .await
-    .unwrap();
-    assert_eq!((kind.as_str(), version, previous), ("config.delete", 2, Some(1)));
+    let (kind, version, previous): (String, i64, Option<i64>) =
+        sqlx::query_as("SELECT kind, version, previous_version FROM release_events WHERE id = ?")
+            .bind(event_id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(
+        (kind.as_str(), version, previous),
+        ("config.delete", 2, Some(1))
+    );
     let (status, closed_by): (String, Option<i64>) =
         sqlx::query_as("SELECT status, closed_by FROM lanes WHERE id = ?")
             .bind(lane["id"].as_i64().unwrap())
@@ -102,7 +104,11 @@ async fn deleting_a_config_closes_its_lanes_and_records_it_in_one_event_and_audi
     .fetch_one(&db)
     .await
     .unwrap();
-    assert_eq!((versions, events), (2, 3), "release, lane.create, config.delete");
+    assert_eq!(
+        (versions, events),
+        (2, 3),
+        "release, lane.create, config.delete"
+    );
     db.close().await;
 
     // It leaves every list and every read.
@@ -110,11 +116,22 @@ async fn deleting_a_config_closes_its_lanes_and_records_it_in_one_event_and_audi
         .get_json(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/configs"))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let keys: Vec<&Value> = listed.as_array().unwrap().iter().map(|c| &c["key"]).collect();
+    let keys: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["key"])
+        .collect();
     assert_eq!(keys, [&json!("other.json")]);
     let (_, namespaces) = app.get_json(&format!("/api/v1/namespaces?q={NS}")).await;
     assert_eq!(namespaces[0]["config_count"], 1, "{namespaces}");
-    for rest in ["", "/versions", "/releases", "/lanes", "/resolve?client_id=pod-1"] {
+    for rest in [
+        "",
+        "/versions",
+        "/releases",
+        "/lanes",
+        "/resolve?client_id=pod-1",
+    ] {
         let r = app
             .admin
             .get(app.url(&config_path(NS, ENV, KEY, rest)))
@@ -130,7 +147,9 @@ async fn deleting_a_config_closes_its_lanes_and_records_it_in_one_event_and_audi
 async fn subscribers_of_a_deleted_config_get_a_deleted_event_and_resumes_get_nothing_more() {
     let app = spawn_app().await;
     released_config_with_a_lane(&app).await;
-    let token = app.token("watcher", "subscriber", Some(NS), Some(ENV)).await;
+    let token = app
+        .token("watcher", "subscriber", Some(NS), Some(ENV))
+        .await;
     // pod-1 on stable, pod-2 in the lane, pod-3 watching every key.
     let mut streams = Vec::new();
     for query in [
@@ -149,14 +168,20 @@ async fn subscribers_of_a_deleted_config_get_a_deleted_event_and_resumes_get_not
             .await;
         body.as_array().cloned().filter(|all| all.len() == 3)
     };
-    eventually("the instances view to show what each was served", || async {
-        instances()
-            .await
-            .filter(|all| all.iter().all(|i| i["configs"][KEY]["served"].is_i64()))
-    })
+    eventually(
+        "the instances view to show what each was served",
+        || async {
+            instances()
+                .await
+                .filter(|all| all.iter().all(|i| i["configs"][KEY]["served"].is_i64()))
+        },
+    )
     .await;
 
-    assert_eq!(delete(&app, KEY, None).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        delete(&app, KEY, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let event_id = app.audit("config.delete").await[0]["details"]["release_event"]
         .as_i64()
         .unwrap();
@@ -194,7 +219,10 @@ async fn subscribers_of_a_deleted_config_get_a_deleted_event_and_resumes_get_not
 async fn a_deleted_key_can_be_created_again_from_version_1_and_its_history_stays_in_the_audit() {
     let app = spawn_app().await;
     released_config_with_a_lane(&app).await;
-    assert_eq!(delete(&app, KEY, None).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        delete(&app, KEY, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
 
     let created = app.config(NS, ENV, KEY, "yaml", "v: new").await;
     assert_eq!(
@@ -213,7 +241,9 @@ async fn a_deleted_key_can_be_created_again_from_version_1_and_its_history_stays
     assert_eq!(releases, json!([]));
 
     // A subscriber gets the new config once it is released, numbered after the deletion.
-    let token = app.token("watcher", "subscriber", Some(NS), Some(ENV)).await;
+    let token = app
+        .token("watcher", "subscriber", Some(NS), Some(ENV))
+        .await;
     let mut stream = watch(&app, &token, "keys=app.json&client_id=pod-1", None).await;
     assert!(stream.until_synced().await.is_empty());
     let release = app.release(NS, ENV, KEY, 1, "again").await;
@@ -257,7 +287,10 @@ async fn a_deleted_key_can_be_created_again_from_version_1_and_its_history_stays
         "{searched}"
     );
     // And a second deletion of the new config is its own.
-    assert_eq!(delete(&app, KEY, None).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        delete(&app, KEY, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(app.audit("config.delete").await.len(), 2);
 }
 
@@ -287,7 +320,10 @@ async fn only_a_releaser_deletes_and_only_an_existing_config() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
-    assert_eq!(delete(&app, KEY, None).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        delete(&app, KEY, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let r = delete(&app, KEY, None).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "deleted once");
     assert_eq!(error_code(r).await, "not_found");

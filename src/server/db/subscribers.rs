@@ -250,12 +250,7 @@ pub async fn configs(
 
 /// Forgets what every instance was served and reported for a config being
 /// deleted, so a config created again under its key starts with a clean slate.
-pub async fn forget_key(
-    tx: &mut Tx<'_>,
-    namespace: &str,
-    env: &str,
-    key: &str,
-) -> Result<()> {
+pub async fn forget_key(tx: &mut Tx<'_>, namespace: &str, env: &str, key: &str) -> Result<()> {
     sqlx::query("DELETE FROM instance_configs WHERE namespace = ? AND env = ? AND key = ?")
         .bind(namespace)
         .bind(env)
