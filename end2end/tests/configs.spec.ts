@@ -128,3 +128,46 @@ test("a 10,000-line diff renders without freezing the page", async ({ page }) =>
   await diff.getByRole("button", { name: /Show \d+ hidden unchanged lines/ }).first().click();
   await expect(diff.locator("tr.diff-row").first()).toBeVisible();
 });
+
+test("delete a config from its danger zone: type the key to confirm, land on the list without it", async ({ page }) => {
+  const ns = `gone-${Date.now() % 1000000}`;
+  await signIn(page);
+  const api = page.request;
+  expect((await api.post("/api/v1/namespaces", { data: { name: ns } })).status()).toBe(201);
+  const base = `/api/v1/namespaces/${ns}/envs/dev/configs`;
+  for (const key of ["app.json", "keep.json"]) {
+    expect((await api.post(base, { data: { key, format: "json", content: "{}" } })).status()).toBe(201);
+  }
+  expect((await api.post(`${base}/app.json/release`, { data: { version: 1 } })).status()).toBe(201);
+  await page.goto(`/ns/${ns}/dev/app.json`);
+  await hydrated(page);
+
+  const zone = page.getByTestId("danger-zone");
+  await expect(zone.getByRole("heading", { name: "Danger zone" })).toBeVisible();
+  await zone.getByRole("button", { name: "Delete this config…" }).click();
+  const dialog = page.getByRole("dialog");
+  await expect(dialog).toContainText(`Delete app.json from ${ns} · dev`);
+  await expect(dialog).toContainText("the key can be created again, starting at version 1");
+  const confirm = dialog.getByRole("button", { name: "Delete app.json" });
+  await expect(confirm).toBeDisabled();
+  await expect(confirm).toHaveAttribute("title", "Type the config's key to confirm");
+  await dialog.locator("input[name=confirm-key]").fill("app.jso");
+  await expect(confirm).toBeDisabled();
+  // Cancel keeps everything.
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  await expect(page.getByRole("dialog")).toHaveCount(0);
+  await zone.getByRole("button", { name: "Delete this config…" }).click();
+  await page.getByRole("dialog").locator("input[name=delete-message]").fill("retired");
+  await page.getByRole("dialog").locator("input[name=confirm-key]").fill("app.json");
+  await expect(page.getByRole("dialog").getByRole("button", { name: "Delete app.json" })).toBeEnabled();
+  await page.getByRole("dialog").getByRole("button", { name: "Delete app.json" }).click();
+
+  await expect(page).toHaveURL(new RegExp(`/ns/${ns}/dev$`));
+  await expect(page.getByRole("heading", { name: ns })).toBeVisible();
+  await expect(page.locator("tr[data-config='keep.json']")).toBeVisible();
+  await expect(page.locator("tr[data-config='app.json']")).toHaveCount(0);
+  expect((await api.get(`${base}/app.json`)).status()).toBe(404);
+  const audit = await (await api.get(`/api/v1/audit?action=config.delete&namespace=${ns}`)).json();
+  expect(audit.entries).toHaveLength(1);
+  expect(audit.entries[0].details.message).toBe("retired");
+});

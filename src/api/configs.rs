@@ -43,6 +43,20 @@ pub async fn create_config(
     crate::server::ops::configs::create(&state, &actor, &namespace, &env, config).await
 }
 
+/// Deletes the config (its lanes close, subscribers get `deleted`); its history stays.
+#[server]
+pub async fn delete_config(
+    namespace: String,
+    env: String,
+    key: String,
+    message: Option<String>,
+) -> Result<(), Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::configs::delete(&state, &actor, &namespace, &env, &key, message)
+        .await
+        .map(drop)
+}
+
 /// Newest first.
 #[server]
 pub async fn list_versions(

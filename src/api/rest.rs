@@ -79,7 +79,10 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(search_audit))
         .route("/namespaces", get(list_namespaces).post(create_namespace))
         .route(CONFIGS, get(list_configs).post(create_config))
-        .route(&format!("{CONFIGS}/{{key}}"), get(get_config))
+        .route(
+            &format!("{CONFIGS}/{{key}}"),
+            get(get_config).delete(delete_config),
+        )
         .route(
             &format!("{CONFIGS}/{{key}}/versions"),
             get(list_versions).post(save_version),
@@ -324,6 +327,18 @@ async fn get_config(
     Ok(Json(
         ops::configs::get(&state, &actor, &ns, &env, &key).await?,
     ))
+}
+
+/// 204; the body, optional, is `{message?}` as for promote and abort.
+async fn delete_config(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((ns, env, key)): Path<(String, String, String)>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode> {
+    let message = message_of(&body)?;
+    ops::configs::delete(&state, &actor, &ns, &env, &key, message).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_versions(

@@ -204,6 +204,14 @@ fn routes() -> Vec<Route> {
             body: |_| None,
             expected: [401, 403, 200, 200, 200, 200, 200, 200],
         },
+        // Last: it deletes the caller's own config the rows above changed.
+        Route {
+            name: "DELETE config",
+            method: Method::DELETE,
+            path: |i| shop(&format!("/c-{i}.txt")),
+            body: |_| None,
+            expected: [401, 403, 403, 403, 204, 204, 403, 403],
+        },
     ]
 }
 

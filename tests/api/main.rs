@@ -10,6 +10,7 @@ mod authorization;
 mod cli;
 mod configs;
 mod connections;
+mod delete;
 mod foundation;
 mod inputs;
 mod lanes;

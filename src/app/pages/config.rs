@@ -1,4 +1,4 @@
-use crate::api::configs::{get_config, list_versions, Release, SaveVersion};
+use crate::api::configs::{get_config, list_versions, DeleteConfig, Release, SaveVersion};
 use crate::app::components::{action_error, DiffView, DraftBadge, ErrorLine, StableBadge};
 use crate::app::pages::editor::ContentEditor;
 use crate::app::pages::instances::{use_live_instances, LiveInstances, RolloutProgress};
@@ -10,7 +10,7 @@ use crate::model::{Config, NewVersion, Role, Version};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_navigate, use_params_map};
 
 /// One config: what is serving now, the editor, and the version history with
 /// release and rollback.
@@ -22,6 +22,7 @@ pub fn ConfigPage() -> impl IntoView {
     let key = Memo::new(move |_| params.read().get("key").unwrap_or_default());
     let save = ServerAction::<SaveVersion>::new();
     let release = ServerAction::<Release>::new();
+    let delete = ServerAction::<DeleteConfig>::new();
     // Reload only after a change succeeded: a refused save must not reset the
     // editor and lose the user's edit.
     let refresh = RwSignal::new(0u32);
@@ -47,6 +48,16 @@ pub fn ConfigPage() -> impl IntoView {
     Effect::new(move |_| {
         if matches!(release.value().get(), Some(Ok(_))) {
             refresh.update(|n| *n += 1);
+        }
+    });
+    // A deleted config has no page left: go to the list it has left.
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if matches!(delete.value().get(), Some(Ok(()))) {
+            navigate(
+                &format!("/ns/{}/{}", ns.get_untracked(), env.get_untracked()),
+                Default::default(),
+            );
         }
     });
     let changes = move || refresh.get();
@@ -78,7 +89,7 @@ pub fn ConfigPage() -> impl IntoView {
                 let _ = live.initial.await;
                 match (config, versions) {
                     (Ok(config), Ok(versions)) => view! {
-                        <ConfigView config versions lanes save release draft conflict gray live />
+                        <ConfigView config versions lanes save release delete draft conflict gray live />
                     }.into_any(),
                     (Err(e), _) | (_, Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                 }
@@ -94,6 +105,7 @@ fn ConfigView(
     lanes: Result<Vec<crate::model::Lane>, crate::Error>,
     save: ServerAction<SaveVersion>,
     release: ServerAction<Release>,
+    delete: ServerAction<DeleteConfig>,
     draft: RwSignal<Option<String>>,
     conflict: RwSignal<bool>,
     gray: GrayState,
@@ -184,6 +196,82 @@ fn ConfigView(
             </table>
         </section>
         {move || dialog.get().map(|target| view! { <ReleaseDialog config versions target release close=move || dialog.set(None) /> })}
+        <DangerZone config delete can_release />
+    }
+}
+
+/// Deleting the config, at the bottom of its page, behind a dialog that asks
+/// for the key to be typed.
+#[component]
+fn DangerZone(
+    config: StoredValue<Config>,
+    delete: ServerAction<DeleteConfig>,
+    can_release: bool,
+) -> impl IntoView {
+    let c = config.get_value();
+    let open = RwSignal::new(false);
+    let message = RwSignal::new(String::new());
+    let typed = RwSignal::new(String::new());
+    let key = c.key.clone();
+    let confirmed = move || typed.with(|t| t.trim() == key);
+    let lanes = match c.lanes.len() {
+        0 => String::new(),
+        1 => " Its active gray lane closes.".to_string(),
+        n => format!(" Its {n} active gray lanes close."),
+    };
+    let effect = format!(
+        "Every subscriber of {} in {} · {} stops receiving it (a deleted event) and the config leaves every list.{lanes} \
+         Its versions and release events stay in the audit trail; the key can be created again, starting at version 1.",
+        c.key, c.namespace, c.env
+    );
+    let (ns, env, key) = (c.namespace.clone(), c.env.clone(), c.key.clone());
+    let dispatch = move |_| {
+        let m = message.get_untracked();
+        delete.dispatch(DeleteConfig {
+            namespace: ns.clone(),
+            env: env.clone(),
+            key: key.clone(),
+            message: (!m.trim().is_empty()).then_some(m),
+        });
+    };
+    view! {
+        <section class="card danger-zone" data-testid="danger-zone">
+            <h2>"Danger zone"</h2>
+            <p>"Delete this config from " {c.namespace.clone()} " · " {c.env.clone()} "."</p>
+            <button
+                class="btn danger"
+                disabled=!can_release
+                title=if can_release { "" } else { "Deleting a config needs the releaser role" }
+                on:click=move |_| open.set(true)
+            >"Delete this config…"</button>
+        </section>
+        <Show when=move || open.get()>
+            <div class="backdrop">
+                <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="delete-title">
+                    <h2 id="delete-title">"Delete " {c.key.clone()} " from " {c.namespace.clone()} " · " {c.env.clone()}</h2>
+                    <p>{effect.clone()}</p>
+                    <label>"Message" <input name="delete-message" placeholder="Why" bind:value=message /></label>
+                    <label>"Type " <code>{c.key.clone()}</code> " to confirm" <input name="confirm-key" bind:value=typed /></label>
+                    <ErrorLine error=action_error(delete) />
+                    <div class="dialog-actions">
+                        <button class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
+                        <span class="spacer"></span>
+                        <button
+                            class="btn danger"
+                            disabled={
+                                let confirmed = confirmed.clone();
+                                move || !confirmed() || delete.pending().get()
+                            }
+                            title={
+                                let confirmed = confirmed.clone();
+                                move || if confirmed() { String::new() } else { "Type the config's key to confirm".to_string() }
+                            }
+                            on:click=dispatch.clone()
+                        >"Delete " {c.key.clone()}</button>
+                    </div>
+                </div>
+            </div>
+        </Show>
     }
 }
 

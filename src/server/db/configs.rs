@@ -56,7 +56,7 @@ pub async fn find(
     key: &str,
 ) -> Result<Option<StoredConfig>> {
     let row: Option<ConfigRow> = sqlx::query_as(&format!(
-        "{SELECT} WHERE n.name = ? AND e.name = ? AND c.key = ?"
+        "{SELECT} WHERE n.name = ? AND e.name = ? AND c.key = ? AND c.deleted_at IS NULL"
     ))
     .bind(namespace)
     .bind(env)
@@ -73,7 +73,7 @@ pub async fn list(
     env_id: i64,
 ) -> Result<Vec<Config>> {
     let rows: Vec<ConfigRow> = sqlx::query_as(&format!(
-        "{SELECT} WHERE c.namespace_id = ? AND c.env_id = ? ORDER BY c.key"
+        "{SELECT} WHERE c.namespace_id = ? AND c.env_id = ? AND c.deleted_at IS NULL ORDER BY c.key"
     ))
     .bind(namespace_id)
     .bind(env_id)
@@ -128,6 +128,21 @@ pub async fn set_stable(tx: &mut Tx<'_>, config_id: i64, version: i64) -> Result
           WHERE id = ?",
     )
     .bind(version)
+    .bind(config_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks a live config deleted; its versions, release events and lanes stay
+/// with its row as history, and its key is free for a new config.
+pub async fn mark_deleted(tx: &mut Tx<'_>, config_id: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE configs
+            SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+          WHERE id = ?",
+    )
     .bind(config_id)
     .execute(&mut **tx)
     .await?;

@@ -40,7 +40,7 @@ pub async fn list(db: impl SqliteExecutor<'_>, listing: Listing<'_>) -> Result<V
     let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(
         "SELECT n.id, n.name, n.description, n.created_at,
                 (SELECT COUNT(*) FROM configs c
-                  WHERE c.namespace_id = n.id",
+                  WHERE c.namespace_id = n.id AND c.deleted_at IS NULL",
     );
     if let Some(env) = listing.env {
         sql.push(" AND c.env_id = (SELECT id FROM environments WHERE name = ")

@@ -223,7 +223,9 @@ pub struct InstanceConfigRow {
     pub reported_at: Option<String>,
 }
 
-/// The per-key rows of every instance of a namespace and environment.
+/// The per-key rows of every instance of a namespace and environment, for
+/// live configs only (a `deleted` frame still being recorded must not bring
+/// a deleted config back into the view).
 pub async fn configs(
     db: impl SqliteExecutor<'_>,
     namespace: &str,
@@ -231,12 +233,29 @@ pub async fn configs(
 ) -> Result<Vec<InstanceConfigRow>> {
     sqlx::query_as(
         "SELECT client_id, key, served, lane, applied, reported, status, message, reported_at
-           FROM instance_configs
+           FROM instance_configs i
           WHERE namespace = ? AND env = ?
+            AND EXISTS (SELECT 1 FROM configs c
+                          JOIN namespaces n ON n.id = c.namespace_id
+                          JOIN environments e ON e.id = c.env_id
+                         WHERE n.name = i.namespace AND e.name = i.env AND c.key = i.key
+                           AND c.deleted_at IS NULL)
           ORDER BY client_id, key",
     )
     .bind(namespace)
     .bind(env)
     .fetch_all(db)
     .await
+}
+
+/// Forgets what every instance was served and reported for a config being
+/// deleted, so a config created again under its key starts with a clean slate.
+pub async fn forget_key(tx: &mut Tx<'_>, namespace: &str, env: &str, key: &str) -> Result<()> {
+    sqlx::query("DELETE FROM instance_configs WHERE namespace = ? AND env = ? AND key = ?")
+        .bind(namespace)
+        .bind(env)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -61,7 +61,7 @@ pub async fn head(
     key: &str,
 ) -> Result<Option<ConfigHead>> {
     sqlx::query_as(&format!(
-        "{HEAD} WHERE n.name = ? AND e.name = ? AND c.key = ?"
+        "{HEAD} WHERE n.name = ? AND e.name = ? AND c.key = ? AND c.deleted_at IS NULL"
     ))
     .bind(namespace)
     .bind(env)
@@ -77,7 +77,7 @@ pub async fn heads_in_scope(
     env: &str,
 ) -> Result<Vec<ConfigHead>> {
     sqlx::query_as(&format!(
-        "{HEAD} WHERE n.name = ? AND e.name = ? ORDER BY c.key"
+        "{HEAD} WHERE n.name = ? AND e.name = ? AND c.deleted_at IS NULL ORDER BY c.key"
     ))
     .bind(namespace)
     .bind(env)

@@ -415,3 +415,58 @@ pub async fn resolve(
             ))
         })
 }
+
+/// Deletes a config: its active lanes close (aborted, by the deletion's
+/// release event), a `config.delete` release event and audit entry are
+/// written, and subscribers that had it get `deleted`. Its versions, release
+/// events and lanes stay as history; the key may be created again from version 1.
+pub async fn delete(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+    message: Option<String>,
+) -> Result<ReleaseEvent> {
+    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    let message = message_of(message)?;
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let config = find(&mut tx, namespace, env, key).await?;
+    let lanes = db::lanes::active(&mut *tx, config.id).await?;
+    let event = db::releases::insert(
+        &mut tx,
+        NewReleaseEvent {
+            config_id: config.id,
+            kind: "config.delete",
+            version: config.config.latest_version,
+            previous_version: config.config.stable_version,
+            lane: None,
+            actor: &actor.name,
+            message: &message,
+        },
+    )
+    .await?;
+    for lane in &lanes {
+        db::lanes::close(&mut tx, lane.id, "aborted", event.id).await?;
+    }
+    db::configs::mark_deleted(&mut tx, config.id).await?;
+    db::subscribers::forget_key(&mut tx, namespace, env, key).await?;
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(&actor.name, "config.delete")
+            .namespace(namespace)
+            .env(env)
+            .key(key)
+            .details(serde_json::json!({
+                "format": config.config.format,
+                "latest_version": config.config.latest_version,
+                "stable_version": config.config.stable_version,
+                "closed_lanes": lanes.iter().map(|l| l.id).collect::<Vec<_>>(),
+                "message": message, "release_event": event.id,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    state.hub.publish(&event);
+    Ok(event)
+}
