@@ -10,6 +10,7 @@ mod authorization;
 mod cli;
 mod configs;
 mod connections;
+mod dashboard;
 mod foundation;
 mod inputs;
 mod lanes;
