@@ -472,6 +472,71 @@ pub struct InstanceConfig {
     pub reported_at: Option<String>,
 }
 
+/// What one version is now, as the version history says it: exactly one state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionStatus {
+    pub version: i64,
+    pub state: VersionState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum VersionState {
+    /// The stable release.
+    Stable,
+    /// Not stable, but served by these active lanes, in resolution order.
+    InLanes {
+        lanes: Vec<LaneShare>,
+    },
+    /// Was the stable release until `until`, when `by` replaced it: by a rollback
+    /// (`rolled_back`) or a newer release (a release or a promoted lane).
+    WasStable {
+        until: String,
+        by: i64,
+        rolled_back: bool,
+    },
+    NeverReleased,
+}
+
+/// An active lane serving a version, and its percentage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaneShare {
+    pub lane: i64,
+    pub percentage: f64,
+}
+
+/// Rollout progress of one config over the connected instances of its namespace and environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub connected: usize,
+    /// The instances on the stable release; `None` before the first release.
+    pub stable: Option<RolloutGroup>,
+    /// Active lanes in resolution order.
+    pub lanes: Vec<LaneRollout>,
+}
+
+/// Connected instances served one version by one source, and their reports about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutGroup {
+    pub version: i64,
+    pub serving: usize,
+    /// Of those, how many reported the version applied.
+    pub applied: usize,
+    /// The message of each that reported it failed.
+    pub failed: Vec<String>,
+}
+
+/// A lane's reach, counted like its percentage: among the eligible instances (those its
+/// selector matches), how many it serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaneRollout {
+    pub lane: i64,
+    pub percentage: f64,
+    pub eligible: usize,
+    /// `serving` counts eligible instances this lane serves.
+    pub group: RolloutGroup,
+}
+
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -171,3 +171,104 @@ test("delete a config from its danger zone: type the key to confirm, land on the
   expect(audit.entries).toHaveLength(1);
   expect(audit.entries[0].details.message).toBe("retired");
 });
+
+test("the version history says what each version is, serving now names lanes, the audit reads as sentences", async ({ page }) => {
+  const ns = `hist-${Date.now() % 1000000}`;
+  await signIn(page);
+  const api = page.request;
+  expect((await api.post("/api/v1/namespaces", { data: { name: ns } })).status()).toBe(201);
+  const base = `/api/v1/namespaces/${ns}/envs/dev/configs`;
+  expect((await api.post(base, { data: { key: "app.yaml", format: "yaml", content: "pool: 1\n" } })).status()).toBe(201);
+  for (const n of [2, 3, 4]) {
+    const saved = await api.post(`${base}/app.yaml/versions`, { data: { content: `pool: ${n}\n`, base_version: n - 1 } });
+    expect(saved.status()).toBe(201);
+  }
+  // v1 released, then v2, then rolled back to v1; v3 in a lane; v4 only saved.
+  for (const version of [1, 2, 1]) {
+    expect((await api.post(`${base}/app.yaml/release`, { data: { version, message: `to v${version}` } })).status()).toBe(201);
+  }
+  const lane = await api.post(`${base}/app.yaml/lanes`, {
+    data: { version: 3, selector: "region in (beijing,shanghai)", percentage: 25, message: "try timeout" },
+  });
+  expect(lane.status()).toBe(201);
+  const id = (await lane.json()).id;
+
+  await page.goto(`/ns/${ns}/dev/app.yaml`);
+  await hydrated(page);
+  const row = (n: number) => page.locator(`tr[data-version='${n}']`);
+  await expect(row(1)).toContainText("STABLE v1");
+  await expect(row(2)).toContainText(/was stable until \d{4}-\d\d-\d\d \d\d:\d\d, rolled back/);
+  await expect(row(3)).toContainText(`in lane ${id} at 25 %`);
+  await expect(row(4)).toContainText("never released");
+  await expect(page.getByTestId("versions")).not.toContainText("unreleased");
+  const serving = page.getByTestId("serving-now");
+  await expect(serving).toContainText(`lane ${id}: v3 to 25 % of region in (beijing,shanghai)`);
+  await expect(serving).toContainText("DRAFT v4");
+  await expect(serving).not.toContainText("DRAFT v3");
+
+  // Releasing v4 supersedes v1; nothing is a draft any more.
+  expect((await api.post(`${base}/app.yaml/release`, { data: { version: 4 } })).status()).toBe(201);
+  await page.reload();
+  await hydrated(page);
+  await expect(row(4)).toContainText("STABLE v4");
+  await expect(row(1)).toContainText(/was stable until .*, superseded by v4/);
+  await expect(row(2)).toContainText("rolled back");
+  await expect(page.getByTestId("serving-now")).not.toContainText("DRAFT");
+
+  // Every action of the story as a sentence.
+  await page.goto(`/audit?namespace=${ns}`);
+  await hydrated(page);
+  const audit = page.getByTestId("audit");
+  const path = `${ns}/dev/app.yaml`;
+  await expect(audit.locator("[data-action='config.create']")).toContainText(`admin created ${path} (yaml, v1)`);
+  await expect(audit.locator("[data-action='version.create']").first()).toContainText(`admin saved v4 of ${path} (+1 −1)`);
+  await expect(audit.locator("[data-action='release.rollback']")).toContainText(`admin rolled back ${path} to v1: 'to v1'`);
+  await expect(audit.locator("[data-action='release.stable']").first()).toContainText(`admin released v4 of ${path}`);
+  await expect(audit.locator("[data-action='lane.create']")).toContainText(
+    `admin started gray lane ${id} on ${path} serving v3 to 25 % of region in (beijing,shanghai): 'try timeout'`,
+  );
+  await expect(audit.locator("[data-action='namespace.create']")).toContainText(`admin created namespace ${ns}`);
+  await expect(audit.locator(".sentence", { hasText: "lane.create" })).toHaveCount(0);
+});
+
+test("the diff page switches between split and unified (remembered) and can hide whitespace", async ({ page }) => {
+  const ns = `ws-${Date.now() % 1000000}`;
+  await signIn(page);
+  const api = page.request;
+  expect((await api.post("/api/v1/namespaces", { data: { name: ns } })).status()).toBe(201);
+  const base = `/api/v1/namespaces/${ns}/envs/dev/configs`;
+  expect((await api.post(base, { data: { key: "app.yaml", format: "yaml", content: "a:\n  b: 1\n  c: 2\n" } })).status()).toBe(201);
+  expect((await api.post(`${base}/app.yaml/versions`, { data: { content: "a:\n    b: 1\n    c: 3\n", base_version: 1 } })).status()).toBe(201);
+
+  await page.goto(`/ns/${ns}/dev/app.yaml/diff?from=1&to=2`);
+  await hydrated(page);
+  const diff = page.getByTestId("diff");
+  await expect(diff).toContainText("+2 added, −2 removed");
+  await expect(diff).toHaveAttribute("data-layout", "split");
+  await expect(diff.locator("tr.diff-row").first().locator("td")).toHaveCount(6);
+
+  // Unified: one column, the old line (−) above the new one (+).
+  await page.getByRole("button", { name: "Unified" }).click();
+  await expect(diff).toHaveAttribute("data-layout", "unified");
+  await expect(page.getByRole("button", { name: "Unified" })).toHaveAttribute("aria-pressed", "true");
+  const replaced = diff.locator("tr.diff-row.replace");
+  await expect(replaced).toHaveCount(4);
+  await expect(replaced.nth(0).locator("td.sign")).toHaveText("−");
+  await expect(replaced.nth(1).locator("td.sign")).toHaveText("+");
+  await expect(diff.locator("tr.diff-row").first().locator("td")).toHaveCount(4);
+
+  // Remembered across visits.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId("diff")).toHaveAttribute("data-layout", "unified");
+
+  // Hide whitespace: only the real change is left, and the address keeps it.
+  await page.getByLabel("Hide whitespace").check();
+  await expect(page).toHaveURL(/whitespace=hide/);
+  await expect(page.getByTestId("diff")).toContainText("+1 added, −1 removed");
+  await expect(page.getByTestId("diff")).toHaveAttribute("data-layout", "unified");
+  await page.getByRole("button", { name: "Split" }).click();
+  await expect(page.getByTestId("diff")).toHaveAttribute("data-layout", "split");
+  await page.getByLabel("Hide whitespace").uncheck();
+  await expect(page.getByTestId("diff")).toContainText("+2 added, −2 removed");
+});

@@ -47,7 +47,10 @@ test("gray lane: selector at 30 %, preview, slider to 60 %, test a context, prom
     await page.getByRole("button", { name: "Start lane" }).click();
     const lane = page.getByTestId("active-lanes").locator("li.lane").first();
     await expect(lane).toContainText("GRAY v2 · 30% · region=beijing");
-    await expect(page.getByTestId("lanes-now")).toContainText("GRAY v2 · 30%");
+    // "Serving now" names the lane as the panel does, never as a draft.
+    const laneId = await lane.getAttribute("data-lane");
+    await expect(page.getByTestId("lanes-now")).toContainText(`lane ${laneId}: v2 to 30 % of region=beijing plus 1 target (bj-1)`);
+    await expect(page.getByTestId("serving-now")).not.toContainText("DRAFT v2");
 
     // Move the slider to 60 % with the keyboard and apply.
     const slider = lane.getByRole("slider");
@@ -89,6 +92,45 @@ test("gray lane: selector at 30 %, preview, slider to 60 %, test a context, prom
     await expect(page.getByTestId("active-lanes")).toHaveCount(0);
     await expect(page.locator(".closed-lanes")).toContainText("2 closed lane(s)");
     await expect(page.getByTestId("serving-now")).toContainText("STABLE v2");
+  } finally {
+    closers.forEach((close) => close());
+  }
+});
+
+test("rollout progress counts a lane among the instances its selector makes eligible, live", async ({ page, baseURL }) => {
+  const ns = `elig-${Date.now() % 1000000}`;
+  await signIn(page);
+  const api = page.request;
+  expect((await api.post("/api/v1/namespaces", { data: { name: ns } })).status()).toBe(201);
+  const base = `/api/v1/namespaces/${ns}/envs/staging/configs`;
+  expect((await api.post(base, { data: { key: "app.json", format: "json", content: '{"pool": 10}\n' } })).status()).toBe(201);
+  expect((await api.post(`${base}/app.json/release`, { data: { version: 1 } })).status()).toBe(201);
+  expect((await api.post(`${base}/app.json/versions`, { data: { content: '{"pool": 20}\n', base_version: 1 } })).status()).toBe(201);
+  const token = (await (await api.post("/api/v1/tokens", { data: { name: `sub-${ns}`, role: "subscriber" } })).json()).token;
+  const closers = [
+    await subscribe(baseURL!, token, ns, "staging", "bj-1", "region=beijing"),
+    await subscribe(baseURL!, token, ns, "staging", "bj-2", "region=beijing"),
+    await subscribe(baseURL!, token, ns, "staging", "bj-3", "region=beijing"),
+    await subscribe(baseURL!, token, ns, "staging", "bj-4", "region=beijing"),
+    await subscribe(baseURL!, token, ns, "staging", "sz-1", "region=shenzhen"),
+  ];
+  try {
+    // At 0 % only the target is in: exactly one of the four beijing instances.
+    const lane = await api.post(`${base}/app.json/lanes`, {
+      data: { version: 2, selector: "region=beijing", targets: ["bj-1"], percentage: 0 },
+    });
+    expect(lane.status()).toBe(201);
+    const id = (await lane.json()).id;
+    await page.goto(`/ns/${ns}/staging/app.json`);
+    await hydrated(page);
+    const rollout = page.getByTestId("rollout");
+    await expect(rollout).toContainText(`1 instance(s) run lane ${id} (v2): 1 of 4 eligible instances (25 %), target 0 %`);
+    await expect(rollout).toContainText("4 instance(s) run stable v1");
+    await expect(rollout).not.toContainText("observed");
+    // Another eligible instance connects: the server counts again, no reload.
+    closers.push(await subscribe(baseURL!, token, ns, "staging", "bj-5", "region=beijing"));
+    await expect(rollout).toContainText(`1 instance(s) run lane ${id} (v2): 1 of 5 eligible instances (20 %), target 0 %`);
+    await expect(rollout).toContainText("5 instance(s) run stable v1");
   } finally {
     closers.forEach((close) => close());
   }

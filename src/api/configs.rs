@@ -3,7 +3,7 @@
 use crate::domain::diff::Diff;
 use crate::model::{
     Config, Explanation, Lane, LaneUpdate, Namespace, NewConfig, NewLane, NewNamespace, NewVersion,
-    Preview, ReleaseEvent, Version,
+    Preview, ReleaseEvent, Rollout, Version, VersionStatus,
 };
 use crate::Error;
 use leptos::prelude::*;
@@ -117,6 +117,7 @@ pub async fn list_releases(
     crate::server::ops::configs::releases(&state, &actor, &namespace, &env, &key).await
 }
 
+/// With `ignore_whitespace`, lines that differ only in whitespace count as equal.
 #[server]
 pub async fn diff_versions(
     namespace: String,
@@ -124,9 +125,20 @@ pub async fn diff_versions(
     key: String,
     from: i64,
     to: i64,
+    ignore_whitespace: bool,
 ) -> Result<Diff, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::configs::diff(&state, &actor, &namespace, &env, &key, from, to).await
+    crate::server::ops::configs::diff(
+        &state,
+        &actor,
+        &namespace,
+        &env,
+        &key,
+        from,
+        to,
+        ignore_whitespace,
+    )
+    .await
 }
 
 /// Every lane of the config: active ones in resolution order (priority, id),
@@ -230,4 +242,27 @@ pub async fn explain_resolve(
     let (state, actor) = super::caller().await?;
     crate::server::ops::lanes::explain(&state, &actor, &namespace, &env, &key, &context, draft)
         .await
+}
+
+/// Every version, newest first, with what it is now: stable, in lanes, was stable, never released.
+#[server]
+pub async fn version_statuses(
+    namespace: String,
+    env: String,
+    key: String,
+) -> Result<Vec<VersionStatus>, Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::history::version_statuses(&state, &actor, &namespace, &env, &key).await
+}
+
+/// Per active lane, how many of the connected instances its selector matches it serves, and the
+/// reports of the instances on stable and on each lane.
+#[server]
+pub async fn rollout_progress(
+    namespace: String,
+    env: String,
+    key: String,
+) -> Result<Rollout, Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::rollout::rollout(&state, &actor, &namespace, &env, &key).await
 }

@@ -378,6 +378,8 @@ async fn get_version(
 struct DiffQuery {
     from: i64,
     to: i64,
+    #[serde(default)]
+    ignore_whitespace: bool,
 }
 
 async fn diff_versions(
@@ -386,7 +388,17 @@ async fn diff_versions(
     Path((ns, env, key)): Path<(String, String, String)>,
     QueryParams(query): QueryParams<DiffQuery>,
 ) -> Result<impl IntoResponse> {
-    let diff = ops::configs::diff(&state, &actor, &ns, &env, &key, query.from, query.to).await?;
+    let diff = ops::configs::diff(
+        &state,
+        &actor,
+        &ns,
+        &env,
+        &key,
+        query.from,
+        query.to,
+        query.ignore_whitespace,
+    )
+    .await?;
     Ok(Json(diff))
 }
 

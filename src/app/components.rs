@@ -72,18 +72,58 @@ fn blocks(rows: Vec<crate::domain::diff::DiffRow>) -> Vec<Block> {
     out
 }
 
-/// A side-by-side diff: line numbers, − / + glyphs with colour, word-level
-/// highlights in changed lines, unchanged runs collapsed behind a button.
+/// A diff, side by side or (with `unified`) in one column: line numbers, − / +
+/// glyphs with colour, word-level highlights in changed lines, unchanged runs
+/// collapsed behind a button.
 #[component]
-pub fn DiffView(diff: crate::domain::diff::Diff) -> impl IntoView {
-    let budget = RwSignal::new(ROW_BUDGET);
+pub fn DiffView(
+    diff: crate::domain::diff::Diff,
+    /// One column instead of two; a signal of the page, so it may change while this view lives.
+    #[prop(optional, into)]
+    unified: Signal<bool>,
+) -> impl IntoView {
+    // Reference-counted, not owned by this view's scope: the closure below also
+    // follows `unified`, a page-level signal, and may run once while a page
+    // rebuilds this view.
+    let budget = ArcRwSignal::new(ROW_BUDGET);
     let total = diff.rows.len();
     let added = diff.added;
     let removed = diff.removed;
     let identical = added == 0 && removed == 0;
-    let blocks = StoredValue::new(blocks(diff.rows));
+    let blocks = std::sync::Arc::new(blocks(diff.rows));
+    let rows = {
+        let budget = budget.clone();
+        move || {
+            let one_column = unified.get();
+            let mut used = 0usize;
+            let limit = budget.get();
+            blocks
+                .iter()
+                .map(|block| match block {
+                    Block::Rows(rows) => {
+                        let take = rows.len().min(limit.saturating_sub(used));
+                        used += take;
+                        rows[..take]
+                            .iter()
+                            .cloned()
+                            .map(|r| view! { <DiffLine row=r unified=one_column /> })
+                            .collect_view()
+                            .into_any()
+                    }
+                    Block::Hidden(rows) => {
+                        if used >= limit {
+                            return ().into_any();
+                        }
+                        used += 1;
+                        view! { <HiddenRun rows=rows.clone() unified=one_column /> }.into_any()
+                    }
+                })
+                .collect_view()
+        }
+    };
+    let more = budget.clone();
     view! {
-        <div class="diff" data-testid="diff">
+        <div class="diff" data-testid="diff" data-layout=move || if unified.get() { "unified" } else { "split" }>
             <p class="diff-summary">
                 {if identical {
                     "No differences.".to_string()
@@ -91,52 +131,33 @@ pub fn DiffView(diff: crate::domain::diff::Diff) -> impl IntoView {
                     format!("+{added} added, −{removed} removed")
                 }}
             </p>
-            <table class="diff-table">
-                <colgroup><col class="no" /><col class="sign" /><col class="text" /><col class="no" /><col class="sign" /><col class="text" /></colgroup>
-                <tbody>
-                    {move || {
-                        let mut used = 0usize;
-                        let limit = budget.get();
-                        blocks.with_value(|blocks| {
-                            blocks
-                                .iter()
-                                .map(|block| match block {
-                                    Block::Rows(rows) => {
-                                        let take = rows.len().min(limit.saturating_sub(used));
-                                        used += take;
-                                        rows[..take].iter().cloned().map(|r| view! { <DiffLine row=r /> }).collect_view().into_any()
-                                    }
-                                    Block::Hidden(rows) => {
-                                        if used >= limit {
-                                            return ().into_any();
-                                        }
-                                        used += 1;
-                                        view! { <HiddenRun rows=rows.clone() /> }.into_any()
-                                    }
-                                })
-                                .collect_view()
-                        })
-                    }}
-                </tbody>
+            <table class=move || if unified.get() { "diff-table unified" } else { "diff-table" }>
+                {move || if unified.get() {
+                    view! { <colgroup><col class="no" /><col class="no" /><col class="sign" /><col class="text" /></colgroup> }.into_any()
+                } else {
+                    view! { <colgroup><col class="no" /><col class="sign" /><col class="text" /><col class="no" /><col class="sign" /><col class="text" /></colgroup> }.into_any()
+                }}
+                <tbody>{rows}</tbody>
             </table>
             <Show when=move || budget.get() < total>
-                <button class="btn" on:click=move |_| budget.update(|b| *b += ROW_BUDGET)>"Show more rows"</button>
+                <button class="btn" on:click={ let more = more.clone(); move |_| more.update(|b| *b += ROW_BUDGET) }>"Show more rows"</button>
             </Show>
         </div>
     }
 }
 
 #[component]
-fn HiddenRun(rows: Vec<crate::domain::diff::DiffRow>) -> impl IntoView {
+fn HiddenRun(rows: Vec<crate::domain::diff::DiffRow>, unified: bool) -> impl IntoView {
     let open = RwSignal::new(false);
     let count = rows.len();
     let rows = StoredValue::new(rows);
+    let columns = if unified { "4" } else { "6" };
     view! {
         <Show
             when=move || open.get()
             fallback=move || view! {
                 <tr class="diff-hidden">
-                    <td colspan="6">
+                    <td colspan=columns>
                         <button class="link" on:click=move |_| open.set(true)>
                             {format!("Show {count} hidden unchanged line{}", if count == 1 { "" } else { "s" })}
                         </button>
@@ -144,13 +165,13 @@ fn HiddenRun(rows: Vec<crate::domain::diff::DiffRow>) -> impl IntoView {
                 </tr>
             }
         >
-            {rows.get_value().into_iter().map(|r| view! { <DiffLine row=r /> }).collect_view()}
+            {rows.get_value().into_iter().map(|r| view! { <DiffLine row=r unified /> }).collect_view()}
         </Show>
     }
 }
 
 #[component]
-fn DiffLine(row: crate::domain::diff::DiffRow) -> impl IntoView {
+fn DiffLine(row: crate::domain::diff::DiffRow, unified: bool) -> impl IntoView {
     use crate::domain::diff::{word_spans, DiffTag};
     let (left_class, right_class, left_sign, right_sign) = match row.tag {
         DiffTag::Equal => ("", "", "", ""),
@@ -183,16 +204,54 @@ fn DiffLine(row: crate::domain::diff::DiffRow) -> impl IntoView {
             r.filter(|t| !t.is_empty()).into_any(),
         ),
     };
-    view! {
-        <tr class=format!("diff-row {}", row.tag.as_str())>
-            <td class="no">{row.left_no}</td>
-            <td class=format!("sign {left_class}") aria-hidden="true">{non_empty(left_sign)}</td>
-            <td class=format!("text {left_class}")><pre>{left}</pre></td>
-            <td class="no">{row.right_no}</td>
-            <td class=format!("sign {right_class}") aria-hidden="true">{non_empty(right_sign)}</td>
-            <td class=format!("text {right_class}")><pre>{right}</pre></td>
-        </tr>
+    let tag = row.tag.as_str();
+    if !unified {
+        return view! {
+            <tr class=format!("diff-row {tag}")>
+                <td class="no">{row.left_no}</td>
+                <td class=format!("sign {left_class}") aria-hidden="true">{non_empty(left_sign)}</td>
+                <td class=format!("text {left_class}")><pre>{left}</pre></td>
+                <td class="no">{row.right_no}</td>
+                <td class=format!("sign {right_class}") aria-hidden="true">{non_empty(right_sign)}</td>
+                <td class=format!("text {right_class}")><pre>{right}</pre></td>
+            </tr>
+        }
+        .into_any();
     }
+    // One column: an unchanged line once with both numbers; a changed one as
+    // its old line (−) followed by its new line (+).
+    if row.tag == DiffTag::Equal {
+        return view! {
+            <tr class="diff-row equal">
+                <td class="no">{row.left_no}</td>
+                <td class="no">{row.right_no}</td>
+                <td class="sign" aria-hidden="true"></td>
+                <td class="text"><pre>{left}</pre></td>
+            </tr>
+        }
+        .into_any();
+    }
+    let old = row.left_no.map(|n| {
+        view! {
+            <tr class=format!("diff-row {tag}")>
+                <td class="no">{n}</td>
+                <td class="no"></td>
+                <td class="sign del" aria-hidden="true">"−"</td>
+                <td class="text del"><pre>{left}</pre></td>
+            </tr>
+        }
+    });
+    let new = row.right_no.map(|n| {
+        view! {
+            <tr class=format!("diff-row {tag}")>
+                <td class="no"></td>
+                <td class="no">{n}</td>
+                <td class="sign ins" aria-hidden="true">"+"</td>
+                <td class="text ins"><pre>{right}</pre></td>
+            </tr>
+        }
+    });
+    (old, new).into_any()
 }
 
 fn non_empty(s: &'static str) -> Option<&'static str> {

@@ -2,6 +2,7 @@
 
 mod components;
 mod pages;
+mod sentences;
 
 use crate::api::auth::{current_user, SignOut};
 use crate::model::{Role, User};

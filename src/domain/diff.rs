@@ -1,7 +1,7 @@
 //! Side-by-side line diffs between two versions, with word-level highlights for changed lines.
 
 use serde::{Deserialize, Serialize};
-use similar::{Algorithm, ChangeTag, TextDiff};
+use similar::{Algorithm, ChangeTag, DiffableStr, TextDiff};
 use std::time::Duration;
 
 /// What happened to one row of a side-by-side diff.
@@ -64,13 +64,45 @@ pub fn diff_lines(old: &str, new: &str) -> Diff {
 /// side, in order, and the totals match the rows), only coarser. The rest of the work is linear
 /// in the input. In the browser (wasm32, no clock) the timeout is ignored.
 pub fn diff_lines_within(old: &str, new: &str, timeout: Option<Duration>) -> Diff {
+    diff_lines_with(old, new, false, timeout)
+}
+
+/// Like [`diff_lines_within`]; with `ignore_whitespace`, lines that differ only in whitespace
+/// (indentation, spaces inside, trailing blanks, line endings) count as equal, as `git diff -w`
+/// does. Rows always show each side's real text.
+pub fn diff_lines_with(
+    old: &str,
+    new: &str,
+    ignore_whitespace: bool,
+    timeout: Option<Duration>,
+) -> Diff {
+    let (old_lines, new_lines) = (old.tokenize_lines(), new.tokenize_lines());
+    // With whitespace hidden, lines are compared without any whitespace in them.
+    let squeeze = |lines: &[&str]| -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.chars().filter(|c| !c.is_whitespace()).collect())
+            .collect()
+    };
+    let (old_keys, new_keys) = if ignore_whitespace {
+        (squeeze(&old_lines), squeeze(&new_lines))
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let (old_cmp, new_cmp): (Vec<&str>, Vec<&str>) = if ignore_whitespace {
+        (
+            old_keys.iter().map(String::as_str).collect(),
+            new_keys.iter().map(String::as_str).collect(),
+        )
+    } else {
+        (old_lines.clone(), new_lines.clone())
+    };
     let mut config = TextDiff::configure();
     config.algorithm(Algorithm::Myers);
     if let Some(timeout) = timeout {
         config.timeout(timeout);
     }
-    let diff = config.diff_lines(old, new);
-    let (old_lines, new_lines) = (diff.old_slices(), diff.new_slices());
+    let diff = config.diff_slices(&old_cmp, &new_cmp);
     let mut rows = Vec::new();
     let (mut added, mut removed) = (0, 0);
     for op in diff.ops() {
@@ -330,5 +362,29 @@ mod tests {
             |spans: &[(bool, String)]| spans.iter().map(|(_, t)| t.as_str()).collect::<String>();
         assert_eq!(join(&left), l);
         assert_eq!(join(&right), r);
+    }
+
+    #[test]
+    fn hiding_whitespace_ignores_whitespace_only_changes_but_shows_real_text() {
+        let old = "a:\n  b: 1\n  c: 2\n";
+        let new = "a:\n    b: 1\n    c: 3   \r\n";
+        let all = diff_lines(old, new);
+        assert_eq!((all.added, all.removed), (2, 2));
+        let hidden = diff_lines_with(old, new, true, None);
+        assert_eq!((hidden.added, hidden.removed), (1, 1));
+        assert_eq!(
+            hidden.rows,
+            [
+                row(DiffTag::Equal, Some((1, "a:")), Some((1, "a:"))),
+                row(DiffTag::Equal, Some((2, "  b: 1")), Some((2, "    b: 1"))),
+                row(
+                    DiffTag::Replace,
+                    Some((3, "  c: 2")),
+                    Some((3, "    c: 3   "))
+                ),
+            ]
+        );
+        // Without the option the diff is the plain line diff.
+        assert_eq!(diff_lines_with(old, new, false, None), all);
     }
 }

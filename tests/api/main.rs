@@ -11,6 +11,7 @@ mod cli;
 mod configs;
 mod connections;
 mod delete;
+mod dashboard;
 mod foundation;
 mod inputs;
 mod lanes;

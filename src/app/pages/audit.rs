@@ -1,4 +1,5 @@
 use crate::api::audit::search_audit;
+use crate::app::sentences::{audit_raw, audit_sentence};
 use crate::model::{AuditEntry, AuditQuery};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -126,51 +127,6 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// "alice rolled back shop/prod/app.json to v9: 'bad pool size'".
-pub fn sentence(e: &AuditEntry) -> String {
-    let target = [e.namespace.as_deref(), e.env.as_deref(), e.key.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("/");
-    let d = &e.details;
-    let version = d.get("version").and_then(|v| v.as_i64());
-    let message = d
-        .get("message")
-        .and_then(|m| m.as_str())
-        .filter(|m| !m.is_empty())
-        .map(|m| format!(": '{m}'"))
-        .unwrap_or_default();
-    let name = d
-        .get("name")
-        .or_else(|| d.get("username"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
-    let v = version.map(|v| format!("v{v}")).unwrap_or_default();
-    let what = match e.action.as_str() {
-        "auth.login" => "signed in".to_string(),
-        "auth.login_failed" => format!(
-            "failed to sign in ({})",
-            d.get("reason")
-                .and_then(|r| r.as_str())
-                .unwrap_or("refused")
-        ),
-        "auth.logout" => "signed out".to_string(),
-        "user.create" => format!("created user {name}"),
-        "user.update" => format!("changed user {name}"),
-        "token.create" => format!("created token {name}"),
-        "token.revoke" => format!("revoked token {name}"),
-        "environment.create" => format!("created environment {name}"),
-        "namespace.create" => format!("created namespace {target}"),
-        "config.create" => format!("created {target}"),
-        "version.create" => format!("saved {v} of {target}"),
-        "release.stable" => format!("released {v} of {target}"),
-        "release.rollback" => format!("rolled back {target} to {v}"),
-        other => format!("{other} {target}"),
-    };
-    format!("{} {what}{message}", e.actor)
-}
-
 #[component]
 fn AuditRow(entry: AuditEntry) -> impl IntoView {
     let details = serde_json::to_string_pretty(&entry.details).unwrap_or_default();
@@ -181,7 +137,7 @@ fn AuditRow(entry: AuditEntry) -> impl IntoView {
     view! {
         <li class="audit-entry" data-action=entry.action.clone()>
             <time datetime=entry.at.clone()>{entry.at.get(..19).unwrap_or_default().replace('T', " ")}</time>
-            <span class="sentence">{sentence(&entry)}</span>
+            <span class="sentence">{audit_sentence(&entry).unwrap_or_else(|| audit_raw(&entry))}</span>
             <code class="action">{entry.action.clone()}</code>
             <details><summary>"details"</summary>{trace}<pre>{details}</pre></details>
         </li>

@@ -1,12 +1,16 @@
-use crate::api::configs::{get_config, list_versions, DeleteConfig, Release, SaveVersion};
+use crate::api::configs::{
+    get_config, list_versions, rollout_progress, version_statuses, DeleteConfig, Release,
+    SaveVersion,
+};
 use crate::app::components::{action_error, DiffView, DraftBadge, ErrorLine, StableBadge};
 use crate::app::pages::editor::ContentEditor;
-use crate::app::pages::instances::{use_live_instances, LiveInstances, RolloutProgress};
-use crate::app::pages::lanes::{GrayBadge, GrayPanel, GrayState, Keys};
+use crate::app::pages::instances::{use_live_instances, RolloutProgress};
+use crate::app::pages::lanes::{format_pct, GrayPanel, GrayState, Keys};
+use crate::app::sentences::lane_rule;
 use crate::app::use_current_user;
 use crate::domain::diff::diff_lines;
 use crate::domain::format::validate;
-use crate::model::{Config, NewVersion, Role, Version};
+use crate::model::{Config, NewVersion, Role, Rollout, Version, VersionState, VersionStatus};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -69,10 +73,40 @@ pub fn ConfigPage() -> impl IntoView {
         move || (ns.get(), env.get(), key.get(), changes()),
         |(ns, env, key, _)| list_versions(ns, env, key),
     );
+    let statuses = Resource::new(
+        move || (ns.get(), env.get(), key.get(), changes()),
+        |(ns, env, key, _)| version_statuses(ns, env, key),
+    );
     // Created here, outside the Transition that rebuilds the view on every
     // reload, so nothing still awaited is disposed by a rebuild.
     let live = use_live_instances(ns, env);
     let gray = GrayState::new(Keys { ns, env, key }, refresh, live.connected);
+    let rollout = Resource::new(
+        move || (ns.get(), env.get(), key.get(), changes()),
+        |(ns, env, key, _)| rollout_progress(ns, env, key),
+    );
+    // The server counts the rollout; asked again whenever the live feed says
+    // instances changed (or the page reloaded), in the browser only, into a
+    // plain signal. A late answer never overwrites a newer one.
+    let rollout_now = RwSignal::new(None::<Rollout>);
+    let rollout_asked = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        let updates = live.updates.get();
+        refresh.track();
+        let asked = rollout_asked.get_value() + 1;
+        rollout_asked.set_value(asked);
+        if updates == 0 {
+            rollout_now.set(None);
+            return;
+        }
+        let (ns, env, key) = (ns.get_untracked(), env.get_untracked(), key.get_untracked());
+        leptos::task::spawn_local(async move {
+            let answer = rollout_progress(ns, env, key).await.ok();
+            if rollout_asked.try_get_value() == Some(asked) && answer.is_some() {
+                rollout_now.try_set(answer);
+            }
+        });
+    });
     view! {
         <Title text=move || key.get() />
         <nav class="crumbs" aria-label="Breadcrumb">
@@ -86,12 +120,13 @@ pub fn ConfigPage() -> impl IntoView {
                 // a resource still pending inside the rebuilt view would stream
                 // separately and could hydrate out of step.
                 let (config, versions, lanes) = (config.await, versions.await, gray.lanes.await);
+                let (statuses, progress) = (statuses.await, rollout.await);
                 let _ = live.initial.await;
-                match (config, versions) {
-                    (Ok(config), Ok(versions)) => view! {
-                        <ConfigView config versions lanes save release delete draft conflict gray live />
+                match (config, versions, statuses, progress) {
+                    (Ok(config), Ok(versions), Ok(statuses), Ok(progress)) => view! {
+                        <ConfigView config versions statuses lanes save release delete draft conflict gray progress rollout_now />
                     }.into_any(),
-                    (Err(e), _) | (_, Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                    (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                 }
             })}
         </Transition>
@@ -102,6 +137,8 @@ pub fn ConfigPage() -> impl IntoView {
 fn ConfigView(
     config: Config,
     versions: Vec<Version>,
+    /// What each version is now, newest first.
+    statuses: Vec<VersionStatus>,
     lanes: Result<Vec<crate::model::Lane>, crate::Error>,
     save: ServerAction<SaveVersion>,
     release: ServerAction<Release>,
@@ -109,7 +146,9 @@ fn ConfigView(
     draft: RwSignal<Option<String>>,
     conflict: RwSignal<bool>,
     gray: GrayState,
-    live: LiveInstances,
+    /// The rollout when the page loaded, and as the live feed updates it.
+    progress: Rollout,
+    rollout_now: RwSignal<Option<Rollout>>,
 ) -> impl IntoView {
     let user = use_current_user();
     let can_edit = user.as_ref().is_some_and(|u| u.role >= Role::Editor);
@@ -120,6 +159,14 @@ fn ConfigView(
     let audit_href = format!("/audit?namespace={}&env={}&q={}", c.namespace, c.env, c.key);
     let diff_base = format!("/ns/{}/{}/{}/diff", c.namespace, c.env, c.key);
     let dialog: RwSignal<Option<i64>> = RwSignal::new(None);
+    let state_of = move |n: i64| {
+        statuses
+            .iter()
+            .find(|s| s.version == n)
+            .map(|s| s.state.clone())
+            .unwrap_or(VersionState::NeverReleased)
+    };
+    let latest_is_draft = state_of(c.latest_version) == VersionState::NeverReleased;
 
     view! {
         <header class="serving card" aria-live="polite">
@@ -134,9 +181,12 @@ fn ConfigView(
                     None => view! { <span class="badge grey">"Nothing released — subscribers get 404"</span> }.into_any(),
                 }}
                 <span class="lanes-now" data-testid="lanes-now">
-                    {c.lanes.iter().cloned().map(|lane| view! { <GrayBadge lane /> }).collect_view()}
+                    {c.lanes.iter().map(|l| {
+                        let rule = lane_rule(l.version, l.percentage, &l.selector, &l.targets, &l.stickiness);
+                        view! { <span class="badge violet" data-lane=l.id title="A gray lane">{format!("◐ lane {}: {rule}", l.id)}</span> }
+                    }).collect_view()}
                 </span>
-                {(c.stable_version.is_none_or(|s| c.latest_version > s)).then(|| view! { <DraftBadge version=c.latest_version /> })}
+                {latest_is_draft.then(|| view! { <DraftBadge version=c.latest_version /> })}
             </div>
             <A href=audit_href.clone()>"History in the audit trail"</A>
         </header>
@@ -146,7 +196,7 @@ fn ConfigView(
         </Show>
 
         <GrayPanel state=gray stable=c.stable_version versions lanes can_release />
-        <RolloutProgress live key=c.key.clone() ns=c.namespace.clone() env=c.env.clone() stable=c.stable_version lanes=c.lanes.clone() />
+        <RolloutProgress initial=progress now=rollout_now ns=c.namespace.clone() env=c.env.clone() />
 
         <section class="card">
             <h2>"Versions"</h2>
@@ -157,11 +207,7 @@ fn ConfigView(
                     {versions.get_value().into_iter().map(|v| {
                         let stable = c.stable_version;
                         let n = v.version;
-                        let status = match stable {
-                            Some(s) if s == n => view! { <StableBadge version=n /> }.into_any(),
-                            Some(s) if n < s => view! { <span class="badge grey superseded">"superseded"</span> }.into_any(),
-                            _ => view! { <span class="badge amber">"✎ unreleased"</span> }.into_any(),
-                        };
+                        let status = version_badge(n, state_of(n));
                         let compare_from = stable.filter(|s| *s != n).unwrap_or(if n > 1 { n - 1 } else { n });
                         let action_label = match stable {
                             Some(s) if n < s => Some("Roll back to this version"),
@@ -174,7 +220,7 @@ fn ConfigView(
                                 <td>{status}</td>
                                 <td>{if v.message.is_empty() { "—".to_string() } else { v.message.clone() }}</td>
                                 <td>{v.author.clone()}</td>
-                                <td class="muted">{v.created_at.get(..16).unwrap_or_default().replace('T', " ")}</td>
+                                <td class="muted">{short_time(&v.created_at)}</td>
                                 <td class="row-actions">
                                     <A href=format!("{diff_base}?from={compare_from}&to={n}")>"Compare"</A>
                                     {action_label.map(|label| {
@@ -273,6 +319,42 @@ fn DangerZone(
             </div>
         </Show>
     }
+}
+
+/// Exactly one state per version, in the dashboard's status vocabulary.
+fn version_badge(version: i64, state: VersionState) -> AnyView {
+    match state {
+        VersionState::Stable => view! { <StableBadge version /> }.into_any(),
+        VersionState::InLanes { lanes } => {
+            let list = lanes
+                .iter()
+                .map(|l| format!("lane {} at {} %", l.lane, format_pct(l.percentage)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            view! { <span class="badge violet" data-state="in-lanes">{format!("◐ in {list}")}</span> }.into_any()
+        }
+        VersionState::WasStable { until, by, rolled_back } => {
+            let then = if rolled_back {
+                "rolled back".to_string()
+            } else {
+                format!("superseded by v{by}")
+            };
+            view! {
+                <span class="badge grey superseded" data-state="was-stable">
+                    {format!("was stable until {}, {then}", short_time(&until))}
+                </span>
+            }
+            .into_any()
+        }
+        VersionState::NeverReleased => {
+            view! { <span class="badge amber" data-state="never-released">"✎ never released"</span> }.into_any()
+        }
+    }
+}
+
+/// `2026-12-02 10:04` of an RFC 3339 time.
+fn short_time(at: &str) -> String {
+    at.get(..16).unwrap_or(at).replace('T', " ")
 }
 
 #[component]

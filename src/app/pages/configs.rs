@@ -56,7 +56,9 @@ pub fn ConfigListPage() -> impl IntoView {
                             <thead><tr><th>"Config"</th><th>"Format"</th><th>"Serving"</th><th>"Latest"</th><th>"Updated"</th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|c| {
-                                    let draft = c.stable_version.is_none_or(|s| c.latest_version > s);
+                                    // A version a lane serves is released to its slice, not a draft.
+                                    let draft = c.stable_version.is_none_or(|s| c.latest_version > s)
+                                        && c.lanes.iter().all(|l| l.version != c.latest_version);
                                     let href = format!("/ns/{}/{}/{}", c.namespace, c.env, c.key);
                                     let label = c.key.clone();
                                     view! {

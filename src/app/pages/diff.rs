@@ -5,7 +5,12 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
-/// Side-by-side comparison of any two versions, with pickers for both.
+/// Where the browser keeps the chosen layout of diffs (`split` or `unified`).
+const LAYOUT_KEY: &str = "graycast.diff-layout";
+
+/// Comparison of any two versions, with pickers for both, side by side or
+/// unified (remembered in this browser), optionally hiding whitespace changes
+/// (kept in the address, `whitespace=hide`, so a link shows the same diff).
 #[component]
 pub fn DiffPage() -> impl IntoView {
     let params = use_params_map();
@@ -27,27 +32,52 @@ pub fn DiffPage() -> impl IntoView {
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(1)
     });
+    let hide_whitespace =
+        Memo::new(move |_| query.read().get("whitespace").as_deref() == Some("hide"));
+    // The server renders side by side; the remembered layout is applied once
+    // hydrated, so the server's HTML and the hydrating browser agree.
+    let unified = RwSignal::new(false);
+    Effect::new(move |_| {
+        if stored_layout().as_deref() == Some("unified") {
+            unified.set(true);
+        }
+    });
+    let choose = move |one_column: bool| {
+        unified.set(one_column);
+        store_layout(if one_column { "unified" } else { "split" });
+    };
     let versions = Resource::new(
         move || (ns.get(), env.get(), key.get()),
         |(ns, env, key)| list_versions(ns, env, key),
     );
     let diff = Resource::new(
-        move || (ns.get(), env.get(), key.get(), from.get(), to.get()),
-        |(ns, env, key, from, to)| diff_versions(ns, env, key, from, to),
+        move || {
+            (
+                ns.get(),
+                env.get(),
+                key.get(),
+                from.get(),
+                to.get(),
+                hide_whitespace.get(),
+            )
+        },
+        |(ns, env, key, from, to, hide)| diff_versions(ns, env, key, from, to, hide),
     );
     let navigate = use_navigate();
-    let go = move |from: i64, to: i64| {
+    let go = move |from: i64, to: i64, hide: bool| {
         navigate(
             &format!(
-                "/ns/{}/{}/{}/diff?from={from}&to={to}",
+                "/ns/{}/{}/{}/diff?from={from}&to={to}{}",
                 ns.get_untracked(),
                 env.get_untracked(),
-                key.get_untracked()
+                key.get_untracked(),
+                if hide { "&whitespace=hide" } else { "" }
             ),
             Default::default(),
         )
     };
     let go_from = go.clone();
+    let go_whitespace = go.clone();
     let picker = move |label: &'static str,
                        name: &'static str,
                        current: Memo<i64>,
@@ -80,17 +110,78 @@ pub fn DiffPage() -> impl IntoView {
         // server's HTML and the hydrating browser agree.
         <Transition>
             <div class="inline-form card">
-                {picker("From (left)", "from", from, Box::new(move |v| go_from(v, to.get_untracked())))}
-                {picker("To (right)", "to", to, Box::new(move |v| go(from.get_untracked(), v)))}
+                {picker("From (left)", "from", from, Box::new(move |v| go_from(v, to.get_untracked(), hide_whitespace.get_untracked())))}
+                {picker("To (right)", "to", to, Box::new(move |v| go(from.get_untracked(), v, hide_whitespace.get_untracked())))}
             </div>
         </Transition>
+        <div class="diff-options" role="group" aria-label="Diff options">
+            <span class="segmented" role="group" aria-label="Layout">
+                <button type="button" class=move || if unified.get() { "btn small" } else { "btn small selected" }
+                    aria-pressed=move || (!unified.get()).to_string() on:click=move |_| choose(false)>"Split"</button>
+                <button type="button" class=move || if unified.get() { "btn small selected" } else { "btn small" }
+                    aria-pressed=move || unified.get().to_string() on:click=move |_| choose(true)>"Unified"</button>
+            </span>
+            <label class="check">
+                <input type="checkbox" name="hide-whitespace" prop:checked=move || hide_whitespace.get()
+                    on:change=move |ev| go_whitespace(from.get_untracked(), to.get_untracked(), event_target_checked(&ev)) />
+                "Hide whitespace"
+            </label>
+        </div>
         <Transition fallback=|| view! { <p class="loading">"Computing the diff…"</p> }>
             {move || Suspend::new(async move {
                 match diff.await {
-                    Ok(diff) => view! { <DiffView diff /> }.into_any(),
+                    Ok(diff) => view! { <DiffView diff unified /> }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                 }
             })}
         </Transition>
     }
+}
+
+#[cfg(feature = "hydrate")]
+fn local_storage() -> Option<js_sys::Object> {
+    // web-sys's `Storage` binding needs a crate feature (and a rebuild of
+    // everything on web-sys); the two calls here go through JavaScript directly.
+    use wasm_bindgen::JsCast;
+    js_sys::Reflect::get(&js_sys::global(), &"localStorage".into())
+        .ok()?
+        .dyn_into()
+        .ok()
+}
+
+/// The layout this browser chose last; `None` on the server, before any choice,
+/// or where storage is refused.
+fn stored_layout() -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let storage = local_storage()?;
+        let get: js_sys::Function = js_sys::Reflect::get(&storage, &"getItem".into())
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        get.call1(&storage, &LAYOUT_KEY.into()).ok()?.as_string()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    None
+}
+
+fn store_layout(layout: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let set = local_storage().and_then(|storage| {
+            let f: js_sys::Function = js_sys::Reflect::get(&storage, &"setItem".into())
+                .ok()?
+                .dyn_into()
+                .ok()?;
+            Some((storage, f))
+        });
+        if let Some((storage, set)) = set {
+            // Storage may be full or refused (private mode): the choice then lasts this visit.
+            let _ = set.call2(&storage, &LAYOUT_KEY.into(), &layout.into());
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (layout, LAYOUT_KEY);
 }

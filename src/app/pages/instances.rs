@@ -2,7 +2,8 @@
 
 use crate::api::instances::list_instances;
 use crate::app::components::StableBadge;
-use crate::model::{Instance, ReportStatus};
+use crate::app::sentences::rollout_lines;
+use crate::model::{Instance, ReportStatus, Rollout};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -233,98 +234,28 @@ fn InstanceRow(instance: Instance) -> impl IntoView {
     }
 }
 
-/// Rollout progress of one config: how many connected instances run stable
-/// and each lane, applied against failed — live.
+/// Rollout progress of one config, counted by the server: how many connected
+/// instances run stable and each lane (among the instances the lane's selector
+/// makes eligible), applied against failed — live.
 #[component]
 pub fn RolloutProgress(
-    live: LiveInstances,
+    /// As the page loaded it.
+    initial: Rollout,
+    /// As the live feed last updated it (owned by the page, which outlives this view).
+    now: RwSignal<Option<Rollout>>,
     ns: String,
     env: String,
-    key: String,
-    stable: Option<i64>,
-    lanes: Vec<crate::model::Lane>,
 ) -> impl IntoView {
-    // Plain captured data, not values owned by this view's scope: the config
-    // page rebuilds this view on reload while the live feed keeps writing.
-    let lines = move || {
-        let list = live.current().unwrap_or_default();
-        let connected: Vec<&Instance> = list.iter().filter(|i| i.connected).collect();
-        let total = connected.len();
-        let on = |lane: Option<i64>| {
-            let here: Vec<_> = connected
-                .iter()
-                .filter_map(|i| i.configs.get(&key))
-                .filter(|c| c.served.is_some() && c.lane == lane)
-                .collect();
-            let applied = here
-                .iter()
-                .filter(|c| c.status == Some(ReportStatus::Applied) && c.reported == c.served)
-                .count();
-            let failed: Vec<String> = here
-                .iter()
-                .filter(|c| c.status == Some(ReportStatus::Failed) && c.reported == c.served)
-                .map(|c| c.message.clone().unwrap_or_default())
-                .collect();
-            (here.len(), applied, failed)
-        };
-        let mut out = Vec::new();
-        if let Some(v) = stable {
-            let (n, applied, failed) = on(None);
-            out.push(sentence(
-                &format!("stable v{v}"),
-                n,
-                total,
-                None,
-                applied,
-                &failed,
-            ));
-        }
-        for lane in &lanes {
-            let (n, applied, failed) = on(Some(lane.id));
-            out.push(sentence(
-                &format!("lane {} (v{})", lane.id, lane.version),
-                n,
-                total,
-                Some(lane.percentage),
-                applied,
-                &failed,
-            ));
-        }
-        // Lanes started after the page loaded show up through the instances
-        // they serve, without a reload.
-        let mut later: Vec<(i64, i64)> = connected
-            .iter()
-            .filter_map(|i| i.configs.get(&key))
-            .filter_map(|c| Some((c.lane?, c.served?)))
-            .filter(|(id, _)| lanes.iter().all(|l| l.id != *id))
-            .collect();
-        later.sort_unstable();
-        later.dedup_by_key(|(id, _)| *id);
-        for (id, version) in later {
-            let (n, applied, failed) = on(Some(id));
-            out.push(sentence(
-                &format!("lane {id} (v{version})"),
-                n,
-                total,
-                None,
-                applied,
-                &failed,
-            ));
-        }
-        (total, out)
+    let current = move || now.get().unwrap_or_else(|| initial.clone());
+    let total = {
+        let current = current.clone();
+        move || format!("{} connected instance(s)", current().connected)
     };
-    let (total, items) = {
-        let count = lines.clone();
-        (
-            move || format!("{} connected instance(s)", count().0),
-            move || {
-                lines()
-                    .1
-                    .into_iter()
-                    .map(|l| view! { <li>{l}</li> })
-                    .collect_view()
-            },
-        )
+    let items = move || {
+        rollout_lines(&current())
+            .into_iter()
+            .map(|l| view! { <li>{l}</li> })
+            .collect_view()
     };
     view! {
         <section class="card rollout" aria-labelledby="rollout-title">
@@ -333,35 +264,4 @@ pub fn RolloutProgress(
             <ul data-testid="rollout" aria-live="polite">{items}</ul>
         </section>
     }
-}
-
-fn sentence(
-    what: &str,
-    n: usize,
-    total: usize,
-    target: Option<f64>,
-    applied: usize,
-    failed: &[String],
-) -> String {
-    let share = if total == 0 {
-        0.0
-    } else {
-        n as f64 * 100.0 / total as f64
-    };
-    let mut s = format!("{n} instance(s) run {what}");
-    if let Some(t) = target {
-        s.push_str(&format!(
-            " — {share:.0}% observed, {} target",
-            crate::app::pages::lanes::format_pct(t) + "%"
-        ));
-    }
-    s.push_str(&format!("; {applied} applied"));
-    if !failed.is_empty() {
-        s.push_str(&format!(
-            "; {} failed to apply: {}",
-            failed.len(),
-            failed.join("; ")
-        ));
-    }
-    s
 }

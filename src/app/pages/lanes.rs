@@ -495,8 +495,9 @@ fn LaneDiff(keys: Keys, stable: Option<i64>, version: i64, what: &'static str) -
     };
     // Created when the dialog opens and read only inside it, so it lives as
     // long as the dialog.
-    let diff =
-        LocalResource::new(move || diff_versions(ns.clone(), env.clone(), key.clone(), from, to));
+    let diff = LocalResource::new(move || {
+        diff_versions(ns.clone(), env.clone(), key.clone(), from, to, false)
+    });
     view! {
         <h3>{format!("Changes v{from} → v{to}")}</h3>
         <Suspense fallback=|| view! { <p class="loading">"Loading the diff…"</p> }>

@@ -254,6 +254,7 @@ pub async fn save_version(
         .diff(
             (&previous.checksum, &previous.content),
             (&checksum, &content),
+            false,
         )
         .await?;
     let mut tx = db::configs::begin_write(&state.db).await?;
@@ -366,7 +367,9 @@ pub async fn releases(
     Ok(db::releases::list(&mut *conn, config.id).await?)
 }
 
-/// Side-by-side diff of version `from` (left) against version `to` (right).
+/// Side-by-side diff of version `from` (left) against version `to` (right); with
+/// `ignore_whitespace`, lines that differ only in whitespace count as equal.
+#[allow(clippy::too_many_arguments)]
 pub async fn diff(
     state: &AppState,
     actor: &Actor,
@@ -375,6 +378,7 @@ pub async fn diff(
     key: &str,
     from: i64,
     to: i64,
+    ignore_whitespace: bool,
 ) -> Result<Diff> {
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
@@ -387,6 +391,7 @@ pub async fn diff(
         .diff(
             (&left.checksum, &left.content),
             (&right.checksum, &right.content),
+            ignore_whitespace,
         )
         .await?;
     Ok(Diff::clone(&diff))

@@ -3,7 +3,7 @@
 //! never stalls other requests (`/healthz`, watch streams). Diffs of two stored versions are
 //! cached: versions never change.
 
-use crate::domain::diff::{diff_lines_within, Diff};
+use crate::domain::diff::{diff_lines_with, Diff};
 use crate::domain::format::{validate, ConfigFormat};
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -29,7 +29,7 @@ pub struct ContentWork {
 impl ContentWork {
     /// At most `permits` jobs at once (they are CPU-bound: fewer than the cores, so the async
     /// workers keep a core). A validation may take `validation_timeout`; a diff stops refining
-    /// after `diff_timeout` (see [`diff_lines_within`]); a job waits at most `queue_timeout`
+    /// after `diff_timeout` (see [`diff_lines_with`]); a job waits at most `queue_timeout`
     /// for its turn.
     pub fn new(
         permits: usize,
@@ -120,13 +120,14 @@ impl ContentWork {
     }
 
     /// The diff of `old` against `new`, whose checksums are `old_sum` and `new_sum` (the cache
-    /// key: equal checksums, equal content).
+    /// key: equal checksums, equal content), optionally ignoring whitespace-only changes.
     pub async fn diff(
         &self,
         (old_sum, old): (&str, &str),
         (new_sum, new): (&str, &str),
+        ignore_whitespace: bool,
     ) -> Result<Arc<Diff>> {
-        let key = (old_sum.to_owned(), new_sum.to_owned());
+        let key = (old_sum.to_owned(), new_sum.to_owned(), ignore_whitespace);
         if let Some(diff) = self.cache().get(&key) {
             return Ok(diff);
         }
@@ -134,7 +135,12 @@ impl ContentWork {
         // Bounded by its own deadline: wait for it.
         let diff = self
             .run(None, move || {
-                Arc::new(diff_lines_within(&old, &new, Some(timeout)))
+                Arc::new(diff_lines_with(
+                    &old,
+                    &new,
+                    ignore_whitespace,
+                    Some(timeout),
+                ))
             })
             .await?
             .expect("no timeout");
@@ -153,7 +159,7 @@ impl ContentWork {
     }
 }
 
-type DiffKey = (String, String);
+type DiffKey = (String, String, bool);
 
 /// Least recently used diffs go first once the cache is over [`DIFF_CACHE_BYTES`] or
 /// [`DIFF_CACHE_ENTRIES`].
@@ -260,24 +266,38 @@ mod tests {
     #[tokio::test]
     async fn diffs_are_cached_by_content() {
         let work = work(1, Duration::from_secs(5));
-        let first = work.diff(("s1", "a\n"), ("s2", "b\n")).await.unwrap();
-        let again = work.diff(("s1", "a\n"), ("s2", "b\n")).await.unwrap();
+        let first = work
+            .diff(("s1", "a\n"), ("s2", "b\n"), false)
+            .await
+            .unwrap();
+        let again = work
+            .diff(("s1", "a\n"), ("s2", "b\n"), false)
+            .await
+            .unwrap();
         assert!(Arc::ptr_eq(&first, &again));
         assert_eq!(work.cached_diffs(), 1);
         assert_eq!((first.added, first.removed), (1, 1));
+        // Hiding whitespace is another diff of the same pair.
+        let squeezed = work
+            .diff(("s1", "a\n"), ("s2", " a\n"), true)
+            .await
+            .unwrap();
+        assert_eq!((squeezed.added, squeezed.removed), (0, 0));
+        assert_eq!(work.cached_diffs(), 2);
     }
 
     #[test]
     fn the_cache_drops_the_least_recently_used_first() {
         let mut cache = DiffCache::default();
         let diff = |n: usize| {
-            Arc::new(diff_lines_within(
+            Arc::new(diff_lines_with(
                 "",
                 &"x\n".repeat(n),
+                false,
                 Some(Duration::from_secs(5)),
             ))
         };
-        let key = |i: usize| (format!("a{i}"), format!("b{i}"));
+        let key = |i: usize| (format!("a{i}"), format!("b{i}"), false);
         for i in 0..DIFF_CACHE_ENTRIES {
             cache.insert(key(i), diff(1));
         }
@@ -290,7 +310,7 @@ mod tests {
         let big = diff(DIFF_CACHE_BYTES / 4 / 100);
         let before = cache.entries.len();
         for i in 0..5 {
-            cache.insert((format!("big{i}"), String::new()), big.clone());
+            cache.insert((format!("big{i}"), String::new(), false), big.clone());
         }
         assert!(cache.bytes <= DIFF_CACHE_BYTES, "{}", cache.bytes);
         assert!(cache.entries.len() < before + 5);

@@ -1,0 +1,562 @@
+//! Plain sentences for what the dashboard shows: a lane's rule and audit entries.
+
+use crate::app::pages::lanes::format_pct;
+use crate::model::{AuditEntry, Rollout, RolloutGroup};
+use serde_json::Value;
+
+/// `v3 to 25 % of region in (beijing,shanghai)`: what a lane serves, to whom. The percentage is
+/// of the stickiness key's values, so a lane sticky on another key than `client_id` names it.
+pub fn lane_rule(
+    version: i64,
+    percentage: f64,
+    selector: &str,
+    targets: &[String],
+    stickiness: &str,
+) -> String {
+    let whom = if selector.is_empty() {
+        "every instance".to_string()
+    } else {
+        selector.to_string()
+    };
+    let by = if stickiness.is_empty() || stickiness == "client_id" {
+        String::new()
+    } else {
+        format!(" (by {stickiness})")
+    };
+    let mut rule = format!("v{version} to {} %{by} of {whom}", format_pct(percentage));
+    if !targets.is_empty() {
+        rule.push_str(&format!(" plus {}", targets_phrase(targets)));
+    }
+    rule
+}
+
+fn targets_phrase(targets: &[String]) -> String {
+    let s = if targets.len() == 1 { "" } else { "s" };
+    format!("{} target{s} ({})", targets.len(), targets.join(", "))
+}
+
+/// The audit entry as one sentence, e.g. `alice rolled back shop/prod/app.json to v9: 'bad pool
+/// size'`; `None` for an action this dashboard does not know, or details it cannot read.
+pub fn audit_sentence(e: &AuditEntry) -> Option<String> {
+    let d = &e.details;
+    let text = |k: &str| d.get(k).and_then(Value::as_str);
+    let number = |k: &str| d.get(k).and_then(Value::as_i64);
+    let path = [e.namespace.as_deref(), e.env.as_deref(), e.key.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("/");
+    let first_start = if text("reason") == Some("first start") {
+        " at first start"
+    } else {
+        ""
+    };
+    let lane = || number("lane");
+    let what = match e.action.as_str() {
+        "auth.login" => "signed in".to_string(),
+        "auth.login_failed" => format!("failed to sign in ({})", text("reason")?),
+        "auth.logout" => "signed out".to_string(),
+        "user.create" => {
+            let role = text("role")?;
+            let limit = text("env")
+                .map(|env| format!(" in {env}"))
+                .unwrap_or_default();
+            format!(
+                "created user {} ({role}{limit}){first_start}",
+                text("username")?
+            )
+        }
+        "user.update" => {
+            let changes = user_changes(d.get("before")?, d.get("after")?);
+            let name = text("username")?;
+            if changes.is_empty() {
+                format!("saved user {name} unchanged")
+            } else {
+                format!("changed user {name}: {}", changes.join(", "))
+            }
+        }
+        "token.create" => {
+            let mut scope = vec![text("role")?.to_string()];
+            scope.extend(text("namespace").map(|ns| format!("namespace {ns}")));
+            scope.extend(text("env").map(|env| format!("environment {env}")));
+            format!("created token {} ({})", text("name")?, scope.join(", "))
+        }
+        "token.revoke" => format!("revoked token {}", text("name")?),
+        "environment.create" => format!("created environment {}{first_start}", text("name")?),
+        "namespace.create" => format!("created namespace {}", text("name")?),
+        "config.create" => format!(
+            "created {path} ({}, v{})",
+            text("format")?,
+            number("version")?
+        ),
+        "config.delete" => format!("deleted {path}"),
+        "version.create" => {
+            let counts = match (number("added"), number("removed")) {
+                (Some(added), Some(removed)) => format!(" (+{added} −{removed})"),
+                _ => String::new(),
+            };
+            format!("saved v{} of {path}{counts}", number("version")?)
+        }
+        "release.stable" => format!("released v{} of {path}", number("version")?),
+        "release.rollback" => format!("rolled back {path} to v{}", number("version")?),
+        "lane.create" => {
+            let targets: Vec<String> = d
+                .get("targets")
+                .and_then(Value::as_array)
+                .map(|t| {
+                    t.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let rule = lane_rule(
+                number("version")?,
+                d.get("percentage")?.as_f64()?,
+                text("selector").unwrap_or(""),
+                &targets,
+                text("stickiness").unwrap_or(""),
+            );
+            format!("started gray lane {} on {path} serving {rule}", lane()?)
+        }
+        "lane.update" => {
+            let changes = lane_changes(d.get("before")?, d.get("after")?);
+            let head = format!(
+                "changed gray lane {} (v{}) on {path}",
+                lane()?,
+                number("version")?
+            );
+            if changes.is_empty() {
+                head
+            } else {
+                format!("{head}: {}", changes.join(", "))
+            }
+        }
+        "lane.promote" => {
+            let was = number("stable_version")
+                .map(|v| format!("was v{v}"))
+                .unwrap_or_else(|| "nothing was released before".to_string());
+            format!(
+                "promoted gray lane {} on {path}: v{} is the stable release ({was})",
+                lane()?,
+                number("version")?
+            )
+        }
+        "lane.abort" => {
+            let fallback = number("stable_version")
+                .map(|v| format!("its instances fall back to stable v{v}"))
+                .unwrap_or_else(|| "its instances get nothing (no stable release)".to_string());
+            format!(
+                "aborted gray lane {} (v{}) on {path}; {fallback}",
+                lane()?,
+                number("version")?
+            )
+        }
+        _ => return None,
+    };
+    Some(format!("{} {what}{}", e.actor, message_suffix(e)))
+}
+
+/// `alice lane.frobnicate shop/prod/app.json: 'why'`: an entry as stored, for actions without a
+/// sentence.
+pub fn audit_raw(e: &AuditEntry) -> String {
+    let target = [e.namespace.as_deref(), e.env.as_deref(), e.key.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("/");
+    let target = if target.is_empty() {
+        String::new()
+    } else {
+        format!(" {target}")
+    };
+    format!("{} {}{target}{}", e.actor, e.action, message_suffix(e))
+}
+
+fn message_suffix(e: &AuditEntry) -> String {
+    e.details
+        .get("message")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map(|m| format!(": '{m}'"))
+        .unwrap_or_default()
+}
+
+fn user_changes(before: &Value, after: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let field = |v: &Value, k: &str| v.get(k).cloned().unwrap_or(Value::Null);
+    if field(before, "role") != field(after, "role") {
+        out.push(format!(
+            "role {} → {}",
+            shown(&field(before, "role"), "none"),
+            shown(&field(after, "role"), "none")
+        ));
+    }
+    if field(before, "env") != field(after, "env") {
+        out.push(format!(
+            "environment {} → {}",
+            shown(&field(before, "env"), "any"),
+            shown(&field(after, "env"), "any")
+        ));
+    }
+    if field(before, "disabled") != field(after, "disabled") {
+        out.push(if field(after, "disabled") == Value::Bool(true) {
+            "disabled".to_string()
+        } else {
+            "enabled again".to_string()
+        });
+    }
+    out
+}
+
+/// Only the fields the update named are in `before` and `after`.
+fn lane_changes(before: &Value, after: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, label) in [
+        ("percentage", "weight"),
+        ("selector", "selector"),
+        ("targets", "targets"),
+        ("priority", "priority"),
+    ] {
+        let (Some(b), Some(a)) = (before.get(key), after.get(key)) else {
+            continue;
+        };
+        let show = |v: &Value| match (key, v) {
+            ("percentage", v) => v
+                .as_f64()
+                .map(|p| format!("{} %", format_pct(p)))
+                .unwrap_or_else(|| v.to_string()),
+            ("selector", Value::String(s)) if s.is_empty() => "every instance".to_string(),
+            ("targets", Value::Array(t)) if t.is_empty() => "none".to_string(),
+            ("targets", Value::Array(t)) => t
+                .iter()
+                .map(|t| shown(t, ""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            (_, v) => shown(v, "none"),
+        };
+        out.push(format!("{label} {} → {}", show(b), show(a)));
+    }
+    out
+}
+
+/// A JSON scalar as text, `null` as `none`.
+fn shown(v: &Value, none: &str) -> String {
+    match v {
+        Value::Null => none.to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One sentence per source, e.g. `1 instance(s) run lane 2 (v3): 1 of 16 eligible instances
+/// (6 %), target 25 %; 1 applied`. A lane's share is of the instances its selector matches, as
+/// its percentage is.
+pub fn rollout_lines(r: &Rollout) -> Vec<String> {
+    let reports = |g: &RolloutGroup| {
+        let mut s = format!("; {} applied", g.applied);
+        if !g.failed.is_empty() {
+            s.push_str(&format!(
+                "; {} failed to apply: {}",
+                g.failed.len(),
+                g.failed.join("; ")
+            ));
+        }
+        s
+    };
+    let mut out = Vec::new();
+    if let Some(g) = &r.stable {
+        out.push(format!(
+            "{} instance(s) run stable v{}{}",
+            g.serving,
+            g.version,
+            reports(g)
+        ));
+    }
+    for l in &r.lanes {
+        let g = &l.group;
+        let share = match (g.serving, l.eligible) {
+            (_, 0) => "none eligible".to_string(),
+            (n, e) => {
+                let p = n as f64 * 100.0 / e as f64;
+                let p = if p > 0.0 && p < 1.0 {
+                    "<1".to_string()
+                } else {
+                    format!("{p:.0}")
+                };
+                format!(
+                    "{n} of {e} eligible instance{} ({p} %)",
+                    if e == 1 { "" } else { "s" }
+                )
+            }
+        };
+        out.push(format!(
+            "{} instance(s) run lane {} (v{}): {share}, target {} %{}",
+            g.serving,
+            l.lane,
+            g.version,
+            format_pct(l.percentage),
+            reports(g)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(actor: &str, action: &str, key: Option<&str>, details: Value) -> AuditEntry {
+        let scoped = key.is_some();
+        AuditEntry {
+            id: 1,
+            at: "2026-12-02T10:00:00Z".into(),
+            actor: actor.into(),
+            action: action.into(),
+            namespace: scoped.then(|| "shop".into()),
+            env: scoped.then(|| "prod".into()),
+            key: key.map(String::from),
+            details,
+        }
+    }
+
+    fn say(action: &str, key: Option<&str>, details: Value) -> String {
+        audit_sentence(&entry("admin", action, key, details))
+            .unwrap_or_else(|| panic!("no sentence for {action}"))
+    }
+
+    const KEY: Option<&str> = Some("app.yaml");
+
+    #[test]
+    fn lane_rules_read_as_sentences() {
+        let regions = "region in (beijing,shanghai)";
+        assert_eq!(
+            lane_rule(3, 25.0, regions, &[], "client_id"),
+            "v3 to 25 % of region in (beijing,shanghai)"
+        );
+        assert_eq!(
+            lane_rule(2, 0.5, "", &["pod-1".into()], "user_id"),
+            "v2 to 0.5 % (by user_id) of every instance plus 1 target (pod-1)"
+        );
+    }
+
+    #[test]
+    fn sign_in_and_out() {
+        assert_eq!(say("auth.login", None, json!(null)), "admin signed in");
+        assert_eq!(say("auth.logout", None, json!(null)), "admin signed out");
+        assert_eq!(
+            say(
+                "auth.login_failed",
+                None,
+                json!({"reason": "wrong password"})
+            ),
+            "admin failed to sign in (wrong password)"
+        );
+    }
+
+    #[test]
+    fn users_tokens_environments_namespaces() {
+        assert_eq!(
+            say(
+                "user.create",
+                None,
+                json!({"id": 2, "username": "bob", "role": "editor", "env": "prod"})
+            ),
+            "admin created user bob (editor in prod)"
+        );
+        let first = entry(
+            "system",
+            "user.create",
+            None,
+            json!({"id": 1, "username": "admin", "role": "admin", "reason": "first start"}),
+        );
+        assert_eq!(
+            audit_sentence(&first).unwrap(),
+            "system created user admin (admin) at first start"
+        );
+        assert_eq!(
+            say(
+                "user.update",
+                None,
+                json!({"id": 2, "username": "bob",
+                       "before": {"role": "editor", "env": null, "disabled": false},
+                       "after": {"role": "releaser", "env": "prod", "disabled": true}})
+            ),
+            "admin changed user bob: role editor → releaser, environment any → prod, disabled"
+        );
+        assert_eq!(
+            say(
+                "token.create",
+                None,
+                json!({"id": 3, "name": "ci", "role": "viewer", "namespace": "shop", "env": null, "prefix": "gc_ab"})
+            ),
+            "admin created token ci (viewer, namespace shop)"
+        );
+        assert_eq!(
+            say(
+                "token.revoke",
+                None,
+                json!({"id": 3, "name": "ci", "prefix": "gc_ab"})
+            ),
+            "admin revoked token ci"
+        );
+        assert_eq!(
+            say("environment.create", None, json!({"name": "qa"})),
+            "admin created environment qa"
+        );
+        assert_eq!(
+            say(
+                "namespace.create",
+                None,
+                json!({"name": "shop", "description": ""})
+            ),
+            "admin created namespace shop"
+        );
+    }
+
+    #[test]
+    fn configs_versions_releases() {
+        assert_eq!(
+            say(
+                "config.create",
+                KEY,
+                json!({"format": "yaml", "version": 1, "message": ""})
+            ),
+            "admin created shop/prod/app.yaml (yaml, v1)"
+        );
+        assert_eq!(
+            say("config.delete", KEY, json!({})),
+            "admin deleted shop/prod/app.yaml"
+        );
+        assert_eq!(
+            say(
+                "version.create",
+                KEY,
+                json!({"version": 2, "base_version": 1, "message": "bigger pool", "added": 1, "removed": 1})
+            ),
+            "admin saved v2 of shop/prod/app.yaml (+1 −1): 'bigger pool'"
+        );
+        assert_eq!(
+            say(
+                "release.stable",
+                KEY,
+                json!({"version": 4, "previous_version": 3, "message": ""})
+            ),
+            "admin released v4 of shop/prod/app.yaml"
+        );
+        assert_eq!(
+            say(
+                "release.rollback",
+                KEY,
+                json!({"version": 2, "previous_version": 4, "message": "bad pool size"})
+            ),
+            "admin rolled back shop/prod/app.yaml to v2: 'bad pool size'"
+        );
+    }
+
+    #[test]
+    fn lanes() {
+        assert_eq!(
+            say(
+                "lane.create",
+                KEY,
+                json!({"lane": 1, "version": 3, "selector": "region in (beijing,shanghai)", "targets": [],
+                       "percentage": 25.0, "stickiness": "client_id", "message": "try timeout"})
+            ),
+            "admin started gray lane 1 on shop/prod/app.yaml serving v3 to 25 % of region in (beijing,shanghai): 'try timeout'"
+        );
+        assert_eq!(
+            say(
+                "lane.update",
+                KEY,
+                json!({"lane": 1, "version": 3,
+                       "before": {"percentage": 10.0, "selector": "region=beijing"},
+                       "after": {"percentage": 25.0, "selector": "region in (beijing,shanghai)"}})
+            ),
+            "admin changed gray lane 1 (v3) on shop/prod/app.yaml: weight 10 % → 25 %, selector region=beijing → region in (beijing,shanghai)"
+        );
+        assert_eq!(
+            say(
+                "lane.update",
+                KEY,
+                json!({"lane": 1, "version": 3, "before": {"targets": []}, "after": {"targets": ["pod-1"]}})
+            ),
+            "admin changed gray lane 1 (v3) on shop/prod/app.yaml: targets none → pod-1"
+        );
+        assert_eq!(
+            say(
+                "lane.promote",
+                KEY,
+                json!({"lane": 1, "version": 3, "stable_version": 2})
+            ),
+            "admin promoted gray lane 1 on shop/prod/app.yaml: v3 is the stable release (was v2)"
+        );
+        assert_eq!(
+            say("lane.abort", KEY, json!({"lane": 1, "version": 3, "stable_version": 2, "message": "errors"})),
+            "admin aborted gray lane 1 (v3) on shop/prod/app.yaml; its instances fall back to stable v2: 'errors'"
+        );
+    }
+
+    #[test]
+    fn unknown_actions_and_unreadable_details_fall_back_to_the_raw_form() {
+        let unknown = entry("admin", "plan.start", KEY, json!({"message": "go"}));
+        assert_eq!(audit_sentence(&unknown), None);
+        assert_eq!(
+            audit_raw(&unknown),
+            "admin plan.start shop/prod/app.yaml: 'go'"
+        );
+        assert_eq!(
+            audit_sentence(&entry("admin", "release.stable", KEY, json!({}))),
+            None
+        );
+        assert_eq!(
+            audit_raw(&entry("admin", "auth.login", None, json!(null))),
+            "admin auth.login"
+        );
+    }
+
+    #[test]
+    fn rollout_compares_a_lane_with_the_instances_it_is_eligible_for() {
+        use crate::model::LaneRollout;
+        let group = |version, serving, applied, failed: &[&str]| RolloutGroup {
+            version,
+            serving,
+            applied,
+            failed: failed.iter().map(|f| f.to_string()).collect(),
+        };
+        let r = Rollout {
+            connected: 24,
+            stable: Some(group(2, 23, 20, &["parse error"])),
+            lanes: vec![
+                LaneRollout {
+                    lane: 2,
+                    percentage: 25.0,
+                    eligible: 16,
+                    group: group(3, 1, 1, &[]),
+                },
+                LaneRollout {
+                    lane: 4,
+                    percentage: 5.0,
+                    eligible: 0,
+                    group: group(3, 0, 0, &[]),
+                },
+                LaneRollout {
+                    lane: 5,
+                    percentage: 1.0,
+                    eligible: 300,
+                    group: group(3, 1, 0, &[]),
+                },
+            ],
+        };
+        assert_eq!(
+            rollout_lines(&r),
+            [
+                "23 instance(s) run stable v2; 20 applied; 1 failed to apply: parse error",
+                "1 instance(s) run lane 2 (v3): 1 of 16 eligible instances (6 %), target 25 %; 1 applied",
+                "0 instance(s) run lane 4 (v3): none eligible, target 5 %; 0 applied",
+                "1 instance(s) run lane 5 (v3): 1 of 300 eligible instances (<1 %), target 1 %; 0 applied",
+            ]
+        );
+    }
+}

@@ -1,0 +1,246 @@
+//! What each version of a config is now (stable, in lanes, was stable, never released), from its
+//! release events and active lanes.
+
+use super::configs::find;
+use crate::model::{Lane, LaneShare, ReleaseEvent, Role, VersionState, VersionStatus};
+use crate::server::auth::Actor;
+use crate::server::db;
+use crate::server::AppState;
+use crate::Result;
+use std::collections::HashMap;
+
+/// Every version of the config, newest first, with what it is now.
+pub async fn version_statuses(
+    state: &AppState,
+    actor: &Actor,
+    namespace: &str,
+    env: &str,
+    key: &str,
+) -> Result<Vec<VersionStatus>> {
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let mut conn = state.db.acquire().await?;
+    let config = find(&mut conn, namespace, env, key).await?;
+    let events = db::releases::list(&mut *conn, config.id).await?;
+    let lanes = db::lanes::active(&mut *conn, config.id).await?;
+    let c = &config.config;
+    Ok(statuses(
+        c.latest_version,
+        c.stable_version,
+        &events,
+        &lanes,
+    ))
+}
+
+/// Versions `latest` down to 1. `events`: the config's release events, newest first; `lanes`:
+/// its active lanes in resolution order. A version is, in this order of precedence: the stable
+/// release; in the lanes that serve it; stable until the last event that replaced it; never
+/// released.
+pub fn statuses(
+    latest: i64,
+    stable: Option<i64>,
+    events: &[ReleaseEvent],
+    lanes: &[Lane],
+) -> Vec<VersionStatus> {
+    // Replay the changes of the stable release, oldest first: the last end of each version wins.
+    let mut ended: HashMap<i64, VersionState> = HashMap::new();
+    let mut current = None;
+    for event in events.iter().rev() {
+        let rolled_back = match event.kind.as_str() {
+            "rollback" => true,
+            "stable" | "lane.promote" => false,
+            _ => continue,
+        };
+        if let Some(old) = current.filter(|old| *old != event.version) {
+            ended.insert(
+                old,
+                VersionState::WasStable {
+                    until: event.created_at.clone(),
+                    by: event.version,
+                    rolled_back,
+                },
+            );
+        }
+        current = Some(event.version);
+    }
+    (1..=latest)
+        .rev()
+        .map(|version| {
+            let serving: Vec<LaneShare> = lanes
+                .iter()
+                .filter(|l| l.version == version)
+                .map(|l| LaneShare {
+                    lane: l.id,
+                    percentage: l.percentage,
+                })
+                .collect();
+            let state = if stable == Some(version) {
+                VersionState::Stable
+            } else if !serving.is_empty() {
+                VersionState::InLanes { lanes: serving }
+            } else {
+                ended
+                    .remove(&version)
+                    .unwrap_or(VersionState::NeverReleased)
+            };
+            VersionStatus { version, state }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events as the database lists them: newest first; `at` is the event's number.
+    fn events(list: &[(&str, i64)]) -> Vec<ReleaseEvent> {
+        list.iter()
+            .enumerate()
+            .map(|(i, (kind, version))| ReleaseEvent {
+                id: i as i64 + 1,
+                namespace: "shop".into(),
+                env: "prod".into(),
+                key: "app.yaml".into(),
+                kind: kind.to_string(),
+                version: *version,
+                previous_version: None,
+                lane: None,
+                actor: "admin".into(),
+                message: String::new(),
+                created_at: format!("t{}", i + 1),
+            })
+            .rev()
+            .collect()
+    }
+
+    fn lane(id: i64, version: i64, percentage: f64) -> Lane {
+        Lane {
+            id,
+            version,
+            selector: String::new(),
+            targets: vec![],
+            percentage,
+            stickiness: "client_id".into(),
+            salt: "s".into(),
+            priority: 0,
+            status: "active".into(),
+            created_by: "admin".into(),
+            created_at: "t".into(),
+            closed_at: None,
+        }
+    }
+
+    fn states(
+        latest: i64,
+        stable: Option<i64>,
+        ev: &[(&str, i64)],
+        lanes: &[Lane],
+    ) -> Vec<VersionState> {
+        let list = statuses(latest, stable, &events(ev), lanes);
+        assert_eq!(
+            list.iter().map(|s| s.version).collect::<Vec<_>>(),
+            (1..=latest).rev().collect::<Vec<_>>()
+        );
+        list.into_iter().map(|s| s.state).collect()
+    }
+
+    fn was(until: &str, by: i64, rolled_back: bool) -> VersionState {
+        VersionState::WasStable {
+            until: until.into(),
+            by,
+            rolled_back,
+        }
+    }
+
+    #[test]
+    fn a_version_released_then_rolled_back_was_stable_until_the_rollback() {
+        // v1 released (t1), v2 released (t2), back to v1 (t3); v3 saved only.
+        let got = states(
+            3,
+            Some(1),
+            &[("stable", 1), ("stable", 2), ("rollback", 1)],
+            &[],
+        );
+        assert_eq!(
+            got,
+            [
+                VersionState::NeverReleased,
+                was("t3", 1, true),
+                VersionState::Stable,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_replaced_version_is_superseded_by_the_newer_release_or_promoted_lane() {
+        let got = states(
+            3,
+            Some(3),
+            &[
+                ("stable", 1),
+                ("stable", 2),
+                ("lane.create", 3),
+                ("lane.promote", 3),
+            ],
+            &[],
+        );
+        assert_eq!(
+            got,
+            [
+                VersionState::Stable,
+                was("t4", 3, false),
+                was("t2", 2, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_version_lanes_serve_is_in_those_lanes() {
+        let lanes = [lane(4, 3, 25.0), lane(7, 3, 5.0), lane(8, 2, 50.0)];
+        let got = states(3, Some(2), &[("stable", 2), ("lane.create", 3)], &lanes);
+        let share = |lane, percentage| LaneShare { lane, percentage };
+        assert_eq!(
+            got,
+            [
+                VersionState::InLanes {
+                    lanes: vec![share(4, 25.0), share(7, 5.0)]
+                },
+                // Stable wins over a lane serving the same version.
+                VersionState::Stable,
+                VersionState::NeverReleased,
+            ]
+        );
+    }
+
+    #[test]
+    fn the_last_time_a_version_stopped_being_stable_counts() {
+        // v1 (t1) → v2 (t2) → back to v1 (t3) → v2 again (t4) → v3 (t5).
+        let got = states(
+            3,
+            Some(3),
+            &[
+                ("stable", 1),
+                ("stable", 2),
+                ("rollback", 1),
+                ("stable", 2),
+                ("stable", 3),
+            ],
+            &[],
+        );
+        assert_eq!(
+            got,
+            [
+                VersionState::Stable,
+                was("t5", 3, false),
+                was("t4", 2, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_released_is_never_released() {
+        assert_eq!(
+            states(2, None, &[("lane.create", 2), ("lane.abort", 2)], &[]),
+            [VersionState::NeverReleased, VersionState::NeverReleased]
+        );
+    }
+}
