@@ -2,8 +2,9 @@
 //! The `graycast` binary: `serve`, `agent`, `token create`, `user create`.
 
 use clap::{Args, Parser, Subcommand};
+use graycast::api::Application;
 use graycast::model::{NewToken, NewUser, Role};
-use graycast::server::{self, auth::Actor, ops, Application, ServeConfig};
+use graycast::server::{self, auth::Actor, ops, Core, ServeConfig};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -251,20 +252,23 @@ async fn agent(args: graycast::client::agent::AgentArgs) -> graycast::Result<()>
 }
 
 async fn token_create(database_url: &str, new: NewToken) -> graycast::Result<()> {
-    let db = server::db::connect(database_url).await?;
-    server::db::seed(&db, None)
-        .await?
-        .and_then(|f| f.admin_password_generated)
-        .inspect(|p| {
-            eprintln!("first start: created user admin with password {p} (shown only once)");
-        });
-    let created = ops::tokens::create(&db, &Actor::cli(), new).await?;
+    let core = open_core(database_url).await?;
+    let created = ops::tokens::create(&core, &Actor::cli(), new).await?;
     println!("{}", created.token);
     eprintln!(
         "token {} ({}) created; store the secret now, it is not shown again",
         created.info.id, created.info.role
     );
     Ok(())
+}
+
+/// The core the server would run on this database, for a command of the CLI.
+async fn open_core(database_url: &str) -> graycast::Result<std::sync::Arc<Core>> {
+    let (core, first_start) = Core::start(ServeConfig::with_database(database_url)).await?;
+    if let Some(p) = first_start.and_then(|f| f.admin_password_generated) {
+        eprintln!("first start: created user admin with password {p} (shown only once)");
+    }
+    Ok(core)
 }
 
 async fn user_create(
@@ -282,15 +286,9 @@ async fn user_create(
             ))
         })?;
     let password = password.trim_end_matches(['\r', '\n']).to_string();
-    let db = server::db::connect(database_url).await?;
-    server::db::seed(&db, None)
-        .await?
-        .and_then(|f| f.admin_password_generated)
-        .inspect(|p| {
-            eprintln!("first start: created user admin with password {p} (shown only once)");
-        });
+    let core = open_core(database_url).await?;
     let user = ops::users::create(
-        &db,
+        &core,
         &Actor::cli(),
         NewUser {
             username,

@@ -149,10 +149,7 @@ async fn logout(State(state): State<AppState>, session: Session) -> Result<Statu
 
 /// The caller: a signed-in user, or the token's identity.
 async fn me(State(state): State<AppState>, actor: Actor) -> Result<Json<Value>> {
-    let user = match actor.user_id {
-        Some(id) => crate::server::db::users::find(&state.db, id).await?,
-        None => None,
-    };
+    let user = ops::auth::user_of(&state, &actor).await?;
     Ok(Json(json!({
         "user": user,
         "actor": { "name": actor.name, "role": actor.role, "env": actor.env, "namespace": actor.namespace },
@@ -160,7 +157,7 @@ async fn me(State(state): State<AppState>, actor: Actor) -> Result<Json<Value>> 
 }
 
 async fn list_tokens(State(state): State<AppState>, actor: Actor) -> Result<impl IntoResponse> {
-    Ok(Json(ops::tokens::list(&state.db, &actor).await?))
+    Ok(Json(ops::tokens::list(&state, &actor).await?))
 }
 
 async fn create_token(
@@ -168,7 +165,7 @@ async fn create_token(
     actor: Actor,
     Json(body): Json<NewToken>,
 ) -> Result<impl IntoResponse> {
-    let created = ops::tokens::create(&state.db, &actor, body).await?;
+    let created = ops::tokens::create(&state, &actor, body).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -189,7 +186,7 @@ async fn create_user(
     actor: Actor,
     Json(body): Json<NewUser>,
 ) -> Result<impl IntoResponse> {
-    let user = ops::users::create(&state.db, &actor, body).await?;
+    let user = ops::users::create(&state, &actor, body).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 

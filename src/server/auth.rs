@@ -2,8 +2,8 @@
 //! the same-origin rule for cookie-authenticated mutations.
 
 use super::metrics::Metrics;
-use super::router::SESSION_COOKIE;
-use super::{db, AppState};
+use super::SESSION_COOKIE;
+use super::{db, AppState, Core};
 use crate::model::{Role, TokenInfo, User};
 use crate::{Error, Result};
 use argon2::password_hash::{
@@ -626,7 +626,7 @@ impl Actor {
 }
 
 /// Resolves the caller from a bearer token or the session cookie.
-pub async fn actor_from_parts(parts: &mut Parts, state: &AppState) -> Result<Actor> {
+pub async fn actor_from_parts(parts: &mut Parts, state: &Core) -> Result<Actor> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
         let secret = value
             .to_str()
@@ -652,7 +652,7 @@ pub async fn actor_from_parts(parts: &mut Parts, state: &AppState) -> Result<Act
 }
 
 /// The enabled user signed in on this session, if any.
-pub async fn session_user(session: &Session, state: &AppState) -> Result<Option<User>> {
+pub async fn session_user(session: &Session, state: &Core) -> Result<Option<User>> {
     let Some(id) = session
         .get::<i64>(SESSION_USER_ID)
         .await

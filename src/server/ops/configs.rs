@@ -6,7 +6,7 @@ use crate::domain::Context;
 use crate::model::{Config, NewConfig, NewVersion, ReleaseEvent, Resolved, Role, Version};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
-use crate::server::AppState;
+use crate::server::Core;
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};
 use sqlx::{SqliteConnection, SqliteExecutor};
@@ -27,7 +27,7 @@ pub fn checksum(content: &str) -> String {
 /// Refuses content over the size limit (413) or not well-formed for its format
 /// (422 naming the line and column), before anything is stored. Validation runs
 /// off the async workers within a time budget (see [`super::content`]).
-async fn check_content(state: &AppState, format: ConfigFormat, content: String) -> Result<String> {
+async fn check_content(state: &Core, format: ConfigFormat, content: String) -> Result<String> {
     let limit = state.config.max_content_bytes;
     if content.len() > limit {
         return Err(Error::too_large(format!(
@@ -100,12 +100,7 @@ pub(super) async fn find_version(
         })
 }
 
-pub async fn list(
-    state: &AppState,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-) -> Result<Vec<Config>> {
+pub async fn list(state: &Core, actor: &Actor, namespace: &str, env: &str) -> Result<Vec<Config>> {
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let (ns_id, env_id) = scope(&state.db, namespace, env).await?;
     let mut configs = db::configs::list(&state.db, ns_id, env_id).await?;
@@ -118,7 +113,7 @@ pub async fn list(
 }
 
 pub async fn get(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -133,7 +128,7 @@ pub async fn get(
 
 /// Creates the config with its content as version 1; releases nothing.
 pub async fn create(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -187,7 +182,7 @@ pub async fn create(
 
 /// Newest first.
 pub async fn versions(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -200,7 +195,7 @@ pub async fn versions(
 }
 
 pub async fn version(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -217,7 +212,7 @@ pub async fn version(
 /// began (`base_version` is not the latest): then 409, so no work is lost.
 /// Changes nothing live.
 pub async fn save_version(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -296,7 +291,7 @@ pub async fn save_version(
 /// Makes `version` the stable release. A version older than the current
 /// stable one is recorded as a rollback; history is only ever appended to.
 pub async fn release(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -354,7 +349,7 @@ pub async fn release(
 
 /// Newest first.
 pub async fn releases(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -368,7 +363,7 @@ pub async fn releases(
 
 /// Side-by-side diff of version `from` (left) against version `to` (right).
 pub async fn diff(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -395,7 +390,7 @@ pub async fn diff(
 /// What a subscriber with context `ctx` gets: the version of the first active
 /// lane that matches, else the stable release; 404 when neither exists.
 pub async fn resolve(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,

@@ -8,7 +8,7 @@ use crate::domain::Context;
 use crate::model::{Explanation, Lane, LaneUpdate, NewLane, Preview, ReleaseEvent, Resolved, Role};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
-use crate::server::AppState;
+use crate::server::Core;
 use crate::{Error, Result};
 use serde_json::json;
 use sqlx::SqliteConnection;
@@ -240,7 +240,7 @@ fn explanation(stable_version: Option<i64>, rules: &[LaneRule], ctx: &Context) -
 
 /// Every lane of a config: active ones in resolution order, then closed ones, newest first.
 pub async fn list(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -254,7 +254,7 @@ pub async fn list(
 
 /// Starts a lane: its salt is assigned now and never changes.
 pub async fn create(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -410,7 +410,7 @@ fn changed_fields(lane: &Lane, change: &LaneUpdate) -> serde_json::Value {
 /// salt stays, so raising the percentage keeps everyone already inside.
 #[allow(clippy::too_many_arguments)]
 pub async fn update(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -465,7 +465,7 @@ pub async fn update(
 
 /// Makes the lane's version the stable release and closes the lane.
 pub async fn promote(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -486,7 +486,7 @@ pub async fn promote(
 
 /// Closes the lane; its subscribers fall back to the stable release.
 pub async fn abort(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -512,7 +512,7 @@ enum Close {
 }
 
 async fn close(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     (namespace, env, key): (&str, &str, &str),
     id: i64,
@@ -552,7 +552,7 @@ async fn close(
 }
 
 /// Which connected subscribers `rule` matches, on its own.
-fn preview_rule(state: &AppState, namespace: &str, env: &str, rule: &LaneRule) -> Preview {
+fn preview_rule(state: &Core, namespace: &str, env: &str, rule: &LaneRule) -> Preview {
     let connected = state.hub.connected(namespace, env);
     let matched: Vec<String> = connected
         .iter()
@@ -570,7 +570,7 @@ fn preview_rule(state: &AppState, namespace: &str, env: &str, rule: &LaneRule) -
 /// unsaved lane would match, on its own. It is evaluated with the salt the
 /// config's next lane will get, so the preview is exact for the lane created next.
 pub async fn preview(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -593,7 +593,7 @@ pub async fn preview(
 /// Like [`preview`], for a change to an active lane (with that lane's salt).
 #[allow(clippy::too_many_arguments)]
 pub async fn preview_change(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -614,7 +614,7 @@ pub async fn preview_change(
 /// the active lanes of the same priority (it would have the highest id), and
 /// reported as lane 0.
 pub async fn explain(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,

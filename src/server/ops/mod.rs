@@ -9,6 +9,7 @@ pub mod content;
 pub mod environments;
 pub mod lanes;
 pub mod namespaces;
+pub mod setup;
 pub mod subscribers;
 pub mod tokens;
 pub mod users;
