@@ -6,7 +6,7 @@ use crate::app::pages::lanes::{GrayBadge, GrayPanel, GrayState, Keys};
 use crate::app::use_current_user;
 use crate::domain::diff::diff_lines;
 use crate::domain::format::validate;
-use crate::model::{Config, NewVersion, Role, Version};
+use crate::model::{Config, ConfigPath, NewVersion, Role, Version};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -52,11 +52,11 @@ pub fn ConfigPage() -> impl IntoView {
     let changes = move || refresh.get();
     let config = Resource::new(
         move || (ns.get(), env.get(), key.get(), changes()),
-        |(ns, env, key, _)| get_config(ns, env, key),
+        |(ns, env, key, _)| get_config(ConfigPath::new(ns, env, key)),
     );
     let versions = Resource::new(
         move || (ns.get(), env.get(), key.get(), changes()),
-        |(ns, env, key, _)| list_versions(ns, env, key),
+        |(ns, env, key, _)| list_versions(ConfigPath::new(ns, env, key)),
     );
     // Created here, outside the Transition that rebuilds the view on every
     // reload, so nothing still awaited is disposed by a rebuild.
@@ -230,9 +230,7 @@ fn Editor(
             config.with_value(|c| (c.namespace.clone(), c.env.clone(), c.key.clone()));
         let m = message.get_untracked();
         save.dispatch(SaveVersion {
-            namespace: ns,
-            env,
-            key,
+            path: ConfigPath::new(ns, env, key),
             version: NewVersion {
                 content: content.get_untracked(),
                 message: (!m.trim().is_empty()).then_some(m),
@@ -341,9 +339,11 @@ fn ReleaseDialog(
                         on:click=move |_| {
                             let m = message.get_untracked();
                             release.dispatch(Release {
-                                namespace: ns.clone(),
-                                env: config.with_value(|c| c.env.clone()),
-                                key: key.clone(),
+                                path: ConfigPath::new(
+                                    ns.clone(),
+                                    config.with_value(|c| c.env.clone()),
+                                    key.clone(),
+                                ),
                                 version: target,
                                 message: (!m.trim().is_empty()).then_some(m),
                             });

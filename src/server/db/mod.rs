@@ -2,6 +2,7 @@
 //! database backend touches only here.
 
 pub mod audit;
+mod columns;
 pub mod configs;
 pub mod environments;
 pub mod lanes;

@@ -6,6 +6,7 @@ use crate::Result;
 
 /// Viewers and above read the trail; an environment- or namespace-limited
 /// caller sees only its environment's or namespace's entries.
+#[tracing::instrument(skip_all)]
 pub async fn search(state: &Core, actor: &Actor, query: &AuditQuery) -> Result<AuditPage> {
     actor.require_in(
         Role::Viewer,

@@ -10,6 +10,7 @@ use tower_sessions::Session;
 /// Signs in: throttled per (username, source address) and per source
 /// address, constant work for unknown users, a fresh session id on success,
 /// an audit entry either way.
+#[tracing::instrument(skip_all)]
 pub async fn login(
     state: &Core,
     session: &Session,
@@ -105,6 +106,7 @@ fn shown_name(name: &str) -> String {
 
 const MAX_SHOWN: usize = 63;
 
+#[tracing::instrument(skip_all)]
 pub async fn logout(state: &Core, session: &Session) -> Result<()> {
     let user = authn::session_user(session, state).await?;
     session.flush().await.map_err(Error::internal)?;
@@ -117,6 +119,7 @@ pub async fn logout(state: &Core, session: &Session) -> Result<()> {
 }
 
 /// The user behind `actor`: `None` for a token.
+#[tracing::instrument(skip_all)]
 pub async fn user_of(state: &Core, actor: &authn::Actor) -> Result<Option<User>> {
     match actor.user_id {
         Some(id) => Ok(db::users::find(&state.db, id).await?),

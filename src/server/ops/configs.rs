@@ -3,7 +3,9 @@
 use crate::domain::diff::Diff;
 use crate::domain::format::ConfigFormat;
 use crate::domain::Context;
-use crate::model::{Config, NewConfig, NewVersion, ReleaseEvent, Resolved, Role, Version};
+use crate::model::{
+    Config, ConfigPath, NewConfig, NewVersion, ReleaseEvent, Resolved, Role, Version,
+};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
 use crate::server::Core;
@@ -50,10 +52,6 @@ pub(super) fn message_of(message: Option<String>) -> Result<String> {
     Ok(message)
 }
 
-pub(super) fn path(namespace: &str, env: &str, key: &str) -> String {
-    format!("{namespace}/{env}/{key}")
-}
-
 /// The ids of an existing namespace and environment, or 404 naming the missing one.
 async fn scope(db: impl SqliteExecutor<'_>, namespace: &str, env: &str) -> Result<(i64, i64)> {
     match db::configs::scope_ids(db, namespace, env).await? {
@@ -94,12 +92,13 @@ pub(super) async fn find_version(
             let c = &config.config;
             Error::not_found(format!(
                 "{} has no version {version}; its versions are 1 to {}.",
-                path(&c.namespace, &c.env, &c.key),
+                ConfigPath::new(&c.namespace, &c.env, &c.key),
                 c.latest_version
             ))
         })
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(state: &Core, actor: &Actor, namespace: &str, env: &str) -> Result<Vec<Config>> {
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let (ns_id, env_id) = scope(&state.db, namespace, env).await?;
@@ -112,13 +111,9 @@ pub async fn list(state: &Core, actor: &Actor, namespace: &str, env: &str) -> Re
     Ok(configs)
 }
 
-pub async fn get(
-    state: &Core,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-) -> Result<Config> {
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Config> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let StoredConfig { id, mut config } = find(&mut conn, namespace, env, key).await?;
@@ -127,6 +122,7 @@ pub async fn get(
 }
 
 /// Creates the config with its content as version 1; releases nothing.
+#[tracing::instrument(skip_all)]
 pub async fn create(
     state: &Core,
     actor: &Actor,
@@ -181,27 +177,18 @@ pub async fn create(
 }
 
 /// Newest first.
-pub async fn versions(
-    state: &Core,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-) -> Result<Vec<Version>> {
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn versions(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<Version>> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
     Ok(db::configs::versions(&mut *conn, config.id).await?)
 }
 
-pub async fn version(
-    state: &Core,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-    n: i64,
-) -> Result<Version> {
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn version(state: &Core, actor: &Actor, path: &ConfigPath, n: i64) -> Result<Version> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
@@ -211,14 +198,14 @@ pub async fn version(
 /// Saves an edit as the next version, unless someone saved since the edit
 /// began (`base_version` is not the latest): then 409, so no work is lost.
 /// Changes nothing live.
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn save_version(
     state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
+    path: &ConfigPath,
     new: NewVersion,
 ) -> Result<Version> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Editor, Some(namespace), Some(env))?;
     let message = message_of(new.message)?;
     let stale = |latest: i64| {
@@ -290,15 +277,15 @@ pub async fn save_version(
 
 /// Makes `version` the stable release. A version older than the current
 /// stable one is recorded as a rollback; history is only ever appended to.
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn release(
     state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
+    path: &ConfigPath,
     version: i64,
     message: Option<String>,
 ) -> Result<ReleaseEvent> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     let message = message_of(message)?;
     let mut tx = db::configs::begin_write(&state.db).await?;
@@ -308,7 +295,7 @@ pub async fn release(
     if previous == Some(version) {
         return Err(Error::conflict(format!(
             "Version {version} is already the stable release of {}.",
-            path(namespace, env, key)
+            path
         ))
         .on_field("version"));
     }
@@ -348,13 +335,9 @@ pub async fn release(
 }
 
 /// Newest first.
-pub async fn releases(
-    state: &Core,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-) -> Result<Vec<ReleaseEvent>> {
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn releases(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<ReleaseEvent>> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
@@ -362,15 +345,15 @@ pub async fn releases(
 }
 
 /// Side-by-side diff of version `from` (left) against version `to` (right).
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn diff(
     state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
+    path: &ConfigPath,
     from: i64,
     to: i64,
 ) -> Result<Diff> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
@@ -389,14 +372,14 @@ pub async fn diff(
 
 /// What a subscriber with context `ctx` gets: the version of the first active
 /// lane that matches, else the stable release; 404 when neither exists.
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn resolve(
     state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
+    path: &ConfigPath,
     ctx: &Context,
 ) -> Result<Resolved> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Subscriber, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
@@ -406,7 +389,7 @@ pub async fn resolve(
             Error::not_found(format!(
                 "{} has no stable release yet and no gray lane matches this context; \
                  release a version first.",
-                path(namespace, env, key)
+                path
             ))
         })
 }

@@ -6,11 +6,13 @@ use crate::server::Core;
 use crate::Result;
 
 /// Every signed-in caller may see which environments exist.
+#[tracing::instrument(skip_all)]
 pub async fn list(state: &Core, actor: &Actor) -> Result<Vec<Environment>> {
     actor.require(Role::Subscriber)?;
     Ok(db::environments::list(&state.db).await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create(state: &Core, actor: &Actor, name: &str) -> Result<Environment> {
     // An environment is outside every limit, a namespace limit included.
     actor.require_unlimited(Role::Admin, "Creating environments")?;

@@ -9,6 +9,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 
 /// Viewers list namespaces; a namespace-limited token sees only its own, and an
 /// environment-limited caller's counts cover only its environment.
+#[tracing::instrument(skip_all)]
 pub async fn list(state: &Core, actor: &Actor, search: Option<&str>) -> Result<Vec<Namespace>> {
     actor.require(Role::Viewer)?;
     let listing = db::namespaces::Listing {
@@ -21,6 +22,7 @@ pub async fn list(state: &Core, actor: &Actor, search: Option<&str>) -> Result<V
 
 /// Editors create namespaces (a namespace-limited token only its own). A
 /// namespace spans every environment, so an environment limit does not stop it.
+#[tracing::instrument(skip_all)]
 pub async fn create(state: &Core, actor: &Actor, new: NewNamespace) -> Result<Namespace> {
     actor.require_in(Role::Editor, Some(&new.name), None)?;
     check_name("name", &new.name)?;

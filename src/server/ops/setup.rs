@@ -16,6 +16,7 @@ pub struct FirstStart {
 
 /// On first start (no users yet): creates the default environments and the
 /// `admin` user. Returns what was created, or `None` on later starts.
+#[tracing::instrument(skip_all)]
 pub async fn first_start(
     pool: &SqlitePool,
     admin_password: Option<&str>,

@@ -69,6 +69,7 @@ async fn check_scope(state: &Core, namespace: &str, env: &str) -> Result<()> {
 /// Opens a watch stream. `last_event_id` is the `Last-Event-ID` header, which
 /// wins over the query parameter of the same name.
 /// `outlet`: the socket of a lean connection, which the hub then writes directly.
+#[tracing::instrument(skip_all)]
 pub async fn watch(
     state: &Core,
     actor: &Actor,
@@ -143,6 +144,7 @@ pub async fn watch(
 /// 401 when the caller's token was revoked, or its user disabled or changed,
 /// since the request was authenticated. Called once a stream is registered
 /// (where a revocation's close reaches it), this closes the gap in between.
+#[tracing::instrument(skip_all)]
 pub async fn still_authorized(state: &Core, actor: &Actor) -> Result<()> {
     let current = match Owner::of(actor) {
         None => true,
@@ -159,6 +161,7 @@ pub async fn still_authorized(state: &Core, actor: &Actor) -> Result<()> {
 }
 
 /// Records what an instance did with a version it was served.
+#[tracing::instrument(skip_all)]
 pub async fn report(state: &Core, actor: &Actor, report: Report) -> Result<()> {
     actor.require_in(Role::Subscriber, Some(&report.namespace), Some(&report.env))?;
     check_client_id(&report.client_id)?;
@@ -205,6 +208,7 @@ pub async fn report(state: &Core, actor: &Actor, report: Report) -> Result<()> {
 }
 
 /// Connected instances, and disconnected ones within the retention period.
+#[tracing::instrument(skip_all)]
 pub async fn instances(
     state: &Core,
     actor: &Actor,

@@ -8,6 +8,7 @@ use crate::{Error, Result};
 
 /// Admins list tokens; a limited admin only those inside its limits
 /// ([`Actor::covers`]): limited to its environment and namespace too.
+#[tracing::instrument(skip_all)]
 pub async fn list(state: &Core, actor: &Actor) -> Result<Vec<TokenInfo>> {
     actor.require(Role::Admin)?;
     let mut tokens = db::tokens::list(&state.db).await?;
@@ -16,6 +17,7 @@ pub async fn list(state: &Core, actor: &Actor) -> Result<Vec<TokenInfo>> {
 }
 
 /// Creates a token; the secret is in the answer and nowhere else.
+#[tracing::instrument(skip_all)]
 pub async fn create(state: &Core, actor: &Actor, new: NewToken) -> Result<CreatedToken> {
     actor.require(Role::Admin)?;
     check_name("name", &new.name)?;
@@ -68,6 +70,7 @@ pub async fn create(state: &Core, actor: &Actor, new: NewToken) -> Result<Create
     })
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn revoke(state: &Core, actor: &Actor, id: i64) -> Result<TokenInfo> {
     actor.require(Role::Admin)?;
     let mut tx = state.db.begin().await?;

@@ -12,11 +12,13 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 /// limited admin could otherwise create or widen an account beyond its limits.
 const MANAGING_USERS: &str = "Managing users";
 
+#[tracing::instrument(skip_all)]
 pub async fn list(state: &Core, actor: &Actor) -> Result<Vec<User>> {
     actor.require_unlimited(Role::Admin, MANAGING_USERS)?;
     Ok(db::users::list(&state.db).await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create(state: &Core, actor: &Actor, new: NewUser) -> Result<User> {
     actor.require_unlimited(Role::Admin, MANAGING_USERS)?;
     check_name("username", &new.username)?;
@@ -53,6 +55,7 @@ pub async fn create(state: &Core, actor: &Actor, new: NewUser) -> Result<User> {
     Ok(user)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn update(state: &Core, actor: &Actor, id: i64, change: UserUpdate) -> Result<User> {
     actor.require_unlimited(Role::Admin, MANAGING_USERS)?;
     let mut tx = state.db.begin().await?;
