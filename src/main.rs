@@ -3,8 +3,9 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use graycast::api::Application;
 use graycast::model::{NewToken, NewUser, Role};
-use graycast::server::{self, auth::Actor, ops, Application, ServeConfig};
+use graycast::server::{self, auth::Actor, ops, Core, ServeConfig};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -253,16 +254,8 @@ async fn agent(args: graycast::client::agent::AgentArgs) -> anyhow::Result<()> {
 }
 
 async fn token_create(database_url: &str, new: NewToken) -> anyhow::Result<()> {
-    let db = server::db::connect(database_url).await?;
-    server::db::seed(&db, None)
-        .await
-        .map_err(graycast::Error::into_process)
-        .context("could not create the first admin")?
-        .and_then(|f| f.admin_password_generated)
-        .inspect(|p| {
-            eprintln!("first start: created user admin with password {p} (shown only once)");
-        });
-    let created = ops::tokens::create(&db, &Actor::cli(), new)
+    let core = open_core(database_url).await?;
+    let created = ops::tokens::create(&core, &Actor::cli(), new)
         .await
         .map_err(graycast::Error::into_process)?;
     println!("{}", created.token);
@@ -271,6 +264,15 @@ async fn token_create(database_url: &str, new: NewToken) -> anyhow::Result<()> {
         created.info.id, created.info.role
     );
     Ok(())
+}
+
+/// The core the server would run on this database, for a command of the CLI.
+async fn open_core(database_url: &str) -> anyhow::Result<std::sync::Arc<Core>> {
+    let (core, first_start) = Core::start(ServeConfig::with_database(database_url)).await?;
+    if let Some(p) = first_start.and_then(|f| f.admin_password_generated) {
+        eprintln!("first start: created user admin with password {p} (shown only once)");
+    }
+    Ok(core)
 }
 
 async fn user_create(
@@ -284,17 +286,9 @@ async fn user_create(
         .read_to_string(&mut password)
         .context("could not read the password from standard input")?;
     let password = password.trim_end_matches(['\r', '\n']).to_string();
-    let db = server::db::connect(database_url).await?;
-    server::db::seed(&db, None)
-        .await
-        .map_err(graycast::Error::into_process)
-        .context("could not create the first admin")?
-        .and_then(|f| f.admin_password_generated)
-        .inspect(|p| {
-            eprintln!("first start: created user admin with password {p} (shown only once)");
-        });
+    let core = open_core(database_url).await?;
     let user = ops::users::create(
-        &db,
+        &core,
         &Actor::cli(),
         NewUser {
             username,

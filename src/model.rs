@@ -537,6 +537,63 @@ pub struct LaneRollout {
     pub group: RolloutGroup,
 }
 
+/// Where a config lives: its namespace, environment and key (the REST path
+/// `/namespaces/{ns}/envs/{env}/configs/{key}`, hence the `ns` alias).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConfigPath {
+    #[serde(alias = "ns")]
+    pub namespace: String,
+    pub env: String,
+    pub key: String,
+}
+
+impl ConfigPath {
+    pub fn new(
+        namespace: impl Into<String>,
+        env: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Self {
+        Self {
+            namespace: namespace.into(),
+            env: env.into(),
+            key: key.into(),
+        }
+    }
+
+    /// The namespace, environment and key.
+    pub fn parts(&self) -> (&str, &str, &str) {
+        (&self.namespace, &self.env, &self.key)
+    }
+}
+
+/// `namespace/env/key`, as messages name a config.
+impl fmt::Display for ConfigPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.namespace, self.env, self.key)
+    }
+}
+
+/// The id of a gray lane (unique across configs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LaneId(pub i64);
+
+impl fmt::Display for LaneId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for LaneId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse()
+            .map(LaneId)
+            .map_err(|_| format!("{s:?} is not a lane id."))
+    }
+}
+
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -11,7 +11,7 @@ pub async fn list_users() -> Result<Vec<User>, Error> {
 #[server]
 pub async fn create_user(user: NewUser) -> Result<User, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::users::create(&state.db, &actor, user).await
+    crate::server::ops::users::create(&state, &actor, user).await
 }
 
 #[server]
@@ -23,13 +23,13 @@ pub async fn update_user(id: i64, change: UserUpdate) -> Result<User, Error> {
 #[server]
 pub async fn list_tokens() -> Result<Vec<TokenInfo>, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::tokens::list(&state.db, &actor).await
+    crate::server::ops::tokens::list(&state, &actor).await
 }
 
 #[server]
 pub async fn create_token(token: NewToken) -> Result<CreatedToken, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::tokens::create(&state.db, &actor, token).await
+    crate::server::ops::tokens::create(&state, &actor, token).await
 }
 
 #[server]

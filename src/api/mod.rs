@@ -10,12 +10,19 @@ pub mod instances;
 #[cfg(feature = "ssr")]
 pub mod rest;
 #[cfg(feature = "ssr")]
+pub mod router;
+#[cfg(feature = "ssr")]
 pub mod watch;
 
-/// The application state and the signed-in caller of a server function.
 #[cfg(feature = "ssr")]
-pub(crate) async fn caller() -> crate::Result<(crate::server::AppState, crate::server::auth::Actor)>
-{
+pub use router::Application;
+
+/// The core and the signed-in caller of a server function.
+#[cfg(feature = "ssr")]
+pub(crate) async fn caller() -> crate::Result<(
+    std::sync::Arc<crate::server::Core>,
+    crate::server::auth::Actor,
+)> {
     let (state, session) = state_and_session().await?;
     let user = crate::server::auth::session_user(&session, &state)
         .await?
@@ -25,10 +32,11 @@ pub(crate) async fn caller() -> crate::Result<(crate::server::AppState, crate::s
 
 #[cfg(feature = "ssr")]
 pub(crate) async fn state_and_session(
-) -> crate::Result<(crate::server::AppState, tower_sessions::Session)> {
-    let state = leptos::prelude::use_context::<crate::server::AppState>().ok_or_else(|| {
-        crate::Error::internal("application state missing from the server function context")
-    })?;
+) -> crate::Result<(std::sync::Arc<crate::server::Core>, tower_sessions::Session)> {
+    let state =
+        leptos::prelude::use_context::<std::sync::Arc<crate::server::Core>>().ok_or_else(|| {
+            crate::Error::internal("the core is missing from the server function context")
+        })?;
     let session = leptos_axum::extract::<tower_sessions::Session>()
         .await
         .map_err(|_| crate::Error::internal("session layer missing"))?;

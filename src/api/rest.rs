@@ -4,8 +4,8 @@
 use crate::domain::lane::parse_labels;
 use crate::domain::Context;
 use crate::model::{
-    AuditQuery, LaneUpdate, NewConfig, NewLane, NewNamespace, NewToken, NewUser, NewVersion,
-    UserUpdate,
+    AuditQuery, ConfigPath, LaneId, LaneUpdate, NewConfig, NewLane, NewNamespace, NewToken,
+    NewUser, NewVersion, UserUpdate,
 };
 use crate::server::auth::Actor;
 use crate::server::listen::BodyTimeout;
@@ -152,10 +152,7 @@ async fn logout(State(state): State<AppState>, session: Session) -> Result<Statu
 
 /// The caller: a signed-in user, or the token's identity.
 async fn me(State(state): State<AppState>, actor: Actor) -> Result<Json<Value>> {
-    let user = match actor.user_id {
-        Some(id) => crate::server::db::users::find(&state.db, id).await?,
-        None => None,
-    };
+    let user = ops::auth::user_of(&state, &actor).await?;
     Ok(Json(json!({
         "user": user,
         "actor": { "name": actor.name, "role": actor.role, "env": actor.env, "namespace": actor.namespace },
@@ -163,7 +160,7 @@ async fn me(State(state): State<AppState>, actor: Actor) -> Result<Json<Value>> 
 }
 
 async fn list_tokens(State(state): State<AppState>, actor: Actor) -> Result<impl IntoResponse> {
-    Ok(Json(ops::tokens::list(&state.db, &actor).await?))
+    Ok(Json(ops::tokens::list(&state, &actor).await?))
 }
 
 async fn create_token(
@@ -171,7 +168,7 @@ async fn create_token(
     actor: Actor,
     Json(body): Json<NewToken>,
 ) -> Result<impl IntoResponse> {
-    let created = ops::tokens::create(&state.db, &actor, body).await?;
+    let created = ops::tokens::create(&state, &actor, body).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -192,7 +189,7 @@ async fn create_user(
     actor: Actor,
     Json(body): Json<NewUser>,
 ) -> Result<impl IntoResponse> {
-    let user = ops::users::create(&state.db, &actor, body).await?;
+    let user = ops::users::create(&state, &actor, body).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -322,56 +319,58 @@ async fn create_config(
 async fn get_config(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key)): Path<(String, String, String)>,
+    Path(path): Path<ConfigPath>,
 ) -> Result<impl IntoResponse> {
-    Ok(Json(
-        ops::configs::get(&state, &actor, &ns, &env, &key).await?,
-    ))
+    Ok(Json(ops::configs::get(&state, &actor, &path).await?))
 }
 
 /// 204; the body, optional, is `{message?}` as for promote and abort.
 async fn delete_config(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key)): Path<(String, String, String)>,
+    Path(path): Path<ConfigPath>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode> {
     let message = message_of(&body)?;
-    ops::configs::delete(&state, &actor, &ns, &env, &key, message).await?;
+    ops::configs::delete(&state, &actor, &path, message).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_versions(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key)): Path<(String, String, String)>,
+    Path(path): Path<ConfigPath>,
 ) -> Result<impl IntoResponse> {
-    Ok(Json(
-        ops::configs::versions(&state, &actor, &ns, &env, &key).await?,
-    ))
+    Ok(Json(ops::configs::versions(&state, &actor, &path).await?))
 }
 
 async fn save_version(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key)): Path<(String, String, String)>,
+    Path(path): Path<ConfigPath>,
     ContentJson(body): ContentJson<NewVersion>,
 ) -> Result<impl IntoResponse> {
-    let version = ops::configs::save_version(&state, &actor, &ns, &env, &key, body).await?;
+    let version = ops::configs::save_version(&state, &actor, &path, body).await?;
     Ok((StatusCode::CREATED, Json(version)))
 }
 
 async fn get_version(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key, n)): Path<(String, String, String, String)>,
+    Path(VersionPath { config: path, n }): Path<VersionPath>,
 ) -> Result<impl IntoResponse> {
     let n: i64 = n
         .parse()
         .map_err(|_| Error::invalid("version", format!("{n:?} is not a version number.")))?;
-    Ok(Json(
-        ops::configs::version(&state, &actor, &ns, &env, &key, n).await?,
-    ))
+    Ok(Json(ops::configs::version(&state, &actor, &path, n).await?))
+}
+
+/// A version's route: its config and its number (parsed in the handler, for the error).
+#[derive(Deserialize)]
+struct VersionPath {
+    #[serde(flatten)]
+    config: ConfigPath,
+    n: String,
 }
 
 #[derive(Deserialize)]
@@ -385,15 +384,13 @@ struct DiffQuery {
 async fn diff_versions(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key)): Path<(String, String, String)>,
+    Path(path): Path<ConfigPath>,
     QueryParams(query): QueryParams<DiffQuery>,
 ) -> Result<impl IntoResponse> {
     let diff = ops::configs::diff(
         &state,
         &actor,
-        &ns,
-        &env,
-        &key,
+        &path,
         query.from,
         query.to,
         query.ignore_whitespace,
@@ -412,22 +409,19 @@ struct ReleaseBody {
 async fn release(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key)): Path<(String, String, String)>,
+    Path(path): Path<ConfigPath>,
     Json(body): Json<ReleaseBody>,
 ) -> Result<impl IntoResponse> {
-    let event =
-        ops::configs::release(&state, &actor, &ns, &env, &key, body.version, body.message).await?;
+    let event = ops::configs::release(&state, &actor, &path, body.version, body.message).await?;
     Ok((StatusCode::CREATED, Json(event)))
 }
 
 async fn list_releases(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key)): Path<(String, String, String)>,
+    Path(path): Path<ConfigPath>,
 ) -> Result<impl IntoResponse> {
-    Ok(Json(
-        ops::configs::releases(&state, &actor, &ns, &env, &key).await?,
-    ))
+    Ok(Json(ops::configs::releases(&state, &actor, &path).await?))
 }
 
 #[derive(Deserialize)]
@@ -485,17 +479,17 @@ fn resolve_context(query: &ResolveQuery, headers: &HeaderMap) -> Result<Context>
 async fn resolve(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key)): Path<(String, String, String)>,
+    Path(path): Path<ConfigPath>,
     QueryParams(query): QueryParams<ResolveQuery>,
     headers: HeaderMap,
 ) -> Result<axum::response::Response> {
     let ctx = resolve_context(&query, &headers)?;
     let explanation = if query.explain {
-        Some(ops::lanes::explain(&state, &actor, &ns, &env, &key, &ctx, None).await?)
+        Some(ops::lanes::explain(&state, &actor, &path, &ctx, None).await?)
     } else {
         None
     };
-    let resolved = ops::configs::resolve(&state, &actor, &ns, &env, &key, &ctx).await?;
+    let resolved = ops::configs::resolve(&state, &actor, &path, &ctx).await?;
     let etag = format!("\"{}\"", resolved.checksum);
     let etag_value = HeaderValue::from_str(&etag).map_err(Error::internal)?;
     // The answer depends on these request headers; shared caches must key on them.
@@ -524,40 +518,45 @@ async fn resolve(
     Ok(([(header::ETAG, etag_value), vary], Json(body)).into_response())
 }
 
-fn lane_id(id: &str) -> Result<i64> {
-    id.parse()
-        .map_err(|_| Error::invalid("id", format!("{id:?} is not a lane id.")))
+/// A lane's route: its config and its id (parsed by [`lane_id`], for the error).
+#[derive(Deserialize)]
+struct LanePath {
+    #[serde(flatten)]
+    config: ConfigPath,
+    id: String,
+}
+
+fn lane_id(id: &str) -> Result<LaneId> {
+    id.parse().map_err(|message| Error::invalid("id", message))
 }
 
 async fn list_lanes(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key)): Path<(String, String, String)>,
+    Path(path): Path<ConfigPath>,
 ) -> Result<impl IntoResponse> {
-    Ok(Json(
-        ops::lanes::list(&state, &actor, &ns, &env, &key).await?,
-    ))
+    Ok(Json(ops::lanes::list(&state, &actor, &path).await?))
 }
 
 async fn create_lane(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key)): Path<(String, String, String)>,
+    Path(path): Path<ConfigPath>,
     Json(body): Json<NewLane>,
 ) -> Result<impl IntoResponse> {
-    let lane = ops::lanes::create(&state, &actor, &ns, &env, &key, body).await?;
+    let lane = ops::lanes::create(&state, &actor, &path, body).await?;
     Ok((StatusCode::CREATED, Json(lane)))
 }
 
 async fn update_lane(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key, id)): Path<(String, String, String, String)>,
+    Path(LanePath { config: path, id }): Path<LanePath>,
     Json(body): Json<LaneUpdate>,
 ) -> Result<impl IntoResponse> {
     let id = lane_id(&id)?;
     Ok(Json(
-        ops::lanes::update(&state, &actor, &ns, &env, &key, id, body).await?,
+        ops::lanes::update(&state, &actor, &path, id, body).await?,
     ))
 }
 
@@ -584,48 +583,48 @@ fn message_of(body: &[u8]) -> Result<Option<String>> {
 async fn promote_lane(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key, id)): Path<(String, String, String, String)>,
+    Path(LanePath { config: path, id }): Path<LanePath>,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse> {
     let id = lane_id(&id)?;
     let message = message_of(&body)?;
     Ok(Json(
-        ops::lanes::promote(&state, &actor, &ns, &env, &key, id, message).await?,
+        ops::lanes::promote(&state, &actor, &path, id, message).await?,
     ))
 }
 
 async fn abort_lane(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key, id)): Path<(String, String, String, String)>,
+    Path(LanePath { config: path, id }): Path<LanePath>,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse> {
     let id = lane_id(&id)?;
     let message = message_of(&body)?;
     Ok(Json(
-        ops::lanes::abort(&state, &actor, &ns, &env, &key, id, message).await?,
+        ops::lanes::abort(&state, &actor, &path, id, message).await?,
     ))
 }
 
 async fn preview_lane(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key)): Path<(String, String, String)>,
+    Path(path): Path<ConfigPath>,
     Json(body): Json<NewLane>,
 ) -> Result<impl IntoResponse> {
     Ok(Json(
-        ops::lanes::preview(&state, &actor, &ns, &env, &key, body).await?,
+        ops::lanes::preview(&state, &actor, &path, body).await?,
     ))
 }
 
 async fn preview_lane_change(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env, key, id)): Path<(String, String, String, String)>,
+    Path(LanePath { config: path, id }): Path<LanePath>,
     Json(body): Json<LaneUpdate>,
 ) -> Result<impl IntoResponse> {
     let id = lane_id(&id)?;
     Ok(Json(
-        ops::lanes::preview_change(&state, &actor, &ns, &env, &key, id, body).await?,
+        ops::lanes::preview_change(&state, &actor, &path, id, body).await?,
     ))
 }

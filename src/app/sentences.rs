@@ -318,6 +318,7 @@ mod tests {
             env: scoped.then(|| "prod".into()),
             key: key.map(String::from),
             details,
+            trace_id: None,
         }
     }
 

@@ -1,19 +1,19 @@
-//! The server side: configuration, state, router, database, authentication.
+//! The server side: configuration, the core (ops, hub, registry), database, authentication.
 
 pub mod auth;
+pub mod core;
 pub mod db;
 pub mod hub;
 pub mod listen;
 pub mod metrics;
 pub mod ops;
 pub mod outlet;
-pub mod router;
 pub mod subscribers;
 pub mod trace;
 
+pub use self::core::Core;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use sqlx::SqlitePool;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,14 +58,15 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
-    /// A configuration for tests and embedding: loopback, port 0, the given database.
-    pub fn for_tests(database_url: impl Into<String>) -> Self {
+    /// The defaults of `graycast serve` with the given database (the other
+    /// commands of the CLI open the core with these).
+    pub fn with_database(database_url: impl Into<String>) -> Self {
         Self {
-            listen: "127.0.0.1:0".parse().expect("valid address"),
+            listen: "127.0.0.1:8080".parse().expect("valid address"),
             database_url: database_url.into(),
             site_root: default_site_root(),
             heartbeat: Duration::from_secs(15),
-            admin_password: Some("admin-password".into()),
+            admin_password: None,
             max_content_bytes: 1024 * 1024,
             instance_retention: DEFAULT_INSTANCE_RETENTION,
             max_streams_per_token: DEFAULT_MAX_STREAMS_PER_TOKEN,
@@ -79,6 +80,15 @@ impl ServeConfig {
             header_timeout: DEFAULT_REQUEST_TIMEOUT,
             body_timeout: DEFAULT_REQUEST_TIMEOUT,
             write_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+
+    /// A configuration for tests and embedding: loopback, port 0, the given database.
+    pub fn for_tests(database_url: impl Into<String>) -> Self {
+        Self {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            admin_password: Some("admin-password".into()),
+            ..Self::with_database(database_url)
         }
     }
 }
@@ -128,158 +138,26 @@ pub fn default_site_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/site"))
 }
 
-/// Shared by every request.
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "graycast_session";
+
+/// The router's state: the Leptos options and the [`Core`].
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
-    pub inner: Arc<Shared>,
-}
-
-pub struct Shared {
-    pub db: SqlitePool,
-    pub config: ServeConfig,
-    pub login_throttle: auth::LoginThrottle,
-    /// Bounds the password verifications running and waiting at once.
-    pub password_checks: auth::PasswordChecks,
-    /// Throttles the `last_used_at` writes of API tokens.
-    pub token_use: auth::TokenUse,
-    /// A hash verified when the username is unknown, so that costs the same time.
-    pub dummy_password_hash: String,
-    /// Connected subscribers and the hand-off of committed release events.
-    pub hub: hub::Hub,
-    /// Subscribers with what they were served and reported, connected or not.
-    pub instances: Arc<subscribers::Instances>,
-    pub metrics: Arc<metrics::Metrics>,
-    /// Turns true when the server begins to shut down: endless streams (watch,
-    /// live instances) end then, so the graceful shutdown does not wait forever.
-    pub closing: tokio::sync::watch::Sender<bool>,
-    /// Validations and diffs, off the async workers and within their time budgets.
-    pub content: ops::content::ContentWork,
+    pub core: Arc<Core>,
 }
 
 impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.inner
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
     }
 }
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
-    }
-}
-
-/// The admin credentials generated on first start (printed once by `serve`).
-#[derive(Debug, Clone)]
-pub struct FirstStart {
-    pub admin_password_generated: Option<String>,
-}
-
-/// A bound, ready server: `port()` tells where it listens (useful with port 0).
-pub struct Application {
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    pub state: AppState,
-    pub first_start: Option<FirstStart>,
-}
-
-impl Application {
-    /// Start-up: its error (a process error) says which step failed.
-    pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
-        use anyhow::Context;
-        let db = db::connect(&config.database_url).await?;
-        let first_start = db::seed(&db, config.admin_password.as_deref())
-            .await
-            .map_err(crate::Error::into_process)
-            .context("could not create the first admin")?;
-        let leptos_options = LeptosOptions::builder()
-            .output_name("graycast")
-            .site_root(config.site_root.to_string_lossy().as_ref())
-            .site_pkg_dir("pkg")
-            .site_addr(config.listen)
-            .env(leptos::config::Env::PROD)
-            .build();
-        let dummy_password_hash = auth::hash_password("graycast-dummy-password")
-            .await
-            .map_err(crate::Error::into_process)
-            .context("could not prepare password checks")?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("could not listen on {}", config.listen))?;
-        let metrics = Arc::new(metrics::Metrics::default());
-        let instances = subscribers::Instances::start(db.clone(), config.instance_retention)
-            .await
-            .map_err(crate::Error::into_process)
-            .context("could not load the instances")?;
-        let limits = hub::Limits {
-            max_streams: config.max_streams_per_token,
-            max_instances: config.max_instances_per_token,
-            retention: config.instance_retention,
-        };
-        let hub = hub::Hub::start(db.clone(), metrics.clone(), instances.clone(), limits)
-            .await
-            .map_err(crate::Error::into_process)
-            .context("could not start the push hub")?;
-        let content = ops::content::ContentWork::new(
-            ops::content::ContentWork::default_permits(),
-            config.validation_timeout,
-            config.diff_timeout,
-            ops::content::DEFAULT_QUEUE_TIMEOUT,
-        );
-        let login_throttle = auth::LoginThrottle::new(&config.login);
-        let password_checks = auth::PasswordChecks::new(&config.login, metrics.clone());
-        let state = AppState {
-            leptos_options,
-            inner: Arc::new(Shared {
-                db,
-                config,
-                login_throttle,
-                password_checks,
-                token_use: auth::TokenUse::default(),
-                dummy_password_hash,
-                hub,
-                instances,
-                metrics,
-                closing: tokio::sync::watch::Sender::new(false),
-                content,
-            }),
-        };
-        let router = router::router(state.clone())
-            .await
-            .map_err(crate::Error::into_process)
-            .context("could not prepare the session store")?;
-        Ok(Self {
-            listener,
-            router,
-            state,
-            first_start,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
-    }
-
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let state = self.state.clone();
-        let closing = state.closing.subscribe();
-        tokio::spawn(async move {
-            shutdown.await;
-            state.closing.send_replace(true);
-        });
-        let limits = listen::Limits::of(&self.state.config);
-        listen::serve(self.listener, self.router, limits, closing).await
     }
 }
 

@@ -101,10 +101,8 @@ pub struct Instances {
 }
 
 impl Instances {
-    /// Marks every stored instance disconnected (no stream survives a restart)
-    /// and starts the writer.
+    /// Starts the writer.
     pub async fn start(db: SqlitePool, retention: Duration) -> Result<Arc<Self>> {
-        sql::mark_all_disconnected(&db).await?;
         let instances = Arc::new(Self {
             db,
             retention,
@@ -115,6 +113,14 @@ impl Instances {
         });
         tokio::spawn(writer(Arc::downgrade(&instances)));
         Ok(instances)
+    }
+
+    /// Marks every stored instance disconnected: no stream survives a
+    /// restart. The server does this before it listens; the CLI, which may
+    /// run beside a server, does not.
+    pub async fn forget_streams(&self) -> Result<()> {
+        sql::mark_all_disconnected(&self.db).await?;
+        Ok(())
     }
 
     fn pending<R>(&self, key: InstanceKey, f: impl FnOnce(&mut Pending) -> R) -> R {

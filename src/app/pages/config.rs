@@ -10,7 +10,9 @@ use crate::app::sentences::lane_rule;
 use crate::app::use_current_user;
 use crate::domain::diff::diff_lines;
 use crate::domain::format::validate;
-use crate::model::{Config, NewVersion, Role, Rollout, Version, VersionState, VersionStatus};
+use crate::model::{
+    Config, ConfigPath, NewVersion, Role, Rollout, Version, VersionState, VersionStatus,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -67,15 +69,15 @@ pub fn ConfigPage() -> impl IntoView {
     let changes = move || refresh.get();
     let config = Resource::new(
         move || (ns.get(), env.get(), key.get(), changes()),
-        |(ns, env, key, _)| get_config(ns, env, key),
+        |(ns, env, key, _)| get_config(ConfigPath::new(ns, env, key)),
     );
     let versions = Resource::new(
         move || (ns.get(), env.get(), key.get(), changes()),
-        |(ns, env, key, _)| list_versions(ns, env, key),
+        |(ns, env, key, _)| list_versions(ConfigPath::new(ns, env, key)),
     );
     let statuses = Resource::new(
         move || (ns.get(), env.get(), key.get(), changes()),
-        |(ns, env, key, _)| version_statuses(ns, env, key),
+        |(ns, env, key, _)| version_statuses(ConfigPath::new(ns, env, key)),
     );
     // Created here, outside the Transition that rebuilds the view on every
     // reload, so nothing still awaited is disposed by a rebuild.
@@ -83,7 +85,7 @@ pub fn ConfigPage() -> impl IntoView {
     let gray = GrayState::new(Keys { ns, env, key }, refresh, live.connected);
     let rollout = Resource::new(
         move || (ns.get(), env.get(), key.get(), changes()),
-        |(ns, env, key, _)| rollout_progress(ns, env, key),
+        |(ns, env, key, _)| rollout_progress(ConfigPath::new(ns, env, key)),
     );
     // The server counts the rollout; asked again whenever the live feed says
     // instances changed (or the page reloaded), in the browser only, into a
@@ -101,7 +103,7 @@ pub fn ConfigPage() -> impl IntoView {
         }
         let (ns, env, key) = (ns.get_untracked(), env.get_untracked(), key.get_untracked());
         leptos::task::spawn_local(async move {
-            let answer = rollout_progress(ns, env, key).await.ok();
+            let answer = rollout_progress(ConfigPath::new(ns, env, key)).await.ok();
             if rollout_asked.try_get_value() == Some(asked) && answer.is_some() {
                 rollout_now.try_set(answer);
             }
@@ -274,9 +276,7 @@ fn DangerZone(
     let dispatch = move |_| {
         let m = message.get_untracked();
         delete.dispatch(DeleteConfig {
-            namespace: ns.clone(),
-            env: env.clone(),
-            key: key.clone(),
+            path: ConfigPath::new(ns.clone(), env.clone(), key.clone()),
             message: (!m.trim().is_empty()).then_some(m),
         });
     };
@@ -400,9 +400,7 @@ fn Editor(
             config.with_value(|c| (c.namespace.clone(), c.env.clone(), c.key.clone()));
         let m = message.get_untracked();
         save.dispatch(SaveVersion {
-            namespace: ns,
-            env,
-            key,
+            path: ConfigPath::new(ns, env, key),
             version: NewVersion {
                 content: content.get_untracked(),
                 message: (!m.trim().is_empty()).then_some(m),
@@ -511,9 +509,11 @@ fn ReleaseDialog(
                         on:click=move |_| {
                             let m = message.get_untracked();
                             release.dispatch(Release {
-                                namespace: ns.clone(),
-                                env: config.with_value(|c| c.env.clone()),
-                                key: key.clone(),
+                                path: ConfigPath::new(
+                                    ns.clone(),
+                                    config.with_value(|c| c.env.clone()),
+                                    key.clone(),
+                                ),
                                 version: target,
                                 message: (!m.trim().is_empty()).then_some(m),
                             });

@@ -1,5 +1,6 @@
 use crate::api::configs::{diff_versions, list_versions};
 use crate::app::components::DiffView;
+use crate::model::ConfigPath;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -48,7 +49,7 @@ pub fn DiffPage() -> impl IntoView {
     };
     let versions = Resource::new(
         move || (ns.get(), env.get(), key.get()),
-        |(ns, env, key)| list_versions(ns, env, key),
+        |(ns, env, key)| list_versions(ConfigPath::new(ns, env, key)),
     );
     let diff = Resource::new(
         move || {
@@ -61,7 +62,9 @@ pub fn DiffPage() -> impl IntoView {
                 hide_whitespace.get(),
             )
         },
-        |(ns, env, key, from, to, hide)| diff_versions(ns, env, key, from, to, hide),
+        |(ns, env, key, from, to, hide)| {
+            diff_versions(ConfigPath::new(ns, env, key), from, to, hide)
+        },
     );
     let navigate = use_navigate();
     let go = move |from: i64, to: i64, hide: bool| {

@@ -16,7 +16,7 @@ use crate::api::configs::{
 use crate::app::components::{action_error, ErrorLine};
 use crate::domain::lane::{parse_labels, parse_percentage};
 use crate::domain::selector::Selector;
-use crate::model::{Lane, LaneUpdate, NewLane, Preview, Version};
+use crate::model::{ConfigPath, Lane, LaneId, LaneUpdate, NewLane, Preview, Version};
 use crate::Error;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -47,6 +47,9 @@ pub struct Keys {
 }
 
 impl Keys {
+    fn path(&self) -> ConfigPath {
+        ConfigPath::new(self.ns(), self.env(), self.key())
+    }
     fn ns(&self) -> String {
         self.ns.get_untracked()
     }
@@ -99,7 +102,7 @@ impl GrayState {
     pub fn new(keys: Keys, refresh: RwSignal<u32>, connected: Memo<Option<u64>>) -> Self {
         let lanes = Resource::new(
             move || (keys.ns.get(), keys.env.get(), keys.key.get(), refresh.get()),
-            |(ns, env, key, _)| list_lanes(ns, env, key),
+            |(ns, env, key, _)| list_lanes(ConfigPath::new(ns, env, key)),
         );
         let create = ServerAction::<CreateLane>::new();
         let update = ServerAction::<UpdateLane>::new();
@@ -154,9 +157,7 @@ impl GrayState {
                 return;
             };
             leptos::task::spawn_local(async move {
-                let answer = preview_lane(keys.ns(), keys.env(), keys.key(), lane)
-                    .await
-                    .ok();
+                let answer = preview_lane(keys.path(), lane).await.ok();
                 if preview_asked.try_get_value() == Some(asked) {
                     preview.try_set(answer);
                 }
@@ -179,7 +180,7 @@ impl GrayState {
                 ..Default::default()
             };
             leptos::task::spawn_local(async move {
-                let answer = preview_lane_change(keys.ns(), keys.env(), keys.key(), id, change)
+                let answer = preview_lane_change(keys.path(), LaneId(id), change)
                     .await
                     .ok()
                     .map(|p| (id, weight, p));
@@ -359,10 +360,8 @@ fn ActiveLane(
         let weight = weight.clone();
         move |_| {
             update.dispatch(UpdateLane {
-                namespace: keys.ns(),
-                env: keys.env(),
-                key: keys.key(),
-                id,
+                path: keys.path(),
+                lane: LaneId(id),
                 change: LaneUpdate {
                     percentage: Some(weight.get_untracked()),
                     ..Default::default()
@@ -460,9 +459,9 @@ fn ActiveLane(
                                         let m = message.get_untracked();
                                         let m = (!m.trim().is_empty()).then_some(m);
                                         if what == "promote" {
-                                            promote.dispatch(PromoteLane { namespace: keys.ns(), env: keys.env(), key: keys.key(), id, message: m });
+                                            promote.dispatch(PromoteLane { path: keys.path(), lane: LaneId(id), message: m });
                                         } else {
-                                            abort.dispatch(AbortLane { namespace: keys.ns(), env: keys.env(), key: keys.key(), id, message: m });
+                                            abort.dispatch(AbortLane { path: keys.path(), lane: LaneId(id), message: m });
                                         }
                                         confirm.set(None);
                                     }>
@@ -496,7 +495,12 @@ fn LaneDiff(keys: Keys, stable: Option<i64>, version: i64, what: &'static str) -
     // Created when the dialog opens and read only inside it, so it lives as
     // long as the dialog.
     let diff = LocalResource::new(move || {
-        diff_versions(ns.clone(), env.clone(), key.clone(), from, to, false)
+        diff_versions(
+            ConfigPath::new(ns.clone(), env.clone(), key.clone()),
+            from,
+            to,
+            false,
+        )
     });
     view! {
         <h3>{format!("Changes v{from} → v{to}")}</h3>
@@ -632,9 +636,7 @@ fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<Version>>) -> impl In
         ev.prevent_default();
         if let Some(lane) = draft.get_untracked() {
             create.dispatch(CreateLane {
-                namespace: keys.ns(),
-                env: keys.env(),
-                key: keys.key(),
+                path: keys.path(),
                 lane,
             });
         }
@@ -753,9 +755,7 @@ fn TestContext(state: GrayState) -> impl IntoView {
             }
         }
         explain.dispatch(ExplainResolve {
-            namespace: keys.ns(),
-            env: keys.env(),
-            key: keys.key(),
+            path: keys.path(),
             context,
             draft: if with_draft.get_untracked() {
                 draft.get_untracked()

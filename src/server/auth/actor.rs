@@ -3,7 +3,7 @@
 use super::tokens::token_hash;
 use super::SESSION_USER_ID;
 use crate::model::{Role, TokenInfo, User};
-use crate::server::{db, AppState};
+use crate::server::{db, AppState, Core};
 use crate::{Error, Result};
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
@@ -124,7 +124,7 @@ impl Actor {
 }
 
 /// Resolves the caller from a bearer token or the session cookie.
-pub async fn actor_from_parts(parts: &mut Parts, state: &AppState) -> Result<Actor> {
+pub async fn actor_from_parts(parts: &mut Parts, state: &Core) -> Result<Actor> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
         let secret = value
             .to_str()
@@ -150,7 +150,7 @@ pub async fn actor_from_parts(parts: &mut Parts, state: &AppState) -> Result<Act
 }
 
 /// The enabled user signed in on this session, if any.
-pub async fn session_user(session: &Session, state: &AppState) -> Result<Option<User>> {
+pub async fn session_user(session: &Session, state: &Core) -> Result<Option<User>> {
     let Some(id) = session
         .get::<i64>(SESSION_USER_ID)
         .await

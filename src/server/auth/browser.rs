@@ -1,7 +1,7 @@
 //! Browser rules: hardening headers, and the same-origin rule for
 //! cookie-authenticated mutations.
 
-use crate::server::router::SESSION_COOKIE;
+use crate::server::SESSION_COOKIE;
 use crate::Error;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method};

@@ -10,7 +10,7 @@ struct ConfigRow {
     namespace: String,
     env: String,
     key: String,
-    format: String,
+    format: ConfigFormat,
     latest_version: i64,
     stable_version: Option<i64>,
     created_at: String,
@@ -31,8 +31,7 @@ impl From<ConfigRow> for StoredConfig {
                 namespace: r.namespace,
                 env: r.env,
                 key: r.key,
-                // The table's CHECK constraint admits only known formats.
-                format: r.format.parse().unwrap_or(ConfigFormat::Text),
+                format: r.format,
                 latest_version: r.latest_version,
                 stable_version: r.stable_version,
                 lanes: Vec::new(),

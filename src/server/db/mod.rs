@@ -2,6 +2,7 @@
 //! database backend touches only here.
 
 pub mod audit;
+mod columns;
 pub mod configs;
 pub mod environments;
 pub mod lanes;
@@ -12,9 +13,6 @@ pub mod tokens;
 pub mod users;
 pub mod watch;
 
-use crate::model::Role;
-use crate::server::FirstStart;
-use crate::Result;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 use std::str::FromStr;
@@ -63,44 +61,11 @@ fn flat(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
-pub const DEFAULT_ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
-
-/// On first start (no users yet): creates the default environments and the
-/// `admin` user. Returns what was created, or `None` on later starts.
-pub async fn seed(pool: &SqlitePool, admin_password: Option<&str>) -> Result<Option<FirstStart>> {
-    if users::count(pool).await? > 0 {
-        return Ok(None);
-    }
-    let generated = admin_password
-        .is_none()
-        .then(crate::server::auth::random_password);
-    let password = admin_password
-        .map(str::to_string)
-        .or_else(|| generated.clone())
-        .unwrap_or_default();
-    let hash = crate::server::auth::hash_password(&password).await?;
-    let mut tx = pool.begin().await?;
-    for env in DEFAULT_ENVIRONMENTS {
-        if environments::find(&mut tx, env).await?.is_none() {
-            environments::insert(&mut tx, env).await?;
-            audit::record(
-                &mut tx,
-                audit::NewEntry::new("system", "environment.create")
-                    .env(env)
-                    .details(serde_json::json!({ "name": env, "reason": "first start" })),
-            )
-            .await?;
-        }
-    }
-    let id = users::insert(&mut tx, "admin", &hash, Role::Admin, None).await?;
-    audit::record(
-        &mut tx,
-        audit::NewEntry::new("system", "user.create")
-            .details(serde_json::json!({ "id": id, "username": "admin", "role": "admin", "reason": "first start" })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Some(FirstStart {
-        admin_password_generated: generated,
-    }))
+/// Whether the database answers queries (the readiness probe).
+pub async fn ping(pool: &SqlitePool) -> std::result::Result<(), ()> {
+    sqlx::query("SELECT 1")
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| tracing::warn!(error = %e, "the database does not answer"))
 }

@@ -7,7 +7,7 @@ use sqlx::{FromRow, SqlitePool};
 struct TokenRow {
     id: i64,
     name: String,
-    role: String,
+    role: Role,
     namespace: Option<String>,
     env: Option<String>,
     prefix: String,
@@ -22,7 +22,7 @@ impl From<TokenRow> for TokenInfo {
         TokenInfo {
             id: r.id,
             name: r.name,
-            role: r.role.parse().unwrap_or(Role::Subscriber),
+            role: r.role,
             namespace: r.namespace,
             env: r.env,
             prefix: r.prefix,

@@ -7,7 +7,7 @@ use sqlx::{FromRow, SqliteExecutor, SqlitePool};
 struct UserRow {
     id: i64,
     username: String,
-    role: String,
+    role: Role,
     env: Option<String>,
     disabled: bool,
     created_at: String,
@@ -18,7 +18,7 @@ impl From<UserRow> for User {
         User {
             id: r.id,
             username: r.username,
-            role: r.role.parse().unwrap_or(Role::Subscriber),
+            role: r.role,
             env: r.env,
             disabled: r.disabled,
             created_at: r.created_at,

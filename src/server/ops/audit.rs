@@ -1,12 +1,13 @@
 use crate::model::{AuditPage, AuditQuery, Role};
 use crate::server::auth::Actor;
 use crate::server::db;
-use crate::server::AppState;
+use crate::server::Core;
 use crate::Result;
 
 /// Viewers and above read the trail; an environment- or namespace-limited
 /// caller sees only its environment's or namespace's entries.
-pub async fn search(state: &AppState, actor: &Actor, query: &AuditQuery) -> Result<AuditPage> {
+#[tracing::instrument(skip_all)]
+pub async fn search(state: &Core, actor: &Actor, query: &AuditQuery) -> Result<AuditPage> {
     actor.require_in(
         Role::Viewer,
         query.namespace.as_deref(),

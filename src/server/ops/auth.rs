@@ -2,7 +2,7 @@ use crate::model::User;
 use crate::server::auth::{self as authn, SESSION_USER_ID};
 use crate::server::db::{self, audit::NewEntry};
 use crate::server::ops::check_name;
-use crate::server::AppState;
+use crate::server::Core;
 use crate::{Error, Result};
 use std::net::IpAddr;
 use tower_sessions::Session;
@@ -10,8 +10,9 @@ use tower_sessions::Session;
 /// Signs in: throttled per (username, source address) and per source
 /// address, constant work for unknown users, a fresh session id on success,
 /// an audit entry either way.
+#[tracing::instrument(skip_all)]
 pub async fn login(
-    state: &AppState,
+    state: &Core,
     session: &Session,
     source: IpAddr,
     username: &str,
@@ -69,7 +70,7 @@ fn invalid_credentials() -> Error {
     Error::new(401, "invalid_credentials", "Wrong username or password.")
 }
 
-async fn audit_failure(state: &AppState, actor: &str, reason: &str) -> Result<()> {
+async fn audit_failure(state: &Core, actor: &str, reason: &str) -> Result<()> {
     let mut tx = state.db.begin().await?;
     db::audit::record(
         &mut tx,
@@ -105,7 +106,8 @@ fn shown_name(name: &str) -> String {
 
 const MAX_SHOWN: usize = 63;
 
-pub async fn logout(state: &AppState, session: &Session) -> Result<()> {
+#[tracing::instrument(skip_all)]
+pub async fn logout(state: &Core, session: &Session) -> Result<()> {
     let user = authn::session_user(session, state).await?;
     session.flush().await.map_err(Error::internal)?;
     if let Some(user) = user {
@@ -114,6 +116,15 @@ pub async fn logout(state: &AppState, session: &Session) -> Result<()> {
         tx.commit().await?;
     }
     Ok(())
+}
+
+/// The user behind `actor`: `None` for a token.
+#[tracing::instrument(skip_all)]
+pub async fn user_of(state: &Core, actor: &authn::Actor) -> Result<Option<User>> {
+    match actor.user_id {
+        Some(id) => Ok(db::users::find(&state.db, id).await?),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

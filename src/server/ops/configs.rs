@@ -3,10 +3,12 @@
 use crate::domain::diff::Diff;
 use crate::domain::format::ConfigFormat;
 use crate::domain::Context;
-use crate::model::{Config, NewConfig, NewVersion, ReleaseEvent, Resolved, Role, Version};
+use crate::model::{
+    Config, ConfigPath, NewConfig, NewVersion, ReleaseEvent, Resolved, Role, Version,
+};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
-use crate::server::AppState;
+use crate::server::Core;
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};
 use sqlx::{SqliteConnection, SqliteExecutor};
@@ -27,7 +29,7 @@ pub fn checksum(content: &str) -> String {
 /// Refuses content over the size limit (413) or not well-formed for its format
 /// (422 naming the line and column), before anything is stored. Validation runs
 /// off the async workers within a time budget (see [`super::content`]).
-async fn check_content(state: &AppState, format: ConfigFormat, content: String) -> Result<String> {
+async fn check_content(state: &Core, format: ConfigFormat, content: String) -> Result<String> {
     let limit = state.config.max_content_bytes;
     if content.len() > limit {
         return Err(Error::too_large(format!(
@@ -48,10 +50,6 @@ pub(super) fn message_of(message: Option<String>) -> Result<String> {
         ));
     }
     Ok(message)
-}
-
-pub(super) fn path(namespace: &str, env: &str, key: &str) -> String {
-    format!("{namespace}/{env}/{key}")
 }
 
 /// The ids of an existing namespace and environment, or 404 naming the missing one.
@@ -94,18 +92,14 @@ pub(super) async fn find_version(
             let c = &config.config;
             Error::not_found(format!(
                 "{} has no version {version}; its versions are 1 to {}.",
-                path(&c.namespace, &c.env, &c.key),
+                ConfigPath::new(&c.namespace, &c.env, &c.key),
                 c.latest_version
             ))
         })
 }
 
-pub async fn list(
-    state: &AppState,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-) -> Result<Vec<Config>> {
+#[tracing::instrument(skip_all)]
+pub async fn list(state: &Core, actor: &Actor, namespace: &str, env: &str) -> Result<Vec<Config>> {
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let (ns_id, env_id) = scope(&state.db, namespace, env).await?;
     let mut configs = db::configs::list(&state.db, ns_id, env_id).await?;
@@ -117,13 +111,9 @@ pub async fn list(
     Ok(configs)
 }
 
-pub async fn get(
-    state: &AppState,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-) -> Result<Config> {
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Config> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let StoredConfig { id, mut config } = find(&mut conn, namespace, env, key).await?;
@@ -132,8 +122,9 @@ pub async fn get(
 }
 
 /// Creates the config with its content as version 1; releases nothing.
+#[tracing::instrument(skip_all)]
 pub async fn create(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,
@@ -186,27 +177,18 @@ pub async fn create(
 }
 
 /// Newest first.
-pub async fn versions(
-    state: &AppState,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-) -> Result<Vec<Version>> {
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn versions(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<Version>> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
     Ok(db::configs::versions(&mut *conn, config.id).await?)
 }
 
-pub async fn version(
-    state: &AppState,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-    n: i64,
-) -> Result<Version> {
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn version(state: &Core, actor: &Actor, path: &ConfigPath, n: i64) -> Result<Version> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
@@ -216,14 +198,14 @@ pub async fn version(
 /// Saves an edit as the next version, unless someone saved since the edit
 /// began (`base_version` is not the latest): then 409, so no work is lost.
 /// Changes nothing live.
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn save_version(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
+    path: &ConfigPath,
     new: NewVersion,
 ) -> Result<Version> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Editor, Some(namespace), Some(env))?;
     let message = message_of(new.message)?;
     let stale = |latest: i64| {
@@ -296,15 +278,15 @@ pub async fn save_version(
 
 /// Makes `version` the stable release. A version older than the current
 /// stable one is recorded as a rollback; history is only ever appended to.
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn release(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
+    path: &ConfigPath,
     version: i64,
     message: Option<String>,
 ) -> Result<ReleaseEvent> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     let message = message_of(message)?;
     let mut tx = db::configs::begin_write(&state.db).await?;
@@ -314,7 +296,7 @@ pub async fn release(
     if previous == Some(version) {
         return Err(Error::conflict(format!(
             "Version {version} is already the stable release of {}.",
-            path(namespace, env, key)
+            path
         ))
         .on_field("version"));
     }
@@ -354,13 +336,9 @@ pub async fn release(
 }
 
 /// Newest first.
-pub async fn releases(
-    state: &AppState,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-) -> Result<Vec<ReleaseEvent>> {
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn releases(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<ReleaseEvent>> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
@@ -369,17 +347,16 @@ pub async fn releases(
 
 /// Side-by-side diff of version `from` (left) against version `to` (right); with
 /// `ignore_whitespace`, lines that differ only in whitespace count as equal.
-#[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn diff(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
+    path: &ConfigPath,
     from: i64,
     to: i64,
     ignore_whitespace: bool,
 ) -> Result<Diff> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
@@ -399,14 +376,14 @@ pub async fn diff(
 
 /// What a subscriber with context `ctx` gets: the version of the first active
 /// lane that matches, else the stable release; 404 when neither exists.
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn resolve(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
+    path: &ConfigPath,
     ctx: &Context,
 ) -> Result<Resolved> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Subscriber, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
@@ -416,7 +393,7 @@ pub async fn resolve(
             Error::not_found(format!(
                 "{} has no stable release yet and no gray lane matches this context; \
                  release a version first.",
-                path(namespace, env, key)
+                path
             ))
         })
 }
@@ -425,14 +402,14 @@ pub async fn resolve(
 /// release event), a `config.delete` release event and audit entry are
 /// written, and subscribers that had it get `deleted`. Its versions, release
 /// events and lanes stay as history; the key may be created again from version 1.
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn delete(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
+    path: &ConfigPath,
     message: Option<String>,
 ) -> Result<ReleaseEvent> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     let message = message_of(message)?;
     let mut tx = db::configs::begin_write(&state.db).await?;

@@ -2,16 +2,18 @@ use super::{check_name, conflict_on_unique};
 use crate::model::{Environment, Role};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry};
-use crate::server::AppState;
+use crate::server::Core;
 use crate::Result;
 
 /// Every signed-in caller may see which environments exist.
-pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Environment>> {
+#[tracing::instrument(skip_all)]
+pub async fn list(state: &Core, actor: &Actor) -> Result<Vec<Environment>> {
     actor.require(Role::Subscriber)?;
     Ok(db::environments::list(&state.db).await?)
 }
 
-pub async fn create(state: &AppState, actor: &Actor, name: &str) -> Result<Environment> {
+#[tracing::instrument(skip_all)]
+pub async fn create(state: &Core, actor: &Actor, name: &str) -> Result<Environment> {
     // An environment is outside every limit, a namespace limit included.
     actor.require_unlimited(Role::Admin, "Creating environments")?;
     check_name("name", name)?;

@@ -2,21 +2,22 @@
 //! release events and active lanes.
 
 use super::configs::find;
+use crate::model::ConfigPath;
 use crate::model::{Lane, LaneShare, ReleaseEvent, Role, VersionState, VersionStatus};
 use crate::server::auth::Actor;
 use crate::server::db;
-use crate::server::AppState;
+use crate::server::Core;
 use crate::Result;
 use std::collections::HashMap;
 
 /// Every version of the config, newest first, with what it is now.
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn version_statuses(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
+    path: &ConfigPath,
 ) -> Result<Vec<VersionStatus>> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;

@@ -1,14 +1,17 @@
 //! Gray lanes (PRODUCT.md section 2): start, change, promote, abort, preview,
 //! and the resolution of a context to a version, with its explanation.
 
-use super::configs::{find, find_version, message_of, path};
+use super::configs::{find, find_version, message_of};
 use crate::domain::lane::{self, LaneRule, LaneVerdict};
 use crate::domain::selector::Selector;
 use crate::domain::Context;
-use crate::model::{Explanation, Lane, LaneUpdate, NewLane, Preview, ReleaseEvent, Resolved, Role};
+use crate::model::{
+    ConfigPath, Explanation, Lane, LaneId, LaneUpdate, NewLane, Preview, ReleaseEvent, Resolved,
+    Role,
+};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
-use crate::server::AppState;
+use crate::server::Core;
 use crate::{Error, Result};
 use serde_json::json;
 use sqlx::SqliteConnection;
@@ -153,6 +156,7 @@ fn rules_of(lanes: &[Lane]) -> Result<Vec<LaneRule>> {
 
 /// The version with checksum and content that `ctx` gets, and the lane that
 /// gave it; `None` when no lane matches and nothing is released.
+#[tracing::instrument(skip_all)]
 pub async fn resolve_stored(
     conn: &mut SqliteConnection,
     stored: &StoredConfig,
@@ -239,13 +243,9 @@ fn explanation(stable_version: Option<i64>, rules: &[LaneRule], ctx: &Context) -
 }
 
 /// Every lane of a config: active ones in resolution order, then closed ones, newest first.
-pub async fn list(
-    state: &AppState,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-) -> Result<Vec<Lane>> {
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn list(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<Lane>> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
@@ -253,14 +253,9 @@ pub async fn list(
 }
 
 /// Starts a lane: its salt is assigned now and never changes.
-pub async fn create(
-    state: &AppState,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-    new: NewLane,
-) -> Result<Lane> {
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn create(state: &Core, actor: &Actor, path: &ConfigPath, new: NewLane) -> Result<Lane> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     let new = check_new_lane(new)?;
     let mut tx = db::configs::begin_write(&state.db).await?;
@@ -347,7 +342,7 @@ async fn find_active(conn: &mut SqliteConnection, config: &StoredConfig, id: i64
         .ok_or_else(|| {
             Error::not_found(format!(
                 "{} has no lane {id}.",
-                path(&c.namespace, &c.env, &c.key)
+                ConfigPath::new(&c.namespace, &c.env, &c.key)
             ))
         })?;
     if lane.status != "active" {
@@ -409,15 +404,16 @@ fn changed_fields(lane: &Lane, change: &LaneUpdate) -> serde_json::Value {
 /// Changes an active lane's selector, targets, percentage or priority. The
 /// salt stays, so raising the percentage keeps everyone already inside.
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn update(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-    id: i64,
+    path: &ConfigPath,
+    lane: LaneId,
     change: LaneUpdate,
 ) -> Result<Lane> {
+    let (namespace, env, key) = path.parts();
+    let LaneId(id) = lane;
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     let mut tx = db::configs::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
@@ -464,45 +460,27 @@ pub async fn update(
 }
 
 /// Makes the lane's version the stable release and closes the lane.
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn promote(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-    id: i64,
+    path: &ConfigPath,
+    lane: LaneId,
     message: Option<String>,
 ) -> Result<ReleaseEvent> {
-    close(
-        state,
-        actor,
-        (namespace, env, key),
-        id,
-        message,
-        Close::Promote,
-    )
-    .await
+    close(state, actor, path, lane, message, Close::Promote).await
 }
 
 /// Closes the lane; its subscribers fall back to the stable release.
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn abort(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-    id: i64,
+    path: &ConfigPath,
+    lane: LaneId,
     message: Option<String>,
 ) -> Result<ReleaseEvent> {
-    close(
-        state,
-        actor,
-        (namespace, env, key),
-        id,
-        message,
-        Close::Abort,
-    )
-    .await
+    close(state, actor, path, lane, message, Close::Abort).await
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -512,13 +490,15 @@ enum Close {
 }
 
 async fn close(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
-    (namespace, env, key): (&str, &str, &str),
-    id: i64,
+    path: &ConfigPath,
+    lane: LaneId,
     message: Option<String>,
     how: Close,
 ) -> Result<ReleaseEvent> {
+    let (namespace, env, key) = path.parts();
+    let LaneId(id) = lane;
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     let message = message_of(message)?;
     let (status, action) = match how {
@@ -552,7 +532,7 @@ async fn close(
 }
 
 /// Which connected subscribers `rule` matches, on its own.
-fn preview_rule(state: &AppState, namespace: &str, env: &str, rule: &LaneRule) -> Preview {
+fn preview_rule(state: &Core, namespace: &str, env: &str, rule: &LaneRule) -> Preview {
     let connected = state.hub.connected(namespace, env);
     let matched: Vec<String> = connected
         .iter()
@@ -569,14 +549,14 @@ fn preview_rule(state: &AppState, namespace: &str, env: &str, rule: &LaneRule) -
 /// Which connected subscribers of the config's namespace and environment an
 /// unsaved lane would match, on its own. It is evaluated with the salt the
 /// config's next lane will get, so the preview is exact for the lane created next.
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn preview(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
+    path: &ConfigPath,
     lane: NewLane,
 ) -> Result<Preview> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let lane = check_new_lane(lane)?;
     let mut conn = state.db.acquire().await?;
@@ -592,15 +572,16 @@ pub async fn preview(
 
 /// Like [`preview`], for a change to an active lane (with that lane's salt).
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn preview_change(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-    id: i64,
+    path: &ConfigPath,
+    lane: LaneId,
     change: LaneUpdate,
 ) -> Result<Preview> {
+    let (namespace, env, key) = path.parts();
+    let LaneId(id) = lane;
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
@@ -613,15 +594,15 @@ pub async fn preview_change(
 /// been created: with the salt the config's next lane will get, tried after
 /// the active lanes of the same priority (it would have the highest id), and
 /// reported as lane 0.
+#[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn explain(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
+    path: &ConfigPath,
     ctx: &Context,
     draft: Option<NewLane>,
 ) -> Result<Explanation> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let draft = draft.map(check_new_lane).transpose()?;
     let mut conn = state.db.acquire().await?;

@@ -2,14 +2,15 @@ use super::{check_name, conflict_on_unique};
 use crate::model::{Namespace, NewNamespace, Role};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry};
-use crate::server::AppState;
+use crate::server::Core;
 use crate::{Error, Result};
 
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 
 /// Viewers list namespaces; a namespace-limited token sees only its own, and an
 /// environment-limited caller's counts cover only its environment.
-pub async fn list(state: &AppState, actor: &Actor, search: Option<&str>) -> Result<Vec<Namespace>> {
+#[tracing::instrument(skip_all)]
+pub async fn list(state: &Core, actor: &Actor, search: Option<&str>) -> Result<Vec<Namespace>> {
     actor.require(Role::Viewer)?;
     let listing = db::namespaces::Listing {
         search,
@@ -21,7 +22,8 @@ pub async fn list(state: &AppState, actor: &Actor, search: Option<&str>) -> Resu
 
 /// Editors create namespaces (a namespace-limited token only its own). A
 /// namespace spans every environment, so an environment limit does not stop it.
-pub async fn create(state: &AppState, actor: &Actor, new: NewNamespace) -> Result<Namespace> {
+#[tracing::instrument(skip_all)]
+pub async fn create(state: &Core, actor: &Actor, new: NewNamespace) -> Result<Namespace> {
     actor.require_in(Role::Editor, Some(&new.name), None)?;
     check_name("name", &new.name)?;
     let description = new.description.as_deref().unwrap_or("").trim();

@@ -3,21 +3,18 @@
 
 use super::configs::find;
 use crate::domain::selector::Selector;
+use crate::model::ConfigPath;
 use crate::model::{
     Instance, InstanceConfig, Lane, LaneRollout, ReportStatus, Role, Rollout, RolloutGroup,
 };
 use crate::server::auth::Actor;
 use crate::server::db;
-use crate::server::AppState;
+use crate::server::Core;
 use crate::Result;
 
-pub async fn rollout(
-    state: &AppState,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-    key: &str,
-) -> Result<Rollout> {
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn rollout(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Rollout> {
+    let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let (stable, lanes) = {
         let mut conn = state.db.acquire().await?;

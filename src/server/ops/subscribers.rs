@@ -7,7 +7,7 @@ use crate::server::auth::Actor;
 use crate::server::db;
 use crate::server::hub::{Mode, Owner, Subscription, WatchRequest};
 use crate::server::outlet::Outlet;
-use crate::server::AppState;
+use crate::server::Core;
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -54,7 +54,7 @@ pub fn check_client_id(client_id: &str) -> Result<()> {
     }
 }
 
-async fn check_scope(state: &AppState, namespace: &str, env: &str) -> Result<()> {
+async fn check_scope(state: &Core, namespace: &str, env: &str) -> Result<()> {
     match db::configs::scope_ids(&state.db, namespace, env).await? {
         (Some(_), Some(_)) => Ok(()),
         (None, _) => Err(Error::not_found(format!(
@@ -69,8 +69,9 @@ async fn check_scope(state: &AppState, namespace: &str, env: &str) -> Result<()>
 /// Opens a watch stream. `last_event_id` is the `Last-Event-ID` header, which
 /// wins over the query parameter of the same name.
 /// `outlet`: the socket of a lean connection, which the hub then writes directly.
+#[tracing::instrument(skip_all)]
 pub async fn watch(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     query: WatchQuery,
     last_event_id: Option<&str>,
@@ -143,7 +144,8 @@ pub async fn watch(
 /// 401 when the caller's token was revoked, or its user disabled or changed,
 /// since the request was authenticated. Called once a stream is registered
 /// (where a revocation's close reaches it), this closes the gap in between.
-pub async fn still_authorized(state: &AppState, actor: &Actor) -> Result<()> {
+#[tracing::instrument(skip_all)]
+pub async fn still_authorized(state: &Core, actor: &Actor) -> Result<()> {
     let current = match Owner::of(actor) {
         None => true,
         Some(owner @ Owner::Token(_)) => !state.hub.is_closed(owner),
@@ -159,7 +161,8 @@ pub async fn still_authorized(state: &AppState, actor: &Actor) -> Result<()> {
 }
 
 /// Records what an instance did with a version it was served.
-pub async fn report(state: &AppState, actor: &Actor, report: Report) -> Result<()> {
+#[tracing::instrument(skip_all)]
+pub async fn report(state: &Core, actor: &Actor, report: Report) -> Result<()> {
     actor.require_in(Role::Subscriber, Some(&report.namespace), Some(&report.env))?;
     check_client_id(&report.client_id)?;
     check_key(&report.key)?;
@@ -205,8 +208,9 @@ pub async fn report(state: &AppState, actor: &Actor, report: Report) -> Result<(
 }
 
 /// Connected instances, and disconnected ones within the retention period.
+#[tracing::instrument(skip_all)]
 pub async fn instances(
-    state: &AppState,
+    state: &Core,
     actor: &Actor,
     namespace: &str,
     env: &str,

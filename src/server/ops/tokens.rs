@@ -3,21 +3,22 @@ use crate::model::{CreatedToken, NewToken, Role, TokenInfo};
 use crate::server::auth::{new_token_secret, token_hash, Actor, TOKEN_PREFIX_LEN};
 use crate::server::db::{self, audit::NewEntry};
 use crate::server::hub::Owner;
-use crate::server::AppState;
+use crate::server::Core;
 use crate::{Error, Result};
-use sqlx::SqlitePool;
 
 /// Admins list tokens; a limited admin only those inside its limits
 /// ([`Actor::covers`]): limited to its environment and namespace too.
-pub async fn list(db_pool: &SqlitePool, actor: &Actor) -> Result<Vec<TokenInfo>> {
+#[tracing::instrument(skip_all)]
+pub async fn list(state: &Core, actor: &Actor) -> Result<Vec<TokenInfo>> {
     actor.require(Role::Admin)?;
-    let mut tokens = db::tokens::list(db_pool).await?;
+    let mut tokens = db::tokens::list(&state.db).await?;
     tokens.retain(|t| actor.covers(t.namespace.as_deref(), t.env.as_deref()));
     Ok(tokens)
 }
 
 /// Creates a token; the secret is in the answer and nowhere else.
-pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewToken) -> Result<CreatedToken> {
+#[tracing::instrument(skip_all)]
+pub async fn create(state: &Core, actor: &Actor, new: NewToken) -> Result<CreatedToken> {
     actor.require(Role::Admin)?;
     check_name("name", &new.name)?;
     if let Some(ns) = &new.namespace {
@@ -31,7 +32,7 @@ pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewToken) -> Resul
         "namespace",
         "namespace",
     )?;
-    let mut tx = db_pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     if let Some(env) = &env {
         if db::environments::find(&mut tx, env).await?.is_none() {
             return Err(Error::invalid(
@@ -69,7 +70,8 @@ pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewToken) -> Resul
     })
 }
 
-pub async fn revoke(state: &AppState, actor: &Actor, id: i64) -> Result<TokenInfo> {
+#[tracing::instrument(skip_all)]
+pub async fn revoke(state: &Core, actor: &Actor, id: i64) -> Result<TokenInfo> {
     actor.require(Role::Admin)?;
     let mut tx = state.db.begin().await?;
     let token = db::tokens::find(&mut tx, id)

@@ -3,9 +3,8 @@ use crate::model::{NewUser, Role, User, UserUpdate};
 use crate::server::auth::{hash_password, Actor};
 use crate::server::db::{self, audit::NewEntry};
 use crate::server::hub::Owner;
-use crate::server::AppState;
+use crate::server::Core;
 use crate::{Error, Result};
-use sqlx::SqlitePool;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
 
@@ -13,12 +12,14 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 /// limited admin could otherwise create or widen an account beyond its limits.
 const MANAGING_USERS: &str = "Managing users";
 
-pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<User>> {
+#[tracing::instrument(skip_all)]
+pub async fn list(state: &Core, actor: &Actor) -> Result<Vec<User>> {
     actor.require_unlimited(Role::Admin, MANAGING_USERS)?;
     Ok(db::users::list(&state.db).await?)
 }
 
-pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewUser) -> Result<User> {
+#[tracing::instrument(skip_all)]
+pub async fn create(state: &Core, actor: &Actor, new: NewUser) -> Result<User> {
     actor.require_unlimited(Role::Admin, MANAGING_USERS)?;
     check_name("username", &new.username)?;
     if new.password.chars().count() < MIN_PASSWORD_LEN {
@@ -27,7 +28,7 @@ pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewUser) -> Result
             format!("The password needs at least {MIN_PASSWORD_LEN} characters."),
         ));
     }
-    let mut tx = db_pool.begin().await?;
+    let mut tx = state.db.begin().await?;
     if let Some(env) = &new.env {
         require_environment(&mut tx, env).await?;
     }
@@ -54,7 +55,8 @@ pub async fn create(db_pool: &SqlitePool, actor: &Actor, new: NewUser) -> Result
     Ok(user)
 }
 
-pub async fn update(state: &AppState, actor: &Actor, id: i64, change: UserUpdate) -> Result<User> {
+#[tracing::instrument(skip_all)]
+pub async fn update(state: &Core, actor: &Actor, id: i64, change: UserUpdate) -> Result<User> {
     actor.require_unlimited(Role::Admin, MANAGING_USERS)?;
     let mut tx = state.db.begin().await?;
     let before = db::users::find(&mut *tx, id)

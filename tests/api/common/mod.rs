@@ -3,7 +3,8 @@
 
 pub mod sse;
 
-use graycast::server::{Application, ServeConfig};
+use graycast::api::Application;
+use graycast::server::ServeConfig;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 

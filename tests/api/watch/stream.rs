@@ -307,8 +307,9 @@ async fn a_key_that_stops_resolving_gives_a_deleted_event() {
 
 #[tokio::test]
 async fn shutting_down_ends_open_streams_instead_of_waiting_for_them() {
+    use graycast::api::Application;
     use graycast::model::{NewNamespace, NewToken, Role};
-    use graycast::server::{auth::Actor, ops, Application, ServeConfig};
+    use graycast::server::{auth::Actor, ops, ServeConfig};
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("graycast.db").display());
     let app = Application::build(ServeConfig::for_tests(database))
@@ -317,7 +318,7 @@ async fn shutting_down_ends_open_streams_instead_of_waiting_for_them() {
     let base = format!("http://127.0.0.1:{}", app.port());
     let cli = Actor::cli();
     ops::namespaces::create(
-        &app.state,
+        &app.core,
         &cli,
         NewNamespace {
             name: NS.into(),
@@ -327,7 +328,7 @@ async fn shutting_down_ends_open_streams_instead_of_waiting_for_them() {
     .await
     .unwrap();
     let token = ops::tokens::create(
-        &app.state.db,
+        &app.core,
         &cli,
         NewToken {
             name: "watcher".into(),

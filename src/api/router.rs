@@ -1,15 +1,90 @@
-use super::{auth, AppState};
+//! The HTTP surface (probes, the REST API, the dashboard and its assets) and
+//! the [`Application`] that binds it to a port.
+
 use crate::app::{shell, App};
+use crate::server::ops::setup::FirstStart;
+use crate::server::{auth, listen, AppState, Core, ServeConfig, SESSION_COOKIE};
 use crate::Result;
 use axum::routing::get;
 use axum::{middleware, Router};
+use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use tower_sessions::cookie::{time, SameSite};
 use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::SqliteStore;
 
-pub const SESSION_COOKIE: &str = "graycast_session";
+/// A bound, ready server: `port()` tells where it listens (useful with port 0).
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    pub core: Arc<Core>,
+    pub first_start: Option<FirstStart>,
+}
+
+impl Application {
+    /// Start-up: its error (a process error) says which step failed.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let leptos_options = LeptosOptions::builder()
+            .output_name("graycast")
+            .site_root(config.site_root.to_string_lossy().as_ref())
+            .site_pkg_dir("pkg")
+            .site_addr(config.listen)
+            .env(leptos::config::Env::PROD)
+            .build();
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("could not listen on {}", config.listen))?;
+        let (core, first_start) = Core::start(config).await?;
+        core.instances
+            .forget_streams()
+            .await
+            .map_err(crate::Error::into_process)
+            .context("could not load the instances")?;
+        let state = AppState {
+            leptos_options,
+            core: core.clone(),
+        };
+        let router = router(state)
+            .await
+            .map_err(crate::Error::into_process)
+            .context("could not prepare the session store")?;
+        Ok(Self {
+            listener,
+            router,
+            core,
+            first_start,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let core = self.core.clone();
+        let closing = core.closing.subscribe();
+        tokio::spawn(async move {
+            shutdown.await;
+            core.closing.send_replace(true);
+        });
+        let limits = listen::Limits::of(&self.core.config);
+        listen::serve(self.listener, self.router, limits, closing).await
+    }
+}
 
 /// The whole HTTP surface: probes, the REST API, the dashboard and its assets.
 pub async fn router(state: AppState) -> Result<Router> {
@@ -34,14 +109,14 @@ pub async fn router(state: AppState) -> Result<Router> {
         .route("/metrics", get(metrics))
         .nest(
             "/api/v1",
-            crate::api::rest::router().merge(crate::api::watch::router()),
+            super::rest::router().merge(super::watch::router()),
         )
         .leptos_routes_with_context(
             &state,
             routes,
             {
-                let state = state.clone();
-                move || provide_context(state.clone())
+                let core = state.core.clone();
+                move || provide_context(core.clone())
             },
             {
                 let options = state.leptos_options.clone();
@@ -62,15 +137,15 @@ pub async fn router(state: AppState) -> Result<Router> {
             count_requests,
         ))
         .with_state(state);
-    Ok(super::trace::traced(router))
+    Ok(crate::server::trace::traced(router))
 }
 
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> (axum::http::StatusCode, &'static str) {
-    match sqlx::query("SELECT 1").execute(&state.db).await {
-        Ok(_) => (axum::http::StatusCode::OK, "ready"),
-        Err(_) => (
+    match crate::server::db::ping(&state.db).await {
+        Ok(()) => (axum::http::StatusCode::OK, "ready"),
+        Err(()) => (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "database unavailable",
         ),
@@ -99,7 +174,7 @@ async fn count_requests(
     next: middleware::Next,
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
-    let method = super::metrics::method_label(request.method());
+    let method = crate::server::metrics::method_label(request.method());
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()

@@ -1,0 +1,41 @@
+//! Columns read as the words they hold: a value outside its set is a decode
+//! error (a corrupt row fails loudly), never a silent default.
+
+use crate::domain::format::ConfigFormat;
+use crate::model::Role;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
+use sqlx::{Decode, Encode, Sqlite, Type};
+
+/// Implements text storage for a type with `as_str` and `FromStr`.
+macro_rules! text_column {
+    ($t:ty) => {
+        impl Type<Sqlite> for $t {
+            fn type_info() -> SqliteTypeInfo {
+                <&str as Type<Sqlite>>::type_info()
+            }
+        }
+
+        impl<'r> Decode<'r, Sqlite> for $t {
+            fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+                let text = <&str as Decode<Sqlite>>::decode(value)?;
+                text.parse::<$t>().map_err(|e| {
+                    format!("corrupt row: {text:?} is not a {}: {e}", stringify!($t)).into()
+                })
+            }
+        }
+
+        impl<'q> Encode<'q, Sqlite> for $t {
+            fn encode_by_ref(
+                &self,
+                buf: &mut Vec<SqliteArgumentValue<'q>>,
+            ) -> Result<IsNull, BoxDynError> {
+                <&str as Encode<Sqlite>>::encode(self.as_str(), buf)
+            }
+        }
+    };
+}
+
+text_column!(ConfigFormat);
+text_column!(Role);
