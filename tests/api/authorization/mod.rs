@@ -1,0 +1,469 @@
+//! Issue 4, point 8: every config route × every kind of caller, with the
+//! exact status each cell must answer. Limited admins and the streams and
+//! origin rules are in the submodules.
+
+mod limited_admins;
+mod streams_and_origin;
+
+use crate::common::sse;
+use crate::common::{client, config_path, spawn_app, TestApp};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+
+/// Who calls: nobody, a token of each role, a signed-in user limited to the
+/// staging environment, and a token limited to the `other` namespace.
+enum Caller {
+    Anonymous,
+    Token(String),
+    User(Client),
+}
+
+const CALLERS: [&str; 8] = [
+    "anonymous",
+    "subscriber",
+    "viewer",
+    "editor",
+    "releaser",
+    "admin",
+    "staging-releaser (user)",
+    "other-namespace releaser (token)",
+];
+
+const READ: [u16; 8] = [401, 403, 200, 200, 200, 200, 403, 403];
+const EDIT: [u16; 8] = [401, 403, 403, 201, 201, 201, 403, 403];
+
+const LANE_ACTION: [u16; 8] = [401, 403, 403, 403, 200, 200, 403, 403];
+
+/// Lanes made before the matrix runs, `LANES_PER_CALLER` per caller on the
+/// caller's own config `l-{i}.txt`: the `n`-th (0-based) of caller `i`. The
+/// database is fresh, so lane ids count from 1 in creation order.
+const LANES_PER_CALLER: usize = 3;
+
+fn lane_id(caller: usize, n: usize) -> usize {
+    n * CALLERS.len() + caller + 1
+}
+
+/// A route with the request each caller `i` sends; each caller gets its own
+/// config for mutations, so every cell starts from the same state.
+struct Route {
+    name: &'static str,
+    method: Method,
+    path: fn(usize) -> String,
+    body: fn(usize) -> Option<Value>,
+    expected: [u16; 8],
+}
+
+fn shop(rest: &str) -> String {
+    format!("/api/v1/namespaces/shop/envs/prod/configs{rest}")
+}
+
+fn routes() -> Vec<Route> {
+    vec![
+        Route {
+            name: "GET /namespaces",
+            method: Method::GET,
+            path: |_| "/api/v1/namespaces".into(),
+            body: |_| None,
+            expected: [401, 403, 200, 200, 200, 200, 200, 200],
+        },
+        Route {
+            name: "POST /namespaces",
+            method: Method::POST,
+            path: |_| "/api/v1/namespaces".into(),
+            body: |i| Some(json!({ "name": format!("ns-{i}") })),
+            expected: [401, 403, 403, 201, 201, 201, 201, 403],
+        },
+        Route {
+            name: "GET configs",
+            method: Method::GET,
+            path: |_| shop(""),
+            body: |_| None,
+            expected: READ,
+        },
+        Route {
+            name: "POST configs",
+            method: Method::POST,
+            path: |_| shop(""),
+            body: |i| {
+                Some(json!({ "key": format!("new-{i}.txt"), "format": "text", "content": "x" }))
+            },
+            expected: EDIT,
+        },
+        Route {
+            name: "GET config",
+            method: Method::GET,
+            path: |_| shop("/app.txt"),
+            body: |_| None,
+            expected: READ,
+        },
+        Route {
+            name: "POST versions",
+            method: Method::POST,
+            path: |i| shop(&format!("/c-{i}.txt/versions")),
+            body: |_| Some(json!({ "content": "three", "base_version": 2 })),
+            expected: EDIT,
+        },
+        Route {
+            name: "GET versions",
+            method: Method::GET,
+            path: |_| shop("/app.txt/versions"),
+            body: |_| None,
+            expected: READ,
+        },
+        Route {
+            name: "GET version",
+            method: Method::GET,
+            path: |_| shop("/app.txt/versions/1"),
+            body: |_| None,
+            expected: READ,
+        },
+        Route {
+            name: "GET diff",
+            method: Method::GET,
+            path: |_| shop("/app.txt/diff?from=1&to=2"),
+            body: |_| None,
+            expected: READ,
+        },
+        Route {
+            name: "POST release",
+            method: Method::POST,
+            path: |i| shop(&format!("/c-{i}.txt/release")),
+            body: |_| Some(json!({ "version": 1, "message": "go" })),
+            expected: [401, 403, 403, 403, 201, 201, 403, 403],
+        },
+        Route {
+            name: "GET releases",
+            method: Method::GET,
+            path: |_| shop("/app.txt/releases"),
+            body: |_| None,
+            expected: READ,
+        },
+        Route {
+            name: "GET resolve",
+            method: Method::GET,
+            path: |_| shop("/app.txt/resolve?client_id=pod-1"),
+            body: |_| None,
+            expected: [401, 200, 200, 200, 200, 200, 403, 403],
+        },
+        Route {
+            name: "GET resolve explain",
+            method: Method::GET,
+            path: |_| shop("/app.txt/resolve?client_id=pod-1&explain=true"),
+            body: |_| None,
+            expected: [401, 403, 200, 200, 200, 200, 403, 403],
+        },
+        Route {
+            name: "GET lanes",
+            method: Method::GET,
+            path: |_| shop("/app.txt/lanes"),
+            body: |_| None,
+            expected: READ,
+        },
+        Route {
+            name: "POST lanes",
+            method: Method::POST,
+            path: |i| shop(&format!("/c-{i}.txt/lanes")),
+            body: |_| Some(json!({ "version": 2, "selector": "region=beijing", "percentage": 10 })),
+            expected: [401, 403, 403, 403, 201, 201, 403, 403],
+        },
+        Route {
+            name: "POST lanes/preview",
+            method: Method::POST,
+            path: |_| shop("/app.txt/lanes/preview"),
+            body: |_| Some(json!({ "version": 2, "percentage": 10 })),
+            expected: [401, 403, 200, 200, 200, 200, 403, 403],
+        },
+        Route {
+            name: "POST lanes/{id}/preview",
+            method: Method::POST,
+            path: |i| shop(&format!("/l-{i}.txt/lanes/{}/preview", lane_id(i, 0))),
+            body: |_| Some(json!({ "percentage": 20 })),
+            expected: [401, 403, 200, 200, 200, 200, 403, 403],
+        },
+        Route {
+            name: "PATCH lanes/{id}",
+            method: Method::PATCH,
+            path: |i| shop(&format!("/l-{i}.txt/lanes/{}", lane_id(i, 0))),
+            body: |_| Some(json!({ "percentage": 20 })),
+            expected: LANE_ACTION,
+        },
+        Route {
+            name: "POST lanes/{id}/promote",
+            method: Method::POST,
+            path: |i| shop(&format!("/l-{i}.txt/lanes/{}/promote", lane_id(i, 1))),
+            body: |_| Some(json!({ "message": "ship it" })),
+            expected: LANE_ACTION,
+        },
+        Route {
+            name: "POST lanes/{id}/abort",
+            method: Method::POST,
+            path: |i| shop(&format!("/l-{i}.txt/lanes/{}/abort", lane_id(i, 2))),
+            body: |_| Some(json!({})),
+            expected: LANE_ACTION,
+        },
+        Route {
+            name: "GET audit",
+            method: Method::GET,
+            path: |_| "/api/v1/audit".into(),
+            body: |_| None,
+            expected: [401, 403, 200, 200, 200, 200, 200, 200],
+        },
+        // Last: it deletes the caller's own config the rows above changed.
+        Route {
+            name: "DELETE config",
+            method: Method::DELETE,
+            path: |i| shop(&format!("/c-{i}.txt")),
+            body: |_| None,
+            expected: [401, 403, 403, 403, 204, 204, 403, 403],
+        },
+    ]
+}
+
+async fn send(
+    app: &TestApp,
+    caller: &Caller,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let (c, token) = match caller {
+        Caller::Anonymous => (client(), None),
+        Caller::Token(t) => (client(), Some(t)),
+        Caller::User(c) => (c.clone(), None),
+    };
+    let mut request = c.request(method, app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+async fn callers(app: &TestApp) -> Vec<Caller> {
+    let mut callers = vec![Caller::Anonymous];
+    for role in ["subscriber", "viewer", "editor", "releaser", "admin"] {
+        callers.push(Caller::Token(
+            app.token(&format!("t-{role}"), role, None, None).await,
+        ));
+    }
+    callers.push(Caller::User(
+        app.user("stella", "releaser", Some("staging")).await,
+    ));
+    callers.push(Caller::Token(
+        app.token("t-other", "releaser", Some("other"), None).await,
+    ));
+    assert_eq!(callers.len(), CALLERS.len());
+    callers
+}
+
+#[tokio::test]
+async fn every_route_answers_each_caller_exactly() {
+    let app = spawn_app().await;
+    app.namespace("shop").await;
+    app.namespace("other").await;
+    app.config("shop", "prod", "app.txt", "text", "one").await;
+    app.save("shop", "prod", "app.txt", "two", 1).await;
+    app.release("shop", "prod", "app.txt", 2, "").await;
+    for i in 0..CALLERS.len() {
+        app.config("shop", "prod", &format!("c-{i}.txt"), "text", "one")
+            .await;
+        app.save("shop", "prod", &format!("c-{i}.txt"), "two", 1)
+            .await;
+    }
+    for i in 0..CALLERS.len() {
+        app.config("shop", "prod", &format!("l-{i}.txt"), "text", "one")
+            .await;
+    }
+    for n in 0..LANES_PER_CALLER {
+        for i in 0..CALLERS.len() {
+            let (status, lane) = app
+                .post_json(
+                    &config_path("shop", "prod", &format!("l-{i}.txt"), "/lanes"),
+                    json!({ "version": 1, "percentage": 10 }),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{lane}");
+            assert_eq!(lane["id"], lane_id(i, n));
+        }
+    }
+    let callers = callers(&app).await;
+
+    let mut wrong = Vec::new();
+    for route in routes() {
+        for (i, caller) in callers.iter().enumerate() {
+            let r = send(
+                &app,
+                caller,
+                route.method.clone(),
+                &(route.path)(i),
+                (route.body)(i),
+            )
+            .await;
+            let status = r.status().as_u16();
+            if status != route.expected[i] {
+                let text = r.text().await.unwrap_or_default();
+                wrong.push(format!(
+                    "{} as {}: expected {}, got {status} {text}",
+                    route.name, CALLERS[i], route.expected[i]
+                ));
+            } else if status >= 400 {
+                let body: Value = r.json().await.expect("errors are JSON");
+                assert!(body["error"]["code"].is_string(), "{}: {body}", route.name);
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "cells answering wrongly:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn limited_callers_work_inside_their_limits() {
+    let app = spawn_app().await;
+    app.namespace("shop").await;
+    app.namespace("other").await;
+    app.config("shop", "prod", "p.txt", "text", "").await;
+    let callers = callers(&app).await;
+    let (staging, other) = (&callers[6], &callers[7]);
+
+    // The staging-limited releaser does the whole lifecycle in staging.
+    let (method, path) = (Method::POST, "/api/v1/namespaces/shop/envs/staging/configs");
+    let r = send(
+        &app,
+        staging,
+        method,
+        path,
+        Some(json!({ "key": "a.txt", "format": "text", "content": "1" })),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = send(
+        &app,
+        staging,
+        Method::POST,
+        &config_path("shop", "staging", "a.txt", "/versions"),
+        Some(json!({ "content": "2", "base_version": 1 })),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = send(
+        &app,
+        staging,
+        Method::POST,
+        &config_path("shop", "staging", "a.txt", "/release"),
+        Some(json!({ "version": 2 })),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = send(
+        &app,
+        staging,
+        Method::POST,
+        &config_path("shop", "staging", "a.txt", "/lanes"),
+        Some(json!({ "version": 1, "percentage": 50 })),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let lane: Value = r.json().await.unwrap();
+    let r = send(
+        &app,
+        staging,
+        Method::POST,
+        &config_path(
+            "shop",
+            "staging",
+            "a.txt",
+            &format!("/lanes/{}/abort", lane["id"]),
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = send(
+        &app,
+        staging,
+        Method::GET,
+        &config_path("shop", "staging", "a.txt", "/resolve"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = send(
+        &app,
+        staging,
+        Method::GET,
+        "/api/v1/namespaces/shop/envs/prod/configs",
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // The namespace-limited token sees and works only in its namespace.
+    let r = send(&app, other, Method::GET, "/api/v1/namespaces", None).await;
+    let listed: Value = r.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["name"], "other");
+    let r = send(
+        &app,
+        other,
+        Method::POST,
+        "/api/v1/namespaces/other/envs/prod/configs",
+        Some(json!({ "key": "b.txt", "format": "text", "content": "1" })),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = send(
+        &app,
+        other,
+        Method::POST,
+        &config_path("other", "prod", "b.txt", "/release"),
+        Some(json!({ "version": 1 })),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = send(
+        &app,
+        other,
+        Method::GET,
+        "/api/v1/namespaces/shop/envs/staging/configs",
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // An environment limit also narrows the namespace listing's counts.
+    let r = send(&app, staging, Method::GET, "/api/v1/namespaces", None).await;
+    let listed: Value = r.json().await.unwrap();
+    let shop = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "shop")
+        .unwrap();
+    assert_eq!(shop["config_count"], 1, "the prod config is not counted");
+
+    // Limited callers read only their part of the audit trail.
+    let r = send(&app, other, Method::GET, "/api/v1/audit", None).await;
+    let page: Value = r.json().await.unwrap();
+    let entries = page["entries"].as_array().unwrap();
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|e| e["namespace"] == "other"), "{page}");
+    let r = send(
+        &app,
+        other,
+        Method::GET,
+        "/api/v1/audit?namespace=shop",
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = send(&app, staging, Method::GET, "/api/v1/audit?q=shop", None).await;
+    let page: Value = r.json().await.unwrap();
+    let entries = page["entries"].as_array().unwrap();
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|e| e["env"] == "staging"), "{page}");
+}
