@@ -144,7 +144,8 @@ async fn deleting_a_config_closes_its_lanes_and_records_it_in_one_event_and_audi
 }
 
 #[tokio::test]
-async fn subscribers_of_a_deleted_config_get_a_deleted_event_and_resumes_get_nothing_more() {
+async fn subscribers_of_a_deleted_config_get_a_deleted_event_and_resumes_after_it_get_nothing_more()
+{
     let app = spawn_app().await;
     released_config_with_a_lane(&app).await;
     let token = app
@@ -205,12 +206,23 @@ async fn subscribers_of_a_deleted_config_get_a_deleted_event_and_resumes_get_not
     })
     .await;
 
-    // Resuming after the deletion, from before or after it: nothing is owed.
+    // Resuming from before the deletion (not the last event it was handed,
+    // so the server does not know what it has): `deleted` again; from the
+    // deletion on: nothing is owed.
     drop(streams);
-    for from in [last - 1, last] {
-        let mut stream = watch(&app, &token, "keys=app.json&client_id=pod-1", Some(from)).await;
-        assert!(stream.until_synced().await.is_empty(), "from {from}");
-    }
+    let mut stream = watch(
+        &app,
+        &token,
+        "keys=app.json&client_id=pod-1",
+        Some(last - 1),
+    )
+    .await;
+    let again = stream.until_synced().await;
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!((again[0].event.as_str(), again[0].id()), ("deleted", last));
+    drop(stream);
+    let mut stream = watch(&app, &token, "keys=app.json&client_id=pod-1", Some(last)).await;
+    assert!(stream.until_synced().await.is_empty(), "from {last}");
     let mut fresh = watch(&app, &token, "client_id=pod-4", None).await;
     assert!(fresh.until_synced().await.is_empty());
 }
@@ -328,4 +340,119 @@ async fn only_a_releaser_deletes_and_only_an_existing_config() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "deleted once");
     assert_eq!(error_code(r).await, "not_found");
     assert_eq!(app.audit("config.delete").await.len(), 1);
+}
+
+/// Waits until the server noticed that every stream of the scope closed.
+async fn all_disconnected(app: &TestApp) {
+    eventually("every stream to be noticed closed", || async {
+        let (_, body) = app
+            .get_json(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/instances"))
+            .await;
+        let all = body.as_array()?;
+        (!all.is_empty() && all.iter().all(|i| i["connected"] == false)).then_some(())
+    })
+    .await;
+}
+
+/// pod-1 watching `app.json` and pod-3 every key, each with what it was
+/// handed on connect; their streams closed before the test goes on.
+async fn watched_then_closed(app: &TestApp, token: &str) -> Vec<(&'static str, i64)> {
+    let mut last = Vec::new();
+    for query in ["keys=app.json&client_id=pod-1", "client_id=pod-3"] {
+        let mut stream = watch(app, token, query, None).await;
+        let initial = stream.until_synced().await;
+        assert_eq!(initial.len(), 1, "{query}: {initial:?}");
+        last.push((query, initial[0].id()));
+    }
+    all_disconnected(app).await;
+    last
+}
+
+fn assert_deleted(events: &[sse::SseEvent], event_id: i64, what: &str) {
+    assert_eq!(events.len(), 1, "{what}: {events:?}");
+    assert_eq!(
+        (events[0].event.as_str(), events[0].id(), events[0].json()),
+        (
+            "deleted",
+            event_id,
+            json!({ "namespace": NS, "env": ENV, "key": KEY })
+        ),
+        "{what}"
+    );
+}
+
+#[tokio::test]
+async fn a_subscriber_away_during_a_deletion_gets_deleted_once_when_it_resumes() {
+    let app = spawn_app().await;
+    released_config_with_a_lane(&app).await;
+    let token = app
+        .token("watcher", "subscriber", Some(NS), Some(ENV))
+        .await;
+    let away = watched_then_closed(&app, &token).await;
+
+    assert_eq!(
+        delete(&app, KEY, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let event_id = app.audit("config.delete").await[0]["details"]["release_event"]
+        .as_i64()
+        .unwrap();
+
+    // Resuming from its last event (the server knows what it has): exactly one `deleted`.
+    for (query, last) in &away {
+        let mut stream = watch(&app, &token, query, Some(*last)).await;
+        assert_deleted(&stream.until_synced().await, event_id, query);
+    }
+    // Without the server's record of what the client has (as after a server
+    // restart, or resuming from another event): `deleted` too.
+    let (_, last) = away[0];
+    for (query, from) in [
+        ("keys=app.json&client_id=pod-1", last - 1),
+        ("keys=app.json&client_id=pod-5", last),
+        ("client_id=pod-6", last),
+    ] {
+        let mut stream = watch(&app, &token, query, Some(from)).await;
+        assert_deleted(&stream.until_synced().await, event_id, query);
+    }
+    // A fresh connect is not told about old deletions.
+    for query in ["keys=app.json&client_id=pod-7", "client_id=pod-8"] {
+        let mut stream = watch(&app, &token, query, None).await;
+        assert!(stream.until_synced().await.is_empty(), "{query}");
+    }
+}
+
+#[tokio::test]
+async fn a_resume_after_a_key_was_deleted_created_again_and_released_gets_the_new_config() {
+    let app = spawn_app().await;
+    released_config_with_a_lane(&app).await;
+    let token = app
+        .token("watcher", "subscriber", Some(NS), Some(ENV))
+        .await;
+    let away = watched_then_closed(&app, &token).await;
+
+    assert_eq!(
+        delete(&app, KEY, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    // Version 1 again, as the stable release the clients had: still the new config.
+    app.config(NS, ENV, KEY, "json", r#"{"v":"new"}"#).await;
+    let release = app.release(NS, ENV, KEY, 1, "again").await;
+    let release_id = release["id"].as_i64().unwrap();
+
+    for (query, last) in &away {
+        let mut stream = watch(&app, &token, query, Some(*last)).await;
+        let events = stream.until_synced().await;
+        assert_eq!(events.len(), 1, "{query}: {events:?}");
+        let event = &events[0];
+        assert_eq!(
+            (
+                event.event.as_str(),
+                event.id(),
+                &event.json()["version"],
+                &event.json()["content"]
+            ),
+            ("config", release_id, &json!(1), &json!(r#"{"v":"new"}"#)),
+            "{query}"
+        );
+    }
 }

@@ -135,3 +135,28 @@ pub async fn active_lanes(conn: &mut SqliteConnection, config_id: i64) -> Result
     .fetch_all(conn)
     .await
 }
+
+/// Per key of a namespace and environment whose config a `config.delete`
+/// release event after `after` deleted (whether or not the key was created
+/// again since): the newest such event.
+pub async fn deletions_after(
+    conn: &mut SqliteConnection,
+    namespace: &str,
+    env: &str,
+    after: i64,
+) -> Result<Vec<(String, i64)>> {
+    sqlx::query_as(
+        "SELECT c.key, max(r.id)
+           FROM release_events r
+           JOIN configs c ON c.id = r.config_id
+           JOIN namespaces n ON n.id = c.namespace_id
+           JOIN environments e ON e.id = c.env_id
+          WHERE n.name = ? AND e.name = ? AND r.kind = 'config.delete' AND r.id > ?
+          GROUP BY c.key",
+    )
+    .bind(namespace)
+    .bind(env)
+    .bind(after)
+    .fetch_all(conn)
+    .await
+}

@@ -2,7 +2,7 @@
 //! and detaches subscribers.
 
 use super::pipeline::{Pipeline, WriteChunk, SPLIT_WRITES_AT, WRITE_CHUNK};
-use super::state::{load, load_head, ConfigState};
+use super::state::{deleted_frame, load, load_head, ConfigState};
 use super::subscriber::{record_sent, Departed, ScopeEntry, Sink, Subscriber};
 use super::{Attach, Command, FastMap, Mode, Owner};
 use crate::server::db::watch as sql;
@@ -100,6 +100,7 @@ impl Dispatcher {
                 return;
             }
         };
+        let deletions = loaded.deletions;
         let mut served = ServedBatch::new();
         let mut touched: HashSet<Scope> = HashSet::new();
         for Change {
@@ -135,9 +136,9 @@ impl Dispatcher {
                 entry.all_loaded = true;
             }
         }
-        for attach in attaches {
+        for (attach, deletions) in attaches.into_iter().zip(deletions) {
             touched.insert(attach.subscriber.lease.scope.clone());
-            self.attach(attach, &mut served);
+            self.attach(attach, deletions, &mut served);
         }
         // After the attaches: a stream of the same batch goes too.
         for owner in closes {
@@ -171,6 +172,7 @@ impl Dispatcher {
         let mut fresh = Vec::new();
         let mut fully_loaded = Vec::new();
         let mut loaded_now: HashSet<(Scope, String)> = HashSet::new();
+        let mut deletions = Vec::new();
         for ((scope, key), events) in touched {
             if !self.scopes.get(&scope).is_some_and(|s| s.is_watched(&key)) {
                 continue;
@@ -187,6 +189,13 @@ impl Dispatcher {
         }
         for attach in attaches {
             let scope = &attach.subscriber.lease.scope;
+            deletions.push(match attach.last_event_id {
+                Some(last) => sql::deletions_after(&mut tx, &scope.0, &scope.1, last)
+                    .await?
+                    .into_iter()
+                    .collect(),
+                None => HashMap::new(),
+            });
             let held = self.scopes.get(scope);
             match &attach.subscriber.keys {
                 Some(keys) => {
@@ -229,6 +238,7 @@ impl Dispatcher {
             changed,
             fresh,
             fully_loaded,
+            deletions,
         })
     }
 
@@ -329,7 +339,19 @@ impl Dispatcher {
     /// the same version, as on a live stream). Without such a record (none
     /// kept, or frames handed after that event may not have arrived), the
     /// keys changed since that event are sent.
-    fn attach(&mut self, attach: Attach, served: &mut ServedBatch) {
+    ///
+    /// A key deleted since that event (`deletions`) that does not resolve for
+    /// it now gets `deleted`, numbered with the deletion: with a record, if
+    /// the record had it; without one, whether or not the client had it (a
+    /// `deleted` for a key it lacks is harmless: clients treat it as
+    /// idempotent). What the record had of a key deleted since is the old
+    /// config's, so a config created again under the key is sent anew.
+    fn attach(
+        &mut self,
+        attach: Attach,
+        deletions: HashMap<String, i64>,
+        served: &mut ServedBatch,
+    ) {
         let Attach {
             mut subscriber,
             last_event_id,
@@ -344,7 +366,7 @@ impl Dispatcher {
         }
         let scope = subscriber.lease.scope.clone();
         let scope_entry = self.scopes.entry(scope.clone()).or_default();
-        let keys: Vec<String> = match &subscriber.keys {
+        let mut keys: Vec<String> = match &subscriber.keys {
             Some(keys) => {
                 for key in keys {
                     scope_entry
@@ -381,28 +403,43 @@ impl Dispatcher {
         let Some(scope_entry) = self.scopes.get_mut(&scope) else {
             return;
         };
+        if subscriber.keys.is_none() {
+            // Deleted keys are not among the scope's configs.
+            let mut gone: Vec<String> = deletions
+                .keys()
+                .filter(|key| !scope_entry.keys.contains_key(*key))
+                .cloned()
+                .collect();
+            gone.sort();
+            keys.append(&mut gone);
+        }
         let mut initial = Vec::new();
         for key in keys {
-            let Some(entry) = scope_entry.keys.get_mut(&key) else {
-                continue;
-            };
-            let event_id = entry.state.as_ref().map_or(0, |s| s.event_id);
-            if let (Some(record), Some(_)) = (&record, &entry.state) {
-                if let Some(had) = record.sent.get(&key) {
-                    subscriber.sent.insert(key.clone(), *had);
+            let deleted = deletions.get(&key).copied();
+            let had = record.as_ref().and_then(|r| r.sent.get(&key)).copied();
+            if let Some(entry) = scope_entry.keys.get_mut(&key) {
+                let event_id = entry.state.as_ref().map_or(0, |s| s.event_id);
+                if let (Some(had), Some(_), None) = (had, &entry.state, deleted) {
+                    subscriber.sent.insert(key.clone(), had);
+                }
+                if let Some((frame, now)) = entry.next_frame(&scope, &key, &subscriber, event_id) {
+                    // Resuming without a record: a key unchanged since the client's
+                    // last event is one it already has.
+                    let unchanged = !exact && last_event_id.is_some_and(|last| event_id <= last);
+                    if let (Some(frame), false) = (frame, unchanged) {
+                        initial.push((event_id, frame));
+                        self.metrics.pushed(None);
+                    }
+                    record_sent(&mut subscriber, &key, now, served);
                 }
             }
-            let Some((frame, now)) = entry.next_frame(&scope, &key, &subscriber, event_id) else {
-                continue;
-            };
-            // Resuming without a record: a key unchanged since the client's
-            // last event is one it already has.
-            let unchanged = !exact && last_event_id.is_some_and(|last| event_id <= last);
-            if let (Some(frame), false) = (frame, unchanged) {
-                initial.push((event_id, frame));
-                self.metrics.pushed(None);
+            let owed = record.is_none() || had.is_some();
+            if let (Some(deleted), true) = (deleted, owed) {
+                if !subscriber.sent.contains_key(&key) {
+                    initial.push((deleted, deleted_frame(&scope, &key, deleted)));
+                    self.metrics.pushed(None);
+                }
             }
-            record_sent(&mut subscriber, &key, now, served);
         }
         initial.sort_by_key(|(event_id, _)| *event_id);
         if let Some((last, _)) = initial.last() {
@@ -527,4 +564,7 @@ pub(super) struct Loaded {
     pub(super) fresh: Vec<Fresh>,
     /// Scopes whose every config is now held.
     pub(super) fully_loaded: Vec<Scope>,
+    /// Per attach (in order), when it resumes: the keys of its scope deleted
+    /// since its `Last-Event-ID`, with the newest deletion's event.
+    pub(super) deletions: Vec<HashMap<String, i64>>,
 }
