@@ -80,3 +80,49 @@ async fn an_oversized_json_body_is_413() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+/// A corrupt row is an error, never a silent default: a lane whose targets are not a JSON
+/// list, or a config whose format is not a known word (written past the CHECK constraint),
+/// answers 500 instead of an empty target list or a "text" config.
+#[tokio::test]
+async fn corrupt_rows_are_errors_not_defaults() {
+    let app = spawn_app().await;
+    app.namespace("shop").await;
+    app.config("shop", "prod", "app.json", "json", "{}").await;
+    app.release("shop", "prod", "app.json", 1, "").await;
+    let lanes = crate::common::config_path("shop", "prod", "app.json", "/lanes");
+    let (status, body) = app
+        .post_json(
+            &lanes,
+            serde_json::json!({"version": 1, "targets": ["pod-1"], "percentage": 5}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, listed) = app.get_json(&lanes).await;
+    assert_eq!(
+        (status.as_u16(), &listed[0]["targets"]),
+        (200, &serde_json::json!(["pod-1"]))
+    );
+
+    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    sqlx::query("UPDATE lanes SET targets = 'pod-1'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (status, body) = app.get_json(&lanes).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"]["code"], "internal", "{body}");
+
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("PRAGMA ignore_check_constraints = ON")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE configs SET format = 'xml' WHERE key = 'app.json'")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let config = crate::common::config_path("shop", "prod", "app.json", "");
+    let (status, body) = app.get_json(&config).await;
+    assert_eq!(status, 500, "{body}");
+}

@@ -39,3 +39,23 @@ macro_rules! text_column {
 
 text_column!(ConfigFormat);
 text_column!(Role);
+
+/// A lane's targets, stored as a JSON array of strings (written only that way by the lane
+/// queries): anything else is a corrupt row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Targets(pub Vec<String>);
+
+impl Type<Sqlite> for Targets {
+    fn type_info() -> SqliteTypeInfo {
+        <&str as Type<Sqlite>>::type_info()
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for Targets {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&str as Decode<Sqlite>>::decode(value)?;
+        serde_json::from_str(text).map(Targets).map_err(|e| {
+            format!("corrupt row: lane targets {text:?} are not a JSON list of strings: {e}").into()
+        })
+    }
+}

@@ -8,7 +8,7 @@ struct LaneRow {
     id: i64,
     version: i64,
     selector: String,
-    targets: String,
+    targets: super::columns::Targets,
     percentage_bp: i64,
     stickiness: String,
     salt: String,
@@ -25,8 +25,7 @@ impl From<LaneRow> for Lane {
             id: r.id,
             version: r.version,
             selector: r.selector,
-            // Written only by `insert` and `update`, always as a JSON array of strings.
-            targets: serde_json::from_str(&r.targets).unwrap_or_default(),
+            targets: r.targets.0,
             percentage: r.percentage_bp as f64 / 100.0,
             stickiness: r.stickiness,
             salt: r.salt,

@@ -42,7 +42,7 @@ pub async fn last_event_id(conn: &mut SqliteConnection) -> Result<i64> {
 pub struct ConfigHead {
     pub id: i64,
     pub key: String,
-    pub format: String,
+    pub format: crate::domain::format::ConfigFormat,
     pub stable_version: Option<i64>,
     /// The newest release event of this config (0 when there is none).
     pub event_id: i64,
@@ -110,8 +110,7 @@ pub struct ActiveLane {
     pub id: i64,
     pub version: i64,
     pub selector: String,
-    /// JSON array of strings.
-    pub targets: String,
+    pub targets: super::columns::Targets,
     pub percentage_bp: i64,
     pub stickiness: String,
     pub salt: String,

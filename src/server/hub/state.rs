@@ -164,8 +164,10 @@ pub(super) async fn load_head(
             id: lane.id,
             version: lane.version,
             selector,
-            targets: serde_json::from_str(&lane.targets).unwrap_or_default(),
-            percentage_bp: u32::try_from(lane.percentage_bp).unwrap_or(0),
+            targets: lane.targets.0,
+            // The table's CHECK constraint keeps it within 0..=10000.
+            percentage_bp: u32::try_from(lane.percentage_bp)
+                .map_err(|_| Error::internal(format!("lane {} has a bad percentage", lane.id)))?,
             stickiness: lane.stickiness,
             salt: lane.salt,
             priority: lane.priority,
@@ -185,8 +187,7 @@ pub(super) async fn load_head(
     Ok(ConfigState {
         namespace: scope.0.clone(),
         env: scope.1.clone(),
-        // The table's CHECK constraint admits only known formats.
-        format: head.format.parse().unwrap_or(ConfigFormat::Text),
+        format: head.format,
         key: head.key,
         event_id: head.event_id,
         stable,
