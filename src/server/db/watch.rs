@@ -15,6 +15,17 @@ pub struct TailEvent {
 }
 
 /// Release events after `after`, in sequence order.
+///
+/// The push hub remembers only the highest id it has processed and asks for
+/// the ids above it, so it relies on this: **an id becomes visible only after
+/// every smaller id is visible** (ids are handed out in commit order). SQLite
+/// gives that for free, since one writer at a time assigns `id` inside its
+/// write transaction. A database with concurrent writers (PostgreSQL with
+/// sequences) does not: a transaction can commit id 11 while id 10's is still
+/// open, and a tail that read 11 would skip 10 forever. The PostgreSQL work
+/// must keep the guarantee, e.g. by serializing release-event inserts (an
+/// advisory or row lock taken in the same transaction) or by tailing with a
+/// commit-ordered cursor instead of the id.
 pub async fn tail(conn: &mut SqliteConnection, after: i64) -> Result<Vec<TailEvent>> {
     sqlx::query_as(
         "SELECT r.id, n.name AS namespace, e.name AS env, c.key
