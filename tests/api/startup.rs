@@ -72,6 +72,39 @@ async fn an_unusable_database_fails_naming_its_url() {
 }
 
 #[tokio::test]
+async fn a_database_url_of_another_engine_is_refused_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_graycast"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            "mysql://localhost/x",
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // A server that took the URL as a file path would serve on: killed when the wait ends.
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the server refuses to start instead of serving")
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unsupported database URL \"mysql://localhost/x\"")
+            && err.contains("sqlite://"),
+        "{err}"
+    );
+    let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(created.is_empty(), "nothing is created: {created:?}");
+}
+
+#[tokio::test]
 async fn a_failed_migration_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("foreign.db");

@@ -24,6 +24,14 @@ pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 /// A start-up step: its error (a process error) names the URL and what failed.
 pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
     use anyhow::Context;
+    // sqlx would take `mysql://host/db` as a relative SQLite file path and create it.
+    if let Some((scheme, _)) = url.split_once("://") {
+        if scheme != "sqlite" {
+            anyhow::bail!(
+                "unsupported database URL {url:?}: graycast stores its data in SQLite; use sqlite://PATH"
+            );
+        }
+    }
     let options = SqliteConnectOptions::from_str(url)
         .with_context(|| format!("invalid database URL {url:?}"))?
         .create_if_missing(true)
