@@ -176,6 +176,27 @@ impl Server {
             .await;
     }
 
+    /// Waits until agent-1's report for `key` says it applied `version`.
+    async fn wait_applied(&self, key: &str, version: i64) {
+        eventually(
+            &format!("{key} applied {version} in the instances list"),
+            || async {
+                let c = self.instance_config("agent-1", key).await?;
+                (c["status"] == "applied" && c["applied"] == version).then_some(())
+            },
+        )
+        .await
+    }
+
+    /// Waits until agent-1's report for `key` says failed; returns that report.
+    async fn wait_failed(&self, key: &str) -> Value {
+        eventually(&format!("{key} failed in the instances list"), || async {
+            let c = self.instance_config("agent-1", key).await?;
+            (c["status"] == "failed").then_some(c)
+        })
+        .await
+    }
+
     async fn instance_config(&self, client_id: &str, key: &str) -> Option<Value> {
         let list = self
             .get(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/instances"))
@@ -297,21 +318,13 @@ async fn agent_writes_configs_reloads_reports_and_restores_on_a_failed_reload() 
     let mut first = reloads(dir)[..2].to_vec();
     first.sort();
     assert_eq!(first, ["app.json 1 app.json", "db.yaml 1 db.yaml"]);
-    eventually("applied 2 in the instances list", || async {
-        let c = server.instance_config("agent-1", "app.json").await?;
-        (c["status"] == "applied" && c["applied"] == 2).then_some(())
-    })
-    .await;
+    server.wait_applied("app.json", 2).await;
 
     // A release the reload command rejects: the previous file comes back, the server hears why.
     server
         .save_and_release("app.json", "{\"v\": \"broken\"}\n", 2)
         .await;
-    let failed = eventually("failed in the instances list", || async {
-        let c = server.instance_config("agent-1", "app.json").await?;
-        (c["status"] == "failed").then_some(c)
-    })
-    .await;
+    let failed = server.wait_failed("app.json").await;
     assert_eq!(failed["reported"], 3, "{failed}");
     assert_eq!(failed["applied"], 2, "{failed}");
     let message = failed["message"].as_str().unwrap();
@@ -332,11 +345,7 @@ async fn agent_writes_configs_reloads_reports_and_restores_on_a_failed_reload() 
     // The next good release goes through again.
     server.save_and_release("app.json", "{\"v\": 4}\n", 3).await;
     file_is(&files.join("app.json"), "{\"v\": 4}\n").await;
-    eventually("applied 4", || async {
-        let c = server.instance_config("agent-1", "app.json").await?;
-        (c["status"] == "applied" && c["applied"] == 4).then_some(())
-    })
-    .await;
+    server.wait_applied("app.json", 4).await;
 }
 
 #[tokio::test]
@@ -398,11 +407,7 @@ async fn agent_starts_offline_from_its_state_and_converges_after_a_server_restar
     let server = server.restart(dir).await;
     server.save_and_release("db.yaml", "pool: 9\n", 1).await;
     file_is(&files.join("db.yaml"), "pool: 9\n").await;
-    eventually("applied db.yaml 2", || async {
-        let c = server.instance_config("agent-1", "db.yaml").await?;
-        (c["status"] == "applied" && c["applied"] == 2).then_some(())
-    })
-    .await;
+    server.wait_applied("db.yaml", 2).await;
     assert_eq!(reloads(dir).len(), 4, "{:?}", reloads(dir));
     assert!(agent2.try_wait().unwrap().is_none());
 }
@@ -466,11 +471,7 @@ async fn missed_report(restart_agent: bool) {
             .spawn()
             .unwrap();
     }
-    eventually("the report to reach the server", || async {
-        let c = server.instance_config("agent-1", "app.json").await?;
-        (c["status"] == "applied" && c["applied"] == 1).then_some(())
-    })
-    .await;
+    server.wait_applied("app.json", 1).await;
     eventually("the state file to drop it", || async {
         state()?.get("unreported").is_none().then_some(())
     })
@@ -826,20 +827,12 @@ async fn a_failing_health_check_restores_reloads_and_reports() {
         .unwrap();
     let file = dir.join("configs/app.json");
     file_is(&file, "{\"v\": 1}\n").await;
-    eventually("applied 1", || async {
-        let c = server.instance_config("agent-1", "app.json").await?;
-        (c["status"] == "applied" && c["applied"] == 1).then_some(())
-    })
-    .await;
+    server.wait_applied("app.json", 1).await;
 
     server
         .save_and_release("app.json", "{\"v\": \"unhealthy\"}\n", 1)
         .await;
-    let failed = eventually("failed in the instances list", || async {
-        let c = server.instance_config("agent-1", "app.json").await?;
-        (c["status"] == "failed").then_some(c)
-    })
-    .await;
+    let failed = server.wait_failed("app.json").await;
     assert_eq!(failed["reported"], 2, "{failed}");
     assert_eq!(failed["applied"], 1, "{failed}");
     assert_eq!(
@@ -859,9 +852,5 @@ async fn a_failing_health_check_restores_reloads_and_reports() {
 
     server.save_and_release("app.json", "{\"v\": 3}\n", 2).await;
     file_is(&file, "{\"v\": 3}\n").await;
-    eventually("applied 3", || async {
-        let c = server.instance_config("agent-1", "app.json").await?;
-        (c["status"] == "applied" && c["applied"] == 3).then_some(())
-    })
-    .await;
+    server.wait_applied("app.json", 3).await;
 }
