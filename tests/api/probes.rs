@@ -61,7 +61,10 @@ async fn a_value_within_bounds_passes() {
     let g = guard(&p.url, &series("within"), 2, EmptyResult::Wait);
     let sample = value_until(&g, &g.query, 0.02).await;
     let r = judge_prometheus(&g, 0, &sample);
-    assert_eq!((r.status, r.value, r.streak), (GuardStatus::Passing, Some(0.02), 0));
+    assert_eq!(
+        (r.status, r.value, r.streak),
+        (GuardStatus::Passing, Some(0.02), 0)
+    );
     assert_eq!(r.message, "prometheus guard: 0.02 is within [0, 0.05]");
     // A URL with a trailing slash reaches the same API.
     let slash = guard(&format!("{}/", p.url), &g.query, 2, EmptyResult::Wait);
@@ -96,7 +99,11 @@ async fn crossing_max_fails_after_failures_consecutive_readings() {
     }
     assert_eq!(
         statuses,
-        [GuardStatus::NoData, GuardStatus::NoData, GuardStatus::Failing]
+        [
+            GuardStatus::NoData,
+            GuardStatus::NoData,
+            GuardStatus::Failing
+        ]
     );
     assert_eq!(
         reading.message,
@@ -120,7 +127,10 @@ async fn an_empty_result_is_no_data_or_what_the_guard_says() {
     assert_eq!(sample, Sample::Empty);
     let r = judge_prometheus(&wait, 0, &sample);
     assert_eq!(r.status, GuardStatus::NoData);
-    assert_eq!(r.message, "prometheus guard: the query returned no data yet");
+    assert_eq!(
+        r.message,
+        "prometheus guard: the query returned no data yet"
+    );
     let pass = guard(&p.url, &query, 1, EmptyResult::Pass);
     assert_eq!(
         judge_prometheus(&pass, 0, &sample).status,
@@ -151,14 +161,17 @@ async fn several_samples_are_an_error_that_counts_toward_failures() {
     p.gauge("several", &[("pod", "a")], 1.0);
     p.gauge("several", &[("pod", "b")], 2.0);
     let g = guard(&p.url, &series("several"), 1, EmptyResult::Wait);
-    let sample = sample_until(&g, &g.query, |s| {
-        matches!(s, Sample::Error(e) if e.contains("returned 2 samples"))
-    })
+    let sample = sample_until(
+        &g,
+        &g.query,
+        |s| matches!(s, Sample::Error(e) if e.contains("returned 2 samples")),
+    )
     .await;
     let r = judge_prometheus(&g, 0, &sample);
     assert_eq!(r.status, GuardStatus::Failing);
     assert!(
-        r.message.starts_with("prometheus guard: the query returned 2 samples"),
+        r.message
+            .starts_with("prometheus guard: the query returned 2 samples"),
         "{}",
         r.message
     );
@@ -176,7 +189,11 @@ async fn template_variables_are_substituted_end_to_end() {
         ("key", "app.yaml"),
         ("lane", "3"),
     ];
-    p.gauge("subst", &[&lane[..], &[("version", "7")][..]].concat(), 0.03);
+    p.gauge(
+        "subst",
+        &[&lane[..], &[("version", "7")][..]].concat(),
+        0.03,
+    );
     p.gauge("subst", &[&lane[..], &[("version", "6")][..]].concat(), 0.9);
     let template = r#"probe_value{test="subst",namespace="{{namespace}}",env="{{env}}",key="{{key}}",lane="{{lane}}",version="{{version}}"}"#;
     let g = guard(&p.url, template, 1, EmptyResult::Wait);
@@ -233,10 +250,17 @@ fn error_of(sample: Sample) -> String {
 async fn prometheus_down_slow_or_refusing_is_an_error() {
     let client = probe::client();
     let port = closed_port();
-    let down = guard(&format!("http://127.0.0.1:{port}"), "up", 1, EmptyResult::Wait);
+    let down = guard(
+        &format!("http://127.0.0.1:{port}"),
+        "up",
+        1,
+        EmptyResult::Wait,
+    );
     let why = error_of(probe::prometheus(&client, &down, "up").await);
     assert!(
-        why.starts_with(&format!("Prometheus at 127.0.0.1:{port}: could not connect")),
+        why.starts_with(&format!(
+            "Prometheus at 127.0.0.1:{port}: could not connect"
+        )),
         "{why}"
     );
     let r = judge_prometheus(&down, 0, &Sample::Error(why));
@@ -315,7 +339,7 @@ async fn hook_server() -> (String, Calls) {
         }
     };
     let router = Router::new()
-        .route("/slow", post(|| std::future::pending::<StatusCode>()))
+        .route("/slow", post(std::future::pending::<StatusCode>))
         .fallback(record);
     (serve(router).await, calls)
 }
@@ -490,7 +514,10 @@ async fn test_query_now_shows_the_value_the_samples_or_the_error() {
     assert!(many.get("value").is_none(), "{many}");
     assert_eq!(many["series"].as_array().unwrap().len(), 2);
     assert!(
-        many["error"].as_str().unwrap().contains("returned 2 samples"),
+        many["error"]
+            .as_str()
+            .unwrap()
+            .contains("returned 2 samples"),
         "{many}"
     );
 
@@ -502,7 +529,10 @@ async fn test_query_now_shows_the_value_the_samples_or_the_error() {
     .await;
     assert_eq!(down["samples"], 0);
     assert!(
-        down["error"].as_str().unwrap().contains("could not connect"),
+        down["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not connect"),
         "{down}"
     );
 }
@@ -514,11 +544,17 @@ async fn test_query_now_checks_its_inputs_and_its_caller() {
     let url = format!("http://127.0.0.1:{port}");
     for (body, field) in [
         (json!({"url": "ftp://h", "query": "up"}), "url"),
-        (json!({"url": format!("http://h/{}", "x".repeat(2048)), "query": "up"}), "url"),
+        (
+            json!({"url": format!("http://h/{}", "x".repeat(2048)), "query": "up"}),
+            "url",
+        ),
         (json!({"url": "http:///x", "query": "up"}), "url"),
         (json!({"url": url, "query": " "}), "query"),
         (json!({"url": url, "query": "x".repeat(4097)}), "query"),
-        (json!({"url": url, "query": "up", "namespace": "no such"}), "namespace"),
+        (
+            json!({"url": url, "query": "up", "namespace": "no such"}),
+            "namespace",
+        ),
         (json!({"url": url, "query": "up", "key": "../etc"}), "key"),
     ] {
         let (status, answer) = app.post_json(PROBE, body.clone()).await;
@@ -526,7 +562,10 @@ async fn test_query_now_checks_its_inputs_and_its_caller() {
         assert_eq!(answer["error"]["field"], field, "{answer}");
     }
     let (status, answer) = app
-        .post_json(PROBE, json!({"url": url, "query": "up", "namespce": "shop"}))
+        .post_json(
+            PROBE,
+            json!({"url": url, "query": "up", "namespce": "shop"}),
+        )
         .await;
     assert!(status.is_client_error(), "{answer}");
 
@@ -544,10 +583,19 @@ async fn test_query_now_checks_its_inputs_and_its_caller() {
         .await;
     assert_eq!(probe_as(staging.clone(), body.clone()).await, 403);
     assert_eq!(
-        probe_as(staging, json!({"url": url, "query": "up", "env": "staging"})).await,
+        probe_as(
+            staging,
+            json!({"url": url, "query": "up", "env": "staging"})
+        )
+        .await,
         200
     );
-    let r = client().post(app.url(PROBE)).json(&body).send().await.unwrap();
+    let r = client()
+        .post(app.url(PROBE))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     // The dashboard's session cookie works only from the dashboard's own origin.
     let r = app

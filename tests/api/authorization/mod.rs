@@ -214,7 +214,9 @@ fn routes() -> Vec<Route> {
             method: Method::POST,
             path: |_| "/api/v1/rollout-probe/prometheus".into(),
             body: |_| {
-                Some(json!({ "url": "http://127.0.0.1:1", "query": "up", "namespace": "shop", "env": "prod" }))
+                Some(
+                    json!({ "url": "http://127.0.0.1:1", "query": "up", "namespace": "shop", "env": "prod" }),
+                )
             },
             expected: LANE_ACTION,
         },
