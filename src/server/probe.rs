@@ -23,14 +23,13 @@ pub const PROMETHEUS_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_PROMETHEUS_ANSWER: usize = 1024 * 1024;
 /// How much of a webhook's answer is read (its first line is quoted in the guard's message).
 pub const MAX_HOOK_ANSWER: usize = 4096;
-/// Connecting alone may take this long (the whole call is bounded by its own deadline too).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Never sent through a proxy, whatever `NO_PROXY` says.
 const LOOPBACK: &str = "localhost,127.0.0.0/8,::1";
 
 /// The probe client: rustls, no redirects (a 3xx answer is judged as it is), the proxies of the
 /// environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`) but never for loopback, and
-/// `User-Agent: graycast/VERSION`. Build one per server and share it (it pools connections).
+/// `User-Agent: graycast/VERSION`. No timeouts of its own: each call has one deadline for
+/// resolving, connecting and answering. Build one per server and share it (it pools connections).
 pub fn client() -> Client {
     client_with_env(|name| std::env::var(name).ok())
 }
@@ -41,7 +40,6 @@ pub fn client_with_env(var: impl Fn(&str) -> Option<String>) -> Client {
         .use_rustls_tls()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
         .no_proxy();
     for proxy in env_proxies(&var) {
         builder = builder.proxy(proxy);

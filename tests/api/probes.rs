@@ -306,8 +306,9 @@ async fn prometheus_down_slow_or_refusing_is_an_error() {
     }
 }
 
-/// What the webhook server saw: the path, the body and the user agent of each call.
-type Calls = Arc<Mutex<Vec<(String, Value, String)>>>;
+/// What the webhook server saw: the path, the body, the user agent and the authorization
+/// header of each call.
+type Calls = Arc<Mutex<Vec<(String, Value, String, String)>>>;
 
 async fn hook_server() -> (String, Calls) {
     let calls: Calls = Arc::default();
@@ -315,14 +316,17 @@ async fn hook_server() -> (String, Calls) {
     let record = move |uri: Uri, headers: HeaderMap, body: axum::Json<Value>| {
         let seen = seen.clone();
         async move {
-            let agent = headers
-                .get("user-agent")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let (agent, authorization) = (header("user-agent"), header("authorization"));
             seen.lock()
                 .unwrap()
-                .push((uri.path().to_string(), body.0, agent));
+                .push((uri.path().to_string(), body.0, agent, authorization));
             match uri.path() {
                 "/ok" => StatusCode::OK.into_response(),
                 "/accepted" => StatusCode::NO_CONTENT.into_response(),
@@ -370,13 +374,33 @@ async fn webhooks_pass_on_2xx_and_receive_the_lane() {
         assert_eq!((r.status, r.streak), (GuardStatus::Passing, 0));
         assert_eq!(r.message, format!("webhook guard: answered {code}"));
     }
+    // Credentials in the URL go as basic auth, and never into a message.
+    let with_credentials = base.replace("http://", "http://hook:s3cret@");
+    let refused = hook(format!("{with_credentials}/fail"), 1, 5);
+    let answer = probe::webhook(&client, &refused, &lane_body()).await;
+    assert!(!judge_webhook(&refused, 0, &answer)
+        .message
+        .contains("s3cret"));
+    let down = hook(
+        format!("http://hook:s3cret@127.0.0.1:{}/", closed_port()),
+        1,
+        5,
+    );
+    let answer = probe::webhook(&client, &down, &lane_body()).await;
+    let message = judge_webhook(&down, 0, &answer).message;
+    assert!(
+        message.contains("could not connect") && !message.contains("s3cret"),
+        "{message}"
+    );
     let calls = calls.lock().unwrap();
-    assert_eq!(calls.len(), 2);
+    assert_eq!(calls.len(), 3);
     assert_eq!(calls[0].1, lane_body());
     assert_eq!(
         calls[0].2,
         format!("graycast/{}", env!("CARGO_PKG_VERSION"))
     );
+    assert_eq!(calls[0].3, "");
+    assert_eq!(calls[2].3, "Basic aG9vazpzM2NyZXQ=");
 }
 
 #[tokio::test]
