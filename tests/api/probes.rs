@@ -632,3 +632,32 @@ async fn test_query_now_checks_its_inputs_and_its_caller() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+/// The dashboard's server function runs the same operation for the signed-in user.
+#[tokio::test]
+async fn the_dashboard_tests_a_query_through_its_server_function() {
+    use graycast::api::probes::TestPrometheusQuery;
+    use leptos::server_fn::ServerFn;
+    let app = spawn_app().await;
+    let p = prometheus().await;
+    let call = |c: reqwest::Client, query: &'static str| {
+        let (app, url) = (&app, p.url.clone());
+        async move {
+            let r = c
+                .post(app.url(TestPrometheusQuery::PATH))
+                .header("Origin", app.base.clone())
+                .form(&[("request[url]", url.as_str()), ("request[query]", query)])
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, answer) = call(app.admin.clone(), "vector(3)").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["value"], 3.0);
+    assert_eq!(answer["samples"], 1);
+    let viewer = app.user("vera", "viewer", None).await;
+    let (status, answer) = call(viewer, "vector(3)").await;
+    assert_eq!(status, 403, "{answer}");
+}
