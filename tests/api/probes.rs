@@ -3,6 +3,7 @@
 //! series the tests set; webhooks are test servers answering 2xx, 425, 500, a redirect, or
 //! nothing in time. Also the dashboard's "test query now" (`POST /api/v1/rollout-probe/prometheus`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -226,17 +227,20 @@ async fn serve(router: Router) -> String {
     base
 }
 
-/// Accepts connections and never answers.
-async fn silent() -> String {
+/// Accepts connections and never answers; counts them.
+async fn silent() -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
     tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((socket, _)) = listener.accept().await {
             held.push(socket);
+            count.fetch_add(1, Ordering::SeqCst);
         }
     });
-    base
+    (base, accepted)
 }
 
 fn error_of(sample: Sample) -> String {
@@ -267,7 +271,7 @@ async fn prometheus_down_slow_or_refusing_is_an_error() {
     assert_eq!(r.status, GuardStatus::Failing);
 
     // The interval (1 s) bounds a query that gets no answer.
-    let slow = guard(&silent().await, "up", 1, EmptyResult::Wait);
+    let slow = guard(&silent().await.0, "up", 1, EmptyResult::Wait);
     let started = Instant::now();
     let why = error_of(probe::prometheus(&client, &slow, "up").await);
     assert!(why.ends_with("did not answer within 1 s"), "{why}");
@@ -660,4 +664,37 @@ async fn the_dashboard_tests_a_query_through_its_server_function() {
     let viewer = app.user("vera", "viewer", None).await;
     let (status, answer) = call(viewer, "vector(3)").await;
     assert_eq!(status, 403, "{answer}");
+}
+
+/// At most `MAX_QUERY_TESTS` test queries wait on other servers at once; one more is 429.
+#[tokio::test]
+async fn test_queries_running_at_once_are_bounded() {
+    use graycast::server::ops::probes::MAX_QUERY_TESTS;
+    let app = Arc::new(spawn_app().await);
+    let (url, accepted) = silent().await;
+    let body = json!({"url": url, "query": "up"});
+    let waiting: Vec<_> = (0..MAX_QUERY_TESTS)
+        .map(|_| {
+            let (app, body) = (app.clone(), body.clone());
+            tokio::spawn(async move { app.post_json(PROBE, body).await })
+        })
+        .collect();
+    eventually(
+        "every test query to be waiting on the silent server",
+        || async { (accepted.load(Ordering::SeqCst) == MAX_QUERY_TESTS).then_some(()) },
+    )
+    .await;
+    let r = app
+        .admin
+        .post(app.url(PROBE))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(accepted.load(Ordering::SeqCst), MAX_QUERY_TESTS);
+    for task in waiting {
+        task.abort();
+    }
 }
