@@ -142,7 +142,8 @@ fn cause(e: &reqwest::Error) -> String {
     }
 }
 
-fn whole_secs(d: Duration) -> String {
+/// A duration for messages: `10 s`, `1.5 s`.
+fn seconds(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
 }
 
@@ -192,7 +193,7 @@ async fn fetch_query(
         Ok(result) => result,
         Err(_) => Err(format!(
             "Prometheus at {at} did not answer within {}",
-            whole_secs(limit)
+            seconds(limit)
         )),
     }
 }
