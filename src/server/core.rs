@@ -27,6 +27,10 @@ pub struct Core {
     pub closing: tokio::sync::watch::Sender<bool>,
     /// Validations and diffs, off the async workers and within their time budgets.
     pub content: ops::content::ContentWork,
+    /// The client of outbound guard probes (Prometheus, webhooks): [`super::probe::client`].
+    pub probe_client: reqwest::Client,
+    /// Bounds the "test query now" calls running at once ([`ops::probes::MAX_QUERY_TESTS`]).
+    pub query_tests: tokio::sync::Semaphore,
 }
 
 impl Core {
@@ -81,6 +85,8 @@ impl Core {
             metrics,
             closing: tokio::sync::watch::Sender::new(false),
             content,
+            probe_client: super::probe::client(),
+            query_tests: tokio::sync::Semaphore::new(ops::probes::MAX_QUERY_TESTS),
         };
         Ok((Arc::new(core), first_start))
     }

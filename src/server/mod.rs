@@ -8,6 +8,7 @@ pub mod listen;
 pub mod metrics;
 pub mod ops;
 pub mod outlet;
+pub mod probe;
 pub mod subscribers;
 pub mod trace;
 

@@ -10,6 +10,7 @@ pub mod environments;
 pub mod history;
 pub mod lanes;
 pub mod namespaces;
+pub mod probes;
 pub mod rollout;
 pub mod setup;
 pub mod subscribers;
