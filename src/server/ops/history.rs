@@ -127,6 +127,7 @@ mod tests {
             created_by: "admin".into(),
             created_at: "t".into(),
             closed_at: None,
+            plan: None,
         }
     }
 

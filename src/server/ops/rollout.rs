@@ -125,6 +125,7 @@ mod tests {
             created_by: "admin".into(),
             created_at: "t".into(),
             closed_at: None,
+            plan: None,
         }
     }
 
