@@ -8,6 +8,8 @@ pub mod configs;
 pub mod instances;
 
 #[cfg(feature = "ssr")]
+pub mod plans;
+#[cfg(feature = "ssr")]
 pub mod rest;
 #[cfg(feature = "ssr")]
 pub mod router;

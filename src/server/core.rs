@@ -1,7 +1,7 @@
 //! The core every entry point shares: the REST handlers, the server
 //! functions, the CLI and the tests all call `ops` with one [`Core`].
 
-use super::{auth, db, hub, metrics, ops, subscribers, ServeConfig};
+use super::{auth, db, hub, metrics, ops, rollout, subscribers, ServeConfig};
 use std::sync::Arc;
 
 /// The database, the push hub, the instance registry, the metrics and the
@@ -27,6 +27,11 @@ pub struct Core {
     pub closing: tokio::sync::watch::Sender<bool>,
     /// Validations and diffs, off the async workers and within their time budgets.
     pub content: ops::content::ContentWork,
+    /// The client of outbound guard probes (Prometheus, webhooks): [`super::probe::client`].
+    pub probe_client: reqwest::Client,
+    /// The rollout scheduler's handle: its wake-up, its probes and its lease. It runs only in
+    /// a serving process ([`rollout::spawn`]), never in the CLI.
+    pub rollouts: Arc<rollout::Rollouts>,
 }
 
 impl Core {
@@ -67,6 +72,7 @@ impl Core {
             config.diff_timeout,
             ops::content::DEFAULT_QUEUE_TIMEOUT,
         );
+        let config_tick = config.plan_tick;
         let login_throttle = auth::LoginThrottle::new(&config.login);
         let password_checks = auth::PasswordChecks::new(&config.login, metrics.clone());
         let core = Self {
@@ -81,6 +87,8 @@ impl Core {
             metrics,
             closing: tokio::sync::watch::Sender::new(false),
             content,
+            probe_client: super::probe::client(),
+            rollouts: Arc::new(rollout::Rollouts::new(config_tick)),
         };
         Ok((Arc::new(core), first_start))
     }

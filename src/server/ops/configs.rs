@@ -108,6 +108,9 @@ pub async fn list(state: &Core, actor: &Actor, namespace: &str, env: &str) -> Re
             config.lanes.push(lane);
         }
     }
+    for config in &mut configs {
+        super::plans::summarize(&state.db, &mut config.lanes).await?;
+    }
     Ok(configs)
 }
 
@@ -118,6 +121,8 @@ pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Confi
     let mut conn = state.db.acquire().await?;
     let StoredConfig { id, mut config } = find(&mut conn, namespace, env, key).await?;
     config.lanes = db::lanes::active(&mut *conn, id).await?;
+    drop(conn);
+    super::plans::summarize(&state.db, &mut config.lanes).await?;
     Ok(config)
 }
 
@@ -430,6 +435,15 @@ pub async fn delete(
     .await?;
     for lane in &lanes {
         db::lanes::close(&mut tx, lane.id, "aborted", event.id).await?;
+        super::plans::lane_closed(
+            &mut tx,
+            actor,
+            path,
+            lane,
+            super::lanes::Close::Abort,
+            event.id,
+        )
+        .await?;
     }
     db::configs::mark_deleted(&mut tx, config.id).await?;
     db::subscribers::forget_key(&mut tx, namespace, env, key).await?;

@@ -10,9 +10,11 @@ pub mod environments;
 pub mod history;
 pub mod lanes;
 pub mod namespaces;
+pub mod plans;
 pub mod rollout;
 pub mod setup;
 pub mod subscribers;
+pub mod templates;
 pub mod tokens;
 pub mod users;
 

@@ -1,0 +1,1000 @@
+//! Rollout plans of lanes (PRODUCT.md section 6): choosing a plan for a lane, attaching it,
+//! showing it, the controls (pause, resume, advance), and carrying out every move of a plan —
+//! the scheduler's and a person's alike — as lane changes through [`super::lanes`], so
+//! subscribers see them through the push hub like any other release event.
+
+use super::configs::{find, message_of, MAX_MESSAGE_CHARS};
+use super::lanes::{self, Close};
+use crate::domain::plan::decide::{
+    may_advance, next_step, remaining_ms, resumed_step_start, Decision, PlanState,
+};
+use crate::domain::plan::guard::{GuardStatus, Reading};
+use crate::domain::plan::{parse_plan, show_bp, Plan, PlanError};
+use crate::model::{
+    percentage_of, AttachPlan, ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneUpdate,
+    PlanControl, PlanSpec, PlanSummary, PlanTransition, ReleaseEvent, Role,
+};
+use crate::server::auth::Actor;
+use crate::server::db::{self, audit::NewEntry, plans::PlanRow};
+use crate::server::{rollout, Core};
+use crate::{Error, Result};
+use serde_json::{json, Value};
+use sqlx::SqliteExecutor;
+
+/// The actor of the scheduler's own moves.
+pub const SCHEDULER: &str = "graycast";
+
+/// The caller the scheduler acts as.
+pub fn scheduler() -> Actor {
+    Actor {
+        name: SCHEDULER.into(),
+        ..Actor::cli()
+    }
+}
+
+/// A plan chosen for a lane: given in the request, or a template's.
+#[derive(Debug, Clone)]
+pub struct PlanChoice {
+    pub plan: Plan,
+    pub template: Option<String>,
+}
+
+impl PlanChoice {
+    pub fn spec(&self) -> PlanSpec {
+        PlanSpec::from(&self.plan)
+    }
+
+    /// The percentage a lane with this plan starts at: the first step's. A percentage given as
+    /// well (not `NaN`) must be that one.
+    pub fn start_percentage(&self, given: f64) -> Result<f64> {
+        let first = percentage_of(self.plan.steps[0].percentage_bp);
+        if given.is_nan() || (given - first).abs() < 1e-9 {
+            Ok(first)
+        } else {
+            Err(Error::invalid(
+                "percentage",
+                format!(
+                    "A lane with a plan starts at the plan's first step ({}), not at {given} %; \
+                     leave percentage out.",
+                    show_bp(self.plan.steps[0].percentage_bp)
+                ),
+            ))
+        }
+    }
+}
+
+fn refused(e: PlanError) -> Error {
+    Error::invalid(&e.field, format!("{}: {}", e.field, e.message))
+}
+
+/// The plan of a request (`plan`, or `template`: a name among `env`'s templates), checked.
+pub async fn choose(
+    state: &Core,
+    env: &str,
+    plan: Option<&Value>,
+    template: Option<String>,
+) -> Result<Option<PlanChoice>> {
+    match (plan, template) {
+        (Some(_), Some(_)) => Err(Error::invalid(
+            "template",
+            "Send a plan or a template, not both.",
+        )),
+        (Some(plan), None) => Ok(Some(PlanChoice {
+            plan: parse_plan(plan, "plan").map_err(refused)?,
+            template: None,
+        })),
+        (None, Some(name)) => {
+            let plan = super::templates::plan_of(&state.db, env, &name).await?;
+            Ok(Some(PlanChoice {
+                plan,
+                template: Some(name),
+            }))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// A stored plan, read back (it was checked before it was stored).
+pub fn load(row: &PlanRow) -> Result<(Plan, PlanState)> {
+    let value: Value = serde_json::from_str(&row.plan)
+        .map_err(|e| Error::internal(format!("plan of lane {} is corrupt: {e}", row.lane_id)))?;
+    let plan = parse_plan(&value, "plan")
+        .map_err(|e| Error::internal(format!("plan of lane {} is corrupt: {e}", row.lane_id)))?;
+    let state = row.state.parse().map_err(Error::internal)?;
+    if row.step as usize >= plan.steps.len() || row.step < 0 {
+        return Err(Error::internal(format!(
+            "plan of lane {} is at step {} of {}",
+            row.lane_id,
+            row.step,
+            plan.steps.len()
+        )));
+    }
+    Ok((plan, state))
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Milliseconds since the epoch in the database's time format.
+pub fn time_text(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    crate::server::subscribers::format_time(t)
+}
+
+fn audit_entry(actor: &Actor, action: &'static str, path: &ConfigPath) -> NewEntry {
+    let (namespace, env, key) = path.parts();
+    NewEntry::new(&actor.name, action)
+        .namespace(namespace)
+        .env(env)
+        .key(key)
+}
+
+/// A sentence cut to fit a release event's message.
+fn fit(text: &str) -> String {
+    if text.chars().count() <= MAX_MESSAGE_CHARS {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(MAX_MESSAGE_CHARS - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Stores `choice` as the running plan of `lane` at step 0 (the lane is at its first step's
+/// percentage since release event `event`), with its `start` transition and audit entry.
+pub async fn start_in(
+    tx: &mut db::Tx<'_>,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: &Lane,
+    choice: &PlanChoice,
+    event: i64,
+) -> Result<()> {
+    let spec = choice.spec();
+    let kinds: Vec<&'static str> = choice.plan.guards.iter().map(|g| g.kind()).collect();
+    db::plans::insert(
+        tx,
+        db::plans::NewPlanRow {
+            lane_id: lane.id,
+            plan: &spec.to_value().to_string(),
+            template: choice.template.as_deref(),
+            step_started_at: now_ms(),
+            step_event: event,
+            created_by: &actor.name,
+            guards: &kinds,
+        },
+    )
+    .await?;
+    let first = choice.plan.steps[0].percentage_bp;
+    db::plans::insert_transition(
+        tx,
+        db::plans::NewTransition {
+            lane_id: lane.id,
+            action: "start",
+            actor: &actor.name,
+            from_step: None,
+            step: 0,
+            state: "running",
+            percentage_bp: first,
+            reason: None,
+            release_event: Some(event),
+            forced: false,
+        },
+    )
+    .await?;
+    db::audit::record(
+        tx,
+        audit_entry(actor, "rollout.start", path).details(json!({
+            "lane": lane.id, "version": lane.version, "plan": spec,
+            "template": choice.template, "percentage": percentage_of(first),
+            "release_event": event,
+        })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// After `actor` changed `lane`'s percentage by hand: pauses its running plan (a person took
+/// over). Whether it did.
+pub async fn person_took_over(
+    tx: &mut db::Tx<'_>,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: &Lane,
+    event: i64,
+) -> Result<bool> {
+    let Some(row) = db::plans::find(&mut **tx, lane.id).await? else {
+        return Ok(false);
+    };
+    let (_, plan_state) = load(&row)?;
+    if plan_state != PlanState::Running {
+        return Ok(false);
+    }
+    let reason = format!(
+        "{} set the lane's percentage to {} % by hand; the plan is paused (a person took over)",
+        actor.name, lane.percentage
+    );
+    let now = now_ms();
+    let step = row.step as usize;
+    db::plans::set_position(
+        tx,
+        lane.id,
+        db::plans::PlanPosition {
+            state: "paused",
+            step,
+            step_started_at: row.step_started_at,
+            paused_at: Some(now),
+            step_event: None,
+            reason: Some(&reason),
+            waiting_for: None,
+        },
+    )
+    .await?;
+    transition(
+        tx,
+        actor,
+        &row,
+        "pause",
+        step,
+        "paused",
+        lane,
+        Some(&reason),
+        Some(event),
+    )
+    .await?;
+    db::audit::record(
+        tx,
+        audit_entry(actor, "rollout.pause", path).details(json!({
+            "lane": lane.id, "step": step, "reason": reason, "release_event": event,
+        })),
+    )
+    .await?;
+    Ok(true)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn transition(
+    tx: &mut db::Tx<'_>,
+    actor: &Actor,
+    row: &PlanRow,
+    action: &str,
+    step: usize,
+    state: &str,
+    lane: &Lane,
+    reason: Option<&str>,
+    event: Option<i64>,
+) -> Result<i64> {
+    Ok(db::plans::insert_transition(
+        tx,
+        db::plans::NewTransition {
+            lane_id: row.lane_id,
+            action,
+            actor: &actor.name,
+            from_step: Some(row.step as usize),
+            step,
+            state,
+            percentage_bp: lanes::basis_points(lane.percentage),
+            reason,
+            release_event: event,
+            forced: false,
+        },
+    )
+    .await?)
+}
+
+/// After `lane` was promoted or aborted by a person (or deleted with its config): ends its
+/// plan if it was still running or paused. Whether it did.
+pub async fn lane_closed(
+    tx: &mut db::Tx<'_>,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: &Lane,
+    how: Close,
+    event: i64,
+) -> Result<bool> {
+    let Some(row) = db::plans::find(&mut **tx, lane.id).await? else {
+        return Ok(false);
+    };
+    let (_, plan_state) = load(&row)?;
+    if plan_state.is_final() {
+        return Ok(false);
+    }
+    let (state, action, audit, reason) = match how {
+        Close::Promote => (
+            "completed",
+            "complete",
+            "rollout.complete",
+            format!("{} promoted the lane", actor.name),
+        ),
+        Close::Abort => (
+            "aborted",
+            "abort",
+            "rollout.abort",
+            format!("{} aborted the lane", actor.name),
+        ),
+    };
+    let step = row.step as usize;
+    db::plans::set_position(
+        tx,
+        lane.id,
+        db::plans::PlanPosition {
+            state,
+            step,
+            step_started_at: row.step_started_at,
+            paused_at: None,
+            step_event: None,
+            reason: Some(&reason),
+            waiting_for: None,
+        },
+    )
+    .await?;
+    transition(
+        tx,
+        actor,
+        &row,
+        action,
+        step,
+        state,
+        lane,
+        Some(&reason),
+        Some(event),
+    )
+    .await?;
+    db::audit::record(
+        tx,
+        audit_entry(actor, audit, path).details(json!({
+            "lane": lane.id, "step": step, "reason": reason, "release_event": event,
+        })),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The summary of a stored plan at `now`.
+fn summary(row: &PlanRow, plan: &Plan, state: PlanState, now: i64) -> PlanSummary {
+    let step = row.step as usize;
+    let remaining = match (state, row.paused_at) {
+        (PlanState::Running, _) => remaining_ms(plan, step, row.step_started_at, now),
+        (PlanState::Paused, Some(paused_at)) => {
+            remaining_ms(plan, step, row.step_started_at, paused_at)
+        }
+        _ => 0,
+    };
+    PlanSummary {
+        state,
+        step,
+        steps: plan.steps.len(),
+        percentage: percentage_of(plan.steps[step].percentage_bp),
+        step_started_at: time_text(row.step_started_at),
+        remaining_secs: (remaining as u64).div_ceil(1000),
+        waiting_for: row
+            .waiting_for
+            .clone()
+            .filter(|_| state == PlanState::Running),
+        reason: row.reason.clone(),
+        template: row.template.clone(),
+    }
+}
+
+/// Fills in the plan summary of each of `lanes` that has a plan.
+pub async fn summarize(db: &sqlx::SqlitePool, lanes: &mut [Lane]) -> Result<()> {
+    if lanes.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let mut conn = db.acquire().await?;
+    for lane in lanes.iter_mut() {
+        if let Some(row) = db::plans::find(&mut *conn, lane.id).await? {
+            let (plan, state) = load(&row)?;
+            lane.plan = Some(summary(&row, &plan, state, now));
+        }
+    }
+    Ok(())
+}
+
+/// The plan of a lane as `GET …/lanes/{id}/plan` shows it.
+async fn show(db: &sqlx::SqlitePool, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
+    let mut conn = db.acquire().await?;
+    let row = plan_row(&mut *conn, path, lane).await?;
+    let (plan, state) = load(&row)?;
+    let guards = db::plans::guards(&mut *conn, lane)
+        .await?
+        .into_iter()
+        .map(|g| {
+            Ok(GuardReading {
+                guard: g.guard as usize,
+                kind: g.kind,
+                status: status_of(&g.status)?,
+                value: g.value,
+                message: g.message,
+                evaluated_at: g.evaluated_at,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let history = db::plans::transitions(&mut *conn, lane)
+        .await?
+        .into_iter()
+        .map(|t| {
+            Ok(PlanTransition {
+                id: t.id,
+                at: t.at,
+                action: t.action,
+                actor: t.actor,
+                from_step: t.from_step.map(|s| s as usize),
+                step: t.step as usize,
+                state: t.state.parse().map_err(Error::internal)?,
+                percentage: t.percentage_bp as f64 / 100.0,
+                reason: t.reason,
+                release_event: t.release_event,
+                forced: t.forced,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(LanePlan {
+        lane,
+        plan: PlanSpec::from(&plan),
+        summary: summary(&row, &plan, state, now_ms()),
+        guards,
+        history,
+    })
+}
+
+pub fn status_of(word: &str) -> Result<GuardStatus> {
+    serde_json::from_value(Value::String(word.into()))
+        .map_err(|_| Error::internal(format!("unknown guard status {word:?}")))
+}
+
+/// The plan of a lane, or 404 naming what is missing.
+async fn plan_row(conn: impl SqliteExecutor<'_>, path: &ConfigPath, lane: i64) -> Result<PlanRow> {
+    db::plans::find(conn, lane)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("Lane {lane} of {path} has no rollout plan.")))
+}
+
+/// 404 unless `lane` is a lane of the config at `path`.
+async fn check_lane(state: &Core, path: &ConfigPath, lane: i64) -> Result<()> {
+    let (namespace, env, key) = path.parts();
+    let mut conn = state.db.acquire().await?;
+    let config = find(&mut conn, namespace, env, key).await?;
+    db::lanes::find(&mut *conn, config.id, lane)
+        .await?
+        .map(drop)
+        .ok_or_else(|| Error::not_found(format!("{path} has no lane {lane}.")))
+}
+
+/// `GET …/lanes/{id}/plan` (viewer).
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath, lane: LaneId) -> Result<LanePlan> {
+    let (namespace, env, _) = path.parts();
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    check_lane(state, path, lane.0).await?;
+    show(&state.db, path, lane.0).await
+}
+
+/// `PUT …/lanes/{id}/plan` (releaser): runs a plan on an active lane that has none; the lane
+/// moves to the plan's first step (a `lane.update` release event, when it is elsewhere).
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn attach(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: LaneId,
+    body: AttachPlan,
+) -> Result<LanePlan> {
+    let (namespace, env, key) = path.parts();
+    let LaneId(id) = lane;
+    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    let message = message_of(body.message)?;
+    let Some(choice) = choose(state, env, body.plan.as_ref(), body.template).await? else {
+        return Err(Error::invalid(
+            "plan",
+            "Send a plan, or a template by name, to attach to the lane.",
+        ));
+    };
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let config = find(&mut tx, namespace, env, key).await?;
+    let mut lane = lanes::find_active(&mut tx, &config, id).await?;
+    if db::plans::find(&mut *tx, id).await?.is_some() {
+        return Err(Error::conflict(format!(
+            "Lane {id} already has a rollout plan; a lane runs one plan in its life. Start a \
+             new lane for another plan."
+        )));
+    }
+    let first = choice.plan.steps[0].percentage_bp;
+    let event = if lanes::basis_points(lane.percentage) == first {
+        lanes::lane_event(&mut tx, actor, &config, &lane, "lane.update", &message).await?
+    } else {
+        let change = LaneUpdate {
+            percentage: Some(percentage_of(first)),
+            message: Some(message.clone()),
+            ..LaneUpdate::default()
+        };
+        let (after, event) = lanes::update_in(&mut tx, actor, &config, id, &change).await?;
+        lane = after;
+        event
+    };
+    start_in(&mut tx, actor, path, &lane, &choice, event.id).await?;
+    tx.commit().await?;
+    state.hub.publish(&event);
+    state.metrics.rollout_transition("started");
+    state.rollouts.wake();
+    show(&state.db, path, id).await
+}
+
+/// `POST …/lanes/{id}/plan/pause` (releaser): a running plan stops acting; its hold keeps the
+/// time it had left.
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn pause(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: LaneId,
+    control: PlanControl,
+) -> Result<LanePlan> {
+    if control.force {
+        return Err(Error::invalid("force", "force is for advance only."));
+    }
+    let message = message_of(control.message)?;
+    let reason = if message.is_empty() {
+        format!("paused by {}", actor.name)
+    } else {
+        format!("paused by {}: {message}", actor.name)
+    };
+    let decision = Decision::Pause { reason };
+    control_move(state, actor, path, lane, &[PlanState::Running], &decision).await
+}
+
+/// `POST …/lanes/{id}/plan/resume` (releaser): a paused plan runs again, and its hold continues
+/// with the time it had left.
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn resume(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: LaneId,
+    control: PlanControl,
+) -> Result<LanePlan> {
+    if control.force {
+        return Err(Error::invalid("force", "force is for advance only."));
+    }
+    let message = message_of(control.message)?;
+    let (namespace, env, _) = path.parts();
+    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    check_lane(state, path, lane.0).await?;
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let row = plan_row(&mut *tx, path, lane.0).await?;
+    let (plan, plan_state) = load(&row)?;
+    let Some(paused_at) = row.paused_at.filter(|_| plan_state == PlanState::Paused) else {
+        return Err(Error::conflict(format!(
+            "The plan of lane {} is {}; only a paused plan resumes.",
+            lane.0,
+            plan_state.as_str()
+        )));
+    };
+    let (namespace, env, key) = path.parts();
+    let config = find(&mut tx, namespace, env, key).await?;
+    let current = lanes::find_active(&mut tx, &config, lane.0).await?;
+    let now = now_ms();
+    let step = row.step as usize;
+    let started = resumed_step_start(row.step_started_at, paused_at, now);
+    let reason = if message.is_empty() {
+        format!("resumed by {}", actor.name)
+    } else {
+        format!("resumed by {}: {message}", actor.name)
+    };
+    db::plans::set_position(
+        &mut tx,
+        lane.0,
+        db::plans::PlanPosition {
+            state: "running",
+            step,
+            step_started_at: started,
+            paused_at: None,
+            step_event: None,
+            reason: None,
+            waiting_for: None,
+        },
+    )
+    .await?;
+    transition(
+        &mut tx,
+        actor,
+        &row,
+        "resume",
+        step,
+        "running",
+        &current,
+        Some(&reason),
+        None,
+    )
+    .await?;
+    db::audit::record(
+        &mut tx,
+        audit_entry(actor, "rollout.resume", path).details(json!({
+            "lane": lane.0, "step": step, "reason": reason,
+            "remaining_secs": (remaining_ms(&plan, step, started, now) as u64).div_ceil(1000),
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    state.metrics.rollout_transition("resumed");
+    state.rollouts.wake();
+    show(&state.db, path, lane.0).await
+}
+
+/// `POST …/lanes/{id}/plan/advance` (releaser): skips the rest of the hold of a running (or
+/// paused) plan; every guard must pass unless `force` (audited as such).
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn advance(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: LaneId,
+    control: PlanControl,
+) -> Result<LanePlan> {
+    let message = message_of(control.message)?;
+    let (namespace, env, _) = path.parts();
+    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    check_lane(state, path, lane.0).await?;
+    let live = rollout::live_plan(&state.db, lane.0)
+        .await?
+        .ok_or_else(|| {
+            Error::conflict(format!(
+                "The plan of lane {} is over (or the lane is closed); nothing to advance.",
+                lane.0
+            ))
+        })?;
+    let (plan, _) = load(&live.row)?;
+    if !control.force {
+        state.instances.flush().await?;
+        let readings = rollout::readings_now(state, &live, &plan).await?;
+        may_advance(&readings).map_err(Error::conflict)?;
+    }
+    let step = live.row.step as usize;
+    let decision = next_step(&plan, step);
+    let by = if message.is_empty() {
+        format!("advanced by {}", actor.name)
+    } else {
+        format!("advanced by {}: {message}", actor.name)
+    };
+    let why = if control.force {
+        format!("{by} with force, skipping the guards")
+    } else {
+        by
+    };
+    let allowed = [PlanState::Running, PlanState::Paused];
+    carry_out(
+        state,
+        actor,
+        path,
+        lane.0,
+        Move {
+            step,
+            allowed: &allowed,
+            decision: &decision,
+            why: &why,
+            forced: control.force,
+        },
+    )
+    .await?;
+    show(&state.db, path, lane.0).await
+}
+
+async fn control_move(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: LaneId,
+    allowed: &[PlanState],
+    decision: &Decision,
+) -> Result<LanePlan> {
+    let (namespace, env, _) = path.parts();
+    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    check_lane(state, path, lane.0).await?;
+    let row = plan_row(&state.db, path, lane.0).await?;
+    carry_out(
+        state,
+        actor,
+        path,
+        lane.0,
+        Move {
+            step: row.step as usize,
+            allowed,
+            decision,
+            why: "",
+            forced: false,
+        },
+    )
+    .await?;
+    show(&state.db, path, lane.0).await
+}
+
+/// A move of a plan, decided at `step` in one of the `allowed` states.
+pub struct Move<'a> {
+    pub step: usize,
+    pub allowed: &'a [PlanState],
+    pub decision: &'a Decision,
+    /// Why it advances or completes (the abort and pause decisions carry their reasons).
+    pub why: &'a str,
+    pub forced: bool,
+}
+
+/// Carries out a move in one transaction: the lane change (through [`super::lanes`], with its
+/// release event and audit entry), the plan's new position, its transition and the `rollout.*`
+/// audit entry; then hands the release event to the hub. 409 when the plan is no longer where
+/// the move was decided (a person or another move came first). `Wait` does nothing.
+pub async fn carry_out(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane_id: i64,
+    m: Move<'_>,
+) -> Result<Option<ReleaseEvent>> {
+    if matches!(m.decision, Decision::Wait { .. }) {
+        return Ok(None);
+    }
+    let (namespace, env, key) = path.parts();
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let config = find(&mut tx, namespace, env, key).await?;
+    let row = plan_row(&mut *tx, path, lane_id).await?;
+    let (plan, plan_state) = load(&row)?;
+    if row.step as usize != m.step || !m.allowed.contains(&plan_state) {
+        return Err(Error::conflict(format!(
+            "The plan of lane {lane_id} is {} at step {}; the move was decided at step {}.",
+            plan_state.as_str(),
+            row.step + 1,
+            m.step + 1
+        )));
+    }
+    let now = now_ms();
+    let step = m.step;
+    let steps = plan.steps.len();
+    let position = |state: &'static str, step, started, paused_at, event, reason| {
+        (state, step, started, paused_at, event, reason)
+    };
+    let (event, (new_state, new_step, started, paused_at, step_event, reason), action, audit, to) =
+        match m.decision {
+            Decision::Advance {
+                to_step,
+                percentage_bp,
+            } => {
+                let reason = format!(
+                    "{}; step {} of {steps}: {}",
+                    m.why,
+                    to_step + 1,
+                    show_bp(*percentage_bp)
+                );
+                let change = LaneUpdate {
+                    percentage: Some(percentage_of(*percentage_bp)),
+                    message: Some(fit(&format!("rollout plan: {reason}"))),
+                    ..LaneUpdate::default()
+                };
+                let (_, event) =
+                    lanes::update_in(&mut tx, actor, &config, lane_id, &change).await?;
+                db::plans::reset_polled_guards(&mut tx, lane_id).await?;
+                let id = event.id;
+                (
+                    Some(event),
+                    position("running", *to_step, now, None, Some(id), Some(reason)),
+                    "advance",
+                    "rollout.advance",
+                    "advanced",
+                )
+            }
+            Decision::Complete { promote } => {
+                let (event, reason) = if *promote {
+                    let reason = format!("{}; the last step is done, the lane is promoted", m.why);
+                    let (_, event) = lanes::close_in(
+                        &mut tx,
+                        actor,
+                        &config,
+                        lane_id,
+                        &fit(&format!("rollout plan: {reason}")),
+                        Close::Promote,
+                    )
+                    .await?;
+                    (Some(event), reason)
+                } else {
+                    let reason = format!(
+                        "{}; the last step is done, the lane stays for a person to promote",
+                        m.why
+                    );
+                    (None, reason)
+                };
+                let id = event.as_ref().map(|e| e.id);
+                (
+                    event,
+                    position(
+                        "completed",
+                        step,
+                        row.step_started_at,
+                        None,
+                        id,
+                        Some(reason),
+                    ),
+                    "complete",
+                    "rollout.complete",
+                    "completed",
+                )
+            }
+            Decision::Abort { reason } => {
+                let (_, event) =
+                    lanes::close_in(&mut tx, actor, &config, lane_id, &fit(reason), Close::Abort)
+                        .await?;
+                let id = event.id;
+                (
+                    Some(event),
+                    position(
+                        "aborted",
+                        step,
+                        row.step_started_at,
+                        None,
+                        Some(id),
+                        Some(reason.clone()),
+                    ),
+                    "abort",
+                    "rollout.abort",
+                    "aborted",
+                )
+            }
+            Decision::Pause { reason } => (
+                None,
+                position(
+                    "paused",
+                    step,
+                    row.step_started_at,
+                    Some(now),
+                    None,
+                    Some(reason.clone()),
+                ),
+                "pause",
+                "rollout.pause",
+                "paused",
+            ),
+            Decision::Wait { .. } => unreachable!("waiting was answered above"),
+        };
+    let reason = reason.unwrap_or_default();
+    db::plans::set_position(
+        &mut tx,
+        lane_id,
+        db::plans::PlanPosition {
+            state: new_state,
+            step: new_step,
+            step_started_at: started,
+            paused_at,
+            step_event,
+            reason: Some(&reason),
+            waiting_for: None,
+        },
+    )
+    .await?;
+    let percentage_bp = match m.decision {
+        Decision::Advance { percentage_bp, .. } => *percentage_bp,
+        _ => plan.steps[step].percentage_bp,
+    };
+    db::plans::insert_transition(
+        &mut tx,
+        db::plans::NewTransition {
+            lane_id,
+            action,
+            actor: &actor.name,
+            from_step: Some(step),
+            step: new_step,
+            state: new_state,
+            percentage_bp,
+            reason: Some(&reason),
+            release_event: event.as_ref().map(|e| e.id),
+            forced: m.forced,
+        },
+    )
+    .await?;
+    db::audit::record(
+        &mut tx,
+        audit_entry(actor, audit, path).details(json!({
+            "lane": lane_id, "from_step": step, "step": new_step,
+            "percentage": percentage_of(percentage_bp), "reason": reason,
+            "forced": m.forced, "release_event": event.as_ref().map(|e| e.id),
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    if let Some(event) = &event {
+        state.hub.publish(event);
+    }
+    state.metrics.rollout_transition(to);
+    state.rollouts.forget_probes(lane_id);
+    state.rollouts.wake();
+    tracing::info!(lane = lane_id, action, reason = %reason, "rollout plan moved");
+    Ok(event)
+}
+
+/// Ends a plan whose lane was closed without it (a config deletion closes its lanes).
+pub async fn end_orphan(state: &Core, path: &ConfigPath, lane_id: i64, status: &str) -> Result<()> {
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let Some(row) = db::plans::find(&mut *tx, lane_id).await? else {
+        return Ok(());
+    };
+    let (_, plan_state) = load(&row)?;
+    if plan_state.is_final() {
+        return Ok(());
+    }
+    let reason = format!("the lane was {status} outside the plan");
+    let step = row.step as usize;
+    let state_word = if status == "promoted" {
+        "completed"
+    } else {
+        "aborted"
+    };
+    db::plans::set_position(
+        &mut tx,
+        lane_id,
+        db::plans::PlanPosition {
+            state: state_word,
+            step,
+            step_started_at: row.step_started_at,
+            paused_at: None,
+            step_event: None,
+            reason: Some(&reason),
+            waiting_for: None,
+        },
+    )
+    .await?;
+    let (plan, _) = load(&row)?;
+    db::plans::insert_transition(
+        &mut tx,
+        db::plans::NewTransition {
+            lane_id,
+            action: if state_word == "completed" {
+                "complete"
+            } else {
+                "abort"
+            },
+            actor: SCHEDULER,
+            from_step: Some(step),
+            step,
+            state: state_word,
+            percentage_bp: plan.steps[step].percentage_bp,
+            reason: Some(&reason),
+            release_event: None,
+            forced: false,
+        },
+    )
+    .await?;
+    db::audit::record(
+        &mut tx,
+        audit_entry(
+            &scheduler(),
+            if state_word == "completed" {
+                "rollout.complete"
+            } else {
+                "rollout.abort"
+            },
+            path,
+        )
+        .details(json!({ "lane": lane_id, "step": step, "reason": reason })),
+    )
+    .await?;
+    tx.commit().await?;
+    state
+        .metrics
+        .rollout_transition(if state_word == "completed" {
+            "completed"
+        } else {
+            "aborted"
+        });
+    Ok(())
+}
+
+/// The reading a stored guard row stands for.
+pub fn reading_of(row: &db::plans::GuardRow) -> Result<Reading> {
+    Ok(Reading {
+        status: status_of(&row.status)?,
+        value: row.value,
+        message: row.message.clone(),
+        streak: u32::try_from(row.streak).unwrap_or(0),
+    })
+}
