@@ -109,12 +109,15 @@ pub async fn subscriber_token(app: &TestApp) -> String {
     app.token("fleet", "subscriber", Some(NS), Some(ENV)).await
 }
 
+/// The (version, lane) of every config event an instance got, in order.
+pub type Got = Arc<Mutex<Vec<(i64, Option<i64>)>>>;
+
 /// A service instance: watches `key` over a real SSE stream as `client_id` and reports every
 /// version it gets, `applied` — or `failed` with a message for the version `fails`.
 pub struct Instance {
     pub client_id: String,
     /// (version, lane) of every config event, in order.
-    pub got: Arc<Mutex<Vec<(i64, Option<i64>)>>>,
+    pub got: Got,
     task: tokio::task::JoinHandle<()>,
 }
 
