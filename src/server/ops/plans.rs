@@ -12,14 +12,13 @@ use crate::domain::plan::guard::{GuardStatus, Reading};
 use crate::domain::plan::{parse_plan, show_bp, Plan, PlanError};
 use crate::model::{
     percentage_of, AttachPlan, ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneUpdate,
-    PlanControl, PlanSpec, PlanSummary, PlanTransition, ReleaseEvent, Role,
+    PlanControl, PlanSpec, PlanSummary, PlanTransition, ReleaseEvent, ReleaseKind, Role, Timestamp,
 };
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, plans::PlanRow};
 use crate::server::{rollout, Core};
 use crate::{Error, Result};
 use serde_json::{json, Value};
-use sqlx::SqliteExecutor;
 
 /// The actor of the scheduler's own moves.
 pub const SCHEDULER: &str = "graycast";
@@ -119,11 +118,11 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Milliseconds since the epoch in the database's time format.
-pub fn time_text(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    crate::server::subscribers::format_time(t)
+/// Milliseconds since the epoch as a timestamp (the epoch itself when out of range).
+pub fn time_text(ms: i64) -> Timestamp {
+    Timestamp::from_unix_ms(ms)
+        .or_else(|| Timestamp::from_unix_ms(0))
+        .expect("the epoch is a timestamp")
 }
 
 fn audit_entry(actor: &Actor, action: &'static str, path: &ConfigPath) -> NewEntry {
@@ -386,7 +385,7 @@ fn summary(row: &PlanRow, plan: &Plan, state: PlanState, now: i64) -> PlanSummar
 }
 
 /// Fills in the plan summary of each of `lanes` that has a plan.
-pub async fn summarize(db: &sqlx::SqlitePool, lanes: &mut [Lane]) -> Result<()> {
+pub async fn summarize(db: &db::Pool, lanes: &mut [Lane]) -> Result<()> {
     if lanes.is_empty() {
         return Ok(());
     }
@@ -402,7 +401,7 @@ pub async fn summarize(db: &sqlx::SqlitePool, lanes: &mut [Lane]) -> Result<()> 
 }
 
 /// The plan of a lane as `GET …/lanes/{id}/plan` shows it.
-async fn show(db: &sqlx::SqlitePool, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
+async fn show(db: &db::Pool, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
     let mut conn = db.acquire().await?;
     let row = plan_row(&mut *conn, path, lane).await?;
     let (plan, state) = load(&row)?;
@@ -454,7 +453,7 @@ pub fn status_of(word: &str) -> Result<GuardStatus> {
 }
 
 /// The plan of a lane, or 404 naming what is missing.
-async fn plan_row(conn: impl SqliteExecutor<'_>, path: &ConfigPath, lane: i64) -> Result<PlanRow> {
+async fn plan_row(conn: impl db::Executor<'_>, path: &ConfigPath, lane: i64) -> Result<PlanRow> {
     db::plans::find(conn, lane)
         .await?
         .ok_or_else(|| Error::not_found(format!("Lane {lane} of {path} has no rollout plan.")))
@@ -511,7 +510,15 @@ pub async fn attach(
     }
     let first = choice.plan.steps[0].percentage_bp;
     let event = if lanes::basis_points(lane.percentage) == first {
-        lanes::lane_event(&mut tx, actor, &config, &lane, "lane.update", &message).await?
+        lanes::lane_event(
+            &mut tx,
+            actor,
+            &config,
+            &lane,
+            ReleaseKind::LaneUpdate,
+            &message,
+        )
+        .await?
     } else {
         let change = LaneUpdate {
             percentage: Some(percentage_of(first)),
