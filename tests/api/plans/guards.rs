@@ -128,7 +128,10 @@ async fn a_webhook_guard_waits_on_425_passes_on_2xx_and_aborts_after_its_failure
         "webhook guard: answered 503 (2 in a row, limit 2)"
     );
     assert_eq!(aborted["guards"][0]["status"], "failing");
-    assert_eq!(listed_lane(&app, "app.json", &lane).await["status"], "aborted");
+    assert_eq!(
+        listed_lane(&app, "app.json", &lane).await["status"],
+        "aborted"
+    );
     let audit = app.audit("rollout.abort").await;
     assert_eq!(audit[0]["actor"], "graycast");
 
