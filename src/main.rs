@@ -100,6 +100,10 @@ struct ServeArgs {
     /// Seconds a client may read nothing of a response (or watch stream) before it is cut off.
     #[arg(long, env = "GRAYCAST_WRITE_TIMEOUT_SECS", default_value_t = 30)]
     write_timeout_secs: u64,
+    /// Milliseconds between the rollout scheduler's evaluations of running plans (it also
+    /// wakes at once on reports and lane changes).
+    #[arg(long, env = "GRAYCAST_PLAN_TICK_MS", default_value_t = 1000)]
+    plan_tick_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -207,6 +211,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
         body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
         write_timeout: Duration::from_secs(args.write_timeout_secs.max(1)),
+        plan_tick: Duration::from_millis(args.plan_tick_ms.clamp(10, 60_000)),
     };
     open_file_limit(config.max_connections);
     if !config.site_root.join("pkg").is_dir() {

@@ -6,6 +6,9 @@ use std::str::FromStr;
 
 pub use crate::domain::time::Timestamp;
 
+mod plans;
+pub use plans::*;
+
 /// Response header of a watch stream: the server's heartbeat interval in
 /// seconds, so a client can tell a quiet stream from a dead one.
 pub const HEARTBEAT_HEADER: &str = "graycast-heartbeat-secs";
@@ -136,6 +139,9 @@ pub struct Environment {
     pub id: i64,
     pub name: String,
     pub created_at: Timestamp,
+    /// The rollout template the dashboard preselects in this environment.
+    #[serde(default)]
+    pub default_template: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -354,6 +360,9 @@ pub struct Lane {
     pub created_by: String,
     pub created_at: Timestamp,
     pub closed_at: Option<Timestamp>,
+    /// The lane's rollout plan, in short, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanSummary>,
 }
 
 /// A lane to start (also the body of a preview and the draft of an explanation).
@@ -364,6 +373,8 @@ pub struct NewLane {
     pub selector: Option<String>,
     #[serde(default)]
     pub targets: Option<Vec<String>>,
+    /// Required without a plan; with one, the plan's first step gives it (absent: `NaN`).
+    #[serde(default = "no_percentage")]
     pub percentage: f64,
     #[serde(default)]
     pub stickiness: Option<String>,
@@ -371,6 +382,17 @@ pub struct NewLane {
     pub priority: Option<i64>,
     #[serde(default)]
     pub message: Option<String>,
+    /// A rollout plan (PRODUCT.md section 6) to run on the lane: it starts at the plan's
+    /// first step, whatever `percentage` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<serde_json::Value>,
+    /// Or the name of a rollout template of the config's environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+fn no_percentage() -> f64 {
+    f64::NAN
 }
 
 /// A change to an active lane; absent fields stay as they are. The version,

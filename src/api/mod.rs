@@ -9,6 +9,8 @@ pub mod instances;
 pub mod probes;
 
 #[cfg(feature = "ssr")]
+pub mod plans;
+#[cfg(feature = "ssr")]
 pub mod rest;
 #[cfg(feature = "ssr")]
 pub mod router;

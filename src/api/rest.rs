@@ -119,6 +119,7 @@ pub fn router() -> Router<AppState> {
             post(abort_lane),
         )
         .route("/rollout-probe/prometheus", post(probe_prometheus))
+        .merge(super::plans::router())
         .fallback(|| async { Error::not_found("No such API route; see docs/api.md.") })
 }
 
@@ -271,7 +272,7 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for ContentJson<T> {
     }
 }
 
-const CONFIGS: &str = "/namespaces/{ns}/envs/{env}/configs";
+pub(crate) const CONFIGS: &str = "/namespaces/{ns}/envs/{env}/configs";
 
 #[derive(Deserialize)]
 struct NamespaceSearch {
@@ -520,13 +521,13 @@ async fn resolve(
 
 /// A lane's route: its config and its id (parsed by [`lane_id`], for the error).
 #[derive(Deserialize)]
-struct LanePath {
+pub(crate) struct LanePath {
     #[serde(flatten)]
-    config: ConfigPath,
-    id: String,
+    pub(crate) config: ConfigPath,
+    pub(crate) id: String,
 }
 
-fn lane_id(id: &str) -> Result<LaneId> {
+pub(crate) fn lane_id(id: &str) -> Result<LaneId> {
     id.parse().map_err(|message| Error::invalid("id", message))
 }
 

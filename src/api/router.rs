@@ -43,6 +43,7 @@ impl Application {
             .await
             .map_err(crate::Error::into_process)
             .context("could not load the instances")?;
+        crate::server::rollout::spawn(&core);
         let state = AppState {
             leptos_options,
             core: core.clone(),

@@ -1,7 +1,7 @@
 //! The core every entry point shares: the REST handlers, the server
 //! functions, the CLI and the tests all call `ops` with one [`Core`].
 
-use super::{auth, db, hub, metrics, ops, subscribers, ServeConfig};
+use super::{auth, db, hub, metrics, ops, rollout, subscribers, ServeConfig};
 use std::sync::Arc;
 
 /// The database, the push hub, the instance registry, the metrics and the
@@ -31,6 +31,9 @@ pub struct Core {
     pub probe_client: reqwest::Client,
     /// Bounds the "test query now" calls running at once ([`ops::probes::MAX_QUERY_TESTS`]).
     pub query_tests: tokio::sync::Semaphore,
+    /// The rollout scheduler's handle: its wake-up, its probes and its lease. It runs only in
+    /// a serving process ([`rollout::spawn`]), never in the CLI.
+    pub rollouts: Arc<rollout::Rollouts>,
 }
 
 impl Core {
@@ -71,6 +74,7 @@ impl Core {
             config.diff_timeout,
             ops::content::DEFAULT_QUEUE_TIMEOUT,
         );
+        let config_tick = config.plan_tick;
         let login_throttle = auth::LoginThrottle::new(&config.login);
         let password_checks = auth::PasswordChecks::new(&config.login, metrics.clone());
         let core = Self {
@@ -87,6 +91,7 @@ impl Core {
             content,
             probe_client: super::probe::client(),
             query_tests: tokio::sync::Semaphore::new(ops::probes::MAX_QUERY_TESTS),
+            rollouts: Arc::new(rollout::Rollouts::new(config_tick)),
         };
         Ok((Arc::new(core), first_start))
     }

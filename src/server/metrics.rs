@@ -83,6 +83,11 @@ pub struct Metrics {
     request_durations: Mutex<BTreeMap<(String, String), std::sync::Arc<Histogram>>>,
     password_checks_running: AtomicI64,
     password_checks_refused: AtomicU64,
+    /// Rollout plan transitions by where they went (`started`, `advanced`, `paused`, …).
+    rollout_transitions: Mutex<BTreeMap<&'static str, u64>>,
+    /// Guard evaluations stored, by (kind, status).
+    guard_evaluations: Mutex<BTreeMap<(String, &'static str), u64>>,
+    rollouts_active: AtomicI64,
 }
 
 /// The method label of a request: one of the standard methods, or `other`
@@ -131,6 +136,33 @@ impl Metrics {
     /// A sign-in refused because every verification slot and the queue were taken.
     pub fn password_check_refused(&self) {
         self.password_checks_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A rollout plan moved: `to` is `started`, `advanced`, `paused`, `resumed`, `completed`
+    /// or `aborted`.
+    pub fn rollout_transition(&self, to: &'static str) {
+        *self
+            .rollout_transitions
+            .lock()
+            .expect("metrics lock")
+            .entry(to)
+            .or_default() += 1;
+    }
+
+    /// A guard of `kind` was evaluated as `status` (`passing`, `failing`, `no_data`).
+    pub fn guard_evaluated(&self, kind: &str, status: &'static str) {
+        *self
+            .guard_evaluations
+            .lock()
+            .expect("metrics lock")
+            .entry((kind.to_string(), status))
+            .or_default() += 1;
+    }
+
+    /// Plans running or paused now.
+    pub fn set_rollouts_active(&self, n: usize) {
+        self.rollouts_active
+            .store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
     }
 
     pub fn release(&self, kind: &str) {
@@ -194,6 +226,32 @@ impl Metrics {
             "Sign-ins refused (429) because the password verifications and their queue were full.",
             self.password_checks_refused.load(Ordering::Relaxed),
         );
+        scalar(
+            &mut out,
+            "graycast_rollouts_active",
+            "gauge",
+            "Rollout plans running or paused now.",
+            self.rollouts_active.load(Ordering::Relaxed),
+        );
+        out.push_str("# HELP graycast_rollout_transitions_total Rollout plan transitions, by where they went.\n");
+        out.push_str("# TYPE graycast_rollout_transitions_total counter\n");
+        for (to, n) in self
+            .rollout_transitions
+            .lock()
+            .expect("metrics lock")
+            .iter()
+        {
+            let _ = writeln!(out, "graycast_rollout_transitions_total{{to=\"{to}\"}} {n}");
+        }
+        out.push_str("# HELP graycast_guard_evaluations_total Rollout guard evaluations, by kind and status.\n");
+        out.push_str("# TYPE graycast_guard_evaluations_total counter\n");
+        for ((kind, status), n) in self.guard_evaluations.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "graycast_guard_evaluations_total{{kind=\"{}\",status=\"{status}\"}} {n}",
+                escape(kind)
+            );
+        }
         out.push_str("# HELP graycast_releases_total Release events committed, by kind.\n");
         out.push_str("# TYPE graycast_releases_total counter\n");
         for (kind, n) in self.releases.lock().expect("metrics lock").iter() {
@@ -265,6 +323,10 @@ mod tests {
         metrics.release("stable");
         metrics.release("lane.update");
         metrics.release("stable");
+        metrics.rollout_transition("advanced");
+        metrics.rollout_transition("advanced");
+        metrics.guard_evaluated("reports", "passing");
+        metrics.set_rollouts_active(3);
         metrics.request(
             "GET",
             "/api/v1/namespaces/{ns}",
@@ -280,6 +342,10 @@ mod tests {
         assert!(text.contains("graycast_push_latency_seconds_count 2\n"));
         assert!(text.contains("graycast_releases_total{kind=\"stable\"} 2\n"));
         assert!(text.contains("graycast_releases_total{kind=\"lane.update\"} 1\n"));
+        assert!(text.contains("graycast_rollouts_active 3\n"), "{text}");
+        assert!(text.contains("graycast_rollout_transitions_total{to=\"advanced\"} 2\n"));
+        assert!(text
+            .contains("graycast_guard_evaluations_total{kind=\"reports\",status=\"passing\"} 1\n"));
         assert!(text.contains(
             "graycast_http_requests_total{method=\"GET\",route=\"/api/v1/namespaces/{ns}\",status=\"200\"} 1\n"
         ));

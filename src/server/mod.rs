@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod ops;
 pub mod outlet;
 pub mod probe;
+pub mod rollout;
 pub mod subscribers;
 pub mod trace;
 
@@ -56,6 +57,8 @@ pub struct ServeConfig {
     pub body_timeout: Duration,
     /// How long a client may take nothing while a response waits before it is cut off.
     pub write_timeout: Duration,
+    /// How often the rollout scheduler evaluates running plans (it also wakes on events).
+    pub plan_tick: Duration,
 }
 
 impl ServeConfig {
@@ -81,6 +84,7 @@ impl ServeConfig {
             header_timeout: DEFAULT_REQUEST_TIMEOUT,
             body_timeout: DEFAULT_REQUEST_TIMEOUT,
             write_timeout: DEFAULT_REQUEST_TIMEOUT,
+            plan_tick: DEFAULT_PLAN_TICK,
         }
     }
 
@@ -93,6 +97,9 @@ impl ServeConfig {
         }
     }
 }
+
+/// The rollout scheduler evaluates running plans every second.
+pub const DEFAULT_PLAN_TICK: Duration = Duration::from_secs(1);
 
 /// Room for a fleet of 10,000 watching instances, with as many again for
 /// the dashboard, the API and reconnects overlapping old streams.

@@ -12,6 +12,7 @@ use crate::model::{Instance, InstanceConfig, Report};
 use crate::server::db::{self, subscribers as sql};
 use crate::Result;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
@@ -87,6 +88,8 @@ struct State {
     settle_until: Option<tokio::time::Instant>,
     /// Something other than a "last seen" time is pending.
     urgent: bool,
+    /// The last release event whose deliveries the hub handed to [`Instances::served`].
+    delivered: i64,
 }
 
 pub struct Instances {
@@ -97,6 +100,10 @@ pub struct Instances {
     /// One flush at a time, so a reader's flush waits for one in progress.
     flushing: tokio::sync::Mutex<()>,
     changes: broadcast::Sender<Scope>,
+    /// What the hub delivered up to this release event is written (see [`Instances::written_through`]).
+    written_through: AtomicI64,
+    /// Notified after every flush that wrote something: the rollout scheduler judges what is written.
+    flushed: Notify,
 }
 
 impl Instances {
@@ -109,6 +116,8 @@ impl Instances {
             wake: Notify::new(),
             flushing: tokio::sync::Mutex::new(()),
             changes: broadcast::channel(1024).0,
+            written_through: AtomicI64::new(0),
+            flushed: Notify::new(),
         });
         tokio::spawn(writer(Arc::downgrade(&instances)));
         Ok(instances)
@@ -204,6 +213,28 @@ impl Instances {
         }
     }
 
+    /// The hub has handed [`Instances::served`] everything it delivered for the release events
+    /// up to `up_to`.
+    pub fn delivered(&self, up_to: i64) {
+        let mut state = self.state.lock().expect("instances lock");
+        if up_to > state.delivered {
+            state.delivered = up_to;
+            // Written soon even when the release served nobody, so plans waiting for it go on.
+            state.urgent = true;
+        }
+    }
+
+    /// Every version the hub delivered for the release events up to this one is written (and
+    /// so seen by a lane's served set).
+    pub fn written_through(&self) -> i64 {
+        self.written_through.load(Ordering::Acquire)
+    }
+
+    /// Notified after a flush wrote something (at most one waiter: the rollout scheduler).
+    pub fn flushed(&self) -> &Notify {
+        &self.flushed
+    }
+
     pub fn report(&self, report: Report) {
         let scope = (report.namespace.clone(), report.env.clone());
         let key = (
@@ -238,16 +269,22 @@ impl Instances {
     /// is busy or full) is kept for the next flush, under anything newer.
     pub async fn flush(&self) -> Result<()> {
         let _one_at_a_time = self.flushing.lock().await;
-        let pending = {
+        let (pending, delivered) = {
             let mut state = self.state.lock().expect("instances lock");
             state.urgent = false;
-            std::mem::take(&mut state.pending)
+            (std::mem::take(&mut state.pending), state.delivered)
         };
         if pending.is_empty() {
+            if self.written_through.fetch_max(delivered, Ordering::AcqRel) < delivered {
+                self.flushed.notify_one();
+            }
             return Ok(());
         }
         let written = self.write(&pending).await;
-        if written.is_err() {
+        if written.is_ok() {
+            self.written_through.fetch_max(delivered, Ordering::AcqRel);
+            self.flushed.notify_one();
+        } else {
             let mut state = self.state.lock().expect("instances lock");
             state.urgent = true;
             for (key, older) in pending {

@@ -138,6 +138,8 @@ impl GrayState {
                 }),
                 priority: None,
                 message: None,
+                plan: None,
+                template: None,
             })
         });
         // The blast-radius preview follows the rule and the weight as they

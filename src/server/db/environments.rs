@@ -9,6 +9,7 @@ struct EnvironmentRow {
     id: i64,
     name: String,
     created_at: Timestamp,
+    default_template: Option<String>,
 }
 
 impl From<EnvironmentRow> for Environment {
@@ -17,13 +18,14 @@ impl From<EnvironmentRow> for Environment {
             id: r.id,
             name: r.name,
             created_at: r.created_at,
+            default_template: r.default_template,
         }
     }
 }
 
 pub async fn list(db: impl super::Executor<'_>) -> Result<Vec<Environment>> {
     let rows: Vec<EnvironmentRow> = sqlx::query_as(
-        "SELECT id, name, created_at FROM environments
+        "SELECT id, name, created_at, default_template FROM environments
          ORDER BY CASE name WHEN 'dev' THEN 0 WHEN 'staging' THEN 1 WHEN 'prod' THEN 2 ELSE 3 END, name",
     )
     .fetch_all(db)
@@ -32,17 +34,18 @@ pub async fn list(db: impl super::Executor<'_>) -> Result<Vec<Environment>> {
 }
 
 pub async fn find(tx: &mut Tx<'_>, name: &str) -> Result<Option<Environment>> {
-    let row: Option<EnvironmentRow> =
-        sqlx::query_as("SELECT id, name, created_at FROM environments WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let row: Option<EnvironmentRow> = sqlx::query_as(
+        "SELECT id, name, created_at, default_template FROM environments WHERE name = ?",
+    )
+    .bind(name)
+    .fetch_optional(&mut **tx)
+    .await?;
     Ok(row.map(Into::into))
 }
 
 pub async fn insert(tx: &mut Tx<'_>, name: &str) -> Result<Environment> {
     let row: EnvironmentRow =
-        sqlx::query_as("INSERT INTO environments (name) VALUES (?) RETURNING id, name, created_at")
+        sqlx::query_as("INSERT INTO environments (name) VALUES (?) RETURNING id, name, created_at, default_template")
             .bind(name)
             .fetch_one(&mut **tx)
             .await?;

@@ -35,6 +35,7 @@ impl From<LaneRow> for Lane {
             created_by: r.created_by,
             created_at: r.created_at,
             closed_at: r.closed_at,
+            plan: None,
         }
     }
 }

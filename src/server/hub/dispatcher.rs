@@ -144,6 +144,7 @@ impl Dispatcher {
             self.close(owner);
         }
         self.instances.served(served);
+        self.instances.delivered(self.processed);
         for scope in touched {
             self.instances.changed(&scope);
         }

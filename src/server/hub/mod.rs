@@ -82,6 +82,7 @@ impl Hub {
         limits: Limits,
     ) -> Result<Self> {
         let processed = sql::last_event_id(&mut *db.acquire().await?).await?;
+        instances.delivered(processed);
         let (commands, receiver) = mpsc::unbounded_channel();
         let dispatcher = Dispatcher {
             db,

@@ -109,6 +109,9 @@ pub async fn list(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Confi
             config.lanes.push(lane);
         }
     }
+    for config in &mut configs {
+        super::plans::summarize(&state.db, &mut config.lanes).await?;
+    }
     Ok(configs)
 }
 
@@ -119,6 +122,8 @@ pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Confi
     let mut conn = state.db.acquire().await?;
     let StoredConfig { id, mut config } = find(&mut conn, namespace, env, key).await?;
     config.lanes = db::lanes::active(&mut *conn, id).await?;
+    drop(conn);
+    super::plans::summarize(&state.db, &mut config.lanes).await?;
     Ok(config)
 }
 
@@ -426,6 +431,15 @@ pub async fn delete(
     .await?;
     for lane in &lanes {
         db::lanes::close(&mut tx, lane.id, LaneStatus::Aborted, event.id).await?;
+        super::plans::lane_closed(
+            &mut tx,
+            actor,
+            path,
+            lane,
+            super::lanes::Close::Abort,
+            event.id,
+        )
+        .await?;
     }
     db::configs::mark_deleted(&mut tx, config.id).await?;
     db::subscribers::forget_key(&mut tx, namespace, env, key).await?;

@@ -128,6 +128,7 @@ mod tests {
             created_by: "admin".into(),
             created_at: at(0),
             closed_at: None,
+            plan: None,
         }
     }
 

@@ -145,7 +145,7 @@ fn rule_of(lane: &Lane) -> Result<LaneRule> {
 }
 
 /// Stored percentages are whole basis points divided by 100.
-fn basis_points(percentage: f64) -> u32 {
+pub(super) fn basis_points(percentage: f64) -> u32 {
     (percentage * 100.0).round() as u32
 }
 
@@ -248,21 +248,40 @@ pub async fn list(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
-    Ok(db::lanes::list(&mut *conn, config.id).await?)
+    let mut lanes = db::lanes::list(&mut *conn, config.id).await?;
+    drop(conn);
+    super::plans::summarize(&state.db, &mut lanes).await?;
+    Ok(lanes)
 }
 
-/// Starts a lane: its salt is assigned now and never changes.
+/// Starts a lane: its salt is assigned now and never changes. With a `plan` (or a `template`)
+/// the lane starts at the plan's first step and the plan runs (PRODUCT.md section 6).
 #[tracing::instrument(skip_all, fields(path = %path))]
-pub async fn create(state: &Core, actor: &Actor, path: &ConfigPath, new: NewLane) -> Result<Lane> {
+pub async fn create(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    mut new: NewLane,
+) -> Result<Lane> {
     let (namespace, env, key) = path.parts();
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    let choice =
+        super::plans::choose(state, env, new.plan.take().as_ref(), new.template.take()).await?;
+    if let Some(choice) = &choice {
+        new.percentage = choice.start_percentage(new.percentage)?;
+    } else if new.percentage.is_nan() {
+        return Err(Error::invalid(
+            "percentage",
+            "A lane needs a percentage (0 to 100), or a plan whose first step gives it.",
+        ));
+    }
     let new = check_new_lane(new)?;
     let mut tx = db::configs::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
     check_version(&mut tx, &config, new.version).await?;
     let salt = db::lanes::take_next_salt(&mut tx, config.id).await?;
     let selector = new.selector.to_string();
-    let lane = db::lanes::insert(
+    let mut lane = db::lanes::insert(
         &mut tx,
         db::lanes::NewLaneRow {
             config_id: config.id,
@@ -297,11 +316,21 @@ pub async fn create(state: &Core, actor: &Actor, path: &ConfigPath, new: NewLane
                 "targets": lane.targets, "percentage": lane.percentage,
                 "stickiness": lane.stickiness, "salt": lane.salt, "priority": lane.priority,
                 "message": new.message, "release_event": event.id,
+                "plan": choice.as_ref().map(|c| c.spec()),
+                "template": choice.as_ref().and_then(|c| c.template.clone()),
             })),
     )
     .await?;
+    if let Some(choice) = &choice {
+        super::plans::start_in(&mut tx, actor, path, &lane, choice, event.id).await?;
+    }
     tx.commit().await?;
     state.hub.publish(&event);
+    if choice.is_some() {
+        state.metrics.rollout_transition("started");
+        state.rollouts.wake();
+        super::plans::summarize(&state.db, std::slice::from_mut(&mut lane)).await?;
+    }
     Ok(lane)
 }
 
@@ -314,7 +343,7 @@ async fn check_version(conn: &mut db::Conn, config: &StoredConfig, version: i64)
 }
 
 /// Appends the release event of a lane action.
-async fn lane_event(
+pub(super) async fn lane_event(
     tx: &mut db::Tx<'_>,
     actor: &Actor,
     config: &StoredConfig,
@@ -338,7 +367,11 @@ async fn lane_event(
 }
 
 /// An active lane of the config, or 404 / 409 (closed lanes are history).
-async fn find_active(conn: &mut db::Conn, config: &StoredConfig, id: i64) -> Result<Lane> {
+pub(super) async fn find_active(
+    conn: &mut db::Conn,
+    config: &StoredConfig,
+    id: i64,
+) -> Result<Lane> {
     let c = &config.config;
     let lane = db::lanes::find(&mut *conn, config.id, id)
         .await?
@@ -406,7 +439,8 @@ fn changed_fields(lane: &Lane, change: &LaneUpdate) -> serde_json::Value {
 }
 
 /// Changes an active lane's selector, targets, percentage or priority. The
-/// salt stays, so raising the percentage keeps everyone already inside.
+/// salt stays, so raising the percentage keeps everyone already inside. A
+/// percentage changed by hand pauses the lane's running plan (a person took over).
 #[allow(clippy::too_many_arguments)]
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn update(
@@ -421,11 +455,37 @@ pub async fn update(
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     let mut tx = db::configs::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
-    let before = find_active(&mut tx, &config, id).await?;
-    let rule = apply(&before, &change)?;
+    let (mut after, event) = update_in(&mut tx, actor, &config, id, &change).await?;
+    let paused = if change.percentage.is_some() {
+        super::plans::person_took_over(&mut tx, actor, path, &after, event.id).await?
+    } else {
+        false
+    };
+    tx.commit().await?;
+    state.hub.publish(&event);
+    if paused {
+        state.metrics.rollout_transition("paused");
+        state.rollouts.wake();
+    }
+    super::plans::summarize(&state.db, std::slice::from_mut(&mut after)).await?;
+    Ok(after)
+}
+
+/// Changes an active lane inside `tx`, with its release event and audit entry (the caller
+/// authorized `actor` and publishes the event after the commit).
+pub(super) async fn update_in(
+    tx: &mut db::Tx<'_>,
+    actor: &Actor,
+    config: &StoredConfig,
+    id: i64,
+    change: &LaneUpdate,
+) -> Result<(Lane, ReleaseEvent)> {
+    let c = &config.config;
+    let before = find_active(&mut *tx, config, id).await?;
+    let rule = apply(&before, change)?;
     let selector = rule.selector.to_string();
     let after = db::lanes::update(
-        &mut tx,
+        tx,
         id,
         db::lanes::LaneRuleRow {
             selector: &selector,
@@ -436,31 +496,29 @@ pub async fn update(
     )
     .await?;
     let event = lane_event(
-        &mut tx,
+        tx,
         actor,
-        &config,
+        config,
         &after,
         ReleaseKind::LaneUpdate,
         &rule.message,
     )
     .await?;
     db::audit::record(
-        &mut tx,
+        tx,
         NewEntry::new(&actor.name, "lane.update")
-            .namespace(namespace)
-            .env(env)
-            .key(key)
+            .namespace(&c.namespace)
+            .env(&c.env)
+            .key(&c.key)
             .details(json!({
                 "lane": id, "version": after.version,
-                "before": changed_fields(&before, &change),
-                "after": changed_fields(&after, &change),
+                "before": changed_fields(&before, change),
+                "after": changed_fields(&after, change),
                 "message": rule.message, "release_event": event.id,
             })),
     )
     .await?;
-    tx.commit().await?;
-    state.hub.publish(&event);
-    Ok(after)
+    Ok((after, event))
 }
 
 /// Makes the lane's version the stable release and closes the lane.
@@ -488,7 +546,7 @@ pub async fn abort(
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Close {
+pub enum Close {
     Promote,
     Abort,
 }
@@ -505,34 +563,57 @@ async fn close(
     let LaneId(id) = lane;
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     let message = message_of(message)?;
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let config = find(&mut tx, namespace, env, key).await?;
+    let (lane, event) = close_in(&mut tx, actor, &config, id, &message, how).await?;
+    let ended = super::plans::lane_closed(&mut tx, actor, path, &lane, how, event.id).await?;
+    tx.commit().await?;
+    state.hub.publish(&event);
+    if ended {
+        state.metrics.rollout_transition(match how {
+            Close::Promote => "completed",
+            Close::Abort => "aborted",
+        });
+        state.rollouts.wake();
+    }
+    Ok(event)
+}
+
+/// Promotes or aborts an active lane inside `tx`, with its release event and audit entry (the
+/// caller authorized `actor` and publishes the event after the commit).
+pub(super) async fn close_in(
+    tx: &mut db::Tx<'_>,
+    actor: &Actor,
+    config: &StoredConfig,
+    id: i64,
+    message: &str,
+    how: Close,
+) -> Result<(Lane, ReleaseEvent)> {
+    let c = &config.config;
     let (status, action) = match how {
         Close::Promote => (LaneStatus::Promoted, ReleaseKind::LanePromote),
         Close::Abort => (LaneStatus::Aborted, ReleaseKind::LaneAbort),
     };
-    let mut tx = db::configs::begin_write(&state.db).await?;
-    let config = find(&mut tx, namespace, env, key).await?;
-    let lane = find_active(&mut tx, &config, id).await?;
-    let event = lane_event(&mut tx, actor, &config, &lane, action, &message).await?;
-    db::lanes::close(&mut tx, id, status, event.id).await?;
+    let lane = find_active(&mut *tx, config, id).await?;
+    let event = lane_event(tx, actor, config, &lane, action, message).await?;
+    let closed = db::lanes::close(tx, id, status, event.id).await?;
     if how == Close::Promote {
-        db::configs::set_stable(&mut tx, config.id, lane.version).await?;
+        db::configs::set_stable(tx, config.id, lane.version).await?;
     }
     db::audit::record(
-        &mut tx,
+        tx,
         NewEntry::new(&actor.name, action.as_str())
-            .namespace(namespace)
-            .env(env)
-            .key(key)
+            .namespace(&c.namespace)
+            .env(&c.env)
+            .key(&c.key)
             .details(json!({
                 "lane": id, "version": lane.version,
-                "stable_version": config.config.stable_version,
+                "stable_version": c.stable_version,
                 "message": message, "release_event": event.id,
             })),
     )
     .await?;
-    tx.commit().await?;
-    state.hub.publish(&event);
-    Ok(event)
+    Ok((closed, event))
 }
 
 /// Which connected subscribers `rule` matches, on its own.

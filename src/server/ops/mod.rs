@@ -10,10 +10,12 @@ pub mod environments;
 pub mod history;
 pub mod lanes;
 pub mod namespaces;
+pub mod plans;
 pub mod probes;
 pub mod rollout;
 pub mod setup;
 pub mod subscribers;
+pub mod templates;
 pub mod tokens;
 pub mod users;
 

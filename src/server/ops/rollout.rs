@@ -125,6 +125,7 @@ mod tests {
             created_by: "admin".into(),
             created_at: "2026-12-02T10:00:00Z".parse().unwrap(),
             closed_at: None,
+            plan: None,
         }
     }
 

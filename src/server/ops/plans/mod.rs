@@ -1,0 +1,824 @@
+//! Rollout plans of lanes (PRODUCT.md section 6): choosing a plan for a lane, attaching it,
+//! showing it, the controls (pause, resume, advance), and carrying out every move of a plan —
+//! the scheduler's and a person's alike — as lane changes through [`super::lanes`], so
+//! subscribers see them through the push hub like any other release event.
+
+use super::configs::{find, message_of, MAX_MESSAGE_CHARS};
+use super::lanes::{self, Close};
+use crate::domain::plan::decide::{
+    human_secs, may_advance, next_step, remaining_ms, resumed_step_start, Decision, PlanState,
+};
+use crate::domain::plan::guard::{GuardStatus, Reading};
+use crate::domain::plan::{parse_plan, show_bp, Plan, PlanError};
+use crate::model::{
+    percentage_of, AttachPlan, ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneUpdate,
+    PlanControl, PlanSpec, PlanSummary, PlanTransition, ReleaseEvent, ReleaseKind, Role, Timestamp,
+};
+use crate::server::auth::Actor;
+use crate::server::db::{self, audit::NewEntry, plans::PlanRow};
+use crate::server::{rollout, Core};
+use crate::{Error, Result};
+use serde_json::{json, Value};
+
+/// The actor of the scheduler's own moves.
+pub const SCHEDULER: &str = "graycast";
+
+mod moves;
+pub use moves::{carry_out, end_orphan, Move};
+
+/// The caller the scheduler acts as.
+pub fn scheduler() -> Actor {
+    Actor {
+        name: SCHEDULER.into(),
+        ..Actor::cli()
+    }
+}
+
+/// A plan chosen for a lane: given in the request, or a template's.
+#[derive(Debug, Clone)]
+pub struct PlanChoice {
+    pub plan: Plan,
+    pub template: Option<String>,
+}
+
+impl PlanChoice {
+    pub fn spec(&self) -> PlanSpec {
+        PlanSpec::from(&self.plan)
+    }
+
+    /// The percentage a lane with this plan starts at: the first step's. A percentage given as
+    /// well (not `NaN`) must be that one.
+    pub fn start_percentage(&self, given: f64) -> Result<f64> {
+        let first = percentage_of(self.plan.steps[0].percentage_bp);
+        if given.is_nan() || (given - first).abs() < 1e-9 {
+            Ok(first)
+        } else {
+            Err(Error::invalid(
+                "percentage",
+                format!(
+                    "A lane with a plan starts at the plan's first step ({}), not at {given} %; \
+                     leave percentage out.",
+                    show_bp(self.plan.steps[0].percentage_bp)
+                ),
+            ))
+        }
+    }
+}
+
+fn refused(e: PlanError) -> Error {
+    Error::invalid(&e.field, format!("{}: {}", e.field, e.message))
+}
+
+/// The plan of a request (`plan`, or `template`: a name among `env`'s templates), checked.
+pub async fn choose(
+    state: &Core,
+    env: &str,
+    plan: Option<&Value>,
+    template: Option<String>,
+) -> Result<Option<PlanChoice>> {
+    match (plan, template) {
+        (Some(_), Some(_)) => Err(Error::invalid(
+            "template",
+            "Send a plan or a template, not both.",
+        )),
+        (Some(plan), None) => Ok(Some(PlanChoice {
+            plan: parse_plan(plan, "plan").map_err(refused)?,
+            template: None,
+        })),
+        (None, Some(name)) => {
+            let plan = super::templates::plan_of(&state.db, env, &name).await?;
+            Ok(Some(PlanChoice {
+                plan,
+                template: Some(name),
+            }))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// A stored plan, read back (it was checked before it was stored).
+pub fn load(row: &PlanRow) -> Result<(Plan, PlanState)> {
+    let value: Value = serde_json::from_str(&row.plan)
+        .map_err(|e| Error::internal(format!("plan of lane {} is corrupt: {e}", row.lane_id)))?;
+    let plan = parse_plan(&value, "plan")
+        .map_err(|e| Error::internal(format!("plan of lane {} is corrupt: {e}", row.lane_id)))?;
+    let state = row.state.parse().map_err(Error::internal)?;
+    if row.step as usize >= plan.steps.len() || row.step < 0 {
+        return Err(Error::internal(format!(
+            "plan of lane {} is at step {} of {}",
+            row.lane_id,
+            row.step,
+            plan.steps.len()
+        )));
+    }
+    Ok((plan, state))
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Milliseconds since the epoch as a timestamp (the epoch itself when out of range).
+pub fn time_text(ms: i64) -> Timestamp {
+    Timestamp::from_unix_ms(ms)
+        .or_else(|| Timestamp::from_unix_ms(0))
+        .expect("the epoch is a timestamp")
+}
+
+fn audit_entry(actor: &Actor, action: &'static str, path: &ConfigPath) -> NewEntry {
+    let (namespace, env, key) = path.parts();
+    NewEntry::new(&actor.name, action)
+        .namespace(namespace)
+        .env(env)
+        .key(key)
+}
+
+/// A sentence cut to fit a release event's message.
+fn fit(text: &str) -> String {
+    if text.chars().count() <= MAX_MESSAGE_CHARS {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(MAX_MESSAGE_CHARS - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Stores `choice` as the running plan of `lane` at step 0 (the lane is at its first step's
+/// percentage since release event `event`), with its `start` transition and audit entry.
+pub async fn start_in(
+    tx: &mut db::Tx<'_>,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: &Lane,
+    choice: &PlanChoice,
+    event: i64,
+) -> Result<()> {
+    let spec = choice.spec();
+    let kinds: Vec<&'static str> = choice.plan.guards.iter().map(|g| g.kind()).collect();
+    db::plans::insert(
+        tx,
+        db::plans::NewPlanRow {
+            lane_id: lane.id,
+            plan: &spec.to_value().to_string(),
+            template: choice.template.as_deref(),
+            step_started_at: now_ms(),
+            step_event: event,
+            created_by: &actor.name,
+            guards: &kinds,
+        },
+    )
+    .await?;
+    let first = choice.plan.steps[0].percentage_bp;
+    db::plans::insert_transition(
+        tx,
+        db::plans::NewTransition {
+            lane_id: lane.id,
+            action: "start",
+            actor: &actor.name,
+            from_step: None,
+            step: 0,
+            state: "running",
+            percentage_bp: first,
+            reason: None,
+            release_event: Some(event),
+            forced: false,
+        },
+    )
+    .await?;
+    db::audit::record(
+        tx,
+        audit_entry(actor, "rollout.start", path).details(json!({
+            "lane": lane.id, "version": lane.version, "plan": spec,
+            "template": choice.template, "percentage": percentage_of(first),
+            "release_event": event,
+        })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// After `actor` changed `lane`'s percentage by hand: pauses its running plan (a person took
+/// over). Whether it did.
+pub async fn person_took_over(
+    tx: &mut db::Tx<'_>,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: &Lane,
+    event: i64,
+) -> Result<bool> {
+    let Some(row) = db::plans::find(&mut **tx, lane.id).await? else {
+        return Ok(false);
+    };
+    let (_, plan_state) = load(&row)?;
+    if plan_state != PlanState::Running {
+        return Ok(false);
+    }
+    let reason = format!(
+        "{} set the lane's percentage to {} % by hand; the plan is paused (a person took over)",
+        actor.name, lane.percentage
+    );
+    let now = now_ms();
+    let step = row.step as usize;
+    db::plans::set_position(
+        tx,
+        lane.id,
+        db::plans::PlanPosition {
+            state: "paused",
+            step,
+            step_started_at: row.step_started_at,
+            paused_at: Some(now),
+            step_event: None,
+            reason: Some(&reason),
+            waiting_for: None,
+        },
+    )
+    .await?;
+    transition(
+        tx,
+        actor,
+        &row,
+        "pause",
+        step,
+        "paused",
+        lane,
+        Some(&reason),
+        Some(event),
+    )
+    .await?;
+    db::audit::record(
+        tx,
+        audit_entry(actor, "rollout.pause", path).details(json!({
+            "lane": lane.id, "step": step, "reason": reason, "release_event": event,
+        })),
+    )
+    .await?;
+    Ok(true)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn transition(
+    tx: &mut db::Tx<'_>,
+    actor: &Actor,
+    row: &PlanRow,
+    action: &str,
+    step: usize,
+    state: &str,
+    lane: &Lane,
+    reason: Option<&str>,
+    event: Option<i64>,
+) -> Result<i64> {
+    Ok(db::plans::insert_transition(
+        tx,
+        db::plans::NewTransition {
+            lane_id: row.lane_id,
+            action,
+            actor: &actor.name,
+            from_step: Some(row.step as usize),
+            step,
+            state,
+            percentage_bp: lanes::basis_points(lane.percentage),
+            reason,
+            release_event: event,
+            forced: false,
+        },
+    )
+    .await?)
+}
+
+/// After `lane` was promoted or aborted by a person (or deleted with its config): ends its
+/// plan if it was still running or paused. Whether it did.
+pub async fn lane_closed(
+    tx: &mut db::Tx<'_>,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: &Lane,
+    how: Close,
+    event: i64,
+) -> Result<bool> {
+    let Some(row) = db::plans::find(&mut **tx, lane.id).await? else {
+        return Ok(false);
+    };
+    let (_, plan_state) = load(&row)?;
+    if plan_state.is_final() {
+        return Ok(false);
+    }
+    let (state, action, audit, reason) = match how {
+        Close::Promote => (
+            "completed",
+            "complete",
+            "rollout.complete",
+            format!("{} promoted the lane", actor.name),
+        ),
+        Close::Abort => (
+            "aborted",
+            "abort",
+            "rollout.abort",
+            format!("{} aborted the lane", actor.name),
+        ),
+    };
+    let step = row.step as usize;
+    db::plans::set_position(
+        tx,
+        lane.id,
+        db::plans::PlanPosition {
+            state,
+            step,
+            step_started_at: row.step_started_at,
+            paused_at: None,
+            step_event: None,
+            reason: Some(&reason),
+            waiting_for: None,
+        },
+    )
+    .await?;
+    transition(
+        tx,
+        actor,
+        &row,
+        action,
+        step,
+        state,
+        lane,
+        Some(&reason),
+        Some(event),
+    )
+    .await?;
+    db::audit::record(
+        tx,
+        audit_entry(actor, audit, path).details(json!({
+            "lane": lane.id, "step": step, "reason": reason, "release_event": event,
+        })),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The summary of a stored plan at `now`.
+fn summary(row: &PlanRow, plan: &Plan, state: PlanState, now: i64) -> PlanSummary {
+    let step = row.step as usize;
+    let remaining = match (state, row.paused_at) {
+        (PlanState::Running, _) => remaining_ms(plan, step, row.step_started_at, now),
+        (PlanState::Paused, Some(paused_at)) => {
+            remaining_ms(plan, step, row.step_started_at, paused_at)
+        }
+        _ => 0,
+    };
+    PlanSummary {
+        state,
+        step,
+        steps: plan.steps.len(),
+        percentage: percentage_of(plan.steps[step].percentage_bp),
+        step_started_at: time_text(row.step_started_at),
+        remaining_secs: (remaining as u64).div_ceil(1000),
+        waiting_for: match state {
+            PlanState::Running if remaining > 0 => Some(format!(
+                "holding at {} for {} more",
+                show_bp(plan.steps[step].percentage_bp),
+                human_secs((remaining as u64).div_ceil(1000))
+            )),
+            PlanState::Running => row.waiting_for.clone(),
+            _ => None,
+        },
+        reason: row.reason.clone(),
+        template: row.template.clone(),
+    }
+}
+
+/// Fills in the plan summary of each of `lanes` that has a plan.
+pub async fn summarize(db: &db::Pool, lanes: &mut [Lane]) -> Result<()> {
+    if lanes.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let mut conn = db.acquire().await?;
+    for lane in lanes.iter_mut() {
+        if let Some(row) = db::plans::find(&mut *conn, lane.id).await? {
+            let (plan, state) = load(&row)?;
+            lane.plan = Some(summary(&row, &plan, state, now));
+        }
+    }
+    Ok(())
+}
+
+/// The plan of a lane as `GET …/lanes/{id}/plan` shows it.
+async fn show(db: &db::Pool, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
+    let mut conn = db.acquire().await?;
+    let row = plan_row(&mut *conn, path, lane).await?;
+    let (plan, state) = load(&row)?;
+    let guards = db::plans::guards(&mut *conn, lane)
+        .await?
+        .into_iter()
+        .map(|g| {
+            Ok(GuardReading {
+                guard: g.guard as usize,
+                kind: g.kind,
+                status: status_of(&g.status)?,
+                value: g.value,
+                message: g.message,
+                evaluated_at: g.evaluated_at,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let history = db::plans::transitions(&mut *conn, lane)
+        .await?
+        .into_iter()
+        .map(|t| {
+            Ok(PlanTransition {
+                id: t.id,
+                at: t.at,
+                action: t.action,
+                actor: t.actor,
+                from_step: t.from_step.map(|s| s as usize),
+                step: t.step as usize,
+                state: t.state.parse().map_err(Error::internal)?,
+                percentage: t.percentage_bp as f64 / 100.0,
+                reason: t.reason,
+                release_event: t.release_event,
+                forced: t.forced,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(LanePlan {
+        lane,
+        plan: PlanSpec::from(&plan),
+        summary: summary(&row, &plan, state, now_ms()),
+        guards,
+        history,
+    })
+}
+
+pub fn status_of(word: &str) -> Result<GuardStatus> {
+    serde_json::from_value(Value::String(word.into()))
+        .map_err(|_| Error::internal(format!("unknown guard status {word:?}")))
+}
+
+/// The plan of a lane, or 404 naming what is missing.
+async fn plan_row(conn: impl db::Executor<'_>, path: &ConfigPath, lane: i64) -> Result<PlanRow> {
+    db::plans::find(conn, lane)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("Lane {lane} of {path} has no rollout plan.")))
+}
+
+/// 404 unless `lane` is a lane of the config at `path`.
+async fn check_lane(state: &Core, path: &ConfigPath, lane: i64) -> Result<()> {
+    let (namespace, env, key) = path.parts();
+    let mut conn = state.db.acquire().await?;
+    let config = find(&mut conn, namespace, env, key).await?;
+    db::lanes::find(&mut *conn, config.id, lane)
+        .await?
+        .map(drop)
+        .ok_or_else(|| Error::not_found(format!("{path} has no lane {lane}.")))
+}
+
+/// `GET …/lanes/{id}/plan` (viewer).
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath, lane: LaneId) -> Result<LanePlan> {
+    let (namespace, env, _) = path.parts();
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    check_lane(state, path, lane.0).await?;
+    show(&state.db, path, lane.0).await
+}
+
+/// `PUT …/lanes/{id}/plan` (releaser): runs a plan on an active lane that has none; the lane
+/// moves to the plan's first step (a `lane.update` release event, when it is elsewhere).
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn attach(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: LaneId,
+    body: AttachPlan,
+) -> Result<LanePlan> {
+    let (namespace, env, key) = path.parts();
+    let LaneId(id) = lane;
+    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    let message = message_of(body.message)?;
+    let Some(choice) = choose(state, env, body.plan.as_ref(), body.template).await? else {
+        return Err(Error::invalid(
+            "plan",
+            "Send a plan, or a template by name, to attach to the lane.",
+        ));
+    };
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let config = find(&mut tx, namespace, env, key).await?;
+    let mut lane = lanes::find_active(&mut tx, &config, id).await?;
+    if db::plans::find(&mut *tx, id).await?.is_some() {
+        return Err(Error::conflict(format!(
+            "Lane {id} already has a rollout plan; a lane runs one plan in its life. Start a \
+             new lane for another plan."
+        )));
+    }
+    let first = choice.plan.steps[0].percentage_bp;
+    let event = if lanes::basis_points(lane.percentage) == first {
+        lanes::lane_event(
+            &mut tx,
+            actor,
+            &config,
+            &lane,
+            ReleaseKind::LaneUpdate,
+            &message,
+        )
+        .await?
+    } else {
+        let change = LaneUpdate {
+            percentage: Some(percentage_of(first)),
+            message: Some(message.clone()),
+            ..LaneUpdate::default()
+        };
+        let (after, event) = lanes::update_in(&mut tx, actor, &config, id, &change).await?;
+        lane = after;
+        event
+    };
+    start_in(&mut tx, actor, path, &lane, &choice, event.id).await?;
+    tx.commit().await?;
+    state.hub.publish(&event);
+    state.metrics.rollout_transition("started");
+    state.rollouts.wake();
+    show(&state.db, path, id).await
+}
+
+/// `POST …/lanes/{id}/plan/pause` (releaser): a running plan stops acting; its hold keeps the
+/// time it had left.
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn pause(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: LaneId,
+    control: PlanControl,
+) -> Result<LanePlan> {
+    if control.force {
+        return Err(Error::invalid("force", "force is for advance only."));
+    }
+    let message = message_of(control.message)?;
+    let reason = if message.is_empty() {
+        format!("paused by {}", actor.name)
+    } else {
+        format!("paused by {}: {message}", actor.name)
+    };
+    let decision = Decision::Pause { reason };
+    control_move(state, actor, path, lane, &[PlanState::Running], &decision).await
+}
+
+/// `POST …/lanes/{id}/plan/resume` (releaser): a paused plan runs again, and its hold continues
+/// with the time it had left.
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn resume(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: LaneId,
+    control: PlanControl,
+) -> Result<LanePlan> {
+    if control.force {
+        return Err(Error::invalid("force", "force is for advance only."));
+    }
+    let message = message_of(control.message)?;
+    let (namespace, env, _) = path.parts();
+    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    check_lane(state, path, lane.0).await?;
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let row = plan_row(&mut *tx, path, lane.0).await?;
+    let (plan, plan_state) = load(&row)?;
+    let Some(paused_at) = row.paused_at.filter(|_| plan_state == PlanState::Paused) else {
+        return Err(Error::conflict(format!(
+            "The plan of lane {} is {}; only a paused plan resumes.",
+            lane.0,
+            plan_state.as_str()
+        )));
+    };
+    let (namespace, env, key) = path.parts();
+    let config = find(&mut tx, namespace, env, key).await?;
+    let current = lanes::find_active(&mut tx, &config, lane.0).await?;
+    let now = now_ms();
+    let step = row.step as usize;
+    let started = resumed_step_start(row.step_started_at, paused_at, now);
+    let reason = if message.is_empty() {
+        format!("resumed by {}", actor.name)
+    } else {
+        format!("resumed by {}: {message}", actor.name)
+    };
+    db::plans::set_position(
+        &mut tx,
+        lane.0,
+        db::plans::PlanPosition {
+            state: "running",
+            step,
+            step_started_at: started,
+            paused_at: None,
+            step_event: None,
+            reason: None,
+            waiting_for: None,
+        },
+    )
+    .await?;
+    transition(
+        &mut tx,
+        actor,
+        &row,
+        "resume",
+        step,
+        "running",
+        &current,
+        Some(&reason),
+        None,
+    )
+    .await?;
+    db::audit::record(
+        &mut tx,
+        audit_entry(actor, "rollout.resume", path).details(json!({
+            "lane": lane.0, "step": step, "reason": reason,
+            "remaining_secs": (remaining_ms(&plan, step, started, now) as u64).div_ceil(1000),
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    state.metrics.rollout_transition("resumed");
+    state.rollouts.wake();
+    show(&state.db, path, lane.0).await
+}
+
+/// `POST …/lanes/{id}/plan/advance` (releaser): skips the rest of the hold of a running (or
+/// paused) plan; every guard must pass unless `force` (audited as such).
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn advance(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: LaneId,
+    control: PlanControl,
+) -> Result<LanePlan> {
+    let message = message_of(control.message)?;
+    let (namespace, env, _) = path.parts();
+    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    check_lane(state, path, lane.0).await?;
+    let live = rollout::live_plan(&state.db, lane.0)
+        .await?
+        .ok_or_else(|| {
+            Error::conflict(format!(
+                "The plan of lane {} is over (or the lane is closed); nothing to advance.",
+                lane.0
+            ))
+        })?;
+    let (plan, _) = load(&live.row)?;
+    if !control.force {
+        state.instances.flush().await?;
+        let readings = rollout::readings_now(state, &live, &plan).await?;
+        may_advance(&readings).map_err(Error::conflict)?;
+    }
+    let step = live.row.step as usize;
+    let decision = next_step(&plan, step);
+    let by = if message.is_empty() {
+        format!("advanced by {}", actor.name)
+    } else {
+        format!("advanced by {}: {message}", actor.name)
+    };
+    let why = if control.force {
+        format!("{by} with force, skipping the guards")
+    } else {
+        by
+    };
+    let allowed = [PlanState::Running, PlanState::Paused];
+    carry_out(
+        state,
+        actor,
+        path,
+        lane.0,
+        Move {
+            step,
+            allowed: &allowed,
+            decision: &decision,
+            why: &why,
+            forced: control.force,
+        },
+    )
+    .await?;
+    show(&state.db, path, lane.0).await
+}
+
+async fn control_move(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    lane: LaneId,
+    allowed: &[PlanState],
+    decision: &Decision,
+) -> Result<LanePlan> {
+    let (namespace, env, _) = path.parts();
+    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    check_lane(state, path, lane.0).await?;
+    let row = plan_row(&state.db, path, lane.0).await?;
+    carry_out(
+        state,
+        actor,
+        path,
+        lane.0,
+        Move {
+            step: row.step as usize,
+            allowed,
+            decision,
+            why: "",
+            forced: false,
+        },
+    )
+    .await?;
+    show(&state.db, path, lane.0).await
+}
+
+/// The reading a stored guard row stands for.
+pub fn reading_of(row: &db::plans::GuardRow) -> Result<Reading> {
+    Ok(Reading {
+        status: status_of(&row.status)?,
+        value: row.value,
+        message: row.message.clone(),
+        streak: u32::try_from(row.streak).unwrap_or(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plan(steps: Value) -> Plan {
+        parse_plan(&json!({ "steps": steps }), "plan").unwrap()
+    }
+
+    #[test]
+    fn a_lane_with_a_plan_starts_at_its_first_step() {
+        let choice = PlanChoice {
+            plan: plan(json!([{"percentage": 5}, {"percentage": 50}])),
+            template: None,
+        };
+        assert_eq!(choice.start_percentage(f64::NAN).unwrap(), 5.0);
+        assert_eq!(choice.start_percentage(5.0).unwrap(), 5.0);
+        let e = choice.start_percentage(20.0).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("percentage"));
+    }
+
+    fn row(state: &str, paused_at: Option<i64>, waiting_for: Option<&str>) -> PlanRow {
+        PlanRow {
+            lane_id: 1,
+            plan: String::new(),
+            template: Some("canary".into()),
+            state: state.into(),
+            step: 1,
+            step_started_at: 1_000_000,
+            paused_at,
+            step_event: Some(3),
+            reason: None,
+            waiting_for: waiting_for.map(Into::into),
+            created_by: "admin".into(),
+        }
+    }
+
+    #[test]
+    fn summaries_count_the_hold_down_and_stop_the_clock_while_paused() {
+        let p =
+            plan(json!([{"percentage": 5, "hold_secs": 10}, {"percentage": 25, "hold_secs": 60}]));
+        let running = summary(
+            &row("running", None, None),
+            &p,
+            PlanState::Running,
+            1_030_500,
+        );
+        assert_eq!(running.remaining_secs, 30);
+        assert_eq!(running.percentage, 25.0);
+        assert_eq!(
+            running.waiting_for.as_deref(),
+            Some("holding at 25 % for 30 s more")
+        );
+        assert_eq!(running.step_started_at, time_text(1_000_000));
+        let paused = summary(
+            &row("paused", Some(1_010_000), None),
+            &p,
+            PlanState::Paused,
+            9_000_000,
+        );
+        assert_eq!(paused.remaining_secs, 50);
+        assert_eq!(paused.waiting_for, None);
+        let waiting = summary(
+            &row("running", None, Some("reports guard: waiting for reports")),
+            &p,
+            PlanState::Running,
+            2_000_000,
+        );
+        assert_eq!(waiting.remaining_secs, 0);
+        assert_eq!(
+            waiting.waiting_for.as_deref(),
+            Some("reports guard: waiting for reports")
+        );
+    }
+
+    #[test]
+    fn long_reasons_fit_a_release_message() {
+        let long = "x".repeat(MAX_MESSAGE_CHARS + 10);
+        let cut = fit(&long);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(cut.ends_with('…'));
+        assert_eq!(fit("short"), "short");
+    }
+}

@@ -1,0 +1,203 @@
+//! Rollout templates (PRODUCT.md section 6): named plans kept per environment, and the
+//! environment's default one. Viewers of an environment read them; its admins change them.
+
+use super::check_name;
+use crate::domain::plan::{parse_plan, Plan};
+use crate::model::{
+    DefaultTemplate, NewRolloutTemplate, PlanSpec, Role, RolloutTemplate, RolloutTemplates,
+};
+use crate::server::auth::Actor;
+use crate::server::db::{self, audit::NewEntry, templates::TemplateRow};
+use crate::server::Core;
+use crate::{Error, Result};
+use serde_json::{json, Value};
+
+/// At most this many templates per environment.
+pub const MAX_TEMPLATES: usize = 100;
+
+/// 403 unless `actor` may change `env`'s templates: an admin allowed in it, not limited to a
+/// namespace (templates serve every namespace of the environment).
+fn require_change(actor: &Actor, env: &str) -> Result<()> {
+    actor.require_in(Role::Admin, None, Some(env))?;
+    if let Some(ns) = &actor.namespace {
+        return Err(Error::forbidden(format!(
+            "Rollout templates serve every namespace of {env}, and you are limited to the {ns} \
+             namespace."
+        )));
+    }
+    Ok(())
+}
+
+/// The environment's id and default template, or 404.
+async fn environment(db: impl db::Executor<'_>, env: &str) -> Result<(i64, Option<String>)> {
+    db::templates::environment(db, env)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("There is no environment {env:?}.")))
+}
+
+fn stored_plan(row: &TemplateRow) -> Result<Plan> {
+    let value: Value = serde_json::from_str(&row.plan).map_err(Error::internal)?;
+    parse_plan(&value, "plan")
+        .map_err(|e| Error::internal(format!("template {:?} is corrupt: {e}", row.name)))
+}
+
+fn template(env: &str, default: Option<&str>, row: TemplateRow) -> Result<RolloutTemplate> {
+    let plan = stored_plan(&row)?;
+    Ok(RolloutTemplate {
+        env: env.to_string(),
+        default: default == Some(row.name.as_str()),
+        name: row.name,
+        plan: PlanSpec::from(&plan),
+        builtin: row.builtin,
+        created_by: row.created_by,
+        created_at: row.created_at,
+    })
+}
+
+/// The plan of `env`'s template `name`; 400 (field `template`) when there is none.
+pub async fn plan_of(db: &db::Pool, env: &str, name: &str) -> Result<Plan> {
+    let (env_id, _) = environment(db, env).await?;
+    match db::templates::find(db, env_id, name).await? {
+        Some(row) => stored_plan(&row),
+        None => {
+            let names: Vec<String> = db::templates::list(db, env_id)
+                .await?
+                .into_iter()
+                .map(|t| t.name)
+                .collect();
+            Err(Error::invalid(
+                "template",
+                format!(
+                    "{env} has no rollout template {name:?}; its templates are: {}.",
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// `GET /api/v1/rollout-templates?env=` (viewer of the environment).
+#[tracing::instrument(skip_all)]
+pub async fn list(state: &Core, actor: &Actor, env: &str) -> Result<RolloutTemplates> {
+    actor.require_in(Role::Viewer, None, Some(env))?;
+    let (env_id, default) = environment(&state.db, env).await?;
+    let templates = db::templates::list(&state.db, env_id)
+        .await?
+        .into_iter()
+        .map(|row| template(env, default.as_deref(), row))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RolloutTemplates {
+        env: env.to_string(),
+        default_template: default,
+        templates,
+    })
+}
+
+/// `POST /api/v1/rollout-templates?env=` (admin): a named plan of the environment.
+#[tracing::instrument(skip_all)]
+pub async fn create(
+    state: &Core,
+    actor: &Actor,
+    env: &str,
+    new: NewRolloutTemplate,
+) -> Result<RolloutTemplate> {
+    require_change(actor, env)?;
+    check_name("name", &new.name)?;
+    let plan = parse_plan(&new.plan, "plan")
+        .map_err(|e| Error::invalid(&e.field, format!("{}: {}", e.field, e.message)))?;
+    let spec = PlanSpec::from(&plan);
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let (env_id, default) = environment(&mut *tx, env).await?;
+    if db::templates::list(&mut *tx, env_id).await?.len() >= MAX_TEMPLATES {
+        return Err(Error::conflict(format!(
+            "{env} has {MAX_TEMPLATES} rollout templates, the most it may have; delete one first."
+        )));
+    }
+    let row = db::templates::insert(
+        &mut tx,
+        env_id,
+        &new.name,
+        &spec.to_value().to_string(),
+        &actor.name,
+    )
+    .await
+    .map_err(|e| {
+        super::conflict_on_unique(
+            e,
+            format!("{env} already has a rollout template named {:?}.", new.name),
+        )
+    })?;
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(&actor.name, "template.create")
+            .env(env)
+            .details(json!({ "name": new.name, "plan": spec })),
+    )
+    .await?;
+    tx.commit().await?;
+    template(env, default.as_deref(), row)
+}
+
+/// `DELETE /api/v1/rollout-templates/{name}?env=` (admin). Built-in templates and the
+/// environment's default stay (409).
+#[tracing::instrument(skip_all)]
+pub async fn delete(state: &Core, actor: &Actor, env: &str, name: &str) -> Result<()> {
+    require_change(actor, env)?;
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let (env_id, default) = environment(&mut *tx, env).await?;
+    let row = db::templates::find(&mut *tx, env_id, name)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("{env} has no rollout template {name:?}.")))?;
+    if row.builtin {
+        return Err(Error::conflict(format!(
+            "{name:?} is a built-in template; every environment keeps it."
+        )));
+    }
+    if default.as_deref() == Some(name) {
+        return Err(Error::conflict(format!(
+            "{name:?} is the default template of {env}; choose another default (or none) first."
+        )));
+    }
+    db::templates::delete(&mut tx, env_id, name).await?;
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(&actor.name, "template.delete")
+            .env(env)
+            .details(json!({ "name": name, "plan": row.plan })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `PUT /api/v1/rollout-templates/default?env=` (admin): the template the dashboard
+/// preselects in the environment, or none.
+#[tracing::instrument(skip_all)]
+pub async fn set_default(
+    state: &Core,
+    actor: &Actor,
+    env: &str,
+    body: DefaultTemplate,
+) -> Result<RolloutTemplates> {
+    require_change(actor, env)?;
+    let mut tx = db::configs::begin_write(&state.db).await?;
+    let (env_id, before) = environment(&mut *tx, env).await?;
+    if let Some(name) = &body.template {
+        if db::templates::find(&mut *tx, env_id, name).await?.is_none() {
+            return Err(Error::invalid(
+                "template",
+                format!("{env} has no rollout template {name:?}."),
+            ));
+        }
+    }
+    db::templates::set_default(&mut tx, env_id, body.template.as_deref()).await?;
+    db::audit::record(
+        &mut tx,
+        NewEntry::new(&actor.name, "template.default")
+            .env(env)
+            .details(json!({ "before": before, "after": body.template })),
+    )
+    .await?;
+    tx.commit().await?;
+    list(state, actor, env).await
+}

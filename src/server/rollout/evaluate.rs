@@ -1,0 +1,180 @@
+//! Reading a plan's guards: `reports` from the lane's served set as the instance registry
+//! wrote it, polled guards from their probes' latest answers; every evaluation stored.
+//!
+//! Storing is bounded: a polled guard's evaluation is stored at every probe answer (at most one
+//! per `interval_secs`, identical ones merged into one row by [`db::plans::record_evaluation`]);
+//! a `reports` guard, judged at every turn, is stored when its status, value or message changes
+//! and otherwise every [`REFRESH`], so a steady guard costs one row update per half minute.
+
+use super::probes::Answer;
+use crate::domain::plan::guard::{
+    judge_prometheus, judge_reports, judge_webhook, GuardStatus, Reading,
+};
+use crate::domain::plan::{Guard, Plan};
+use crate::server::db::{self, plans::LivePlan};
+use crate::server::ops::plans::{now_ms, reading_of, time_text};
+use crate::server::Core;
+use crate::Result;
+use std::time::{Duration, Instant};
+
+/// An unchanged `reports` reading is stored again after this long.
+pub const REFRESH: Duration = Duration::from_secs(30);
+
+/// A `reports` reading as last stored.
+pub(super) struct Stored {
+    reading: Reading,
+    at: Instant,
+}
+
+/// The running or paused plan of an active lane, with its lane and config.
+pub async fn live_plan(db: &db::Pool, lane: i64) -> Result<Option<LivePlan>> {
+    Ok(db::plans::live(db)
+        .await?
+        .into_iter()
+        .find(|p| p.row.lane_id == lane && p.lane_status == "active"))
+}
+
+/// The `reports` guard of `live` right now (its polled guards as last read), for a person's
+/// `advance`; stores nothing.
+pub async fn readings_now(core: &Core, live: &LivePlan, plan: &Plan) -> Result<Vec<Reading>> {
+    let rows = db::plans::guards(&core.db, live.row.lane_id).await?;
+    let mut readings = Vec::with_capacity(plan.guards.len());
+    for (i, guard) in plan.guards.iter().enumerate() {
+        readings.push(match guard {
+            Guard::Reports(g) => reports(core, live, g).await?,
+            _ => match rows.get(i) {
+                Some(row) => reading_of(row)?,
+                None => not_evaluated(),
+            },
+        });
+    }
+    Ok(readings)
+}
+
+fn not_evaluated() -> Reading {
+    Reading {
+        status: GuardStatus::NoData,
+        value: None,
+        message: "not evaluated yet".into(),
+        streak: 0,
+    }
+}
+
+async fn reports(
+    core: &Core,
+    live: &LivePlan,
+    guard: &crate::domain::plan::ReportsGuard,
+) -> Result<Reading> {
+    let step_event = live.row.step_event.unwrap_or(0);
+    if core.instances.written_through() < step_event {
+        return Ok(Reading {
+            status: GuardStatus::NoData,
+            value: None,
+            message: format!(
+                "reports guard: waiting for the lane's slice at {} % to be served",
+                live.percentage_bp as f64 / 100.0
+            ),
+            streak: 0,
+        });
+    }
+    let served = db::plans::served_set(
+        &core.db,
+        (&live.namespace, &live.env, &live.key),
+        live.version,
+        live.row.lane_id,
+        time_text(live.row.step_started_at),
+    )
+    .await?;
+    Ok(judge_reports(guard, live.version, &served))
+}
+
+/// Every guard of a running plan, evaluated for this turn, and stored as described above.
+pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Result<Vec<Reading>> {
+    let lane = live.row.lane_id;
+    let step = live.row.step as usize;
+    let rows = db::plans::guards(&core.db, lane).await?;
+    let mut readings = Vec::with_capacity(plan.guards.len());
+    let mut to_store: Vec<(usize, &'static str, Reading)> = Vec::new();
+    for (i, guard) in plan.guards.iter().enumerate() {
+        let previous = match rows.get(i) {
+            Some(row) => reading_of(row)?,
+            None => not_evaluated(),
+        };
+        let reading = match guard {
+            Guard::Reports(g) => {
+                let reading = reports(core, live, g).await?;
+                let mut stored = core.rollouts.stored.lock().expect("stored lock");
+                let due = match stored.get(&(lane, i)) {
+                    Some(s) => s.reading != reading || s.at.elapsed() >= REFRESH,
+                    None => {
+                        reading != previous || rows.get(i).is_none_or(|r| r.evaluated_at.is_none())
+                    }
+                };
+                if due {
+                    stored.insert(
+                        (lane, i),
+                        Stored {
+                            reading: reading.clone(),
+                            at: Instant::now(),
+                        },
+                    );
+                    to_store.push((i, guard.kind(), reading.clone()));
+                }
+                reading
+            }
+            Guard::Prometheus(g) => match core.rollouts.take_answer(lane, i, step) {
+                Some(Answer::Sample(sample)) => {
+                    let reading = judge_prometheus(g, previous.streak, &sample);
+                    to_store.push((i, guard.kind(), reading.clone()));
+                    reading
+                }
+                _ => previous,
+            },
+            Guard::Webhook(g) => match core.rollouts.take_answer(lane, i, step) {
+                Some(Answer::Hook(answer)) => {
+                    let reading = judge_webhook(g, previous.streak, &answer);
+                    to_store.push((i, guard.kind(), reading.clone()));
+                    reading
+                }
+                _ => previous,
+            },
+        };
+        readings.push(reading);
+    }
+    if !to_store.is_empty() {
+        let at = time_text(now_ms());
+        let mut tx = db::configs::begin_write(&core.db).await?;
+        for (guard, kind, reading) in &to_store {
+            let status = status_word(reading.status);
+            db::plans::record_evaluation(
+                &mut tx,
+                &db::plans::Evaluation {
+                    lane_id: lane,
+                    step,
+                    guard: *guard,
+                    kind,
+                    status,
+                    value: reading.value,
+                    message: &reading.message,
+                    streak: reading.streak,
+                    at,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        for (_, kind, reading) in &to_store {
+            core.metrics
+                .guard_evaluated(kind, status_word(reading.status));
+        }
+    }
+    Ok(readings)
+}
+
+pub fn status_word(status: GuardStatus) -> &'static str {
+    match status {
+        GuardStatus::Passing => "passing",
+        GuardStatus::Failing => "failing",
+        GuardStatus::NoData => "no_data",
+    }
+}

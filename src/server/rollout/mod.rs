@@ -1,0 +1,230 @@
+//! The rollout scheduler (PRODUCT.md section 6): one task per serving process that drives every
+//! running plan. It ticks every `--plan-tick-ms` and wakes at once when something a plan
+//! depends on happened: the instance registry wrote reports or served versions
+//! ([`crate::server::subscribers::Instances::flushed`]), a lane or plan changed, or a guard
+//! probe answered ([`Rollouts::wake`]). A failed report therefore aborts its lane within the
+//! registry's flush delay (≤ 1.3 s) plus one evaluation.
+//!
+//! Each turn, for every running plan: its guards are read ([`evaluate`]), the pure
+//! [`decide`](crate::domain::plan::decide::decide) says what to do, and
+//! [`ops::plans::carry_out`] does it as lane changes through `ops::lanes`, so subscribers see
+//! them through the push hub like any release. Holds are wall-clock time (`step_started_at` is
+//! stored), so a restart mid-hold continues with the time the hold had left.
+//!
+//! Polled guards (Prometheus, webhooks) are probed by spawned tasks on their own intervals
+//! ([`probes`]), with deadlines; their answers are picked up at the next turn. Nothing here
+//! blocks a release, the push hub or a request.
+
+mod evaluate;
+mod probes;
+
+pub use evaluate::{live_plan, readings_now};
+
+use crate::domain::plan::decide::{decide, Decision, PlanState};
+use crate::model::ConfigPath;
+use crate::server::db;
+use crate::server::ops::plans::{self as plan_ops, Move};
+use crate::server::Core;
+use crate::Result;
+use futures_util::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Whether this node may drive plans now.
+///
+/// Exactly one scheduler may drive a plan. On SQLite one process owns the database, so
+/// [`SoleNode`] always holds the lease. With several nodes on PostgreSQL (PRODUCT.md section 8)
+/// the lease plugs in here: a one-row table `scheduler_lease (holder, expires_at)` taken with
+/// `UPDATE … SET holder = $me, expires_at = now() + 15 s WHERE holder = $me OR expires_at <
+/// now()` and renewed every 5 s; `held` answers whether this node's last renewal succeeded and
+/// has not expired. The moves themselves stay safe even during a hand-over: every move re-reads
+/// the plan inside its write transaction and is refused when the plan is no longer at the step
+/// and state it was decided on ([`ops::plans::carry_out`]), so two schedulers can never both
+/// advance one step.
+pub trait Lease: Send + Sync {
+    fn held(&self) -> BoxFuture<'_, bool>;
+}
+
+/// The lease of a database only this process serves (SQLite): always held.
+pub struct SoleNode;
+
+impl Lease for SoleNode {
+    fn held(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { true })
+    }
+}
+
+/// The scheduler's handle, kept in the [`Core`].
+pub struct Rollouts {
+    tick: Duration,
+    wake: Notify,
+    lease: Box<dyn Lease>,
+    probes: Mutex<probes::Slots>,
+    /// The last stored reading of each `reports` guard and when it was stored.
+    stored: Mutex<HashMap<(i64, usize), evaluate::Stored>>,
+}
+
+impl Rollouts {
+    pub fn new(tick: Duration) -> Self {
+        Self::with_lease(tick, Box::new(SoleNode))
+    }
+
+    pub fn with_lease(tick: Duration, lease: Box<dyn Lease>) -> Self {
+        Self {
+            tick,
+            wake: Notify::new(),
+            lease,
+            probes: Mutex::default(),
+            stored: Mutex::default(),
+        }
+    }
+
+    /// Something a plan depends on changed: evaluate now rather than at the next tick.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// A plan moved to another step or ended: its probes start afresh.
+    pub fn forget_probes(&self, lane: i64) {
+        self.probes.lock().expect("probes lock").forget(lane);
+        self.stored
+            .lock()
+            .expect("stored lock")
+            .retain(|(l, _), _| *l != lane);
+    }
+}
+
+/// Starts the scheduler of a serving process; it ends when the server begins to shut down
+/// or the core is dropped.
+pub fn spawn(core: &Arc<Core>) {
+    let weak = Arc::downgrade(core);
+    let mut closing = core.closing.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let Some(core) = weak.upgrade() else {
+                return;
+            };
+            if *closing.borrow() {
+                return;
+            }
+            if core.rollouts.lease.held().await {
+                if let Err(e) = turn(&core).await {
+                    tracing::error!(
+                        error = e.detail(),
+                        "the rollout scheduler cannot read plans"
+                    );
+                }
+            }
+            let rollouts = core.rollouts.clone();
+            let instances = core.instances.clone();
+            drop(core);
+            tokio::select! {
+                _ = tokio::time::sleep(rollouts.tick) => {}
+                _ = rollouts.wake.notified() => {}
+                _ = instances.flushed().notified() => {}
+                _ = closing.changed() => {}
+            }
+        }
+    });
+}
+
+/// One turn: every live plan is driven once.
+async fn turn(core: &Arc<Core>) -> Result<()> {
+    let plans = db::plans::live(&core.db).await?;
+    core.metrics.set_rollouts_active(plans.len());
+    let running: Vec<i64> = plans
+        .iter()
+        .filter(|p| p.row.state == "running" && p.lane_status == "active")
+        .map(|p| p.row.lane_id)
+        .collect();
+    core.rollouts
+        .probes
+        .lock()
+        .expect("probes lock")
+        .keep_only(&running);
+    for live in &plans {
+        if let Err(e) = drive(core, live).await {
+            if e.status == 409 {
+                // A person (or an earlier move) came first; the next turn decides afresh.
+                tracing::debug!(
+                    lane = live.row.lane_id,
+                    error = e.detail(),
+                    "plan moved meanwhile"
+                );
+            } else {
+                tracing::error!(
+                    lane = live.row.lane_id,
+                    error = e.detail(),
+                    "cannot drive a rollout plan"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn drive(core: &Arc<Core>, live: &db::plans::LivePlan) -> Result<()> {
+    let path = ConfigPath::new(&live.namespace, &live.env, &live.key);
+    let lane = live.row.lane_id;
+    if live.lane_status != "active" {
+        return plan_ops::end_orphan(core, &path, lane, &live.lane_status).await;
+    }
+    let (plan, state) = plan_ops::load(&live.row)?;
+    if state != PlanState::Running {
+        return Ok(());
+    }
+    probes::start_due(core, live, &plan);
+    let readings = evaluate::readings(core, live, &plan).await?;
+    let step = live.row.step as usize;
+    let decision = decide(
+        &plan,
+        step,
+        live.row.step_started_at,
+        plan_ops::now_ms(),
+        &readings,
+    );
+    if let Decision::Wait {
+        waiting_for,
+        remaining_secs,
+    } = &decision
+    {
+        // A hold's countdown is told at read time (see ops::plans::summary), so a holding
+        // plan writes nothing turn after turn; what else it waits for is written on change.
+        let stored = (*remaining_secs == 0).then_some(waiting_for.as_str());
+        if live.row.waiting_for.as_deref() != stored {
+            db::plans::set_waiting_for(&core.db, lane, stored).await?;
+        }
+        return Ok(());
+    }
+    let why = format!(
+        "step {} of {} held {} with every guard {}",
+        step + 1,
+        plan.steps.len(),
+        crate::domain::plan::decide::human_secs(u64::from(plan.steps[step].hold_secs)),
+        if readings
+            .iter()
+            .all(|r| r.status == crate::domain::plan::guard::GuardStatus::Passing)
+        {
+            "passing"
+        } else {
+            "passing or without data (no_data: advance)"
+        }
+    );
+    plan_ops::carry_out(
+        core,
+        &plan_ops::scheduler(),
+        &path,
+        lane,
+        Move {
+            step,
+            allowed: &[PlanState::Running],
+            decision: &decision,
+            why: &why,
+            forced: false,
+        },
+    )
+    .await?;
+    Ok(())
+}

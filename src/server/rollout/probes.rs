@@ -1,0 +1,143 @@
+//! The polled guards' probes: each (plan, guard) is probed by a spawned task every
+//! `interval_secs`, with a deadline, one call at a time; the answer waits in its slot for the
+//! scheduler's next turn (which it wakes). Answers from an earlier step are dropped.
+
+use super::Rollouts;
+use crate::domain::plan::guard::{substitute, HookAnswer, Sample};
+use crate::domain::plan::{Guard, Plan};
+use crate::server::db::plans::LivePlan;
+use crate::server::{probe, Core};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Beyond its own timeout, a probe gets this long before its task gives up on it.
+const GRACE: Duration = Duration::from_secs(1);
+
+pub(super) enum Answer {
+    Sample(Sample),
+    Hook(HookAnswer),
+}
+
+struct Slot {
+    step: usize,
+    due: Instant,
+    running: bool,
+    answer: Option<Answer>,
+}
+
+#[derive(Default)]
+pub(super) struct Slots(HashMap<(i64, usize), Slot>);
+
+impl Slots {
+    pub(super) fn forget(&mut self, lane: i64) {
+        self.0.retain(|(l, _), _| *l != lane);
+    }
+
+    /// Drops the slots of plans that are not running (paused, ended).
+    pub(super) fn keep_only(&mut self, running: &[i64]) {
+        self.0.retain(|(l, _), _| running.contains(l));
+    }
+}
+
+impl Rollouts {
+    /// The latest answer of guard `guard` of `lane`'s plan, if one came at `step` since the
+    /// last turn.
+    pub(super) fn take_answer(&self, lane: i64, guard: usize, step: usize) -> Option<Answer> {
+        let mut slots = self.probes.lock().expect("probes lock");
+        let slot = slots.0.get_mut(&(lane, guard))?;
+        if slot.step != step {
+            return None;
+        }
+        slot.answer.take()
+    }
+}
+
+/// Starts the probes of `live`'s polled guards that are due and not already running.
+pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
+    let lane = live.row.lane_id;
+    let step = live.row.step as usize;
+    let now = Instant::now();
+    for (i, guard) in plan.guards.iter().enumerate() {
+        let Some(interval) = guard.interval_secs() else {
+            continue;
+        };
+        {
+            let mut slots = core.rollouts.probes.lock().expect("probes lock");
+            let slot = slots.0.entry((lane, i)).or_insert(Slot {
+                step,
+                due: now,
+                running: false,
+                answer: None,
+            });
+            if slot.step != step {
+                *slot = Slot {
+                    step,
+                    due: now,
+                    running: false,
+                    answer: None,
+                };
+            }
+            if slot.running || slot.due > now {
+                continue;
+            }
+            slot.running = true;
+            slot.due = now + Duration::from_secs(u64::from(interval));
+        }
+        let vars = [
+            ("namespace", live.namespace.clone()),
+            ("env", live.env.clone()),
+            ("key", live.key.clone()),
+            ("lane", lane.to_string()),
+            ("version", live.version.to_string()),
+        ];
+        let client = core.probe_client.clone();
+        let rollouts = core.rollouts.clone();
+        let guard = guard.clone();
+        let percentage = live.percentage_bp as f64 / 100.0;
+        let body = json!({
+            "namespace": live.namespace, "env": live.env, "key": live.key, "lane": lane,
+            "version": live.version, "step": step, "percentage": percentage,
+        });
+        tokio::spawn(async move {
+            let answer = match &guard {
+                Guard::Prometheus(g) => {
+                    let pairs: Vec<(&str, &str)> =
+                        vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    let query = substitute(&g.query, &pairs);
+                    let limit = probe::prometheus_timeout(g) + GRACE;
+                    Answer::Sample(
+                        tokio::time::timeout(limit, probe::prometheus(&client, g, &query))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Sample::Error("Prometheus did not answer in time".into())
+                            }),
+                    )
+                }
+                Guard::Webhook(g) => {
+                    let limit = Duration::from_secs(u64::from(g.timeout_secs)) + GRACE;
+                    Answer::Hook(
+                        tokio::time::timeout(limit, probe::webhook(&client, g, &body))
+                            .await
+                            .unwrap_or(HookAnswer::TimedOut),
+                    )
+                }
+                Guard::Reports(_) => return,
+            };
+            {
+                let mut slots = rollouts.probes.lock().expect("probes lock");
+                match slots.0.get_mut(&(lane, i)) {
+                    Some(slot) if slot.step == step => {
+                        slot.running = false;
+                        slot.answer = Some(answer);
+                    }
+                    // The plan moved on (or ended) while the probe ran.
+                    _ => return,
+                }
+            }
+            rollouts.wake();
+        });
+    }
+}
