@@ -118,8 +118,8 @@ pub fn router() -> Router<AppState> {
             &format!("{CONFIGS}/{{key}}/lanes/{{id}}/abort"),
             post(abort_lane),
         )
-        .route("/rollout-probe/prometheus", post(probe_prometheus))
         .merge(super::plans::router())
+        .route("/rollout-probe/prometheus", post(probe_prometheus))
         .fallback(|| async { Error::not_found("No such API route; see docs/api.md.") })
 }
 

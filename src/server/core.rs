@@ -29,11 +29,11 @@ pub struct Core {
     pub content: ops::content::ContentWork,
     /// The client of outbound guard probes (Prometheus, webhooks): [`super::probe::client`].
     pub probe_client: reqwest::Client,
-    /// Bounds the "test query now" calls running at once ([`ops::probes::MAX_QUERY_TESTS`]).
-    pub query_tests: tokio::sync::Semaphore,
     /// The rollout scheduler's handle: its wake-up, its probes and its lease. It runs only in
     /// a serving process ([`rollout::spawn`]), never in the CLI.
     pub rollouts: Arc<rollout::Rollouts>,
+    /// Bounds the "test query now" calls running at once ([`ops::probes::MAX_QUERY_TESTS`]).
+    pub query_tests: tokio::sync::Semaphore,
 }
 
 impl Core {
@@ -90,8 +90,8 @@ impl Core {
             closing: tokio::sync::watch::Sender::new(false),
             content,
             probe_client: super::probe::client(),
-            query_tests: tokio::sync::Semaphore::new(ops::probes::MAX_QUERY_TESTS),
             rollouts: Arc::new(rollout::Rollouts::new(config_tick)),
+            query_tests: tokio::sync::Semaphore::new(ops::probes::MAX_QUERY_TESTS),
         };
         Ok((Arc::new(core), first_start))
     }

@@ -261,12 +261,13 @@ async fn record_evaluation_within(tx: &mut Tx<'_>, e: &Evaluation<'_>, cap: i64)
     Ok(())
 }
 
-/// Sets every polled guard of a plan back to "no data" at a new step (their readings were of
-/// the previous slice); `reports` guards are judged afresh at every tick anyway.
+/// Sets every polled guard of a plan back to "no data" at a new step or on resume (their
+/// readings were of the previous slice, or stale); `reports` guards are judged afresh at every
+/// turn anyway.
 pub async fn reset_polled_guards(tx: &mut Tx<'_>, lane_id: i64) -> Result<()> {
     sqlx::query(
         "UPDATE plan_guards SET status = 'no_data', value = NULL, streak = 0,
-                message = 'not evaluated at this step yet', evaluated_at = NULL
+                message = 'not evaluated since the step began or the plan resumed', evaluated_at = NULL
           WHERE lane_id = ? AND kind <> 'reports'",
     )
     .bind(lane_id)

@@ -615,6 +615,8 @@ pub async fn resume(
         },
     )
     .await?;
+    // What polled guards read before the pause is stale: they are judged afresh.
+    db::plans::reset_polled_guards(&mut tx, lane.0).await?;
     transition(
         &mut tx,
         actor,
@@ -637,6 +639,7 @@ pub async fn resume(
     .await?;
     tx.commit().await?;
     state.metrics.rollout_transition("resumed");
+    state.rollouts.forget_probes(lane.0);
     state.rollouts.wake();
     show(&state.db, path, lane.0).await
 }
