@@ -16,6 +16,7 @@ mod foundation;
 mod inputs;
 mod lanes;
 mod metrics;
+mod plans;
 mod sign_in;
 mod startup;
 mod tls;

@@ -6,7 +6,7 @@
 use super::configs::{find, message_of, MAX_MESSAGE_CHARS};
 use super::lanes::{self, Close};
 use crate::domain::plan::decide::{
-    may_advance, next_step, remaining_ms, resumed_step_start, Decision, PlanState,
+    human_secs, may_advance, next_step, remaining_ms, resumed_step_start, Decision, PlanState,
 };
 use crate::domain::plan::guard::{GuardStatus, Reading};
 use crate::domain::plan::{parse_plan, show_bp, Plan, PlanError};
@@ -371,10 +371,15 @@ fn summary(row: &PlanRow, plan: &Plan, state: PlanState, now: i64) -> PlanSummar
         percentage: percentage_of(plan.steps[step].percentage_bp),
         step_started_at: time_text(row.step_started_at),
         remaining_secs: (remaining as u64).div_ceil(1000),
-        waiting_for: row
-            .waiting_for
-            .clone()
-            .filter(|_| state == PlanState::Running),
+        waiting_for: match state {
+            PlanState::Running if remaining > 0 => Some(format!(
+                "holding at {} for {} more",
+                show_bp(plan.steps[step].percentage_bp),
+                human_secs((remaining as u64).div_ceil(1000))
+            )),
+            PlanState::Running => row.waiting_for.clone(),
+            _ => None,
+        },
         reason: row.reason.clone(),
         template: row.template.clone(),
     }

@@ -185,8 +185,17 @@ async fn drive(core: &Arc<Core>, live: &db::plans::LivePlan) -> Result<()> {
         plan_ops::now_ms(),
         &readings,
     );
-    if let Decision::Wait { waiting_for, .. } = &decision {
-        db::plans::set_waiting_for(&core.db, lane, Some(waiting_for)).await?;
+    if let Decision::Wait {
+        waiting_for,
+        remaining_secs,
+    } = &decision
+    {
+        // A hold's countdown is told at read time (see ops::plans::summary), so a holding
+        // plan writes nothing turn after turn; what else it waits for is written on change.
+        let stored = (*remaining_secs == 0).then_some(waiting_for.as_str());
+        if live.row.waiting_for.as_deref() != stored {
+            db::plans::set_waiting_for(&core.db, lane, stored).await?;
+        }
         return Ok(());
     }
     let why = format!(

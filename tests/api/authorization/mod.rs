@@ -37,7 +37,14 @@ const LANE_ACTION: [u16; 8] = [401, 403, 403, 403, 200, 200, 403, 403];
 /// Lanes made before the matrix runs, `LANES_PER_CALLER` per caller on the
 /// caller's own config `l-{i}.txt`: the `n`-th (0-based) of caller `i`. The
 /// database is fresh, so lane ids count from 1 in creation order.
-const LANES_PER_CALLER: usize = 3;
+/// Lanes 3 and 4 (0-based) carry a plan: a long hold, so only the callers move them.
+const LANES_PER_CALLER: usize = 5;
+
+/// A plan that holds its first step for an hour.
+fn holding_plan() -> Value {
+    json!({"steps": [{"percentage": 10, "hold_secs": 3600}, {"percentage": 20, "hold_secs": 3600},
+                     {"percentage": 30, "hold_secs": 3600}]})
+}
 
 fn lane_id(caller: usize, n: usize) -> usize {
     n * CALLERS.len() + caller + 1
@@ -202,6 +209,71 @@ fn routes() -> Vec<Route> {
             expected: LANE_ACTION,
         },
         Route {
+            name: "GET lanes/{id}/plan",
+            method: Method::GET,
+            path: |i| shop(&format!("/l-{i}.txt/lanes/{}/plan", lane_id(i, 3))),
+            body: |_| None,
+            expected: READ,
+        },
+        Route {
+            name: "PUT lanes/{id}/plan",
+            method: Method::PUT,
+            path: |i| shop(&format!("/l-{i}.txt/lanes/{}/plan", lane_id(i, 0))),
+            body: |_| Some(json!({ "template": "canary" })),
+            expected: LANE_ACTION,
+        },
+        Route {
+            name: "POST lanes/{id}/plan/pause",
+            method: Method::POST,
+            path: |i| shop(&format!("/l-{i}.txt/lanes/{}/plan/pause", lane_id(i, 3))),
+            body: |_| Some(json!({})),
+            expected: LANE_ACTION,
+        },
+        Route {
+            name: "POST lanes/{id}/plan/resume",
+            method: Method::POST,
+            path: |i| shop(&format!("/l-{i}.txt/lanes/{}/plan/resume", lane_id(i, 3))),
+            body: |_| None,
+            expected: LANE_ACTION,
+        },
+        Route {
+            name: "POST lanes/{id}/plan/advance",
+            method: Method::POST,
+            path: |i| shop(&format!("/l-{i}.txt/lanes/{}/plan/advance", lane_id(i, 4))),
+            body: |_| Some(json!({ "force": true })),
+            expected: LANE_ACTION,
+        },
+        Route {
+            name: "GET rollout-templates",
+            method: Method::GET,
+            path: |_| "/api/v1/rollout-templates?env=prod".into(),
+            body: |_| None,
+            expected: [401, 403, 200, 200, 200, 200, 403, 200],
+        },
+        Route {
+            name: "POST rollout-templates",
+            method: Method::POST,
+            path: |_| "/api/v1/rollout-templates?env=prod".into(),
+            body: |i| {
+                Some(json!({ "name": format!("new-{i}"), "plan": {"steps": [{"percentage": 5}]} }))
+            },
+            expected: [401, 403, 403, 403, 403, 201, 403, 403],
+        },
+        Route {
+            name: "PUT environments/{env}/default-template",
+            method: Method::PUT,
+            path: |_| "/api/v1/environments/prod/default-template".into(),
+            body: |i| Some(json!({ "template": format!("del-{i}") })),
+            expected: [401, 403, 403, 403, 403, 200, 403, 403],
+        },
+        Route {
+            name: "DELETE rollout-templates/{name}",
+            method: Method::DELETE,
+            path: |i| format!("/api/v1/rollout-templates/new-{i}?env=prod"),
+            body: |_| None,
+            expected: [401, 403, 403, 403, 403, 204, 403, 403],
+        },
+        Route {
             name: "GET audit",
             method: Method::GET,
             path: |_| "/api/v1/audit".into(),
@@ -276,12 +348,26 @@ async fn every_route_answers_each_caller_exactly() {
         app.config("shop", "prod", &format!("l-{i}.txt"), "text", "one")
             .await;
     }
+    for i in 0..CALLERS.len() {
+        let (status, body) = app
+            .post_json(
+                "/api/v1/rollout-templates?env=prod",
+                json!({ "name": format!("del-{i}"), "plan": holding_plan() }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
     for n in 0..LANES_PER_CALLER {
         for i in 0..CALLERS.len() {
+            let body = if n >= 3 {
+                json!({ "version": 1, "plan": holding_plan() })
+            } else {
+                json!({ "version": 1, "percentage": 10 })
+            };
             let (status, lane) = app
                 .post_json(
                     &config_path("shop", "prod", &format!("l-{i}.txt"), "/lanes"),
-                    json!({ "version": 1, "percentage": 10 }),
+                    body,
                 )
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{lane}");

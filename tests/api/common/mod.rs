@@ -16,7 +16,8 @@ pub struct TestApp {
     /// A client with its own cookie jar, already signed in as `admin`.
     pub admin: Client,
     _dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -27,23 +28,58 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = format!("sqlite://{}", dir.path().join("graycast.db").display());
-    let mut config = ServeConfig::for_tests(database_url.clone());
-    adjust(&mut config);
-    let app = Application::build(config).await.expect("server builds");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
-        let _ = rx.await;
-    }));
-    let admin = client();
-    let response = login(&admin, &base, "admin", ADMIN_PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::OK, "admin signs in");
+    let (base, admin, shutdown, server) = serve(&database_url, adjust).await;
     TestApp {
         base,
         database_url,
         admin,
         _dir: dir,
-        _shutdown: tx,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    }
+}
+
+type Served = (
+    String,
+    Client,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
+/// Starts a server on `database_url` and signs `admin` in.
+async fn serve(database_url: &str, adjust: impl FnOnce(&mut ServeConfig)) -> Served {
+    let mut config = ServeConfig::for_tests(database_url.to_string());
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("server builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    let admin = client();
+    let response = login(&admin, &base, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK, "admin signs in");
+    (base, admin, tx, server)
+}
+
+impl TestApp {
+    /// Stops the server (it finishes what is in flight) and starts a new one on the same
+    /// database, with the test configuration adjusted by `adjust`; on another port.
+    pub async fn restart_with(&mut self, adjust: impl FnOnce(&mut ServeConfig)) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("the server task ends")
+                .expect("the server stops cleanly");
+        }
+        let (base, admin, shutdown, server) = serve(&self.database_url, adjust).await;
+        self.base = base;
+        self.admin = admin;
+        self.shutdown = Some(shutdown);
+        self.server = Some(server);
     }
 }
 
