@@ -15,7 +15,8 @@ use crate::api::configs::{
 };
 use crate::api::plan_fns::{ConfigPlans, StartLane};
 use crate::app::components::{action_error, ErrorLine};
-use crate::app::pages::plan_editor::{PlanDraft, PlanEditor};
+use crate::app::pages::plan_editor::{follow_reach, PlanDraft, PlanEditor};
+use crate::app::pages::plan_rows::Reach;
 use crate::app::pages::plan_timeline::{PlanControlErrors, PlanLive, PlanTimeline};
 use crate::domain::lane::{parse_labels, parse_percentage};
 use crate::domain::plan::decide::PlanState;
@@ -73,7 +74,7 @@ pub struct GrayState {
     create: ServerAction<StartLane>,
     /// The rollout plan of the lane being drafted, and what its rule reaches at 100 %.
     plan: PlanDraft,
-    eligible: RwSignal<Option<Preview>>,
+    eligible: RwSignal<Option<Reach>>,
     /// The plans of the config's lanes, live.
     pub plans: PlanLive,
     update: ServerAction<UpdateLane>,
@@ -184,34 +185,11 @@ impl GrayState {
                 }
             });
         });
-        // The rule at 100 % (every instance it makes eligible), for each step's reach.
-        let eligible = RwSignal::new(None::<Preview>);
-        let eligible_asked = StoredValue::new(0u64);
-        let rule = Memo::new(move |_| {
+        let valid_rule = Memo::new(move |_| {
             let valid = parsed.with(|p| p.is_ok());
-            draft
-                .get()
-                .filter(|_| valid && plan.active())
-                .map(|lane| NewLane {
-                    percentage: 100.0,
-                    ..lane
-                })
+            draft.get().filter(|_| valid && plan.active())
         });
-        Effect::new(move |_| {
-            connected.track();
-            let asked = eligible_asked.get_value() + 1;
-            eligible_asked.set_value(asked);
-            let Some(lane) = rule.get() else {
-                eligible.set(None);
-                return;
-            };
-            leptos::task::spawn_local(async move {
-                let answer = preview_lane(keys.path(), lane).await.ok();
-                if eligible_asked.try_get_value() == Some(asked) {
-                    eligible.try_set(answer);
-                }
-            });
-        });
+        let eligible = follow_reach(move || keys.path(), valid_rule, connected);
         let adjust = RwSignal::new(None::<(i64, f64)>);
         let adjust_preview = RwSignal::new(None::<(i64, f64, Preview)>);
         let adjust_asked = StoredValue::new(0u64);

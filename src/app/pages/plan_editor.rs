@@ -6,12 +6,13 @@
 //! its field exactly as a refused request would. The state lives in [`PlanDraft`], owned by
 //! the page's [`super::lanes::GrayState`] outside the reloading view.
 
+use crate::api::configs::preview_lane;
 use crate::api::plan_fns::plan_templates;
 use crate::app::pages::lanes::format_pct;
-use crate::app::pages::plan_rows::{check, field_words, guard_words, step_reach, word, Row};
+use crate::app::pages::plan_rows::{check, field_words, guard_words, step_reach, word, Reach, Row};
 use crate::domain::plan::decide::human_secs;
 use crate::domain::plan::{Guard, Plan, PlanError};
-use crate::model::{PlanSpec, Preview, RolloutTemplates};
+use crate::model::{ConfigPath, NewLane, PlanSpec, RolloutTemplates};
 use leptos::prelude::*;
 use serde_json::Value;
 
@@ -94,6 +95,8 @@ impl PlanDraft {
     /// After a lane started: back to the environment's default.
     pub fn reset(&self) {
         self.picked.set(false);
+        self.steps.set(Vec::new());
+        self.guards.set(Vec::new());
         let default = self
             .templates
             .with_untracked(|t| t.as_ref().and_then(|t| t.default_template.clone()));
@@ -253,11 +256,56 @@ impl PlanDraft {
     }
 }
 
+/// What a lane's rule reaches now, for each step's blast radius: asked again (in the browser)
+/// when the rule changes or instances come and go; a late answer never overwrites a newer one.
+pub fn follow_reach(
+    path: impl Fn() -> ConfigPath + Copy + Send + Sync + 'static,
+    rule: Memo<Option<NewLane>>,
+    connected: Memo<Option<u64>>,
+) -> RwSignal<Option<Reach>> {
+    let reach = RwSignal::new(None::<Reach>);
+    let asked = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        connected.track();
+        let n = asked.get_value() + 1;
+        asked.set_value(n);
+        let Some(lane) = rule.get() else {
+            reach.set(None);
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            // At 100 %: every eligible instance; at 0 %: only the targets, in at every step.
+            let all = NewLane {
+                percentage: 100.0,
+                ..lane.clone()
+            };
+            let targets = NewLane {
+                percentage: 0.0,
+                ..lane
+            };
+            let (Ok(all), Ok(targets)) = (
+                preview_lane(path(), all).await,
+                preview_lane(path(), targets).await,
+            ) else {
+                return;
+            };
+            if asked.try_get_value() == Some(n) {
+                reach.try_set(Some(Reach {
+                    eligible: all.matched_count,
+                    targets: targets.matched_count,
+                    connected: all.connected_count,
+                }));
+            }
+        });
+    });
+    reach
+}
+
 #[component]
 pub fn PlanEditor(
     draft: PlanDraft,
     /// What the rule matches at 100 %: the eligible instances.
-    eligible: RwSignal<Option<Preview>>,
+    eligible: RwSignal<Option<Reach>>,
 ) -> impl IntoView {
     let PlanDraft {
         templates,
@@ -393,7 +441,7 @@ pub fn PlanEditor(
 }
 
 #[component]
-fn StepRow(draft: PlanDraft, key: u32, eligible: RwSignal<Option<Preview>>) -> impl IntoView {
+fn StepRow(draft: PlanDraft, key: u32, eligible: RwSignal<Option<Reach>>) -> impl IntoView {
     let steps = draft.steps;
     let index = move || steps.with(|s| s.iter().position(|r| r.key == key).unwrap_or(0));
     let value = move |name: &'static str| {

@@ -5,7 +5,6 @@
 use crate::app::pages::lanes::format_pct;
 use crate::domain::plan::decide::human_secs;
 use crate::domain::plan::{parse_plan, Plan, PlanError, MAX_HOLD_SECS};
-use crate::model::Preview;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -228,16 +227,27 @@ pub fn guard_words(row: &Row) -> String {
     }
 }
 
-/// `~6 of 120 connected instances`: a step's reach, estimated from the instances the rule
-/// makes eligible now (the lane at 100 %).
-pub fn step_reach(percentage: f64, eligible: &Preview) -> String {
-    let n = (eligible.matched_count as f64 * percentage / 100.0).round() as usize;
-    if eligible.matched_count == eligible.connected_count {
-        format!("~{n} of {} connected instances", eligible.connected_count)
+/// What a lane's rule reaches among the instances connected now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reach {
+    /// The instances the rule makes eligible (the lane at 100 %).
+    pub eligible: usize,
+    /// Of those, the targets (in at any percentage).
+    pub targets: usize,
+    pub connected: usize,
+}
+
+/// `~6 of 120 connected instances`: a step's reach, estimated from the instances connected now:
+/// the targets, and the step's share of the other eligible ones.
+pub fn step_reach(percentage: f64, reach: &Reach) -> String {
+    let others = reach.eligible.saturating_sub(reach.targets) as f64;
+    let n = reach.targets + (others * percentage / 100.0).round() as usize;
+    if reach.eligible == reach.connected {
+        format!("~{n} of {} connected instances", reach.connected)
     } else {
         format!(
             "~{n} of {} eligible instances ({} connected)",
-            eligible.matched_count, eligible.connected_count
+            reach.eligible, reach.connected
         )
     }
 }
@@ -352,20 +362,30 @@ mod tests {
 
     #[test]
     fn a_step_reaches_its_share_of_the_eligible_instances() {
-        let all = Preview {
-            matched: vec![],
-            matched_count: 120,
-            connected_count: 120,
+        let all = Reach {
+            eligible: 120,
+            targets: 0,
+            connected: 120,
         };
         assert_eq!(step_reach(5.0, &all), "~6 of 120 connected instances");
-        let some = Preview {
-            matched: vec![],
-            matched_count: 60,
-            connected_count: 120,
+        let some = Reach {
+            eligible: 60,
+            targets: 0,
+            connected: 120,
         };
         assert_eq!(
             step_reach(10.0, &some),
             "~6 of 60 eligible instances (120 connected)"
+        );
+        let targeted = Reach {
+            eligible: 12,
+            targets: 2,
+            connected: 12,
+        };
+        assert_eq!(step_reach(10.0, &targeted), "~3 of 12 connected instances");
+        assert_eq!(
+            step_reach(100.0, &targeted),
+            "~12 of 12 connected instances"
         );
     }
 }

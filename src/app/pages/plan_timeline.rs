@@ -301,7 +301,7 @@ pub fn AbortBanners(live: PlanLive, initial: ConfigPlans) -> impl IntoView {
             .collect::<Vec<_>>()
     };
     view! {
-        <div class="abort-banners">
+        <div class="abort-banners" data-ready=move || dismissed.with(Option::is_some).to_string()>
             {move || shown().into_iter().map(|a| {
                 let lane = a.lane;
                 let (instances, audit) = (instances.clone(), audit.clone());
