@@ -13,7 +13,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Error {
     pub status: u16,
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -25,6 +25,79 @@ pub struct Error {
     /// becomes a response by being serialized, so that is where it is logged.
     #[serde(skip_deserializing, skip_serializing_if = "log_cause")]
     cause: Option<String>,
+}
+
+/// What went wrong, in one word a program can match on (the `code` of every
+/// error body); each has its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    Invalid,
+    InvalidContent,
+    Unauthorized,
+    InvalidCredentials,
+    Forbidden,
+    NotFound,
+    RequestTimeout,
+    Conflict,
+    TooLarge,
+    Unprocessable,
+    TooManyRequests,
+    Internal,
+    Busy,
+    /// The dashboard could not reach the server (never sent by the server).
+    Network,
+    /// A code this build does not know (a newer server's).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::Invalid => "invalid",
+            Self::InvalidContent => "invalid_content",
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::RequestTimeout => "request_timeout",
+            Self::Conflict => "conflict",
+            Self::TooLarge => "too_large",
+            Self::Unprocessable => "unprocessable",
+            Self::TooManyRequests => "too_many_requests",
+            Self::Internal => "internal",
+            Self::Busy => "busy",
+            Self::Network => "network",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The HTTP status an error with this code is answered with.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::BadRequest | Self::Invalid => 400,
+            Self::Unauthorized | Self::InvalidCredentials => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::RequestTimeout => 408,
+            Self::Conflict => 409,
+            Self::TooLarge => 413,
+            Self::InvalidContent | Self::Unprocessable => 422,
+            Self::TooManyRequests => 429,
+            Self::Internal | Self::Unknown => 500,
+            Self::Busy => 503,
+            Self::Network => 0,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Logs an internal error's cause and always skips it (see `Error`'s `cause`).
@@ -39,10 +112,10 @@ fn log_cause(cause: &Option<String>) -> bool {
 }
 
 impl Error {
-    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
-            code: code.to_string(),
+            status: code.status(),
+            code,
             message: message.into(),
             field: None,
             retry_after: None,
@@ -57,43 +130,42 @@ impl Error {
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(400, "bad_request", message)
+        Self::new(ErrorCode::BadRequest, message)
     }
 
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::new(400, "invalid", message).on_field(field)
+        Self::new(ErrorCode::Invalid, message).on_field(field)
     }
 
     pub fn unauthorized() -> Self {
         Self::new(
-            401,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "Sign in or send a valid API token (Authorization: Bearer …).",
         )
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(403, "forbidden", message)
+        Self::new(ErrorCode::Forbidden, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(404, "not_found", message)
+        Self::new(ErrorCode::NotFound, message)
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(409, "conflict", message)
+        Self::new(ErrorCode::Conflict, message)
     }
 
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(413, "too_large", message)
+        Self::new(ErrorCode::TooLarge, message)
     }
 
     pub fn unprocessable(message: impl Into<String>) -> Self {
-        Self::new(422, "unprocessable", message)
+        Self::new(ErrorCode::Unprocessable, message)
     }
 
     pub fn too_many_requests(message: impl Into<String>) -> Self {
-        Self::new(429, "too_many_requests", message)
+        Self::new(ErrorCode::TooManyRequests, message)
     }
 
     /// A 429 that tells when to come back (at least one second).
@@ -107,8 +179,7 @@ impl Error {
     /// chain, `{:#}`) for the log.
     pub fn internal(cause: impl fmt::Display) -> Self {
         let mut error = Self::new(
-            500,
-            "internal",
+            ErrorCode::Internal,
             "Something went wrong on the server; it has been logged.",
         );
         error.cause = Some(format!("{cause:#}"));
@@ -136,7 +207,10 @@ impl leptos::server_fn::error::FromServerFnError for Error {
     fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
         use leptos::server_fn::error::ServerFnErrorErr as E;
         match value {
-            E::Request(m) => Self::new(0, "network", format!("Could not reach the server: {m}")),
+            E::Request(m) => Self::new(
+                ErrorCode::Network,
+                format!("Could not reach the server: {m}"),
+            ),
             E::Args(m) | E::MissingArg(m) | E::Deserialization(m) | E::Serialization(m) => {
                 Self::bad_request(m)
             }

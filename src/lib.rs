@@ -16,7 +16,7 @@ pub mod client;
 #[cfg(feature = "ssr")]
 pub mod server;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};
 
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+pub use crate::domain::time::Timestamp;
+
 mod plans;
 pub use plans::*;
 
@@ -74,7 +76,7 @@ pub struct User {
     /// When set, the user may act only in this environment.
     pub env: Option<String>,
     pub disabled: bool,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,9 +111,9 @@ pub struct TokenInfo {
     /// The first characters of the secret, to recognise a token.
     pub prefix: String,
     pub created_by: String,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub revoked_at: Option<String>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,7 +138,7 @@ pub struct CreatedToken {
 pub struct Environment {
     pub id: i64,
     pub name: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// The rollout template the dashboard preselects in this environment.
     #[serde(default)]
     pub default_template: Option<String>,
@@ -145,7 +147,7 @@ pub struct Environment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub id: i64,
-    pub at: String,
+    pub at: Timestamp,
     pub actor: String,
     pub action: String,
     pub namespace: Option<String>,
@@ -194,7 +196,7 @@ pub struct Namespace {
     pub id: i64,
     pub name: String,
     pub description: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// Configs in this namespace, over the environments the caller may see.
     pub config_count: i64,
 }
@@ -218,8 +220,8 @@ pub struct Config {
     pub stable_version: Option<i64>,
     /// Active gray lanes, in resolution order: (priority, id) ascending.
     pub lanes: Vec<Lane>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,7 +242,7 @@ pub struct Version {
     pub checksum: String,
     pub message: String,
     pub author: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 /// An edit to save as the next version; `base_version` is the version the edit
@@ -253,6 +255,69 @@ pub struct NewVersion {
     pub base_version: i64,
 }
 
+/// Declares an enum of words: serde, `as_str`, `Display`, `FromStr` and `ALL`
+/// from one table, so the stored, sent and shown spellings cannot drift apart.
+macro_rules! words {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL.iter().copied().find(|w| w.as_str() == s).ok_or_else(|| {
+                    let all: Vec<&str> = Self::ALL.iter().map(|w| w.as_str()).collect();
+                    format!("unknown {} {s:?}; expected one of {}", stringify!($name), all.join(", "))
+                })
+            }
+        }
+    };
+}
+
+words! {
+    /// What a release event did (PRODUCT.md section 3).
+    pub enum ReleaseKind {
+        /// A newer version became the stable release.
+        Stable = "stable",
+        /// An older version became the stable release again.
+        Rollback = "rollback",
+        LaneCreate = "lane.create",
+        LaneUpdate = "lane.update",
+        LanePromote = "lane.promote",
+        LaneAbort = "lane.abort",
+        ConfigDelete = "config.delete",
+    }
+}
+
+words! {
+    /// A lane is active until it is promoted or aborted; closed lanes stay as history.
+    pub enum LaneStatus {
+        Active = "active",
+        Promoted = "promoted",
+        Aborted = "aborted",
+    }
+}
+
 /// An append-only record of a change to what is live.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReleaseEvent {
@@ -261,8 +326,7 @@ pub struct ReleaseEvent {
     pub namespace: String,
     pub env: String,
     pub key: String,
-    /// `stable`, `rollback`, `lane.create`, `lane.update`, `lane.promote` or `lane.abort`.
-    pub kind: String,
+    pub kind: ReleaseKind,
     /// The released version; for `lane.*` events, the lane's version.
     pub version: i64,
     /// The stable release before this event (for `lane.*` other than promote, the unchanged one).
@@ -271,7 +335,7 @@ pub struct ReleaseEvent {
     pub lane: Option<i64>,
     pub actor: String,
     pub message: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 /// A gray lane: a candidate version served to the slice of contexts it matches
@@ -292,11 +356,10 @@ pub struct Lane {
     pub salt: String,
     /// Lanes are tried by (priority, id) ascending; the default priority is 0.
     pub priority: i64,
-    /// `active`, `promoted` or `aborted`.
-    pub status: String,
+    pub status: LaneStatus,
     pub created_by: String,
-    pub created_at: String,
-    pub closed_at: Option<String>,
+    pub created_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
     /// The lane's rollout plan, in short, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanSummary>,
@@ -470,9 +533,9 @@ pub struct Instance {
     /// Whether a watch stream of it is open now.
     pub connected: bool,
     /// When its latest watch stream opened.
-    pub connected_at: String,
+    pub connected_at: Timestamp,
     /// Its latest connect, heartbeat or report.
-    pub last_seen: String,
+    pub last_seen: Timestamp,
     pub configs: std::collections::BTreeMap<String, InstanceConfig>,
 }
 
@@ -491,7 +554,7 @@ pub struct InstanceConfig {
     pub message: Option<String>,
     /// The version its last report was about.
     pub reported: Option<i64>,
-    pub reported_at: Option<String>,
+    pub reported_at: Option<Timestamp>,
 }
 
 /// What one version is now, as the version history says it: exactly one state.
@@ -513,7 +576,7 @@ pub enum VersionState {
     /// Was the stable release until `until`, when `by` replaced it: by a rollback
     /// (`rolled_back`) or a newer release (a release or a promoted lane).
     WasStable {
-        until: String,
+        until: Timestamp,
         by: i64,
         rolled_back: bool,
     },
@@ -557,6 +620,36 @@ pub struct LaneRollout {
     pub eligible: usize,
     /// `serving` counts eligible instances this lane serves.
     pub group: RolloutGroup,
+}
+
+/// A namespace and environment: where configs, instances and lanes are listed
+/// (the REST path `/namespaces/{ns}/envs/{env}`, hence the `ns` alias).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EnvPath {
+    #[serde(alias = "ns")]
+    pub namespace: String,
+    pub env: String,
+}
+
+impl EnvPath {
+    pub fn new(namespace: impl Into<String>, env: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            env: env.into(),
+        }
+    }
+
+    /// The config `key` in this namespace and environment.
+    pub fn config(&self, key: impl Into<String>) -> ConfigPath {
+        ConfigPath::new(&self.namespace, &self.env, key)
+    }
+}
+
+/// `namespace/env`.
+impl fmt::Display for EnvPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.env)
+    }
 }
 
 /// Where a config lives: its namespace, environment and key (the REST path
@@ -661,7 +754,7 @@ mod tests {
                 env: None,
                 prefix: "gc_secre".into(),
                 created_by: "admin".into(),
-                created_at: "2026-11-25T00:00:00Z".into(),
+                created_at: "2026-11-25T00:00:00Z".parse().unwrap(),
                 last_used_at: None,
                 revoked_at: None,
             },

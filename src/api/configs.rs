@@ -24,7 +24,8 @@ pub async fn create_namespace(namespace: NewNamespace) -> Result<Namespace, Erro
 #[server]
 pub async fn list_configs(namespace: String, env: String) -> Result<Vec<Config>, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::configs::list(&state, &actor, &namespace, &env).await
+    crate::server::ops::configs::list(&state, &actor, &crate::model::EnvPath::new(namespace, env))
+        .await
 }
 
 #[server]
@@ -40,7 +41,13 @@ pub async fn create_config(
     config: NewConfig,
 ) -> Result<Config, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::configs::create(&state, &actor, &namespace, &env, config).await
+    crate::server::ops::configs::create(
+        &state,
+        &actor,
+        &crate::model::EnvPath::new(namespace, env),
+        config,
+    )
+    .await
 }
 
 /// Deletes the config (its lanes close, subscribers get `deleted`); its history stays.

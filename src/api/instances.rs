@@ -6,5 +6,10 @@ use leptos::prelude::*;
 #[server]
 pub async fn list_instances(namespace: String, env: String) -> Result<Vec<Instance>, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::subscribers::instances(&state, &actor, &namespace, &env).await
+    crate::server::ops::subscribers::instances(
+        &state,
+        &actor,
+        &crate::model::EnvPath::new(namespace, env),
+    )
+    .await
 }

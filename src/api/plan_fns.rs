@@ -27,15 +27,17 @@ pub struct ConfigPlans {
 #[server]
 pub async fn plans_of_config(path: ConfigPath) -> Result<ConfigPlans, Error> {
     use crate::domain::plan::decide::PlanState;
+    use crate::model::LaneStatus;
     let (state, actor) = super::caller().await?;
     let lanes = crate::server::ops::lanes::list(&state, &actor, &path).await?;
     let active = lanes
         .iter()
-        .filter(|l| l.status == "active" && l.plan.is_some());
+        .filter(|l| l.status == LaneStatus::Active && l.plan.is_some());
     let aborted = lanes
         .iter()
         .filter(|l| {
-            l.status != "active" && l.plan.as_ref().map(|p| p.state) == Some(PlanState::Aborted)
+            l.status != LaneStatus::Active
+                && l.plan.as_ref().map(|p| p.state) == Some(PlanState::Aborted)
         })
         .take(MAX_ABORTS_SHOWN);
     let mut plans = Vec::new();

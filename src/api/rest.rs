@@ -4,8 +4,8 @@
 use crate::domain::lane::parse_labels;
 use crate::domain::Context;
 use crate::model::{
-    AuditQuery, ConfigPath, LaneId, LaneUpdate, NewConfig, NewLane, NewNamespace, NewToken,
-    NewUser, NewVersion, UserUpdate,
+    AuditQuery, ConfigPath, EnvPath, LaneId, LaneUpdate, NewConfig, NewLane, NewNamespace,
+    NewToken, NewUser, NewVersion, UserUpdate,
 };
 use crate::server::auth::Actor;
 use crate::server::listen::BodyTimeout;
@@ -45,8 +45,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> 
 fn body_timeout(error: &(dyn std::error::Error + 'static)) -> Option<Error> {
     BodyTimeout::behind(error).map(|t| {
         Error::new(
-            408,
-            "request_timeout",
+            crate::ErrorCode::RequestTimeout,
             format!("{t}; send the whole body at once."),
         )
     })
@@ -302,18 +301,18 @@ async fn create_namespace(
 async fn list_configs(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env)): Path<(String, String)>,
+    Path(at): Path<EnvPath>,
 ) -> Result<impl IntoResponse> {
-    Ok(Json(ops::configs::list(&state, &actor, &ns, &env).await?))
+    Ok(Json(ops::configs::list(&state, &actor, &at).await?))
 }
 
 async fn create_config(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env)): Path<(String, String)>,
+    Path(at): Path<EnvPath>,
     ContentJson(body): ContentJson<NewConfig>,
 ) -> Result<impl IntoResponse> {
-    let config = ops::configs::create(&state, &actor, &ns, &env, body).await?;
+    let config = ops::configs::create(&state, &actor, &at, body).await?;
     Ok((StatusCode::CREATED, Json(config)))
 }
 

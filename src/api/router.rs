@@ -3,7 +3,7 @@
 
 use crate::app::{shell, App};
 use crate::server::ops::setup::FirstStart;
-use crate::server::{auth, listen, AppState, Core, ServeConfig, SESSION_COOKIE};
+use crate::server::{auth, db, listen, AppState, Core, ServeConfig, SESSION_COOKIE};
 use crate::Result;
 use axum::routing::get;
 use axum::{middleware, Router};
@@ -14,7 +14,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_sessions::cookie::{time, SameSite};
 use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::SqliteStore;
 
 /// A bound, ready server: `port()` tells where it listens (useful with port 0).
 pub struct Application {
@@ -89,8 +88,7 @@ impl Application {
 
 /// The whole HTTP surface: probes, the REST API, the dashboard and its assets.
 pub async fn router(state: AppState) -> Result<Router> {
-    let store = SqliteStore::new(state.db.clone());
-    store.migrate().await?;
+    let store = db::session_store(&state.db).await?;
     tokio::spawn(
         store
             .clone()

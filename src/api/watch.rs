@@ -1,6 +1,6 @@
 //! Delivery routes: the watch stream, reports, and instances (also live).
 
-use crate::model::{Report, HEARTBEAT_HEADER, SYNCED_COMMENT};
+use crate::model::{EnvPath, Report, HEARTBEAT_HEADER, SYNCED_COMMENT};
 use crate::server::auth::Actor;
 use crate::server::hub::{Owner, Subscription};
 use crate::server::listen::LiveHandoff;
@@ -157,10 +157,10 @@ async fn report(
 async fn instances(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env)): Path<(String, String)>,
+    Path(at): Path<EnvPath>,
 ) -> Result<impl IntoResponse> {
     Ok(Json(
-        ops::subscribers::instances(&state, &actor, &ns, &env).await?,
+        ops::subscribers::instances(&state, &actor, &at).await?,
     ))
 }
 
@@ -170,12 +170,12 @@ async fn instances(
 async fn instances_stream(
     State(state): State<AppState>,
     actor: Actor,
-    Path((ns, env)): Path<(String, String)>,
+    Path(at): Path<EnvPath>,
 ) -> Result<Response> {
     let changes = state.instances.changes();
     // Subscribed before the check below, so a close after it is seen.
     let mut closed = state.hub.closed_owners();
-    let first = ops::subscribers::instances(&state, &actor, &ns, &env).await?;
+    let first = ops::subscribers::instances(&state, &actor, &at).await?;
     ops::subscribers::still_authorized(&state, &actor).await?;
     let first = instances_frame(&first);
     let owner = Owner::of(&actor);
@@ -192,7 +192,7 @@ async fn instances_stream(
     };
     let ticker = heartbeat(state.config.heartbeat);
     let closing = state.closing.subscribe();
-    let scope = (ns, env);
+    let scope = (at.namespace, at.env);
     let live = stream::unfold(
         (state, scope, changes, ticker),
         |(state, scope, mut changes, mut ticker)| async move {

@@ -311,7 +311,7 @@ mod tests {
         let scoped = key.is_some();
         AuditEntry {
             id: 1,
-            at: "2026-12-02T10:00:00Z".into(),
+            at: "2026-12-02T10:00:00Z".parse().unwrap(),
             actor: actor.into(),
             action: action.into(),
             namespace: scoped.then(|| "shop".into()),

@@ -10,6 +10,7 @@ pub mod key;
 pub mod lane;
 pub mod plan;
 pub mod selector;
+pub mod time;
 
 use std::collections::BTreeMap;
 

@@ -2,6 +2,7 @@
 //! (percentages, not basis points), a lane's plan with its guards and history, templates and
 //! the controls. Shared by both targets: nothing here is server-only.
 
+use super::Timestamp;
 use crate::domain::plan::decide::PlanState;
 use crate::domain::plan::guard::GuardStatus;
 use crate::domain::plan::{Finish, Guard, NoDataPolicy, OnFailure, Plan, Step};
@@ -67,7 +68,7 @@ pub struct PlanSummary {
     pub steps: usize,
     /// The current step's percentage.
     pub percentage: f64,
-    pub step_started_at: String,
+    pub step_started_at: Timestamp,
     /// Of the current step's hold (0 once it is over, and while paused: what it had left).
     pub remaining_secs: u64,
     /// What a running plan waits for, in plain words (the hold, instances, reports…).
@@ -106,14 +107,14 @@ pub struct GuardReading {
     pub value: Option<f64>,
     pub message: String,
     /// `None` until it was first evaluated.
-    pub evaluated_at: Option<String>,
+    pub evaluated_at: Option<Timestamp>,
 }
 
 /// One change of a plan's state or step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanTransition {
     pub id: i64,
-    pub at: String,
+    pub at: Timestamp,
     /// `start`, `advance`, `pause`, `resume`, `complete` or `abort`.
     pub action: String,
     /// `graycast` for the scheduler's own moves, else the person (or token).
@@ -166,7 +167,7 @@ pub struct RolloutTemplate {
     /// The environment's default template (the dashboard preselects it).
     pub default: bool,
     pub created_by: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 /// `GET /api/v1/rollout-templates?env=`.

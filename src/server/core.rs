@@ -7,7 +7,7 @@ use std::sync::Arc;
 /// The database, the push hub, the instance registry, the metrics and the
 /// settings, with the sign-in and content-work limits built from them.
 pub struct Core {
-    pub db: sqlx::SqlitePool,
+    pub db: db::Pool,
     /// The settings the server was started with.
     pub config: ServeConfig,
     pub login_throttle: auth::LoginThrottle,

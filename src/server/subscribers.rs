@@ -11,7 +11,6 @@ use crate::domain::Context;
 use crate::model::{Instance, InstanceConfig, Report};
 use crate::server::db::{self, subscribers as sql};
 use crate::Result;
-use sqlx::SqlitePool;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,7 +93,7 @@ struct State {
 }
 
 pub struct Instances {
-    db: SqlitePool,
+    db: db::Pool,
     retention: Duration,
     state: Mutex<State>,
     wake: Notify,
@@ -109,7 +108,7 @@ pub struct Instances {
 
 impl Instances {
     /// Starts the writer.
-    pub async fn start(db: SqlitePool, retention: Duration) -> Result<Arc<Self>> {
+    pub async fn start(db: db::Pool, retention: Duration) -> Result<Arc<Self>> {
         let instances = Arc::new(Self {
             db,
             retention,
@@ -466,7 +465,7 @@ mod tests {
 
     /// A registry on a fresh database in which client `a` of `ns/prod` has
     /// just connected (the directory lives as long as the first value).
-    async fn registry_with_a() -> (tempfile::TempDir, SqlitePool, Arc<Instances>, Scope) {
+    async fn registry_with_a() -> (tempfile::TempDir, db::Pool, Arc<Instances>, Scope) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let db = crate::server::db::connect(&url).await.unwrap();
@@ -479,7 +478,7 @@ mod tests {
     }
 
     /// The stored `last_seen` of client `a` in `ns/prod`, if it is stored.
-    async fn stored_last_seen(db: &SqlitePool) -> Option<String> {
+    async fn stored_last_seen(db: &db::Pool) -> Option<crate::model::Timestamp> {
         sqlx::query_scalar("SELECT last_seen FROM instances WHERE client_id = 'a'")
             .fetch_optional(db)
             .await
@@ -511,10 +510,7 @@ mod tests {
         // … but a read flushes first, so it never shows older state.
         let listed = instances.list("ns", "prod").await.unwrap();
         assert!(listed[0].last_seen > first, "{listed:?}");
-        assert_eq!(
-            stored_last_seen(&db).await,
-            Some(listed[0].last_seen.clone())
-        );
+        assert_eq!(stored_last_seen(&db).await, Some(listed[0].last_seen));
     }
 
     #[tokio::test]

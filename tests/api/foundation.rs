@@ -573,7 +573,7 @@ async fn dashboard_server_functions_answer_with_the_error_status() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let error: graycast::Error = r.json().await.unwrap();
-    assert_eq!(error.code, "invalid_credentials");
+    assert_eq!(error.code, graycast::ErrorCode::InvalidCredentials);
     // Admin-only server functions refuse a signed-out caller with 401.
     let r = c
         .post(app.url(graycast::api::admin::ListUsers::PATH))

@@ -126,3 +126,45 @@ async fn corrupt_rows_are_errors_not_defaults() {
     let (status, body) = app.get_json(&config).await;
     assert_eq!(status, 500, "{body}");
 }
+
+/// Times, release kinds, lane statuses and audit details are read as their
+/// types: a row outside them answers 500, never a guess. The guarding triggers
+/// and checks are switched off to write what graycast never writes.
+#[tokio::test]
+async fn corrupt_times_words_and_details_are_errors() {
+    let app = spawn_app().await;
+    app.namespace("shop").await;
+    app.config("shop", "prod", "app.json", "json", "{}").await;
+    app.release("shop", "prod", "app.json", 1, "").await;
+    let lanes = crate::common::config_path("shop", "prod", "app.json", "/lanes");
+    let (status, body) = app
+        .post_json(&lanes, serde_json::json!({"version": 1, "percentage": 5}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let versions = crate::common::config_path("shop", "prod", "app.json", "/versions");
+    let releases = crate::common::config_path("shop", "prod", "app.json", "/releases");
+    for url in [&versions, &releases, &lanes, &"/api/v1/audit".to_string()] {
+        let (status, body) = app.get_json(url).await;
+        assert_eq!(status, 200, "{url}: {body}");
+    }
+
+    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    for sql in [
+        "PRAGMA ignore_check_constraints = ON",
+        "DROP TRIGGER versions_no_update",
+        "DROP TRIGGER release_events_no_update",
+        "DROP TRIGGER audit_no_update",
+        "UPDATE versions SET created_at = 'yesterday'",
+        "UPDATE release_events SET kind = 'lane.pause'",
+        "UPDATE lanes SET status = 'paused'",
+        "UPDATE audit SET details = '{not json'",
+    ] {
+        sqlx::query(sql).execute(&mut *conn).await.unwrap();
+    }
+    for url in [&versions, &releases, &lanes, &"/api/v1/audit".to_string()] {
+        let (status, body) = app.get_json(url).await;
+        assert_eq!(status, 500, "{url}: {body}");
+        assert_eq!(body["error"]["code"], "internal", "{url}: {body}");
+    }
+}

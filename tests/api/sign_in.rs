@@ -362,6 +362,6 @@ async fn the_dashboards_sign_in_is_limited_alike() {
         .unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
     let error: graycast::Error = r.json().await.unwrap();
-    assert_eq!(error.code, "too_many_requests");
+    assert_eq!(error.code, graycast::ErrorCode::TooManyRequests);
     assert_eq!(error.retry_after, Some(wait));
 }

@@ -136,7 +136,7 @@ fn AuditRow(entry: AuditEntry) -> impl IntoView {
     });
     view! {
         <li class="audit-entry" data-action=entry.action.clone()>
-            <time datetime=entry.at.clone()>{entry.at.get(..19).unwrap_or_default().replace('T', " ")}</time>
+            <time datetime=entry.at.to_string()>{format!("{} {}", entry.at.date(), entry.at.clock())}</time>
             <span class="sentence">{audit_sentence(&entry).unwrap_or_else(|| audit_raw(&entry))}</span>
             <code class="action">{entry.action.clone()}</code>
             <details><summary>"details"</summary>{trace}<pre>{details}</pre></details>

@@ -233,7 +233,7 @@ fn ConfigView(
                                 <td>{status}</td>
                                 <td>{if v.message.is_empty() { "—".to_string() } else { v.message.clone() }}</td>
                                 <td>{v.author.clone()}</td>
-                                <td class="muted">{short_time(&v.created_at)}</td>
+                                <td class="muted">{v.created_at.minutes()}</td>
                                 <td class="row-actions">
                                     <A href=format!("{diff_base}?from={compare_from}&to={n}")>"Compare"</A>
                                     {action_label.map(|label| {
@@ -352,7 +352,7 @@ fn version_badge(version: i64, state: VersionState) -> AnyView {
             };
             view! {
                 <span class="badge grey superseded" data-state="was-stable">
-                    {format!("was stable until {}, {then}", short_time(&until))}
+                    {format!("was stable until {}, {then}", until.minutes())}
                 </span>
             }
             .into_any()
@@ -361,11 +361,6 @@ fn version_badge(version: i64, state: VersionState) -> AnyView {
             view! { <span class="badge amber" data-state="never-released">"✎ never released"</span> }.into_any()
         }
     }
-}
-
-/// `2026-12-02 10:04` of an RFC 3339 time.
-fn short_time(at: &str) -> String {
-    at.get(..16).unwrap_or(at).replace('T', " ")
 }
 
 #[component]

@@ -72,7 +72,7 @@ pub fn ConfigListPage() -> impl IntoView {
                                                 }}
                                             </td>
                                             <td>{if draft { view! { <DraftBadge version=c.latest_version /> }.into_any() } else { view! { <span class="muted">"v" {c.latest_version}</span> }.into_any() }}</td>
-                                            <td class="muted">{c.updated_at.get(..16).unwrap_or_default().replace('T', " ")}</td>
+                                            <td class="muted">{c.updated_at.minutes()}</td>
                                         </tr>
                                     }
                                 }).collect_view()}

@@ -41,7 +41,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
                                         <tr data-environment=e.name.clone()>
                                             <td><strong>{e.name.clone()}</strong></td>
                                             <td>{if protected { "yes — type the name to confirm rollback, promote, abort" } else { "no" }}</td>
-                                            <td class="muted">{e.created_at.get(..16).unwrap_or_default().replace('T', " ")}</td>
+                                            <td class="muted">{e.created_at.minutes()}</td>
                                         </tr>
                                     }
                                 }).collect_view()}

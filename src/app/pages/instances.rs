@@ -233,9 +233,9 @@ fn InstanceRow(instance: Instance) -> impl IntoView {
                 } else {
                     view! { <span class="badge grey">"○ disconnected"</span> }.into_any()
                 }}
-                <span class="muted">" since " {instance.connected_at.get(11..19).unwrap_or_default().to_string()}</span>
+                <span class="muted">" since " {instance.connected_at.clock()}</span>
             </td>
-            <td class="muted">{instance.last_seen.get(11..19).unwrap_or_default().to_string()}</td>
+            <td class="muted">{instance.last_seen.clock()}</td>
         </tr>
     }
 }

@@ -21,7 +21,9 @@ use crate::app::pages::plan_timeline::{PlanControlErrors, PlanLive, PlanTimeline
 use crate::domain::lane::{parse_labels, parse_percentage};
 use crate::domain::plan::decide::PlanState;
 use crate::domain::selector::Selector;
-use crate::model::{ConfigPath, Lane, LaneId, LanePlan, LaneUpdate, NewLane, Preview, Version};
+use crate::model::{
+    ConfigPath, Lane, LaneId, LanePlan, LaneStatus, LaneUpdate, NewLane, Preview, Version,
+};
 use crate::Error;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -300,8 +302,8 @@ pub fn GrayPanel(
             <PlanControlErrors live=state.plans />
             {match lanes {
                 Ok(list) => {
-                    let active: Vec<Lane> = list.iter().filter(|l| l.status == "active").cloned().collect();
-                    let closed: Vec<Lane> = list.into_iter().filter(|l| l.status != "active").collect();
+                    let active: Vec<Lane> = list.iter().filter(|l| l.status == LaneStatus::Active).cloned().collect();
+                    let closed: Vec<Lane> = list.into_iter().filter(|l| l.status != LaneStatus::Active).collect();
                     view! {
                         {if active.is_empty() {
                             view! { <p class="muted">"No active gray lane: every subscriber gets the stable release."</p> }.into_any()
@@ -333,7 +335,7 @@ fn ClosedLanes(closed: Vec<Lane>) -> impl IntoView {
             <summary>{format!("{} closed lane(s)", closed.len())}</summary>
             <ul>
                 {closed.into_iter().map(|l| {
-                    let aborted = l.status == "aborted";
+                    let aborted = l.status == LaneStatus::Aborted;
                     let rule = if l.selector.is_empty() { "every instance".to_string() } else { l.selector.clone() };
                     view! {
                         <li data-lane=l.id>

@@ -13,7 +13,8 @@ use crate::api::plan_fns::{plans_of_config, AdvancePlan, ConfigPlans, PausePlan,
 use crate::app::pages::lanes::{format_pct, Keys};
 use crate::domain::plan::decide::{human_secs, PlanState};
 use crate::domain::plan::guard::GuardStatus;
-use crate::model::{ConfigPath, Lane, LaneId, LanePlan};
+use crate::domain::time::Timestamp;
+use crate::model::{ConfigPath, Lane, LaneId, LanePlan, LaneStatus};
 use crate::Error;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -29,7 +30,7 @@ const DISMISSED_KEY: &str = "graycast.dismissed-aborts";
 const MAX_DISMISSED: usize = 200;
 
 /// What changes a lane's card: when any of it differs, the page reloads its data.
-type LaneSignature = Vec<(i64, String, u64, Option<PlanState>, Option<usize>)>;
+type LaneSignature = Vec<(i64, LaneStatus, u64, Option<PlanState>, Option<usize>)>;
 
 fn signature(lanes: &[Lane]) -> LaneSignature {
     lanes
@@ -37,7 +38,7 @@ fn signature(lanes: &[Lane]) -> LaneSignature {
         .map(|l| {
             (
                 l.id,
-                l.status.clone(),
+                l.status,
                 l.percentage.to_bits(),
                 l.plan.as_ref().map(|p| p.state),
                 l.plan.as_ref().map(|p| p.step),
@@ -231,9 +232,9 @@ fn read_dismissed() -> BTreeSet<i64> {
 #[cfg(not(feature = "hydrate"))]
 fn remember_dismissed(_: i64) {}
 
-/// `14:02` of an RFC 3339 time.
-fn clock(at: &str) -> String {
-    at.get(11..16).unwrap_or(at).to_string()
+/// `14:02` (UTC), as the banner says when.
+fn clock(at: Timestamp) -> String {
+    at.clock().get(..5).unwrap_or_default().to_string()
 }
 
 /// A lane graycast aborted, as its banner says it.
@@ -241,7 +242,7 @@ fn clock(at: &str) -> String {
 pub struct AutoAbort {
     pub lane: i64,
     pub version: i64,
-    pub at: String,
+    pub at: Timestamp,
     pub reason: String,
 }
 
@@ -260,7 +261,7 @@ pub fn auto_aborts(plans: &ConfigPlans) -> Vec<AutoAbort> {
             Some(AutoAbort {
                 lane: p.lane,
                 version,
-                at: last.at.clone(),
+                at: last.at,
                 reason: last
                     .reason
                     .clone()
@@ -308,7 +309,7 @@ pub fn AbortBanners(live: PlanLive, initial: ConfigPlans) -> impl IntoView {
                 view! {
                     <div class="banner danger" role="alert" data-testid="abort-banner" data-lane=lane>
                         <p>
-                            <strong>{format!("✕ graycast aborted lane {lane} (v{}) at ", a.version)}<time datetime=a.at.clone() title=a.at.clone()>{clock(&a.at)}</time> ":"</strong>
+                            <strong>{format!("✕ graycast aborted lane {lane} (v{}) at ", a.version)}<time datetime=a.at.to_string() title=a.at.to_string()>{clock(a.at)}</time> ":"</strong>
                             " " {a.reason.clone()}
                         </p>
                         <p class="banner-links">
@@ -441,7 +442,7 @@ pub fn PlanTimeline(
                 let when = g
                     .evaluated_at
                     .as_ref()
-                    .map(|t| format!(" · evaluated {}", t.get(11..19).unwrap_or(t)))
+                    .map(|t| format!(" · evaluated {}", t.clock()))
                     .unwrap_or_else(|| " · not evaluated yet".into());
                 view! {
                     <li class=format!("guard-light {class}") data-guard=g.guard data-status=class>
@@ -621,7 +622,7 @@ mod tests {
                 step: 0,
                 steps: 1,
                 percentage: 10.0,
-                step_started_at: "2026-12-02T14:00:00Z".into(),
+                step_started_at: "2026-12-02T14:00:00Z".parse().unwrap(),
                 remaining_secs: 0,
                 waiting_for: None,
                 reason: Some("reports guard: 1 of 2 instances failed".into()),
@@ -630,7 +631,7 @@ mod tests {
             guards: vec![],
             history: vec![PlanTransition {
                 id: 1,
-                at: "2026-12-02T14:02:11.123Z".into(),
+                at: "2026-12-02T14:02:11.123Z".parse().unwrap(),
                 action: "abort".into(),
                 actor: actor.into(),
                 from_step: Some(0),
@@ -660,7 +661,7 @@ mod tests {
         assert_eq!(aborts[0].lane, 7);
         assert_eq!(aborts[0].version, 13);
         assert!(aborts[0].reason.contains("pod-2"));
-        assert_eq!(clock(&aborts[0].at), "14:02");
+        assert_eq!(clock(aborts[0].at), "14:02");
     }
 
     #[test]

@@ -102,8 +102,8 @@ fn TokenRow(token: TokenInfo, revoke: ServerAction<RevokeToken>) -> impl IntoVie
             <td>{token.role.to_string()}</td>
             <td>{scope}</td>
             <td><code>{token.prefix.clone()} "…"</code></td>
-            <td class="muted">{token.created_at.get(..16).unwrap_or_default().replace('T', " ")} " by " {token.created_by.clone()}</td>
-            <td class="muted">{token.last_used_at.clone().map(|t| t.get(..16).unwrap_or_default().replace('T', " ")).unwrap_or_else(|| "never".into())}</td>
+            <td class="muted">{token.created_at.minutes()} " by " {token.created_by.clone()}</td>
+            <td class="muted">{token.last_used_at.map(|t| t.minutes()).unwrap_or_else(|| "never".into())}</td>
             <td>
                 {if revoked {
                     view! { <span class="badge red">"✕ revoked"</span> }.into_any()

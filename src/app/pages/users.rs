@@ -154,7 +154,7 @@ fn UserRow(
                     view! { <span class="badge green">"✓ active"</span> }.into_any()
                 }}
             </td>
-            <td class="muted">{user.created_at.get(..10).unwrap_or_default().to_string()}</td>
+            <td class="muted">{user.created_at.date()}</td>
             <td>
                 <button
                     class="btn"

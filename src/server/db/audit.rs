@@ -1,7 +1,8 @@
 use super::Tx;
+use crate::model::Timestamp;
 use crate::model::{AuditEntry, AuditPage, AuditQuery};
 use sqlx::Result;
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{FromRow, QueryBuilder};
 
 tokio::task_local! {
     /// The W3C trace id of the request this task serves (set by `server::trace`).
@@ -82,13 +83,13 @@ pub async fn record(tx: &mut Tx<'_>, e: NewEntry) -> Result<i64> {
 #[derive(FromRow)]
 struct AuditRow {
     id: i64,
-    at: String,
+    at: Timestamp,
     actor: String,
     action: String,
     namespace: Option<String>,
     env: Option<String>,
     key: Option<String>,
-    details: String,
+    details: super::columns::Details,
     trace_id: Option<String>,
 }
 
@@ -102,7 +103,7 @@ impl From<AuditRow> for AuditEntry {
             namespace: r.namespace,
             env: r.env,
             key: r.key,
-            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
+            details: r.details.0,
             trace_id: r.trace_id,
         }
     }
@@ -114,7 +115,7 @@ pub const MAX_LIMIT: u32 = 500;
 /// Newest first, `limit` entries older than `before_id`; `env_scope` and
 /// `namespace_scope` restrict a limited reader to its environment and namespace.
 pub async fn search(
-    pool: &SqlitePool,
+    pool: &super::Pool,
     q: &AuditQuery,
     env_scope: Option<&str>,
     namespace_scope: Option<&str>,
@@ -147,7 +148,7 @@ pub async fn search(
         None => None,
     };
     let id = if text.is_some() { "s.rowid" } else { "a.id" };
-    let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(
+    let mut sql: QueryBuilder<super::Engine> = QueryBuilder::new(
         "SELECT a.id, a.at, a.actor, a.action, a.namespace, a.env, a.key, a.details, a.trace_id FROM ",
     );
     match text {
@@ -252,7 +253,7 @@ fn trace_id(value: &str) -> crate::Result<String> {
 
 /// ` AND <id> <op> <the first id at or after time>` (past every id when no
 /// entry is that recent).
-fn push_id_bound(sql: &mut QueryBuilder<'_, Sqlite>, id: &str, op: &str, time: &str) {
+fn push_id_bound(sql: &mut QueryBuilder<'_, super::Engine>, id: &str, op: &str, time: &str) {
     sql.push(format!(
         " AND {id} {op} coalesce((SELECT id FROM audit WHERE at >= "
     ))

@@ -2,7 +2,7 @@
 //! error (a corrupt row fails loudly), never a silent default.
 
 use crate::domain::format::ConfigFormat;
-use crate::model::Role;
+use crate::model::{LaneStatus, ReleaseKind, Role, Timestamp};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
@@ -39,6 +39,8 @@ macro_rules! text_column {
 
 text_column!(ConfigFormat);
 text_column!(Role);
+text_column!(ReleaseKind);
+text_column!(LaneStatus);
 
 /// A lane's targets, stored as a JSON array of strings (written only that way by the lane
 /// queries): anything else is a corrupt row.
@@ -57,5 +59,45 @@ impl<'r> Decode<'r, Sqlite> for Targets {
         serde_json::from_str(text).map(Targets).map_err(|e| {
             format!("corrupt row: lane targets {text:?} are not a JSON list of strings: {e}").into()
         })
+    }
+}
+
+/// An audit entry's details: a JSON value, or a corrupt row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Details(pub serde_json::Value);
+
+impl Type<Sqlite> for Details {
+    fn type_info() -> SqliteTypeInfo {
+        <&str as Type<Sqlite>>::type_info()
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for Details {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&str as Decode<Sqlite>>::decode(value)?;
+        serde_json::from_str(text)
+            .map(Details)
+            .map_err(|e| format!("corrupt row: audit details {text:?} are not JSON: {e}").into())
+    }
+}
+
+/// Times are stored as RFC 3339 text with milliseconds (see [`Timestamp`]).
+impl Type<Sqlite> for Timestamp {
+    fn type_info() -> SqliteTypeInfo {
+        <&str as Type<Sqlite>>::type_info()
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for Timestamp {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&str as Decode<Sqlite>>::decode(value)?;
+        text.parse::<Timestamp>()
+            .map_err(|e| format!("corrupt row: {e}").into())
+    }
+}
+
+impl<'q> Encode<'q, Sqlite> for Timestamp {
+    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
+        <String as Encode<Sqlite>>::encode(self.to_string(), buf)
     }
 }

@@ -1,8 +1,9 @@
 use super::Tx;
 use crate::domain::format::ConfigFormat;
+use crate::model::Timestamp;
 use crate::model::{Config, Version};
+use sqlx::FromRow;
 use sqlx::Result;
-use sqlx::{FromRow, SqliteExecutor};
 
 #[derive(FromRow)]
 struct ConfigRow {
@@ -13,8 +14,8 @@ struct ConfigRow {
     format: ConfigFormat,
     latest_version: i64,
     stable_version: Option<i64>,
-    created_at: String,
-    updated_at: String,
+    created_at: Timestamp,
+    updated_at: Timestamp,
 }
 
 /// A config with its row id, for the operations that go on to its versions.
@@ -49,7 +50,7 @@ const SELECT: &str = "SELECT c.id, n.name AS namespace, e.name AS env, c.key, c.
    JOIN environments e ON e.id = c.env_id";
 
 pub async fn find(
-    db: impl SqliteExecutor<'_>,
+    db: impl super::Executor<'_>,
     namespace: &str,
     env: &str,
     key: &str,
@@ -67,7 +68,7 @@ pub async fn find(
 
 /// The configs of one namespace in one environment, by key.
 pub async fn list(
-    db: impl SqliteExecutor<'_>,
+    db: impl super::Executor<'_>,
     namespace_id: i64,
     env_id: i64,
 ) -> Result<Vec<Config>> {
@@ -155,7 +156,7 @@ struct VersionRow {
     checksum: String,
     message: String,
     author: String,
-    created_at: String,
+    created_at: Timestamp,
 }
 
 impl From<VersionRow> for Version {
@@ -200,7 +201,7 @@ pub async fn insert_version(tx: &mut Tx<'_>, v: NewVersionRow<'_>) -> Result<Ver
 }
 
 pub async fn version(
-    db: impl SqliteExecutor<'_>,
+    db: impl super::Executor<'_>,
     config_id: i64,
     version: i64,
 ) -> Result<Option<Version>> {
@@ -215,7 +216,7 @@ pub async fn version(
 }
 
 /// All versions of a config, newest first.
-pub async fn versions(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<Vec<Version>> {
+pub async fn versions(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<Version>> {
     let rows: Vec<VersionRow> = sqlx::query_as(&format!(
         "SELECT {VERSION_COLUMNS} FROM versions WHERE config_id = ? ORDER BY version DESC"
     ))
@@ -227,7 +228,7 @@ pub async fn versions(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<Vec
 
 /// The ids of a namespace and an environment, each `None` when it does not exist.
 pub async fn scope_ids(
-    db: impl SqliteExecutor<'_>,
+    db: impl super::Executor<'_>,
     namespace: &str,
     env: &str,
 ) -> Result<(Option<i64>, Option<i64>)> {
@@ -242,6 +243,6 @@ pub async fn scope_ids(
 
 /// A transaction that takes the write lock at once, so reading the current
 /// state and then changing it cannot be interleaved with another writer.
-pub async fn begin_write(pool: &sqlx::SqlitePool) -> Result<Tx<'static>> {
+pub async fn begin_write(pool: &super::Pool) -> Result<Tx<'static>> {
     pool.begin_with("BEGIN IMMEDIATE").await
 }

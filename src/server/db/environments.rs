@@ -1,13 +1,14 @@
 use super::Tx;
 use crate::model::Environment;
+use crate::model::Timestamp;
+use sqlx::FromRow;
 use sqlx::Result;
-use sqlx::{FromRow, SqliteExecutor};
 
 #[derive(FromRow)]
 struct EnvironmentRow {
     id: i64,
     name: String,
-    created_at: String,
+    created_at: Timestamp,
     default_template: Option<String>,
 }
 
@@ -22,7 +23,7 @@ impl From<EnvironmentRow> for Environment {
     }
 }
 
-pub async fn list(db: impl SqliteExecutor<'_>) -> Result<Vec<Environment>> {
+pub async fn list(db: impl super::Executor<'_>) -> Result<Vec<Environment>> {
     let rows: Vec<EnvironmentRow> = sqlx::query_as(
         "SELECT id, name, created_at, default_template FROM environments
          ORDER BY CASE name WHEN 'dev' THEN 0 WHEN 'staging' THEN 1 WHEN 'prod' THEN 2 ELSE 3 END, name",

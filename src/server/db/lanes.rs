@@ -1,7 +1,8 @@
 use super::Tx;
 use crate::model::Lane;
+use crate::model::Timestamp;
+use sqlx::FromRow;
 use sqlx::Result;
-use sqlx::{FromRow, SqliteExecutor};
 
 #[derive(FromRow)]
 struct LaneRow {
@@ -13,10 +14,10 @@ struct LaneRow {
     stickiness: String,
     salt: String,
     priority: i64,
-    status: String,
+    status: crate::model::LaneStatus,
     created_by: String,
-    created_at: String,
-    closed_at: Option<String>,
+    created_at: Timestamp,
+    closed_at: Option<Timestamp>,
 }
 
 impl From<LaneRow> for Lane {
@@ -49,7 +50,7 @@ const HISTORY_ORDER: &str = "ORDER BY status <> 'active', \
      closed_by DESC";
 
 /// Every lane of a config: active ones in resolution order, then closed ones, newest first.
-pub async fn list(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<Vec<Lane>> {
+pub async fn list(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<Lane>> {
     let rows: Vec<LaneRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM lanes WHERE config_id = ? {HISTORY_ORDER}"
     ))
@@ -60,7 +61,7 @@ pub async fn list(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<Vec<Lan
 }
 
 /// A config's active lanes in resolution order (priority, id).
-pub async fn active(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<Vec<Lane>> {
+pub async fn active(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<Lane>> {
     let rows: Vec<LaneRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM lanes WHERE config_id = ? AND status = 'active'
           ORDER BY priority, id"
@@ -74,7 +75,7 @@ pub async fn active(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<Vec<L
 /// The active lanes of every config in one namespace and environment, with
 /// their config's key, each config's lanes in resolution order.
 pub async fn active_in_scope(
-    db: impl SqliteExecutor<'_>,
+    db: impl super::Executor<'_>,
     namespace_id: i64,
     env_id: i64,
 ) -> Result<Vec<(String, Lane)>> {
@@ -99,7 +100,7 @@ pub async fn active_in_scope(
 }
 
 /// One lane of a config (any status).
-pub async fn find(db: impl SqliteExecutor<'_>, config_id: i64, id: i64) -> Result<Option<Lane>> {
+pub async fn find(db: impl super::Executor<'_>, config_id: i64, id: i64) -> Result<Option<Lane>> {
     let row: Option<LaneRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM lanes WHERE config_id = ? AND id = ?"
     ))
@@ -169,7 +170,12 @@ pub async fn update(tx: &mut Tx<'_>, id: i64, r: LaneRuleRow<'_>) -> Result<Lane
 }
 
 /// Closes an active lane as `promoted` or `aborted` by release event `event`.
-pub async fn close(tx: &mut Tx<'_>, id: i64, status: &str, event: i64) -> Result<Lane> {
+pub async fn close(
+    tx: &mut Tx<'_>,
+    id: i64,
+    status: crate::model::LaneStatus,
+    event: i64,
+) -> Result<Lane> {
     let row: LaneRow = sqlx::query_as(&format!(
         "UPDATE lanes
             SET status = ?, closed_by = ?, closed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
@@ -186,7 +192,7 @@ pub async fn close(tx: &mut Tx<'_>, id: i64, status: &str, event: i64) -> Result
 
 /// The salt the config's next lane will get (drawn when the config or its
 /// previous lane was created; see the lanes migration).
-pub async fn next_salt(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<String> {
+pub async fn next_salt(db: impl super::Executor<'_>, config_id: i64) -> Result<String> {
     sqlx::query_scalar("SELECT next_lane_salt FROM configs WHERE id = ?")
         .bind(config_id)
         .fetch_one(db)

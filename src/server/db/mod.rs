@@ -16,15 +16,41 @@ pub mod users;
 pub mod watch;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+// The engine is named in this module alone. Everything outside `db` speaks of
+// `db::Pool`, `db::Conn`, `db::Tx`, `db::Executor` and `db::SessionStore`, and
+// every engine-specific piece of SQL (placeholders, `strftime`, `randomblob`,
+// `BEGIN IMMEDIATE`, FTS5 and its quoting, trigger errors) is written here, so a
+// second engine is work in this module and in its migrations.
+type Engine = sqlx::Sqlite;
+/// The connection pool.
+pub type Pool = sqlx::Pool<Engine>;
+/// One connection (inside a transaction: `&mut *tx`).
+pub type Conn = <Engine as sqlx::Database>::Connection;
+pub type Tx<'a> = sqlx::Transaction<'a, Engine>;
+/// Anything a query runs on: `&Pool`, `&mut Conn`.
+pub trait Executor<'c>: sqlx::Executor<'c, Database = Engine> {}
+impl<'c, T: sqlx::Executor<'c, Database = Engine>> Executor<'c> for T {}
+/// Where the dashboard's sessions are kept: the same database.
+pub type SessionStore = tower_sessions_sqlx_store::SqliteStore;
+
+/// The session store on `pool`, its table created if missing.
+pub async fn session_store(pool: &Pool) -> sqlx::Result<SessionStore> {
+    let store = SessionStore::new(pool.clone());
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Whether `e` is a unique-constraint violation (the caller answers 409).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
 
 /// Opens (creating if needed) the database in WAL mode and runs the migrations.
 /// A start-up step: its error (a process error) names the URL and what failed.
-pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
+pub async fn connect(url: &str) -> anyhow::Result<Pool> {
     use anyhow::Context;
     // sqlx would take `mysql://host/db` as a relative SQLite file path and create it.
     if let Some((scheme, _)) = url.split_once("://") {
@@ -72,7 +98,7 @@ fn flat(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 /// Whether the database answers queries (the readiness probe).
-pub async fn ping(pool: &SqlitePool) -> std::result::Result<(), ()> {
+pub async fn ping(pool: &Pool) -> std::result::Result<(), ()> {
     sqlx::query("SELECT 1")
         .execute(pool)
         .await

@@ -1,14 +1,15 @@
 use super::Tx;
 use crate::model::Namespace;
+use crate::model::Timestamp;
 use sqlx::Result;
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteExecutor};
+use sqlx::{FromRow, QueryBuilder};
 
 #[derive(FromRow)]
 struct NamespaceRow {
     id: i64,
     name: String,
     description: String,
-    created_at: String,
+    created_at: Timestamp,
     config_count: i64,
 }
 
@@ -36,8 +37,8 @@ pub struct Listing<'a> {
 }
 
 /// Namespaces by name.
-pub async fn list(db: impl SqliteExecutor<'_>, listing: Listing<'_>) -> Result<Vec<Namespace>> {
-    let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new(
+pub async fn list(db: impl super::Executor<'_>, listing: Listing<'_>) -> Result<Vec<Namespace>> {
+    let mut sql: QueryBuilder<super::Engine> = QueryBuilder::new(
         "SELECT n.id, n.name, n.description, n.created_at,
                 (SELECT COUNT(*) FROM configs c
                   WHERE c.namespace_id = n.id AND c.deleted_at IS NULL",
@@ -65,7 +66,7 @@ pub async fn list(db: impl SqliteExecutor<'_>, listing: Listing<'_>) -> Result<V
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-pub async fn id_of(db: impl SqliteExecutor<'_>, name: &str) -> Result<Option<i64>> {
+pub async fn id_of(db: impl super::Executor<'_>, name: &str) -> Result<Option<i64>> {
     sqlx::query_scalar("SELECT id FROM namespaces WHERE name = ?")
         .bind(name)
         .fetch_optional(db)

@@ -3,8 +3,9 @@
 
 use super::Tx;
 use crate::domain::plan::guard::{LastReport, Served};
+use crate::model::Timestamp;
+use sqlx::FromRow;
 use sqlx::Result;
-use sqlx::{FromRow, SqliteExecutor};
 
 /// At most this many evaluation rows are kept per plan; older ones are deleted first. A row is
 /// a run of identical outcomes, so this bounds a plan whose polled values change at every
@@ -71,7 +72,7 @@ pub async fn insert(tx: &mut Tx<'_>, p: NewPlanRow<'_>) -> Result<()> {
     Ok(())
 }
 
-pub async fn find(db: impl SqliteExecutor<'_>, lane_id: i64) -> Result<Option<PlanRow>> {
+pub async fn find(db: impl super::Executor<'_>, lane_id: i64) -> Result<Option<PlanRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM lane_plans WHERE lane_id = ?"
     ))
@@ -81,7 +82,7 @@ pub async fn find(db: impl SqliteExecutor<'_>, lane_id: i64) -> Result<Option<Pl
 }
 
 /// The plans of a config's lanes.
-pub async fn of_config(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<Vec<PlanRow>> {
+pub async fn of_config(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<PlanRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM lane_plans
           WHERE lane_id IN (SELECT id FROM lanes WHERE config_id = ?)"
@@ -93,7 +94,7 @@ pub async fn of_config(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<Ve
 
 /// The plans of the active lanes of every config in a namespace and environment.
 pub async fn of_scope(
-    db: impl SqliteExecutor<'_>,
+    db: impl super::Executor<'_>,
     namespace_id: i64,
     env_id: i64,
 ) -> Result<Vec<PlanRow>> {
@@ -142,7 +143,7 @@ pub async fn set_position(tx: &mut Tx<'_>, lane_id: i64, p: PlanPosition<'_>) ->
 
 /// What a running plan waits for (written only when it changes).
 pub async fn set_waiting_for(
-    db: impl SqliteExecutor<'_>,
+    db: impl super::Executor<'_>,
     lane_id: i64,
     waiting_for: Option<&str>,
 ) -> Result<()> {
@@ -167,11 +168,11 @@ pub struct GuardRow {
     pub value: Option<f64>,
     pub message: String,
     pub streak: i64,
-    pub evaluated_at: Option<String>,
+    pub evaluated_at: Option<Timestamp>,
 }
 
 /// A plan's guards' latest readings, in the plan's order.
-pub async fn guards(db: impl SqliteExecutor<'_>, lane_id: i64) -> Result<Vec<GuardRow>> {
+pub async fn guards(db: impl super::Executor<'_>, lane_id: i64) -> Result<Vec<GuardRow>> {
     sqlx::query_as(
         "SELECT guard, kind, status, value, message, streak, evaluated_at
            FROM plan_guards WHERE lane_id = ? ORDER BY guard",
@@ -191,7 +192,7 @@ pub struct Evaluation<'a> {
     pub value: Option<f64>,
     pub message: &'a str,
     pub streak: u32,
-    pub at: &'a str,
+    pub at: Timestamp,
 }
 
 /// Records an evaluation: the guard's latest reading, and in the evaluations either one more
@@ -279,14 +280,14 @@ pub struct EvaluationRow {
     pub status: String,
     pub value: Option<f64>,
     pub message: String,
-    pub at: String,
-    pub last_at: String,
+    pub at: Timestamp,
+    pub last_at: Timestamp,
     pub count: i64,
 }
 
 /// A plan's evaluations, newest first, at most `limit`.
 pub async fn evaluations(
-    db: impl SqliteExecutor<'_>,
+    db: impl super::Executor<'_>,
     lane_id: i64,
     limit: i64,
 ) -> Result<Vec<EvaluationRow>> {
@@ -336,7 +337,7 @@ pub async fn insert_transition(tx: &mut Tx<'_>, t: NewTransition<'_>) -> Result<
 #[derive(Debug, Clone, FromRow)]
 pub struct TransitionRow {
     pub id: i64,
-    pub at: String,
+    pub at: Timestamp,
     pub action: String,
     pub actor: String,
     pub from_step: Option<i64>,
@@ -349,7 +350,7 @@ pub struct TransitionRow {
 }
 
 /// A plan's transitions, oldest first.
-pub async fn transitions(db: impl SqliteExecutor<'_>, lane_id: i64) -> Result<Vec<TransitionRow>> {
+pub async fn transitions(db: impl super::Executor<'_>, lane_id: i64) -> Result<Vec<TransitionRow>> {
     sqlx::query_as(
         "SELECT id, at, action, actor, from_step, step, state, percentage_bp, reason,
                 release_event, forced
@@ -374,7 +375,7 @@ pub struct LivePlan {
 }
 
 /// Every running or paused plan, by lane id.
-pub async fn live(db: impl SqliteExecutor<'_>) -> Result<Vec<LivePlan>> {
+pub async fn live(db: impl super::Executor<'_>) -> Result<Vec<LivePlan>> {
     sqlx::query_as(
         "SELECT p.lane_id, p.plan, p.template, p.state, p.step, p.step_started_at, p.paused_at,
                 p.step_event, p.reason, p.waiting_for, p.created_by,
@@ -393,7 +394,7 @@ pub async fn live(db: impl SqliteExecutor<'_>) -> Result<Vec<LivePlan>> {
 }
 
 /// How many plans are running or paused.
-pub async fn count_live(db: impl SqliteExecutor<'_>) -> Result<i64> {
+pub async fn count_live(db: impl super::Executor<'_>) -> Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM lane_plans WHERE state IN ('running', 'paused')")
         .fetch_one(db)
         .await
@@ -404,11 +405,11 @@ pub async fn count_live(db: impl SqliteExecutor<'_>) -> Result<i64> {
 /// start, in the database's time format: they disconnected during the step), with their
 /// latest report for the key.
 pub async fn served_set(
-    db: impl SqliteExecutor<'_>,
+    db: impl super::Executor<'_>,
     (namespace, env, key): (&str, &str, &str),
     version: i64,
     lane: i64,
-    since: &str,
+    since: Timestamp,
 ) -> Result<Vec<Served>> {
     #[derive(FromRow)]
     struct Row {

@@ -1,7 +1,8 @@
 use super::Tx;
-use crate::model::ReleaseEvent;
+use crate::model::Timestamp;
+use crate::model::{ReleaseEvent, ReleaseKind};
+use sqlx::FromRow;
 use sqlx::Result;
-use sqlx::{FromRow, SqliteExecutor};
 
 #[derive(FromRow)]
 struct ReleaseEventRow {
@@ -9,13 +10,13 @@ struct ReleaseEventRow {
     namespace: String,
     env: String,
     key: String,
-    kind: String,
+    kind: ReleaseKind,
     version: i64,
     previous_version: Option<i64>,
     lane: Option<i64>,
     actor: String,
     message: String,
-    created_at: String,
+    created_at: Timestamp,
 }
 
 impl From<ReleaseEventRow> for ReleaseEvent {
@@ -46,7 +47,7 @@ const SELECT: &str = "SELECT r.id, n.name AS namespace, e.name AS env, c.key, r.
 /// A release event about to be appended.
 pub struct NewReleaseEvent<'a> {
     pub config_id: i64,
-    pub kind: &'a str,
+    pub kind: ReleaseKind,
     pub version: i64,
     pub previous_version: Option<i64>,
     pub lane: Option<i64>,
@@ -77,7 +78,7 @@ pub async fn insert(tx: &mut Tx<'_>, e: NewReleaseEvent<'_>) -> Result<ReleaseEv
 }
 
 /// A config's release events, newest first.
-pub async fn list(db: impl SqliteExecutor<'_>, config_id: i64) -> Result<Vec<ReleaseEvent>> {
+pub async fn list(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<ReleaseEvent>> {
     let rows: Vec<ReleaseEventRow> = sqlx::query_as(&format!(
         "{SELECT} WHERE r.config_id = ? ORDER BY r.id DESC"
     ))

@@ -2,8 +2,9 @@
 //! what they reported.
 
 use super::Tx;
+use crate::model::Timestamp;
+use sqlx::FromRow;
 use sqlx::Result;
-use sqlx::{FromRow, SqliteExecutor};
 
 /// Changes to one instance row; `None` leaves a column as it is (or at its
 /// default when the row is new).
@@ -163,7 +164,7 @@ pub async fn set_report(
 }
 
 /// No watch stream survives a restart: every instance starts disconnected.
-pub async fn mark_all_disconnected(db: impl SqliteExecutor<'_>) -> Result<u64> {
+pub async fn mark_all_disconnected(db: impl super::Executor<'_>) -> Result<u64> {
     let done = sqlx::query("UPDATE instances SET connected = 0 WHERE connected = 1")
         .execute(db)
         .await?;
@@ -172,7 +173,7 @@ pub async fn mark_all_disconnected(db: impl SqliteExecutor<'_>) -> Result<u64> {
 
 /// Deletes instances disconnected and unseen since before `cutoff` (their
 /// per-key rows go with them).
-pub async fn prune(db: impl SqliteExecutor<'_>, cutoff: &str) -> Result<u64> {
+pub async fn prune(db: impl super::Executor<'_>, cutoff: &str) -> Result<u64> {
     let done = sqlx::query("DELETE FROM instances WHERE connected = 0 AND last_seen < ?")
         .bind(cutoff)
         .execute(db)
@@ -185,14 +186,14 @@ pub struct InstanceRow {
     pub client_id: String,
     pub labels: String,
     pub connected: bool,
-    pub connected_at: String,
-    pub last_seen: String,
+    pub connected_at: Timestamp,
+    pub last_seen: Timestamp,
 }
 
 /// The instances of a namespace and environment that are connected or were
 /// seen at or after `cutoff`, by client id.
 pub async fn list(
-    db: impl SqliteExecutor<'_>,
+    db: impl super::Executor<'_>,
     namespace: &str,
     env: &str,
     cutoff: &str,
@@ -220,14 +221,14 @@ pub struct InstanceConfigRow {
     pub reported: Option<i64>,
     pub status: Option<String>,
     pub message: Option<String>,
-    pub reported_at: Option<String>,
+    pub reported_at: Option<Timestamp>,
 }
 
 /// The per-key rows of every instance of a namespace and environment, for
 /// live configs only (a `deleted` frame still being recorded must not bring
 /// a deleted config back into the view).
 pub async fn configs(
-    db: impl SqliteExecutor<'_>,
+    db: impl super::Executor<'_>,
     namespace: &str,
     env: &str,
 ) -> Result<Vec<InstanceConfigRow>> {

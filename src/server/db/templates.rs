@@ -1,8 +1,9 @@
 //! Rollout templates: named plans per environment, and an environment's default.
 
 use super::Tx;
+use crate::model::Timestamp;
+use sqlx::FromRow;
 use sqlx::Result;
-use sqlx::{FromRow, SqliteExecutor};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct TemplateRow {
@@ -11,13 +12,13 @@ pub struct TemplateRow {
     pub plan: String,
     pub builtin: bool,
     pub created_by: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 const COLUMNS: &str = "name, plan, builtin, created_by, created_at";
 
 /// An environment's templates by name.
-pub async fn list(db: impl SqliteExecutor<'_>, env_id: i64) -> Result<Vec<TemplateRow>> {
+pub async fn list(db: impl super::Executor<'_>, env_id: i64) -> Result<Vec<TemplateRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM rollout_templates WHERE env_id = ? ORDER BY name"
     ))
@@ -27,7 +28,7 @@ pub async fn list(db: impl SqliteExecutor<'_>, env_id: i64) -> Result<Vec<Templa
 }
 
 pub async fn find(
-    db: impl SqliteExecutor<'_>,
+    db: impl super::Executor<'_>,
     env_id: i64,
     name: &str,
 ) -> Result<Option<TemplateRow>> {
@@ -72,7 +73,7 @@ pub async fn delete(tx: &mut Tx<'_>, env_id: i64, name: &str) -> Result<bool> {
 
 /// The id and default template of an environment, `None` when it does not exist.
 pub async fn environment(
-    db: impl SqliteExecutor<'_>,
+    db: impl super::Executor<'_>,
     name: &str,
 ) -> Result<Option<(i64, Option<String>)>> {
     sqlx::query_as("SELECT id, default_template FROM environments WHERE name = ?")

@@ -1,7 +1,8 @@
 use super::Tx;
+use crate::model::Timestamp;
 use crate::model::{Role, TokenInfo};
+use sqlx::FromRow;
 use sqlx::Result;
-use sqlx::{FromRow, SqlitePool};
 
 #[derive(FromRow)]
 struct TokenRow {
@@ -12,9 +13,9 @@ struct TokenRow {
     env: Option<String>,
     prefix: String,
     created_by: String,
-    created_at: String,
-    last_used_at: Option<String>,
-    revoked_at: Option<String>,
+    created_at: Timestamp,
+    last_used_at: Option<Timestamp>,
+    revoked_at: Option<Timestamp>,
 }
 
 impl From<TokenRow> for TokenInfo {
@@ -65,7 +66,10 @@ pub async fn insert(tx: &mut Tx<'_>, t: NewTokenRow<'_>) -> Result<TokenInfo> {
 }
 
 /// The token with this hash, unless it was revoked.
-pub async fn find_active_by_hash(pool: &SqlitePool, token_hash: &str) -> Result<Option<TokenInfo>> {
+pub async fn find_active_by_hash(
+    pool: &super::Pool,
+    token_hash: &str,
+) -> Result<Option<TokenInfo>> {
     let row: Option<TokenRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM tokens WHERE token_hash = ? AND revoked_at IS NULL"
     ))
@@ -76,7 +80,7 @@ pub async fn find_active_by_hash(pool: &SqlitePool, token_hash: &str) -> Result<
 }
 
 /// Records use at most once a minute per token, to keep reads cheap.
-pub async fn touch(pool: &SqlitePool, id: i64) -> Result<()> {
+pub async fn touch(pool: &super::Pool, id: i64) -> Result<()> {
     sqlx::query(
         "UPDATE tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
          WHERE id = ? AND (last_used_at IS NULL OR last_used_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds'))",
@@ -87,7 +91,7 @@ pub async fn touch(pool: &SqlitePool, id: i64) -> Result<()> {
     Ok(())
 }
 
-pub async fn list(pool: &SqlitePool) -> Result<Vec<TokenInfo>> {
+pub async fn list(pool: &super::Pool) -> Result<Vec<TokenInfo>> {
     let rows: Vec<TokenRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM tokens ORDER BY revoked_at IS NOT NULL, id DESC"
     ))

@@ -1,7 +1,8 @@
 use super::Tx;
+use crate::model::Timestamp;
 use crate::model::{Role, User};
+use sqlx::FromRow;
 use sqlx::Result;
-use sqlx::{FromRow, SqliteExecutor, SqlitePool};
 
 #[derive(FromRow)]
 struct UserRow {
@@ -10,7 +11,7 @@ struct UserRow {
     role: Role,
     env: Option<String>,
     disabled: bool,
-    created_at: String,
+    created_at: Timestamp,
 }
 
 impl From<UserRow> for User {
@@ -34,7 +35,7 @@ pub struct Credentials {
 
 const COLUMNS: &str = "id, username, role, env, disabled, created_at";
 
-pub async fn count(pool: &SqlitePool) -> Result<i64> {
+pub async fn count(pool: &super::Pool) -> Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM users")
         .fetch_one(pool)
         .await
@@ -59,7 +60,7 @@ pub async fn insert(
     Ok(id)
 }
 
-pub async fn find(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<User>> {
+pub async fn find(db: impl super::Executor<'_>, id: i64) -> Result<Option<User>> {
     let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = ?"))
         .bind(id)
         .fetch_optional(db)
@@ -67,7 +68,7 @@ pub async fn find(db: impl SqliteExecutor<'_>, id: i64) -> Result<Option<User>> 
     Ok(row.map(User::from))
 }
 
-pub async fn find_by_name(db: impl SqliteExecutor<'_>, username: &str) -> Result<Option<User>> {
+pub async fn find_by_name(db: impl super::Executor<'_>, username: &str) -> Result<Option<User>> {
     let row: Option<UserRow> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
             .bind(username)
@@ -76,7 +77,7 @@ pub async fn find_by_name(db: impl SqliteExecutor<'_>, username: &str) -> Result
     Ok(row.map(User::from))
 }
 
-pub async fn credentials(pool: &SqlitePool, username: &str) -> Result<Option<Credentials>> {
+pub async fn credentials(pool: &super::Pool, username: &str) -> Result<Option<Credentials>> {
     let Some(user) = find_by_name(pool, username).await? else {
         return Ok(None);
     };
@@ -90,7 +91,7 @@ pub async fn credentials(pool: &SqlitePool, username: &str) -> Result<Option<Cre
     }))
 }
 
-pub async fn list(pool: &SqlitePool) -> Result<Vec<User>> {
+pub async fn list(pool: &super::Pool) -> Result<Vec<User>> {
     let rows: Vec<UserRow> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM users ORDER BY username"))
             .fetch_all(pool)

@@ -2,8 +2,8 @@
 //! config, everything needed to resolve it for any subscriber (the stable
 //! release and the active lanes, each with its content).
 
+use sqlx::FromRow;
 use sqlx::Result;
-use sqlx::{FromRow, SqliteConnection};
 
 /// A release event as the hub needs it: its number and the config it touched.
 #[derive(Debug, Clone, FromRow)]
@@ -26,7 +26,7 @@ pub struct TailEvent {
 /// must keep the guarantee, e.g. by serializing release-event inserts (an
 /// advisory or row lock taken in the same transaction) or by tailing with a
 /// commit-ordered cursor instead of the id.
-pub async fn tail(conn: &mut SqliteConnection, after: i64) -> Result<Vec<TailEvent>> {
+pub async fn tail(conn: &mut super::Conn, after: i64) -> Result<Vec<TailEvent>> {
     sqlx::query_as(
         "SELECT r.id, n.name AS namespace, e.name AS env, c.key
            FROM release_events r
@@ -42,7 +42,7 @@ pub async fn tail(conn: &mut SqliteConnection, after: i64) -> Result<Vec<TailEve
 }
 
 /// The number of the newest release event (0 when there is none).
-pub async fn last_event_id(conn: &mut SqliteConnection) -> Result<i64> {
+pub async fn last_event_id(conn: &mut super::Conn) -> Result<i64> {
     sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM release_events")
         .fetch_one(conn)
         .await
@@ -66,7 +66,7 @@ const HEAD: &str = "SELECT c.id, c.key, c.format, c.stable_version,
    JOIN environments e ON e.id = c.env_id";
 
 pub async fn head(
-    conn: &mut SqliteConnection,
+    conn: &mut super::Conn,
     namespace: &str,
     env: &str,
     key: &str,
@@ -83,7 +83,7 @@ pub async fn head(
 
 /// Every config of a namespace and environment.
 pub async fn heads_in_scope(
-    conn: &mut SqliteConnection,
+    conn: &mut super::Conn,
     namespace: &str,
     env: &str,
 ) -> Result<Vec<ConfigHead>> {
@@ -104,7 +104,7 @@ pub struct Content {
 }
 
 pub async fn content(
-    conn: &mut SqliteConnection,
+    conn: &mut super::Conn,
     config_id: i64,
     version: i64,
 ) -> Result<Option<Content>> {
@@ -132,7 +132,7 @@ pub struct ActiveLane {
 
 /// A config's active lanes in resolution order (priority, id), each with the
 /// content of the version it serves.
-pub async fn active_lanes(conn: &mut SqliteConnection, config_id: i64) -> Result<Vec<ActiveLane>> {
+pub async fn active_lanes(conn: &mut super::Conn, config_id: i64) -> Result<Vec<ActiveLane>> {
     sqlx::query_as(
         "SELECT l.id, l.version, l.selector, l.targets, l.percentage_bp, l.stickiness, l.salt,
                 l.priority, v.checksum, v.content
@@ -150,7 +150,7 @@ pub async fn active_lanes(conn: &mut SqliteConnection, config_id: i64) -> Result
 /// release event after `after` deleted (whether or not the key was created
 /// again since): the newest such event.
 pub async fn deletions_after(
-    conn: &mut SqliteConnection,
+    conn: &mut super::Conn,
     namespace: &str,
     env: &str,
     after: i64,

@@ -5,11 +5,10 @@ use super::pipeline::{Pipeline, WriteChunk, SPLIT_WRITES_AT, WRITE_CHUNK};
 use super::state::{deleted_frame, load, load_head, ConfigState};
 use super::subscriber::{record_sent, Departed, ScopeEntry, Sink, Subscriber};
 use super::{Attach, Command, FastMap, Mode, Owner};
-use crate::server::db::watch as sql;
+use crate::server::db::{self, watch as sql};
 use crate::server::metrics::Metrics;
 use crate::server::subscribers::{Instances, Scope, ServedChange};
 use crate::{Error, Result};
-use sqlx::SqlitePool;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use tokio::sync::mpsc;
 
 /// Owns every subscription; see the module documentation.
 pub(super) struct Dispatcher {
-    pub(super) db: SqlitePool,
+    pub(super) db: db::Pool,
     /// Release events up to this one have been fanned out.
     pub(super) processed: i64,
     pub(super) scopes: HashMap<Scope, ScopeEntry>,

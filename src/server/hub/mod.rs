@@ -36,7 +36,7 @@ pub use state::{ConfigState, Resolution};
 
 use crate::domain::Context;
 use crate::model::ReleaseEvent;
-use crate::server::db::watch as sql;
+use crate::server::db::{self, watch as sql};
 use crate::server::metrics::Metrics;
 use crate::server::outlet::Outlet;
 use crate::server::subscribers::{Instances, Scope};
@@ -44,7 +44,6 @@ use crate::{Error, Result};
 use axum::body::Bytes;
 use dispatcher::Dispatcher;
 use registry::{Lease, Registry};
-use sqlx::SqlitePool;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -77,7 +76,7 @@ pub struct Hub {
 impl Hub {
     /// Starts the dispatcher; it follows the release events committed from now on.
     pub async fn start(
-        db: SqlitePool,
+        db: db::Pool,
         metrics: Arc<Metrics>,
         instances: Arc<Instances>,
         limits: Limits,
@@ -165,7 +164,7 @@ impl Hub {
     /// Called after a release event has committed: its subscribers get what
     /// changed for them.
     pub fn publish(&self, event: &ReleaseEvent) {
-        self.metrics.release(&event.kind);
+        self.metrics.release(event.kind.as_str());
         let _ = self.commands.send(Command::Committed {
             id: event.id,
             at: Instant::now(),

@@ -5,11 +5,10 @@ use crate::domain::lane::{resolve, LaneRule};
 use crate::domain::selector::Selector;
 use crate::domain::Context;
 use crate::model::{Deleted, Resolved, Rules, RulesLane, RulesVersion};
-use crate::server::db::watch as sql;
+use crate::server::db::{self, watch as sql};
 use crate::server::subscribers::Scope;
 use crate::{Error, Result};
 use axum::body::Bytes;
-use sqlx::SqliteConnection;
 
 /// A served version: its number, checksum and content.
 #[derive(Debug, Clone)]
@@ -141,7 +140,7 @@ pub(super) fn deleted_frame(scope: &Scope, key: &str, id: i64) -> Bytes {
 
 /// Reads one config's state; `None` when the config does not exist.
 pub(super) async fn load_head(
-    conn: &mut SqliteConnection,
+    conn: &mut db::Conn,
     scope: &Scope,
     head: sql::ConfigHead,
 ) -> Result<ConfigState> {
@@ -197,7 +196,7 @@ pub(super) async fn load_head(
 }
 
 pub(super) async fn load(
-    conn: &mut SqliteConnection,
+    conn: &mut db::Conn,
     scope: &Scope,
     key: &str,
 ) -> Result<Option<ConfigState>> {

@@ -67,7 +67,10 @@ pub async fn login(
 }
 
 fn invalid_credentials() -> Error {
-    Error::new(401, "invalid_credentials", "Wrong username or password.")
+    Error::new(
+        crate::ErrorCode::InvalidCredentials,
+        "Wrong username or password.",
+    )
 }
 
 async fn audit_failure(state: &Core, actor: &str, reason: &str) -> Result<()> {

@@ -4,14 +4,14 @@ use crate::domain::diff::Diff;
 use crate::domain::format::ConfigFormat;
 use crate::domain::Context;
 use crate::model::{
-    Config, ConfigPath, NewConfig, NewVersion, ReleaseEvent, Resolved, Role, Version,
+    Config, ConfigPath, EnvPath, LaneStatus, NewConfig, NewVersion, ReleaseEvent, ReleaseKind,
+    Resolved, Role, Version,
 };
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
 use crate::server::Core;
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};
-use sqlx::{SqliteConnection, SqliteExecutor};
 
 pub use crate::domain::key::MAX_KEY_LEN;
 pub const MAX_MESSAGE_CHARS: usize = 2000;
@@ -53,7 +53,7 @@ pub(super) fn message_of(message: Option<String>) -> Result<String> {
 }
 
 /// The ids of an existing namespace and environment, or 404 naming the missing one.
-async fn scope(db: impl SqliteExecutor<'_>, namespace: &str, env: &str) -> Result<(i64, i64)> {
+async fn scope(db: impl db::Executor<'_>, namespace: &str, env: &str) -> Result<(i64, i64)> {
     match db::configs::scope_ids(db, namespace, env).await? {
         (Some(ns), Some(env)) => Ok((ns, env)),
         (None, _) => Err(Error::not_found(format!(
@@ -67,7 +67,7 @@ async fn scope(db: impl SqliteExecutor<'_>, namespace: &str, env: &str) -> Resul
 
 /// An existing config, or 404 naming what is missing.
 pub(super) async fn find(
-    conn: &mut SqliteConnection,
+    conn: &mut db::Conn,
     namespace: &str,
     env: &str,
     key: &str,
@@ -82,7 +82,7 @@ pub(super) async fn find(
 }
 
 pub(super) async fn find_version(
-    db: impl SqliteExecutor<'_>,
+    db: impl db::Executor<'_>,
     config: &StoredConfig,
     version: i64,
 ) -> Result<Version> {
@@ -99,7 +99,8 @@ pub(super) async fn find_version(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn list(state: &Core, actor: &Actor, namespace: &str, env: &str) -> Result<Vec<Config>> {
+pub async fn list(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Config>> {
+    let (namespace, env) = (at.namespace.as_str(), at.env.as_str());
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let (ns_id, env_id) = scope(&state.db, namespace, env).await?;
     let mut configs = db::configs::list(&state.db, ns_id, env_id).await?;
@@ -128,13 +129,8 @@ pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Confi
 
 /// Creates the config with its content as version 1; releases nothing.
 #[tracing::instrument(skip_all)]
-pub async fn create(
-    state: &Core,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-    new: NewConfig,
-) -> Result<Config> {
+pub async fn create(state: &Core, actor: &Actor, at: &EnvPath, new: NewConfig) -> Result<Config> {
+    let (namespace, env) = (at.namespace.as_str(), at.env.as_str());
     actor.require_in(Role::Editor, Some(namespace), Some(env))?;
     check_key(&new.key)?;
     let new = NewConfig {
@@ -306,8 +302,8 @@ pub async fn release(
         .on_field("version"));
     }
     let (kind, action) = match previous {
-        Some(stable) if version < stable => ("rollback", "release.rollback"),
-        _ => ("stable", "release.stable"),
+        Some(stable) if version < stable => (ReleaseKind::Rollback, "release.rollback"),
+        _ => (ReleaseKind::Stable, "release.stable"),
     };
     let event = db::releases::insert(
         &mut tx,
@@ -424,7 +420,7 @@ pub async fn delete(
         &mut tx,
         NewReleaseEvent {
             config_id: config.id,
-            kind: "config.delete",
+            kind: ReleaseKind::ConfigDelete,
             version: config.config.latest_version,
             previous_version: config.config.stable_version,
             lane: None,
@@ -434,7 +430,7 @@ pub async fn delete(
     )
     .await?;
     for lane in &lanes {
-        db::lanes::close(&mut tx, lane.id, "aborted", event.id).await?;
+        db::lanes::close(&mut tx, lane.id, LaneStatus::Aborted, event.id).await?;
         super::plans::lane_closed(
             &mut tx,
             actor,

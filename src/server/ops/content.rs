@@ -68,8 +68,7 @@ impl ContentWork {
                 Ok(Err(closed)) => return Err(Error::internal(closed)),
                 Err(_) => {
                     return Err(Error::new(
-                        503,
-                        "busy",
+                        crate::ErrorCode::Busy,
                         "The server is busy validating and comparing other content; try again \
                          in a few seconds.",
                     ))
@@ -104,11 +103,10 @@ impl ContentWork {
         match checked {
             Some((content, Ok(()))) => Ok(content),
             Some((_, Err(e))) => {
-                Err(Error::new(422, "invalid_content", e.to_string()).on_field("content"))
+                Err(Error::new(crate::ErrorCode::InvalidContent, e.to_string()).on_field("content"))
             }
             None => Err(Error::new(
-                422,
-                "invalid_content",
+                crate::ErrorCode::InvalidContent,
                 format!(
                     "The content is too complex to validate within {} s; simplify it (less \
                      nesting, fewer aliases) or split it into several configs.",
@@ -234,8 +232,8 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(
-            (error.status, error.code.as_str()),
-            (422, "invalid_content")
+            (error.status, error.code),
+            (422, crate::ErrorCode::InvalidContent)
         );
         assert_eq!(error.field.as_deref(), Some("content"));
         assert!(
@@ -255,7 +253,7 @@ mod tests {
             .validate(ConfigFormat::Json, "{}".into())
             .await
             .unwrap_err();
-        assert_eq!((error.status, error.code.as_str()), (503, "busy"));
+        assert_eq!((error.status, error.code), (503, crate::ErrorCode::Busy));
         drop(held);
         assert_eq!(
             work.validate(ConfigFormat::Json, "{}".into()).await,

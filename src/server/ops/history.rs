@@ -3,7 +3,7 @@
 
 use super::configs::find;
 use crate::model::ConfigPath;
-use crate::model::{Lane, LaneShare, ReleaseEvent, Role, VersionState, VersionStatus};
+use crate::model::{Lane, LaneShare, ReleaseEvent, ReleaseKind, Role, VersionState, VersionStatus};
 use crate::server::auth::Actor;
 use crate::server::db;
 use crate::server::Core;
@@ -46,16 +46,16 @@ pub fn statuses(
     let mut ended: HashMap<i64, VersionState> = HashMap::new();
     let mut current = None;
     for event in events.iter().rev() {
-        let rolled_back = match event.kind.as_str() {
-            "rollback" => true,
-            "stable" | "lane.promote" => false,
+        let rolled_back = match event.kind {
+            ReleaseKind::Rollback => true,
+            ReleaseKind::Stable | ReleaseKind::LanePromote => false,
             _ => continue,
         };
         if let Some(old) = current.filter(|old| *old != event.version) {
             ended.insert(
                 old,
                 VersionState::WasStable {
-                    until: event.created_at.clone(),
+                    until: event.created_at,
                     by: event.version,
                     rolled_back,
                 },
@@ -91,6 +91,7 @@ pub fn statuses(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Timestamp;
 
     /// Events as the database lists them: newest first; `at` is the event's number.
     fn events(list: &[(&str, i64)]) -> Vec<ReleaseEvent> {
@@ -101,13 +102,13 @@ mod tests {
                 namespace: "shop".into(),
                 env: "prod".into(),
                 key: "app.yaml".into(),
-                kind: kind.to_string(),
+                kind: kind.parse().unwrap(),
                 version: *version,
                 previous_version: None,
                 lane: None,
                 actor: "admin".into(),
                 message: String::new(),
-                created_at: format!("t{}", i + 1),
+                created_at: at(i as i64 + 1),
             })
             .rev()
             .collect()
@@ -123,9 +124,9 @@ mod tests {
             stickiness: "client_id".into(),
             salt: "s".into(),
             priority: 0,
-            status: "active".into(),
+            status: crate::model::LaneStatus::Active,
             created_by: "admin".into(),
-            created_at: "t".into(),
+            created_at: at(0),
             closed_at: None,
             plan: None,
         }
@@ -145,9 +146,14 @@ mod tests {
         list.into_iter().map(|s| s.state).collect()
     }
 
-    fn was(until: &str, by: i64, rolled_back: bool) -> VersionState {
+    /// The time of event number `n` in these tests.
+    fn at(n: i64) -> Timestamp {
+        Timestamp::from_unix_ms(n * 1000).unwrap()
+    }
+
+    fn was(until: i64, by: i64, rolled_back: bool) -> VersionState {
         VersionState::WasStable {
-            until: until.into(),
+            until: at(until),
             by,
             rolled_back,
         }
@@ -166,7 +172,7 @@ mod tests {
             got,
             [
                 VersionState::NeverReleased,
-                was("t3", 1, true),
+                was(3, 1, true),
                 VersionState::Stable,
             ]
         );
@@ -187,11 +193,7 @@ mod tests {
         );
         assert_eq!(
             got,
-            [
-                VersionState::Stable,
-                was("t4", 3, false),
-                was("t2", 2, false)
-            ]
+            [VersionState::Stable, was(4, 3, false), was(2, 2, false)]
         );
     }
 
@@ -230,11 +232,7 @@ mod tests {
         );
         assert_eq!(
             got,
-            [
-                VersionState::Stable,
-                was("t5", 3, false),
-                was("t4", 2, false)
-            ]
+            [VersionState::Stable, was(5, 3, false), was(4, 2, false)]
         );
     }
 

@@ -6,15 +6,14 @@ use crate::domain::lane::{self, LaneRule, LaneVerdict};
 use crate::domain::selector::Selector;
 use crate::domain::Context;
 use crate::model::{
-    ConfigPath, Explanation, Lane, LaneId, LaneUpdate, NewLane, Preview, ReleaseEvent, Resolved,
-    Role,
+    ConfigPath, Explanation, Lane, LaneId, LaneStatus, LaneUpdate, NewLane, Preview, ReleaseEvent,
+    ReleaseKind, Resolved, Role,
 };
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
 use crate::server::Core;
 use crate::{Error, Result};
 use serde_json::json;
-use sqlx::SqliteConnection;
 
 /// The priority of a lane started without one. Lanes are tried by (priority,
 /// id) ascending, so by default the oldest active lane wins; give a lane a
@@ -158,7 +157,7 @@ fn rules_of(lanes: &[Lane]) -> Result<Vec<LaneRule>> {
 /// gave it; `None` when no lane matches and nothing is released.
 #[tracing::instrument(skip_all)]
 pub async fn resolve_stored(
-    conn: &mut SqliteConnection,
+    conn: &mut db::Conn,
     stored: &StoredConfig,
     ctx: &Context,
 ) -> Result<Option<Resolved>> {
@@ -297,7 +296,15 @@ pub async fn create(
         },
     )
     .await?;
-    let event = lane_event(&mut tx, actor, &config, &lane, "lane.create", &new.message).await?;
+    let event = lane_event(
+        &mut tx,
+        actor,
+        &config,
+        &lane,
+        ReleaseKind::LaneCreate,
+        &new.message,
+    )
+    .await?;
     db::audit::record(
         &mut tx,
         NewEntry::new(&actor.name, "lane.create")
@@ -327,11 +334,7 @@ pub async fn create(
 }
 
 /// 400 (field `version`) unless the config has `version`.
-async fn check_version(
-    conn: &mut SqliteConnection,
-    config: &StoredConfig,
-    version: i64,
-) -> Result<()> {
+async fn check_version(conn: &mut db::Conn, config: &StoredConfig, version: i64) -> Result<()> {
     find_version(&mut *conn, config, version)
         .await
         .map(drop)
@@ -344,7 +347,7 @@ pub(super) async fn lane_event(
     actor: &Actor,
     config: &StoredConfig,
     lane: &Lane,
-    kind: &str,
+    kind: ReleaseKind,
     message: &str,
 ) -> Result<ReleaseEvent> {
     Ok(db::releases::insert(
@@ -364,7 +367,7 @@ pub(super) async fn lane_event(
 
 /// An active lane of the config, or 404 / 409 (closed lanes are history).
 pub(super) async fn find_active(
-    conn: &mut SqliteConnection,
+    conn: &mut db::Conn,
     config: &StoredConfig,
     id: i64,
 ) -> Result<Lane> {
@@ -377,11 +380,12 @@ pub(super) async fn find_active(
                 ConfigPath::new(&c.namespace, &c.env, &c.key)
             ))
         })?;
-    if lane.status != "active" {
+    if lane.status != LaneStatus::Active {
         return Err(Error::conflict(format!(
             "lane {id} was {} at {}; a closed lane cannot change. Start a new lane instead.",
             lane.status,
-            lane.closed_at.as_deref().unwrap_or("an earlier time"),
+            lane.closed_at
+                .map_or_else(|| "an earlier time".to_string(), |t| t.to_string()),
         )));
     }
     Ok(lane)
@@ -489,7 +493,15 @@ pub(super) async fn update_in(
         },
     )
     .await?;
-    let event = lane_event(tx, actor, config, &after, "lane.update", &rule.message).await?;
+    let event = lane_event(
+        tx,
+        actor,
+        config,
+        &after,
+        ReleaseKind::LaneUpdate,
+        &rule.message,
+    )
+    .await?;
     db::audit::record(
         tx,
         NewEntry::new(&actor.name, "lane.update")
@@ -573,8 +585,8 @@ pub(super) async fn close_in(
 ) -> Result<(Lane, ReleaseEvent)> {
     let c = &config.config;
     let (status, action) = match how {
-        Close::Promote => ("promoted", "lane.promote"),
-        Close::Abort => ("aborted", "lane.abort"),
+        Close::Promote => (LaneStatus::Promoted, ReleaseKind::LanePromote),
+        Close::Abort => (LaneStatus::Aborted, ReleaseKind::LaneAbort),
     };
     let lane = find_active(&mut *tx, config, id).await?;
     let event = lane_event(tx, actor, config, &lane, action, message).await?;
@@ -584,7 +596,7 @@ pub(super) async fn close_in(
     }
     db::audit::record(
         tx,
-        NewEntry::new(&actor.name, action)
+        NewEntry::new(&actor.name, action.as_str())
             .namespace(&c.namespace)
             .env(&c.env)
             .key(&c.key)

@@ -45,7 +45,7 @@ pub fn check_name(field: &str, value: &str) -> Result<()> {
 /// Maps a unique-constraint violation to 409 with `message`.
 pub fn conflict_on_unique(e: sqlx::Error, message: impl Into<String>) -> Error {
     match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => Error::conflict(message),
+        _ if crate::server::db::is_unique_violation(&e) => Error::conflict(message),
         _ => Error::internal(e),
     }
 }

@@ -89,8 +89,8 @@ mod tests {
             client_id: id.into(),
             labels: BTreeMap::from([("region".to_string(), region.to_string())]),
             connected,
-            connected_at: "t".into(),
-            last_seen: "t".into(),
+            connected_at: "2026-12-02T10:00:00Z".parse().unwrap(),
+            last_seen: "2026-12-02T10:00:00Z".parse().unwrap(),
             configs: BTreeMap::from([("app.yaml".to_string(), config)]),
         }
     }
@@ -121,9 +121,9 @@ mod tests {
             stickiness: "client_id".into(),
             salt: "s".into(),
             priority: 0,
-            status: "active".into(),
+            status: crate::model::LaneStatus::Active,
             created_by: "admin".into(),
-            created_at: "t".into(),
+            created_at: "2026-12-02T10:00:00Z".parse().unwrap(),
             closed_at: None,
             plan: None,
         }

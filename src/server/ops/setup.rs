@@ -4,7 +4,6 @@ use crate::model::Role;
 use crate::server::auth::{hash_password, random_password};
 use crate::server::db::{self, audit::NewEntry};
 use crate::Result;
-use sqlx::SqlitePool;
 
 pub const DEFAULT_ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
 
@@ -18,7 +17,7 @@ pub struct FirstStart {
 /// `admin` user. Returns what was created, or `None` on later starts.
 #[tracing::instrument(skip_all)]
 pub async fn first_start(
-    pool: &SqlitePool,
+    pool: &db::Pool,
     admin_password: Option<&str>,
 ) -> Result<Option<FirstStart>> {
     if db::users::count(pool).await? > 0 {

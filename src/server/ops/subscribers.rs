@@ -2,7 +2,7 @@
 //! instances with what they run.
 
 use crate::domain::lane::parse_labels;
-use crate::model::{Instance, Report, Role};
+use crate::model::{EnvPath, Instance, Report, Role};
 use crate::server::auth::Actor;
 use crate::server::db;
 use crate::server::hub::{Mode, Owner, Subscription, WatchRequest};
@@ -209,12 +209,8 @@ pub async fn report(state: &Core, actor: &Actor, report: Report) -> Result<()> {
 
 /// Connected instances, and disconnected ones within the retention period.
 #[tracing::instrument(skip_all)]
-pub async fn instances(
-    state: &Core,
-    actor: &Actor,
-    namespace: &str,
-    env: &str,
-) -> Result<Vec<Instance>> {
+pub async fn instances(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Instance>> {
+    let (namespace, env) = (at.namespace.as_str(), at.env.as_str());
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     check_scope(state, namespace, env).await?;
     state.instances.list(namespace, env).await

@@ -11,7 +11,6 @@ use crate::server::db::{self, audit::NewEntry, templates::TemplateRow};
 use crate::server::Core;
 use crate::{Error, Result};
 use serde_json::{json, Value};
-use sqlx::SqliteExecutor;
 
 /// At most this many templates per environment.
 pub const MAX_TEMPLATES: usize = 100;
@@ -30,7 +29,7 @@ fn require_change(actor: &Actor, env: &str) -> Result<()> {
 }
 
 /// The environment's id and default template, or 404.
-async fn environment(db: impl SqliteExecutor<'_>, env: &str) -> Result<(i64, Option<String>)> {
+async fn environment(db: impl db::Executor<'_>, env: &str) -> Result<(i64, Option<String>)> {
     db::templates::environment(db, env)
         .await?
         .ok_or_else(|| Error::not_found(format!("There is no environment {env:?}.")))
@@ -56,7 +55,7 @@ fn template(env: &str, default: Option<&str>, row: TemplateRow) -> Result<Rollou
 }
 
 /// The plan of `env`'s template `name`; 400 (field `template`) when there is none.
-pub async fn plan_of(db: &sqlx::SqlitePool, env: &str, name: &str) -> Result<Plan> {
+pub async fn plan_of(db: &db::Pool, env: &str, name: &str) -> Result<Plan> {
     let (env_id, _) = environment(db, env).await?;
     match db::templates::find(db, env_id, name).await? {
         Some(row) => stored_plan(&row),

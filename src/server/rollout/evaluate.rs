@@ -27,7 +27,7 @@ pub(super) struct Stored {
 }
 
 /// The running or paused plan of an active lane, with its lane and config.
-pub async fn live_plan(db: &sqlx::SqlitePool, lane: i64) -> Result<Option<LivePlan>> {
+pub async fn live_plan(db: &db::Pool, lane: i64) -> Result<Option<LivePlan>> {
     Ok(db::plans::live(db)
         .await?
         .into_iter()
@@ -82,7 +82,7 @@ async fn reports(
         (&live.namespace, &live.env, &live.key),
         live.version,
         live.row.lane_id,
-        &time_text(live.row.step_started_at),
+        time_text(live.row.step_started_at),
     )
     .await?;
     Ok(judge_reports(guard, live.version, &served))
@@ -157,7 +157,7 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
                     value: reading.value,
                     message: &reading.message,
                     streak: reading.streak,
-                    at: &at,
+                    at,
                 },
             )
             .await?;

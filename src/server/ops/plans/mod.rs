@@ -12,17 +12,19 @@ use crate::domain::plan::guard::{GuardStatus, Reading};
 use crate::domain::plan::{parse_plan, show_bp, Plan, PlanError};
 use crate::model::{
     percentage_of, AttachPlan, ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneUpdate,
-    PlanControl, PlanSpec, PlanSummary, PlanTransition, ReleaseEvent, Role,
+    PlanControl, PlanSpec, PlanSummary, PlanTransition, ReleaseEvent, ReleaseKind, Role, Timestamp,
 };
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, plans::PlanRow};
 use crate::server::{rollout, Core};
 use crate::{Error, Result};
 use serde_json::{json, Value};
-use sqlx::SqliteExecutor;
 
 /// The actor of the scheduler's own moves.
 pub const SCHEDULER: &str = "graycast";
+
+mod moves;
+pub use moves::{carry_out, end_orphan, Move};
 
 /// The caller the scheduler acts as.
 pub fn scheduler() -> Actor {
@@ -119,11 +121,11 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Milliseconds since the epoch in the database's time format.
-pub fn time_text(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    crate::server::subscribers::format_time(t)
+/// Milliseconds since the epoch as a timestamp (the epoch itself when out of range).
+pub fn time_text(ms: i64) -> Timestamp {
+    Timestamp::from_unix_ms(ms)
+        .or_else(|| Timestamp::from_unix_ms(0))
+        .expect("the epoch is a timestamp")
 }
 
 fn audit_entry(actor: &Actor, action: &'static str, path: &ConfigPath) -> NewEntry {
@@ -386,7 +388,7 @@ fn summary(row: &PlanRow, plan: &Plan, state: PlanState, now: i64) -> PlanSummar
 }
 
 /// Fills in the plan summary of each of `lanes` that has a plan.
-pub async fn summarize(db: &sqlx::SqlitePool, lanes: &mut [Lane]) -> Result<()> {
+pub async fn summarize(db: &db::Pool, lanes: &mut [Lane]) -> Result<()> {
     if lanes.is_empty() {
         return Ok(());
     }
@@ -402,7 +404,7 @@ pub async fn summarize(db: &sqlx::SqlitePool, lanes: &mut [Lane]) -> Result<()> 
 }
 
 /// The plan of a lane as `GET …/lanes/{id}/plan` shows it.
-async fn show(db: &sqlx::SqlitePool, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
+async fn show(db: &db::Pool, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
     let mut conn = db.acquire().await?;
     let row = plan_row(&mut *conn, path, lane).await?;
     let (plan, state) = load(&row)?;
@@ -454,7 +456,7 @@ pub fn status_of(word: &str) -> Result<GuardStatus> {
 }
 
 /// The plan of a lane, or 404 naming what is missing.
-async fn plan_row(conn: impl SqliteExecutor<'_>, path: &ConfigPath, lane: i64) -> Result<PlanRow> {
+async fn plan_row(conn: impl db::Executor<'_>, path: &ConfigPath, lane: i64) -> Result<PlanRow> {
     db::plans::find(conn, lane)
         .await?
         .ok_or_else(|| Error::not_found(format!("Lane {lane} of {path} has no rollout plan.")))
@@ -511,7 +513,15 @@ pub async fn attach(
     }
     let first = choice.plan.steps[0].percentage_bp;
     let event = if lanes::basis_points(lane.percentage) == first {
-        lanes::lane_event(&mut tx, actor, &config, &lane, "lane.update", &message).await?
+        lanes::lane_event(
+            &mut tx,
+            actor,
+            &config,
+            &lane,
+            ReleaseKind::LaneUpdate,
+            &message,
+        )
+        .await?
     } else {
         let change = LaneUpdate {
             percentage: Some(percentage_of(first)),
@@ -716,282 +726,6 @@ async fn control_move(
     )
     .await?;
     show(&state.db, path, lane.0).await
-}
-
-/// A move of a plan, decided at `step` in one of the `allowed` states.
-pub struct Move<'a> {
-    pub step: usize,
-    pub allowed: &'a [PlanState],
-    pub decision: &'a Decision,
-    /// Why it advances or completes (the abort and pause decisions carry their reasons).
-    pub why: &'a str,
-    pub forced: bool,
-}
-
-/// Carries out a move in one transaction: the lane change (through [`super::lanes`], with its
-/// release event and audit entry), the plan's new position, its transition and the `rollout.*`
-/// audit entry; then hands the release event to the hub. 409 when the plan is no longer where
-/// the move was decided (a person or another move came first). `Wait` does nothing.
-pub async fn carry_out(
-    state: &Core,
-    actor: &Actor,
-    path: &ConfigPath,
-    lane_id: i64,
-    m: Move<'_>,
-) -> Result<Option<ReleaseEvent>> {
-    if matches!(m.decision, Decision::Wait { .. }) {
-        return Ok(None);
-    }
-    let (namespace, env, key) = path.parts();
-    let mut tx = db::configs::begin_write(&state.db).await?;
-    let config = find(&mut tx, namespace, env, key).await?;
-    let row = plan_row(&mut *tx, path, lane_id).await?;
-    let (plan, plan_state) = load(&row)?;
-    if row.step as usize != m.step || !m.allowed.contains(&plan_state) {
-        return Err(Error::conflict(format!(
-            "The plan of lane {lane_id} is {} at step {}; the move was decided at step {}.",
-            plan_state.as_str(),
-            row.step + 1,
-            m.step + 1
-        )));
-    }
-    let now = now_ms();
-    let step = m.step;
-    let steps = plan.steps.len();
-    let position = |state: &'static str, step, started, paused_at, event, reason| {
-        (state, step, started, paused_at, event, reason)
-    };
-    let (event, (new_state, new_step, started, paused_at, step_event, reason), action, audit, to) =
-        match m.decision {
-            Decision::Advance {
-                to_step,
-                percentage_bp,
-            } => {
-                let reason = format!(
-                    "{}; step {} of {steps}: {}",
-                    m.why,
-                    to_step + 1,
-                    show_bp(*percentage_bp)
-                );
-                let change = LaneUpdate {
-                    percentage: Some(percentage_of(*percentage_bp)),
-                    message: Some(fit(&format!("rollout plan: {reason}"))),
-                    ..LaneUpdate::default()
-                };
-                let (_, event) =
-                    lanes::update_in(&mut tx, actor, &config, lane_id, &change).await?;
-                db::plans::reset_polled_guards(&mut tx, lane_id).await?;
-                let id = event.id;
-                (
-                    Some(event),
-                    position("running", *to_step, now, None, Some(id), Some(reason)),
-                    "advance",
-                    "rollout.advance",
-                    "advanced",
-                )
-            }
-            Decision::Complete { promote } => {
-                let (event, reason) = if *promote {
-                    let reason = format!("{}; the last step is done, the lane is promoted", m.why);
-                    let (_, event) = lanes::close_in(
-                        &mut tx,
-                        actor,
-                        &config,
-                        lane_id,
-                        &fit(&format!("rollout plan: {reason}")),
-                        Close::Promote,
-                    )
-                    .await?;
-                    (Some(event), reason)
-                } else {
-                    let reason = format!(
-                        "{}; the last step is done, the lane stays for a person to promote",
-                        m.why
-                    );
-                    (None, reason)
-                };
-                let id = event.as_ref().map(|e| e.id);
-                (
-                    event,
-                    position(
-                        "completed",
-                        step,
-                        row.step_started_at,
-                        None,
-                        id,
-                        Some(reason),
-                    ),
-                    "complete",
-                    "rollout.complete",
-                    "completed",
-                )
-            }
-            Decision::Abort { reason } => {
-                let (_, event) =
-                    lanes::close_in(&mut tx, actor, &config, lane_id, &fit(reason), Close::Abort)
-                        .await?;
-                let id = event.id;
-                (
-                    Some(event),
-                    position(
-                        "aborted",
-                        step,
-                        row.step_started_at,
-                        None,
-                        Some(id),
-                        Some(reason.clone()),
-                    ),
-                    "abort",
-                    "rollout.abort",
-                    "aborted",
-                )
-            }
-            Decision::Pause { reason } => (
-                None,
-                position(
-                    "paused",
-                    step,
-                    row.step_started_at,
-                    Some(now),
-                    None,
-                    Some(reason.clone()),
-                ),
-                "pause",
-                "rollout.pause",
-                "paused",
-            ),
-            Decision::Wait { .. } => unreachable!("waiting was answered above"),
-        };
-    let reason = reason.unwrap_or_default();
-    db::plans::set_position(
-        &mut tx,
-        lane_id,
-        db::plans::PlanPosition {
-            state: new_state,
-            step: new_step,
-            step_started_at: started,
-            paused_at,
-            step_event,
-            reason: Some(&reason),
-            waiting_for: None,
-        },
-    )
-    .await?;
-    let percentage_bp = match m.decision {
-        Decision::Advance { percentage_bp, .. } => *percentage_bp,
-        _ => plan.steps[step].percentage_bp,
-    };
-    db::plans::insert_transition(
-        &mut tx,
-        db::plans::NewTransition {
-            lane_id,
-            action,
-            actor: &actor.name,
-            from_step: Some(step),
-            step: new_step,
-            state: new_state,
-            percentage_bp,
-            reason: Some(&reason),
-            release_event: event.as_ref().map(|e| e.id),
-            forced: m.forced,
-        },
-    )
-    .await?;
-    db::audit::record(
-        &mut tx,
-        audit_entry(actor, audit, path).details(json!({
-            "lane": lane_id, "from_step": step, "step": new_step,
-            "percentage": percentage_of(percentage_bp), "reason": reason,
-            "forced": m.forced, "release_event": event.as_ref().map(|e| e.id),
-        })),
-    )
-    .await?;
-    tx.commit().await?;
-    if let Some(event) = &event {
-        state.hub.publish(event);
-    }
-    state.metrics.rollout_transition(to);
-    state.rollouts.forget_probes(lane_id);
-    state.rollouts.wake();
-    tracing::info!(lane = lane_id, action, reason = %reason, "rollout plan moved");
-    Ok(event)
-}
-
-/// Ends a plan whose lane was closed without it (a config deletion closes its lanes).
-pub async fn end_orphan(state: &Core, path: &ConfigPath, lane_id: i64, status: &str) -> Result<()> {
-    let mut tx = db::configs::begin_write(&state.db).await?;
-    let Some(row) = db::plans::find(&mut *tx, lane_id).await? else {
-        return Ok(());
-    };
-    let (_, plan_state) = load(&row)?;
-    if plan_state.is_final() {
-        return Ok(());
-    }
-    let reason = format!("the lane was {status} outside the plan");
-    let step = row.step as usize;
-    let state_word = if status == "promoted" {
-        "completed"
-    } else {
-        "aborted"
-    };
-    db::plans::set_position(
-        &mut tx,
-        lane_id,
-        db::plans::PlanPosition {
-            state: state_word,
-            step,
-            step_started_at: row.step_started_at,
-            paused_at: None,
-            step_event: None,
-            reason: Some(&reason),
-            waiting_for: None,
-        },
-    )
-    .await?;
-    let (plan, _) = load(&row)?;
-    db::plans::insert_transition(
-        &mut tx,
-        db::plans::NewTransition {
-            lane_id,
-            action: if state_word == "completed" {
-                "complete"
-            } else {
-                "abort"
-            },
-            actor: SCHEDULER,
-            from_step: Some(step),
-            step,
-            state: state_word,
-            percentage_bp: plan.steps[step].percentage_bp,
-            reason: Some(&reason),
-            release_event: None,
-            forced: false,
-        },
-    )
-    .await?;
-    db::audit::record(
-        &mut tx,
-        audit_entry(
-            &scheduler(),
-            if state_word == "completed" {
-                "rollout.complete"
-            } else {
-                "rollout.abort"
-            },
-            path,
-        )
-        .details(json!({ "lane": lane_id, "step": step, "reason": reason })),
-    )
-    .await?;
-    tx.commit().await?;
-    state
-        .metrics
-        .rollout_transition(if state_word == "completed" {
-            "completed"
-        } else {
-            "aborted"
-        });
-    Ok(())
 }
 
 /// The reading a stored guard row stands for.
