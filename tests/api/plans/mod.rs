@@ -4,6 +4,7 @@
 
 mod controls;
 mod guards;
+mod prometheus;
 mod templates;
 mod validation;
 mod walk;
