@@ -9,7 +9,7 @@ bin="${GRAYCAST_BIN:-$root/target/release/graycast}"
 work=$(mktemp -d)
 "$bin" serve --listen 127.0.0.1:0 --database-url "sqlite://$work/e2e.db" \
   --site-root "$root/target/site" --admin-password e2e-admin-password \
-  --heartbeat-secs 1 >"$work/server.out" 2>"$work/server.err" &
+  --heartbeat-secs 1 --plan-tick-ms 200 >"$work/server.out" 2>"$work/server.err" &
 pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod configs;
 pub mod instances;
+pub mod plan_fns;
 pub mod probes;
 
 #[cfg(feature = "ssr")]

@@ -6,6 +6,7 @@ use crate::app::components::{action_error, DiffView, DraftBadge, ErrorLine, Stab
 use crate::app::pages::editor::ContentEditor;
 use crate::app::pages::instances::{use_live_instances, RolloutProgress};
 use crate::app::pages::lanes::{format_pct, GrayPanel, GrayState, Keys};
+use crate::app::pages::plan_timeline::{AbortBanners, PlanLive};
 use crate::app::sentences::lane_rule;
 use crate::app::use_current_user;
 use crate::domain::diff::diff_lines;
@@ -82,7 +83,9 @@ pub fn ConfigPage() -> impl IntoView {
     // Created here, outside the Transition that rebuilds the view on every
     // reload, so nothing still awaited is disposed by a rebuild.
     let live = use_live_instances(ns, env);
-    let gray = GrayState::new(Keys { ns, env, key }, refresh, live.connected);
+    let keys = Keys { ns, env, key };
+    let plans = PlanLive::new(keys, refresh, live.updates);
+    let gray = GrayState::new(keys, refresh, live.connected, plans);
     let rollout = Resource::new(
         move || (ns.get(), env.get(), key.get(), changes()),
         |(ns, env, key, _)| rollout_progress(ConfigPath::new(ns, env, key)),
@@ -123,10 +126,12 @@ pub fn ConfigPage() -> impl IntoView {
                 // separately and could hydrate out of step.
                 let (config, versions, lanes) = (config.await, versions.await, gray.lanes.await);
                 let (statuses, progress) = (statuses.await, rollout.await);
+                // A plan that cannot be read leaves the page usable (the lanes still show).
+                let plans = plans.loaded.await.ok();
                 let _ = live.initial.await;
                 match (config, versions, statuses, progress) {
                     (Ok(config), Ok(versions), Ok(statuses), Ok(progress)) => view! {
-                        <ConfigView config versions statuses lanes save release delete draft conflict gray progress rollout_now />
+                        <ConfigView config versions statuses lanes plans save release delete draft conflict gray progress rollout_now />
                     }.into_any(),
                     (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                 }
@@ -142,6 +147,8 @@ fn ConfigView(
     /// What each version is now, newest first.
     statuses: Vec<VersionStatus>,
     lanes: Result<Vec<crate::model::Lane>, crate::Error>,
+    /// The plans of the lanes, loaded with the page.
+    plans: Option<crate::api::plan_fns::ConfigPlans>,
     save: ServerAction<SaveVersion>,
     release: ServerAction<Release>,
     delete: ServerAction<DeleteConfig>,
@@ -170,7 +177,11 @@ fn ConfigView(
     };
     let latest_is_draft = state_of(c.latest_version) == VersionState::NeverReleased;
 
+    let banners = plans
+        .clone()
+        .map(|initial| view! { <AbortBanners live=gray.plans initial /> });
     view! {
+        {banners}
         <header class="serving card" aria-live="polite">
             <div>
                 <h1>{c.key.clone()} " " <code class="muted">{c.format.to_string()}</code></h1>
@@ -197,7 +208,7 @@ fn ConfigView(
             <Editor config versions save draft conflict />
         </Show>
 
-        <GrayPanel state=gray stable=c.stable_version versions lanes can_release />
+        <GrayPanel state=gray stable=c.stable_version versions lanes plans can_release />
         <RolloutProgress initial=progress now=rollout_now ns=c.namespace.clone() env=c.env.clone() />
 
         <section class="card">

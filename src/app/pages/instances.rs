@@ -125,7 +125,13 @@ pub fn InstancesPage() -> impl IntoView {
     let LiveInstances {
         updates, paused, ..
     } = instances;
-    let tab = RwSignal::new(Tab::All);
+    // `?tab=outdated` (e.g. from the banner of an aborted lane) opens that tab.
+    let query = leptos_router::hooks::use_query_map();
+    let tab = RwSignal::new(match query.read_untracked().get("tab").as_deref() {
+        Some("outdated") => Tab::Outdated,
+        Some("latest") => Tab::Latest,
+        _ => Tab::All,
+    });
     let instances = StoredValue::new(instances);
     let rows = move || {
         let list = instances.with_value(|i| i.current()).unwrap_or_default();

@@ -10,13 +10,20 @@
 //! could finish after its owner was disposed and build views in a dead scope.
 
 use crate::api::configs::{
-    list_lanes, preview_lane, preview_lane_change, AbortLane, CreateLane, ExplainResolve,
-    PromoteLane, UpdateLane,
+    list_lanes, preview_lane, preview_lane_change, AbortLane, ExplainResolve, PromoteLane,
+    UpdateLane,
 };
+use crate::api::plan_fns::{ConfigPlans, StartLane};
 use crate::app::components::{action_error, ErrorLine};
+use crate::app::pages::plan_editor::{follow_reach, PlanDraft, PlanEditor};
+use crate::app::pages::plan_rows::Reach;
+use crate::app::pages::plan_timeline::{PlanControlErrors, PlanLive, PlanTimeline};
 use crate::domain::lane::{parse_labels, parse_percentage};
+use crate::domain::plan::decide::PlanState;
 use crate::domain::selector::Selector;
-use crate::model::{ConfigPath, Lane, LaneId, LaneStatus, LaneUpdate, NewLane, Preview, Version};
+use crate::model::{
+    ConfigPath, Lane, LaneId, LanePlan, LaneStatus, LaneUpdate, NewLane, Preview, Version,
+};
 use crate::Error;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -66,7 +73,12 @@ impl Keys {
 pub struct GrayState {
     keys: Keys,
     pub lanes: Resource<Result<Vec<Lane>, Error>>,
-    create: ServerAction<CreateLane>,
+    create: ServerAction<StartLane>,
+    /// The rollout plan of the lane being drafted, and what its rule reaches at 100 %.
+    plan: PlanDraft,
+    eligible: RwSignal<Option<Reach>>,
+    /// The plans of the config's lanes, live.
+    pub plans: PlanLive,
     update: ServerAction<UpdateLane>,
     promote: ServerAction<PromoteLane>,
     abort: ServerAction<AbortLane>,
@@ -99,12 +111,18 @@ impl GrayState {
     /// `connected` changes when instances connect or disconnect: the
     /// previews, which count and list the connected instances a lane would
     /// reach, are asked again then.
-    pub fn new(keys: Keys, refresh: RwSignal<u32>, connected: Memo<Option<u64>>) -> Self {
+    pub fn new(
+        keys: Keys,
+        refresh: RwSignal<u32>,
+        connected: Memo<Option<u64>>,
+        plans: PlanLive,
+    ) -> Self {
         let lanes = Resource::new(
             move || (keys.ns.get(), keys.env.get(), keys.key.get(), refresh.get()),
             |(ns, env, key, _)| list_lanes(ConfigPath::new(ns, env, key)),
         );
-        let create = ServerAction::<CreateLane>::new();
+        let create = ServerAction::<StartLane>::new();
+        let plan = PlanDraft::new(keys.env);
         let update = ServerAction::<UpdateLane>::new();
         let promote = ServerAction::<PromoteLane>::new();
         let abort = ServerAction::<AbortLane>::new();
@@ -130,7 +148,11 @@ impl GrayState {
                         .map(str::to_string)
                         .collect(),
                 ),
-                percentage: weight.get(),
+                // With a plan, the lane starts at its first step.
+                percentage: match plan.request() {
+                    Some(Ok(r)) => r.steps.first().map_or(weight.get(), |s| s.0),
+                    _ => weight.get(),
+                },
                 stickiness: Some(if stickiness.get() == "other" {
                     other_key.get()
                 } else {
@@ -165,6 +187,11 @@ impl GrayState {
                 }
             });
         });
+        let valid_rule = Memo::new(move |_| {
+            let valid = parsed.with(|p| p.is_ok());
+            draft.get().filter(|_| valid && plan.active())
+        });
+        let eligible = follow_reach(move || keys.path(), valid_rule, connected);
         let adjust = RwSignal::new(None::<(i64, f64)>);
         let adjust_preview = RwSignal::new(None::<(i64, f64, Preview)>);
         let adjust_asked = StoredValue::new(0u64);
@@ -209,6 +236,7 @@ impl GrayState {
                 selector.set(String::new());
                 targets.set(String::new());
                 version.set(None);
+                plan.reset();
                 refresh.update(|n| *n += 1);
             }
         });
@@ -216,6 +244,9 @@ impl GrayState {
             keys,
             lanes,
             create,
+            plan,
+            eligible,
+            plans,
             update,
             promote,
             abort,
@@ -250,8 +281,15 @@ pub fn GrayPanel(
     versions: StoredValue<Vec<Version>>,
     /// The config's lanes, loaded with the page.
     lanes: Result<Vec<Lane>, Error>,
+    /// The plans of the lanes, loaded with the page.
+    plans: Option<ConfigPlans>,
     can_release: bool,
 ) -> impl IntoView {
+    let plan_of = move |id: i64| {
+        plans
+            .as_ref()
+            .and_then(|p| p.plans.iter().find(|p| p.lane == id).cloned())
+    };
     let newest = versions.with_value(|v| v.first().map(|v| v.version));
     // Client side only: the server renders the panel without a preview.
     Effect::new(move |_| state.newest.set(newest));
@@ -261,6 +299,7 @@ pub fn GrayPanel(
             <ErrorLine error=action_error(state.update) />
             <ErrorLine error=action_error(state.promote) />
             <ErrorLine error=action_error(state.abort) />
+            <PlanControlErrors live=state.plans />
             {match lanes {
                 Ok(list) => {
                     let active: Vec<Lane> = list.iter().filter(|l| l.status == LaneStatus::Active).cloned().collect();
@@ -271,7 +310,10 @@ pub fn GrayPanel(
                         } else {
                             view! {
                                 <ul class="lanes" data-testid="active-lanes">
-                                    {active.into_iter().map(|lane| view! { <ActiveLane lane state stable can_release /> }).collect_view()}
+                                    {active.into_iter().map(|lane| {
+                                        let plan = plan_of(lane.id);
+                                        view! { <ActiveLane lane state stable can_release plan /> }
+                                    }).collect_view()}
                                 </ul>
                             }.into_any()
                         }}
@@ -315,7 +357,14 @@ fn ActiveLane(
     state: GrayState,
     stable: Option<i64>,
     can_release: bool,
+    /// The lane's rollout plan as the page loaded it.
+    plan: Option<LanePlan>,
 ) -> impl IntoView {
+    let has_plan = lane.plan.is_some();
+    let plan_running = lane
+        .plan
+        .as_ref()
+        .is_some_and(|p| p.state == PlanState::Running);
     let GrayState {
         keys,
         update,
@@ -323,6 +372,7 @@ fn ActiveLane(
         abort,
         adjust,
         adjust_preview,
+        plans,
         ..
     } = state;
     let id = lane.id;
@@ -418,6 +468,7 @@ fn ActiveLane(
                 <span class="muted">{details}</span>
                 {compare.map(|href| view! { <A href=href>"Diff against stable"</A> })}
             </div>
+            {has_plan.then(|| view! { <PlanTimeline lane=id live=plans initial=plan can_release /> })}
             <Show when=move || can_release>
                 <div class="lane-controls">
                     <WeightControl weight=weight.clone() label=format!("Weight of lane {id}") connected=connected.clone() />
@@ -429,6 +480,7 @@ fn ActiveLane(
                     <button class="btn danger" on:click=move |_| confirm.set(Some("abort"))>"Abort…"</button>
                 </div>
                 <p class="preview muted" aria-live="polite">{preview_line.clone()}</p>
+                {plan_running.then(|| view! { <p class="hint">"Applying a weight by hand pauses the rollout plan: a person took over."</p> })}
             </Show>
             {move || confirm.get().map(|what| {
                 let env = keys.env();
@@ -620,13 +672,17 @@ fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<Version>>) -> impl In
         pct_error,
         draft,
         preview,
+        plan,
+        eligible,
         ..
     } = state;
     let connected = move || preview.with(|p| p.as_ref().map(|p| p.connected_count));
     let invalid_reason = move || {
-        if let Err(e) = parsed.get() {
+        if let Some(Err(e)) = plan.request() {
+            Some(format!("Fix the plan: {e}"))
+        } else if let Err(e) = parsed.get() {
             Some(format!("Fix the selector: {e}"))
-        } else if let Some(e) = pct_error.get() {
+        } else if let (Some(e), false) = (pct_error.get(), plan.active()) {
             Some(format!("Fix the weight: {e}"))
         } else if draft.with(|d| d.is_none()) {
             Some("Choose a version.".to_string())
@@ -636,12 +692,21 @@ fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<Version>>) -> impl In
     };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if let Some(lane) = draft.get_untracked() {
-            create.dispatch(CreateLane {
-                path: keys.path(),
-                lane,
-            });
+        let Some(mut lane) = draft.get_untracked() else {
+            return;
+        };
+        match plan.request() {
+            Some(Ok(request)) => {
+                lane.plan = request.plan;
+                lane.template = request.template;
+            }
+            Some(Err(_)) => return,
+            None => {}
         }
+        create.dispatch(StartLane {
+            path: keys.path(),
+            lane,
+        });
     };
     let chosen = move || version.get().or(newest.get());
     view! {
@@ -708,7 +773,13 @@ fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<Version>>) -> impl In
                         <label>"Context key" <input name="lane-stickiness-key" bind:value=other_key /></label>
                     </Show>
                 </div>
-                <WeightControl weight=weight.into() label="Weight".to_string() connected />
+                <PlanEditor draft=plan eligible />
+                <Show when=move || !plan.active()>
+                    <WeightControl weight=weight.into() label="Weight".to_string() connected />
+                </Show>
+                <Show when=move || plan.active()>
+                    <p class="hint">"The plan's first step sets the lane's weight; each next step widens it."</p>
+                </Show>
                 <div class="preview" data-testid="lane-preview" aria-live="polite">
                     {move || match preview.get() {
                         Some(p) => view! {

@@ -8,6 +8,9 @@ pub mod home;
 pub mod instances;
 pub mod lanes;
 pub mod login;
+pub mod plan_editor;
+pub mod plan_rows;
+pub mod plan_timeline;
 pub mod tokens;
 pub mod users;
 

@@ -1,0 +1,156 @@
+import { test, expect, signIn, hydrated } from "./fixtures";
+import type { Page } from "@playwright/test";
+
+/** A real subscriber over TCP: opens the watch stream (Node fetch), and for every `config` event
+ *  it receives reports the version applied, or failed when `fails(version)` says so — what the
+ *  agent does after running its `--exec` and `--check`. Returns a closer. */
+async function agent(base: string, token: string, ns: string, env: string, clientId: string, fails: (v: number) => boolean = () => false) {
+  const controller = new AbortController();
+  const url = `${base}/api/v1/watch?namespace=${ns}&env=${env}&client_id=${clientId}&labels=${encodeURIComponent("region=beijing")}`;
+  const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: controller.signal });
+  expect(response.status).toBe(200);
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  const report = async (event: { key: string; version: number }) => {
+    const failed = fails(event.version);
+    await fetch(`${base}/api/v1/report`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({
+        client_id: clientId, namespace: ns, env, key: event.key, version: event.version,
+        status: failed ? "failed" : "applied",
+        message: failed ? `nginx: [emerg] unknown directive in v${event.version}` : undefined,
+      }),
+      signal: controller.signal,
+    });
+  };
+  (async () => {
+    let buffer = "";
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const lines = frame.split("\n");
+          const name = lines.find((l) => l.startsWith("event: "))?.slice(7);
+          const data = lines.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+          if (name === "config" && data) await report(JSON.parse(data));
+        }
+      }
+    } catch {}
+  })();
+  return () => controller.abort();
+}
+
+async function setUp(page: Page, prefix: string) {
+  const ns = `${prefix}-${Date.now() % 1000000}`;
+  await signIn(page);
+  const api = page.request;
+  expect((await api.post("/api/v1/namespaces", { data: { name: ns } })).status()).toBe(201);
+  const base = `/api/v1/namespaces/${ns}/envs/staging/configs`;
+  expect((await api.post(base, { data: { key: "app.json", format: "json", content: '{"pool": 10}\n' } })).status()).toBe(201);
+  expect((await api.post(`${base}/app.json/release`, { data: { version: 1 } })).status()).toBe(201);
+  expect((await api.post(`${base}/app.json/versions`, { data: { content: '{"pool": 20}\n', base_version: 1 } })).status()).toBe(201);
+  const token = (await (await api.post("/api/v1/tokens", { data: { name: `sub-${ns}`, role: "subscriber" } })).json()).token;
+  return { ns, base, token };
+}
+
+/** Fills the plan editor: custom steps with the given percentages, 1 s holds, a reports guard. */
+async function customPlan(page: Page, percentages: string[]) {
+  await page.locator("select[name=plan-template]").selectOption("(custom)");
+  const editor = page.getByTestId("plan-editor");
+  for (let i = 1; i < percentages.length; i++) await editor.getByRole("button", { name: "+ Add a step" }).click();
+  for (const [i, pct] of percentages.entries()) {
+    await editor.locator("input[name=plan-step-percentage]").nth(i).fill(pct);
+    await editor.locator("input[name=plan-step-hold]").nth(i).fill("1 s");
+  }
+  await editor.getByRole("button", { name: "+ Reports guard" }).click();
+}
+
+test("a plan started in the browser walks its steps with two subscribers reporting and promotes, live", async ({ page, baseURL }) => {
+  const { ns, token } = await setUp(page, "plan");
+  const closers = [
+    await agent(baseURL!, token, ns, "staging", "sub-1"),
+    await agent(baseURL!, token, ns, "staging", "sub-2"),
+  ];
+  try {
+    await page.goto(`/ns/${ns}/staging/app.json`);
+    await hydrated(page);
+    await page.locator("select[name=lane-version]").selectOption("2");
+    // Both subscribers are targets: in the lane from its first step, whatever the bucket.
+    await page.locator("textarea[name=lane-targets]").fill("sub-1\nsub-2");
+    await customPlan(page, ["10", "50", "100"]);
+
+    // The editor checks the plan with the server's rules and names the field.
+    const editor = page.getByTestId("plan-editor");
+    await editor.locator("input[name=plan-step-percentage]").nth(1).fill("5");
+    await expect(page.getByTestId("plan-errors")).toContainText("step 2 percentage: percentages must increase from step to step; 5 % follows 10 %");
+    await expect(page.getByRole("button", { name: "Start lane" })).toBeDisabled();
+    await editor.locator("input[name=plan-step-hold]").nth(0).fill("10 weeks");
+    await expect(editor.locator(".plan-step").nth(0)).toContainText("unknown unit");
+    await editor.locator("input[name=plan-step-hold]").nth(0).fill("1 s");
+    await editor.locator("input[name=plan-step-percentage]").nth(1).fill("50");
+    await expect(page.getByTestId("plan-errors")).toContainText("✓ The plan is valid.");
+    await editor.locator("input[name=plan-finish][value=promote]").check();
+
+    // The blast radius of every step, before start.
+    const reach = editor.getByTestId("step-reach");
+    // Both are targets, so in from step 1.
+    await expect(reach.nth(0)).toContainText("step 1: ~2 of 2 connected instances");
+    await expect(reach.nth(2)).toContainText("step 3: ~2 of 2 connected instances");
+    await expect(editor.locator(".guard-card")).toContainText("Fails as soon as more than 0 instance(s)");
+
+    await page.getByRole("button", { name: "Start lane" }).click();
+    // The timeline appears on the lane's card, then the plan walks to 100 % and promotes:
+    // no reload, the page follows the live feed.
+    await expect(page.getByTestId("plan-timeline")).toBeVisible();
+    await expect(page.getByTestId("plan-timeline").locator("li[data-step]")).toHaveCount(3);
+    await expect(page.getByTestId("serving-now")).toContainText("STABLE v2", { timeout: 30_000 });
+    await expect(page.getByTestId("active-lanes")).toHaveCount(0);
+    await expect(page.locator(".closed-lanes")).toContainText("1 closed lane(s)");
+    await expect(page.getByTestId("abort-banner")).toHaveCount(0);
+  } finally {
+    closers.forEach((close) => close());
+  }
+});
+
+test("a failed report aborts the plan's lane and a red banner says why, live, until dismissed", async ({ page, baseURL }) => {
+  const { ns, token } = await setUp(page, "abort");
+  const closers = [
+    await agent(baseURL!, token, ns, "staging", "sub-1"),
+    await agent(baseURL!, token, ns, "staging", "sub-2", (v) => v === 2),
+  ];
+  try {
+    await page.goto(`/ns/${ns}/staging/app.json`);
+    await hydrated(page);
+    await page.locator("select[name=lane-version]").selectOption("2");
+    await page.locator("textarea[name=lane-targets]").fill("sub-1\nsub-2");
+    await customPlan(page, ["10", "100"]);
+    // A long hold: the abort must not wait for it.
+    await page.getByTestId("plan-editor").locator("input[name=plan-step-hold]").nth(0).fill("10 min");
+    await page.getByRole("button", { name: "Start lane" }).click();
+
+    const banner = page.getByTestId("abort-banner");
+    await expect(banner).toContainText(/graycast aborted lane \d+ \(v2\) at \d\d:\d\d:/, { timeout: 20_000 });
+    await expect(banner).toContainText("sub-2");
+    await expect(banner).toContainText("unknown directive");
+    await expect(banner.getByRole("link", { name: "Failing instances" })).toHaveAttribute("href", `/instances/${ns}/staging?tab=outdated`);
+    await expect(banner.getByRole("link", { name: "Audit entry" })).toHaveAttribute("href", /action=rollout\.abort/);
+    await expect(page.getByTestId("active-lanes")).toHaveCount(0);
+    await expect(page.getByTestId("serving-now")).toContainText("STABLE v1");
+
+    // Dismissed, it stays dismissed (also after a reload).
+    await banner.getByRole("button", { name: /Dismiss/ }).click();
+    await expect(page.getByTestId("abort-banner")).toHaveCount(0);
+    await page.reload();
+    await hydrated(page);
+    await expect(page.locator(".abort-banners")).toHaveAttribute("data-ready", "true");
+    await expect(page.getByTestId("abort-banner")).toHaveCount(0);
+  } finally {
+    closers.forEach((close) => close());
+  }
+});

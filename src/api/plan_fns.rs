@@ -1,0 +1,106 @@
+//! Server functions for rollout plans (PRODUCT.md section 6) on the config page: the plans of a
+//! config's lanes, the environment's templates, starting a lane with a plan, and the controls.
+//! Thin like the rest: `server::ops::plans` / `ops::templates` / `ops::lanes` authorize the caller.
+
+use crate::model::{ConfigPath, Lane, LaneId, LanePlan, NewLane, RolloutTemplates};
+use crate::Error;
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use serde::{Deserialize, Serialize};
+
+/// At most this many closed lanes' plans are read for the "graycast aborted" banner (the newest
+/// lanes whose plan ended aborted).
+pub const MAX_ABORTS_SHOWN: usize = 3;
+
+/// A config's lanes and the plans the config page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigPlans {
+    /// Every lane of the config, as `list_lanes` returns them (with their plan summaries).
+    pub lanes: Vec<Lane>,
+    /// The plan of each active lane that has one, then of the newest closed lanes whose plan
+    /// was aborted (at most [`MAX_ABORTS_SHOWN`]).
+    pub plans: Vec<LanePlan>,
+}
+
+/// The lanes of the config and their plans, in one call (the page asks again on every live
+/// update and every few seconds while a plan runs).
+#[server]
+pub async fn plans_of_config(path: ConfigPath) -> Result<ConfigPlans, Error> {
+    use crate::domain::plan::decide::PlanState;
+    use crate::model::LaneStatus;
+    let (state, actor) = super::caller().await?;
+    let lanes = crate::server::ops::lanes::list(&state, &actor, &path).await?;
+    let active = lanes
+        .iter()
+        .filter(|l| l.status == LaneStatus::Active && l.plan.is_some());
+    let aborted = lanes
+        .iter()
+        .filter(|l| {
+            l.status != LaneStatus::Active
+                && l.plan.as_ref().map(|p| p.state) == Some(PlanState::Aborted)
+        })
+        .take(MAX_ABORTS_SHOWN);
+    let mut plans = Vec::new();
+    for lane in active.chain(aborted) {
+        plans.push(crate::server::ops::plans::get(&state, &actor, &path, LaneId(lane.id)).await?);
+    }
+    Ok(ConfigPlans { lanes, plans })
+}
+
+/// The rollout templates of an environment, and its default.
+#[server]
+pub async fn plan_templates(env: String) -> Result<RolloutTemplates, Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::templates::list(&state, &actor, &env).await
+}
+
+/// Starts a gray lane, with a plan (`lane.plan`) or a template (`lane.template`) or neither.
+/// JSON in, because a plan is nested JSON with numbers the URL encoding would turn into text.
+#[server(input = Json)]
+pub async fn start_lane(path: ConfigPath, lane: NewLane) -> Result<Lane, Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::lanes::create(&state, &actor, &path, lane).await
+}
+
+/// Pauses the lane's running plan (its hold keeps the time it had left).
+#[server]
+pub async fn pause_plan(
+    path: ConfigPath,
+    lane: LaneId,
+    message: Option<String>,
+) -> Result<LanePlan, Error> {
+    let (state, actor) = super::caller().await?;
+    let control = crate::model::PlanControl {
+        force: false,
+        message,
+    };
+    crate::server::ops::plans::pause(&state, &actor, &path, lane, control).await
+}
+
+/// Resumes the lane's paused plan.
+#[server]
+pub async fn resume_plan(
+    path: ConfigPath,
+    lane: LaneId,
+    message: Option<String>,
+) -> Result<LanePlan, Error> {
+    let (state, actor) = super::caller().await?;
+    let control = crate::model::PlanControl {
+        force: false,
+        message,
+    };
+    crate::server::ops::plans::resume(&state, &actor, &path, lane, control).await
+}
+
+/// Skips the rest of the current step's hold; with `force`, the guards too (audited).
+#[server]
+pub async fn advance_plan(
+    path: ConfigPath,
+    lane: LaneId,
+    force: bool,
+    message: Option<String>,
+) -> Result<LanePlan, Error> {
+    let (state, actor) = super::caller().await?;
+    let control = crate::model::PlanControl { force, message };
+    crate::server::ops::plans::advance(&state, &actor, &path, lane, control).await
+}

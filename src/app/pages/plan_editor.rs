@@ -1,0 +1,628 @@
+//! The rollout plan editor inside "Start a gray lane" (UI.md "Rollout plans"): a template
+//! picker with the environment's default preselected (or no plan), step rows, guard cards,
+//! the three policies as radio groups, and the blast radius of every step before start.
+//!
+//! Checked in the browser with the server's own code ([`parse_plan`]), so every error names
+//! its field exactly as a refused request would. The state lives in [`PlanDraft`], owned by
+//! the page's [`super::lanes::GrayState`] outside the reloading view.
+
+use crate::api::configs::preview_lane;
+use crate::api::plan_fns::plan_templates;
+use crate::app::pages::lanes::format_pct;
+use crate::app::pages::plan_rows::{check, field_words, guard_words, step_reach, word, Reach, Row};
+use crate::domain::plan::decide::human_secs;
+use crate::domain::plan::{Guard, Plan, PlanError};
+use crate::model::{ConfigPath, NewLane, PlanSpec, RolloutTemplates};
+use leptos::prelude::*;
+use serde_json::Value;
+
+/// The picker's value for "edit the steps by hand, from no template".
+const CUSTOM: &str = "(custom)";
+
+/// What a lane request carries for its plan, once the plan checks out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanRequest {
+    /// The plan, unless it is exactly a template (then the template's name goes instead).
+    pub plan: Option<Value>,
+    pub template: Option<String>,
+    /// `(percentage, hold_secs)` of each step.
+    pub steps: Vec<(f64, u32)>,
+}
+
+#[derive(Clone, Copy)]
+pub struct PlanDraft {
+    templates: RwSignal<Option<RolloutTemplates>>,
+    /// `""` for no plan, a template's name, or [`CUSTOM`].
+    chosen: RwSignal<String>,
+    /// The user picked something: the default arriving late no longer overrides it.
+    picked: RwSignal<bool>,
+    steps: RwSignal<Vec<Row>>,
+    guards: RwSignal<Vec<Row>>,
+    on_failure: RwSignal<String>,
+    no_data: RwSignal<String>,
+    finish: RwSignal<String>,
+    next_key: StoredValue<u32>,
+    checked: Memo<Option<Result<Plan, Vec<PlanError>>>>,
+}
+
+impl PlanDraft {
+    /// Reads the templates of `env` (in the browser) and preselects its default.
+    pub fn new(env: Memo<String>) -> Self {
+        let chosen = RwSignal::new(String::new());
+        let steps = RwSignal::new(Vec::<Row>::new());
+        let guards = RwSignal::new(Vec::<Row>::new());
+        let on_failure = RwSignal::new("abort".to_string());
+        let no_data = RwSignal::new("wait".to_string());
+        let finish = RwSignal::new("hold".to_string());
+        let checked = Memo::new(move |_| {
+            if chosen.with(String::is_empty) {
+                return None;
+            }
+            Some(check(
+                &steps.get(),
+                &guards.get(),
+                [on_failure.get(), no_data.get(), finish.get()],
+            ))
+        });
+        let draft = PlanDraft {
+            templates: RwSignal::new(None),
+            chosen,
+            picked: RwSignal::new(false),
+            steps,
+            guards,
+            on_failure,
+            no_data,
+            finish,
+            next_key: StoredValue::new(0),
+            checked,
+        };
+        Effect::new(move |_| {
+            let env = env.get();
+            leptos::task::spawn_local(async move {
+                let Ok(list) = plan_templates(env).await else {
+                    return;
+                };
+                let default = list.default_template.clone();
+                draft.templates.try_set(Some(list));
+                if !draft.picked.get_untracked() {
+                    draft.pick(default.unwrap_or_default());
+                }
+            });
+        });
+        draft
+    }
+
+    /// After a lane started: back to the environment's default.
+    pub fn reset(&self) {
+        self.picked.set(false);
+        self.steps.set(Vec::new());
+        self.guards.set(Vec::new());
+        let default = self
+            .templates
+            .with_untracked(|t| t.as_ref().and_then(|t| t.default_template.clone()));
+        self.pick(default.unwrap_or_default());
+    }
+
+    /// Whether the lane is to run a plan.
+    pub fn active(&self) -> bool {
+        !self.chosen.with(String::is_empty)
+    }
+
+    /// `None` without a plan; the request's plan, or the first error in words.
+    pub fn request(&self) -> Option<Result<PlanRequest, String>> {
+        let checked = self.checked.get()?;
+        Some(match checked {
+            Err(errors) => Err(errors
+                .first()
+                .map(|e| format!("{}: {}", field_words(&e.field), e.message))
+                .unwrap_or_default()),
+            Ok(plan) => {
+                let spec = PlanSpec::from(&plan);
+                let chosen = self.chosen.get();
+                let same_as_template = self.templates.with(|t| {
+                    t.as_ref().is_some_and(|t| {
+                        t.templates
+                            .iter()
+                            .any(|t| t.name == chosen && t.plan == spec)
+                    })
+                });
+                Ok(PlanRequest {
+                    steps: spec
+                        .steps
+                        .iter()
+                        .map(|s| (s.percentage, s.hold_secs))
+                        .collect(),
+                    plan: (!same_as_template).then(|| spec.to_value()),
+                    template: same_as_template.then_some(chosen),
+                })
+            }
+        })
+    }
+
+    fn key(&self) -> u32 {
+        let key = self.next_key.get_value() + 1;
+        self.next_key.set_value(key);
+        key
+    }
+
+    /// Chooses no plan (`""`), a template (its rows are filled in) or [`CUSTOM`].
+    fn pick(&self, name: String) {
+        let spec = self.templates.with_untracked(|t| {
+            t.as_ref()
+                .and_then(|t| t.templates.iter().find(|t| t.name == name))
+                .map(|t| t.plan.clone())
+        });
+        match &spec {
+            Some(spec) => self.fill(spec),
+            None if name == CUSTOM && self.steps.with_untracked(Vec::is_empty) => {
+                let row = self.row(
+                    "step",
+                    &[("percentage", "10".into()), ("hold", "10 min".into())],
+                );
+                self.steps.set(vec![row]);
+            }
+            None if name != CUSTOM => self.chosen.set(String::new()),
+            None => {}
+        }
+        if spec.is_some() || name == CUSTOM {
+            self.chosen.set(name);
+        }
+    }
+
+    fn fill(&self, spec: &PlanSpec) {
+        let steps = spec
+            .steps
+            .iter()
+            .map(|s| {
+                self.row(
+                    "step",
+                    &[
+                        ("percentage", format_pct(s.percentage)),
+                        ("hold", human_secs(u64::from(s.hold_secs))),
+                    ],
+                )
+            })
+            .collect();
+        let guards = spec.guards.iter().map(|g| self.guard_row(g)).collect();
+        self.steps.set(steps);
+        self.guards.set(guards);
+        self.on_failure.set(word(&spec.on_failure));
+        self.no_data.set(word(&spec.no_data));
+        self.finish.set(word(&spec.finish));
+    }
+
+    fn row(&self, kind: &'static str, fields: &[(&'static str, String)]) -> Row {
+        Row {
+            key: self.key(),
+            kind,
+            fields: fields.iter().cloned().collect(),
+        }
+    }
+
+    fn guard_row(&self, guard: &Guard) -> Row {
+        let num = |x: f64| x.to_string();
+        let opt = |x: Option<f64>| x.map(num).unwrap_or_default();
+        match guard {
+            Guard::Reports(g) => self.row(
+                "reports",
+                &[
+                    ("max_failed", g.max_failed.to_string()),
+                    ("max_failed_ratio", num(g.max_failed_ratio)),
+                    ("min_applied_ratio", num(g.min_applied_ratio)),
+                    ("min_instances", g.min_instances.to_string()),
+                ],
+            ),
+            Guard::Prometheus(g) => self.row(
+                "prometheus",
+                &[
+                    ("url", g.url.clone()),
+                    ("query", g.query.clone()),
+                    ("min", opt(g.min)),
+                    ("max", opt(g.max)),
+                    ("interval_secs", g.interval_secs.to_string()),
+                    ("failures", g.failures.to_string()),
+                    ("no_data", word(&g.no_data)),
+                ],
+            ),
+            Guard::Webhook(g) => self.row(
+                "webhook",
+                &[
+                    ("url", g.url.clone()),
+                    ("interval_secs", g.interval_secs.to_string()),
+                    ("failures", g.failures.to_string()),
+                    ("timeout_secs", g.timeout_secs.to_string()),
+                ],
+            ),
+        }
+    }
+
+    /// The user edited the plan: it is no longer "no plan" (a template's name stays, and the
+    /// request sends the edited plan when it differs).
+    fn edited(&self) {
+        self.picked.set(true);
+        if !self.active() {
+            self.chosen.set(CUSTOM.into());
+        }
+    }
+
+    fn error_at(&self, field: &str) -> Option<String> {
+        self.checked.with(|c| match c {
+            Some(Err(errors)) => errors
+                .iter()
+                .find(|e| e.field == field)
+                .map(|e| e.message.clone()),
+            _ => None,
+        })
+    }
+}
+
+/// What a lane's rule reaches now, for each step's blast radius: asked again (in the browser)
+/// when the rule changes or instances come and go; a late answer never overwrites a newer one.
+pub fn follow_reach(
+    path: impl Fn() -> ConfigPath + Copy + Send + Sync + 'static,
+    rule: Memo<Option<NewLane>>,
+    connected: Memo<Option<u64>>,
+) -> RwSignal<Option<Reach>> {
+    let reach = RwSignal::new(None::<Reach>);
+    let asked = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        connected.track();
+        let n = asked.get_value() + 1;
+        asked.set_value(n);
+        let Some(lane) = rule.get() else {
+            reach.set(None);
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            // At 100 %: every eligible instance; at 0 %: only the targets, in at every step.
+            let all = NewLane {
+                percentage: 100.0,
+                ..lane.clone()
+            };
+            let targets = NewLane {
+                percentage: 0.0,
+                ..lane
+            };
+            let (Ok(all), Ok(targets)) = (
+                preview_lane(path(), all).await,
+                preview_lane(path(), targets).await,
+            ) else {
+                return;
+            };
+            if asked.try_get_value() == Some(n) {
+                reach.try_set(Some(Reach {
+                    eligible: all.matched_count,
+                    targets: targets.matched_count,
+                    connected: all.connected_count,
+                }));
+            }
+        });
+    });
+    reach
+}
+
+#[component]
+pub fn PlanEditor(
+    draft: PlanDraft,
+    /// What the rule matches at 100 %: the eligible instances.
+    eligible: RwSignal<Option<Reach>>,
+) -> impl IntoView {
+    let PlanDraft {
+        templates,
+        chosen,
+        steps,
+        guards,
+        ..
+    } = draft;
+    let options = move || {
+        templates.with(|t| {
+            t.as_ref()
+                .map(|t| {
+                    t.templates
+                        .iter()
+                        .map(|t| (t.name.clone(), t.default))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    };
+    let add_step = move |_| {
+        draft.edited();
+        let last = steps.with_untracked(|s| {
+            s.last().and_then(|r| {
+                r.fields
+                    .get("percentage")
+                    .and_then(|p| p.parse::<f64>().ok())
+            })
+        });
+        let next = last.map_or(10.0, |p| (p * 2.0).min(100.0));
+        let row = draft.row(
+            "step",
+            &[("percentage", format_pct(next)), ("hold", "10 min".into())],
+        );
+        steps.update(|s| s.push(row));
+    };
+    let add_guard = move |kind: &'static str| {
+        draft.edited();
+        let fields: Vec<(&'static str, String)> = match kind {
+            "reports" => vec![
+                ("max_failed", "0".into()),
+                ("max_failed_ratio", "0".into()),
+                ("min_applied_ratio", "1".into()),
+                ("min_instances", "1".into()),
+            ],
+            "prometheus" => vec![
+                ("url", String::new()),
+                ("query", String::new()),
+                ("min", String::new()),
+                ("max", String::new()),
+                ("interval_secs", "30".into()),
+                ("failures", "2".into()),
+                ("no_data", "wait".into()),
+            ],
+            _ => vec![
+                ("url", String::new()),
+                ("interval_secs", "30".into()),
+                ("failures", "2".into()),
+                ("timeout_secs", "5".into()),
+            ],
+        };
+        let row = draft.row(kind, &fields);
+        guards.update(|g| g.push(row));
+    };
+    view! {
+        <fieldset class="plan-editor" data-testid="plan-editor">
+            <legend>"Rollout plan"</legend>
+            <label>
+                "Plan"
+                <select name="plan-template" on:change=move |ev| {
+                    draft.picked.set(true);
+                    draft.pick(event_target_value(&ev));
+                }>
+                    <option value="" selected=move || chosen.with(String::is_empty)>"No plan: I set the weight by hand"</option>
+                    {move || options().into_iter().map(|(name, default)| {
+                        let label = if default { format!("{name} (default of this environment)") } else { name.clone() };
+                        let value = name.clone();
+                        view! { <option value=value selected=move || chosen.with(|c| *c == name)>{label}</option> }
+                    }).collect_view()}
+                    <option value=CUSTOM selected=move || chosen.with(|c| c == CUSTOM)>"Custom steps"</option>
+                </select>
+                <span class="hint">"A plan widens the lane step by step by itself, and stops it when a guard fails."</span>
+            </label>
+            <Show when=move || draft.active()>
+                <h4>"Steps"</h4>
+                <ol class="plan-steps">
+                    <For each=move || steps.get() key=|r| r.key let:row>
+                        <StepRow draft key=row.key eligible />
+                    </For>
+                </ol>
+                <button type="button" class="btn small" on:click=add_step>"+ Add a step"</button>
+                {move || draft.error_at("plan.steps").map(|e| view! { <p class="field-error">{e}</p> })}
+                <h4>"Guards"</h4>
+                <p class="hint">"Every step waits for all guards to pass; a failing guard acts at once, also during a hold."</p>
+                <div class="guard-cards">
+                    <For each=move || guards.get() key=|r| r.key let:row>
+                        <GuardCard draft key=row.key kind=row.kind />
+                    </For>
+                </div>
+                <div class="actions">
+                    <button type="button" class="btn small" on:click=move |_| add_guard("reports")>"+ Reports guard"</button>
+                    <button type="button" class="btn small" on:click=move |_| add_guard("prometheus")>"+ Prometheus guard"</button>
+                    <button type="button" class="btn small" on:click=move |_| add_guard("webhook")>"+ Webhook guard"</button>
+                </div>
+                <Policy draft name="on_failure" legend="When a guard fails"
+                    choices=vec![
+                        ("abort", "Abort the lane at once: its instances go back to the stable release."),
+                        ("pause", "Pause the plan and leave the lane as it is, for a person to decide."),
+                    ] />
+                <Policy draft name="no_data" legend="When the hold is over and a guard has no data yet"
+                    choices=vec![
+                        ("wait", "Keep waiting; the plan says what it waits for."),
+                        ("advance", "Advance anyway: no news counts as good news."),
+                        ("abort", "Abort the lane with the reason \u{201c}no data\u{201d}."),
+                    ] />
+                <Policy draft name="finish" legend="After the last step"
+                    choices=vec![
+                        ("hold", "Hold: the lane stays for a person to promote."),
+                        ("promote", "Promote: the lane's version becomes the stable release by itself."),
+                    ] />
+                <div class="plan-errors" role="status" data-testid="plan-errors">
+                    {move || match draft.checked.get() {
+                        Some(Err(errors)) => errors.into_iter().map(|e| view! {
+                            <p class="error">{format!("✕ {}: {}", field_words(&e.field), e.message)}</p>
+                        }).collect_view().into_any(),
+                        Some(Ok(_)) => view! { <p class="ok">"✓ The plan is valid."</p> }.into_any(),
+                        None => ().into_any(),
+                    }}
+                </div>
+            </Show>
+        </fieldset>
+    }
+}
+
+#[component]
+fn StepRow(draft: PlanDraft, key: u32, eligible: RwSignal<Option<Reach>>) -> impl IntoView {
+    let steps = draft.steps;
+    let index = move || steps.with(|s| s.iter().position(|r| r.key == key).unwrap_or(0));
+    let value = move |name: &'static str| {
+        move || {
+            steps.with(|s| {
+                s.iter()
+                    .find(|r| r.key == key)
+                    .and_then(|r| r.fields.get(name).cloned())
+                    .unwrap_or_default()
+            })
+        }
+    };
+    let set = move |name: &'static str, text: String| {
+        draft.edited();
+        steps.update(|s| {
+            if let Some(r) = s.iter_mut().find(|r| r.key == key) {
+                r.fields.insert(name, text);
+            }
+        });
+    };
+    let error = move |name: &'static str| {
+        move || {
+            draft
+                .error_at(&format!("plan.steps[{}].{name}", index()))
+                .map(|e| view! { <span class="field-error">{e}</span> })
+        }
+    };
+    let reach = move || {
+        let pct = value("percentage")().trim().parse::<f64>().ok()?;
+        eligible.with(|e| e.as_ref().map(|e| step_reach(pct, e)))
+    };
+    view! {
+        <li class="plan-step" data-key=key>
+            <label>
+                {move || format!("Step {} percentage", index() + 1)}
+                <input class="pct" name="plan-step-percentage" inputmode="decimal" autocomplete="off"
+                    aria-invalid=move || draft.error_at(&format!("plan.steps[{}].percentage", index())).is_some().to_string()
+                    prop:value=value("percentage") on:input=move |ev| set("percentage", event_target_value(&ev)) />
+                "%"
+            </label>
+            <label>
+                {move || format!("Step {} hold", index() + 1)}
+                <input name="plan-step-hold" placeholder="10 min" autocomplete="off"
+                    aria-invalid=move || draft.error_at(&format!("plan.steps[{}].hold_secs", index())).is_some().to_string()
+                    prop:value=value("hold") on:input=move |ev| set("hold", event_target_value(&ev)) />
+            </label>
+            <span class="muted reach" data-testid="step-reach">
+                {move || match reach() {
+                    Some(r) => format!("step {}: {r}", index() + 1),
+                    None => format!("step {}: reach appears when the rule is valid", index() + 1),
+                }}
+            </span>
+            <button type="button" class="btn small" aria-label=move || format!("Remove step {}", index() + 1)
+                on:click=move |_| { draft.edited(); steps.update(|s| s.retain(|r| r.key != key)); }>"Remove"</button>
+            {error("percentage")}
+            {error("hold_secs")}
+        </li>
+    }
+}
+
+#[component]
+fn GuardCard(draft: PlanDraft, key: u32, kind: &'static str) -> impl IntoView {
+    let guards = draft.guards;
+    let index = move || guards.with(|g| g.iter().position(|r| r.key == key).unwrap_or(0));
+    let row = move || guards.with(|g| g.iter().find(|r| r.key == key).cloned());
+    let field = move |name: &'static str, label: &'static str, placeholder: &'static str| {
+        let value = move || {
+            row()
+                .and_then(|r| r.fields.get(name).cloned())
+                .unwrap_or_default()
+        };
+        let path = move || format!("plan.guards[{}].{name}", index());
+        view! {
+            <label class="plan-field">
+                {label}
+                <input name=format!("guard-{name}") placeholder=placeholder autocomplete="off" spellcheck="false"
+                    aria-invalid=move || draft.error_at(&path()).is_some().to_string()
+                    prop:value=value
+                    on:input=move |ev| {
+                        draft.edited();
+                        let text = event_target_value(&ev);
+                        guards.update(|g| if let Some(r) = g.iter_mut().find(|r| r.key == key) { r.fields.insert(name, text); });
+                    } />
+                {move || draft.error_at(&path()).map(|e| view! { <span class="field-error">{e}</span> })}
+            </label>
+        }
+    };
+    let title = match kind {
+        "reports" => "Reports guard: the lane's instances applied it",
+        "prometheus" => "Prometheus guard: a query stays within bounds",
+        _ => "Webhook guard: your endpoint says go",
+    };
+    let fields = match kind {
+        "reports" => view! {
+            {field("max_failed", "Most failed instances", "0")}
+            {field("max_failed_ratio", "Most failed share (0–1)", "0")}
+            {field("min_applied_ratio", "Least applied share (0–1)", "1")}
+            {field("min_instances", "Least instances served", "1")}
+        }
+        .into_any(),
+        "prometheus" => view! {
+            {field("url", "Prometheus URL", "http://prometheus:9090")}
+            {field("query", "PromQL query ({{namespace}}, {{env}}, {{key}}, {{lane}}, {{version}})", "sum(rate(errors_total{version=\"{{version}}\"}[1m]))")}
+            {field("min", "Min", "")}
+            {field("max", "Max", "")}
+            {field("interval_secs", "Every (s)", "30")}
+            {field("failures", "Failures in a row", "2")}
+            <label class="plan-field">
+                "Empty result"
+                <select name="guard-no_data" on:change=move |ev| {
+                    draft.edited();
+                    let text = event_target_value(&ev);
+                    guards.update(|g| if let Some(r) = g.iter_mut().find(|r| r.key == key) { r.fields.insert("no_data", text); });
+                }>
+                    {["wait", "pass", "fail"].into_iter().map(|w| view! {
+                        <option value=w selected=move || row().and_then(|r| r.fields.get("no_data").cloned()).as_deref() == Some(w)>{w}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <TestQuery />
+        }
+        .into_any(),
+        _ => view! {
+            {field("url", "Webhook URL", "https://hooks.example/canary")}
+            {field("interval_secs", "Every (s)", "30")}
+            {field("failures", "Failures in a row", "2")}
+            {field("timeout_secs", "Timeout (s)", "5")}
+        }
+        .into_any(),
+    };
+    view! {
+        <div class="guard-card card" data-kind=kind>
+            <div class="guard-head">
+                <strong>{move || format!("Guard {} · {title}", index() + 1)}</strong>
+                <button type="button" class="btn small" aria-label=move || format!("Remove guard {}", index() + 1)
+                    on:click=move |_| { draft.edited(); guards.update(|g| g.retain(|r| r.key != key)); }>"Remove"</button>
+            </div>
+            <div class="inline-form">{fields}</div>
+            <p class="hint">{move || row().map(|r| guard_words(&r)).unwrap_or_default()}</p>
+        </div>
+    }
+}
+
+/// "Test query now": needs the server's probe endpoint (`crate::server::probe::test_query`),
+/// which this build does not have yet, so the button says so instead of pretending.
+#[component]
+fn TestQuery() -> impl IntoView {
+    let why =
+        "This server cannot test a query yet (its probe endpoint is not part of this build); \
+               the guard's readings appear on the lane once the plan runs.";
+    view! {
+        <div class="test-query">
+            <button type="button" class="btn small" disabled=true title=why aria-description=why>"Test query now"</button>
+            <span class="muted">{why}</span>
+        </div>
+    }
+}
+
+#[component]
+fn Policy(
+    draft: PlanDraft,
+    name: &'static str,
+    legend: &'static str,
+    choices: Vec<(&'static str, &'static str)>,
+) -> impl IntoView {
+    let signal = match name {
+        "on_failure" => draft.on_failure,
+        "no_data" => draft.no_data,
+        _ => draft.finish,
+    };
+    view! {
+        <fieldset class="policy">
+            <legend>{legend}</legend>
+            {choices.into_iter().map(|(value, explained)| view! {
+                <label class="radio">
+                    <input type="radio" name=format!("plan-{name}") value=value
+                        prop:checked=move || signal.with(|s| s == value)
+                        on:change=move |_| { draft.edited(); signal.set(value.to_string()); } />
+                    <strong>{value}</strong> " — " {explained}
+                </label>
+            }).collect_view()}
+        </fieldset>
+    }
+}
