@@ -537,6 +537,10 @@ pub async fn attach(
     state.hub.publish(&event);
     state.metrics.rollout_transition("started");
     state.rollouts.wake();
+    // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
+    state
+        .instances
+        .changed(&(path.namespace.clone(), path.env.clone()));
     show(&state.db, path, id).await
 }
 
@@ -641,6 +645,10 @@ pub async fn resume(
     state.metrics.rollout_transition("resumed");
     state.rollouts.forget_probes(lane.0);
     state.rollouts.wake();
+    // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
+    state
+        .instances
+        .changed(&(path.namespace.clone(), path.env.clone()));
     show(&state.db, path, lane.0).await
 }
 
