@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs whatever the build and the tests need and is missing; skips what is present.
-# Usage: scripts/bootstrap.sh [build|test]   (test also installs Chromium and Playwright)
+# Usage: scripts/bootstrap.sh [build|test]   (test also installs Chromium, Playwright and Prometheus)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-build}"
@@ -38,6 +38,15 @@ if [ "$what" = test ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium
+  fi
+  # The Prometheus guard tests (tests/api/probes.rs) start the Debian package's binary themselves.
+  if ! [ -x "${PROMETHEUS_PATH:-/usr/bin/prometheus}" ]; then
+    say "installing Debian prometheus (the tests run it on loopback; its service is not used)"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends prometheus
+    # The package's service listens on every interface; the tests need none of it.
+    if [ -d /run/systemd/system ]; then $SUDO systemctl disable --now prometheus || true; fi
   fi
   if ! [ -d end2end/node_modules/@playwright/test ]; then
     say "installing Playwright (npm) in end2end/"

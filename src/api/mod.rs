@@ -7,6 +7,7 @@ pub mod auth;
 pub mod configs;
 pub mod instances;
 pub mod plan_fns;
+pub mod probes;
 
 #[cfg(feature = "ssr")]
 pub mod plans;

@@ -119,6 +119,7 @@ pub fn router() -> Router<AppState> {
             post(abort_lane),
         )
         .merge(super::plans::router())
+        .route("/rollout-probe/prometheus", post(probe_prometheus))
         .fallback(|| async { Error::not_found("No such API route; see docs/api.md.") })
 }
 
@@ -626,5 +627,16 @@ async fn preview_lane_change(
     let id = lane_id(&id)?;
     Ok(Json(
         ops::lanes::preview_change(&state, &actor, &path, id, body).await?,
+    ))
+}
+
+/// "Test query now" for a Prometheus guard: `{value?, samples, series?, error?}`.
+async fn probe_prometheus(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<crate::domain::plan::probe::QueryTestRequest>,
+) -> Result<impl IntoResponse> {
+    Ok(Json(
+        ops::probes::test_prometheus(&state, &actor, body).await?,
     ))
 }

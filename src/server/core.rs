@@ -32,6 +32,8 @@ pub struct Core {
     /// The rollout scheduler's handle: its wake-up, its probes and its lease. It runs only in
     /// a serving process ([`rollout::spawn`]), never in the CLI.
     pub rollouts: Arc<rollout::Rollouts>,
+    /// Bounds the "test query now" calls running at once ([`ops::probes::MAX_QUERY_TESTS`]).
+    pub query_tests: tokio::sync::Semaphore,
 }
 
 impl Core {
@@ -89,6 +91,7 @@ impl Core {
             content,
             probe_client: super::probe::client(),
             rollouts: Arc::new(rollout::Rollouts::new(config_tick)),
+            query_tests: tokio::sync::Semaphore::new(ops::probes::MAX_QUERY_TESTS),
         };
         Ok((Arc::new(core), first_start))
     }

@@ -17,6 +17,7 @@ mod inputs;
 mod lanes;
 mod metrics;
 mod plans;
+mod probes;
 mod sign_in;
 mod startup;
 mod tls;

@@ -136,7 +136,7 @@ fn percent(ratio: f64) -> String {
     format!("{p} %")
 }
 
-fn quote(text: &str) -> String {
+pub(super) fn quote(text: &str) -> String {
     let line = text.lines().next().unwrap_or("").trim();
     if line.chars().count() <= QUOTE_CHARS {
         line.to_string()
@@ -276,6 +276,8 @@ fn bounds(guard: &PrometheusGuard) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookAnswer {
     Status(u16),
+    /// A status with the first line of the answer's body, quoted when it counts as a failure.
+    Said(u16, String),
     TimedOut,
     /// It could not be called (connection refused, TLS, …).
     Unreachable(String),
@@ -284,18 +286,21 @@ pub enum HookAnswer {
 /// The `webhook` guard after one call; `previous_streak` from its last reading.
 pub fn judge_webhook(guard: &WebhookGuard, previous_streak: u32, answer: &HookAnswer) -> Reading {
     let value = match answer {
-        HookAnswer::Status(code) => Some(f64::from(*code)),
+        HookAnswer::Status(code) | HookAnswer::Said(code, _) => Some(f64::from(*code)),
         _ => None,
     };
     let outcome = match answer {
-        HookAnswer::Status(code @ 200..=299) => {
+        HookAnswer::Status(code @ 200..=299) | HookAnswer::Said(code @ 200..=299, _) => {
             Ok((GuardStatus::Passing, format!("answered {code}")))
         }
-        HookAnswer::Status(425) => Ok((
+        HookAnswer::Status(425) | HookAnswer::Said(425, _) => Ok((
             GuardStatus::NoData,
             "answered 425 (too early to tell)".into(),
         )),
-        HookAnswer::Status(code) => Err(format!("answered {code}")),
+        HookAnswer::Said(code, said) if !quote(said).is_empty() => {
+            Err(format!("answered {code}: {:?}", quote(said)))
+        }
+        HookAnswer::Status(code) | HookAnswer::Said(code, _) => Err(format!("answered {code}")),
         HookAnswer::TimedOut => Err(format!("no answer within {} s", guard.timeout_secs)),
         HookAnswer::Unreachable(why) => Err(format!("could not be called: {}", quote(why))),
     };
@@ -597,5 +602,32 @@ mod tests {
         );
         let waiting = judge_webhook(&g, 1, &HookAnswer::Status(425));
         assert_eq!((waiting.status, waiting.streak), (GuardStatus::NoData, 1));
+        let said = judge_webhook(
+            &g,
+            0,
+            &HookAnswer::Said(503, "  database down\nstack trace".into()),
+        );
+        assert_eq!(
+            (said.status, said.value),
+            (GuardStatus::NoData, Some(503.0))
+        );
+        assert_eq!(
+            said.message,
+            r#"webhook guard: answered 503: "database down" (1 of 2 in a row before it fails)"#
+        );
+        let blank = judge_webhook(&g, 0, &HookAnswer::Said(500, "\n".into()));
+        assert!(
+            blank.message.starts_with("webhook guard: answered 500 ("),
+            "{}",
+            blank.message
+        );
+        assert_eq!(
+            judge_webhook(&g, 1, &HookAnswer::Said(202, "queued".into())).status,
+            GuardStatus::Passing
+        );
+        assert_eq!(
+            judge_webhook(&g, 0, &HookAnswer::Said(425, "warming up".into())).status,
+            GuardStatus::NoData
+        );
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod decide;
 pub mod guard;
+pub mod probe;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -443,29 +444,38 @@ impl<'a> Object<'a> {
 
     /// An absolute `http://` or `https://` URL with a host, no spaces, bounded.
     fn url(&self, name: &str) -> Checked<String> {
-        let bad = |why: &str| refuse(self.field(name), why.to_string());
         let Some(Value::String(url)) = self.map.get(name) else {
-            return bad("this guard needs a url (http:// or https://)");
+            return refuse(
+                self.field(name),
+                "this guard needs a url (http:// or https://)",
+            );
         };
-        if url.len() > MAX_URL_LEN {
-            return bad(&format!("a url has at most {MAX_URL_LEN} characters"));
-        }
-        let rest = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("https://"));
-        let Some(rest) = rest else {
-            return bad(&format!("{url:?} is not an http:// or https:// URL"));
-        };
-        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host = host.rsplit('@').next().unwrap_or("");
-        if host.is_empty() || host.starts_with(':') {
-            return bad(&format!("{url:?} has no host"));
-        }
-        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return bad(&format!("{url:?} contains spaces or control characters"));
-        }
+        check_url(url).or_else(|why| refuse(self.field(name), why))?;
         Ok(url.clone())
     }
+}
+
+/// A guard's URL (also the "test query now" one): absolute `http://` or `https://` with a host,
+/// no spaces or control characters, at most [`MAX_URL_LEN`] bytes. The error says what is wrong.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if url.len() > MAX_URL_LEN {
+        return Err(format!("a url has at most {MAX_URL_LEN} characters"));
+    }
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let Some(rest) = rest else {
+        return Err(format!("{url:?} is not an http:// or https:// URL"));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("{url:?} has no host"));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{url:?} contains spaces or control characters"));
+    }
+    Ok(())
 }
 
 /// `2500` → `25 %`, `1234` → `12.34 %`.

@@ -199,6 +199,10 @@ pub struct Evaluation<'a> {
 /// of the same run (same step, status, value and message as the guard's last row) or a new row.
 /// Keeps at most [`MAX_EVALUATIONS_PER_PLAN`] rows per plan.
 pub async fn record_evaluation(tx: &mut Tx<'_>, e: &Evaluation<'_>) -> Result<()> {
+    record_evaluation_within(tx, e, MAX_EVALUATIONS_PER_PLAN).await
+}
+
+async fn record_evaluation_within(tx: &mut Tx<'_>, e: &Evaluation<'_>, cap: i64) -> Result<()> {
     sqlx::query(
         "UPDATE plan_guards SET status = ?, value = ?, message = ?, streak = ?, evaluated_at = ?
           WHERE lane_id = ? AND guard = ?",
@@ -251,18 +255,19 @@ pub async fn record_evaluation(tx: &mut Tx<'_>, e: &Evaluation<'_>) -> Result<()
     )
     .bind(e.lane_id)
     .bind(e.lane_id)
-    .bind(MAX_EVALUATIONS_PER_PLAN)
+    .bind(cap)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// Sets every polled guard of a plan back to "no data" at a new step (their readings were of
-/// the previous slice); `reports` guards are judged afresh at every tick anyway.
+/// Sets every polled guard of a plan back to "no data" at a new step or on resume (their
+/// readings were of the previous slice, or stale); `reports` guards are judged afresh at every
+/// turn anyway.
 pub async fn reset_polled_guards(tx: &mut Tx<'_>, lane_id: i64) -> Result<()> {
     sqlx::query(
         "UPDATE plan_guards SET status = 'no_data', value = NULL, streak = 0,
-                message = 'not evaluated at this step yet', evaluated_at = NULL
+                message = 'not evaluated since the step began or the plan resumed', evaluated_at = NULL
           WHERE lane_id = ? AND kind <> 'reports'",
     )
     .bind(lane_id)
@@ -453,4 +458,92 @@ pub async fn served_set(
             },
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn identical_evaluations_make_one_run_and_old_runs_go_past_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let pool = crate::server::db::connect(&url).await.unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        // Only these tables matter here, not the lane a plan belongs to.
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+        insert(
+            &mut tx,
+            NewPlanRow {
+                lane_id: 7,
+                plan: "{}",
+                template: None,
+                step_started_at: 0,
+                step_event: 1,
+                created_by: "t",
+                guards: &["prometheus"],
+            },
+        )
+        .await
+        .unwrap();
+        let at = |ms| Timestamp::from_unix_ms(ms).unwrap();
+        let eval = |value: f64, ms: i64| Evaluation {
+            lane_id: 7,
+            step: 0,
+            guard: 0,
+            kind: "prometheus",
+            status: "passing",
+            value: Some(value),
+            message: "ok",
+            streak: 0,
+            at: at(ms),
+        };
+        for (value, ms) in [
+            (1.0, 1000),
+            (1.0, 2000),
+            (1.0, 3000),
+            (2.0, 4000),
+            (1.0, 5000),
+        ] {
+            record_evaluation_within(&mut tx, &eval(value, ms), 3)
+                .await
+                .unwrap();
+        }
+        let runs: Vec<(Option<f64>, i64, Timestamp, Timestamp)> = sqlx::query_as(
+            "SELECT value, count, at, last_at FROM plan_evaluations WHERE lane_id = 7 ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(
+            runs,
+            [
+                (Some(1.0), 3, at(1000), at(3000)),
+                (Some(2.0), 1, at(4000), at(4000)),
+                (Some(1.0), 1, at(5000), at(5000)),
+            ]
+        );
+        for (i, value) in [3.0, 4.0].into_iter().enumerate() {
+            record_evaluation_within(&mut tx, &eval(value, 6000 + i as i64), 3)
+                .await
+                .unwrap();
+        }
+        let values: Vec<Option<f64>> =
+            sqlx::query_scalar("SELECT value FROM plan_evaluations WHERE lane_id = 7 ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap();
+        assert_eq!(
+            values,
+            [Some(1.0), Some(3.0), Some(4.0)],
+            "the oldest go first"
+        );
+        let latest = guards(&mut *tx, 7).await.unwrap();
+        assert_eq!(latest[0].value, Some(4.0));
+        assert_eq!(latest[0].evaluated_at, Some(at(6001)));
+    }
 }

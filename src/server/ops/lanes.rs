@@ -327,6 +327,7 @@ pub async fn create(
     tx.commit().await?;
     state.hub.publish(&event);
     if choice.is_some() {
+        state.metrics.rollout_transition("started");
         state.rollouts.wake();
         super::plans::summarize(&state.db, std::slice::from_mut(&mut lane)).await?;
     }
@@ -463,6 +464,7 @@ pub async fn update(
     tx.commit().await?;
     state.hub.publish(&event);
     if paused {
+        state.metrics.rollout_transition("paused");
         state.rollouts.wake();
     }
     super::plans::summarize(&state.db, std::slice::from_mut(&mut after)).await?;
@@ -568,6 +570,10 @@ async fn close(
     tx.commit().await?;
     state.hub.publish(&event);
     if ended {
+        state.metrics.rollout_transition(match how {
+            Close::Promote => "completed",
+            Close::Abort => "aborted",
+        });
         state.rollouts.wake();
     }
     Ok(event)

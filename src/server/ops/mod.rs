@@ -11,6 +11,7 @@ pub mod history;
 pub mod lanes;
 pub mod namespaces;
 pub mod plans;
+pub mod probes;
 pub mod rollout;
 pub mod setup;
 pub mod subscribers;

@@ -280,6 +280,18 @@ fn routes() -> Vec<Route> {
             body: |_| None,
             expected: [401, 403, 200, 200, 200, 200, 200, 200],
         },
+        // Prometheus is down here: the answer (200) carries the error.
+        Route {
+            name: "POST rollout-probe/prometheus",
+            method: Method::POST,
+            path: |_| "/api/v1/rollout-probe/prometheus".into(),
+            body: |_| {
+                Some(
+                    json!({ "url": "http://127.0.0.1:1", "query": "up", "namespace": "shop", "env": "prod" }),
+                )
+            },
+            expected: LANE_ACTION,
+        },
         // Last: it deletes the caller's own config the rows above changed.
         Route {
             name: "DELETE config",

@@ -1,6 +1,7 @@
 //! Starts the real server (in this process) on a free loopback port with a
 //! fresh SQLite database, and offers typed helpers for the API.
 
+pub mod prometheus;
 pub mod sse;
 
 use graycast::api::Application;

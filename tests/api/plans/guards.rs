@@ -150,3 +150,102 @@ async fn a_webhook_guard_waits_on_425_passes_on_2xx_and_aborts_after_its_failure
     assert_eq!(statuses.last(), Some(&"failing"), "{runs:?}");
     assert!(statuses.contains(&"passing"), "{runs:?}");
 }
+
+#[tokio::test]
+async fn a_failing_guard_pauses_a_plan_whose_on_failure_is_pause() {
+    let app = app().await;
+    config(&app, "app.json").await;
+    let hook = Hook::start(500).await;
+    let lane = start(
+        &app,
+        "app.json",
+        json!({"version": 2, "plan": plan_body(&[(10.0, 1), (100.0, 1)], json!({
+            "on_failure": "pause",
+            "guards": [{"kind": "webhook", "url": hook.url, "interval_secs": 1, "failures": 1}]
+        }))}),
+    )
+    .await;
+    let paused = wait_plan(&app, "app.json", &lane, "the plan to pause", |p| {
+        p["state"] == "paused"
+    })
+    .await;
+    assert_eq!(
+        paused["reason"],
+        "webhook guard: answered 500 (1 in a row, limit 1)"
+    );
+    assert_eq!(paused["step"], 0);
+    assert_eq!(actions(&paused), ["start", "pause"]);
+    assert_eq!(paused["history"][1]["actor"], "graycast");
+    let listed = listed_lane(&app, "app.json", &lane).await;
+    assert_eq!(
+        listed["status"], "active",
+        "a pause leaves the lane as it is"
+    );
+    assert_eq!(listed["percentage"], 10.0);
+    assert_eq!(app.audit("rollout.pause").await[0]["actor"], "graycast");
+
+    // Resumed with the hook healthy, the plan goes on to the end.
+    hook.status.store(200, Ordering::SeqCst);
+    let (status, body) = app
+        .post_json(
+            &lane_path("app.json", &lane["id"], "/plan/resume"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let done = wait_plan(&app, "app.json", &lane, "the plan to complete", |p| {
+        p["state"] == "completed"
+    })
+    .await;
+    assert_eq!(
+        actions(&done),
+        ["start", "pause", "resume", "advance", "complete"]
+    );
+}
+
+#[tokio::test]
+async fn a_prometheus_guard_lets_the_plan_advance_then_aborts_it_when_the_value_crosses_max() {
+    let prometheus = crate::common::prometheus::prometheus().await;
+    let app = app().await;
+    config(&app, "app.json").await;
+    let gauge = prometheus.gauge("plan-app.json", &[("version", "2")], 0.01);
+    let query = r#"max(probe_value{test="plan-{{key}}", version="{{version}}"})"#;
+    let lane = start(
+        &app,
+        "app.json",
+        json!({"version": 2, "plan": plan_body(&[(10.0, 1), (50.0, 3600)], json!({"guards": [
+            {"kind": "prometheus", "url": prometheus.url, "query": query, "max": 0.05,
+             "interval_secs": 1, "failures": 2}
+        ]}))}),
+    )
+    .await;
+    let widened = wait_plan(&app, "app.json", &lane, "the plan to advance", |p| {
+        p["step"] == 1
+    })
+    .await;
+    assert_eq!(widened["history"][1]["actor"], "graycast");
+    let passing = wait_plan(&app, "app.json", &lane, "a reading at the new step", |p| {
+        p["guards"][0]["status"] == "passing"
+    })
+    .await;
+    assert_eq!(passing["guards"][0]["value"], 0.01);
+    assert_eq!(
+        passing["guards"][0]["message"],
+        "prometheus guard: 0.01 is within max 0.05"
+    );
+
+    gauge.set(0.2);
+    let aborted = wait_plan(&app, "app.json", &lane, "the plan to abort", |p| {
+        p["state"] == "aborted"
+    })
+    .await;
+    assert_eq!(
+        aborted["reason"],
+        "prometheus guard: 0.2 is above max 0.05 (2 in a row, limit 2)"
+    );
+    assert_eq!(aborted["guards"][0]["value"], 0.2);
+    assert_eq!(
+        listed_lane(&app, "app.json", &lane).await["status"],
+        "aborted"
+    );
+}

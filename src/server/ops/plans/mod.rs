@@ -537,6 +537,10 @@ pub async fn attach(
     state.hub.publish(&event);
     state.metrics.rollout_transition("started");
     state.rollouts.wake();
+    // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
+    state
+        .instances
+        .changed(&(path.namespace.clone(), path.env.clone()));
     show(&state.db, path, id).await
 }
 
@@ -615,6 +619,8 @@ pub async fn resume(
         },
     )
     .await?;
+    // What polled guards read before the pause is stale: they are judged afresh.
+    db::plans::reset_polled_guards(&mut tx, lane.0).await?;
     transition(
         &mut tx,
         actor,
@@ -637,7 +643,12 @@ pub async fn resume(
     .await?;
     tx.commit().await?;
     state.metrics.rollout_transition("resumed");
+    state.rollouts.forget_probes(lane.0);
     state.rollouts.wake();
+    // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
+    state
+        .instances
+        .changed(&(path.namespace.clone(), path.env.clone()));
     show(&state.db, path, lane.0).await
 }
 
@@ -736,4 +747,89 @@ pub fn reading_of(row: &db::plans::GuardRow) -> Result<Reading> {
         message: row.message.clone(),
         streak: u32::try_from(row.streak).unwrap_or(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plan(steps: Value) -> Plan {
+        parse_plan(&json!({ "steps": steps }), "plan").unwrap()
+    }
+
+    #[test]
+    fn a_lane_with_a_plan_starts_at_its_first_step() {
+        let choice = PlanChoice {
+            plan: plan(json!([{"percentage": 5}, {"percentage": 50}])),
+            template: None,
+        };
+        assert_eq!(choice.start_percentage(f64::NAN).unwrap(), 5.0);
+        assert_eq!(choice.start_percentage(5.0).unwrap(), 5.0);
+        let e = choice.start_percentage(20.0).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("percentage"));
+    }
+
+    fn row(state: &str, paused_at: Option<i64>, waiting_for: Option<&str>) -> PlanRow {
+        PlanRow {
+            lane_id: 1,
+            plan: String::new(),
+            template: Some("canary".into()),
+            state: state.into(),
+            step: 1,
+            step_started_at: 1_000_000,
+            paused_at,
+            step_event: Some(3),
+            reason: None,
+            waiting_for: waiting_for.map(Into::into),
+            created_by: "admin".into(),
+        }
+    }
+
+    #[test]
+    fn summaries_count_the_hold_down_and_stop_the_clock_while_paused() {
+        let p =
+            plan(json!([{"percentage": 5, "hold_secs": 10}, {"percentage": 25, "hold_secs": 60}]));
+        let running = summary(
+            &row("running", None, None),
+            &p,
+            PlanState::Running,
+            1_030_500,
+        );
+        assert_eq!(running.remaining_secs, 30);
+        assert_eq!(running.percentage, 25.0);
+        assert_eq!(
+            running.waiting_for.as_deref(),
+            Some("holding at 25 % for 30 s more")
+        );
+        assert_eq!(running.step_started_at, time_text(1_000_000));
+        let paused = summary(
+            &row("paused", Some(1_010_000), None),
+            &p,
+            PlanState::Paused,
+            9_000_000,
+        );
+        assert_eq!(paused.remaining_secs, 50);
+        assert_eq!(paused.waiting_for, None);
+        let waiting = summary(
+            &row("running", None, Some("reports guard: waiting for reports")),
+            &p,
+            PlanState::Running,
+            2_000_000,
+        );
+        assert_eq!(waiting.remaining_secs, 0);
+        assert_eq!(
+            waiting.waiting_for.as_deref(),
+            Some("reports guard: waiting for reports")
+        );
+    }
+
+    #[test]
+    fn long_reasons_fit_a_release_message() {
+        let long = "x".repeat(MAX_MESSAGE_CHARS + 10);
+        let cut = fit(&long);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(cut.ends_with('…'));
+        assert_eq!(fit("short"), "short");
+    }
 }

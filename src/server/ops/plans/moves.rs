@@ -198,6 +198,10 @@ pub async fn carry_out(
     state.metrics.rollout_transition(to);
     state.rollouts.forget_probes(lane_id);
     state.rollouts.wake();
+    // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
+    state
+        .instances
+        .changed(&(path.namespace.clone(), path.env.clone()));
     tracing::info!(lane = lane_id, action, reason = %reason, "rollout plan moved");
     Ok(event)
 }
