@@ -4,11 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd .. && pwd)
-bin="${GRAYCAST_BIN:-$root/target/release/graycast}"
+target="${CARGO_TARGET_DIR:-$root/target}"
+bin="${GRAYCAST_BIN:-$target/release/graycast}"
 [ -x "$bin" ] || { echo "end2end: $bin is missing; run 'make build' first" >&2; exit 1; }
 work=$(mktemp -d)
 "$bin" serve --listen 127.0.0.1:0 --database-url "sqlite://$work/e2e.db" \
-  --site-root "$root/target/site" --admin-password e2e-admin-password \
+  --site-root "${GRAYCAST_SITE:-$target/site}" --admin-password e2e-admin-password \
   --heartbeat-secs 1 --plan-tick-ms 200 >"$work/server.out" 2>"$work/server.err" &
 pid=$!
 cleanup() {

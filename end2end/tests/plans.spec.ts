@@ -112,6 +112,9 @@ test("a plan started in the browser walks its steps with two subscribers reporti
     await expect(page.getByTestId("serving-now")).toContainText("STABLE v2", { timeout: 30_000 });
     await expect(page.getByTestId("active-lanes")).toHaveCount(0);
     await expect(page.locator(".closed-lanes")).toContainText("1 closed lane(s)");
+    // It went all the way: the promoted lane stands at the last step's 100 %.
+    await expect(page.locator(".closed-lanes li")).toContainText("promoted");
+    await expect(page.locator(".closed-lanes li")).toContainText("v2 · 100%");
     await expect(page.getByTestId("abort-banner")).toHaveCount(0);
   } finally {
     closers.forEach((close) => close());

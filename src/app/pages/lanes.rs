@@ -122,7 +122,7 @@ impl GrayState {
             |(ns, env, key, _)| list_lanes(ConfigPath::new(ns, env, key)),
         );
         let create = ServerAction::<StartLane>::new();
-        let plan = PlanDraft::new(keys.env);
+        let plan = PlanDraft::new(keys);
         let update = ServerAction::<UpdateLane>::new();
         let promote = ServerAction::<PromoteLane>::new();
         let abort = ServerAction::<AbortLane>::new();

@@ -8,7 +8,7 @@
 
 use crate::api::configs::preview_lane;
 use crate::api::plan_fns::plan_templates;
-use crate::app::pages::lanes::format_pct;
+use crate::app::pages::lanes::{format_pct, Keys};
 use crate::app::pages::plan_rows::{check, field_words, guard_words, step_reach, word, Reach, Row};
 use crate::domain::plan::decide::human_secs;
 use crate::domain::plan::{Guard, Plan, PlanError};
@@ -43,11 +43,14 @@ pub struct PlanDraft {
     finish: RwSignal<String>,
     next_key: StoredValue<u32>,
     checked: Memo<Option<Result<Plan, Vec<PlanError>>>>,
+    /// The config the lane is for: a tested query gets its `{{namespace}}`, `{{env}}`, `{{key}}`.
+    keys: Keys,
 }
 
 impl PlanDraft {
     /// Reads the templates of `env` (in the browser) and preselects its default.
-    pub fn new(env: Memo<String>) -> Self {
+    pub fn new(keys: Keys) -> Self {
+        let env = keys.env;
         let chosen = RwSignal::new(String::new());
         let steps = RwSignal::new(Vec::<Row>::new());
         let guards = RwSignal::new(Vec::<Row>::new());
@@ -75,6 +78,7 @@ impl PlanDraft {
             finish,
             next_key: StoredValue::new(0),
             checked,
+            keys,
         };
         Effect::new(move |_| {
             let env = env.get();
@@ -561,7 +565,7 @@ fn GuardCard(draft: PlanDraft, key: u32, kind: &'static str) -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
-            <TestQuery />
+            <TestQuery draft key />
         }
         .into_any(),
         _ => view! {
@@ -585,17 +589,87 @@ fn GuardCard(draft: PlanDraft, key: u32, kind: &'static str) -> impl IntoView {
     }
 }
 
-/// "Test query now": needs the server's probe endpoint (`crate::server::probe::test_query`),
-/// which this build does not have yet, so the button says so instead of pretending.
+/// "Test query now": asks the guard's Prometheus for the query's value right now, read by the
+/// guard's own rule, and says whether it is within the bounds typed.
 #[component]
-fn TestQuery() -> impl IntoView {
-    let why =
-        "This server cannot test a query yet (its probe endpoint is not part of this build); \
-               the guard's readings appear on the lane once the plan runs.";
+fn TestQuery(draft: PlanDraft, key: u32) -> impl IntoView {
+    use crate::api::probes::test_prometheus_query;
+    use crate::domain::plan::probe::{QueryTest, QueryTestRequest};
+    // Reference-counted: this view is rebuilt with the page (see lanes.rs ActiveLane).
+    let answer = ArcRwSignal::new(None::<Result<QueryTest, crate::Error>>);
+    let asking = ArcRwSignal::new(false);
+    let field = move |name: &str| {
+        draft.guards.with(|g| {
+            g.iter()
+                .find(|r| r.key == key)
+                .and_then(|r| r.fields.get(name).map(|v| v.trim().to_string()))
+                .unwrap_or_default()
+        })
+    };
+    let missing = move || {
+        if field("url").is_empty() {
+            Some("Type the Prometheus URL first")
+        } else if field("query").is_empty() {
+            Some("Type the query first")
+        } else {
+            None
+        }
+    };
+    let ask = {
+        let (answer, asking) = (answer.clone(), asking.clone());
+        move |_| {
+            let keys = draft.keys;
+            let request = QueryTestRequest {
+                url: field("url"),
+                query: field("query"),
+                namespace: Some(keys.ns.get_untracked()),
+                env: Some(keys.env.get_untracked()),
+                key: Some(keys.key.get_untracked()),
+                lane: None,
+                version: None,
+            };
+            let (answer, asking) = (answer.clone(), asking.clone());
+            asking.set(true);
+            leptos::task::spawn_local(async move {
+                let result = test_prometheus_query(request).await;
+                answer.try_set(Some(result));
+                asking.try_set(false);
+            });
+        }
+    };
+    let bounds = move |v: f64| {
+        let min = field("min").parse::<f64>().ok();
+        let max = field("max").parse::<f64>().ok();
+        let inside = min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m);
+        if inside {
+            "✓ within the bounds: the guard would pass"
+        } else {
+            "✕ outside the bounds: the guard would count a failure"
+        }
+    };
+    let shown = move || {
+        answer.get().map(|result| match result {
+            Err(e) => format!("✕ {}", e.message),
+            Ok(t) => match (t.error, t.value) {
+                (Some(why), _) => format!("✕ {why}"),
+                (None, Some(v)) => format!("current value {v} — {}", bounds(v)),
+                (None, None) if t.samples == 0 => {
+                    "… no data: the query returned nothing right now".to_string()
+                }
+                (None, None) => format!("… {} samples without a number", t.samples),
+            },
+        })
+    };
+    let disabled = {
+        let asking = asking.clone();
+        move || missing().is_some() || asking.get()
+    };
     view! {
-        <div class="test-query">
-            <button type="button" class="btn small" disabled=true title=why aria-description=why>"Test query now"</button>
-            <span class="muted">{why}</span>
+        <div class="test-query" aria-live="polite">
+            <button type="button" class="btn small" disabled=disabled
+                title=move || missing().unwrap_or_default() aria-description=move || missing().unwrap_or_default()
+                on:click=ask>"Test query now"</button>
+            <span class="muted" data-testid="query-test">{move || shown().unwrap_or_else(|| "Shows the query's value now, as the guard would read it.".into())}</span>
         </div>
     }
 }
