@@ -1,5 +1,6 @@
 //! Polled guards through the scheduler: a webhook the test controls is called on its interval
 //! with the lane's facts; 425 is no data, 2xx passes, and `failures` bad answers in a row abort.
+//! The Prometheus guard has its own file (`prometheus.rs`).
 
 use super::*;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
@@ -200,52 +201,5 @@ async fn a_failing_guard_pauses_a_plan_whose_on_failure_is_pause() {
     assert_eq!(
         actions(&done),
         ["start", "pause", "resume", "advance", "complete"]
-    );
-}
-
-#[tokio::test]
-async fn a_prometheus_guard_lets_the_plan_advance_then_aborts_it_when_the_value_crosses_max() {
-    let prometheus = crate::common::prometheus::prometheus().await;
-    let app = app().await;
-    config(&app, "app.json").await;
-    let gauge = prometheus.gauge("plan-app.json", &[("version", "2")], 0.01);
-    let query = r#"max(probe_value{test="plan-{{key}}", version="{{version}}"})"#;
-    let lane = start(
-        &app,
-        "app.json",
-        json!({"version": 2, "plan": plan_body(&[(10.0, 1), (50.0, 3600)], json!({"guards": [
-            {"kind": "prometheus", "url": prometheus.url, "query": query, "max": 0.05,
-             "interval_secs": 1, "failures": 2}
-        ]}))}),
-    )
-    .await;
-    let widened = wait_plan(&app, "app.json", &lane, "the plan to advance", |p| {
-        p["step"] == 1
-    })
-    .await;
-    assert_eq!(widened["history"][1]["actor"], "graycast");
-    let passing = wait_plan(&app, "app.json", &lane, "a reading at the new step", |p| {
-        p["guards"][0]["status"] == "passing"
-    })
-    .await;
-    assert_eq!(passing["guards"][0]["value"], 0.01);
-    assert_eq!(
-        passing["guards"][0]["message"],
-        "prometheus guard: 0.01 is within max 0.05"
-    );
-
-    gauge.set(0.2);
-    let aborted = wait_plan(&app, "app.json", &lane, "the plan to abort", |p| {
-        p["state"] == "aborted"
-    })
-    .await;
-    assert_eq!(
-        aborted["reason"],
-        "prometheus guard: 0.2 is above max 0.05 (2 in a row, limit 2)"
-    );
-    assert_eq!(aborted["guards"][0]["value"], 0.2);
-    assert_eq!(
-        listed_lane(&app, "app.json", &lane).await["status"],
-        "aborted"
     );
 }
