@@ -322,7 +322,7 @@ impl Instances {
                 })
             })
             .collect();
-        let mut tx = db::configs::begin_write(&self.db).await?;
+        let mut tx = db::begin_write(&self.db).await?;
         sql::upsert_instances(&mut tx, &upserts).await?;
         sql::set_served_many(&mut tx, &served).await?;
         for ((namespace, env, client_id), p) in pending {

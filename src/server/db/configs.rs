@@ -240,9 +240,3 @@ pub async fn scope_ids(
     .fetch_one(db)
     .await
 }
-
-/// A transaction that takes the write lock at once, so reading the current
-/// state and then changing it cannot be interleaved with another writer.
-pub async fn begin_write(pool: &super::Pool) -> Result<Tx<'static>> {
-    pool.begin_with("BEGIN IMMEDIATE").await
-}

@@ -43,6 +43,14 @@ pub async fn session_store(pool: &Pool) -> sqlx::Result<SessionStore> {
     Ok(store)
 }
 
+/// A write transaction: it takes the write lock at once, so reading the current state and
+/// then changing it cannot be interleaved with another writer, and it waits for the lock
+/// (up to the busy timeout) instead of failing when another writer came first, which a
+/// deferred transaction that reads before it writes would.
+pub async fn begin_write(pool: &Pool) -> sqlx::Result<Tx<'static>> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 /// Whether `e` is a unique-constraint violation (the caller answers 409).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())

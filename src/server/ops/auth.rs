@@ -60,7 +60,7 @@ pub async fn login(
         .insert(SESSION_USER_ID, user.id)
         .await
         .map_err(Error::internal)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_write(&state.db).await?;
     db::audit::record(&mut tx, NewEntry::new(&user.username, "auth.login")).await?;
     tx.commit().await?;
     Ok(user)
@@ -74,7 +74,7 @@ fn invalid_credentials() -> Error {
 }
 
 async fn audit_failure(state: &Core, actor: &str, reason: &str) -> Result<()> {
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_write(&state.db).await?;
     db::audit::record(
         &mut tx,
         NewEntry::new(actor, "auth.login_failed").details(serde_json::json!({ "reason": reason })),
@@ -114,7 +114,7 @@ pub async fn logout(state: &Core, session: &Session) -> Result<()> {
     let user = authn::session_user(session, state).await?;
     session.flush().await.map_err(Error::internal)?;
     if let Some(user) = user {
-        let mut tx = state.db.begin().await?;
+        let mut tx = db::begin_write(&state.db).await?;
         db::audit::record(&mut tx, NewEntry::new(&user.username, "auth.logout")).await?;
         tx.commit().await?;
     }

@@ -139,7 +139,7 @@ pub async fn create(state: &Core, actor: &Actor, at: &EnvPath, new: NewConfig) -
     };
     let message = message_of(new.message)?;
     let checksum = checksum(&new.content);
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let (ns_id, env_id) = scope(&mut *tx, namespace, env).await?;
     let config_id = db::configs::insert(&mut tx, ns_id, env_id, &new.key, new.format)
         .await
@@ -240,7 +240,7 @@ pub async fn save_version(
             false,
         )
         .await?;
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
     let latest = config.config.latest_version;
     if new.base_version != latest
@@ -290,7 +290,7 @@ pub async fn release(
     let (namespace, env, key) = path.parts();
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     let message = message_of(message)?;
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
     find_version(&mut *tx, &config, version).await?;
     let previous = config.config.stable_version;
@@ -413,7 +413,7 @@ pub async fn delete(
     let (namespace, env, key) = path.parts();
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     let message = message_of(message)?;
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
     let lanes = db::lanes::active(&mut *tx, config.id).await?;
     let event = db::releases::insert(

@@ -17,7 +17,7 @@ pub async fn create(state: &Core, actor: &Actor, name: &str) -> Result<Environme
     // An environment is outside every limit, a namespace limit included.
     actor.require_unlimited(Role::Admin, "Creating environments")?;
     check_name("name", name)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let env = db::environments::insert(&mut tx, name).await.map_err(|e| {
         conflict_on_unique(e, format!("An environment named {name:?} already exists."))
     })?;

@@ -276,7 +276,7 @@ pub async fn create(
         ));
     }
     let new = check_new_lane(new)?;
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
     check_version(&mut tx, &config, new.version).await?;
     let salt = db::lanes::take_next_salt(&mut tx, config.id).await?;
@@ -453,7 +453,7 @@ pub async fn update(
     let (namespace, env, key) = path.parts();
     let LaneId(id) = lane;
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
     let (mut after, event) = update_in(&mut tx, actor, &config, id, &change).await?;
     let paused = if change.percentage.is_some() {
@@ -563,7 +563,7 @@ async fn close(
     let LaneId(id) = lane;
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     let message = message_of(message)?;
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
     let (lane, event) = close_in(&mut tx, actor, &config, id, &message, how).await?;
     let ended = super::plans::lane_closed(&mut tx, actor, path, &lane, how, event.id).await?;

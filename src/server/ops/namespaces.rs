@@ -35,7 +35,7 @@ pub async fn create(state: &Core, actor: &Actor, new: NewNamespace) -> Result<Na
             ),
         ));
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let namespace = db::namespaces::insert(&mut tx, &new.name, description)
         .await
         .map_err(|e| {

@@ -29,7 +29,7 @@ pub async fn first_start(
         .or_else(|| generated.clone())
         .unwrap_or_default();
     let hash = hash_password(&password).await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = db::begin_write(pool).await?;
     for env in DEFAULT_ENVIRONMENTS {
         if db::environments::find(&mut tx, env).await?.is_none() {
             db::environments::insert(&mut tx, env).await?;

@@ -106,7 +106,7 @@ pub async fn create(
     let plan = parse_plan(&new.plan, "plan")
         .map_err(|e| Error::invalid(&e.field, format!("{}: {}", e.field, e.message)))?;
     let spec = PlanSpec::from(&plan);
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let (env_id, default) = environment(&mut *tx, env).await?;
     if db::templates::list(&mut *tx, env_id).await?.len() >= MAX_TEMPLATES {
         return Err(Error::conflict(format!(
@@ -143,7 +143,7 @@ pub async fn create(
 #[tracing::instrument(skip_all)]
 pub async fn delete(state: &Core, actor: &Actor, env: &str, name: &str) -> Result<()> {
     require_change(actor, env)?;
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let (env_id, default) = environment(&mut *tx, env).await?;
     let row = db::templates::find(&mut *tx, env_id, name)
         .await?
@@ -180,7 +180,7 @@ pub async fn set_default(
     body: DefaultTemplate,
 ) -> Result<RolloutTemplates> {
     require_change(actor, env)?;
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let (env_id, before) = environment(&mut *tx, env).await?;
     if let Some(name) = &body.template {
         if db::templates::find(&mut *tx, env_id, name).await?.is_none() {

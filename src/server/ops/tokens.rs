@@ -32,7 +32,7 @@ pub async fn create(state: &Core, actor: &Actor, new: NewToken) -> Result<Create
         "namespace",
         "namespace",
     )?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_write(&state.db).await?;
     if let Some(env) = &env {
         if db::environments::find(&mut tx, env).await?.is_none() {
             return Err(Error::invalid(
@@ -73,7 +73,7 @@ pub async fn create(state: &Core, actor: &Actor, new: NewToken) -> Result<Create
 #[tracing::instrument(skip_all)]
 pub async fn revoke(state: &Core, actor: &Actor, id: i64) -> Result<TokenInfo> {
     actor.require(Role::Admin)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let token = db::tokens::find(&mut tx, id)
         .await?
         .ok_or_else(|| Error::not_found(format!("No token with id {id}.")))?;

@@ -28,7 +28,7 @@ pub async fn create(state: &Core, actor: &Actor, new: NewUser) -> Result<User> {
             format!("The password needs at least {MIN_PASSWORD_LEN} characters."),
         ));
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_write(&state.db).await?;
     if let Some(env) = &new.env {
         require_environment(&mut tx, env).await?;
     }
@@ -58,7 +58,7 @@ pub async fn create(state: &Core, actor: &Actor, new: NewUser) -> Result<User> {
 #[tracing::instrument(skip_all)]
 pub async fn update(state: &Core, actor: &Actor, id: i64, change: UserUpdate) -> Result<User> {
     actor.require_unlimited(Role::Admin, MANAGING_USERS)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let before = db::users::find(&mut *tx, id)
         .await?
         .ok_or_else(|| Error::not_found(format!("No user with id {id}.")))?;

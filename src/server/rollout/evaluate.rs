@@ -143,7 +143,7 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
     }
     if !to_store.is_empty() {
         let at = time_text(now_ms());
-        let mut tx = db::configs::begin_write(&core.db).await?;
+        let mut tx = db::begin_write(&core.db).await?;
         for (guard, kind, reading) in &to_store {
             let status = status_word(reading.status);
             db::plans::record_evaluation(

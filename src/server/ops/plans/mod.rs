@@ -502,7 +502,7 @@ pub async fn attach(
             "Send a plan, or a template by name, to attach to the lane.",
         ));
     };
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
     let mut lane = lanes::find_active(&mut tx, &config, id).await?;
     if db::plans::find(&mut *tx, id).await?.is_some() {
@@ -584,7 +584,7 @@ pub async fn resume(
     let (namespace, env, _) = path.parts();
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     check_lane(state, path, lane.0).await?;
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let row = plan_row(&mut *tx, path, lane.0).await?;
     let (plan, plan_state) = load(&row)?;
     let Some(paused_at) = row.paused_at.filter(|_| plan_state == PlanState::Paused) else {

@@ -28,7 +28,7 @@ pub async fn carry_out(
         return Ok(None);
     }
     let (namespace, env, key) = path.parts();
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
     let row = plan_row(&mut *tx, path, lane_id).await?;
     let (plan, plan_state) = load(&row)?;
@@ -208,7 +208,7 @@ pub async fn carry_out(
 
 /// Ends a plan whose lane was closed without it (a config deletion closes its lanes).
 pub async fn end_orphan(state: &Core, path: &ConfigPath, lane_id: i64, status: &str) -> Result<()> {
-    let mut tx = db::configs::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db).await?;
     let Some(row) = db::plans::find(&mut *tx, lane_id).await? else {
         return Ok(());
     };
