@@ -1,4 +1,4 @@
--- Gray lanes (PRODUCT.md section 2). A lane belongs to one config and serves
+-- Gray lanes (the specification, section 2). A lane belongs to one config and serves
 -- one of its versions; closed lanes (promoted or aborted) stay as history.
 
 CREATE TABLE lanes (

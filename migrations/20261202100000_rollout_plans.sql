@@ -1,4 +1,4 @@
--- Rollout plans (PRODUCT.md section 6): a lane's plan and where it is, its guards' latest
+-- Rollout plans (the specification, section 6): a lane's plan and where it is, its guards' latest
 -- readings, every distinct evaluation, its transitions; rollout templates per environment and
 -- an environment's default template.
 

@@ -295,7 +295,7 @@ macro_rules! words {
 }
 
 words! {
-    /// What a release event did (PRODUCT.md section 3).
+    /// What a release event did (the specification, section 3).
     pub enum ReleaseKind {
         /// A newer version became the stable release.
         Stable = "stable",
@@ -339,7 +339,7 @@ pub struct ReleaseEvent {
 }
 
 /// A gray lane: a candidate version served to the slice of contexts it matches
-/// (PRODUCT.md section 2). Closed lanes (`promoted`, `aborted`) stay as history.
+/// (the specification, section 2). Closed lanes (`promoted`, `aborted`) stay as history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lane {
     pub id: i64,
@@ -382,7 +382,7 @@ pub struct NewLane {
     pub priority: Option<i64>,
     #[serde(default)]
     pub message: Option<String>,
-    /// A rollout plan (PRODUCT.md section 6) to run on the lane: it starts at the plan's
+    /// A rollout plan (the specification, section 6) to run on the lane: it starts at the plan's
     /// first step, whatever `percentage` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<serde_json::Value>,
@@ -451,7 +451,7 @@ pub struct Resolved {
 }
 
 /// `rules` event of the watch stream (`mode=rules`): everything a gateway
-/// needs to resolve a config per request with PRODUCT.md section 2.
+/// needs to resolve a config per request with the specification, section 2.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rules {
     pub namespace: String,
@@ -476,7 +476,7 @@ pub struct RulesVersion {
 pub struct RulesLane {
     pub id: i64,
     pub version: i64,
-    /// Selector text (PRODUCT.md section 2 syntax); `""` matches everything.
+    /// Selector text (the specification, section 2 syntax); `""` matches everything.
     pub selector: String,
     pub targets: Vec<String>,
     /// 0–100, at most two decimals.

@@ -1,10 +1,10 @@
 //! The subscriber side (native only): an SDK for services and the `graycast agent`.
 //!
 //! - [`Client`]: resolve one config, report applied/failed, open a [`Watcher`].
-//! - [`Watcher`]: the watch stream (PRODUCT.md section 3) with explicit [`WatchState`]s,
+//! - [`Watcher`]: the watch stream (the specification, section 3) with explicit [`WatchState`]s,
 //!   exponential backoff with full jitter (capped at 30 s), resume with `Last-Event-ID`, and a
 //!   stream of [`Update`]s.
-//! - [`KeyRules`]: local per-request evaluation of rules mode (PRODUCT.md section 2).
+//! - [`KeyRules`]: local per-request evaluation of rules mode (the specification, section 2).
 //! - [`agent`]: writes configs to a directory, runs a reload command, reports.
 //!
 //! Talk `https://` to a remote server: TLS is rustls (no OpenSSL), trusting the system's roots

@@ -72,7 +72,7 @@ impl KeyRules {
         })
     }
 
-    /// The version `context` gets (PRODUCT.md section 2): the first active lane in (priority, id)
+    /// The version `context` gets (the specification, section 2): the first active lane in (priority, id)
     /// order that matches, else the stable release, else nothing.
     pub fn evaluate(&self, context: &Context) -> Option<Evaluation<'_>> {
         if let Some(matched) = resolve(&self.lanes, context) {

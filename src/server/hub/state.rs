@@ -48,7 +48,7 @@ pub struct Resolution {
 
 impl ConfigState {
     /// The single place where the watch stream decides what a context gets
-    /// (PRODUCT.md section 2): the first matching active lane, else the stable
+    /// (the specification, section 2): the first matching active lane, else the stable
     /// release, else nothing.
     pub fn resolve_for(&self, context: &Context) -> Option<Resolution> {
         match resolve(&self.rules, context) {

@@ -1,4 +1,4 @@
-//! Gray lanes (PRODUCT.md section 2): start, change, promote, abort, preview,
+//! Gray lanes (the specification, section 2): start, change, promote, abort, preview,
 //! and the resolution of a context to a version, with its explanation.
 
 use super::configs::{find, find_version, message_of};
@@ -255,7 +255,7 @@ pub async fn list(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<
 }
 
 /// Starts a lane: its salt is assigned now and never changes. With a `plan` (or a `template`)
-/// the lane starts at the plan's first step and the plan runs (PRODUCT.md section 6).
+/// the lane starts at the plan's first step and the plan runs (the specification, section 6).
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn create(
     state: &Core,

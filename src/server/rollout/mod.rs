@@ -1,4 +1,4 @@
-//! The rollout scheduler (PRODUCT.md section 6): one task per serving process that drives every
+//! The rollout scheduler (the specification, section 6): one task per serving process that drives every
 //! running plan. It ticks every `--plan-tick-ms` and wakes at once when something a plan
 //! depends on happened: the instance registry wrote reports or served versions
 //! ([`crate::server::subscribers::Instances::flushed`]), a lane or plan changed, or a guard
@@ -35,7 +35,7 @@ use tokio::sync::Notify;
 /// Whether this node may drive plans now.
 ///
 /// Exactly one scheduler may drive a plan. On SQLite one process owns the database, so
-/// [`SoleNode`] always holds the lease. With several nodes on PostgreSQL (PRODUCT.md section 8)
+/// [`SoleNode`] always holds the lease. With several nodes on PostgreSQL (the specification, section 8)
 /// the lease plugs in here: a one-row table `scheduler_lease (holder, expires_at)` taken with
 /// `UPDATE … SET holder = $me, expires_at = now() + 15 s WHERE holder = $me OR expires_at <
 /// now()` and renewed every 5 s; `held` answers whether this node's last renewal succeeded and
