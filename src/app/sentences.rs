@@ -152,6 +152,78 @@ pub fn audit_sentence(e: &AuditEntry) -> Option<String> {
                 number("version")?
             )
         }
+        "rollout.start" => {
+            let from = text("template")
+                .map(|t| format!(" from template {t}"))
+                .unwrap_or_default();
+            let steps = d
+                .get("plan")
+                .and_then(|p| p.get("steps"))
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            format!(
+                "started a rollout plan{from} on gray lane {} of {path}: v{} at {} %, {steps} step{}",
+                lane()?,
+                number("version")?,
+                format_pct(d.get("percentage")?.as_f64()?),
+                if steps == 1 { "" } else { "s" }
+            )
+        }
+        "rollout.advance" => {
+            let forced = if d.get("forced").and_then(Value::as_bool) == Some(true) {
+                " by force"
+            } else {
+                ""
+            };
+            format!(
+                "advanced gray lane {} of {path}{forced} to step {} ({} %){}",
+                lane()?,
+                number("step")? + 1,
+                format_pct(d.get("percentage")?.as_f64()?),
+                because(text("reason"))
+            )
+        }
+        "rollout.complete" => format!(
+            "completed the rollout plan of gray lane {} on {path}{}",
+            lane()?,
+            because(text("reason"))
+        ),
+        "rollout.pause" => format!(
+            "paused the rollout plan of gray lane {} on {path} at step {}{}",
+            lane()?,
+            number("step")? + 1,
+            because(text("reason"))
+        ),
+        "rollout.resume" => {
+            let left = number("remaining_secs")
+                .filter(|s| *s > 0)
+                .map(|s| format!(" with {s} s of its hold left"))
+                .unwrap_or_default();
+            format!(
+                "resumed the rollout plan of gray lane {} on {path} at step {}{left}",
+                lane()?,
+                number("step")? + 1
+            )
+        }
+        "rollout.abort" => format!(
+            "aborted gray lane {} on {path} by its rollout plan{}",
+            lane()?,
+            because(text("reason"))
+        ),
+        "template.create" => format!(
+            "created rollout template {}{}",
+            text("name")?,
+            within(&path)
+        ),
+        "template.delete" => format!(
+            "deleted rollout template {}{}",
+            text("name")?,
+            within(&path)
+        ),
+        "template.default" => match text("after") {
+            Some(name) => format!("made {name} the default rollout template{}", within(&path)),
+            None => format!("cleared the default rollout template{}", within(&path)),
+        },
         _ => return None,
     };
     Some(format!("{} {what}{}", e.actor, message_suffix(e)))
@@ -171,6 +243,23 @@ pub fn audit_raw(e: &AuditEntry) -> String {
         format!(" {target}")
     };
     format!("{} {}{target}{}", e.actor, e.action, message_suffix(e))
+}
+
+/// `: reason` when there is one.
+fn because(reason: Option<&str>) -> String {
+    reason
+        .filter(|r| !r.is_empty())
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default()
+}
+
+/// ` in prod` for an entry about an environment.
+fn within(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!(" in {path}")
+    }
 }
 
 fn message_suffix(e: &AuditEntry) -> String {
@@ -496,6 +585,70 @@ mod tests {
         assert_eq!(
             say("lane.abort", KEY, json!({"lane": 1, "version": 3, "stable_version": 2, "message": "errors"})),
             "admin aborted gray lane 1 (v3) on shop/prod/app.yaml; its instances fall back to stable v2: 'errors'"
+        );
+    }
+
+    #[test]
+    fn rollout_plans_and_templates_read_as_sentences() {
+        let by = |action: &str, details: Value| {
+            audit_sentence(&entry("graycast", action, KEY, details))
+                .unwrap_or_else(|| panic!("no sentence for {action}"))
+        };
+        let plan = json!({"steps": [{"percentage": 5}, {"percentage": 25}, {"percentage": 100}]});
+        assert_eq!(
+            by("rollout.start", json!({"lane": 7, "version": 13, "plan": plan, "template": "canary", "percentage": 5.0})),
+            "graycast started a rollout plan from template canary on gray lane 7 of shop/prod/app.yaml: v13 at 5 %, 3 steps"
+        );
+        assert_eq!(
+            by("rollout.advance", json!({"lane": 7, "from_step": 0, "step": 1, "percentage": 25.0, "forced": false,
+                "reason": "step 1 of 3 held 10 min with every guard passing"})),
+            "graycast advanced gray lane 7 of shop/prod/app.yaml to step 2 (25 %): step 1 of 3 held 10 min with every guard passing"
+        );
+        assert_eq!(
+            by(
+                "rollout.advance",
+                json!({"lane": 7, "step": 2, "percentage": 100.0, "forced": true})
+            ),
+            "graycast advanced gray lane 7 of shop/prod/app.yaml by force to step 3 (100 %)"
+        );
+        let reason = "reports guard: 3 of 12 instances failed to apply v7 (limit 0); pod-3: \"nginx: [emerg] unknown directive\"";
+        assert_eq!(
+            by(
+                "rollout.abort",
+                json!({"lane": 7, "step": 0, "reason": reason})
+            ),
+            format!(
+                "graycast aborted gray lane 7 on shop/prod/app.yaml by its rollout plan: {reason}"
+            )
+        );
+        assert_eq!(
+            by("rollout.pause", json!({"lane": 7, "step": 1, "reason": "a person changed the percentage"})),
+            "graycast paused the rollout plan of gray lane 7 on shop/prod/app.yaml at step 2: a person changed the percentage"
+        );
+        assert_eq!(
+            by("rollout.resume", json!({"lane": 7, "step": 1, "remaining_secs": 250})),
+            "graycast resumed the rollout plan of gray lane 7 on shop/prod/app.yaml at step 2 with 250 s of its hold left"
+        );
+        assert_eq!(
+            by("rollout.complete", json!({"lane": 7, "step": 2, "reason": "held at 100 % for a person to promote"})),
+            "graycast completed the rollout plan of gray lane 7 on shop/prod/app.yaml: held at 100 % for a person to promote"
+        );
+        let mut template = entry(
+            "admin",
+            "template.create",
+            None,
+            json!({"name": "slow", "plan": {}}),
+        );
+        template.env = Some("prod".into());
+        assert_eq!(
+            audit_sentence(&template).unwrap(),
+            "admin created rollout template slow in prod"
+        );
+        template.action = "template.default".into();
+        template.details = json!({"before": "canary", "after": null});
+        assert_eq!(
+            audit_sentence(&template).unwrap(),
+            "admin cleared the default rollout template in prod"
         );
     }
 
