@@ -52,5 +52,9 @@ if [ "$what" = test ]; then
     say "installing Playwright (npm) in end2end/"
     (cd end2end && npm install --no-audit --no-fund)
   fi
+  if ! [ -d tests/ofrep-node/node_modules/@openfeature/ofrep-provider ]; then
+    say "installing the OpenFeature OFREP provider (npm) in tests/ofrep-node/"
+    (cd tests/ofrep-node && npm install --no-audit --no-fund)
+  fi
 fi
 say "toolchain ready"

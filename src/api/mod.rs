@@ -10,6 +10,8 @@ pub mod plan_fns;
 pub mod probes;
 
 #[cfg(feature = "ssr")]
+pub mod ofrep;
+#[cfg(feature = "ssr")]
 pub mod plans;
 #[cfg(feature = "ssr")]
 pub mod rest;

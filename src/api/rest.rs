@@ -42,7 +42,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> 
 }
 
 /// 408 when `error` (a body that could not be read) is the body timeout.
-fn body_timeout(error: &(dyn std::error::Error + 'static)) -> Option<Error> {
+pub(crate) fn body_timeout(error: &(dyn std::error::Error + 'static)) -> Option<Error> {
     BodyTimeout::behind(error).map(|t| {
         Error::new(
             crate::ErrorCode::RequestTimeout,

@@ -110,6 +110,7 @@ pub async fn router(state: AppState) -> Result<Router> {
             "/api/v1",
             super::rest::router().merge(super::watch::router()),
         )
+        .merge(super::ofrep::router())
         .leptos_routes_with_context(
             &state,
             routes,

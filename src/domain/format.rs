@@ -7,6 +7,9 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+mod value;
+pub use value::to_json_value;
+
 /// The format of a config's content; decides how it is validated (and highlighted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

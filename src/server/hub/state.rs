@@ -20,6 +20,8 @@ pub struct Served {
     pub content: String,
     /// The resolve route's answer (body and ETag) for this (version, lane).
     pub(super) answer: OnceLock<Answer>,
+    /// The content as a JSON value (OFREP's `value`), or why it does not parse.
+    value: OnceLock<Result<serde_json::Value, String>>,
 }
 
 impl Served {
@@ -29,7 +31,16 @@ impl Served {
             checksum,
             content,
             answer: OnceLock::new(),
+            value: OnceLock::new(),
         }
+    }
+
+    /// The content parsed by `format` (its config's), parsed once.
+    pub fn value(&self, format: ConfigFormat) -> Result<&serde_json::Value, &str> {
+        self.value
+            .get_or_init(|| crate::domain::format::to_json_value(format, &self.content))
+            .as_ref()
+            .map_err(String::as_str)
     }
 }
 

@@ -1,0 +1,480 @@
+//! OpenFeature Remote Evaluation Protocol (the specification, section 9):
+//! any OpenFeature SDK's OFREP provider reads graycast. Flag key = config key;
+//! answered from memory like `resolve`, with OFREP's bodies and error codes.
+
+use crate::domain::Context;
+use crate::model::Role;
+use crate::server::auth::Actor;
+use crate::server::hub::{ConfigState, Reason};
+use crate::server::AppState;
+use crate::Error;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Largest request body.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// Most context attributes, and the longest name and value (in bytes).
+pub const MAX_ATTRIBUTES: usize = 64;
+pub const MAX_NAME_LEN: usize = 128;
+pub const MAX_VALUE_LEN: usize = 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ofrep/v1/evaluate/flags", post(bulk))
+        .route("/ofrep/v1/evaluate/flags/{key}", post(single))
+}
+
+/// An OFREP failure: its status, `errorCode` and `errorDetails`.
+struct Failure {
+    status: StatusCode,
+    code: &'static str,
+    details: String,
+}
+
+impl Failure {
+    fn new(status: StatusCode, code: &'static str, details: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            details: details.into(),
+        }
+    }
+
+    fn parse(details: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "PARSE_ERROR", details)
+    }
+
+    fn context(details: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_CONTEXT", details)
+    }
+
+    /// The body: with `key` for a single flag, without for bulk.
+    fn into_response(self, key: Option<&str>) -> Response {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Body<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            key: Option<&'a str>,
+            error_code: &'a str,
+            error_details: &'a str,
+        }
+        let body = Body {
+            key,
+            error_code: self.code,
+            error_details: &self.details,
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(60));
+        }
+        response
+    }
+}
+
+/// API errors (authentication, limits, internal) keep their status; the
+/// body takes OFREP's shape with code `GENERAL`.
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        let status =
+            StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(error = %error.detail(), "internal error");
+        }
+        Self::new(status, "GENERAL", error.message)
+    }
+}
+
+/// The namespace and environment asked about: `X-Graycast-Namespace` and
+/// `X-Graycast-Env` when sent (within the token's limits, else 403), else the
+/// token's own limits; neither: 400.
+fn scope(actor: &Actor, headers: &HeaderMap) -> Result<(String, String), Failure> {
+    let header = |name: &str| -> Result<Option<String>, Failure> {
+        headers
+            .get(name)
+            .map(|v| {
+                v.to_str()
+                    .map(|s| s.trim().to_string())
+                    .map_err(|_| Failure::parse(format!("The {name} header is not visible ASCII.")))
+            })
+            .transpose()
+            .map(|v| v.filter(|s| !s.is_empty()))
+    };
+    let namespace = header("x-graycast-namespace")?.or_else(|| actor.namespace.clone());
+    let env = header("x-graycast-env")?.or_else(|| actor.env.clone());
+    let (Some(namespace), Some(env)) = (namespace, env) else {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "GENERAL",
+            "Name the namespace and environment: send the X-Graycast-Namespace and \
+             X-Graycast-Env headers, or use a token limited to one namespace and environment.",
+        ));
+    };
+    actor.require_in(Role::Subscriber, Some(&namespace), Some(&env))?;
+    Ok((namespace, env))
+}
+
+/// Reads the body (at most [`BODY_LIMIT`]) and maps its `context`:
+/// `targetingKey` → `client_id`; strings as they are, numbers and booleans as
+/// their text; `null`, objects and arrays are skipped (a selector compares
+/// text, so they could never match).
+async fn context(request: Request) -> Result<Context, Failure> {
+    let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
+        .await
+        .map_err(|e| match super::rest::body_timeout(&e) {
+            Some(timeout) => Failure::from(timeout),
+            None if over_limit(&e) => Failure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "GENERAL",
+                format!("The request body is larger than {BODY_LIMIT} bytes."),
+            ),
+            None => Failure::parse(format!("Could not read the request body: {e}")),
+        })?;
+    let body: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::parse(format!("The body is not JSON: {e}.")))?;
+    let Some(context) = body.get("context") else {
+        return Err(Failure::parse(
+            r#"The body has no "context"; send {"context": {"targetingKey": "…"}}."#,
+        ));
+    };
+    map_context(context)
+}
+
+/// Whether reading a body failed on its length limit.
+fn over_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+fn map_context(context: &Value) -> Result<Context, Failure> {
+    let Value::Object(attributes) = context else {
+        return Err(Failure::context("The context is not a JSON object."));
+    };
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(Failure::context(format!(
+            "The context has {} attributes; at most {MAX_ATTRIBUTES} are allowed.",
+            attributes.len()
+        )));
+    }
+    let mut ctx = Context::new();
+    let mut targeting_key = None;
+    for (name, value) in attributes {
+        if name.len() > MAX_NAME_LEN {
+            return Err(Failure::context(format!(
+                "A context attribute name is longer than {MAX_NAME_LEN} bytes."
+            )));
+        }
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Null | Value::Object(_) | Value::Array(_) if name != "targetingKey" => continue,
+            _ => {
+                return Err(Failure::context(
+                    "targetingKey must be a string (or a number).",
+                ))
+            }
+        };
+        if text.len() > MAX_VALUE_LEN {
+            return Err(Failure::context(format!(
+                "The context attribute {name} is longer than {MAX_VALUE_LEN} bytes."
+            )));
+        }
+        if name == "targetingKey" {
+            targeting_key = Some(text);
+        } else {
+            ctx.insert(name.clone(), text);
+        }
+    }
+    match targeting_key.filter(|k| !k.is_empty()) {
+        Some(key) => {
+            ctx.insert("client_id".into(), key);
+            Ok(ctx)
+        }
+        None => Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "TARGETING_KEY_MISSING",
+            "The context has no targetingKey; set it to the instance's or user's id \
+             (it becomes the client_id).",
+        )),
+    }
+}
+
+/// One flag's evaluation (`value` absent when nothing resolves: the code
+/// default applies).
+#[derive(Serialize)]
+struct Evaluated<'a> {
+    key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a Value>,
+    reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<String>,
+    metadata: Metadata<'a>,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lane: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum: Option<&'a str>,
+    release_seq: i64,
+}
+
+/// A stored version its parser no longer reads: a server fault, told per flag.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Unparsable<'a> {
+    key: &'a str,
+    error_code: &'static str,
+    error_details: String,
+}
+
+fn evaluate<'a>(
+    config: &'a ConfigState,
+    ctx: &Context,
+    release_seq: i64,
+) -> Result<Evaluated<'a>, Unparsable<'a>> {
+    let key = config.key();
+    let Some(evaluation) = config.evaluate(ctx) else {
+        return Ok(Evaluated {
+            key,
+            value: None,
+            reason: Reason::Default.as_str(),
+            variant: None,
+            metadata: Metadata {
+                version: None,
+                lane: None,
+                checksum: None,
+                release_seq,
+            },
+        });
+    };
+    let served = evaluation.served;
+    let value = served.value(config.format()).map_err(|e| Unparsable {
+        key,
+        error_code: "GENERAL",
+        error_details: format!("Version {} does not parse: {e}", served.version),
+    })?;
+    Ok(Evaluated {
+        key,
+        value: Some(value),
+        reason: evaluation.reason.as_str(),
+        variant: Some(format!("v{}", served.version)),
+        metadata: Metadata {
+            version: Some(served.version),
+            lane: evaluation.lane,
+            checksum: Some(&served.checksum),
+            release_seq,
+        },
+    })
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => Failure::from(Error::internal(e)).into_response(None),
+    }
+}
+
+/// `POST /ofrep/v1/evaluate/flags/{key}`.
+async fn single(
+    State(state): State<AppState>,
+    actor: Result<Actor, Error>,
+    Path(key): Path<String>,
+    request: Request,
+) -> Response {
+    match evaluate_single(&state, actor, &key, request).await {
+        Ok(response) => response,
+        Err(failure) => failure.into_response(Some(&key)),
+    }
+}
+
+async fn evaluate_single(
+    state: &AppState,
+    actor: Result<Actor, Error>,
+    key: &str,
+    request: Request,
+) -> Result<Response, Failure> {
+    let actor = actor?;
+    let (namespace, env) = scope(&actor, request.headers())?;
+    let ctx = context(request).await?;
+    let catalog = state.hub.catalog();
+    let release_seq = catalog.fresh().await?;
+    let config = catalog.config(&namespace, &env, key).ok_or_else(|| {
+        Failure::new(
+            StatusCode::NOT_FOUND,
+            "FLAG_NOT_FOUND",
+            format!("There is no config {key} in {namespace}/{env}."),
+        )
+    })?;
+    Ok(match evaluate(&config, &ctx, release_seq) {
+        Ok(evaluated) => json_response(StatusCode::OK, &evaluated),
+        Err(unparsable) => json_response(StatusCode::INTERNAL_SERVER_ERROR, &unparsable),
+    })
+}
+
+/// `POST /ofrep/v1/evaluate/flags`: every config of the namespace and
+/// environment, with an ETag of the release sequence, the scope and the
+/// canonical context; a matching `If-None-Match` gets 304.
+async fn bulk(
+    State(state): State<AppState>,
+    actor: Result<Actor, Error>,
+    request: Request,
+) -> Response {
+    match evaluate_bulk(&state, actor, request).await {
+        Ok(response) => response,
+        Err(failure) => failure.into_response(None),
+    }
+}
+
+async fn evaluate_bulk(
+    state: &AppState,
+    actor: Result<Actor, Error>,
+    request: Request,
+) -> Result<Response, Failure> {
+    let actor = actor?;
+    let headers = request.headers().clone();
+    let (namespace, env) = scope(&actor, &headers)?;
+    let ctx = context(request).await?;
+    let catalog = state.hub.catalog();
+    let release_seq = catalog.fresh().await?;
+    let tag = bulk_etag(release_seq, &namespace, &env, &ctx);
+    let etag = HeaderValue::from_str(&tag).map_err(Error::internal)?;
+    if super::rest::if_none_match(&headers, &tag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)], Body::empty()).into_response());
+    }
+    let configs = catalog.configs(&namespace, &env);
+    let flags: Vec<Value> = configs
+        .iter()
+        .map(|config| match evaluate(config, &ctx, release_seq) {
+            Ok(evaluated) => serde_json::to_value(evaluated),
+            Err(unparsable) => serde_json::to_value(unparsable),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(Error::internal)?;
+    let client_id = ctx.get("client_id").map(String::as_str).unwrap_or_default();
+    let body = serde_json::json!({
+        "flags": flags,
+        "metadata": { "release_seq": release_seq },
+        "eventStreams": [{ "type": "sse", "url": watch_url(&headers, &namespace, &env, client_id) }],
+    });
+    let mut response = json_response(StatusCode::OK, &body);
+    response.headers_mut().insert(header::ETAG, etag);
+    Ok(response)
+}
+
+/// Strong, and the same on every node: the release sequence, the scope and
+/// the context's sorted `name=value` pairs (each length-prefixed, so no two
+/// contexts hash alike by moving a separator).
+fn bulk_etag(release_seq: i64, namespace: &str, env: &str, ctx: &Context) -> String {
+    let mut hash = Sha256::new();
+    for part in [namespace, env]
+        .into_iter()
+        .chain(ctx.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))
+    {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    let digest = hex::encode(hash.finalize());
+    format!("\"r{release_seq}-{}\"", &digest[..32])
+}
+
+/// The watch stream of this namespace and environment for this client,
+/// absolute when the request names its `Host`.
+fn watch_url(headers: &HeaderMap, namespace: &str, env: &str, client_id: &str) -> String {
+    let path = format!(
+        "/api/v1/watch?namespace={}&env={}&client_id={}",
+        encode(namespace),
+        encode(env),
+        encode(client_id)
+    );
+    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(host) => {
+            let scheme = headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .filter(|p| matches!(*p, "http" | "https"))
+                .unwrap_or("http");
+            format!("{scheme}://{host}{path}")
+        }
+        None => path,
+    }
+}
+
+/// Percent-encodes all but RFC 3986's unreserved characters.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn context_maps_targeting_key_and_text() {
+        let ctx = map_context(&json!({
+            "targetingKey": "pod-1", "region": "beijing", "n": 3, "beta": true,
+            "skip": null, "nested": {"a": 1}, "list": [1]
+        }))
+        .unwrap();
+        let pairs: Vec<_> = ctx.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(pairs, ["beta=true", "client_id=pod-1", "n=3", "region=beijing"]);
+        let code = |v: Value| map_context(&v).unwrap_err().code;
+        assert_eq!(code(json!({"region": "x"})), "TARGETING_KEY_MISSING");
+        assert_eq!(code(json!({"targetingKey": ""})), "TARGETING_KEY_MISSING");
+        assert_eq!(code(json!({"targetingKey": {"a": 1}})), "INVALID_CONTEXT");
+        assert_eq!(code(json!([1])), "INVALID_CONTEXT");
+        assert_eq!(code(json!({"targetingKey": "k", "v": "x".repeat(2000)})), "INVALID_CONTEXT");
+    }
+
+    #[test]
+    fn etag_depends_on_sequence_scope_and_context() {
+        let ctx = |pairs: &[(&str, &str)]| -> Context {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let a = bulk_etag(5, "shop", "prod", &ctx(&[("client_id", "a")]));
+        assert_eq!(a, bulk_etag(5, "shop", "prod", &ctx(&[("client_id", "a")])));
+        assert!(a.starts_with("\"r5-"), "{a}");
+        assert_ne!(a, bulk_etag(6, "shop", "prod", &ctx(&[("client_id", "a")])));
+        assert_ne!(a, bulk_etag(5, "shop", "dev", &ctx(&[("client_id", "a")])));
+        assert_ne!(a, bulk_etag(5, "shop", "prod", &ctx(&[("client_id", "b")])));
+        assert_ne!(
+            bulk_etag(1, "s", "p", &ctx(&[("a", "b=c")])),
+            bulk_etag(1, "s", "p", &ctx(&[("a=b", "c")]))
+        );
+    }
+}
