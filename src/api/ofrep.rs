@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// An OFREP failure: its status, `errorCode` and `errorDetails`.
+#[derive(Debug)]
 struct Failure {
     status: StatusCode,
     code: &'static str,
@@ -367,7 +368,12 @@ async fn evaluate_bulk(
     let tag = bulk_etag(release_seq, &namespace, &env, &ctx);
     let etag = HeaderValue::from_str(&tag).map_err(Error::internal)?;
     if super::rest::if_none_match(&headers, &tag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)], Body::empty()).into_response());
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag)],
+            Body::empty(),
+        )
+            .into_response());
     }
     let configs = catalog.configs(&namespace, &env);
     let flags: Vec<Value> = configs
@@ -452,19 +458,28 @@ mod tests {
         }))
         .unwrap();
         let pairs: Vec<_> = ctx.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        assert_eq!(pairs, ["beta=true", "client_id=pod-1", "n=3", "region=beijing"]);
+        assert_eq!(
+            pairs,
+            ["beta=true", "client_id=pod-1", "n=3", "region=beijing"]
+        );
         let code = |v: Value| map_context(&v).unwrap_err().code;
         assert_eq!(code(json!({"region": "x"})), "TARGETING_KEY_MISSING");
         assert_eq!(code(json!({"targetingKey": ""})), "TARGETING_KEY_MISSING");
         assert_eq!(code(json!({"targetingKey": {"a": 1}})), "INVALID_CONTEXT");
         assert_eq!(code(json!([1])), "INVALID_CONTEXT");
-        assert_eq!(code(json!({"targetingKey": "k", "v": "x".repeat(2000)})), "INVALID_CONTEXT");
+        assert_eq!(
+            code(json!({"targetingKey": "k", "v": "x".repeat(2000)})),
+            "INVALID_CONTEXT"
+        );
     }
 
     #[test]
     fn etag_depends_on_sequence_scope_and_context() {
         let ctx = |pairs: &[(&str, &str)]| -> Context {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
         };
         let a = bulk_etag(5, "shop", "prod", &ctx(&[("client_id", "a")]));
         assert_eq!(a, bulk_etag(5, "shop", "prod", &ctx(&[("client_id", "a")])));

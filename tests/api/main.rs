@@ -16,6 +16,7 @@ mod foundation;
 mod inputs;
 mod lanes;
 mod metrics;
+mod ofrep;
 mod plans;
 mod probes;
 mod resolve;

@@ -82,12 +82,9 @@ fn toml_value(value: toml::Value) -> Value {
         toml::Value::Boolean(b) => Value::Bool(b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(items) => Value::Array(items.into_iter().map(toml_value).collect()),
-        toml::Value::Table(table) => Value::Object(
-            table
-                .into_iter()
-                .map(|(k, v)| (k, toml_value(v)))
-                .collect(),
-        ),
+        toml::Value::Table(table) => {
+            Value::Object(table.into_iter().map(|(k, v)| (k, toml_value(v))).collect())
+        }
     }
 }
 
@@ -191,7 +188,10 @@ mod tests {
     fn json_yaml_and_toml_are_the_value_they_denote() {
         let expected = json!({"a": 1, "b": [true, 2.5, "x"], "c": {"d": null}});
         assert_eq!(
-            value(ConfigFormat::Json, r#"{"a":1,"b":[true,2.5,"x"],"c":{"d":null}}"#),
+            value(
+                ConfigFormat::Json,
+                r#"{"a":1,"b":[true,2.5,"x"],"c":{"d":null}}"#
+            ),
             expected
         );
         assert_eq!(
@@ -211,8 +211,14 @@ mod tests {
     #[test]
     fn yaml_documents_keys_and_aliases() {
         assert_eq!(value(ConfigFormat::Yaml, ""), Value::Null);
-        assert_eq!(value(ConfigFormat::Yaml, "a: 1\n---\nb: 2\n"), json!([{"a": 1}, {"b": 2}]));
-        assert_eq!(value(ConfigFormat::Yaml, "1: x\ntrue: y\n"), json!({"1": "x", "true": "y"}));
+        assert_eq!(
+            value(ConfigFormat::Yaml, "a: 1\n---\nb: 2\n"),
+            json!([{"a": 1}, {"b": 2}])
+        );
+        assert_eq!(
+            value(ConfigFormat::Yaml, "1: x\ntrue: y\n"),
+            json!({"1": "x", "true": "y"})
+        );
         assert_eq!(
             value(ConfigFormat::Yaml, "base: &b {x: 1}\nother: *b\n"),
             json!({"base": {"x": 1}, "other": {"x": 1}})
