@@ -126,6 +126,10 @@ free_port() {
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # user + system CPU ticks of a process (fields 14 and 15 of /proc/PID/stat).
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# CPU ticks of this shell's reaped children (fields 16 and 17): wrk's, once waited for.
+children_ticks() { sed 's/.*) //' "/proc/$$/stat" | awk '{print $14 + $15}'; }
+# busy CPU ticks of the whole machine (/proc/stat: all but idle and iowait).
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 CLK_TCK="$(getconf CLK_TCK)"
 
 DB_URL="sqlite://$WORK/db.sqlite?mode=rwc"
@@ -403,23 +407,27 @@ fi
 
 # ---------------------------------------------------------------- load
 ROWS=()
+LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
 # bench NAME PID URL LUA: warm-up, then the measured run; appends a row.
 bench() {
-  local name="$1" pid="$2" url="$3" lua="$4" out c0 c1 rss
+  local name="$1" pid="$2" url="$3" lua="$4" c0 c1 w0 w1 m0 m1 rss
   say "$name: warm-up ${WARMUP} s, then ${DURATION} s (wrk -t$THREADS -c$CONNECTIONS)"
   if [ "$WARMUP" -gt 0 ]; then
     BENCH_SEED=50 "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 10s -s "$lua" "$url" >/dev/null
   fi
-  c0="$(cpu_ticks "$pid")"
-  out="$(BENCH_SEED=0 "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s "$lua" "$url")"
-  c1="$(cpu_ticks "$pid")"
+  c0="$(cpu_ticks "$pid")" w0="$(children_ticks)" m0="$(machine_ticks)"
+  # Run by this shell itself (not in $(…)), so its CPU time lands in children_ticks.
+  BENCH_SEED=0 "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s "$lua" "$url" >"$WORK/wrk.out"
+  c1="$(cpu_ticks "$pid")" w1="$(children_ticks)" m1="$(machine_ticks)"
   rss="$(rss_kib "$pid")"
-  echo "$out" | grep -v '^RESULT' | sed 's/^/    /'
-  read -r _ reqs dur p50 p99 max status sock <<<"$(echo "$out" | grep '^RESULT')"
+  grep -v '^RESULT' "$WORK/wrk.out" | sed 's/^/    /'
+  read -r _ reqs dur p50 p99 max status sock <<<"$(grep '^RESULT' "$WORK/wrk.out")"
   ROWS+=("$(awk -v n="$name" -v r="$reqs" -v d="$dur" -v a="$p50" -v b="$p99" -v m="$max" \
-    -v s="$status" -v e="$sock" -v c=$((c1 - c0)) -v t="$CLK_TCK" -v rss="$rss" 'BEGIN {
-      printf "%-34s %11.0f %9.2f %9.2f %9.2f %8d %6d %9.2f %9.1f\n", n, r / (d / 1e6),
-        a / 1000, b / 1000, m / 1000, s, e, c / t / (d / 1e6), rss / 1024 }')")
+    -v s="$status" -v e="$sock" -v c=$((c1 - c0)) -v w=$((w1 - w0)) -v o=$((m1 - m0 - (c1 - c0) - (w1 - w0))) \
+    -v t="$CLK_TCK" -v rss="$rss" 'BEGIN {
+      secs = d / 1e6
+      printf "%-34s %11.0f %9.2f %9.2f %9.2f %8d %6d %6.2f %6.2f %6.2f %8.1f\n", n, r / secs,
+        a / 1000, b / 1000, m / 1000, s, e, c / t / secs, w / t / secs, (o < 0 ? 0 : o) / t / secs, rss / 1024 }')")
 }
 RESOLVE_URL="$GC/api/v1$CONFIG/resolve"
 bench "graycast resolve (user_id per req)" "$GC_PID" "$RESOLVE_URL" "$WORK/resolve.lua"
@@ -430,13 +438,14 @@ fi
 bench "unleash-edge /api/frontend" "$EDGE_PID" "$EDGE/api/frontend" "$WORK/edge.lua"
 
 echo
-say "results: wrk -t$THREADS -c$CONNECTIONS, ${DURATION} s each after ${WARMUP} s warm-up; $(nproc) CPUs shared by server and wrk"
-printf '%-34s %11s %9s %9s %9s %8s %6s %9s %9s\n' "target" "requests/s" "p50 ms" "p99 ms" "max ms" \
-  "non-2xx" "sockE" "srv CPUs" "RSS MiB"
+say "results: wrk -t$THREADS -c$CONNECTIONS, ${DURATION} s each after ${WARMUP} s warm-up; $(nproc) CPUs shared by server and wrk; load average before: $LOAD0"
+printf '%-34s %11s %9s %9s %9s %8s %6s %6s %6s %6s %8s\n' "target" "requests/s" "p50 ms" "p99 ms" "max ms" \
+  "non-2xx" "sockE" "server" "wrk" "others" "RSS MiB"
 printf '%s\n' "${ROWS[@]}"
 if [ "$OFREP_CODE" != 200 ]; then
   printf '%-34s %s\n' "graycast OFREP evaluate" "not available ($OFREP_CODE)"
 fi
-echo "(srv CPUs: the server's user + system CPU time over the run's wall time; RSS after the run)"
-failed="$(printf '%s\n' "${ROWS[@]}" | awk '$(NF-3) + $(NF-2) > 0' | wc -l)"
+echo "(server, wrk, others: CPUs each used on average over the run, user + system; others is the rest"
+echo " of the machine's busy time; RSS: the server's after the run)"
+failed="$(printf '%s\n' "${ROWS[@]}" | awk '$(NF-5) + $(NF-4) > 0' | wc -l)"
 [ "$failed" = 0 ] || die "$failed row(s) had non-2xx answers or socket errors"
