@@ -474,9 +474,10 @@ fn resolve_context(query: &ResolveQuery, headers: &HeaderMap) -> Result<Context>
 }
 
 /// The config as this subscriber gets it (the first matching gray lane's
-/// version, else the stable release), with a strong ETag (the quoted checksum
-/// of what was resolved); a matching `If-None-Match` gets 304 without a body.
-/// `explain=true` (viewer and up) adds why, and is never answered with 304.
+/// version, else the stable release), with a strong ETag that names the
+/// version, the lane and the checksum; a matching `If-None-Match` gets 304
+/// without a body. `explain=true` (viewer and up) adds why, and is never
+/// answered with 304.
 async fn resolve(
     State(state): State<AppState>,
     actor: Actor,
@@ -485,38 +486,41 @@ async fn resolve(
     headers: HeaderMap,
 ) -> Result<axum::response::Response> {
     let ctx = resolve_context(&query, &headers)?;
-    let explanation = if query.explain {
-        Some(ops::lanes::explain(&state, &actor, &path, &ctx, None).await?)
-    } else {
-        None
-    };
-    let resolved = ops::configs::resolve(&state, &actor, &path, &ctx).await?;
-    let etag = format!("\"{}\"", resolved.checksum);
-    let etag_value = HeaderValue::from_str(&etag).map_err(Error::internal)?;
     // The answer depends on these request headers; shared caches must key on them.
     let vary = (
         header::VARY,
         HeaderValue::from_static("X-Client-Id, X-User-Id, X-Labels"),
     );
-    let Some(explanation) = explanation else {
-        let matches = headers
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            // If-None-Match compares weakly: `W/"x"` matches `"x"`.
-            .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag);
-        if matches {
-            return Ok(
-                (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value), vary]).into_response(),
-            );
-        }
-        return Ok(([(header::ETAG, etag_value), vary], Json(resolved)).into_response());
-    };
-    let mut body = serde_json::to_value(&resolved).map_err(Error::internal)?;
-    body["explain"] = serde_json::to_value(&explanation).map_err(Error::internal)?;
-    Ok(([(header::ETAG, etag_value), vary], Json(body)).into_response())
+    if query.explain {
+        let explanation = ops::lanes::explain(&state, &actor, &path, &ctx, None).await?;
+        let resolved = ops::configs::resolve_stored(&state, &actor, &path, &ctx).await?;
+        let etag = crate::server::hub::etag(resolved.version, resolved.lane, &resolved.checksum);
+        let etag = HeaderValue::from_str(&etag).map_err(Error::internal)?;
+        let mut body = serde_json::to_value(&resolved).map_err(Error::internal)?;
+        body["explain"] = serde_json::to_value(&explanation).map_err(Error::internal)?;
+        return Ok(([(header::ETAG, etag), vary], Json(body)).into_response());
+    }
+    let answer = ops::configs::resolve(&state, &actor, &path, &ctx).await?;
+    let etag = HeaderValue::from_str(&answer.etag).map_err(Error::internal)?;
+    if if_none_match(&headers, &answer.etag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag), vary]).into_response());
+    }
+    let json = (
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(([(header::ETAG, etag), vary, json], answer.body).into_response())
+}
+
+/// Whether `If-None-Match` names `etag` (or `*`); it compares weakly: `W/"x"` matches `"x"`.
+pub(crate) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 /// A lane's route: its config and its id (parsed by [`lane_id`], for the error).

@@ -161,8 +161,38 @@ async fn metrics(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        {
+            let mut text = state.metrics.render();
+            let (configs, bytes) = state.hub.catalog().size();
+            text.push_str(&format!(
+                "# HELP graycast_catalog_configs Configs held in memory for per-request evaluation.\n\
+                 # TYPE graycast_catalog_configs gauge\ngraycast_catalog_configs {configs}\n\
+                 # HELP graycast_catalog_content_bytes Bytes of config content held in memory.\n\
+                 # TYPE graycast_catalog_content_bytes gauge\ngraycast_catalog_content_bytes {bytes}\n"
+            ));
+            if let Some(rss) = resident_bytes() {
+                text.push_str(&format!(
+                    "# HELP process_resident_memory_bytes Resident memory size in bytes.\n\
+                     # TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}\n"
+                ));
+            }
+            text
+        },
     )
+}
+
+/// The process's resident set size (Linux: `VmRSS` of /proc/self/status).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// Counts and times every request by method, matched route template (not

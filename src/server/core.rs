@@ -15,6 +15,8 @@ pub struct Core {
     pub password_checks: auth::PasswordChecks,
     /// Throttles the `last_used_at` writes of API tokens.
     pub token_use: auth::TokenUse,
+    /// The tokens seen, so a bearer request needs no database round trip.
+    pub tokens: auth::TokenCache,
     /// A hash verified when the username is unknown, so that costs the same time.
     pub dummy_password_hash: String,
     /// Connected subscribers and the hand-off of committed release events.
@@ -83,6 +85,7 @@ impl Core {
             login_throttle,
             password_checks,
             token_use: auth::TokenUse::default(),
+            tokens: auth::TokenCache::default(),
             dummy_password_hash,
             hub,
             instances,

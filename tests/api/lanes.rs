@@ -291,8 +291,15 @@ async fn resolve_picks_the_lane_or_stable_exactly_by_bucket_from_query_or_header
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["version"], 1, "query labels win: {body}");
 
-    // ETag per resolved version: the lane's subscriber revalidates against v2.
-    let lane_etag = format!("\"{}\"", sha256(r#"{"v":2}"#));
+    // ETag per resolved answer: the lane's subscriber revalidates against v2.
+    let r = app
+        .admin
+        .get(app.url(&resolve_path(&q(&inside, "region=beijing"))))
+        .send()
+        .await
+        .unwrap();
+    let lane_etag = r.headers()["etag"].to_str().unwrap().to_string();
+    assert!(lane_etag.starts_with("\"v2-l"), "{lane_etag}");
     let r = app
         .admin
         .get(app.url(&resolve_path(&q(&inside, "region=beijing"))))

@@ -18,6 +18,7 @@ mod lanes;
 mod metrics;
 mod plans;
 mod probes;
+mod resolve;
 mod sign_in;
 mod startup;
 mod tls;

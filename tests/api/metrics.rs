@@ -57,6 +57,14 @@ async fn metrics_expose_the_families_and_move_with_the_traffic() {
     app.config("shop", "prod", "app.json", "json", "{}").await;
     app.save("shop", "prod", "app.json", "[]", 1).await;
     app.release("shop", "prod", "app.json", 1, "").await;
+    let text = metrics(&app).await;
+    assert_eq!(sample(&text, "graycast_catalog_configs"), Some(1.0));
+    assert_eq!(
+        sample(&text, "graycast_catalog_content_bytes"),
+        Some(2.0),
+        "`{{}}`"
+    );
+    assert!(sample(&text, "process_resident_memory_bytes").is_some_and(|b| b > 1e6));
     let token = app.token("watcher", "subscriber", Some("shop"), None).await;
     let url = app.url("/api/v1/watch?namespace=shop&env=prod&client_id=pod-1");
     let mut stream = sse::open(&url, &token, None).await;

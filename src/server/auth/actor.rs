@@ -3,10 +3,13 @@
 use super::tokens::token_hash;
 use super::SESSION_USER_ID;
 use crate::model::{Role, TokenInfo, User};
+use crate::server::hub::Owner;
 use crate::server::{db, AppState, Core};
 use crate::{Error, Result};
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
+use std::collections::HashMap;
+use std::sync::RwLock;
 use tower_sessions::Session;
 
 /// The authenticated caller of a route or server function.
@@ -132,13 +135,7 @@ pub async fn actor_from_parts(parts: &mut Parts, state: &Core) -> Result<Actor> 
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(Error::unauthorized)?;
-        let token = db::tokens::find_active_by_hash(&state.db, &token_hash(secret))
-            .await?
-            .ok_or_else(Error::unauthorized)?;
-        if state.token_use.due(token.id) {
-            db::tokens::touch(&state.db, token.id).await?;
-        }
-        return Ok(Actor::from_token(&token));
+        return token_actor(state, secret).await;
     }
     let session = Session::from_request_parts(parts, state)
         .await
@@ -147,6 +144,73 @@ pub async fn actor_from_parts(parts: &mut Parts, state: &Core) -> Result<Actor> 
         .await?
         .map(|u| Actor::from_user(&u))
         .ok_or_else(Error::unauthorized)
+}
+
+/// The caller a bearer token stands for: from memory once the token was seen
+/// (a revocation ends that at once: [`Hub::is_closed`]), from the database the
+/// first time. `last_used_at` is written behind, at most once a minute.
+/// Bearer requests never touch the session store.
+///
+/// [`Hub::is_closed`]: crate::server::hub::Hub::is_closed
+async fn token_actor(state: &Core, secret: &str) -> Result<Actor> {
+    let hash = token_hash(secret);
+    let actor = match state.tokens.get(&hash) {
+        Some(actor) => actor,
+        None => {
+            let token = db::tokens::find_active_by_hash(&state.db, &hash)
+                .await?
+                .ok_or_else(Error::unauthorized)?;
+            let actor = Actor::from_token(&token);
+            state.tokens.insert(hash, actor.clone());
+            actor
+        }
+    };
+    let id = actor.token_id.ok_or_else(Error::unauthorized)?;
+    if state.hub.is_closed(Owner::Token(id)) {
+        state.tokens.forget(id);
+        return Err(Error::unauthorized());
+    }
+    if state.token_use.due(id) {
+        let db = state.db.clone();
+        tokio::spawn(async move {
+            if let Err(e) = db::tokens::touch(&db, id).await {
+                tracing::warn!(error = %e, token = id, "could not record a token's use");
+            }
+        });
+    }
+    Ok(actor)
+}
+
+/// Tokens seen, by secret hash: what a bearer request is authenticated with.
+/// Bounded; a revoked token is forgotten.
+#[derive(Default)]
+pub struct TokenCache {
+    by_hash: RwLock<HashMap<String, Actor>>,
+}
+
+/// Tokens kept at most; past that the cache starts over (each is read again once).
+const MAX_CACHED_TOKENS: usize = 10_000;
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<Actor> {
+        self.by_hash.read().expect("token cache").get(hash).cloned()
+    }
+
+    fn insert(&self, hash: String, actor: Actor) {
+        let mut tokens = self.by_hash.write().expect("token cache");
+        if tokens.len() >= MAX_CACHED_TOKENS {
+            tokens.clear();
+        }
+        tokens.insert(hash, actor);
+    }
+
+    /// Drops token `id` (it was revoked).
+    pub fn forget(&self, id: i64) {
+        self.by_hash
+            .write()
+            .expect("token cache")
+            .retain(|_, actor| actor.token_id != Some(id));
+    }
 }
 
 /// The enabled user signed in on this session, if any.

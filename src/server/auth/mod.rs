@@ -7,7 +7,7 @@ mod login;
 mod passwords;
 mod tokens;
 
-pub use actor::{actor_from_parts, session_user, Actor};
+pub use actor::{actor_from_parts, session_user, Actor, TokenCache};
 pub use browser::{same_origin, security_headers, CONTENT_SECURITY_POLICY};
 pub use client::{identify_client, Client};
 pub use login::{Attempt, LoginLimits, LoginThrottle};

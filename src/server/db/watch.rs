@@ -96,6 +96,19 @@ pub async fn heads_in_scope(
     .await
 }
 
+/// Every (namespace, environment) that has a config.
+pub async fn scopes(conn: &mut super::Conn) -> Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT DISTINCT n.name, e.name
+           FROM configs c
+           JOIN namespaces n ON n.id = c.namespace_id
+           JOIN environments e ON e.id = c.env_id
+          WHERE c.deleted_at IS NULL",
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// A version's checksum and content.
 #[derive(Debug, Clone, FromRow)]
 pub struct Content {

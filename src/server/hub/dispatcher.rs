@@ -1,6 +1,7 @@
 //! The dispatcher: tails the release events, fans out what changed, attaches
 //! and detaches subscribers.
 
+use super::catalog::Catalog;
 use super::pipeline::{Pipeline, WriteChunk, SPLIT_WRITES_AT, WRITE_CHUNK};
 use super::state::{deleted_frame, load, load_head, ConfigState};
 use super::subscriber::{record_sent, Departed, ScopeEntry, Sink, Subscriber};
@@ -33,6 +34,8 @@ pub(super) struct Dispatcher {
     /// How long `departed` keeps a record.
     pub(super) retention: Duration,
     pub(super) last_sweep: Instant,
+    /// Every config's state, for per-request evaluation.
+    pub(super) catalog: Arc<Catalog>,
 }
 
 /// `departed` is swept this often (or as often as the retention period, if shorter).
@@ -102,6 +105,14 @@ impl Dispatcher {
         let deletions = loaded.deletions;
         let mut served = ServedBatch::new();
         let mut touched: HashSet<Scope> = HashSet::new();
+        // The catalog first: whoever is handed an event below and then
+        // resolves finds the same state.
+        for change in &loaded.changed {
+            let (namespace, env) = &change.scope;
+            self.catalog
+                .put(namespace, env, &change.key, change.state.clone());
+        }
+        self.catalog.applied(loaded.up_to);
         for Change {
             scope,
             key,
@@ -110,6 +121,9 @@ impl Dispatcher {
             last_event,
         } in loaded.changed
         {
+            if !self.scopes.get(&scope).is_some_and(|s| s.is_watched(&key)) {
+                continue;
+            }
             let latency = self
                 .committed
                 .range(first_event..)
@@ -173,11 +187,9 @@ impl Dispatcher {
         let mut fully_loaded = Vec::new();
         let mut loaded_now: HashSet<(Scope, String)> = HashSet::new();
         let mut deletions = Vec::new();
+        // Every touched config, watched or not: the catalog holds them all.
         for ((scope, key), events) in touched {
-            if !self.scopes.get(&scope).is_some_and(|s| s.is_watched(&key)) {
-                continue;
-            }
-            let state = load(&mut tx, &scope, &key).await?;
+            let state = load(&mut tx, &scope, &key).await?.map(Arc::new);
             loaded_now.insert((scope.clone(), key.clone()));
             changed.push(Change {
                 scope,
@@ -207,7 +219,7 @@ impl Dispatcher {
                         fresh.push(Fresh {
                             scope: scope.clone(),
                             key: key.clone(),
-                            state: load(&mut tx, scope, key).await?,
+                            state: load(&mut tx, scope, key).await?.map(Arc::new),
                         });
                     }
                 }
@@ -225,7 +237,7 @@ impl Dispatcher {
                         fresh.push(Fresh {
                             scope: scope.clone(),
                             key,
-                            state: Some(state),
+                            state: Some(Arc::new(state)),
                         });
                     }
                     fully_loaded.push(scope.clone());
@@ -247,7 +259,7 @@ impl Dispatcher {
         &mut self,
         scope: &Scope,
         key: &str,
-        state: Option<ConfigState>,
+        state: Option<Arc<ConfigState>>,
         (last_event, latency): (i64, Option<Duration>),
         served: &mut ServedBatch,
     ) {
@@ -541,7 +553,7 @@ pub(super) struct Change {
     pub(super) scope: Scope,
     pub(super) key: String,
     /// `None`: the config is gone.
-    pub(super) state: Option<ConfigState>,
+    pub(super) state: Option<Arc<ConfigState>>,
     /// The first and last event of the batch about it.
     pub(super) first_event: i64,
     pub(super) last_event: i64,
@@ -551,14 +563,14 @@ pub(super) struct Change {
 pub(super) struct Fresh {
     pub(super) scope: Scope,
     pub(super) key: String,
-    pub(super) state: Option<ConfigState>,
+    pub(super) state: Option<Arc<ConfigState>>,
 }
 
 /// What one dispatcher step read.
 pub(super) struct Loaded {
     /// The last release event read.
     pub(super) up_to: i64,
-    /// Watched configs touched by the events, in order of their last event:
+    /// Configs touched by the events (watched or not), in order of their last event:
     pub(super) changed: Vec<Change>,
     /// States new subscribers need.
     pub(super) fresh: Vec<Fresh>,

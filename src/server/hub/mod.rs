@@ -23,6 +23,7 @@
 //! replaces the old, and takes over the record of what the old one was handed,
 //! which makes a resume exact (see [`Dispatcher::attach`]).
 
+mod catalog;
 mod clients;
 mod dispatcher;
 mod pipeline;
@@ -30,9 +31,10 @@ mod registry;
 mod state;
 mod subscriber;
 
+pub use catalog::Catalog;
 pub use clients::{Limits, Owner};
 pub use registry::ConnectedInstance;
-pub use state::{ConfigState, Resolution};
+pub use state::{etag, Answer, ConfigState, Evaluation, Reason, Resolution, Served};
 
 use crate::domain::Context;
 use crate::model::ReleaseEvent;
@@ -71,6 +73,7 @@ pub struct Hub {
     /// Owners whose streams were just closed, for the streams the hub does
     /// not hold (the live instances view).
     closed: broadcast::Sender<Owner>,
+    catalog: Arc<Catalog>,
 }
 
 impl Hub {
@@ -81,7 +84,8 @@ impl Hub {
         instances: Arc<Instances>,
         limits: Limits,
     ) -> Result<Self> {
-        let processed = sql::last_event_id(&mut *db.acquire().await?).await?;
+        let (processed, catalog) = load_catalog(&db).await?;
+        let catalog = Arc::new(catalog);
         instances.delivered(processed);
         let (commands, receiver) = mpsc::unbounded_channel();
         let dispatcher = Dispatcher {
@@ -96,6 +100,7 @@ impl Hub {
             departed: HashMap::new(),
             retention: limits.retention,
             last_sweep: Instant::now(),
+            catalog: catalog.clone(),
         };
         tokio::spawn(dispatcher.run(receiver));
         Ok(Self {
@@ -107,7 +112,13 @@ impl Hub {
             limits,
             revoked: RwLock::default(),
             closed: broadcast::channel(64).0,
+            catalog,
         })
+    }
+
+    /// Every config's state in memory, for per-request evaluation.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// Ends every stream `owner` opened (its token was revoked, or the user
@@ -165,6 +176,7 @@ impl Hub {
     /// changed for them.
     pub fn publish(&self, event: &ReleaseEvent) {
         self.metrics.release(event.kind.as_str());
+        self.catalog.published(event.id);
         let _ = self.commands.send(Command::Committed {
             id: event.id,
             at: Instant::now(),
@@ -240,6 +252,23 @@ impl Hub {
             guard,
         })
     }
+}
+
+/// Every config's state and the release sequence it is at, from one snapshot.
+async fn load_catalog(db: &db::Pool) -> Result<(i64, Catalog)> {
+    let mut tx = db.begin().await?;
+    let processed = sql::last_event_id(&mut tx).await?;
+    let catalog = Catalog::new(processed);
+    for (namespace, env) in sql::scopes(&mut tx).await? {
+        let scope = (namespace, env);
+        for head in sql::heads_in_scope(&mut tx, &scope.0, &scope.1).await? {
+            let key = head.key.clone();
+            let state = state::load_head(&mut tx, &scope, head).await?;
+            catalog.put(&scope.0, &scope.1, &key, Some(Arc::new(state)));
+        }
+    }
+    tx.commit().await?;
+    Ok((processed, catalog))
 }
 
 /// What a watch stream asks for.

@@ -9,13 +9,68 @@ use crate::server::db::{self, watch as sql};
 use crate::server::subscribers::Scope;
 use crate::{Error, Result};
 use axum::body::Bytes;
+use std::sync::OnceLock;
 
-/// A served version: its number, checksum and content.
+/// A served version: its number, checksum and content, and the answers about
+/// it, each worked out once, when first asked for.
 #[derive(Debug, Clone)]
-pub(super) struct Served {
-    pub(super) version: i64,
-    pub(super) checksum: String,
-    pub(super) content: String,
+pub struct Served {
+    pub version: i64,
+    pub checksum: String,
+    pub content: String,
+    /// The resolve route's answer (body and ETag) for this (version, lane).
+    pub(super) answer: OnceLock<Answer>,
+}
+
+impl Served {
+    pub(super) fn new(version: i64, checksum: String, content: String) -> Self {
+        Self {
+            version,
+            checksum,
+            content,
+            answer: OnceLock::new(),
+        }
+    }
+}
+
+/// A pre-serialized resolve answer: the JSON body and its strong ETag.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub body: Bytes,
+    /// Quoted; it differs whenever the version, the lane or the content differs.
+    pub etag: String,
+}
+
+/// Why a context gets what it gets (OFREP's reasons, the specification, section 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// A lane matched by its selector and targets.
+    TargetingMatch,
+    /// A lane matched by its percentage.
+    Split,
+    /// The stable release; the config has no active lane.
+    Static,
+    /// The stable release; active lanes did not match (or nothing resolves).
+    Default,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TargetingMatch => "TARGETING_MATCH",
+            Self::Split => "SPLIT",
+            Self::Static => "STATIC",
+            Self::Default => "DEFAULT",
+        }
+    }
+}
+
+/// What one context gets from one config.
+#[derive(Debug, Clone, Copy)]
+pub struct Evaluation<'a> {
+    pub served: &'a Served,
+    pub lane: Option<i64>,
+    pub reason: Reason,
 }
 
 /// Everything needed to resolve one config for any context.
@@ -61,6 +116,89 @@ impl ConfigState {
                 lane: None,
             }),
         }
+    }
+
+    /// What `context` gets, with the reason; `None` when nothing resolves.
+    pub fn evaluate(&self, context: &Context) -> Option<Evaluation<'_>> {
+        match resolve(&self.rules, context) {
+            Some(rule) => {
+                let index = self.rules.iter().position(|r| r.id == rule.id)?;
+                let in_targets = context
+                    .get(&rule.stickiness)
+                    .is_some_and(|value| rule.targets.contains(value));
+                Some(Evaluation {
+                    served: &self.lanes[index].1,
+                    lane: Some(rule.id),
+                    reason: if in_targets {
+                        Reason::TargetingMatch
+                    } else {
+                        Reason::Split
+                    },
+                })
+            }
+            None => self.stable.as_ref().map(|served| Evaluation {
+                served,
+                lane: None,
+                reason: if self.rules.is_empty() {
+                    Reason::Static
+                } else {
+                    Reason::Default
+                },
+            }),
+        }
+    }
+
+    /// The resolve route's answer for an evaluation of this config, serialized once.
+    pub fn answer<'a>(&'a self, evaluation: &Evaluation<'a>) -> &'a Answer {
+        let served = evaluation.served;
+        served.answer.get_or_init(|| {
+            let payload = Resolved {
+                namespace: self.namespace.clone(),
+                env: self.env.clone(),
+                key: self.key.clone(),
+                format: self.format,
+                version: served.version,
+                lane: evaluation.lane,
+                checksum: served.checksum.clone(),
+                content: served.content.clone(),
+            };
+            let body = serde_json::to_vec(&payload).unwrap_or_default();
+            Answer {
+                body: Bytes::from(body),
+                etag: etag(served.version, evaluation.lane, &served.checksum),
+            }
+        })
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    pub fn env(&self) -> &str {
+        &self.env
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn format(&self) -> ConfigFormat {
+        self.format
+    }
+
+    /// The newest release event of this config.
+    pub fn event_id(&self) -> i64 {
+        self.event_id
+    }
+
+    /// The content bytes held (stable and lanes).
+    pub(super) fn content_bytes(&self) -> usize {
+        self.stable.as_ref().map_or(0, |s| s.content.len())
+            + self
+                .lanes
+                .iter()
+                .map(|(_, s)| s.content.len())
+                .sum::<usize>()
     }
 
     pub(super) fn served(&self, resolution: Resolution) -> Option<&Served> {
@@ -122,6 +260,19 @@ impl ConfigState {
     }
 }
 
+/// The strong ETag of a resolve answer: the version, the lane (`s` for the
+/// stable release) and the content's checksum, so two versions with equal
+/// content, or one version served by a lane and as stable, never share a tag
+/// (the answer's `version` and `lane` fields differ).
+pub fn etag(version: i64, lane: Option<i64>, checksum: &str) -> String {
+    let digest = checksum.strip_prefix("sha256:").unwrap_or(checksum);
+    let digest = &digest[..digest.len().min(32)];
+    match lane {
+        Some(lane) => format!("\"v{version}-l{lane}-{digest}\""),
+        None => format!("\"v{version}-s-{digest}\""),
+    }
+}
+
 /// One SSE event, ready for the wire.
 pub(super) fn frame(event: &str, id: i64, payload: &impl serde::Serialize) -> Bytes {
     // Compact JSON has no raw newlines, so the payload fits one `data:` line.
@@ -147,11 +298,7 @@ pub(super) async fn load_head(
     let stable = match head.stable_version {
         Some(version) => sql::content(&mut *conn, head.id, version)
             .await?
-            .map(|c| Served {
-                version,
-                checksum: c.checksum,
-                content: c.content,
-            }),
+            .map(|c| Served::new(version, c.checksum, c.content)),
         None => None,
     };
     let mut rules = Vec::new();
@@ -176,11 +323,7 @@ pub(super) async fn load_head(
                 selector: lane.selector,
                 percentage: lane.percentage_bp as f64 / 100.0,
             },
-            Served {
-                version: lane.version,
-                checksum: lane.checksum,
-                content: lane.content,
-            },
+            Served::new(lane.version, lane.checksum, lane.content),
         ));
     }
     Ok(ConfigState {
@@ -211,11 +354,8 @@ mod tests {
     use super::*;
 
     fn state(stable: Option<i64>, lanes: &[(i64, i64, &str, u32)]) -> ConfigState {
-        let served = |version: i64| Served {
-            version,
-            checksum: format!("sha256:{version}"),
-            content: format!("v{version}"),
-        };
+        let served =
+            |version: i64| Served::new(version, format!("sha256:{version}"), format!("v{version}"));
         ConfigState {
             namespace: "shop".into(),
             env: "prod".into(),

@@ -83,8 +83,8 @@ pub(super) struct KeyEntry {
 }
 
 impl KeyEntry {
-    pub(super) fn set(&mut self, state: Option<ConfigState>) {
-        self.state = state.map(Arc::new);
+    pub(super) fn set(&mut self, state: Option<Arc<ConfigState>>) {
+        self.state = state;
         self.frames.clear();
         self.rules_frame = None;
     }

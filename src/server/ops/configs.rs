@@ -9,6 +9,7 @@ use crate::model::{
 };
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
+use crate::server::hub::Answer;
 use crate::server::Core;
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -376,9 +377,31 @@ pub async fn diff(
 }
 
 /// What a subscriber with context `ctx` gets: the version of the first active
-/// lane that matches, else the stable release; 404 when neither exists.
-#[tracing::instrument(skip_all, fields(path = %path))]
+/// lane that matches, else the stable release; 404 when neither exists. From
+/// memory (the hub's catalog), with the answer serialized once per served
+/// version; no database round trip.
 pub async fn resolve(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    ctx: &Context,
+) -> Result<Answer> {
+    let (namespace, env, key) = path.parts();
+    actor.require_in(Role::Subscriber, Some(namespace), Some(env))?;
+    let catalog = state.hub.catalog();
+    catalog.fresh().await?;
+    let Some(config) = catalog.config(namespace, env, key) else {
+        // Not held: it does not exist. The database says which part is missing.
+        let mut conn = state.db.acquire().await?;
+        find(&mut conn, namespace, env, key).await?;
+        return Err(nothing_resolves(path));
+    };
+    let evaluation = config.evaluate(ctx).ok_or_else(|| nothing_resolves(path))?;
+    Ok(config.answer(&evaluation).clone())
+}
+
+/// What `ctx` gets, read from the database (for answers that also explain why).
+pub async fn resolve_stored(
     state: &Core,
     actor: &Actor,
     path: &ConfigPath,
@@ -390,13 +413,14 @@ pub async fn resolve(
     let config = find(&mut conn, namespace, env, key).await?;
     super::lanes::resolve_stored(&mut conn, &config, ctx)
         .await?
-        .ok_or_else(|| {
-            Error::not_found(format!(
-                "{} has no stable release yet and no gray lane matches this context; \
-                 release a version first.",
-                path
-            ))
-        })
+        .ok_or_else(|| nothing_resolves(path))
+}
+
+fn nothing_resolves(path: &ConfigPath) -> Error {
+    Error::not_found(format!(
+        "{path} has no stable release yet and no gray lane matches this context; \
+         release a version first."
+    ))
 }
 
 /// Deletes a config: its active lanes close (aborted, by the deletion's

@@ -99,6 +99,7 @@ pub async fn revoke(state: &Core, actor: &Actor, id: i64) -> Result<TokenInfo> {
         .ok_or_else(|| Error::internal("token vanished"))?;
     tx.commit().await?;
     state.hub.close_streams_of(Owner::Token(id));
+    state.tokens.forget(id);
     Ok(token)
 }
 

@@ -128,7 +128,12 @@ async fn resolve_serves_the_stable_release_with_a_strong_etag() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let etag = r.headers()["etag"].to_str().unwrap().to_string();
-    assert_eq!(etag, format!("\"{}\"", sha256("{\"v\": 2}")));
+    let digest = sha256("{\"v\": 2}");
+    assert_eq!(
+        etag,
+        format!("\"v2-s-{}\"", &digest["sha256:".len()..][..32]),
+        "version, stable (no lane) and the checksum"
+    );
     let body: Value = r.json().await.unwrap();
     assert_eq!(
         body,
