@@ -35,6 +35,9 @@ MEMORY=""
 CONFIGS=10000
 while [ $# -gt 0 ]; do
   case "$1" in
+    --duration | --warmup | --connections | --configs) [ $# -ge 2 ] || die "$1 needs a value" ;;
+  esac
+  case "$1" in
     --duration) DURATION="${2:-}"; shift 2 ;;
     --warmup) WARMUP="${2:-}"; shift 2 ;;
     --connections) CONNECTIONS="${2:-}"; shift 2 ;;
