@@ -73,20 +73,23 @@ async fn lane(app: &TestApp, body: Value) -> Value {
     lane
 }
 
+/// Token, path, headers, body; the status and `errorCode` expected.
+type Case<'a> = (
+    Option<&'a str>,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    String,
+    StatusCode,
+    &'a str,
+);
+
 #[tokio::test]
 async fn every_error_code_with_its_status_and_shape() {
     let (app, token) = shop().await;
     let single = format!("{FLAGS}/app.json");
     let missing = format!("{FLAGS}/missing.json");
     let ctx = json!({ "context": { "targetingKey": "pod-1" } }).to_string();
-    let cases: Vec<(
-        Option<&str>,
-        &str,
-        Vec<(&str, &str)>,
-        String,
-        StatusCode,
-        &str,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             None,
             &single,
