@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/.tools/node_modules/.bin:$(PATH)
 
-.PHONY: run test build bootstrap-test test-unit test-e2e lint clean bench
+.PHONY: run test build bootstrap-test test-unit test-e2e lint clean bench bench-resolve
 
 ## Install what is missing, build, and start the server on http://127.0.0.1:8080.
 run: build
@@ -36,6 +36,12 @@ test-e2e:
 ## Options: make bench BENCH_ARGS="--subscribers 1000"
 bench:
 	@scripts/bench.sh $(BENCH_ARGS)
+
+## Per-request resolve, /healthz and OFREP vs Unleash Edge 19.15.1, wrk -t2 -c64 (installs wrk
+## and Unleash Edge if missing; docs/benchmarks.md).
+## Options: make bench-resolve BENCH_ARGS="--duration 30" or BENCH_ARGS="--memory"
+bench-resolve:
+	@scripts/bench-resolve.sh $(BENCH_ARGS)
 
 lint:
 	cargo fmt --check
