@@ -11,7 +11,9 @@ use axum::response::Response;
 use axum::Router;
 use std::time::Duration;
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 use tracing::field::Empty;
 use tracing::Span;
