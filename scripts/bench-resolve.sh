@@ -13,6 +13,8 @@
 #                    10,000) and report the server's RSS before, after, and
 #                    after resolving each once
 #   KEEP=1           keep the temporary directory (databases, logs)
+#   PROFILE=1        also sample graycast with `perf record -g` during its measured
+#                    runs and print where the time goes (perf must be installed)
 #
 # Installs wrk (Debian `wrk`) and jq when missing, and Unleash Edge 19.15.1
 # with cargo (its swagger-ui archive prepared from npm, no network at build
@@ -420,7 +422,18 @@ bench() {
   fi
   c0="$(cpu_ticks "$pid")" w0="$(children_ticks)" m0="$(machine_ticks)"
   # Run by this shell itself (not in $(…)), so its CPU time lands in children_ticks.
+  local perf_pid=""
+  if [ -n "${PROFILE:-}" ] && [ "$pid" = "$GC_PID" ]; then
+    perf record -q -F 499 -g -p "$pid" -o "$WORK/${name//[^a-z]/_}.perf" -- sleep "$DURATION" 2>/dev/null &
+    perf_pid=$!
+  fi
   BENCH_SEED=0 "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s "$lua" "$url" >"$WORK/wrk.out"
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    say "profile of $name (perf, self time by symbol, top 25):"
+    perf report -q -i "$WORK/${name//[^a-z]/_}.perf" --no-children --sort symbol --stdio 2>/dev/null \
+      | grep -E "^ +[0-9.]+%" | head -25 | sed -e "s/^/    /" -e "s/ *-  *- *$//" || true
+  fi
   c1="$(cpu_ticks "$pid")" w1="$(children_ticks)" m1="$(machine_ticks)"
   rss="$(rss_kib "$pid")"
   grep -v '^RESULT' "$WORK/wrk.out" | sed 's/^/    /'

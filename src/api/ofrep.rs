@@ -248,6 +248,22 @@ struct Unparsable<'a> {
     error_details: String,
 }
 
+/// Nothing resolves: no value (the code default applies), `DEFAULT`.
+fn unresolved(key: &str, release_seq: i64) -> Evaluated<'_> {
+    Evaluated {
+        key,
+        value: None,
+        reason: Reason::Default.as_str(),
+        variant: None,
+        metadata: Metadata {
+            version: None,
+            lane: None,
+            checksum: None,
+            release_seq,
+        },
+    }
+}
+
 fn evaluate<'a>(
     config: &'a ConfigState,
     ctx: &Context,
@@ -255,18 +271,7 @@ fn evaluate<'a>(
 ) -> Result<Evaluated<'a>, Unparsable<'a>> {
     let key = config.key();
     let Some(evaluation) = config.evaluate(ctx) else {
-        return Ok(Evaluated {
-            key,
-            value: None,
-            reason: Reason::Default.as_str(),
-            variant: None,
-            metadata: Metadata {
-                version: None,
-                lane: None,
-                checksum: None,
-                release_seq,
-            },
-        });
+        return Ok(unresolved(key, release_seq));
     };
     let served = evaluation.served;
     let value = served.value(config.format()).map_err(|e| Unparsable {
@@ -327,13 +332,22 @@ async fn evaluate_single(
     let ctx = context(request).await?;
     let catalog = state.hub.catalog();
     let release_seq = catalog.fresh().await?;
-    let config = catalog.config(&namespace, &env, key).ok_or_else(|| {
-        Failure::new(
+    let Some(config) = catalog.config(&namespace, &env, key) else {
+        // Not held: nothing was ever released or laned, or it does not exist.
+        let mut conn = state.db.acquire().await.map_err(Error::from)?;
+        if crate::server::db::configs::find(&mut *conn, &namespace, &env, key)
+            .await
+            .map_err(Error::from)?
+            .is_some()
+        {
+            return Ok(json_response(StatusCode::OK, &unresolved(key, release_seq)));
+        }
+        return Err(Failure::new(
             StatusCode::NOT_FOUND,
             "FLAG_NOT_FOUND",
             format!("There is no config {key} in {namespace}/{env}."),
-        )
-    })?;
+        ));
+    };
     Ok(match evaluate(&config, &ctx, release_seq) {
         Ok(evaluated) => json_response(StatusCode::OK, &evaluated),
         Err(unparsable) => json_response(StatusCode::INTERNAL_SERVER_ERROR, &unparsable),

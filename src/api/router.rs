@@ -45,7 +45,7 @@ impl Application {
             .context("could not load the instances")?;
         crate::server::rollout::spawn(&core);
         let state = AppState {
-            leptos_options,
+            leptos_options: Arc::new(leptos_options),
             core: core.clone(),
         };
         let router = router(state)
@@ -119,7 +119,7 @@ pub async fn router(state: AppState) -> Result<Router> {
                 move || provide_context(core.clone())
             },
             {
-                let options = state.leptos_options.clone();
+                let options = LeptosOptions::clone(&state.leptos_options);
                 move || shell(options.clone())
             },
         )

@@ -149,10 +149,12 @@ pub fn default_site_root() -> PathBuf {
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "graycast_session";
 
-/// The router's state: the Leptos options and the [`Core`].
+/// The router's state: the Leptos options and the [`Core`]. Every extractor
+/// and middleware clones it per request, so both are behind an `Arc` (a clone
+/// of `LeptosOptions` itself copies a dozen strings).
 #[derive(Clone)]
 pub struct AppState {
-    pub leptos_options: LeptosOptions,
+    pub leptos_options: Arc<LeptosOptions>,
     pub core: Arc<Core>,
 }
 
@@ -165,7 +167,7 @@ impl std::ops::Deref for AppState {
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
+        LeptosOptions::clone(&state.leptos_options)
     }
 }
 
