@@ -57,8 +57,9 @@ async fn metrics_expose_the_families_and_move_with_the_traffic() {
     app.config("shop", "prod", "app.json", "json", "{}").await;
     app.save("shop", "prod", "app.json", "[]", 1).await;
     app.release("shop", "prod", "app.json", 1, "").await;
+    // The catalog takes the release in the dispatcher's next step.
+    wait_for_sample(&app, "graycast_catalog_configs", |v| v == 1.0).await;
     let text = metrics(&app).await;
-    assert_eq!(sample(&text, "graycast_catalog_configs"), Some(1.0));
     assert_eq!(
         sample(&text, "graycast_catalog_content_bytes"),
         Some(2.0),
