@@ -2,6 +2,7 @@
 //! any OpenFeature SDK's OFREP provider reads graycast. Flag key = config key;
 //! answered from memory like `resolve`, with OFREP's bodies and error codes.
 
+use crate::domain::percent_encode;
 use crate::domain::Context;
 use crate::model::Role;
 use crate::server::auth::Actor;
@@ -430,9 +431,9 @@ fn bulk_etag(release_seq: i64, namespace: &str, env: &str, ctx: &Context) -> Str
 fn watch_url(headers: &HeaderMap, namespace: &str, env: &str, client_id: &str) -> String {
     let path = format!(
         "/api/v1/watch?namespace={}&env={}&client_id={}",
-        encode(namespace),
-        encode(env),
-        encode(client_id)
+        percent_encode(namespace),
+        percent_encode(env),
+        percent_encode(client_id)
     );
     match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         Some(host) => {
@@ -445,18 +446,6 @@ fn watch_url(headers: &HeaderMap, namespace: &str, env: &str, client_id: &str) -
         }
         None => path,
     }
-}
-
-/// Percent-encodes all but RFC 3986's unreserved characters.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

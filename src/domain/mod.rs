@@ -17,3 +17,15 @@ use std::collections::BTreeMap;
 /// The flat string map a lane is evaluated against: instance labels plus the well-known keys
 /// `client_id` and `user_id` and any request attributes. Ordered so that output is stable.
 pub type Context = BTreeMap<String, String>;
+
+/// Percent-encodes all but RFC 3986's unreserved characters (for query values).
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

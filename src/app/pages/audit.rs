@@ -63,7 +63,7 @@ pub fn AuditPage() -> impl IntoView {
         let query = pairs
             .iter()
             .filter(|(_, v)| !v.trim().is_empty())
-            .map(|(k, v)| format!("{k}={}", urlencode(v.trim())))
+            .map(|(k, v)| format!("{k}={}", crate::domain::percent_encode(v.trim())))
             .collect::<Vec<_>>()
             .join("&");
         format!("/audit?{query}")
@@ -114,17 +114,6 @@ pub fn AuditPage() -> impl IntoView {
             }}
         </Transition>
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

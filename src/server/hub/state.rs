@@ -163,17 +163,8 @@ impl ConfigState {
     pub fn answer<'a>(&'a self, evaluation: &Evaluation<'a>) -> &'a Answer {
         let served = evaluation.served;
         served.answer.get_or_init(|| {
-            let payload = Resolved {
-                namespace: self.namespace.clone(),
-                env: self.env.clone(),
-                key: self.key.clone(),
-                format: self.format,
-                version: served.version,
-                lane: evaluation.lane,
-                checksum: served.checksum.clone(),
-                content: served.content.clone(),
-            };
-            let body = serde_json::to_vec(&payload).unwrap_or_default();
+            let body =
+                serde_json::to_vec(&self.resolved(served, evaluation.lane)).unwrap_or_default();
             Answer {
                 body: Bytes::from(body),
                 etag: etag(served.version, evaluation.lane, &served.checksum),
@@ -225,17 +216,22 @@ impl ConfigState {
 
     pub(super) fn config_frame(&self, resolution: Resolution) -> Option<Bytes> {
         let served = self.served(resolution)?;
-        let payload = Resolved {
+        let payload = self.resolved(served, resolution.lane);
+        Some(frame("config", self.event_id, &payload))
+    }
+
+    /// What a subscriber is served: the payload of a `config` event and of a resolve answer.
+    fn resolved(&self, served: &Served, lane: Option<i64>) -> Resolved {
+        Resolved {
             namespace: self.namespace.clone(),
             env: self.env.clone(),
             key: self.key.clone(),
             format: self.format,
             version: served.version,
-            lane: resolution.lane,
+            lane,
             checksum: served.checksum.clone(),
             content: served.content.clone(),
-        };
-        Some(frame("config", self.event_id, &payload))
+        }
     }
 
     pub(super) fn rules_frame(&self) -> Bytes {
