@@ -1,8 +1,9 @@
 use super::Tx;
+use super::{Engine, Sql};
 use crate::model::Timestamp;
 use crate::model::{AuditEntry, AuditPage, AuditQuery};
+use sqlx::FromRow;
 use sqlx::Result;
-use sqlx::{FromRow, QueryBuilder};
 
 tokio::task_local! {
     /// The W3C trace id of the request this task serves (set by `server::trace`).
@@ -63,9 +64,9 @@ pub async fn record(tx: &mut Tx<'_>, e: NewEntry) -> Result<i64> {
         // `at` never goes below the previous entry's, even if the clock steps
         // back, so time ranges are id ranges (see `search`).
         "INSERT INTO audit (at, actor, action, namespace, env, key, details, trace_id)
-         VALUES (max(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
-                     coalesce((SELECT at FROM audit ORDER BY id DESC LIMIT 1), '')),
-                 ?, ?, ?, ?, ?, ?, ?)
+         VALUES (CASE WHEN $8 > coalesce((SELECT at FROM audit ORDER BY id DESC LIMIT 1), '') THEN $8
+                      ELSE (SELECT at FROM audit ORDER BY id DESC LIMIT 1) END,
+                 $1, $2, $3, $4, $5, $6, $7)
          RETURNING id",
     )
     .bind(&e.actor)
@@ -75,6 +76,7 @@ pub async fn record(tx: &mut Tx<'_>, e: NewEntry) -> Result<i64> {
     .bind(&e.key)
     .bind(e.details.to_string())
     .bind(&e.trace_id)
+    .bind(super::now())
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)
@@ -142,61 +144,79 @@ pub async fn search(
     // The full-text index drives the query when there are words to find, and
     // when two or more filters combine (no single b-tree index serves that);
     // newest match first, so the first page stops after `limit` matches.
-    let text = match q.q.as_deref().and_then(fts_query) {
-        Some(words) => Some([vec![words], narrowing].concat().join(" AND ")),
-        None if narrowing.len() >= 2 && trace_id.is_none() => Some(narrowing.join(" AND ")),
-        None => None,
-    };
-    let id = if text.is_some() { "s.rowid" } else { "a.id" };
-    let mut sql: QueryBuilder<super::Engine> = QueryBuilder::new(
+    let engine = Engine::of(pool);
+    let mut sql = Sql::new(
         "SELECT a.id, a.at, a.actor, a.action, a.namespace, a.env, a.key, a.details, a.trace_id FROM ",
     );
-    match text {
-        Some(text) => {
-            sql.push("audit_search s JOIN audit a ON a.id = s.rowid WHERE audit_search MATCH ")
-                .push_bind(text);
+    let id = match engine {
+        Engine::Sqlite => {
+            let text = match q.q.as_deref().and_then(fts_query) {
+                Some(words) => Some([vec![words], narrowing].concat().join(" AND ")),
+                None if narrowing.len() >= 2 && trace_id.is_none() => Some(narrowing.join(" AND ")),
+                None => None,
+            };
+            match text {
+                Some(text) => {
+                    sql.push(
+                        "audit_search s JOIN audit a ON a.id = s.rowid WHERE audit_search MATCH ",
+                    )
+                    .bind(text);
+                    "s.rowid"
+                }
+                None => {
+                    sql.push("audit a WHERE 1 = 1");
+                    "a.id"
+                }
+            }
         }
-        None => {
+        // PostgreSQL: the words against the entry's `search` vector (GIN index); the
+        // structured filters below are b-tree comparisons the planner combines itself.
+        Engine::Postgres => {
             sql.push("audit a WHERE 1 = 1");
+            if let Some(words) = q.q.as_deref().and_then(ts_query) {
+                sql.push(" AND a.search @@ to_tsquery('simple', ")
+                    .bind(words)
+                    .push(")");
+            }
+            "a.id"
         }
-    }
+    };
     if let Some(actor) = &q.actor {
-        sql.push(" AND a.actor = ").push_bind(actor);
+        sql.push(" AND a.actor = ").bind(actor.clone());
     }
     if let Some(action) = &q.action {
         // `release.` matches every release action; a full name matches exactly.
         if let Some(prefix) = action.strip_suffix('.') {
-            sql.push(" AND a.action LIKE ")
-                .push_bind(format!("{prefix}.%"));
+            sql.push(" AND a.action LIKE ").bind(format!("{prefix}.%"));
         } else {
-            sql.push(" AND a.action = ").push_bind(action);
+            sql.push(" AND a.action = ").bind(action.clone());
         }
     }
     for ns in namespaces.into_iter().flatten() {
-        sql.push(" AND a.namespace = ").push_bind(ns.to_string());
+        sql.push(" AND a.namespace = ").bind(ns.to_string());
     }
     for env in envs.into_iter().flatten() {
-        sql.push(" AND a.env = ").push_bind(env.to_string());
+        sql.push(" AND a.env = ").bind(env.to_string());
     }
     if let Some(trace_id) = trace_id {
-        sql.push(" AND a.trace_id = ").push_bind(trace_id);
+        sql.push(" AND a.trace_id = ").bind(trace_id.to_string());
     }
     // Times never decrease along ids (see `record`), so a time range is also an
     // id range, found in the `at` index: the scan starts and stops right there.
     if let Some(since) = &q.since {
-        sql.push(" AND a.at >= ").push_bind(since);
+        sql.push(" AND a.at >= ").bind(since.clone());
         push_id_bound(&mut sql, id, ">=", since);
     }
     if let Some(until) = &q.until {
-        sql.push(" AND a.at < ").push_bind(until);
+        sql.push(" AND a.at < ").bind(until.clone());
         push_id_bound(&mut sql, id, "<", until);
     }
     if let Some(before) = q.before_id {
-        sql.push(format!(" AND {id} < ")).push_bind(before);
+        sql.push(&format!(" AND {id} < ")).bind(before);
     }
-    sql.push(format!(" ORDER BY {id} DESC LIMIT "))
-        .push_bind(i64::from(limit) + 1);
-    let mut rows: Vec<AuditRow> = sql.build_query_as().fetch_all(pool).await?;
+    sql.push(&format!(" ORDER BY {id} DESC LIMIT "))
+        .bind(i64::from(limit) + 1);
+    let mut rows: Vec<AuditRow> = sql.fetch_all(pool).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_before_id = if more {
@@ -253,11 +273,11 @@ fn trace_id(value: &str) -> crate::Result<String> {
 
 /// ` AND <id> <op> <the first id at or after time>` (past every id when no
 /// entry is that recent).
-fn push_id_bound(sql: &mut QueryBuilder<'_, super::Engine>, id: &str, op: &str, time: &str) {
-    sql.push(format!(
+fn push_id_bound(sql: &mut Sql, id: &str, op: &str, time: &str) {
+    sql.push(&format!(
         " AND {id} {op} coalesce((SELECT id FROM audit WHERE at >= "
     ))
-    .push_bind(time.to_string())
+    .bind(time.to_string())
     .push(" ORDER BY at, id LIMIT 1), 9223372036854775807)");
 }
 
@@ -294,9 +314,65 @@ pub fn fts_query(input: &str) -> Option<String> {
     Some(quoted.join(" AND "))
 }
 
+/// The words of `text` as the search vector holds them: runs of letters and digits,
+/// lower-cased (FTS5's `unicode61` tokenizer splits and folds the same way, except
+/// that it also drops diacritics).
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// The user's words as a PostgreSQL `tsquery` with the meaning of [`fts_query`]: every
+/// whitespace-separated term required, a term of several words (`release.start`) as a
+/// phrase, the last word also matching as a prefix. Words hold only letters and digits,
+/// so quoted they are plain lexemes. `None` when there is no word to look for.
+pub fn ts_query(input: &str) -> Option<String> {
+    let terms: Vec<Vec<String>> = input
+        .split_whitespace()
+        .map(|t| words(t).collect::<Vec<_>>())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let last = terms.len().checked_sub(1)?;
+    let phrases: Vec<String> = terms
+        .iter()
+        .enumerate()
+        .map(|(i, words)| {
+            let n = words.len();
+            let quoted: Vec<String> = words
+                .iter()
+                .enumerate()
+                .map(|(j, w)| {
+                    let star = if i == last && j + 1 == n { ":*" } else { "" };
+                    format!("'{w}'{star}")
+                })
+                .collect();
+            format!("({})", quoted.join(" <-> "))
+        })
+        .collect();
+    Some(phrases.join(" & "))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::fts_query;
+    use super::{fts_query, ts_query};
+
+    #[test]
+    fn words_become_a_tsquery_of_phrases_with_a_prefix_last() {
+        assert_eq!(
+            ts_query("Hotfix release.st").as_deref(),
+            Some("('hotfix') & ('release' <-> 'st':*)")
+        );
+        assert_eq!(
+            ts_query(r#"say 'hi' | !x <-> "#).as_deref(),
+            Some("('say') & ('hi') & ('x':*)")
+        );
+        assert_eq!(ts_query("  - * ").as_deref(), None);
+        assert_eq!(
+            ts_query("grüße 北京").as_deref(),
+            Some("('grüße') & ('北京':*)")
+        );
+    }
 
     #[test]
     fn words_become_a_quoted_conjunction_with_a_prefix_last() {

@@ -56,7 +56,7 @@ pub async fn find(
     key: &str,
 ) -> Result<Option<StoredConfig>> {
     let row: Option<ConfigRow> = sqlx::query_as(&format!(
-        "{SELECT} WHERE n.name = ? AND e.name = ? AND c.key = ? AND c.deleted_at IS NULL"
+        "{SELECT} WHERE n.name = $1 AND e.name = $2 AND c.key = $3 AND c.deleted_at IS NULL"
     ))
     .bind(namespace)
     .bind(env)
@@ -73,7 +73,7 @@ pub async fn list(
     env_id: i64,
 ) -> Result<Vec<Config>> {
     let rows: Vec<ConfigRow> = sqlx::query_as(&format!(
-        "{SELECT} WHERE c.namespace_id = ? AND c.env_id = ? AND c.deleted_at IS NULL ORDER BY c.key"
+        "{SELECT} WHERE c.namespace_id = $1 AND c.env_id = $2 AND c.deleted_at IS NULL ORDER BY c.key"
     ))
     .bind(namespace_id)
     .bind(env_id)
@@ -95,7 +95,7 @@ pub async fn insert(
 ) -> Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO configs (namespace_id, env_id, key, format, latest_version)
-         VALUES (?, ?, ?, ?, 1) RETURNING id",
+         VALUES ($1, $2, $3, $4, 1) RETURNING id",
     )
     .bind(namespace_id)
     .bind(env_id)
@@ -111,11 +111,12 @@ pub async fn advance_latest(tx: &mut Tx<'_>, config_id: i64, base: i64) -> Resul
     let done = sqlx::query(
         "UPDATE configs
             SET latest_version = latest_version + 1,
-                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-          WHERE id = ? AND latest_version = ?",
+                updated_at = $3
+          WHERE id = $1 AND latest_version = $2",
     )
     .bind(config_id)
     .bind(base)
+    .bind(super::now())
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -124,11 +125,12 @@ pub async fn advance_latest(tx: &mut Tx<'_>, config_id: i64, base: i64) -> Resul
 pub async fn set_stable(tx: &mut Tx<'_>, config_id: i64, version: i64) -> Result<()> {
     sqlx::query(
         "UPDATE configs
-            SET stable_version = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-          WHERE id = ?",
+            SET stable_version = $1, updated_at = $3
+          WHERE id = $2",
     )
     .bind(version)
     .bind(config_id)
+    .bind(super::now())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -139,11 +141,12 @@ pub async fn set_stable(tx: &mut Tx<'_>, config_id: i64, version: i64) -> Result
 pub async fn mark_deleted(tx: &mut Tx<'_>, config_id: i64) -> Result<()> {
     sqlx::query(
         "UPDATE configs
-            SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
-                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-          WHERE id = ?",
+            SET deleted_at = $2,
+                updated_at = $2
+          WHERE id = $1",
     )
     .bind(config_id)
+    .bind(super::now())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -187,7 +190,7 @@ pub struct NewVersionRow<'a> {
 pub async fn insert_version(tx: &mut Tx<'_>, v: NewVersionRow<'_>) -> Result<Version> {
     let row: VersionRow = sqlx::query_as(&format!(
         "INSERT INTO versions (config_id, version, content, checksum, message, author)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING {VERSION_COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {VERSION_COLUMNS}"
     ))
     .bind(v.config_id)
     .bind(v.version)
@@ -206,7 +209,7 @@ pub async fn version(
     version: i64,
 ) -> Result<Option<Version>> {
     let row: Option<VersionRow> = sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM versions WHERE config_id = ? AND version = ?"
+        "SELECT {VERSION_COLUMNS} FROM versions WHERE config_id = $1 AND version = $2"
     ))
     .bind(config_id)
     .bind(version)
@@ -218,7 +221,7 @@ pub async fn version(
 /// All versions of a config, newest first.
 pub async fn versions(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<Version>> {
     let rows: Vec<VersionRow> = sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM versions WHERE config_id = ? ORDER BY version DESC"
+        "SELECT {VERSION_COLUMNS} FROM versions WHERE config_id = $1 ORDER BY version DESC"
     ))
     .bind(config_id)
     .fetch_all(db)
@@ -233,7 +236,7 @@ pub async fn scope_ids(
     env: &str,
 ) -> Result<(Option<i64>, Option<i64>)> {
     sqlx::query_as(
-        "SELECT (SELECT id FROM namespaces WHERE name = ?), (SELECT id FROM environments WHERE name = ?)",
+        "SELECT (SELECT id FROM namespaces WHERE name = $1), (SELECT id FROM environments WHERE name = $2)",
     )
     .bind(namespace)
     .bind(env)

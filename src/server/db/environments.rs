@@ -35,7 +35,7 @@ pub async fn list(db: impl super::Executor<'_>) -> Result<Vec<Environment>> {
 
 pub async fn find(tx: &mut Tx<'_>, name: &str) -> Result<Option<Environment>> {
     let row: Option<EnvironmentRow> = sqlx::query_as(
-        "SELECT id, name, created_at, default_template FROM environments WHERE name = ?",
+        "SELECT id, name, created_at, default_template FROM environments WHERE name = $1",
     )
     .bind(name)
     .fetch_optional(&mut **tx)
@@ -45,7 +45,7 @@ pub async fn find(tx: &mut Tx<'_>, name: &str) -> Result<Option<Environment>> {
 
 pub async fn insert(tx: &mut Tx<'_>, name: &str) -> Result<Environment> {
     let row: EnvironmentRow =
-        sqlx::query_as("INSERT INTO environments (name) VALUES (?) RETURNING id, name, created_at, default_template")
+        sqlx::query_as("INSERT INTO environments (name) VALUES ($1) RETURNING id, name, created_at, default_template")
             .bind(name)
             .fetch_one(&mut **tx)
             .await?;

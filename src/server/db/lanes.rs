@@ -52,7 +52,7 @@ const HISTORY_ORDER: &str = "ORDER BY status <> 'active', \
 /// Every lane of a config: active ones in resolution order, then closed ones, newest first.
 pub async fn list(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<Lane>> {
     let rows: Vec<LaneRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM lanes WHERE config_id = ? {HISTORY_ORDER}"
+        "SELECT {COLUMNS} FROM lanes WHERE config_id = $1 {HISTORY_ORDER}"
     ))
     .bind(config_id)
     .fetch_all(db)
@@ -63,7 +63,7 @@ pub async fn list(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<La
 /// A config's active lanes in resolution order (priority, id).
 pub async fn active(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<Lane>> {
     let rows: Vec<LaneRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM lanes WHERE config_id = ? AND status = 'active'
+        "SELECT {COLUMNS} FROM lanes WHERE config_id = $1 AND status = 'active'
           ORDER BY priority, id"
     ))
     .bind(config_id)
@@ -89,7 +89,7 @@ pub async fn active_in_scope(
         "SELECT c.key, l.id, l.version, l.selector, l.targets, l.percentage_bp, l.stickiness,
                 l.salt, l.priority, l.status, l.created_by, l.created_at, l.closed_at
            FROM lanes l JOIN configs c ON c.id = l.config_id
-          WHERE c.namespace_id = ? AND c.env_id = ? AND l.status = 'active'
+          WHERE c.namespace_id = $1 AND c.env_id = $2 AND l.status = 'active'
           ORDER BY c.key, l.priority, l.id",
     )
     .bind(namespace_id)
@@ -102,7 +102,7 @@ pub async fn active_in_scope(
 /// One lane of a config (any status).
 pub async fn find(db: impl super::Executor<'_>, config_id: i64, id: i64) -> Result<Option<Lane>> {
     let row: Option<LaneRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM lanes WHERE config_id = ? AND id = ?"
+        "SELECT {COLUMNS} FROM lanes WHERE config_id = $1 AND id = $2"
     ))
     .bind(config_id)
     .bind(id)
@@ -128,13 +128,13 @@ pub async fn insert(tx: &mut Tx<'_>, l: NewLaneRow<'_>) -> Result<Lane> {
     let row: LaneRow = sqlx::query_as(&format!(
         "INSERT INTO lanes (config_id, version, selector, targets, percentage_bp, stickiness, salt,
                             priority, created_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
     ))
     .bind(l.config_id)
     .bind(l.version)
     .bind(l.selector)
     .bind(targets_json(l.targets))
-    .bind(l.percentage_bp)
+    .bind(i64::from(l.percentage_bp))
     .bind(l.stickiness)
     .bind(l.salt)
     .bind(l.priority)
@@ -155,15 +155,16 @@ pub struct LaneRuleRow<'a> {
 pub async fn update(tx: &mut Tx<'_>, id: i64, r: LaneRuleRow<'_>) -> Result<Lane> {
     let row: LaneRow = sqlx::query_as(&format!(
         "UPDATE lanes
-            SET selector = ?, targets = ?, percentage_bp = ?, priority = ?,
-                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-          WHERE id = ? RETURNING {COLUMNS}"
+            SET selector = $1, targets = $2, percentage_bp = $3, priority = $4,
+                updated_at = $6
+          WHERE id = $5 RETURNING {COLUMNS}"
     ))
     .bind(r.selector)
     .bind(targets_json(r.targets))
-    .bind(r.percentage_bp)
+    .bind(i64::from(r.percentage_bp))
     .bind(r.priority)
     .bind(id)
+    .bind(super::now())
     .fetch_one(&mut **tx)
     .await?;
     Ok(row.into())
@@ -178,13 +179,14 @@ pub async fn close(
 ) -> Result<Lane> {
     let row: LaneRow = sqlx::query_as(&format!(
         "UPDATE lanes
-            SET status = ?, closed_by = ?, closed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
-                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-          WHERE id = ? RETURNING {COLUMNS}"
+            SET status = $1, closed_by = $2, closed_at = $4,
+                updated_at = $4
+          WHERE id = $3 RETURNING {COLUMNS}"
     ))
     .bind(status)
     .bind(event)
     .bind(id)
+    .bind(super::now())
     .fetch_one(&mut **tx)
     .await?;
     Ok(row.into())
@@ -193,7 +195,7 @@ pub async fn close(
 /// The salt the config's next lane will get (drawn when the config or its
 /// previous lane was created; see the lanes migration).
 pub async fn next_salt(db: impl super::Executor<'_>, config_id: i64) -> Result<String> {
-    sqlx::query_scalar("SELECT next_lane_salt FROM configs WHERE id = ?")
+    sqlx::query_scalar("SELECT next_lane_salt FROM configs WHERE id = $1")
         .bind(config_id)
         .fetch_one(db)
         .await
@@ -202,8 +204,9 @@ pub async fn next_salt(db: impl super::Executor<'_>, config_id: i64) -> Result<S
 /// Hands out the config's next salt to the lane being created and draws a fresh one.
 pub async fn take_next_salt(tx: &mut Tx<'_>, config_id: i64) -> Result<String> {
     let salt = next_salt(&mut **tx, config_id).await?;
-    sqlx::query("UPDATE configs SET next_lane_salt = lower(hex(randomblob(8))) WHERE id = ?")
+    sqlx::query("UPDATE configs SET next_lane_salt = $2 WHERE id = $1")
         .bind(config_id)
+        .bind(super::random_salt())
         .execute(&mut **tx)
         .await?;
     Ok(salt)

@@ -15,40 +15,164 @@ pub mod tokens;
 pub mod users;
 pub mod watch;
 
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
 
-// The engine is named in this module alone. Everything outside `db` speaks of
-// `db::Pool`, `db::Conn`, `db::Tx`, `db::Executor` and `db::SessionStore`, and
-// every engine-specific piece of SQL (placeholders, `strftime`, `randomblob`,
-// `BEGIN IMMEDIATE`, FTS5 and its quoting, trigger errors) is written here, so a
-// second engine is work in this module and in its migrations.
-type Engine = sqlx::Sqlite;
+// Everything outside `db` speaks of `db::Pool`, `db::Conn`, `db::Tx`, `db::Executor` and
+// `db::SessionStore`; the engine behind them is chosen by the database URL at start
+// (sqlx's `Any` driver: SQLite or PostgreSQL). Queries are written once, in SQL both
+// engines accept (`$n` placeholders, `IS [NOT] DISTINCT FROM`, no engine's own
+// functions); what differs (the write lock, the audit search, trigger errors) is
+// chosen here by [`Engine`], and each engine has its own migrations
+// (`migrations/sqlite`, `migrations/postgres`).
+type Db = sqlx::Any;
 /// The connection pool.
-pub type Pool = sqlx::Pool<Engine>;
+pub type Pool = sqlx::Pool<Db>;
 /// One connection (inside a transaction: `&mut *tx`).
-pub type Conn = <Engine as sqlx::Database>::Connection;
-pub type Tx<'a> = sqlx::Transaction<'a, Engine>;
+pub type Conn = <Db as sqlx::Database>::Connection;
+pub type Tx<'a> = sqlx::Transaction<'a, Db>;
 /// Anything a query runs on: `&Pool`, `&mut Conn`.
-pub trait Executor<'c>: sqlx::Executor<'c, Database = Engine> {}
-impl<'c, T: sqlx::Executor<'c, Database = Engine>> Executor<'c> for T {}
-/// Where the dashboard's sessions are kept: the same database.
-pub type SessionStore = tower_sessions_sqlx_store::SqliteStore;
+pub trait Executor<'c>: sqlx::Executor<'c, Database = Db> {}
+impl<'c, T: sqlx::Executor<'c, Database = Db>> Executor<'c> for T {}
 
-/// The session store on `pool`, its table created if missing.
-pub async fn session_store(pool: &Pool) -> sqlx::Result<SessionStore> {
-    let store = SessionStore::new(pool.clone());
-    store.migrate().await?;
-    Ok(store)
+/// The database engine behind a pool or connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
 }
 
-/// A write transaction: it takes the write lock at once, so reading the current state and
-/// then changing it cannot be interleaved with another writer, and it waits for the lock
-/// (up to the busy timeout) instead of failing when another writer came first, which a
-/// deferred transaction that reads before it writes would.
+impl Engine {
+    /// The engine a database URL names, or a sentence saying the URL is not one graycast uses.
+    pub fn of_url(url: &str) -> anyhow::Result<Self> {
+        // sqlx would take `mysql://host/db` as a relative SQLite file path and create it.
+        match url.split_once(':').map(|(scheme, _)| scheme) {
+            Some("sqlite") => Ok(Self::Sqlite),
+            Some("postgres" | "postgresql") => Ok(Self::Postgres),
+            _ => anyhow::bail!(
+                "unsupported database URL {url:?}: graycast stores its data in SQLite \
+                 (sqlite://PATH) or PostgreSQL 15+ (postgres://USER@HOST:PORT/DATABASE)"
+            ),
+        }
+    }
+
+    /// The engine of `pool`.
+    pub fn of(pool: &Pool) -> Self {
+        Self::of_scheme(pool.connect_options().database_url.scheme())
+    }
+
+    /// The engine of `conn`.
+    pub fn of_conn(conn: &Conn) -> Self {
+        match conn.backend_name() {
+            "PostgreSQL" => Self::Postgres,
+            _ => Self::Sqlite,
+        }
+    }
+
+    fn of_scheme(scheme: &str) -> Self {
+        if scheme.starts_with("postgres") {
+            Self::Postgres
+        } else {
+            Self::Sqlite
+        }
+    }
+}
+
+/// Where the dashboard's sessions are kept: the same database, through the session
+/// store of its engine (shared by every node on PostgreSQL).
+#[derive(Debug, Clone)]
+pub enum SessionStore {
+    Sqlite(tower_sessions_sqlx_store::SqliteStore),
+    Postgres(tower_sessions_sqlx_store::PostgresStore),
+}
+
+/// The session store on `pool`'s database, its table created if missing.
+pub async fn session_store(pool: &Pool) -> sqlx::Result<SessionStore> {
+    let url = pool.connect_options().database_url.to_string();
+    Ok(match Engine::of(pool) {
+        Engine::Sqlite => {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(2)
+                .connect_with(sqlite_options(&url)?)
+                .await?;
+            let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
+            store.migrate().await?;
+            SessionStore::Sqlite(store)
+        }
+        Engine::Postgres => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .connect(&url)
+                .await?;
+            let store = tower_sessions_sqlx_store::PostgresStore::new(pool);
+            store.migrate().await?;
+            SessionStore::Postgres(store)
+        }
+    })
+}
+
+mod sessions {
+    use super::SessionStore;
+    use tower_sessions::session::{Id, Record};
+    use tower_sessions::session_store::{self, ExpiredDeletion};
+
+    macro_rules! each {
+        ($self:ident, $store:ident => $e:expr) => {
+            match $self {
+                SessionStore::Sqlite($store) => $e,
+                SessionStore::Postgres($store) => $e,
+            }
+        };
+    }
+
+    #[async_trait::async_trait]
+    impl session_store::SessionStore for SessionStore {
+        async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+            each!(self, s => s.create(record).await)
+        }
+        async fn save(&self, record: &Record) -> session_store::Result<()> {
+            each!(self, s => s.save(record).await)
+        }
+        async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+            each!(self, s => s.load(id).await)
+        }
+        async fn delete(&self, id: &Id) -> session_store::Result<()> {
+            each!(self, s => s.delete(id).await)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ExpiredDeletion for SessionStore {
+        async fn delete_expired(&self) -> session_store::Result<()> {
+            each!(self, s => s.delete_expired().await)
+        }
+    }
+}
+
+/// The key of the advisory lock every PostgreSQL write transaction takes first ("gcw").
+const WRITE_LOCK: i64 = 0x67_63_77;
+
+/// A write transaction. Writers are serialized, on both engines: reading the current
+/// state and then changing it cannot be interleaved with another writer, and a writer
+/// waits for the one before it instead of failing. On SQLite `BEGIN IMMEDIATE` takes the
+/// database's write lock; on PostgreSQL every write transaction first takes one
+/// transaction-scoped advisory lock, which also makes release-event ids commit-ordered
+/// across nodes: an id is drawn under the lock, and the lock is released only after the
+/// commit is visible, so no reader ever sees id n+1 before id n.
 pub async fn begin_write(pool: &Pool) -> sqlx::Result<Tx<'static>> {
-    pool.begin_with("BEGIN IMMEDIATE").await
+    match Engine::of(pool) {
+        Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Engine::Postgres => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITE_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            Ok(tx)
+        }
+    }
 }
 
 /// Whether `e` is a unique-constraint violation (the caller answers 409).
@@ -56,45 +180,97 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-/// Opens (creating if needed) the database in WAL mode and runs the migrations.
-/// A start-up step: its error (a process error) names the URL and what failed.
-pub async fn connect(url: &str) -> anyhow::Result<Pool> {
-    use anyhow::Context;
-    // sqlx would take `mysql://host/db` as a relative SQLite file path and create it.
-    if let Some((scheme, _)) = url.split_once("://") {
-        if scheme != "sqlite" {
-            anyhow::bail!(
-                "unsupported database URL {url:?}: graycast stores its data in SQLite; use sqlite://PATH"
-            );
-        }
-    }
-    let options = SqliteConnectOptions::from_str(url)
-        .with_context(|| format!("invalid database URL {url:?}"))?
+/// SQLite's connection options for `url`: the file created if missing, WAL, foreign keys.
+fn sqlite_options(url: &str) -> sqlx::Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
-    let filename = options.get_filename();
-    if let Some(dir) = filename.parent() {
-        if !dir.as_os_str().is_empty() && filename.as_os_str() != ":memory:" {
-            std::fs::create_dir_all(dir).with_context(|| {
-                format!(
-                    "could not create the directory {} for the database {url:?}",
-                    dir.display()
-                )
-            })?;
+        .busy_timeout(Duration::from_secs(10)))
+}
+
+/// What each SQLite connection of the pool sets (WAL is the file's, set when it is opened
+/// first in [`connect`]; foreign keys are sqlx's default).
+async fn sqlite_pragmas(conn: &mut Conn) -> sqlx::Result<()> {
+    use sqlx::Executor as _;
+    conn.execute(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Opens the database `url` names (SQLite: creating the file and its directory if
+/// needed, in WAL mode) and runs its engine's migrations.
+/// A start-up step: its error (a process error) names the URL and what failed.
+pub async fn connect(url: &str) -> anyhow::Result<Pool> {
+    use anyhow::Context;
+    sqlx::any::install_default_drivers();
+    let engine = Engine::of_url(url)?;
+    let options: AnyConnectOptions = match engine {
+        Engine::Sqlite => {
+            let options =
+                sqlite_options(url).with_context(|| format!("invalid database URL {url:?}"))?;
+            let filename = options.get_filename();
+            if let Some(dir) = filename.parent() {
+                if !dir.as_os_str().is_empty() && filename.as_os_str() != ":memory:" {
+                    std::fs::create_dir_all(dir).with_context(|| {
+                        format!(
+                            "could not create the directory {} for the database {url:?}",
+                            dir.display()
+                        )
+                    })?;
+                }
+            }
+            // The `Any` driver opens SQLite from a URL, which cannot carry every option:
+            // one connection with all of them creates the file and puts it in WAL mode
+            // (a lasting property of the file), and the per-connection pragmas are set on
+            // each connection of the pool below.
+            {
+                use sqlx::Connection as _;
+                sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .map_err(flat)
+                    .with_context(|| format!("could not open the database {url:?}"))?
+                    .close()
+                    .await
+                    .map_err(flat)?;
+            }
+            let create = if url.contains("mode=") {
+                ""
+            } else if url.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            };
+            AnyConnectOptions::from_str(&format!("{url}{create}"))
         }
+        Engine::Postgres => AnyConnectOptions::from_str(url),
     }
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
+    .with_context(|| format!("invalid database URL {url:?}"))?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(match engine {
+            Engine::Sqlite => 8,
+            Engine::Postgres => 16,
+        })
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if engine == Engine::Sqlite {
+                    sqlite_pragmas(conn).await?;
+                }
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await
         .map_err(flat)
         .with_context(|| format!("could not open the database {url:?}"))?;
-    sqlx::migrate!("./migrations")
-        .run(&pool)
-        .await
+    let migrated = match engine {
+        Engine::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
+        Engine::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
+    };
+    migrated
         .map_err(flat)
         .with_context(|| format!("could not migrate the database {url:?}"))?;
     Ok(pool)
@@ -112,4 +288,69 @@ pub async fn ping(pool: &Pool) -> std::result::Result<(), ()> {
         .await
         .map(|_| ())
         .map_err(|e| tracing::warn!(error = %e, "the database does not answer"))
+}
+
+/// A query put together piece by piece, its values bound as `$1`, `$2`, … in the order
+/// they are pushed (the placeholders both engines accept; sqlx's `QueryBuilder` writes
+/// `?` for the `Any` driver, which PostgreSQL rejects).
+pub struct Sql {
+    text: String,
+    args: sqlx::any::AnyArguments<'static>,
+    count: usize,
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Self {
+        Self {
+            text: text.to_string(),
+            args: Default::default(),
+            count: 0,
+        }
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder for `value`.
+    pub fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'static + Send + sqlx::Encode<'static, Db> + sqlx::Type<Db>,
+    {
+        use sqlx::Arguments;
+        use std::fmt::Write;
+        self.count += 1;
+        let _ = write!(self.text, "${}", self.count);
+        // An encoding error surfaces when the query runs.
+        let _ = self.args.add(value);
+        self
+    }
+
+    /// Runs the query, its rows read as `T`.
+    pub async fn fetch_all<'e, T, E>(self, db: E) -> sqlx::Result<Vec<T>>
+    where
+        T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+        E: Executor<'e>,
+    {
+        sqlx::query_as_with(&self.text, self.args)
+            .fetch_all(db)
+            .await
+    }
+}
+
+/// Now, as every `…_at` column holds it. Written by the node, on both engines (the
+/// audit log's times never decrease whatever the clocks do; see `audit::record`).
+pub fn now() -> crate::model::Timestamp {
+    ago(0)
+}
+
+/// `ms` milliseconds before now.
+pub fn ago(ms: i64) -> crate::model::Timestamp {
+    crate::server::ops::plans::time_text(crate::server::ops::plans::now_ms() - ms)
+}
+
+/// A fresh lane salt: 16 lower-case hex digits.
+pub fn random_salt() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
 }

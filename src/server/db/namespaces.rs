@@ -1,8 +1,8 @@
 use super::Tx;
 use crate::model::Namespace;
 use crate::model::Timestamp;
+use sqlx::FromRow;
 use sqlx::Result;
-use sqlx::{FromRow, QueryBuilder};
 
 #[derive(FromRow)]
 struct NamespaceRow {
@@ -38,36 +38,48 @@ pub struct Listing<'a> {
 
 /// Namespaces by name.
 pub async fn list(db: impl super::Executor<'_>, listing: Listing<'_>) -> Result<Vec<Namespace>> {
-    let mut sql: QueryBuilder<super::Engine> = QueryBuilder::new(
+    let mut sql = super::Sql::new(
         "SELECT n.id, n.name, n.description, n.created_at,
                 (SELECT COUNT(*) FROM configs c
                   WHERE c.namespace_id = n.id AND c.deleted_at IS NULL",
     );
     if let Some(env) = listing.env {
         sql.push(" AND c.env_id = (SELECT id FROM environments WHERE name = ")
-            .push_bind(env.to_string())
+            .bind(env.to_string())
             .push(")");
     }
     sql.push(") AS config_count FROM namespaces n WHERE 1 = 1");
     if let Some(only) = listing.only {
-        sql.push(" AND n.name = ").push_bind(only.to_string());
+        sql.push(" AND n.name = ").bind(only.to_string());
     }
     if let Some(search) = listing.search.map(str::trim).filter(|s| !s.is_empty()) {
-        // instr() rather than LIKE: the user's `%` and `_` are plain characters.
-        let search = search.to_lowercase();
-        sql.push(" AND (instr(lower(n.name), ")
-            .push_bind(search.clone())
-            .push(") > 0 OR instr(lower(n.description), ")
-            .push_bind(search)
-            .push(") > 0)");
+        // LIKE with the user's `%`, `_` and `\` escaped: they are plain characters.
+        let pattern = format!("%{}%", like_escape(&search.to_lowercase()));
+        sql.push(" AND (lower(n.name) LIKE ")
+            .bind(pattern.clone())
+            .push(" ESCAPE '\\' OR lower(n.description) LIKE ")
+            .bind(pattern)
+            .push(" ESCAPE '\\')");
     }
     sql.push(" ORDER BY n.name");
-    let rows: Vec<NamespaceRow> = sql.build_query_as().fetch_all(db).await?;
+    let rows: Vec<NamespaceRow> = sql.fetch_all(db).await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
+/// `text` with LIKE's wildcards and the escape character itself escaped by `\`.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub async fn id_of(db: impl super::Executor<'_>, name: &str) -> Result<Option<i64>> {
-    sqlx::query_scalar("SELECT id FROM namespaces WHERE name = ?")
+    sqlx::query_scalar("SELECT id FROM namespaces WHERE name = $1")
         .bind(name)
         .fetch_optional(db)
         .await
@@ -75,7 +87,7 @@ pub async fn id_of(db: impl super::Executor<'_>, name: &str) -> Result<Option<i6
 
 pub async fn insert(tx: &mut Tx<'_>, name: &str, description: &str) -> Result<Namespace> {
     let row: NamespaceRow = sqlx::query_as(
-        "INSERT INTO namespaces (name, description) VALUES (?, ?)
+        "INSERT INTO namespaces (name, description) VALUES ($1, $2)
          RETURNING id, name, description, created_at, 0 AS config_count",
     )
     .bind(name)

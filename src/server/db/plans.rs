@@ -48,7 +48,7 @@ pub async fn insert(tx: &mut Tx<'_>, p: NewPlanRow<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO lane_plans (lane_id, plan, template, state, step, step_started_at,
                                  step_event, created_by)
-         VALUES (?, ?, ?, 'running', 0, ?, ?, ?)",
+         VALUES ($1, $2, $3, 'running', 0, $4, $5, $6)",
     )
     .bind(p.lane_id)
     .bind(p.plan)
@@ -61,7 +61,7 @@ pub async fn insert(tx: &mut Tx<'_>, p: NewPlanRow<'_>) -> Result<()> {
     for (i, kind) in p.guards.iter().enumerate() {
         sqlx::query(
             "INSERT INTO plan_guards (lane_id, guard, kind, status, message)
-             VALUES (?, ?, ?, 'no_data', 'not evaluated yet')",
+             VALUES ($1, $2, $3, 'no_data', 'not evaluated yet')",
         )
         .bind(p.lane_id)
         .bind(i as i64)
@@ -74,7 +74,7 @@ pub async fn insert(tx: &mut Tx<'_>, p: NewPlanRow<'_>) -> Result<()> {
 
 pub async fn find(db: impl super::Executor<'_>, lane_id: i64) -> Result<Option<PlanRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM lane_plans WHERE lane_id = ?"
+        "SELECT {COLUMNS} FROM lane_plans WHERE lane_id = $1"
     ))
     .bind(lane_id)
     .fetch_optional(db)
@@ -85,7 +85,7 @@ pub async fn find(db: impl super::Executor<'_>, lane_id: i64) -> Result<Option<P
 pub async fn of_config(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<PlanRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM lane_plans
-          WHERE lane_id IN (SELECT id FROM lanes WHERE config_id = ?)"
+          WHERE lane_id IN (SELECT id FROM lanes WHERE config_id = $1)"
     ))
     .bind(config_id)
     .fetch_all(db)
@@ -101,7 +101,7 @@ pub async fn of_scope(
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM lane_plans
           WHERE lane_id IN (SELECT l.id FROM lanes l JOIN configs c ON c.id = l.config_id
-                             WHERE c.namespace_id = ? AND c.env_id = ? AND l.status = 'active')"
+                             WHERE c.namespace_id = $1 AND c.env_id = $2 AND l.status = 'active')"
     ))
     .bind(namespace_id)
     .bind(env_id)
@@ -123,10 +123,10 @@ pub struct PlanPosition<'a> {
 pub async fn set_position(tx: &mut Tx<'_>, lane_id: i64, p: PlanPosition<'_>) -> Result<()> {
     sqlx::query(
         "UPDATE lane_plans
-            SET state = ?, step = ?, step_started_at = ?, paused_at = ?,
-                step_event = coalesce(?, step_event), reason = ?, waiting_for = ?,
-                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-          WHERE lane_id = ?",
+            SET state = $1, step = $2, step_started_at = $3, paused_at = $4,
+                step_event = coalesce($5, step_event), reason = $6, waiting_for = $7,
+                updated_at = $9
+          WHERE lane_id = $8",
     )
     .bind(p.state)
     .bind(p.step as i64)
@@ -136,6 +136,7 @@ pub async fn set_position(tx: &mut Tx<'_>, lane_id: i64, p: PlanPosition<'_>) ->
     .bind(p.reason)
     .bind(p.waiting_for)
     .bind(lane_id)
+    .bind(super::now())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -148,8 +149,8 @@ pub async fn set_waiting_for(
     waiting_for: Option<&str>,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE lane_plans SET waiting_for = ?
-          WHERE lane_id = ? AND state = 'running' AND waiting_for IS NOT ?",
+        "UPDATE lane_plans SET waiting_for = $1
+          WHERE lane_id = $2 AND state = 'running' AND waiting_for IS DISTINCT FROM $3",
     )
     .bind(waiting_for)
     .bind(lane_id)
@@ -175,7 +176,7 @@ pub struct GuardRow {
 pub async fn guards(db: impl super::Executor<'_>, lane_id: i64) -> Result<Vec<GuardRow>> {
     sqlx::query_as(
         "SELECT guard, kind, status, value, message, streak, evaluated_at
-           FROM plan_guards WHERE lane_id = ? ORDER BY guard",
+           FROM plan_guards WHERE lane_id = $1 ORDER BY guard",
     )
     .bind(lane_id)
     .fetch_all(db)
@@ -204,8 +205,8 @@ pub async fn record_evaluation(tx: &mut Tx<'_>, e: &Evaluation<'_>) -> Result<()
 
 async fn record_evaluation_within(tx: &mut Tx<'_>, e: &Evaluation<'_>, cap: i64) -> Result<()> {
     sqlx::query(
-        "UPDATE plan_guards SET status = ?, value = ?, message = ?, streak = ?, evaluated_at = ?
-          WHERE lane_id = ? AND guard = ?",
+        "UPDATE plan_guards SET status = $1, value = $2, message = $3, streak = $4, evaluated_at = $5
+          WHERE lane_id = $6 AND guard = $7",
     )
     .bind(e.status)
     .bind(e.value)
@@ -217,9 +218,9 @@ async fn record_evaluation_within(tx: &mut Tx<'_>, e: &Evaluation<'_>, cap: i64)
     .execute(&mut **tx)
     .await?;
     let same_run = sqlx::query(
-        "UPDATE plan_evaluations SET last_at = ?, count = count + 1
-          WHERE id = (SELECT max(id) FROM plan_evaluations WHERE lane_id = ? AND guard = ?)
-            AND step = ? AND status = ? AND value IS ? AND message = ?",
+        "UPDATE plan_evaluations SET last_at = $1, count = count + 1
+          WHERE id = (SELECT max(id) FROM plan_evaluations WHERE lane_id = $2 AND guard = $3)
+            AND step = $4 AND status = $5 AND value IS NOT DISTINCT FROM $6 AND message = $7",
     )
     .bind(e.at)
     .bind(e.lane_id)
@@ -235,7 +236,7 @@ async fn record_evaluation_within(tx: &mut Tx<'_>, e: &Evaluation<'_>, cap: i64)
     }
     sqlx::query(
         "INSERT INTO plan_evaluations (lane_id, step, guard, kind, status, value, message, at, last_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(e.lane_id)
     .bind(e.step as i64)
@@ -250,8 +251,8 @@ async fn record_evaluation_within(tx: &mut Tx<'_>, e: &Evaluation<'_>, cap: i64)
     .await?;
     sqlx::query(
         "DELETE FROM plan_evaluations
-          WHERE lane_id = ? AND id <= (SELECT id FROM plan_evaluations WHERE lane_id = ?
-                                        ORDER BY id DESC LIMIT 1 OFFSET ?)",
+          WHERE lane_id = $1 AND id <= (SELECT id FROM plan_evaluations WHERE lane_id = $2
+                                        ORDER BY id DESC LIMIT 1 OFFSET $3)",
     )
     .bind(e.lane_id)
     .bind(e.lane_id)
@@ -268,7 +269,7 @@ pub async fn reset_polled_guards(tx: &mut Tx<'_>, lane_id: i64) -> Result<()> {
     sqlx::query(
         "UPDATE plan_guards SET status = 'no_data', value = NULL, streak = 0,
                 message = 'not evaluated since the step began or the plan resumed', evaluated_at = NULL
-          WHERE lane_id = ? AND kind <> 'reports'",
+          WHERE lane_id = $1 AND kind <> 'reports'",
     )
     .bind(lane_id)
     .execute(&mut **tx)
@@ -298,7 +299,7 @@ pub async fn evaluations(
 ) -> Result<Vec<EvaluationRow>> {
     sqlx::query_as(
         "SELECT id, step, guard, kind, status, value, message, at, last_at, count
-           FROM plan_evaluations WHERE lane_id = ? ORDER BY id DESC LIMIT ?",
+           FROM plan_evaluations WHERE lane_id = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(lane_id)
     .bind(limit)
@@ -323,7 +324,7 @@ pub async fn insert_transition(tx: &mut Tx<'_>, t: NewTransition<'_>) -> Result<
     sqlx::query_scalar(
         "INSERT INTO plan_transitions (lane_id, action, actor, from_step, step, state,
                                        percentage_bp, reason, release_event, forced)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(t.lane_id)
     .bind(t.action)
@@ -331,10 +332,10 @@ pub async fn insert_transition(tx: &mut Tx<'_>, t: NewTransition<'_>) -> Result<
     .bind(t.from_step.map(|s| s as i64))
     .bind(t.step as i64)
     .bind(t.state)
-    .bind(t.percentage_bp)
+    .bind(i64::from(t.percentage_bp))
     .bind(t.reason)
     .bind(t.release_event)
-    .bind(t.forced)
+    .bind(i64::from(t.forced))
     .fetch_one(&mut **tx)
     .await
 }
@@ -351,6 +352,7 @@ pub struct TransitionRow {
     pub percentage_bp: i64,
     pub reason: Option<String>,
     pub release_event: Option<i64>,
+    #[sqlx(try_from = "super::columns::Flag")]
     pub forced: bool,
 }
 
@@ -359,7 +361,7 @@ pub async fn transitions(db: impl super::Executor<'_>, lane_id: i64) -> Result<V
     sqlx::query_as(
         "SELECT id, at, action, actor, from_step, step, state, percentage_bp, reason,
                 release_event, forced
-           FROM plan_transitions WHERE lane_id = ? ORDER BY id",
+           FROM plan_transitions WHERE lane_id = $1 ORDER BY id",
     )
     .bind(lane_id)
     .fetch_all(db)
@@ -422,17 +424,16 @@ pub async fn served_set(
         status: Option<String>,
         reported: Option<i64>,
         message: Option<String>,
-        reported_ms: Option<i64>,
+        reported_at: Option<Timestamp>,
     }
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT i.client_id, ic.status, ic.reported, ic.message,
-                CAST(round((julianday(ic.reported_at) - 2440587.5) * 86400000) AS INTEGER)
-                    AS reported_ms
+                ic.reported_at
            FROM instance_configs ic
            JOIN instances i
              ON i.namespace = ic.namespace AND i.env = ic.env AND i.client_id = ic.client_id
-          WHERE ic.namespace = ? AND ic.env = ? AND ic.key = ? AND ic.served = ? AND ic.lane = ?
-            AND (i.connected = 1 OR i.last_seen >= ?)
+          WHERE ic.namespace = $1 AND ic.env = $2 AND ic.key = $3 AND ic.served = $4 AND ic.lane = $5
+            AND (i.connected = 1 OR i.last_seen >= $6)
           ORDER BY i.client_id",
     )
     .bind(namespace)
@@ -452,7 +453,7 @@ pub async fn served_set(
                     status,
                     version,
                     message: r.message,
-                    at_ms: r.reported_ms.unwrap_or(0),
+                    at_ms: r.reported_at.map_or(0, Timestamp::unix_ms),
                 }),
                 _ => None,
             },

@@ -59,7 +59,7 @@ pub struct NewReleaseEvent<'a> {
 pub async fn insert(tx: &mut Tx<'_>, e: NewReleaseEvent<'_>) -> Result<ReleaseEvent> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO release_events (config_id, kind, version, previous_version, lane, actor, message)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(e.config_id)
     .bind(e.kind)
@@ -70,7 +70,7 @@ pub async fn insert(tx: &mut Tx<'_>, e: NewReleaseEvent<'_>) -> Result<ReleaseEv
     .bind(e.message)
     .fetch_one(&mut **tx)
     .await?;
-    let row: ReleaseEventRow = sqlx::query_as(&format!("{SELECT} WHERE r.id = ?"))
+    let row: ReleaseEventRow = sqlx::query_as(&format!("{SELECT} WHERE r.id = $1"))
         .bind(id)
         .fetch_one(&mut **tx)
         .await?;
@@ -80,7 +80,7 @@ pub async fn insert(tx: &mut Tx<'_>, e: NewReleaseEvent<'_>) -> Result<ReleaseEv
 /// A config's release events, newest first.
 pub async fn list(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<ReleaseEvent>> {
     let rows: Vec<ReleaseEventRow> = sqlx::query_as(&format!(
-        "{SELECT} WHERE r.config_id = ? ORDER BY r.id DESC"
+        "{SELECT} WHERE r.config_id = $1 ORDER BY r.id DESC"
     ))
     .bind(config_id)
     .fetch_all(db)

@@ -25,10 +25,17 @@ pub struct InstanceUpsert<'a> {
 /// would cost a round trip to the connection's worker thread each.
 pub const BATCH_ROWS: usize = 500;
 
-/// `(?, ?, …), (?, ?, …), …`: `rows` groups of `columns` placeholders.
+/// `($1, $2, …), ($k, …), …`: `rows` groups of `columns` placeholders.
 fn placeholders(rows: usize, columns: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    vec![row; rows].join(", ")
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Creates the instances' rows when missing (at the column defaults), then
@@ -75,7 +82,7 @@ pub async fn upsert_instances(tx: &mut Tx<'_>, upserts: &[InstanceUpsert<'_>]) -
                 .bind(u.env)
                 .bind(u.client_id)
                 .bind(u.labels)
-                .bind(u.connected)
+                .bind(u.connected.map(i64::from))
                 .bind(u.connected_at)
                 .bind(u.last_seen);
         }
@@ -140,7 +147,7 @@ pub async fn set_report(
     sqlx::query(
         "INSERT INTO instance_configs
              (namespace, env, client_id, key, applied, reported, status, message, reported_at)
-         VALUES (?, ?, ?, ?, CASE WHEN ? = 'applied' THEN ? END, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, CASE WHEN $5 = 'applied' THEN $6 END, $7, $8, $9, $10)
          ON CONFLICT (namespace, env, client_id, key) DO UPDATE SET
              applied = CASE WHEN excluded.status = 'applied' THEN excluded.reported ELSE applied END,
              reported = excluded.reported,
@@ -174,7 +181,7 @@ pub async fn mark_all_disconnected(db: impl super::Executor<'_>) -> Result<u64> 
 /// Deletes instances disconnected and unseen since before `cutoff` (their
 /// per-key rows go with them).
 pub async fn prune(db: impl super::Executor<'_>, cutoff: &str) -> Result<u64> {
-    let done = sqlx::query("DELETE FROM instances WHERE connected = 0 AND last_seen < ?")
+    let done = sqlx::query("DELETE FROM instances WHERE connected = 0 AND last_seen < $1")
         .bind(cutoff)
         .execute(db)
         .await?;
@@ -185,6 +192,7 @@ pub async fn prune(db: impl super::Executor<'_>, cutoff: &str) -> Result<u64> {
 pub struct InstanceRow {
     pub client_id: String,
     pub labels: String,
+    #[sqlx(try_from = "super::columns::Flag")]
     pub connected: bool,
     pub connected_at: Timestamp,
     pub last_seen: Timestamp,
@@ -201,7 +209,7 @@ pub async fn list(
     sqlx::query_as(
         "SELECT client_id, labels, connected, connected_at, last_seen
            FROM instances
-          WHERE namespace = ? AND env = ? AND (connected = 1 OR last_seen >= ?)
+          WHERE namespace = $1 AND env = $2 AND (connected = 1 OR last_seen >= $3)
           ORDER BY client_id",
     )
     .bind(namespace)
@@ -235,7 +243,7 @@ pub async fn configs(
     sqlx::query_as(
         "SELECT client_id, key, served, lane, applied, reported, status, message, reported_at
            FROM instance_configs i
-          WHERE namespace = ? AND env = ?
+          WHERE namespace = $1 AND env = $2
             AND EXISTS (SELECT 1 FROM configs c
                           JOIN namespaces n ON n.id = c.namespace_id
                           JOIN environments e ON e.id = c.env_id
@@ -252,7 +260,7 @@ pub async fn configs(
 /// Forgets what every instance was served and reported for a config being
 /// deleted, so a config created again under its key starts with a clean slate.
 pub async fn forget_key(tx: &mut Tx<'_>, namespace: &str, env: &str, key: &str) -> Result<()> {
-    sqlx::query("DELETE FROM instance_configs WHERE namespace = ? AND env = ? AND key = ?")
+    sqlx::query("DELETE FROM instance_configs WHERE namespace = $1 AND env = $2 AND key = $3")
         .bind(namespace)
         .bind(env)
         .bind(key)

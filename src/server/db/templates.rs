@@ -10,6 +10,7 @@ pub struct TemplateRow {
     pub name: String,
     /// The API's JSON of the plan (checked when read).
     pub plan: String,
+    #[sqlx(try_from = "super::columns::Flag")]
     pub builtin: bool,
     pub created_by: String,
     pub created_at: Timestamp,
@@ -20,7 +21,7 @@ const COLUMNS: &str = "name, plan, builtin, created_by, created_at";
 /// An environment's templates by name.
 pub async fn list(db: impl super::Executor<'_>, env_id: i64) -> Result<Vec<TemplateRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM rollout_templates WHERE env_id = ? ORDER BY name"
+        "SELECT {COLUMNS} FROM rollout_templates WHERE env_id = $1 ORDER BY name"
     ))
     .bind(env_id)
     .fetch_all(db)
@@ -33,7 +34,7 @@ pub async fn find(
     name: &str,
 ) -> Result<Option<TemplateRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM rollout_templates WHERE env_id = ? AND name = ?"
+        "SELECT {COLUMNS} FROM rollout_templates WHERE env_id = $1 AND name = $2"
     ))
     .bind(env_id)
     .bind(name)
@@ -50,7 +51,7 @@ pub async fn insert(
     created_by: &str,
 ) -> Result<TemplateRow> {
     sqlx::query_as(&format!(
-        "INSERT INTO rollout_templates (env_id, name, plan, created_by) VALUES (?, ?, ?, ?)
+        "INSERT INTO rollout_templates (env_id, name, plan, created_by) VALUES ($1, $2, $3, $4)
          RETURNING {COLUMNS}"
     ))
     .bind(env_id)
@@ -63,7 +64,7 @@ pub async fn insert(
 
 /// Deletes a template; whether there was one.
 pub async fn delete(tx: &mut Tx<'_>, env_id: i64, name: &str) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM rollout_templates WHERE env_id = ? AND name = ?")
+    let done = sqlx::query("DELETE FROM rollout_templates WHERE env_id = $1 AND name = $2")
         .bind(env_id)
         .bind(name)
         .execute(&mut **tx)
@@ -76,7 +77,7 @@ pub async fn environment(
     db: impl super::Executor<'_>,
     name: &str,
 ) -> Result<Option<(i64, Option<String>)>> {
-    sqlx::query_as("SELECT id, default_template FROM environments WHERE name = ?")
+    sqlx::query_as("SELECT id, default_template FROM environments WHERE name = $1")
         .bind(name)
         .fetch_optional(db)
         .await
@@ -85,7 +86,7 @@ pub async fn environment(
 /// Sets (or clears) an environment's default template; the database refuses a name that is
 /// not one of the environment's templates.
 pub async fn set_default(tx: &mut Tx<'_>, env_id: i64, name: Option<&str>) -> Result<()> {
-    sqlx::query("UPDATE environments SET default_template = ? WHERE id = ?")
+    sqlx::query("UPDATE environments SET default_template = $1 WHERE id = $2")
         .bind(name)
         .bind(env_id)
         .execute(&mut **tx)

@@ -51,7 +51,7 @@ pub struct NewTokenRow<'a> {
 pub async fn insert(tx: &mut Tx<'_>, t: NewTokenRow<'_>) -> Result<TokenInfo> {
     let row: TokenRow = sqlx::query_as(&format!(
         "INSERT INTO tokens (name, token_hash, prefix, role, namespace, env, created_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     ))
     .bind(t.name)
     .bind(t.token_hash)
@@ -71,7 +71,7 @@ pub async fn find_active_by_hash(
     token_hash: &str,
 ) -> Result<Option<TokenInfo>> {
     let row: Option<TokenRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM tokens WHERE token_hash = ? AND revoked_at IS NULL"
+        "SELECT {COLUMNS} FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL"
     ))
     .bind(token_hash)
     .fetch_optional(pool)
@@ -82,10 +82,12 @@ pub async fn find_active_by_hash(
 /// Records use at most once a minute per token, to keep reads cheap.
 pub async fn touch(pool: &super::Pool, id: i64) -> Result<()> {
     sqlx::query(
-        "UPDATE tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-         WHERE id = ? AND (last_used_at IS NULL OR last_used_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds'))",
+        "UPDATE tokens SET last_used_at = $2
+         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
     )
     .bind(id)
+    .bind(super::now())
+    .bind(super::ago(60_000))
     .execute(pool)
     .await?;
     Ok(())
@@ -102,7 +104,7 @@ pub async fn list(pool: &super::Pool) -> Result<Vec<TokenInfo>> {
 
 pub async fn find(tx: &mut Tx<'_>, id: i64) -> Result<Option<TokenInfo>> {
     let row: Option<TokenRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM tokens WHERE id = ?"))
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM tokens WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?;
@@ -110,11 +112,10 @@ pub async fn find(tx: &mut Tx<'_>, id: i64) -> Result<Option<TokenInfo>> {
 }
 
 pub async fn revoke(tx: &mut Tx<'_>, id: i64) -> Result<()> {
-    sqlx::query(
-        "UPDATE tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND revoked_at IS NULL",
-    )
-    .bind(id)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .bind(super::now())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

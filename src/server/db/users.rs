@@ -10,6 +10,7 @@ struct UserRow {
     username: String,
     role: Role,
     env: Option<String>,
+    #[sqlx(try_from = "super::columns::Flag")]
     disabled: bool,
     created_at: Timestamp,
 }
@@ -49,7 +50,7 @@ pub async fn insert(
     env: Option<&str>,
 ) -> Result<i64> {
     let id = sqlx::query_scalar(
-        "INSERT INTO users (username, password_hash, role, env) VALUES (?, ?, ?, ?) RETURNING id",
+        "INSERT INTO users (username, password_hash, role, env) VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(username)
     .bind(password_hash)
@@ -61,16 +62,17 @@ pub async fn insert(
 }
 
 pub async fn find(db: impl super::Executor<'_>, id: i64) -> Result<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
     Ok(row.map(User::from))
 }
 
 pub async fn find_by_name(db: impl super::Executor<'_>, username: &str) -> Result<Option<User>> {
     let row: Option<UserRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = $1"))
             .bind(username)
             .fetch_optional(db)
             .await?;
@@ -81,7 +83,7 @@ pub async fn credentials(pool: &super::Pool, username: &str) -> Result<Option<Cr
     let Some(user) = find_by_name(pool, username).await? else {
         return Ok(None);
     };
-    let password_hash = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+    let password_hash = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(user.id)
         .fetch_one(pool)
         .await?;
@@ -100,10 +102,10 @@ pub async fn list(pool: &super::Pool) -> Result<Vec<User>> {
 }
 
 pub async fn update(tx: &mut Tx<'_>, user: &User) -> Result<()> {
-    sqlx::query("UPDATE users SET role = ?, env = ?, disabled = ? WHERE id = ?")
+    sqlx::query("UPDATE users SET role = $1, env = $2, disabled = $3 WHERE id = $4")
         .bind(user.role.as_str())
         .bind(&user.env)
-        .bind(user.disabled)
+        .bind(i64::from(user.disabled))
         .bind(user.id)
         .execute(&mut **tx)
         .await?;

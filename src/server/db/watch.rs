@@ -33,7 +33,7 @@ pub async fn tail(conn: &mut super::Conn, after: i64) -> Result<Vec<TailEvent>> 
            JOIN configs c ON c.id = r.config_id
            JOIN namespaces n ON n.id = c.namespace_id
            JOIN environments e ON e.id = c.env_id
-          WHERE r.id > ?
+          WHERE r.id > $1
           ORDER BY r.id",
     )
     .bind(after)
@@ -72,7 +72,7 @@ pub async fn head(
     key: &str,
 ) -> Result<Option<ConfigHead>> {
     sqlx::query_as(&format!(
-        "{HEAD} WHERE n.name = ? AND e.name = ? AND c.key = ? AND c.deleted_at IS NULL"
+        "{HEAD} WHERE n.name = $1 AND e.name = $2 AND c.key = $3 AND c.deleted_at IS NULL"
     ))
     .bind(namespace)
     .bind(env)
@@ -88,7 +88,7 @@ pub async fn heads_in_scope(
     env: &str,
 ) -> Result<Vec<ConfigHead>> {
     sqlx::query_as(&format!(
-        "{HEAD} WHERE n.name = ? AND e.name = ? AND c.deleted_at IS NULL ORDER BY c.key"
+        "{HEAD} WHERE n.name = $1 AND e.name = $2 AND c.deleted_at IS NULL ORDER BY c.key"
     ))
     .bind(namespace)
     .bind(env)
@@ -121,7 +121,7 @@ pub async fn content(
     config_id: i64,
     version: i64,
 ) -> Result<Option<Content>> {
-    sqlx::query_as("SELECT checksum, content FROM versions WHERE config_id = ? AND version = ?")
+    sqlx::query_as("SELECT checksum, content FROM versions WHERE config_id = $1 AND version = $2")
         .bind(config_id)
         .bind(version)
         .fetch_optional(conn)
@@ -151,7 +151,7 @@ pub async fn active_lanes(conn: &mut super::Conn, config_id: i64) -> Result<Vec<
                 l.priority, v.checksum, v.content
            FROM lanes l
            JOIN versions v ON v.config_id = l.config_id AND v.version = l.version
-          WHERE l.config_id = ? AND l.status = 'active'
+          WHERE l.config_id = $1 AND l.status = 'active'
           ORDER BY l.priority, l.id",
     )
     .bind(config_id)
@@ -174,7 +174,7 @@ pub async fn deletions_after(
            JOIN configs c ON c.id = r.config_id
            JOIN namespaces n ON n.id = c.namespace_id
            JOIN environments e ON e.id = c.env_id
-          WHERE n.name = ? AND e.name = ? AND r.kind = 'config.delete' AND r.id > ?
+          WHERE n.name = $1 AND e.name = $2 AND r.kind = 'config.delete' AND r.id > $3
           GROUP BY c.key",
     )
     .bind(namespace)
