@@ -18,10 +18,16 @@
 -- * The audit trail's full-text search is a generated tsvector column with a GIN index instead
 --   of SQLite's FTS5 table; see `audit_search_text` below.
 
--- Now, as every time column holds it.
+-- A time as every time column holds it; like SQLite's `strftime` of 'now', it truncates to the
+-- millisecond. Cutoffs such as a heartbeat's are `rfc3339(clock_timestamp() - interval '15 s')`.
+CREATE FUNCTION rfc3339(t timestamptz) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE STRICT
+RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
+
+-- Now (the clock's, not the transaction's start), as every time column holds it.
 CREATE FUNCTION rfc3339_now() RETURNS text
 LANGUAGE sql VOLATILE PARALLEL SAFE
-RETURN to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
+RETURN rfc3339(clock_timestamp());
 
 -- A lane's salt, as SQLite's `lower(hex(randomblob(8)))`: 16 lower-case hex digits, all random
 -- (a version 4 UUID's first 8 and last 8 digits; its version and variant digits are skipped).
