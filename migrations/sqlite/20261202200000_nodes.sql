@@ -6,7 +6,7 @@
 -- stops heartbeating for 15 s has its instances marked disconnected by the others.
 CREATE TABLE nodes (
     -- Drawn by the node when it starts (a restarted node is a new node).
-    id           TEXT PRIMARY KEY,
+    id           TEXT NOT NULL PRIMARY KEY,
     started_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     heartbeat_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     -- The address the node serves on, for the operator's eyes; NULL when unknown.
@@ -16,7 +16,7 @@ CREATE TABLE nodes (
 -- Work that exactly one node may do at a time (the plan scheduler: name 'plan_scheduler'):
 -- the holder renews `expires_at`; once it has passed, another node may take the lease.
 CREATE TABLE leases (
-    name       TEXT PRIMARY KEY,
+    name       TEXT NOT NULL PRIMARY KEY,
     -- The holding node's id.
     holder     TEXT NOT NULL,
     expires_at TEXT NOT NULL
