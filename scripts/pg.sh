@@ -6,6 +6,7 @@
 #   scripts/pg.sh stop DIR    stop it (immediate) and remove DIR
 #   scripts/pg.sh run CMD...  start one in a temporary directory, run CMD with
 #                             GRAYCAST_TEST_POSTGRES=<url>, stop it whatever CMD did; CMD's status
+#   scripts/pg.sh bin         print the PostgreSQL bin directory used (fails when there is none)
 # As root the cluster runs as the `postgres` user (runuser); otherwise as the current user.
 set -euo pipefail
 
@@ -103,5 +104,6 @@ case "${1:-}" in
   start) [ "$#" = 2 ] || die "usage: scripts/pg.sh start DIR"; start "$2" ;;
   stop) [ "$#" = 2 ] || die "usage: scripts/pg.sh stop DIR"; stop "$2" ;;
   run) shift; run "$@" ;;
-  *) die "usage: scripts/pg.sh start DIR | stop DIR | run CMD..." ;;
+  bin) bin_dir ;;
+  *) die "usage: scripts/pg.sh start DIR | stop DIR | run CMD... | bin" ;;
 esac
