@@ -45,7 +45,7 @@ start() {
   if [ "$(id -u)" = 0 ]; then
     chown postgres "$dir"
     runuser -u postgres -- test -w "$dir" \
-      || die "$dir is not writable by the postgres user (is a parent directory closed to it?); use a directory under /tmp."
+      || die "$dir is not writable by the postgres user: a parent directory is closed to it; open it (chmod o+x) or give a new directory directly under /tmp."
   fi
   # UTF-8 with C.UTF-8 character classes, whatever the caller's locale: the audit search's
   # tokenizing (migrations/postgres) classifies letters by it.
