@@ -36,7 +36,8 @@ def sqlite_schema():
         db.executescript(path.read_text())
     tables = {}
     names = [r[0] for r in db.execute(
-        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        " AND name <> '_sqlx_migrations' ORDER BY name")]
     for t in names:
         if SQLITE_ONLY_TABLE.match(t):
             continue
@@ -99,7 +100,8 @@ def psql(url, sql):
 
 def pg_schema(url):
     tables = {}
-    for (t,) in psql(url, "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"):
+    for (t,) in psql(url, "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname <> '_sqlx_migrations'"
+                          " AND relnamespace = 'public'::regnamespace"):
         tables[t] = {"checks": -PG_EXTRA_CHECKS.get(t, 0), "columns": [], "uniques": set(), "indexes": set(),
                      "foreign keys": set()}
     for t, n in psql(url, """
@@ -114,6 +116,7 @@ def pg_schema(url):
                coalesce(a.attnum = ANY (k.conkey), false)
           FROM pg_attribute a
           JOIN pg_class c ON c.oid = a.attrelid AND c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace
+                          AND c.relname <> '_sqlx_migrations'
           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
           LEFT JOIN pg_constraint k ON k.conrelid = c.oid AND k.contype = 'p'
          WHERE a.attnum > 0 AND NOT a.attisdropped
@@ -132,6 +135,7 @@ def pg_schema(url):
           FROM pg_index x
           JOIN pg_class i ON i.oid = x.indexrelid
           JOIN pg_class t ON t.oid = x.indrelid AND t.relnamespace = 'public'::regnamespace
+                          AND t.relname <> '_sqlx_migrations'
           LEFT JOIN pg_constraint con ON con.conindid = i.oid AND con.contype IN ('p', 'u')""")
     for t, iname, unique, partial, contype, cols in rows:
         icols = tuple((cols or "").split(","))
