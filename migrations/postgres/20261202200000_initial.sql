@@ -13,8 +13,9 @@
 -- * Times are TEXT in SQLite's format, RFC 3339 UTC with milliseconds
 --   (`strftime('%Y-%m-%dT%H:%M:%fZ', 'now')` = `rfc3339_now()`, e.g. 2026-12-02T14:43:44.043Z).
 -- * Every rule SQLite enforces with `RAISE(ABORT, 'message')` is a trigger here that raises the
---   same message with SQLSTATE 'GC001' (a graycast rule; no PostgreSQL error uses it), so the
---   db layer maps both engines' trigger errors by message alike.
+--   same message with SQLSTATE 'GC001' (a graycast rule; no PostgreSQL error uses it). The db
+--   layer knows a refusal by its code, 'GC001' here and 1811 (SQLITE_CONSTRAINT_TRIGGER) on
+--   SQLite, and maps it by its message alike on both engines.
 -- * The audit trail's full-text search is a generated tsvector column with a GIN index instead
 --   of SQLite's FTS5 table; see `audit_search_text` below.
 
@@ -85,12 +86,15 @@ CREATE TABLE environments (
 -- below is what FTS5 does to every code point of the BMP, found by indexing each one), and every
 -- run of characters that are not letters or digits a single space; `to_tsvector('simple', …)`
 -- then keeps each run of letters and digits as one lexeme, unstemmed.
--- Differences from FTS5 that remain: characters of general category No (², ½), private-use and
--- unassigned code points and a few symbols separate words here but are word characters in FTS5;
--- Indic vowel signs and other combining marks (Mn, Mc) that FTS5 treats as separators are word
--- characters here; lexeme positions stop at 16383 (phrases far into a long entry's details);
--- and letters are classified and lower-cased by the database's LC_CTYPE, so it must be a UTF-8
--- locale (C.UTF-8, en_US.UTF-8; under plain C only ASCII letters form words).
+-- Differences from FTS5 that remain (scripts/pg-schema-compare.py tries every BMP code point):
+-- characters of general category No (², ½), private-use and unassigned code points and some
+-- symbols and punctuation separate words here but are word characters in FTS5; combining marks
+-- FTS5 treats as separators (Indic vowel signs: Mn, Mc) are word characters here; about 190
+-- letters newer than FTS5's Unicode tables (Cherokee capitals, New Tai Lue vowels) are
+-- lower-cased or kept here and not by FTS5; lexeme positions stop at 16383 (phrases far into a
+-- long entry's details). Letters are classified and lower-cased by the database's LC_CTYPE,
+-- which must be a UTF-8 locale (C.UTF-8, en_US.UTF-8; under plain C only ASCII letters form
+-- words, and scripts/pg.sh makes its clusters C.UTF-8).
 CREATE FUNCTION audit_search_text(t text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
 RETURN btrim(regexp_replace(
