@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs whatever the build and the tests need and is missing; skips what is present.
-# Usage: scripts/bootstrap.sh [build|test]   (test also installs Chromium, Playwright and Prometheus)
+# Usage: scripts/bootstrap.sh [build|test]   (test also installs Chromium, Playwright, Prometheus
+# and PostgreSQL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-build}"
@@ -47,6 +48,31 @@ if [ "$what" = test ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends prometheus
     # The package's service listens on every interface; the tests need none of it.
     if [ -d /run/systemd/system ]; then $SUDO systemctl disable --now prometheus || true; fi
+  fi
+  # The integration suites run again on PostgreSQL, on throwaway clusters scripts/pg.sh starts.
+  if ! scripts/pg.sh bin >/dev/null 2>&1; then
+    say "installing Debian postgresql (the tests start their own clusters on loopback; the package's is stopped)"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update
+    # The package creates a cluster and starts it on port 5432; the tests need neither. A
+    # policy-rc.d answering 101 keeps invoke-rc.d (and deb-systemd-invoke) from starting it
+    # during the install; it is ours only if there was none, and removed right after.
+    policy=""
+    if ! [ -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+      $SUDO chmod +x /usr/sbin/policy-rc.d
+      policy=/usr/sbin/policy-rc.d
+    fi
+    installed=0
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends postgresql || installed=$?
+    [ -z "$policy" ] || $SUDO rm -f "$policy"
+    [ "$installed" = 0 ] || exit "$installed"
+    # Whatever started anyway is stopped, and kept from starting at boot.
+    if [ -d /run/systemd/system ]; then $SUDO systemctl disable --now postgresql || true; fi
+    pg_lsclusters -h 2>/dev/null | while read -r version cluster _ status _; do
+      if [ "$status" = online ]; then $SUDO pg_ctlcluster "$version" "$cluster" stop || true; fi
+    done
+    scripts/pg.sh bin >/dev/null
   fi
   if ! [ -d end2end/node_modules/@playwright/test ]; then
     say "installing Playwright (npm) in end2end/"
