@@ -41,8 +41,8 @@ async fn watch(app: &TestApp, token: &str, query: &str, last: Option<i64>) -> Ss
     sse::open(&url, token, last).await
 }
 
-async fn database(app: &TestApp) -> sqlx::SqlitePool {
-    sqlx::SqlitePool::connect(&app.database_url).await.unwrap()
+async fn database(app: &TestApp) -> sqlx::AnyPool {
+    crate::common::database(&app.database_url).await
 }
 
 #[tokio::test]
@@ -76,7 +76,7 @@ async fn deleting_a_config_closes_its_lanes_and_records_it_in_one_event_and_audi
 
     let db = database(&app).await;
     let (kind, version, previous): (String, i64, Option<i64>) =
-        sqlx::query_as("SELECT kind, version, previous_version FROM release_events WHERE id = ?")
+        sqlx::query_as("SELECT kind, version, previous_version FROM release_events WHERE id = $1")
             .bind(event_id)
             .fetch_one(&db)
             .await
@@ -86,7 +86,7 @@ async fn deleting_a_config_closes_its_lanes_and_records_it_in_one_event_and_audi
         ("config.delete", 2, Some(1))
     );
     let (status, closed_by): (String, Option<i64>) =
-        sqlx::query_as("SELECT status, closed_by FROM lanes WHERE id = ?")
+        sqlx::query_as("SELECT status, closed_by FROM lanes WHERE id = $1")
             .bind(lane["id"].as_i64().unwrap())
             .fetch_one(&db)
             .await
@@ -95,9 +95,9 @@ async fn deleting_a_config_closes_its_lanes_and_records_it_in_one_event_and_audi
     // The history stays: both versions and every release event of the config.
     let (versions, events): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM versions v JOIN configs c ON c.id = v.config_id
-                  WHERE c.key = ? AND c.deleted_at IS NOT NULL),
+                  WHERE c.key = $1 AND c.deleted_at IS NOT NULL),
                 (SELECT COUNT(*) FROM release_events r JOIN configs c ON c.id = r.config_id
-                  WHERE c.key = ? AND c.deleted_at IS NOT NULL)",
+                  WHERE c.key = $2 AND c.deleted_at IS NOT NULL)",
     )
     .bind(KEY)
     .bind(KEY)

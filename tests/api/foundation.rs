@@ -529,7 +529,7 @@ async fn audit_is_append_only_in_the_database_and_paginates() {
     assert_eq!(next["entries"][0]["details"]["name"], "e1");
     assert!(next["next_before_id"].is_null());
 
-    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let pool = crate::common::database(&app.database_url).await;
     let update = sqlx::query("UPDATE audit SET actor = 'mallory'")
         .execute(&pool)
         .await;

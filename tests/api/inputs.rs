@@ -104,7 +104,7 @@ async fn corrupt_rows_are_errors_not_defaults() {
         (200, &serde_json::json!(["pod-1"]))
     );
 
-    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let pool = crate::common::database(&app.database_url).await;
     sqlx::query("UPDATE lanes SET targets = 'pod-1'")
         .execute(&pool)
         .await
@@ -148,7 +148,7 @@ async fn corrupt_times_words_and_details_are_errors() {
         assert_eq!(status, 200, "{url}: {body}");
     }
 
-    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let pool = crate::common::database(&app.database_url).await;
     let mut conn = pool.acquire().await.unwrap();
     for sql in [
         "PRAGMA ignore_check_constraints = ON",

@@ -199,7 +199,7 @@ async fn usernames_outside_the_name_rule_are_refused_before_anything_large_is_wr
 
 /// The bytes of the actor and details columns of the audit table.
 async fn audit_bytes(app: &TestApp) -> i64 {
-    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let pool = crate::common::database(&app.database_url).await;
     let n: i64 =
         sqlx::query_scalar("SELECT coalesce(sum(length(actor) + length(details)), 0) FROM audit")
             .fetch_one(&pool)
@@ -232,8 +232,8 @@ async fn password_verifications_are_bounded_and_the_rest_told_to_retry() {
     })
     .await;
     app.user("slow", "viewer", None).await;
-    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-    sqlx::query("UPDATE users SET password_hash = ? WHERE username = 'slow'")
+    let pool = crate::common::database(&app.database_url).await;
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE username = 'slow'")
         .bind(SLOW_HASH)
         .execute(&pool)
         .await

@@ -169,13 +169,15 @@ pub async fn search(
                 }
             }
         }
-        // PostgreSQL: the words against the entry's `search` vector (GIN index); the
-        // structured filters below are b-tree comparisons the planner combines itself.
+        // PostgreSQL: the words against the entry's `search` vector (GIN index), split
+        // and folded by the database's own `audit_search_words` as the vector was (see
+        // the PostgreSQL migration); the structured filters below are b-tree comparisons.
         Engine::Postgres => {
             sql.push("audit a WHERE 1 = 1");
-            if let Some(words) = q.q.as_deref().and_then(ts_query) {
-                sql.push(" AND a.search @@ to_tsquery('simple', ")
-                    .bind(words)
+            if let Some(words) = q.q.as_deref().filter(|q| fts_query(q).is_some()) {
+                // A term the database finds no word in (a lone `½`) matches nothing.
+                sql.push(" AND a.search @@ audit_search_words(")
+                    .bind(words.to_string())
                     .push(")");
             }
             "a.id"
@@ -314,65 +316,9 @@ pub fn fts_query(input: &str) -> Option<String> {
     Some(quoted.join(" AND "))
 }
 
-/// The words of `text` as the search vector holds them: runs of letters and digits,
-/// lower-cased (FTS5's `unicode61` tokenizer splits and folds the same way, except
-/// that it also drops diacritics).
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-}
-
-/// The user's words as a PostgreSQL `tsquery` with the meaning of [`fts_query`]: every
-/// whitespace-separated term required, a term of several words (`release.start`) as a
-/// phrase, the last word also matching as a prefix. Words hold only letters and digits,
-/// so quoted they are plain lexemes. `None` when there is no word to look for.
-pub fn ts_query(input: &str) -> Option<String> {
-    let terms: Vec<Vec<String>> = input
-        .split_whitespace()
-        .map(|t| words(t).collect::<Vec<_>>())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let last = terms.len().checked_sub(1)?;
-    let phrases: Vec<String> = terms
-        .iter()
-        .enumerate()
-        .map(|(i, words)| {
-            let n = words.len();
-            let quoted: Vec<String> = words
-                .iter()
-                .enumerate()
-                .map(|(j, w)| {
-                    let star = if i == last && j + 1 == n { ":*" } else { "" };
-                    format!("'{w}'{star}")
-                })
-                .collect();
-            format!("({})", quoted.join(" <-> "))
-        })
-        .collect();
-    Some(phrases.join(" & "))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{fts_query, ts_query};
-
-    #[test]
-    fn words_become_a_tsquery_of_phrases_with_a_prefix_last() {
-        assert_eq!(
-            ts_query("Hotfix release.st").as_deref(),
-            Some("('hotfix') & ('release' <-> 'st':*)")
-        );
-        assert_eq!(
-            ts_query(r#"say 'hi' | !x <-> "#).as_deref(),
-            Some("('say') & ('hi') & ('x':*)")
-        );
-        assert_eq!(ts_query("  - * ").as_deref(), None);
-        assert_eq!(
-            ts_query("grüße 北京").as_deref(),
-            Some("('grüße') & ('北京':*)")
-        );
-    }
+    use super::fts_query;
 
     #[test]
     fn words_become_a_quoted_conjunction_with_a_prefix_last() {

@@ -1,5 +1,9 @@
 //! Starts the real server (in this process) on a free loopback port with a
-//! fresh SQLite database, and offers typed helpers for the API.
+//! fresh database, and offers typed helpers for the API.
+//!
+//! The database is a new SQLite file, or, when `GRAYCAST_TEST_POSTGRES` holds the URL
+//! of a PostgreSQL server (`scripts/pg.sh run …` sets it), a new database on it for
+//! each test: the same suites run on both engines.
 
 pub mod prometheus;
 pub mod sse;
@@ -28,7 +32,7 @@ pub async fn spawn_app() -> TestApp {
 /// Like [`spawn_app`], with the test configuration adjusted first (e.g. a short heartbeat).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let database_url = format!("sqlite://{}", dir.path().join("graycast.db").display());
+    let database_url = fresh_database(&dir).await;
     let (base, admin, shutdown, server) = serve(&database_url, adjust).await;
     TestApp {
         base,
@@ -38,6 +42,53 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
         shutdown: Some(shutdown),
         server: Some(server),
     }
+}
+
+/// The PostgreSQL server the suites run on instead of SQLite, if any.
+pub fn postgres() -> Option<String> {
+    std::env::var("GRAYCAST_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Whether this run is on PostgreSQL (tests of SQLite's own behaviour skip then).
+pub fn on_postgres() -> bool {
+    postgres().is_some()
+}
+
+/// The URL of a new, empty database: a file in `dir`, or a new PostgreSQL database.
+pub async fn fresh_database(dir: &tempfile::TempDir) -> String {
+    use sqlx::Connection;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let Some(server) = postgres() else {
+        return format!("sqlite://{}", dir.path().join("graycast.db").display());
+    };
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = sqlx::PgConnection::connect(&server)
+        .await
+        .expect("the test PostgreSQL server answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create a test database");
+    admin.close().await.ok();
+    let (base, _) = server
+        .rsplit_once('/')
+        .expect("a PostgreSQL URL ends in /DATABASE");
+    format!("{base}/{name}")
+}
+
+/// A pool on a test server's database (SQLite or PostgreSQL), for looking behind the API.
+pub async fn database(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(url)
+        .await
+        .expect("open the test database")
 }
 
 type Served = (
@@ -283,7 +334,7 @@ impl TestApp {
 
     /// How many audit entries exist (all actions).
     pub async fn audit_count(&self) -> usize {
-        let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+        let pool = database(&self.database_url).await;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit")
             .fetch_one(&pool)
             .await

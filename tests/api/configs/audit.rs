@@ -126,7 +126,7 @@ async fn audit_search_finds_words_with_filters_and_pages() {
     );
 
     // Audit times never go backwards, which is what makes time ranges id ranges.
-    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let pool = crate::common::database(&app.database_url).await;
     let err = sqlx::query(
         "INSERT INTO audit (at, actor, action) VALUES ('2000-01-01T00:00:00.000Z', 'x', 'y.z')",
     )

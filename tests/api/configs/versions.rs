@@ -228,7 +228,7 @@ async fn versions_are_numbered_checksummed_and_immutable() {
 
     // The database refuses to rewrite history.
     app.release("shop", "prod", "app.json", 1, "").await;
-    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let pool = crate::common::database(&app.database_url).await;
     for sql in [
         "UPDATE versions SET content = 'x' WHERE version = 1",
         "DELETE FROM versions WHERE version = 1",

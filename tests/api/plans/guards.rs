@@ -137,9 +137,9 @@ async fn a_webhook_guard_waits_on_425_passes_on_2xx_and_aborts_after_its_failure
     assert_eq!(audit[0]["actor"], "graycast");
 
     // The evaluations are stored as runs of identical outcomes.
-    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let pool = crate::common::database(&app.database_url).await;
     let runs: Vec<(String, Option<f64>, i64)> = sqlx::query_as(
-        "SELECT status, value, count FROM plan_evaluations WHERE lane_id = ? ORDER BY id",
+        "SELECT status, value, count FROM plan_evaluations WHERE lane_id = $1 ORDER BY id",
     )
     .bind(lane["id"].as_i64().unwrap())
     .fetch_all(&pool)
