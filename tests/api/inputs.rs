@@ -114,10 +114,7 @@ async fn corrupt_rows_are_errors_not_defaults() {
     assert_eq!(body["error"]["code"], "internal", "{body}");
 
     let mut conn = pool.acquire().await.unwrap();
-    sqlx::query("PRAGMA ignore_check_constraints = ON")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    crate::common::switch_off_rules(&mut conn).await;
     sqlx::query("UPDATE configs SET format = 'xml' WHERE key = 'app.json'")
         .execute(&mut *conn)
         .await
@@ -150,11 +147,8 @@ async fn corrupt_times_words_and_details_are_errors() {
 
     let pool = crate::common::database(&app.database_url).await;
     let mut conn = pool.acquire().await.unwrap();
+    crate::common::switch_off_rules(&mut conn).await;
     for sql in [
-        "PRAGMA ignore_check_constraints = ON",
-        "DROP TRIGGER versions_no_update",
-        "DROP TRIGGER release_events_no_update",
-        "DROP TRIGGER audit_no_update",
         "UPDATE versions SET created_at = 'yesterday'",
         "UPDATE release_events SET kind = 'lane.pause'",
         "UPDATE lanes SET status = 'paused'",

@@ -7,6 +7,7 @@ pub mod configs;
 pub mod environments;
 pub mod lanes;
 pub mod namespaces;
+pub mod notify;
 pub mod plans;
 pub mod releases;
 pub mod subscribers;
@@ -171,6 +172,20 @@ pub async fn begin_write(pool: &Pool) -> sqlx::Result<Tx<'static>> {
                 .execute(&mut *tx)
                 .await?;
             Ok(tx)
+        }
+    }
+}
+
+/// A read transaction that sees one snapshot from its first query to its end, on both
+/// engines (SQLite's deferred transaction in WAL mode does; PostgreSQL's default, read
+/// committed, would give each statement its own): a release sequence read in it matches
+/// the configs read after it.
+pub async fn begin_read(pool: &Pool) -> sqlx::Result<Tx<'static>> {
+    match Engine::of(pool) {
+        Engine::Sqlite => pool.begin().await,
+        Engine::Postgres => {
+            pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await
         }
     }
 }

@@ -70,6 +70,7 @@ pub async fn insert(tx: &mut Tx<'_>, e: NewReleaseEvent<'_>) -> Result<ReleaseEv
     .bind(e.message)
     .fetch_one(&mut **tx)
     .await?;
+    super::notify::release_event(tx, id).await?;
     let row: ReleaseEventRow = sqlx::query_as(&format!("{SELECT} WHERE r.id = $1"))
         .bind(id)
         .fetch_one(&mut **tx)

@@ -149,7 +149,8 @@ pub async fn set_report(
              (namespace, env, client_id, key, applied, reported, status, message, reported_at)
          VALUES ($1, $2, $3, $4, CASE WHEN $5 = 'applied' THEN $6 END, $7, $8, $9, $10)
          ON CONFLICT (namespace, env, client_id, key) DO UPDATE SET
-             applied = CASE WHEN excluded.status = 'applied' THEN excluded.reported ELSE applied END,
+             applied = CASE WHEN excluded.status = 'applied' THEN excluded.reported
+                            ELSE instance_configs.applied END,
              reported = excluded.reported,
              status = excluded.status,
              message = excluded.message,

@@ -168,7 +168,7 @@ impl Dispatcher {
     /// `processed`, the new state of every watched config they touched, and
     /// the states new subscribers need that are not held yet.
     async fn read(&self, attaches: &[Attach]) -> Result<Loaded> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = db::begin_read(&self.db).await?;
         let events = sql::tail(&mut tx, self.processed).await?;
         let up_to = events.last().map_or(self.processed, |e| e.id);
         // Per touched key, its first and last event in this batch.

@@ -88,6 +88,17 @@ impl Hub {
         let catalog = Arc::new(catalog);
         instances.delivered(processed);
         let (commands, receiver) = mpsc::unbounded_channel();
+        // Events committed by other nodes (PostgreSQL); this node's own arrive here too,
+        // after `publish` already told the dispatcher: it skips ids it has processed.
+        let notified = commands.clone();
+        db::notify::follow_release_events(&db, move |id| {
+            notified
+                .send(Command::Committed {
+                    id,
+                    at: Instant::now(),
+                })
+                .is_ok()
+        });
         let dispatcher = Dispatcher {
             db,
             processed,
@@ -256,7 +267,7 @@ impl Hub {
 
 /// Every config's state and the release sequence it is at, from one snapshot.
 async fn load_catalog(db: &db::Pool) -> Result<(i64, Catalog)> {
-    let mut tx = db.begin().await?;
+    let mut tx = db::begin_read(db).await?;
     let processed = sql::last_event_id(&mut tx).await?;
     let catalog = Catalog::new(processed);
     for (namespace, env) in sql::scopes(&mut tx).await? {

@@ -31,6 +31,13 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with the test configuration adjusted first (e.g. a short heartbeat).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    if let Ok(filter) = std::env::var("GRAYCAST_TEST_LOG") {
+        // The server's log in the test's output, e.g. GRAYCAST_TEST_LOG=graycast=debug.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database(&dir).await;
     let (base, admin, shutdown, server) = serve(&database_url, adjust).await;
@@ -89,6 +96,33 @@ pub async fn database(url: &str) -> sqlx::AnyPool {
     sqlx::AnyPool::connect(url)
         .await
         .expect("open the test database")
+}
+
+/// Switches off, for `conn` (SQLite) or the whole database (PostgreSQL), the checks and
+/// triggers that keep rows valid, so a test can write what graycast never writes.
+pub async fn switch_off_rules(conn: &mut sqlx::AnyConnection) {
+    let statements: &[&str] = if on_postgres() {
+        &[
+            // Triggers (append-only, immutable rows) are skipped in this session…
+            "SET session_replication_role = replica",
+            // …and CHECK constraints are dropped.
+            "DO $$ DECLARE r record; BEGIN
+               FOR r IN SELECT conname, conrelid::regclass AS t FROM pg_constraint
+                         WHERE contype = 'c' AND connamespace = 'public'::regnamespace LOOP
+                 EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname);
+               END LOOP; END $$",
+        ]
+    } else {
+        &[
+            "PRAGMA ignore_check_constraints = ON",
+            "DROP TRIGGER IF EXISTS versions_no_update",
+            "DROP TRIGGER IF EXISTS release_events_no_update",
+            "DROP TRIGGER IF EXISTS audit_no_update",
+        ]
+    };
+    for sql in statements {
+        sqlx::query(sql).execute(&mut *conn).await.expect(sql);
+    }
 }
 
 type Served = (
