@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/.tools/node_modules/.bin:$(PATH)
 
-.PHONY: run test build bootstrap-test test-unit test-e2e lint clean bench bench-resolve
+.PHONY: run test build bootstrap-test test-unit test-postgres test-e2e lint clean bench bench-resolve
 
 ## Install what is missing, build, and start the server on http://127.0.0.1:8080.
 run: build
@@ -15,6 +15,7 @@ RAISE_FD_LIMIT := ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true;
 ## Install what is missing (Chromium and npm packages included) and run every test.
 test: bootstrap-test
 	$(RAISE_FD_LIMIT) cargo test --features ssr
+	$(RAISE_FD_LIMIT) scripts/pg.sh run scripts/test-postgres.sh
 	cargo leptos build --release
 	end2end/run.sh
 
@@ -28,6 +29,10 @@ bootstrap-test:
 
 test-unit:
 	$(RAISE_FD_LIMIT) cargo test --features ssr
+
+## The PostgreSQL half alone: a throwaway cluster, the schema checks, the API suites on it.
+test-postgres: bootstrap-test
+	$(RAISE_FD_LIMIT) scripts/pg.sh run scripts/test-postgres.sh
 
 test-e2e:
 	end2end/run.sh
