@@ -104,6 +104,10 @@ struct ServeArgs {
     /// wakes at once on reports and lane changes).
     #[arg(long, env = "GRAYCAST_PLAN_TICK_MS", default_value_t = 1000)]
     plan_tick_ms: u64,
+    /// Several nodes on PostgreSQL: a node that has not heartbeaten this long is taken for dead:
+    /// its instances are marked disconnected and another node takes over the rollout plans.
+    #[arg(long, env = "GRAYCAST_NODE_TIMEOUT_SECS", default_value_t = 15)]
+    node_timeout_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +216,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
         write_timeout: Duration::from_secs(args.write_timeout_secs.max(1)),
         plan_tick: Duration::from_millis(args.plan_tick_ms.clamp(10, 60_000)),
+        node_timeout: Duration::from_secs(args.node_timeout_secs.clamp(1, 3600)),
     };
     open_file_limit(config.max_connections);
     if !config.site_root.join("pkg").is_dir() {

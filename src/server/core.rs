@@ -1,7 +1,7 @@
 //! The core every entry point shares: the REST handlers, the server
 //! functions, the CLI and the tests all call `ops` with one [`Core`].
 
-use super::{auth, db, hub, metrics, ops, rollout, subscribers, ServeConfig};
+use super::{auth, db, hub, metrics, node, ops, rollout, subscribers, ServeConfig};
 use std::sync::Arc;
 
 /// The database, the push hub, the instance registry, the metrics and the
@@ -24,6 +24,8 @@ pub struct Core {
     /// Subscribers with what they were served and reported, connected or not.
     pub instances: Arc<subscribers::Instances>,
     pub metrics: Arc<metrics::Metrics>,
+    /// This process among the nodes sharing the database.
+    pub node: Arc<node::Node>,
     /// Turns true when the server begins to shut down: endless streams (watch,
     /// live instances) end then, so the graceful shutdown does not wait forever.
     pub closing: tokio::sync::watch::Sender<bool>,
@@ -57,10 +59,19 @@ impl Core {
             .map_err(crate::Error::into_process)
             .context("could not prepare password checks")?;
         let metrics = Arc::new(metrics::Metrics::default());
-        let instances = subscribers::Instances::start(db.clone(), config.instance_retention)
-            .await
-            .map_err(crate::Error::into_process)
-            .context("could not load the instances")?;
+        let node = node::Node::start(
+            db.clone(),
+            config.node_timeout,
+            Some(config.listen.to_string()),
+        )
+        .await
+        .map_err(crate::Error::into_process)
+        .context("could not join the nodes")?;
+        let instances =
+            subscribers::Instances::start(db.clone(), &node.id, config.instance_retention)
+                .await
+                .map_err(crate::Error::into_process)
+                .context("could not load the instances")?;
         let limits = hub::Limits {
             max_streams: config.max_streams_per_token,
             max_instances: config.max_instances_per_token,
@@ -79,6 +90,14 @@ impl Core {
         let config_tick = config.plan_tick;
         let login_throttle = auth::LoginThrottle::new(&config.login);
         let password_checks = auth::PasswordChecks::new(&config.login, metrics.clone());
+        // One scheduler across nodes on PostgreSQL, by a lease; SQLite has one node.
+        let rollouts = Arc::new(match db::Engine::of(&db) {
+            db::Engine::Sqlite => rollout::Rollouts::new(config_tick),
+            db::Engine::Postgres => rollout::Rollouts::with_lease(
+                config_tick,
+                Box::new(node::DbLease::new(node.clone())),
+            ),
+        });
         let core = Self {
             db,
             config,
@@ -90,10 +109,11 @@ impl Core {
             hub,
             instances,
             metrics,
+            node,
             closing: tokio::sync::watch::Sender::new(false),
             content,
             probe_client: super::probe::client(),
-            rollouts: Arc::new(rollout::Rollouts::new(config_tick)),
+            rollouts,
             query_tests: tokio::sync::Semaphore::new(ops::probes::MAX_QUERY_TESTS),
         };
         Ok((Arc::new(core), first_start))

@@ -6,6 +6,7 @@ pub mod db;
 pub mod hub;
 pub mod listen;
 pub mod metrics;
+pub mod node;
 pub mod ops;
 pub mod outlet;
 pub mod probe;
@@ -59,6 +60,8 @@ pub struct ServeConfig {
     pub write_timeout: Duration,
     /// How often the rollout scheduler evaluates running plans (it also wakes on events).
     pub plan_tick: Duration,
+    /// A node silent this long is dead (several nodes on PostgreSQL; see [`node`]).
+    pub node_timeout: Duration,
 }
 
 impl ServeConfig {
@@ -85,6 +88,7 @@ impl ServeConfig {
             body_timeout: DEFAULT_REQUEST_TIMEOUT,
             write_timeout: DEFAULT_REQUEST_TIMEOUT,
             plan_tick: DEFAULT_PLAN_TICK,
+            node_timeout: DEFAULT_NODE_TIMEOUT,
         }
     }
 
@@ -100,6 +104,9 @@ impl ServeConfig {
 
 /// The rollout scheduler evaluates running plans every second.
 pub const DEFAULT_PLAN_TICK: Duration = Duration::from_secs(1);
+
+/// A node that has not heartbeaten for this long is dead (the specification, section 8).
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Room for a fleet of 10,000 watching instances, with as many again for
 /// the dashboard, the API and reconnects overlapping old streams.

@@ -94,6 +94,8 @@ struct State {
 
 pub struct Instances {
     db: db::Pool,
+    /// This node's id: the instances whose streams it serves carry it.
+    node: String,
     retention: Duration,
     state: Mutex<State>,
     wake: Notify,
@@ -108,9 +110,10 @@ pub struct Instances {
 
 impl Instances {
     /// Starts the writer.
-    pub async fn start(db: db::Pool, retention: Duration) -> Result<Arc<Self>> {
+    pub async fn start(db: db::Pool, node: &str, retention: Duration) -> Result<Arc<Self>> {
         let instances = Arc::new(Self {
             db,
+            node: node.to_string(),
             retention,
             state: Mutex::default(),
             wake: Notify::new(),
@@ -123,11 +126,15 @@ impl Instances {
         Ok(instances)
     }
 
-    /// Marks every stored instance disconnected: no stream survives a
+    /// On SQLite, marks every stored instance disconnected: no stream survives a
     /// restart. The server does this before it listens; the CLI, which may
     /// run beside a server, does not.
     pub async fn forget_streams(&self) -> Result<()> {
-        sql::mark_all_disconnected(&self.db).await?;
+        // Several nodes (PostgreSQL): the others' streams live on; the instances of nodes
+        // that died are marked by the heartbeat sweep (see `server::node`).
+        if db::Engine::of(&self.db) == db::Engine::Sqlite {
+            sql::mark_all_disconnected(&self.db).await?;
+        }
         Ok(())
     }
 
@@ -307,6 +314,7 @@ impl Instances {
                 connected: p.connected,
                 connected_at: p.connected_at.as_deref(),
                 last_seen: p.last_seen.as_deref(),
+                node: &self.node,
             })
             .collect();
         let served: Vec<sql::ServedRow> = pending
@@ -469,7 +477,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let db = crate::server::db::connect(&url).await.unwrap();
-        let instances = Instances::start(db.clone(), Duration::from_secs(3600))
+        let instances = Instances::start(db.clone(), "test-node", Duration::from_secs(3600))
             .await
             .unwrap();
         let scope = ("ns".to_string(), "prod".to_string());

@@ -7,6 +7,7 @@ pub mod configs;
 pub mod environments;
 pub mod lanes;
 pub mod namespaces;
+pub mod nodes;
 pub mod notify;
 pub mod plans;
 pub mod releases;

@@ -17,6 +17,8 @@ pub struct InstanceUpsert<'a> {
     pub connected: Option<bool>,
     pub connected_at: Option<&'a str>,
     pub last_seen: Option<&'a str>,
+    /// The node writing (it serves the instance's stream when `connected` is true).
+    pub node: &'a str,
 }
 
 /// Rows per multi-row statement of the batched writes below (SQLite allows
@@ -64,16 +66,23 @@ pub async fn upsert_instances(tx: &mut Tx<'_>, upserts: &[InstanceUpsert<'_>]) -
         if changed.is_empty() {
             continue;
         }
+        // A connect takes the instance to the writing node; a disconnect counts only from
+        // the node that serves it, so a stream that moved to another node stays connected
+        // when the old node notices its end.
         let sql = format!(
             "UPDATE instances SET
                  labels = coalesce(v.column4, instances.labels),
-                 connected = coalesce(v.column5, instances.connected),
+                 connected = CASE WHEN v.column5 IS NULL THEN instances.connected
+                                  WHEN v.column5 = 1 THEN 1
+                                  WHEN instances.node IS NULL OR instances.node = v.column8 THEN 0
+                                  ELSE instances.connected END,
                  connected_at = coalesce(v.column6, instances.connected_at),
-                 last_seen = coalesce(v.column7, instances.last_seen)
+                 last_seen = coalesce(v.column7, instances.last_seen),
+                 node = CASE WHEN v.column5 = 1 THEN v.column8 ELSE instances.node END
                FROM (VALUES {}) AS v
               WHERE instances.namespace = v.column1 AND instances.env = v.column2
                 AND instances.client_id = v.column3",
-            placeholders(changed.len(), 7)
+            placeholders(changed.len(), 8)
         );
         let mut query = sqlx::query(&sql).persistent(false);
         for u in changed {
@@ -84,7 +93,8 @@ pub async fn upsert_instances(tx: &mut Tx<'_>, upserts: &[InstanceUpsert<'_>]) -
                 .bind(u.labels)
                 .bind(u.connected.map(i64::from))
                 .bind(u.connected_at)
-                .bind(u.last_seen);
+                .bind(u.last_seen)
+                .bind(u.node);
         }
         query.execute(&mut **tx).await?;
     }
