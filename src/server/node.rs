@@ -88,6 +88,18 @@ impl DbLease {
 }
 
 impl Lease for DbLease {
+    fn give_up(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if self.held_until.lock().expect("lease lock").take().is_some() {
+                if let Err(e) =
+                    sql::release_lease(&self.node.db, SCHEDULER_LEASE, &self.node.id).await
+                {
+                    tracing::warn!(error = %e, "cannot give the rollout lease up");
+                }
+            }
+        })
+    }
+
     fn held(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             let ttl = self.node.lease_ttl();

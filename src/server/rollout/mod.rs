@@ -45,6 +45,10 @@ use tokio::sync::Notify;
 /// advance one step.
 pub trait Lease: Send + Sync {
     fn held(&self) -> BoxFuture<'_, bool>;
+    /// This node stops driving plans (it shuts down): another may take over at once.
+    fn give_up(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// The lease of a database only this process serves (SQLite): always held.
@@ -107,6 +111,7 @@ pub fn spawn(core: &Arc<Core>) {
                 return;
             };
             if *closing.borrow() {
+                core.rollouts.lease.give_up().await;
                 return;
             }
             if core.rollouts.lease.held().await {
