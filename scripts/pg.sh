@@ -6,6 +6,8 @@
 #   scripts/pg.sh stop DIR    stop it (immediate) and remove DIR
 #   scripts/pg.sh run CMD...  start one in a temporary directory, run CMD with
 #                             GRAYCAST_TEST_POSTGRES=<url>, stop it whatever CMD did; CMD's status
+#   scripts/pg.sh pause DIR   stop the cluster in DIR, keeping its data (an outage, for tests)
+#   scripts/pg.sh resume DIR  start it again on the same port
 #   scripts/pg.sh bin         print the PostgreSQL bin directory used (fails when there is none)
 # As root the cluster runs as the `postgres` user (runuser); otherwise as the current user.
 set -euo pipefail
@@ -88,6 +90,19 @@ stop() {
   rm -rf "$dir"
 }
 
+pause() {
+  local dir=$1
+  [ -f "$dir/data/PG_VERSION" ] || die "$dir holds no cluster started by scripts/pg.sh start."
+  as_owner "$(bin_dir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+}
+
+resume() {
+  local dir=$1 port
+  [ -f "$dir/url" ] || die "$dir holds no cluster started by scripts/pg.sh start."
+  port=$(sed -E 's|.*:([0-9]+)/.*|\1|' "$dir/url")
+  as_owner "$(bin_dir)/pg_ctl" -D "$dir/data" -w -t 30 -l "$dir/log" -o "-p $port" start >/dev/null
+}
+
 run() {
   [ "$#" -gt 0 ] || die "run needs a command, e.g. scripts/pg.sh run cargo test"
   local dir status=0
@@ -104,6 +119,8 @@ case "${1:-}" in
   start) [ "$#" = 2 ] || die "usage: scripts/pg.sh start DIR"; start "$2" ;;
   stop) [ "$#" = 2 ] || die "usage: scripts/pg.sh stop DIR"; stop "$2" ;;
   run) shift; run "$@" ;;
+  pause) [ "$#" = 2 ] || die "usage: scripts/pg.sh pause DIR"; pause "$2" ;;
+  resume) [ "$#" = 2 ] || die "usage: scripts/pg.sh resume DIR"; resume "$2" ;;
   bin) bin_dir ;;
-  *) die "usage: scripts/pg.sh start DIR | stop DIR | run CMD... | bin" ;;
+  *) die "usage: scripts/pg.sh start DIR | stop DIR | pause DIR | resume DIR | run CMD... | bin" ;;
 esac

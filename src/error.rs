@@ -46,6 +46,8 @@ pub enum ErrorCode {
     TooManyRequests,
     Internal,
     Busy,
+    /// The database cannot be reached (it stopped, or the network to it is down).
+    Unavailable,
     /// The dashboard could not reach the server (never sent by the server).
     Network,
     /// A code this build does not know (a newer server's).
@@ -70,6 +72,7 @@ impl ErrorCode {
             Self::TooManyRequests => "too_many_requests",
             Self::Internal => "internal",
             Self::Busy => "busy",
+            Self::Unavailable => "unavailable",
             Self::Network => "network",
             Self::Unknown => "unknown",
         }
@@ -88,7 +91,7 @@ impl ErrorCode {
             Self::InvalidContent | Self::Unprocessable => 422,
             Self::TooManyRequests => 429,
             Self::Internal | Self::Unknown => 500,
-            Self::Busy => 503,
+            Self::Busy | Self::Unavailable => 503,
             Self::Network => 0,
         }
     }
@@ -175,6 +178,17 @@ impl Error {
         error
     }
 
+    /// A 503: the database cannot be reached now; the cause goes to the log.
+    pub fn unavailable(cause: impl fmt::Display) -> Self {
+        let mut error = Self::new(
+            ErrorCode::Unavailable,
+            "The database cannot be reached right now; nothing was changed. Try again shortly.",
+        );
+        error.cause = Some(format!("{cause:#}"));
+        error.retry_after = Some(5);
+        error
+    }
+
     /// An opaque error for the caller that keeps the real cause (with its
     /// chain, `{:#}`) for the log.
     pub fn internal(cause: impl fmt::Display) -> Self {
@@ -244,7 +258,7 @@ mod server_impls {
                 "error": { "code": self.code, "message": self.message, "field": self.field }
             });
             let mut response = (status, axum::Json(body)).into_response();
-            if status == StatusCode::TOO_MANY_REQUESTS {
+            if status == StatusCode::TOO_MANY_REQUESTS || self.retry_after.is_some() {
                 response.headers_mut().insert(
                     axum::http::header::RETRY_AFTER,
                     axum::http::HeaderValue::from(self.retry_after.unwrap_or(60)),
@@ -256,7 +270,11 @@ mod server_impls {
 
     impl From<sqlx::Error> for Error {
         fn from(e: sqlx::Error) -> Self {
-            Error::internal(e)
+            if crate::server::db::is_unreachable(&e) {
+                Error::unavailable(e)
+            } else {
+                Error::internal(e)
+            }
         }
     }
 

@@ -2,120 +2,20 @@
 //! save and release, then restarted on the same database, several times. Each
 //! restart must be ready quickly, and every write it acknowledged must be there.
 
+#[path = "support/server.rs"]
+mod server;
+
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use server::{client, database, wait_ready, Server};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The binary under test; `GRAYCAST_CRASH_BIN` runs this test against another build.
-fn bin() -> String {
-    std::env::var("GRAYCAST_CRASH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_graycast").into())
-}
 /// Lines per saved version, each changed by every save: validation and the diff are real work.
 const LINES: usize = 500;
 const WRITERS: usize = 8;
 const CRASHES: usize = 6;
-/// A restarted server must answer `/readyz` within this time.
-const READY_WITHIN: Duration = Duration::from_secs(10);
 const NS: &str = "shop";
 const ENV: &str = "prod";
-
-struct Server {
-    child: Child,
-    base: String,
-    /// Everything the server logged, for the failure message.
-    log: Arc<Mutex<String>>,
-}
-
-impl Server {
-    /// Starts `graycast serve` on a free port; returns once it printed where it listens.
-    // On a failed start the test panics and ends, and the child with it.
-    #[allow(clippy::zombie_processes)]
-    fn start(database_url: &str) -> Self {
-        let mut child = Command::new(bin())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database-url",
-                database_url,
-                "--admin-password",
-                "admin-password",
-            ])
-            .env("RUST_LOG", "info,sqlx=warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the server starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                text.push_str(&String::from_utf8_lossy(&buf[..n]));
-                sink.lock().unwrap().clone_from(&text);
-            }
-        });
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = stdout.read_line(&mut line).unwrap();
-            assert!(n > 0, "the server exited: {}", log.lock().unwrap());
-            if let Some(base) = line.trim().strip_prefix("graycast is listening on ") {
-                let base = base.to_string();
-                // Keep reading stdout so the server never blocks on a full pipe.
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut stdout, &mut std::io::sink());
-                });
-                return Self { child, base, log };
-            }
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-/// Polls `/readyz` until it answers 200; panics after [`READY_WITHIN`] from `started`.
-async fn wait_ready(server: &Server, started: Instant) {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_millis(500))
-        .build()
-        .unwrap();
-    loop {
-        if let Ok(r) = http.get(server.url("/readyz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(
-            started.elapsed() < READY_WITHIN,
-            "the restarted server was not ready within {READY_WITHIN:?}; its log:\n{}",
-            server.log.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// What a writer got acknowledged: versions (number, content) and releases (event id, version).
 #[derive(Default, Clone)]
@@ -247,7 +147,7 @@ async fn check_acked(server: &Server, token: &str, key: &str, acked: &Acked) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_under_concurrent_writers_loses_nothing_and_restarts_ready() {
     let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let database_url = database(&dir).await;
 
     // Set up: a namespace, one config per writer, an admin token.
     let server = Server::start(&database_url);

@@ -140,17 +140,41 @@ pub async fn router(state: AppState) -> Result<Router> {
     Ok(crate::server::trace::traced(router))
 }
 
+/// Ready when the database answers and this node's release sequence is not behind the
+/// database's by more than [`MAX_LAG`] (the specification, section 8): a load balancer then
+/// sends nobody to a node whose push hub cannot read.
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
-) -> (axum::http::StatusCode, &'static str) {
-    match crate::server::db::ping(&state.db).await {
-        Ok(()) => (axum::http::StatusCode::OK, "ready"),
-        Err(()) => (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "database unavailable",
-        ),
+) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    let last = match crate::server::db::watch::last_event_id(&state.db).await {
+        Ok(last) => last,
+        Err(e) => {
+            tracing::warn!(error = %e, "the database does not answer");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable".into(),
+            );
+        }
+    };
+    let lag = state
+        .readiness
+        .lag(state.hub.catalog().applied_through(), last);
+    if lag > MAX_LAG {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "release sequence behind the database for {} s (at {}, the database at {last})",
+                lag.as_secs(),
+                state.hub.catalog().applied_through()
+            ),
+        );
     }
+    (StatusCode::OK, "ready".into())
 }
+
+/// How long a node's release sequence may stay behind the database's and be ready.
+pub const MAX_LAG: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Prometheus text exposition; unauthenticated, like most exporters (keep the
 /// listener private or filter `/metrics` at the proxy).
@@ -170,6 +194,14 @@ async fn metrics(
                  # TYPE graycast_catalog_configs gauge\ngraycast_catalog_configs {configs}\n\
                  # HELP graycast_catalog_content_bytes Bytes of config content held in memory.\n\
                  # TYPE graycast_catalog_content_bytes gauge\ngraycast_catalog_content_bytes {bytes}\n"
+            ));
+            text.push_str(&format!(
+                "# HELP graycast_node_info This node among those sharing the database.\n\
+                 # TYPE graycast_node_info gauge\ngraycast_node_info{{node=\"{}\"}} 1\n\
+                 # HELP graycast_rollout_lease_held Whether this node drives the rollout plans (1) or another does (0).\n\
+                 # TYPE graycast_rollout_lease_held gauge\ngraycast_rollout_lease_held {}\n",
+                state.node.id,
+                u8::from(state.rollouts.drives_plans())
             ));
             if let Some(rss) = resident_bytes() {
                 text.push_str(&format!(

@@ -26,6 +26,8 @@ pub struct Core {
     pub metrics: Arc<metrics::Metrics>,
     /// This process among the nodes sharing the database.
     pub node: Arc<node::Node>,
+    /// How far this node's release sequence is behind the database's (`/readyz`).
+    pub readiness: node::Readiness,
     /// Turns true when the server begins to shut down: endless streams (watch,
     /// live instances) end then, so the graceful shutdown does not wait forever.
     pub closing: tokio::sync::watch::Sender<bool>,
@@ -110,6 +112,7 @@ impl Core {
             instances,
             metrics,
             node,
+            readiness: node::Readiness::default(),
             closing: tokio::sync::watch::Sender::new(false),
             content,
             probe_client: super::probe::client(),

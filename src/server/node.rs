@@ -88,6 +88,13 @@ impl DbLease {
 }
 
 impl Lease for DbLease {
+    fn holds(&self) -> bool {
+        self.held_until
+            .lock()
+            .expect("lease lock")
+            .is_some_and(|until| until > Instant::now())
+    }
+
     fn give_up(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             if self.held_until.lock().expect("lease lock").take().is_some() {
@@ -140,5 +147,62 @@ impl Lease for DbLease {
                 }
             }
         })
+    }
+}
+
+/// How long this node's release sequence has been behind the database's, for `/readyz`.
+#[derive(Default)]
+pub struct Readiness {
+    /// An event the database had that this node had not applied, and when that was
+    /// first seen.
+    behind: Mutex<Option<(i64, Instant)>>,
+}
+
+impl Readiness {
+    /// How long the node has been behind, given what it has `applied` and the database's
+    /// `last` event: zero when caught up; else the time since the oldest event still
+    /// unapplied was first seen (a node that keeps up under steady releases is never
+    /// behind for long, since each event it was behind on is applied soon after).
+    pub fn lag(&self, applied: i64, last: i64) -> Duration {
+        self.lag_at(applied, last, Instant::now())
+    }
+
+    fn lag_at(&self, applied: i64, last: i64, now: Instant) -> Duration {
+        let mut behind = self.behind.lock().expect("readiness lock");
+        if applied >= last {
+            *behind = None;
+            return Duration::ZERO;
+        }
+        match *behind {
+            Some((target, since)) if applied < target => now.saturating_duration_since(since),
+            _ => {
+                *behind = Some((last, now));
+                Duration::ZERO
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Readiness;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn lag_counts_from_the_first_sight_of_an_event_still_unapplied() {
+        let r = Readiness::default();
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(r.lag_at(5, 5, t0), s(0));
+        // Behind on 7 from t0: the lag grows while 7 is not applied…
+        assert_eq!(r.lag_at(5, 7, t0), s(0));
+        assert_eq!(r.lag_at(6, 9, t0 + s(3)), s(3));
+        assert_eq!(r.lag_at(6, 9, t0 + s(6)), s(6));
+        // …7 applied, 9 not yet: counted afresh from now.
+        assert_eq!(r.lag_at(7, 9, t0 + s(7)), s(0));
+        assert_eq!(r.lag_at(8, 10, t0 + s(8)), s(1));
+        // Caught up: no lag.
+        assert_eq!(r.lag_at(10, 10, t0 + s(20)), s(0));
+        assert_eq!(r.lag_at(10, 11, t0 + s(21)), s(0));
     }
 }

@@ -191,6 +191,22 @@ pub async fn begin_read(pool: &Pool) -> sqlx::Result<Tx<'static>> {
     }
 }
 
+/// Whether `e` says the database cannot be reached (rather than that the query is
+/// wrong): no connection within the pool's wait, a broken connection, or PostgreSQL
+/// shutting down or refusing connections. Answered 503, not 500.
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
+    use sqlx::Error as E;
+    match e {
+        E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception), 57P01–57P03 (shutting down,
+        // crash shutdown, cannot connect now).
+        E::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
+
 /// Whether `e` is a unique-constraint violation (the caller answers 409).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
@@ -270,6 +286,12 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
             Engine::Sqlite => 8,
             Engine::Postgres => 16,
         })
+        // A write waits this long for a connection before it is answered 503 (a stopped
+        // PostgreSQL); SQLite's writers wait for each other within its busy timeout.
+        .acquire_timeout(match engine {
+            Engine::Sqlite => Duration::from_secs(30),
+            Engine::Postgres => Duration::from_secs(5),
+        })
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if engine == Engine::Sqlite {
@@ -295,15 +317,6 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
 /// sqlx's messages already include their source: keep them, not their chain too.
 fn flat(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("{e}")
-}
-
-/// Whether the database answers queries (the readiness probe).
-pub async fn ping(pool: &Pool) -> std::result::Result<(), ()> {
-    sqlx::query("SELECT 1")
-        .execute(pool)
-        .await
-        .map(|_| ())
-        .map_err(|e| tracing::warn!(error = %e, "the database does not answer"))
 }
 
 /// A query put together piece by piece, its values bound as `$1`, `$2`, … in the order

@@ -42,7 +42,7 @@ pub async fn tail(conn: &mut super::Conn, after: i64) -> Result<Vec<TailEvent>> 
 }
 
 /// The number of the newest release event (0 when there is none).
-pub async fn last_event_id(conn: &mut super::Conn) -> Result<i64> {
+pub async fn last_event_id(conn: impl super::Executor<'_>) -> Result<i64> {
     sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM release_events")
         .fetch_one(conn)
         .await

@@ -82,6 +82,11 @@ impl Catalog {
         });
     }
 
+    /// The release sequence the catalog (and the push hub) has applied up to.
+    pub fn applied_through(&self) -> i64 {
+        *self.applied.borrow()
+    }
+
     /// Waits until every release event published on this node is applied and
     /// returns the release sequence the catalog is at. 503 when the dispatcher
     /// is stuck (it cannot read the database) for longer than a few seconds.

@@ -268,7 +268,7 @@ impl Hub {
 /// Every config's state and the release sequence it is at, from one snapshot.
 async fn load_catalog(db: &db::Pool) -> Result<(i64, Catalog)> {
     let mut tx = db::begin_read(db).await?;
-    let processed = sql::last_event_id(&mut tx).await?;
+    let processed = sql::last_event_id(&mut *tx).await?;
     let catalog = Catalog::new(processed);
     for (namespace, env) in sql::scopes(&mut tx).await? {
         let scope = (namespace, env);

@@ -45,6 +45,10 @@ use tokio::sync::Notify;
 /// advance one step.
 pub trait Lease: Send + Sync {
     fn held(&self) -> BoxFuture<'_, bool>;
+    /// Whether the last [`Lease::held`] found the lease held and it has not run out since.
+    fn holds(&self) -> bool {
+        true
+    }
     /// This node stops driving plans (it shuts down): another may take over at once.
     fn give_up(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
@@ -83,6 +87,11 @@ impl Rollouts {
             probes: Mutex::default(),
             stored: Mutex::default(),
         }
+    }
+
+    /// Whether this node drives the plans now (for `/metrics`).
+    pub fn drives_plans(&self) -> bool {
+        self.lease.holds()
     }
 
     /// Something a plan depends on changed: evaluate now rather than at the next tick.

@@ -1,0 +1,661 @@
+//! Several graycast nodes (real processes) on one PostgreSQL (the specification, section 8):
+//! one commit-ordered release sequence seen by every reader, releases pushed across nodes,
+//! a subscriber moving between nodes with `Last-Event-ID`, the plan scheduler taken over when
+//! its node is killed (`SIGKILL`), and a stopped PostgreSQL answered with 503 and recovered.
+//!
+//! These run only on PostgreSQL (`GRAYCAST_TEST_POSTGRES`, set by `scripts/pg.sh run` in
+//! `make test`); on SQLite, one process owns the database, and each test says it skipped.
+
+#[path = "support/server.rs"]
+mod server;
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use server::{client, wait_ready, Server};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+const NS: &str = "shop";
+const ENV: &str = "prod";
+/// How long a condition may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn postgres() -> Option<String> {
+    std::env::var("GRAYCAST_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+macro_rules! postgres_only {
+    () => {
+        if postgres().is_none() {
+            eprintln!("skipped: several nodes need PostgreSQL (GRAYCAST_TEST_POSTGRES)");
+            return;
+        }
+    };
+}
+
+/// Nodes on one fresh database, and an admin token valid on all of them.
+struct Cluster {
+    /// The nodes' shared database.
+    url: String,
+    nodes: Vec<Option<Server>>,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Cluster {
+    async fn start(count: usize, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = server::database(&dir).await;
+        let first = Server::start_with(&url, args);
+        wait_ready(&first, Instant::now()).await;
+        let admin = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let r = admin
+            .post(first.url("/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": "admin-password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = admin
+            .post(first.url("/api/v1/tokens"))
+            .json(&json!({"name": "nodes", "role": "admin"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let token = r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut nodes = vec![Some(first)];
+        for _ in 1..count {
+            let node = Server::start_with(&url, args);
+            wait_ready(&node, Instant::now()).await;
+            nodes.push(Some(node));
+        }
+        let cluster = Self {
+            url,
+            nodes,
+            token,
+            http: client(),
+        };
+        let (status, body) = cluster
+            .post(0, "/api/v1/namespaces", json!({"name": NS}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        cluster
+    }
+
+    fn node(&self, i: usize) -> &Server {
+        self.nodes[i].as_ref().expect("a live node")
+    }
+
+    async fn post(&self, node: usize, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.node(node).url(path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, node: usize, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(self.node(node).url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    fn configs(key: &str) -> String {
+        format!("/api/v1/namespaces/{NS}/envs/{ENV}/configs/{key}")
+    }
+
+    /// Creates `key` with `content` as version 1 and releases it; returns the event's id.
+    async fn create(&self, node: usize, key: &str, content: &str) -> i64 {
+        let (status, body) = self
+            .post(
+                node,
+                &format!("/api/v1/namespaces/{NS}/envs/{ENV}/configs"),
+                json!({"key": key, "format": "text", "content": content}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, event) = self
+            .post(
+                node,
+                &format!("{}/release", Self::configs(key)),
+                json!({"version": 1}),
+            )
+            .await;
+        assert_eq!(status, 201, "{event}");
+        event["id"].as_i64().expect("the event's id")
+    }
+
+    /// Saves `content` as the next version of `key` through `node` and releases it;
+    /// returns the version and the release event's id.
+    async fn save_and_release(&self, node: usize, key: &str, content: &str) -> (i64, i64) {
+        let (status, versions) = self
+            .get(node, &format!("{}/versions", Self::configs(key)))
+            .await;
+        assert_eq!(status, 200, "{versions}");
+        let base = versions
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v["version"].as_i64())
+            .max()
+            .unwrap();
+        let (status, saved) = self
+            .post(
+                node,
+                &format!("{}/versions", Self::configs(key)),
+                json!({"content": content, "base_version": base}),
+            )
+            .await;
+        assert_eq!(status, 201, "{saved}");
+        let version = saved["version"].as_i64().unwrap();
+        let (status, event) = self
+            .post(
+                node,
+                &format!("{}/release", Self::configs(key)),
+                json!({"version": version}),
+            )
+            .await;
+        assert_eq!(status, 201, "{event}");
+        (version, event["id"].as_i64().expect("the event's id"))
+    }
+}
+
+/// One server-sent event: its id, name and data.
+#[derive(Debug, Clone)]
+struct Event {
+    id: Option<i64>,
+    event: String,
+    data: String,
+}
+
+/// A watch stream read over TCP, event by event.
+struct Watch {
+    body: futures_util::stream::BoxStream<'static, reqwest::Result<axum::body::Bytes>>,
+    buf: String,
+}
+
+impl Watch {
+    async fn open(node: &Server, token: &str, client_id: &str, last_event_id: Option<i64>) -> Self {
+        let mut request = reqwest::Client::new()
+            .get(node.url(&format!(
+                "/api/v1/watch?namespace={NS}&env={ENV}&client_id={client_id}"
+            )))
+            .bearer_auth(token);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        Self {
+            body: r.bytes_stream().boxed(),
+            buf: String::new(),
+        }
+    }
+
+    /// The next event (comments skipped); `None` when the stream ended.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut event = Event {
+                    id: None,
+                    event: "message".into(),
+                    data: String::new(),
+                };
+                let mut any = false;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        event.id = v.trim().parse().ok();
+                        any = true;
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event.event = v.trim().to_string();
+                        any = true;
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        event.data.push_str(v);
+                        any = true;
+                    }
+                }
+                if any {
+                    return Some(event);
+                }
+                continue;
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.buf.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Config events until `done` holds for the one just read (fails after [`PATIENCE`]).
+    async fn until(&mut self, what: &str, mut done: impl FnMut(&Event) -> bool) -> Vec<Event> {
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.next())
+                .await
+                .unwrap_or_else(|_| panic!("{what}: not within {PATIENCE:?}; saw {seen:?}"))
+                .unwrap_or_else(|| panic!("{what}: the stream ended; saw {seen:?}"));
+            let stop = done(&next);
+            if next.event == "config" {
+                seen.push(next);
+            }
+            if stop {
+                return seen;
+            }
+        }
+    }
+}
+
+fn json_of(e: &Event) -> Value {
+    serde_json::from_str(&e.data).unwrap_or(Value::Null)
+}
+
+/// Every event id a watch stream carries is above the one before.
+fn assert_ids_grow(events: &[Event], what: &str) {
+    let ids: Vec<i64> = events.iter().filter_map(|e| e.id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "{what}: event ids went back: {ids:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_releases_through_two_nodes_are_seen_in_commit_order_by_every_reader() {
+    postgres_only!();
+    let cluster = std::sync::Arc::new(Cluster::start(2, &[]).await);
+    const WRITERS: usize = 6;
+    const RELEASES: usize = 8;
+    for w in 0..WRITERS {
+        cluster.create(w % 2, &format!("w{w}.txt"), "v1").await;
+    }
+    // A reader tailing the table the way the push hub does (`id > last`), on its own
+    // connection: every id it sees must be above the last, and in the end it must have seen
+    // every id (a late commit of a lower id would be skipped by such a reader).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = tokio::spawn(tail_reader(cluster.url.clone(), stop.clone()));
+    let mut watches = [
+        Watch::open(cluster.node(0), &cluster.token, "reader-a", None).await,
+        Watch::open(cluster.node(1), &cluster.token, "reader-b", None).await,
+    ];
+    for w in &mut watches {
+        w.until("the initial configs", |e| {
+            e.event == "config" && json_of(e)["key"] == format!("w{}.txt", WRITERS - 1)
+        })
+        .await;
+    }
+    let started = Instant::now();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for r in 0..RELEASES {
+                    // Alternate nodes: each writer writes through both.
+                    let node = (w + r) % 2;
+                    let (_, id) = cluster
+                        .save_and_release(node, &format!("w{w}.txt"), &format!("w{w} r{r}"))
+                        .await;
+                    ids.push(id);
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut released = BTreeSet::new();
+    for writer in writers {
+        released.extend(writer.await.unwrap());
+    }
+    eprintln!(
+        "{} releases through two nodes in {:?}",
+        released.len(),
+        started.elapsed()
+    );
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let (seen, all) = reader.await.unwrap();
+    assert!(released.is_subset(&all));
+    assert_eq!(
+        seen, all,
+        "a reader following id > last missed ids that committed after a higher one"
+    );
+    // Each node's stream hands out every writer's last version, with ids only growing.
+    for (i, w) in watches.iter_mut().enumerate() {
+        let mut last: std::collections::HashMap<String, String> = Default::default();
+        let events = w
+            .until("every writer's last version", |e| {
+                if e.event == "config" {
+                    let v = json_of(e);
+                    last.insert(
+                        v["key"].as_str().unwrap_or("").into(),
+                        v["content"].as_str().unwrap_or("").into(),
+                    );
+                }
+                (0..WRITERS).all(|w| {
+                    last.get(&format!("w{w}.txt")).map(String::as_str)
+                        == Some(&*format!("w{w} r{}", RELEASES - 1))
+                })
+            })
+            .await;
+        assert_ids_grow(&events, &format!("node {i}'s stream"));
+        let max_seen = events.iter().filter_map(|e| e.id).max().unwrap();
+        assert_eq!(max_seen, *released.iter().max().unwrap(), "node {i}");
+    }
+}
+
+/// Follows `release_events` by `id > last` on its own connection until `stop`, checking
+/// that every id it reads is above the last; returns the ids it saw and, after a last
+/// read, every id in the table.
+async fn tail_reader(
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (BTreeSet<i64>, BTreeSet<i64>) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut seen = BTreeSet::new();
+    let mut last = 0i64;
+    loop {
+        let done = stop.load(std::sync::atomic::Ordering::Acquire);
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM release_events WHERE id > $1 ORDER BY id")
+                .bind(last)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        for id in ids {
+            assert!(id > last, "read {id} after {last}");
+            last = id;
+            seen.insert(id);
+        }
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let all: Vec<i64> = sqlx::query_scalar("SELECT id FROM release_events")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    (seen, all.into_iter().collect())
+}
+
+/// `GET /metrics` of `node`, as text.
+async fn metrics(node: &Server) -> String {
+    client()
+        .get(node.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_moving_to_another_node_gets_exactly_what_changed_for_it() {
+    postgres_only!();
+    let cluster = Cluster::start(2, &[]).await;
+    cluster.create(0, "a.txt", "a1").await;
+    let last = cluster.create(0, "b.txt", "b1").await;
+    let mut on_a = Watch::open(cluster.node(0), &cluster.token, "mover", None).await;
+    let initial = on_a
+        .until("the initial configs", |e| e.id == Some(last))
+        .await;
+    assert_eq!(initial.len(), 2, "{initial:?}");
+    drop(on_a);
+    // A release while the subscriber moves, then straight to the other node: whether or not
+    // that node has read the release yet, it answers with exactly it.
+    let (_, moved) = cluster.save_and_release(0, "a.txt", "a2").await;
+    let mut on_b = Watch::open(cluster.node(1), &cluster.token, "mover", Some(last)).await;
+    let (_, later) = cluster.save_and_release(0, "b.txt", "b2").await;
+    let events = on_b
+        .until("the releases since Last-Event-ID", |e| e.id == Some(later))
+        .await;
+    let got: Vec<(Option<i64>, String, String)> = events
+        .iter()
+        .map(|e| {
+            let v = json_of(e);
+            (
+                e.id,
+                v["key"].as_str().unwrap_or("").to_string(),
+                v["content"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some(moved), "a.txt".into(), "a2".into()),
+            (Some(later), "b.txt".into(), "b2".into()),
+        ],
+        "nothing twice, nothing missed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plan_finishes_on_the_other_node_when_its_scheduler_node_is_killed() {
+    postgres_only!();
+    let mut cluster =
+        Cluster::start(2, &["--node-timeout-secs", "3", "--plan-tick-ms", "200"]).await;
+    cluster.create(0, "app.txt", "v1").await;
+    let (status, saved) = cluster
+        .post(
+            0,
+            &format!("{}/versions", Cluster::configs("app.txt")),
+            json!({"content": "v2", "base_version": 1}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let steps = json!([{"percentage": 10, "hold_secs": 2}, {"percentage": 50, "hold_secs": 2},
+                       {"percentage": 100, "hold_secs": 1}]);
+    let (status, lane) = cluster
+        .post(
+            0,
+            &format!("{}/lanes", Cluster::configs("app.txt")),
+            json!({"version": 2, "plan": {"steps": steps, "guards": [], "finish": "promote"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{lane}");
+    let plan = format!("{}/lanes/{}/plan", Cluster::configs("app.txt"), lane["id"]);
+    // Exactly one node drives plans.
+    let deadline = Instant::now() + PATIENCE;
+    let holder = loop {
+        let held: Vec<bool> =
+            futures_util::future::join_all((0..2).map(|i| metrics(cluster.node(i))))
+                .await
+                .iter()
+                .map(|m| m.contains("\ngraycast_rollout_lease_held 1\n"))
+                .collect();
+        if held.iter().filter(|h| **h).count() == 1 {
+            break held.iter().position(|h| *h).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single lease holder: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Kill the scheduler's node once the plan has left its first step.
+    loop {
+        let (_, p) = cluster.get(1 - holder, &plan).await;
+        if p["step"].as_i64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the plan did not advance: {p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster.nodes[holder].take().unwrap().kill();
+    let killed = Instant::now();
+    let survivor = 1 - holder;
+    let done = loop {
+        let (_, p) = cluster.get(survivor, &plan).await;
+        if p["state"] == "completed" {
+            break p;
+        }
+        assert!(
+            killed.elapsed() < PATIENCE,
+            "the plan did not finish on the other node: {p}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("finished {:?} after the kill: {done}", killed.elapsed());
+    assert!(metrics(cluster.node(survivor))
+        .await
+        .contains("\ngraycast_rollout_lease_held 1\n"));
+    let (_, config) = cluster.get(survivor, &Cluster::configs("app.txt")).await;
+    assert_eq!(config["stable_version"], 2, "{config}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_postgres_is_answered_503_streams_stay_open_and_all_recovers() {
+    postgres_only!();
+    // Its own cluster, since it stops it.
+    let dir = tempfile::tempdir().unwrap();
+    let pg = dir.path().join("pg");
+    let pg_sh = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg.sh");
+    let run = |what: &str| {
+        let out = std::process::Command::new(pg_sh)
+            .args([what, pg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg.sh {what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // A directory postgres may enter: the test's own temp dir is closed to it.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let server_url = run("start");
+    // Stopped whatever happens below.
+    struct Stop(std::path::PathBuf, &'static str);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new(self.1)
+                .arg("stop")
+                .arg(&self.0)
+                .output();
+        }
+    }
+    let _stop = Stop(pg.clone(), pg_sh);
+    let url = {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&server_url).await.unwrap();
+        sqlx::query("CREATE DATABASE outage")
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        format!("{}/outage", server_url.rsplit_once('/').unwrap().0)
+    };
+    let node = Server::start_with(&url, &["--heartbeat-secs", "1"]);
+    wait_ready(&node, Instant::now()).await;
+    let cluster = {
+        // The cluster helpers, on this one node.
+        let admin = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let r = admin
+            .post(node.url("/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": "admin-password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = admin
+            .post(node.url("/api/v1/tokens"))
+            .json(&json!({"name": "outage", "role": "admin"}))
+            .send()
+            .await
+            .unwrap();
+        let token = r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let cluster = Cluster {
+            url: url.clone(),
+            nodes: vec![Some(node)],
+            token,
+            http: client(),
+        };
+        let (status, body) = cluster
+            .post(0, "/api/v1/namespaces", json!({"name": NS}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        cluster
+    };
+    let first = cluster.create(0, "app.txt", "v1").await;
+    let mut watch = Watch::open(cluster.node(0), &cluster.token, "pod-1", None).await;
+    watch.until("the config", |e| e.id == Some(first)).await;
+
+    run("pause");
+    // Writes: 503 with a sentence, not 500, within the pool's wait.
+    let (status, body) = cluster
+        .post(
+            0,
+            &format!("{}/versions", Cluster::configs("app.txt")),
+            json!({"content": "v2", "base_version": 1}),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let ready = client()
+        .get(cluster.node(0).url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    // The stream stays open meanwhile: its heartbeats keep coming.
+    let beat = tokio::time::timeout(Duration::from_secs(5), watch.body.next()).await;
+    assert!(
+        matches!(beat, Ok(Some(Ok(_)))),
+        "the watch stream ended during the outage"
+    );
+
+    run("resume");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let ready = client()
+            .get(cluster.node(0).url("/readyz"))
+            .send()
+            .await
+            .unwrap();
+        if ready.status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready again after PostgreSQL came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, event) = cluster.save_and_release(0, "app.txt", "v2").await;
+    let events = watch
+        .until("the release after the outage", |e| e.id == Some(event))
+        .await;
+    assert_eq!(json_of(events.last().unwrap())["content"], "v2");
+}
