@@ -75,6 +75,8 @@ type RequestKey = (String, String, u16);
 #[derive(Default)]
 pub struct Metrics {
     subscribers: AtomicI64,
+    /// Requests answered by the fast path (src/server/fast.rs), also counted in `requests`.
+    fast_path_requests: AtomicU64,
     push_events: AtomicU64,
     push_latency: Histogram,
     releases: Mutex<BTreeMap<String, u64>>,
@@ -123,6 +125,11 @@ impl Metrics {
         if let Some(latency) = latency {
             self.push_latency.observe(latency);
         }
+    }
+
+    /// A request the fast path answered (src/server/fast.rs).
+    pub fn fast_path_request(&self) {
+        self.fast_path_requests.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn password_check_started(&self) {
@@ -271,6 +278,13 @@ impl Metrics {
                 escape(route)
             );
         }
+        scalar(
+            &mut out,
+            "graycast_http_fast_path_requests_total",
+            "counter",
+            "HTTP requests answered by the fast path for resolve and OFREP (also counted in graycast_http_requests_total).",
+            self.fast_path_requests.load(Ordering::Relaxed),
+        );
         out.push_str("# HELP graycast_http_request_duration_seconds Time to answer an HTTP request (until the response head, for streams).\n");
         out.push_str("# TYPE graycast_http_request_duration_seconds histogram\n");
         let durations: Vec<_> = self
@@ -327,6 +341,7 @@ mod tests {
         metrics.rollout_transition("advanced");
         metrics.guard_evaluated("reports", "passing");
         metrics.set_rollouts_active(3);
+        metrics.fast_path_request();
         metrics.request(
             "GET",
             "/api/v1/namespaces/{ns}",
@@ -343,6 +358,7 @@ mod tests {
         assert!(text.contains("graycast_releases_total{kind=\"stable\"} 2\n"));
         assert!(text.contains("graycast_releases_total{kind=\"lane.update\"} 1\n"));
         assert!(text.contains("graycast_rollouts_active 3\n"), "{text}");
+        assert!(text.contains("graycast_http_fast_path_requests_total 1\n"));
         assert!(text.contains("graycast_rollout_transitions_total{to=\"advanced\"} 2\n"));
         assert!(text
             .contains("graycast_guard_evaluations_total{kind=\"reports\",status=\"passing\"} 1\n"));
