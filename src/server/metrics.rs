@@ -69,8 +69,11 @@ impl Histogram {
     }
 }
 
-/// (method, route template, status).
-type RequestKey = (String, String, u16);
+/// Answered requests by method, route template and status; nested so that
+/// counting a request of a known series allocates nothing.
+type RequestCounts = BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>;
+/// Request durations by method and route template.
+type RequestDurations = BTreeMap<String, BTreeMap<String, std::sync::Arc<Histogram>>>;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -80,9 +83,7 @@ pub struct Metrics {
     push_events: AtomicU64,
     push_latency: Histogram,
     releases: Mutex<BTreeMap<String, u64>>,
-    requests: Mutex<BTreeMap<RequestKey, u64>>,
-    /// (method, route template) → durations.
-    request_durations: Mutex<BTreeMap<(String, String), std::sync::Arc<Histogram>>>,
+    requests: Mutex<(RequestCounts, RequestDurations)>,
     password_checks_running: AtomicI64,
     password_checks_refused: AtomicU64,
     /// Rollout plan transitions by where they went (`started`, `advanced`, `paused`, …).
@@ -182,19 +183,19 @@ impl Metrics {
     }
 
     pub fn request(&self, method: &str, route: &str, status: u16, duration: Duration) {
-        *self
-            .requests
-            .lock()
-            .expect("metrics lock")
-            .entry((method.to_string(), route.to_string(), status))
-            .or_default() += 1;
-        let histogram = self
-            .request_durations
-            .lock()
-            .expect("metrics lock")
-            .entry((method.to_string(), route.to_string()))
-            .or_default()
-            .clone();
+        /// `map[key]`, inserted (with an owned key) only the first time.
+        fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+            if !map.contains_key(key) {
+                map.insert(key.to_string(), V::default());
+            }
+            map.get_mut(key).expect("inserted")
+        }
+        let histogram = {
+            let mut requests = self.requests.lock().expect("metrics lock");
+            let (counts, durations) = &mut *requests;
+            *slot(slot(counts, method), route).entry(status).or_default() += 1;
+            slot(slot(durations, method), route).clone()
+        };
         histogram.observe(duration);
     }
 
@@ -270,14 +271,29 @@ impl Metrics {
         }
         out.push_str("# HELP graycast_http_requests_total HTTP requests answered, by method, route template and status.\n");
         out.push_str("# TYPE graycast_http_requests_total counter\n");
-        for ((method, route, status), n) in self.requests.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "graycast_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape(method),
-                escape(route)
-            );
+        let requests = self.requests.lock().expect("metrics lock");
+        let (counts, durations) = &*requests;
+        for (method, routes) in counts {
+            for (route, statuses) in routes {
+                for (status, n) in statuses {
+                    let _ = writeln!(
+                        out,
+                        "graycast_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                        escape(method),
+                        escape(route)
+                    );
+                }
+            }
         }
+        let durations: Vec<_> = durations
+            .iter()
+            .flat_map(|(method, routes)| {
+                routes
+                    .iter()
+                    .map(move |(route, h)| ((method.clone(), route.clone()), h.clone()))
+            })
+            .collect();
+        drop(requests);
         scalar(
             &mut out,
             "graycast_http_fast_path_requests_total",
@@ -287,13 +303,6 @@ impl Metrics {
         );
         out.push_str("# HELP graycast_http_request_duration_seconds Time to answer an HTTP request (until the response head, for streams).\n");
         out.push_str("# TYPE graycast_http_request_duration_seconds histogram\n");
-        let durations: Vec<_> = self
-            .request_durations
-            .lock()
-            .expect("metrics lock")
-            .iter()
-            .map(|(k, h)| (k.clone(), h.clone()))
-            .collect();
         for ((method, route), histogram) in durations {
             let labels = format!(
                 "method=\"{}\",route=\"{}\"",
