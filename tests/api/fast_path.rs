@@ -17,7 +17,10 @@ const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-
 /// `shop/prod/app.json` (json) released at version 1 and `other.json`
 /// released too; a subscriber token limited to shop/prod, used once.
 async fn shop() -> (TestApp, String) {
-    let app = spawn_app().await;
+    shop_on(spawn_app().await).await
+}
+
+async fn shop_on(app: TestApp) -> (TestApp, String) {
     app.namespace(NS).await;
     for key in ["app.json", "other.json"] {
         app.config(NS, ENV, key, "json", r#"{"pool": 1}"#).await;
@@ -449,5 +452,46 @@ async fn a_body_in_two_writes_is_read_whole_and_one_over_the_limit_gets_413() {
     let head = String::from_utf8_lossy(&read).to_string();
     assert!(head.starts_with("HTTP/1.1 413 "), "{head}");
     drop(sender);
+    assert_eq!(fast_count(&app).await, before + 1);
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_closes_after_the_header_timeout() {
+    let app = crate::common::spawn_app_with(|c| c.header_timeout = Duration::from_secs(1)).await;
+    let (app, token) = shop_on(app).await;
+    let before = fast_count(&app).await;
+    let mut c = Connection::open(&app).await;
+    c.send(resolve_request(&token, "app.json", "")).await;
+    assert_eq!(c.answer().await.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(fast_count(&app).await, before + 1);
+    let idle = tokio::time::Instant::now();
+    assert!(c.closed().await);
+    assert!(idle.elapsed() >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn a_body_that_stops_halfway_gets_the_routers_408() {
+    let app = crate::common::spawn_app_with(|c| c.body_timeout = Duration::from_secs(1)).await;
+    let (app, token) = shop_on(app).await;
+    let before = fast_count(&app).await;
+    let request = ofrep_request(
+        &token,
+        "/ofrep/v1/evaluate/flags/app.json",
+        &context("pod-3"),
+        "",
+    );
+    let mut c = Connection::open(&app).await;
+    // A fast answer first: the stalled body is the fast path's to hand over.
+    c.send(resolve_request(&token, "app.json", "")).await;
+    assert_eq!(c.answer().await.status_line, "HTTP/1.1 200 OK");
+    c.send(&request[..request.len() - 5]).await;
+    let sent = tokio::time::Instant::now();
+    let answer = c.answer().await;
+    assert!(
+        answer.status_line.starts_with("HTTP/1.1 408 "),
+        "{answer:?}"
+    );
+    assert_eq!(answer.json()["errorCode"], "GENERAL");
+    assert!(sent.elapsed() >= Duration::from_millis(900));
     assert_eq!(fast_count(&app).await, before + 1);
 }
