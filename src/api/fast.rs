@@ -7,15 +7,18 @@
 //! the same headers in the same order (the route's, the security headers,
 //! `traceparent`, `x-request-id`, then what hyper adds), and the same request
 //! metrics. Only successes (200, 304) are answered here; anything else —
-//! no bearer token, a cookie, a refusal, an error, a token or a config not in
-//! memory, `explain` — is declined, and the router answers it.
+//! no bearer token, a cookie, a refusal, an error, a config not in memory,
+//! `explain` — is declined, and the router answers it. A token seen for the
+//! first time is read from the database first, as the router reads it.
 
 use super::headers::Headers;
 use super::ofrep::{self, BULK_ROUTE, SINGLE_ROUTE};
 use super::rest::{self, ResolveQuery, RESOLVE_ROUTE, RESOLVE_VARY};
 use crate::model::ConfigPath;
-use crate::server::auth::{bearer_secret, cached_token_actor, Actor, SECURITY_HEADERS};
-use crate::server::fast::{end_head, header, status_line, Request, Responder};
+use crate::server::auth::{
+    bearer_secret, cached_token_actor, token_actor, Actor, SECURITY_HEADERS,
+};
+use crate::server::fast::{end_head, header, status_line, Outcome, Request, Responder};
 use crate::server::trace::{answered_outside, new_request_id, trace_of, traceparent};
 use crate::server::{ops, AppState};
 use axum::extract::Query;
@@ -46,22 +49,36 @@ impl Responder for Answers {
         ofrep::BODY_LIMIT
     }
 
-    fn respond(&self, request: &Request<'_>, out: &mut Vec<u8>) -> bool {
+    fn respond(&self, request: &Request<'_>, out: &mut Vec<u8>) -> Outcome {
         let started = Instant::now();
         let headers = request.headers;
         // A cookie may authenticate, and the session layer answers it: the router's.
         if headers.value("cookie").is_some() {
-            return false;
+            return Outcome::Declined;
         }
         let Some(secret) = headers.value("authorization").and_then(bearer_secret) else {
-            return false;
+            return Outcome::Declined;
         };
-        let Some(Ok(actor)) = cached_token_actor(&self.state, secret) else {
-            return false;
+        let actor = match cached_token_actor(&self.state, secret) {
+            Some(Ok(actor)) => actor,
+            Some(Err(_)) => return Outcome::Declined,
+            None => {
+                // First seen: read as the router reads it, which keeps it in memory.
+                let (state, secret) = (self.state.clone(), secret.to_string());
+                return Outcome::Later(Box::pin(async move {
+                    let _ = token_actor(&state, &secret).await;
+                }));
+            }
         };
+        if self.state.hub.catalog().fresh_now().is_none() {
+            let state = self.state.clone();
+            return Outcome::Later(Box::pin(async move {
+                let _ = state.hub.catalog().fresh().await;
+            }));
+        }
         // Parsed as hyper parses it: what hyper refuses is not answered here.
         let Ok(uri) = request.target.parse::<Uri>() else {
-            return false;
+            return Outcome::Declined;
         };
         let path = uri.path();
         let method = request.method;
@@ -87,7 +104,7 @@ impl Responder for Answers {
             None
         };
         let Some(answer) = answer else {
-            return false;
+            return Outcome::Declined;
         };
         write(
             out,
@@ -98,7 +115,7 @@ impl Responder for Answers {
             started,
             &self.state,
         );
-        true
+        Outcome::Answered
     }
 }
 

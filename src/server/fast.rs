@@ -26,7 +26,9 @@ use super::outlet;
 use axum::http::StatusCode;
 use axum::Router;
 use std::cell::RefCell;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,6 +44,8 @@ const MAX_HEAD: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
 /// Answers of pipelined requests are sent together, up to this many bytes.
 const MAX_PENDING: usize = 64 * 1024;
+/// The buffers an idle connection keeps at most.
+const IDLE_CAPACITY: usize = 8 * 1024;
 
 /// One request, head parsed and body whole.
 pub struct Request<'a> {
@@ -60,9 +64,22 @@ pub trait Responder: Send + Sync + 'static {
     /// The largest body worth reading; a longer one goes to hyper.
     fn max_body(&self) -> usize;
 
-    /// Appends the whole answer to `out` and returns true, or returns false
-    /// (anything appended is dropped): the router answers this request.
-    fn respond(&self, request: &Request<'_>, out: &mut Vec<u8>) -> bool;
+    /// Appends the whole answer to `out` ([`Outcome::Answered`]), or says why not
+    /// (anything appended is dropped).
+    fn respond(&self, request: &Request<'_>, out: &mut Vec<u8>) -> Outcome;
+}
+
+/// What became of a request.
+pub enum Outcome {
+    Answered,
+    /// The router answers it.
+    Declined,
+    /// Answerable once this completes (it fills what the answer is read from:
+    /// a token seen for the first time, the catalog catching up); asked once
+    /// more then, and declined if it still is not. Without this, every
+    /// connection a client opened before its token was in memory would stay
+    /// on hyper for good.
+    Later(Pin<Box<dyn Future<Output = ()> + Send>>),
 }
 
 /// Whether the first bytes of a connection are (`Some(true)`), are not
@@ -91,6 +108,8 @@ enum Step {
     Body,
     /// The router answers this request.
     HandOver,
+    /// Ask again once this completes ([`Outcome::Later`]).
+    Later(Pin<Box<dyn Future<Output = ()> + Send>>),
 }
 
 /// Serves `stream`, whose first bytes `buf` matched [`PREFIXES`], until it
@@ -111,13 +130,27 @@ pub(super) async fn serve(
     let mut body_deadline = None;
     // The current request begins at `buf[start]`.
     let mut start = 0;
+    // The current request was asked about twice ([`Outcome::Later`]).
+    let mut retried = false;
     loop {
         let closing_now = *closing.borrow();
-        let step = next(&buf[start..], responder.as_ref(), &mut out, closing_now);
+        let step = next(
+            &buf[start..],
+            responder.as_ref(),
+            &mut out,
+            closing_now,
+            retried,
+        );
         let waiting_for = match step {
+            Step::Later(ready) => {
+                ready.await;
+                retried = true;
+                continue;
+            }
             Step::Answered(len, close) => {
                 start += len;
                 body_deadline = None;
+                retried = false;
                 if close {
                     if outlet::write_all(&stream, &out, limits.write_timeout)
                         .await
@@ -166,6 +199,11 @@ pub(super) async fn serve(
         if idle && closing_now {
             return;
         }
+        if idle {
+            // What one large body needed is not kept for the connection's life.
+            buf.shrink_to(IDLE_CAPACITY);
+            out.shrink_to(IDLE_CAPACITY);
+        }
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(4096);
         }
@@ -200,7 +238,13 @@ async fn send(stream: &TcpStream, out: &mut Vec<u8>, limits: Limits) -> std::io:
 }
 
 /// Parses the next request in `bytes` and, when it is whole, has it answered into `out`.
-fn next(bytes: &[u8], responder: &dyn Responder, out: &mut Vec<u8>, closing: bool) -> Step {
+fn next(
+    bytes: &[u8],
+    responder: &dyn Responder,
+    out: &mut Vec<u8>,
+    closing: bool,
+    retried: bool,
+) -> Step {
     if bytes.is_empty() {
         return Step::Head;
     }
@@ -252,12 +296,17 @@ fn next(bytes: &[u8], responder: &dyn Responder, out: &mut Vec<u8>, closing: boo
         close,
     };
     let mark = out.len();
-    if responder.respond(&request, out) {
-        Step::Answered(end, close)
-    } else {
-        out.truncate(mark);
-        Step::HandOver
+    match responder.respond(&request, out) {
+        Outcome::Answered => return Step::Answered(end, close),
+        Outcome::Declined => {}
+        Outcome::Later(ready) if !retried => {
+            out.truncate(mark);
+            return Step::Later(ready);
+        }
+        Outcome::Later(_) => {}
     }
+    out.truncate(mark);
+    Step::HandOver
 }
 
 /// A `Content-Length` value: decimal digits only (anything else goes to hyper).
@@ -285,17 +334,17 @@ pub fn header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// What hyper adds after a response's own headers, in hyper's order:
-/// `connection: close` when the connection closes, the body's length (none
-/// for 304 and 204), the date, and the blank line.
+/// What axum and hyper add after a response's own headers, in their order:
+/// the body's length (none for 304 and 204), `connection: close` when the
+/// connection closes, the date, and the blank line.
 pub fn end_head(out: &mut Vec<u8>, status: StatusCode, body_len: usize, close: bool) {
-    if close {
-        out.extend_from_slice(b"connection: close\r\n");
-    }
     if !matches!(status, StatusCode::NOT_MODIFIED | StatusCode::NO_CONTENT) {
         out.extend_from_slice(b"content-length: ");
         out.extend_from_slice(body_len.to_string().as_bytes());
         out.extend_from_slice(b"\r\n");
+    }
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"date: ");
     DATE.with(|date| {
@@ -365,10 +414,12 @@ mod tests {
         assert!(text.ends_with(" GMT\r\n\r\n"), "{text}");
         let mut out = Vec::new();
         status_line(&mut out, StatusCode::OK);
-        end_head(&mut out, StatusCode::OK, 12, false);
+        end_head(&mut out, StatusCode::OK, 12, true);
         let text = String::from_utf8(out).unwrap();
         assert!(
-            text.starts_with("HTTP/1.1 200 OK\r\ncontent-length: 12\r\ndate: "),
+            text.starts_with(
+                "HTTP/1.1 200 OK\r\ncontent-length: 12\r\nconnection: close\r\ndate: "
+            ),
             "{text}"
         );
     }

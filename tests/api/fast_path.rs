@@ -15,7 +15,7 @@ const ENV: &str = "prod";
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// `shop/prod/app.json` (json) released at version 1 and `other.json`
-/// released too; a subscriber token limited to shop/prod, used once.
+/// released too; a subscriber token limited to shop/prod.
 async fn shop() -> (TestApp, String) {
     shop_on(spawn_app().await).await
 }
@@ -29,10 +29,6 @@ async fn shop_on(app: TestApp) -> (TestApp, String) {
     let token = app
         .token("gateway", "subscriber", Some(NS), Some(ENV))
         .await;
-    // A token's first use reads it from the database, which the router does;
-    // from then on it is in memory.
-    let path = config_path(NS, ENV, "app.json", "/resolve");
-    assert!(app.get_with(&token, &path).await.status().is_success());
     (app, token)
 }
 
@@ -309,6 +305,11 @@ async fn fast_answers_equal_the_routers() {
     let (fast, hyper) = fast_and_hyper(&app, &with_id).await;
     assert_eq!(fast.header("x-request-id"), Some("abc-1"));
     assert_same(&fast, &hyper);
+    // The last answer of a connection says so, as hyper's does.
+    let closing = resolve_request(&token, "app.json", "Connection: close\r\n");
+    let (fast, hyper) = fast_and_hyper(&app, &closing).await;
+    assert_eq!(fast.header("connection"), Some("close"));
+    assert_same(&fast, &hyper);
     // OFREP, single and bulk, and the bulk 304.
     let single = ofrep_request(
         &token,
@@ -493,5 +494,20 @@ async fn a_body_that_stops_halfway_gets_the_routers_408() {
     );
     assert_eq!(answer.json()["errorCode"], "GENERAL");
     assert!(sent.elapsed() >= Duration::from_millis(900));
+    assert_eq!(fast_count(&app).await, before + 1);
+}
+
+#[tokio::test]
+async fn a_token_seen_for_the_first_time_is_read_and_answered_fast() {
+    let (app, _) = shop().await;
+    let fresh = app
+        .token("new-gateway", "subscriber", Some(NS), Some(ENV))
+        .await;
+    let before = fast_count(&app).await;
+    let mut c = Connection::open(&app).await;
+    c.send(resolve_request(&fresh, "app.json", "")).await;
+    let answer = c.answer().await;
+    assert_eq!(answer.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(answer.json()["version"], 1);
     assert_eq!(fast_count(&app).await, before + 1);
 }

@@ -160,7 +160,7 @@ pub fn bearer_secret(value: &[u8]) -> Option<&str> {
 /// Bearer requests never touch the session store.
 ///
 /// [`Hub::is_closed`]: crate::server::hub::Hub::is_closed
-async fn token_actor(state: &Core, secret: &str) -> Result<Actor> {
+pub async fn token_actor(state: &Core, secret: &str) -> Result<Actor> {
     let hash = token_hash(secret);
     if let Some(known) = cached_token_actor_by_hash(state, &hash) {
         return known;

@@ -8,7 +8,8 @@ mod passwords;
 mod tokens;
 
 pub use actor::{
-    actor_from_parts, bearer_secret, cached_token_actor, session_user, Actor, TokenCache,
+    actor_from_parts, bearer_secret, cached_token_actor, session_user, token_actor, Actor,
+    TokenCache,
 };
 pub use browser::{same_origin, security_headers, CONTENT_SECURITY_POLICY, SECURITY_HEADERS};
 pub use client::{identify_client, Client};
