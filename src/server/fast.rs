@@ -179,9 +179,10 @@ pub(super) async fn serve(
                 hyper_connection(stream, buf, remote, router, limits, closing, body_deadline).await;
                 return;
             }
-            Step::Head => head_deadline,
+            // The head's deadline, once answers so far are out.
+            Step::Head => None,
             Step::Body => {
-                *body_deadline.get_or_insert_with(|| Instant::now() + limits.body_timeout)
+                Some(*body_deadline.get_or_insert_with(|| Instant::now() + limits.body_timeout))
             }
         };
         // More bytes are needed: answers so far go out first.
@@ -208,7 +209,10 @@ pub(super) async fn serve(
             buf.reserve(4096);
         }
         let read = tokio::select! {
-            read = tokio::time::timeout_at(waiting_for, stream.read_buf(&mut buf)) => read,
+            read = tokio::time::timeout_at(
+                waiting_for.unwrap_or(head_deadline),
+                stream.read_buf(&mut buf),
+            ) => read,
             // Shutting down: a connection between requests closes at once.
             _ = outlet::shutting_down(&mut closing), if idle => return,
         };
