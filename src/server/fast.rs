@@ -28,7 +28,7 @@ use axum::Router;
 use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -122,7 +122,7 @@ pub(super) async fn serve(
     router: Router,
     responder: Arc<dyn Responder>,
     limits: Limits,
-    mut closing: watch::Receiver<bool>,
+    closing: watch::Receiver<bool>,
     head_deadline: Instant,
 ) {
     let mut out = Vec::with_capacity(1024);
@@ -132,6 +132,10 @@ pub(super) async fn serve(
     let mut start = 0;
     // The current request was asked about twice ([`Outcome::Later`]).
     let mut retried = false;
+    // Made once: waiting on `closing` anew for every request would register
+    // a waiter every time.
+    let mut stop = closing.clone();
+    let mut shutting_down = pin!(async move { outlet::shutting_down(&mut stop).await });
     loop {
         let closing_now = *closing.borrow();
         let step = next(
@@ -214,7 +218,7 @@ pub(super) async fn serve(
                 stream.read_buf(&mut buf),
             ) => read,
             // Shutting down: a connection between requests closes at once.
-            _ = outlet::shutting_down(&mut closing), if idle => return,
+            _ = &mut shutting_down, if idle => return,
         };
         match read {
             Ok(Ok(0)) | Ok(Err(_)) => return,

@@ -511,3 +511,19 @@ async fn a_token_seen_for_the_first_time_is_read_and_answered_fast() {
     assert_eq!(answer.json()["version"], 1);
     assert_eq!(fast_count(&app).await, before + 1);
 }
+
+#[tokio::test]
+async fn shutting_down_closes_an_idle_kept_alive_connection_at_once() {
+    let app = crate::common::spawn_app_with(|c| c.header_timeout = Duration::from_secs(300)).await;
+    let (mut app, token) = shop_on(app).await;
+    let before = fast_count(&app).await;
+    let mut c = Connection::open(&app).await;
+    c.send(resolve_request(&token, "app.json", "")).await;
+    assert_eq!(c.answer().await.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(fast_count(&app).await, before + 1);
+    // The server waits for every connection to end; this one idles, so it ends now.
+    tokio::time::timeout(Duration::from_secs(30), app.restart_with(|_| {}))
+        .await
+        .expect("the server stopped without waiting out the idle connection");
+    assert!(c.closed().await);
+}
