@@ -176,7 +176,8 @@ impl Answers {
         let (namespace, env) = ofrep::scope(actor, headers).ok()?;
         let ctx = ofrep::context(body).ok()?;
         let release_seq = self.state.hub.catalog().fresh_now()?;
-        let answer = ofrep::single_held(&self.state, &namespace, &env, key, &ctx, release_seq)?;
+        let answer =
+            ofrep::single_held(&self.state, &namespace, &env, key, &ctx, release_seq)?.ok()?;
         if answer.status != StatusCode::OK {
             return None;
         }

@@ -356,8 +356,10 @@ async fn evaluate_single(
     let (namespace, env) = scope(&actor, request.headers())?;
     let ctx = context(&body(request).await?)?;
     let release_seq = state.hub.catalog().fresh().await?;
-    if let Some(answer) = single_held(state, &namespace, &env, key, &ctx, release_seq) {
-        return Ok(json_bytes(answer.status, answer.body));
+    match single_held(state, &namespace, &env, key, &ctx, release_seq) {
+        Some(Ok(answer)) => return Ok(json_bytes(answer.status, answer.body)),
+        Some(Err(e)) => return Ok(Failure::from(Error::internal(e)).into_response(None)),
+        None => {}
     }
     // Not held: nothing was ever released or laned, or it does not exist.
     let mut conn = state.db.acquire().await.map_err(Error::from)?;
@@ -390,20 +392,16 @@ pub(crate) fn single_held(
     key: &str,
     ctx: &Context,
     release_seq: i64,
-) -> Option<Answer> {
+) -> Option<serde_json::Result<Answer>> {
     let config = state.hub.catalog().config(namespace, env, key)?;
-    let serialized = match evaluate(&config, ctx, release_seq) {
-        Ok(evaluated) => serde_json::to_vec(&evaluated).map(|b| (StatusCode::OK, b)),
-        Err(unparsable) => {
-            serde_json::to_vec(&unparsable).map(|b| (StatusCode::INTERNAL_SERVER_ERROR, b))
-        }
+    let (status, body) = match evaluate(&config, ctx, release_seq) {
+        Ok(evaluated) => (StatusCode::OK, serde_json::to_vec(&evaluated)),
+        Err(unparsable) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::to_vec(&unparsable),
+        ),
     };
-    // Serializing plain structs and pre-serialized values cannot fail.
-    let (status, body) = serialized.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "internal error");
-        (StatusCode::INTERNAL_SERVER_ERROR, Vec::new())
-    });
-    Some(Answer { status, body })
+    Some(body.map(|body| Answer { status, body }))
 }
 
 /// `POST /ofrep/v1/evaluate/flags`: every config of the namespace and
