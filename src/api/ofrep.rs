@@ -2,6 +2,7 @@
 //! any OpenFeature SDK's OFREP provider reads graycast. Flag key = config key;
 //! answered from memory like `resolve`, with OFREP's bodies and error codes.
 
+use super::headers::Headers;
 use crate::domain::percent_encode;
 use crate::domain::Context;
 use crate::model::Role;
@@ -9,13 +10,14 @@ use crate::server::auth::Actor;
 use crate::server::hub::{ConfigState, Reason};
 use crate::server::AppState;
 use crate::Error;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -26,15 +28,19 @@ pub const MAX_ATTRIBUTES: usize = 64;
 pub const MAX_NAME_LEN: usize = 128;
 pub const MAX_VALUE_LEN: usize = 1024;
 
+/// The two routes, as the router and the request metrics name them.
+pub(crate) const BULK_ROUTE: &str = "/ofrep/v1/evaluate/flags";
+pub(crate) const SINGLE_ROUTE: &str = "/ofrep/v1/evaluate/flags/{key}";
+
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/ofrep/v1/evaluate/flags", post(bulk))
-        .route("/ofrep/v1/evaluate/flags/{key}", post(single))
+        .route(BULK_ROUTE, post(bulk))
+        .route(SINGLE_ROUTE, post(single))
 }
 
 /// An OFREP failure: its status, `errorCode` and `errorDetails`.
 #[derive(Debug)]
-struct Failure {
+pub(crate) struct Failure {
     status: StatusCode,
     code: &'static str,
     details: String,
@@ -98,14 +104,17 @@ impl From<Error> for Failure {
 /// The namespace and environment asked about: `X-Graycast-Namespace` and
 /// `X-Graycast-Env` when sent (within the token's limits, else 403), else the
 /// token's own limits; neither: 400.
-fn scope(actor: &Actor, headers: &HeaderMap) -> Result<(String, String), Failure> {
+pub(crate) fn scope(
+    actor: &Actor,
+    headers: &(impl Headers + ?Sized),
+) -> Result<(String, String), Failure> {
     let header = |name: &str| -> Result<Option<String>, Failure> {
         headers
-            .get(name)
+            .text(name)
             .map(|v| {
-                v.to_str()
-                    .map(|s| s.trim().to_string())
-                    .map_err(|_| Failure::parse(format!("The {name} header is not visible ASCII.")))
+                v.map(|s| s.trim().to_string()).map_err(|()| {
+                    Failure::parse(format!("The {name} header is not visible ASCII."))
+                })
             })
             .transpose()
             .map(|v| v.filter(|s| !s.is_empty()))
@@ -124,12 +133,9 @@ fn scope(actor: &Actor, headers: &HeaderMap) -> Result<(String, String), Failure
     Ok((namespace, env))
 }
 
-/// Reads the body (at most [`BODY_LIMIT`]) and maps its `context`:
-/// `targetingKey` → `client_id`; strings as they are, numbers and booleans as
-/// their text; `null`, objects and arrays are skipped (a selector compares
-/// text, so they could never match).
-async fn context(request: Request) -> Result<Context, Failure> {
-    let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
+/// Reads the body (at most [`BODY_LIMIT`]).
+async fn body(request: Request) -> Result<Bytes, Failure> {
+    axum::body::to_bytes(request.into_body(), BODY_LIMIT)
         .await
         .map_err(|e| match super::rest::body_timeout(&e) {
             Some(timeout) => Failure::from(timeout),
@@ -139,8 +145,14 @@ async fn context(request: Request) -> Result<Context, Failure> {
                 format!("The request body is larger than {BODY_LIMIT} bytes."),
             ),
             None => Failure::parse(format!("Could not read the request body: {e}")),
-        })?;
-    let body: Value = serde_json::from_slice(&bytes)
+        })
+}
+
+/// Maps the body's `context`: `targetingKey` → `client_id`; strings as they
+/// are, numbers and booleans as their text; `null`, objects and arrays are
+/// skipped (a selector compares text, so they could never match).
+pub(crate) fn context(bytes: &[u8]) -> Result<Context, Failure> {
+    let body: Value = serde_json::from_slice(bytes)
         .map_err(|e| Failure::parse(format!("The body is not JSON: {e}.")))?;
     let Some(context) = body.get("context") else {
         return Err(Failure::parse(
@@ -222,7 +234,7 @@ fn map_context(context: &Value) -> Result<Context, Failure> {
 struct Evaluated<'a> {
     key: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<&'a Value>,
+    value: Option<&'a RawValue>,
     reason: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     variant: Option<String>,
@@ -265,6 +277,14 @@ fn unresolved(key: &str, release_seq: i64) -> Evaluated<'_> {
     }
 }
 
+/// One flag of a bulk answer.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Flag<'a> {
+    Evaluated(Evaluated<'a>),
+    Unparsable(Unparsable<'a>),
+}
+
 fn evaluate<'a>(
     config: &'a ConfigState,
     ctx: &Context,
@@ -296,17 +316,21 @@ fn evaluate<'a>(
 
 fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            bytes,
-        )
-            .into_response(),
+        Ok(bytes) => json_bytes(status, bytes),
         Err(e) => Failure::from(Error::internal(e)).into_response(None),
     }
+}
+
+fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response()
 }
 
 /// `POST /ofrep/v1/evaluate/flags/{key}`.
@@ -330,29 +354,54 @@ async fn evaluate_single(
 ) -> Result<Response, Failure> {
     let actor = actor?;
     let (namespace, env) = scope(&actor, request.headers())?;
-    let ctx = context(request).await?;
-    let catalog = state.hub.catalog();
-    let release_seq = catalog.fresh().await?;
-    let Some(config) = catalog.config(&namespace, &env, key) else {
-        // Not held: nothing was ever released or laned, or it does not exist.
-        let mut conn = state.db.acquire().await.map_err(Error::from)?;
-        if crate::server::db::configs::find(&mut *conn, &namespace, &env, key)
-            .await
-            .map_err(Error::from)?
-            .is_some()
-        {
-            return Ok(json_response(StatusCode::OK, &unresolved(key, release_seq)));
-        }
-        return Err(Failure::new(
-            StatusCode::NOT_FOUND,
-            "FLAG_NOT_FOUND",
-            format!("There is no config {key} in {namespace}/{env}."),
-        ));
+    let ctx = context(&body(request).await?)?;
+    let release_seq = state.hub.catalog().fresh().await?;
+    match single_held(state, &namespace, &env, key, &ctx, release_seq) {
+        Some(Ok(answer)) => return Ok(json_bytes(answer.status, answer.body)),
+        Some(Err(e)) => return Ok(Failure::from(Error::internal(e)).into_response(None)),
+        None => {}
+    }
+    // Not held: nothing was ever released or laned, or it does not exist.
+    let mut conn = state.db.acquire().await.map_err(Error::from)?;
+    if crate::server::db::configs::find(&mut *conn, &namespace, &env, key)
+        .await
+        .map_err(Error::from)?
+        .is_some()
+    {
+        return Ok(json_response(StatusCode::OK, &unresolved(key, release_seq)));
+    }
+    Err(Failure::new(
+        StatusCode::NOT_FOUND,
+        "FLAG_NOT_FOUND",
+        format!("There is no config {key} in {namespace}/{env}."),
+    ))
+}
+
+/// A serialized JSON answer.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+/// One flag's answer from the catalog at `release_seq`; `None` when the
+/// config is not held.
+pub(crate) fn single_held(
+    state: &AppState,
+    namespace: &str,
+    env: &str,
+    key: &str,
+    ctx: &Context,
+    release_seq: i64,
+) -> Option<serde_json::Result<Answer>> {
+    let config = state.hub.catalog().config(namespace, env, key)?;
+    let (status, body) = match evaluate(&config, ctx, release_seq) {
+        Ok(evaluated) => (StatusCode::OK, serde_json::to_vec(&evaluated)),
+        Err(unparsable) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::to_vec(&unparsable),
+        ),
     };
-    Ok(match evaluate(&config, &ctx, release_seq) {
-        Ok(evaluated) => json_response(StatusCode::OK, &evaluated),
-        Err(unparsable) => json_response(StatusCode::INTERNAL_SERVER_ERROR, &unparsable),
-    })
+    Some(body.map(|body| Answer { status, body }))
 }
 
 /// `POST /ofrep/v1/evaluate/flags`: every config of the namespace and
@@ -377,37 +426,74 @@ async fn evaluate_bulk(
     let actor = actor?;
     let headers = request.headers().clone();
     let (namespace, env) = scope(&actor, &headers)?;
-    let ctx = context(request).await?;
-    let catalog = state.hub.catalog();
-    let release_seq = catalog.fresh().await?;
-    let tag = bulk_etag(release_seq, &namespace, &env, &ctx);
-    let etag = HeaderValue::from_str(&tag).map_err(Error::internal)?;
-    if super::rest::if_none_match(&headers, &tag) {
-        return Ok((
-            StatusCode::NOT_MODIFIED,
-            [(header::ETAG, etag)],
-            Body::empty(),
-        )
-            .into_response());
-    }
-    let configs = catalog.configs(&namespace, &env);
-    let flags: Vec<Value> = configs
-        .iter()
-        .map(|config| match evaluate(config, &ctx, release_seq) {
-            Ok(evaluated) => serde_json::to_value(evaluated),
-            Err(unparsable) => serde_json::to_value(unparsable),
-        })
-        .collect::<Result<_, _>>()
-        .map_err(Error::internal)?;
-    let client_id = ctx.get("client_id").map(String::as_str).unwrap_or_default();
-    let body = serde_json::json!({
-        "flags": flags,
-        "metadata": { "release_seq": release_seq },
-        "eventStreams": [{ "type": "sse", "url": watch_url(&headers, &namespace, &env, client_id) }],
-    });
-    let mut response = json_response(StatusCode::OK, &body);
+    let ctx = context(&body(request).await?)?;
+    let release_seq = state.hub.catalog().fresh().await?;
+    let answer = bulk_held(state, &headers, &namespace, &env, &ctx, release_seq)?;
+    let etag = HeaderValue::from_str(&answer.etag).map_err(Error::internal)?;
+    let mut response = match answer.body {
+        None => (StatusCode::NOT_MODIFIED, Body::empty()).into_response(),
+        Some(body) => json_bytes(StatusCode::OK, body),
+    };
     response.headers_mut().insert(header::ETAG, etag);
     Ok(response)
+}
+
+/// A bulk answer: its ETag, and its body unless `If-None-Match` named the ETag (304).
+pub(crate) struct BulkAnswer {
+    pub etag: String,
+    pub body: Option<Vec<u8>>,
+}
+
+/// The bulk answer from the catalog at `release_seq`.
+pub(crate) fn bulk_held(
+    state: &AppState,
+    headers: &(impl Headers + ?Sized),
+    namespace: &str,
+    env: &str,
+    ctx: &Context,
+    release_seq: i64,
+) -> Result<BulkAnswer, Failure> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Bulk<'a> {
+        flags: Vec<Flag<'a>>,
+        metadata: BulkMetadata,
+        event_streams: [EventStream; 1],
+    }
+    #[derive(Serialize)]
+    struct BulkMetadata {
+        release_seq: i64,
+    }
+    #[derive(Serialize)]
+    struct EventStream {
+        r#type: &'static str,
+        url: String,
+    }
+    let etag = bulk_etag(release_seq, namespace, env, ctx);
+    if super::rest::if_none_match(headers, &etag) {
+        return Ok(BulkAnswer { etag, body: None });
+    }
+    let configs = state.hub.catalog().configs(namespace, env);
+    let client_id = ctx.get("client_id").map(String::as_str).unwrap_or_default();
+    let bulk = Bulk {
+        flags: configs
+            .iter()
+            .map(|config| match evaluate(config, ctx, release_seq) {
+                Ok(evaluated) => Flag::Evaluated(evaluated),
+                Err(unparsable) => Flag::Unparsable(unparsable),
+            })
+            .collect(),
+        metadata: BulkMetadata { release_seq },
+        event_streams: [EventStream {
+            r#type: "sse",
+            url: watch_url(headers, namespace, env, client_id),
+        }],
+    };
+    let body = serde_json::to_vec(&bulk).map_err(Error::internal)?;
+    Ok(BulkAnswer {
+        etag,
+        body: Some(body),
+    })
 }
 
 /// Strong, and the same on every node: the release sequence, the scope and
@@ -428,18 +514,23 @@ fn bulk_etag(release_seq: i64, namespace: &str, env: &str, ctx: &Context) -> Str
 
 /// The watch stream of this namespace and environment for this client,
 /// absolute when the request names its `Host`.
-fn watch_url(headers: &HeaderMap, namespace: &str, env: &str, client_id: &str) -> String {
+fn watch_url(
+    headers: &(impl Headers + ?Sized),
+    namespace: &str,
+    env: &str,
+    client_id: &str,
+) -> String {
     let path = format!(
         "/api/v1/watch?namespace={}&env={}&client_id={}",
         percent_encode(namespace),
         percent_encode(env),
         percent_encode(client_id)
     );
-    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+    match headers.text("host").and_then(Result::ok) {
         Some(host) => {
             let scheme = headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
+                .text("x-forwarded-proto")
+                .and_then(Result::ok)
                 .filter(|p| matches!(*p, "http" | "https"))
                 .unwrap_or("http");
             format!("{scheme}://{host}{path}")

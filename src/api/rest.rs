@@ -1,6 +1,7 @@
 //! HTTP API v1 (the specification, section 3): JSON in and out, errors as
 //! `{"error": {"code", "message", "field"}}`.
 
+use super::headers::{visible_ascii, Headers};
 use crate::domain::lane::parse_labels;
 use crate::domain::Context;
 use crate::model::{
@@ -93,7 +94,7 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{CONFIGS}/{{key}}/diff"), get(diff_versions))
         .route(&format!("{CONFIGS}/{{key}}/release"), post(release))
         .route(&format!("{CONFIGS}/{{key}}/releases"), get(list_releases))
-        .route(&format!("{CONFIGS}/{{key}}/resolve"), get(resolve))
+        .route(&RESOLVE_ROUTE["/api/v1".len()..], get(resolve))
         .route(
             &format!("{CONFIGS}/{{key}}/lanes"),
             get(list_lanes).post(create_lane),
@@ -425,8 +426,13 @@ async fn list_releases(
     Ok(Json(ops::configs::releases(&state, &actor, &path).await?))
 }
 
+/// The resolve route, as the request metrics name it.
+pub(crate) const RESOLVE_ROUTE: &str = "/api/v1/namespaces/{ns}/envs/{env}/configs/{key}/resolve";
+/// The request headers a resolve answer depends on: shared caches must key on them.
+pub(crate) const RESOLVE_VARY: &str = "X-Client-Id, X-User-Id, X-Labels";
+
 #[derive(Deserialize)]
-struct ResolveQuery {
+pub(crate) struct ResolveQuery {
     #[serde(default)]
     client_id: Option<String>,
     #[serde(default)]
@@ -434,21 +440,24 @@ struct ResolveQuery {
     #[serde(default)]
     labels: Option<String>,
     #[serde(default)]
-    explain: bool,
+    pub(crate) explain: bool,
 }
 
 /// The context of a resolve request: `labels` plus `client_id` and `user_id`
 /// (which win over labels of the same name). Each of the three comes from the
 /// query when present there, else from its header (`X-Labels`, `X-Client-Id`,
 /// `X-User-Id`); empty values count as absent.
-fn resolve_context(query: &ResolveQuery, headers: &HeaderMap) -> Result<Context> {
+pub(crate) fn resolve_context(
+    query: &ResolveQuery,
+    headers: &(impl Headers + ?Sized),
+) -> Result<Context> {
     let pick = |from_query: &Option<String>, name: &str| -> Result<Option<String>> {
         let value = match from_query {
             Some(value) => Some(value.clone()),
             None => headers
-                .get(name)
+                .text(name)
                 .map(|v| {
-                    v.to_str().map(str::to_string).map_err(|_| {
+                    v.map(str::to_string).map_err(|()| {
                         Error::bad_request(format!("The {name} header is not visible ASCII."))
                     })
                 })
@@ -486,11 +495,7 @@ async fn resolve(
     headers: HeaderMap,
 ) -> Result<axum::response::Response> {
     let ctx = resolve_context(&query, &headers)?;
-    // The answer depends on these request headers; shared caches must key on them.
-    let vary = (
-        header::VARY,
-        HeaderValue::from_static("X-Client-Id, X-User-Id, X-Labels"),
-    );
+    let vary = (header::VARY, HeaderValue::from_static(RESOLVE_VARY));
     if query.explain {
         let explanation = ops::lanes::explain(&state, &actor, &path, &ctx, None).await?;
         let resolved = ops::configs::resolve_stored(&state, &actor, &path, &ctx).await?;
@@ -513,11 +518,10 @@ async fn resolve(
 }
 
 /// Whether `If-None-Match` names `etag` (or `*`); it compares weakly: `W/"x"` matches `"x"`.
-pub(crate) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn if_none_match(headers: &(impl Headers + ?Sized), etag: &str) -> bool {
     headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+        .values("if-none-match")
+        .filter_map(visible_ascii)
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
@@ -643,4 +647,15 @@ async fn probe_prometheus(
     Ok(Json(
         ops::probes::test_prometheus(&state, &actor, body).await?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_resolve_route_is_the_configs_route_s() {
+        assert_eq!(
+            super::RESOLVE_ROUTE,
+            format!("/api/v1{}/{{key}}/resolve", super::CONFIGS)
+        );
+    }
 }

@@ -19,6 +19,7 @@ use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
 pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
+    state: AppState,
     pub core: Arc<Core>,
     pub first_start: Option<FirstStart>,
 }
@@ -48,13 +49,14 @@ impl Application {
             leptos_options: Arc::new(leptos_options),
             core: core.clone(),
         };
-        let router = router(state)
+        let router = router(state.clone())
             .await
             .map_err(crate::Error::into_process)
             .context("could not prepare the session store")?;
         Ok(Self {
             listener,
             router,
+            state,
             core,
             first_start,
         })
@@ -82,7 +84,8 @@ impl Application {
             core.closing.send_replace(true);
         });
         let limits = listen::Limits::of(&self.core.config);
-        listen::serve(self.listener, self.router, limits, closing).await
+        let fast = std::sync::Arc::new(super::fast::Answers::new(self.state.clone()));
+        listen::serve(self.listener, self.router, Some(fast), limits, closing).await
     }
 }
 

@@ -12,14 +12,18 @@
 //! writes each event straight into the socket. An idle stream holds its
 //! socket, its task and the hub's record of it, nothing more.
 //!
-//! Everything else, including a watch request that comes second on a reused
-//! connection, is plain hyper with the bytes already read replayed first.
+//! A connection whose first request is a resolve or an OFREP evaluation goes
+//! to the fast path (src/server/fast.rs), which hands it to hyper at the first
+//! request it does not answer. Everything else, including a watch request
+//! that comes second on a reused connection, is plain hyper with the bytes
+//! already read replayed first.
 //!
 //! Every connection is bounded in time and number ([`Limits`]): the request
 //! head and the request body must arrive in time, a client that stops reading
 //! is cut off whichever path serves it, and connections over the limit are
 //! answered 503 and closed at once.
 
+use crate::server::fast::{self, Responder};
 use crate::server::outlet::{self, Live, Outlet};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request};
@@ -110,9 +114,12 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
 /// Accepts connections until `closing` turns true, then waits for every
 /// connection to finish (watch streams end on `closing`; hyper connections
 /// finish the request in flight).
+/// Requests the fast path takes are answered by `fast` when given
+/// (src/server/fast.rs), everything else by `router`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    fast: Option<Arc<dyn Responder>>,
     limits: Limits,
     closing: watch::Receiver<bool>,
 ) -> io::Result<()> {
@@ -140,10 +147,11 @@ pub async fn serve(
         }
         let counted = Counted(open.clone());
         let router = router.clone();
+        let fast = fast.clone();
         let closing = closing.clone();
         let alive = alive.subscribe();
         tokio::spawn(async move {
-            connection(stream, remote, router, limits, closing).await;
+            connection(stream, remote, router, fast, limits, closing).await;
             drop(alive);
             drop(counted);
         });
@@ -179,14 +187,16 @@ async fn connection(
     stream: TcpStream,
     remote: SocketAddr,
     router: Router,
+    fast: Option<Arc<dyn Responder>>,
     limits: Limits,
     closing: watch::Receiver<bool>,
 ) {
     // Events are small writes that must leave at once.
     let _ = stream.set_nodelay(true);
     let mut stop = closing.clone();
+    let head_deadline = tokio::time::Instant::now() + limits.header_timeout;
     let read = tokio::select! {
-        read = tokio::time::timeout(limits.header_timeout, first_request(&stream)) => match read {
+        read = tokio::time::timeout_at(head_deadline, first_request(&stream)) => match read {
             Ok(Ok(read)) => read,
             Ok(Err(_)) | Err(_) => return,
         },
@@ -200,8 +210,24 @@ async fn connection(
                 tracing::debug!(error = %e, "watch connection ended");
             }
         }
+        FirstRequest::Fast(prefix) => match fast {
+            Some(responder) => {
+                let connection = fast::serve(
+                    stream,
+                    prefix,
+                    remote,
+                    router,
+                    responder,
+                    limits,
+                    closing,
+                    head_deadline,
+                );
+                connection.await
+            }
+            None => hyper_connection(stream, prefix, remote, router, limits, closing, None).await,
+        },
         FirstRequest::Other(prefix) => {
-            hyper_connection(stream, prefix, remote, router, limits, closing).await
+            hyper_connection(stream, prefix, remote, router, limits, closing, None).await
         }
     }
 }
@@ -209,18 +235,24 @@ async fn connection(
 enum FirstRequest {
     /// A watch request: its head is `head[..end]`.
     Watch { head: Vec<u8>, end: usize },
+    /// A request for the fast path ([`fast::PREFIXES`]): the bytes read so far.
+    Fast(Vec<u8>),
     /// Anything else: the bytes read so far, for hyper.
     Other(Vec<u8>),
 }
 
-/// Reads until it is known whether the first request is a watch request,
-/// and for a watch request until its head is complete.
+/// Reads until it is known whether the first request is a watch request or
+/// one for the fast path, and for a watch request until its head is complete.
 async fn first_request(stream: &TcpStream) -> io::Result<FirstRequest> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         let decided = watch_prefix(&buf);
         if decided == Some(false) {
-            return Ok(FirstRequest::Other(buf));
+            match fast::takes(&buf) {
+                Some(true) => return Ok(FirstRequest::Fast(buf)),
+                Some(false) => return Ok(FirstRequest::Other(buf)),
+                None => {}
+            }
         }
         if decided == Some(true) {
             if let Some(end) = head_end(&buf) {
@@ -438,14 +470,17 @@ impl LiveHandoff {
     }
 }
 
-/// A connection for hyper, with the bytes already read replayed first.
-async fn hyper_connection(
+/// A connection for hyper, with the bytes already read replayed first;
+/// `body_deadline`, when given, bounds the first request's body (one the
+/// fast path began to read).
+pub(super) async fn hyper_connection(
     stream: TcpStream,
     prefix: Vec<u8>,
     remote: SocketAddr,
     router: Router,
     limits: Limits,
     mut closing: watch::Receiver<bool>,
+    body_deadline: Option<tokio::time::Instant>,
 ) {
     let io = TokioIo::new(Prefixed {
         prefix,
@@ -455,15 +490,20 @@ async fn hyper_connection(
         stalled: None,
     });
     let body_timeout = limits.body_timeout;
+    let first_deadline = body_deadline.map(|d| Arc::new(Mutex::new(Some(d))));
     let service = router.map_request(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(remote));
+        let deadline = first_deadline
+            .as_ref()
+            .and_then(|first| first.lock().expect("deadline lock").take())
+            .unwrap_or_else(|| tokio::time::Instant::now() + body_timeout);
         request.map(|body| {
             if body.is_end_stream() {
                 Body::new(body)
             } else {
                 Body::new(Deadline {
                     inner: body,
-                    deadline: tokio::time::Instant::now() + body_timeout,
+                    deadline,
                     timeout: body_timeout,
                     sleep: None,
                 })

@@ -69,18 +69,21 @@ impl Histogram {
     }
 }
 
-/// (method, route template, status).
-type RequestKey = (String, String, u16);
+/// Answered requests by method, route template and status; nested so that
+/// counting a request of a known series allocates nothing.
+type RequestCounts = BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>;
+/// Request durations by method and route template.
+type RequestDurations = BTreeMap<String, BTreeMap<String, std::sync::Arc<Histogram>>>;
 
 #[derive(Default)]
 pub struct Metrics {
     subscribers: AtomicI64,
+    /// Requests answered by the fast path (src/server/fast.rs), also counted in `requests`.
+    fast_path_requests: AtomicU64,
     push_events: AtomicU64,
     push_latency: Histogram,
     releases: Mutex<BTreeMap<String, u64>>,
-    requests: Mutex<BTreeMap<RequestKey, u64>>,
-    /// (method, route template) → durations.
-    request_durations: Mutex<BTreeMap<(String, String), std::sync::Arc<Histogram>>>,
+    requests: Mutex<(RequestCounts, RequestDurations)>,
     password_checks_running: AtomicI64,
     password_checks_refused: AtomicU64,
     /// Rollout plan transitions by where they went (`started`, `advanced`, `paused`, …).
@@ -123,6 +126,11 @@ impl Metrics {
         if let Some(latency) = latency {
             self.push_latency.observe(latency);
         }
+    }
+
+    /// A request the fast path answered (src/server/fast.rs).
+    pub fn fast_path_request(&self) {
+        self.fast_path_requests.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn password_check_started(&self) {
@@ -175,19 +183,19 @@ impl Metrics {
     }
 
     pub fn request(&self, method: &str, route: &str, status: u16, duration: Duration) {
-        *self
-            .requests
-            .lock()
-            .expect("metrics lock")
-            .entry((method.to_string(), route.to_string(), status))
-            .or_default() += 1;
-        let histogram = self
-            .request_durations
-            .lock()
-            .expect("metrics lock")
-            .entry((method.to_string(), route.to_string()))
-            .or_default()
-            .clone();
+        /// `map[key]`, inserted (with an owned key) only the first time.
+        fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+            if !map.contains_key(key) {
+                map.insert(key.to_string(), V::default());
+            }
+            map.get_mut(key).expect("inserted")
+        }
+        let histogram = {
+            let mut requests = self.requests.lock().expect("metrics lock");
+            let (counts, durations) = &mut *requests;
+            *slot(slot(counts, method), route).entry(status).or_default() += 1;
+            slot(slot(durations, method), route).clone()
+        };
         histogram.observe(duration);
     }
 
@@ -263,23 +271,38 @@ impl Metrics {
         }
         out.push_str("# HELP graycast_http_requests_total HTTP requests answered, by method, route template and status.\n");
         out.push_str("# TYPE graycast_http_requests_total counter\n");
-        for ((method, route, status), n) in self.requests.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "graycast_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape(method),
-                escape(route)
-            );
+        let requests = self.requests.lock().expect("metrics lock");
+        let (counts, durations) = &*requests;
+        for (method, routes) in counts {
+            for (route, statuses) in routes {
+                for (status, n) in statuses {
+                    let _ = writeln!(
+                        out,
+                        "graycast_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                        escape(method),
+                        escape(route)
+                    );
+                }
+            }
         }
+        let durations: Vec<_> = durations
+            .iter()
+            .flat_map(|(method, routes)| {
+                routes
+                    .iter()
+                    .map(move |(route, h)| ((method.clone(), route.clone()), h.clone()))
+            })
+            .collect();
+        drop(requests);
+        scalar(
+            &mut out,
+            "graycast_http_fast_path_requests_total",
+            "counter",
+            "HTTP requests answered by the fast path for resolve and OFREP (also counted in graycast_http_requests_total).",
+            self.fast_path_requests.load(Ordering::Relaxed),
+        );
         out.push_str("# HELP graycast_http_request_duration_seconds Time to answer an HTTP request (until the response head, for streams).\n");
         out.push_str("# TYPE graycast_http_request_duration_seconds histogram\n");
-        let durations: Vec<_> = self
-            .request_durations
-            .lock()
-            .expect("metrics lock")
-            .iter()
-            .map(|(k, h)| (k.clone(), h.clone()))
-            .collect();
         for ((method, route), histogram) in durations {
             let labels = format!(
                 "method=\"{}\",route=\"{}\"",
@@ -327,6 +350,7 @@ mod tests {
         metrics.rollout_transition("advanced");
         metrics.guard_evaluated("reports", "passing");
         metrics.set_rollouts_active(3);
+        metrics.fast_path_request();
         metrics.request(
             "GET",
             "/api/v1/namespaces/{ns}",
@@ -343,6 +367,7 @@ mod tests {
         assert!(text.contains("graycast_releases_total{kind=\"stable\"} 2\n"));
         assert!(text.contains("graycast_releases_total{kind=\"lane.update\"} 1\n"));
         assert!(text.contains("graycast_rollouts_active 3\n"), "{text}");
+        assert!(text.contains("graycast_http_fast_path_requests_total 1\n"));
         assert!(text.contains("graycast_rollout_transitions_total{to=\"advanced\"} 2\n"));
         assert!(text
             .contains("graycast_guard_evaluations_total{kind=\"reports\",status=\"passing\"} 1\n"));

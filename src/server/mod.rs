@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod core;
 pub mod db;
+pub mod fast;
 pub mod hub;
 pub mod listen;
 pub mod metrics;

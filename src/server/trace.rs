@@ -47,9 +47,15 @@ struct RandomRequestId;
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let id = format!("{:032x}", rand::random::<u128>());
-        HeaderValue::from_str(&id).ok().map(RequestId::new)
+        HeaderValue::from_str(&new_request_id())
+            .ok()
+            .map(RequestId::new)
     }
+}
+
+/// A new request id: what a request without `x-request-id` is given.
+pub fn new_request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 fn request_span(request: &Request) -> Span {
@@ -85,24 +91,59 @@ fn finished<B>(response: &axum::http::Response<B>, latency: Duration, span: &Spa
 /// Takes the caller's trace id or starts a trace, runs the request with it
 /// (audit entries read it), and answers `traceparent` with the server's span.
 async fn trace_context(request: Request, next: Next) -> Response {
-    let mut values = request.headers().get_all(&TRACEPARENT).iter();
-    // Several `traceparent` headers are as unusable as a malformed one.
-    let incoming = match (values.next(), values.next()) {
-        (Some(value), None) => value.to_str().ok().and_then(parse_traceparent),
-        _ => None,
-    };
-    let (trace_id, flags) = incoming.unwrap_or_else(|| {
-        // Sampled: the audit trail records the trace.
-        (hex::encode(rand::random::<[u8; 16]>()), 0x01)
-    });
+    let values = request.headers().get_all(&TRACEPARENT);
+    let (trace_id, flags) = trace_of(values.iter().map(HeaderValue::as_bytes));
     Span::current().record("trace_id", tracing::field::display(&trace_id));
-    let span_id = hex::encode(rand::random::<[u8; 8]>());
-    let header = format!("00-{trace_id}-{span_id}-{flags:02x}");
+    let header = traceparent(&trace_id, flags);
     let mut response = audit::with_trace_id(trace_id, next.run(request)).await;
     if let Ok(value) = HeaderValue::from_str(&header) {
         response.headers_mut().insert(TRACEPARENT, value);
     }
     response
+}
+
+/// The trace id and flags a request continues, given its `traceparent`
+/// values: the caller's when it sent exactly one valid header, else a new,
+/// sampled trace (the audit trail records it).
+pub fn trace_of<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> (String, u8) {
+    // Several `traceparent` headers are as unusable as a malformed one.
+    let incoming = match (values.next(), values.next()) {
+        (Some(value), None) => std::str::from_utf8(value).ok().and_then(parse_traceparent),
+        _ => None,
+    };
+    incoming.unwrap_or_else(|| (hex::encode(rand::random::<[u8; 16]>()), 0x01))
+}
+
+/// The `traceparent` the server answers with: the trace, and a new span id for its part.
+pub fn traceparent(trace_id: &str, flags: u8) -> String {
+    let span_id = hex::encode(rand::random::<[u8; 8]>());
+    format!("00-{trace_id}-{span_id}-{flags:02x}")
+}
+
+/// What the request span and [`finished`] record, for a request answered
+/// outside the router (src/server/fast.rs): the same span and debug line, made
+/// only when that line would be written.
+pub fn answered_outside(
+    method: &str,
+    route: &str,
+    request_id: &str,
+    trace_id: &str,
+    status: u16,
+    latency: Duration,
+) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        route = %route,
+        request_id = %request_id,
+        trace_id = %trace_id,
+        status = status,
+        latency_ms = latency.as_millis() as u64,
+    );
+    span.in_scope(|| tracing::debug!("answered"));
 }
 
 /// The trace id and trace flags of a valid W3C `traceparent`

@@ -129,12 +129,7 @@ impl Actor {
 /// Resolves the caller from a bearer token or the session cookie.
 pub async fn actor_from_parts(parts: &mut Parts, state: &Core) -> Result<Actor> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-        let secret = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(Error::unauthorized)?;
+        let secret = bearer_secret(value.as_bytes()).ok_or_else(Error::unauthorized)?;
         return token_actor(state, secret).await;
     }
     let session = Session::from_request_parts(parts, state)
@@ -146,25 +141,50 @@ pub async fn actor_from_parts(parts: &mut Parts, state: &Core) -> Result<Actor> 
         .ok_or_else(Error::unauthorized)
 }
 
+/// The secret of an `Authorization: Bearer <secret>` value (visible ASCII,
+/// like any header read as text); `None` for anything else.
+pub fn bearer_secret(value: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(value).ok()?;
+    let visible = text
+        .bytes()
+        .all(|b| (b' '..0x7f).contains(&b) || b == b'\t');
+    visible
+        .then(|| text.strip_prefix("Bearer "))
+        .flatten()
+        .map(str::trim)
+}
+
 /// The caller a bearer token stands for: from memory once the token was seen
 /// (a revocation ends that at once: [`Hub::is_closed`]), from the database the
 /// first time. `last_used_at` is written behind, at most once a minute.
 /// Bearer requests never touch the session store.
 ///
 /// [`Hub::is_closed`]: crate::server::hub::Hub::is_closed
-async fn token_actor(state: &Core, secret: &str) -> Result<Actor> {
+pub async fn token_actor(state: &Core, secret: &str) -> Result<Actor> {
     let hash = token_hash(secret);
-    let actor = match state.tokens.get(&hash) {
-        Some(actor) => actor,
-        None => {
-            let token = db::tokens::find_active_by_hash(&state.db, &hash)
-                .await?
-                .ok_or_else(Error::unauthorized)?;
-            let actor = Actor::from_token(&token);
-            state.tokens.insert(hash, actor.clone());
-            actor
-        }
-    };
+    if let Some(known) = cached_token_actor_by_hash(state, &hash) {
+        return known;
+    }
+    let token = db::tokens::find_active_by_hash(&state.db, &hash)
+        .await?
+        .ok_or_else(Error::unauthorized)?;
+    let actor = Actor::from_token(&token);
+    state.tokens.insert(hash, actor.clone());
+    admit(state, actor)
+}
+
+/// [`token_actor`] when the token is in memory, without waiting for
+/// anything; `None` when it has to be read from the database.
+pub fn cached_token_actor(state: &Core, secret: &str) -> Option<Result<Actor>> {
+    cached_token_actor_by_hash(state, &token_hash(secret))
+}
+
+fn cached_token_actor_by_hash(state: &Core, hash: &str) -> Option<Result<Actor>> {
+    state.tokens.get(hash).map(|actor| admit(state, actor))
+}
+
+/// A token's caller, unless the token was revoked meanwhile; notes its use.
+fn admit(state: &Core, actor: Actor) -> Result<Actor> {
     let id = actor.token_id.ok_or_else(Error::unauthorized)?;
     if state.hub.is_closed(Owner::Token(id)) {
         state.tokens.forget(id);

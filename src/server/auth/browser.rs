@@ -4,7 +4,7 @@
 use crate::server::SESSION_COOKIE;
 use crate::Error;
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -13,17 +13,20 @@ use axum::response::{IntoResponse, Response};
 /// scripts, the front end is WebAssembly, the live pages use EventSource.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
 
-/// Browser hardening headers on every response.
+/// Browser hardening headers (lowercase name, value), in the order every response carries them.
+pub const SECURITY_HEADERS: [(&str, &str); 3] = [
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+];
+
+/// Browser hardening headers on every response ([`SECURITY_HEADERS`]).
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "same-origin"),
-    ] {
+    for (name, value) in SECURITY_HEADERS {
         headers
-            .entry(name)
+            .entry(HeaderName::from_static(name))
             .or_insert(HeaderValue::from_static(value));
     }
     response

@@ -7,8 +7,11 @@ mod login;
 mod passwords;
 mod tokens;
 
-pub use actor::{actor_from_parts, session_user, Actor, TokenCache};
-pub use browser::{same_origin, security_headers, CONTENT_SECURITY_POLICY};
+pub use actor::{
+    actor_from_parts, bearer_secret, cached_token_actor, session_user, token_actor, Actor,
+    TokenCache,
+};
+pub use browser::{same_origin, security_headers, CONTENT_SECURITY_POLICY, SECURITY_HEADERS};
 pub use client::{identify_client, Client};
 pub use login::{Attempt, LoginLimits, LoginThrottle};
 pub use passwords::{hash_password, random_password, PasswordChecks};

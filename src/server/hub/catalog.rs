@@ -91,11 +91,10 @@ impl Catalog {
     /// returns the release sequence the catalog is at. 503 when the dispatcher
     /// is stuck (it cannot read the database) for longer than a few seconds.
     pub async fn fresh(&self) -> Result<i64> {
-        let published = self.published.load(Ordering::Acquire);
-        let applied = *self.applied.borrow();
-        if applied >= published {
+        if let Some(applied) = self.fresh_now() {
             return Ok(applied);
         }
+        let published = self.published.load(Ordering::Acquire);
         let mut receiver = self.applied.subscribe();
         let caught_up = tokio::time::timeout(CATCH_UP, async {
             receiver.wait_for(|a| *a >= published).await.map(|a| *a)
@@ -108,6 +107,15 @@ impl Catalog {
                 "The server is catching up with the latest releases; try again in a moment.",
             )),
         }
+    }
+
+    /// [`Catalog::fresh`] when nothing needs waiting for: the release
+    /// sequence when every release event published on this node is applied,
+    /// else `None`.
+    pub fn fresh_now(&self) -> Option<i64> {
+        let published = self.published.load(Ordering::Acquire);
+        let applied = *self.applied.borrow();
+        (applied >= published).then_some(applied)
     }
 
     /// One config's state; `None` when the config does not exist (or was deleted).

@@ -9,7 +9,8 @@ use crate::server::db::{self, watch as sql};
 use crate::server::subscribers::Scope;
 use crate::{Error, Result};
 use axum::body::Bytes;
-use std::sync::OnceLock;
+use serde_json::value::RawValue;
+use std::sync::{Arc, OnceLock};
 
 /// A served version: its number, checksum and content, and the answers about
 /// it, each worked out once, when first asked for.
@@ -20,8 +21,8 @@ pub struct Served {
     pub content: String,
     /// The resolve route's answer (body and ETag) for this (version, lane).
     pub(super) answer: OnceLock<Answer>,
-    /// The content as a JSON value (OFREP's `value`), or why it does not parse.
-    value: OnceLock<Result<serde_json::Value, String>>,
+    /// The content as serialized JSON (OFREP's `value`), or why it does not parse.
+    value: OnceLock<Result<Box<RawValue>, String>>,
 }
 
 impl Served {
@@ -35,11 +36,15 @@ impl Served {
         }
     }
 
-    /// The content parsed by `format` (its config's), parsed once.
-    pub fn value(&self, format: ConfigFormat) -> Result<&serde_json::Value, &str> {
+    /// The content parsed by `format` (its config's) as serialized JSON,
+    /// parsed and serialized once: an answer copies it as it is.
+    pub fn value(&self, format: ConfigFormat) -> Result<&RawValue, &str> {
         self.value
-            .get_or_init(|| crate::domain::format::to_json_value(format, &self.content))
-            .as_ref()
+            .get_or_init(|| {
+                let value = crate::domain::format::to_json_value(format, &self.content)?;
+                serde_json::value::to_raw_value(&value).map_err(|e| e.to_string())
+            })
+            .as_deref()
             .map_err(String::as_str)
     }
 }
@@ -49,7 +54,7 @@ impl Served {
 pub struct Answer {
     pub body: Bytes,
     /// Quoted; it differs whenever the version, the lane or the content differs.
-    pub etag: String,
+    pub etag: Arc<str>,
 }
 
 /// Why a context gets what it gets (OFREP's reasons, the specification, section 9).
@@ -167,7 +172,7 @@ impl ConfigState {
                 serde_json::to_vec(&self.resolved(served, evaluation.lane)).unwrap_or_default();
             Answer {
                 body: Bytes::from(body),
-                etag: etag(served.version, evaluation.lane, &served.checksum),
+                etag: etag(served.version, evaluation.lane, &served.checksum).into(),
             }
         })
     }

@@ -387,17 +387,46 @@ pub async fn resolve(
     ctx: &Context,
 ) -> Result<Answer> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Subscriber, Some(namespace), Some(env))?;
-    let catalog = state.hub.catalog();
-    catalog.fresh().await?;
-    let Some(config) = catalog.config(namespace, env, key) else {
-        // Not held: it does not exist. The database says which part is missing.
-        let mut conn = state.db.acquire().await?;
-        find(&mut conn, namespace, env, key).await?;
-        return Err(nothing_resolves(path));
-    };
-    let evaluation = config.evaluate(ctx).ok_or_else(|| nothing_resolves(path))?;
-    Ok(config.answer(&evaluation).clone())
+    may_resolve(actor, path)?;
+    state.hub.catalog().fresh().await?;
+    if let Some(answer) = resolve_held(state, path, ctx) {
+        return answer;
+    }
+    // Not held: it does not exist. The database says which part is missing.
+    let mut conn = state.db.acquire().await?;
+    find(&mut conn, namespace, env, key).await?;
+    Err(nothing_resolves(path))
+}
+
+/// [`resolve`] when it can answer at once, from memory (the fast path,
+/// src/server/fast.rs): `None` when it would wait (the catalog is catching
+/// up with a release) or read the database (the config is not held).
+pub fn resolve_now(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    ctx: &Context,
+) -> Option<Result<Answer>> {
+    if let Err(refused) = may_resolve(actor, path) {
+        return Some(Err(refused));
+    }
+    state.hub.catalog().fresh_now()?;
+    resolve_held(state, path, ctx)
+}
+
+fn may_resolve(actor: &Actor, path: &ConfigPath) -> Result<()> {
+    let (namespace, env, _) = path.parts();
+    actor.require_in(Role::Subscriber, Some(namespace), Some(env))
+}
+
+/// The answer from the catalog; `None` when the config is not held.
+fn resolve_held(state: &Core, path: &ConfigPath, ctx: &Context) -> Option<Result<Answer>> {
+    let (namespace, env, key) = path.parts();
+    let config = state.hub.catalog().config(namespace, env, key)?;
+    Some(match config.evaluate(ctx) {
+        Some(evaluation) => Ok(config.answer(&evaluation).clone()),
+        None => Err(nothing_resolves(path)),
+    })
 }
 
 /// What `ctx` gets, read from the database (for answers that also explain why).
