@@ -100,9 +100,17 @@ if [ -z "$MEMORY" ] && ! edge_installed; then
   edge_installed || die "unleash-edge $EDGE_VERSION is still not installed"
 fi
 
-say "building $TARGET/release/graycast (reused when up to date)"
-cargo build --release --features ssr --bin graycast
-GRAYCAST="$TARGET/release/graycast"
+if [ -n "${GRAYCAST_BIN:-}" ]; then
+  # A server binary built already, e.g. by `cargo leptos build --release` in `make test`
+  # (the same code; a plain cargo build would rebuild every crate with other flags).
+  GRAYCAST="$GRAYCAST_BIN"
+  [ -x "$GRAYCAST" ] || die "GRAYCAST_BIN=$GRAYCAST is not an executable"
+  say "using $GRAYCAST"
+else
+  say "building $TARGET/release/graycast (reused when up to date)"
+  cargo build --release --features ssr --bin graycast
+  GRAYCAST="$TARGET/release/graycast"
+fi
 
 # ---------------------------------------------------------------- processes
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/graycast-bench-resolve.XXXXXX")"
