@@ -659,3 +659,49 @@ async fn a_stopped_postgres_is_answered_503_streams_stay_open_and_all_recovers()
         .await;
     assert_eq!(json_of(events.last().unwrap())["content"], "v2");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_revoked_through_one_node_is_refused_by_every_node() {
+    postgres_only!();
+    let cluster = Cluster::start(2, &[]).await;
+    let (status, created) = cluster
+        .post(
+            0,
+            "/api/v1/tokens",
+            json!({"name": "victim", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created["token"].as_str().unwrap().to_string();
+    let id = created["id"].as_i64().unwrap();
+    let namespaces = |node: usize| {
+        client()
+            .get(cluster.node(node).url("/api/v1/namespaces"))
+            .bearer_auth(&secret)
+            .send()
+    };
+    // Node 1 has the token in its cache now.
+    assert_eq!(namespaces(1).await.unwrap().status(), 200);
+    let r = cluster
+        .http
+        .delete(cluster.node(0).url(&format!("/api/v1/tokens/{id}")))
+        .bearer_auth(&cluster.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(namespaces(0).await.unwrap().status(), 401);
+    // The revocation reaches node 1 by notification: it refuses the cached token.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = namespaces(1).await.unwrap().status();
+        if status == 401 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 1 still accepts the revoked token ({status})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

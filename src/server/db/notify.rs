@@ -9,6 +9,20 @@ use std::time::Duration;
 
 /// The channel release-event ids are notified on.
 const CHANNEL: &str = "graycast_release_events";
+/// The channel of owners whose watch streams must end (`token:ID`, `user:ID`): a token
+/// revoked or a user changed through one node is refused and disconnected on every node.
+const CLOSED: &str = "graycast_closed_owners";
+
+/// What another node (or this one) notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notified {
+    /// A release event committed.
+    ReleaseEvent(i64),
+    /// A token was revoked.
+    TokenClosed(i64),
+    /// A user was disabled or its role or limits changed.
+    UserClosed(i64),
+}
 
 /// Notifies `id` to every node when `tx` commits (PostgreSQL; nothing on SQLite).
 pub async fn release_event(tx: &mut Tx<'_>, id: i64) -> Result<()> {
@@ -22,10 +36,23 @@ pub async fn release_event(tx: &mut Tx<'_>, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// Calls `seen` with every release-event id notified from now on, by any node, for as
-/// long as `seen` returns true; reconnects (after a second) when the connection drops.
-/// Nothing on SQLite.
-pub fn follow_release_events(pool: &Pool, mut seen: impl FnMut(i64) -> bool + Send + 'static) {
+/// Notifies every node, when `tx` commits, that the streams of token or user `id`
+/// end (PostgreSQL; nothing on SQLite, where this node is the only one).
+pub async fn owner_closed(tx: &mut Tx<'_>, token: bool, id: i64) -> Result<()> {
+    if Engine::of_conn(tx) == Engine::Postgres {
+        let payload = format!("{}:{id}", if token { "token" } else { "user" });
+        sqlx::query("SELECT 1 FROM (SELECT pg_notify($1, $2)) AS sent")
+            .bind(CLOSED)
+            .bind(payload)
+            .fetch_one(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Calls `seen` with everything notified from now on, by any node, for as long as `seen`
+/// returns true; reconnects (after a second) when the connection drops. Nothing on SQLite.
+pub fn follow(pool: &Pool, mut seen: impl FnMut(Notified) -> bool + Send + 'static) {
     if Engine::of(pool) != Engine::Postgres {
         return;
     }
@@ -43,16 +70,25 @@ pub fn follow_release_events(pool: &Pool, mut seen: impl FnMut(i64) -> bool + Se
     });
 }
 
-async fn listen(url: &str, seen: &mut impl FnMut(i64) -> bool) -> Result<()> {
+async fn listen(url: &str, seen: &mut impl FnMut(Notified) -> bool) -> Result<()> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, CLOSED]).await?;
     loop {
         // `try_recv` reports a lost connection (then `None`) instead of reconnecting
         // silently, so the log says when notifications may have been missed.
         match listener.try_recv().await? {
             Some(notification) => {
-                if let Ok(id) = notification.payload().parse::<i64>() {
-                    if !seen(id) {
+                let payload = notification.payload();
+                let what = match notification.channel() {
+                    CHANNEL => payload.parse().ok().map(Notified::ReleaseEvent),
+                    _ => match payload.split_once(':') {
+                        Some(("token", id)) => id.parse().ok().map(Notified::TokenClosed),
+                        Some(("user", id)) => id.parse().ok().map(Notified::UserClosed),
+                        _ => None,
+                    },
+                };
+                if let Some(what) = what {
+                    if !seen(what) {
                         return Ok(());
                     }
                 }

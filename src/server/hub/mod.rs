@@ -69,7 +69,7 @@ pub struct Hub {
     next_id: AtomicU64,
     limits: Limits,
     /// Revoked tokens (a revocation is final): see [`Hub::is_closed`].
-    revoked: RwLock<HashSet<i64>>,
+    revoked: Arc<RwLock<HashSet<i64>>>,
     /// Owners whose streams were just closed, for the streams the hub does
     /// not hold (the live instances view).
     closed: broadcast::Sender<Owner>,
@@ -90,14 +90,26 @@ impl Hub {
         let (commands, receiver) = mpsc::unbounded_channel();
         // Events committed by other nodes (PostgreSQL); this node's own arrive here too,
         // after `publish` already told the dispatcher: it skips ids it has processed.
-        let notified = commands.clone();
-        db::notify::follow_release_events(&db, move |id| {
-            notified
-                .send(Command::Committed {
-                    id,
-                    at: Instant::now(),
-                })
-                .is_ok()
+        let revoked: Arc<RwLock<HashSet<i64>>> = Arc::default();
+        let closed = broadcast::channel(64).0;
+        let (notified, revoked_too, closed_too) =
+            (commands.clone(), revoked.clone(), closed.clone());
+        db::notify::follow(&db, move |what| {
+            use db::notify::Notified;
+            let owner = match what {
+                Notified::ReleaseEvent(id) => {
+                    return notified
+                        .send(Command::Committed {
+                            id,
+                            at: Instant::now(),
+                        })
+                        .is_ok()
+                }
+                Notified::TokenClosed(id) => Owner::Token(id),
+                Notified::UserClosed(id) => Owner::User(id),
+            };
+            close(&revoked_too, &notified, &closed_too, owner);
+            true
         });
         let dispatcher = Dispatcher {
             db,
@@ -121,8 +133,8 @@ impl Hub {
             instances,
             next_id: AtomicU64::new(1),
             limits,
-            revoked: RwLock::default(),
-            closed: broadcast::channel(64).0,
+            revoked,
+            closed,
             catalog,
         })
     }
@@ -137,11 +149,7 @@ impl Hub {
     /// allowed reconnect and are authorized afresh. Call after the change
     /// committed.
     pub fn close_streams_of(&self, owner: Owner) {
-        if let Owner::Token(id) = owner {
-            self.revoked.write().expect("hub lock").insert(id);
-        }
-        let _ = self.commands.send(Command::Close(owner));
-        let _ = self.closed.send(owner);
+        close(&self.revoked, &self.commands, &self.closed, owner);
     }
 
     /// Whether `owner` is a revoked token. A stream authorized just before a
@@ -263,6 +271,21 @@ impl Hub {
             guard,
         })
     }
+}
+
+/// Ends `owner`'s streams on this node (see [`Hub::close_streams_of`]); also what a
+/// notification from another node does.
+fn close(
+    revoked: &RwLock<HashSet<i64>>,
+    commands: &mpsc::UnboundedSender<Command>,
+    closed: &broadcast::Sender<Owner>,
+    owner: Owner,
+) {
+    if let Owner::Token(id) = owner {
+        revoked.write().expect("hub lock").insert(id);
+    }
+    let _ = commands.send(Command::Close(owner));
+    let _ = closed.send(owner);
 }
 
 /// Every config's state and the release sequence it is at, from one snapshot.

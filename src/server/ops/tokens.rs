@@ -88,6 +88,7 @@ pub async fn revoke(state: &Core, actor: &Actor, id: i64) -> Result<TokenInfo> {
         return Ok(token);
     }
     db::tokens::revoke(&mut tx, id).await?;
+    db::notify::owner_closed(&mut tx, true, id).await?;
     db::audit::record(
         &mut tx,
         NewEntry::new(&actor.name, "token.revoke")

@@ -83,6 +83,7 @@ pub async fn update(state: &Core, actor: &Actor, id: i64, change: UserUpdate) ->
         ));
     }
     db::users::update(&mut tx, &after).await?;
+    db::notify::owner_closed(&mut tx, false, id).await?;
     db::audit::record(
         &mut tx,
         NewEntry::new(&actor.name, "user.update").details(serde_json::json!({
