@@ -12,6 +12,7 @@ mod configs;
 mod connections;
 mod dashboard;
 mod delete;
+mod failover;
 mod foundation;
 mod inputs;
 mod lanes;
