@@ -242,9 +242,7 @@ impl Client {
         loop {
             let (index, base) = self.servers.current();
             let error = match build(base).send().await {
-                Ok(response) if response.status().is_server_error() => {
-                    status_error(response).await
-                }
+                Ok(response) if response.status().is_server_error() => status_error(response).await,
                 Ok(response) => return Ok(response),
                 Err(e) => ClientError::from(e),
             };

@@ -61,7 +61,9 @@ impl Servers {
 /// Splits `--server a,b` / `GRAYCAST_SERVER` into its items, trimmed. Empty items stay, for
 /// [`check_servers`] to name.
 pub(super) fn split_list(text: &str) -> Vec<String> {
-    text.split(',').map(|item| item.trim().to_string()).collect()
+    text.split(',')
+        .map(|item| item.trim().to_string())
+        .collect()
 }
 
 /// Checks every server URL (see [`check_server_url`]) and that none is empty or listed twice;
@@ -185,8 +187,11 @@ mod tests {
     #[test]
     fn a_comma_list_is_trimmed_and_keeps_its_order() {
         assert_eq!(
-            servers(" https://a.example.com/ ,https://b.example.com,\thttp://127.0.0.1:9", false)
-                .unwrap(),
+            servers(
+                " https://a.example.com/ ,https://b.example.com,\thttp://127.0.0.1:9",
+                false
+            )
+            .unwrap(),
             (
                 vec![
                     "https://a.example.com".to_string(),
@@ -210,10 +215,16 @@ mod tests {
     #[test]
     fn empty_items_and_empty_lists_are_refused() {
         for (text, item) in [
-            ("https://a.example.com,,https://b.example.com", "item 2 of 3"),
+            (
+                "https://a.example.com,,https://b.example.com",
+                "item 2 of 3",
+            ),
             ("https://a.example.com,", "item 2 of 2"),
             (",https://a.example.com", "item 1 of 2"),
-            ("https://a.example.com, ,https://b.example.com", "item 2 of 3"),
+            (
+                "https://a.example.com, ,https://b.example.com",
+                "item 2 of 3",
+            ),
         ] {
             let refused = servers(text, false).unwrap_err();
             assert!(
@@ -223,7 +234,10 @@ mod tests {
         }
         for text in ["", " ", ",", " , "] {
             let refused = servers(text, false).unwrap_err();
-            assert!(refused.contains("no server URL given"), "{text:?}: {refused}");
+            assert!(
+                refused.contains("no server URL given"),
+                "{text:?}: {refused}"
+            );
         }
     }
 
@@ -238,8 +252,11 @@ mod tests {
             let refused = servers(text, false).unwrap_err();
             assert!(refused.contains("listed twice"), "{text}: {refused}");
         }
-        let refused = servers("https://a.example.com,https://b.example.com,https://a.example.com", false)
-            .unwrap_err();
+        let refused = servers(
+            "https://a.example.com,https://b.example.com,https://a.example.com",
+            false,
+        )
+        .unwrap_err();
         assert!(refused.contains("items 1 and 3"), "{refused}");
         assert!(servers("http://127.0.0.1:1,http://127.0.0.1:2", false).is_ok());
     }
@@ -248,7 +265,8 @@ mod tests {
     fn each_item_is_checked_like_a_single_url() {
         let refused = servers("https://a.example.com,http://10.0.0.7:8080", false).unwrap_err();
         assert!(
-            refused.contains("refusing plain http:// to 10.0.0.7") && refused.contains("--insecure"),
+            refused.contains("refusing plain http:// to 10.0.0.7")
+                && refused.contains("--insecure"),
             "{refused}"
         );
         assert!(servers("https://a.example.com,http://10.0.0.7:8080", true).is_ok());

@@ -39,7 +39,8 @@ fn fast_backoff() -> Backoff {
 /// Namespace `shop` with `app.json` and `db.yaml` released at version 1; a subscriber token.
 async fn seeded(app: &TestApp) -> String {
     app.namespace(NS).await;
-    app.config(NS, ENV, "app.json", "json", "{\"v\": 1}\n").await;
+    app.config(NS, ENV, "app.json", "json", "{\"v\": 1}\n")
+        .await;
     app.release(NS, ENV, "app.json", 1, "first").await;
     app.config(NS, ENV, "db.yaml", "yaml", "pool: 5\n").await;
     app.release(NS, ENV, "db.yaml", 1, "first").await;
@@ -216,7 +217,12 @@ async fn sdk_and_agent_move_to_the_next_server_and_resume_without_repeats() {
     delivered.sort();
     assert_eq!(
         delivered,
-        [("app.json", 1), ("app.json", 2), ("db.yaml", 1), ("db.yaml", 2)],
+        [
+            ("app.json", 1),
+            ("app.json", 2),
+            ("db.yaml", 1),
+            ("db.yaml", 2)
+        ],
         "{seen:?}"
     );
     assert_eq!((seen[2].0.as_str(), seen[2].1), ("app.json", 2), "{seen:?}");
@@ -276,10 +282,7 @@ async fn one_off_requests_and_agent_once_move_past_a_dead_server() {
         &["--once", "--keys", "app.json"],
     );
     agent::run(keyed, std::future::pending()).await.unwrap();
-    assert_eq!(
-        read(&other.path().join("configs/app.json")),
-        "{\"v\": 1}\n"
-    );
+    assert_eq!(read(&other.path().join("configs/app.json")), "{\"v\": 1}\n");
 }
 
 /// A load balancer whose node behind it is down: it answers every request 503, as nginx or
@@ -402,7 +405,10 @@ async fn a_4xx_from_the_first_server_is_not_a_reason_to_move() {
 async fn the_agent_refuses_a_bad_server_list_before_it_starts() {
     let temp = tempfile::tempdir().unwrap();
     for (servers, says) in [
-        ("http://127.0.0.1:1,,http://127.0.0.1:2", "item 2 of 3 is empty"),
+        (
+            "http://127.0.0.1:1,,http://127.0.0.1:2",
+            "item 2 of 3 is empty",
+        ),
         (
             "http://127.0.0.1:1,http://127.0.0.1:1/",
             "listed twice (items 1 and 2)",
