@@ -371,7 +371,7 @@ enum Ended {
 
 impl Ended {
     /// The server failed: it could not be reached, answered 5xx, or the stream ended or
-    /// stalled (the server never ends a stream to say something).
+    /// stalled (a stream carries no goodbye, so every end counts).
     fn failed(connected: bool, why: impl Into<String>) -> Self {
         Ended::Broken {
             connected,
