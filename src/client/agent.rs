@@ -11,6 +11,10 @@
 //! `DIR/.graycast/state.json` remembers the last event id and, per key, the version of the last
 //! good file, so a restarted agent keeps serving those files while the server is unreachable and
 //! then resumes the stream with `Last-Event-ID` (only what changed since is sent).
+//!
+//! `--server a,b` names the nodes of one cluster (the specification, section 8): the stream,
+//! the reports and `--once` use the current one and move to the next when it fails (see
+//! [`super::Client`]); the files stay as they are meanwhile.
 
 use super::{Backoff, Client, ClientError, Update, WatchOptions, WatchState, Watcher};
 use crate::domain::key::{STATE_DIR, TEMP_SUFFIX};
@@ -29,7 +33,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, clap::Args)]
 pub struct AgentArgs {
     /// The server's URL, e.g. https://graycast.example.com (plain http:// only to loopback,
-    /// unless --insecure).
+    /// unless --insecure), or the URLs of several nodes of one cluster, comma-separated: the
+    /// agent moves to the next when one fails.
     #[arg(long, env = "GRAYCAST_SERVER")]
     pub server: String,
     /// Also trust this CA (a PEM file) for the server's certificate, on top of the system's roots.
@@ -72,6 +77,7 @@ pub struct AgentArgs {
 /// What the agent does; [`AgentArgs`] with defaults filled in and labels parsed.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
+    /// One server URL, or several separated by commas.
     pub server: String,
     /// PEM text of extra CA certificates to trust (`--ca-cert`).
     pub ca_cert: Option<Vec<u8>>,
@@ -188,6 +194,7 @@ struct State {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Subscription {
+    /// The server list, comma-separated: moving between its nodes keeps the position.
     server: String,
     namespace: String,
     env: String,
@@ -248,7 +255,7 @@ impl Agent {
             keys.dedup();
         }
         let subscription = Subscription {
-            server: config.server.clone(),
+            server: client.servers().join(","),
             namespace: config.namespace.clone(),
             env: config.env.clone(),
             keys,
@@ -353,7 +360,7 @@ impl Agent {
             None => {
                 // A fresh snapshot: every key that resolves, not only what changed.
                 let mut watcher = self.client.watch(self.watch_options());
-                if wait_connected(&watcher).await {
+                if wait_connected(&watcher, self.client.servers().len()).await {
                     let mut synced = watcher.synced();
                     loop {
                         let update = tokio::select! {
@@ -638,7 +645,6 @@ impl Agent {
 /// the snapshot whole, from a server that does not send `: synced`.
 const ONCE_QUIET: Duration = Duration::from_millis(1500);
 
-/// Waits until the watcher's first attempt connected (true) or failed (false).
 /// The two commands the agent runs after a file changed.
 #[derive(Clone, Copy)]
 enum Hook {
@@ -646,18 +652,28 @@ enum Hook {
     Check,
 }
 
-async fn wait_connected(watcher: &Watcher) -> bool {
+/// Waits until the watcher connected (true), or closed or tried each of the `servers` once in
+/// vain (false).
+async fn wait_connected(watcher: &Watcher, servers: usize) -> bool {
     let mut states = watcher.states();
-    let settled = states
-        .wait_for(|s| {
-            matches!(
-                s,
-                WatchState::Connected | WatchState::Reconnecting | WatchState::Closed
-            )
-        })
-        .await
-        .map(|s| *s);
-    matches!(settled, Ok(WatchState::Connected))
+    let mut failures = watcher.failures();
+    loop {
+        match *states.borrow_and_update() {
+            WatchState::Connected => return true,
+            WatchState::Closed => return false,
+            _ => {}
+        }
+        if *failures.borrow_and_update() as usize >= servers {
+            return false;
+        }
+        let changed = tokio::select! {
+            changed = states.changed() => changed,
+            changed = failures.changed() => changed,
+        };
+        if changed.is_err() {
+            return false;
+        }
+    }
 }
 
 fn sha256(bytes: &[u8]) -> String {

@@ -7,6 +7,14 @@
 //! - [`KeyRules`]: local per-request evaluation of rules mode (the specification, section 2).
 //! - [`agent`]: writes configs to a directory, runs a reload command, reports.
 //!
+//! A client takes one server URL or several, the nodes of one cluster (the specification,
+//! section 8): [`Client::new`] and [`Client::builder`] accept a comma-separated list,
+//! [`Client::builder_many`] a slice. Requests go to the current server; when it cannot be
+//! reached (connection refused or reset, TLS failure, timeout), answers 5xx, or a watch stream
+//! ends or stalls, the client moves to the next one, round robin, logging which and why; a
+//! watch stream resumes there with `Last-Event-ID`. A 4xx answer is the same on every node and
+//! is returned as it is, without moving.
+//!
 //! Talk `https://` to a remote server: TLS is rustls (no OpenSSL), trusting the system's roots
 //! plus any private CA given to [`ClientBuilder::ca_cert_pem`]. Plain `http://` is accepted only
 //! for a server on loopback (`127.0.0.0/8`, `::1`, `localhost`) unless
@@ -28,6 +36,7 @@
 
 pub mod agent;
 mod rules;
+mod servers;
 pub mod sse;
 mod watcher;
 
@@ -37,7 +46,8 @@ pub use watcher::{Backoff, Update, WatchMode, WatchOptions, WatchState, Watcher}
 use crate::domain::Context;
 use crate::model::{Report, Resolved};
 use reqwest::StatusCode;
-use std::net::IpAddr;
+use servers::Servers;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What went wrong talking to the server.
@@ -66,12 +76,24 @@ impl ClientError {
             ClientError::Invalid(_) => false,
         }
     }
+
+    /// Whether another server of the list may succeed where this one failed: it could not be
+    /// reached (refused, reset, TLS failure, timeout) or answered 5xx. A 4xx (bad token, no
+    /// right, unknown namespace, bad request) is the same on every node.
+    pub fn fails_over(&self) -> bool {
+        match self {
+            ClientError::Http(_) => true,
+            ClientError::Status { status, .. } => status.is_server_error(),
+            ClientError::Invalid(_) => false,
+        }
+    }
 }
 
-/// A connection to one graycast server with one API token (role `subscriber` is enough).
+/// A connection to a graycast server, or to the nodes of one cluster, with one API token (role
+/// `subscriber` is enough). Clones share the current server.
 #[derive(Clone)]
 pub struct Client {
-    base: String,
+    servers: Arc<Servers>,
     token: String,
     http: reqwest::Client,
     /// For watch streams: keeps no idle connection, so each stream opens its
@@ -84,7 +106,7 @@ pub struct Client {
 /// it holds the token.)
 #[derive(Clone)]
 pub struct ClientBuilder {
-    base: String,
+    servers: Vec<String>,
     token: String,
     ca_certs: Vec<Vec<u8>>,
     insecure: bool,
@@ -105,10 +127,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Checks the URL and the certificates; connects to nothing yet.
+    /// Checks the URLs (none empty or listed twice) and the certificates; connects to nothing
+    /// yet.
     pub fn build(self) -> Result<Client, ClientError> {
-        let base = self.base.trim_end_matches('/').to_string();
-        let https = check_server_url(&base, self.insecure)?;
+        let (urls, https) = servers::check_servers(&self.servers, self.insecure)?;
         let mut roots = Vec::new();
         for pem in &self.ca_certs {
             let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
@@ -126,7 +148,8 @@ impl ClientBuilder {
             let mut builder = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
                 // Never follow a redirect from https:// down to plain http://.
-                .https_only(https);
+                .https_only(https)
+                .redirect(reqwest::redirect::Policy::custom(no_downgrade));
             for cert in &roots {
                 builder = builder.add_root_certificate(cert.clone());
             }
@@ -135,7 +158,7 @@ impl ClientBuilder {
         let http = builder().build()?;
         let watch_http = builder().pool_max_idle_per_host(0).build()?;
         Ok(Client {
-            base,
+            servers: Arc::new(Servers::new(urls)),
             token: self.token,
             http,
             watch_http,
@@ -143,63 +166,92 @@ impl ClientBuilder {
     }
 }
 
-/// `Ok(true)` for an `https://` URL, `Ok(false)` for an `http://` one that may be used: on
-/// loopback, or anywhere when `insecure`.
-fn check_server_url(base: &str, insecure: bool) -> Result<bool, ClientError> {
-    let url = reqwest::Url::parse(base).map_err(|e| {
-        ClientError::Invalid(format!(
-            "server URL {base:?} is not a URL ({e}); write it like https://graycast.example.com"
-        ))
-    })?;
-    match url.scheme() {
-        "https" => return Ok(true),
-        "http" => {}
-        _ => {
-            return Err(ClientError::Invalid(format!(
-                "server URL {base:?} must start with https:// (or http:// for a server on \
-                 loopback)"
-            )))
-        }
+/// Follows up to 10 redirects (as reqwest does by default), never one from `https://` to
+/// plain `http://` (also when the list mixes `https://` with `http://` on loopback).
+fn no_downgrade(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    if attempt.previous().len() >= 10 {
+        attempt.error("more than 10 redirects")
+    } else if attempt.url().scheme() == "http"
+        && attempt.previous().iter().any(|url| url.scheme() == "https")
+    {
+        attempt.error("refusing a redirect from https:// to plain http://")
+    } else {
+        attempt.follow()
     }
-    // The URL parser has lowercased names and normalised addresses (`127.1` → `127.0.0.1`).
-    let host = url.host_str().unwrap_or_default();
-    let loopback = match host.trim_start_matches('[').trim_end_matches(']').parse() {
-        Ok(IpAddr::V4(ip)) => ip.is_loopback(),
-        Ok(IpAddr::V6(ip)) => {
-            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|ip| ip.is_loopback())
-        }
-        Err(_) => host == "localhost",
-    };
-    if loopback || insecure {
-        return Ok(false);
-    }
-    Err(ClientError::Invalid(format!(
-        "refusing plain http:// to {host}, which is not on loopback: the token and configs \
-         would cross the network unencrypted. Use https:// (add the server's CA with --ca-cert \
-         FILE if it is private), or allow plain HTTP on a trusted network with --insecure \
-         (SDK: Client::builder(…).insecure(true))"
-    )))
 }
 
 impl Client {
     /// `base` is the server's URL, e.g. `https://graycast.example.com` or
-    /// `http://127.0.0.1:8080`; see [`Client::builder`] for a private CA or plain HTTP off
-    /// loopback.
+    /// `http://127.0.0.1:8080`, or several separated by commas
+    /// (`https://a.example.com,https://b.example.com`) to fail over between; see
+    /// [`Client::builder`] for a private CA or plain HTTP off loopback.
     pub fn new(base: &str, token: &str) -> Result<Self, ClientError> {
         Self::builder(base, token).build()
     }
 
+    /// Like [`Client::new`] (one URL or a comma-separated list), with more options.
     pub fn builder(base: &str, token: &str) -> ClientBuilder {
+        Self::builder_with(servers::split_list(base), token)
+    }
+
+    /// Several servers, the nodes of one cluster (the specification, section 8), tried in this
+    /// order: the first until it fails, then the next, round robin.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), graycast::client::ClientError> {
+    /// let client = graycast::client::Client::builder_many(
+    ///     &["https://graycast-1.internal", "https://graycast-2.internal"],
+    ///     "gc_…",
+    /// )
+    /// .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder_many(servers: &[impl AsRef<str>], token: &str) -> ClientBuilder {
+        let servers = servers.iter().map(|s| s.as_ref().to_string()).collect();
+        Self::builder_with(servers, token)
+    }
+
+    fn builder_with(servers: Vec<String>, token: &str) -> ClientBuilder {
         ClientBuilder {
-            base: base.to_string(),
+            servers,
             token: token.to_string(),
             ca_certs: Vec::new(),
             insecure: false,
         }
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    /// The server requests go to now (without a trailing `/`).
+    pub fn server(&self) -> &str {
+        self.servers.current().1
+    }
+
+    /// Every server of the list, in order.
+    pub fn servers(&self) -> &[String] {
+        self.servers.urls()
+    }
+
+    /// Sends the request `build` makes for a server's base URL to the current server, and on a
+    /// failure that another server may not have ([`ClientError::fails_over`]) to the next ones,
+    /// each once, without waiting: the caller's own retries back off. Any other answer (a 4xx
+    /// too) is returned as it is.
+    async fn send(
+        &self,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut left = self.servers.len();
+        loop {
+            let (index, base) = self.servers.current();
+            let error = match build(base).send().await {
+                Ok(response) if response.status().is_server_error() => status_error(response).await,
+                Ok(response) => return Ok(response),
+                Err(e) => ClientError::from(e),
+            };
+            self.servers.move_on(index, &error);
+            left -= 1;
+            if left == 0 {
+                return Err(error);
+            }
+        }
     }
 
     /// `GET …/configs/{key}/resolve` for a context (`client_id`, `user_id` and the other keys as
@@ -211,28 +263,29 @@ impl Client {
         key: &str,
         context: &Context,
     ) -> Result<Option<Resolved>, ClientError> {
-        let mut request = self
-            .http
-            .get(self.url(&format!(
-                "/api/v1/namespaces/{namespace}/envs/{env}/configs/{key}/resolve"
-            )))
-            .bearer_auth(&self.token)
-            .timeout(Duration::from_secs(30));
+        let path = format!("/api/v1/namespaces/{namespace}/envs/{env}/configs/{key}/resolve");
         let labels: Vec<String> = context
             .iter()
             .filter(|(k, _)| !matches!(k.as_str(), "client_id" | "user_id"))
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        for (name, value) in [
+        let query: Vec<(&str, String)> = [
             ("client_id", context.get("client_id").cloned()),
             ("user_id", context.get("user_id").cloned()),
             ("labels", (!labels.is_empty()).then(|| labels.join(","))),
-        ] {
-            if let Some(value) = value {
-                request = request.query(&[(name, value)]);
-            }
-        }
-        let response = request.send().await?;
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect();
+        let response = self
+            .send(|base| {
+                self.http
+                    .get(format!("{base}{path}"))
+                    .bearer_auth(&self.token)
+                    .timeout(Duration::from_secs(30))
+                    .query(&query)
+            })
+            .await?;
         if response.status() == StatusCode::NOT_FOUND {
             // A 404 also names an unknown namespace or key; both mean "nothing to serve".
             return Ok(None);
@@ -243,12 +296,13 @@ impl Client {
     /// `POST /api/v1/report`: what this instance did with a version it was served.
     pub async fn report(&self, report: &Report) -> Result<(), ClientError> {
         let response = self
-            .http
-            .post(self.url("/api/v1/report"))
-            .bearer_auth(&self.token)
-            .timeout(Duration::from_secs(30))
-            .json(report)
-            .send()
+            .send(|base| {
+                self.http
+                    .post(format!("{base}/api/v1/report"))
+                    .bearer_auth(&self.token)
+                    .timeout(Duration::from_secs(30))
+                    .json(report)
+            })
             .await?;
         check(response).await?;
         Ok(())
@@ -263,47 +317,19 @@ impl Client {
 /// Passes successful responses through; turns error statuses into [`ClientError::Status`] with
 /// the server's message.
 async fn check(response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
-    let status = response.status();
-    if status.is_success() {
+    if response.status().is_success() {
         return Ok(response);
     }
+    Err(status_error(response).await)
+}
+
+/// An error status as a [`ClientError::Status`] with the server's message.
+async fn status_error(response: reqwest::Response) -> ClientError {
+    let status = response.status();
     let body = response.text().await.unwrap_or_default();
     let message = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
         .unwrap_or(body);
-    Err(ClientError::Status { status, message })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_server_url;
-
-    #[test]
-    fn plain_http_only_on_loopback_unless_insecure() {
-        for base in [
-            "http://127.0.0.1:8080",
-            "http://127.3.2.1",
-            "http://localhost:1",
-            "http://LOCALHOST",
-            "http://[::1]:8080",
-            "http://[::ffff:127.0.0.1]:8080",
-        ] {
-            assert!(!check_server_url(base, false).unwrap(), "{base}");
-        }
-        for base in [
-            "http://graycast.example.com",
-            "http://10.0.0.7:8080",
-            "http://[2001:db8::1]",
-            "http://localhost.example.com",
-            "http://0.0.0.0:8080",
-        ] {
-            let refused = check_server_url(base, false).unwrap_err().to_string();
-            assert!(refused.contains("--insecure"), "{base}: {refused}");
-            assert!(!check_server_url(base, true).unwrap(), "{base}");
-        }
-        assert!(check_server_url("https://graycast.example.com", false).unwrap());
-        assert!(check_server_url("ftp://graycast.example.com", true).is_err());
-        assert!(check_server_url("graycast.example.com:8080", true).is_err());
-    }
+    ClientError::Status { status, message }
 }

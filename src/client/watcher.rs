@@ -42,6 +42,8 @@ pub enum WatchMode {
 
 /// Exponential backoff with full jitter: attempt `n` waits a random time in
 /// `0..=min(max, base × 2ⁿ)`, so a fleet that lost its server does not come back in lockstep.
+/// With several servers, `n` counts full rounds of the list: each failure moves on to the next
+/// server after a wait of the same round, and the ceiling doubles once every server failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     pub base: Duration,
@@ -208,10 +210,13 @@ impl Update {
 
 /// A watch stream that keeps itself open: it connects, hands every event to [`Watcher::next`]
 /// (or the [`futures_util::Stream`] impl), and when the stream breaks it waits with backoff
-/// and reconnects with `Last-Event-ID` so nothing is missed and nothing is sent twice.
+/// and reconnects with `Last-Event-ID` so nothing is missed and nothing is sent twice. With
+/// several servers it reconnects to the next one when the stream broke or an attempt failed
+/// in a way another node may not (see [`ClientError::fails_over`]).
 pub struct Watcher {
     updates: mpsc::Receiver<Update>,
     synced: watch::Receiver<u64>,
+    failures: watch::Receiver<u32>,
     heartbeats: watch::Receiver<u64>,
     state: watch::Receiver<WatchState>,
     last_event_id: watch::Receiver<Option<String>>,
@@ -225,6 +230,7 @@ impl Watcher {
     pub(super) fn start(client: Client, options: WatchOptions) -> Self {
         let (updates_tx, updates) = mpsc::channel(256);
         let (synced_tx, synced) = watch::channel(0);
+        let (failures_tx, failures) = watch::channel(0);
         let (heartbeats_tx, heartbeats) = watch::channel(0);
         let (state_tx, state) = watch::channel(WatchState::Idle);
         let (last_tx, last_event_id) = watch::channel(options.last_event_id.clone());
@@ -235,6 +241,7 @@ impl Watcher {
             options: options.clone(),
             updates: updates_tx,
             synced: synced_tx,
+            failures: failures_tx,
             heartbeats: heartbeats_tx,
             state: state_tx,
             last_event_id: last_tx,
@@ -245,6 +252,7 @@ impl Watcher {
         Self {
             updates,
             synced,
+            failures,
             heartbeats,
             state,
             last_event_id,
@@ -269,6 +277,13 @@ impl Watcher {
     /// update before that is already waiting in [`Watcher::next`].
     pub fn synced(&self) -> watch::Receiver<u64> {
         self.synced.clone()
+    }
+
+    /// How many connections in a row have broken or failed to open since the last one that the
+    /// server accepted (0 while connected): a count that reaches the number of servers means
+    /// every server of the list failed once.
+    pub fn failures(&self) -> watch::Receiver<u32> {
+        self.failures.clone()
     }
 
     /// How many heartbeats (`: ping` comments) the server has sent, over every
@@ -344,8 +359,26 @@ enum Ended {
     Stopped,
     /// Retrying cannot help (e.g. 401, 403, unknown namespace).
     Fatal(String),
-    /// Worth retrying; `connected` says whether the server had accepted the stream.
-    Broken { connected: bool, why: String },
+    /// Worth retrying; `connected` says whether the server had accepted the stream, and
+    /// `fails_over` whether the next server should be tried (not for a 408 or 429, which are
+    /// about this client, not the node).
+    Broken {
+        connected: bool,
+        why: String,
+        fails_over: bool,
+    },
+}
+
+impl Ended {
+    /// The server failed: it could not be reached, answered 5xx, or the stream ended or
+    /// stalled (a stream carries no goodbye, so every end counts).
+    fn failed(connected: bool, why: impl Into<String>) -> Self {
+        Ended::Broken {
+            connected,
+            why: why.into(),
+            fails_over: true,
+        }
+    }
 }
 
 struct Task {
@@ -353,6 +386,7 @@ struct Task {
     options: WatchOptions,
     updates: mpsc::Sender<Update>,
     synced: watch::Sender<u64>,
+    failures: watch::Sender<u32>,
     heartbeats: watch::Sender<u64>,
     state: watch::Sender<WatchState>,
     last_event_id: watch::Sender<Option<String>>,
@@ -363,23 +397,37 @@ struct Task {
 impl Task {
     async fn run(mut self) {
         self.state.send_replace(WatchState::Connecting);
-        let mut attempt = 0u32;
+        let servers = self.client.servers.len() as u32;
+        // Connections in a row that broke or failed to open; a success resets it.
+        let mut failures = 0u32;
         loop {
-            match self.connection().await {
+            let (index, server) = self.client.servers.current();
+            let server = server.to_string();
+            match self.connection(&server).await {
                 Ended::Stopped => break,
                 Ended::Fatal(why) => {
-                    tracing::error!(namespace = %self.options.namespace, env = %self.options.env, "watch stopped: {why}");
+                    tracing::error!(namespace = %self.options.namespace, env = %self.options.env, %server, "watch stopped: {why}");
                     *self.error.lock().expect("watcher error lock") = Some(why);
                     break;
                 }
-                Ended::Broken { connected, why } => {
+                Ended::Broken {
+                    connected,
+                    why,
+                    fails_over,
+                } => {
                     if connected {
-                        attempt = 0;
+                        failures = 0;
                     }
+                    if fails_over {
+                        self.client.servers.move_on(index, &why);
+                    }
+                    // The backoff grows once per full round of the server list.
+                    let delay = self.options.backoff.delay(failures / servers);
+                    failures = failures.saturating_add(1);
+                    self.failures.send_replace(failures);
                     self.state.send_replace(WatchState::Reconnecting);
-                    let delay = self.options.backoff.delay(attempt);
-                    attempt = attempt.saturating_add(1);
                     tracing::warn!(
+                        %server,
                         "watch stream interrupted ({why}); reconnecting in {} ms",
                         delay.as_millis()
                     );
@@ -393,7 +441,7 @@ impl Task {
         self.state.send_replace(WatchState::Closed);
     }
 
-    fn request(&self) -> reqwest::RequestBuilder {
+    fn request(&self, server: &str) -> reqwest::RequestBuilder {
         let options = &self.options;
         let mut query = vec![
             ("namespace", options.namespace.clone()),
@@ -418,7 +466,7 @@ impl Task {
         let mut request = self
             .client
             .watch_http
-            .get(self.client.url("/api/v1/watch"))
+            .get(format!("{server}/api/v1/watch"))
             .bearer_auth(&self.client.token)
             .header("accept", "text/event-stream")
             .query(&query);
@@ -428,28 +476,18 @@ impl Task {
         request
     }
 
-    /// One connection, from the request to the end of its stream.
-    async fn connection(&mut self) -> Ended {
+    /// One connection to `server`, from the request to the end of its stream.
+    async fn connection(&mut self, server: &str) -> Ended {
         let mut stop = self.stop.clone();
         let idle = self.options.idle_timeout;
-        let request = self.request();
+        let request = self.request(server);
         let response = tokio::select! {
             r = tokio::time::timeout(idle, request.send()) => r,
             _ = stop.wait_for(|stop| *stop) => return Ended::Stopped,
         };
         let response = match response {
-            Err(_) => {
-                return Ended::Broken {
-                    connected: false,
-                    why: "no answer".into(),
-                }
-            }
-            Ok(Err(e)) => {
-                return Ended::Broken {
-                    connected: false,
-                    why: ClientError::from(e).to_string(),
-                }
-            }
+            Err(_) => return Ended::failed(false, "no answer"),
+            Ok(Err(e)) => return Ended::failed(false, ClientError::from(e).to_string()),
             Ok(Ok(response)) => response,
         };
         let mut response = match check(response).await {
@@ -457,14 +495,17 @@ impl Task {
             Err(e) if e.is_transient() => {
                 return Ended::Broken {
                     connected: false,
+                    fails_over: e.fails_over(),
                     why: e.to_string(),
                 }
             }
             Err(e) => return Ended::Fatal(e.to_string()),
         };
         let idle = stream_idle(idle, response.headers());
+        self.failures.send_replace(0);
         self.state.send_replace(WatchState::Connected);
         tracing::info!(
+            %server,
             namespace = %self.options.namespace,
             env = %self.options.env,
             last_event_id = ?self.last_event_id.borrow().as_deref(),
@@ -477,24 +518,9 @@ impl Task {
                 _ = stop.wait_for(|stop| *stop) => return Ended::Stopped,
             };
             let chunk = match chunk {
-                Err(_) => {
-                    return Ended::Broken {
-                        connected: true,
-                        why: format!("silent for {} s", idle.as_secs()),
-                    }
-                }
-                Ok(Err(e)) => {
-                    return Ended::Broken {
-                        connected: true,
-                        why: e.to_string(),
-                    }
-                }
-                Ok(Ok(None)) => {
-                    return Ended::Broken {
-                        connected: true,
-                        why: "the server closed the stream".into(),
-                    }
-                }
+                Err(_) => return Ended::failed(true, format!("silent for {} s", idle.as_secs())),
+                Ok(Err(e)) => return Ended::failed(true, e.to_string()),
+                Ok(Ok(None)) => return Ended::failed(true, "the server closed the stream"),
                 Ok(Ok(Some(chunk))) => chunk,
             };
             for frame in parser.feed(&chunk) {

@@ -12,6 +12,7 @@ mod configs;
 mod connections;
 mod dashboard;
 mod delete;
+mod failover;
 mod fast_path;
 mod foundation;
 mod inputs;

@@ -172,6 +172,36 @@ async fn sdk_resolves_watches_and_reports_over_tls_with_a_private_ca() {
     );
 }
 
+/// Issue 17, point 6: a node whose certificate is not trusted (here: issued by another CA)
+/// is a TLS failure like a dead node: the client moves on to the next URL of its list.
+#[tokio::test]
+async fn a_tls_failure_moves_the_client_to_the_next_server() {
+    let (app, token, trusted) = setup().await;
+    let stranger = tls_proxy(app.base.trim_start_matches("http://").to_string()).await;
+    let client = Client::builder_many(&[&stranger.base, &trusted.base], &token)
+        .ca_cert_pem(trusted.ca_pem.clone())
+        .build()
+        .unwrap();
+    let context = Context::from([("client_id".to_string(), "pod-1".to_string())]);
+    let resolved = client
+        .resolve("shop", "prod", "app.txt", &context)
+        .await
+        .unwrap()
+        .expect("version 1 resolves");
+    assert_eq!(resolved.version, 1);
+    assert_eq!(client.server(), trusted.base);
+    assert_eq!(stranger.handshakes.load(Ordering::SeqCst), 0);
+
+    let watching = Client::builder_many(&[&stranger.base, &trusted.base], &token)
+        .ca_cert_pem(trusted.ca_pem.clone())
+        .build()
+        .unwrap();
+    let mut watcher = watching.watch(WatchOptions::new("shop", "prod", "pod-2"));
+    assert_eq!(next_config(&mut watcher).await.version, 1);
+    assert_eq!(watching.server(), trusted.base);
+    assert_eq!(stranger.handshakes.load(Ordering::SeqCst), 0);
+}
+
 #[tokio::test]
 async fn agent_syncs_a_directory_over_tls_with_ca_cert() {
     let (app, token, proxy) = setup().await;
