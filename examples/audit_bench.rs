@@ -6,7 +6,9 @@
 //!
 //! Options: `--entries N` (default 1,000,000), `--runs N` per query (default
 //! 25), `--db PATH` to keep the database (reused when it already holds
-//! entries), `--explain` to print each query plan.
+//! entries), `--database-url URL` for any database graycast runs on (e.g. a
+//! PostgreSQL one: `postgres://…`; reused likewise), `--explain` to print each
+//! query plan (SQLite only).
 
 use graycast::model::AuditQuery;
 use graycast::server::db;
@@ -115,6 +117,7 @@ struct Args {
     entries: u64,
     runs: usize,
     db: Option<String>,
+    database_url: Option<String>,
     explain: bool,
 }
 
@@ -123,6 +126,7 @@ fn parse_args() -> Args {
         entries: 1_000_000,
         runs: 25,
         db: None,
+        database_url: None,
         explain: false,
     };
     let mut it = std::env::args().skip(1);
@@ -132,6 +136,7 @@ fn parse_args() -> Args {
             "--entries" => args.entries = value().replace('_', "").parse().expect("--entries N"),
             "--runs" => args.runs = value().parse().expect("--runs N"),
             "--db" => args.db = Some(value()),
+            "--database-url" => args.database_url = Some(value()),
             "--explain" => args.explain = true,
             other => panic!(
                 "unknown option {other}; see the comment at the top of examples/audit_bench.rs"
@@ -258,7 +263,7 @@ fn entry(rng: &mut StdRng, i: u64, total: u64, actors: &[String]) -> Entry {
     }
 }
 
-async fn generate(pool: &sqlx::SqlitePool, total: u64) {
+async fn generate(pool: &db::Pool, total: u64) {
     let mut rng = StdRng::seed_from_u64(42);
     let mut actors: Vec<String> = (0..60).map(|i| format!("user{i:02}")).collect();
     actors.extend((0..20).map(|i| format!("token:deploy-{i:02}")));
@@ -274,19 +279,24 @@ async fn generate(pool: &sqlx::SqlitePool, total: u64) {
             let entries: Vec<Entry> = (i..i + n)
                 .map(|j| entry(&mut rng, j, total, &actors))
                 .collect();
-            let mut sql = sqlx::QueryBuilder::new(
-                "INSERT INTO audit (at, actor, action, namespace, env, key, details) ",
+            let mut sql = db::Sql::new(
+                "INSERT INTO audit (at, actor, action, namespace, env, key, details) VALUES ",
             );
-            sql.push_values(entries, |mut row, e| {
-                row.push_bind(e.at)
-                    .push_bind(e.actor)
-                    .push_bind(e.action)
-                    .push_bind(e.namespace)
-                    .push_bind(e.env)
-                    .push_bind(e.key)
-                    .push_bind(e.details);
-            });
-            sql.build().execute(&mut *tx).await.expect("insert");
+            for (k, e) in entries.into_iter().enumerate() {
+                sql.push(if k == 0 { "(" } else { ", (" });
+                sql.bind(e.at)
+                    .push(", ")
+                    .bind(e.actor)
+                    .push(", ")
+                    .bind(e.action);
+                sql.push(", ")
+                    .bind(e.namespace)
+                    .push(", ")
+                    .bind(e.env)
+                    .push(", ");
+                sql.bind(e.key).push(", ").bind(e.details).push(")");
+            }
+            sql.execute(&mut *tx).await.expect("insert");
             i += n;
         }
         tx.commit().await.expect("commit");
@@ -307,9 +317,11 @@ async fn main() {
         .db
         .clone()
         .unwrap_or_else(|| format!("{}/audit-bench.db", dir.path().display()));
-    let pool = db::connect(&format!("sqlite://{path}"))
-        .await
-        .expect("database opens");
+    let url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{path}"));
+    let pool = db::connect(&url).await.expect("database opens");
     let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit")
         .fetch_one(&pool)
         .await
@@ -323,7 +335,7 @@ async fn main() {
         .expect("count");
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     println!(
-        "database: {path} ({count} audit entries, {:.0} MiB)",
+        "database: {url} ({count} audit entries, {:.0} MiB on disk for SQLite)",
         bytes as f64 / 1048576.0
     );
 
@@ -466,7 +478,7 @@ async fn main() {
         ms(worst)
     );
 
-    if args.explain {
+    if args.explain && db::Engine::of(&pool) == db::Engine::Sqlite {
         let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
             "EXPLAIN QUERY PLAN SELECT a.id FROM audit_search s JOIN audit a ON a.id = s.rowid
              WHERE audit_search MATCH '\"latency\"*' AND a.env = 'prod' ORDER BY s.rowid DESC LIMIT 51",

@@ -356,6 +356,14 @@ impl Sql {
         self
     }
 
+    /// Runs the statement; returns the rows it changed.
+    pub async fn execute<'e, E: Executor<'e>>(self, db: E) -> sqlx::Result<u64> {
+        Ok(sqlx::query_with(&self.text, self.args)
+            .execute(db)
+            .await?
+            .rows_affected())
+    }
+
     /// Runs the query, its rows read as `T`.
     pub async fn fetch_all<'e, T, E>(self, db: E) -> sqlx::Result<Vec<T>>
     where
