@@ -705,3 +705,84 @@ async fn a_token_revoked_through_one_node_is_refused_by_every_node() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_and_lane_previews_see_every_nodes_subscribers_and_a_dead_nodes_go_disconnected()
+{
+    postgres_only!();
+    let mut cluster = Cluster::start(2, &["--node-timeout-secs", "2"]).await;
+    let first = cluster.create(0, "app.txt", "v1").await;
+    let (status, saved) = cluster
+        .post(
+            0,
+            &format!("{}/versions", Cluster::configs("app.txt")),
+            json!({"content": "v2", "base_version": 1}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    // One subscriber on each node, pod-b with a label the lane selects.
+    let open = |node: usize, id: &'static str, labels: &'static str| {
+        let url = cluster.node(node).url(&format!(
+            "/api/v1/watch?namespace={NS}&env={ENV}&client_id={id}&labels={labels}"
+        ));
+        let token = cluster.token.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let mut w = Watch {
+                body: r.bytes_stream().boxed(),
+                buf: String::new(),
+            };
+            w.until("the config", |e| e.id == Some(first)).await;
+            w
+        }
+    };
+    let _a = open(0, "pod-a", "region=shanghai").await;
+    let _b = open(1, "pod-b", "region=beijing").await;
+    let instances = format!("/api/v1/namespaces/{NS}/envs/{ENV}/instances");
+    let connected = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["connected"] == true)
+            .map(|i| i["client_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (_, list) = cluster.get(0, &instances).await;
+        if connected(&list) == ["pod-a", "pod-b"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 0 does not list both: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, preview) = cluster
+        .post(
+            0,
+            &format!("{}/lanes/preview", Cluster::configs("app.txt")),
+            json!({"version": 2, "selector": "region=beijing", "percentage": 0}),
+        )
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["matched"], json!(["pod-b"]), "{preview}");
+    assert_eq!(preview["connected_count"], 2, "{preview}");
+    // Node 1 dies: after the node timeout its instance is disconnected on node 0's page.
+    cluster.nodes[1].take().unwrap().kill();
+    loop {
+        let (_, list) = cluster.get(0, &instances).await;
+        if connected(&list) == ["pod-a"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "pod-b still connected: {list}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -139,3 +139,25 @@ impl<'q> Encode<'q, Any> for Flag {
         <i64 as Encode<Any>>::encode(i64::from(self.0), buf)
     }
 }
+
+/// An optional float as a query argument, a double on both engines whether or not it is
+/// NULL. sqlx 0.8.6's `Any` driver hands PostgreSQL a NULL `f64` as a `real` (float4); the
+/// statement it prepared for that first call is then reused for the next, non-NULL value,
+/// which PostgreSQL refuses ("incorrect binary data format"). A NULL `f32` goes as a double.
+#[derive(Debug, Clone, Copy)]
+pub struct Real(pub Option<f64>);
+
+impl Type<Any> for Real {
+    fn type_info() -> AnyTypeInfo {
+        <f64 as Type<Any>>::type_info()
+    }
+}
+
+impl<'q> Encode<'q, Any> for Real {
+    fn encode_by_ref(&self, buf: &mut AnyArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+        match self.0 {
+            Some(v) => <f64 as Encode<Any>>::encode(v, buf),
+            None => <Option<f32> as Encode<Any>>::encode(None, buf),
+        }
+    }
+}

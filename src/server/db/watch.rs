@@ -22,10 +22,9 @@ pub struct TailEvent {
 /// gives that for free, since one writer at a time assigns `id` inside its
 /// write transaction. A database with concurrent writers (PostgreSQL with
 /// sequences) does not: a transaction can commit id 11 while id 10's is still
-/// open, and a tail that read 11 would skip 10 forever. The PostgreSQL work
-/// must keep the guarantee, e.g. by serializing release-event inserts (an
-/// advisory or row lock taken in the same transaction) or by tailing with a
-/// commit-ordered cursor instead of the id.
+/// open, and a tail that read 11 would skip 10 forever. On PostgreSQL the
+/// guarantee is kept by [`super::begin_write`]: every write transaction takes
+/// one advisory lock first, so ids are drawn and committed in one order.
 pub async fn tail(conn: &mut super::Conn, after: i64) -> Result<Vec<TailEvent>> {
     sqlx::query_as(
         "SELECT r.id, n.name AS namespace, e.name AS env, c.key

@@ -62,6 +62,18 @@ impl Dispatcher {
             while let Ok(command) = commands.try_recv() {
                 batch.push(command);
             }
+            // With several nodes an event is announced twice (this node's publish and its
+            // notification, which may come after the event was read): an announcement of
+            // nothing new is no reason to read now. Reading then could pick up an event
+            // committed just after, before its own announcement, whose delivery latency
+            // would go unmeasured.
+            let stale = !batch.is_empty()
+                && batch
+                    .iter()
+                    .all(|c| matches!(c, Command::Committed { id, .. } if *id <= self.processed));
+            if stale {
+                continue;
+            }
             self.step(batch).await;
         }
     }

@@ -617,18 +617,50 @@ pub(super) async fn close_in(
 }
 
 /// Which connected subscribers `rule` matches, on its own.
-fn preview_rule(state: &Core, namespace: &str, env: &str, rule: &LaneRule) -> Preview {
-    let connected = state.hub.connected(namespace, env);
+async fn preview_rule(
+    state: &Core,
+    namespace: &str,
+    env: &str,
+    rule: &LaneRule,
+) -> Result<Preview> {
+    let connected = connected_everywhere(state, namespace, env).await?;
     let matched: Vec<String> = connected
         .iter()
         .filter(|instance| rule.matches(&instance.context))
         .map(|instance| instance.client_id.clone())
         .collect();
-    Preview {
+    Ok(Preview {
         matched_count: matched.len(),
         matched,
         connected_count: connected.len(),
+    })
+}
+
+/// The subscribers connected to (namespace, env) now: this node's, and with several nodes
+/// on PostgreSQL also those the shared instance rows say other nodes serve (the
+/// specification, section 8), by client id.
+async fn connected_everywhere(
+    state: &Core,
+    namespace: &str,
+    env: &str,
+) -> Result<Vec<crate::server::hub::ConnectedInstance>> {
+    let mut connected = state.hub.connected(namespace, env);
+    if db::Engine::of(&state.db) == db::Engine::Postgres {
+        let here: std::collections::HashSet<String> =
+            connected.iter().map(|c| c.client_id.clone()).collect();
+        for instance in state.instances.list(namespace, env).await? {
+            if instance.connected && !here.contains(&instance.client_id) {
+                let mut context = instance.labels.clone();
+                context.insert("client_id".into(), instance.client_id.clone());
+                connected.push(crate::server::hub::ConnectedInstance {
+                    client_id: instance.client_id,
+                    context,
+                });
+            }
+        }
+        connected.sort_by(|a, b| a.client_id.cmp(&b.client_id));
     }
+    Ok(connected)
 }
 
 /// Which connected subscribers of the config's namespace and environment an
@@ -647,12 +679,7 @@ pub async fn preview(
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
     let salt = db::lanes::next_salt(&mut *conn, config.id).await?;
-    Ok(preview_rule(
-        state,
-        namespace,
-        env,
-        &lane.rule(DRAFT_LANE_ID, salt),
-    ))
+    preview_rule(state, namespace, env, &lane.rule(DRAFT_LANE_ID, salt)).await
 }
 
 /// Like [`preview`], for a change to an active lane (with that lane's salt).
@@ -672,7 +699,7 @@ pub async fn preview_change(
     let config = find(&mut conn, namespace, env, key).await?;
     let lane = find_active(&mut conn, &config, id).await?;
     let rule = apply(&lane, &change)?.rule(lane.id, lane.salt.clone());
-    Ok(preview_rule(state, namespace, env, &rule))
+    preview_rule(state, namespace, env, &rule).await
 }
 
 /// Why `ctx` gets the version it gets. With `draft`, as if that lane had just
