@@ -769,7 +769,7 @@ async fn instances_and_lane_previews_see_every_nodes_subscribers_and_a_dead_node
         .post(
             0,
             &format!("{}/lanes/preview", Cluster::configs("app.txt")),
-            json!({"version": 2, "selector": "region=beijing", "percentage": 0}),
+            json!({"version": 2, "selector": "region=beijing", "percentage": 100}),
         )
         .await;
     assert_eq!(status, 200, "{preview}");
