@@ -786,3 +786,26 @@ async fn instances_and_lane_previews_see_every_nodes_subscribers_and_a_dead_node
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_sign_ins_count_on_every_node() {
+    postgres_only!();
+    let cluster = Cluster::start(2, &[]).await;
+    // Five failures for one username from one address are allowed per minute (the
+    // default): three on one node and two on the other fill the count; the sixth is
+    // refused on either node, which alone has seen only three.
+    let login = |node: usize| {
+        client()
+            .post(cluster.node(node).url("/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": "wrong"}))
+            .send()
+    };
+    for node in [0, 1, 0, 1, 0] {
+        assert_eq!(login(node).await.unwrap().status(), 401);
+    }
+    for node in [1, 0] {
+        let r = login(node).await.unwrap();
+        assert_eq!(r.status(), 429, "node {node}");
+        assert!(r.headers().contains_key("retry-after"));
+    }
+}

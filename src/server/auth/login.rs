@@ -82,6 +82,28 @@ impl LoginThrottle {
         }
     }
 
+    /// The limits: the window, failures per source, failures per (username, source).
+    pub fn limits(&self) -> (Duration, usize, usize) {
+        (self.window, self.per_source, self.per_name_and_source)
+    }
+
+    /// The 429 for a full count, the same words whichever node counted.
+    pub fn refusal(username: Option<&str>, wait: Duration) -> Error {
+        let secs = wait.as_secs().max(1);
+        match username {
+            None => Error::retry_in(
+                format!("Too many failed sign-ins from your address; try again in {secs} seconds."),
+                wait,
+            ),
+            Some(name) => Error::retry_in(
+                format!(
+                    "Too many failed sign-ins for {name:?} from your address; try again in {secs} seconds."
+                ),
+                wait,
+            ),
+        }
+    }
+
     /// Counts a sign-in for `username` (`None`: a name no user can have) from
     /// `source`, or refuses it with 429 while either count is full.
     pub fn reserve(&self, username: Option<&str>, source: IpAddr) -> Result<Attempt> {
@@ -114,27 +136,14 @@ impl LoginThrottle {
         let times = f.by_source.entry(source).or_default();
         if recent(times, now, window) >= self.per_source {
             let wait = window.saturating_sub(now.duration_since(times[0]));
-            return Err(Error::retry_in(
-                format!(
-                    "Too many failed sign-ins from your address; try again in {} seconds.",
-                    wait.as_secs().max(1)
-                ),
-                wait,
-            ));
+            return Err(Self::refusal(None, wait));
         }
         let pair = username.map(|name| (name.to_string(), source));
         if let Some(key) = &pair {
             if let Some(times) = f.by_pair.get_mut(key) {
                 if recent(times, now, window) >= self.per_name_and_source {
                     let wait = window.saturating_sub(now.duration_since(times[0]));
-                    return Err(Error::retry_in(
-                        format!(
-                            "Too many failed sign-ins for {:?} from your address; try again in {} seconds.",
-                            key.0,
-                            wait.as_secs().max(1)
-                        ),
-                        wait,
-                    ));
+                    return Err(Self::refusal(Some(&key.0), wait));
                 }
             }
         }
@@ -205,6 +214,11 @@ fn forget(times: &mut VecDeque<Instant>, at: Instant) {
 
 /// The address failures are counted by: IPv4 as is, IPv6 by its /64 (what
 /// one subscriber usually gets), IPv4-mapped IPv6 as IPv4.
+/// The source an address is counted as (IPv6 by its /64), as text: shared counts key on it.
+pub fn source_text(ip: IpAddr) -> String {
+    source_key(ip).to_string()
+}
+
 fn source_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -13,7 +13,7 @@ pub use actor::{
 };
 pub use browser::{same_origin, security_headers, CONTENT_SECURITY_POLICY, SECURITY_HEADERS};
 pub use client::{identify_client, Client};
-pub use login::{Attempt, LoginLimits, LoginThrottle};
+pub use login::{source_text, Attempt, LoginLimits, LoginThrottle};
 pub use passwords::{hash_password, random_password, PasswordChecks};
 pub use tokens::{new_token_secret, token_hash, TokenUse, TOKEN_PREFIX_LEN};
 

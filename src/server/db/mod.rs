@@ -6,6 +6,7 @@ mod columns;
 pub mod configs;
 pub mod environments;
 pub mod lanes;
+pub mod logins;
 pub mod namespaces;
 pub mod nodes;
 pub mod notify;

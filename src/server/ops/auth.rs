@@ -26,6 +26,14 @@ pub async fn login(
     let attempt = state
         .login_throttle
         .reserve(valid.then_some(username), source)?;
+    // Several nodes (PostgreSQL): the same limits over every node's attempts.
+    let shared = match shared_reserve(state, valid.then_some(username), source).await {
+        Ok(shared) => shared,
+        Err(e) => {
+            state.login_throttle.release(attempt);
+            return Err(e);
+        }
+    };
     if !valid {
         audit_failure(state, &shown_name(username), "invalid username").await?;
         return Err(invalid_credentials());
@@ -39,6 +47,9 @@ pub async fn login(
         Ok(ok) => ok,
         Err(busy) => {
             state.login_throttle.release(attempt);
+            if let Some(id) = shared {
+                db::logins::forget(&state.db, id, None).await?;
+            }
             return Err(busy);
         }
     };
@@ -55,6 +66,10 @@ pub async fn login(
         }
     };
     state.login_throttle.succeeded(attempt);
+    if let Some(id) = shared {
+        let source = crate::server::auth::source_text(source);
+        db::logins::forget(&state.db, id, Some((username, &source))).await?;
+    }
     session.cycle_id().await.map_err(Error::internal)?;
     session
         .insert(SESSION_USER_ID, user.id)
@@ -141,5 +156,40 @@ mod tests {
         assert_eq!(shown_name("<script>"), "?script?");
         let long = shown_name(&"a".repeat(1 << 20));
         assert_eq!(long, format!("{}…", "a".repeat(63)));
+    }
+}
+
+/// On PostgreSQL, counts the attempt against every node's (the in-memory throttle counts
+/// this node's): the row's id, or the same 429 a full count gives. Nothing on SQLite.
+async fn shared_reserve(
+    state: &Core,
+    username: Option<&str>,
+    source: std::net::IpAddr,
+) -> Result<Option<i64>> {
+    if db::Engine::of(&state.db) != db::Engine::Postgres {
+        return Ok(None);
+    }
+    let (window, per_source, per_pair) = state.login_throttle.limits();
+    let source = crate::server::auth::source_text(source);
+    let reserved = db::logins::reserve(
+        &state.db,
+        &source,
+        username,
+        window.as_millis() as i64,
+        (per_source as i64, per_pair as i64),
+    )
+    .await?;
+    use crate::server::auth::LoginThrottle;
+    use std::time::Duration;
+    match reserved {
+        Ok(id) => Ok(Some(id)),
+        Err(db::logins::Full::Source(ms)) => Err(LoginThrottle::refusal(
+            None,
+            Duration::from_millis(ms as u64),
+        )),
+        Err(db::logins::Full::Pair(ms)) => Err(LoginThrottle::refusal(
+            username,
+            Duration::from_millis(ms as u64),
+        )),
     }
 }
