@@ -145,20 +145,6 @@ pub async fn user_of(state: &Core, actor: &authn::Actor) -> Result<Option<User>>
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::shown_name;
-
-    #[test]
-    fn invalid_names_are_audited_short_and_plain() {
-        assert_eq!(shown_name(""), "?");
-        assert_eq!(shown_name("bob smith"), "bob?smith");
-        assert_eq!(shown_name("<script>"), "?script?");
-        let long = shown_name(&"a".repeat(1 << 20));
-        assert_eq!(long, format!("{}…", "a".repeat(63)));
-    }
-}
-
 /// On PostgreSQL, counts the attempt against every node's (the in-memory throttle counts
 /// this node's): the row's id, or the same 429 a full count gives. Nothing on SQLite.
 async fn shared_reserve(
@@ -191,5 +177,19 @@ async fn shared_reserve(
             username,
             Duration::from_millis(ms as u64),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_name;
+
+    #[test]
+    fn invalid_names_are_audited_short_and_plain() {
+        assert_eq!(shown_name(""), "?");
+        assert_eq!(shown_name("bob smith"), "bob?smith");
+        assert_eq!(shown_name("<script>"), "?script?");
+        let long = shown_name(&"a".repeat(1 << 20));
+        assert_eq!(long, format!("{}…", "a".repeat(63)));
     }
 }
