@@ -55,8 +55,9 @@ impl Engine {
             Some("sqlite") => Ok(Self::Sqlite),
             Some("postgres" | "postgresql") => Ok(Self::Postgres),
             _ => anyhow::bail!(
-                "unsupported database URL {url:?}: graycast stores its data in SQLite \
-                 (sqlite://PATH) or PostgreSQL 15+ (postgres://USER@HOST:PORT/DATABASE)"
+                "unsupported database URL {:?}: graycast stores its data in SQLite \
+                 (sqlite://PATH) or PostgreSQL 15+ (postgres://USER@HOST:PORT/DATABASE)",
+                without_password(url)
             ),
         }
     }
@@ -241,16 +242,18 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
     use anyhow::Context;
     sqlx::any::install_default_drivers();
     let engine = Engine::of_url(url)?;
+    // Messages name the database without its password.
+    let shown = without_password(url);
     let options: AnyConnectOptions = match engine {
         Engine::Sqlite => {
             let options =
-                sqlite_options(url).with_context(|| format!("invalid database URL {url:?}"))?;
+                sqlite_options(url).with_context(|| format!("invalid database URL {shown:?}"))?;
             let filename = options.get_filename();
             if let Some(dir) = filename.parent() {
                 if !dir.as_os_str().is_empty() && filename.as_os_str() != ":memory:" {
                     std::fs::create_dir_all(dir).with_context(|| {
                         format!(
-                            "could not create the directory {} for the database {url:?}",
+                            "could not create the directory {} for the database {shown:?}",
                             dir.display()
                         )
                     })?;
@@ -265,7 +268,7 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
                 sqlx::SqliteConnection::connect_with(&options)
                     .await
                     .map_err(flat)
-                    .with_context(|| format!("could not open the database {url:?}"))?
+                    .with_context(|| format!("could not open the database {shown:?}"))?
                     .close()
                     .await
                     .map_err(flat)?;
@@ -281,7 +284,7 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
         }
         Engine::Postgres => AnyConnectOptions::from_str(url),
     }
-    .with_context(|| format!("invalid database URL {url:?}"))?;
+    .with_context(|| format!("invalid database URL {shown:?}"))?;
     let pool = AnyPoolOptions::new()
         .max_connections(match engine {
             Engine::Sqlite => 8,
@@ -304,15 +307,31 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
         .connect_with(options)
         .await
         .map_err(flat)
-        .with_context(|| format!("could not open the database {url:?}"))?;
+        .with_context(|| format!("could not open the database {shown:?}"))?;
     let migrated = match engine {
         Engine::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
         Engine::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
     };
     migrated
         .map_err(flat)
-        .with_context(|| format!("could not migrate the database {url:?}"))?;
+        .with_context(|| format!("could not migrate the database {shown:?}"))?;
     Ok(pool)
+}
+
+/// `url` with the password of its user info (`scheme://user:password@host…`) replaced by
+/// `***`, for messages and logs.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].find(':') {
+            Some(colon) => format!("{scheme}://{}:***{}", &rest[..colon], &rest[at..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 /// sqlx's messages already include their source: keep them, not their chain too.
@@ -381,6 +400,20 @@ impl Sql {
 /// audit log's times never decrease whatever the clocks do; see `audit::record`).
 pub fn now() -> crate::model::Timestamp {
     ago(0)
+}
+
+#[cfg(test)]
+#[test]
+fn passwords_stay_out_of_messages() {
+    assert_eq!(
+        without_password("postgres://gc:s3cr@t@db:5432/gc?sslmode=require"),
+        "postgres://gc:***@db:5432/gc?sslmode=require"
+    );
+    assert_eq!(
+        without_password("postgres://gc@db/gc"),
+        "postgres://gc@db/gc"
+    );
+    assert_eq!(without_password("sqlite://data/x.db"), "sqlite://data/x.db");
 }
 
 /// `ms` milliseconds before now.
