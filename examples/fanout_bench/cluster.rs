@@ -29,7 +29,8 @@ impl Cluster {
         let dir = tempfile::tempdir()?;
         let database = format!("sqlite://{}/graycast.db?mode=rwc", dir.path().display());
         let admin = create_token(binary, &database).await?;
-        let (server, addr) = start_node(binary, &database, &dir.path().join("graycast.log")).await?;
+        let (server, addr) =
+            start_node(binary, &database, &dir.path().join("graycast.log")).await?;
         Ok(Self {
             name: name.into(),
             nodes: vec![Node { server, addr }],
@@ -43,7 +44,12 @@ impl Cluster {
     /// `count` nodes on a fresh database created on the PostgreSQL server that
     /// `server_url` (a URL of any database on it) points to. The first node
     /// migrates the database; the others start once it is ready.
-    pub async fn postgres(binary: &Path, server_url: &str, count: usize, name: &str) -> Result<Self> {
+    pub async fn postgres(
+        binary: &Path,
+        server_url: &str,
+        count: usize,
+        name: &str,
+    ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let database = format!("fanout_bench_{}", std::process::id());
         let url = database_url(server_url, &database);
@@ -361,11 +367,8 @@ pub async fn bench_graycast(args: &Args, cluster: Cluster) -> Result<Outcome> {
         let body = json!({"percentage": percentage});
         let via = &configs[turn % k];
         turn += 1;
-        let preview = send_json(post(
-            format!("{via}/lanes/{lane_id}/preview"),
-            body.clone(),
-        ))
-        .await?;
+        let preview =
+            send_json(post(format!("{via}/lanes/{lane_id}/preview"), body.clone())).await?;
         let expected = change(&mut holds, &matched(&preview));
         pause(args, &mut rx, &mut outcome, &mut last).await;
         let before = outcome.latencies.len();

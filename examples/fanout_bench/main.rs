@@ -53,12 +53,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-mod etcd;
 mod cluster;
+mod etcd;
 mod streams;
 
-use etcd::bench_etcd;
 use cluster::{bench_graycast, Cluster};
+use etcd::bench_etcd;
 use streams::*;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
