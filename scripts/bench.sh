@@ -4,9 +4,14 @@
 # Usage: scripts/bench.sh [fanout_bench options], e.g. --subscribers 1000
 #        scripts/bench.sh --floor [loopback_floor options]: the kernel's share
 #        alone (examples/loopback_floor.rs), no server, no etcd
+#        scripts/bench.sh --postgres-nodes 2 [options]: one graycast node on
+#        SQLite, then 2 nodes sharing one PostgreSQL, no etcd (issue 17, point 8);
+#        without GRAYCAST_TEST_POSTGRES it runs under scripts/pg.sh run, which
+#        starts a throwaway cluster on loopback (PostgreSQL 15+ must be installed:
+#        scripts/bootstrap.sh test)
 # Installs etcd (Debian etcd-server) when missing, builds the release binary
 # (in $CARGO_TARGET_DIR, default target/) and the driver
-# (examples/fanout_bench.rs, in its own target dir below it), raises the
+# (examples/fanout_bench/, in its own target dir below it), raises the
 # open-file limit, and runs the driver; see docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +25,14 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 FLOOR=""
 if [ "${1:-}" = --floor ]; then FLOOR=1; shift; fi
+# --postgres-nodes: no etcd; a PostgreSQL server is needed instead.
+POSTGRES=""
+for arg in "$@"; do
+  case "$arg" in --postgres-nodes | --postgres-nodes=*) POSTGRES=1 ;; esac
+done
 
 ETCD="${ETCD:-/usr/bin/etcd}"
-if [ -z "$FLOOR" ] && ! [ -x "$ETCD" ]; then
+if [ -z "$FLOOR" ] && [ -z "$POSTGRES" ] && ! [ -x "$ETCD" ]; then
   say "installing etcd 3.4 (Debian etcd-server, etcd-client)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update
@@ -58,6 +68,15 @@ CARGO_TARGET_DIR="$DRIVER_TARGET" cargo build --release --features ssr --example
 
 # Server and driver both inherit this limit.
 raise_fd_limit
+DRIVER=("$DRIVER_TARGET/release/examples/fanout_bench" --graycast "$TARGET/release/graycast" --etcd "$ETCD")
+if [ -n "$POSTGRES" ]; then
+  say "open-file limit $(ulimit -n); $(nproc) CPUs; PostgreSQL in $(scripts/pg.sh bin)"
+  # The driver reads the server's URL from GRAYCAST_TEST_POSTGRES.
+  if [ -z "${GRAYCAST_TEST_POSTGRES:-}" ]; then
+    exec scripts/pg.sh run "${DRIVER[@]}" "$@"
+  fi
+  exec "${DRIVER[@]}" "$@"
+fi
 say "open-file limit $(ulimit -n); $(nproc) CPUs; etcd $("$ETCD" --version | awk '/etcd Version/ {print $3}')"
 
-exec "$DRIVER_TARGET/release/examples/fanout_bench" --graycast "$TARGET/release/graycast" --etcd "$ETCD" "$@"
+exec "${DRIVER[@]}" "$@"
