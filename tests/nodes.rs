@@ -35,6 +35,32 @@ macro_rules! postgres_only {
     };
 }
 
+/// Signs `admin` in on `node` and creates an admin token named `name`; its secret.
+async fn admin_token(node: &Server, name: &str) -> String {
+    let admin = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let r = admin
+        .post(node.url("/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": "admin-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = admin
+        .post(node.url("/api/v1/tokens"))
+        .json(&json!({"name": name, "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// Nodes on one fresh database, and an admin token valid on all of them.
 struct Cluster {
     /// The nodes' shared database.
@@ -50,28 +76,7 @@ impl Cluster {
         let url = server::database(&dir).await;
         let first = Server::start_with(&url, args);
         wait_ready(&first, Instant::now()).await;
-        let admin = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let r = admin
-            .post(first.url("/api/v1/auth/login"))
-            .json(&json!({"username": "admin", "password": "admin-password"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let r = admin
-            .post(first.url("/api/v1/tokens"))
-            .json(&json!({"name": "nodes", "role": "admin"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-        let token = r.json::<Value>().await.unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let token = admin_token(&first, "nodes").await;
         let mut nodes = vec![Some(first)];
         for _ in 1..count {
             let node = Server::start_with(&url, args);
@@ -575,27 +580,7 @@ async fn a_stopped_postgres_is_answered_503_streams_stay_open_and_all_recovers()
     wait_ready(&node, Instant::now()).await;
     let cluster = {
         // The cluster helpers, on this one node.
-        let admin = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let r = admin
-            .post(node.url("/api/v1/auth/login"))
-            .json(&json!({"username": "admin", "password": "admin-password"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let r = admin
-            .post(node.url("/api/v1/tokens"))
-            .json(&json!({"name": "outage", "role": "admin"}))
-            .send()
-            .await
-            .unwrap();
-        let token = r.json::<Value>().await.unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let token = admin_token(&node, "outage").await;
         let cluster = Cluster {
             url: url.clone(),
             nodes: vec![Some(node)],
