@@ -272,6 +272,12 @@ mod server_impls {
         fn from(e: sqlx::Error) -> Self {
             if crate::server::db::is_unreachable(&e) {
                 Error::unavailable(e)
+            } else if crate::server::db::is_unstorable_text(&e) {
+                // What the API refuses up front (`api::nul`) but a server function let by.
+                Error::new(
+                    crate::ErrorCode::Invalid,
+                    "A text value has a NUL character (\\u0000), which the database cannot store; remove it.",
+                )
             } else {
                 Error::internal(e)
             }

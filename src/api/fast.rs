@@ -76,6 +76,10 @@ impl Responder for Answers {
                 let _ = state.hub.catalog().fresh().await;
             }));
         }
+        // A NUL is refused by the router (see `nul::refuse_in_target`), with its message.
+        if request.target.contains("%00") {
+            return Outcome::Declined;
+        }
         // Parsed as hyper parses it: what hyper refuses is not answered here.
         let Ok(uri) = request.target.parse::<Uri>() else {
             return Outcome::Declined;

@@ -14,6 +14,8 @@ pub mod fast;
 #[cfg(feature = "ssr")]
 pub mod headers;
 #[cfg(feature = "ssr")]
+pub mod nul;
+#[cfg(feature = "ssr")]
 pub mod ofrep;
 #[cfg(feature = "ssr")]
 pub mod plans;

@@ -22,7 +22,8 @@ use serde_json::{json, Value};
 use tower_sessions::Session;
 
 /// `axum::Json` with errors in the API's shape: 413 for a body over the
-/// limit ([`JSON_BODY_LIMIT`]), 408 for one that does not arrive in time.
+/// limit ([`JSON_BODY_LIMIT`]), 408 for one that does not arrive in time, 400 for a
+/// string with a NUL character (see [`super::nul`]).
 pub struct Json<T>(pub T);
 
 /// Largest JSON body of a route without config content (axum's default).
@@ -32,6 +33,20 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> 
     type Rejection = Error;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self> {
+        let (parts, body) = request.into_parts();
+        let bytes = axum::body::to_bytes(body, JSON_BODY_LIMIT)
+            .await
+            .map_err(|e| {
+                body_timeout(&e).unwrap_or_else(|| {
+                    Error::too_large(format!(
+                        "The request body is larger than {JSON_BODY_LIMIT} bytes."
+                    ))
+                })
+            })?;
+        if super::nul::in_json(&bytes) {
+            return Err(super::nul::refused_in_body());
+        }
+        let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(Json(value)),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Error::too_large(
@@ -263,6 +278,9 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for ContentJson<T> {
         let bytes = axum::body::to_bytes(request.into_body(), limit)
             .await
             .map_err(|e| body_timeout(&e).unwrap_or_else(too_large))?;
+        if super::nul::in_json(&bytes) {
+            return Err(super::nul::refused_in_body());
+        }
         serde_json::from_slice(&bytes)
             .map(ContentJson)
             .map_err(|e| {

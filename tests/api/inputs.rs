@@ -35,6 +35,80 @@ async fn a_nul_character_in_an_audit_search_is_refused_naming_the_field() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// Neither engine stores a NUL (PostgreSQL cannot): every way a client sends text refuses
+/// it with the same 400, and nothing is written.
+#[tokio::test]
+async fn a_nul_character_anywhere_is_refused_on_both_engines() {
+    let app = spawn_app().await;
+    app.namespace("shop").await;
+    app.config("shop", "prod", "app.json", "json", "{}").await;
+    let token = app
+        .token("watcher", "subscriber", Some("shop"), Some("prod"))
+        .await;
+    let entries = app.audit_count().await;
+    // JSON bodies: a plain route, a route with config content, and a key.
+    for (path, body) in [
+        (
+            "/api/v1/namespaces",
+            json!({ "name": "web", "description": "a\u{0}b" }),
+        ),
+        (
+            "/api/v1/namespaces/shop/envs/prod/configs",
+            json!({ "key": "n.txt", "format": "text", "content": "x\u{0}" }),
+        ),
+        (
+            "/api/v1/namespaces/shop/envs/prod/configs",
+            json!({ "key": "n\u{0}.txt", "format": "text", "content": "x" }),
+        ),
+    ] {
+        let r = app
+            .admin
+            .post(app.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path} {body}");
+        let error: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(error["error"]["code"], "invalid", "{error}");
+        assert!(
+            error["error"]["message"].as_str().unwrap().contains("NUL"),
+            "{error}"
+        );
+    }
+    // Paths and query strings, including what the fast path would answer.
+    for (target, field) in [
+        ("/api/v1/namespaces/sh%00op/envs/prod/configs", "path"),
+        (
+            "/api/v1/namespaces/shop/envs/prod/configs/app.json/resolve?client_id=p%00d",
+            "client_id",
+        ),
+        (
+            "/api/v1/namespaces/shop/envs/prod/configs/app.json/resolve?labels=zone%3Da%00",
+            "labels",
+        ),
+        (
+            "/api/v1/namespaces/shop/envs/prod/watch?labels=zone%3D%00",
+            "labels",
+        ),
+    ] {
+        let r = app.get_with(&token, target).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{target}");
+        let error: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(error["error"]["field"], field, "{target}: {error}");
+    }
+    assert_eq!(app.audit_count().await, entries, "nothing was written");
+    // An escaped backslash before `u0000` is no NUL.
+    let r = app
+        .admin
+        .post(app.url("/api/v1/namespaces"))
+        .json(&json!({ "name": "web", "description": "C:\\u0000" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
 #[tokio::test]
 async fn config_keys_must_be_plain_file_names_for_agents() {
     let app = spawn_app().await;

@@ -1,3 +1,4 @@
+pub use super::audit_pg::Tuning;
 use super::Tx;
 use super::{Engine, Sql};
 use crate::model::Timestamp;
@@ -83,8 +84,8 @@ pub async fn record(tx: &mut Tx<'_>, e: NewEntry) -> Result<i64> {
 }
 
 #[derive(FromRow)]
-struct AuditRow {
-    id: i64,
+pub(super) struct AuditRow {
+    pub id: i64,
     at: Timestamp,
     actor: String,
     action: String,
@@ -122,103 +123,32 @@ pub async fn search(
     env_scope: Option<&str>,
     namespace_scope: Option<&str>,
 ) -> crate::Result<AuditPage> {
+    search_tuned(pool, q, env_scope, namespace_scope, Tuning::default()).await
+}
+
+/// [`search`] with the PostgreSQL search split as `tuning` says (tests; see `audit_pg`).
+#[doc(hidden)]
+pub async fn search_tuned(
+    pool: &super::Pool,
+    q: &AuditQuery,
+    env_scope: Option<&str>,
+    namespace_scope: Option<&str>,
+    tuning: Tuning,
+) -> crate::Result<AuditPage> {
     refuse_nul(q)?;
-    let trace_id = q.trace_id.as_deref().map(trace_id).transpose()?;
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let envs = [q.env.as_deref(), env_scope];
-    let namespaces = [q.namespace.as_deref(), namespace_scope];
-    // The structured filters can also narrow a full-text match (a necessary
-    // condition: an equal field has the same words), so FTS5 intersects
-    // doclists instead of the join testing row after row; the exact
-    // comparisons below still decide.
-    let action = q
-        .action
-        .as_deref()
-        .map(|a| a.strip_suffix('.').unwrap_or(a));
-    let mut narrowing: Vec<String> = Vec::new();
-    narrowing.extend(q.actor.as_deref().and_then(|v| column_phrase("actor", v)));
-    narrowing.extend(action.and_then(|v| column_phrase("action", v)));
-    for value in namespaces.iter().chain(&envs).flatten() {
-        narrowing.extend(column_phrase("target", value));
-    }
-    // The full-text index drives the query when there are words to find, and
-    // when two or more filters combine (no single b-tree index serves that);
-    // newest match first, so the first page stops after `limit` matches.
-    let engine = Engine::of(pool);
-    let mut sql = Sql::new(
-        "SELECT a.id, a.at, a.actor, a.action, a.namespace, a.env, a.key, a.details, a.trace_id FROM ",
-    );
-    let id = match engine {
-        Engine::Sqlite => {
-            let text = match q.q.as_deref().and_then(fts_query) {
-                Some(words) => Some([vec![words], narrowing].concat().join(" AND ")),
-                None if narrowing.len() >= 2 && trace_id.is_none() => Some(narrowing.join(" AND ")),
-                None => None,
-            };
-            match text {
-                Some(text) => {
-                    sql.push(
-                        "audit_search s JOIN audit a ON a.id = s.rowid WHERE audit_search MATCH ",
-                    )
-                    .bind(text);
-                    "s.rowid"
-                }
-                None => {
-                    sql.push("audit a WHERE 1 = 1");
-                    "a.id"
-                }
-            }
-        }
-        // PostgreSQL: the words against the entry's `search` vector (GIN index), split
-        // and folded by the database's own `audit_search_words` as the vector was (see
-        // the PostgreSQL migration); the structured filters below are b-tree comparisons.
-        Engine::Postgres => {
-            sql.push("audit a WHERE 1 = 1");
-            if let Some(words) = q.q.as_deref().filter(|q| fts_query(q).is_some()) {
-                // A term the database finds no word in (a lone `½`) matches nothing.
-                sql.push(" AND a.search @@ audit_search_words(")
-                    .bind(words.to_string())
-                    .push(")");
-            }
-            "a.id"
-        }
+    let filters = Filters {
+        q,
+        trace_id: q.trace_id.as_deref().map(trace_id).transpose()?,
+        envs: [q.env.as_deref(), env_scope],
+        namespaces: [q.namespace.as_deref(), namespace_scope],
     };
-    if let Some(actor) = &q.actor {
-        sql.push(" AND a.actor = ").bind(actor.clone());
-    }
-    if let Some(action) = &q.action {
-        // `release.` matches every release action; a full name matches exactly.
-        if let Some(prefix) = action.strip_suffix('.') {
-            sql.push(" AND a.action LIKE ").bind(format!("{prefix}.%"));
-        } else {
-            sql.push(" AND a.action = ").bind(action.clone());
-        }
-    }
-    for ns in namespaces.into_iter().flatten() {
-        sql.push(" AND a.namespace = ").bind(ns.to_string());
-    }
-    for env in envs.into_iter().flatten() {
-        sql.push(" AND a.env = ").bind(env.to_string());
-    }
-    if let Some(trace_id) = trace_id {
-        sql.push(" AND a.trace_id = ").bind(trace_id.to_string());
-    }
-    // Times never decrease along ids (see `record`), so a time range is also an
-    // id range, found in the `at` index: the scan starts and stops right there.
-    if let Some(since) = &q.since {
-        sql.push(" AND a.at >= ").bind(since.clone());
-        push_id_bound(&mut sql, id, ">=", since);
-    }
-    if let Some(until) = &q.until {
-        sql.push(" AND a.at < ").bind(until.clone());
-        push_id_bound(&mut sql, id, "<", until);
-    }
-    if let Some(before) = q.before_id {
-        sql.push(&format!(" AND {id} < ")).bind(before);
-    }
-    sql.push(&format!(" ORDER BY {id} DESC LIMIT "))
-        .bind(i64::from(limit) + 1);
-    let mut rows: Vec<AuditRow> = sql.fetch_all(pool).await?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    // One more than the page: whether there is a next one.
+    let need = i64::from(limit) + 1;
+    let mut rows = match Engine::of(pool) {
+        Engine::Sqlite => search_sqlite(pool, &filters, need).await?,
+        Engine::Postgres => super::audit_pg::search(pool, &filters, need, tuning).await?,
+    };
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_before_id = if more {
@@ -230,6 +160,109 @@ pub async fn search(
         entries: rows.into_iter().map(Into::into).collect(),
         next_before_id,
     })
+}
+
+/// An audit search's filters, checked, with the reader's scope.
+pub(super) struct Filters<'a> {
+    pub q: &'a AuditQuery,
+    pub trace_id: Option<String>,
+    pub envs: [Option<&'a str>; 2],
+    pub namespaces: [Option<&'a str>; 2],
+}
+
+pub(super) const COLUMNS: &str =
+    "a.id, a.at, a.actor, a.action, a.namespace, a.env, a.key, a.details, a.trace_id";
+
+impl Filters<'_> {
+    /// The action filter as a word to look for: `release.` (every release action) is `release`.
+    pub fn action_word(&self) -> Option<&str> {
+        self.q
+            .action
+            .as_deref()
+            .map(|a| a.strip_suffix('.').unwrap_or(a))
+    }
+
+    /// ` AND …` for each structured filter: exact comparisons, each with a b-tree index.
+    pub fn push_fields(&self, sql: &mut Sql) {
+        if let Some(actor) = &self.q.actor {
+            sql.push(" AND a.actor = ").bind(actor.clone());
+        }
+        if let Some(action) = &self.q.action {
+            // `release.` matches every release action; a full name matches exactly.
+            if let Some(prefix) = action.strip_suffix('.') {
+                sql.push(" AND a.action LIKE ").bind(format!("{prefix}.%"));
+            } else {
+                sql.push(" AND a.action = ").bind(action.clone());
+            }
+        }
+        for ns in self.namespaces.into_iter().flatten() {
+            sql.push(" AND a.namespace = ").bind(ns.to_string());
+        }
+        for env in self.envs.into_iter().flatten() {
+            sql.push(" AND a.env = ").bind(env.to_string());
+        }
+        if let Some(trace_id) = &self.trace_id {
+            sql.push(" AND a.trace_id = ").bind(trace_id.clone());
+        }
+    }
+
+    /// ` AND …` for the time range and the cursor, on the id column `id`.
+    pub fn push_range(&self, sql: &mut Sql, id: &str) {
+        // Times never decrease along ids (see `record`), so a time range is also an
+        // id range, found in the `at` index: the scan starts and stops right there.
+        if let Some(since) = &self.q.since {
+            sql.push(" AND a.at >= ").bind(since.clone());
+            push_id_bound(sql, id, ">=", since);
+        }
+        if let Some(until) = &self.q.until {
+            sql.push(" AND a.at < ").bind(until.clone());
+            push_id_bound(sql, id, "<", until);
+        }
+        if let Some(before) = self.q.before_id {
+            sql.push(&format!(" AND {id} < ")).bind(before);
+        }
+    }
+}
+
+/// SQLite: the FTS5 index drives the query when there are words to find, and when two
+/// or more filters combine (no single b-tree index serves that); newest match first, so
+/// the first page stops after `need` matches.
+async fn search_sqlite(
+    pool: &super::Pool,
+    f: &Filters<'_>,
+    need: i64,
+) -> crate::Result<Vec<AuditRow>> {
+    // The structured filters can also narrow a full-text match (a necessary
+    // condition: an equal field has the same words), so FTS5 intersects
+    // doclists instead of the join testing row after row; the exact
+    // comparisons still decide.
+    let mut narrowing: Vec<String> = Vec::new();
+    narrowing.extend(f.q.actor.as_deref().and_then(|v| column_phrase("actor", v)));
+    narrowing.extend(f.action_word().and_then(|v| column_phrase("action", v)));
+    for value in f.namespaces.iter().chain(&f.envs).flatten() {
+        narrowing.extend(column_phrase("target", value));
+    }
+    let text = match f.q.q.as_deref().and_then(fts_query) {
+        Some(words) => Some([vec![words], narrowing].concat().join(" AND ")),
+        None if narrowing.len() >= 2 && f.trace_id.is_none() => Some(narrowing.join(" AND ")),
+        None => None,
+    };
+    let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM "));
+    let id = match text {
+        Some(text) => {
+            sql.push("audit_search s JOIN audit a ON a.id = s.rowid WHERE audit_search MATCH ")
+                .bind(text);
+            "s.rowid"
+        }
+        None => {
+            sql.push("audit a WHERE 1 = 1");
+            "a.id"
+        }
+    };
+    f.push_fields(&mut sql);
+    f.push_range(&mut sql, id);
+    sql.push(&format!(" ORDER BY {id} DESC LIMIT ")).bind(need);
+    Ok(sql.fetch_all(pool).await?)
 }
 
 /// FTS5 cannot take a NUL character, even quoted (the query text ends there

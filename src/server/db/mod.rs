@@ -2,6 +2,7 @@
 //! database backend touches only here.
 
 pub mod audit;
+mod audit_pg;
 mod columns;
 pub mod configs;
 pub mod environments;
@@ -210,6 +211,12 @@ pub fn is_unreachable(e: &sqlx::Error) -> bool {
 }
 
 /// Whether `e` is a unique-constraint violation (the caller answers 409).
+/// Whether PostgreSQL refused a text value it cannot store: a NUL character
+/// (SQLSTATE 22021, character_not_in_repertoire; 22P05, untranslatable_character).
+pub fn is_unstorable_text(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| matches!(&*c, "22021" | "22P05")))
+}
+
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
