@@ -61,15 +61,8 @@ async fn a_nul_character_anywhere_is_refused_on_both_engines() {
             json!({ "key": "n\u{0}.txt", "format": "text", "content": "x" }),
         ),
     ] {
-        let r = app
-            .admin
-            .post(app.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path} {body}");
-        let error: serde_json::Value = r.json().await.unwrap();
+        let (status, error) = app.post_json(path, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}");
         assert_eq!(error["error"]["code"], "invalid", "{error}");
         assert!(
             error["error"]["message"].as_str().unwrap().contains("NUL"),
@@ -99,14 +92,13 @@ async fn a_nul_character_anywhere_is_refused_on_both_engines() {
     }
     assert_eq!(app.audit_count().await, entries, "nothing was written");
     // An escaped backslash before `u0000` is no NUL.
-    let r = app
-        .admin
-        .post(app.url("/api/v1/namespaces"))
-        .json(&json!({ "name": "web", "description": "C:\\u0000" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    let (status, _) = app
+        .post_json(
+            "/api/v1/namespaces",
+            json!({ "name": "web", "description": "C:\\u0000" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
 }
 
 #[tokio::test]
