@@ -64,9 +64,13 @@ impl Responder for Answers {
             Some(Err(_)) => return Outcome::Declined,
             None => {
                 // First seen: read as the router reads it, which keeps it in memory.
+                // The catalog is waited for too: a token is often first used right
+                // after a release, and the request is asked about only once more.
                 let (state, secret) = (self.state.clone(), secret.to_string());
                 return Outcome::Later(Box::pin(async move {
-                    let _ = token_actor(&state, &secret).await;
+                    if token_actor(&state, &secret).await.is_ok() {
+                        let _ = state.hub.catalog().fresh().await;
+                    }
                 }));
             }
         };
