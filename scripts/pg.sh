@@ -10,6 +10,7 @@
 #   scripts/pg.sh resume DIR  start it again on the same port
 #   scripts/pg.sh bin         print the PostgreSQL bin directory used (fails when there is none)
 # As root the cluster runs as the `postgres` user (runuser); otherwise as the current user.
+# PG_SHARED_BUFFERS (default 32MB) sets shared_buffers, for benchmarks on a bigger cache.
 set -euo pipefail
 
 say() { printf '%s\n' "$*" >&2; }
@@ -54,8 +55,8 @@ start() {
   as_owner "$bin/initdb" -D "$dir/data" -A trust -U graycast -E UTF8 --locale=C.UTF-8 \
     >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed in $dir/data"; }
   # Test-only settings: no durability (fsync, synchronous_commit and full_page_writes off) and
-  # little memory, for speed; many connections, for a fresh database per test. Never use these
-  # for data that matters.
+  # little memory, for speed (PG_SHARED_BUFFERS, e.g. 1GB, for a benchmark); many connections,
+  # for a fresh database per test. Never use these for data that matters.
   cat >>"$dir/data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
@@ -63,7 +64,7 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 max_connections = 400
-shared_buffers = 32MB
+shared_buffers = ${PG_SHARED_BUFFERS:-32MB}
 EOF
   # Another process may take the port between the probe and the start: try a new one then.
   for attempt in 1 2 3; do
