@@ -15,13 +15,16 @@
 use super::audit::{fts_query, AuditRow, Filters, COLUMNS};
 use super::{Sql, Tx};
 
-/// The newest entries looked at first, in id order.
-const WINDOW: i64 = 16_384;
+/// The newest entries looked at first, in id order (about 7 ms on the benchmark machine).
+const WINDOW: i64 = 8_192;
 
 /// The most entries the rest of a search walks in id order before the GIN index is the
-/// quicker way (about 0.3 µs an entry on the benchmark machine, against a few µs for each
-/// match the index gives and the fixed cost of reading its posting lists).
-const ORDERED_MAX: i64 = 120_000;
+/// quicker way: 0.7–0.9 µs an entry on the benchmark machine, against a few µs for each
+/// match the index gives and the fixed cost of reading its posting lists (up to about
+/// 30 ms for a last word whose prefix matches many words, `lat` → `latency`). At this
+/// bound the rest costs at most about 30 ms either way, and the density that sends a
+/// search to the index means few matches to fetch and sort.
+const ORDERED_MAX: i64 = 40_000;
 
 /// How the search splits its work; other values than the default only for tests, which
 /// check that every split finds the same entries.
