@@ -58,8 +58,10 @@ async fn pause_and_resume_keep_the_time_the_hold_had_left() {
     })
     .await;
     let took = resumed_at.elapsed();
+    // Had the hold run on while paused, it would advance at once; the upper bound only
+    // says it advanced in the end (a loaded machine delays ticks and polls).
     assert!(
-        took >= Duration::from_secs(left - 1) && took < Duration::from_secs(left + 3),
+        took >= Duration::from_secs(left - 1) && took < Duration::from_secs(left + 6),
         "advanced {took:?} after the resume, with {left} s left"
     );
     assert_eq!(
@@ -80,27 +82,32 @@ async fn pause_and_resume_keep_the_time_the_hold_had_left() {
     assert_eq!(status, StatusCode::CONFLICT);
 }
 
+/// A restart in the middle of a hold keeps the step's start: the plan advances when the
+/// hold ends, not a whole hold after the restart. The hold is long enough (12 s, the
+/// restart after 5 s) that the two differ by more than a loaded machine delays a tick.
 #[tokio::test]
 async fn a_restart_mid_hold_resumes_with_the_time_left() {
+    const HOLD: u32 = 12;
+    let hold = u64::from(HOLD);
     let mut app = app().await;
     config(&app, "app.json").await;
     let created = Instant::now();
     let lane = start(
         &app,
         "app.json",
-        json!({"version": 2, "plan": plan_body(&[(10.0, 6), (20.0, 1)], json!({}))}),
+        json!({"version": 2, "plan": plan_body(&[(10.0, HOLD), (20.0, 1)], json!({}))}),
     )
     .await;
     let before = plan(&app, "app.json", &lane).await;
     // Part of the hold passes with the server up.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     app.restart_with(|c| c.plan_tick = TICK).await;
     let restarted = Instant::now();
     let after = plan(&app, "app.json", &lane).await;
     assert_eq!(after["step_started_at"], before["step_started_at"]);
     assert_eq!(after["state"], "running");
     let left = secs(&after);
-    let hold_left = 6 - created.elapsed().as_secs().min(6);
+    let hold_left = hold - created.elapsed().as_secs().min(hold);
     assert!(
         left <= hold_left + 1,
         "{left} s left after the restart: {after}"
@@ -110,11 +117,12 @@ async fn a_restart_mid_hold_resumes_with_the_time_left() {
     })
     .await;
     let took = restarted.elapsed();
+    // A hold begun anew at the restart would advance HOLD s after it.
     assert!(
-        took < Duration::from_secs(left + 2),
+        took < Duration::from_secs(hold - 1),
         "advanced {took:?} after the restart with {left} s of the hold left"
     );
-    assert!(created.elapsed() >= Duration::from_secs(6));
+    assert!(created.elapsed() >= Duration::from_secs(hold));
     assert_eq!(actions(&advanced), ["start", "advance"]);
 }
 
