@@ -90,6 +90,16 @@ impl Server {
     }
 }
 
+/// A node a test did not kill ends with the test, passed or failed: a `Child` left alone
+/// runs on after the test binary exits (test runs used to leave a dozen nodes behind,
+/// retrying a database that was gone and taking CPU from whatever ran next).
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

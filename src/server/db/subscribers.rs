@@ -1,10 +1,11 @@
 //! Subscribers (instances) and, per config key, what was served to them and
 //! what they reported.
 
-use super::Tx;
+use super::{Engine, Tx};
 use crate::model::Timestamp;
 use sqlx::FromRow;
 use sqlx::Result;
+use std::fmt::Write as _;
 
 /// Changes to one instance row; `None` leaves a column as it is (or at its
 /// default when the row is new).
@@ -27,27 +28,39 @@ pub struct InstanceUpsert<'a> {
 /// would cost a round trip to the connection's worker thread each.
 pub const BATCH_ROWS: usize = 500;
 
-/// `($1, $2, …), ($k, …), …`: `rows` groups of `columns` placeholders.
-fn placeholders(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let row: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", r * columns + c))
-                .collect();
-            format!("({})", row.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `rows` groups of `columns` placeholders, numbered in order: `(?, ?, …), (?, …), …` on
+/// SQLite, `($1, $2, …), ($k, …), …` on PostgreSQL. Not `$n` on SQLite: it takes those as
+/// names and looks each up among the ones before it, so a statement of 500 rows took 30 ms
+/// to prepare, and the flush after a release to 10,000 instances most of a second.
+fn placeholders(engine: Engine, rows: usize, columns: usize) -> String {
+    let mut text = String::with_capacity(rows * columns * 7);
+    for r in 0..rows {
+        text.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..columns {
+            if c > 0 {
+                text.push_str(", ");
+            }
+            match engine {
+                Engine::Sqlite => text.push('?'),
+                Engine::Postgres => {
+                    let _ = write!(text, "${}", r * columns + c + 1);
+                }
+            }
+        }
+        text.push(')');
+    }
+    text
 }
 
 /// Creates the instances' rows when missing (at the column defaults), then
 /// sets the columns given, in a few statements.
 pub async fn upsert_instances(tx: &mut Tx<'_>, upserts: &[InstanceUpsert<'_>]) -> Result<()> {
+    let engine = Engine::of_conn(tx);
     for chunk in upserts.chunks(BATCH_ROWS) {
         let sql = format!(
             "INSERT INTO instances (namespace, env, client_id) VALUES {}
              ON CONFLICT (namespace, env, client_id) DO NOTHING",
-            placeholders(chunk.len(), 3)
+            placeholders(engine, chunk.len(), 3)
         );
         let mut query = sqlx::query(&sql).persistent(false);
         for u in chunk {
@@ -82,7 +95,7 @@ pub async fn upsert_instances(tx: &mut Tx<'_>, upserts: &[InstanceUpsert<'_>]) -
                FROM (VALUES {}) AS v
               WHERE instances.namespace = v.column1 AND instances.env = v.column2
                 AND instances.client_id = v.column3",
-            placeholders(changed.len(), 8)
+            placeholders(engine, changed.len(), 8)
         );
         let mut query = sqlx::query(&sql).persistent(false);
         for u in changed {
@@ -114,13 +127,14 @@ pub type ServedRow<'a> = (
 /// a few statements; each (instance, key) at most once. The instances must
 /// exist.
 pub async fn set_served_many(tx: &mut Tx<'_>, rows: &[ServedRow<'_>]) -> Result<()> {
+    let engine = Engine::of_conn(tx);
     for chunk in rows.chunks(BATCH_ROWS) {
         let sql = format!(
             "INSERT INTO instance_configs (namespace, env, client_id, key, served, lane)
              VALUES {}
              ON CONFLICT (namespace, env, client_id, key) DO UPDATE SET
                  served = excluded.served, lane = excluded.lane",
-            placeholders(chunk.len(), 6)
+            placeholders(engine, chunk.len(), 6)
         );
         let mut query = sqlx::query(&sql).persistent(false);
         for &((namespace, env, client_id), key, version, lane) in chunk {
@@ -278,4 +292,19 @@ pub async fn forget_key(tx: &mut Tx<'_>, namespace: &str, env: &str, key: &str) 
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_plain_on_sqlite_and_numbered_on_postgres() {
+        assert_eq!(placeholders(Engine::Sqlite, 2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(
+            placeholders(Engine::Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(placeholders(Engine::Sqlite, 1, 1), "(?)");
+    }
 }
