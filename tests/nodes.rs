@@ -794,3 +794,96 @@ async fn failed_sign_ins_count_on_every_node() {
         assert!(r.headers().contains_key("retry-after"));
     }
 }
+
+/// Issue 25, finding 13: a node whose notifications were interrupted (its LISTEN connection
+/// was cut) misses the revocations committed meanwhile; once it listens again it reads every
+/// cached token afresh, so a token revoked while it was deaf is refused there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revocation_missed_while_a_node_was_not_listening_is_caught_up_when_it_listens_again() {
+    postgres_only!();
+    use sqlx::Connection;
+    let cluster = Cluster::start(2, &[]).await;
+    let mut db = sqlx::PgConnection::connect(&cluster.url).await.unwrap();
+    // The nodes' listeners: connections whose last statement was LISTEN.
+    const LISTENERS: &str = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'";
+    let deadline = Instant::now() + PATIENCE;
+    let mut attempt = 0;
+    let (secret, id) = loop {
+        attempt += 1;
+        let (status, created) = cluster
+            .post(
+                0,
+                "/api/v1/tokens",
+                json!({"name": format!("victim-{attempt}"), "role": "viewer"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let secret = created["token"].as_str().unwrap().to_string();
+        let id = created["id"].as_i64().unwrap();
+        // Node 1 has the token in its cache.
+        let r = client()
+            .get(cluster.node(1).url("/api/v1/namespaces"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // Both nodes go deaf (each listens again after a second)…
+        let cut: Vec<bool> = sqlx::query_scalar(&format!(
+            "SELECT pg_terminate_backend(pid) FROM ({LISTENERS}) AS l"
+        ))
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        assert!(cut.len() >= 2, "every node listens: {cut:?}");
+        loop {
+            let left: Vec<i32> = sqlx::query_scalar(LISTENERS)
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+            if left.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "listeners still there: {left:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // …and the token is revoked through node 0 meanwhile.
+        let r = cluster
+            .http
+            .delete(cluster.node(0).url(&format!("/api/v1/tokens/{id}")))
+            .bearer_auth(&cluster.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let listening: Vec<i32> = sqlx::query_scalar(LISTENERS)
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+        if listening.is_empty() {
+            // Nobody heard the revocation's notification: the case under test.
+            break (secret, id);
+        }
+        // A listener came back before the revocation committed (a slow machine): again.
+        assert!(attempt < 10, "the revocation never fell into the gap");
+    };
+    let namespaces = |node: usize| {
+        client()
+            .get(cluster.node(node).url("/api/v1/namespaces"))
+            .bearer_auth(&secret)
+            .send()
+    };
+    assert_eq!(namespaces(0).await.unwrap().status(), 401);
+    loop {
+        let status = namespaces(1).await.unwrap().status();
+        if status == 401 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 1 still accepts token {id}, revoked while it was not listening ({status})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -34,6 +34,81 @@ pub async fn refuse_in_target(
     }
 }
 
+/// Refuses a NUL in a server function's arguments (the dashboard's calls send them in the
+/// body, url-encoded or as JSON) with the same 400 as everywhere else, in the server
+/// function error shape the dashboard reads; and bounds that body like a REST body carrying
+/// config content (413 above it). Other requests pass untouched.
+pub async fn refuse_in_server_fn_body(
+    axum::extract::State(state): axum::extract::State<crate::server::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path().to_owned();
+    if request.method() != axum::http::Method::POST || !is_server_fn(&path) {
+        return next.run(request).await;
+    }
+    let form = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    // A url-encoded byte takes at most three bytes and a JSON escape six.
+    let limit = state
+        .config
+        .max_content_bytes
+        .saturating_mul(6)
+        .saturating_add(64 * 1024);
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let error = super::rest::body_timeout(&e).unwrap_or_else(|| {
+                Error::too_large(format!("The request body is larger than {limit} bytes."))
+            });
+            return server_fn_error(&path, error);
+        }
+    };
+    let nul = if form {
+        escapes_nul_bytes(&bytes)
+    } else {
+        in_json(&bytes)
+    };
+    if nul {
+        return server_fn_error(&path, refused_in_body());
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}
+
+/// Whether `path` is one of the dashboard's server functions.
+fn is_server_fn(path: &str) -> bool {
+    static PATHS: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    PATHS
+        .get_or_init(|| {
+            leptos::server_fn::axum::server_fn_paths()
+                .map(|(p, _)| p)
+                .collect()
+        })
+        .contains(path)
+}
+
+/// `error` as a server function answers it: its status, the error header, the error as JSON.
+fn server_fn_error(path: &str, error: Error) -> axum::response::Response {
+    use leptos::server_fn::error::{FromServerFnError, SERVER_FN_ERROR_HEADER};
+    let status = axum::http::StatusCode::from_u16(error.status)
+        .unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+    axum::response::Response::builder()
+        .status(status)
+        .header(SERVER_FN_ERROR_HEADER, path)
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(error.ser()))
+        .expect("a valid response")
+}
+
 /// The first place in a request target (path and query, as sent) that decodes to a NUL:
 /// `path`, or the name of the query parameter.
 pub fn in_target(path: &str, query: Option<&str>) -> Option<String> {
@@ -54,7 +129,11 @@ pub fn in_target(path: &str, query: Option<&str>) -> Option<String> {
 
 /// Whether percent-decoding `text` gives a NUL (`%00`; a raw NUL is no valid URI).
 fn escapes_nul(text: &str) -> bool {
-    text.contains("%00") || text.contains('\0')
+    escapes_nul_bytes(text.as_bytes())
+}
+
+fn escapes_nul_bytes(bytes: &[u8]) -> bool {
+    bytes.contains(&0) || bytes.windows(3).any(|w| w == b"%00")
 }
 
 /// Whether a JSON document has a NUL in a string (or a key): JSON writes one only as the

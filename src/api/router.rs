@@ -134,6 +134,10 @@ pub async fn router(state: AppState) -> Result<Router> {
             state.clone(),
             auth::identify_client,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::nul::refuse_in_server_fn_body,
+        ))
         .layer(middleware::from_fn(super::nul::refuse_in_target))
         .layer(middleware::from_fn(auth::security_headers))
         .layer(middleware::from_fn_with_state(

@@ -293,8 +293,16 @@ fn watch_prefix(buf: &[u8]) -> Option<bool> {
     }
 }
 
+/// Where the request head in `buf` ends, as httparse (hyper's parser) finds it: bare-LF line
+/// ends too, which a search for CRLF CRLF would wait for until the header timeout. A head
+/// httparse refuses ends where the bytes do: [`parse_head`] then answers 400.
 fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    match httparse::Request::new(&mut headers).parse(buf) {
+        Ok(httparse::Status::Complete(len)) => Some(len),
+        Ok(httparse::Status::Partial) => None,
+        Err(_) => Some(buf.len()),
+    }
 }
 
 /// Parses a request head into a bodiless request.

@@ -389,3 +389,30 @@ async fn a_watch_second_on_a_kept_alive_connection_is_cut_off_when_the_client_st
         "cut off, not ended as if complete"
     );
 }
+
+/// Bare-LF line ends (which hyper accepts) as the first request on a connection: a watch
+/// request, a resolve for the fast path and any other request are each answered at once,
+/// not left waiting for CRLF CRLF until the header timeout.
+#[tokio::test]
+async fn a_first_request_with_bare_lf_line_ends_is_answered_on_every_path() {
+    let app = spawn_app_with(|c| c.header_timeout = Duration::from_secs(600)).await;
+    let token = released_config(&app).await;
+    let requests = [
+        format!(
+            "GET /api/v1/watch?namespace={NS}&env={ENV}&client_id=pod-lf HTTP/1.1\n\
+             Host: localhost\nAuthorization: Bearer {token}\n\n"
+        ),
+        format!(
+            "GET /api/v1/namespaces/{NS}/envs/{ENV}/configs/app.json/resolve?client_id=pod-lf \
+             HTTP/1.1\nHost: localhost\nAuthorization: Bearer {token}\n\n"
+        ),
+        "GET /healthz HTTP/1.1\nHost: localhost\n\n".to_string(),
+    ];
+    for request in requests {
+        let mut stream = send(&app, &request).await;
+        let mut seen = Vec::new();
+        read_until(&mut stream, &mut seen, |s| contains(s, "\r\n\r\n")).await;
+        let head = head_of(&seen);
+        assert!(head.starts_with("http/1.1 200 "), "{request:?}: {head}");
+    }
+}

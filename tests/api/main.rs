@@ -22,6 +22,7 @@ mod ofrep;
 mod plans;
 mod probes;
 mod resolve;
+mod sessions;
 mod sign_in;
 mod startup;
 mod tls;

@@ -142,16 +142,18 @@ pub async fn actor_from_parts(parts: &mut Parts, state: &Core) -> Result<Actor> 
 }
 
 /// The secret of an `Authorization: Bearer <secret>` value (visible ASCII,
-/// like any header read as text); `None` for anything else.
+/// like any header read as text); `None` for anything else. The scheme's name is
+/// case-insensitive (RFC 9110, section 11.1: `bearer` and `BEARER` too), followed by one or
+/// more spaces.
 pub fn bearer_secret(value: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(value).ok()?;
     let visible = text
         .bytes()
         .all(|b| (b' '..0x7f).contains(&b) || b == b'\t');
-    visible
-        .then(|| text.strip_prefix("Bearer "))
-        .flatten()
-        .map(str::trim)
+    let (scheme, secret) = text.split_once(' ')?;
+    (visible && scheme.eq_ignore_ascii_case("Bearer"))
+        .then(|| secret.trim())
+        .filter(|secret| !secret.is_empty())
 }
 
 /// The caller a bearer token stands for: from memory once the token was seen
@@ -165,11 +167,13 @@ pub async fn token_actor(state: &Core, secret: &str) -> Result<Actor> {
     if let Some(known) = cached_token_actor_by_hash(state, &hash) {
         return known;
     }
+    // Read before the token: a notification lost during the read makes this entry stale.
+    let epoch = state.hub.missed_notifications();
     let token = db::tokens::find_active_by_hash(&state.db, &hash)
         .await?
         .ok_or_else(Error::unauthorized)?;
     let actor = Actor::from_token(&token);
-    state.tokens.insert(hash, actor.clone());
+    state.tokens.insert(hash, actor.clone(), epoch);
     admit(state, actor)
 }
 
@@ -180,7 +184,10 @@ pub fn cached_token_actor(state: &Core, secret: &str) -> Option<Result<Actor>> {
 }
 
 fn cached_token_actor_by_hash(state: &Core, hash: &str) -> Option<Result<Actor>> {
-    state.tokens.get(hash).map(|actor| admit(state, actor))
+    state
+        .tokens
+        .get(hash, state.hub.missed_notifications())
+        .map(|actor| admit(state, actor))
 }
 
 /// A token's caller, unless the token was revoked meanwhile; notes its use.
@@ -202,26 +209,35 @@ fn admit(state: &Core, actor: Actor) -> Result<Actor> {
 }
 
 /// Tokens seen, by secret hash: what a bearer request is authenticated with.
-/// Bounded; a revoked token is forgotten.
+/// Bounded; a revoked token is forgotten. Each entry keeps the count of interrupted
+/// notifications it was read under ([`Hub::missed_notifications`]): after an interruption
+/// (a revocation through another node may have gone unheard) it is read again.
+///
+/// [`Hub::missed_notifications`]: crate::server::hub::Hub::missed_notifications
 #[derive(Default)]
 pub struct TokenCache {
-    by_hash: RwLock<HashMap<String, Actor>>,
+    by_hash: RwLock<HashMap<String, (Actor, u64)>>,
 }
 
 /// Tokens kept at most; past that the cache starts over (each is read again once).
 const MAX_CACHED_TOKENS: usize = 10_000;
 
 impl TokenCache {
-    fn get(&self, hash: &str) -> Option<Actor> {
-        self.by_hash.read().expect("token cache").get(hash).cloned()
+    fn get(&self, hash: &str, epoch: u64) -> Option<Actor> {
+        self.by_hash
+            .read()
+            .expect("token cache")
+            .get(hash)
+            .filter(|(_, read_in)| *read_in == epoch)
+            .map(|(actor, _)| actor.clone())
     }
 
-    fn insert(&self, hash: String, actor: Actor) {
+    fn insert(&self, hash: String, actor: Actor, epoch: u64) {
         let mut tokens = self.by_hash.write().expect("token cache");
         if tokens.len() >= MAX_CACHED_TOKENS {
             tokens.clear();
         }
-        tokens.insert(hash, actor);
+        tokens.insert(hash, (actor, epoch));
     }
 
     /// Drops token `id` (it was revoked).
@@ -229,11 +245,12 @@ impl TokenCache {
         self.by_hash
             .write()
             .expect("token cache")
-            .retain(|_, actor| actor.token_id != Some(id));
+            .retain(|_, (actor, _)| actor.token_id != Some(id));
     }
 }
 
-/// The enabled user signed in on this session, if any.
+/// The enabled user signed in on this session, if any: a session ended since (see
+/// `db::user_sessions`) signs in nobody.
 pub async fn session_user(session: &Session, state: &Core) -> Result<Option<User>> {
     let Some(id) = session
         .get::<i64>(SESSION_USER_ID)
@@ -242,9 +259,14 @@ pub async fn session_user(session: &Session, state: &Core) -> Result<Option<User
     else {
         return Ok(None);
     };
-    Ok(db::users::find(&state.db, id)
-        .await?
-        .filter(|u| !u.disabled))
+    let Some(session_id) = session.id() else {
+        return Ok(None);
+    };
+    Ok(
+        db::users::find_for_session(&state.db, id, &session_id.to_string())
+            .await?
+            .filter(|u| !u.disabled),
+    )
 }
 
 impl FromRequestParts<AppState> for Actor {

@@ -16,6 +16,7 @@ pub mod releases;
 pub mod subscribers;
 pub mod templates;
 pub mod tokens;
+pub mod user_sessions;
 pub mod users;
 pub mod watch;
 

@@ -22,6 +22,10 @@ pub enum Notified {
     TokenClosed(i64),
     /// A user was disabled or its role or limits changed.
     UserClosed(i64),
+    /// The listener lost its connection and listens again: whatever was notified meanwhile
+    /// is lost, so what was learnt from notifications alone (which cached tokens are still
+    /// valid) must be read afresh.
+    Missed,
 }
 
 /// Notifies `id` to every node when `tx` commits (PostgreSQL; nothing on SQLite).
@@ -58,24 +62,39 @@ pub fn follow(pool: &Pool, mut seen: impl FnMut(Notified) -> bool + Send + 'stat
     }
     let url = pool.connect_options().database_url.to_string();
     tokio::spawn(async move {
+        let mut resumed = false;
         loop {
-            match listen(&url, &mut seen).await {
-                Ok(()) => return,
+            match listen(&url, &mut seen, resumed).await {
+                Ok(true) => return,
+                Ok(false) => {
+                    tracing::warn!(
+                        "release-event notifications lost their connection; reconnecting"
+                    )
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "release-event notifications stopped; reconnecting");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tracing::warn!(error = %e, "release-event notifications stopped; reconnecting")
                 }
             }
+            // Not at once: a database restarting refuses connections for a while.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            resumed = true;
         }
     });
 }
 
-async fn listen(url: &str, seen: &mut impl FnMut(Notified) -> bool) -> Result<()> {
+/// Listens until `seen` says stop (`Ok(true)`) or the connection is lost (`Ok(false)`, or
+/// an error). Listening again after a loss (`resumed`), it first tells `seen` that
+/// notifications were missed — once LISTEN is in force, so nothing committed after that
+/// goes unheard.
+async fn listen(url: &str, seen: &mut impl FnMut(Notified) -> bool, resumed: bool) -> Result<bool> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
     listener.listen_all([CHANNEL, CLOSED]).await?;
+    if resumed && !seen(Notified::Missed) {
+        return Ok(true);
+    }
     loop {
         // `try_recv` reports a lost connection (then `None`) instead of reconnecting
-        // silently, so the log says when notifications may have been missed.
+        // silently: a fresh listener then says what was missed.
         match listener.try_recv().await? {
             Some(notification) => {
                 let payload = notification.payload();
@@ -89,13 +108,11 @@ async fn listen(url: &str, seen: &mut impl FnMut(Notified) -> bool) -> Result<()
                 };
                 if let Some(what) = what {
                     if !seen(what) {
-                        return Ok(());
+                        return Ok(true);
                     }
                 }
             }
-            None => {
-                tracing::warn!("release-event notifications reconnected; the next read catches up")
-            }
+            None => return Ok(false),
         }
     }
 }

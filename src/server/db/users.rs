@@ -70,6 +70,25 @@ pub async fn find(db: impl super::Executor<'_>, id: i64) -> Result<Option<User>>
     Ok(row.map(User::from))
 }
 
+/// The user `id` if `session_id` is one of theirs (see [`super::user_sessions`]): a session that
+/// was ended (the user disabled, their role or environment changed, one sign-in too many)
+/// signs in nobody, even if the store still had its record.
+pub async fn find_for_session(
+    db: impl super::Executor<'_>,
+    id: i64,
+    session_id: &str,
+) -> Result<Option<User>> {
+    let row: Option<UserRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM users WHERE id = $1 AND EXISTS \
+         (SELECT 1 FROM user_sessions s WHERE s.session_id = $2 AND s.user_id = users.id)"
+    ))
+    .bind(id)
+    .bind(session_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(User::from))
+}
+
 pub async fn find_by_name(db: impl super::Executor<'_>, username: &str) -> Result<Option<User>> {
     let row: Option<UserRow> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = $1"))

@@ -73,6 +73,8 @@ pub struct Hub {
     /// Owners whose streams were just closed, for the streams the hub does
     /// not hold (the live instances view).
     closed: broadcast::Sender<Owner>,
+    /// See [`Hub::missed_notifications`].
+    missed: Arc<AtomicU64>,
     catalog: Arc<Catalog>,
 }
 
@@ -92,8 +94,13 @@ impl Hub {
         // after `publish` already told the dispatcher: it skips ids it has processed.
         let revoked: Arc<RwLock<HashSet<i64>>> = Arc::default();
         let closed = broadcast::channel(64).0;
-        let (notified, revoked_too, closed_too) =
-            (commands.clone(), revoked.clone(), closed.clone());
+        let missed = Arc::new(AtomicU64::new(0));
+        let (notified, revoked_too, closed_too, missed_too) = (
+            commands.clone(),
+            revoked.clone(),
+            closed.clone(),
+            missed.clone(),
+        );
         db::notify::follow(&db, move |what| {
             use db::notify::Notified;
             let owner = match what {
@@ -107,6 +114,10 @@ impl Hub {
                 }
                 Notified::TokenClosed(id) => Owner::Token(id),
                 Notified::UserClosed(id) => Owner::User(id),
+                Notified::Missed => {
+                    missed_too.fetch_add(1, Ordering::AcqRel);
+                    return true;
+                }
             };
             close(&revoked_too, &notified, &closed_too, owner);
             true
@@ -135,8 +146,16 @@ impl Hub {
             limits,
             revoked,
             closed,
+            missed,
             catalog,
         })
+    }
+
+    /// How many times this node's notifications were interrupted (several nodes on
+    /// PostgreSQL): anything kept because no notification said otherwise — a cached token —
+    /// from an earlier count is read afresh, since a revocation may have gone unheard.
+    pub fn missed_notifications(&self) -> u64 {
+        self.missed.load(Ordering::Acquire)
     }
 
     /// Every config's state in memory, for per-request evaluation.

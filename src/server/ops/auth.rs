@@ -75,8 +75,20 @@ pub async fn login(
         .insert(SESSION_USER_ID, user.id)
         .await
         .map_err(Error::internal)?;
+    // Saved now, not when the answer leaves: the store gives the session its id, which
+    // `user_sessions` records in the same transaction as the audit entry.
+    session.save().await.map_err(Error::internal)?;
+    let session_id = session
+        .id()
+        .ok_or_else(|| Error::internal("a saved session has no id"))?
+        .to_string();
     let mut tx = db::begin_write(&state.db).await?;
-    db::audit::record(&mut tx, NewEntry::new(&user.username, "auth.login")).await?;
+    let ended = db::user_sessions::register(&mut tx, &session_id, user.id).await?;
+    let mut entry = NewEntry::new(&user.username, "auth.login");
+    if ended > 0 {
+        entry = entry.details(serde_json::json!({ "sessions_ended": ended }));
+    }
+    db::audit::record(&mut tx, entry).await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -127,9 +139,13 @@ const MAX_SHOWN: usize = 63;
 #[tracing::instrument(skip_all)]
 pub async fn logout(state: &Core, session: &Session) -> Result<()> {
     let user = authn::session_user(session, state).await?;
+    let session_id = session.id();
     session.flush().await.map_err(Error::internal)?;
     if let Some(user) = user {
         let mut tx = db::begin_write(&state.db).await?;
+        if let Some(id) = session_id {
+            db::user_sessions::end(&mut tx, &id.to_string()).await?;
+        }
         db::audit::record(&mut tx, NewEntry::new(&user.username, "auth.logout")).await?;
         tx.commit().await?;
     }

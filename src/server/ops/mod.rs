@@ -47,7 +47,8 @@ pub fn check_name(field: &str, value: &str) -> Result<()> {
 pub fn conflict_on_unique(e: sqlx::Error, message: impl Into<String>) -> Error {
     match &e {
         _ if crate::server::db::is_unique_violation(&e) => Error::conflict(message),
-        _ => Error::internal(e),
+        // Unreachable database (503), a NUL the database cannot store (400), else 500.
+        _ => Error::from(e),
     }
 }
 

@@ -83,6 +83,15 @@ pub async fn update(state: &Core, actor: &Actor, id: i64, change: UserUpdate) ->
         ));
     }
     db::users::update(&mut tx, &after).await?;
+    // A session signed in under the old role or limits ends with them: re-enabling a user or
+    // restoring a role never revives an old cookie.
+    let sessions_ended = if (after.role, &after.env, after.disabled)
+        != (before.role, &before.env, before.disabled)
+    {
+        db::user_sessions::end_all(&mut tx, id).await?
+    } else {
+        0
+    };
     db::notify::owner_closed(&mut tx, false, id).await?;
     db::audit::record(
         &mut tx,
@@ -90,6 +99,7 @@ pub async fn update(state: &Core, actor: &Actor, id: i64, change: UserUpdate) ->
             "id": id, "username": after.username,
             "before": { "role": before.role, "env": before.env, "disabled": before.disabled },
             "after": { "role": after.role, "env": after.env, "disabled": after.disabled },
+            "sessions_ended": sessions_ended,
         })),
     )
     .await?;
