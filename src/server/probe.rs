@@ -21,8 +21,8 @@ use crate::domain::plan::probe::{test_prometheus, QueryTest};
 use crate::domain::plan::{PrometheusGuard, WebhookGuard};
 
 pub mod policy;
-pub use policy::{Allow, Policy};
 use policy::{is_denied, Denied, DENIED};
+pub use policy::{Allow, Policy};
 
 /// The `User-Agent` of every probe.
 pub const USER_AGENT: &str = concat!("graycast/", env!("CARGO_PKG_VERSION"));
@@ -136,7 +136,9 @@ impl Prober {
         }
         match url.host_str() {
             Some(name) if self.policy.listener_port() == Some(port) => {
-                let ips = lookup(self.lookup.as_deref(), name).await.unwrap_or_default();
+                let ips = lookup(self.lookup.as_deref(), name)
+                    .await
+                    .unwrap_or_default();
                 if ips.iter().any(|ip| self.policy.is_listener(*ip, port)) {
                     return Err(Denied);
                 }

@@ -282,7 +282,10 @@ async fn prometheus_down_slow_or_refusing_is_an_error() {
     );
     let why = error_of(probe::prometheus(&client, &down, "up").await);
     // Issue 25: one sentence whatever the cause, never the system's error.
-    assert_eq!(why, format!("Prometheus at 127.0.0.1:{port}: {UNREACHABLE}"));
+    assert_eq!(
+        why,
+        format!("Prometheus at 127.0.0.1:{port}: {UNREACHABLE}")
+    );
     let r = judge_prometheus(&down, 0, &Sample::Error(why));
     assert_eq!(r.status, GuardStatus::Failing);
 
@@ -537,7 +540,11 @@ async fn proxies_from_the_environment_skip_loopback() {
         probe::prometheus(&strict, &far, "up").await,
         Sample::Error(format!("Prometheus at prometheus.example:9090: {DENIED}"))
     );
-    assert_eq!(seen.lock().unwrap().len(), 1, "the denied proxy got nothing");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the denied proxy got nothing"
+    );
 }
 
 const PROBE: &str = "/api/v1/rollout-probe/prometheus";
@@ -760,15 +767,30 @@ async fn the_default_policy_refuses_loopback_the_unspecified_address_and_the_ser
     let own = app.base.trim_start_matches("http://").to_string();
     let own_port = own.rsplit_once(':').unwrap().1;
     for (url, at) in [
-        (format!("http://127.0.0.1:{port}"), format!("127.0.0.1:{port}")),
+        (
+            format!("http://127.0.0.1:{port}"),
+            format!("127.0.0.1:{port}"),
+        ),
         (format!("http://127.1:{port}/"), format!("127.0.0.1:{port}")),
-        (format!("http://2130706433:{port}/"), format!("127.0.0.1:{port}")),
+        (
+            format!("http://2130706433:{port}/"),
+            format!("127.0.0.1:{port}"),
+        ),
         (format!("http://[::1]:{port}"), format!("[::1]:{port}")),
-        (format!("http://[::ffff:127.0.0.1]:{port}"), format!("[::ffff:7f00:1]:{port}")),
+        (
+            format!("http://[::ffff:127.0.0.1]:{port}"),
+            format!("[::ffff:7f00:1]:{port}"),
+        ),
         (format!("http://0.0.0.0:{port}"), format!("0.0.0.0:{port}")),
-        (format!("http://localhost:{port}"), format!("localhost:{port}")),
+        (
+            format!("http://localhost:{port}"),
+            format!("localhost:{port}"),
+        ),
         (app.base.clone(), own.clone()),
-        (format!("http://localhost:{own_port}"), format!("localhost:{own_port}")),
+        (
+            format!("http://localhost:{own_port}"),
+            format!("localhost:{own_port}"),
+        ),
     ] {
         let answer = test_query(&app, json!({"url": url, "query": "up"})).await;
         assert_eq!(
@@ -777,7 +799,11 @@ async fn the_default_policy_refuses_loopback_the_unspecified_address_and_the_ser
             "{url}"
         );
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 0, "nothing was connected to");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        0,
+        "nothing was connected to"
+    );
 }
 
 /// The server's own listener stays out of reach when loopback is allowed, by address or name.
@@ -828,14 +854,23 @@ async fn errors_do_not_tell_a_closed_port_from_an_open_one() {
         }
     };
     let (from_open, from_closed) = (error(open).await, error(closed).await);
-    assert_eq!(accepted.load(Ordering::SeqCst), 1, "the open port was reached");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "the open port was reached"
+    );
     assert_eq!(from_open, from_closed);
-    assert_eq!(from_open, format!("Prometheus at 127.0.0.1:PORT: {UNREACHABLE}"));
+    assert_eq!(
+        from_open,
+        format!("Prometheus at 127.0.0.1:PORT: {UNREACHABLE}")
+    );
     // A webhook the same.
     let client = loopback();
     let [a, b] = [open, closed].map(|port| hook(format!("http://127.0.0.1:{port}/"), 1, 2));
     let said = |answer: HookAnswer| match answer {
-        HookAnswer::Unreachable(why) => why.replace(&open.to_string(), "P").replace(&closed.to_string(), "P"),
+        HookAnswer::Unreachable(why) => why
+            .replace(&open.to_string(), "P")
+            .replace(&closed.to_string(), "P"),
         other => panic!("expected unreachable, got {other:?}"),
     };
     assert_eq!(
@@ -865,17 +900,26 @@ async fn names_are_checked_after_resolution_on_every_connection() {
         probe::prometheus(&strict, &g, "up").await,
         Sample::Error(format!("Prometheus at metrics.example:{port}: {DENIED}"))
     );
-    let unknown = guard(&format!("http://nowhere.example:{port}"), "up", 1, EmptyResult::Wait);
+    let unknown = guard(
+        &format!("http://nowhere.example:{port}"),
+        "up",
+        1,
+        EmptyResult::Wait,
+    );
     assert_eq!(
         probe::prometheus(&strict, &unknown, "up").await,
-        Sample::Error(format!("Prometheus at nowhere.example:{port}: {UNREACHABLE}"))
+        Sample::Error(format!(
+            "Prometheus at nowhere.example:{port}: {UNREACHABLE}"
+        ))
     );
     assert_eq!(accepted.load(Ordering::SeqCst), 0);
 
     // 127.0.0.2 is allowed, 127.0.0.1 is not; the name answers the one, then the other.
     let allowed = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
     let port = allowed.local_addr().unwrap().port();
-    let denied = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let denied = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let (hits, denied_hits) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     for (listener, count) in [(allowed, hits.clone()), (denied, denied_hits.clone())] {
         tokio::spawn(async move {
@@ -894,7 +938,9 @@ async fn names_are_checked_after_resolution_on_every_connection() {
     let counted = lookups.clone();
     let rebinding: Arc<probe::Lookup> = Arc::new(move |_: &str| {
         let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
-        Ok(vec![if first { "127.0.0.2" } else { "127.0.0.1" }.parse().unwrap()])
+        Ok(vec![if first { "127.0.0.2" } else { "127.0.0.1" }
+            .parse()
+            .unwrap()])
     });
     let prober = Prober::with(
         Policy::new(vec!["127.0.0.2".parse().unwrap()]),
@@ -912,5 +958,9 @@ async fn names_are_checked_after_resolution_on_every_connection() {
         HookAnswer::Unreachable(format!("rebind.example:{port}: {DENIED}"))
     );
     assert_eq!(hits.load(Ordering::SeqCst), 1);
-    assert_eq!(denied_hits.load(Ordering::SeqCst), 0, "the rebound address was never reached");
+    assert_eq!(
+        denied_hits.load(Ordering::SeqCst),
+        0,
+        "the rebound address was never reached"
+    );
 }

@@ -603,7 +603,9 @@ mod tests {
         let suspect = skipped("prometheus", 3, 2, 64);
         assert_eq!((suspect.status, suspect.streak), (GuardStatus::NoData, 2));
         assert!(suspect.is_suspect());
-        assert!(suspect.message.ends_with("(2 of 3 in a row before it fails)"));
+        assert!(suspect
+            .message
+            .ends_with("(2 of 3 in a row before it fails)"));
     }
 
     #[test]

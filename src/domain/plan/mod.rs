@@ -1002,8 +1002,14 @@ mod tests {
     fn webhooks_quote_answers_only_when_asked() {
         let plan = |extra: Value| {
             let mut guard = json!({"kind": "webhook", "url": "http://h"});
-            guard.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-            parse_plan(&json!({"steps": [{"percentage": 5}], "guards": [guard]}), "plan")
+            guard
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            parse_plan(
+                &json!({"steps": [{"percentage": 5}], "guards": [guard]}),
+                "plan",
+            )
         };
         let quotes = |p: Plan| matches!(&p.guards[0], Guard::Webhook(g) if g.quote_body);
         assert!(!quotes(plan(json!({})).unwrap()));
@@ -1022,15 +1028,20 @@ mod tests {
     fn new_plans_respect_the_servers_probe_limits() {
         let hook = |interval: u32| json!({"kind": "webhook", "url": "http://h", "interval_secs": interval});
         let check = |guards: Vec<Value>, min: u32| {
-            let plan = parse_plan(&json!({"steps": [{"percentage": 5}], "guards": guards}), "plan")
-                .unwrap();
+            let plan = parse_plan(
+                &json!({"steps": [{"percentage": 5}], "guards": guards}),
+                "plan",
+            )
+            .unwrap();
             check_new_plan(&plan, "plan", min)
         };
         assert!(check(vec![hook(5); MAX_POLLED_GUARDS], MIN_INTERVAL_SECS).is_ok());
         let mut six = vec![hook(5); MAX_POLLED_GUARDS + 1];
         let e = check(six.clone(), MIN_INTERVAL_SECS).unwrap_err();
         assert_eq!(e.field, "plan.guards");
-        assert!(e.message.contains("at most 5 prometheus and webhook guards, not 6"));
+        assert!(e
+            .message
+            .contains("at most 5 prometheus and webhook guards, not 6"));
         // Reports guards do not count.
         six.pop();
         six.push(json!({"kind": "reports"}));

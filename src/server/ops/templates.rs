@@ -164,7 +164,9 @@ pub async fn delete(state: &Core, actor: &Actor, env: &str, name: &str) -> Resul
         &mut tx,
         NewEntry::new(&actor.name, "template.delete")
             .env(env)
-            .details(json!({ "name": name, "plan": PlanSpec::from(&stored_plan(&row)?.redacted()) })),
+            .details(
+                json!({ "name": name, "plan": PlanSpec::from(&stored_plan(&row)?.redacted()) }),
+            ),
     )
     .await?;
     tx.commit().await?;

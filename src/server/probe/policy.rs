@@ -354,7 +354,15 @@ mod tests {
             " Prometheus.example ".parse::<Allow>().unwrap(),
             Allow::Host("prometheus.example".into())
         );
-        for bad in ["", "10.0.0.0/33", "::/129", "x/8", "a b", "http://h", "h:9090"] {
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "x/8",
+            "a b",
+            "http://h",
+            "h:9090",
+        ] {
             assert!(bad.parse::<Allow>().is_err(), "{bad}");
         }
     }

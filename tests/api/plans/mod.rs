@@ -4,6 +4,7 @@
 
 mod controls;
 mod guards;
+mod outbound;
 mod prometheus;
 mod templates;
 mod validation;

@@ -86,8 +86,7 @@ pub async fn choose(
         )),
         (Some(plan), None) => {
             let plan = parse_plan(plan, "plan").map_err(refused)?;
-            check_new_plan(&plan, "plan", state.config.min_probe_interval_secs)
-                .map_err(refused)?;
+            check_new_plan(&plan, "plan", state.config.min_probe_interval_secs).map_err(refused)?;
             Ok(Some(PlanChoice {
                 plan,
                 template: None,
