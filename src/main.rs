@@ -108,6 +108,11 @@ struct ServeArgs {
     /// its instances are marked disconnected and another node takes over the rollout plans.
     #[arg(long, env = "GRAYCAST_NODE_TIMEOUT_SECS", default_value_t = 15)]
     node_timeout_secs: u64,
+    /// Host name, address or CIDR the server's own fetches (Prometheus and webhook guards, "test
+    /// query now") may reach although it is loopback, link-local, private or unspecified; all
+    /// those are denied by default, and so is the server's own listener (repeat or comma-separate).
+    #[arg(long, env = "GRAYCAST_OUTBOUND_ALLOW", value_delimiter = ',')]
+    outbound_allow: Vec<server::probe::Allow>,
 }
 
 #[derive(Subcommand)]
@@ -217,6 +222,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         write_timeout: Duration::from_secs(args.write_timeout_secs.max(1)),
         plan_tick: Duration::from_millis(args.plan_tick_ms.clamp(10, 60_000)),
         node_timeout: Duration::from_secs(args.node_timeout_secs.clamp(1, 3600)),
+        outbound_allow: args.outbound_allow,
+        max_probes_in_flight: server::probe::DEFAULT_MAX_PROBES_IN_FLIGHT,
+        min_probe_interval_secs: graycast::domain::plan::MIN_INTERVAL_SECS,
     };
     open_file_limit(config.max_connections);
     if !config.site_root.join("pkg").is_dir() {

@@ -39,6 +39,10 @@ impl Application {
             .await
             .with_context(|| format!("could not listen on {}", config.listen))?;
         let (core, first_start) = Core::start(config).await?;
+        if let Ok(addr) = listener.local_addr() {
+            // No probe may call the server itself.
+            core.prober.listening_on(addr);
+        }
         core.instances
             .forget_streams()
             .await

@@ -33,8 +33,9 @@ pub struct Core {
     pub closing: tokio::sync::watch::Sender<bool>,
     /// Validations and diffs, off the async workers and within their time budgets.
     pub content: ops::content::ContentWork,
-    /// The client of outbound guard probes (Prometheus, webhooks): [`super::probe::client`].
-    pub probe_client: reqwest::Client,
+    /// Every outbound fetch (Prometheus and webhook guards, "test query now") goes through it:
+    /// the client, the outbound policy and the bound on probes in flight.
+    pub prober: super::probe::Prober,
     /// The rollout scheduler's handle: its wake-up, its probes and its lease. It runs only in
     /// a serving process ([`rollout::spawn`]), never in the CLI.
     pub rollouts: Arc<rollout::Rollouts>,
@@ -100,6 +101,10 @@ impl Core {
                 Box::new(node::DbLease::new(node.clone())),
             ),
         });
+        let prober = super::probe::Prober::new(
+            super::probe::Policy::new(config.outbound_allow.clone()),
+            config.max_probes_in_flight,
+        );
         let core = Self {
             db,
             config,
@@ -115,7 +120,7 @@ impl Core {
             readiness: node::Readiness::default(),
             closing: tokio::sync::watch::Sender::new(false),
             content,
-            probe_client: super::probe::client(),
+            prober,
             rollouts,
             query_tests: tokio::sync::Semaphore::new(ops::probes::MAX_QUERY_TESTS),
         };

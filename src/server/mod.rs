@@ -63,6 +63,15 @@ pub struct ServeConfig {
     pub plan_tick: Duration,
     /// A node silent this long is dead (several nodes on PostgreSQL; see [`node`]).
     pub node_timeout: Duration,
+    /// Hosts and networks the server's own fetches (guard probes, "test query now") may reach
+    /// although they are loopback, link-local, private or unspecified (`--outbound-allow`).
+    pub outbound_allow: Vec<probe::Allow>,
+    /// Guard probes running at once on this server; a probe that finds no room is skipped for
+    /// its interval (no data).
+    pub max_probes_in_flight: usize,
+    /// The shortest `interval_secs` a new plan's polled guard may have; running plans are
+    /// polled no more often either.
+    pub min_probe_interval_secs: u32,
 }
 
 impl ServeConfig {
@@ -90,6 +99,9 @@ impl ServeConfig {
             write_timeout: DEFAULT_REQUEST_TIMEOUT,
             plan_tick: DEFAULT_PLAN_TICK,
             node_timeout: DEFAULT_NODE_TIMEOUT,
+            outbound_allow: Vec::new(),
+            max_probes_in_flight: probe::DEFAULT_MAX_PROBES_IN_FLIGHT,
+            min_probe_interval_secs: crate::domain::plan::MIN_INTERVAL_SECS,
         }
     }
 

@@ -2,6 +2,10 @@
 //! package, started once per test binary by `common::prometheus`) scrapes an exporter whose
 //! series the tests set; webhooks are test servers answering 2xx, 425, 500, a redirect, or
 //! nothing in time. Also the dashboard's "test query now" (`POST /api/v1/rollout-probe/prometheus`).
+//!
+//! Issue 25, point 4: the outbound policy. Every target here is on loopback, which the tests'
+//! probers and servers allow explicitly ([`loopback`], [`allow_loopback`]); the refusals of
+//! the default policy are checked without a connection ever being made (a listener counts).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,11 +19,27 @@ use graycast::domain::plan::guard::{
     judge_prometheus, judge_webhook, substitute, GuardStatus, HookAnswer, Reading, Sample,
 };
 use graycast::domain::plan::{EmptyResult, PrometheusGuard, WebhookGuard};
-use graycast::server::probe;
+use graycast::server::probe::{self, policy::DENIED, Policy, Prober, UNREACHABLE};
+use graycast::server::ServeConfig;
 use serde_json::{json, Value};
 
 use crate::common::prometheus::{prometheus, Prometheus};
-use crate::common::{client, eventually, spawn_app, TestApp};
+use crate::common::{client, eventually, spawn_app, spawn_app_with, TestApp};
+
+/// A server configuration that lets probes reach loopback (where every test target is).
+pub fn allow_loopback(config: &mut ServeConfig) {
+    config.outbound_allow = vec!["127.0.0.0/8".parse().unwrap()];
+}
+
+/// A prober allowed to reach loopback, without the environment's proxies.
+fn loopback() -> Prober {
+    Prober::with(
+        Policy::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        probe::DEFAULT_MAX_PROBES_IN_FLIGHT,
+        |_| None,
+        None,
+    )
+}
 
 fn guard(url: &str, query: &str, failures: u32, no_data: EmptyResult) -> PrometheusGuard {
     PrometheusGuard {
@@ -39,7 +59,7 @@ async fn sample_until(
     query: &str,
     want: impl Fn(&Sample) -> bool,
 ) -> Sample {
-    let client = probe::client();
+    let client = loopback();
     eventually(&format!("{query} to answer as wanted"), || async {
         let sample = probe::prometheus(&client, guard, query).await;
         want(&sample).then_some(sample)
@@ -70,7 +90,7 @@ async fn a_value_within_bounds_passes() {
     // A URL with a trailing slash reaches the same API.
     let slash = guard(&format!("{}/", p.url), &g.query, 2, EmptyResult::Wait);
     assert_eq!(
-        probe::prometheus(&probe::client(), &slash, &g.query).await,
+        probe::prometheus(&loopback(), &slash, &g.query).await,
         Sample::Value(0.02)
     );
 }
@@ -80,7 +100,7 @@ async fn crossing_max_fails_after_failures_consecutive_readings() {
     let p = prometheus().await;
     let gauge = p.gauge("crossing", &[], 0.01);
     let g = guard(&p.url, &series("crossing"), 3, EmptyResult::Wait);
-    let client = probe::client();
+    let client = loopback();
     let good = value_until(&g, &g.query, 0.01).await;
     let mut reading = judge_prometheus(&g, 0, &good);
     assert_eq!(reading.status, GuardStatus::Passing);
@@ -124,7 +144,7 @@ async fn an_empty_result_is_no_data_or_what_the_guard_says() {
     let p = prometheus().await;
     let query = series("never-exported");
     let wait = guard(&p.url, &query, 1, EmptyResult::Wait);
-    let sample = probe::prometheus(&probe::client(), &wait, &query).await;
+    let sample = probe::prometheus(&loopback(), &wait, &query).await;
     assert_eq!(sample, Sample::Empty);
     let r = judge_prometheus(&wait, 0, &sample);
     assert_eq!(r.status, GuardStatus::NoData);
@@ -151,7 +171,7 @@ async fn an_empty_result_is_no_data_or_what_the_guard_says() {
     .await;
     assert_eq!(seen, Sample::Value(1.0));
     assert_eq!(
-        probe::prometheus(&probe::client(), &wait, &nan).await,
+        probe::prometheus(&loopback(), &wait, &nan).await,
         Sample::Empty
     );
 }
@@ -252,7 +272,7 @@ fn error_of(sample: Sample) -> String {
 
 #[tokio::test]
 async fn prometheus_down_slow_or_refusing_is_an_error() {
-    let client = probe::client();
+    let client = loopback();
     let port = closed_port();
     let down = guard(
         &format!("http://127.0.0.1:{port}"),
@@ -261,11 +281,10 @@ async fn prometheus_down_slow_or_refusing_is_an_error() {
         EmptyResult::Wait,
     );
     let why = error_of(probe::prometheus(&client, &down, "up").await);
-    assert!(
-        why.starts_with(&format!(
-            "Prometheus at 127.0.0.1:{port}: could not connect"
-        )),
-        "{why}"
+    // Issue 25: one sentence whatever the cause, never the system's error.
+    assert_eq!(
+        why,
+        format!("Prometheus at 127.0.0.1:{port}: {UNREACHABLE}")
     );
     let r = judge_prometheus(&down, 0, &Sample::Error(why));
     assert_eq!(r.status, GuardStatus::Failing);
@@ -358,6 +377,7 @@ fn hook(url: String, failures: u32, timeout_secs: u32) -> WebhookGuard {
         interval_secs: 1,
         failures,
         timeout_secs,
+        quote_body: false,
     }
 }
 
@@ -369,7 +389,7 @@ fn lane_body() -> Value {
 #[tokio::test]
 async fn webhooks_pass_on_2xx_and_receive_the_lane() {
     let (base, calls) = hook_server().await;
-    let client = probe::client();
+    let client = loopback();
     for (path, code) in [("ok", 200), ("accepted", 204)] {
         let g = hook(format!("{base}/{path}"), 2, 5);
         let answer = probe::webhook(&client, &g, &lane_body()).await;
@@ -393,7 +413,7 @@ async fn webhooks_pass_on_2xx_and_receive_the_lane() {
     let answer = probe::webhook(&client, &down, &lane_body()).await;
     let message = judge_webhook(&down, 0, &answer).message;
     assert!(
-        message.contains("could not connect") && !message.contains("s3cret"),
+        message.contains(UNREACHABLE) && !message.contains("s3cret"),
         "{message}"
     );
     let calls = calls.lock().unwrap();
@@ -410,14 +430,22 @@ async fn webhooks_pass_on_2xx_and_receive_the_lane() {
 #[tokio::test]
 async fn a_425_is_no_data_and_other_statuses_count_toward_failures() {
     let (base, _) = hook_server().await;
-    let client = probe::client();
+    let client = loopback();
     let early = hook(format!("{base}/early"), 2, 5);
     let answer = probe::webhook(&client, &early, &lane_body()).await;
     assert_eq!(answer, HookAnswer::Status(425));
     let r = judge_webhook(&early, 0, &answer);
     assert_eq!((r.status, r.streak), (GuardStatus::NoData, 0));
 
-    let fail = hook(format!("{base}/fail"), 2, 5);
+    // Issue 25, point 5: only the status, unless the guard quotes answers.
+    let mut fail = hook(format!("{base}/fail"), 2, 5);
+    let answer = probe::webhook(&client, &fail, &lane_body()).await;
+    assert_eq!(answer, HookAnswer::Status(500));
+    assert_eq!(
+        judge_webhook(&fail, 0, &answer).message,
+        "webhook guard: answered 500 (1 of 2 in a row before it fails)"
+    );
+    fail.quote_body = true;
     let answer = probe::webhook(&client, &fail, &lane_body()).await;
     assert_eq!(answer, HookAnswer::Said(500, "database down".into()));
     let first = judge_webhook(&fail, 0, &answer);
@@ -443,7 +471,7 @@ async fn a_425_is_no_data_and_other_statuses_count_toward_failures() {
 #[tokio::test]
 async fn a_slow_or_unreachable_webhook_fails_within_its_timeout() {
     let (base, _) = hook_server().await;
-    let client = probe::client();
+    let client = loopback();
     let slow = hook(format!("{base}/slow"), 1, 1);
     let started = Instant::now();
     let answer = probe::webhook(&client, &slow, &lane_body()).await;
@@ -459,16 +487,14 @@ async fn a_slow_or_unreachable_webhook_fails_within_its_timeout() {
     let down = hook(format!("http://127.0.0.1:{port}/hook"), 1, 1);
     match probe::webhook(&client, &down, &lane_body()).await {
         HookAnswer::Unreachable(why) => {
-            assert!(
-                why.starts_with(&format!("127.0.0.1:{port}: could not connect")),
-                "{why}"
-            )
+            assert_eq!(why, format!("127.0.0.1:{port}: {UNREACHABLE}"))
         }
         other => panic!("expected unreachable, got {other:?}"),
     }
 }
 
-/// A proxy from the environment carries the calls to other hosts, never those to loopback.
+/// A proxy from the environment carries the calls to other hosts, never those to loopback; the
+/// policy applies to the proxy itself.
 #[tokio::test]
 async fn proxies_from_the_environment_skip_loopback() {
     let p = prometheus().await;
@@ -483,7 +509,13 @@ async fn proxies_from_the_environment_skip_loopback() {
         }
     }))
     .await;
-    let client = probe::client_with_env(|name| (name == "HTTP_PROXY").then(|| proxy.clone()));
+    let env = |name: &str| (name == "HTTP_PROXY").then(|| proxy.clone());
+    let client = Prober::with(
+        Policy::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        8,
+        env,
+        None,
+    );
     let far = guard("http://prometheus.example:9090", "up", 1, EmptyResult::Wait);
     assert_eq!(
         probe::prometheus(&client, &far, "up").await,
@@ -499,6 +531,20 @@ async fn proxies_from_the_environment_skip_loopback() {
         Sample::Value(5.0)
     );
     assert_eq!(seen.lock().unwrap().len(), 1, "loopback went direct");
+
+    // Where the policy denies the proxy's own address, it is not used: the call goes direct,
+    // where the policy applies to the target (here a name the test resolves to loopback).
+    let table: Arc<probe::Lookup> = Arc::new(|_: &str| Ok(vec!["127.0.0.1".parse().unwrap()]));
+    let strict = Prober::with(Policy::default(), 8, env, Some(table));
+    assert_eq!(
+        probe::prometheus(&strict, &far, "up").await,
+        Sample::Error(format!("Prometheus at prometheus.example:9090: {DENIED}"))
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the denied proxy got nothing"
+    );
 }
 
 const PROBE: &str = "/api/v1/rollout-probe/prometheus";
@@ -511,7 +557,7 @@ async fn test_query(app: &TestApp, body: Value) -> Value {
 
 #[tokio::test]
 async fn test_query_now_shows_the_value_the_samples_or_the_error() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(allow_loopback).await;
     let p: &Prometheus = prometheus().await;
     p.gauge("rest", &[("key", "app.yaml"), ("env", "prod")], 0.04);
     let query = r#"probe_value{test="rest",key="{{key}}",env="{{env}}"}"#;
@@ -556,11 +602,9 @@ async fn test_query_now_shows_the_value_the_samples_or_the_error() {
     )
     .await;
     assert_eq!(down["samples"], 0);
-    assert!(
-        down["error"]
-            .as_str()
-            .unwrap()
-            .contains("could not connect"),
+    assert_eq!(
+        down["error"],
+        format!("Prometheus at 127.0.0.1:{port}: {UNREACHABLE}"),
         "{down}"
     );
 }
@@ -642,7 +686,7 @@ async fn test_query_now_checks_its_inputs_and_its_caller() {
 async fn the_dashboard_tests_a_query_through_its_server_function() {
     use graycast::api::probes::TestPrometheusQuery;
     use leptos::server_fn::ServerFn;
-    let app = spawn_app().await;
+    let app = spawn_app_with(allow_loopback).await;
     let p = prometheus().await;
     let call = |c: reqwest::Client, query: &'static str| {
         let (app, url) = (&app, p.url.clone());
@@ -670,7 +714,7 @@ async fn the_dashboard_tests_a_query_through_its_server_function() {
 #[tokio::test]
 async fn test_queries_running_at_once_are_bounded() {
     use graycast::server::ops::probes::MAX_QUERY_TESTS;
-    let app = Arc::new(spawn_app().await);
+    let app = Arc::new(spawn_app_with(allow_loopback).await);
     let (url, accepted) = silent().await;
     let body = json!({"url": url, "query": "up"});
     let waiting: Vec<_> = (0..MAX_QUERY_TESTS)
@@ -697,4 +741,226 @@ async fn test_queries_running_at_once_are_bounded() {
     for task in waiting {
         task.abort();
     }
+}
+
+/// Accepts connections on a loopback port, counts them and closes each at once.
+async fn counting() -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (port, accepted)
+}
+
+/// Issue 25, point 4: by default "test query now" reaches no loopback address, spelled in any
+/// way, nor the server itself — and says only that the policy refused, without a connection.
+#[tokio::test]
+async fn the_default_policy_refuses_loopback_the_unspecified_address_and_the_server() {
+    let app = spawn_app().await;
+    let (port, accepted) = counting().await;
+    let own = app.base.trim_start_matches("http://").to_string();
+    let own_port = own.rsplit_once(':').unwrap().1;
+    for (url, at) in [
+        (
+            format!("http://127.0.0.1:{port}"),
+            format!("127.0.0.1:{port}"),
+        ),
+        (format!("http://127.1:{port}/"), format!("127.0.0.1:{port}")),
+        (
+            format!("http://2130706433:{port}/"),
+            format!("127.0.0.1:{port}"),
+        ),
+        (format!("http://[::1]:{port}"), format!("[::1]:{port}")),
+        (
+            format!("http://[::ffff:127.0.0.1]:{port}"),
+            format!("[::ffff:7f00:1]:{port}"),
+        ),
+        (format!("http://0.0.0.0:{port}"), format!("0.0.0.0:{port}")),
+        (
+            format!("http://localhost:{port}"),
+            format!("localhost:{port}"),
+        ),
+        (app.base.clone(), own.clone()),
+        (
+            format!("http://localhost:{own_port}"),
+            format!("localhost:{own_port}"),
+        ),
+    ] {
+        let answer = test_query(&app, json!({"url": url, "query": "up"})).await;
+        assert_eq!(
+            answer,
+            json!({"samples": 0, "error": format!("Prometheus at {at}: {DENIED}")}),
+            "{url}"
+        );
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        0,
+        "nothing was connected to"
+    );
+}
+
+/// The server's own listener stays out of reach when loopback is allowed, by address or name.
+#[tokio::test]
+async fn the_server_never_probes_itself() {
+    let app = spawn_app_with(allow_loopback).await;
+    let own_port = app.base.rsplit_once(':').unwrap().1.to_string();
+    for url in [
+        app.base.clone(),
+        format!("http://localhost:{own_port}/"),
+        format!("http://0.0.0.0:{own_port}/"),
+    ] {
+        let answer = test_query(&app, json!({"url": url, "query": "up"})).await;
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.ends_with(DENIED), "{url}: {answer}");
+    }
+    // Another loopback port is allowed here (nothing listens: it is merely unreachable).
+    let port = closed_port();
+    let answer = test_query(
+        &app,
+        json!({"url": format!("http://localhost:{port}"), "query": "up"}),
+    )
+    .await;
+    assert_eq!(
+        answer["error"],
+        format!("Prometheus at localhost:{port}: {UNREACHABLE}")
+    );
+}
+
+/// A closed port and one that accepts and hangs up read alike: no port scanning by messages.
+#[tokio::test]
+async fn errors_do_not_tell_a_closed_port_from_an_open_one() {
+    let app = spawn_app_with(allow_loopback).await;
+    let (open, accepted) = counting().await;
+    let closed = closed_port();
+    let error = |port: u16| {
+        let app = &app;
+        async move {
+            let answer = test_query(
+                app,
+                json!({"url": format!("http://127.0.0.1:{port}"), "query": "up"}),
+            )
+            .await;
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .replace(&port.to_string(), "PORT")
+        }
+    };
+    let (from_open, from_closed) = (error(open).await, error(closed).await);
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "the open port was reached"
+    );
+    assert_eq!(from_open, from_closed);
+    assert_eq!(
+        from_open,
+        format!("Prometheus at 127.0.0.1:PORT: {UNREACHABLE}")
+    );
+    // A webhook the same.
+    let client = loopback();
+    let [a, b] = [open, closed].map(|port| hook(format!("http://127.0.0.1:{port}/"), 1, 2));
+    let said = |answer: HookAnswer| match answer {
+        HookAnswer::Unreachable(why) => why
+            .replace(&open.to_string(), "P")
+            .replace(&closed.to_string(), "P"),
+        other => panic!("expected unreachable, got {other:?}"),
+    };
+    assert_eq!(
+        said(probe::webhook(&client, &a, &lane_body()).await),
+        said(probe::webhook(&client, &b, &lane_body()).await)
+    );
+}
+
+/// Names are checked on the addresses they resolve to, at every connection: a name for a
+/// loopback address is refused, and a name that first resolved to an allowed address and then
+/// to a denied one (DNS rebinding) is refused the second time.
+#[tokio::test]
+async fn names_are_checked_after_resolution_on_every_connection() {
+    let (port, accepted) = counting().await;
+    let table: Arc<probe::Lookup> = Arc::new(|name: &str| match name {
+        "metrics.example" => Ok(vec!["127.0.0.1".parse().unwrap()]),
+        _ => Err(std::io::Error::other("no such name")),
+    });
+    let strict = Prober::with(Policy::default(), 8, |_| None, Some(table));
+    let g = guard(
+        &format!("http://metrics.example:{port}"),
+        "up",
+        1,
+        EmptyResult::Wait,
+    );
+    assert_eq!(
+        probe::prometheus(&strict, &g, "up").await,
+        Sample::Error(format!("Prometheus at metrics.example:{port}: {DENIED}"))
+    );
+    let unknown = guard(
+        &format!("http://nowhere.example:{port}"),
+        "up",
+        1,
+        EmptyResult::Wait,
+    );
+    assert_eq!(
+        probe::prometheus(&strict, &unknown, "up").await,
+        Sample::Error(format!(
+            "Prometheus at nowhere.example:{port}: {UNREACHABLE}"
+        ))
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 0);
+
+    // 127.0.0.2 is allowed, 127.0.0.1 is not; the name answers the one, then the other.
+    let allowed = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let port = allowed.local_addr().unwrap().port();
+    let denied = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (hits, denied_hits) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    for (listener, count) in [(allowed, hits.clone()), (denied, denied_hits.clone())] {
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut head = [0u8; 4096];
+                let _ = socket.read(&mut head).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+    }
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let counted = lookups.clone();
+    let rebinding: Arc<probe::Lookup> = Arc::new(move |_: &str| {
+        let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
+        Ok(vec![if first { "127.0.0.2" } else { "127.0.0.1" }
+            .parse()
+            .unwrap()])
+    });
+    let prober = Prober::with(
+        Policy::new(vec!["127.0.0.2".parse().unwrap()]),
+        8,
+        |_| None,
+        Some(rebinding),
+    );
+    let g = hook(format!("http://rebind.example:{port}/"), 1, 2);
+    assert_eq!(
+        probe::webhook(&prober, &g, &lane_body()).await,
+        HookAnswer::Status(200)
+    );
+    assert_eq!(
+        probe::webhook(&prober, &g, &lane_body()).await,
+        HookAnswer::Unreachable(format!("rebind.example:{port}: {DENIED}"))
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        denied_hits.load(Ordering::SeqCst),
+        0,
+        "the rebound address was never reached"
+    );
 }

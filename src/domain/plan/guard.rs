@@ -222,6 +222,21 @@ fn polled(
     }
 }
 
+/// A polled guard whose probe was skipped this interval because `max_in_flight` probes were
+/// already running on the server: no data (never a failure), its streak kept.
+pub fn skipped(kind: &str, failures: u32, previous_streak: u32, max_in_flight: usize) -> Reading {
+    let mut message = format!(
+        "{kind} guard: not probed this time: {max_in_flight} probes were running on the server, \
+         the most it runs at once"
+    );
+    if previous_streak > 0 {
+        message.push_str(&format!(
+            " ({previous_streak} of {failures} in a row before it fails)"
+        ));
+    }
+    Reading::new(GuardStatus::NoData, None, message, previous_streak)
+}
+
 /// The `prometheus` guard after one query; `previous_streak` from its last reading.
 pub fn judge_prometheus(guard: &PrometheusGuard, previous_streak: u32, sample: &Sample) -> Reading {
     let outcome = match sample {
@@ -279,7 +294,8 @@ pub enum HookAnswer {
     /// A status with the first line of the answer's body, quoted when it counts as a failure.
     Said(u16, String),
     TimedOut,
-    /// It could not be called (connection refused, TLS, …).
+    /// It could not be called: not reachable (one sentence whatever the cause), or not allowed
+    /// by the outbound policy.
     Unreachable(String),
 }
 
@@ -576,12 +592,30 @@ mod tests {
     }
 
     #[test]
+    fn a_skipped_probe_is_no_data_and_keeps_the_streak() {
+        let fresh = skipped("webhook", 3, 0, 64);
+        assert_eq!((fresh.status, fresh.streak), (GuardStatus::NoData, 0));
+        assert_eq!(
+            fresh.message,
+            "webhook guard: not probed this time: 64 probes were running on the server, the most it runs at once"
+        );
+        assert!(!fresh.is_suspect());
+        let suspect = skipped("prometheus", 3, 2, 64);
+        assert_eq!((suspect.status, suspect.streak), (GuardStatus::NoData, 2));
+        assert!(suspect.is_suspect());
+        assert!(suspect
+            .message
+            .ends_with("(2 of 3 in a row before it fails)"));
+    }
+
+    #[test]
     fn webhooks_pass_on_2xx_wait_on_425_and_count_the_rest() {
         let g = WebhookGuard {
             url: "http://127.0.0.1:1".into(),
             interval_secs: 1,
             failures: 2,
             timeout_secs: 3,
+            quote_body: true,
         };
         assert_eq!(
             judge_webhook(&g, 1, &HookAnswer::Status(204)).status,

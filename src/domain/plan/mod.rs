@@ -23,6 +23,11 @@ pub const MAX_HOLD_SECS: u32 = 604_800;
 pub const MAX_URL_LEN: usize = 2048;
 pub const MAX_QUERY_LEN: usize = 4096;
 pub const MAX_INTERVAL_SECS: u32 = 86_400;
+/// The shortest `interval_secs` of a new plan's polled guard, by default (a server may be started
+/// with another: `ServeConfig::min_probe_interval_secs`).
+pub const MIN_INTERVAL_SECS: u32 = 5;
+/// At most this many polled guards (`prometheus`, `webhook`) in a new plan.
+pub const MAX_POLLED_GUARDS: usize = 5;
 pub const MAX_FAILURES: u32 = 100;
 pub const MAX_TIMEOUT_SECS: u32 = 60;
 
@@ -115,6 +120,10 @@ pub struct WebhookGuard {
     pub interval_secs: u32,
     pub failures: u32,
     pub timeout_secs: u32,
+    /// Quote the first line of a failing answer's body in the guard's message (and so in the
+    /// plan's view, its reason and the audit); else only the status is kept.
+    #[serde(default)]
+    pub quote_body: bool,
 }
 
 impl Guard {
@@ -127,12 +136,43 @@ impl Guard {
         }
     }
 
+    /// The URL a polled guard fetches; `None` for `reports`.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Guard::Reports(_) => None,
+            Guard::Prometheus(g) => Some(&g.url),
+            Guard::Webhook(g) => Some(&g.url),
+        }
+    }
+
+    /// The guard as views, the audit and messages show it: its URL with [`redact_url`].
+    pub fn redacted(&self) -> Guard {
+        let mut guard = self.clone();
+        match &mut guard {
+            Guard::Reports(_) => {}
+            Guard::Prometheus(g) => g.url = redact_url(&g.url),
+            Guard::Webhook(g) => g.url = redact_url(&g.url),
+        }
+        guard
+    }
+
     /// How often a polled guard is evaluated; `None` for `reports`, which follows events.
     pub fn interval_secs(&self) -> Option<u32> {
         match self {
             Guard::Reports(_) => None,
             Guard::Prometheus(g) => Some(g.interval_secs),
             Guard::Webhook(g) => Some(g.interval_secs),
+        }
+    }
+}
+
+impl Plan {
+    /// The plan as views, the audit and messages show it: guard URLs without credentials
+    /// ([`redact_url`]). The stored plan keeps them: its probes need them.
+    pub fn redacted(&self) -> Plan {
+        Plan {
+            guards: self.guards.iter().map(Guard::redacted).collect(),
+            ..self.clone()
         }
     }
 }
@@ -329,7 +369,14 @@ fn parse_guard(value: &Value, at: &str) -> Checked<Guard> {
             }))
         }
         "webhook" => {
-            fields.allow(&["kind", "url", "interval_secs", "failures", "timeout_secs"])?;
+            fields.allow(&[
+                "kind",
+                "url",
+                "interval_secs",
+                "failures",
+                "timeout_secs",
+                "quote_body",
+            ])?;
             Ok(Guard::Webhook(WebhookGuard {
                 url: fields.url("url")?,
                 interval_secs: fields
@@ -339,6 +386,7 @@ fn parse_guard(value: &Value, at: &str) -> Checked<Guard> {
                 timeout_secs: fields
                     .whole("timeout_secs", 1, MAX_TIMEOUT_SECS)?
                     .unwrap_or(5),
+                quote_body: fields.flag("quote_body")?.unwrap_or(false),
             }))
         }
         other => refuse(
@@ -416,6 +464,14 @@ impl<'a> Object<'a> {
         }
     }
 
+    fn flag(&self, name: &str) -> Checked<Option<bool>> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => refuse(self.field(name), "expected true or false"),
+        }
+    }
+
     fn ratio(&self, name: &str) -> Checked<Option<f64>> {
         match self.number(name)? {
             Some(x) if !(0.0..=1.0).contains(&x) => refuse(
@@ -465,15 +521,129 @@ pub fn check_url(url: &str) -> Result<(), String> {
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));
     let Some(rest) = rest else {
-        return Err(format!("{url:?} is not an http:// or https:// URL"));
+        return Err(format!(
+            "{:?} is not an http:// or https:// URL",
+            redact_url(url)
+        ));
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = host.rsplit('@').next().unwrap_or("");
     if host.is_empty() || host.starts_with(':') {
-        return Err(format!("{url:?} has no host"));
+        return Err(format!("{:?} has no host", redact_url(url)));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{url:?} contains spaces or control characters"));
+        return Err(format!(
+            "{:?} contains spaces or control characters",
+            redact_url(url)
+        ));
+    }
+    Ok(())
+}
+
+/// What stands for a hidden part of a URL.
+pub const HIDDEN: &str = "***";
+
+/// A URL as it may be shown to anyone who may see the plan: its userinfo (`user:pass@`) and the
+/// values of its query parameters (`?token=***`, names kept) and fragment replaced by
+/// [`HIDDEN`]. Secrets belong there, not in the path, which is shown as it is.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let mut out = String::with_capacity(url.len());
+    out.push_str(scheme);
+    match authority.rfind('@') {
+        Some(at) => {
+            out.push_str(HIDDEN);
+            out.push_str(&authority[at..]);
+        }
+        None => out.push_str(authority),
+    }
+    let (tail, fragment) = match tail.split_once('#') {
+        Some((tail, fragment)) => (tail, Some(fragment)),
+        None => (tail, None),
+    };
+    let (path, query) = match tail.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (tail, None),
+    };
+    out.push_str(path);
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) => format!("{name}={HIDDEN}"),
+                None if pair.is_empty() => String::new(),
+                None => HIDDEN.to_string(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        if !fragment.is_empty() {
+            out.push_str(HIDDEN);
+        }
+    }
+    out
+}
+
+/// Whether `url` carries a part [`redact_url`] hid: a URL copied from a view, not a real one.
+fn shows_hidden(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let in_userinfo = authority
+        .rsplit_once('@')
+        .is_some_and(|(info, _)| info.split(':').any(|part| part == HIDDEN));
+    let query = tail
+        .split('#')
+        .next()
+        .and_then(|t| t.split_once('?'))
+        .map_or("", |(_, query)| query);
+    in_userinfo
+        || query
+            .split('&')
+            .any(|pair| pair.split_once('=').map_or(pair, |(_, value)| value) == HIDDEN)
+}
+
+/// What a server asks of a new plan beyond its shape (a stored plan is read back without it):
+/// at most [`MAX_POLLED_GUARDS`] polled guards, each polled at most every `min_interval_secs`,
+/// and no guard URL with a part a view hid (`***`).
+pub fn check_new_plan(plan: &Plan, at: &str, min_interval_secs: u32) -> Checked<()> {
+    let polled = plan.guards.iter().filter(|g| g.url().is_some()).count();
+    if polled > MAX_POLLED_GUARDS {
+        return refuse(
+            format!("{at}.guards"),
+            format!(
+                "a plan has at most {MAX_POLLED_GUARDS} prometheus and webhook guards, not {polled}"
+            ),
+        );
+    }
+    for (i, guard) in plan.guards.iter().enumerate() {
+        if guard.interval_secs().is_some_and(|s| s < min_interval_secs) {
+            return refuse(
+                format!("{at}.guards[{i}].interval_secs"),
+                format!(
+                    "a {} guard is polled at most every {min_interval_secs} s on this server; \
+                     use an interval_secs of {min_interval_secs} or more",
+                    guard.kind()
+                ),
+            );
+        }
+        if guard.url().is_some_and(shows_hidden) {
+            return refuse(
+                format!("{at}.guards[{i}].url"),
+                format!(
+                    "the url's credentials or query values show as {HIDDEN}, as views hide them; \
+                     type the real ones (or start from the template by its name)"
+                ),
+            );
+        }
     }
     Ok(())
 }
@@ -592,6 +762,7 @@ mod tests {
                     interval_secs: 30,
                     failures: 2,
                     timeout_secs: 5,
+                    quote_body: false,
                 })
             ]
         );
@@ -769,6 +940,119 @@ mod tests {
                 .collect::<Vec<_>>(),
             [500, 2500, 10_000]
         );
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials_or_query_values() {
+        for (url, shown) in [
+            ("https://prom.example:9090/x", "https://prom.example:9090/x"),
+            (
+                "https://user:s3cret@hooks.example/check",
+                "https://***@hooks.example/check",
+            ),
+            ("http://tok@h", "http://***@h"),
+            (
+                "https://h/p?token=abc&tenant=a#frag",
+                "https://h/p?token=***&tenant=***#***",
+            ),
+            ("https://h/?bare&x=", "https://h/?***&x=***"),
+            ("http://a:b@c@h/?q=1", "http://***@h/?q=***"),
+            ("https://h/p#", "https://h/p#"),
+            ("https://h?t=1", "https://h?t=***"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+            assert!(!redact_url(url).contains("s3cret"));
+            // What a view shows is recognised when it comes back in a request.
+            assert_eq!(shows_hidden(shown), shown != url, "{shown}");
+        }
+        assert!(!shows_hidden("https://h/***/x?a=b"));
+    }
+
+    #[test]
+    fn refusals_of_urls_hide_their_credentials() {
+        let (field, message) = error(json!({"steps": [{"percentage": 5}], "guards": [
+            {"kind": "webhook", "url": "ftp://u:s3cret@h/?token=t0k"}]}));
+        assert_eq!(field, "plan.guards[0].url");
+        assert!(
+            !message.contains("s3cret") && !message.contains("t0k"),
+            "{message}"
+        );
+        assert!(message.contains("ftp://***@h/?token=***"), "{message}");
+    }
+
+    #[test]
+    fn redacted_plans_hide_every_guard_url() {
+        let plan = parse_plan(
+            &json!({"steps": [{"percentage": 5}], "guards": [{"kind": "reports"},
+                {"kind": "prometheus", "url": "https://u:p@prom/?k=v", "query": "up", "max": 1},
+                {"kind": "webhook", "url": "https://hooks/?token=t", "quote_body": true}]}),
+            "plan",
+        )
+        .unwrap();
+        let shown = plan.redacted();
+        assert_eq!(shown.guards[0], plan.guards[0]);
+        assert_eq!(shown.guards[1].url(), Some("https://***@prom/?k=***"));
+        assert_eq!(shown.guards[2].url(), Some("https://hooks/?token=***"));
+        assert!(matches!(&shown.guards[2], Guard::Webhook(g) if g.quote_body));
+        assert_eq!(shown.steps, plan.steps);
+        assert!(!serde_json::to_string(&shown).unwrap().contains(":p@"));
+    }
+
+    #[test]
+    fn webhooks_quote_answers_only_when_asked() {
+        let plan = |extra: Value| {
+            let mut guard = json!({"kind": "webhook", "url": "http://h"});
+            guard
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            parse_plan(
+                &json!({"steps": [{"percentage": 5}], "guards": [guard]}),
+                "plan",
+            )
+        };
+        let quotes = |p: Plan| matches!(&p.guards[0], Guard::Webhook(g) if g.quote_body);
+        assert!(!quotes(plan(json!({})).unwrap()));
+        assert!(quotes(plan(json!({"quote_body": true})).unwrap()));
+        let e = plan(json!({"quote_body": "yes"})).unwrap_err();
+        assert_eq!(e.field, "plan.guards[0].quote_body");
+        // A plan stored before the field existed reads back with it off.
+        let old: WebhookGuard = serde_json::from_value(
+            json!({"url": "http://h", "interval_secs": 30, "failures": 2, "timeout_secs": 5}),
+        )
+        .unwrap();
+        assert!(!old.quote_body);
+    }
+
+    #[test]
+    fn new_plans_respect_the_servers_probe_limits() {
+        let hook = |interval: u32| json!({"kind": "webhook", "url": "http://h", "interval_secs": interval});
+        let check = |guards: Vec<Value>, min: u32| {
+            let plan = parse_plan(
+                &json!({"steps": [{"percentage": 5}], "guards": guards}),
+                "plan",
+            )
+            .unwrap();
+            check_new_plan(&plan, "plan", min)
+        };
+        assert!(check(vec![hook(5); MAX_POLLED_GUARDS], MIN_INTERVAL_SECS).is_ok());
+        let mut six = vec![hook(5); MAX_POLLED_GUARDS + 1];
+        let e = check(six.clone(), MIN_INTERVAL_SECS).unwrap_err();
+        assert_eq!(e.field, "plan.guards");
+        assert!(e
+            .message
+            .contains("at most 5 prometheus and webhook guards, not 6"));
+        // Reports guards do not count.
+        six.pop();
+        six.push(json!({"kind": "reports"}));
+        assert!(check(six, MIN_INTERVAL_SECS).is_ok());
+        let e = check(vec![hook(30), hook(4)], MIN_INTERVAL_SECS).unwrap_err();
+        assert_eq!(e.field, "plan.guards[1].interval_secs");
+        assert!(e.message.contains("every 5 s"), "{}", e.message);
+        assert!(check(vec![hook(1)], 1).is_ok());
+        let copied = json!({"kind": "webhook", "url": "https://***@h/?token=***"});
+        let e = check(vec![copied], 1).unwrap_err();
+        assert_eq!(e.field, "plan.guards[0].url");
     }
 
     #[test]

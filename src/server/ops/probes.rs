@@ -52,5 +52,5 @@ pub async fn test_prometheus(
         )
     })?;
     let query = request.substituted_query();
-    Ok(probe::test_query(&state.probe_client, &request.url, &query).await)
+    Ok(probe::test_query(&state.prober, &request.url, &query).await)
 }

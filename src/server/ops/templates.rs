@@ -2,7 +2,7 @@
 //! environment's default one. Viewers of an environment read them; its admins change them.
 
 use super::check_name;
-use crate::domain::plan::{parse_plan, Plan};
+use crate::domain::plan::{check_new_plan, parse_plan, Plan, PlanError};
 use crate::model::{
     DefaultTemplate, NewRolloutTemplate, PlanSpec, Role, RolloutTemplate, RolloutTemplates,
 };
@@ -47,7 +47,7 @@ fn template(env: &str, default: Option<&str>, row: TemplateRow) -> Result<Rollou
         env: env.to_string(),
         default: default == Some(row.name.as_str()),
         name: row.name,
-        plan: PlanSpec::from(&plan),
+        plan: PlanSpec::from(&plan.redacted()),
         builtin: row.builtin,
         created_by: row.created_by,
         created_at: row.created_at,
@@ -103,8 +103,9 @@ pub async fn create(
 ) -> Result<RolloutTemplate> {
     require_change(actor, env)?;
     check_name("name", &new.name)?;
-    let plan = parse_plan(&new.plan, "plan")
-        .map_err(|e| Error::invalid(&e.field, format!("{}: {}", e.field, e.message)))?;
+    let refused = |e: PlanError| Error::invalid(&e.field, format!("{}: {}", e.field, e.message));
+    let plan = parse_plan(&new.plan, "plan").map_err(refused)?;
+    check_new_plan(&plan, "plan", state.config.min_probe_interval_secs).map_err(refused)?;
     let spec = PlanSpec::from(&plan);
     let mut tx = db::begin_write(&state.db).await?;
     let (env_id, default) = environment(&mut *tx, env).await?;
@@ -131,7 +132,7 @@ pub async fn create(
         &mut tx,
         NewEntry::new(&actor.name, "template.create")
             .env(env)
-            .details(json!({ "name": new.name, "plan": spec })),
+            .details(json!({ "name": new.name, "plan": PlanSpec::from(&plan.redacted()) })),
     )
     .await?;
     tx.commit().await?;
@@ -163,7 +164,9 @@ pub async fn delete(state: &Core, actor: &Actor, env: &str, name: &str) -> Resul
         &mut tx,
         NewEntry::new(&actor.name, "template.delete")
             .env(env)
-            .details(json!({ "name": name, "plan": row.plan })),
+            .details(
+                json!({ "name": name, "plan": PlanSpec::from(&stored_plan(&row)?.redacted()) }),
+            ),
     )
     .await?;
     tx.commit().await?;

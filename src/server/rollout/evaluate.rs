@@ -8,7 +8,7 @@
 
 use super::probes::Answer;
 use crate::domain::plan::guard::{
-    judge_prometheus, judge_reports, judge_webhook, GuardStatus, Reading,
+    judge_prometheus, judge_reports, judge_webhook, skipped, GuardStatus, Reading,
 };
 use crate::domain::plan::{Guard, Plan};
 use crate::server::db::{self, plans::LivePlan};
@@ -100,6 +100,10 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
             Some(row) => reading_of(row)?,
             None => not_evaluated(),
         };
+        let mut store = |reading: Reading| {
+            to_store.push((i, guard.kind(), reading.clone()));
+            reading
+        };
         let reading = match guard {
             Guard::Reports(g) => {
                 let reading = reports(core, live, g).await?;
@@ -118,24 +122,31 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
                             at: Instant::now(),
                         },
                     );
-                    to_store.push((i, guard.kind(), reading.clone()));
+                    store(reading)
+                } else {
+                    reading
                 }
-                reading
             }
             Guard::Prometheus(g) => match core.rollouts.take_answer(lane, i, step) {
                 Some(Answer::Sample(sample)) => {
-                    let reading = judge_prometheus(g, previous.streak, &sample);
-                    to_store.push((i, guard.kind(), reading.clone()));
-                    reading
+                    store(judge_prometheus(g, previous.streak, &sample))
                 }
+                Some(Answer::Skipped) => store(skipped(
+                    guard.kind(),
+                    g.failures,
+                    previous.streak,
+                    core.prober.max_in_flight(),
+                )),
                 _ => previous,
             },
             Guard::Webhook(g) => match core.rollouts.take_answer(lane, i, step) {
-                Some(Answer::Hook(answer)) => {
-                    let reading = judge_webhook(g, previous.streak, &answer);
-                    to_store.push((i, guard.kind(), reading.clone()));
-                    reading
-                }
+                Some(Answer::Hook(answer)) => store(judge_webhook(g, previous.streak, &answer)),
+                Some(Answer::Skipped) => store(skipped(
+                    guard.kind(),
+                    g.failures,
+                    previous.streak,
+                    core.prober.max_in_flight(),
+                )),
                 _ => previous,
             },
         };

@@ -1,6 +1,9 @@
 //! The polled guards' probes: each (plan, guard) is probed by a spawned task every
-//! `interval_secs`, with a deadline, one call at a time; the answer waits in its slot for the
-//! scheduler's next turn (which it wakes). Answers from an earlier step are dropped.
+//! `interval_secs` (never more often than the server's `min_probe_interval_secs`), with a
+//! deadline, one call at a time; the answer waits in its slot for the scheduler's next turn
+//! (which it wakes). Answers from an earlier step are dropped. A probe holds one of the
+//! server's places in flight ([`crate::server::probe::Prober::try_slot`]) while it runs; when
+//! none is free it is skipped for that interval, which reads as no data.
 
 use super::Rollouts;
 use crate::domain::plan::guard::{substitute, HookAnswer, Sample};
@@ -19,6 +22,8 @@ const GRACE: Duration = Duration::from_secs(1);
 pub(super) enum Answer {
     Sample(Sample),
     Hook(HookAnswer),
+    /// Not probed: every place in flight was taken.
+    Skipped,
 }
 
 struct Slot {
@@ -60,11 +65,13 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
     let lane = live.row.lane_id;
     let step = live.row.step as usize;
     let now = Instant::now();
+    let min_interval = core.config.min_probe_interval_secs;
     for (i, guard) in plan.guards.iter().enumerate() {
         let Some(interval) = guard.interval_secs() else {
             continue;
         };
-        {
+        let interval = interval.max(min_interval);
+        let place = {
             let mut slots = core.rollouts.probes.lock().expect("probes lock");
             let slot = slots.0.entry((lane, i)).or_insert(Slot {
                 step,
@@ -83,9 +90,18 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
             if slot.running || slot.due > now {
                 continue;
             }
-            slot.running = true;
             slot.due = now + Duration::from_secs(u64::from(interval));
-        }
+            match core.prober.try_slot() {
+                Some(place) => {
+                    slot.running = true;
+                    place
+                }
+                None => {
+                    slot.answer = Some(Answer::Skipped);
+                    continue;
+                }
+            }
+        };
         let vars = [
             ("namespace", live.namespace.clone()),
             ("env", live.env.clone()),
@@ -93,7 +109,7 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
             ("lane", lane.to_string()),
             ("version", live.version.to_string()),
         ];
-        let client = core.probe_client.clone();
+        let prober = core.prober.clone();
         let rollouts = core.rollouts.clone();
         let guard = guard.clone();
         let percentage = live.percentage_bp as f64 / 100.0;
@@ -109,7 +125,7 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
                     let query = substitute(&g.query, &pairs);
                     let limit = probe::prometheus_timeout(g) + GRACE;
                     Answer::Sample(
-                        tokio::time::timeout(limit, probe::prometheus(&client, g, &query))
+                        tokio::time::timeout(limit, probe::prometheus(&prober, g, &query))
                             .await
                             .unwrap_or_else(|_| {
                                 Sample::Error("Prometheus did not answer in time".into())
@@ -119,13 +135,15 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
                 Guard::Webhook(g) => {
                     let limit = Duration::from_secs(u64::from(g.timeout_secs)) + GRACE;
                     Answer::Hook(
-                        tokio::time::timeout(limit, probe::webhook(&client, g, &body))
+                        tokio::time::timeout(limit, probe::webhook(&prober, g, &body))
                             .await
                             .unwrap_or(HookAnswer::TimedOut),
                     )
                 }
                 Guard::Reports(_) => return,
             };
+            // The request (and its connection) is gone: the place is free for another probe.
+            drop(place);
             {
                 let mut slots = rollouts.probes.lock().expect("probes lock");
                 match slots.0.get_mut(&(lane, i)) {

@@ -4,6 +4,7 @@
 
 mod controls;
 mod guards;
+mod outbound;
 mod prometheus;
 mod templates;
 mod validation;
@@ -21,9 +22,15 @@ pub const NS: &str = "shop";
 pub const ENV: &str = "prod";
 pub const TICK: Duration = Duration::from_millis(200);
 
-/// A server whose scheduler ticks every [`TICK`], with namespace `shop`.
+/// A server whose scheduler ticks every [`TICK`], whose probes may reach loopback (where the
+/// tests' Prometheus and webhooks are) as often as every second, with namespace `shop`.
 pub async fn app() -> TestApp {
-    let app = spawn_app_with(|c| c.plan_tick = TICK).await;
+    let app = spawn_app_with(|c| {
+        c.plan_tick = TICK;
+        crate::probes::allow_loopback(c);
+        c.min_probe_interval_secs = 1;
+    })
+    .await;
     app.namespace(NS).await;
     app
 }

@@ -9,7 +9,7 @@ use crate::domain::plan::decide::{
     human_secs, may_advance, next_step, remaining_ms, resumed_step_start, Decision, PlanState,
 };
 use crate::domain::plan::guard::{GuardStatus, Reading};
-use crate::domain::plan::{parse_plan, show_bp, Plan, PlanError};
+use crate::domain::plan::{check_new_plan, parse_plan, show_bp, Plan, PlanError};
 use crate::model::{
     percentage_of, AttachPlan, ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneUpdate,
     PlanControl, PlanSpec, PlanSummary, PlanTransition, ReleaseEvent, ReleaseKind, Role, Timestamp,
@@ -42,8 +42,10 @@ pub struct PlanChoice {
 }
 
 impl PlanChoice {
+    /// The plan as views and the audit show it: credentials in guard URLs hidden. The stored
+    /// plan keeps them (see [`start_in`]).
     pub fn spec(&self) -> PlanSpec {
-        PlanSpec::from(&self.plan)
+        PlanSpec::from(&self.plan.redacted())
     }
 
     /// The percentage a lane with this plan starts at: the first step's. A percentage given as
@@ -69,7 +71,8 @@ fn refused(e: PlanError) -> Error {
     Error::invalid(&e.field, format!("{}: {}", e.field, e.message))
 }
 
-/// The plan of a request (`plan`, or `template`: a name among `env`'s templates), checked.
+/// The plan of a request (`plan`, or `template`: a name among `env`'s templates), checked,
+/// also against the server's probe limits ([`check_new_plan`]).
 pub async fn choose(
     state: &Core,
     env: &str,
@@ -81,12 +84,22 @@ pub async fn choose(
             "template",
             "Send a plan or a template, not both.",
         )),
-        (Some(plan), None) => Ok(Some(PlanChoice {
-            plan: parse_plan(plan, "plan").map_err(refused)?,
-            template: None,
-        })),
+        (Some(plan), None) => {
+            let plan = parse_plan(plan, "plan").map_err(refused)?;
+            check_new_plan(&plan, "plan", state.config.min_probe_interval_secs).map_err(refused)?;
+            Ok(Some(PlanChoice {
+                plan,
+                template: None,
+            }))
+        }
         (None, Some(name)) => {
             let plan = super::templates::plan_of(&state.db, env, &name).await?;
+            check_new_plan(&plan, "plan", state.config.min_probe_interval_secs).map_err(|e| {
+                Error::invalid(
+                    "template",
+                    format!("template {name:?}: {}: {}", e.field, e.message),
+                )
+            })?;
             Ok(Some(PlanChoice {
                 plan,
                 template: Some(name),
@@ -156,13 +169,13 @@ pub async fn start_in(
     choice: &PlanChoice,
     event: i64,
 ) -> Result<()> {
-    let spec = choice.spec();
     let kinds: Vec<&'static str> = choice.plan.guards.iter().map(|g| g.kind()).collect();
     db::plans::insert(
         tx,
         db::plans::NewPlanRow {
             lane_id: lane.id,
-            plan: &spec.to_value().to_string(),
+            // The real plan, credentials included: its probes need them.
+            plan: &PlanSpec::from(&choice.plan).to_value().to_string(),
             template: choice.template.as_deref(),
             step_started_at: now_ms(),
             step_event: event,
@@ -191,7 +204,7 @@ pub async fn start_in(
     db::audit::record(
         tx,
         audit_entry(actor, "rollout.start", path).details(json!({
-            "lane": lane.id, "version": lane.version, "plan": spec,
+            "lane": lane.id, "version": lane.version, "plan": choice.spec(),
             "template": choice.template, "percentage": percentage_of(first),
             "release_event": event,
         })),
@@ -443,7 +456,7 @@ async fn show(db: &db::Pool, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
         .collect::<Result<Vec<_>>>()?;
     Ok(LanePlan {
         lane,
-        plan: PlanSpec::from(&plan),
+        plan: PlanSpec::from(&plan.redacted()),
         summary: summary(&row, &plan, state, now_ms()),
         guards,
         history,
