@@ -208,9 +208,27 @@ impl Answers {
     ) -> Option<Answer<'s>> {
         let (namespace, env) = ofrep::scope(actor, headers).ok()?;
         let ctx = ofrep::context(body).ok()?;
+        // Whether a proxy's forwarded headers are believed depends on the peer,
+        // which the router knows: with trusted proxies, those requests are its.
+        let trusted_proxies = !self.state.config.trusted_proxies.is_empty();
+        if trusted_proxies
+            && ["x-forwarded-host", "x-forwarded-proto"]
+                .into_iter()
+                .any(|name| headers.value(name).is_some())
+        {
+            return None;
+        }
         let release_seq = self.state.hub.catalog().fresh_now()?;
-        let answer =
-            ofrep::bulk_held(&self.state, headers, &namespace, &env, &ctx, release_seq).ok()?;
+        let answer = ofrep::bulk_held(
+            &self.state,
+            headers,
+            false,
+            &namespace,
+            &env,
+            &ctx,
+            release_seq,
+        )
+        .ok()?;
         scratch.etag = answer.etag;
         let etag = Some(("etag", scratch.etag.as_bytes()));
         Some(match answer.body {

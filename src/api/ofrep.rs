@@ -2,7 +2,8 @@
 //! any OpenFeature SDK's OFREP provider reads graycast. Flag key = config key;
 //! answered from memory like `resolve`, with OFREP's bodies and error codes.
 
-use super::headers::Headers;
+use super::headers::{visible_ascii, Headers};
+use crate::domain::format::{ValueError, MAX_VALUE_BYTES};
 use crate::domain::percent_encode;
 use crate::domain::Context;
 use crate::model::Role;
@@ -11,7 +12,7 @@ use crate::server::hub::{ConfigState, Reason};
 use crate::server::AppState;
 use crate::Error;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -20,6 +21,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::net::{Ipv6Addr, SocketAddr};
 
 /// Largest request body.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -27,6 +29,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub const MAX_ATTRIBUTES: usize = 64;
 pub const MAX_NAME_LEN: usize = 128;
 pub const MAX_VALUE_LEN: usize = 1024;
+/// Most bytes the values of one bulk answer take together: as much as one
+/// value may ([`MAX_VALUE_BYTES`]), so any one flag fits. Flags past it
+/// answer an error that says to evaluate them alone.
+pub const MAX_BULK_VALUE_BYTES: usize = MAX_VALUE_BYTES;
 
 /// The two routes, as the router and the request metrics name them.
 pub(crate) const BULK_ROUTE: &str = "/ofrep/v1/evaluate/flags";
@@ -150,7 +156,8 @@ async fn body(request: Request) -> Result<Bytes, Failure> {
 
 /// Maps the body's `context`: `targetingKey` → `client_id`; strings as they
 /// are, numbers and booleans as their text; `null`, objects and arrays are
-/// skipped (a selector compares text, so they could never match).
+/// skipped (a selector compares text, so they could never match). The
+/// `targetingKey` itself must be a string or a number (OFREP says string).
 pub(crate) fn context(bytes: &[u8]) -> Result<Context, Failure> {
     let body: Value = serde_json::from_slice(bytes)
         .map_err(|e| Failure::parse(format!("The body is not JSON: {e}.")))?;
@@ -195,13 +202,15 @@ fn map_context(context: &Value) -> Result<Context, Failure> {
         let text = match value {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            Value::Null | Value::Object(_) | Value::Array(_) if name != "targetingKey" => continue,
-            _ => {
-                return Err(Failure::context(
-                    "targetingKey must be a string (or a number).",
-                ))
+            _ if name == "targetingKey" => {
+                return Err(Failure::context(format!(
+                    "targetingKey is {}; it must be a string (or a number): the instance's or \
+                     user's id.",
+                    json_kind(value)
+                )))
             }
+            Value::Bool(b) => b.to_string(),
+            Value::Null | Value::Object(_) | Value::Array(_) => continue,
         };
         if text.len() > MAX_VALUE_LEN {
             return Err(Failure::context(format!(
@@ -225,6 +234,18 @@ fn map_context(context: &Value) -> Result<Context, Failure> {
             "The context has no targetingKey; set it to the instance's or user's id \
              (it becomes the client_id).",
         )),
+    }
+}
+
+/// `a boolean`, `an object`, … for an error message.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -252,10 +273,12 @@ struct Metadata<'a> {
     release_seq: i64,
 }
 
-/// A stored version its parser no longer reads: a server fault, told per flag.
+/// A flag whose value cannot be served: a stored version its parser no
+/// longer reads (a server fault), a value past [`MAX_VALUE_BYTES`], or one
+/// past what is left of [`MAX_BULK_VALUE_BYTES`]; told per flag.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Unparsable<'a> {
+struct FlagError<'a> {
     key: &'a str,
     error_code: &'static str,
     error_details: String,
@@ -282,23 +305,32 @@ fn unresolved(key: &str, release_seq: i64) -> Evaluated<'_> {
 #[serde(untagged)]
 enum Flag<'a> {
     Evaluated(Evaluated<'a>),
-    Unparsable(Unparsable<'a>),
+    Error(FlagError<'a>),
 }
 
 fn evaluate<'a>(
     config: &'a ConfigState,
     ctx: &Context,
     release_seq: i64,
-) -> Result<Evaluated<'a>, Unparsable<'a>> {
+) -> Result<Evaluated<'a>, FlagError<'a>> {
     let key = config.key();
     let Some(evaluation) = config.evaluate(ctx) else {
         return Ok(unresolved(key, release_seq));
     };
     let served = evaluation.served;
-    let value = served.value(config.format()).map_err(|e| Unparsable {
+    let version = served.version;
+    let value = served.value(config.format()).map_err(|error| FlagError {
         key,
         error_code: "GENERAL",
-        error_details: format!("Version {} does not parse: {e}", served.version),
+        error_details: match error {
+            ValueError::Unparsable(why) => format!("Version {version} does not parse: {why}"),
+            ValueError::TooLarge => format!(
+                "Version {version} is larger than {} MiB as a JSON value, more than an \
+                     OFREP answer carries; read its content with GET …/configs/{key}/resolve, \
+                     or make it smaller.",
+                MAX_VALUE_BYTES / (1024 * 1024)
+            ),
+        },
     })?;
     Ok(Evaluated {
         key,
@@ -396,9 +428,9 @@ pub(crate) fn single_held(
     let config = state.hub.catalog().config(namespace, env, key)?;
     let (status, body) = match evaluate(&config, ctx, release_seq) {
         Ok(evaluated) => (StatusCode::OK, serde_json::to_vec(&evaluated)),
-        Err(unparsable) => (
+        Err(error) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            serde_json::to_vec(&unparsable),
+            serde_json::to_vec(&error),
         ),
     };
     Some(body.map(|body| Answer { status, body }))
@@ -425,10 +457,22 @@ async fn evaluate_bulk(
 ) -> Result<Response, Failure> {
     let actor = actor?;
     let headers = request.headers().clone();
+    let forwarded = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|peer| state.config.trusted_proxies.contains(&peer.0.ip()));
     let (namespace, env) = scope(&actor, &headers)?;
     let ctx = context(&body(request).await?)?;
     let release_seq = state.hub.catalog().fresh().await?;
-    let answer = bulk_held(state, &headers, &namespace, &env, &ctx, release_seq)?;
+    let answer = bulk_held(
+        state,
+        &headers,
+        forwarded,
+        &namespace,
+        &env,
+        &ctx,
+        release_seq,
+    )?;
     let etag = HeaderValue::from_str(&answer.etag).map_err(Error::internal)?;
     let mut response = match answer.body {
         None => (StatusCode::NOT_MODIFIED, Body::empty()).into_response(),
@@ -444,10 +488,13 @@ pub(crate) struct BulkAnswer {
     pub body: Option<Vec<u8>>,
 }
 
-/// The bulk answer from the catalog at `release_seq`.
+/// The bulk answer from the catalog at `release_seq`. `forwarded`: the peer
+/// is a trusted proxy (`ServeConfig::trusted_proxies`), whose forwarded
+/// headers name the stream's host and scheme.
 pub(crate) fn bulk_held(
     state: &AppState,
     headers: &(impl Headers + ?Sized),
+    forwarded: bool,
     namespace: &str,
     env: &str,
     ctx: &Context,
@@ -475,18 +522,37 @@ pub(crate) fn bulk_held(
     }
     let configs = state.hub.catalog().configs(namespace, env);
     let client_id = ctx.get("client_id").map(String::as_str).unwrap_or_default();
+    // Bounded in total: each value is bounded, and so are they together.
+    let mut value_bytes = 0;
+    let flags = configs
+        .iter()
+        .map(|config| match evaluate(config, ctx, release_seq) {
+            Ok(evaluated) => {
+                let bytes = evaluated.value.map_or(0, |value| value.get().len());
+                if value_bytes + bytes > MAX_BULK_VALUE_BYTES {
+                    let key = evaluated.key;
+                    return Flag::Error(FlagError {
+                        key,
+                        error_code: "GENERAL",
+                        error_details: format!(
+                            "The values of this bulk answer would take more than {} MiB; \
+                             evaluate {key} alone (POST {BULK_ROUTE}/{key}).",
+                            MAX_BULK_VALUE_BYTES / (1024 * 1024)
+                        ),
+                    });
+                }
+                value_bytes += bytes;
+                Flag::Evaluated(evaluated)
+            }
+            Err(error) => Flag::Error(error),
+        })
+        .collect();
     let bulk = Bulk {
-        flags: configs
-            .iter()
-            .map(|config| match evaluate(config, ctx, release_seq) {
-                Ok(evaluated) => Flag::Evaluated(evaluated),
-                Err(unparsable) => Flag::Unparsable(unparsable),
-            })
-            .collect(),
+        flags,
         metadata: BulkMetadata { release_seq },
         event_streams: [EventStream {
             r#type: "sse",
-            url: watch_url(headers, namespace, env, client_id),
+            url: watch_url(headers, forwarded, namespace, env, client_id),
         }],
     };
     let body = serde_json::to_vec(&bulk).map_err(Error::internal)?;
@@ -512,10 +578,14 @@ fn bulk_etag(release_seq: i64, namespace: &str, env: &str, ctx: &Context) -> Str
     format!("\"r{release_seq}-{}\"", &digest[..32])
 }
 
-/// The watch stream of this namespace and environment for this client,
-/// absolute when the request names its `Host`.
+/// The watch stream of this namespace and environment for this client:
+/// absolute when the request names a valid host, else a path (relative to
+/// the URL the client called). With `forwarded`, the nearest proxy's
+/// `X-Forwarded-Host` and `X-Forwarded-Proto` come first; without it they
+/// are anyone's words and ignored.
 fn watch_url(
     headers: &(impl Headers + ?Sized),
+    forwarded: bool,
     namespace: &str,
     env: &str,
     client_id: &str,
@@ -526,17 +596,61 @@ fn watch_url(
         percent_encode(env),
         percent_encode(client_id)
     );
-    match headers.text("host").and_then(Result::ok) {
+    // Each proxy appends its entry: the last is the nearest proxy's.
+    let from_proxy = |name| {
+        if !forwarded {
+            return None;
+        }
+        let last = headers.values(name).last()?;
+        visible_ascii(last)?.rsplit(',').next().map(str::trim)
+    };
+    let host = from_proxy("x-forwarded-host")
+        .filter(|host| valid_host(host))
+        .or_else(|| {
+            let host = headers.text("host")?.ok()?.trim();
+            valid_host(host).then_some(host)
+        });
+    match host {
         Some(host) => {
-            let scheme = headers
-                .text("x-forwarded-proto")
-                .and_then(Result::ok)
-                .filter(|p| matches!(*p, "http" | "https"))
-                .unwrap_or("http");
+            let https = from_proxy("x-forwarded-proto")
+                .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
+            let scheme = if https { "https" } else { "http" };
             format!("{scheme}://{host}{path}")
         }
         None => path,
     }
+}
+
+/// `host[:port]` as a URL carries it: a DNS name or IPv4 address (labels of
+/// letters, digits, `-` and `_`), or an IPv6 address in brackets; a port of
+/// digits. Anything else a client puts in `Host` (userinfo, a path, spaces,
+/// quotes) never reaches an answer.
+fn valid_host(authority: &str) -> bool {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, port)) => (ip.parse::<Ipv6Addr>().is_ok(), port),
+            None => return false,
+        },
+        None => {
+            let (name, port) = authority.split_at(authority.find(':').unwrap_or(authority.len()));
+            let label = |label: &str| {
+                (1..=63).contains(&label.len())
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            };
+            (name.len() <= 253 && name.split('.').all(label), port)
+        }
+    };
+    let port = match port.strip_prefix(':') {
+        Some(digits) => {
+            (1..=5).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && digits.parse::<u16>().is_ok()
+        }
+        None => port.is_empty(),
+    };
+    host && port
 }
 
 #[cfg(test)]
@@ -560,11 +674,89 @@ mod tests {
         assert_eq!(code(json!({"region": "x"})), "TARGETING_KEY_MISSING");
         assert_eq!(code(json!({"targetingKey": ""})), "TARGETING_KEY_MISSING");
         assert_eq!(code(json!({"targetingKey": {"a": 1}})), "INVALID_CONTEXT");
+        for key in [json!(true), json!(null), json!(["a"])] {
+            assert_eq!(code(json!({ "targetingKey": key })), "INVALID_CONTEXT");
+        }
+        let details = map_context(&json!({"targetingKey": false}))
+            .unwrap_err()
+            .details;
+        assert!(
+            details.starts_with("targetingKey is a boolean;"),
+            "{details}"
+        );
+        let ctx = map_context(&json!({"targetingKey": 42})).unwrap();
+        assert_eq!(ctx.get("client_id").map(String::as_str), Some("42"));
         assert_eq!(code(json!([1])), "INVALID_CONTEXT");
         assert_eq!(
             code(json!({"targetingKey": "k", "v": "x".repeat(2000)})),
             "INVALID_CONTEXT"
         );
+    }
+
+    #[test]
+    fn hosts_are_checked_before_they_make_a_url() {
+        for good in [
+            "graycast.example.com",
+            "localhost:8080",
+            "127.0.0.1:1",
+            "[::1]:65535",
+            "[2001:db8::1]",
+            "config_center",
+        ] {
+            assert!(valid_host(good), "{good}");
+        }
+        for bad in [
+            "",
+            ":80",
+            "a@b.example",
+            "evil.example/phish?",
+            "a b",
+            "a.example:",
+            "a.example:65536",
+            "a.example:+80",
+            "a..example",
+            "[::1",
+            "[nope]:80",
+            "::1",
+            "\"x\"",
+            &"a".repeat(64),
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_a_trusted_proxy() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("node-1:8080"));
+        headers.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("graycast.example"),
+        );
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        let url = |headers: &axum::http::HeaderMap, forwarded| {
+            watch_url(headers, forwarded, "shop", "prod", "pod 1")
+        };
+        let path = "/api/v1/watch?namespace=shop&env=prod&client_id=pod%201";
+        assert_eq!(url(&headers, false), format!("http://node-1:8080{path}"));
+        assert_eq!(
+            url(&headers, true),
+            format!("https://graycast.example{path}")
+        );
+        // The nearest proxy's entry, and a bad one falls back to Host.
+        headers.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("spoofed.example, graycast.example"),
+        );
+        assert_eq!(
+            url(&headers, true),
+            format!("https://graycast.example{path}")
+        );
+        headers.insert("x-forwarded-host", HeaderValue::from_static("a b"));
+        assert_eq!(url(&headers, true), format!("https://node-1:8080{path}"));
+        // A bad Host: the path alone.
+        headers.insert("host", HeaderValue::from_static("evil.example/x?"));
+        assert_eq!(url(&headers, false), path);
     }
 
     #[test]

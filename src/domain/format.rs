@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 mod value;
-pub use value::to_json_value;
+pub use value::{to_json_text, to_json_value, ValueError, MAX_VALUE_BYTES};
 
 /// The format of a config's content; decides how it is validated (and highlighted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,65 +77,176 @@ pub struct FormatError {
     pub message: String,
 }
 
-/// Most collections YAML content may nest inside one another (serde_norway's own limit).
-pub const MAX_YAML_DEPTH: usize = 128;
+/// Most arrays, objects, sequences, mappings and tables content may nest inside one another, in
+/// every format. Below serde_json's own limit (127 levels), with room for the array that holds a
+/// YAML file's documents, so whatever is saved parses again as the JSON value OFREP serves (and
+/// a client's serde_json reads that value back).
+pub const MAX_DEPTH: usize = 100;
 
 /// Most nodes YAML aliases may stand for in total: an alias of a node with 50 nodes inside
 /// counts 50. Content without aliases is never refused for its size, so a document of `n`
 /// bytes is at most `n + MAX_YAML_ALIAS_NODES` nodes once its aliases are expanded.
 pub const MAX_YAML_ALIAS_NODES: u64 = 100_000;
 
+/// Most bytes YAML aliases may stand for in total (16 MiB, 16 times the server's default content
+/// limit): an alias counts the bytes of every scalar inside its node, and one for each node. A
+/// few aliases of a long string stay under [`MAX_YAML_ALIAS_NODES`] but would expand to
+/// gigabytes.
+pub const MAX_YAML_ALIAS_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Longest message a [`FormatError`] carries, in characters (a parser may quote the content).
 pub const MAX_MESSAGE_CHARS: usize = 500;
+
+/// Why [`validate_until`] did not accept content.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Refusal {
+    /// The content is not well-formed.
+    #[error("{0}")]
+    Invalid(FormatError),
+    /// The caller's `stop` asked to give up before the check was done.
+    #[error("the check was stopped before it was done")]
+    Stopped,
+}
+
+impl From<FormatError> for Refusal {
+    fn from(error: FormatError) -> Self {
+        Refusal::Invalid(error)
+    }
+}
+
+/// How many events, lines or bytes a check handles between two questions to `stop`: often
+/// enough to end within milliseconds, rarely enough to cost nothing.
+const STOP_EVERY: usize = 4096;
 
 /// Checks that `content` is well-formed `format`. Text is always valid.
 ///
 /// Every check is linear in the content (or refuses it): JSON, TOML and YAML nesting is limited
-/// (serde_json and toml limit it themselves, YAML to [`MAX_YAML_DEPTH`]), and YAML aliases may
-/// not expand past [`MAX_YAML_ALIAS_NODES`]. Pure: no clock and no threads, as the dashboard
-/// runs it in the browser while one types; the server adds a time budget around it.
+/// to [`MAX_DEPTH`], and YAML aliases may not expand past [`MAX_YAML_ALIAS_NODES`] nodes or
+/// [`MAX_YAML_ALIAS_BYTES`] bytes. Pure: no clock and no threads, as the dashboard runs it in
+/// the browser while one types; the server adds a time budget around it ([`validate_until`]).
 pub fn validate(format: ConfigFormat, content: &str) -> Result<(), FormatError> {
-    match format {
-        ConfigFormat::Json => validate_json(content),
-        ConfigFormat::Yaml => validate_yaml(content),
-        ConfigFormat::Toml => validate_toml(content),
-        ConfigFormat::Properties => validate_properties(content),
-        ConfigFormat::Text => Ok(()),
-    }
-    .map_err(|mut error| {
-        if let Some((cut, _)) = error.message.char_indices().nth(MAX_MESSAGE_CHARS) {
-            error.message.truncate(cut);
-            error.message.push('…');
-        }
-        error
+    validate_until(format, content, &|| false).map_err(|refusal| match refusal {
+        Refusal::Invalid(error) => error,
+        Refusal::Stopped => unreachable!("never asked to stop"),
     })
 }
 
-fn validate_json(content: &str) -> Result<(), FormatError> {
-    serde_json::from_str::<IgnoredAny>(content)
-        .map(drop)
-        .map_err(|error| {
-            let suffix = format!(" at line {} column {}", error.line(), error.column());
-            let text = error.to_string();
-            let message = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();
-            // serde_json counts bytes up to and including the offending one.
-            let offset = line_start(content, error.line()) + error.column().saturating_sub(1);
-            let (line, column) = line_and_column(content, offset);
-            FormatError {
-                line,
-                column,
-                message,
+/// [`validate`], asking `stop` now and then whether to give up (the server's time budget): once
+/// it answers `true` the check ends promptly with [`Refusal::Stopped`], so abandoned work does
+/// not run on. Only a parser's own single pass (serde_norway's, serde_json's, toml's: each
+/// linear in the bounded content) runs to its end first.
+pub fn validate_until(
+    format: ConfigFormat,
+    content: &str,
+    stop: &dyn Fn() -> bool,
+) -> Result<(), Refusal> {
+    match format {
+        ConfigFormat::Json => validate_json(content, stop),
+        ConfigFormat::Yaml => validate_yaml(content, stop),
+        ConfigFormat::Toml => validate_toml(content, stop),
+        ConfigFormat::Properties => validate_properties(content, stop),
+        ConfigFormat::Text => Ok(()),
+    }
+    .map_err(|refusal| match refusal {
+        Refusal::Invalid(mut error) => {
+            if let Some((cut, _)) = error.message.char_indices().nth(MAX_MESSAGE_CHARS) {
+                error.message.truncate(cut);
+                error.message.push('…');
             }
-        })
+            Refusal::Invalid(error)
+        }
+        Refusal::Stopped => Refusal::Stopped,
+    })
 }
 
-fn validate_yaml(content: &str) -> Result<(), FormatError> {
+/// The error for a collection opened [`MAX_DEPTH`] levels deep, at 1-based `line` and `column`.
+fn too_deep(format: ConfigFormat, line: usize, column: usize) -> FormatError {
+    let what = match format {
+        ConfigFormat::Json => "arrays and objects",
+        ConfigFormat::Yaml => "sequences and mappings",
+        _ => "arrays and tables",
+    };
+    FormatError {
+        line,
+        column,
+        message: format!(
+            "nested more than {MAX_DEPTH} levels deep; {} content may nest at most {MAX_DEPTH} \
+             {what}",
+            format.as_str().to_uppercase()
+        ),
+    }
+}
+
+fn validate_json(content: &str, stop: &dyn Fn() -> bool) -> Result<(), Refusal> {
+    // serde_json skips an ignored value without recursing, so it takes any nesting: the depth
+    // is counted apart, up to the first syntax error (which comes first in the text wins).
+    let parsed = serde_json::from_str::<IgnoredAny>(content).map_err(|error| {
+        let suffix = format!(" at line {} column {}", error.line(), error.column());
+        let text = error.to_string();
+        let message = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();
+        // serde_json counts bytes up to and including the offending one.
+        let offset = line_start(content, error.line()) + error.column().saturating_sub(1);
+        (offset, message)
+    });
+    let checked = match &parsed {
+        Ok(_) => content,
+        Err((offset, _)) => &content[..(*offset).min(content.len())],
+    };
+    if let Some(offset) = json_too_deep(checked.as_bytes(), stop)? {
+        let (line, column) = line_and_column(content, offset);
+        return Err(too_deep(ConfigFormat::Json, line, column).into());
+    }
+    parsed.map(drop).map_err(|(offset, message)| {
+        let (line, column) = line_and_column(content, offset);
+        Refusal::Invalid(FormatError {
+            line,
+            column,
+            message,
+        })
+    })
+}
+
+/// The offset of the first `[` or `{` nested deeper than [`MAX_DEPTH`] in JSON text, if any.
+fn json_too_deep(json: &[u8], stop: &dyn Fn() -> bool) -> Result<Option<usize>, Refusal> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (offset, &byte) in json.iter().enumerate() {
+        if offset % (16 * STOP_EVERY) == 0 && stop() {
+            return Err(Refusal::Stopped);
+        }
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Ok(Some(offset));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+fn validate_yaml(content: &str, stop: &dyn Fn() -> bool) -> Result<(), Refusal> {
     // serde_norway reads a whole document before it checks nesting, and expands aliases while
     // deserializing (8 KB of aliases can stand for billions of nodes): bound both first.
-    yaml_bounds::check(content)?;
+    yaml_bounds::check(content, stop)?;
     // Deserializing into `Value` (not `IgnoredAny`) also catches duplicate keys and unknown
     // anchors; iterating accepts multi-document files.
     for document in serde_norway::Deserializer::from_str(content) {
+        if stop() {
+            return Err(Refusal::Stopped);
+        }
         serde_norway::Value::deserialize(document).map_err(|error| {
             let text = error.to_string();
             match error.location() {
@@ -159,28 +270,66 @@ fn validate_yaml(content: &str) -> Result<(), FormatError> {
     Ok(())
 }
 
-fn validate_toml(content: &str) -> Result<(), FormatError> {
-    toml::from_str::<toml::Table>(content)
-        .map(drop)
-        .map_err(|error| {
-            let (line, column) =
-                line_and_column(content, error.span().map_or(0, |span| span.start));
-            FormatError {
-                line,
-                column,
-                message: error.message().trim_end().replace('\n', "; "),
-            }
-        })
+fn validate_toml(content: &str, stop: &dyn Fn() -> bool) -> Result<(), Refusal> {
+    // What `toml::from_str` parses, with the place of every value.
+    let table = toml::de::DeTable::parse(content).map_err(|error| {
+        let (line, column) = line_and_column(content, error.span().map_or(0, |span| span.start));
+        FormatError {
+            line,
+            column,
+            message: error.message().trim_end().replace('\n', "; "),
+        }
+    })?;
+    if stop() {
+        return Err(Refusal::Stopped);
+    }
+    // toml limits nesting within a value and the length of a key path, not the two together.
+    match toml_too_deep(table.get_ref(), 1) {
+        Some(offset) => {
+            let (line, column) = line_and_column(content, offset);
+            Err(too_deep(ConfigFormat::Toml, line, column).into())
+        }
+        None => Ok(()),
+    }
+}
+
+/// Where the first array or table nested deeper than [`MAX_DEPTH`] begins, `table` being at
+/// `depth`.
+fn toml_too_deep(table: &toml::de::DeTable<'_>, depth: usize) -> Option<usize> {
+    table
+        .values()
+        .find_map(|value| toml_value_too_deep(value, depth + 1))
+}
+
+fn toml_value_too_deep(
+    value: &toml::Spanned<toml::de::DeValue<'_>>,
+    depth: usize,
+) -> Option<usize> {
+    use toml::de::DeValue;
+    let nested = matches!(value.get_ref(), DeValue::Array(_) | DeValue::Table(_));
+    if nested && depth > MAX_DEPTH {
+        return Some(value.span().start);
+    }
+    match value.get_ref() {
+        DeValue::Array(items) => items
+            .iter()
+            .find_map(|item| toml_value_too_deep(item, depth + 1)),
+        DeValue::Table(table) => toml_too_deep(table, depth),
+        _ => None,
+    }
 }
 
 /// Java `.properties` (as `Properties.load` reads it): `key=value`, `key:value` or `key value`
 /// lines, `#` and `!` comments, and a trailing odd backslash joining the next line. Load only
 /// ever fails on a malformed `\uXXXX` escape, so that is the one thing to reject here.
-fn validate_properties(content: &str) -> Result<(), FormatError> {
+fn validate_properties(content: &str, stop: &dyn Fn() -> bool) -> Result<(), Refusal> {
     // The logical line being assembled, each character with its 1-based line and column.
     let mut logical: Vec<(char, usize, usize)> = Vec::new();
     let mut continued = false;
     for (index, physical) in content.split('\n').enumerate() {
+        if index % STOP_EVERY == 0 && stop() {
+            return Err(Refusal::Stopped);
+        }
         let physical = physical.strip_suffix('\r').unwrap_or(physical);
         let chars: Vec<(char, usize, usize)> = physical
             .chars()
@@ -200,7 +349,7 @@ fn validate_properties(content: &str) -> Result<(), FormatError> {
             logical.clear();
         }
     }
-    check_escapes(&logical)
+    Ok(check_escapes(&logical)?)
 }
 
 fn check_escapes(logical: &[(char, usize, usize)]) -> Result<(), FormatError> {
@@ -232,12 +381,15 @@ fn check_escapes(logical: &[(char, usize, usize)]) -> Result<(), FormatError> {
 }
 
 /// A pass over YAML's parse events (libyaml's, as serde_norway reads them) that refuses content
-/// nested deeper than [`MAX_YAML_DEPTH`] or whose aliases stand for more than
-/// [`MAX_YAML_ALIAS_NODES`] nodes, without expanding anything. It stops at the first event past a
-/// limit, so its cost is linear in the content read so far. Syntax errors are left to
-/// serde_norway, which reports them in its own words.
+/// nested deeper than [`MAX_DEPTH`] or whose aliases stand for more than
+/// [`MAX_YAML_ALIAS_NODES`] nodes or [`MAX_YAML_ALIAS_BYTES`] bytes, without expanding anything.
+/// It stops at the first event past a limit, so its cost is linear in the content read so far.
+/// Syntax errors are left to serde_norway, which reports them in its own words.
 mod yaml_bounds {
-    use super::{FormatError, MAX_YAML_ALIAS_NODES, MAX_YAML_DEPTH};
+    use super::{
+        too_deep, ConfigFormat, FormatError, Refusal, MAX_DEPTH, MAX_YAML_ALIAS_BYTES,
+        MAX_YAML_ALIAS_NODES, STOP_EVERY,
+    };
     use std::collections::HashMap;
     use std::ffi::{c_char, CStr};
     use std::marker::PhantomData;
@@ -249,7 +401,8 @@ mod yaml_bounds {
         /// A sequence or mapping begins, maybe with an anchor.
         Start(Option<Vec<u8>>),
         End,
-        Scalar(Option<Vec<u8>>),
+        /// A scalar, maybe with an anchor, and its length in bytes.
+        Scalar(Option<Vec<u8>>, u64),
         Alias(Vec<u8>),
         StreamEnd,
         Other,
@@ -313,7 +466,10 @@ mod yaml_bounds {
                     unsafe_yaml::YAML_SEQUENCE_END_EVENT | unsafe_yaml::YAML_MAPPING_END_EVENT => {
                         Event::End
                     }
-                    unsafe_yaml::YAML_SCALAR_EVENT => Event::Scalar(anchor(raw.data.scalar.anchor)),
+                    unsafe_yaml::YAML_SCALAR_EVENT => Event::Scalar(
+                        anchor(raw.data.scalar.anchor),
+                        raw.data.scalar.length as u64,
+                    ),
                     unsafe_yaml::YAML_ALIAS_EVENT => {
                         Event::Alias(anchor(raw.data.alias.anchor).unwrap_or_default())
                     }
@@ -334,22 +490,44 @@ mod yaml_bounds {
         }
     }
 
-    pub(super) fn check(content: &str) -> Result<(), FormatError> {
+    /// What a node stands for once its aliases are expanded.
+    #[derive(Clone, Copy, Default)]
+    struct Size {
+        nodes: u64,
+        /// Its scalars' bytes and one for each node.
+        bytes: u64,
+    }
+
+    impl Size {
+        const ONE: Size = Size { nodes: 1, bytes: 1 };
+
+        fn add(&mut self, other: Size) {
+            self.nodes = self.nodes.saturating_add(other.nodes);
+            self.bytes = self.bytes.saturating_add(other.bytes);
+        }
+    }
+
+    pub(super) fn check(content: &str, stop: &dyn Fn() -> bool) -> Result<(), Refusal> {
         let Some(mut parser) = Parser::new(content.as_bytes()) else {
             return Ok(());
         };
-        // The nodes each anchor's node stands for; `None` while that node is still open.
-        let mut anchors: HashMap<Vec<u8>, Option<u64>> = HashMap::new();
-        // The open collections: their anchor and how many nodes they hold so far.
-        let mut open: Vec<(Option<Vec<u8>>, u64)> = Vec::new();
-        let mut repeated: u64 = 0;
+        // What each anchor's node stands for; `None` while that node is still open.
+        let mut anchors: HashMap<Vec<u8>, Option<Size>> = HashMap::new();
+        // The open collections: their anchor and what they hold so far.
+        let mut open: Vec<(Option<Vec<u8>>, Size)> = Vec::new();
+        let mut repeated = Size::default();
+        let mut events = 0usize;
         while let Some((event, line, column)) = parser.next() {
+            events += 1;
+            if events % STOP_EVERY == 0 && stop() {
+                return Err(Refusal::Stopped);
+            }
             let at = |message: String| FormatError {
                 line: line + 1,
                 column: column + 1,
                 message,
             };
-            let nodes = match event {
+            let size = match event {
                 Event::StreamEnd => break,
                 Event::Other => continue,
                 // Anchors belong to their document.
@@ -358,51 +536,62 @@ mod yaml_bounds {
                     continue;
                 }
                 Event::Start(anchor) => {
-                    if open.len() == MAX_YAML_DEPTH {
-                        return Err(at(format!(
-                            "nested more than {MAX_YAML_DEPTH} levels deep; YAML content may \
-                             nest at most {MAX_YAML_DEPTH} sequences and mappings"
-                        )));
+                    if open.len() == MAX_DEPTH {
+                        return Err(too_deep(ConfigFormat::Yaml, line + 1, column + 1).into());
                     }
                     if let Some(name) = &anchor {
                         anchors.insert(name.clone(), None);
                     }
-                    open.push((anchor, 1));
+                    open.push((anchor, Size::ONE));
                     continue;
                 }
                 Event::End => {
-                    let Some((anchor, nodes)) = open.pop() else {
+                    let Some((anchor, size)) = open.pop() else {
                         continue;
                     };
                     if let Some(name) = anchor {
-                        anchors.insert(name, Some(nodes));
+                        anchors.insert(name, Some(size));
                     }
-                    nodes
+                    size
                 }
-                Event::Scalar(anchor) => {
+                Event::Scalar(anchor, length) => {
+                    let size = Size {
+                        nodes: 1,
+                        bytes: length.saturating_add(1),
+                    };
                     if let Some(name) = anchor {
-                        anchors.insert(name, Some(1));
+                        anchors.insert(name, Some(size));
                     }
-                    1
+                    size
                 }
                 Event::Alias(name) => {
                     // An alias of an unknown or still open node is an error serde_norway
                     // reports (unknown anchor; recursion limit) before expanding anything.
-                    let nodes = anchors.get(&name).copied().flatten().unwrap_or(1);
-                    repeated = repeated.saturating_add(nodes);
-                    if repeated > MAX_YAML_ALIAS_NODES {
+                    let size = anchors.get(&name).copied().flatten().unwrap_or(Size::ONE);
+                    repeated.add(size);
+                    if repeated.nodes > MAX_YAML_ALIAS_NODES {
                         return Err(at(format!(
                             "with this alias, aliases stand for more than \
                              {MAX_YAML_ALIAS_NODES} nodes; YAML content may repeat at most \
                              {MAX_YAML_ALIAS_NODES} nodes through aliases: use fewer aliases or \
                              aliases of smaller nodes"
-                        )));
+                        ))
+                        .into());
                     }
-                    nodes
+                    if repeated.bytes > MAX_YAML_ALIAS_BYTES {
+                        let mib = MAX_YAML_ALIAS_BYTES / (1024 * 1024);
+                        return Err(at(format!(
+                            "with this alias, aliases stand for more than {mib} MiB; YAML \
+                             content may repeat at most {mib} MiB ({MAX_YAML_ALIAS_BYTES} bytes) \
+                             through aliases: use fewer aliases or aliases of shorter values"
+                        ))
+                        .into());
+                    }
+                    size
                 }
             };
             if let Some((_, held)) = open.last_mut() {
-                *held = held.saturating_add(nodes);
+                held.add(size);
             }
         }
         Ok(())
@@ -628,36 +817,181 @@ mod tests {
         assert!(validate(ConfigFormat::Yaml, "a: &a [1, *a]\n").is_err());
     }
 
+    /// The message of content nested too deep, and where it points.
+    fn too_deep_at((line, column, message): (usize, usize, String)) -> (usize, usize) {
+        assert!(
+            message.starts_with("nested more than 100 levels deep;"),
+            "{message}"
+        );
+        (line, column)
+    }
+
+    /// Issue 25: 130 KB under the node limit that one OFREP call expanded to a gigabyte.
+    #[test]
+    fn yaml_aliases_may_not_expand_past_16_mib() {
+        let long = |aliases: usize| {
+            format!(
+                "a: &a \"{}\"\nb: [{}]\n",
+                "x".repeat(100_000),
+                vec!["*a"; aliases].join(",")
+            )
+        };
+        let issue = long(10_000);
+        assert!(issue.len() < 140_000);
+        // `a` is 100,001 bytes: the 168th alias passes 16 MiB (at "b: [" plus 167 "*a,").
+        let (line, column, message) = error(ConfigFormat::Yaml, &issue);
+        assert_eq!((line, column), (2, 5 + 167 * 3));
+        assert!(
+            message.starts_with(
+                "with this alias, aliases stand for more than 16 MiB; YAML content may repeat \
+                 at most 16 MiB (16777216 bytes) through aliases"
+            ),
+            "{message}"
+        );
+        assert_eq!(validate(ConfigFormat::Yaml, &long(167)), Ok(()));
+        // An alias of a collection counts every scalar inside it, and aliases inside it too.
+        let half = "x".repeat(50_000);
+        let nested = format!(
+            "a: &a [\"{half}\", \"{half}\"]\nb: &b [*a, *a]\nc: [{}]\n",
+            vec!["*b"; 100].join(", ")
+        );
+        // `a` is 100,003 bytes, `b` 200,007: with the two `*a`, the 83rd `*b` passes 16 MiB.
+        let (line, column, message) = error(ConfigFormat::Yaml, &nested);
+        assert_eq!((line, column), (3, 5 + 82 * 4));
+        assert!(message.contains("more than 16 MiB"), "{message}");
+    }
+
+    #[test]
+    fn a_check_told_to_stop_ends_without_an_answer() {
+        let yaml: String = (0..20_000).map(|i| format!("k{i}: [v{i}]\n")).collect();
+        let json = format!("[{}1]", "1,".repeat(100_000));
+        let toml: String = (0..20_000).map(|i| format!("k{i} = [{i}]\n")).collect();
+        let properties: String = (0..20_000).map(|i| format!("k{i}=v{i}\n")).collect();
+        for (format, content) in [
+            (ConfigFormat::Yaml, &yaml),
+            (ConfigFormat::Json, &json),
+            (ConfigFormat::Toml, &toml),
+            (ConfigFormat::Properties, &properties),
+        ] {
+            assert_eq!(
+                validate_until(format, content, &|| true),
+                Err(Refusal::Stopped),
+                "{format}"
+            );
+            let asked = std::cell::Cell::new(0);
+            let never = || {
+                asked.set(asked.get() + 1);
+                false
+            };
+            assert_eq!(validate_until(format, content, &never), Ok(()), "{format}");
+            assert!(asked.get() >= 1, "{format}");
+        }
+        // The YAML pass asks as it goes (80,000 events), not only between its stages.
+        let asked = std::cell::Cell::new(0);
+        let after_three = || {
+            asked.set(asked.get() + 1);
+            asked.get() > 3
+        };
+        assert_eq!(
+            validate_until(ConfigFormat::Yaml, &yaml, &after_three),
+            Err(Refusal::Stopped)
+        );
+        assert_eq!(asked.get(), 4);
+    }
+
     #[test]
     fn yaml_nesting_is_refused_at_the_first_level_too_deep() {
-        let too_deep = |(line, column, message): (usize, usize, String)| {
-            assert!(
-                message.starts_with("nested more than 128 levels deep"),
-                "{message}"
-            );
-            (line, column)
-        };
-        // Half a million brackets: refused at the 129th without reading the rest.
+        // Half a million brackets: refused at the 101st without reading the rest.
         assert_eq!(
-            too_deep(error(ConfigFormat::Yaml, &"[".repeat(500_000))),
-            (1, 129)
+            too_deep_at(error(ConfigFormat::Yaml, &"[".repeat(500_000))),
+            (1, 101)
         );
         assert_eq!(
-            too_deep(error(ConfigFormat::Yaml, &"{".repeat(500_000))),
-            (1, 129)
+            too_deep_at(error(ConfigFormat::Yaml, &"{".repeat(500_000))),
+            (1, 101)
         );
         assert_eq!(
-            too_deep(error(ConfigFormat::Yaml, &"- ".repeat(250_000))),
-            (1, 257)
+            too_deep_at(error(ConfigFormat::Yaml, &"- ".repeat(250_000))),
+            (1, 201)
         );
         let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
-        assert_eq!(validate(ConfigFormat::Yaml, &nested(128)), Ok(()));
-        assert_eq!(too_deep(error(ConfigFormat::Yaml, &nested(129))), (1, 129));
+        assert_eq!(validate(ConfigFormat::Yaml, &nested(100)), Ok(()));
+        assert_eq!(
+            too_deep_at(error(ConfigFormat::Yaml, &nested(101))),
+            (1, 101)
+        );
+    }
+
+    /// Issue 25: JSON nested 100,000 deep was saved, then failed to parse for OFREP. One limit
+    /// holds for every format, and what it lets through parses as a JSON value again.
+    #[test]
+    fn one_depth_limit_for_json_yaml_and_toml() {
+        let json = |depth: usize| {
+            format!(
+                "{}1{}",
+                "[{\"a\":".repeat(depth / 2),
+                "}]".repeat(depth / 2)
+            )
+        };
+        assert_eq!(validate(ConfigFormat::Json, &json(100)), Ok(()));
+        assert_eq!(too_deep_at(error(ConfigFormat::Json, &json(102))), (1, 301));
+        assert_eq!(
+            too_deep_at(error(ConfigFormat::Json, &"[".repeat(100_000))),
+            (1, 101)
+        );
+        let (_, _, message) = error(ConfigFormat::Json, &"[".repeat(100_000));
+        assert_eq!(
+            message,
+            "nested more than 100 levels deep; JSON content may nest at most 100 arrays and \
+             objects"
+        );
+        // Brackets in strings do not count; a syntax error before the limit is told first.
+        let quoted = format!("[\"{}\\\"[\"]", "[".repeat(200));
+        assert_eq!(validate(ConfigFormat::Json, &quoted), Ok(()));
+        assert_eq!(
+            error(ConfigFormat::Json, &format!("[x{}", "[".repeat(200))),
+            (1, 2, "expected value".into())
+        );
+        assert_eq!(
+            too_deep_at(error(ConfigFormat::Json, &format!("{}x", "[".repeat(200)))),
+            (1, 101)
+        );
+        // TOML: the root table is a level, like JSON's outer object.
+        let arrays = |depth: usize| format!("a = {}1{}", "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(validate(ConfigFormat::Toml, &arrays(79)), Ok(()));
+        // Key paths and arrays each within toml's own limits, together past this one.
+        let path = vec!["k"; 60].join(".");
+        let (line, column) = too_deep_at(error(
+            ConfigFormat::Toml,
+            &format!("[{path}]\n{}", arrays(50)),
+        ));
+        assert_eq!((line, column), (2, 5 + 39));
+        assert_eq!(
+            validate(ConfigFormat::Toml, &format!("[{path}]\n{}", arrays(39))),
+            Ok(())
+        );
+        // Whatever is accepted converts to a JSON value that serde_json reads back.
+        for (format, content) in [
+            (ConfigFormat::Json, json(100)),
+            (
+                ConfigFormat::Yaml,
+                format!("{}1{}", "[".repeat(100), "]".repeat(100)),
+            ),
+            (
+                ConfigFormat::Yaml,
+                format!("{}1{}\n---\n1\n", "[".repeat(100), "]".repeat(100)),
+            ),
+            (ConfigFormat::Toml, format!("[{path}]\n{}", arrays(39))),
+        ] {
+            assert_eq!(validate(format, &content), Ok(()));
+            let value = to_json_value(format, &content).unwrap();
+            let text = serde_json::to_string(&value).unwrap();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap();
+        }
     }
 
     #[test]
     fn deep_nesting_is_refused_in_every_nesting_format() {
-        // serde_json ignores values without recursing; toml stops at its own depth limit.
         assert!(validate(ConfigFormat::Json, &"[".repeat(500_000)).is_err());
         assert!(validate(ConfigFormat::Toml, &format!("a = {}", "[".repeat(500_000))).is_err());
         assert!(validate(
@@ -694,6 +1028,36 @@ mod tests {
             Value::Tagged(tagged) => nodes(&tagged.value),
             _ => 0,
         }
+    }
+
+    /// The bytes a YAML value holds, aliases expanded: its strings' bytes and one for each node
+    /// (what the limit counts, but for numbers, booleans and nulls, counted one byte here).
+    fn bytes(value: &serde_norway::Value) -> u64 {
+        use serde_norway::Value;
+        match value {
+            Value::String(s) => 1 + s.len() as u64,
+            Value::Sequence(items) => 1 + items.iter().map(bytes).sum::<u64>(),
+            Value::Mapping(map) => 1 + map.iter().map(|(k, v)| bytes(k) + bytes(v)).sum::<u64>(),
+            Value::Tagged(tagged) => bytes(&tagged.value),
+            _ => 1,
+        }
+    }
+
+    /// A long string, then layers of lists of aliases of the layer before.
+    fn long_alias_layers() -> impl Strategy<Value = String> {
+        (1usize..=200_000, prop::collection::vec(1usize..=40, 1..=2)).prop_map(|(len, widths)| {
+            let mut yaml = format!("l0: &l0 \"{}\"\n", "x".repeat(len));
+            for (i, width) in widths.iter().enumerate() {
+                let alias = format!("*l{i}");
+                yaml += &format!(
+                    "l{}: &l{} [{}]\n",
+                    i + 1,
+                    i + 1,
+                    vec![alias; *width].join(", ")
+                );
+            }
+            yaml
+        })
     }
 
     /// Layers of anchors, each a list of aliases of the one before: how alias bombs are built.
@@ -754,6 +1118,25 @@ mod tests {
                     .sum();
                 let bound = 2 * yaml.len() as u64 + 16 + MAX_YAML_ALIAS_NODES;
                 prop_assert!(total <= bound, "{total} nodes from {} bytes", yaml.len());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Any YAML it accepts stays small in bytes once its aliases are expanded: a document of
+        /// n bytes holds at most about 4n bytes of its own (escapes such as `\L` grow a little)
+        /// plus the aliases' limit.
+        #[test]
+        fn accepted_yaml_expands_to_few_bytes(
+            yaml in prop_oneof![long_alias_layers(), alias_layers(), yamlish()],
+        ) {
+            if validate(ConfigFormat::Yaml, &yaml).is_ok() {
+                let total: u64 = serde_norway::Deserializer::from_str(&yaml)
+                    .map(|document| bytes(&serde_norway::Value::deserialize(document).unwrap()))
+                    .sum();
+                let bound = 4 * yaml.len() as u64 + 16 + MAX_YAML_ALIAS_BYTES;
+                prop_assert!(total <= bound, "{total} bytes from {} bytes", yaml.len());
             }
         }
     }

@@ -228,3 +228,114 @@ async fn corrupt_times_words_and_details_are_errors() {
         assert_eq!(body["error"]["code"], "internal", "{url}: {body}");
     }
 }
+
+/// Issue 25: 130 KB of YAML, one 100,000-byte string and 10,000 aliases of
+/// it, stayed under the node limit, was saved, and expanded to a gigabyte
+/// when served. Aliases may stand for 16 MiB in total: refused at once.
+#[tokio::test]
+async fn yaml_aliases_of_long_strings_are_refused_naming_the_limit() {
+    let app = spawn_app().await;
+    app.namespace("shop").await;
+    let content = format!(
+        "a: &a \"{}\"\nb: [{}]\n",
+        "x".repeat(100_000),
+        vec!["*a"; 10_000].join(",")
+    );
+    assert!(content.len() < 140_000);
+    let before = app.audit_count().await;
+    let (status, body) = app
+        .post_json(
+            "/api/v1/namespaces/shop/envs/prod/configs",
+            json!({ "key": "app.yaml", "format": "yaml", "content": content }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_content");
+    assert_eq!(body["error"]["field"], "content");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "line 2, column 506: with this alias, aliases stand for more than 16 MiB; YAML \
+             content may repeat at most 16 MiB (16777216 bytes) through aliases"
+        ),
+        "{message}"
+    );
+    assert_eq!(app.audit_count().await, before, "nothing was stored");
+}
+
+/// Issue 25: JSON nested 100,000 deep was saved (201), then OFREP answered
+/// 500 "recursion limit exceeded". One depth limit, 100, holds for JSON, YAML
+/// and TOML when saving; what it lets through is served.
+#[tokio::test]
+async fn nesting_past_the_depth_limit_is_refused_and_what_is_saved_is_served() {
+    let app = spawn_app().await;
+    app.namespace("shop").await;
+    let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let tables = vec!["k"; 60].join(".");
+    let cases = [
+        (
+            "deep.json",
+            "json",
+            nested(200),
+            "JSON content may nest at most 100",
+        ),
+        (
+            "deeper.json",
+            "json",
+            nested(100_000),
+            "JSON content may nest",
+        ),
+        (
+            "deep.yaml",
+            "yaml",
+            nested(200),
+            "YAML content may nest at most 100",
+        ),
+        // 60 tables, then arrays: each within toml's own limits, together too deep.
+        (
+            "deep.toml",
+            "toml",
+            format!("[{tables}]\na = {}\n", nested(60)),
+            "TOML content may nest at most 100",
+        ),
+    ];
+    for (key, format, content, says) in cases {
+        let (status, body) = app
+            .post_json(
+                "/api/v1/namespaces/shop/envs/prod/configs",
+                json!({ "key": key, "format": format, "content": content }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{key}: {body}");
+        assert_eq!(body["error"]["field"], "content", "{key}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("nested more than 100 levels deep") && message.contains(says),
+            "{key}: {message}"
+        );
+    }
+
+    let token = app
+        .token("ofrep", "subscriber", Some("shop"), Some("prod"))
+        .await;
+    for (key, format) in [("ok.json", "json"), ("ok.yaml", "yaml")] {
+        app.config("shop", "prod", key, format, &nested(100)).await;
+        app.release("shop", "prod", key, 1, "first").await;
+        let r = app
+            .post_with(
+                &token,
+                &format!("/ofrep/v1/evaluate/flags/{key}"),
+                json!({ "context": { "targetingKey": "pod-1" } }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{key}");
+        // The answer is read here by serde_json too, whose own limit is 127 levels.
+        let body: serde_json::Value = r.json().await.unwrap();
+        let mut value = &body["value"];
+        let mut depth = 0;
+        while let Some(inner) = value.get(0) {
+            (value, depth) = (inner, depth + 1);
+        }
+        assert_eq!((depth, value), (100, &json!(1)), "{key}");
+    }
+}

@@ -4,7 +4,25 @@
 
 use super::{yaml_bounds, ConfigFormat};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// Largest value [`to_json_text`] writes, in bytes of JSON (16 MiB). Content within the content
+/// limit can still denote more (YAML aliases may repeat up to 16 MiB, escapes grow when written
+/// as JSON): such a value is refused, never built.
+pub const MAX_VALUE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why content has no JSON value to serve.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ValueError {
+    /// It does not parse: why.
+    #[error("{0}")]
+    Unparsable(String),
+    /// Its JSON is larger than [`MAX_VALUE_BYTES`].
+    #[error("its value is larger than {} MiB as JSON", MAX_VALUE_BYTES / (1024 * 1024))]
+    TooLarge,
+}
 
 /// `content` parsed by `format`. Content was validated when saved, so an
 /// error here means a stored version the parsers no longer accept; it says why.
@@ -20,10 +38,37 @@ pub fn to_json_value(format: ConfigFormat, content: &str) -> Result<Value, Strin
     }
 }
 
+/// [`to_json_value`], serialized: refused when larger than [`MAX_VALUE_BYTES`], which is measured
+/// before anything is written, so no larger text is ever held.
+pub fn to_json_text(format: ConfigFormat, content: &str) -> Result<Box<RawValue>, ValueError> {
+    let value = to_json_value(format, content).map_err(ValueError::Unparsable)?;
+    if serde_json::to_writer(Measure(0), &value).is_err() {
+        return Err(ValueError::TooLarge);
+    }
+    serde_json::value::to_raw_value(&value).map_err(|e| ValueError::Unparsable(e.to_string()))
+}
+
+/// Counts the bytes written and fails once they pass [`MAX_VALUE_BYTES`].
+struct Measure(usize);
+
+impl std::io::Write for Measure {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        if self.0 > MAX_VALUE_BYTES {
+            return Err(std::io::Error::other("larger than MAX_VALUE_BYTES"));
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// One document is its value; several (`---`) an array of them; none `null`.
 fn yaml(content: &str) -> Result<Value, String> {
     // Aliases expand while converting: keep the bound the save checked.
-    yaml_bounds::check(content).map_err(|e| e.to_string())?;
+    yaml_bounds::check(content, &|| false).map_err(|e| e.to_string())?;
     let mut documents = Vec::new();
     for document in serde_norway::Deserializer::from_str(content) {
         let value = serde_norway::Value::deserialize(document).map_err(|e| e.to_string())?;
@@ -235,6 +280,33 @@ mod tests {
             json!({"a": "again", "b": "two", "c": "three", "d e": "f\tg",
                    "long": "one two", "u": "é", "e": ""})
         );
+    }
+
+    #[test]
+    fn json_text_is_refused_past_its_limit() {
+        let text = to_json_text(ConfigFormat::Yaml, "a: [1, x]\n").unwrap();
+        assert_eq!(text.get(), r#"{"a":[1,"x"]}"#);
+        // 100,000 control characters, written as `\u0001` each: 600 KB; 28 aliases pass 16 MiB.
+        let escaped = |aliases: usize| {
+            format!(
+                "a: &a \"{}\"\nb: [{}]\n",
+                "\\x01".repeat(100_000),
+                vec!["*a"; aliases].join(", ")
+            )
+        };
+        assert!(to_json_text(ConfigFormat::Yaml, &escaped(26)).is_ok());
+        assert_eq!(
+            to_json_text(ConfigFormat::Yaml, &escaped(28)).unwrap_err(),
+            ValueError::TooLarge
+        );
+        assert_eq!(
+            ValueError::TooLarge.to_string(),
+            "its value is larger than 16 MiB as JSON"
+        );
+        assert!(matches!(
+            to_json_text(ConfigFormat::Json, "{"),
+            Err(ValueError::Unparsable(_))
+        ));
     }
 
     #[test]

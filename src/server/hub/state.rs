@@ -1,6 +1,6 @@
 //! A watched config's state, how it resolves for a context, and its frames.
 
-use crate::domain::format::ConfigFormat;
+use crate::domain::format::{to_json_text, ConfigFormat, ValueError};
 use crate::domain::lane::{resolve, LaneRule};
 use crate::domain::selector::Selector;
 use crate::domain::Context;
@@ -21,8 +21,8 @@ pub struct Served {
     pub content: String,
     /// The resolve route's answer (body and ETag) for this (version, lane).
     pub(super) answer: OnceLock<Answer>,
-    /// The content as serialized JSON (OFREP's `value`), or why it does not parse.
-    value: OnceLock<Result<Box<RawValue>, String>>,
+    /// The content as serialized JSON (OFREP's `value`), or why there is none.
+    value: OnceLock<Result<Box<RawValue>, ValueError>>,
 }
 
 impl Served {
@@ -37,15 +37,12 @@ impl Served {
     }
 
     /// The content parsed by `format` (its config's) as serialized JSON,
-    /// parsed and serialized once: an answer copies it as it is.
-    pub fn value(&self, format: ConfigFormat) -> Result<&RawValue, &str> {
+    /// parsed and serialized once: an answer copies it as it is. None larger
+    /// than [`crate::domain::format::MAX_VALUE_BYTES`] is made.
+    pub fn value(&self, format: ConfigFormat) -> Result<&RawValue, &ValueError> {
         self.value
-            .get_or_init(|| {
-                let value = crate::domain::format::to_json_value(format, &self.content)?;
-                serde_json::value::to_raw_value(&value).map_err(|e| e.to_string())
-            })
+            .get_or_init(|| to_json_text(format, &self.content))
             .as_deref()
-            .map_err(String::as_str)
     }
 }
 

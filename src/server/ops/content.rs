@@ -4,11 +4,11 @@
 //! cached: versions never change.
 
 use crate::domain::diff::{diff_lines_with, Diff};
-use crate::domain::format::{validate, ConfigFormat};
+use crate::domain::format::{validate_until, ConfigFormat, Refusal};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 /// How long a job waits for its turn before the caller hears 503.
@@ -52,13 +52,14 @@ impl ContentWork {
     }
 
     /// Runs `work` on the blocking pool once a permit is free, and waits for it at most
-    /// `timeout` (`None` when it is bounded by itself). `Ok(None)` when the time ran out: the
-    /// work then finishes in the background, still holding its permit, so abandoned work
-    /// counts against the limit too.
+    /// `timeout` (`None` when it is bounded by itself). `work` is handed the deadline, when its
+    /// time runs out, and must stop soon after it. `Ok(None)` when the time ran out: the work
+    /// then ends in the background, holding its permit until it has, so abandoned work counts
+    /// against the limit too.
     async fn run<T: Send + 'static>(
         &self,
         timeout: Option<Duration>,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(Option<Instant>) -> T + Send + 'static,
     ) -> Result<Option<T>> {
         let permit =
             match tokio::time::timeout(self.queue_timeout, self.permits.clone().acquire_owned())
@@ -74,9 +75,10 @@ impl ContentWork {
                     ))
                 }
             };
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            work()
+            work(deadline)
         });
         let joined = match timeout {
             Some(timeout) => match tokio::time::timeout(timeout, task).await {
@@ -95,17 +97,20 @@ impl ContentWork {
             return Ok(content);
         }
         let checked = self
-            .run(Some(self.validation_timeout), move || {
-                let result = validate(format, &content);
+            .run(Some(self.validation_timeout), move |deadline| {
+                // The check gives up at the deadline, so a timed-out save frees its permit.
+                let past = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
+                let result = validate_until(format, &content, &past);
                 (content, result)
             })
             .await?;
         match checked {
             Some((content, Ok(()))) => Ok(content),
-            Some((_, Err(e))) => {
+            Some((_, Err(Refusal::Invalid(e)))) => {
                 Err(Error::new(crate::ErrorCode::InvalidContent, e.to_string()).on_field("content"))
             }
-            None => Err(Error::new(
+            // Stopped at the deadline just as the wait ended.
+            None | Some((_, Err(Refusal::Stopped))) => Err(Error::new(
                 crate::ErrorCode::InvalidContent,
                 format!(
                     "The content is too complex to validate within {} s; simplify it (less \
@@ -132,7 +137,7 @@ impl ContentWork {
         let (old, new, timeout) = (old.to_owned(), new.to_owned(), self.diff_timeout);
         // Bounded by its own deadline: wait for it.
         let diff = self
-            .run(None, move || {
+            .run(None, move |_| {
                 Arc::new(diff_lines_with(
                     &old,
                     &new,
@@ -242,6 +247,29 @@ mod tests {
                 .contains("too complex to validate within 0.001 s"),
             "{}",
             error.message
+        );
+    }
+
+    /// Issue 25: a validation past its budget ran on, holding memory and its permit, for as long
+    /// as it took. It stops at its deadline: the permit is free again at once.
+    #[tokio::test]
+    async fn validation_past_its_budget_stops_and_frees_its_permit() {
+        // 3 MB of YAML: seconds of work for a test build, stopped after 50 ms.
+        let content: String = (0..200_000).map(|i| format!("k{i}: v{i}\n")).collect();
+        let work = work(1, Duration::from_millis(50));
+        let error = work
+            .validate(ConfigFormat::Yaml, content)
+            .await
+            .unwrap_err();
+        assert!(error.message.contains("too complex"), "{}", error.message);
+        let waited = Instant::now();
+        let permit =
+            tokio::time::timeout(Duration::from_secs(1), work.permits.clone().acquire_owned())
+                .await;
+        assert!(
+            permit.is_ok(),
+            "the abandoned check still held its permit after {:?}",
+            waited.elapsed()
         );
     }
 

@@ -154,6 +154,31 @@ async fn every_error_code_with_its_status_and_shape() {
             StatusCode::BAD_REQUEST,
             "TARGETING_KEY_MISSING",
         ),
+        // Issue 25: OFREP's targetingKey is a string (graycast takes numbers as their text).
+        (
+            Some(&token),
+            &single,
+            vec![],
+            r#"{"context": {"targetingKey": true}}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "INVALID_CONTEXT",
+        ),
+        (
+            Some(&token),
+            &single,
+            vec![],
+            r#"{"context": {"targetingKey": {"id": "pod-1"}}}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "INVALID_CONTEXT",
+        ),
+        (
+            Some(&token),
+            &single,
+            vec![],
+            r#"{"context": {"targetingKey": null}}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "INVALID_CONTEXT",
+        ),
         (
             Some(&token),
             &missing,
@@ -213,6 +238,15 @@ async fn every_error_code_with_its_status_and_shape() {
         (status, body["errorCode"].as_str()),
         (StatusCode::BAD_REQUEST, Some("INVALID_CONTEXT"))
     );
+    // A number is its text; a boolean anywhere but the targetingKey too.
+    let (status, body) = flag(
+        &app,
+        &token,
+        "app.json",
+        json!({ "targetingKey": 42, "beta": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     // A token without limits must name the scope.
     let open = app.token("open", "subscriber", None, None).await;
     let (status, body) = flag(&app, &open, "app.json", json!({ "targetingKey": "k" })).await;
@@ -532,4 +566,149 @@ async fn agrees_with_resolve_for_many_contexts() {
         [1, 2, 3],
         "every lane is exercised"
     );
+}
+
+/// The bulk answer's `eventStreams` URL for `headers` (sent by a client on loopback).
+async fn stream_url(app: &TestApp, token: &str, headers: &[(&str, &str)]) -> String {
+    let ctx = json!({ "context": { "targetingKey": "pod-1" } }).to_string();
+    let (status, _, body) = post_raw(app, Some(token), FLAGS, headers, ctx).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["eventStreams"][0]["url"].as_str().unwrap().to_string()
+}
+
+/// Issue 25: the bulk answer's stream URL was built from whatever `Host` and
+/// `X-Forwarded-Proto` a client sent. `Host` must be a host and port, and the
+/// forwarded headers count only from `--trusted-proxy` peers.
+#[tokio::test]
+async fn the_stream_url_takes_only_checked_hosts_and_trusted_proxies() {
+    let (app, token) = shop().await;
+    let path = "/api/v1/watch?namespace=shop&env=prod&client_id=pod-1";
+    let forwarded = [
+        ("X-Forwarded-Host", "attacker.example"),
+        ("X-Forwarded-Proto", "https"),
+    ];
+    let url = stream_url(&app, &token, &[("Host", "graycast.example:8080")]).await;
+    assert_eq!(url, format!("http://graycast.example:8080{path}"));
+    let mut spoofed = vec![("Host", "graycast.example:8080")];
+    spoofed.extend(forwarded);
+    let url = stream_url(&app, &token, &spoofed).await;
+    assert_eq!(
+        url,
+        format!("http://graycast.example:8080{path}"),
+        "not from a trusted proxy"
+    );
+    for bad in [
+        "evil.example/phish?x=",
+        "a@evil.example",
+        "evil.example:80:80",
+        "a b",
+    ] {
+        let url = stream_url(&app, &token, &[("Host", bad)]).await;
+        assert_eq!(url, path, "{bad}");
+    }
+
+    // Behind a trusted proxy (this test's loopback address), its headers name the URL.
+    let mut app = app;
+    app.restart_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()])
+        .await;
+    let url = stream_url(&app, &token, &spoofed).await;
+    assert_eq!(url, format!("https://attacker.example{path}"));
+    let url = stream_url(
+        &app,
+        &token,
+        &[
+            ("Host", "node-1:8080"),
+            ("X-Forwarded-Host", "a/b"),
+            ("X-Forwarded-Proto", "http"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        url,
+        format!("http://node-1:8080{path}"),
+        "a bad forwarded host"
+    );
+    // Other peers' headers still count for nothing.
+    app.restart_with(|c| c.trusted_proxies = vec!["10.0.0.1".parse().unwrap()])
+        .await;
+    let url = stream_url(&app, &token, &spoofed).await;
+    assert_eq!(url, format!("http://graycast.example:8080{path}"));
+}
+
+/// Issue 25: one OFREP call for 130 KB of YAML answered a gigabyte. A value
+/// larger than 16 MiB as JSON is an error for its flag (its text is still
+/// served by `resolve`), and a bulk answer's values stay within 16 MiB together.
+#[tokio::test]
+async fn values_are_bounded_alone_and_together() {
+    let (app, token) = shop().await;
+    // 100,000 control characters, written `\u0001` each as JSON: 600 KB a copy.
+    let copies = |n: usize| {
+        format!(
+            "a: &a \"{}\"\nb: [{}]\n",
+            "\\x01".repeat(100_000),
+            vec!["*a"; n].join(",")
+        )
+    };
+    for (key, n) in [("big.yaml", 28), ("half1.yaml", 13), ("half2.yaml", 13)] {
+        app.config("shop", "prod", key, "yaml", &copies(n)).await;
+        app.release("shop", "prod", key, 1, "first").await;
+    }
+    let ctx = json!({ "targetingKey": "pod-1" });
+    let (status, body) = flag(&app, &token, "big.yaml", ctx.clone()).await;
+    assert_eq!(
+        (status, body["errorCode"].as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, Some("GENERAL")),
+        "{body}"
+    );
+    let details = body["errorDetails"].as_str().unwrap();
+    assert!(
+        details.contains("larger than 16 MiB as a JSON value"),
+        "{details}"
+    );
+    let (status, _) = app
+        .get_json(&config_path(
+            "shop",
+            "prod",
+            "big.yaml",
+            "/resolve?client_id=pod-1",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "resolve serves the text");
+    for key in ["half1.yaml", "half2.yaml"] {
+        let (status, body) = flag(&app, &token, key, ctx.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{key}");
+        assert_eq!(body["value"]["b"].as_array().unwrap().len(), 13);
+    }
+
+    let (status, _, body) = post_raw(
+        &app,
+        Some(&token),
+        FLAGS,
+        &[],
+        json!({ "context": ctx }).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let flags: std::collections::HashMap<&str, &Value> = body["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["key"].as_str().unwrap(), f))
+        .collect();
+    assert_eq!(flags["app.json"]["value"], json!({"v": 1}));
+    assert!(flags["big.yaml"]["errorDetails"]
+        .as_str()
+        .unwrap()
+        .contains("larger than 16 MiB"));
+    assert_eq!(
+        flags["half1.yaml"]["value"]["b"].as_array().unwrap().len(),
+        13
+    );
+    assert_eq!(flags["half2.yaml"]["errorCode"], "GENERAL");
+    let details = flags["half2.yaml"]["errorDetails"].as_str().unwrap();
+    assert!(
+        details.contains("more than 16 MiB; evaluate half2.yaml alone"),
+        "{details}"
+    );
+    assert!(flags["half2.yaml"].get("value").is_none());
 }
