@@ -557,6 +557,43 @@ pub struct InstanceConfig {
     pub reported_at: Option<Timestamp>,
 }
 
+/// One page of the instances list, by client id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstancePage {
+    pub instances: Vec<Instance>,
+    /// Pass as `after` for the next page; `None` on the last one.
+    pub next_after: Option<String>,
+}
+
+/// Which instances a page of the list holds (`GET …/instances`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstancesQuery {
+    /// Instances per page: default [`InstancesQuery::DEFAULT_LIMIT`], at most [`InstancesQuery::MAX_LIMIT`].
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Only client ids after this one (the previous page's `next_after`).
+    #[serde(default)]
+    pub after: Option<String>,
+    /// `connected` or `disconnected`.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Only instances that were served, or reported about, this config key.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+impl InstancesQuery {
+    pub const DEFAULT_LIMIT: u32 = 100;
+    pub const MAX_LIMIT: u32 = 500;
+
+    /// The page size asked for, within 1–[`Self::MAX_LIMIT`] (like the audit trail's `limit`).
+    pub fn page_size(&self) -> u32 {
+        self.limit
+            .unwrap_or(Self::DEFAULT_LIMIT)
+            .clamp(1, Self::MAX_LIMIT)
+    }
+}
+
 /// What one version is now, as the version history says it: exactly one state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionStatus {
@@ -729,6 +766,18 @@ mod double_option {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_instances_page_holds_100_by_default_and_never_more_than_500() {
+        let page = |limit| InstancesQuery {
+            limit,
+            ..InstancesQuery::default()
+        };
+        assert_eq!(page(None).page_size(), 100);
+        assert_eq!(page(Some(0)).page_size(), 1);
+        assert_eq!(page(Some(7)).page_size(), 7);
+        assert_eq!(page(Some(100_000)).page_size(), 500);
+    }
 
     #[test]
     fn roles_are_ordered_lowest_to_highest() {

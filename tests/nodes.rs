@@ -731,7 +731,8 @@ async fn instances_and_lane_previews_see_every_nodes_subscribers_and_a_dead_node
     let _b = open(1, "pod-b", "region=beijing").await;
     let instances = format!("/api/v1/namespaces/{NS}/envs/{ENV}/instances");
     let connected = |list: &Value| -> Vec<String> {
-        list.as_array()
+        list["instances"]
+            .as_array()
             .unwrap()
             .iter()
             .filter(|i| i["connected"] == true)

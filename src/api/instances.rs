@@ -1,15 +1,25 @@
-use crate::model::Instance;
+use crate::model::{InstancePage, InstancesQuery};
 use crate::Error;
 use leptos::prelude::*;
 
-/// Subscribers of a namespace in an environment, connected or recently seen.
+/// A page of the subscribers of a namespace in an environment, connected or recently seen:
+/// client ids after `after` (the previous page's `next_after`), [`InstancesQuery::DEFAULT_LIMIT`]
+/// of them.
 #[server]
-pub async fn list_instances(namespace: String, env: String) -> Result<Vec<Instance>, Error> {
+pub async fn list_instances(
+    namespace: String,
+    env: String,
+    after: Option<String>,
+) -> Result<InstancePage, Error> {
     let (state, actor) = super::caller().await?;
     crate::server::ops::subscribers::instances(
         &state,
         &actor,
         &crate::model::EnvPath::new(namespace, env),
+        &InstancesQuery {
+            after,
+            ..InstancesQuery::default()
+        },
     )
     .await
 }

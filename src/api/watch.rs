@@ -1,11 +1,12 @@
 //! Delivery routes: the watch stream, reports, and instances (also live).
 
-use crate::model::{EnvPath, Report, HEARTBEAT_HEADER, SYNCED_COMMENT};
+use crate::model::{EnvPath, InstancesQuery, Report, HEARTBEAT_HEADER, SYNCED_COMMENT};
 use crate::server::auth::Actor;
 use crate::server::hub::{Owner, Subscription};
 use crate::server::listen::LiveHandoff;
 use crate::server::ops::{self, subscribers::WatchQuery};
 use crate::server::outlet::{Live, Outlet};
+use crate::server::subscribers::{Change, Scope};
 use crate::server::AppState;
 use crate::Result;
 use axum::body::{Body, Bytes};
@@ -18,7 +19,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::rest::{Json, QueryParams};
 
@@ -154,19 +155,25 @@ async fn report(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET …/instances`: one page of the list.
 async fn instances(
     State(state): State<AppState>,
     actor: Actor,
     Path(at): Path<EnvPath>,
+    QueryParams(query): QueryParams<InstancesQuery>,
 ) -> Result<impl IntoResponse> {
     Ok(Json(
-        ops::subscribers::instances(&state, &actor, &at).await?,
+        ops::subscribers::instances(&state, &actor, &at, &query).await?,
     ))
 }
 
-/// The instances list as an SSE stream: one `instances` event now, then one
-/// after each change (connect, disconnect, report, release), at most one per
-/// [`DEBOUNCE`].
+/// The live instances view as an SSE stream: the list's first page as one `instances` event
+/// now, then what changes, at most one round per [`DEBOUNCE`]: an `instance` event per
+/// instance that connected, disconnected, was handed a version or reported (as the list shows
+/// it now), `removed` for one forgotten after the retention period, and `changed` when only
+/// something else did (a release event was delivered, a rollout plan moved). So an event's
+/// size does not grow with the number of instances. A stream that falls behind the changes
+/// gets a fresh `instances` event.
 async fn instances_stream(
     State(state): State<AppState>,
     actor: Actor,
@@ -175,9 +182,10 @@ async fn instances_stream(
     let changes = state.instances.changes();
     // Subscribed before the check below, so a close after it is seen.
     let mut closed = state.hub.closed_owners();
-    let first = ops::subscribers::instances(&state, &actor, &at).await?;
+    let first_page = InstancesQuery::default();
+    let first = ops::subscribers::instances(&state, &actor, &at, &first_page).await?;
     ops::subscribers::still_authorized(&state, &actor).await?;
-    let first = instances_frame(&first);
+    let first = frame("instances", &first);
     let owner = Owner::of(&actor);
     // Ends when the caller's token is revoked or its user changes (they
     // reconnect and are authorized afresh); a lagging receiver ends it too.
@@ -190,45 +198,130 @@ async fn instances_stream(
             }
         }
     };
-    let ticker = heartbeat(state.config.heartbeat);
-    let closing = state.closing.subscribe();
-    let scope = (at.namespace, at.env);
-    let live = stream::unfold(
-        (state, scope, changes, ticker),
-        |(state, scope, mut changes, mut ticker)| async move {
-            loop {
-                tokio::select! {
-                    change = changes.recv() => match change {
-                        Ok(changed) if changed != scope => continue,
-                        Ok(_) | Err(RecvError::Lagged(_)) => {}
-                        Err(RecvError::Closed) => return None,
-                    },
-                    _ = ticker.tick() => return Some((PING, (state, scope, changes, ticker))),
-                }
-                tokio::time::sleep(DEBOUNCE).await;
-                // Everything that arrived meanwhile is in the list we send now.
-                while changes.try_recv().is_ok() {}
-                match state.instances.list(&scope.0, &scope.1).await {
-                    Ok(list) => {
-                        let frame = instances_frame(&list);
-                        return Some((frame, (state, scope, changes, ticker)));
-                    }
-                    Err(e) => tracing::error!(error = e.detail(), "cannot list instances"),
-                }
-            }
-        },
-    );
+    let feed = InstancesFeed {
+        state: state.clone(),
+        scope: (at.namespace, at.env),
+        changes,
+        ticker: heartbeat(state.config.heartbeat),
+        due: Vec::new(),
+    };
+    // A read that fails ends the stream: the browser reconnects and starts from a fresh page.
+    let live = stream::unfold(feed, |mut feed| async move {
+        let frame = feed.next().await?;
+        Some((frame, feed))
+    });
     Ok(event_stream(
         stream::once(async { first })
             .chain(live)
             .take_until(revoked),
-        closing,
+        state.closing.subscribe(),
     ))
 }
 
-fn instances_frame(list: &[crate::model::Instance]) -> Bytes {
-    let data = serde_json::to_string(list).unwrap_or_else(|_| "[]".into());
-    Bytes::from(format!("event: instances\ndata: {data}\n\n"))
+/// What one live instances view has yet to send.
+struct InstancesFeed {
+    state: AppState,
+    scope: Scope,
+    changes: tokio::sync::broadcast::Receiver<Change>,
+    ticker: tokio::time::Interval,
+    /// Changed instances not sent yet, last first.
+    due: Vec<String>,
+}
+
+impl InstancesFeed {
+    /// Instances sent per read (and per frame).
+    const CHUNK: usize = InstancesQuery::DEFAULT_LIMIT as usize;
+
+    /// The next frame; `None` ends the stream.
+    async fn next(&mut self) -> Option<Bytes> {
+        let (namespace, env) = &self.scope;
+        loop {
+            if !self.due.is_empty() {
+                let at = self.due.len().saturating_sub(Self::CHUNK);
+                let mut ids = self.due.split_off(at);
+                ids.reverse();
+                return self.instances(&ids).await;
+            }
+            let mut ids = std::collections::BTreeSet::new();
+            let (mut other, mut lagged) = (false, false);
+            let mut take = |change: Result<Change, ()>| match change {
+                Ok(Change::Instances(scope, changed)) if scope == self.scope => {
+                    ids.extend(changed.iter().cloned());
+                }
+                Ok(Change::Scope(scope)) if scope == self.scope => other = true,
+                Ok(_) => {}
+                Err(()) => lagged = true,
+            };
+            tokio::select! {
+                change = self.changes.recv() => match change {
+                    Ok(change) if change.scope() != &self.scope => continue,
+                    Ok(change) => take(Ok(change)),
+                    Err(RecvError::Lagged(_)) => take(Err(())),
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = self.ticker.tick() => return Some(PING),
+            }
+            tokio::time::sleep(DEBOUNCE).await;
+            // Everything that arrived meanwhile goes in this round.
+            loop {
+                match self.changes.try_recv() {
+                    Ok(change) => take(Ok(change)),
+                    Err(TryRecvError::Lagged(_)) => take(Err(())),
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                }
+            }
+            if lagged {
+                let page = match self
+                    .state
+                    .instances
+                    .page(namespace, env, &InstancesQuery::default(), None)
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(e) => {
+                        tracing::error!(error = e.detail(), "cannot list instances");
+                        return None;
+                    }
+                };
+                return Some(frame("instances", &page));
+            }
+            if !ids.is_empty() {
+                self.due = ids.into_iter().rev().collect();
+                continue;
+            }
+            if other {
+                return Some(Bytes::from_static(b"event: changed\ndata: {}\n\n"));
+            }
+        }
+    }
+
+    /// `instance` events for those of `ids` listed, `removed` for the others.
+    async fn instances(&self, ids: &[String]) -> Option<Bytes> {
+        let (namespace, env) = &self.scope;
+        let found = match self.state.instances.listed(namespace, env, ids).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(error = e.detail(), "cannot list instances");
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        let mut found = found.into_iter().peekable();
+        for id in ids {
+            match found.next_if(|i| &i.client_id == id) {
+                Some(instance) => out.extend_from_slice(&frame("instance", &instance)),
+                None => out
+                    .extend_from_slice(&frame("removed", &serde_json::json!({ "client_id": id }))),
+            }
+        }
+        Some(Bytes::from(out))
+    }
+}
+
+/// One SSE event named `event` carrying `data` as JSON.
+fn frame(event: &str, data: &impl serde::Serialize) -> Bytes {
+    let data = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
 }
 
 #[cfg(test)]

@@ -146,39 +146,92 @@ pub fn parse_percentage(percentage: f64) -> Result<u32, String> {
     Ok(basis_points as u32)
 }
 
+/// At most this many labels per instance: they are stored with it, listed and streamed to the
+/// dashboard, and checked by every lane's selector.
+pub const MAX_LABELS: usize = 32;
+/// At most this many bytes in a label's key.
+pub const MAX_LABEL_KEY_BYTES: usize = 128;
+/// At most this many bytes in a label's value.
+pub const MAX_LABEL_VALUE_BYTES: usize = 256;
+/// At most this many bytes for all of an instance's labels, written as `key=value,key2=value2`.
+pub const MAX_LABELS_BYTES: usize = 4096;
+
 /// Parses labels written as `key=value,key2=value2` (as in the `labels` query parameter and the
 /// `X-Labels` header) into a context. Whitespace around keys and values is ignored; the empty
-/// string gives no labels.
+/// string gives no labels. Labels over [`MAX_LABELS`], [`MAX_LABEL_KEY_BYTES`],
+/// [`MAX_LABEL_VALUE_BYTES`] or [`MAX_LABELS_BYTES`] are refused, with a message naming the limit.
 pub fn parse_labels(text: &str) -> Result<Context, String> {
     let mut labels = Context::new();
     if text.trim().is_empty() {
         return Ok(labels);
     }
+    if text.len() > MAX_LABELS_BYTES {
+        return Err(format!(
+            "labels are {} bytes long; at most {MAX_LABELS_BYTES} are allowed: keep only the \
+             labels lanes select on",
+            text.len()
+        ));
+    }
+    let count = text.split(',').count();
+    if count > MAX_LABELS {
+        return Err(format!(
+            "there are {count} labels; at most {MAX_LABELS} are allowed: keep only the labels \
+             lanes select on"
+        ));
+    }
     for pair in text.split(',') {
         let pair = pair.trim();
         let Some((key, value)) = pair.split_once('=') else {
             return Err(if pair.is_empty() {
-                format!("labels \"{text}\" contain an empty pair; remove the extra \",\"")
+                format!(
+                    "labels \"{}\" contain an empty pair; remove the extra \",\"",
+                    excerpt(text)
+                )
             } else {
-                format!("label \"{pair}\" has no \"=\"; write labels as key=value,key2=value2")
+                format!(
+                    "label \"{}\" has no \"=\"; write labels as key=value,key2=value2",
+                    excerpt(pair)
+                )
             });
         };
         let (key, value) = (key.trim(), value.trim());
-        for (what, token) in [("key", key), ("value", value)] {
+        for (what, token, max) in [
+            ("key", key, MAX_LABEL_KEY_BYTES),
+            ("value", value, MAX_LABEL_VALUE_BYTES),
+        ] {
+            if token.len() > max {
+                return Err(format!(
+                    "label {what} \"{}\" is {} bytes long; at most {max} are allowed",
+                    excerpt(token),
+                    token.len()
+                ));
+            }
             if token.is_empty() || !token.chars().all(super::selector::is_token_char) {
                 return Err(format!(
-                    "label \"{pair}\" has an invalid {what} \"{token}\"; use one or more of \
-                     A-Z a-z 0-9 . _ / -"
+                    "label \"{}\" has an invalid {what} \"{}\"; use one or more of \
+                     A-Z a-z 0-9 . _ / -",
+                    excerpt(pair),
+                    excerpt(token)
                 ));
             }
         }
         if labels.insert(key.to_owned(), value.to_owned()).is_some() {
             return Err(format!(
-                "label \"{pair}\" repeats key {key}; give each key once"
+                "label \"{}\" repeats key {key}; give each key once",
+                excerpt(pair)
             ));
         }
     }
     Ok(labels)
+}
+
+/// `text` as an error message quotes it: its first 40 characters, then `…`.
+fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
+    const SHOWN: usize = 40;
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
+    }
 }
 
 #[cfg(test)]
@@ -366,6 +419,56 @@ mod tests {
             parse_labels("a=1,a=2").unwrap_err(),
             "label \"a=2\" repeats key a; give each key once"
         );
+    }
+
+    #[test]
+    fn labels_are_bounded_in_number_and_size() {
+        let many = |n: usize| {
+            (0..n)
+                .map(|i| format!("k{i}=v"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(parse_labels(&many(MAX_LABELS)).unwrap().len(), MAX_LABELS);
+        assert_eq!(
+            parse_labels(&many(MAX_LABELS + 1)).unwrap_err(),
+            "there are 33 labels; at most 32 are allowed: keep only the labels lanes select on"
+        );
+        let key = "k".repeat(MAX_LABEL_KEY_BYTES);
+        assert!(parse_labels(&format!("{key}=v")).is_ok());
+        assert_eq!(
+            parse_labels(&format!("{key}k=v")).unwrap_err(),
+            format!(
+                "label key \"{}…\" is 129 bytes long; at most 128 are allowed",
+                "k".repeat(40)
+            )
+        );
+        let value = "v".repeat(MAX_LABEL_VALUE_BYTES);
+        assert!(parse_labels(&format!("k={value}")).is_ok());
+        let long_value = parse_labels(&format!("k={value}v")).unwrap_err();
+        assert!(
+            long_value.ends_with("is 257 bytes long; at most 256 are allowed"),
+            "{long_value}"
+        );
+        // Sixteen labels of the longest value are within the count, not within the total.
+        let wide: Vec<String> = (0..16).map(|i| format!("k{i:02}={value}")).collect();
+        assert!(parse_labels(&wide[..15].join(",")).is_ok());
+        let total = parse_labels(&wide.join(",")).unwrap_err();
+        assert_eq!(
+            total,
+            "labels are 4175 bytes long; at most 4096 are allowed: keep only the labels lanes \
+             select on"
+        );
+    }
+
+    proptest! {
+        /// Whatever is sent, an error quotes at most a short excerpt of it.
+        #[test]
+        fn label_errors_quote_little_of_the_input(text in "[a-z=, ]{0,300}|[^,]{0,300}") {
+            if let Err(message) = parse_labels(&text) {
+                prop_assert!(message.chars().count() < 250, "{}", message);
+            }
+        }
     }
 
     fn lanes() -> impl Strategy<Value = Vec<LaneRule>> {

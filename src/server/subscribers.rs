@@ -8,7 +8,7 @@
 //! read.
 
 use crate::domain::Context;
-use crate::model::{Instance, InstanceConfig, Report};
+use crate::model::{Instance, InstanceConfig, InstancePage, InstancesQuery, Report};
 use crate::server::db::{self, subscribers as sql};
 use crate::Result;
 use std::collections::{BTreeMap, HashMap};
@@ -33,6 +33,25 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// (namespace, environment).
 pub type Scope = (String, String);
+
+/// What changed in a namespace and environment, for live views (the dashboard's
+/// instances stream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// These instances connected, disconnected, were handed a version, reported, or were
+    /// forgotten (the retention period passed).
+    Instances(Scope, Arc<[String]>),
+    /// Something that is no instance's own: a release event was delivered, a rollout plan moved.
+    Scope(Scope),
+}
+
+impl Change {
+    pub fn scope(&self) -> &Scope {
+        match self {
+            Change::Instances(scope, _) | Change::Scope(scope) => scope,
+        }
+    }
+}
 /// (namespace, environment, client id).
 type InstanceKey = (String, String, String);
 /// A version handed to an instance (`version: None`: it no longer has the key).
@@ -101,7 +120,7 @@ pub struct Instances {
     wake: Notify,
     /// One flush at a time, so a reader's flush waits for one in progress.
     flushing: tokio::sync::Mutex<()>,
-    changes: broadcast::Sender<Scope>,
+    changes: broadcast::Sender<Change>,
     /// What the hub delivered up to this release event is written (see [`Instances::written_through`]).
     written_through: AtomicI64,
     /// Notified after every flush that wrote something: the rollout scheduler judges what is written.
@@ -118,7 +137,9 @@ impl Instances {
             state: Mutex::default(),
             wake: Notify::new(),
             flushing: tokio::sync::Mutex::new(()),
-            changes: broadcast::channel(1024).0,
+            // Per stream, per debounce period, what arrives in it; a live view that lags
+            // behind starts over from a fresh first page.
+            changes: broadcast::channel(4096).0,
             written_through: AtomicI64::new(0),
             flushed: Notify::new(),
         });
@@ -158,7 +179,10 @@ impl Instances {
             p.last_seen = Some(now);
             state.urgent = true;
         }
-        self.changed(&(namespace.clone(), env.clone()));
+        self.instances_changed(
+            (namespace.clone(), env.clone()),
+            vec![client_id.to_string()],
+        );
     }
 
     /// A watch stream closed (or was dropped for being too slow).
@@ -183,7 +207,10 @@ impl Instances {
             }
             state.urgent = true;
         }
-        self.changed(&(namespace.clone(), env.clone()));
+        self.instances_changed(
+            (namespace.clone(), env.clone()),
+            vec![client_id.to_string()],
+        );
     }
 
     /// A heartbeat went out on one of its streams.
@@ -206,17 +233,29 @@ impl Instances {
         if batch.is_empty() {
             return;
         }
-        let mut state = self.state.lock().expect("instances lock");
-        state.settle_until = Some(tokio::time::Instant::now() + SETTLE);
-        state.urgent = true;
-        for change in batch {
-            let (namespace, env) = change.scope;
-            state
-                .pending
-                .entry((namespace, env, change.client_id))
-                .or_default()
-                .served
-                .insert(change.key, (change.version, change.lane));
+        let mut by_scope: HashMap<Scope, Vec<String>> = HashMap::new();
+        {
+            let mut state = self.state.lock().expect("instances lock");
+            state.settle_until = Some(tokio::time::Instant::now() + SETTLE);
+            state.urgent = true;
+            for change in batch {
+                let (namespace, env) = change.scope;
+                by_scope
+                    .entry((namespace.clone(), env.clone()))
+                    .or_default()
+                    .push(change.client_id.clone());
+                state
+                    .pending
+                    .entry((namespace, env, change.client_id))
+                    .or_default()
+                    .served
+                    .insert(change.key, (change.version, change.lane));
+            }
+        }
+        for (scope, mut client_ids) in by_scope {
+            client_ids.sort_unstable();
+            client_ids.dedup();
+            self.instances_changed(scope, client_ids);
         }
     }
 
@@ -249,6 +288,7 @@ impl Instances {
             report.env.clone(),
             report.client_id.clone(),
         );
+        let client_id = report.client_id.clone();
         let now = now_text();
         {
             let mut state = self.state.lock().expect("instances lock");
@@ -259,16 +299,23 @@ impl Instances {
             p.reports.insert(report.key.clone(), report);
         }
         self.wake.notify_one();
-        self.changed(&scope);
+        self.instances_changed(scope, vec![client_id]);
     }
 
-    /// Tells live views of `scope` that something changed.
+    /// Tells live views of `scope` that something other than an instance changed there
+    /// (a release event was delivered, a rollout plan moved).
     pub fn changed(&self, scope: &Scope) {
-        let _ = self.changes.send(scope.clone());
+        let _ = self.changes.send(Change::Scope(scope.clone()));
     }
 
-    /// Scopes that changed, for live views.
-    pub fn changes(&self) -> broadcast::Receiver<Scope> {
+    fn instances_changed(&self, scope: Scope, client_ids: Vec<String>) {
+        let _ = self
+            .changes
+            .send(Change::Instances(scope, client_ids.into()));
+    }
+
+    /// What changes, for live views.
+    pub fn changes(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
     }
 
@@ -367,9 +414,75 @@ impl Instances {
     /// Connected instances and those seen within the retention period, by client id.
     pub async fn list(&self, namespace: &str, env: &str) -> Result<Vec<Instance>> {
         self.flush().await?;
-        let rows = sql::list(&self.db, namespace, env, &self.cutoff()).await?;
+        self.read(namespace, env, &sql::Which::All).await
+    }
+
+    /// One page of [`Instances::list`], as `query` asks.
+    pub async fn page(
+        &self,
+        namespace: &str,
+        env: &str,
+        query: &InstancesQuery,
+        connected: Option<bool>,
+    ) -> Result<InstancePage> {
+        self.flush().await?;
+        let limit = query.page_size();
+        let which = sql::Which::Page {
+            after: query.after.as_deref().unwrap_or(""),
+            // One more than the page: whether there is a next one.
+            limit: limit + 1,
+            connected,
+            key: query.key.as_deref(),
+        };
+        let mut instances = self.read(namespace, env, &which).await?;
+        let more = instances.len() > limit as usize;
+        instances.truncate(limit as usize);
+        let next_after = more
+            .then(|| instances.last().map(|i| i.client_id.clone()))
+            .flatten();
+        Ok(InstancePage {
+            instances,
+            next_after,
+        })
+    }
+
+    /// Those of `client_ids` that [`Instances::list`] holds, by client id.
+    pub async fn listed(
+        &self,
+        namespace: &str,
+        env: &str,
+        client_ids: &[String],
+    ) -> Result<Vec<Instance>> {
+        self.flush().await?;
+        let mut found = Vec::new();
+        for chunk in client_ids.chunks(sql::BATCH_ROWS) {
+            let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            found.extend(self.read(namespace, env, &sql::Which::Listed(&ids)).await?);
+        }
+        Ok(found)
+    }
+
+    /// The instances `which` names, with their configs.
+    async fn read(
+        &self,
+        namespace: &str,
+        env: &str,
+        which: &sql::Which<'_>,
+    ) -> Result<Vec<Instance>> {
+        let rows = sql::list(&self.db, namespace, env, &self.cutoff(), which).await?;
+        let config_rows = match which {
+            sql::Which::All => sql::configs(&self.db, namespace, env, None).await?,
+            _ => {
+                let ids: Vec<&str> = rows.iter().map(|r| r.client_id.as_str()).collect();
+                let mut found = Vec::new();
+                for chunk in ids.chunks(sql::BATCH_ROWS) {
+                    found.extend(sql::configs(&self.db, namespace, env, Some(chunk)).await?);
+                }
+                found
+            }
+        };
         let mut configs: HashMap<String, BTreeMap<String, InstanceConfig>> = HashMap::new();
-        for row in sql::configs(&self.db, namespace, env).await? {
+        for row in config_rows {
             configs.entry(row.client_id).or_default().insert(
                 row.key,
                 InstanceConfig {
@@ -401,11 +514,21 @@ impl Instances {
     async fn prune(&self) -> Result<()> {
         self.flush().await?;
         let pruned = sql::prune(&self.db, &self.cutoff()).await?;
-        if pruned > 0 {
+        if !pruned.is_empty() {
             tracing::info!(
-                pruned,
+                pruned = pruned.len(),
                 "forgot instances disconnected longer than the retention period"
             );
+        }
+        let mut by_scope: HashMap<Scope, Vec<String>> = HashMap::new();
+        for (namespace, env, client_id) in pruned {
+            by_scope
+                .entry((namespace, env))
+                .or_default()
+                .push(client_id);
+        }
+        for (scope, client_ids) in by_scope {
+            self.instances_changed(scope, client_ids);
         }
         Ok(())
     }

@@ -201,7 +201,8 @@ impl Server {
         let list = self
             .get(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/instances"))
             .await;
-        list.as_array()?
+        list["instances"]
+            .as_array()?
             .iter()
             .find(|i| i["client_id"] == client_id)
             .map(|i| i["configs"][key].clone())

@@ -74,7 +74,8 @@ async fn connected(app: &TestApp, client_id: &str) -> Option<bool> {
         .get_json(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/instances"))
         .await;
     assert!(status.is_success());
-    list.as_array()
+    list["instances"]
+        .as_array()
         .expect("a list")
         .iter()
         .find(|i| i["client_id"] == client_id)

@@ -167,7 +167,10 @@ async fn subscribers_of_a_deleted_config_get_a_deleted_event_and_resumes_after_i
         let (_, body) = app
             .get_json(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/instances"))
             .await;
-        body.as_array().cloned().filter(|all| all.len() == 3)
+        body["instances"]
+            .as_array()
+            .cloned()
+            .filter(|all| all.len() == 3)
     };
     eventually(
         "the instances view to show what each was served",
@@ -348,7 +351,7 @@ async fn all_disconnected(app: &TestApp) {
         let (_, body) = app
             .get_json(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/instances"))
             .await;
-        let all = body.as_array()?;
+        let all = body["instances"].as_array()?;
         (!all.is_empty() && all.iter().all(|i| i["connected"] == false)).then_some(())
     })
     .await;

@@ -132,7 +132,7 @@ async fn wait_applied(app: &TestApp, key: &str, version: i64) {
     let path = format!("/api/v1/namespaces/{NS}/envs/{ENV}/instances");
     eventually(&format!("agent-1 applied {key} v{version}"), || async {
         let (_, list) = app.get_json(&path).await;
-        let instance = list
+        let instance = list["instances"]
             .as_array()?
             .iter()
             .find(|i| i["client_id"] == "agent-1")?
@@ -398,7 +398,11 @@ async fn a_4xx_from_the_first_server_is_not_a_reason_to_move() {
         .get_json(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/instances"))
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(instances, serde_json::json!([]), "the second never saw it");
+    assert_eq!(
+        instances["instances"],
+        serde_json::json!([]),
+        "the second never saw it"
+    );
 }
 
 #[tokio::test]

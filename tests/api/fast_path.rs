@@ -152,6 +152,28 @@ fn resolve_request(token: &str, key: &str, extra: &str) -> String {
     )
 }
 
+/// A resolve of `app.json` for pod-1 with `query` after its `client_id`.
+fn resolve_labels_request(token: &str, query: &str, extra: &str) -> String {
+    format!(
+        "GET {} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+         traceparent: {TRACEPARENT}\r\n{extra}\r\n",
+        config_path(
+            NS,
+            ENV,
+            "app.json",
+            &format!("/resolve?client_id=pod-1{query}")
+        )
+    )
+}
+
+/// `n` labels; an instance may have at most 32.
+fn labels(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("k{i}=v"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn ofrep_request(token: &str, path: &str, body: &str, extra: &str) -> String {
     format!(
         "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
@@ -310,6 +332,11 @@ async fn fast_answers_equal_the_routers() {
     let (fast, hyper) = fast_and_hyper(&app, &closing).await;
     assert_eq!(fast.header("connection"), Some("close"));
     assert_same(&fast, &hyper);
+    // Labels at their limit (32) are answered fast as well.
+    let at_limit = resolve_labels_request(&token, &format!("&labels={}", labels(32)), "");
+    let (fast, hyper) = fast_and_hyper(&app, &at_limit).await;
+    assert_eq!(fast.status_line, "HTTP/1.1 200 OK");
+    assert_same(&fast, &hyper);
     // OFREP, single and bulk, and the bulk 304.
     let single = ofrep_request(
         &token,
@@ -357,6 +384,17 @@ async fn errors_come_from_the_router_as_before() {
             ofrep_request(&token, single, "{not json", ""),
             "400",
             "PARSE_ERROR",
+        ),
+        // Issue 25: labels over their limits, in the query and in `X-Labels`.
+        (
+            resolve_labels_request(&token, &format!("&labels={}", labels(33)), ""),
+            "400",
+            "invalid",
+        ),
+        (
+            resolve_labels_request(&token, "", &format!("X-Labels: {}\r\n", labels(33))),
+            "400",
+            "invalid",
         ),
         (
             ofrep_request(&token, single, r#"{"context": {"region": "x"}}"#, ""),

@@ -112,7 +112,8 @@ async fn instance_config(app: &TestApp, client_id: &str) -> Option<Value> {
     let (_, list) = app
         .get_json("/api/v1/namespaces/shop/envs/prod/instances")
         .await;
-    list.as_array()?
+    list["instances"]
+        .as_array()?
         .iter()
         .find(|i| i["client_id"] == client_id)
         .map(|i| i["configs"]["app.txt"].clone())

@@ -204,13 +204,62 @@ pub async fn mark_all_disconnected(db: impl super::Executor<'_>) -> Result<u64> 
 }
 
 /// Deletes instances disconnected and unseen since before `cutoff` (their
-/// per-key rows go with them).
-pub async fn prune(db: impl super::Executor<'_>, cutoff: &str) -> Result<u64> {
-    let done = sqlx::query("DELETE FROM instances WHERE connected = 0 AND last_seen < $1")
-        .bind(cutoff)
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected())
+/// per-key rows go with them); returns who they were: (namespace, env, client id).
+pub async fn prune(
+    db: impl super::Executor<'_>,
+    cutoff: &str,
+) -> Result<Vec<(String, String, String)>> {
+    sqlx::query_as(
+        "DELETE FROM instances WHERE connected = 0 AND last_seen < $1
+         RETURNING namespace, env, client_id",
+    )
+    .bind(cutoff)
+    .fetch_all(db)
+    .await
+}
+
+/// Placeholders numbered in the order they are written: `?` on SQLite, `$1`, `$2` … on
+/// PostgreSQL (see [`placeholders`] for why not `$n` on SQLite).
+struct Numbered {
+    engine: Engine,
+    written: usize,
+}
+
+impl Numbered {
+    fn new(engine: Engine) -> Self {
+        Self { engine, written: 0 }
+    }
+
+    fn next(&mut self) -> String {
+        self.written += 1;
+        match self.engine {
+            Engine::Sqlite => "?".into(),
+            Engine::Postgres => format!("${}", self.written),
+        }
+    }
+
+    /// `(?, ?, …)`: `n` of them, for `IN`.
+    fn list(&mut self, n: usize) -> String {
+        let each: Vec<String> = (0..n).map(|_| self.next()).collect();
+        format!("({})", each.join(", "))
+    }
+}
+
+/// Which instances of a namespace and environment a read covers (always only those
+/// connected or seen at or after the retention cutoff).
+pub enum Which<'a> {
+    /// Every one.
+    All,
+    /// Client ids after `after`, at most `limit` of them; only connected (or only
+    /// disconnected) ones with `connected`, only those with a row for `key` with `key`.
+    Page {
+        after: &'a str,
+        limit: u32,
+        connected: Option<bool>,
+        key: Option<&'a str>,
+    },
+    /// These client ids (at most [`BATCH_ROWS`]).
+    Listed(&'a [&'a str]),
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -224,24 +273,71 @@ pub struct InstanceRow {
 }
 
 /// The instances of a namespace and environment that are connected or were
-/// seen at or after `cutoff`, by client id.
+/// seen at or after `cutoff`, as `which` says, by client id.
 pub async fn list(
-    db: impl super::Executor<'_>,
+    db: &super::Pool,
     namespace: &str,
     env: &str,
     cutoff: &str,
+    which: &Which<'_>,
 ) -> Result<Vec<InstanceRow>> {
-    sqlx::query_as(
+    let mut p = Numbered::new(Engine::of(db));
+    let mut sql = format!(
         "SELECT client_id, labels, connected, connected_at, last_seen
            FROM instances
-          WHERE namespace = $1 AND env = $2 AND (connected = 1 OR last_seen >= $3)
-          ORDER BY client_id",
-    )
-    .bind(namespace)
-    .bind(env)
-    .bind(cutoff)
-    .fetch_all(db)
-    .await
+          WHERE namespace = {} AND env = {} AND (connected = 1 OR last_seen >= {})",
+        p.next(),
+        p.next(),
+        p.next()
+    );
+    match which {
+        Which::All => {}
+        Which::Page { connected, key, .. } => {
+            sql.push_str(&format!(" AND client_id > {}", p.next()));
+            match connected {
+                Some(true) => sql.push_str(" AND connected = 1"),
+                Some(false) => sql.push_str(" AND connected = 0"),
+                None => {}
+            }
+            if key.is_some() {
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM instance_configs c
+                                   WHERE c.namespace = instances.namespace
+                                     AND c.env = instances.env
+                                     AND c.client_id = instances.client_id AND c.key = {})",
+                    p.next()
+                ));
+            }
+        }
+        Which::Listed(ids) => sql.push_str(&format!(" AND client_id IN {}", p.list(ids.len()))),
+    }
+    sql.push_str(" ORDER BY client_id");
+    if let Which::Page { .. } = which {
+        sql.push_str(&format!(" LIMIT {}", p.next()));
+    }
+    let mut query = sqlx::query_as(&sql)
+        .persistent(matches!(which, Which::All | Which::Page { .. }))
+        .bind(namespace)
+        .bind(env)
+        .bind(cutoff);
+    match which {
+        Which::All => {}
+        Which::Page {
+            after, limit, key, ..
+        } => {
+            query = query.bind(*after);
+            if let Some(key) = key {
+                query = query.bind(*key);
+            }
+            query = query.bind(i64::from(*limit));
+        }
+        Which::Listed(ids) => {
+            for id in *ids {
+                query = query.bind(*id);
+            }
+        }
+    }
+    query.fetch_all(db).await
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -257,29 +353,40 @@ pub struct InstanceConfigRow {
     pub reported_at: Option<Timestamp>,
 }
 
-/// The per-key rows of every instance of a namespace and environment, for
-/// live configs only (a `deleted` frame still being recorded must not bring
-/// a deleted config back into the view).
+/// The per-key rows of the instances of a namespace and environment (every one, or those
+/// `listed`: at most [`BATCH_ROWS`]), for live configs only (a `deleted` frame still being
+/// recorded must not bring a deleted config back into the view).
 pub async fn configs(
-    db: impl super::Executor<'_>,
+    db: &super::Pool,
     namespace: &str,
     env: &str,
+    listed: Option<&[&str]>,
 ) -> Result<Vec<InstanceConfigRow>> {
-    sqlx::query_as(
+    let mut p = Numbered::new(Engine::of(db));
+    let mut sql = format!(
         "SELECT client_id, key, served, lane, applied, reported, status, message, reported_at
            FROM instance_configs i
-          WHERE namespace = $1 AND env = $2
+          WHERE namespace = {} AND env = {}
             AND EXISTS (SELECT 1 FROM configs c
                           JOIN namespaces n ON n.id = c.namespace_id
                           JOIN environments e ON e.id = c.env_id
                          WHERE n.name = i.namespace AND e.name = i.env AND c.key = i.key
-                           AND c.deleted_at IS NULL)
-          ORDER BY client_id, key",
-    )
-    .bind(namespace)
-    .bind(env)
-    .fetch_all(db)
-    .await
+                           AND c.deleted_at IS NULL)",
+        p.next(),
+        p.next()
+    );
+    if let Some(ids) = listed {
+        sql.push_str(&format!(" AND client_id IN {}", p.list(ids.len())));
+    }
+    sql.push_str(" ORDER BY client_id, key");
+    let mut query = sqlx::query_as(&sql)
+        .persistent(listed.is_none())
+        .bind(namespace)
+        .bind(env);
+    for id in listed.unwrap_or_default() {
+        query = query.bind(*id);
+    }
+    query.fetch_all(db).await
 }
 
 /// Forgets what every instance was served and reported for a config being
@@ -306,5 +413,12 @@ mod tests {
             "($1, $2, $3), ($4, $5, $6)"
         );
         assert_eq!(placeholders(Engine::Sqlite, 1, 1), "(?)");
+        let mut p = Numbered::new(Engine::Postgres);
+        assert_eq!(
+            (p.next(), p.list(2), p.next()),
+            ("$1".into(), "($2, $3)".into(), "$4".into())
+        );
+        let mut p = Numbered::new(Engine::Sqlite);
+        assert_eq!((p.next(), p.list(2)), ("?".into(), "(?, ?)".into()));
     }
 }

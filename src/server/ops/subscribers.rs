@@ -2,7 +2,7 @@
 //! instances with what they run.
 
 use crate::domain::lane::parse_labels;
-use crate::model::{EnvPath, Instance, Report, Role};
+use crate::model::{EnvPath, InstancePage, InstancesQuery, Report, Role};
 use crate::server::auth::Actor;
 use crate::server::db;
 use crate::server::hub::{Mode, Owner, Subscription, WatchRequest};
@@ -207,11 +207,34 @@ pub async fn report(state: &Core, actor: &Actor, report: Report) -> Result<()> {
     Ok(())
 }
 
-/// Connected instances, and disconnected ones within the retention period.
+/// One page of the connected instances and the disconnected ones within the retention
+/// period, by client id.
 #[tracing::instrument(skip_all)]
-pub async fn instances(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Instance>> {
+pub async fn instances(
+    state: &Core,
+    actor: &Actor,
+    at: &EnvPath,
+    query: &InstancesQuery,
+) -> Result<InstancePage> {
     let (namespace, env) = (at.namespace.as_str(), at.env.as_str());
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let connected = match query.state.as_deref() {
+        None | Some("") => None,
+        Some("connected") => Some(true),
+        Some("disconnected") => Some(false),
+        Some(other) => {
+            return Err(Error::invalid(
+                "state",
+                format!("state {other:?} is not known; use connected or disconnected."),
+            ))
+        }
+    };
+    if let Some(after) = query.after.as_deref().filter(|a| !a.is_empty()) {
+        check_client_id(after).map_err(|e| e.on_field("after"))?;
+    }
+    if let Some(key) = query.key.as_deref() {
+        check_key(key)?;
+    }
     check_scope(state, namespace, env).await?;
-    state.instances.list(namespace, env).await
+    state.instances.page(namespace, env, query, connected).await
 }

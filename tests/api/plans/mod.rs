@@ -203,7 +203,7 @@ pub async fn wait_applied(app: &TestApp, key: &str, ids: &[&str], version: i64) 
         let (_, list) = app
             .get_json(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/instances"))
             .await;
-        let list = list.as_array()?.clone();
+        let list = list["instances"].as_array()?.clone();
         ids.iter()
             .all(|id| {
                 list.iter().any(|i| {

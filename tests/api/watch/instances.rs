@@ -134,15 +134,21 @@ async fn the_live_instances_feed_follows_connects_reports_and_releases() {
     let first = feed.next_event().await;
     assert_eq!(
         (first.event.as_str(), first.json()),
-        ("instances", json!([]))
+        ("instances", json!({"instances": [], "next_after": null}))
     );
 
+    // Each change comes as the one instance, as the list shows it.
     let mut pod = watch(&app, &token, "keys=app.json&client_id=pod-1").await;
     pod.next_event().await;
-    let served = |e: &SseEvent| e.json()[0]["configs"]["app.json"]["served"].clone();
-    feed.until(|e| served(e) == 1).await;
+    let served = |e: &SseEvent| {
+        e.event == "instance"
+            && e.json()["client_id"] == "pod-1"
+            && e.json()["configs"]["app.json"]["served"] == 1
+    };
+    feed.until(served).await;
     app.release(NS, ENV, "app.json", 2, "").await;
-    feed.until(|e| served(e) == 2).await;
+    feed.until(|e| e.event == "instance" && e.json()["configs"]["app.json"]["served"] == 2)
+        .await;
     app.post_with(
         &token,
         "/api/v1/report",
@@ -150,10 +156,22 @@ async fn the_live_instances_feed_follows_connects_reports_and_releases() {
                "version": 2, "status": "applied"}),
     )
     .await;
-    feed.until(|e| e.json()[0]["configs"]["app.json"]["applied"] == 2)
+    let applied = feed
+        .until(|e| e.event == "instance" && e.json()["configs"]["app.json"]["applied"] == 2)
         .await;
+    // A heartbeat may move `last_seen` in between.
+    let without_last_seen = |mut instance: Value| {
+        instance.as_object_mut().unwrap().remove("last_seen");
+        instance
+    };
+    assert_eq!(
+        without_last_seen(applied.last().unwrap().json()),
+        without_last_seen(instance(&app, "pod-1").await.unwrap()),
+        "the event is the instance as listed"
+    );
     drop(pod);
-    feed.until(|e| e.json()[0]["connected"] == false).await;
+    feed.until(|e| e.event == "instance" && e.json()["connected"] == false)
+        .await;
 
     // Session cookies work too (the dashboard's EventSource).
     let r = app.admin.get(&feed_url).send().await.unwrap();

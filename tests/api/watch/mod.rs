@@ -3,6 +3,8 @@
 
 mod crowd;
 mod instances;
+mod labels;
+mod paging;
 mod stream;
 
 use crate::common::sse::{self, SseEvent, SseStream, PATIENCE};
@@ -95,7 +97,7 @@ async fn instances(app: &TestApp) -> Vec<Value> {
         .get_json(&format!("/api/v1/namespaces/{NS}/envs/{ENV}/instances"))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    body.as_array().unwrap().clone()
+    body["instances"].as_array().unwrap().clone()
 }
 
 async fn instance(app: &TestApp, client_id: &str) -> Option<Value> {
