@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bucket::bucket;
 use super::selector::Selector;
+use crate::error::quoted;
 
 // A group of its own: rustfmt's 2021 and 2024 style editions order it differently.
 use super::Context;
@@ -158,23 +159,32 @@ pub fn parse_labels(text: &str) -> Result<Context, String> {
         let pair = pair.trim();
         let Some((key, value)) = pair.split_once('=') else {
             return Err(if pair.is_empty() {
-                format!("labels \"{text}\" contain an empty pair; remove the extra \",\"")
+                format!(
+                    "labels {} contain an empty pair; remove the extra \",\"",
+                    quoted(text)
+                )
             } else {
-                format!("label \"{pair}\" has no \"=\"; write labels as key=value,key2=value2")
+                format!(
+                    "label {} has no \"=\"; write labels as key=value,key2=value2",
+                    quoted(pair)
+                )
             });
         };
         let (key, value) = (key.trim(), value.trim());
         for (what, token) in [("key", key), ("value", value)] {
             if token.is_empty() || !token.chars().all(super::selector::is_token_char) {
                 return Err(format!(
-                    "label \"{pair}\" has an invalid {what} \"{token}\"; use one or more of \
-                     A-Z a-z 0-9 . _ / -"
+                    "label {} has an invalid {what} {}; use one or more of A-Z a-z 0-9 . _ / -",
+                    quoted(pair),
+                    quoted(token)
                 ));
             }
         }
         if labels.insert(key.to_owned(), value.to_owned()).is_some() {
             return Err(format!(
-                "label \"{pair}\" repeats key {key}; give each key once"
+                "label {} repeats key {}; give each key once",
+                quoted(pair),
+                quoted(key)
             ));
         }
     }
@@ -364,7 +374,18 @@ mod tests {
         assert!(parse_labels("a=1,,b=2").unwrap_err().contains("empty pair"));
         assert_eq!(
             parse_labels("a=1,a=2").unwrap_err(),
-            "label \"a=2\" repeats key a; give each key once"
+            "label \"a=2\" repeats key \"a\"; give each key once"
+        );
+    }
+
+    #[test]
+    fn bad_labels_are_quoted_short() {
+        let long = "v".repeat(10_000);
+        let message = parse_labels(&format!("a={long} x")).unwrap_err();
+        assert!(message.len() < 400, "{message}");
+        assert!(
+            message.contains(&format!("\"a={}…\"", &long[..98])),
+            "{message}"
         );
     }
 
