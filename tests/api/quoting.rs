@@ -50,7 +50,6 @@ async fn errors_quote_long_input_cut_short() {
             None,
         ),
         (Method::GET, format!("/api/v1/audit?trace_id={long}"), None),
-        (Method::GET, format!("/api/v1/audit?since={long}"), None),
         (
             Method::GET,
             format!("/api/v1/watch?namespace=shop&env=prod&client_id={long}%20"),
