@@ -207,6 +207,37 @@ impl Error {
     }
 }
 
+/// How much of a user's input an error message quotes: enough to recognise it, never so much
+/// that a huge input comes back whole in the answer (or in the log).
+pub const QUOTE_CHARS: usize = 100;
+
+/// `input` quoted for an error message, as `{:?}` quotes it, cut to [`QUOTE_CHARS`] characters
+/// with "…" when it is longer. Every message that repeats what the caller sent goes through it.
+pub fn quoted(input: &str) -> String {
+    match input.char_indices().nth(QUOTE_CHARS) {
+        None => format!("{input:?}"),
+        Some((cut, _)) => format!("{:?}", format!("{}…", &input[..cut])),
+    }
+}
+
+/// How much of a JSON or query-string parser's message an error passes on (see [`elided`]).
+#[cfg(feature = "ssr")]
+const REJECTION_CHARS: usize = 300;
+
+/// A message written by a library that may repeat the input (a JSON or query-string parser's),
+/// cut to `max` characters by taking out its middle: the start says what failed, the end
+/// usually where.
+pub fn elided(message: &str, max: usize) -> String {
+    let count = message.chars().count();
+    if count <= max {
+        return message.to_string();
+    }
+    let keep = max.saturating_sub(1) / 2;
+    let head: String = message.chars().take(keep).collect();
+    let tail: String = message.chars().skip(count - keep).collect();
+    format!("{head}…{tail}")
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -284,18 +315,29 @@ mod server_impls {
         }
     }
 
-    impl From<axum::extract::rejection::JsonRejection> for Error {
-        fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+    impl Error {
+        /// 400 for a request body the route cannot read; the parser's message may quote the
+        /// body, so it is cut (see [`super::elided`]).
+        pub fn invalid_json(e: impl std::fmt::Display) -> Self {
             Error::bad_request(format!(
                 "The request body is not valid JSON for this route: {}",
-                e.body_text()
+                super::elided(&e.to_string(), super::REJECTION_CHARS)
             ))
+        }
+    }
+
+    impl From<axum::extract::rejection::JsonRejection> for Error {
+        fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+            Error::invalid_json(e.body_text())
         }
     }
 
     impl From<axum::extract::rejection::QueryRejection> for Error {
         fn from(e: axum::extract::rejection::QueryRejection) -> Self {
-            Error::bad_request(format!("Invalid query string: {}", e.body_text()))
+            Error::bad_request(format!(
+                "Invalid query string: {}",
+                super::elided(&e.body_text(), super::REJECTION_CHARS)
+            ))
         }
     }
 }

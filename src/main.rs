@@ -26,6 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: dashboard, HTTP API and watch streams.
+    #[command(after_help = fixed_limits())]
     Serve(ServeArgs),
     /// Keep a directory in sync with the configs served to this instance; run a reload command.
     Agent(graycast::client::agent::AgentArgs),
@@ -39,6 +40,22 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+}
+
+/// The limits no flag changes (docs/api.md, "Limits"), for `serve --help`.
+fn fixed_limits() -> String {
+    use graycast::domain::selector::{MAX_LIST_VALUES, MAX_REQUIREMENTS, MAX_SELECTOR_BYTES};
+    use ops::lanes::{MAX_ACTIVE_LANES, MAX_PRIORITY, MAX_TARGETS, MAX_TARGETS_BYTES};
+    let versions = graycast::model::VersionsQuery::MAX_LIMIT;
+    format!(
+        "Fixed limits:\n  \
+         lane selector: {MAX_SELECTOR_BYTES} bytes, {MAX_REQUIREMENTS} requirements, \
+         {MAX_LIST_VALUES} values per in/notin list\n  \
+         lane targets: {MAX_TARGETS}, {MAX_TARGETS_BYTES} bytes together; \
+         priority -{MAX_PRIORITY} to {MAX_PRIORITY}\n  \
+         active lanes per config: {MAX_ACTIVE_LANES}\n  \
+         versions list page: at most {versions} versions"
+    )
 }
 
 #[derive(Args)]

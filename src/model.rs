@@ -62,7 +62,10 @@ impl FromStr for Role {
             .into_iter()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown role {s:?}; expected one of subscriber, viewer, editor, releaser, admin")
+                format!(
+                    "unknown role {}; expected one of subscriber, viewer, editor, releaser, admin",
+                    crate::error::quoted(s)
+                )
             })
     }
 }
@@ -245,6 +248,42 @@ pub struct Version {
     pub created_at: Timestamp,
 }
 
+/// A version as the versions list shows it: everything but the content, which
+/// `GET …/versions/{n}` (`get_version`) gives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionSummary {
+    pub version: i64,
+    /// `sha256:<hex of the content bytes>`.
+    pub checksum: String,
+    pub message: String,
+    pub author: String,
+    pub created_at: Timestamp,
+}
+
+/// One page of a config's versions, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionPage {
+    pub versions: Vec<VersionSummary>,
+    /// The cursor of the next (older) page, `before`; `None` on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// Which page of versions to list: the `limit` newest of those older than `before`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionsQuery {
+    #[serde(default)]
+    pub before: Option<i64>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+impl VersionsQuery {
+    /// Versions per page when the caller names no `limit`.
+    pub const DEFAULT_LIMIT: u32 = 50;
+    /// The most versions per page; a larger `limit` is capped to it.
+    pub const MAX_LIMIT: u32 = 200;
+}
+
 /// An edit to save as the next version; `base_version` is the version the edit
 /// started from, so a concurrent save is refused instead of silently lost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -287,7 +326,12 @@ macro_rules! words {
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::ALL.iter().copied().find(|w| w.as_str() == s).ok_or_else(|| {
                     let all: Vec<&str> = Self::ALL.iter().map(|w| w.as_str()).collect();
-                    format!("unknown {} {s:?}; expected one of {}", stringify!($name), all.join(", "))
+                    format!(
+                        "unknown {} {}; expected one of {}",
+                        stringify!($name),
+                        crate::error::quoted(s),
+                        all.join(", ")
+                    )
                 })
             }
         }
@@ -594,10 +638,18 @@ impl InstancesQuery {
     }
 }
 
+/// One page of the dashboard's version history, newest first: each version with what it is now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub versions: Vec<VersionStatus>,
+    /// The cursor of the next (older) page; `None` on the last page.
+    pub next_before: Option<i64>,
+}
+
 /// What one version is now, as the version history says it: exactly one state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionStatus {
-    pub version: i64,
+    pub version: VersionSummary,
     pub state: VersionState,
 }
 
@@ -742,7 +794,7 @@ impl FromStr for LaneId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         s.parse()
             .map(LaneId)
-            .map_err(|_| format!("{s:?} is not a lane id."))
+            .map_err(|_| format!("{} is not a lane id.", crate::error::quoted(s)))
     }
 }
 

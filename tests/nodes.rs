@@ -157,13 +157,8 @@ impl Cluster {
             .get(node, &format!("{}/versions", Self::configs(key)))
             .await;
         assert_eq!(status, 200, "{versions}");
-        let base = versions
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|v| v["version"].as_i64())
-            .max()
-            .unwrap();
+        // Newest first.
+        let base = versions["versions"][0]["version"].as_i64().unwrap();
         let (status, saved) = self
             .post(
                 node,

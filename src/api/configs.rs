@@ -2,8 +2,8 @@
 
 use crate::domain::diff::Diff;
 use crate::model::{
-    Config, ConfigPath, Explanation, Lane, LaneId, LaneUpdate, Namespace, NewConfig, NewLane,
-    NewNamespace, NewVersion, Preview, ReleaseEvent, Rollout, Version, VersionStatus,
+    Config, ConfigPath, Explanation, HistoryPage, Lane, LaneId, LaneUpdate, Namespace, NewConfig,
+    NewLane, NewNamespace, NewVersion, Preview, ReleaseEvent, Rollout, Version, VersionPage,
 };
 use crate::Error;
 use leptos::prelude::*;
@@ -59,11 +59,24 @@ pub async fn delete_config(path: ConfigPath, message: Option<String>) -> Result<
         .map(drop)
 }
 
-/// Newest first.
+/// One page of versions, newest first, without their contents: `limit` (default 50, at most
+/// 200) of those older than `before`.
 #[server]
-pub async fn list_versions(path: ConfigPath) -> Result<Vec<Version>, Error> {
+pub async fn list_versions(
+    path: ConfigPath,
+    before: Option<i64>,
+    limit: Option<u32>,
+) -> Result<VersionPage, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::configs::versions(&state, &actor, &path).await
+    let query = crate::model::VersionsQuery { before, limit };
+    crate::server::ops::history::versions(&state, &actor, &path, &query).await
+}
+
+/// The newest version, with its content.
+#[server]
+pub async fn latest_version(path: ConfigPath) -> Result<Version, Error> {
+    let (state, actor) = super::caller().await?;
+    crate::server::ops::history::latest(&state, &actor, &path).await
 }
 
 #[server]
@@ -191,11 +204,12 @@ pub async fn explain_resolve(
     crate::server::ops::lanes::explain(&state, &actor, &path, &context, draft).await
 }
 
-/// Every version, newest first, with what it is now: stable, in lanes, was stable, never released.
+/// One page of the version history (50 versions older than `before`), newest first, each with
+/// what it is now: stable, in lanes, was stable, never released.
 #[server]
-pub async fn version_statuses(path: ConfigPath) -> Result<Vec<VersionStatus>, Error> {
+pub async fn version_history(path: ConfigPath, before: Option<i64>) -> Result<HistoryPage, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::history::version_statuses(&state, &actor, &path).await
+    crate::server::ops::history::version_history(&state, &actor, &path, before).await
 }
 
 /// Per active lane, how many of the connected instances its selector matches it serves, and the

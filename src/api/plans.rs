@@ -47,11 +47,7 @@ fn control_of(body: &[u8]) -> Result<PlanControl> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(PlanControl::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
-        Error::bad_request(format!(
-            "The request body is not valid JSON for this route: {e}"
-        ))
-    })
+    serde_json::from_slice(body).map_err(Error::invalid_json)
 }
 
 async fn get_plan(

@@ -6,7 +6,7 @@ use crate::domain::lane::parse_labels;
 use crate::domain::Context;
 use crate::model::{
     AuditQuery, ConfigPath, EnvPath, LaneId, LaneUpdate, NewConfig, NewLane, NewNamespace,
-    NewToken, NewUser, NewVersion, UserUpdate,
+    NewToken, NewUser, NewVersion, UserUpdate, VersionsQuery,
 };
 use crate::server::auth::Actor;
 use crate::server::listen::BodyTimeout;
@@ -283,11 +283,7 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for ContentJson<T> {
         }
         serde_json::from_slice(&bytes)
             .map(ContentJson)
-            .map_err(|e| {
-                Error::bad_request(format!(
-                    "The request body is not valid JSON for this route: {e}"
-                ))
-            })
+            .map_err(Error::invalid_json)
     }
 }
 
@@ -356,12 +352,16 @@ async fn delete_config(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// One page of versions, newest first, without their contents (`?before=n&limit=m`).
 async fn list_versions(
     State(state): State<AppState>,
     actor: Actor,
     Path(path): Path<ConfigPath>,
+    QueryParams(query): QueryParams<VersionsQuery>,
 ) -> Result<impl IntoResponse> {
-    Ok(Json(ops::configs::versions(&state, &actor, &path).await?))
+    Ok(Json(
+        ops::history::versions(&state, &actor, &path, &query).await?,
+    ))
 }
 
 async fn save_version(
@@ -379,9 +379,12 @@ async fn get_version(
     actor: Actor,
     Path(VersionPath { config: path, n }): Path<VersionPath>,
 ) -> Result<impl IntoResponse> {
-    let n: i64 = n
-        .parse()
-        .map_err(|_| Error::invalid("version", format!("{n:?} is not a version number.")))?;
+    let n: i64 = n.parse().map_err(|_| {
+        Error::invalid(
+            "version",
+            format!("{} is not a version number.", crate::error::quoted(&n)),
+        )
+    })?;
     Ok(Json(ops::configs::version(&state, &actor, &path, n).await?))
 }
 
@@ -600,11 +603,7 @@ fn message_of(body: &[u8]) -> Result<Option<String>> {
     }
     serde_json::from_slice::<MessageBody>(body)
         .map(|b| b.message)
-        .map_err(|e| {
-            Error::bad_request(format!(
-                "The request body is not valid JSON for this route: {e}"
-            ))
-        })
+        .map_err(Error::invalid_json)
 }
 
 async fn promote_lane(

@@ -22,13 +22,15 @@ pub fn check_key(key: &str) -> Result<(), String> {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if !alphabet {
         return Err(format!(
-            "key {key:?} is not valid: use 1–{MAX_KEY_LEN} letters, digits, '.', '_' or '-'."
+            "key {} is not valid: use 1–{MAX_KEY_LEN} letters, digits, '.', '_' or '-'.",
+            crate::error::quoted(key)
         ));
     }
     if key == "." || key.contains("..") {
         return Err(format!(
-            "key {key:?} is not valid: agents write each key as a file name, so it cannot be \
-             \".\" or contain \"..\"."
+            "key {} is not valid: agents write each key as a file name, so it cannot be \
+             \".\" or contain \"..\".",
+            crate::error::quoted(key)
         ));
     }
     if key == STATE_DIR || key.ends_with(TEMP_SUFFIX) {

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bucket::bucket;
 use super::selector::Selector;
+use crate::error::quoted;
 
 // A group of its own: rustfmt's 2021 and 2024 style editions order it differently.
 use super::Context;
@@ -184,13 +185,13 @@ pub fn parse_labels(text: &str) -> Result<Context, String> {
         let Some((key, value)) = pair.split_once('=') else {
             return Err(if pair.is_empty() {
                 format!(
-                    "labels \"{}\" contain an empty pair; remove the extra \",\"",
-                    excerpt(text)
+                    "labels {} contain an empty pair; remove the extra \",\"",
+                    quoted(text)
                 )
             } else {
                 format!(
-                    "label \"{}\" has no \"=\"; write labels as key=value,key2=value2",
-                    excerpt(pair)
+                    "label {} has no \"=\"; write labels as key=value,key2=value2",
+                    quoted(pair)
                 )
             });
         };
@@ -201,37 +202,28 @@ pub fn parse_labels(text: &str) -> Result<Context, String> {
         ] {
             if token.len() > max {
                 return Err(format!(
-                    "label {what} \"{}\" is {} bytes long; at most {max} are allowed",
-                    excerpt(token),
+                    "label {what} {} is {} bytes long; at most {max} are allowed",
+                    quoted(token),
                     token.len()
                 ));
             }
             if token.is_empty() || !token.chars().all(super::selector::is_token_char) {
                 return Err(format!(
-                    "label \"{}\" has an invalid {what} \"{}\"; use one or more of \
-                     A-Z a-z 0-9 . _ / -",
-                    excerpt(pair),
-                    excerpt(token)
+                    "label {} has an invalid {what} {}; use one or more of A-Z a-z 0-9 . _ / -",
+                    quoted(pair),
+                    quoted(token)
                 ));
             }
         }
         if labels.insert(key.to_owned(), value.to_owned()).is_some() {
             return Err(format!(
-                "label \"{}\" repeats key {key}; give each key once",
-                excerpt(pair)
+                "label {} repeats key {}; give each key once",
+                quoted(pair),
+                quoted(key)
             ));
         }
     }
     Ok(labels)
-}
-
-/// `text` as an error message quotes it: its first 40 characters, then `…`.
-fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
-    const SHOWN: usize = 40;
-    match text.char_indices().nth(SHOWN) {
-        Some((end, _)) => format!("{}…", &text[..end]).into(),
-        None => text.into(),
-    }
 }
 
 #[cfg(test)]
@@ -417,7 +409,18 @@ mod tests {
         assert!(parse_labels("a=1,,b=2").unwrap_err().contains("empty pair"));
         assert_eq!(
             parse_labels("a=1,a=2").unwrap_err(),
-            "label \"a=2\" repeats key a; give each key once"
+            "label \"a=2\" repeats key \"a\"; give each key once"
+        );
+    }
+
+    #[test]
+    fn bad_labels_are_quoted_short() {
+        let long = "v".repeat(10_000);
+        let message = parse_labels(&format!("a={long} x")).unwrap_err();
+        assert!(message.len() < 400, "{message}");
+        assert!(
+            message.contains(&format!("\"a={}…\"", &long[..98])),
+            "{message}"
         );
     }
 

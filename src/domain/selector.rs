@@ -8,6 +8,9 @@
 //!              | key (">" | ">=" | "<" | "<=") value
 //! key, value  := [A-Za-z0-9._/-]+      (whitespace around tokens is ignored)
 //! ```
+//!
+//! A selector a user sends ([`Selector::parse_input`]) is also bounded: every lane's selector is
+//! kept in memory and evaluated on every resolve, and repeated in the audit trail.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -17,6 +20,13 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::Context;
+
+/// The most bytes of selector text a user may send.
+pub const MAX_SELECTOR_BYTES: usize = 4096;
+/// The most requirements a selector a user sends may have.
+pub const MAX_REQUIREMENTS: usize = 32;
+/// The most values one `in` or `notin` list of a selector a user sends may have.
+pub const MAX_LIST_VALUES: usize = 256;
 
 /// Whether `c` may appear in a key or a value (of a selector or of a label).
 pub(crate) fn is_token_char(c: char) -> bool {
@@ -78,9 +88,34 @@ impl SelectorError {
 }
 
 impl Selector {
-    /// Parses selector text; see the module documentation for the grammar.
+    /// Parses selector text; see the module documentation for the grammar. Without the limits
+    /// of [`Selector::parse_input`]: for selectors already stored or served (accepted when they
+    /// were sent, perhaps before the limits existed).
     pub fn parse(text: &str) -> Result<Selector, SelectorError> {
-        Parser::new(text).selector()
+        Parser::new(text, false).selector()
+    }
+
+    /// Parses selector text a user sends: the grammar, within [`MAX_SELECTOR_BYTES`],
+    /// [`MAX_REQUIREMENTS`] and [`MAX_LIST_VALUES`]; an error names the limit and the position
+    /// where the text crosses it.
+    pub fn parse_input(text: &str) -> Result<Selector, SelectorError> {
+        if text.len() > MAX_SELECTOR_BYTES {
+            // The first character that does not fit.
+            let position = text
+                .char_indices()
+                .take_while(|(i, c)| i + c.len_utf8() <= MAX_SELECTOR_BYTES)
+                .count();
+            return Err(SelectorError {
+                position,
+                expected: format!("at most {MAX_SELECTOR_BYTES} bytes"),
+                message: format!(
+                    "a selector has at most {MAX_SELECTOR_BYTES} bytes, this one has {}; \
+                     match on a label the instances share instead of listing them",
+                    text.len()
+                ),
+            });
+        }
+        Parser::new(text, true).selector()
     }
 
     /// True when every requirement holds in `ctx`.
@@ -280,13 +315,16 @@ impl From<Selector> for String {
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    /// Whether the limits on requirements and list values apply.
+    bounded: bool,
 }
 
 impl Parser {
-    fn new(text: &str) -> Parser {
+    fn new(text: &str, bounded: bool) -> Parser {
         Parser {
             chars: text.chars().collect(),
             pos: 0,
+            bounded,
         }
     }
 
@@ -324,6 +362,15 @@ impl Parser {
         self.error_at(self.pos, expected)
     }
 
+    /// A limit crossed at the current position.
+    fn over_limit(&self, expected: String, message: String) -> SelectorError {
+        SelectorError {
+            position: self.pos,
+            expected,
+            message,
+        }
+    }
+
     fn selector(mut self) -> Result<Selector, SelectorError> {
         let mut requirements = Vec::new();
         self.skip_whitespace();
@@ -331,6 +378,16 @@ impl Parser {
             return Ok(Selector { requirements });
         }
         loop {
+            if self.bounded && requirements.len() == MAX_REQUIREMENTS {
+                return Err(self.over_limit(
+                    format!("at most {MAX_REQUIREMENTS} requirements"),
+                    format!(
+                        "a selector has at most {MAX_REQUIREMENTS} requirements; requirement {} \
+                         starts here",
+                        MAX_REQUIREMENTS + 1
+                    ),
+                ));
+            }
             requirements.push(self.requirement()?);
             self.skip_whitespace();
             if self.peek().is_none() {
@@ -415,6 +472,16 @@ impl Parser {
         let mut values = Vec::new();
         loop {
             self.skip_whitespace();
+            if self.bounded && values.len() == MAX_LIST_VALUES {
+                return Err(self.over_limit(
+                    format!("at most {MAX_LIST_VALUES} values in a list"),
+                    format!(
+                        "a value list has at most {MAX_LIST_VALUES} values; value {} starts here \
+                         (match on a label the instances share instead of listing them)",
+                        MAX_LIST_VALUES + 1
+                    ),
+                ));
+            }
             values.push(self.token(if values.is_empty() {
                 "a value after \"(\""
             } else {
@@ -639,6 +706,63 @@ mod tests {
     }
 
     #[test]
+    fn input_is_bounded_in_bytes_requirements_and_list_values() {
+        let list = |n: usize| {
+            let values: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
+            format!("k in ({})", values.join(","))
+        };
+        let full = Selector::parse_input(&list(MAX_LIST_VALUES)).unwrap();
+        assert_eq!(full.to_string(), list(MAX_LIST_VALUES));
+        let e = Selector::parse_input(&list(MAX_LIST_VALUES + 1)).unwrap_err();
+        let at = list(MAX_LIST_VALUES).len() - 1; // where the 257th value starts, after ","
+        assert_eq!(
+            (e.position(), e.expected.as_str()),
+            (at + 1, "at most 256 values in a list")
+        );
+        assert!(e.message.contains("value 257 starts here"), "{e}");
+        assert!(Selector::parse_input(&format!("x notin (a), {}", list(300))).is_err());
+
+        let requirements = |n: usize| (0..n).map(|i| format!("k{i}")).collect::<Vec<_>>();
+        let most = requirements(MAX_REQUIREMENTS).join(",");
+        assert!(Selector::parse_input(&most).is_ok());
+        let e = Selector::parse_input(&format!("{most}, k32")).unwrap_err();
+        assert_eq!(e.position(), most.len() + 2);
+        assert_eq!(e.expected, "at most 32 requirements");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "position {}: a selector has at most 32 requirements; requirement 33 starts here",
+                most.len() + 2
+            )
+        );
+
+        let longest = format!("k={}", "v".repeat(MAX_SELECTOR_BYTES - 2));
+        assert!(Selector::parse_input(&longest).is_ok());
+        let e = Selector::parse_input(&format!("{longest}v")).unwrap_err();
+        assert_eq!(
+            (e.position(), e.expected.as_str()),
+            (4096, "at most 4096 bytes")
+        );
+        assert!(e.message.contains("this one has 4097"), "{e}");
+        // Positions count characters: "é" is two bytes.
+        let e = Selector::parse_input(&format!("é{longest}")).unwrap_err();
+        assert_eq!(e.position(), 4095);
+        // The text is not read past the limit, whatever it holds.
+        let huge = list(150_000);
+        assert_eq!(
+            Selector::parse_input(&huge).unwrap_err().expected,
+            "at most 4096 bytes"
+        );
+    }
+
+    #[test]
+    fn stored_selectors_parse_without_the_limits() {
+        let values: Vec<String> = (0..1000).map(|i| format!("v{i}")).collect();
+        let text = format!("k in ({})", values.join(","));
+        assert_eq!(Selector::parse(&text).unwrap().to_string(), text);
+    }
+
+    #[test]
     fn serializes_as_canonical_text() {
         let selector = Selector::parse("region = beijing , version>=2").unwrap();
         let json = serde_json::to_string(&selector).unwrap();
@@ -702,6 +826,13 @@ mod tests {
                 Ok(selector) => prop_assert_eq!(Selector::parse(&selector.to_string())?, selector),
                 Err(e) => prop_assert!(e.position() <= text.chars().count()),
             }
+        }
+
+        /// Within the limits, input parses exactly as a stored selector does.
+        #[test]
+        fn input_within_the_limits_parses_like_any_text(selector in selector()) {
+            let text = selector.to_string();
+            prop_assert_eq!(Selector::parse_input(&text)?, selector);
         }
 
         #[test]

@@ -81,8 +81,8 @@ impl fmt::Display for BadTimestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:?} is not a time: expected RFC 3339 such as 2026-11-25T09:00:00.000Z",
-            self.0
+            "{} is not a time: expected RFC 3339 such as 2026-11-25T09:00:00.000Z",
+            crate::error::quoted(&self.0)
         )
     }
 }

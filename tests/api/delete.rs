@@ -250,8 +250,15 @@ async fn a_deleted_key_can_be_created_again_from_version_1_and_its_history_stays
     );
     assert_eq!(created["lanes"], json!([]));
     let (_, versions) = app.get_json(&config_path(NS, ENV, KEY, "/versions")).await;
-    assert_eq!(versions.as_array().unwrap().len(), 1, "{versions}");
-    assert_eq!(versions[0]["content"], "v: new");
+    assert_eq!(
+        versions["versions"].as_array().unwrap().len(),
+        1,
+        "{versions}"
+    );
+    let (_, first) = app
+        .get_json(&config_path(NS, ENV, KEY, "/versions/1"))
+        .await;
+    assert_eq!(first["content"], "v: new");
     let (_, releases) = app.get_json(&config_path(NS, ENV, KEY, "/releases")).await;
     assert_eq!(releases, json!([]));
 

@@ -760,3 +760,204 @@ async fn preview_without_connected_subscribers_matches_none_of_none() {
     assert_eq!(body["connected_count"], 0);
     assert_eq!(app.lane_list().await[0]["percentage"], 30.0, "unchanged");
 }
+
+/// A selector of `n` values in one list, `k in (v0,v1,…)`.
+fn list_selector(n: usize) -> String {
+    let values: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
+    format!("k in ({})", values.join(","))
+}
+
+/// Issue 25, finding 2: selectors, targets and priorities a releaser sends are bounded, the
+/// refusal names the limit and where it was crossed, and quotes the input briefly (a 1.5 MB
+/// selector came back whole in its 400).
+#[tokio::test]
+async fn selectors_targets_and_priorities_are_bounded() {
+    let app = shop().await;
+    let audit_before = app.audit_count().await;
+    let huge = list_selector(150_000);
+    assert!(huge.len() > 1_000_000);
+    let r = app
+        .admin
+        .post(app.url(&lanes()))
+        .json(&json!({ "version": 2, "selector": huge, "percentage": 10 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let text = r.text().await.unwrap();
+    assert!(text.len() < 600, "{} bytes: {text}", text.len());
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"]["field"], "selector");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("position 4096") && message.contains("at most 4096 bytes"),
+        "{message}"
+    );
+    assert!(
+        message.contains("k in (v0,v1,v2,") && message.contains("…"),
+        "{message}"
+    );
+
+    let too_many_values = list_selector(257);
+    let value_257 = list_selector(256).len();
+    let too_many_requirements = (0..33).map(|i| format!("k{i}=v")).collect::<Vec<_>>();
+    let requirement_33 = too_many_requirements[..32].join(",").len() + 1;
+    let long_targets: Vec<String> = (0..100).map(|i| format!("user-{i:0>195}")).collect();
+    let cases = [
+        (
+            json!({ "version": 2, "selector": too_many_values, "percentage": 10 }),
+            "selector",
+            format!("position {value_257}: a value list has at most 256 values"),
+        ),
+        (
+            json!({ "version": 2, "selector": too_many_requirements.join(","), "percentage": 10 }),
+            "selector",
+            format!("position {requirement_33}: a selector has at most 32 requirements"),
+        ),
+        (
+            json!({ "version": 2, "targets": long_targets, "percentage": 10 }),
+            "targets",
+            "a lane takes at most 16384".to_string(),
+        ),
+        (
+            json!({ "version": 2, "percentage": 10, "priority": -1001 }),
+            "priority",
+            "from -1000 to 1000".to_string(),
+        ),
+        (
+            json!({ "version": 2, "percentage": 10, "priority": i64::MAX }),
+            "priority",
+            "from -1000 to 1000".to_string(),
+        ),
+    ];
+    for (body, field, needle) in &cases {
+        for path in [
+            lanes(),
+            config_path("shop", "prod", "app.json", "/lanes/preview"),
+        ] {
+            let (status, answer) = app.post_json(&path, body.clone()).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+            assert_eq!(answer["error"]["field"], *field, "{answer}");
+            let message = answer["error"]["message"].as_str().unwrap();
+            assert!(message.contains(needle.as_str()), "{needle}: {message}");
+            assert!(message.len() < 500, "{message}");
+        }
+    }
+    assert_eq!(app.lane_list().await, Vec::<Value>::new());
+    assert_eq!(app.audit_count().await, audit_before);
+
+    // The limits themselves are accepted, and patches are bounded alike.
+    let most = (0..32)
+        .map(|i| format!("k{i} in (a,b)"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let lane = app
+        .lane(json!({ "version": 2, "selector": most, "percentage": 10, "priority": -1000 }))
+        .await;
+    assert_eq!(lane["priority"], -1000);
+    let (status, _) = app
+        .patch_lane(
+            &lane["id"],
+            json!({ "selector": list_selector(256), "priority": 1000 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let before = app.lane_list().await;
+    for (body, field) in [
+        (json!({ "selector": list_selector(257) }), "selector"),
+        (json!({ "priority": 1001 }), "priority"),
+        (
+            json!({ "targets": (0..100).map(|i| format!("user-{i:0>195}")).collect::<Vec<_>>() }),
+            "targets",
+        ),
+    ] {
+        let (status, answer) = app.patch_lane(&lane["id"], body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+    assert_eq!(app.lane_list().await, before);
+}
+
+/// Issue 25, finding 2: at most 20 active lanes per config (95 were started on one).
+#[tokio::test]
+async fn a_config_has_at_most_20_active_lanes() {
+    let app = shop().await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let lane = app
+            .lane(json!({ "version": 2, "percentage": 1, "selector": format!("shard={i}") }))
+            .await;
+        ids.push(lane["id"].clone());
+    }
+    let releases = app.releases().await.len();
+    let (status, body) = app
+        .post_json(&lanes(), json!({ "version": 3, "percentage": 1 }))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "conflict");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("20 active lanes") && message.contains("promote or abort one"),
+        "{message}"
+    );
+    assert_eq!(app.releases().await.len(), releases, "nothing was stored");
+    // Another config is not affected, and closing a lane makes room.
+    app.config("shop", "prod", "other.json", "json", "{}").await;
+    let (status, _) = app
+        .post_json(
+            &config_path("shop", "prod", "other.json", "/lanes"),
+            json!({ "version": 1, "percentage": 1 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app
+        .post_json(&lane_path(&ids[0], "/abort"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.lane(json!({ "version": 3, "percentage": 1 })).await;
+}
+
+/// Issue 25, finding 2: a lane's audit entries carry its selector and targets, so they are as
+/// bounded as those: a page of 500 entries stays small by construction (it was 148 MB).
+#[tokio::test]
+async fn lane_audit_entries_are_bounded_by_the_lane_limits() {
+    let app = shop().await;
+    // The largest selector and targets a lane may have, changed to other largest ones.
+    let selector = |tag: &str| {
+        let values: Vec<String> = (0..256).map(|i| format!("{tag}{i:0>11}")).collect();
+        let text = format!("k in ({})", values.join(","));
+        format!("{text},{}", "z".repeat(4096 - text.len() - 1))
+    };
+    let targets =
+        |tag: &str| -> Vec<String> { (0..1000).map(|i| format!("{tag}{i:0>15}")).collect() };
+    assert_eq!(selector("a").len(), 4096);
+    assert_eq!(targets("a").concat().len(), 16_000);
+    let message = "m".repeat(2000);
+    let lane = app
+        .lane(
+            json!({ "version": 2, "percentage": 1, "selector": selector("a"),
+                       "targets": targets("a"), "message": message }),
+        )
+        .await;
+    let (status, body) = app
+        .patch_lane(
+            &lane["id"],
+            json!({ "selector": selector("b"), "targets": targets("b"), "message": message }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let r = app
+        .admin
+        .get(app.url("/api/v1/audit?limit=500&action=lane."))
+        .send()
+        .await
+        .unwrap();
+    let entries: Value = r.json().await.unwrap();
+    let entries = entries["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    for entry in entries {
+        let size = entry.to_string().len();
+        // 500 such entries make at most 30 MB, whatever a releaser sends.
+        assert!(size < 60_000, "{}: {size} bytes", entry["action"]);
+    }
+}

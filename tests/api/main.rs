@@ -21,6 +21,7 @@ mod metrics;
 mod ofrep;
 mod plans;
 mod probes;
+mod quoting;
 mod resolve;
 mod sessions;
 mod sign_in;

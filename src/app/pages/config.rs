@@ -1,6 +1,6 @@
 use crate::api::configs::{
-    get_config, list_versions, rollout_progress, version_statuses, DeleteConfig, Release,
-    SaveVersion,
+    diff_versions, get_config, get_version, latest_version, rollout_progress, version_history,
+    DeleteConfig, Release, SaveVersion,
 };
 use crate::app::components::{action_error, DiffView, DraftBadge, ErrorLine, StableBadge};
 use crate::app::pages::editor::ContentEditor;
@@ -12,7 +12,8 @@ use crate::app::use_current_user;
 use crate::domain::diff::diff_lines;
 use crate::domain::format::validate;
 use crate::model::{
-    Config, ConfigPath, NewVersion, Role, Rollout, Version, VersionState, VersionStatus,
+    Config, ConfigPath, HistoryPage, NewVersion, Role, Rollout, Version, VersionState,
+    VersionStatus,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -72,13 +73,15 @@ pub fn ConfigPage() -> impl IntoView {
         move || (ns.get(), env.get(), key.get(), changes()),
         |(ns, env, key, _)| get_config(ConfigPath::new(ns, env, key)),
     );
-    let versions = Resource::new(
+    // The newest version with its content (what an edit starts from); the history lists the
+    // versions without contents, a page at a time.
+    let latest = Resource::new(
         move || (ns.get(), env.get(), key.get(), changes()),
-        |(ns, env, key, _)| list_versions(ConfigPath::new(ns, env, key)),
+        |(ns, env, key, _)| latest_version(ConfigPath::new(ns, env, key)),
     );
-    let statuses = Resource::new(
+    let history = Resource::new(
         move || (ns.get(), env.get(), key.get(), changes()),
-        |(ns, env, key, _)| version_statuses(ConfigPath::new(ns, env, key)),
+        |(ns, env, key, _)| version_history(ConfigPath::new(ns, env, key), None),
     );
     // Created here, outside the Transition that rebuilds the view on every
     // reload, so nothing still awaited is disposed by a rebuild.
@@ -124,14 +127,14 @@ pub fn ConfigPage() -> impl IntoView {
                 // Everything the view reads is loaded here, before it is built:
                 // a resource still pending inside the rebuilt view would stream
                 // separately and could hydrate out of step.
-                let (config, versions, lanes) = (config.await, versions.await, gray.lanes.await);
-                let (statuses, progress) = (statuses.await, rollout.await);
+                let (config, latest, lanes) = (config.await, latest.await, gray.lanes.await);
+                let (history, progress) = (history.await, rollout.await);
                 // A plan that cannot be read leaves the page usable (the lanes still show).
                 let plans = plans.loaded.await.ok();
                 let _ = live.initial.await;
-                match (config, versions, statuses, progress) {
-                    (Ok(config), Ok(versions), Ok(statuses), Ok(progress)) => view! {
-                        <ConfigView config versions statuses lanes plans save release delete draft conflict gray progress rollout_now />
+                match (config, latest, history, progress) {
+                    (Ok(config), Ok(latest), Ok(history), Ok(progress)) => view! {
+                        <ConfigView config latest history lanes plans save release delete draft conflict gray progress rollout_now />
                     }.into_any(),
                     (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                 }
@@ -143,9 +146,10 @@ pub fn ConfigPage() -> impl IntoView {
 #[component]
 fn ConfigView(
     config: Config,
-    versions: Vec<Version>,
-    /// What each version is now, newest first.
-    statuses: Vec<VersionStatus>,
+    /// The newest version, with its content.
+    latest: Version,
+    /// The first page of the version history: the newest versions and what each is now.
+    history: HistoryPage,
     lanes: Result<Vec<crate::model::Lane>, crate::Error>,
     /// The plans of the lanes, loaded with the page.
     plans: Option<crate::api::plan_fns::ConfigPlans>,
@@ -162,20 +166,24 @@ fn ConfigView(
     let user = use_current_user();
     let can_edit = user.as_ref().is_some_and(|u| u.role >= Role::Editor);
     let can_release = user.as_ref().is_some_and(|u| u.role >= Role::Releaser);
-    let versions = StoredValue::new(versions);
+    // The lane form picks among the versions of the first page.
+    let versions = StoredValue::new(
+        history
+            .versions
+            .iter()
+            .map(|s| s.version.clone())
+            .collect::<Vec<_>>(),
+    );
     let config = StoredValue::new(config);
     let c = config.get_value();
     let audit_href = format!("/audit?namespace={}&env={}&q={}", c.namespace, c.env, c.key);
-    let diff_base = format!("/ns/{}/{}/{}/diff", c.namespace, c.env, c.key);
     let dialog: RwSignal<Option<i64>> = RwSignal::new(None);
-    let state_of = move |n: i64| {
-        statuses
-            .iter()
-            .find(|s| s.version == n)
-            .map(|s| s.state.clone())
-            .unwrap_or(VersionState::NeverReleased)
-    };
-    let latest_is_draft = state_of(c.latest_version) == VersionState::NeverReleased;
+    // The first page is newest first, so it holds the latest version.
+    let latest_is_draft = history
+        .versions
+        .iter()
+        .find(|s| s.version.version == c.latest_version)
+        .is_none_or(|s| s.state == VersionState::NeverReleased);
 
     let banners = plans
         .clone()
@@ -205,57 +213,123 @@ fn ConfigView(
         </header>
 
         <Show when=move || can_edit>
-            <Editor config versions save draft conflict />
+            <Editor config latest=latest.clone() save draft conflict />
         </Show>
 
         <GrayPanel state=gray stable=c.stable_version versions lanes plans can_release />
         <RolloutProgress initial=progress now=rollout_now ns=c.namespace.clone() env=c.env.clone() />
 
+        <VersionList config history release dialog can_release />
+        {move || dialog.get().map(|target| view! { <ReleaseDialog config target release close=move || dialog.set(None) /> })}
+        <DangerZone config delete can_release />
+    }
+}
+
+/// The version history, newest first, a page at a time: "Show older versions" fetches the next.
+#[component]
+fn VersionList(
+    config: StoredValue<Config>,
+    /// The first page, loaded with the page.
+    history: HistoryPage,
+    release: ServerAction<Release>,
+    /// The version whose release dialog is open.
+    dialog: RwSignal<Option<i64>>,
+    can_release: bool,
+) -> impl IntoView {
+    let HistoryPage {
+        versions: first,
+        next_before,
+    } = history;
+    // The pages fetched after the first, and where the next one starts.
+    let older: RwSignal<Vec<VersionStatus>> = RwSignal::new(Vec::new());
+    let next = RwSignal::new(next_before);
+    let loading = RwSignal::new(false);
+    let failed: RwSignal<Option<crate::Error>> = RwSignal::new(None);
+    let show_older = move |_| {
+        let Some(before) = next.get_untracked() else {
+            return;
+        };
+        let path = config.with_value(|c| ConfigPath::new(&c.namespace, &c.env, &c.key));
+        loading.set(true);
+        leptos::task::spawn_local(async move {
+            match version_history(path, Some(before)).await {
+                Ok(page) => {
+                    older.try_update(|o| o.extend(page.versions));
+                    next.try_set(page.next_before);
+                    failed.try_set(None);
+                }
+                Err(e) => {
+                    failed.try_set(Some(e));
+                }
+            }
+            loading.try_set(false);
+        });
+    };
+    let row = move |s: VersionStatus| view! { <VersionRow config status=s dialog can_release /> };
+    view! {
         <section class="card">
             <h2>"Versions"</h2>
             <ErrorLine error=action_error(release) />
             <table class="grid" data-testid="versions">
                 <thead><tr><th>"Version"</th><th>"Status"</th><th>"Message"</th><th>"Author"</th><th>"Saved"</th><th>"Actions"</th></tr></thead>
                 <tbody>
-                    {versions.get_value().into_iter().map(|v| {
-                        let stable = c.stable_version;
-                        let n = v.version;
-                        let status = version_badge(n, state_of(n));
-                        let compare_from = stable.filter(|s| *s != n).unwrap_or(if n > 1 { n - 1 } else { n });
-                        let action_label = match stable {
-                            Some(s) if n < s => Some("Roll back to this version"),
-                            Some(s) if n == s => None,
-                            _ => Some("Release"),
-                        };
-                        view! {
-                            <tr data-version=n>
-                                <td><strong>"v" {n}</strong></td>
-                                <td>{status}</td>
-                                <td>{if v.message.is_empty() { "—".to_string() } else { v.message.clone() }}</td>
-                                <td>{v.author.clone()}</td>
-                                <td class="muted">{v.created_at.minutes()}</td>
-                                <td class="row-actions">
-                                    <A href=format!("{diff_base}?from={compare_from}&to={n}")>"Compare"</A>
-                                    {action_label.map(|label| {
-                                        let disabled = !can_release;
-                                        view! {
-                                            <button
-                                                class=if label == "Release" { "btn primary" } else { "btn" }
-                                                disabled=disabled
-                                                title=if disabled { "Releasing needs the releaser role" } else { "" }
-                                                on:click=move |_| dialog.set(Some(n))
-                                            >{label}</button>
-                                        }
-                                    })}
-                                </td>
-                            </tr>
-                        }
-                    }).collect_view()}
+                    {first.into_iter().map(row).collect_view()}
+                    {move || older.get().into_iter().map(row).collect_view()}
                 </tbody>
             </table>
+            <ErrorLine error=failed />
+            <Show when=move || next.get().is_some()>
+                <button class="btn" data-testid="older-versions" disabled=move || loading.get() on:click=show_older>
+                    "Show older versions"
+                </button>
+            </Show>
         </section>
-        {move || dialog.get().map(|target| view! { <ReleaseDialog config versions target release close=move || dialog.set(None) /> })}
-        <DangerZone config delete can_release />
+    }
+}
+
+/// One version in the history: what it is now, and links to compare, release or roll back.
+#[component]
+fn VersionRow(
+    config: StoredValue<Config>,
+    status: VersionStatus,
+    dialog: RwSignal<Option<i64>>,
+    can_release: bool,
+) -> impl IntoView {
+    let c = config.get_value();
+    let diff_base = format!("/ns/{}/{}/{}/diff", c.namespace, c.env, c.key);
+    let VersionStatus { version: v, state } = status;
+    let stable = c.stable_version;
+    let n = v.version;
+    let compare_from = stable
+        .filter(|s| *s != n)
+        .unwrap_or(if n > 1 { n - 1 } else { n });
+    let action_label = match stable {
+        Some(s) if n < s => Some("Roll back to this version"),
+        Some(s) if n == s => None,
+        _ => Some("Release"),
+    };
+    view! {
+        <tr data-version=n>
+            <td><strong>"v" {n}</strong></td>
+            <td>{version_badge(n, state)}</td>
+            <td>{if v.message.is_empty() { "—".to_string() } else { v.message.clone() }}</td>
+            <td>{v.author.clone()}</td>
+            <td class="muted">{v.created_at.minutes()}</td>
+            <td class="row-actions">
+                <A href=format!("{diff_base}?from={compare_from}&to={n}")>"Compare"</A>
+                {action_label.map(|label| {
+                    let disabled = !can_release;
+                    view! {
+                        <button
+                            class=if label == "Release" { "btn primary" } else { "btn" }
+                            disabled=disabled
+                            title=if disabled { "Releasing needs the releaser role" } else { "" }
+                            on:click=move |_| dialog.set(Some(n))
+                        >{label}</button>
+                    }
+                })}
+            </td>
+        </tr>
     }
 }
 
@@ -366,17 +440,14 @@ fn version_badge(version: i64, state: VersionState) -> AnyView {
 #[component]
 fn Editor(
     config: StoredValue<Config>,
-    versions: StoredValue<Vec<Version>>,
+    /// The newest version: the edit starts from it.
+    latest: Version,
     save: ServerAction<SaveVersion>,
     draft: RwSignal<Option<String>>,
     conflict: RwSignal<bool>,
 ) -> impl IntoView {
-    let latest = versions.with_value(|v| v.first().cloned());
-    let base_version = latest.as_ref().map(|v| v.version).unwrap_or(0);
-    let base_content = latest
-        .as_ref()
-        .map(|v| v.content.clone())
-        .unwrap_or_default();
+    let base_version = latest.version;
+    let base_content = latest.content.clone();
     let content = RwSignal::new(
         draft
             .get_untracked()
@@ -417,7 +488,7 @@ fn Editor(
     view! {
         <section class="card">
             <h2>"Edit"</h2>
-            {move || conflict.get().then(|| latest.clone()).flatten().map(|newer| {
+            {move || conflict.get().then(|| latest.clone()).map(|newer| {
                 let diff = diff_lines(&newer.content, &content.get_untracked());
                 let n = newer.version;
                 view! {
@@ -451,7 +522,6 @@ fn Editor(
 #[component]
 fn ReleaseDialog(
     config: StoredValue<Config>,
-    versions: StoredValue<Vec<Version>>,
     target: i64,
     release: ServerAction<Release>,
     close: impl Fn() + Copy + Send + Sync + 'static,
@@ -459,17 +529,20 @@ fn ReleaseDialog(
     let c = config.get_value();
     let stable = c.stable_version;
     let rollback = stable.is_some_and(|s| target < s);
-    let content_of = move |n: Option<i64>| {
-        n.and_then(|n| {
-            versions.with_value(|vs| {
-                vs.iter()
-                    .find(|v| v.version == n)
-                    .map(|v| v.content.clone())
-            })
-        })
-        .unwrap_or_default()
-    };
-    let diff = diff_lines(&content_of(stable), &content_of(Some(target)));
+    // Only the two versions compared are fetched. Created when the dialog opens and read only
+    // inside it, so it lives as long as the dialog.
+    let path = ConfigPath::new(&c.namespace, &c.env, &c.key);
+    let diff = LocalResource::new(move || {
+        let path = path.clone();
+        async move {
+            match stable {
+                Some(stable) => diff_versions(path, stable, target, false).await,
+                None => get_version(path, target)
+                    .await
+                    .map(|v| diff_lines("", &v.content)),
+            }
+        }
+    });
     let message = RwSignal::new(String::new());
     let typed = RwSignal::new(String::new());
     let needs_typing = c.env == "prod";
@@ -500,7 +573,14 @@ fn ReleaseDialog(
                 <h2 id="release-title">{title.clone()}</h2>
                 <p>{effect}</p>
                 <h3>{match stable { Some(s) => format!("Changes against stable v{s}"), None => "Full content (nothing released yet)".to_string() }}</h3>
-                <DiffView diff />
+                <Suspense fallback=|| view! { <p class="loading">"Loading the diff…"</p> }>
+                    {move || Suspend::new(async move {
+                        match diff.await {
+                            Ok(diff) => view! { <DiffView diff /> }.into_any(),
+                            Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                        }
+                    })}
+                </Suspense>
                 <label>"Message" <input name="release-message" placeholder="Why" bind:value=message /></label>
                 {needs_typing.then(|| view! {
                     <label>"Type " <code>{env.clone()}</code> " to confirm" <input name="confirm-env" bind:value=typed /></label>

@@ -1,6 +1,6 @@
 use crate::api::configs::{diff_versions, list_versions};
 use crate::app::components::DiffView;
-use crate::model::ConfigPath;
+use crate::model::{ConfigPath, VersionsQuery};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -47,9 +47,17 @@ pub fn DiffPage() -> impl IntoView {
         unified.set(one_column);
         store_layout(if one_column { "unified" } else { "split" });
     };
+    // The pickers offer the newest versions (a page of the most the list gives) and the two
+    // compared, whatever their age.
     let versions = Resource::new(
         move || (ns.get(), env.get(), key.get()),
-        |(ns, env, key)| list_versions(ConfigPath::new(ns, env, key)),
+        |(ns, env, key)| {
+            list_versions(
+                ConfigPath::new(ns, env, key),
+                None,
+                Some(VersionsQuery::MAX_LIMIT),
+            )
+        },
     );
     let diff = Resource::new(
         move || {
@@ -92,10 +100,17 @@ pub fn DiffPage() -> impl IntoView {
                 <select name=name on:change=move |ev| {
                     if let Ok(v) = event_target_value(&ev).parse::<i64>() { on_pick(v) }
                 }>
-                    {move || versions.get().and_then(|r| r.ok()).unwrap_or_default().into_iter().map(|v| {
-                        let n = v.version;
-                        view! { <option value=n selected=move || current.get() == n>{format!("v{n} — {}", v.message)}</option> }
-                    }).collect_view()}
+                    {move || {
+                        let listed = versions.get().and_then(|r| r.ok()).map(|p| p.versions).unwrap_or_default();
+                        let mut options: Vec<(i64, String)> = listed.into_iter().map(|v| (v.version, format!("v{} — {}", v.version, v.message))).collect();
+                        let chosen = current.get();
+                        if !options.iter().any(|(n, _)| *n == chosen) {
+                            options.push((chosen, format!("v{chosen}")));
+                        }
+                        options.into_iter().map(|(n, text)| {
+                            view! { <option value=n selected=move || current.get() == n>{text}</option> }
+                        }).collect_view()
+                    }}
                 </select>
             </label>
         }

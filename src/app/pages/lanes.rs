@@ -22,7 +22,7 @@ use crate::domain::lane::{parse_labels, parse_percentage};
 use crate::domain::plan::decide::PlanState;
 use crate::domain::selector::Selector;
 use crate::model::{
-    ConfigPath, Lane, LaneId, LanePlan, LaneStatus, LaneUpdate, NewLane, Preview, Version,
+    ConfigPath, Lane, LaneId, LanePlan, LaneStatus, LaneUpdate, NewLane, Preview, VersionSummary,
 };
 use crate::Error;
 use leptos::prelude::*;
@@ -133,7 +133,7 @@ impl GrayState {
         let stickiness = RwSignal::new("client_id".to_string());
         let other_key = RwSignal::new(String::new());
         let weight = RwSignal::new(10.0);
-        let parsed = Memo::new(move |_| Selector::parse(&selector.get()));
+        let parsed = Memo::new(move |_| Selector::parse_input(&selector.get()));
         let pct_error = Memo::new(move |_| parse_percentage(weight.get()).err());
         let draft = Memo::new(move |_| {
             Some(NewLane {
@@ -278,7 +278,7 @@ pub fn GrayPanel(
     state: GrayState,
     /// The stable version when the page loaded.
     stable: Option<i64>,
-    versions: StoredValue<Vec<Version>>,
+    versions: StoredValue<Vec<VersionSummary>>,
     /// The config's lanes, loaded with the page.
     lanes: Result<Vec<Lane>, Error>,
     /// The plans of the lanes, loaded with the page.
@@ -657,7 +657,7 @@ where
 }
 
 #[component]
-fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<Version>>) -> impl IntoView {
+fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<VersionSummary>>) -> impl IntoView {
     let GrayState {
         keys,
         create,

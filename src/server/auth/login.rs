@@ -97,7 +97,8 @@ impl LoginThrottle {
             ),
             Some(name) => Error::retry_in(
                 format!(
-                    "Too many failed sign-ins for {name:?} from your address; try again in {secs} seconds."
+                    "Too many failed sign-ins for {} from your address; try again in {secs} seconds.",
+                    crate::error::quoted(name)
                 ),
                 wait,
             ),

@@ -299,8 +299,9 @@ fn trace_id(value: &str) -> crate::Result<String> {
         Err(crate::Error::invalid(
             "trace_id",
             format!(
-                "trace_id {value:?} is not a trace id: give the 32 hex digits of a W3C \
-                 traceparent's second field (the response header traceparent names the request's)."
+                "trace_id {} is not a trace id: give the 32 hex digits of a W3C \
+                 traceparent's second field (the response header traceparent names the request's).",
+                crate::error::quoted(value)
             ),
         ))
     }

@@ -1,7 +1,7 @@
 use super::Tx;
 use crate::domain::format::ConfigFormat;
 use crate::model::Timestamp;
-use crate::model::{Config, Version};
+use crate::model::{Config, Version, VersionSummary};
 use sqlx::FromRow;
 use sqlx::Result;
 
@@ -218,15 +218,42 @@ pub async fn version(
     Ok(row.map(Into::into))
 }
 
-/// All versions of a config, newest first.
-pub async fn versions(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<Version>> {
-    let rows: Vec<VersionRow> = sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM versions WHERE config_id = $1 ORDER BY version DESC"
-    ))
+#[derive(FromRow)]
+struct SummaryRow {
+    version: i64,
+    checksum: String,
+    message: String,
+    author: String,
+    created_at: Timestamp,
+}
+
+/// The `limit` newest versions of a config older than `before` (of all, without it), newest
+/// first, without their content.
+pub async fn version_summaries(
+    db: impl super::Executor<'_>,
+    config_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<VersionSummary>> {
+    let rows: Vec<SummaryRow> = sqlx::query_as(
+        "SELECT version, checksum, message, author, created_at FROM versions
+          WHERE config_id = $1 AND version < $2 ORDER BY version DESC LIMIT $3",
+    )
     .bind(config_id)
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit)
     .fetch_all(db)
     .await?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| VersionSummary {
+            version: r.version,
+            checksum: r.checksum,
+            message: r.message,
+            author: r.author,
+            created_at: r.created_at,
+        })
+        .collect())
 }
 
 /// The ids of a namespace and an environment, each `None` when it does not exist.

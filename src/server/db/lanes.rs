@@ -72,6 +72,14 @@ pub async fn active(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
+/// How many active lanes a config has.
+pub async fn count_active(db: impl super::Executor<'_>, config_id: i64) -> Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM lanes WHERE config_id = $1 AND status = 'active'")
+        .bind(config_id)
+        .fetch_one(db)
+        .await
+}
+
 /// The active lanes of every config in one namespace and environment, with
 /// their config's key, each config's lanes in resolution order.
 pub async fn active_in_scope(

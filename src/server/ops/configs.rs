@@ -58,10 +58,12 @@ async fn scope(db: impl db::Executor<'_>, namespace: &str, env: &str) -> Result<
     match db::configs::scope_ids(db, namespace, env).await? {
         (Some(ns), Some(env)) => Ok((ns, env)),
         (None, _) => Err(Error::not_found(format!(
-            "There is no namespace named {namespace:?}."
+            "There is no namespace named {}.",
+            crate::error::quoted(namespace)
         ))),
         (_, None) => Err(Error::not_found(format!(
-            "There is no environment named {env:?}."
+            "There is no environment named {}.",
+            crate::error::quoted(env)
         ))),
     }
 }
@@ -78,7 +80,8 @@ pub(super) async fn find(
     }
     scope(&mut *conn, namespace, env).await?;
     Err(Error::not_found(format!(
-        "There is no config {key:?} in namespace {namespace:?}, environment {env:?}."
+        "There is no config {} in namespace {namespace:?}, environment {env:?}.",
+        crate::error::quoted(key)
     )))
 }
 
@@ -176,16 +179,6 @@ pub async fn create(state: &Core, actor: &Actor, at: &EnvPath, new: NewConfig) -
     let config = find(&mut tx, namespace, env, &new.key).await?.config;
     tx.commit().await?;
     Ok(config)
-}
-
-/// Newest first.
-#[tracing::instrument(skip_all, fields(path = %path))]
-pub async fn versions(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<Version>> {
-    let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
-    let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
-    Ok(db::configs::versions(&mut *conn, config.id).await?)
 }
 
 #[tracing::instrument(skip_all, fields(path = %path))]

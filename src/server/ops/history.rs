@@ -1,47 +1,111 @@
-//! What each version of a config is now (stable, in lanes, was stable, never released), from its
-//! release events and active lanes.
+//! A config's version history: the versions list, page by page, and what each version is now
+//! (stable, in lanes, was stable, never released), from its release events and active lanes.
 
-use super::configs::find;
-use crate::model::ConfigPath;
-use crate::model::{Lane, LaneShare, ReleaseEvent, ReleaseKind, Role, VersionState, VersionStatus};
+use super::configs::{find, find_version};
+use crate::model::{
+    ConfigPath, HistoryPage, Lane, LaneShare, ReleaseEvent, ReleaseKind, Role, Version,
+    VersionPage, VersionState, VersionStatus, VersionsQuery,
+};
 use crate::server::auth::Actor;
 use crate::server::db;
 use crate::server::Core;
 use crate::Result;
 use std::collections::HashMap;
 
-/// Every version of the config, newest first, with what it is now.
+/// One page of the config's versions, newest first, without their contents: `query.limit`
+/// (default [`VersionsQuery::DEFAULT_LIMIT`], capped to 1..=[`VersionsQuery::MAX_LIMIT`]) of
+/// those older than `query.before`.
 #[tracing::instrument(skip_all, fields(path = %path))]
-pub async fn version_statuses(
+pub async fn versions(
     state: &Core,
     actor: &Actor,
     path: &ConfigPath,
-) -> Result<Vec<VersionStatus>> {
+    query: &VersionsQuery,
+) -> Result<VersionPage> {
     let (namespace, env, key) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
-    let events = db::releases::list(&mut *conn, config.id).await?;
-    let lanes = db::lanes::active(&mut *conn, config.id).await?;
-    let c = &config.config;
-    Ok(statuses(
-        c.latest_version,
-        c.stable_version,
-        &events,
-        &lanes,
-    ))
+    page(&mut conn, config.id, query).await
 }
 
-/// Versions `latest` down to 1. `events`: the config's release events, newest first; `lanes`:
-/// its active lanes in resolution order. A version is, in this order of precedence: the stable
-/// release; in the lanes that serve it; stable until the last event that replaced it; never
-/// released.
-pub fn statuses(
-    latest: i64,
+async fn page(conn: &mut db::Conn, config_id: i64, query: &VersionsQuery) -> Result<VersionPage> {
+    let limit = query
+        .limit
+        .unwrap_or(VersionsQuery::DEFAULT_LIMIT)
+        .clamp(1, VersionsQuery::MAX_LIMIT) as usize;
+    // One more than a page tells whether there is another.
+    let mut versions =
+        db::configs::version_summaries(&mut *conn, config_id, query.before, limit as i64 + 1)
+            .await?;
+    let more = versions.len() > limit;
+    versions.truncate(limit);
+    let next_before = if more {
+        versions.last().map(|v| v.version)
+    } else {
+        None
+    };
+    Ok(VersionPage {
+        versions,
+        next_before,
+    })
+}
+
+/// The config's newest version, with its content (what an edit starts from).
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn latest(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Version> {
+    let (namespace, env, key) = path.parts();
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let mut conn = state.db.acquire().await?;
+    let config = find(&mut conn, namespace, env, key).await?;
+    find_version(&mut *conn, &config, config.config.latest_version).await
+}
+
+/// One page of the dashboard's version history ([`VersionsQuery::DEFAULT_LIMIT`] versions older
+/// than `before`, newest first), each with what it is now.
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn version_history(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    before: Option<i64>,
+) -> Result<HistoryPage> {
+    let (namespace, env, key) = path.parts();
+    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    let mut conn = state.db.acquire().await?;
+    let config = find(&mut conn, namespace, env, key).await?;
+    let query = VersionsQuery {
+        before,
+        limit: None,
+    };
+    let VersionPage {
+        versions,
+        next_before,
+    } = page(&mut conn, config.id, &query).await?;
+    let events = db::releases::list(&mut *conn, config.id).await?;
+    let lanes = db::lanes::active(&mut *conn, config.id).await?;
+    let numbers: Vec<i64> = versions.iter().map(|v| v.version).collect();
+    let states = states(&numbers, config.config.stable_version, &events, &lanes);
+    Ok(HistoryPage {
+        versions: versions
+            .into_iter()
+            .zip(states)
+            .map(|(version, state)| VersionStatus { version, state })
+            .collect(),
+        next_before,
+    })
+}
+
+/// What each of `versions` is now, in their order. `events`: the config's release events,
+/// newest first; `lanes`: its active lanes in resolution order. A version is, in this order of
+/// precedence: the stable release; in the lanes that serve it; stable until the last event that
+/// replaced it; never released.
+pub fn states(
+    versions: &[i64],
     stable: Option<i64>,
     events: &[ReleaseEvent],
     lanes: &[Lane],
-) -> Vec<VersionStatus> {
+) -> Vec<VersionState> {
     // Replay the changes of the stable release, oldest first: the last end of each version wins.
     let mut ended: HashMap<i64, VersionState> = HashMap::new();
     let mut current = None;
@@ -63,9 +127,9 @@ pub fn statuses(
         }
         current = Some(event.version);
     }
-    (1..=latest)
-        .rev()
-        .map(|version| {
+    versions
+        .iter()
+        .map(|&version| {
             let serving: Vec<LaneShare> = lanes
                 .iter()
                 .filter(|l| l.version == version)
@@ -74,7 +138,7 @@ pub fn statuses(
                     percentage: l.percentage,
                 })
                 .collect();
-            let state = if stable == Some(version) {
+            if stable == Some(version) {
                 VersionState::Stable
             } else if !serving.is_empty() {
                 VersionState::InLanes { lanes: serving }
@@ -82,8 +146,7 @@ pub fn statuses(
                 ended
                     .remove(&version)
                     .unwrap_or(VersionState::NeverReleased)
-            };
-            VersionStatus { version, state }
+            }
         })
         .collect()
 }
@@ -132,18 +195,15 @@ mod tests {
         }
     }
 
+    /// The states of versions `latest` down to 1.
     fn states(
         latest: i64,
         stable: Option<i64>,
         ev: &[(&str, i64)],
         lanes: &[Lane],
     ) -> Vec<VersionState> {
-        let list = statuses(latest, stable, &events(ev), lanes);
-        assert_eq!(
-            list.iter().map(|s| s.version).collect::<Vec<_>>(),
-            (1..=latest).rev().collect::<Vec<_>>()
-        );
-        list.into_iter().map(|s| s.state).collect()
+        let versions: Vec<i64> = (1..=latest).rev().collect();
+        super::states(&versions, stable, &events(ev), lanes)
     }
 
     /// The time of event number `n` in these tests.
@@ -234,6 +294,29 @@ mod tests {
             got,
             [VersionState::Stable, was(5, 3, false), was(4, 2, false)]
         );
+    }
+
+    #[test]
+    fn a_page_gets_the_states_of_its_versions_only() {
+        let evs = events(&[("stable", 1), ("stable", 2), ("rollback", 1)]);
+        let lanes = [lane(4, 3, 25.0)];
+        assert_eq!(
+            super::states(&[3, 2], Some(1), &evs, &lanes),
+            [
+                VersionState::InLanes {
+                    lanes: vec![LaneShare {
+                        lane: 4,
+                        percentage: 25.0
+                    }]
+                },
+                was(3, 1, true),
+            ]
+        );
+        assert_eq!(
+            super::states(&[1], Some(1), &evs, &lanes),
+            [VersionState::Stable]
+        );
+        assert!(super::states(&[], Some(1), &evs, &lanes).is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use super::configs::{find, find_version, message_of};
 use crate::domain::lane::{self, LaneRule, LaneVerdict};
 use crate::domain::selector::Selector;
 use crate::domain::Context;
+use crate::error::quoted;
 use crate::model::{
     ConfigPath, Explanation, Lane, LaneId, LaneStatus, LaneUpdate, NewLane, Preview, ReleaseEvent,
     ReleaseKind, Resolved, Role,
@@ -23,13 +24,25 @@ pub const DEFAULT_PRIORITY: i64 = 0;
 pub const DEFAULT_STICKINESS: &str = "client_id";
 pub const MAX_TARGETS: usize = 1000;
 pub const MAX_TARGET_CHARS: usize = 256;
+/// The most bytes a lane's targets may have together: they are kept in memory, evaluated on
+/// every resolve and repeated in the lane's audit entries, which must stay small.
+pub const MAX_TARGETS_BYTES: usize = 16 * 1024;
+/// Priorities lie in `-MAX_PRIORITY..=MAX_PRIORITY`: room for any ordering of a config's lanes,
+/// and numbers every client reads exactly.
+pub const MAX_PRIORITY: i64 = 1000;
+/// The most active lanes one config may have: each is tried on every resolve of the config.
+pub const MAX_ACTIVE_LANES: usize = 20;
 
 /// The id an unsaved (draft) lane has in previews and explanations.
 pub const DRAFT_LANE_ID: i64 = 0;
 
 fn parse_selector(text: &str) -> Result<Selector> {
-    Selector::parse(text)
-        .map_err(|e| Error::invalid("selector", format!("selector {text:?} is not valid at {e}")))
+    Selector::parse_input(text).map_err(|e| {
+        Error::invalid(
+            "selector",
+            format!("selector {} is not valid at {e}", quoted(text)),
+        )
+    })
 }
 
 fn parse_percentage(percentage: f64) -> Result<u32> {
@@ -58,14 +71,25 @@ fn check_targets(targets: Vec<String>) -> Result<Vec<String>> {
             return Err(Error::invalid(
                 "targets",
                 format!(
-                    "target {} ({target:?}) is not valid: use 1–{MAX_TARGET_CHARS} characters without control characters.",
-                    i + 1
+                    "target {} ({}) is not valid: use 1–{MAX_TARGET_CHARS} characters without control characters.",
+                    i + 1,
+                    quoted(target)
                 ),
             ));
         }
         if !checked.iter().any(|t| t == target) {
             checked.push(target.to_string());
         }
+    }
+    let bytes: usize = checked.iter().map(String::len).sum();
+    if bytes > MAX_TARGETS_BYTES {
+        return Err(Error::invalid(
+            "targets",
+            format!(
+                "The targets have {bytes} bytes together; a lane takes at most {MAX_TARGETS_BYTES} \
+                 (use a selector for larger groups)."
+            ),
+        ));
     }
     Ok(checked)
 }
@@ -83,8 +107,9 @@ fn check_stickiness(stickiness: Option<String>) -> Result<String> {
         return Err(Error::invalid(
             "stickiness",
             format!(
-                "stickiness {stickiness:?} is not a context key: use 1–63 of A-Z a-z 0-9 . _ / - \
-                 (e.g. client_id or user_id)."
+                "stickiness {} is not a context key: use 1–63 of A-Z a-z 0-9 . _ / - \
+                 (e.g. client_id or user_id).",
+                quoted(&stickiness)
             ),
         ));
     }
@@ -102,6 +127,19 @@ struct CheckedLane {
     message: String,
 }
 
+fn check_priority(priority: i64) -> Result<i64> {
+    if !(-MAX_PRIORITY..=MAX_PRIORITY).contains(&priority) {
+        return Err(Error::invalid(
+            "priority",
+            format!(
+                "priority {priority} is out of range; use a number from -{MAX_PRIORITY} to \
+                 {MAX_PRIORITY} (lower is tried first)."
+            ),
+        ));
+    }
+    Ok(priority)
+}
+
 fn check_new_lane(new: NewLane) -> Result<CheckedLane> {
     Ok(CheckedLane {
         version: new.version,
@@ -109,7 +147,7 @@ fn check_new_lane(new: NewLane) -> Result<CheckedLane> {
         targets: check_targets(new.targets.unwrap_or_default())?,
         percentage_bp: parse_percentage(new.percentage)?,
         stickiness: check_stickiness(new.stickiness)?,
-        priority: new.priority.unwrap_or(DEFAULT_PRIORITY),
+        priority: check_priority(new.priority.unwrap_or(DEFAULT_PRIORITY))?,
         message: message_of(new.message)?,
     })
 }
@@ -279,6 +317,14 @@ pub async fn create(
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
     check_version(&mut tx, &config, new.version).await?;
+    // Writes are serialized (`begin_write`), so the count cannot change before the insert.
+    let active = db::lanes::count_active(&mut *tx, config.id).await?;
+    if active >= MAX_ACTIVE_LANES as i64 {
+        return Err(Error::conflict(format!(
+            "{path} already has {active} active lanes, the most a config may have \
+             ({MAX_ACTIVE_LANES}); promote or abort one before starting another."
+        )));
+    }
     let salt = db::lanes::take_next_salt(&mut tx, config.id).await?;
     let selector = new.selector.to_string();
     let mut lane = db::lanes::insert(
@@ -415,7 +461,10 @@ fn apply(lane: &Lane, change: &LaneUpdate) -> Result<CheckedLane> {
             None => basis_points(lane.percentage),
         },
         stickiness: lane.stickiness.clone(),
-        priority: change.priority.unwrap_or(lane.priority),
+        priority: match change.priority {
+            Some(priority) => check_priority(priority)?,
+            None => lane.priority,
+        },
         message: message_of(change.message.clone())?,
     })
 }
@@ -786,6 +835,42 @@ mod tests {
         let err = check_targets(vec!["pod-1".into(), " ".into()]).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("targets"));
         assert!(err.message.contains("target 2"), "{}", err.message);
+    }
+
+    #[test]
+    fn targets_are_bounded_in_count_and_bytes() {
+        let many: Vec<String> = (0..=MAX_TARGETS).map(|i| format!("u{i}")).collect();
+        let err = check_targets(many).unwrap_err();
+        assert!(err.message.contains("at most 1000"), "{}", err.message);
+        // 100 targets of 200 characters: each fits, together they do not.
+        let long: Vec<String> = (0..100).map(|i| format!("{i:0>200}")).collect();
+        let err = check_targets(long).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("targets"));
+        assert!(
+            err.message.contains("20000 bytes together") && err.message.contains("16384"),
+            "{}",
+            err.message
+        );
+        let fits: Vec<String> = (0..80).map(|i| format!("{i:0>200}")).collect();
+        assert_eq!(check_targets(fits).unwrap().len(), 80);
+    }
+
+    #[test]
+    fn a_refused_target_is_quoted_short() {
+        let err = check_targets(vec![format!("{}\n", "x".repeat(100_000))]).unwrap_err();
+        assert!(err.message.len() < 300, "{}", err.message);
+        assert!(err.message.contains("…"), "{}", err.message);
+    }
+
+    #[test]
+    fn priorities_lie_within_the_range() {
+        assert_eq!(check_priority(-1000).unwrap(), -1000);
+        assert_eq!(check_priority(1000).unwrap(), 1000);
+        for bad in [1001, -1001, i64::MIN, i64::MAX] {
+            let err = check_priority(bad).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some("priority"));
+            assert!(err.message.contains("-1000 to 1000"), "{}", err.message);
+        }
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn check_name(field: &str, value: &str) -> Result<()> {
     } else {
         Err(Error::invalid(
             field,
-            format!("{field} {value:?} is not valid: use 1–63 letters, digits, '.', '_' or '-', starting with a letter or digit."),
+            format!("{field} {} is not valid: use 1–63 letters, digits, '.', '_' or '-', starting with a letter or digit.", crate::error::quoted(value)),
         ))
     }
 }

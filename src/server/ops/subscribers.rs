@@ -47,8 +47,9 @@ pub fn check_client_id(client_id: &str) -> Result<()> {
         Err(Error::invalid(
             "client_id",
             format!(
-                "client_id {client_id:?} is not valid: use 1–{MAX_CLIENT_ID_LEN} letters, digits, \
-                 '.', '_', '/' or '-' (e.g. the pod name)."
+                "client_id {} is not valid: use 1–{MAX_CLIENT_ID_LEN} letters, digits, \
+                 '.', '_', '/' or '-' (e.g. the pod name).",
+                crate::error::quoted(client_id)
             ),
         ))
     }
@@ -58,10 +59,12 @@ async fn check_scope(state: &Core, namespace: &str, env: &str) -> Result<()> {
     match db::configs::scope_ids(&state.db, namespace, env).await? {
         (Some(_), Some(_)) => Ok(()),
         (None, _) => Err(Error::not_found(format!(
-            "There is no namespace named {namespace:?}."
+            "There is no namespace named {}.",
+            crate::error::quoted(namespace)
         ))),
         (_, None) => Err(Error::not_found(format!(
-            "There is no environment named {env:?}."
+            "There is no environment named {}.",
+            crate::error::quoted(env)
         ))),
     }
 }
@@ -108,7 +111,10 @@ pub async fn watch(
         Some(other) => {
             return Err(Error::invalid(
                 "mode",
-                format!("mode {other:?} is not known; use config (the default) or rules."),
+                format!(
+                    "mode {} is not known; use config (the default) or rules.",
+                    crate::error::quoted(other)
+                ),
             ))
         }
     };
@@ -117,7 +123,10 @@ pub async fn watch(
         Some(id) => Some(id.trim().parse::<i64>().map_err(|_| {
             Error::invalid(
                 "last_event_id",
-                format!("Last-Event-ID {id:?} is not a release event number."),
+                format!(
+                    "Last-Event-ID {} is not a release event number.",
+                    crate::error::quoted(id)
+                ),
             )
         })?),
     };
@@ -188,9 +197,11 @@ pub async fn report(state: &Core, actor: &Actor, report: Report) -> Result<()> {
         Owner::of(actor).is_some_and(|owner| state.hub.watches(owner, &scope, &report.client_id));
     if !watching {
         return Err(Error::conflict(format!(
-            "No instance {:?} watches {}/{} with these credentials: open its watch stream \
+            "No instance {} watches {}/{} with these credentials: open its watch stream \
              first, with the same token and client_id, then report.",
-            report.client_id, report.namespace, report.env
+            crate::error::quoted(&report.client_id),
+            report.namespace,
+            report.env
         ))
         .on_field("client_id"));
     }
@@ -199,8 +210,10 @@ pub async fn report(state: &Core, actor: &Actor, report: Report) -> Result<()> {
         .is_none()
     {
         return Err(Error::not_found(format!(
-            "There is no config {:?} in {}/{} to report about.",
-            report.key, report.namespace, report.env
+            "There is no config {} in {}/{} to report about.",
+            crate::error::quoted(&report.key),
+            report.namespace,
+            report.env
         )));
     }
     state.instances.report(report);

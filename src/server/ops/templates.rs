@@ -30,9 +30,12 @@ fn require_change(actor: &Actor, env: &str) -> Result<()> {
 
 /// The environment's id and default template, or 404.
 async fn environment(db: impl db::Executor<'_>, env: &str) -> Result<(i64, Option<String>)> {
-    db::templates::environment(db, env)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("There is no environment {env:?}.")))
+    db::templates::environment(db, env).await?.ok_or_else(|| {
+        Error::not_found(format!(
+            "There is no environment {}.",
+            crate::error::quoted(env)
+        ))
+    })
 }
 
 fn stored_plan(row: &TemplateRow) -> Result<Plan> {
@@ -68,7 +71,8 @@ pub async fn plan_of(db: &db::Pool, env: &str, name: &str) -> Result<Plan> {
             Err(Error::invalid(
                 "template",
                 format!(
-                    "{env} has no rollout template {name:?}; its templates are: {}.",
+                    "{env} has no rollout template {}; its templates are: {}.",
+                    crate::error::quoted(name),
                     names.join(", ")
                 ),
             ))
@@ -148,7 +152,12 @@ pub async fn delete(state: &Core, actor: &Actor, env: &str, name: &str) -> Resul
     let (env_id, default) = environment(&mut *tx, env).await?;
     let row = db::templates::find(&mut *tx, env_id, name)
         .await?
-        .ok_or_else(|| Error::not_found(format!("{env} has no rollout template {name:?}.")))?;
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "{env} has no rollout template {}.",
+                crate::error::quoted(name)
+            ))
+        })?;
     if row.builtin {
         return Err(Error::conflict(format!(
             "{name:?} is a built-in template; every environment keeps it."
@@ -189,7 +198,10 @@ pub async fn set_default(
         if db::templates::find(&mut *tx, env_id, name).await?.is_none() {
             return Err(Error::invalid(
                 "template",
-                format!("{env} has no rollout template {name:?}."),
+                format!(
+                    "{env} has no rollout template {}.",
+                    crate::error::quoted(name)
+                ),
             ));
         }
     }

@@ -37,7 +37,10 @@ pub async fn create(state: &Core, actor: &Actor, new: NewToken) -> Result<Create
         if db::environments::find(&mut tx, env).await?.is_none() {
             return Err(Error::invalid(
                 "env",
-                format!("There is no environment named {env:?}."),
+                format!(
+                    "There is no environment named {}.",
+                    crate::error::quoted(env)
+                ),
             ));
         }
     }

@@ -112,5 +112,13 @@ async fn require_environment(tx: &mut db::Tx<'_>, env: &str) -> Result<()> {
     db::environments::find(tx, env)
         .await?
         .map(|_| ())
-        .ok_or_else(|| Error::invalid("env", format!("There is no environment named {env:?}.")))
+        .ok_or_else(|| {
+            Error::invalid(
+                "env",
+                format!(
+                    "There is no environment named {}.",
+                    crate::error::quoted(env)
+                ),
+            )
+        })
 }

@@ -60,7 +60,7 @@ async fn invalid_content_is_refused_with_line_and_column_and_nothing_is_stored()
             .get_json(&config_path("shop", "prod", &key, "/versions"))
             .await;
         assert_eq!(
-            versions.as_array().unwrap().len(),
+            versions["versions"].as_array().unwrap().len(),
             1,
             "{format}: no version was stored"
         );

@@ -179,17 +179,27 @@ async fn versions_are_numbered_checksummed_and_immutable() {
     let (_, versions) = app
         .get_json(&config_path("shop", "prod", "app.json", "/versions"))
         .await;
-    let numbers: Vec<i64> = versions
-        .as_array()
-        .unwrap()
+    let listed = versions["versions"].as_array().unwrap();
+    let numbers: Vec<i64> = listed
         .iter()
         .map(|v| v["version"].as_i64().unwrap())
         .collect();
     assert_eq!(numbers, [3, 2, 1], "newest first");
-    for (v, content) in versions.as_array().unwrap().iter().zip([v3, v2, v1]) {
-        assert_eq!(v["content"], content);
+    assert_eq!(versions["next_before"], Value::Null, "one page");
+    for (v, content) in listed.iter().zip([v3, v2, v1]) {
+        assert_eq!(v["content"], Value::Null, "the list leaves contents out");
         assert_eq!(v["checksum"], sha256(content));
         assert!(v["created_at"].as_str().unwrap().ends_with('Z'));
+        let (status, one) = app
+            .get_json(&config_path(
+                "shop",
+                "prod",
+                "app.json",
+                &format!("/versions/{}", v["version"]),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(one["content"], content);
     }
     let (status, one) = app
         .get_json(&config_path("shop", "prod", "app.json", "/versions/1"))
@@ -270,7 +280,7 @@ async fn a_stale_base_version_is_409_naming_the_latest() {
     let (_, versions) = app
         .get_json(&config_path("shop", "prod", "app.toml", "/versions"))
         .await;
-    assert_eq!(versions.as_array().unwrap().len(), 3);
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 3);
     assert_eq!(app.audit_count().await, before);
     let (status, _) = app
         .post_json(
@@ -311,6 +321,108 @@ async fn concurrent_saves_on_one_base_let_exactly_one_win() {
     assert!(statuses
         .iter()
         .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT));
+}
+
+/// Issue 25, finding 3: the versions list is paged by a cursor and leaves the contents out (300
+/// versions of about 1 MiB made one answer of 316 MB).
+#[tokio::test]
+async fn the_versions_list_is_paged_without_contents() {
+    let app = spawn_app().await;
+    app.namespace("shop").await;
+    // 4 KiB a version: a page of 200 with their contents would be 800 KiB.
+    let content = |n: i64| format!("{n}\n{}", "x".repeat(4096));
+    app.config("shop", "prod", "app.txt", "text", &content(1))
+        .await;
+    let total = 205;
+    for n in 2..=total {
+        app.save("shop", "prod", "app.txt", &content(n), n - 1)
+            .await;
+    }
+    let list = |query: &str| config_path("shop", "prod", "app.txt", &format!("/versions{query}"));
+    let page = |query: &str| {
+        let url = app.url(&list(query));
+        let client = app.admin.clone();
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            let status = r.status();
+            let text = r.text().await.unwrap();
+            (
+                status,
+                text.len(),
+                serde_json::from_str::<Value>(&text).unwrap(),
+            )
+        }
+    };
+    let numbers = |body: &Value| -> Vec<i64> {
+        body["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_i64().unwrap())
+            .collect()
+    };
+
+    // The default page: the 50 newest, and where the next one starts.
+    let (status, bytes, first) = page("").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(numbers(&first), (156..=205).rev().collect::<Vec<_>>());
+    assert_eq!(first["next_before"], 156);
+    for item in first["versions"].as_array().unwrap() {
+        assert!(item.get("content").is_none(), "{item}");
+        let n = item["version"].as_i64().unwrap();
+        assert_eq!(item["checksum"], sha256(&content(n)));
+        assert_eq!(item["author"], "admin");
+    }
+    assert!(bytes < 50 * 300, "{bytes} bytes for 50 versions");
+
+    // Walking the cursor visits every version exactly once, newest first, in pages of the limit.
+    let mut seen = Vec::new();
+    let mut query = "?limit=40".to_string();
+    let mut pages = 0;
+    loop {
+        let (status, _, body) = page(&query).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let got = numbers(&body);
+        assert!(!got.is_empty() && got.len() <= 40, "{query}: {got:?}");
+        seen.extend(got);
+        pages += 1;
+        match body["next_before"].as_i64() {
+            Some(before) => query = format!("?limit=40&before={before}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 6);
+    assert_eq!(seen, (1..=total).rev().collect::<Vec<_>>());
+
+    // A limit over 200 is capped to 200; below 1 it is 1; past the oldest the page is empty.
+    let (_, bytes, capped) = page("?limit=100000").await;
+    assert_eq!(numbers(&capped), (6..=205).rev().collect::<Vec<_>>());
+    assert_eq!(capped["next_before"], 6);
+    assert!(bytes < 200 * 300, "{bytes} bytes for 200 versions");
+    let (_, _, one) = page("?limit=0&before=3").await;
+    assert_eq!((numbers(&one), &one["next_before"]), (vec![2], &json!(2)));
+    let (_, _, last) = page("?before=2").await;
+    assert_eq!(
+        (numbers(&last), &last["next_before"]),
+        (vec![1], &Value::Null)
+    );
+    let (_, _, none) = page("?before=1").await;
+    assert_eq!(
+        (numbers(&none), &none["next_before"]),
+        (vec![], &Value::Null)
+    );
+    for bad in ["?limit=many", "?before=x", "?limit=-1"] {
+        let (status, _, body) = page(bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "bad_request", "{bad}: {body}");
+    }
+
+    // The content of a version is one request away.
+    let (status, v7) = app
+        .get_json(&config_path("shop", "prod", "app.txt", "/versions/7"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v7["content"], content(7));
 }
 
 /// Runs the futures concurrently on the test runtime.
