@@ -1,10 +1,10 @@
-use crate::model::{InstancePage, InstancesQuery};
+use crate::model::InstancePage;
 use crate::Error;
 use leptos::prelude::*;
 
 /// A page of the subscribers of a namespace in an environment, connected or recently seen:
-/// client ids after `after` (the previous page's `next_after`), [`InstancesQuery::DEFAULT_LIMIT`]
-/// of them.
+/// the first [`crate::model::InstancesQuery::DEFAULT_LIMIT`] client ids after `after` (the
+/// previous page's `next_after`).
 #[server]
 pub async fn list_instances(
     namespace: String,
@@ -16,9 +16,9 @@ pub async fn list_instances(
         &state,
         &actor,
         &crate::model::EnvPath::new(namespace, env),
-        &InstancesQuery {
+        &crate::model::InstancesQuery {
             after,
-            ..InstancesQuery::default()
+            ..Default::default()
         },
     )
     .await
