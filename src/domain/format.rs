@@ -468,7 +468,9 @@ mod yaml_bounds {
                     }
                     unsafe_yaml::YAML_SCALAR_EVENT => Event::Scalar(
                         anchor(raw.data.scalar.anchor),
-                        raw.data.scalar.length as u64,
+                        // `size_t`: u64 here, narrower on some targets.
+                        #[allow(clippy::unnecessary_cast)]
+                        (raw.data.scalar.length as u64),
                     ),
                     unsafe_yaml::YAML_ALIAS_EVENT => {
                         Event::Alias(anchor(raw.data.alias.anchor).unwrap_or_default())
@@ -519,7 +521,7 @@ mod yaml_bounds {
         let mut events = 0usize;
         while let Some((event, line, column)) = parser.next() {
             events += 1;
-            if events % STOP_EVERY == 0 && stop() {
+            if events.is_multiple_of(STOP_EVERY) && stop() {
                 return Err(Refusal::Stopped);
             }
             let at = |message: String| FormatError {
