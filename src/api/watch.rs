@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use futures_util::stream::{self, Stream, StreamExt};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -203,7 +204,7 @@ async fn instances_stream(
         scope: (at.namespace, at.env),
         changes,
         ticker: heartbeat(state.config.heartbeat),
-        due: Vec::new(),
+        due: VecDeque::new(),
     };
     // A read that fails ends the stream: the browser reconnects and starts from a fresh page.
     let live = stream::unfold(feed, |mut feed| async move {
@@ -224,8 +225,8 @@ struct InstancesFeed {
     scope: Scope,
     changes: tokio::sync::broadcast::Receiver<Change>,
     ticker: tokio::time::Interval,
-    /// Changed instances not sent yet, last first.
-    due: Vec<String>,
+    /// Changed instances not sent yet, by client id.
+    due: VecDeque<String>,
 }
 
 impl InstancesFeed {
@@ -237,9 +238,8 @@ impl InstancesFeed {
         let (namespace, env) = &self.scope;
         loop {
             if !self.due.is_empty() {
-                let at = self.due.len().saturating_sub(Self::CHUNK);
-                let mut ids = self.due.split_off(at);
-                ids.reverse();
+                let chunk = self.due.len().min(Self::CHUNK);
+                let ids: Vec<String> = self.due.drain(..chunk).collect();
                 return self.instances(&ids).await;
             }
             let mut ids = std::collections::BTreeSet::new();
@@ -286,7 +286,7 @@ impl InstancesFeed {
                 return Some(frame("instances", &page));
             }
             if !ids.is_empty() {
-                self.due = ids.into_iter().rev().collect();
+                self.due = ids.into_iter().collect();
                 continue;
             }
             if other {

@@ -166,8 +166,7 @@ fn follow(
     };
     let connections = Rc::new(RefCell::new(Connections::default()));
     let bump = move || connected.try_update(|c| *c = Some(c.map_or(0, |n| n + 1)));
-    let on = |handle: Box<dyn FnMut(String)>| {
-        let mut handle = handle;
+    let on = |mut handle: Box<dyn FnMut(String)>| {
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
             if let Some(text) = ev.data().as_string() {
                 handle(text);
@@ -190,7 +189,7 @@ fn follow(
         }))
     };
     let instance = {
-        let count = count.clone();
+        let (count, connections) = (count.clone(), connections.clone());
         on(Box::new(move |text| {
             if let Ok(instance) = serde_json::from_str::<Instance>(&text) {
                 if connections.borrow_mut().record(&instance) {
@@ -213,6 +212,7 @@ fn follow(
                 client_id: String,
             }
             if let Ok(gone) = serde_json::from_str::<Removed>(&text) {
+                connections.borrow_mut().0.remove(&gone.client_id);
                 live.update(|l| {
                     if let Some(l) = l {
                         l.remove(&gone.client_id)
