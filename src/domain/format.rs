@@ -210,7 +210,7 @@ fn validate_json(content: &str, stop: &dyn Fn() -> bool) -> Result<(), Refusal> 
 fn json_too_deep(json: &[u8], stop: &dyn Fn() -> bool) -> Result<Option<usize>, Refusal> {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for (offset, &byte) in json.iter().enumerate() {
-        if offset % (16 * STOP_EVERY) == 0 && stop() {
+        if offset.is_multiple_of(16 * STOP_EVERY) && stop() {
             return Err(Refusal::Stopped);
         }
         if in_string {
@@ -327,7 +327,7 @@ fn validate_properties(content: &str, stop: &dyn Fn() -> bool) -> Result<(), Ref
     let mut logical: Vec<(char, usize, usize)> = Vec::new();
     let mut continued = false;
     for (index, physical) in content.split('\n').enumerate() {
-        if index % STOP_EVERY == 0 && stop() {
+        if index.is_multiple_of(STOP_EVERY) && stop() {
             return Err(Refusal::Stopped);
         }
         let physical = physical.strip_suffix('\r').unwrap_or(physical);
@@ -466,10 +466,9 @@ mod yaml_bounds {
                     unsafe_yaml::YAML_SEQUENCE_END_EVENT | unsafe_yaml::YAML_MAPPING_END_EVENT => {
                         Event::End
                     }
-                    unsafe_yaml::YAML_SCALAR_EVENT => Event::Scalar(
-                        anchor(raw.data.scalar.anchor),
-                        raw.data.scalar.length as u64,
-                    ),
+                    unsafe_yaml::YAML_SCALAR_EVENT => {
+                        Event::Scalar(anchor(raw.data.scalar.anchor), raw.data.scalar.length)
+                    }
                     unsafe_yaml::YAML_ALIAS_EVENT => {
                         Event::Alias(anchor(raw.data.alias.anchor).unwrap_or_default())
                     }
@@ -519,7 +518,7 @@ mod yaml_bounds {
         let mut events = 0usize;
         while let Some((event, line, column)) = parser.next() {
             events += 1;
-            if events % STOP_EVERY == 0 && stop() {
+            if events.is_multiple_of(STOP_EVERY) && stop() {
                 return Err(Refusal::Stopped);
             }
             let at = |message: String| FormatError {
