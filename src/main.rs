@@ -102,7 +102,7 @@ struct ServeArgs {
     /// Mark the session cookie Secure: browsers reach the server over HTTPS.
     #[arg(long, env = "GRAYCAST_SECURE_COOKIES")]
     secure_cookies: bool,
-    /// Address of a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed (repeat or comma-separate for several).
+    /// Address of a reverse proxy whose X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host are believed (repeat or comma-separate for several).
     #[arg(long, env = "GRAYCAST_TRUSTED_PROXY", value_delimiter = ',')]
     trusted_proxy: Vec<std::net::IpAddr>,
     /// Connections open at once, watch streams included; more are answered 503 and closed.

@@ -49,7 +49,7 @@ pub struct ServeConfig {
     pub login: auth::LoginLimits,
     /// Mark the session cookie `Secure` (the server is reached over HTTPS).
     pub secure_cookies: bool,
-    /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    /// Reverse proxies whose `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` are believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Connections open at once, watch streams included (src/server/listen.rs).
     pub max_connections: usize,
