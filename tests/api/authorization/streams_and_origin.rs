@@ -61,7 +61,8 @@ async fn revoking_a_token_ends_its_watch_and_instances_streams() {
 }
 
 /// Issue 13, point 10: changing a user's role or disabling it ends the
-/// streams it opened with its session; a user still allowed reconnects.
+/// streams it opened with its session; a user still allowed signs in again (issue 25,
+/// finding 11: the change ended the session too) and reconnects.
 #[tokio::test]
 async fn a_role_change_or_disabling_ends_a_users_streams() {
     let app = spawn_app().await;
@@ -100,6 +101,13 @@ async fn a_role_change_or_disabling_ends_a_users_streams() {
     change(json!({"role": "editor"})).await;
     assert!(instances.ends().await, "the instances stream ends");
     assert!(watching.ends().await, "the watch stream ends");
+    assert_eq!(
+        open(&feed).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the session ended with the old role"
+    );
+    let r = crate::common::login(&vera, &app.base, "vera", "vera-password").await;
+    assert_eq!(r.status(), StatusCode::OK);
     let r = open(&feed).await;
     assert_eq!(r.status(), StatusCode::OK, "still allowed: it reconnects");
     let mut instances = sse::from_response(r);
