@@ -14,19 +14,6 @@ async fn me(app: &TestApp, c: &Client) -> StatusCode {
         .status()
 }
 
-async fn user_id(app: &TestApp, username: &str) -> i64 {
-    let (status, users) = app.get_json("/api/v1/users").await;
-    assert_eq!(status, StatusCode::OK);
-    users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["username"] == username)
-        .expect("the user")["id"]
-        .as_i64()
-        .unwrap()
-}
-
 async fn patch_user(app: &TestApp, id: i64, change: Value) {
     let r = app
         .admin
@@ -49,7 +36,7 @@ async fn signed_in(app: &TestApp, username: &str) -> Client {
 async fn disabling_a_user_or_changing_their_role_or_environment_ends_their_sessions_for_good() {
     let app = spawn_app().await;
     let alice = app.user("alice", "viewer", None).await;
-    let id = user_id(&app, "alice").await;
+    let id = app.user_id("alice").await;
     assert_eq!(me(&app, &alice).await, StatusCode::OK);
 
     // A change that changes nothing keeps the session.

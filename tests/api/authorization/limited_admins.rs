@@ -26,19 +26,6 @@ async fn limited_admins(app: &TestApp) -> [(&'static str, Caller); 3] {
     ]
 }
 
-async fn user_id(app: &TestApp, username: &str) -> i64 {
-    let (status, users) = app.get_json("/api/v1/users").await;
-    assert_eq!(status, StatusCode::OK);
-    users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["username"] == username)
-        .unwrap_or_else(|| panic!("no user {username}: {users}"))["id"]
-        .as_i64()
-        .unwrap()
-}
-
 /// Status and JSON body of a request.
 async fn status_of(
     app: &TestApp,
@@ -74,8 +61,8 @@ async fn token_names(app: &TestApp, caller: &Caller) -> Vec<String> {
 async fn limited_admins_cannot_create_or_change_users() {
     let app = spawn_app().await;
     let admins = limited_admins(&app).await;
-    let admin_id = user_id(&app, "admin").await;
-    let sam_id = user_id(&app, "sam").await;
+    let admin_id = app.user_id("admin").await;
+    let sam_id = app.user_id("sam").await;
     for (i, (who, caller)) in admins.iter().enumerate() {
         for (role, env) in [("admin", None), ("viewer", Some("staging"))] {
             let body = json!({

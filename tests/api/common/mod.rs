@@ -216,6 +216,20 @@ impl TestApp {
         c
     }
 
+    /// The id of user `username`, read through the API.
+    pub async fn user_id(&self, username: &str) -> i64 {
+        let (status, users) = self.get_json("/api/v1/users").await;
+        assert_eq!(status, StatusCode::OK);
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == username)
+            .unwrap_or_else(|| panic!("no user {username}: {users}"))["id"]
+            .as_i64()
+            .unwrap()
+    }
+
     /// Creates an API token through the API and returns its secret.
     pub async fn token(
         &self,
