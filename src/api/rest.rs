@@ -92,6 +92,7 @@ pub fn router() -> Router<AppState> {
             get(list_environments).post(create_environment),
         )
         .route("/audit", get(search_audit))
+        .route("/audit/actors", get(audit_actors))
         .route("/namespaces", get(list_namespaces).post(create_namespace))
         .route(CONFIGS, get(list_configs).post(create_config))
         .route(
@@ -238,6 +239,11 @@ async fn create_environment(
 ) -> Result<impl IntoResponse> {
     let env = ops::environments::create(&state, &actor, &body.name).await?;
     Ok((StatusCode::CREATED, Json(env)))
+}
+
+async fn audit_actors(State(state): State<AppState>, actor: Actor) -> Result<impl IntoResponse> {
+    let actors = ops::audit::actors(&state, &actor).await?;
+    Ok(Json(serde_json::json!({ "actors": actors })))
 }
 
 async fn search_audit(

@@ -412,8 +412,55 @@ mod tests {
     }
 
     fn say(action: &str, key: Option<&str>, details: Value) -> String {
-        audit_sentence(&entry("admin", action, key, details))
-            .unwrap_or_else(|| panic!("no sentence for {action}"))
+        let e = entry("admin", action, key, details);
+        let sentence = audit_sentence(&e).unwrap_or_else(|| panic!("no sentence for {action}"));
+        assert_searchable(&e, &sentence);
+        sentence
+    }
+
+    /// Lower-case runs of letters and digits, as the full-text index splits text.
+    fn words(text: &str) -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    }
+
+    /// The audit search finds an entry by the words its sentence shows: each word is stored
+    /// (actor, action, target, details), or listed for its action in `domain::audit::ACTIONS`,
+    /// or a number (`v9` is the stored 9; a step is shown one up from the stored one).
+    fn assert_searchable(e: &AuditEntry, sentence: &str) {
+        let mut stored = String::new();
+        for field in [
+            Some(&e.actor),
+            Some(&e.action),
+            e.namespace.as_ref(),
+            e.env.as_ref(),
+            e.key.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            stored.push_str(field);
+            stored.push(' ');
+        }
+        stored.push_str(&e.details.to_string());
+        let stored = words(&stored);
+        let (_, said) = crate::domain::audit::ACTIONS
+            .iter()
+            .find(|(a, _)| *a == e.action)
+            .unwrap_or_else(|| panic!("{} is missing from domain::audit::ACTIONS", e.action));
+        for word in words(sentence) {
+            let number = word.strip_prefix('v').unwrap_or(&word);
+            let known = stored.contains(&word)
+                || said.split(' ').any(|w| w == word)
+                || number.bytes().all(|b| b.is_ascii_digit());
+            assert!(
+                known,
+                "{:?}: the word {word:?} of {sentence:?} is neither stored nor listed for {}",
+                e.action, e.action
+            );
+        }
     }
 
     const KEY: Option<&str> = Some("app.yaml");
@@ -465,6 +512,7 @@ mod tests {
             audit_sentence(&first).unwrap(),
             "system created user admin (admin) at first start"
         );
+        assert_searchable(&first, &audit_sentence(&first).unwrap());
         assert_eq!(
             say(
                 "user.update",
@@ -591,8 +639,10 @@ mod tests {
     #[test]
     fn rollout_plans_and_templates_read_as_sentences() {
         let by = |action: &str, details: Value| {
-            audit_sentence(&entry("graycast", action, KEY, details))
-                .unwrap_or_else(|| panic!("no sentence for {action}"))
+            let e = entry("graycast", action, KEY, details);
+            let sentence = audit_sentence(&e).unwrap_or_else(|| panic!("no sentence for {action}"));
+            assert_searchable(&e, &sentence);
+            sentence
         };
         let plan = json!({"steps": [{"percentage": 5}, {"percentage": 25}, {"percentage": 100}]});
         assert_eq!(
@@ -644,12 +694,14 @@ mod tests {
             audit_sentence(&template).unwrap(),
             "admin created rollout template slow in prod"
         );
+        assert_searchable(&template, &audit_sentence(&template).unwrap());
         template.action = "template.default".into();
         template.details = json!({"before": "canary", "after": null});
         assert_eq!(
             audit_sentence(&template).unwrap(),
             "admin cleared the default rollout template in prod"
         );
+        assert_searchable(&template, &audit_sentence(&template).unwrap());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Nothing here does I/O, spawns threads or reads the clock, so the same code runs on the server
 //! and, compiled to wasm32, in the browser (live validation, previews, side-by-side diffs).
 
+pub mod audit;
 pub mod bucket;
 pub mod diff;
 pub mod format;

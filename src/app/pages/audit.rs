@@ -1,9 +1,14 @@
-use crate::api::audit::search_audit;
+use crate::api::audit::{audit_actors, search_audit};
+use crate::api::configs::diff_versions;
+use crate::app::components::DiffView;
 use crate::app::sentences::{audit_raw, audit_sentence};
-use crate::model::{AuditEntry, AuditQuery};
+use crate::domain::audit::ACTIONS;
+use crate::model::{AuditEntry, AuditQuery, ConfigPath};
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
+use serde_json::Value;
 
 /// The audit trail: full-text search plus filters, newest first, as sentences.
 /// The query lives in the URL, so a config page can link to its own history.
@@ -24,6 +29,7 @@ pub fn AuditPage() -> impl IntoView {
         trace_id: param("trace_id"),
     });
     let page = Resource::new(move || query.get(), search_audit);
+    let actors = Resource::new(|| (), |_| audit_actors());
     let q = RwSignal::new(String::new());
     let actor = RwSignal::new(String::new());
     let action = RwSignal::new(String::new());
@@ -73,17 +79,68 @@ pub fn AuditPage() -> impl IntoView {
         ev.prevent_default();
         nav(&to_url(None), Default::default());
     };
+    // A picked actor or action applies at once, as a search would.
+    let nav = navigate.clone();
+    let pick = move |field: RwSignal<String>, value: String| {
+        field.set(value);
+        nav(&to_url(None), Default::default());
+    };
+    let pick_actor = pick.clone();
+    let actor_picker = move || {
+        let pick_actor = pick_actor.clone();
+        Suspend::new(async move {
+            let mut known = actors.await.unwrap_or_default();
+            // An actor from the URL that the list does not hold (a name typed at a failed
+            // sign-in) is still shown as the filter in force.
+            let current = actor.get_untracked();
+            if !current.is_empty() && !known.contains(&current) {
+                known.push(current);
+            }
+            view! {
+                <label>
+                    "Actor"
+                    <select name="actor" on:change=move |ev| pick_actor(actor, event_target_value(&ev))>
+                        <option value="" selected=move || actor.get().is_empty()>"anyone"</option>
+                        {known.into_iter().map(|name| {
+                            let value = name.clone();
+                            view! { <option value=name.clone() selected=move || actor.get() == value>{name.clone()}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+            }
+        })
+    };
+    let pick_action = pick.clone();
     view! {
         <Title text="Audit" />
         <h1>"Audit trail"</h1>
         <form class="card stack" role="search" on:submit=on_search>
             <div class="inline-form">
-                <label class="grow">"Search" <input type="search" name="q" placeholder="words in actors, actions, targets, messages, details" bind:value=q /></label>
+                <label class="grow">"Search" <input type="search" name="q" placeholder="words as shown: rolled back, promoted, a key, a message" bind:value=q /></label>
                 <button class="btn primary" type="submit">"Search"</button>
             </div>
             <div class="inline-form">
-                <label>"Actor" <input name="actor" bind:value=actor /></label>
-                <label>"Action" <input name="action" placeholder="release.rollback or release." bind:value=action /></label>
+                <Transition fallback=|| view! { <label>"Actor" <select name="actor" disabled=true><option>"anyone"</option></select></label> }>
+                    {actor_picker}
+                </Transition>
+                <label>
+                    "Action"
+                    <select name="action" on:change=move |ev| pick_action(action, event_target_value(&ev))>
+                        <option value="" selected=move || action.get().is_empty()>"any action"</option>
+                        {action_groups().into_iter().map(|(noun, names)| {
+                            let family = format!("{noun}.");
+                            let every = family.clone();
+                            view! {
+                                <optgroup label=noun>
+                                    <option value=family.clone() selected=move || action.get() == every>{format!("every {noun} action")}</option>
+                                    {names.into_iter().map(|name| view! {
+                                        <option value=name selected=move || action.get() == name>{name}</option>
+                                    }).collect_view()}
+                                </optgroup>
+                            }
+                        }).collect_view()}
+                    </select>
+                </label>
                 <label>"Namespace" <input name="namespace" bind:value=namespace /></label>
                 <label>"Environment" <input name="env" bind:value=env /></label>
                 <label>"Since" <input name="since" placeholder="2026-11-01" bind:value=since /></label>
@@ -116,19 +173,111 @@ pub fn AuditPage() -> impl IntoView {
     }
 }
 
+/// The known actions grouped by their noun (`release` → `release.stable`, `release.rollback`).
+fn action_groups() -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+    for (action, _) in ACTIONS {
+        let noun = action.split('.').next().unwrap_or(action);
+        match groups.iter_mut().find(|(n, _)| *n == noun) {
+            Some((_, names)) => names.push(action),
+            None => groups.push((noun, vec![action])),
+        }
+    }
+    groups
+}
+
+/// The versions an entry's change is between: `(from, to)` for a saved version (its base) and
+/// a release or rollback (the stable release before it). `from` is `None` for a first release.
+fn change_of(entry: &AuditEntry) -> Option<(Option<i64>, i64)> {
+    let number = |k: &str| entry.details.get(k).and_then(Value::as_i64);
+    let to = number("version")?;
+    match entry.action.as_str() {
+        "version.create" => Some((number("base_version"), to)),
+        "release.stable" | "release.rollback" => Some((number("previous_version"), to)),
+        _ => None,
+    }
+}
+
 #[component]
 fn AuditRow(entry: AuditEntry) -> impl IntoView {
-    let details = serde_json::to_string_pretty(&entry.details).unwrap_or_default();
     // The request's trace id, linking to every entry that request wrote.
     let trace = entry.trace_id.clone().map(|id| {
         view! { <p class="trace">"trace " <a href=format!("/audit?trace_id={id}")><code>{id.clone()}</code></a></p> }
     });
+    let path = match (&entry.namespace, &entry.env, &entry.key) {
+        (Some(ns), Some(env), Some(key)) => Some(ConfigPath::new(ns, env, key)),
+        _ => None,
+    };
+    let change = path.clone().zip(change_of(&entry));
+    let links = path.clone().map(|p| {
+        let config = format!("/ns/{}/{}/{}", p.namespace, p.env, p.key);
+        let version = change.as_ref().map(|(_, (from, to))| {
+            let href = match from {
+                Some(from) => format!("{config}/diff?from={from}&to={to}"),
+                None => format!("{config}#v{to}"),
+            };
+            view! { " · " <A href=href>{format!("v{to}")}</A> }
+        });
+        view! { <p class="audit-links"><A href=config.clone()>{format!("{}/{}/{}", p.namespace, p.env, p.key)}</A>{version}</p> }
+    });
+    let diff = change.map(|(path, (from, to))| match from {
+        Some(from) => view! { <ChangeDiff path from to /> }.into_any(),
+        None => view! { <p class="muted">"The first release: nothing was stable before."</p> }
+            .into_any(),
+    });
+    let fields = match &entry.details {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| {
+                let shown = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                view! { <dt>{k.clone()}</dt><dd>{shown}</dd> }
+            })
+            .collect_view()
+            .into_any(),
+        other => view! { <dt>"details"</dt><dd>{other.to_string()}</dd> }.into_any(),
+    };
     view! {
         <li class="audit-entry" data-action=entry.action.clone()>
             <time datetime=entry.at.to_string()>{format!("{} {}", entry.at.date(), entry.at.clock())}</time>
             <span class="sentence">{audit_sentence(&entry).unwrap_or_else(|| audit_raw(&entry))}</span>
             <code class="action">{entry.action.clone()}</code>
-            <details><summary>"details"</summary>{trace}<pre>{details}</pre></details>
+            <details>
+                <summary>"details"</summary>
+                {links}
+                {diff}
+                {trace}
+                <dl class="audit-details">{fields}</dl>
+            </details>
         </li>
+    }
+}
+
+/// The content change of a version, release or rollback entry, fetched when asked for.
+#[component]
+fn ChangeDiff(path: ConfigPath, from: i64, to: i64) -> impl IntoView {
+    let loaded: RwSignal<Option<Result<crate::domain::diff::Diff, crate::Error>>> =
+        RwSignal::new(None);
+    let asked = RwSignal::new(false);
+    let show = move |_| {
+        asked.set(true);
+        let path = path.clone();
+        leptos::task::spawn_local(async move {
+            loaded.set(Some(diff_versions(path, from, to, false).await));
+        });
+    };
+    view! {
+        <div class="audit-change">
+            {move || match (asked.get(), loaded.get()) {
+                (false, _) => view! {
+                    <button type="button" class="btn small" on:click=show.clone()>{format!("Show the change v{from} → v{to}")}</button>
+                }.into_any(),
+                (true, None) => view! { <p class="loading">"Computing the diff…"</p> }.into_any(),
+                (true, Some(Ok(diff))) => view! { <DiffView diff unified=true /> }.into_any(),
+                (true, Some(Err(e))) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+            }}
+        </div>
     }
 }

@@ -1,6 +1,7 @@
 pub use super::audit_pg::Tuning;
 use super::Tx;
 use super::{Engine, Sql};
+use crate::domain::audit::{self, SearchTerm, MAX_SEARCH_WORDS};
 use crate::model::Timestamp;
 use crate::model::{AuditEntry, AuditPage, AuditQuery};
 use sqlx::FromRow;
@@ -136,8 +137,10 @@ pub async fn search_tuned(
     tuning: Tuning,
 ) -> crate::Result<AuditPage> {
     refuse_nul(q)?;
+    let terms = search_terms(q)?;
     let filters = Filters {
         q,
+        terms,
         trace_id: q.trace_id.as_deref().map(trace_id).transpose()?,
         envs: [q.env.as_deref(), env_scope],
         namespaces: [q.namespace.as_deref(), namespace_scope],
@@ -162,9 +165,39 @@ pub async fn search_tuned(
     })
 }
 
+/// The most actors [`actors`] lists.
+pub const MAX_ACTORS: i64 = 1000;
+
+/// The actors a reader can pick from, in name order: the users, the tokens (`token:<name>`) and
+/// the server's own names (`system`, `graycast`, `cli`) that wrote at least one entry within the
+/// reader's scope. Names typed at a failed sign-in are not among them (search for those).
+pub async fn actors(
+    pool: &super::Pool,
+    env_scope: Option<&str>,
+    namespace_scope: Option<&str>,
+) -> crate::Result<Vec<String>> {
+    let mut sql = Sql::new(
+        "SELECT p.name FROM (SELECT username AS name FROM users \
+         UNION SELECT 'token:' || name FROM tokens \
+         UNION SELECT 'system' UNION SELECT 'graycast' UNION SELECT 'cli') p \
+         WHERE EXISTS (SELECT 1 FROM audit a WHERE a.actor = p.name",
+    );
+    if let Some(env) = env_scope {
+        sql.push(" AND a.env = ").bind(env.to_string());
+    }
+    if let Some(namespace) = namespace_scope {
+        sql.push(" AND a.namespace = ").bind(namespace.to_string());
+    }
+    sql.push(") ORDER BY p.name LIMIT ").bind(MAX_ACTORS);
+    let rows: Vec<(String,)> = sql.fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|(name,)| name).collect())
+}
+
 /// An audit search's filters, checked, with the reader's scope.
 pub(super) struct Filters<'a> {
     pub q: &'a AuditQuery,
+    /// The words of `q`, each with the actions whose sentences show it.
+    pub terms: Option<Vec<SearchTerm>>,
     pub trace_id: Option<String>,
     pub envs: [Option<&'a str>; 2],
     pub namespaces: [Option<&'a str>; 2],
@@ -242,7 +275,7 @@ async fn search_sqlite(
     for value in f.namespaces.iter().chain(&f.envs).flatten() {
         narrowing.extend(column_phrase("target", value));
     }
-    let text = match f.q.q.as_deref().and_then(fts_query) {
+    let text = match f.terms.as_deref().map(fts_match) {
         Some(words) => Some([vec![words], narrowing].concat().join(" AND ")),
         None if narrowing.len() >= 2 && f.trace_id.is_none() => Some(narrowing.join(" AND ")),
         None => None,
@@ -330,35 +363,53 @@ fn column_phrase(column: &str, value: &str) -> Option<String> {
         .then(|| format!("{column} : {}", quote(value)))
 }
 
-/// Turns the user's words into a safe FTS5 query: every word quoted (so FTS5
-/// syntax in it is plain text), all required, the last one also matching as a
-/// prefix (search as you type). `None` when there is no word to look for.
-pub fn fts_query(input: &str) -> Option<String> {
-    let terms: Vec<&str> = input
-        .split_whitespace()
-        .filter(|t| t.chars().any(char::is_alphanumeric))
-        .collect();
-    let last = terms.len().checked_sub(1)?;
-    let quoted: Vec<String> = terms
+/// The words of `q`, at most [`MAX_SEARCH_WORDS`]; `None` when there is no word to look for.
+fn search_terms(q: &AuditQuery) -> crate::Result<Option<Vec<SearchTerm>>> {
+    let terms = q.q.as_deref().and_then(audit::search_terms);
+    if terms.as_ref().is_some_and(|t| t.len() > MAX_SEARCH_WORDS) {
+        return Err(crate::Error::invalid(
+            "q",
+            format!("Search for at most {MAX_SEARCH_WORDS} words at a time."),
+        ));
+    }
+    Ok(terms)
+}
+
+/// Turns the user's words into a safe FTS5 query: every word quoted (so FTS5 syntax in it is
+/// plain text), all required, the last one also matching as a prefix (search as you type).
+/// A word the dashboard's sentences show also matches the entries of those actions
+/// (`rolled` finds `release.rollback`), and `v9` also matches the number 9.
+pub fn fts_match(terms: &[SearchTerm]) -> String {
+    terms
         .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let star = if i == last { "*" } else { "" };
-            format!("{}{star}", quote(t))
+        .map(|t| {
+            let star = if t.prefix { "*" } else { "" };
+            let mut any = vec![format!("{}{star}", quote(&t.word))];
+            any.extend(t.number.as_deref().map(|n| format!("{}{star}", quote(n))));
+            any.extend(t.actions.iter().map(|a| format!("action : {}", quote(a))));
+            match any.len() {
+                1 => any.remove(0),
+                _ => format!("({})", any.join(" OR ")),
+            }
         })
-        .collect();
-    Some(quoted.join(" AND "))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::fts_query;
+    use super::fts_match;
+    use crate::domain::audit::search_terms;
+
+    fn fts_query(q: &str) -> Option<String> {
+        search_terms(q).map(|t| fts_match(&t))
+    }
 
     #[test]
     fn words_become_a_quoted_conjunction_with_a_prefix_last() {
         assert_eq!(
-            fts_query("hotfix  release").as_deref(),
-            Some("\"hotfix\" AND \"release\"*")
+            fts_query("hotfix  pool").as_deref(),
+            Some("\"hotfix\" AND \"pool\"*")
         );
         assert_eq!(
             fts_query(r#"say "hi" OR NEAR("#).as_deref(),
@@ -366,5 +417,13 @@ mod tests {
         );
         assert_eq!(fts_query("  - * ").as_deref(), None);
         assert_eq!(fts_query("").as_deref(), None);
+    }
+
+    #[test]
+    fn words_on_screen_also_match_their_actions() {
+        assert_eq!(
+            fts_query("rolled v9").as_deref(),
+            Some(r#"("rolled" OR action : "release.rollback") AND ("v9"* OR "9"*)"#)
+        );
     }
 }

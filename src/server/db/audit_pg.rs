@@ -12,8 +12,9 @@
 //! the few matches then sorted). Both parts run in one snapshot (`begin_read`), with the
 //! planner told which kind of scan to use and planning for the actual words every time.
 
-use super::audit::{fts_query, AuditRow, Filters, COLUMNS};
+use super::audit::{AuditRow, Filters, COLUMNS};
 use super::{Sql, Tx};
+use crate::domain::audit::SearchTerm;
 
 /// The newest entries looked at first, in id order (about 7 ms on the benchmark machine).
 const WINDOW: i64 = 8_192;
@@ -51,7 +52,7 @@ pub(super) async fn search(
     need: i64,
     tuning: Tuning,
 ) -> crate::Result<Vec<AuditRow>> {
-    let words = f.q.q.as_deref().filter(|q| fts_query(q).is_some());
+    let words = f.terms.as_deref();
     // The structured filters narrow a match as on SQLite (an equal field has the same
     // words), so the GIN index intersects posting lists rather than fetching rows to
     // compare: actor (weight A), action (B), namespace (C). Not the environment: with one
@@ -121,21 +122,42 @@ enum Query {
 }
 
 /// The words and the narrowing phrases as one tsquery, made by the database's own
-/// functions (the PostgreSQL migration), as the `search` column's vector was.
+/// functions (the PostgreSQL migration), as the `search` column's vector was. Each word also
+/// matches the actions whose sentences show it (weight B, the action) and, as `v9`, its number.
 async fn tsquery(
     tx: &mut Tx<'static>,
-    words: Option<&str>,
+    words: Option<&[SearchTerm]>,
     narrowing: &[(&str, &str)],
 ) -> crate::Result<Query> {
     let mut parts: Vec<String> = Vec::new();
-    if let Some(words) = words {
-        let query: Option<String> = sqlx::query_scalar("SELECT audit_search_words($1)::text")
-            .bind(words.to_string())
-            .fetch_one(&mut **tx)
-            .await?;
-        match query {
-            Some(query) => parts.push(query),
-            None => return Ok(Query::Nothing),
+    if let Some(terms) = words {
+        // One round trip: `audit_search_phrase` for every word, in order.
+        let mut sql = Sql::new("");
+        for (i, term) in terms.iter().enumerate() {
+            sql.push(if i == 0 {
+                "SELECT "
+            } else {
+                " UNION ALL SELECT "
+            })
+            .push(&format!("{i}::bigint, audit_search_phrase("))
+            .bind(term.word.clone())
+            .push(&format!(", '', {})::text", term.prefix));
+        }
+        sql.push(" ORDER BY 1");
+        let phrases: Vec<(i64, Option<String>)> = sql.fetch_all(&mut **tx).await?;
+        let mut any_word = false;
+        for (term, (_, phrase)) in terms.iter().zip(phrases) {
+            let mut any: Vec<String> = phrase.into_iter().collect();
+            let star = if term.prefix { ":*" } else { "" };
+            any.extend(term.number.as_deref().map(|n| format!("'{n}'{star}")));
+            any.extend(term.actions.iter().map(|a| action_phrase(a)));
+            if !any.is_empty() {
+                any_word = true;
+                parts.push(any.join(" | "));
+            }
+        }
+        if !any_word {
+            return Ok(Query::Nothing);
         }
     }
     for (weight, value) in narrowing {
@@ -158,6 +180,17 @@ async fn tsquery(
                 .join(" & "),
         ),
     })
+}
+
+/// A known action name as a phrase of the action field (weight B): `release.rollback` is
+/// `'release':B <-> 'rollback':B`. Action names are ASCII words joined by `.` and `_`.
+fn action_phrase(action: &str) -> String {
+    action
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("'{w}':B"))
+        .collect::<Vec<_>>()
+        .join(" <-> ")
 }
 
 /// The ids a search covers, `lower..upper`: the time range (times never decrease along

@@ -21,3 +21,9 @@ pub async fn search(state: &Core, actor: &Actor, query: &AuditQuery) -> Result<A
     )
     .await
 }
+
+/// The actors the audit page offers as a filter (see `db::audit::actors`).
+pub async fn actors(state: &Core, actor: &Actor) -> Result<Vec<String>> {
+    actor.require(Role::Viewer)?;
+    db::audit::actors(&state.db, actor.env.as_deref(), actor.namespace.as_deref()).await
+}

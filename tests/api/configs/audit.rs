@@ -362,3 +362,115 @@ async fn an_environment_and_action_that_never_meet_are_looked_up_in_their_index(
     let page = search(&app, "env=dev&action=auth.login").await;
     assert_eq!(page["entries"], json!([]), "{page}");
 }
+
+fn actions_of(page: &Value) -> Vec<String> {
+    page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Issue 26 (point 4): the search finds the words the dashboard's sentences show ("alice rolled
+/// back shop/prod/app.txt to v1"), not only the stored fields; `v2` is the stored version 2.
+#[tokio::test]
+async fn the_audit_search_finds_the_words_on_screen() {
+    let app = spawn_app().await;
+    app.namespace("shop").await;
+    app.config("shop", "prod", "app.txt", "text", "1").await;
+    app.save("shop", "prod", "app.txt", "2", 1).await;
+    app.release("shop", "prod", "app.txt", 2, "bigger pool")
+        .await;
+    app.release("shop", "prod", "app.txt", 1, "pool too big")
+        .await;
+
+    assert_eq!(
+        actions_of(&search(&app, "q=rolled%20back").await),
+        ["release.rollback"]
+    );
+    assert_eq!(
+        actions_of(&search(&app, "q=rolled%20back%20to%20v1").await),
+        ["release.rollback"]
+    );
+    assert_eq!(
+        actions_of(&search(&app, "q=released%20v2").await),
+        ["release.stable"]
+    );
+    assert_eq!(
+        actions_of(&search(&app, "q=saved%20v2%20of%20app.txt").await),
+        ["version.create"]
+    );
+    // A word no sentence of these entries shows finds nothing; a filter still applies.
+    assert_eq!(search(&app, "q=promoted").await["entries"], json!([]));
+    assert_eq!(
+        search(&app, "q=rolled&action=release.stable").await["entries"],
+        json!([])
+    );
+    // The action names are searchable as before.
+    assert_eq!(
+        actions_of(&search(&app, "q=release.rollback").await),
+        ["release.rollback"]
+    );
+    let many = vec!["word"; 17].join("%20");
+    let (status, body) = app.get_json(&format!("/api/v1/audit?q={many}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["field"], "q");
+}
+
+/// Issue 26 (points 3 and 4): the dashboard's audit search with no filter at all (the top
+/// bar's Audit link) answers, and the actor picker lists the actors a reader may see —
+/// never a name typed at a failed sign-in.
+#[tokio::test]
+async fn the_audit_page_searches_without_filters_and_offers_known_actors() {
+    let app = spawn_app().await;
+    app.namespace("shop").await;
+    app.config("shop", "prod", "app.txt", "text", "1").await;
+    let bob = app.user("bob", "editor", Some("staging")).await;
+    let r = bob
+        .post(app.url("/api/v1/namespaces/shop/envs/staging/configs"))
+        .json(&json!({"key": "notes.txt", "format": "text", "content": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let stranger = crate::common::client();
+    crate::common::login(&stranger, &app.base, "mallory-was-here", "guess").await;
+
+    let r = app
+        .admin
+        .post(app.url(<graycast::api::audit::SearchAudit as leptos::server_fn::ServerFn>::PATH))
+        .header("Origin", app.base.clone())
+        .json(&json!({ "query": {} }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let page: Value = r.json().await.unwrap();
+    assert!(!page["entries"].as_array().unwrap().is_empty());
+
+    let (status, body) = app.get_json("/api/v1/audit/actors").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["actors"], json!(["admin", "bob", "system"]));
+    // Bob reads staging only: its actors are those with entries there (`system` created the
+    // environment at first start; admin wrote nothing in staging).
+    let r = bob
+        .get(app.url("/api/v1/audit/actors"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["actors"], json!(["bob", "system"]));
+    let r = crate::common::client()
+        .get(app.url("/api/v1/audit/actors"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
