@@ -8,7 +8,7 @@ use super::guard::{GuardStatus, Reading};
 use super::{show_bp, Finish, NoDataPolicy, OnFailure, Plan};
 
 /// How `waiting_for` begins while a plan waits for the evidence its promotion needs.
-pub const EVIDENCE: &str = "evidence to promote";
+const EVIDENCE: &str = "evidence to promote";
 
 /// A plan's life: `running` → `paused` ⇄ `running` → `completed` | `aborted`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
