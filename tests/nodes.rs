@@ -471,7 +471,8 @@ async fn a_plan_finishes_on_the_other_node_when_its_scheduler_node_is_killed() {
         .post(
             0,
             &format!("{}/lanes", Cluster::configs("app.txt")),
-            json!({"version": 2, "plan": {"steps": steps, "guards": [], "finish": "promote"}}),
+            // No subscriber runs here to give a promotion its evidence: the plan holds.
+            json!({"version": 2, "plan": {"steps": steps, "guards": [], "finish": "hold"}}),
         )
         .await;
     assert_eq!(status, 201, "{lane}");
@@ -522,7 +523,8 @@ async fn a_plan_finishes_on_the_other_node_when_its_scheduler_node_is_killed() {
         .await
         .contains("\ngraycast_rollout_lease_held 1\n"));
     let (_, config) = cluster.get(survivor, &Cluster::configs("app.txt")).await;
-    assert_eq!(config["stable_version"], 2, "{config}");
+    assert_eq!(config["lanes"][0]["percentage"], 100.0, "{config}");
+    assert_eq!(config["lanes"][0]["plan"]["state"], "completed", "{config}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -157,3 +157,63 @@ test("a failed report aborts the plan's lane and a red banner says why, live, un
     closers.forEach((close) => close());
   }
 });
+
+test("the plan editor flags a lane no instance will run, explains user_id stickiness, asks for evidence, and keeps a webhook's quoting", async ({ page, baseURL }) => {
+  const { ns, token, base } = await setUp(page, "evidence");
+  // A template with a quoting webhook guard (polled rarely: it only has to survive the editor).
+  const hook = { kind: "webhook", url: "http://127.0.0.1:9/hook", interval_secs: 3600, failures: 100, quote_body: true };
+  const template = `quoting-${ns}`;
+  const made = await page.request.post("/api/v1/rollout-templates?env=staging", {
+    data: { name: template, plan: { steps: [{ percentage: 10, hold_secs: 3600 }, { percentage: 100 }], guards: [{ kind: "reports" }, hook], finish: "promote" } },
+  });
+  expect(made.status()).toBe(201);
+  const close = await agent(baseURL!, token, ns, "staging", "sub-1");
+  try {
+    await page.goto(`/ns/${ns}/staging/app.json`);
+    await hydrated(page);
+    await page.locator("select[name=lane-version]").selectOption("2");
+    await page.locator("select[name=plan-template]").selectOption("canary");
+    const editor = page.getByTestId("plan-editor");
+    const warnings = page.getByTestId("plan-warnings");
+    // The built-in canary carries the reports guard.
+    await expect(editor.locator(".guard-card[data-kind=reports]")).toHaveCount(1);
+    await expect(page.getByTestId("plan-errors")).toContainText("✓ The plan is valid.");
+    await expect(editor.getByTestId("step-reach").nth(0)).toContainText("of 1 connected instances");
+    await expect(warnings).toHaveCount(0);
+
+    // A selector no connected instance matches: flagged before start.
+    await page.locator("input[name=lane-selector]").fill("region=shanghai");
+    await expect(warnings).toContainText("This lane matches none of the 1 connected instances");
+    await expect(warnings).toContainText("the plan gets no evidence and will not promote by itself");
+
+    // Sticky on user_id: subscribers are not users.
+    await page.locator("input[name=lane-selector]").fill("");
+    await page.locator("select[name=lane-stickiness]").selectOption("user_id");
+    await expect(warnings).toContainText("subscribers send no user id: this lane only affects per-request resolve and OFREP");
+    await expect(warnings).toContainText("This lane matches none of the 1 connected instances");
+    await page.locator("select[name=lane-stickiness]").selectOption("client_id");
+    await expect(warnings).toHaveCount(0);
+
+    // Promoting without the reports guard: the server's sentence beside the guards, no start.
+    await editor.getByRole("button", { name: "Remove guard 1" }).click();
+    const refusal = 'a plan that finishes by promoting needs a reports guard with min_instances of at least 1: add {"kind":"reports"} to guards, or finish with "hold"';
+    await expect(editor.getByTestId("guards-error")).toContainText(refusal);
+    await expect(page.getByRole("button", { name: "Start lane" })).toBeDisabled();
+    await editor.locator("input[name=plan-finish][value=hold]").check();
+    await expect(editor.getByTestId("guards-error")).not.toContainText(refusal);
+    await expect(page.getByRole("button", { name: "Start lane" })).toBeEnabled();
+
+    // A template's webhook keeps quote_body through the editor: the lane starts from it by name.
+    await page.locator("select[name=plan-template]").selectOption(template);
+    await expect(editor.locator("input[name=guard-quote_body]")).toBeChecked();
+    await expect(editor.locator(".guard-card[data-kind=webhook]")).toContainText("A failing answer's first line is quoted in the reason.");
+    await page.getByRole("button", { name: "Start lane" }).click();
+    await expect(page.getByTestId("plan-timeline")).toBeVisible();
+    const lanes = await (await page.request.get(`${base}/app.json/lanes`)).json();
+    expect(lanes[0].plan.template).toBe(template);
+    const plan = await (await page.request.get(`${base}/app.json/lanes/${lanes[0].id}/plan`)).json();
+    expect(plan.plan.guards[1].quote_body).toBe(true);
+  } finally {
+    close();
+  }
+});

@@ -773,7 +773,8 @@ fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<VersionSummary>>) -> 
                         <label>"Context key" <input name="lane-stickiness-key" bind:value=other_key /></label>
                     </Show>
                 </div>
-                <PlanEditor draft=plan eligible />
+                <PlanEditor draft=plan eligible refused=action_error(create)
+                    stickiness=Signal::derive(move || if stickiness.get() == "other" { other_key.get() } else { stickiness.get() }) />
                 <Show when=move || !plan.active()>
                     <WeightControl weight=weight.into() label="Weight".to_string() connected />
                 </Show>

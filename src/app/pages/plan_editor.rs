@@ -9,10 +9,13 @@
 use crate::api::configs::preview_lane;
 use crate::api::plan_fns::plan_templates;
 use crate::app::pages::lanes::{format_pct, Keys};
-use crate::app::pages::plan_rows::{check, field_words, guard_words, step_reach, word, Reach, Row};
+use crate::app::pages::plan_rows::{
+    check, field_words, guard_words, lane_warnings, step_reach, word, Reach, Row,
+};
 use crate::domain::plan::decide::human_secs;
 use crate::domain::plan::{Guard, Plan, PlanError};
 use crate::model::{ConfigPath, NewLane, PlanSpec, RolloutTemplates};
+use crate::Error;
 use leptos::prelude::*;
 use serde_json::Value;
 
@@ -235,6 +238,7 @@ impl PlanDraft {
                     ("interval_secs", g.interval_secs.to_string()),
                     ("failures", g.failures.to_string()),
                     ("timeout_secs", g.timeout_secs.to_string()),
+                    ("quote_body", g.quote_body.to_string()),
                 ],
             ),
         }
@@ -310,6 +314,12 @@ pub fn PlanEditor(
     draft: PlanDraft,
     /// What the rule matches at 100 %: the eligible instances.
     eligible: RwSignal<Option<Reach>>,
+    /// The lane's stickiness key.
+    #[prop(into)]
+    stickiness: Signal<String>,
+    /// The server's refusal of the last start, if any: one about the guards shows beside them.
+    #[prop(into)]
+    refused: Signal<Option<Error>>,
 ) -> impl IntoView {
     let PlanDraft {
         templates,
@@ -369,10 +379,21 @@ pub fn PlanEditor(
                 ("interval_secs", "30".into()),
                 ("failures", "2".into()),
                 ("timeout_secs", "5".into()),
+                ("quote_body", "false".into()),
             ],
         };
         let row = draft.row(kind, &fields);
         guards.update(|g| g.push(row));
+    };
+    let warnings = move || {
+        let reach = eligible.get().filter(|_| draft.active());
+        lane_warnings(reach.as_ref(), &stickiness.get())
+    };
+    // A template chosen by name is refused on `template`, naming the plan's field inside it.
+    let guards_refused = move || {
+        refused.get().filter(|e| {
+            e.field.as_deref() == Some("plan.guards") || e.message.contains("plan.guards:")
+        })
     };
     view! {
         <fieldset class="plan-editor" data-testid="plan-editor">
@@ -414,6 +435,10 @@ pub fn PlanEditor(
                     <button type="button" class="btn small" on:click=move |_| add_guard("prometheus")>"+ Prometheus guard"</button>
                     <button type="button" class="btn small" on:click=move |_| add_guard("webhook")>"+ Webhook guard"</button>
                 </div>
+                <div data-testid="guards-error">
+                    {move || draft.error_at("plan.guards").map(|e| view! { <p class="field-error">{format!("✕ {e}")}</p> })}
+                    {move || guards_refused().map(|e| view! { <p class="field-error" role="alert">{format!("✕ The server refused the plan: {}", e.message)}</p> })}
+                </div>
                 <Policy draft name="on_failure" legend="When a guard fails"
                     choices=vec![
                         ("abort", "Abort the lane at once: its instances go back to the stable release."),
@@ -440,6 +465,14 @@ pub fn PlanEditor(
                     }}
                 </div>
             </Show>
+            {move || {
+                let warnings = warnings();
+                (!warnings.is_empty()).then(|| view! {
+                    <ul class="plan-warnings" role="status" data-testid="plan-warnings">
+                        {warnings.into_iter().map(|w| view! { <li class="warning">{format!("⚠ {w}")}</li> }).collect_view()}
+                    </ul>
+                })
+            }}
         </fieldset>
     }
 }
@@ -573,6 +606,16 @@ fn GuardCard(draft: PlanDraft, key: u32, kind: &'static str) -> impl IntoView {
             {field("interval_secs", "Every (s)", "30")}
             {field("failures", "Failures in a row", "2")}
             {field("timeout_secs", "Timeout (s)", "5")}
+            <label class="radio">
+                <input type="checkbox" name="guard-quote_body"
+                    prop:checked=move || row().and_then(|r| r.fields.get("quote_body").cloned()).as_deref() == Some("true")
+                    on:change=move |ev| {
+                        draft.edited();
+                        let on = event_target_checked(&ev).to_string();
+                        guards.update(|g| if let Some(r) = g.iter_mut().find(|r| r.key == key) { r.fields.insert("quote_body", on); });
+                    } />
+                "Quote a failing answer's first line in the reason"
+            </label>
         }
         .into_any(),
     };

@@ -4,7 +4,7 @@
 
 use crate::app::pages::lanes::format_pct;
 use crate::domain::plan::decide::human_secs;
-use crate::domain::plan::{parse_plan, Plan, PlanError, MAX_HOLD_SECS};
+use crate::domain::plan::{check_evidence, parse_plan, Plan, PlanError, MAX_HOLD_SECS};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -94,7 +94,8 @@ pub fn parse_hold(text: &str) -> Result<u32, String> {
 }
 
 /// The plan as JSON from the rows, checked: first the fields the browser reads (numbers,
-/// holds), then the whole plan by the server's own rules.
+/// holds), then the whole plan by the server's own rules (its shape, and the evidence a plan
+/// that promotes needs: the same sentence as the server's 400, on `plan.guards`).
 pub fn check(steps: &[Row], guards: &[Row], words: [String; 3]) -> Result<Plan, Vec<PlanError>> {
     let mut errors = Vec::new();
     let mut refuse = |field: String, message: String| errors.push(PlanError { field, message });
@@ -140,6 +141,7 @@ pub fn check(steps: &[Row], guards: &[Row], words: [String; 3]) -> Result<Plan, 
                 }
                 let value = match *name {
                     "url" | "query" | "no_data" => json!(text),
+                    "quote_body" => json!(text == "true"),
                     _ => match text.parse::<f64>() {
                         Ok(x) if x.fract() == 0.0 && (0.0..4e9).contains(&x) => json!(x as u64),
                         Ok(x) => json!(x),
@@ -165,7 +167,9 @@ pub fn check(steps: &[Row], guards: &[Row], words: [String; 3]) -> Result<Plan, 
         "steps": step_values, "guards": guard_values,
         "on_failure": on_failure, "no_data": no_data, "finish": finish,
     });
-    parse_plan(&value, "plan").map_err(|e| vec![e])
+    let plan = parse_plan(&value, "plan").map_err(|e| vec![e])?;
+    check_evidence(&plan, "plan").map_err(|e| vec![e])?;
+    Ok(plan)
 }
 
 /// One line of a guard's limits, in words.
@@ -219,12 +223,45 @@ pub fn guard_words(row: &Row) -> String {
         }
         _ => format!(
             "Called every {} s: 2xx passes, 425 means no data yet, anything else or no answer within {} s counts as a failure; \
-             fails after {} in a row.",
+             fails after {} in a row.{}",
             or("interval_secs", "30"),
             or("timeout_secs", "5"),
             or("failures", "2"),
+            if f("quote_body") == "true" {
+                " A failing answer's first line is quoted in the reason."
+            } else {
+                ""
+            },
         ),
     }
+}
+
+/// What the user should know before starting a lane (with a plan): a rule that matches no
+/// connected instance leaves a plan without evidence, and a lane sticky on `user_id` never
+/// reaches a subscriber (subscribers watch as instances, without a user id).
+pub fn lane_warnings(reach: Option<&Reach>, stickiness: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if stickiness == "user_id" {
+        warnings.push(
+            "Sticky on user_id: subscribers send no user id: this lane only affects \
+             per-request resolve and OFREP."
+                .to_string(),
+        );
+    }
+    match reach {
+        Some(r) if r.connected == 0 => warnings.push(
+            "No instance is connected now: no instance will apply this version, so the plan \
+             gets no evidence and will not promote by itself."
+                .to_string(),
+        ),
+        Some(r) if r.eligible == 0 => warnings.push(format!(
+            "This lane matches none of the {} connected instances: no instance will apply \
+             this version, so the plan gets no evidence and will not promote by itself.",
+            r.connected
+        )),
+        _ => {}
+    }
+    warnings
 }
 
 /// What a lane's rule reaches among the instances connected now.
@@ -358,6 +395,68 @@ mod tests {
             check(&steps, &guards, words()).unwrap_err()[0].field,
             "plan.guards[0].min"
         );
+    }
+
+    #[test]
+    fn a_plan_that_promotes_without_a_reports_guard_is_refused_on_the_guards() {
+        let steps = [row("step", &[("percentage", "100"), ("hold", "1 s")])];
+        let errors = check(&steps, &[], words()).unwrap_err();
+        assert_eq!(errors[0].field, "plan.guards");
+        assert!(
+            errors[0]
+                .message
+                .contains(r#"add {"kind":"reports"} to guards, or finish with "hold""#),
+            "{errors:?}"
+        );
+        let hold = ["abort".into(), "wait".into(), "hold".into()];
+        assert!(check(&steps, &[], hold).is_ok());
+        let guards = [row("reports", &[("min_instances", "1")])];
+        assert!(check(&steps, &guards, words()).is_ok());
+    }
+
+    #[test]
+    fn a_webhooks_quoting_survives_the_rows() {
+        let steps = [row("step", &[("percentage", "5")])];
+        let quoting = |on: &str| {
+            let guards = [
+                row("reports", &[]),
+                row("webhook", &[("url", "http://h"), ("quote_body", on)]),
+            ];
+            let plan = check(&steps, &guards, words()).unwrap();
+            let quotes =
+                matches!(&plan.guards[1], crate::domain::plan::Guard::Webhook(g) if g.quote_body);
+            (quotes, guard_words(&guards[1]).contains("quoted"))
+        };
+        assert_eq!(quoting("true"), (true, true));
+        assert_eq!(quoting("false"), (false, false));
+    }
+
+    #[test]
+    fn lanes_without_instances_or_sticky_on_user_id_are_flagged() {
+        let reach = |eligible, connected| Reach {
+            eligible,
+            targets: 0,
+            connected,
+        };
+        assert!(lane_warnings(Some(&reach(3, 24)), "client_id").is_empty());
+        assert!(lane_warnings(None, "client_id").is_empty());
+        let none = lane_warnings(Some(&reach(0, 24)), "client_id");
+        assert_eq!(none.len(), 1);
+        assert!(
+            none[0].starts_with("This lane matches none of the 24 connected instances"),
+            "{none:?}"
+        );
+        assert!(lane_warnings(Some(&reach(0, 0)), "client_id")[0]
+            .starts_with("No instance is connected"));
+        let user = lane_warnings(Some(&reach(0, 24)), "user_id");
+        assert_eq!(user.len(), 2);
+        assert!(
+            user[0].contains(
+                "subscribers send no user id: this lane only affects per-request resolve and OFREP"
+            ),
+            "{user:?}"
+        );
+        assert_eq!(lane_warnings(None, "user_id").len(), 1);
     }
 
     #[test]

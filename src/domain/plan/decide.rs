@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::guard::{GuardStatus, Reading};
 use super::{show_bp, Finish, NoDataPolicy, OnFailure, Plan};
 
+/// How `waiting_for` begins while a plan waits for the evidence its promotion needs.
+const EVIDENCE: &str = "evidence to promote";
+
 /// A plan's life: `running` → `paused` ⇄ `running` → `completed` | `aborted`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -128,6 +131,8 @@ pub fn decide(
             waiting_for: waiting_for(),
         };
     }
+    let next = next_step(plan, step);
+    let promotes = next == Decision::Complete { promote: true };
     if !no_data.is_empty() {
         match plan.no_data {
             NoDataPolicy::Wait => {
@@ -141,10 +146,61 @@ pub fn decide(
                     reason: format!("no data: {}", waiting_for()),
                 }
             }
+            // `advance` may widen a lane, never promote it: no news is no evidence.
+            NoDataPolicy::Advance if promotes => {
+                return Decision::Wait {
+                    remaining_secs: 0,
+                    waiting_for: format!(
+                        "{EVIDENCE}: {} (no_data: advance never promotes)",
+                        waiting_for()
+                    ),
+                }
+            }
             NoDataPolicy::Advance => {}
         }
     }
-    next_step(plan, step)
+    if promotes {
+        if let Err(missing) = evidence(plan, readings) {
+            return Decision::Wait {
+                remaining_secs: 0,
+                waiting_for: format!("{EVIDENCE}: {missing}"),
+            };
+        }
+    }
+    next
+}
+
+/// No evidence, no promotion: whether the plan may promote on `readings` (one per guard, in
+/// order). It may when one of its `reports` guards with `min_instances` of at least 1
+/// ([`Plan::evidence_guards`]) passes with at least `min_instances` instances that applied the
+/// lane's version; else what is missing, in words. A plan stored before this rule may lack such
+/// a guard: it then never promotes by itself.
+pub fn evidence(plan: &Plan, readings: &[Reading]) -> Result<(), String> {
+    let mut missing = None;
+    for (i, guard) in plan.evidence_guards() {
+        let Some(reading) = readings.get(i) else {
+            continue;
+        };
+        let applied = reading.applied.unwrap_or(0);
+        if reading.status == GuardStatus::Passing && applied >= guard.min_instances {
+            return Ok(());
+        }
+        missing.get_or_insert_with(|| {
+            if reading.status == GuardStatus::Passing {
+                format!(
+                    "{}; at least {} must have applied it",
+                    reading.message, guard.min_instances
+                )
+            } else {
+                reading.message.clone()
+            }
+        });
+    }
+    Err(missing.unwrap_or_else(|| {
+        "the plan has no reports guard with min_instances of at least 1, so it never promotes \
+         by itself"
+            .to_string()
+    }))
 }
 
 /// What completing `step` leads to, guards aside (also the forced `advance` control).
@@ -160,15 +216,24 @@ pub fn next_step(plan: &Plan, step: usize) -> Decision {
     }
 }
 
-/// Whether a person may `advance` now without `force`: every guard must pass.
-pub fn may_advance(readings: &[Reading]) -> Result<(), String> {
-    match readings.iter().find(|r| r.status != GuardStatus::Passing) {
-        Some(r) => Err(format!(
+/// Whether a person may `advance` the plan at `step` now without `force`: every guard must
+/// pass, and advancing past the last step of a plan that promotes needs its [`evidence`].
+pub fn may_advance(plan: &Plan, step: usize, readings: &[Reading]) -> Result<(), String> {
+    if let Some(r) = readings.iter().find(|r| r.status != GuardStatus::Passing) {
+        return Err(format!(
             "a guard does not pass yet ({}); advance with force to skip the guards",
             r.message
-        )),
-        None => Ok(()),
+        ));
     }
+    if next_step(plan, step) == (Decision::Complete { promote: true }) {
+        return evidence(plan, readings).map_err(|missing| {
+            format!(
+                "advancing past the last step promotes the lane, and there is no evidence to \
+                 promote yet ({missing}); advance with force to promote without it"
+            )
+        });
+    }
+    Ok(())
 }
 
 /// `250` → `4 min 10 s`, `7200` → `2 h`, `45` → `45 s`.
@@ -189,8 +254,21 @@ pub fn human_secs(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::plan::Step;
+    use crate::domain::plan::{Guard, ReportsGuard, Step};
     use proptest::prelude::*;
+
+    fn reports_with(min_instances: u32, min_applied_ratio: f64) -> Guard {
+        Guard::Reports(ReportsGuard {
+            max_failed: 0,
+            max_failed_ratio: 0.0,
+            min_applied_ratio,
+            min_instances,
+        })
+    }
+
+    fn reports(min_instances: u32) -> Guard {
+        reports_with(min_instances, 1.0)
+    }
 
     fn plan(on_failure: OnFailure, no_data: NoDataPolicy, finish: Finish) -> Plan {
         Plan {
@@ -208,7 +286,7 @@ mod tests {
                     hold_secs: 0,
                 },
             ],
-            guards: Vec::new(),
+            guards: vec![reports(1)],
             on_failure,
             no_data,
             finish,
@@ -225,6 +303,15 @@ mod tests {
             value: None,
             message: message.into(),
             streak,
+            applied: None,
+        }
+    }
+
+    /// A `reports` reading: `applied` instances applied the lane's version.
+    fn applied(status: GuardStatus, applied: u32) -> Reading {
+        Reading {
+            applied: Some(applied),
+            ..reading(status, 0, &format!("reports guard: {applied} applied v2"))
         }
     }
 
@@ -276,7 +363,7 @@ mod tests {
             }
         );
         assert_eq!(
-            decide(&canary(), 2, 0, 0, &ok),
+            decide(&canary(), 2, 0, 0, &[applied(PASS, 1)]),
             Decision::Complete { promote: true }
         );
         let holding = plan(OnFailure::Abort, NoDataPolicy::Wait, Finish::Hold);
@@ -347,16 +434,98 @@ mod tests {
 
     #[test]
     fn advancing_by_hand_needs_every_guard_to_pass() {
-        assert!(may_advance(&[reading(PASS, 0, "ok")]).is_ok());
-        let e = may_advance(&[
-            reading(PASS, 0, "ok"),
-            reading(NONE, 0, "waiting for reports"),
-        ])
+        let p = canary();
+        assert!(may_advance(&p, 0, &[reading(PASS, 0, "ok")]).is_ok());
+        let e = may_advance(
+            &p,
+            0,
+            &[
+                reading(PASS, 0, "ok"),
+                reading(NONE, 0, "waiting for reports"),
+            ],
+        )
         .unwrap_err();
         assert!(
             e.contains("waiting for reports") && e.contains("force"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn no_evidence_no_promotion() {
+        let last = |p: &Plan, readings: &[Reading]| decide(p, 2, 0, 0, readings);
+        let waits = |d: Decision| match d {
+            Decision::Wait {
+                remaining_secs: 0,
+                waiting_for,
+            } => waiting_for,
+            other => panic!("{other:?} instead of waiting"),
+        };
+        // A reports guard that passes without anyone having applied (min_applied_ratio 0).
+        let mut lenient = canary();
+        lenient.guards = vec![reports_with(2, 0.0)];
+        assert_eq!(
+            waits(last(&lenient, &[applied(PASS, 1)])),
+            "evidence to promote: reports guard: 1 applied v2; at least 2 must have applied it"
+        );
+        assert_eq!(
+            last(&lenient, &[applied(PASS, 2)]),
+            Decision::Complete { promote: true }
+        );
+        // No data on the last step: `advance` widens, never promotes.
+        for policy in [NoDataPolicy::Wait, NoDataPolicy::Advance] {
+            let p = plan(OnFailure::Abort, policy, Finish::Promote);
+            let w = waits(last(&p, &[applied(NONE, 0)]));
+            assert!(w.contains("reports guard: 0 applied v2"), "{w}");
+        }
+        let advancing = plan(OnFailure::Abort, NoDataPolicy::Advance, Finish::Promote);
+        assert_eq!(
+            waits(last(
+                &advancing,
+                &[applied(PASS, 3), reading(NONE, 0, "webhook guard: 425")]
+            )),
+            "evidence to promote: webhook guard: 425 (no_data: advance never promotes)"
+        );
+        assert_eq!(
+            decide(&advancing, 1, 0, 60_000, &[applied(NONE, 0)]),
+            Decision::Advance {
+                to_step: 2,
+                percentage_bp: 10_000
+            },
+            "it still widens"
+        );
+        let holding = plan(OnFailure::Abort, NoDataPolicy::Advance, Finish::Hold);
+        assert_eq!(
+            last(&holding, &[applied(NONE, 0)]),
+            Decision::Complete { promote: false }
+        );
+        // A plan stored before the rule, without a reports guard that counts instances.
+        let mut old = canary();
+        old.guards = vec![reports(0)];
+        assert_eq!(
+            waits(last(&old, &[applied(PASS, 5)])),
+            "evidence to promote: the plan has no reports guard with min_instances of at least 1, so it never promotes by itself"
+        );
+        old.guards.clear();
+        assert!(matches!(last(&old, &[]), Decision::Wait { .. }));
+    }
+
+    #[test]
+    fn advancing_past_the_last_step_by_hand_needs_evidence_too() {
+        let p = canary();
+        assert!(may_advance(&p, 1, &[applied(PASS, 0)]).is_ok(), "widening");
+        assert!(may_advance(&p, 2, &[applied(PASS, 1)]).is_ok());
+        let mut lenient = p.clone();
+        lenient.guards = vec![reports_with(1, 0.0)];
+        let e = may_advance(&lenient, 2, &[applied(PASS, 0)]).unwrap_err();
+        assert_eq!(
+            e,
+            "advancing past the last step promotes the lane, and there is no evidence to promote \
+             yet (reports guard: 0 applied v2; at least 1 must have applied it); advance with \
+             force to promote without it"
+        );
+        let holding = plan(OnFailure::Abort, NoDataPolicy::Wait, Finish::Hold);
+        assert!(may_advance(&holding, 2, &[applied(PASS, 0)]).is_ok());
     }
 
     #[test]
@@ -379,17 +548,23 @@ mod tests {
 
     proptest! {
         /// Whatever the policies, guards and time: never widen while a guard fails, before the
-        /// hold is over, or while a guard is on a streak of bad values; and a failure always acts.
+        /// hold is over, or while a guard is on a streak of bad values; a failure always acts;
+        /// and a promotion needs every guard passing with the first (the reports guard) counting
+        /// an instance that applied the version.
         #[test]
         fn decisions_never_widen_unsafely(
             statuses in proptest::collection::vec(status(), 0..5),
+            evidence in 0u32..3,
             step in 0usize..3,
             now in 0i64..1_000_000,
             on_failure in prop_oneof![Just(OnFailure::Abort), Just(OnFailure::Pause)],
             no_data in prop_oneof![Just(NoDataPolicy::Wait), Just(NoDataPolicy::Advance), Just(NoDataPolicy::Abort)],
         ) {
             let p = plan(on_failure, no_data, Finish::Promote);
-            let readings: Vec<Reading> = statuses.iter().map(|(s, k)| reading(*s, *k, "m")).collect();
+            let mut readings: Vec<Reading> = statuses.iter().map(|(s, k)| reading(*s, *k, "m")).collect();
+            if let Some(first) = readings.first_mut() {
+                first.applied = Some(evidence);
+            }
             let d = decide(&p, step, 0, now, &readings);
             let failing = statuses.iter().any(|(s, _)| *s == FAIL);
             let suspect = statuses.iter().any(|(s, k)| *s == NONE && *k > 0);
@@ -402,7 +577,12 @@ mod tests {
             if widens {
                 prop_assert!(!failing && hold_over && !suspect, "{:?}", d);
             }
-            if !failing && hold_over && statuses.iter().all(|(s, _)| *s == PASS) {
+            let all_pass = statuses.iter().all(|(s, _)| *s == PASS);
+            let proven = all_pass && !statuses.is_empty() && evidence >= 1;
+            if d == (Decision::Complete { promote: true }) {
+                prop_assert!(proven && step == 2, "{:?}", d);
+            }
+            if !failing && hold_over && all_pass && (step < 2 || proven) {
                 prop_assert!(widens, "{:?}", d);
             }
         }

@@ -25,6 +25,10 @@ pub struct Reading {
     /// Consecutive bad evaluations of a polled guard so far. While it is above zero but below
     /// the guard's `failures`, the guard is "no data" and the plan never advances on it.
     pub streak: u32,
+    /// `reports` only: the instances of the served set whose latest report applied the lane's
+    /// version — the evidence a promotion needs ([`super::decide::evidence`]).
+    #[serde(default)]
+    pub applied: Option<u32>,
 }
 
 impl Reading {
@@ -34,6 +38,14 @@ impl Reading {
             value,
             message,
             streak,
+            applied: None,
+        }
+    }
+
+    fn applied(self, applied: usize) -> Self {
+        Self {
+            applied: Some(u32::try_from(applied).unwrap_or(u32::MAX)),
+            ..self
         }
     }
 
@@ -111,24 +123,24 @@ pub fn judge_reports(guard: &ReportsGuard, version: i64, served: &[Served]) -> R
         {
             message.push_str(&format!(": {:?}", quote(said)));
         }
-        return Reading::new(GuardStatus::Failing, value, message, 0);
+        return Reading::new(GuardStatus::Failing, value, message, 0).applied(applied);
     }
     if (total as u64) < u64::from(guard.min_instances) {
         let message = format!(
             "reports guard: waiting for instances: {total} served v{version} so far, {} needed",
             guard.min_instances
         );
-        return Reading::new(GuardStatus::NoData, value, message, 0);
+        return Reading::new(GuardStatus::NoData, value, message, 0).applied(applied);
     }
     if ratio(applied) < guard.min_applied_ratio && failed == 0 {
         let message = format!(
             "reports guard: waiting for reports: {applied} of {total} instances applied v{version}, {} needed",
             percent(guard.min_applied_ratio)
         );
-        return Reading::new(GuardStatus::NoData, value, message, 0);
+        return Reading::new(GuardStatus::NoData, value, message, 0).applied(applied);
     }
     let message = format!("reports guard: {applied} of {total} instances applied v{version}");
-    Reading::new(GuardStatus::Passing, value, message, 0)
+    Reading::new(GuardStatus::Passing, value, message, 0).applied(applied)
 }
 
 fn percent(ratio: f64) -> String {
@@ -456,6 +468,7 @@ mod tests {
         let r = judge_reports(&defaults(), 3, &set);
         assert_eq!(r.status, GuardStatus::Passing);
         assert_eq!(r.message, "reports guard: 2 of 2 instances applied v3");
+        assert_eq!(r.applied, Some(2), "the evidence a promotion needs");
     }
 
     proptest! {

@@ -175,6 +175,15 @@ impl Plan {
             ..self.clone()
         }
     }
+
+    /// The guards that can give a promotion its evidence: `reports` guards with
+    /// `min_instances` of at least 1, with their index in `guards`.
+    pub fn evidence_guards(&self) -> impl Iterator<Item = (usize, &ReportsGuard)> {
+        self.guards.iter().enumerate().filter_map(|(i, g)| match g {
+            Guard::Reports(r) if r.min_instances >= 1 => Some((i, r)),
+            _ => None,
+        })
+    }
 }
 
 /// A plan the client sent, refused: `field` is its path inside the request
@@ -611,10 +620,33 @@ fn shows_hidden(url: &str) -> bool {
             .any(|pair| pair.split_once('=').map_or(pair, |(_, value)| value) == HIDDEN)
 }
 
+/// No evidence, no promotion: a plan that finishes by promoting needs a `reports` guard with
+/// `min_instances` of at least 1, so that it promotes only after instances applied the version
+/// (the decision itself: [`decide::evidence`]). The sentence says what to add.
+pub fn check_evidence(plan: &Plan, at: &str) -> Checked<()> {
+    if plan.finish != Finish::Promote || plan.evidence_guards().next().is_some() {
+        return Ok(());
+    }
+    let zero = plan
+        .guards
+        .iter()
+        .any(|g| matches!(g, Guard::Reports(r) if r.min_instances == 0));
+    let mut message = "a plan that finishes by promoting needs a reports guard with \
+                       min_instances of at least 1"
+        .to_string();
+    if zero {
+        message.push_str(" (min_instances 0 lets a step pass without any instance)");
+    }
+    message.push_str(": add {\"kind\":\"reports\"} to guards, or finish with \"hold\"");
+    refuse(format!("{at}.guards"), message)
+}
+
 /// What a server asks of a new plan beyond its shape (a stored plan is read back without it):
-/// at most [`MAX_POLLED_GUARDS`] polled guards, each polled at most every `min_interval_secs`,
-/// and no guard URL with a part a view hid (`***`).
+/// evidence before a promotion ([`check_evidence`]), at most [`MAX_POLLED_GUARDS`] polled
+/// guards, each polled at most every `min_interval_secs`, and no guard URL with a part a view
+/// hid (`***`).
 pub fn check_new_plan(plan: &Plan, at: &str, min_interval_secs: u32) -> Checked<()> {
+    check_evidence(plan, at)?;
     let polled = plan.guards.iter().filter(|g| g.url().is_some()).count();
     if polled > MAX_POLLED_GUARDS {
         return refuse(
@@ -664,12 +696,21 @@ pub fn builtin_templates() -> Vec<(&'static str, Plan)> {
         percentage_bp: percent * 100,
         hold_secs,
     };
+    // Every step waits for the lane's instances to apply the version (and a promotion needs it).
+    let reports = || {
+        vec![Guard::Reports(ReportsGuard {
+            max_failed: 0,
+            max_failed_ratio: 0.0,
+            min_applied_ratio: 1.0,
+            min_instances: 1,
+        })]
+    };
     vec![
         (
             "canary",
             Plan {
                 steps: vec![step(5, 600), step(25, 600), step(100, 600)],
-                guards: Vec::new(),
+                guards: reports(),
                 on_failure: OnFailure::Abort,
                 no_data: NoDataPolicy::Wait,
                 finish: Finish::Promote,
@@ -679,7 +720,7 @@ pub fn builtin_templates() -> Vec<(&'static str, Plan)> {
             "linear",
             Plan {
                 steps: (1..=5).map(|i| step(20 * i, 360)).collect(),
-                guards: Vec::new(),
+                guards: reports(),
                 on_failure: OnFailure::Abort,
                 no_data: NoDataPolicy::Wait,
                 finish: Finish::Hold,
@@ -924,11 +965,16 @@ mod tests {
                 .collect();
             let reparsed = parse_plan(
                 &json!({"steps": steps, "finish": json["finish"], "on_failure": json["on_failure"],
-                        "no_data": json["no_data"]}),
+                        "no_data": json["no_data"], "guards": [{"kind": "reports"}]}),
                 "plan",
             )
             .unwrap();
-            assert_eq!(reparsed, plan, "{name}");
+            assert_eq!(reparsed, plan, "{name}: a default reports guard");
+            assert_eq!(
+                check_new_plan(&plan, "plan", MIN_INTERVAL_SECS),
+                Ok(()),
+                "{name}"
+            );
         }
         let canary = &builtin_templates()[0].1;
         assert_eq!(canary.finish, Finish::Promote);
@@ -1053,6 +1099,49 @@ mod tests {
         let copied = json!({"kind": "webhook", "url": "https://***@h/?token=***"});
         let e = check(vec![copied], 1).unwrap_err();
         assert_eq!(e.field, "plan.guards[0].url");
+    }
+
+    #[test]
+    fn a_plan_that_promotes_needs_a_reports_guard_that_counts_instances() {
+        let check = |plan: Value| {
+            let plan = parse_plan(&plan, "plan").unwrap();
+            check_new_plan(&plan, "plan", MIN_INTERVAL_SECS)
+        };
+        let steps = json!([{"percentage": 5}, {"percentage": 100}]);
+        let e = check(json!({"steps": steps, "finish": "promote"})).unwrap_err();
+        assert_eq!(e.field, "plan.guards");
+        assert_eq!(
+            e.message,
+            r#"a plan that finishes by promoting needs a reports guard with min_instances of at least 1: add {"kind":"reports"} to guards, or finish with "hold""#
+        );
+        let hook = json!({"kind": "webhook", "url": "http://h"});
+        let e = check(json!({"steps": steps, "finish": "promote", "guards": [hook]})).unwrap_err();
+        assert_eq!(e.field, "plan.guards");
+        let zero = json!({"kind": "reports", "min_instances": 0});
+        let e = check(json!({"steps": steps, "finish": "promote", "guards": [zero, hook]}))
+            .unwrap_err();
+        assert!(
+            e.message.contains("min_instances 0 lets a step pass"),
+            "{}",
+            e.message
+        );
+        // Holding needs no evidence; promoting with a counting reports guard is fine.
+        assert!(check(json!({"steps": steps, "guards": [zero]})).is_ok());
+        assert!(check(json!({"steps": steps})).is_ok());
+        let one = json!({"kind": "reports", "min_instances": 1, "min_applied_ratio": 0});
+        assert!(
+            check(json!({"steps": steps, "finish": "promote", "guards": [zero, hook, one]}))
+                .is_ok()
+        );
+        let plan = parse_plan(
+            &json!({"steps": steps, "guards": [zero, hook, one]}),
+            "plan",
+        )
+        .unwrap();
+        assert_eq!(
+            plan.evidence_guards().map(|(i, _)| i).collect::<Vec<_>>(),
+            [2]
+        );
     }
 
     #[test]

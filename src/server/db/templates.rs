@@ -119,4 +119,45 @@ mod tests {
             assert_eq!(&parse_plan(&stored, "plan").unwrap(), plan, "{name}");
         }
     }
+
+    /// Issue 26: environments made before the built-in templates carried the reports guard get
+    /// it in their copies; a template someone made is left as it was.
+    #[tokio::test]
+    async fn the_reports_guard_migration_updates_the_builtin_copies_of_existing_environments() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = crate::server::db::connect(&url).await.unwrap();
+        let mut tx = db.begin().await.unwrap();
+        let env = crate::server::db::environments::insert(&mut tx, "qa")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let old = r#"{"steps":[{"percentage":5.0,"hold_secs":600},{"percentage":100.0,"hold_secs":600}],"guards":[],"on_failure":"abort","no_data":"wait","finish":"promote"}"#;
+        sqlx::query("UPDATE rollout_templates SET plan = $1 WHERE env_id = $2")
+            .bind(old)
+            .bind(env.id)
+            .execute(&db)
+            .await
+            .unwrap();
+        let mut tx = db.begin().await.unwrap();
+        super::insert(&mut tx, env.id, "mine", old, "alice")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        sqlx::raw_sql(include_str!(
+            "../../../migrations/sqlite/20261207130026_builtin_templates_reports_guard.sql"
+        ))
+        .execute(&db)
+        .await
+        .unwrap();
+        let rows = super::list(&db, env.id).await.unwrap();
+        let builtin = builtin_templates();
+        for (name, plan) in &builtin {
+            let row = rows.iter().find(|r| r.name == *name).unwrap();
+            let stored: serde_json::Value = serde_json::from_str(&row.plan).unwrap();
+            assert_eq!(&parse_plan(&stored, "plan").unwrap(), plan, "{name}");
+        }
+        let mine = rows.iter().find(|r| r.name == "mine").unwrap();
+        assert_eq!(mine.plan, old);
+    }
 }

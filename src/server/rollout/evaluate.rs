@@ -57,6 +57,7 @@ fn not_evaluated() -> Reading {
         value: None,
         message: "not evaluated yet".into(),
         streak: 0,
+        applied: None,
     }
 }
 
@@ -75,6 +76,7 @@ async fn reports(
                 live.percentage_bp as f64 / 100.0
             ),
             streak: 0,
+            applied: None,
         });
     }
     let served = db::plans::served_set(

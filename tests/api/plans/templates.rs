@@ -27,6 +27,8 @@ async fn every_environment_has_canary_and_linear() {
         .post_json("/api/v1/environments", json!({"name": "qa"}))
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    let reports = json!({"kind": "reports", "max_failed": 0, "max_failed_ratio": 0.0,
+                         "min_applied_ratio": 1.0, "min_instances": 1});
     for env in ["dev", "staging", "prod", "qa"] {
         let list = templates(&app, env).await;
         assert_eq!(names(&list), ["canary", "linear"], "{env}");
@@ -39,7 +41,9 @@ async fn every_environment_has_canary_and_linear() {
             json!({"steps": [{"percentage": 5.0, "hold_secs": 600},
                              {"percentage": 25.0, "hold_secs": 600},
                              {"percentage": 100.0, "hold_secs": 600}],
-                   "guards": [], "on_failure": "abort", "no_data": "wait", "finish": "promote"})
+                   "guards": [reports.clone()], "on_failure": "abort", "no_data": "wait",
+                   "finish": "promote"}),
+            "no evidence, no promotion: canary promotes only after instances applied it"
         );
         let linear = &list["templates"][1]["plan"];
         let steps: Vec<(f64, u64)> = linear["steps"]
@@ -64,6 +68,7 @@ async fn every_environment_has_canary_and_linear() {
             ]
         );
         assert_eq!(linear["finish"], "hold");
+        assert_eq!(linear["guards"], json!([reports]));
     }
     let (status, body) = app.get_json("/api/v1/rollout-templates?env=nowhere").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");

@@ -691,7 +691,7 @@ pub async fn advance(
     if !control.force {
         state.instances.flush().await?;
         let readings = rollout::readings_now(state, &live, &plan).await?;
-        may_advance(&readings).map_err(Error::conflict)?;
+        may_advance(&plan, live.row.step as usize, &readings).map_err(Error::conflict)?;
     }
     let step = live.row.step as usize;
     let decision = next_step(&plan, step);
@@ -759,6 +759,8 @@ pub fn reading_of(row: &db::plans::GuardRow) -> Result<Reading> {
         value: row.value,
         message: row.message.clone(),
         streak: u32::try_from(row.streak).unwrap_or(0),
+        // Stored readings serve polled guards; `reports` is judged afresh when it counts.
+        applied: None,
     })
 }
 
