@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/.tools/node_modules/.bin:$(PATH)
 
-.PHONY: run test build bootstrap-test test-unit test-postgres test-e2e lint clean bench bench-resolve
+.PHONY: run test build bootstrap-test test-unit test-postgres test-e2e lint clean bench bench-resolve bench-weight
 
 ## Install what is missing, build, and start the server on http://127.0.0.1:8080.
 run: build
@@ -16,13 +16,14 @@ RAISE_FD_LIMIT := ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true;
 test: bootstrap-test
 	$(RAISE_FD_LIMIT) cargo test --features ssr
 	$(RAISE_FD_LIMIT) scripts/pg.sh run scripts/test-postgres.sh
-	cargo leptos build --release
+	cargo leptos build --release --precompress
 	end2end/run.sh
 
-## Release binary at target/release/graycast, front end under target/site.
+## Release binary at target/release/graycast, front end under target/site (content-hashed
+## names, with brotli and gzip copies the server sends as they are).
 build:
 	@scripts/bootstrap.sh build
-	cargo leptos build --release
+	cargo leptos build --release --precompress
 
 bootstrap-test:
 	@scripts/bootstrap.sh test
@@ -47,6 +48,12 @@ bench:
 ## Options: make bench-resolve BENCH_ARGS="--duration 30" or BENCH_ARGS="--memory"
 bench-resolve:
 	@scripts/bench-resolve.sh $(BENCH_ARGS)
+
+## The dashboard's first-load weight: bytes and time to hydration of the config page, cold and
+## warm, at 20 Mbit/s and 40 ms (a release build: run `make build` first; docs/benchmarks.md).
+## Options: make bench-weight BENCH_ARGS="--runs 9" or BENCH_ARGS="--bin OLD/graycast --site-root OLD/site"
+bench-weight:
+	@scripts/bench-weight.sh $(BENCH_ARGS)
 
 lint:
 	cargo fmt --check

@@ -2,6 +2,7 @@
 //! the [`Application`] that binds it to a port.
 
 use crate::app::{shell, App};
+use crate::server::assets::{self, Assets};
 use crate::server::ops::setup::FirstStart;
 use crate::server::{auth, db, listen, AppState, Core, ServeConfig, SESSION_COOKIE};
 use crate::Result;
@@ -28,13 +29,13 @@ impl Application {
     /// Start-up: its error (a process error) says which step failed.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let leptos_options = LeptosOptions::builder()
-            .output_name("graycast")
-            .site_root(config.site_root.to_string_lossy().as_ref())
-            .site_pkg_dir("pkg")
-            .site_addr(config.listen)
-            .env(leptos::config::Env::PROD)
-            .build();
+        let leptos_options = leptos_options(&config);
+        let assets = {
+            let site_root = config.site_root.clone();
+            tokio::task::spawn_blocking(move || Assets::list(&site_root))
+                .await
+                .context("could not read the front end")?
+        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("could not listen on {}", config.listen))?;
@@ -51,6 +52,7 @@ impl Application {
         crate::server::rollout::spawn(&core);
         let state = AppState {
             leptos_options: Arc::new(leptos_options),
+            assets: Arc::new(assets),
             core: core.clone(),
         };
         let router = router(state.clone())
@@ -93,6 +95,24 @@ impl Application {
     }
 }
 
+/// The dashboard's options. With a content-hashed front end (cargo-leptos `hash-files`), the
+/// page names `pkg/graycast.<hash>.js`, `.wasm` and `.css` from the site's `hash.txt`. Leptos
+/// looks for that file beside the running binary; an absolute path makes it the site's own,
+/// so the server finds it from any directory and with any `--site-root`.
+fn leptos_options(config: &ServeConfig) -> LeptosOptions {
+    let hash_file = std::path::absolute(config.site_root.join("hash.txt"))
+        .unwrap_or_else(|_| config.site_root.join("hash.txt"));
+    LeptosOptions::builder()
+        .output_name("graycast")
+        .site_root(config.site_root.to_string_lossy().as_ref())
+        .site_pkg_dir("pkg")
+        .site_addr(config.listen)
+        .env(leptos::config::Env::PROD)
+        .hash_files(hash_file.is_file())
+        .hash_file(hash_file.to_string_lossy().as_ref().into())
+        .build()
+}
+
 /// The whole HTTP surface: probes, the REST API, the dashboard and its assets.
 pub async fn router(state: AppState) -> Result<Router> {
     let store = db::session_store(&state.db).await?;
@@ -130,7 +150,8 @@ pub async fn router(state: AppState) -> Result<Router> {
                 move || shell(options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(assets_or_not_found)
+        .layer(middleware::from_fn(pages_revalidated))
         .layer(middleware::from_fn(server_fn_error_status))
         .layer(middleware::from_fn(auth::same_origin))
         .layer(sessions)
@@ -150,6 +171,49 @@ pub async fn router(state: AppState) -> Result<Router> {
         ))
         .with_state(state);
     Ok(crate::server::trace::traced(router))
+}
+
+/// The front end's files (src/server/assets.rs); any other unrouted path is the dashboard's
+/// not-found page.
+async fn assets_or_not_found(
+    uri: axum::http::Uri,
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    if let Some(response) = state
+        .assets
+        .respond(request.method(), uri.path(), request.headers())
+        .await
+    {
+        return response;
+    }
+    leptos_axum::file_and_error_handler::<AppState, _>(shell)(
+        uri,
+        axum::extract::State(state),
+        request,
+    )
+    .await
+}
+
+/// Pages carry the signed-in user's data: no shared cache may keep them, and a browser
+/// asks again each time (the assets they name are what stays cached).
+async fn pages_revalidated(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    let html = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        response
+            .headers_mut()
+            .entry(axum::http::header::CACHE_CONTROL)
+            .or_insert(axum::http::HeaderValue::from_static(assets::PAGE));
+    }
+    response
 }
 
 /// Ready when the database answers and this node's release sequence is not behind the

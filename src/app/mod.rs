@@ -7,7 +7,7 @@ mod sentences;
 use crate::api::auth::{current_user, SignOut};
 use crate::model::{Role, User};
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Outlet, ParentRoute, Redirect, Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
@@ -19,6 +19,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <HashedStylesheet options=options.clone() id="graycast" />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -33,7 +34,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="graycast" href="/pkg/graycast.css" />
         <Title formatter=|page: String| if page.is_empty() { "graycast".to_string() } else { format!("{page} · graycast") } />
         <Router>
             <Routes fallback=|| view! { <pages::NotFound /> }>

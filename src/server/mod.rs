@@ -1,5 +1,6 @@
 //! The server side: configuration, the core (ops, hub, registry), database, authentication.
 
+pub mod assets;
 pub mod auth;
 pub mod core;
 pub mod db;
@@ -169,12 +170,13 @@ pub fn default_site_root() -> PathBuf {
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "graycast_session";
 
-/// The router's state: the Leptos options and the [`Core`]. Every extractor
-/// and middleware clones it per request, so both are behind an `Arc` (a clone
-/// of `LeptosOptions` itself copies a dozen strings).
+/// The router's state: the Leptos options, the front end's files and the [`Core`].
+/// Every extractor and middleware clones it per request, so each is behind an `Arc` (a
+/// clone of `LeptosOptions` itself copies a dozen strings).
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: Arc<LeptosOptions>,
+    pub assets: Arc<assets::Assets>,
     pub core: Arc<Core>,
 }
 

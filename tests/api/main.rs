@@ -6,6 +6,7 @@
 mod common;
 
 mod agent;
+mod assets;
 mod authorization;
 mod cli;
 mod configs;
