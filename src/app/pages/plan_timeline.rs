@@ -232,9 +232,10 @@ fn read_dismissed() -> BTreeSet<i64> {
 #[cfg(not(feature = "hydrate"))]
 fn remember_dismissed(_: i64) {}
 
-/// `14:02` (UTC), as the banner says when.
-fn clock(at: Timestamp) -> String {
-    at.clock().get(..5).unwrap_or_default().to_string()
+/// `2026-12-07 14:02 UTC`, as the banner says when: with the date, since it stays until
+/// dismissed.
+fn when(at: Timestamp) -> String {
+    format!("{} UTC", at.minutes())
 }
 
 /// A lane graycast aborted, as its banner says it.
@@ -287,7 +288,11 @@ pub fn AbortBanners(live: PlanLive, initial: ConfigPlans) -> impl IntoView {
         keys.env.get_untracked(),
         keys.key.get_untracked(),
     );
-    let instances = format!("/instances/{ns}/{env}?tab=outdated");
+    // The instances whose report for this key failed, also those back on stable since.
+    let instances = format!(
+        "/instances/{ns}/{env}?tab=failed&key={}",
+        crate::domain::percent_encode(&key)
+    );
     let audit =
         format!("/audit?namespace={ns}&env={env}&action=rollout.abort&actor=graycast&q={key}");
     let shown = move || {
@@ -309,7 +314,7 @@ pub fn AbortBanners(live: PlanLive, initial: ConfigPlans) -> impl IntoView {
                 view! {
                     <div class="banner danger" role="alert" data-testid="abort-banner" data-lane=lane>
                         <p>
-                            <strong>{format!("✕ graycast aborted lane {lane} (v{}) at ", a.version)}<time datetime=a.at.to_string() title=a.at.to_string()>{clock(a.at)}</time> ":"</strong>
+                            <strong>{format!("✕ graycast aborted lane {lane} (v{}) at ", a.version)}<time datetime=a.at.to_string() title=a.at.to_string()>{when(a.at)}</time> ":"</strong>
                             " " {a.reason.clone()}
                         </p>
                         <p class="banner-links">
@@ -661,7 +666,7 @@ mod tests {
         assert_eq!(aborts[0].lane, 7);
         assert_eq!(aborts[0].version, 13);
         assert!(aborts[0].reason.contains("pod-2"));
-        assert_eq!(clock(aborts[0].at), "14:02");
+        assert_eq!(when(aborts[0].at), "2026-12-02 14:02 UTC");
     }
 
     #[test]
