@@ -86,9 +86,13 @@ impl PlanLive {
         let dismissed = RwSignal::new(None);
         // The lanes as the page shows them; a fresher answer that differs reloads the page.
         let seen = StoredValue::new(None::<LaneSignature>);
+        // Whether a plan of the page's data runs, for the timer (which must not read the
+        // resource outside an effect: it may still be loading after a navigation).
+        let loaded_running = StoredValue::new(false);
         Effect::new(move |_| {
             if let Some(Ok(plans)) = loaded.get() {
                 seen.set_value(Some(signature(&plans.lanes)));
+                loaded_running.set_value(any_running(&plans));
             }
         });
         let asked = StoredValue::new(0u64);
@@ -138,13 +142,7 @@ impl PlanLive {
                     elapsed.update(|e| *e += 1);
                     let running = now
                         .with_untracked(|n| n.as_ref().map(any_running))
-                        .or_else(|| {
-                            loaded
-                                .get_untracked()
-                                .and_then(|r| r.ok())
-                                .map(|p| any_running(&p))
-                        })
-                        .unwrap_or(false);
+                        .unwrap_or_else(|| loaded_running.get_value());
                     if running && ticks.get().is_multiple_of(POLL_SECS) {
                         ask();
                     }
