@@ -31,6 +31,9 @@ async fn a_failure_stays_until_the_instance_applies_that_version_or_a_newer_one(
     send(report(1, "applied", None)).await;
     assert_eq!(failure().await, Value::Null, "nothing failed yet");
     send(report(2, "failed", Some(r#"unknown directive "gzip""#))).await;
+    // Read (which writes what is pending) before the next report: reports are batched, and a
+    // batch keeps only an instance's latest report per key.
+    assert_eq!(failure().await["version"], 2);
     send(report(1, "applied", None)).await;
     let kept = failure().await;
     assert_eq!(kept["version"], 2, "{kept}");
