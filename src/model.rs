@@ -202,6 +202,10 @@ pub struct Namespace {
     pub created_at: Timestamp,
     /// Configs in this namespace, over the environments the caller may see.
     pub config_count: i64,
+    /// The first environment (in the environments' order) with configs in this namespace, of
+    /// those the caller may see: where the dashboard's link to the namespace opens.
+    #[serde(default)]
+    pub config_env: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,6 +229,14 @@ pub struct Config {
     pub lanes: Vec<Lane>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// In the configs list only: the newest lane its rollout plan aborted, when that happened
+    /// within the last [`Config::ABORT_SHOWN_HOURS`] hours and no lane started since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted_lane: Option<Lane>,
+}
+
+impl Config {
+    pub const ABORT_SHOWN_HOURS: i64 = 24;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -599,6 +611,18 @@ pub struct InstanceConfig {
     /// The version its last report was about.
     pub reported: Option<i64>,
     pub reported_at: Option<Timestamp>,
+    /// Its last failure, kept until it applies that version or a newer one: an instance
+    /// that failed a lane's version and is back on stable still shows why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+/// A version an instance failed to apply, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub version: i64,
+    pub message: Option<String>,
+    pub at: Timestamp,
 }
 
 /// One page of the instances list, by client id.
@@ -669,7 +693,19 @@ pub enum VersionState {
         by: i64,
         rolled_back: bool,
     },
+    /// Never stable, but served by these lanes, all closed since: newest lane first.
+    WasInLanes {
+        lanes: Vec<ClosedLane>,
+    },
     NeverReleased,
+}
+
+/// A closed lane that served a version: how it ended (`promoted` or `aborted`) and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClosedLane {
+    pub lane: i64,
+    pub status: LaneStatus,
+    pub closed_at: Option<Timestamp>,
 }
 
 /// An active lane serving a version, and its percentage.

@@ -12,7 +12,7 @@ test("a wrong password shows an error and stays on the login page", async ({ pag
 
 test("signed-out visitors are sent to the login page", async ({ page }) => {
   await page.goto("/admin/users");
-  await expect(page).toHaveURL(/\/login$/);
+  await expect(page).toHaveURL(/\/login\?next=%2Fadmin%2Fusers$/);
   await expect(page.getByRole("button", { name: "Sign in" })).toBeVisible();
 });
 

@@ -159,7 +159,7 @@ fn HiddenRun(rows: Vec<crate::domain::diff::DiffRow>, unified: bool) -> impl Int
                 <tr class="diff-hidden">
                     <td colspan=columns>
                         <button class="link" on:click=move |_| open.set(true)>
-                            {format!("Show {count} hidden unchanged line{}", if count == 1 { "" } else { "s" })}
+                            {format!("Show {count} hidden line{}", if count == 1 { "" } else { "s" })}
                         </button>
                     </td>
                 </tr>

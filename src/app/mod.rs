@@ -66,6 +66,20 @@ pub fn use_current_user() -> Option<User> {
 #[component]
 fn SignedIn() -> impl IntoView {
     let me = Resource::new(|| (), |_| current_user());
+    // Signed out, the login page brings the visitor back here afterwards.
+    let location = leptos_router::hooks::use_location();
+    let login = move || {
+        let (path, search) = (
+            location.pathname.get_untracked(),
+            location.search.get_untracked(),
+        );
+        let here = if search.is_empty() {
+            path
+        } else {
+            format!("{path}?{search}")
+        };
+        pages::login::login_href(&here)
+    };
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -80,7 +94,7 @@ fn SignedIn() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Ok(None) => view! { <Redirect path="/login" /> }.into_any(),
+                    Ok(None) => view! { <Redirect path=login() /> }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                 }
             })}

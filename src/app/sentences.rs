@@ -1,7 +1,9 @@
 //! Plain sentences for what the dashboard shows: a lane's rule and audit entries.
 
 use crate::app::pages::lanes::format_pct;
-use crate::model::{AuditEntry, Rollout, RolloutGroup};
+use crate::domain::plan::decide::PlanState;
+use crate::domain::time::Timestamp;
+use crate::model::{AuditEntry, Lane, LanePlan, LaneStatus, PlanSummary, Rollout, RolloutGroup};
 use serde_json::Value;
 
 /// `v3 to 25 % of region in (beijing,shanghai)`: what a lane serves, to whom. The percentage is
@@ -33,6 +35,88 @@ pub fn lane_rule(
 fn targets_phrase(targets: &[String]) -> String {
     let s = if targets.len() == 1 { "" } else { "s" };
     format!("{} target{s} ({})", targets.len(), targets.join(", "))
+}
+
+/// `GRAY v5 · 10 % · region=beijing`: an active lane as the config list shows it, in the
+/// status vocabulary (UI.md), with its targets and a stickiness other than `client_id`.
+pub fn lane_badge(lane: &Lane) -> String {
+    let mut text = format!("GRAY v{} · {} %", lane.version, format_pct(lane.percentage));
+    if !lane.stickiness.is_empty() && lane.stickiness != "client_id" {
+        text.push_str(&format!(" by {}", lane.stickiness));
+    }
+    if !lane.selector.is_empty() {
+        text.push_str(&format!(" · {}", lane.selector));
+    }
+    if !lane.targets.is_empty() {
+        text.push_str(&format!(" · {}", targets_phrase(&lane.targets)));
+    }
+    text
+}
+
+/// `plan step 2 of 3, running`: where a lane's rollout plan is, in short.
+pub fn plan_phrase(plan: &PlanSummary) -> String {
+    let step = format!("step {} of {}", plan.step + 1, plan.steps);
+    match plan.state {
+        PlanState::Running => format!("▶ plan {step}, running"),
+        PlanState::Paused => format!("⏸ plan paused at {step}"),
+        PlanState::Completed => "✓ plan completed; the lane waits to be promoted".to_string(),
+        PlanState::Aborted => format!("✕ plan aborted at {step}"),
+    }
+}
+
+/// The notices for what the lanes' rollout plans did between two looks at a config's lanes:
+/// a plan that completed, or a lane with a plan that was promoted or aborted, each with its
+/// date and time (UTC). `plans`: the newer look's plans (their history says when a plan
+/// completed).
+pub fn plan_notices(before: &[Lane], after: &[Lane], plans: &[LanePlan]) -> Vec<String> {
+    let when = |t: Option<Timestamp>| {
+        t.map(|t| format!(" on {} UTC", t.minutes()))
+            .unwrap_or_default()
+    };
+    after
+        .iter()
+        .filter_map(|now| {
+            let was = before.iter().find(|l| l.id == now.id)?;
+            let was_plan = was.plan.as_ref()?;
+            if was.status != LaneStatus::Active {
+                return None;
+            }
+            let (id, v) = (now.id, now.version);
+            match now.status {
+                LaneStatus::Promoted => Some(format!(
+                    "✓ Lane {id} was promoted{}: v{v} is the stable release.",
+                    when(now.closed_at)
+                )),
+                LaneStatus::Aborted => {
+                    let reason = now
+                        .plan
+                        .as_ref()
+                        .and_then(|p| p.reason.clone())
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default();
+                    Some(format!(
+                        "✕ Lane {id} (v{v}) was aborted{}{reason}; its instances are back on stable.",
+                        when(now.closed_at)
+                    ))
+                }
+                LaneStatus::Active => {
+                    let completed = now.plan.as_ref()?.state == PlanState::Completed;
+                    if !completed || was_plan.state == PlanState::Completed {
+                        return None;
+                    }
+                    let at = plans
+                        .iter()
+                        .find(|p| p.lane == id)
+                        .and_then(|p| p.history.iter().rev().find(|t| t.action == "complete"))
+                        .map(|t| t.at);
+                    Some(format!(
+                        "✓ The rollout plan of lane {id} (v{v}) completed{}: the lane waits to be promoted.",
+                        when(at)
+                    ))
+                }
+            }
+        })
+        .collect()
 }
 
 /// The audit entry as one sentence, e.g. `alice rolled back shop/prod/app.json to v9: 'bad pool
@@ -464,6 +548,80 @@ mod tests {
     }
 
     const KEY: Option<&str> = Some("app.yaml");
+
+    fn lane(id: i64, status: LaneStatus, plan: Option<PlanState>) -> Lane {
+        Lane {
+            id,
+            version: 5,
+            selector: "region=beijing".into(),
+            targets: vec![],
+            percentage: 10.0,
+            stickiness: "client_id".into(),
+            salt: "s".into(),
+            priority: 0,
+            status,
+            created_by: "alice".into(),
+            created_at: "2026-12-07T14:00:00Z".parse().unwrap(),
+            closed_at: (status != LaneStatus::Active)
+                .then(|| "2026-12-07T14:02:30Z".parse().unwrap()),
+            plan: plan.map(|state| PlanSummary {
+                state,
+                step: 1,
+                steps: 3,
+                percentage: 10.0,
+                step_started_at: "2026-12-07T14:00:00Z".parse().unwrap(),
+                remaining_secs: 0,
+                waiting_for: None,
+                reason: (state == PlanState::Aborted).then(|| r#"pod-7: "bad""#.into()),
+                template: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_lane_reads_like_its_badge_and_its_plan_in_short() {
+        let mut l = lane(7, LaneStatus::Active, Some(PlanState::Running));
+        assert_eq!(lane_badge(&l), "GRAY v5 · 10 % · region=beijing");
+        l.stickiness = "user_id".into();
+        l.targets = vec!["u1".into()];
+        l.selector = String::new();
+        assert_eq!(lane_badge(&l), "GRAY v5 · 10 % by user_id · 1 target (u1)");
+        let plan = l.plan.clone().unwrap();
+        assert_eq!(plan_phrase(&plan), "▶ plan step 2 of 3, running");
+        let paused = PlanSummary {
+            state: PlanState::Paused,
+            ..plan
+        };
+        assert_eq!(plan_phrase(&paused), "⏸ plan paused at step 2 of 3");
+    }
+
+    #[test]
+    fn a_plan_that_ended_gets_one_notice_with_date_and_time() {
+        let running = [lane(7, LaneStatus::Active, Some(PlanState::Running))];
+        let aborted = [lane(7, LaneStatus::Aborted, Some(PlanState::Aborted))];
+        let notices = plan_notices(&running, &aborted, &[]);
+        assert_eq!(
+            notices,
+            [
+                r#"✕ Lane 7 (v5) was aborted on 2026-12-07 14:02 UTC (pod-7: "bad"); its instances are back on stable."#
+            ]
+        );
+        let promoted = [lane(7, LaneStatus::Promoted, Some(PlanState::Completed))];
+        assert_eq!(
+            plan_notices(&running, &promoted, &[]),
+            ["✓ Lane 7 was promoted on 2026-12-07 14:02 UTC: v5 is the stable release."]
+        );
+        // Once: the next look sees nothing new; a lane without a plan gets none.
+        assert!(plan_notices(&aborted, &aborted, &[]).is_empty());
+        let no_plan = [lane(8, LaneStatus::Active, None)];
+        let no_plan_aborted = [lane(8, LaneStatus::Aborted, None)];
+        assert!(plan_notices(&no_plan, &no_plan_aborted, &[]).is_empty());
+        let completed = [lane(7, LaneStatus::Active, Some(PlanState::Completed))];
+        assert_eq!(
+            plan_notices(&running, &completed, &[]),
+            ["✓ The rollout plan of lane 7 (v5) completed: the lane waits to be promoted."]
+        );
+    }
 
     #[test]
     fn lane_rules_read_as_sentences() {

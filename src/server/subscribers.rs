@@ -495,6 +495,14 @@ impl Instances {
                     message: row.message,
                     reported: row.reported,
                     reported_at: row.reported_at,
+                    failure: match (row.failed, row.failed_at) {
+                        (Some(version), Some(at)) => Some(crate::model::Failure {
+                            version,
+                            message: row.failed_message,
+                            at,
+                        }),
+                        _ => None,
+                    },
                 },
             );
         }

@@ -7,7 +7,7 @@ use crate::app::pages::editor::ContentEditor;
 use crate::app::pages::instances::{use_live_instances, RolloutProgress};
 use crate::app::pages::lanes::{format_pct, GrayPanel, GrayState, Keys};
 use crate::app::pages::plan_timeline::{AbortBanners, PlanLive};
-use crate::app::sentences::lane_rule;
+use crate::app::sentences::{lane_rule, plan_notices};
 use crate::app::use_current_user;
 use crate::domain::diff::diff_lines;
 use crate::domain::format::validate;
@@ -89,6 +89,30 @@ pub fn ConfigPage() -> impl IntoView {
     let keys = Keys { ns, env, key };
     let plans = PlanLive::new(keys, refresh, live.updates);
     let gray = GrayState::new(keys, refresh, live.connected, plans);
+    // What the lanes' plans did while the page is open: a notice each, once (never for what
+    // had happened before the page loaded).
+    let notices: RwSignal<Vec<(u32, String)>> = RwSignal::new(Vec::new());
+    let seen_lanes = StoredValue::new(None::<(ConfigPath, Vec<crate::model::Lane>)>);
+    Effect::new(move |_| {
+        let Some(Ok(now)) = plans.loaded.get() else {
+            return;
+        };
+        let path = ConfigPath::new(ns.get_untracked(), env.get_untracked(), key.get_untracked());
+        let fresh = seen_lanes.with_value(|seen| match seen {
+            Some((p, before)) if *p == path => plan_notices(before, &now.lanes, &now.plans),
+            _ => Vec::new(),
+        });
+        seen_lanes.set_value(Some((path, now.lanes)));
+        if !fresh.is_empty() {
+            notices.update(|list| {
+                let mut next = list.iter().map(|(n, _)| *n).max().unwrap_or(0);
+                for text in fresh {
+                    next += 1;
+                    list.push((next, text));
+                }
+            });
+        }
+    });
     let rollout = Resource::new(
         move || (ns.get(), env.get(), key.get(), changes()),
         |(ns, env, key, _)| rollout_progress(ConfigPath::new(ns, env, key)),
@@ -122,6 +146,16 @@ pub fn ConfigPage() -> impl IntoView {
             <A href=move || format!("/ns/{}/{}", ns.get(), env.get()) exact=true>{ns} " · " {env}</A> " / "
             <strong aria-current="page">{key}</strong>
         </nav>
+        <div class="notices" role="status" aria-live="polite" data-testid="notices">
+            <For each=move || notices.get() key=|(n, _)| *n let:notice>
+                <p class="notice">
+                    <span>{notice.1.clone()}</span>
+                    " "
+                    <button class="btn small" aria-label="Dismiss this notice"
+                        on:click=move |_| notices.update(|list| list.retain(|(n, _)| *n != notice.0))>"Dismiss"</button>
+                </p>
+            </For>
+        </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 // Everything the view reads is loaded here, before it is built:
@@ -431,6 +465,17 @@ fn version_badge(version: i64, state: VersionState) -> AnyView {
             }
             .into_any()
         }
+        VersionState::WasInLanes { lanes } => {
+            let list = lanes
+                .iter()
+                .map(|l| {
+                    let when = l.closed_at.map(|t| format!(" {}", t.minutes())).unwrap_or_default();
+                    format!("lane {} ({}{when})", l.lane, l.status.as_str())
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            view! { <span class="badge grey" data-state="was-in-lanes">{format!("was in {list}")}</span> }.into_any()
+        }
         VersionState::NeverReleased => {
             view! { <span class="badge amber" data-state="never-released">"✎ never released"</span> }.into_any()
         }
@@ -507,11 +552,11 @@ fn Editor(
                 <ContentEditor content error label="Content" />
                 <label class="grow">"Message" <input name="version-message" placeholder="What changed and why" bind:value=message /></label>
                 <div class="actions">
-                    <button class="btn primary" type="submit" disabled=move || reason().is_some() || save.pending().get() title=move || reason().unwrap_or_default()>
+                    <button class="btn primary" type="submit" disabled=move || reason().is_some() || save.pending().get() aria-describedby="save-reason">
                         "Save version"
                     </button>
                     <button class="btn" type="button" disabled=unchanged on:click=move |_| content.set(base.get_value())>"Discard changes"</button>
-                    <span class="muted" data-testid="save-reason">{reason}</span>
+                    <span class="muted" id="save-reason" data-testid="save-reason">{reason}</span>
                 </div>
                 <ErrorLine error=Signal::derive(move || save.value().get().and_then(|r| r.err()).filter(|e| e.status != 409)) />
             </form>

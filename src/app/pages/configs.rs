@@ -2,8 +2,10 @@ use crate::api::admin::list_environments;
 use crate::api::configs::{list_configs, CreateConfig};
 use crate::app::components::{action_error, DraftBadge, ErrorLine, StableBadge};
 use crate::app::pages::editor::ContentEditor;
+use crate::app::sentences::{lane_badge, plan_phrase};
 use crate::app::use_current_user;
 use crate::domain::format::{validate, ConfigFormat};
+use crate::domain::plan::decide::PlanState;
 use crate::model::{NewConfig, Role};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -65,11 +67,34 @@ pub fn ConfigListPage() -> impl IntoView {
                                         <tr data-config=c.key.clone()>
                                             <td><A href=href><strong>{label}</strong></A></td>
                                             <td><code>{c.format.to_string()}</code></td>
-                                            <td>
+                                            <td class="serving-list" data-testid="serving">
                                                 {match c.stable_version {
                                                     Some(v) => view! { <StableBadge version=v /> }.into_any(),
                                                     None => view! { <span class="muted">"not released"</span> }.into_any(),
                                                 }}
+                                                // Every active lane, and where its plan is: no need to open the config.
+                                                {c.lanes.iter().map(|l| view! {
+                                                    " "
+                                                    <span class="badge violet" data-lane=l.id title=format!("Gray lane {}", l.id)>{format!("◐ {}", lane_badge(l))}</span>
+                                                    {l.plan.as_ref().map(|p| {
+                                                        let class = match p.state {
+                                                            PlanState::Running => "badge blue",
+                                                            PlanState::Paused => "badge grey",
+                                                            PlanState::Completed => "badge green",
+                                                            PlanState::Aborted => "badge red",
+                                                        };
+                                                        view! { " " <span class=class data-plan=p.state.as_str()>{plan_phrase(p)}</span> }
+                                                    })}
+                                                }).collect_view()}
+                                                {c.aborted_lane.as_ref().map(|l| {
+                                                    let when = l.closed_at.map(|t| format!(" on {} UTC", t.minutes())).unwrap_or_default();
+                                                    view! {
+                                                        " "
+                                                        <span class="badge red" data-plan="aborted" title=l.plan.as_ref().and_then(|p| p.reason.clone()).unwrap_or_default()>
+                                                            {format!("✕ plan of lane {} (v{}) aborted{when}", l.id, l.version)}
+                                                        </span>
+                                                    }
+                                                })}
                                             </td>
                                             <td>{if draft { view! { <DraftBadge version=c.latest_version /> }.into_any() } else { view! { <span class="muted">"v" {c.latest_version}</span> }.into_any() }}</td>
                                             <td class="muted">{c.updated_at.minutes()}</td>
@@ -99,7 +124,22 @@ fn NewConfigForm(
     let format = RwSignal::new(ConfigFormat::Json);
     let content = RwSignal::new(String::new());
     let message = RwSignal::new(String::new());
-    let error = Signal::derive(move || validate(format.get(), &content.get()).err());
+    // Nothing typed yet is not an error to show; Create stays disabled with its reason.
+    let error = Signal::derive(move || {
+        let text = content.get();
+        (!text.trim().is_empty())
+            .then(|| validate(format.get(), &text).err())
+            .flatten()
+    });
+    let reason = move || {
+        if let Some(e) = error.get() {
+            Some(format!("Fix the error first ({e})."))
+        } else if validate(format.get(), &content.get()).is_err() {
+            Some("Type the content of version 1 first.".to_string())
+        } else {
+            None
+        }
+    };
     Effect::new(move |_| {
         if let Some(Ok(c)) = create.value().get() {
             let _ = window()
@@ -139,11 +179,13 @@ fn NewConfigForm(
                 </div>
                 <ContentEditor content error label="Content" />
                 <div class="actions">
-                    <button class="btn primary" type="submit" disabled=move || error.get().is_some() || create.pending().get()
-                        title=move || error.get().map(|e| format!("Fix {e} first")).unwrap_or_default()>
+                    <button class="btn primary" type="submit" disabled=move || reason().is_some() || create.pending().get()
+                        aria-describedby="create-reason">
                         "Create config (version 1)"
                     </button>
-                    <span class="muted">"Creating a config releases nothing."</span>
+                    <span class="muted" id="create-reason" data-testid="create-reason">
+                        {move || reason().unwrap_or_else(|| "Creating a config releases nothing.".to_string())}
+                    </span>
                 </div>
                 <ErrorLine error=action_error(create) />
             </form>

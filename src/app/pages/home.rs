@@ -88,7 +88,8 @@ pub fn HomePage() -> impl IntoView {
                                 <thead><tr><th>"Namespace"</th><th>"Description"</th><th>"Configs"</th><th>"Environments"</th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|ns| {
-                                        let first = envs.first().cloned().unwrap_or_else(|| "dev".into());
+                                        // Where its configs are; an empty namespace opens the first environment.
+                                        let first = ns.config_env.clone().or_else(|| envs.first().cloned()).unwrap_or_else(|| "dev".into());
                                         let name = ns.name.clone();
                                         let href = format!("/ns/{}/{}", ns.name, first);
                                         let label = ns.name.clone();

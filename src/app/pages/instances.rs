@@ -3,11 +3,12 @@
 use crate::api::instances::list_instances;
 use crate::app::components::StableBadge;
 use crate::app::sentences::rollout_lines;
-use crate::model::{Instance, InstancePage, ReportStatus, Rollout};
+use crate::domain::selector::Selector;
+use crate::model::{Instance, InstanceConfig, InstancePage, ReportStatus, Rollout};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use std::collections::BTreeMap;
 
 /// The instances a page holds: the pages of the list it loaded, kept up to date by the live
@@ -238,18 +239,203 @@ fn follow(
 #[cfg(not(feature = "hydrate"))]
 fn follow(_: String, _: RwSignal<Option<Loaded>>, _: RwSignal<u32>, _: RwSignal<Option<u64>>) {}
 
-#[derive(Clone, Copy, PartialEq)]
-enum Tab {
+/// The instances page's tabs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Tab {
     Latest,
     Outdated,
+    Failed,
+    #[default]
     All,
 }
 
-/// An instance is outdated when some config it was served is not applied yet, or failed.
-fn outdated(i: &Instance) -> bool {
-    i.configs.values().any(|c| {
-        c.served.is_some() && (c.applied != c.served || c.status == Some(ReportStatus::Failed))
-    })
+impl Tab {
+    const ALL: [Tab; 4] = [Tab::Latest, Tab::Outdated, Tab::Failed, Tab::All];
+
+    fn parse(word: &str) -> Tab {
+        match word {
+            "latest" => Tab::Latest,
+            "outdated" => Tab::Outdated,
+            "failed" => Tab::Failed,
+            _ => Tab::All,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Tab::Latest => "latest",
+            Tab::Outdated => "outdated",
+            Tab::Failed => "failed",
+            Tab::All => "all",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Tab::Latest => "Latest",
+            Tab::Outdated => "Outdated",
+            Tab::Failed => "Failed",
+            Tab::All => "All",
+        }
+    }
+}
+
+/// What the instances page shows: its tab and filters, all kept in the URL's query so a link
+/// (e.g. an abort banner's "Failing instances") can be shared.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub tab: Tab,
+    /// Only this config key (and only its state counts for the tab and the version).
+    pub key: Option<String>,
+    /// Only instances served, applying or failing this version.
+    pub version: Option<i64>,
+    /// A label selector over the instance's labels and client id.
+    pub labels: Option<String>,
+    /// Only connected (`Some(true)`) or disconnected ones.
+    pub connected: Option<bool>,
+}
+
+impl Filter {
+    /// Reads `tab`, `key`, `version`, `labels` and `state` from the URL's query.
+    pub fn from_query(get: impl Fn(&str) -> Option<String>) -> Filter {
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Filter {
+            tab: get("tab").map(|t| Tab::parse(&t)).unwrap_or_default(),
+            key: get("key"),
+            version: get("version").and_then(|v| v.trim_start_matches('v').parse().ok()),
+            labels: get("labels"),
+            connected: match get("state").as_deref() {
+                Some("connected") => Some(true),
+                Some("disconnected") => Some(false),
+                _ => None,
+            },
+        }
+    }
+
+    /// The page's URL with this filter.
+    pub fn href(&self, ns: &str, env: &str) -> String {
+        let mut pairs = Vec::new();
+        if self.tab != Tab::All {
+            pairs.push(("tab", self.tab.word().to_string()));
+        }
+        if let Some(key) = &self.key {
+            pairs.push(("key", key.clone()));
+        }
+        if let Some(version) = self.version {
+            pairs.push(("version", version.to_string()));
+        }
+        if let Some(labels) = &self.labels {
+            pairs.push(("labels", labels.clone()));
+        }
+        if let Some(connected) = self.connected {
+            let state = if connected {
+                "connected"
+            } else {
+                "disconnected"
+            };
+            pairs.push(("state", state.to_string()));
+        }
+        let query = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", crate::domain::percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let base = format!("/instances/{ns}/{env}");
+        if query.is_empty() {
+            base
+        } else {
+            format!("{base}?{query}")
+        }
+    }
+
+    /// Whether `i` is shown; `selector` is `labels` parsed (an invalid one filters nothing).
+    pub fn matches(&self, i: &Instance, selector: Option<&Selector>) -> bool {
+        if self.connected.is_some_and(|c| c != i.connected) {
+            return false;
+        }
+        if let Some(selector) = selector {
+            let mut context = i.labels.clone();
+            context.insert("client_id".into(), i.client_id.clone());
+            if !selector.matches(&context) {
+                return false;
+            }
+        }
+        let configs: Vec<&InstanceConfig> = match &self.key {
+            Some(key) => match i.configs.get(key) {
+                Some(c) => vec![c],
+                None => return false,
+            },
+            None => i.configs.values().collect(),
+        };
+        if let Some(v) = self.version {
+            let about = |c: &&InstanceConfig| {
+                c.served == Some(v)
+                    || c.applied == Some(v)
+                    || c.failure.as_ref().is_some_and(|f| f.version == v)
+            };
+            if !configs.iter().any(about) {
+                return false;
+            }
+        }
+        match self.tab {
+            Tab::All => true,
+            Tab::Outdated => configs.iter().any(|c| outdated(c)),
+            Tab::Latest => !configs.iter().any(|c| outdated(c)),
+            Tab::Failed => configs.iter().any(|c| failing(c)),
+        }
+    }
+}
+
+/// A config an instance was served but has not applied yet, or failed to.
+fn outdated(c: &InstanceConfig) -> bool {
+    c.served.is_some() && (c.applied != c.served || c.status == Some(ReportStatus::Failed))
+}
+
+/// A config whose last report failed, or whose failure stands (the instance has applied no
+/// version as new since, e.g. it is back on stable after an abort).
+fn failing(c: &InstanceConfig) -> bool {
+    c.status == Some(ReportStatus::Failed) || c.failure.is_some()
+}
+
+/// Client ids in natural order: runs of digits compare as numbers (`pod-2` before `pod-10`).
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    fn runs(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut digits = None;
+        for (i, c) in s.char_indices() {
+            let d = c.is_ascii_digit();
+            if digits.is_some_and(|was| was != d) {
+                out.push((digits.unwrap_or(false), &s[start..i]));
+                start = i;
+            }
+            digits = Some(d);
+        }
+        if let Some(d) = digits {
+            out.push((d, &s[start..]));
+        }
+        out
+    }
+    let (ra, rb) = (runs(a), runs(b));
+    for (x, y) in ra.iter().zip(&rb) {
+        let order = match (x, y) {
+            ((true, x), (true, y)) => {
+                let (tx, ty) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+                tx.len().cmp(&ty.len()).then_with(|| tx.cmp(ty))
+            }
+            ((_, x), (_, y)) => x.cmp(y),
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    // Equal runs: the shorter first, then byte order (`pod-01` and `pod-1` stay apart).
+    ra.len().cmp(&rb.len()).then_with(|| a.cmp(b))
 }
 
 #[component]
@@ -262,13 +448,10 @@ pub fn InstancesPage() -> impl IntoView {
     // Paused, the page shows what it showed then; the feed's changes still arrive.
     let frozen = RwSignal::new(None::<Loaded>);
     let paused = Memo::new(move |_| frozen.with(Option::is_some));
-    // `?tab=outdated` (e.g. from the banner of an aborted lane) opens that tab.
-    let query = leptos_router::hooks::use_query_map();
-    let tab = RwSignal::new(match query.read_untracked().get("tab").as_deref() {
-        Some("outdated") => Tab::Outdated,
-        Some("latest") => Tab::Latest,
-        _ => Tab::All,
-    });
+    let query = use_query_map();
+    let filter = Memo::new(move |_| Filter::from_query(|name| query.read().get(name)));
+    let selector =
+        Memo::new(move |_| filter.with(|f| f.labels.as_deref().map(Selector::parse_input)));
     let instances = StoredValue::new(instances);
     let shown = move || {
         frozen
@@ -277,29 +460,63 @@ pub fn InstancesPage() -> impl IntoView {
             .unwrap_or_default()
     };
     let rows = move || {
-        let t = tab.get();
-        shown()
+        let f = filter.get();
+        let selector = selector.get().and_then(Result::ok);
+        let mut list = shown()
             .list()
             .into_iter()
-            .filter(|i| match t {
-                Tab::All => true,
-                Tab::Outdated => outdated(i),
-                Tab::Latest => !outdated(i),
-            })
-            .collect::<Vec<_>>()
+            .filter(|i| f.matches(i, selector.as_ref()))
+            .collect::<Vec<_>>();
+        list.sort_by(|a, b| natural_cmp(&a.client_id, &b.client_id));
+        list
     };
-    let summary = move || {
-        let shown = shown();
-        let connected = shown.instances.values().filter(|i| i.connected).count();
-        let more = if shown.next_after.is_some() {
-            " (more below)"
-        } else {
-            ""
-        };
-        format!(
-            "{connected} connected, {} listed{more}",
-            shown.instances.len()
+    let summary = {
+        let rows = rows.clone();
+        move || {
+            let shown = shown();
+            let connected = shown.instances.values().filter(|i| i.connected).count();
+            let more = if shown.next_after.is_some() {
+                " (more below)"
+            } else {
+                ""
+            };
+            format!(
+                "{connected} connected, {} listed{more}, {} shown",
+                shown.instances.len(),
+                rows().len()
+            )
+        }
+    };
+    // Seconds since the live feed last said something changed (`None` before it first did);
+    // while paused, since the page was paused.
+    let since_update = RwSignal::new(None::<u64>);
+    Effect::new(move |_| {
+        if updates.get() > 0 && !paused.get_untracked() {
+            since_update.set(Some(0));
+        }
+    });
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || {
+                since_update.try_update(|s| {
+                    if let Some(s) = s {
+                        *s += 1
+                    }
+                });
+            },
+            std::time::Duration::from_secs(1),
         )
+        .ok();
+        on_cleanup(move || {
+            if let Some(h) = handle {
+                h.clear();
+            }
+        });
+    });
+    let freshness = move || match since_update.get() {
+        None => "waiting for the live feed".to_string(),
+        Some(s) if paused.get() => format!("paused; last updated {s} s ago"),
+        Some(s) => format!("updated {s} s ago"),
     };
     let pause = move |_| {
         if frozen.with_untracked(Option::is_some) {
@@ -342,12 +559,52 @@ pub fn InstancesPage() -> impl IntoView {
             }
         });
     };
-    let tab_button = move |t: Tab, label: &'static str| {
+    // The filter form shows the filter of the URL; applying it changes the URL.
+    let (key, version, labels, state) = (
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+    );
+    Effect::new(move |_| {
+        let f = filter.get();
+        key.set(f.key.unwrap_or_default());
+        version.set(f.version.map(|v| v.to_string()).unwrap_or_default());
+        labels.set(f.labels.unwrap_or_default());
+        state.set(match f.connected {
+            Some(true) => "connected".into(),
+            Some(false) => "disconnected".into(),
+            None => String::new(),
+        });
+    });
+    let navigate = use_navigate();
+    let on_filter = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let f = Filter::from_query(|name| {
+            Some(match name {
+                "tab" => filter.with_untracked(|f| f.tab.word().to_string()),
+                "key" => key.get_untracked(),
+                "version" => version.get_untracked(),
+                "labels" => labels.get_untracked(),
+                "state" => state.get_untracked(),
+                _ => return None,
+            })
+        });
+        navigate(
+            &f.href(&ns.get_untracked(), &env.get_untracked()),
+            Default::default(),
+        );
+    };
+    let tab_link = move |t: Tab| {
         view! {
-            <button class=move || if tab.get() == t { "tab selected" } else { "tab" } role="tab" aria-selected=move || (tab.get() == t).to_string()
-                on:click=move |_| tab.set(t)>{label}</button>
+            <A href=move || Filter { tab: t, ..filter.get() }.href(&ns.get(), &env.get())
+                attr:class=move || if filter.with(|f| f.tab) == t { "tab selected" } else { "tab" }
+                attr:role="tab" attr:aria-selected=move || (filter.with(|f| f.tab) == t).to_string()>
+                {t.label()}
+            </A>
         }
     };
+    let selector_error = move || selector.get().and_then(Result::err).map(|e| e.to_string());
     view! {
         <Title text=move || format!("Instances · {} · {}", ns.get(), env.get()) />
         <nav class="crumbs" aria-label="Breadcrumb">
@@ -360,26 +617,44 @@ pub fn InstancesPage() -> impl IntoView {
                 <span class=move || if paused.get() { "badge grey" } else { "badge blue" }>
                     {move || if paused.get() { "⏸ paused" } else { "● live" }}
                 </span>
+                <span class="muted" data-testid="updated">{freshness}</span>
                 <span class="muted" data-testid="updates">{move || format!("{} update(s) received", updates.get())}</span>
                 <button class="btn" on:click=pause>{move || if paused.get() { "Resume" } else { "Pause" }}</button>
             </div>
         </div>
+        <form class="card inline-form instance-filters" role="search" aria-label="Filter instances" on:submit=on_filter>
+            <label>"Config key" <input name="filter-key" placeholder="app.json" bind:value=key /></label>
+            <label>"Version" <input name="filter-version" inputmode="numeric" placeholder="5" bind:value=version /></label>
+            <label class="grow">"Labels" <input name="filter-labels" placeholder="region=beijing" aria-describedby="labels-error" bind:value=labels /></label>
+            <label>
+                "Connection"
+                <select name="filter-state" on:change=move |ev| state.set(event_target_value(&ev)) prop:value=state>
+                    <option value="">"any"</option>
+                    <option value="connected">"connected"</option>
+                    <option value="disconnected">"disconnected"</option>
+                </select>
+            </label>
+            <button class="btn primary" type="submit">"Filter"</button>
+            <span id="labels-error" class="error">{selector_error}</span>
+        </form>
         <div class="tabs" role="tablist" aria-label="Which instances">
-            {tab_button(Tab::Latest, "Latest")}
-            {tab_button(Tab::Outdated, "Outdated")}
-            {tab_button(Tab::All, "All")}
+            {Tab::ALL.into_iter().map(tab_link).collect_view()}
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            <p class="sr-only" aria-live="polite" data-testid="instances-summary">{summary}</p>
+            <p class="sr-only" aria-live="polite" data-testid="instances-summary">{summary.clone()}</p>
             {move || {
                 let rows = rows();
-                if rows.is_empty() {
+                let filtered = filter.with(|f| *f != Filter::default());
+                if rows.is_empty() && filtered && !shown().instances.is_empty() {
+                    view! { <p class="empty">"No instances match these filters."</p> }.into_any()
+                } else if rows.is_empty() {
                     view! { <p class="empty">"No instances here yet — start a subscriber (graycast agent) against this namespace and environment."</p> }.into_any()
                 } else {
+                    let key = filter.with(|f| f.key.clone());
                     view! {
                         <table class="grid" data-testid="instances">
                             <thead><tr><th>"Client id"</th><th>"Labels"</th><th>"Configs"</th><th>"Connection"</th><th>"Last seen"</th></tr></thead>
-                            <tbody>{rows.into_iter().map(|i| view! { <InstanceRow instance=i /> }).collect_view()}</tbody>
+                            <tbody>{rows.into_iter().map(|i| view! { <InstanceRow instance=i key=key.clone() /> }).collect_view()}</tbody>
                         </table>
                     }.into_any()
                 }
@@ -397,20 +672,28 @@ pub fn InstancesPage() -> impl IntoView {
 }
 
 #[component]
-fn InstanceRow(instance: Instance) -> impl IntoView {
+fn InstanceRow(
+    instance: Instance,
+    /// Only this config is listed (the page's key filter).
+    key: Option<String>,
+) -> impl IntoView {
     let labels = instance
         .labels
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let configs = instance
+        .configs
+        .into_iter()
+        .filter(|(k, _)| key.as_ref().is_none_or(|only| only == k));
     view! {
         <tr data-client=instance.client_id.clone()>
             <td><code>{instance.client_id.clone()}</code></td>
             <td class="muted">{if labels.is_empty() { "no labels".to_string() } else { labels }}</td>
             <td>
                 <ul class="instance-configs">
-                    {instance.configs.into_iter().map(|(key, c)| view! {
+                    {configs.map(|(key, c)| view! {
                         <li data-key=key.clone()>
                             <code>{key.clone()}</code> " "
                             {match (c.served, c.lane) {
@@ -421,9 +704,16 @@ fn InstanceRow(instance: Instance) -> impl IntoView {
                             " "
                             {match c.status {
                                 Some(ReportStatus::Applied) => view! { <span class="badge green">{format!("✓ applied v{}", c.reported.unwrap_or_default())}</span> }.into_any(),
-                                Some(ReportStatus::Failed) => view! { <span class="badge red" title=c.message.clone().unwrap_or_default()>{format!("✕ failed v{}: {}", c.reported.unwrap_or_default(), c.message.clone().unwrap_or_default())}</span> }.into_any(),
+                                Some(ReportStatus::Failed) => view! { <span class="badge red" data-testid="failure">{format!("✕ failed v{}: {}", c.reported.unwrap_or_default(), c.message.clone().unwrap_or_default())}</span> }.into_any(),
                                 None => view! { <span class="muted">"no report"</span> }.into_any(),
                             }}
+                            // A failure the last report no longer shows (e.g. back on stable after an abort).
+                            {c.failure.clone().filter(|_| c.status != Some(ReportStatus::Failed)).map(|f| view! {
+                                " "
+                                <span class="badge red" data-testid="failure">
+                                    {format!("✕ failed v{} at {}: {}", f.version, f.at.minutes(), f.message.unwrap_or_else(|| "no message".into()))}
+                                </span>
+                            })}
                         </li>
                     }).collect_view()}
                 </ul>
@@ -514,6 +804,119 @@ mod tests {
         // Every page loaded: a new instance anywhere shows.
         loaded.update(instance("pod-9", true));
         assert_eq!(ids(&loaded).last(), Some(&"pod-9"));
+    }
+
+    #[test]
+    fn client_ids_sort_naturally() {
+        let mut ids = vec![
+            "pod-10", "pod-2", "pod-1", "pod-11", "api-3", "pod-1a", "pod-01",
+        ];
+        ids.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            ids,
+            ["api-3", "pod-01", "pod-1", "pod-1a", "pod-2", "pod-10", "pod-11"]
+        );
+        assert_eq!(natural_cmp("a", "a"), std::cmp::Ordering::Equal);
+        assert_eq!(natural_cmp("", "a"), std::cmp::Ordering::Less);
+    }
+
+    fn with_config(client_id: &str, key: &str, config: InstanceConfig) -> Instance {
+        let mut i = instance(client_id, true);
+        i.configs.insert(key.into(), config);
+        i
+    }
+
+    #[test]
+    fn the_failed_tab_shows_failures_that_stand_also_back_on_stable() {
+        let at = crate::model::Timestamp::from_unix_ms(0).unwrap();
+        // Failed v5, the lane was aborted, it applied stable v3 since.
+        let back_on_stable = with_config(
+            "pod-7",
+            "app.json",
+            InstanceConfig {
+                served: Some(3),
+                applied: Some(3),
+                status: Some(ReportStatus::Applied),
+                reported: Some(3),
+                failure: Some(crate::model::Failure {
+                    version: 5,
+                    message: Some("nginx: [emerg]".into()),
+                    at,
+                }),
+                ..Default::default()
+            },
+        );
+        let healthy = with_config(
+            "pod-8",
+            "app.json",
+            InstanceConfig {
+                served: Some(3),
+                applied: Some(3),
+                status: Some(ReportStatus::Applied),
+                reported: Some(3),
+                ..Default::default()
+            },
+        );
+        let url = "/instances/shop/prod?tab=failed&key=app.json";
+        let query: BTreeMap<&str, &str> = [("tab", "failed"), ("key", "app.json")].into();
+        let failed = Filter::from_query(|n| query.get(n).map(|v| v.to_string()));
+        assert_eq!(failed.href("shop", "prod"), url);
+        assert!(failed.matches(&back_on_stable, None));
+        assert!(!failed.matches(&healthy, None));
+        // Another key: not about this one.
+        let other = Filter {
+            key: Some("other.json".into()),
+            ..failed.clone()
+        };
+        assert!(!other.matches(&back_on_stable, None));
+        // The version filter knows the failed version too.
+        let v5 = Filter {
+            tab: Tab::All,
+            version: Some(5),
+            ..Default::default()
+        };
+        assert!(v5.matches(&back_on_stable, None));
+        assert!(!v5.matches(&healthy, None));
+    }
+
+    #[test]
+    fn labels_state_and_the_url_round_trip() {
+        let mut i = instance("pod-1", false);
+        i.labels.insert("region".into(), "beijing".into());
+        let f = Filter {
+            tab: Tab::Outdated,
+            labels: Some("region=beijing".into()),
+            connected: Some(false),
+            version: Some(2),
+            key: None,
+        };
+        let href = f.href("shop", "dev");
+        assert_eq!(
+            href,
+            "/instances/shop/dev?tab=outdated&version=2&labels=region%3Dbeijing&state=disconnected"
+        );
+        let query: BTreeMap<&str, &str> = [
+            ("tab", "outdated"),
+            ("version", "2"),
+            ("labels", "region=beijing"),
+            ("state", "disconnected"),
+        ]
+        .into();
+        assert_eq!(
+            Filter::from_query(|n| query.get(n).map(|v| v.to_string())),
+            f
+        );
+        let any = Filter::default();
+        let beijing = Selector::parse("region=beijing").unwrap();
+        let shanghai = Selector::parse("region=shanghai").unwrap();
+        assert!(any.matches(&i, Some(&beijing)));
+        assert!(!any.matches(&i, Some(&shanghai)));
+        assert!(any.matches(&i, Some(&Selector::parse("client_id=pod-1").unwrap())));
+        let connected = Filter {
+            connected: Some(true),
+            ..Default::default()
+        };
+        assert!(!connected.matches(&i, None));
     }
 
     #[test]

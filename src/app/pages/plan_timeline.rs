@@ -86,9 +86,13 @@ impl PlanLive {
         let dismissed = RwSignal::new(None);
         // The lanes as the page shows them; a fresher answer that differs reloads the page.
         let seen = StoredValue::new(None::<LaneSignature>);
+        // Whether a plan of the page's data runs, for the timer (which must not read the
+        // resource outside an effect: it may still be loading after a navigation).
+        let loaded_running = StoredValue::new(false);
         Effect::new(move |_| {
             if let Some(Ok(plans)) = loaded.get() {
                 seen.set_value(Some(signature(&plans.lanes)));
+                loaded_running.set_value(any_running(&plans));
             }
         });
         let asked = StoredValue::new(0u64);
@@ -138,13 +142,7 @@ impl PlanLive {
                     elapsed.update(|e| *e += 1);
                     let running = now
                         .with_untracked(|n| n.as_ref().map(any_running))
-                        .or_else(|| {
-                            loaded
-                                .get_untracked()
-                                .and_then(|r| r.ok())
-                                .map(|p| any_running(&p))
-                        })
-                        .unwrap_or(false);
+                        .unwrap_or_else(|| loaded_running.get_value());
                     if running && ticks.get().is_multiple_of(POLL_SECS) {
                         ask();
                     }
@@ -232,9 +230,10 @@ fn read_dismissed() -> BTreeSet<i64> {
 #[cfg(not(feature = "hydrate"))]
 fn remember_dismissed(_: i64) {}
 
-/// `14:02` (UTC), as the banner says when.
-fn clock(at: Timestamp) -> String {
-    at.clock().get(..5).unwrap_or_default().to_string()
+/// `2026-12-07 14:02 UTC`, as the banner says when: with the date, since it stays until
+/// dismissed.
+fn when(at: Timestamp) -> String {
+    format!("{} UTC", at.minutes())
 }
 
 /// A lane graycast aborted, as its banner says it.
@@ -287,7 +286,11 @@ pub fn AbortBanners(live: PlanLive, initial: ConfigPlans) -> impl IntoView {
         keys.env.get_untracked(),
         keys.key.get_untracked(),
     );
-    let instances = format!("/instances/{ns}/{env}?tab=outdated");
+    // The instances whose report for this key failed, also those back on stable since.
+    let instances = format!(
+        "/instances/{ns}/{env}?tab=failed&key={}",
+        crate::domain::percent_encode(&key)
+    );
     let audit =
         format!("/audit?namespace={ns}&env={env}&action=rollout.abort&actor=graycast&q={key}");
     let shown = move || {
@@ -309,7 +312,7 @@ pub fn AbortBanners(live: PlanLive, initial: ConfigPlans) -> impl IntoView {
                 view! {
                     <div class="banner danger" role="alert" data-testid="abort-banner" data-lane=lane>
                         <p>
-                            <strong>{format!("✕ graycast aborted lane {lane} (v{}) at ", a.version)}<time datetime=a.at.to_string() title=a.at.to_string()>{clock(a.at)}</time> ":"</strong>
+                            <strong>{format!("✕ graycast aborted lane {lane} (v{}) at ", a.version)}<time datetime=a.at.to_string() title=a.at.to_string()>{when(a.at)}</time> ":"</strong>
                             " " {a.reason.clone()}
                         </p>
                         <p class="banner-links">
@@ -661,7 +664,7 @@ mod tests {
         assert_eq!(aborts[0].lane, 7);
         assert_eq!(aborts[0].version, 13);
         assert!(aborts[0].reason.contains("pod-2"));
-        assert_eq!(clock(aborts[0].at), "14:02");
+        assert_eq!(when(aborts[0].at), "2026-12-02 14:02 UTC");
     }
 
     #[test]

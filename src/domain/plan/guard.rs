@@ -121,7 +121,7 @@ pub fn judge_reports(guard: &ReportsGuard, version: i64, served: &[Served]) -> R
             .as_ref()
             .and_then(|r| r.message.as_deref())
         {
-            message.push_str(&format!(": {:?}", quote(said)));
+            message.push_str(&format!(": \"{}\"", quote(said)));
         }
         return Reading::new(GuardStatus::Failing, value, message, 0).applied(applied);
     }
@@ -326,7 +326,7 @@ pub fn judge_webhook(guard: &WebhookGuard, previous_streak: u32, answer: &HookAn
             "answered 425 (too early to tell)".into(),
         )),
         HookAnswer::Said(code, said) if !quote(said).is_empty() => {
-            Err(format!("answered {code}: {:?}", quote(said)))
+            Err(format!("answered {code}: \"{}\"", quote(said)))
         }
         HookAnswer::Status(code) | HookAnswer::Said(code, _) => Err(format!("answered {code}")),
         HookAnswer::TimedOut => Err(format!("no answer within {} s", guard.timeout_secs)),
@@ -405,6 +405,22 @@ mod tests {
             r.message,
             r#"reports guard: 3 of 12 instances failed to apply v7 (limit 0); pod-3b: "nginx: [emerg] unknown directive""#
         );
+    }
+
+    #[test]
+    fn an_instance_message_with_quotes_is_quoted_as_it_is_not_escaped() {
+        let set = [served(
+            "pod-1",
+            Some(("failed", 7, 1, Some(r#"unknown directive "gzip_vary""#))),
+        )];
+        let r = judge_reports(&defaults(), 7, &set);
+        assert!(
+            r.message
+                .ends_with(r#"pod-1: "unknown directive "gzip_vary"""#),
+            "{}",
+            r.message
+        );
+        assert!(!r.message.contains('\\'), "{}", r.message);
     }
 
     #[test]

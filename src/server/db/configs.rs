@@ -38,6 +38,7 @@ impl From<ConfigRow> for StoredConfig {
                 lanes: Vec::new(),
                 created_at: r.created_at,
                 updated_at: r.updated_at,
+                aborted_lane: None,
             },
         }
     }

@@ -107,6 +107,35 @@ pub async fn active_in_scope(
     Ok(rows.into_iter().map(|r| (r.key, r.lane.into())).collect())
 }
 
+/// The lanes of every config in one namespace and environment that their rollout plan
+/// aborted, with their config's key: each config's newest first.
+pub async fn plan_aborted_in_scope(
+    db: impl super::Executor<'_>,
+    namespace_id: i64,
+    env_id: i64,
+) -> Result<Vec<(String, Lane)>> {
+    #[derive(FromRow)]
+    struct KeyedRow {
+        key: String,
+        #[sqlx(flatten)]
+        lane: LaneRow,
+    }
+    let rows: Vec<KeyedRow> = sqlx::query_as(
+        "SELECT c.key, l.id, l.version, l.selector, l.targets, l.percentage_bp, l.stickiness,
+                l.salt, l.priority, l.status, l.created_by, l.created_at, l.closed_at
+           FROM lanes l JOIN configs c ON c.id = l.config_id
+                        JOIN lane_plans p ON p.lane_id = l.id
+          WHERE c.namespace_id = $1 AND c.env_id = $2 AND l.status = 'aborted'
+            AND p.state = 'aborted'
+          ORDER BY c.key, l.closed_by DESC",
+    )
+    .bind(namespace_id)
+    .bind(env_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.key, r.lane.into())).collect())
+}
+
 /// One lane of a config (any status).
 pub async fn find(db: impl super::Executor<'_>, config_id: i64, id: i64) -> Result<Option<Lane>> {
     let row: Option<LaneRow> = sqlx::query_as(&format!(

@@ -11,6 +11,7 @@ struct NamespaceRow {
     description: String,
     created_at: Timestamp,
     config_count: i64,
+    config_env: Option<String>,
 }
 
 impl From<NamespaceRow> for Namespace {
@@ -21,6 +22,7 @@ impl From<NamespaceRow> for Namespace {
             description: r.description,
             created_at: r.created_at,
             config_count: r.config_count,
+            config_env: r.config_env,
         }
     }
 }
@@ -48,7 +50,19 @@ pub async fn list(db: impl super::Executor<'_>, listing: Listing<'_>) -> Result<
             .bind(env.to_string())
             .push(")");
     }
-    sql.push(") AS config_count FROM namespaces n WHERE 1 = 1");
+    sql.push(
+        ") AS config_count,
+                (SELECT e.name FROM configs c JOIN environments e ON e.id = c.env_id
+                  WHERE c.namespace_id = n.id AND c.deleted_at IS NULL",
+    );
+    if let Some(env) = listing.env {
+        sql.push(" AND e.name = ").bind(env.to_string());
+    }
+    // In the order the environments are listed (`environments::list`).
+    sql.push(
+        " ORDER BY CASE e.name WHEN 'dev' THEN 0 WHEN 'staging' THEN 1 WHEN 'prod' THEN 2 ELSE 3 END,
+                   e.name LIMIT 1) AS config_env FROM namespaces n WHERE 1 = 1",
+    );
     if let Some(only) = listing.only {
         sql.push(" AND n.name = ").bind(only.to_string());
     }
@@ -88,7 +102,8 @@ pub async fn id_of(db: impl super::Executor<'_>, name: &str) -> Result<Option<i6
 pub async fn insert(tx: &mut Tx<'_>, name: &str, description: &str) -> Result<Namespace> {
     let row: NamespaceRow = sqlx::query_as(
         "INSERT INTO namespaces (name, description) VALUES ($1, $2)
-         RETURNING id, name, description, created_at, 0 AS config_count",
+         RETURNING id, name, description, created_at, 0 AS config_count,
+                   CAST(NULL AS TEXT) AS config_env",
     )
     .bind(name)
     .bind(description)

@@ -161,35 +161,49 @@ pub struct ReportRow<'a> {
 }
 
 /// Records a report; an `applied` one also becomes the applied version, a
-/// `failed` one leaves the last applied version as it was.
+/// `failed` one leaves the last applied version as it was and becomes the instance's last
+/// failure, which stays until it applies that version or a newer one.
 pub async fn set_report(
     tx: &mut Tx<'_>,
     (namespace, env, client_id): (&str, &str, &str),
     key: &str,
     r: &ReportRow<'_>,
 ) -> Result<()> {
+    let failed = r.status == "failed";
     sqlx::query(
         "INSERT INTO instance_configs
-             (namespace, env, client_id, key, applied, reported, status, message, reported_at)
-         VALUES ($1, $2, $3, $4, CASE WHEN $5 = 'applied' THEN $6 END, $7, $8, $9, $10)
+             (namespace, env, client_id, key, applied, reported, status, message, reported_at,
+              failed, failed_message, failed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (namespace, env, client_id, key) DO UPDATE SET
              applied = CASE WHEN excluded.status = 'applied' THEN excluded.reported
                             ELSE instance_configs.applied END,
              reported = excluded.reported,
              status = excluded.status,
              message = excluded.message,
-             reported_at = excluded.reported_at",
+             reported_at = excluded.reported_at,
+             failed = CASE WHEN excluded.status = 'failed' THEN excluded.failed
+                           WHEN instance_configs.failed <= excluded.reported THEN NULL
+                           ELSE instance_configs.failed END,
+             failed_message = CASE WHEN excluded.status = 'failed' THEN excluded.failed_message
+                                   WHEN instance_configs.failed <= excluded.reported THEN NULL
+                                   ELSE instance_configs.failed_message END,
+             failed_at = CASE WHEN excluded.status = 'failed' THEN excluded.failed_at
+                              WHEN instance_configs.failed <= excluded.reported THEN NULL
+                              ELSE instance_configs.failed_at END",
     )
     .bind(namespace)
     .bind(env)
     .bind(client_id)
     .bind(key)
-    .bind(r.status)
-    .bind(r.version)
+    .bind((!failed).then_some(r.version))
     .bind(r.version)
     .bind(r.status)
     .bind(r.message)
     .bind(r.at)
+    .bind(failed.then_some(r.version))
+    .bind(if failed { r.message } else { None })
+    .bind(failed.then_some(r.at))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -351,6 +365,9 @@ pub struct InstanceConfigRow {
     pub status: Option<String>,
     pub message: Option<String>,
     pub reported_at: Option<Timestamp>,
+    pub failed: Option<i64>,
+    pub failed_message: Option<String>,
+    pub failed_at: Option<Timestamp>,
 }
 
 /// The per-key rows of the instances of a namespace and environment (every one, or those
@@ -364,7 +381,8 @@ pub async fn configs(
 ) -> Result<Vec<InstanceConfigRow>> {
     let mut p = Numbered::new(Engine::of(db));
     let mut sql = format!(
-        "SELECT client_id, key, served, lane, applied, reported, status, message, reported_at
+        "SELECT client_id, key, served, lane, applied, reported, status, message, reported_at,
+                failed, failed_message, failed_at
            FROM instance_configs i
           WHERE namespace = {} AND env = {}
             AND EXISTS (SELECT 1 FROM configs c

@@ -113,8 +113,23 @@ pub async fn list(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Confi
             config.lanes.push(lane);
         }
     }
+    // A plan that aborted lately shows in the list too, until a newer lane starts.
+    let since = db::now().unix_ms() - Config::ABORT_SHOWN_HOURS * 3_600_000;
+    for (key, lane) in db::lanes::plan_aborted_in_scope(&state.db, ns_id, env_id).await? {
+        let recent = lane.closed_at.is_some_and(|t| t.unix_ms() >= since);
+        if let Some(config) = configs.iter_mut().find(|c| c.key == key) {
+            let newest =
+                config.aborted_lane.is_none() && config.lanes.iter().all(|l| l.id < lane.id);
+            if recent && newest {
+                config.aborted_lane = Some(lane);
+            }
+        }
+    }
     for config in &mut configs {
         super::plans::summarize(&state.db, &mut config.lanes).await?;
+        if let Some(lane) = config.aborted_lane.as_mut() {
+            super::plans::summarize(&state.db, std::slice::from_mut(lane)).await?;
+        }
     }
     Ok(configs)
 }

@@ -1,10 +1,11 @@
 //! A config's version history: the versions list, page by page, and what each version is now
-//! (stable, in lanes, was stable, never released), from its release events and active lanes.
+//! (stable, in lanes, was stable, was in lanes, never released), from its release events and
+//! lanes.
 
 use super::configs::{find, find_version};
 use crate::model::{
-    ConfigPath, HistoryPage, Lane, LaneShare, ReleaseEvent, ReleaseKind, Role, Version,
-    VersionPage, VersionState, VersionStatus, VersionsQuery,
+    ClosedLane, ConfigPath, HistoryPage, Lane, LaneShare, LaneStatus, ReleaseEvent, ReleaseKind,
+    Role, Version, VersionPage, VersionState, VersionStatus, VersionsQuery,
 };
 use crate::server::auth::Actor;
 use crate::server::db;
@@ -83,7 +84,7 @@ pub async fn version_history(
         next_before,
     } = page(&mut conn, config.id, &query).await?;
     let events = db::releases::list(&mut *conn, config.id).await?;
-    let lanes = db::lanes::active(&mut *conn, config.id).await?;
+    let lanes = db::lanes::list(&mut *conn, config.id).await?;
     let numbers: Vec<i64> = versions.iter().map(|v| v.version).collect();
     let states = states(&numbers, config.config.stable_version, &events, &lanes);
     Ok(HistoryPage {
@@ -97,9 +98,10 @@ pub async fn version_history(
 }
 
 /// What each of `versions` is now, in their order. `events`: the config's release events,
-/// newest first; `lanes`: its active lanes in resolution order. A version is, in this order of
-/// precedence: the stable release; in the lanes that serve it; stable until the last event that
-/// replaced it; never released.
+/// newest first; `lanes`: its lanes, active ones in resolution order and closed ones newest
+/// first (as `db::lanes::list` gives them). A version is, in this order of precedence: the
+/// stable release; in the active lanes that serve it; stable until the last event that
+/// replaced it; in lanes that closed since; never released.
 pub fn states(
     versions: &[i64],
     stable: Option<i64>,
@@ -132,20 +134,32 @@ pub fn states(
         .map(|&version| {
             let serving: Vec<LaneShare> = lanes
                 .iter()
-                .filter(|l| l.version == version)
+                .filter(|l| l.version == version && l.status == LaneStatus::Active)
                 .map(|l| LaneShare {
                     lane: l.id,
                     percentage: l.percentage,
                 })
                 .collect();
+            let mut closed: Vec<ClosedLane> = lanes
+                .iter()
+                .filter(|l| l.version == version && l.status != LaneStatus::Active)
+                .map(|l| ClosedLane {
+                    lane: l.id,
+                    status: l.status,
+                    closed_at: l.closed_at,
+                })
+                .collect();
+            closed.sort_by(|a, b| b.lane.cmp(&a.lane));
             if stable == Some(version) {
                 VersionState::Stable
             } else if !serving.is_empty() {
                 VersionState::InLanes { lanes: serving }
+            } else if let Some(was) = ended.remove(&version) {
+                was
+            } else if !closed.is_empty() {
+                VersionState::WasInLanes { lanes: closed }
             } else {
-                ended
-                    .remove(&version)
-                    .unwrap_or(VersionState::NeverReleased)
+                VersionState::NeverReleased
             }
         })
         .collect()
@@ -317,6 +331,66 @@ mod tests {
             [VersionState::Stable]
         );
         assert!(super::states(&[], Some(1), &evs, &lanes).is_empty());
+    }
+
+    fn closed(id: i64, version: i64, status: LaneStatus, at_n: i64) -> Lane {
+        Lane {
+            status,
+            closed_at: Some(at(at_n)),
+            ..lane(id, version, 10.0)
+        }
+    }
+
+    #[test]
+    fn a_version_only_closed_lanes_served_was_in_those_lanes() {
+        // v3 was served by three lanes, aborted since; v4 is in a lane now.
+        let lanes = [
+            lane(9, 4, 5.0),
+            closed(6, 3, LaneStatus::Aborted, 6),
+            closed(5, 3, LaneStatus::Aborted, 5),
+            closed(8, 3, LaneStatus::Aborted, 8),
+        ];
+        let got = states(4, Some(1), &[("stable", 1)], &lanes);
+        let was = |lane, n| ClosedLane {
+            lane,
+            status: LaneStatus::Aborted,
+            closed_at: Some(at(n)),
+        };
+        assert_eq!(
+            got,
+            [
+                VersionState::InLanes {
+                    lanes: vec![LaneShare {
+                        lane: 9,
+                        percentage: 5.0
+                    }]
+                },
+                VersionState::WasInLanes {
+                    lanes: vec![was(8, 8), was(6, 6), was(5, 5)]
+                },
+                VersionState::NeverReleased,
+                VersionState::Stable,
+            ]
+        );
+        // Served by a lane now and by closed ones before: in the lane now.
+        let mut more = lanes.to_vec();
+        more.push(lane(10, 3, 20.0));
+        assert!(matches!(
+            super::states(&[3], Some(1), &events(&[("stable", 1)]), &more)[0],
+            VersionState::InLanes { .. }
+        ));
+    }
+
+    #[test]
+    fn a_promoted_lane_makes_its_version_stable_not_was_in_lanes() {
+        let lanes = [closed(4, 2, LaneStatus::Promoted, 3)];
+        let got = states(
+            2,
+            Some(2),
+            &[("stable", 1), ("lane.create", 2), ("lane.promote", 2)],
+            &lanes,
+        );
+        assert_eq!(got, [VersionState::Stable, was(3, 2, false)]);
     }
 
     #[test]

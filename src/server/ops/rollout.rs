@@ -108,6 +108,7 @@ mod tests {
             message: report.map(|(_, m)| m.to_string()),
             reported: report.map(|_| version),
             reported_at: None,
+            failure: None,
         }
     }
 

@@ -16,6 +16,7 @@ async fn namespaces_are_created_listed_searched_and_unique() {
     assert_eq!(created["name"], "order-service");
     assert_eq!(created["description"], "Orders and checkout");
     assert_eq!(created["config_count"], 0);
+    assert_eq!(created["config_env"], Value::Null);
     app.namespace("payment").await;
     app.config("payment", "prod", "app.json", "json", "{}")
         .await;
@@ -41,6 +42,13 @@ async fn namespaces_are_created_listed_searched_and_unique() {
         .collect();
     assert_eq!(names, ["order-service", "payment"]);
     assert_eq!(all[1]["config_count"], 2);
+    // Where the namespace's configs are: dev comes before prod in the environments' order.
+    assert_eq!(all[1]["config_env"], "dev");
+    assert_eq!(all[0]["config_env"], Value::Null);
+    app.config("order-service", "prod", "app.json", "json", "{}")
+        .await;
+    let (_, all) = app.get_json("/api/v1/namespaces").await;
+    assert_eq!(all[0]["config_env"], "prod", "its only configs are in prod");
     let (_, found) = app.get_json("/api/v1/namespaces?q=ORDER").await;
     assert_eq!(found.as_array().unwrap().len(), 1);
     assert_eq!(found[0]["name"], "order-service");

@@ -171,7 +171,7 @@ async fn a_failed_report_during_a_long_hold_aborts_at_once_naming_the_instance()
     let reason = aborted["reason"].as_str().unwrap();
     assert_eq!(
         reason,
-        r#"reports guard: 1 of 2 instances failed to apply v2 (limit 0); pod-3: "nginx: [emerg] unknown directive \"gzip_foo\"""#
+        r#"reports guard: 1 of 2 instances failed to apply v2 (limit 0); pod-3: "nginx: [emerg] unknown directive "gzip_foo"""#
     );
     assert_eq!(aborted["guards"][0]["status"], "failing");
     assert_eq!(aborted["guards"][0]["value"], 1.0);
@@ -192,6 +192,17 @@ async fn a_failed_report_during_a_long_hold_aborts_at_once_naming_the_instance()
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0]["actor"], "graycast");
     assert_eq!(audit[0]["details"]["reason"], reason);
+
+    // The configs list shows the aborted plan, until a newer lane starts.
+    let list = format!("/api/v1/namespaces/{NS}/envs/{ENV}/configs");
+    let (_, configs) = app.get_json(&list).await;
+    let listed = &configs.as_array().unwrap()[0];
+    assert_eq!(listed["aborted_lane"]["id"], lane["id"], "{listed}");
+    assert_eq!(listed["aborted_lane"]["plan"]["state"], "aborted");
+    assert_eq!(listed["aborted_lane"]["plan"]["reason"], reason);
+    start(&app, "app.json", json!({"version": 2, "percentage": 1})).await;
+    let (_, configs) = app.get_json(&list).await;
+    assert_eq!(configs[0]["aborted_lane"], Value::Null, "{}", configs[0]);
 }
 
 #[tokio::test]

@@ -3,6 +3,55 @@
 
 use super::*;
 
+/// A failure outlives the reports after it until the instance applies that version or a newer
+/// one: back on stable after an abort, the instance still says why it left the lane.
+#[tokio::test]
+async fn a_failure_stays_until_the_instance_applies_that_version_or_a_newer_one() {
+    let app = spawn_app().await;
+    app.namespace(NS).await;
+    config_with_versions(&app, "app.json", &["{}", r#"{"a":1}"#, r#"{"a":2}"#]).await;
+    app.release(NS, ENV, "app.json", 1, "").await;
+    let token = subscriber_token(&app).await;
+    let mut stream = watch(&app, &token, "keys=app.json&client_id=pod-7").await;
+    stream.next_event().await;
+    let report = |version: i64, status: &str, message: Option<&str>| {
+        json!({"client_id": "pod-7", "namespace": NS, "env": ENV, "key": "app.json",
+               "version": version, "status": status, "message": message})
+    };
+    let send = |body: Value| {
+        let (app, token) = (&app, &token);
+        async move {
+            let r = app.post_with(token, "/api/v1/report", body).await;
+            assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        }
+    };
+    let failure = || async {
+        instance(&app, "pod-7").await.unwrap()["configs"]["app.json"]["failure"].clone()
+    };
+    send(report(1, "applied", None)).await;
+    assert_eq!(failure().await, Value::Null, "nothing failed yet");
+    send(report(2, "failed", Some(r#"unknown directive "gzip""#))).await;
+    // Read (which writes what is pending) before the next report: reports are batched, and a
+    // batch keeps only an instance's latest report per key.
+    assert_eq!(failure().await["version"], 2);
+    send(report(1, "applied", None)).await;
+    let kept = failure().await;
+    assert_eq!(kept["version"], 2, "{kept}");
+    assert_eq!(kept["message"], r#"unknown directive "gzip""#);
+    assert!(kept["at"].as_str().unwrap().ends_with('Z'));
+    let listed = instance(&app, "pod-7").await.unwrap();
+    assert_eq!(
+        listed["configs"]["app.json"]["status"], "applied",
+        "the last report is the applied one"
+    );
+    send(report(3, "applied", None)).await;
+    assert_eq!(
+        failure().await,
+        Value::Null,
+        "a newer version applied: the failure is over"
+    );
+}
+
 #[tokio::test]
 async fn reports_and_instances_show_who_runs_what() {
     let app = spawn_app().await;
@@ -57,7 +106,9 @@ async fn reports_and_instances_show_who_runs_what() {
         app_json,
         json!({"served": 2, "lane": null, "applied": 1, "status": "failed",
                "message": "reload exited with 1", "reported": 2,
-               "reported_at": app_json["reported_at"]}),
+               "reported_at": app_json["reported_at"],
+               "failure": {"version": 2, "message": "reload exited with 1",
+                           "at": app_json["reported_at"]}}),
         "the last good version stays as applied"
     );
 

@@ -1,0 +1,5 @@
+-- An instance's last failure per config, kept until it applies that version or a newer one
+-- (the last report alone forgets it once the instance is back on stable).
+ALTER TABLE instance_configs ADD COLUMN failed BIGINT;
+ALTER TABLE instance_configs ADD COLUMN failed_message TEXT COLLATE "C";
+ALTER TABLE instance_configs ADD COLUMN failed_at TEXT COLLATE "C";
