@@ -74,8 +74,8 @@ if [ "$what" = test ]; then
     done
     scripts/pg.sh bin >/dev/null
   fi
-  if ! [ -d end2end/node_modules/@playwright/test ]; then
-    say "installing Playwright (npm) in end2end/"
+  if ! [ -d end2end/node_modules/@playwright/test ] || ! [ -d end2end/node_modules/@axe-core/playwright ]; then
+    say "installing Playwright and axe-core (npm) in end2end/"
     (cd end2end && npm install --no-audit --no-fund)
   fi
   if ! [ -d tests/ofrep-node/node_modules/@openfeature/ofrep-provider ]; then

@@ -14,6 +14,9 @@ test("an admin creates a user, limits it to an environment and disables it", asy
   await expect(row).toBeVisible();
   await expect(row.locator("select[name=role]")).toHaveValue("editor");
   await row.locator("select[name=env]").selectOption("staging");
+  // A change in the table is sent only by the row's Save.
+  await row.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByTestId("user-saved")).toHaveText(`✓ ${name} is limited to staging`);
   await expect(row.locator("select[name=env]")).toHaveValue("staging");
   await row.getByRole("button", { name: "Disable" }).click();
   await expect(row.getByText("disabled")).toBeVisible();

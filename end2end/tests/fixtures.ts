@@ -1,4 +1,5 @@
 import { test as base, expect, Page } from "@playwright/test";
+import AxeBuilder from "@axe-core/playwright";
 
 // Every spec fails on a browser console error, an uncaught exception, or a
 // hydration panic: the page fixture collects them and checks after the test.
@@ -97,4 +98,37 @@ export async function agent(base: string, token: string, ns: string, env: string
     } catch {}
   })();
   return () => controller.abort();
+}
+
+/** Runs axe-core (WCAG 2.0 and 2.1, levels A and AA) on the page as it is now and fails on any
+ *  serious or critical violation, naming the rule and the elements. */
+export async function expectAccessible(page: Page, where: string) {
+  const results = await new AxeBuilder({ page })
+    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
+    .analyze();
+  const bad = results.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => {
+      const nodes = v.nodes.slice(0, 5).map((n) => `    ${n.target.join(" ")}: ${n.failureSummary?.replace(/\s+/g, " ")}`);
+      return `${v.impact} ${v.id} (${v.nodes.length}×): ${v.help}\n${nodes.join("\n")}`;
+    });
+  expect(bad, `axe on ${where}:\n${bad.join("\n")}`).toEqual([]);
+}
+
+/** Fails when the page scrolls sideways (wider than the screen), naming the widest elements. The
+ *  screen's width is the emulated device's: a phone widens its layout viewport (and so
+ *  `innerWidth`) to fit content that overflows. */
+export async function expectNoSidewaysScroll(page: Page, where: string) {
+  const screen = page.viewportSize()!.width;
+  const wide = await page.evaluate((width) => {
+    if (document.documentElement.scrollWidth <= width && window.innerWidth <= width) return [];
+    // The outermost elements that stick out, outside boxes that scroll by themselves.
+    return [...document.querySelectorAll("body *")]
+      .filter((e) => e.getBoundingClientRect().right > width + 1)
+      .filter((e) => !e.parentElement || e.parentElement.getBoundingClientRect().right <= width + 1 || e.parentElement === document.body)
+      .slice(0, 8)
+      .map((e) => `${e.tagName.toLowerCase()}${e.className ? "." + String(e.className).replace(/\s+/g, ".") : ""} right=${Math.round(e.getBoundingClientRect().right)}`)
+      .concat([`scrollWidth ${document.documentElement.scrollWidth}, innerWidth ${window.innerWidth} > ${width}`]);
+  }, screen);
+  expect(wide, `${where} scrolls sideways:\n${wide.join("\n")}`).toEqual([]);
 }

@@ -2,6 +2,7 @@
 
 use crate::Error;
 use leptos::prelude::*;
+use leptos::wasm_bindgen::JsCast;
 
 /// An error line announced to assistive technology.
 #[component]
@@ -24,6 +25,140 @@ where
     O: Clone + Send + Sync + 'static,
 {
     Signal::derive(move || action.value().get().and_then(|r| r.err()))
+}
+
+/// The action bar of a [`Dialog`]: message, typed confirmation, error and buttons. It stays in
+/// view at the bottom while the dialog's body (the diff) scrolls above it.
+#[slot]
+pub struct DialogBar {
+    children: Children,
+}
+
+/// Heading ids of open dialogs; dialogs only open in the browser, so these never meet
+/// server-rendered HTML.
+static DIALOG_IDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// What can take focus inside a dialog.
+const FOCUSABLE: &str =
+    "a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), \
+                         textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+
+/// A modal confirmation dialog (the WAI-ARIA dialog pattern): it takes focus (its first field),
+/// keeps Tab and Shift+Tab inside, closes on Esc, and gives focus back to whatever opened it.
+/// The body scrolls inside the dialog; the [`DialogBar`] stays at the bottom. At most the
+/// viewport's height; the whole screen on a phone.
+#[component]
+pub fn Dialog(
+    /// Names the action and its subject: the dialog's heading and accessible name.
+    #[prop(into)]
+    title: String,
+    /// Closes the dialog: Esc calls it, and so should the bar's Cancel.
+    #[prop(into)]
+    on_close: Callback<()>,
+    dialog_bar: DialogBar,
+    children: Children,
+) -> impl IntoView {
+    let title_id = format!(
+        "dialog-title-{}",
+        DIALOG_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let labelled_by = title_id.clone();
+    let dialog = NodeRef::<leptos::html::Div>::new();
+    // The element focused when the dialog opened (browser only; effects never run on the server).
+    let opener = StoredValue::new_local(None::<web_sys::Element>);
+    Effect::new(move |_| {
+        let Some(el) = dialog.get() else { return };
+        opener.set_value(document().active_element());
+        let first = first_field(&el).or_else(|| focusables(&el).next());
+        match first {
+            Some(f) => f.focus(),
+            None => el.focus(),
+        }
+        .ok();
+    });
+    let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        let Some(el) = dialog.get_untracked() else {
+            return;
+        };
+        match ev.key().as_str() {
+            "Escape" => {
+                ev.prevent_default();
+                on_close.run(());
+            }
+            "Tab" => {
+                let active = document().active_element();
+                let inside = active
+                    .as_ref()
+                    .is_some_and(|a| el.contains(Some(a.unchecked_ref())));
+                let (first, last) = (focusables(&el).next(), focusables(&el).next_back());
+                let wrap_to = match (ev.shift_key(), inside) {
+                    (_, false) => first,
+                    (false, true)
+                        if active.as_ref() == last.as_ref().map(|l| l.unchecked_ref()) =>
+                    {
+                        first
+                    }
+                    (true, true)
+                        if active.as_ref() == first.as_ref().map(|f| f.unchecked_ref()) =>
+                    {
+                        last
+                    }
+                    _ => None,
+                };
+                if let Some(target) = wrap_to {
+                    ev.prevent_default();
+                    let _ = target.focus();
+                }
+            }
+            _ => {}
+        }
+    });
+    on_cleanup(move || {
+        keys.remove();
+        // Back to the opener, if it is still on the page (a release rebuilds the row it was in).
+        if let Some(Some(opener)) = opener.try_get_value() {
+            if opener.is_connected() {
+                if let Some(o) = opener.dyn_ref::<web_sys::HtmlElement>() {
+                    let _ = o.focus();
+                }
+            }
+        }
+    });
+    view! {
+        // A click on the backdrop keeps focus where it is, inside the dialog.
+        <div class="backdrop" on:mousedown=move |ev| {
+            if ev.target() == ev.current_target() {
+                ev.prevent_default();
+            }
+        }>
+            <div class="dialog" role="dialog" aria-modal="true" aria-labelledby=labelled_by tabindex="-1" node_ref=dialog>
+                <h2 id=title_id>{title}</h2>
+                // Focusable, so the keyboard scrolls a long diff too.
+                <div class="dialog-body" tabindex="0">{children()}</div>
+                <div class="dialog-bar">{(dialog_bar.children)()}</div>
+            </div>
+        </div>
+    }
+}
+
+/// The dialog's first form field (the message box), where focus starts.
+fn first_field(dialog: &web_sys::Element) -> Option<web_sys::HtmlElement> {
+    dialog
+        .query_selector("input:not([disabled]), select:not([disabled]), textarea:not([disabled])")
+        .ok()
+        .flatten()
+        .and_then(|e| e.dyn_into().ok())
+}
+
+/// The focusable elements inside `dialog`, in document order (walked from either end).
+fn focusables(
+    dialog: &web_sys::Element,
+) -> impl DoubleEndedIterator<Item = web_sys::HtmlElement> + '_ {
+    let all = dialog.get_elements_by_tag_name("*");
+    (0..all.length())
+        .filter_map(move |i| all.item(i))
+        .filter(|e| e.matches(FOCUSABLE).unwrap_or(false))
+        .filter_map(|e| e.dyn_into().ok())
 }
 
 /// ✓ STABLE v12 (green).

@@ -114,34 +114,69 @@ fn Header(user: User) -> impl IntoView {
     // Users and environments span every environment: only admins without a
     // limit manage them (the server refuses the others).
     let unlimited_admin = is_admin && user.env.is_none();
+    // On a phone the links and the account collapse behind a menu button; following a link
+    // closes the menu again.
+    let menu_open = RwSignal::new(false);
+    let close_on_link = move |ev: leptos::ev::MouseEvent| {
+        use leptos::wasm_bindgen::JsCast;
+        let on_link = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .is_some_and(|e| e.closest("a").ok().flatten().is_some());
+        if on_link {
+            menu_open.set(false);
+        }
+    };
+    let menu_button = NodeRef::<leptos::html::Button>::new();
+    let close_on_escape = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() == "Escape" && menu_open.get_untracked() {
+            menu_open.set(false);
+            if let Some(b) = menu_button.get_untracked() {
+                let _ = b.focus();
+            }
+        }
+    };
     view! {
-        <header class="topbar">
+        <header class="topbar" on:keydown=close_on_escape>
             <A href="/" attr:class="brand">
                 <span class="brand-mark" aria-hidden="true">"◐"</span>
                 " graycast"
             </A>
-            <nav aria-label="Main">
-                <A href="/">"Namespaces"</A>
-                <A href="/audit">"Audit"</A>
-                <Show when=move || unlimited_admin>
-                    <A href="/admin/users">"Users"</A>
-                </Show>
-                <Show when=move || is_admin>
-                    <A href="/admin/tokens">"Tokens"</A>
-                </Show>
-                <Show when=move || unlimited_admin>
-                    <A href="/admin/environments">"Environments"</A>
-                </Show>
-            </nav>
-            <div class="who">
-                <span class="user" data-testid="current-user">
-                    {user.username.clone()}
-                    <span class="role">{user.role.to_string()}</span>
-                    {user.env.clone().map(|e| view! { <span class="role">{e}</span> })}
-                </span>
-                <button class="btn" on:click=move |_| { sign_out.dispatch(SignOut {}); }>
-                    "Sign out"
-                </button>
+            <button
+                class="btn menu-button"
+                type="button"
+                node_ref=menu_button
+                aria-expanded=move || menu_open.get().to_string()
+                aria-controls="topbar-menu"
+                on:click=move |_| menu_open.update(|o| *o = !*o)
+            >
+                <span aria-hidden="true">"☰"</span>
+                " Menu"
+            </button>
+            <div id="topbar-menu" class="topbar-menu" class:open=move || menu_open.get() on:click=close_on_link>
+                <nav aria-label="Main">
+                    <A href="/">"Namespaces"</A>
+                    <A href="/audit">"Audit"</A>
+                    <Show when=move || unlimited_admin>
+                        <A href="/admin/users">"Users"</A>
+                    </Show>
+                    <Show when=move || is_admin>
+                        <A href="/admin/tokens">"Tokens"</A>
+                    </Show>
+                    <Show when=move || unlimited_admin>
+                        <A href="/admin/environments">"Environments"</A>
+                    </Show>
+                </nav>
+                <div class="who">
+                    <span class="user" data-testid="current-user">
+                        {user.username.clone()}
+                        <span class="role">{user.role.to_string()}</span>
+                        {user.env.clone().map(|e| view! { <span class="role">{e}</span> })}
+                    </span>
+                    <button class="btn" on:click=move |_| { sign_out.dispatch(SignOut {}); }>
+                        "Sign out"
+                    </button>
+                </div>
             </div>
         </header>
     }

@@ -2,7 +2,9 @@ use crate::api::configs::{
     diff_versions, get_config, get_version, latest_version, rollout_progress, version_history,
     DeleteConfig, Release, SaveVersion,
 };
-use crate::app::components::{action_error, DiffView, DraftBadge, ErrorLine, StableBadge};
+use crate::app::components::{
+    action_error, Dialog, DialogBar, DiffView, DraftBadge, ErrorLine, StableBadge,
+};
 use crate::app::pages::editor::ContentEditor;
 use crate::app::pages::instances::{use_live_instances, RolloutProgress};
 use crate::app::pages::lanes::{format_pct, GrayPanel, GrayState, Keys};
@@ -391,6 +393,8 @@ fn DangerZone(
          Its versions and release events stay in the audit trail; the key can be created again, starting at version 1.",
         c.key, c.namespace, c.env
     );
+    let title = format!("Delete {} from {} · {}", c.key, c.namespace, c.env);
+    let key_label = c.key.clone();
     let (ns, env, key) = (c.namespace.clone(), c.env.clone(), c.key.clone());
     let dispatch = move |_| {
         let m = message.get_untracked();
@@ -410,33 +414,36 @@ fn DangerZone(
                 on:click=move |_| open.set(true)
             >"Delete this config…"</button>
         </section>
-        <Show when=move || open.get()>
-            <div class="backdrop">
-                <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="delete-title">
-                    <h2 id="delete-title">"Delete " {c.key.clone()} " from " {c.namespace.clone()} " · " {c.env.clone()}</h2>
-                    <p>{effect.clone()}</p>
-                    <label>"Message" <input name="delete-message" placeholder="Why" bind:value=message /></label>
-                    <label>"Type " <code>{c.key.clone()}</code> " to confirm" <input name="confirm-key" bind:value=typed /></label>
-                    <ErrorLine error=action_error(delete) />
-                    <div class="dialog-actions">
-                        <button class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
-                        <span class="spacer"></span>
-                        <button
-                            class="btn danger"
-                            disabled={
-                                let confirmed = confirmed.clone();
-                                move || !confirmed() || delete.pending().get()
-                            }
-                            title={
-                                let confirmed = confirmed.clone();
-                                move || if confirmed() { String::new() } else { "Type the config's key to confirm".to_string() }
-                            }
-                            on:click=dispatch.clone()
-                        >"Delete " {c.key.clone()}</button>
-                    </div>
-                </div>
-            </div>
-        </Show>
+        {move || open.get().then(|| {
+            let (key, title, effect) = (key_label.clone(), title.clone(), effect.clone());
+            let (confirmed, dispatch) = (confirmed.clone(), dispatch.clone());
+            view! {
+                <Dialog title on_close=move || open.set(false)>
+                    <p>{effect}</p>
+                    <DialogBar slot>
+                        <label>"Message" <input name="delete-message" placeholder="Why" bind:value=message /></label>
+                        <label><span>"Type " <code>{key.clone()}</code> " to confirm"</span> <input name="confirm-key" bind:value=typed /></label>
+                        <ErrorLine error=action_error(delete) />
+                        <div class="dialog-actions">
+                            <button class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
+                            <span class="spacer"></span>
+                            <button
+                                class="btn danger"
+                                disabled={
+                                    let confirmed = confirmed.clone();
+                                    move || !confirmed() || delete.pending().get()
+                                }
+                                title={
+                                    let confirmed = confirmed.clone();
+                                    move || if confirmed() { String::new() } else { "Type the config's key to confirm".to_string() }
+                                }
+                                on:click=dispatch
+                            >"Delete " {key}</button>
+                        </div>
+                    </DialogBar>
+                </Dialog>
+            }
+        })}
     }
 }
 
@@ -613,22 +620,21 @@ fn ReleaseDialog(
         n
     });
     view! {
-        <div class="backdrop">
-            <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="release-title">
-                <h2 id="release-title">{title.clone()}</h2>
-                <p>{effect}</p>
-                <h3>{match stable { Some(s) => format!("Changes against stable v{s}"), None => "Full content (nothing released yet)".to_string() }}</h3>
-                <Suspense fallback=|| view! { <p class="loading">"Loading the diff…"</p> }>
-                    {move || Suspend::new(async move {
-                        match diff.await {
-                            Ok(diff) => view! { <DiffView diff /> }.into_any(),
-                            Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
-                        }
-                    })}
-                </Suspense>
+        <Dialog title on_close=close>
+            <p>{effect}</p>
+            <h3>{match stable { Some(s) => format!("Changes against stable v{s}"), None => "Full content (nothing released yet)".to_string() }}</h3>
+            <Suspense fallback=|| view! { <p class="loading">"Loading the diff…"</p> }>
+                {move || Suspend::new(async move {
+                    match diff.await {
+                        Ok(diff) => view! { <DiffView diff /> }.into_any(),
+                        Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <DialogBar slot>
                 <label>"Message" <input name="release-message" placeholder="Why" bind:value=message /></label>
                 {needs_typing.then(|| view! {
-                    <label>"Type " <code>{env.clone()}</code> " to confirm" <input name="confirm-env" bind:value=typed /></label>
+                    <label><span>"Type " <code>{env.clone()}</code> " to confirm"</span> <input name="confirm-env" bind:value=typed /></label>
                 })}
                 <ErrorLine error=action_error(release) />
                 <div class="dialog-actions">
@@ -651,7 +657,7 @@ fn ReleaseDialog(
                         }
                     >{if rollback { format!("Roll back to v{target}") } else { format!("Release v{target}") }}</button>
                 </div>
-            </div>
-        </div>
+            </DialogBar>
+        </Dialog>
     }
 }

@@ -14,7 +14,7 @@ use crate::api::configs::{
     UpdateLane,
 };
 use crate::api::plan_fns::{ConfigPlans, StartLane};
-use crate::app::components::{action_error, ErrorLine};
+use crate::app::components::{action_error, Dialog, DialogBar, ErrorLine};
 use crate::app::pages::plan_editor::{follow_reach, PlanDraft, PlanEditor};
 use crate::app::pages::plan_rows::Reach;
 use crate::app::pages::plan_timeline::{PlanControlErrors, PlanLive, PlanTimeline};
@@ -400,9 +400,9 @@ fn ActiveLane(
                 .map(|(_, _, p)| p)
         }
     };
-    let connected = {
+    let reach = {
         let moving = moving.clone();
-        move || moving().map(|p| p.connected_count)
+        move || moving().map(|p| (p.matched_count, p.connected_count))
     };
     let unchanged = {
         let weight = weight.clone();
@@ -471,7 +471,7 @@ fn ActiveLane(
             {has_plan.then(|| view! { <PlanTimeline lane=id live=plans initial=plan can_release /> })}
             <Show when=move || can_release>
                 <div class="lane-controls">
-                    <WeightControl weight=weight.clone() label=format!("Weight of lane {id}") connected=connected.clone() />
+                    <WeightControl weight=weight.clone() label=format!("Weight of lane {id}") reach=reach.clone() />
                     <button class="btn" disabled={ let unchanged = unchanged.clone(); move || unchanged() || update.pending().get() }
                         title={ let unchanged = unchanged.clone(); move || if unchanged() { "Move the weight first" } else { "" } }
                         on:click=apply.clone()>"Apply weight"</button>
@@ -497,13 +497,12 @@ fn ActiveLane(
                      "Its subscribers fall back to the stable release immediately; the lane closes.".to_string())
                 };
                 view! {
-                    <div class="backdrop">
-                        <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="lane-dialog-title">
-                            <h2 id="lane-dialog-title">{title}</h2>
-                            <p>{effect}</p>
-                            <LaneDiff keys stable version what />
+                    <Dialog title on_close=move || confirm.set(None)>
+                        <p>{effect}</p>
+                        <LaneDiff keys stable version what />
+                        <DialogBar slot>
                             <label>"Message" <input name="lane-message" bind:value=message /></label>
-                            {needs_typing.then(|| view! { <label>"Type " <code>{env.clone()}</code> " to confirm" <input name="confirm-env" bind:value=typed /></label> })}
+                            {needs_typing.then(|| view! { <label><span>"Type " <code>{env.clone()}</code> " to confirm"</span> <input name="confirm-env" bind:value=typed /></label> })}
                             <div class="dialog-actions">
                                 <button class="btn" on:click=move |_| confirm.set(None)>"Cancel"</button>
                                 <span class="spacer"></span>
@@ -522,8 +521,8 @@ fn ActiveLane(
                                     {if what == "promote" { "Promote lane" } else { "Abort lane" }}
                                 </button>
                             </div>
-                        </div>
-                    </div>
+                        </DialogBar>
+                    </Dialog>
                 }
             })}
         </li>
@@ -577,11 +576,12 @@ fn WeightControl<C>(
     /// Reference-counted so the control outlives nothing it reads (see ActiveLane).
     weight: ArcRwSignal<f64>,
     label: String,
-    /// Connected instances, when known (for "about 12 of 120 instances").
-    connected: C,
+    /// What the preview says the lane matches at this weight, of the connected instances, when
+    /// known (for "about 12 of 120 instances": the selector's count, as the preview shows it).
+    reach: C,
 ) -> impl IntoView
 where
-    C: Fn() -> Option<usize> + Clone + Send + Sync + 'static,
+    C: Fn() -> Option<(usize, usize)> + Clone + Send + Sync + 'static,
 {
     let id = format!(
         "w{}",
@@ -591,14 +591,12 @@ where
     let value_text = {
         let weight = weight.clone();
         move || {
-            let p = weight.get();
-            match connected() {
-                Some(n) => format!(
-                    "{} percent, about {} of {n} instances",
-                    format_pct(p),
-                    (p / 100.0 * n as f64).round()
-                ),
-                None => format!("{} percent", format_pct(p)),
+            let p = format_pct(weight.get());
+            match reach() {
+                Some((matched, connected)) => {
+                    format!("{p} percent, about {matched} of {connected} instances")
+                }
+                None => format!("{p} percent"),
             }
         }
     };
@@ -676,7 +674,7 @@ fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<VersionSummary>>) -> 
         eligible,
         ..
     } = state;
-    let connected = move || preview.with(|p| p.as_ref().map(|p| p.connected_count));
+    let reach = move || preview.with(|p| p.as_ref().map(|p| (p.matched_count, p.connected_count)));
     let invalid_reason = move || {
         if let Some(Err(e)) = plan.request() {
             Some(format!("Fix the plan: {e}"))
@@ -776,7 +774,7 @@ fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<VersionSummary>>) -> 
                 <PlanEditor draft=plan eligible refused=action_error(create)
                     stickiness=Signal::derive(move || if stickiness.get() == "other" { other_key.get() } else { stickiness.get() }) />
                 <Show when=move || !plan.active()>
-                    <WeightControl weight=weight.into() label="Weight".to_string() connected />
+                    <WeightControl weight=weight.into() label="Weight".to_string() reach />
                 </Show>
                 <Show when=move || plan.active()>
                     <p class="hint">"The plan's first step sets the lane's weight; each next step widens it."</p>

@@ -10,6 +10,7 @@
 //! ticks in the browser. No page reload, ever.
 
 use crate::api::plan_fns::{plans_of_config, AdvancePlan, ConfigPlans, PausePlan, ResumePlan};
+use crate::app::components::{Dialog, DialogBar};
 use crate::app::pages::lanes::{format_pct, Keys};
 use crate::domain::plan::decide::{human_secs, PlanState};
 use crate::domain::plan::guard::GuardStatus;
@@ -557,11 +558,11 @@ pub fn PlanTimeline(
             let message = ArcRwSignal::new(String::new());
             let message2 = message.clone();
             let message3 = message.clone();
+            let close3 = confirm_force.clone();
             confirm_force.get().then(|| view! {
-                <div class="backdrop">
-                    <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="force-title">
-                        <h2 id="force-title">{format!("Force lane {lane} to {}", next_step().unwrap_or_default())}</h2>
-                        <p>"This skips the rest of the hold and the guards, whatever they say. It is recorded in the audit trail as a forced advance."</p>
+                <Dialog title=format!("Force lane {lane} to {}", next_step().unwrap_or_default()) on_close=move || close3.set(false)>
+                    <p>"This skips the rest of the hold and the guards, whatever they say. It is recorded in the audit trail as a forced advance."</p>
+                    <DialogBar slot>
                         <label>"Message" <input name="force-message" placeholder="Why"
                             prop:value=move || message.get() on:input=move |ev| message3.set(event_target_value(&ev)) /></label>
                         <div class="dialog-actions">
@@ -573,8 +574,8 @@ pub fn PlanTimeline(
                                 close2.set(false);
                             }>"Force advance"</button>
                         </div>
-                    </div>
-                </div>
+                    </DialogBar>
+                </Dialog>
             })
         }
     };
