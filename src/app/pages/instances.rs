@@ -471,7 +471,6 @@ pub fn InstancesPage() -> impl IntoView {
         list
     };
     let summary = {
-        let rows = rows.clone();
         move || {
             let shown = shown();
             let connected = shown.instances.values().filter(|i| i.connected).count();
@@ -641,7 +640,7 @@ pub fn InstancesPage() -> impl IntoView {
             {Tab::ALL.into_iter().map(tab_link).collect_view()}
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            <p class="sr-only" aria-live="polite" data-testid="instances-summary">{summary.clone()}</p>
+            <p class="sr-only" aria-live="polite" data-testid="instances-summary">{summary}</p>
             {move || {
                 let rows = rows();
                 let filtered = filter.with(|f| *f != Filter::default());

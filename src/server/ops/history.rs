@@ -149,7 +149,7 @@ pub fn states(
                     closed_at: l.closed_at,
                 })
                 .collect();
-            closed.sort_by(|a, b| b.lane.cmp(&a.lane));
+            closed.sort_by_key(|c| std::cmp::Reverse(c.lane));
             if stable == Some(version) {
                 VersionState::Stable
             } else if !serving.is_empty() {
