@@ -345,7 +345,7 @@ fn VersionRow(
         _ => Some("Release"),
     };
     view! {
-        <tr data-version=n>
+        <tr data-version=n id=format!("v{n}")>
             <td><strong>"v" {n}</strong></td>
             <td>{version_badge(n, state)}</td>
             <td>{if v.message.is_empty() { "—".to_string() } else { v.message.clone() }}</td>
