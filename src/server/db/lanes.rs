@@ -80,6 +80,14 @@ pub async fn count_active(db: impl super::Executor<'_>, config_id: i64) -> Resul
         .await
 }
 
+/// A lane with its config's key (the lists over a whole namespace and environment).
+#[derive(FromRow)]
+struct KeyedRow {
+    key: String,
+    #[sqlx(flatten)]
+    lane: LaneRow,
+}
+
 /// The active lanes of every config in one namespace and environment, with
 /// their config's key, each config's lanes in resolution order.
 pub async fn active_in_scope(
@@ -87,12 +95,6 @@ pub async fn active_in_scope(
     namespace_id: i64,
     env_id: i64,
 ) -> Result<Vec<(String, Lane)>> {
-    #[derive(FromRow)]
-    struct KeyedRow {
-        key: String,
-        #[sqlx(flatten)]
-        lane: LaneRow,
-    }
     let rows: Vec<KeyedRow> = sqlx::query_as(
         "SELECT c.key, l.id, l.version, l.selector, l.targets, l.percentage_bp, l.stickiness,
                 l.salt, l.priority, l.status, l.created_by, l.created_at, l.closed_at
@@ -114,12 +116,6 @@ pub async fn plan_aborted_in_scope(
     namespace_id: i64,
     env_id: i64,
 ) -> Result<Vec<(String, Lane)>> {
-    #[derive(FromRow)]
-    struct KeyedRow {
-        key: String,
-        #[sqlx(flatten)]
-        lane: LaneRow,
-    }
     let rows: Vec<KeyedRow> = sqlx::query_as(
         "SELECT c.key, l.id, l.version, l.selector, l.targets, l.percentage_bp, l.stickiness,
                 l.salt, l.priority, l.status, l.created_by, l.created_at, l.closed_at
