@@ -827,7 +827,23 @@ async fn a_revocation_missed_while_a_node_was_not_listening_is_caught_up_when_it
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        // Both nodes go deaf (each listens again after a second)…
+        // Both nodes listen (a node that just started, or was cut on the previous attempt,
+        // may still be connecting its listener)…
+        loop {
+            let listening: Vec<i32> = sqlx::query_scalar(LISTENERS)
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+            if listening.len() >= 2 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the nodes never both listened: {listening:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // …then both go deaf (each listens again after a second)…
         let cut: Vec<bool> = sqlx::query_scalar(&format!(
             "SELECT pg_terminate_backend(pid) FROM ({LISTENERS}) AS l"
         ))
