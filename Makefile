@@ -16,14 +16,16 @@ RAISE_FD_LIMIT := ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true;
 test: bootstrap-test
 	$(RAISE_FD_LIMIT) cargo test --features ssr
 	$(RAISE_FD_LIMIT) scripts/pg.sh run scripts/test-postgres.sh
-	cargo leptos build --release --precompress
+	scripts/build.sh
+	@# A build right after a build does nothing (issue 27, point 10).
+	scripts/build.sh --expect-up-to-date
 	end2end/run.sh
 
 ## Release binary at target/release/graycast, front end under target/site (content-hashed
 ## names, with brotli and gzip copies the server sends as they are).
 build:
 	@scripts/bootstrap.sh build
-	cargo leptos build --release --precompress
+	@scripts/build.sh
 
 bootstrap-test:
 	@scripts/bootstrap.sh test

@@ -101,14 +101,13 @@ if [ -z "$MEMORY" ] && ! edge_installed; then
 fi
 
 if [ -n "${GRAYCAST_BIN:-}" ]; then
-  # A server binary built already, e.g. by `cargo leptos build --release` in `make test`
-  # (the same code; a plain cargo build would rebuild every crate with other flags).
+  # Another server binary to measure (e.g. an older build for a before/after).
   GRAYCAST="$GRAYCAST_BIN"
   [ -x "$GRAYCAST" ] || die "GRAYCAST_BIN=$GRAYCAST is not an executable"
   say "using $GRAYCAST"
 else
-  say "building $TARGET/release/graycast (reused when up to date)"
-  cargo build --release --features ssr --bin graycast
+  say "the server: the release build run and the tests use (scripts/build.sh; reused when up to date)"
+  scripts/build.sh
   GRAYCAST="$TARGET/release/graycast"
 fi
 

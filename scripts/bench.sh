@@ -43,8 +43,8 @@ fi
 # dev-dependencies' features (reqwest turns on hyper's client, …): built next
 # to the server, it would rebuild the server's lib against those features (same
 # file names), and the next server build would rebuild it back, on every run.
-# Apart, both are reused when up to date, and the server binary is the one
-# `cargo build --release --features ssr` gives.
+# Apart, both are reused when up to date; the server binary is the one `make build`
+# gives (scripts/build.sh), the same that `make run` and the browser tests use.
 DRIVER_TARGET="$TARGET/fanout-driver"
 raise_fd_limit() {
   # Each side holds one descriptor per stream (10,000 by default) plus its own.
@@ -62,8 +62,9 @@ if [ -n "$FLOOR" ]; then
   raise_fd_limit
   exec "$DRIVER_TARGET/release/examples/loopback_floor" "$@"
 fi
-say "building $TARGET/release/graycast and the driver in $DRIVER_TARGET (reused when up to date)"
-cargo build --release --features ssr --bin graycast
+say "the server: the release build run and the tests use (scripts/build.sh; reused when up to date)"
+scripts/build.sh
+say "building the driver in $DRIVER_TARGET (reused when up to date)"
 CARGO_TARGET_DIR="$DRIVER_TARGET" cargo build --release --features ssr --example fanout_bench
 
 # Server and driver both inherit this limit.
