@@ -1,18 +1,23 @@
 #![recursion_limit = "512"]
 //! graycast: a self-hosted configuration center with gray (canary) release control.
 //!
-//! The crate compiles twice: with `ssr` it is the server (axum + SQLite) and the
+//! The crate compiles twice: with `ssr` it is the server (axum + SQLite or PostgreSQL) and the
 //! binary's library; with `hydrate` it is the dashboard's WebAssembly front end.
-//! `domain` is pure logic shared by both.
+//!
+//! Below it: `graycast-domain` (crates/domain), pure logic and the API's shapes shared by both,
+//! re-exported here as [`domain`] and [`model`]; and, for the server's binary (the agent),
+//! `graycast-client` (crates/client), the SDK a service links without the server, re-exported as
+//! `client`.
 
 pub mod api;
 pub mod app;
-pub mod domain;
 pub mod error;
-pub mod model;
+
+pub use graycast_domain as domain;
+pub use graycast_domain::model;
 
 #[cfg(feature = "ssr")]
-pub mod client;
+pub use graycast_client as client;
 #[cfg(feature = "ssr")]
 pub mod server;
 

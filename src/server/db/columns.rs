@@ -1,48 +1,13 @@
 //! Columns read as the words they hold: a value outside its set is a decode
-//! error (a corrupt row fails loudly), never a silent default.
+//! error (a corrupt row fails loudly), never a silent default. The domain's own words and times
+//! are columns in `graycast_domain::columns` (its `sqlx` feature); these are the server's.
 
-use crate::domain::format::ConfigFormat;
-use crate::model::{LaneStatus, ReleaseKind, Role, Timestamp};
 use sqlx::any::{AnyTypeInfo, AnyValueRef};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 
 type AnyArgumentBuffer<'q> = <Any as sqlx::Database>::ArgumentBuffer<'q>;
 use sqlx::{Any, Decode, Encode, Type};
-
-/// Implements text storage for a type with `as_str` and `FromStr`.
-macro_rules! text_column {
-    ($t:ty) => {
-        impl Type<Any> for $t {
-            fn type_info() -> AnyTypeInfo {
-                <&str as Type<Any>>::type_info()
-            }
-        }
-
-        impl<'r> Decode<'r, Any> for $t {
-            fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
-                let text = <&str as Decode<Any>>::decode(value)?;
-                text.parse::<$t>().map_err(|e| {
-                    format!("corrupt row: {text:?} is not a {}: {e}", stringify!($t)).into()
-                })
-            }
-        }
-
-        impl<'q> Encode<'q, Any> for $t {
-            fn encode_by_ref(
-                &self,
-                buf: &mut AnyArgumentBuffer<'q>,
-            ) -> Result<IsNull, BoxDynError> {
-                <&str as Encode<Any>>::encode(self.as_str(), buf)
-            }
-        }
-    };
-}
-
-text_column!(ConfigFormat);
-text_column!(Role);
-text_column!(ReleaseKind);
-text_column!(LaneStatus);
 
 /// A lane's targets, stored as a JSON array of strings (written only that way by the lane
 /// queries): anything else is a corrupt row.
@@ -80,27 +45,6 @@ impl<'r> Decode<'r, Any> for Details {
         serde_json::from_str(text)
             .map(Details)
             .map_err(|e| format!("corrupt row: audit details {text:?} are not JSON: {e}").into())
-    }
-}
-
-/// Times are stored as RFC 3339 text with milliseconds (see [`Timestamp`]).
-impl Type<Any> for Timestamp {
-    fn type_info() -> AnyTypeInfo {
-        <&str as Type<Any>>::type_info()
-    }
-}
-
-impl<'r> Decode<'r, Any> for Timestamp {
-    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
-        let text = <&str as Decode<Any>>::decode(value)?;
-        text.parse::<Timestamp>()
-            .map_err(|e| format!("corrupt row: {e}").into())
-    }
-}
-
-impl<'q> Encode<'q, Any> for Timestamp {
-    fn encode_by_ref(&self, buf: &mut AnyArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
-        <String as Encode<Any>>::encode(self.to_string(), buf)
     }
 }
 

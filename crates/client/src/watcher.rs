@@ -3,8 +3,8 @@
 use super::rules::KeyRules;
 use super::sse::{SseEvent, SseFrame, SseParser};
 use super::{check, Client, ClientError};
-use crate::domain::Context;
-use crate::model::{
+use graycast_domain::Context;
+use graycast_domain::model::{
     Deleted, Report, ReportStatus, Resolved, Rules, HEARTBEAT_HEADER, SYNCED_COMMENT,
 };
 use rand::Rng;

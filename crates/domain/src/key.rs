@@ -23,14 +23,14 @@ pub fn check_key(key: &str) -> Result<(), String> {
     if !alphabet {
         return Err(format!(
             "key {} is not valid: use 1–{MAX_KEY_LEN} letters, digits, '.', '_' or '-'.",
-            crate::error::quoted(key)
+            crate::quote::quoted(key)
         ));
     }
     if key == "." || key.contains("..") {
         return Err(format!(
             "key {} is not valid: agents write each key as a file name, so it cannot be \
              \".\" or contain \"..\".",
-            crate::error::quoted(key)
+            crate::quote::quoted(key)
         ));
     }
     if key == STATE_DIR || key.ends_with(TEMP_SUFFIX) {

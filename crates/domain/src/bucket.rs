@@ -54,9 +54,9 @@ pub fn bucket(salt: &str, value: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::lane::LaneRule;
-    use crate::domain::selector::Selector;
-    use crate::domain::Context;
+    use crate::lane::LaneRule;
+    use crate::selector::Selector;
+    use crate::Context;
     use proptest::prelude::*;
 
     #[test]

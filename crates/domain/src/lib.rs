@@ -1,15 +1,21 @@
-//! The pure heart of graycast: selectors, bucketing, lane resolution, content formats and diffs.
+//! The pure heart of graycast: selectors, bucketing, lane resolution, plans, content formats and
+//! diffs, and [`model`], the shapes the HTTP API, the dashboard and the client exchange.
 //!
-//! Nothing here does I/O, spawns threads or reads the clock, so the same code runs on the server
-//! and, compiled to wasm32, in the browser (live validation, previews, side-by-side diffs).
+//! Nothing here does I/O, spawns threads or reads the clock, so the same code runs on the server,
+//! compiled to wasm32 in the browser (live validation, previews, side-by-side diffs), and in the
+//! client crate a service links without the server.
 
 pub mod audit;
 pub mod bucket;
+#[cfg(feature = "sqlx")]
+pub mod columns;
 pub mod diff;
 pub mod format;
 pub mod key;
 pub mod lane;
+pub mod model;
 pub mod plan;
+pub mod quote;
 pub mod selector;
 pub mod time;
 

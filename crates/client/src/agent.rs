@@ -17,10 +17,10 @@
 //! [`super::Client`]); the files stay as they are meanwhile.
 
 use super::{Backoff, Client, ClientError, Update, WatchOptions, WatchState, Watcher};
-use crate::domain::key::{STATE_DIR, TEMP_SUFFIX};
-use crate::domain::lane::parse_labels;
-use crate::domain::Context;
-use crate::model::{Report, ReportStatus, Resolved};
+use graycast_domain::key::{STATE_DIR, TEMP_SUFFIX};
+use graycast_domain::lane::parse_labels;
+use graycast_domain::Context;
+use graycast_domain::model::{Report, ReportStatus, Resolved};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -175,7 +175,7 @@ pub fn default_client_id() -> String {
 /// A key is used as a file name in `DIR`: refuse anything that could escape it or clash with the
 /// agent's own files (the server refuses such keys too; a server of an older release may not).
 pub fn check_file_key(key: &str) -> Result<(), String> {
-    crate::domain::key::check_key(key)
+    graycast_domain::key::check_key(key)
 }
 
 /// What the agent remembers between runs, in `DIR/.graycast/state.json`.

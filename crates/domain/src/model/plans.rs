@@ -3,9 +3,9 @@
 //! the controls. Shared by both targets: nothing here is server-only.
 
 use super::Timestamp;
-use crate::domain::plan::decide::PlanState;
-use crate::domain::plan::guard::GuardStatus;
-use crate::domain::plan::{Finish, Guard, NoDataPolicy, OnFailure, Plan, Step};
+use crate::plan::decide::PlanState;
+use crate::plan::guard::GuardStatus;
+use crate::plan::{Finish, Guard, NoDataPolicy, OnFailure, Plan, Step};
 use serde::{Deserialize, Serialize};
 
 /// A rollout plan in the API's shape, every default filled in. Its JSON is exactly what
@@ -197,7 +197,7 @@ pub struct DefaultTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::plan::{builtin_templates, parse_plan};
+    use crate::plan::{builtin_templates, parse_plan};
 
     #[test]
     fn a_spec_reads_back_as_the_same_plan() {

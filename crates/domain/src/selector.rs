@@ -29,7 +29,7 @@ pub const MAX_REQUIREMENTS: usize = 32;
 pub const MAX_LIST_VALUES: usize = 256;
 
 /// Whether `c` may appear in a key or a value (of a selector or of a label).
-pub(crate) fn is_token_char(c: char) -> bool {
+pub fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-')
 }
 

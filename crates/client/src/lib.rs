@@ -22,8 +22,8 @@
 //! accident.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), graycast::client::ClientError> {
-//! use graycast::client::{Client, Update, WatchOptions};
+//! # async fn demo() -> Result<(), graycast_client::ClientError> {
+//! use graycast_client::{Client, Update, WatchOptions};
 //! let client = Client::new("http://127.0.0.1:8080", "gc_…")?;
 //! let mut watcher = client.watch(WatchOptions::new("shop", "prod", "pod-1"));
 //! while let Some(update) = watcher.next().await {
@@ -43,8 +43,8 @@ mod watcher;
 pub use rules::{Evaluation, KeyRules};
 pub use watcher::{Backoff, Update, WatchMode, WatchOptions, WatchState, Watcher};
 
-use crate::domain::Context;
-use crate::model::{Report, Resolved};
+use graycast_domain::Context;
+use graycast_domain::model::{Report, Resolved};
 use reqwest::StatusCode;
 use servers::Servers;
 use std::sync::Arc;
@@ -198,8 +198,8 @@ impl Client {
     /// order: the first until it fails, then the next, round robin.
     ///
     /// ```no_run
-    /// # fn demo() -> Result<(), graycast::client::ClientError> {
-    /// let client = graycast::client::Client::builder_many(
+    /// # fn demo() -> Result<(), graycast_client::ClientError> {
+    /// let client = graycast_client::Client::builder_many(
     ///     &["https://graycast-1.internal", "https://graycast-2.internal"],
     ///     "gc_…",
     /// )

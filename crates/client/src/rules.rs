@@ -1,10 +1,10 @@
 //! Rules mode: resolve a config per request, locally, exactly as the server would.
 
-use crate::domain::format::ConfigFormat;
-use crate::domain::lane::{parse_percentage, resolve, LaneRule};
-use crate::domain::selector::Selector;
-use crate::domain::Context;
-use crate::model::{Rules, RulesVersion};
+use graycast_domain::format::ConfigFormat;
+use graycast_domain::lane::{parse_percentage, resolve, LaneRule};
+use graycast_domain::selector::Selector;
+use graycast_domain::Context;
+use graycast_domain::model::{Rules, RulesVersion};
 
 /// One key's stable release and active lanes (from a `rules` event), ready to evaluate.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +106,7 @@ impl KeyRules {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::RulesLane;
+    use graycast_domain::model::RulesLane;
 
     fn version(v: i64) -> RulesVersion {
         RulesVersion {

@@ -82,7 +82,7 @@ impl fmt::Display for BadTimestamp {
         write!(
             f,
             "{} is not a time: expected RFC 3339 such as 2026-11-25T09:00:00.000Z",
-            crate::error::quoted(&self.0)
+            crate::quote::quoted(&self.0)
         )
     }
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bucket::bucket;
 use super::selector::Selector;
-use crate::error::quoted;
+use crate::quote::quoted;
 
 // A group of its own: rustfmt's 2021 and 2024 style editions order it differently.
 use super::Context;
@@ -443,7 +443,7 @@ mod tests {
             parse_labels(&format!("{key}k=v")).unwrap_err(),
             format!(
                 "label key \"{}…\" is 129 bytes long; at most 128 are allowed",
-                "k".repeat(crate::error::QUOTE_CHARS)
+                "k".repeat(crate::quote::QUOTE_CHARS)
             )
         );
         let value = "v".repeat(MAX_LABEL_VALUE_BYTES);

@@ -254,7 +254,7 @@ pub fn human_secs(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::plan::{Guard, ReportsGuard, Step};
+    use crate::plan::{Guard, ReportsGuard, Step};
     use proptest::prelude::*;
 
     fn reports_with(min_instances: u32, min_applied_ratio: f64) -> Guard {

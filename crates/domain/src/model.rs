@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-pub use crate::domain::time::Timestamp;
+pub use crate::time::Timestamp;
 
 mod plans;
 pub use plans::*;
@@ -64,7 +64,7 @@ impl FromStr for Role {
             .ok_or_else(|| {
                 format!(
                     "unknown role {}; expected one of subscriber, viewer, editor, releaser, admin",
-                    crate::error::quoted(s)
+                    crate::quote::quoted(s)
                 )
             })
     }
@@ -221,7 +221,7 @@ pub struct Config {
     pub namespace: String,
     pub env: String,
     pub key: String,
-    pub format: crate::domain::format::ConfigFormat,
+    pub format: crate::format::ConfigFormat,
     pub latest_version: i64,
     /// The released version; `None` until the first release.
     pub stable_version: Option<i64>,
@@ -242,7 +242,7 @@ impl Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewConfig {
     pub key: String,
-    pub format: crate::domain::format::ConfigFormat,
+    pub format: crate::format::ConfigFormat,
     pub content: String,
     #[serde(default)]
     pub message: Option<String>,
@@ -341,7 +341,7 @@ macro_rules! words {
                     format!(
                         "unknown {} {}; expected one of {}",
                         stringify!($name),
-                        crate::error::quoted(s),
+                        crate::quote::quoted(s),
                         all.join(", ")
                     )
                 })
@@ -488,7 +488,7 @@ pub struct Explanation {
     /// The lane that gave the version; `None` for the stable release (or nothing).
     pub lane: Option<i64>,
     /// Every active lane's verdict, in resolution order.
-    pub lanes: Vec<crate::domain::lane::LaneVerdict>,
+    pub lanes: Vec<crate::lane::LaneVerdict>,
     /// One sentence, e.g. `lane 3 matched: bucket 374 < threshold 3000 → v2`.
     pub reason: String,
 }
@@ -499,7 +499,7 @@ pub struct Resolved {
     pub namespace: String,
     pub env: String,
     pub key: String,
-    pub format: crate::domain::format::ConfigFormat,
+    pub format: crate::format::ConfigFormat,
     pub version: i64,
     pub lane: Option<i64>,
     pub checksum: String,
@@ -513,7 +513,7 @@ pub struct Rules {
     pub namespace: String,
     pub env: String,
     pub key: String,
-    pub format: crate::domain::format::ConfigFormat,
+    pub format: crate::format::ConfigFormat,
     /// `None` before the first release.
     pub stable: Option<RulesVersion>,
     /// Active lanes in resolution order (priority, id).
@@ -830,7 +830,7 @@ impl FromStr for LaneId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         s.parse()
             .map(LaneId)
-            .map_err(|_| format!("{} is not a lane id.", crate::error::quoted(s)))
+            .map_err(|_| format!("{} is not a lane id.", crate::quote::quoted(s)))
     }
 }
 
