@@ -7,7 +7,8 @@ use crate::app::components::{
 };
 use crate::app::pages::editor::ContentEditor;
 use crate::app::pages::instances::{use_live_instances, RolloutProgress};
-use crate::app::pages::lanes::{format_pct, GrayPanel, GrayState, Keys};
+use crate::app::pages::lanes::{LanePanel, LanePanelState};
+use crate::app::pages::shared::{format_pct, Keys};
 use crate::app::pages::plan_timeline::{AbortBanners, PlanLive};
 use crate::app::sentences::{lane_rule, plan_notices};
 use crate::app::use_current_user;
@@ -90,7 +91,7 @@ pub fn ConfigPage() -> impl IntoView {
     let live = use_live_instances(ns, env);
     let keys = Keys { ns, env, key };
     let plans = PlanLive::new(keys, refresh, live.updates);
-    let gray = GrayState::new(keys, refresh, live.connected, plans);
+    let lane_panel = LanePanelState::new(keys, refresh, live.connected, plans);
     // What the lanes' plans did while the page is open: a notice each, once (never for what
     // had happened before the page loaded).
     let notices: RwSignal<Vec<(u32, String)>> = RwSignal::new(Vec::new());
@@ -163,14 +164,14 @@ pub fn ConfigPage() -> impl IntoView {
                 // Everything the view reads is loaded here, before it is built:
                 // a resource still pending inside the rebuilt view would stream
                 // separately and could hydrate out of step.
-                let (config, latest, lanes) = (config.await, latest.await, gray.lanes.await);
+                let (config, latest, lanes) = (config.await, latest.await, lane_panel.lanes.await);
                 let (history, progress) = (history.await, rollout.await);
                 // A plan that cannot be read leaves the page usable (the lanes still show).
                 let plans = plans.loaded.await.ok();
                 let _ = live.initial.await;
                 match (config, latest, history, progress) {
                     (Ok(config), Ok(latest), Ok(history), Ok(progress)) => view! {
-                        <ConfigView config latest history lanes plans save release delete draft conflict gray progress rollout_now />
+                        <ConfigView config latest history lanes plans save release delete draft conflict lane_panel progress rollout_now />
                     }.into_any(),
                     (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                 }
@@ -194,7 +195,7 @@ fn ConfigView(
     delete: ServerAction<DeleteConfig>,
     draft: RwSignal<Option<String>>,
     conflict: RwSignal<bool>,
-    gray: GrayState,
+    lane_panel: LanePanelState,
     /// The rollout when the page loaded, and as the live feed updates it.
     progress: Rollout,
     rollout_now: RwSignal<Option<Rollout>>,
@@ -223,7 +224,7 @@ fn ConfigView(
 
     let banners = plans
         .clone()
-        .map(|initial| view! { <AbortBanners live=gray.plans initial /> });
+        .map(|initial| view! { <AbortBanners live=lane_panel.plans initial /> });
     view! {
         {banners}
         <header class="serving card" aria-live="polite">
@@ -252,7 +253,7 @@ fn ConfigView(
             <Editor config latest=latest.clone() save draft conflict />
         </Show>
 
-        <GrayPanel state=gray stable=c.stable_version versions lanes plans can_release />
+        <LanePanel state=lane_panel stable=c.stable_version versions lanes plans can_release />
         <RolloutProgress initial=progress now=rollout_now ns=c.namespace.clone() env=c.env.clone() />
 
         <VersionList config history release dialog can_release />

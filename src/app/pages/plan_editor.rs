@@ -4,11 +4,11 @@
 //!
 //! Checked in the browser with the server's own code ([`parse_plan`]), so every error names
 //! its field exactly as a refused request would. The state lives in [`PlanDraft`], owned by
-//! the page's [`super::lanes::GrayState`] outside the reloading view.
+//! the page's [`super::lanes::LanePanelState`] outside the reloading view.
 
 use crate::api::configs::preview_lane;
 use crate::api::plan_fns::plan_templates;
-use crate::app::pages::lanes::{format_pct, Keys};
+use crate::app::pages::shared::{format_pct, Keys};
 use crate::app::pages::plan_rows::{
     check, field_words, guard_words, lane_warnings, step_reach, word, Reach, Row,
 };
