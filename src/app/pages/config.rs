@@ -92,56 +92,12 @@ pub fn ConfigPage() -> impl IntoView {
     let keys = Keys { ns, env, key };
     let plans = PlanLive::new(keys, refresh, live.updates);
     let lane_panel = LanePanelState::new(keys, refresh, live.connected, plans);
-    // What the lanes' plans did while the page is open: a notice each, once (never for what
-    // had happened before the page loaded).
-    let notices: RwSignal<Vec<(u32, String)>> = RwSignal::new(Vec::new());
-    let seen_lanes = StoredValue::new(None::<(ConfigPath, Vec<crate::model::Lane>)>);
-    Effect::new(move |_| {
-        let Some(Ok(now)) = plans.loaded.get() else {
-            return;
-        };
-        let path = ConfigPath::new(ns.get_untracked(), env.get_untracked(), key.get_untracked());
-        let fresh = seen_lanes.with_value(|seen| match seen {
-            Some((p, before)) if *p == path => plan_notices(before, &now.lanes, &now.plans),
-            _ => Vec::new(),
-        });
-        seen_lanes.set_value(Some((path, now.lanes)));
-        if !fresh.is_empty() {
-            notices.update(|list| {
-                let mut next = list.iter().map(|(n, _)| *n).max().unwrap_or(0);
-                for text in fresh {
-                    next += 1;
-                    list.push((next, text));
-                }
-            });
-        }
-    });
+    let notices = follow_plan_notices(keys, plans);
     let rollout = Resource::new(
         move || (ns.get(), env.get(), key.get(), changes()),
         |(ns, env, key, _)| rollout_progress(ConfigPath::new(ns, env, key)),
     );
-    // The server counts the rollout; asked again whenever the live feed says
-    // instances changed (or the page reloaded), in the browser only, into a
-    // plain signal. A late answer never overwrites a newer one.
-    let rollout_now = RwSignal::new(None::<Rollout>);
-    let rollout_asked = StoredValue::new(0u64);
-    Effect::new(move |_| {
-        let updates = live.updates.get();
-        refresh.track();
-        let asked = rollout_asked.get_value() + 1;
-        rollout_asked.set_value(asked);
-        if updates == 0 {
-            rollout_now.set(None);
-            return;
-        }
-        let (ns, env, key) = (ns.get_untracked(), env.get_untracked(), key.get_untracked());
-        leptos::task::spawn_local(async move {
-            let answer = rollout_progress(ConfigPath::new(ns, env, key)).await.ok();
-            if rollout_asked.try_get_value() == Some(asked) && answer.is_some() {
-                rollout_now.try_set(answer);
-            }
-        });
-    });
+    let rollout_now = follow_rollout(keys, refresh, live.updates);
     view! {
         <Title text=move || key.get() />
         <nav class="crumbs" aria-label="Breadcrumb">
@@ -149,16 +105,7 @@ pub fn ConfigPage() -> impl IntoView {
             <A href=move || format!("/ns/{}/{}", ns.get(), env.get()) exact=true>{ns} " · " {env}</A> " / "
             <strong aria-current="page">{key}</strong>
         </nav>
-        <div class="notices" role="status" aria-live="polite" data-testid="notices">
-            <For each=move || notices.get() key=|(n, _)| *n let:notice>
-                <p class="notice">
-                    <span>{notice.1.clone()}</span>
-                    " "
-                    <button class="btn small" aria-label="Dismiss this notice"
-                        on:click=move |_| notices.update(|list| list.retain(|(n, _)| *n != notice.0))>"Dismiss"</button>
-                </p>
-            </For>
-        </div>
+        <Notices notices />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 // Everything the view reads is loaded here, before it is built:
@@ -178,6 +125,81 @@ pub fn ConfigPage() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// What the lanes' plans did while the page is open: a notice each, once (never for what
+/// had happened before the page loaded).
+fn follow_plan_notices(keys: Keys, plans: PlanLive) -> RwSignal<Vec<(u32, String)>> {
+    let notices: RwSignal<Vec<(u32, String)>> = RwSignal::new(Vec::new());
+    let seen_lanes = StoredValue::new(None::<(ConfigPath, Vec<crate::model::Lane>)>);
+    Effect::new(move |_| {
+        let Some(Ok(now)) = plans.loaded.get() else {
+            return;
+        };
+        let path = keys.path();
+        let fresh = seen_lanes.with_value(|seen| match seen {
+            Some((p, before)) if *p == path => plan_notices(before, &now.lanes, &now.plans),
+            _ => Vec::new(),
+        });
+        seen_lanes.set_value(Some((path, now.lanes)));
+        if !fresh.is_empty() {
+            notices.update(|list| {
+                let mut next = list.iter().map(|(n, _)| *n).max().unwrap_or(0);
+                for text in fresh {
+                    next += 1;
+                    list.push((next, text));
+                }
+            });
+        }
+    });
+    notices
+}
+
+/// The plans' notices, each until dismissed.
+#[component]
+fn Notices(notices: RwSignal<Vec<(u32, String)>>) -> impl IntoView {
+    view! {
+        <div class="notices" role="status" aria-live="polite" data-testid="notices">
+            <For each=move || notices.get() key=|(n, _)| *n let:notice>
+                <p class="notice">
+                    <span>{notice.1.clone()}</span>
+                    " "
+                    <button class="btn small" aria-label="Dismiss this notice"
+                        on:click=move |_| notices.update(|list| list.retain(|(n, _)| *n != notice.0))>"Dismiss"</button>
+                </p>
+            </For>
+        </div>
+    }
+}
+
+/// The rollout as the server counts it, asked again whenever the live feed says instances
+/// changed (or the page reloaded), in the browser only, into a plain signal. A late answer
+/// never overwrites a newer one.
+fn follow_rollout(
+    keys: Keys,
+    refresh: RwSignal<u32>,
+    updates: RwSignal<u32>,
+) -> RwSignal<Option<Rollout>> {
+    let rollout_now = RwSignal::new(None::<Rollout>);
+    let rollout_asked = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        let updates = updates.get();
+        refresh.track();
+        let asked = rollout_asked.get_value() + 1;
+        rollout_asked.set_value(asked);
+        if updates == 0 {
+            rollout_now.set(None);
+            return;
+        }
+        let path = keys.path();
+        leptos::task::spawn_local(async move {
+            let answer = rollout_progress(path).await.ok();
+            if rollout_asked.try_get_value() == Some(asked) && answer.is_some() {
+                rollout_now.try_set(answer);
+            }
+        });
+    });
+    rollout_now
 }
 
 #[component]
