@@ -8,8 +8,8 @@ use crate::app::components::{
 use crate::app::pages::editor::ContentEditor;
 use crate::app::pages::instances::{use_live_instances, RolloutProgress};
 use crate::app::pages::lanes::{LanePanel, LanePanelState};
-use crate::app::pages::shared::{format_pct, Keys};
 use crate::app::pages::plan_timeline::{AbortBanners, PlanLive};
+use crate::app::pages::shared::{format_pct, Keys};
 use crate::app::sentences::{lane_rule, plan_notices};
 use crate::app::use_current_user;
 use crate::domain::diff::diff_lines;

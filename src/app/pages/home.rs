@@ -110,15 +110,22 @@ fn CreateNamespaceForm(create: ServerAction<CreateNamespace>) -> impl IntoView {
 /// A namespace with links to its configs in each environment.
 fn namespace_row(ns: Namespace, envs: &[String]) -> impl IntoView {
     // Where its configs are; an empty namespace opens the first environment.
-    let first = ns.config_env.clone().or_else(|| envs.first().cloned()).unwrap_or_else(|| "dev".into());
+    let first = ns
+        .config_env
+        .clone()
+        .or_else(|| envs.first().cloned())
+        .unwrap_or_else(|| "dev".into());
     let name = ns.name.clone();
     let href = format!("/ns/{}/{}", ns.name, first);
     let label = ns.name.clone();
-    let env_links = envs.iter().map(|e| {
-        let href = format!("/ns/{name}/{e}");
-        let e = e.clone();
-        view! { <A href=href>{e}</A> }
-    }).collect_view();
+    let env_links = envs
+        .iter()
+        .map(|e| {
+            let href = format!("/ns/{name}/{e}");
+            let e = e.clone();
+            view! { <A href=href>{e}</A> }
+        })
+        .collect_view();
     view! {
         <tr data-namespace=ns.name.clone()>
             <td><A href=href><strong>{label}</strong></A></td>

@@ -15,10 +15,10 @@ use crate::api::configs::{
 };
 use crate::api::plan_fns::{ConfigPlans, StartLane};
 use crate::app::components::{action_error, Dialog, DialogBar, ErrorLine};
-use crate::app::pages::shared::{format_pct, Keys};
 use crate::app::pages::plan_editor::{follow_reach, PlanDraft, PlanEditor};
 use crate::app::pages::plan_rows::Reach;
 use crate::app::pages::plan_timeline::{PlanControlErrors, PlanLive, PlanTimeline};
+use crate::app::pages::shared::{format_pct, Keys};
 use crate::domain::lane::{parse_labels, parse_percentage};
 use crate::domain::plan::decide::PlanState;
 use crate::domain::selector::Selector;
@@ -567,11 +567,16 @@ fn CloseLaneDialog(
     let env_check = StoredValue::new(env.clone());
     let ok = move || !needs_typing || env_check.with_value(|e| typed.with(|t| t == e));
     let (title, effect) = if what == "promote" {
-        (format!("Promote lane {id}: v{version} becomes the stable release of {env}"),
-         "Every subscriber receives this version; the lane closes.".to_string())
+        (
+            format!("Promote lane {id}: v{version} becomes the stable release of {env}"),
+            "Every subscriber receives this version; the lane closes.".to_string(),
+        )
     } else {
-        (format!("Abort lane {id} in {env}"),
-         "Its subscribers fall back to the stable release immediately; the lane closes.".to_string())
+        (
+            format!("Abort lane {id} in {env}"),
+            "Its subscribers fall back to the stable release immediately; the lane closes."
+                .to_string(),
+        )
     };
     view! {
         <Dialog title on_close=move || confirm.set(None)>

@@ -8,10 +8,10 @@
 
 use crate::api::configs::preview_lane;
 use crate::api::plan_fns::plan_templates;
-use crate::app::pages::shared::{format_pct, Keys};
 use crate::app::pages::plan_rows::{
     check, field_words, guard_words, lane_warnings, step_reach, word, Reach, Row,
 };
+use crate::app::pages::shared::{format_pct, Keys};
 use crate::domain::plan::decide::human_secs;
 use crate::domain::plan::{Guard, Plan, PlanError};
 use crate::model::{ConfigPath, NewLane, PlanSpec, RolloutTemplates};

@@ -457,7 +457,9 @@ fn plan_view(p: LanePlan, elapsed: RwSignal<u64>) -> AnyView {
         .filter(|_| s.state != PlanState::Running)
         .map(|r| view! { <p class="muted plan-reason">{r}</p> });
     let guards = p.guards.iter().map(guard_light).collect_view();
-    let no_guards = p.plan.guards.is_empty().then(|| view! { <li class="muted">"No guards: each step advances when its hold is over."</li> });
+    let no_guards = p.plan.guards.is_empty().then(
+        || view! { <li class="muted">"No guards: each step advances when its hold is over."</li> },
+    );
     view! {
         <p class="plan-state">
             <span class=state_class>{state_line}</span>

@@ -33,7 +33,6 @@ pub fn UsersPage() -> impl IntoView {
         update.dispatch(UpdateUser { id, change });
     };
 
-
     view! {
         <Title text="Users" />
         <h1>"Users"</h1>
@@ -121,7 +120,9 @@ fn AddUserForm(
 }
 
 /// The names of the environments, once loaded.
-fn environment_names(environments: Resource<Result<Vec<Environment>, crate::Error>>) -> Vec<String> {
+fn environment_names(
+    environments: Resource<Result<Vec<Environment>, crate::Error>>,
+) -> Vec<String> {
     environments
         .get()
         .and_then(|r| r.ok())
