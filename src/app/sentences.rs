@@ -1,6 +1,6 @@
 //! Plain sentences for what the dashboard shows: a lane's rule and audit entries.
 
-use crate::app::pages::lanes::format_pct;
+use crate::app::pages::shared::format_pct;
 use crate::domain::plan::decide::PlanState;
 use crate::domain::time::Timestamp;
 use crate::model::{AuditEntry, Lane, LanePlan, LaneStatus, PlanSummary, Rollout, RolloutGroup};

@@ -7,8 +7,9 @@ use crate::app::components::{
 };
 use crate::app::pages::editor::ContentEditor;
 use crate::app::pages::instances::{use_live_instances, RolloutProgress};
-use crate::app::pages::lanes::{format_pct, GrayPanel, GrayState, Keys};
+use crate::app::pages::lanes::{LanePanel, LanePanelState};
 use crate::app::pages::plan_timeline::{AbortBanners, PlanLive};
+use crate::app::pages::shared::{format_pct, Keys};
 use crate::app::sentences::{lane_rule, plan_notices};
 use crate::app::use_current_user;
 use crate::domain::diff::diff_lines;
@@ -90,16 +91,52 @@ pub fn ConfigPage() -> impl IntoView {
     let live = use_live_instances(ns, env);
     let keys = Keys { ns, env, key };
     let plans = PlanLive::new(keys, refresh, live.updates);
-    let gray = GrayState::new(keys, refresh, live.connected, plans);
-    // What the lanes' plans did while the page is open: a notice each, once (never for what
-    // had happened before the page loaded).
+    let lane_panel = LanePanelState::new(keys, refresh, live.connected, plans);
+    let notices = follow_plan_notices(keys, plans);
+    let rollout = Resource::new(
+        move || (ns.get(), env.get(), key.get(), changes()),
+        |(ns, env, key, _)| rollout_progress(ConfigPath::new(ns, env, key)),
+    );
+    let rollout_now = follow_rollout(keys, refresh, live.updates);
+    view! {
+        <Title text=move || key.get() />
+        <nav class="crumbs" aria-label="Breadcrumb">
+            <A href="/" exact=true>"Namespaces"</A> " / "
+            <A href=move || format!("/ns/{}/{}", ns.get(), env.get()) exact=true>{ns} " · " {env}</A> " / "
+            <strong aria-current="page">{key}</strong>
+        </nav>
+        <Notices notices />
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                // Everything the view reads is loaded here, before it is built:
+                // a resource still pending inside the rebuilt view would stream
+                // separately and could hydrate out of step.
+                let (config, latest, lanes) = (config.await, latest.await, lane_panel.lanes.await);
+                let (history, progress) = (history.await, rollout.await);
+                // A plan that cannot be read leaves the page usable (the lanes still show).
+                let plans = plans.loaded.await.ok();
+                let _ = live.initial.await;
+                match (config, latest, history, progress) {
+                    (Ok(config), Ok(latest), Ok(history), Ok(progress)) => view! {
+                        <ConfigView config latest history lanes plans save release delete draft conflict lane_panel progress rollout_now />
+                    }.into_any(),
+                    (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// What the lanes' plans did while the page is open: a notice each, once (never for what
+/// had happened before the page loaded).
+fn follow_plan_notices(keys: Keys, plans: PlanLive) -> RwSignal<Vec<(u32, String)>> {
     let notices: RwSignal<Vec<(u32, String)>> = RwSignal::new(Vec::new());
     let seen_lanes = StoredValue::new(None::<(ConfigPath, Vec<crate::model::Lane>)>);
     Effect::new(move |_| {
         let Some(Ok(now)) = plans.loaded.get() else {
             return;
         };
-        let path = ConfigPath::new(ns.get_untracked(), env.get_untracked(), key.get_untracked());
+        let path = keys.path();
         let fresh = seen_lanes.with_value(|seen| match seen {
             Some((p, before)) if *p == path => plan_notices(before, &now.lanes, &now.plans),
             _ => Vec::new(),
@@ -115,39 +152,13 @@ pub fn ConfigPage() -> impl IntoView {
             });
         }
     });
-    let rollout = Resource::new(
-        move || (ns.get(), env.get(), key.get(), changes()),
-        |(ns, env, key, _)| rollout_progress(ConfigPath::new(ns, env, key)),
-    );
-    // The server counts the rollout; asked again whenever the live feed says
-    // instances changed (or the page reloaded), in the browser only, into a
-    // plain signal. A late answer never overwrites a newer one.
-    let rollout_now = RwSignal::new(None::<Rollout>);
-    let rollout_asked = StoredValue::new(0u64);
-    Effect::new(move |_| {
-        let updates = live.updates.get();
-        refresh.track();
-        let asked = rollout_asked.get_value() + 1;
-        rollout_asked.set_value(asked);
-        if updates == 0 {
-            rollout_now.set(None);
-            return;
-        }
-        let (ns, env, key) = (ns.get_untracked(), env.get_untracked(), key.get_untracked());
-        leptos::task::spawn_local(async move {
-            let answer = rollout_progress(ConfigPath::new(ns, env, key)).await.ok();
-            if rollout_asked.try_get_value() == Some(asked) && answer.is_some() {
-                rollout_now.try_set(answer);
-            }
-        });
-    });
+    notices
+}
+
+/// The plans' notices, each until dismissed.
+#[component]
+fn Notices(notices: RwSignal<Vec<(u32, String)>>) -> impl IntoView {
     view! {
-        <Title text=move || key.get() />
-        <nav class="crumbs" aria-label="Breadcrumb">
-            <A href="/" exact=true>"Namespaces"</A> " / "
-            <A href=move || format!("/ns/{}/{}", ns.get(), env.get()) exact=true>{ns} " · " {env}</A> " / "
-            <strong aria-current="page">{key}</strong>
-        </nav>
         <div class="notices" role="status" aria-live="polite" data-testid="notices">
             <For each=move || notices.get() key=|(n, _)| *n let:notice>
                 <p class="notice">
@@ -158,25 +169,37 @@ pub fn ConfigPage() -> impl IntoView {
                 </p>
             </For>
         </div>
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                // Everything the view reads is loaded here, before it is built:
-                // a resource still pending inside the rebuilt view would stream
-                // separately and could hydrate out of step.
-                let (config, latest, lanes) = (config.await, latest.await, gray.lanes.await);
-                let (history, progress) = (history.await, rollout.await);
-                // A plan that cannot be read leaves the page usable (the lanes still show).
-                let plans = plans.loaded.await.ok();
-                let _ = live.initial.await;
-                match (config, latest, history, progress) {
-                    (Ok(config), Ok(latest), Ok(history), Ok(progress)) => view! {
-                        <ConfigView config latest history lanes plans save release delete draft conflict gray progress rollout_now />
-                    }.into_any(),
-                    (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
-                }
-            })}
-        </Transition>
     }
+}
+
+/// The rollout as the server counts it, asked again whenever the live feed says instances
+/// changed (or the page reloaded), in the browser only, into a plain signal. A late answer
+/// never overwrites a newer one.
+fn follow_rollout(
+    keys: Keys,
+    refresh: RwSignal<u32>,
+    updates: RwSignal<u32>,
+) -> RwSignal<Option<Rollout>> {
+    let rollout_now = RwSignal::new(None::<Rollout>);
+    let rollout_asked = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        let updates = updates.get();
+        refresh.track();
+        let asked = rollout_asked.get_value() + 1;
+        rollout_asked.set_value(asked);
+        if updates == 0 {
+            rollout_now.set(None);
+            return;
+        }
+        let path = keys.path();
+        leptos::task::spawn_local(async move {
+            let answer = rollout_progress(path).await.ok();
+            if rollout_asked.try_get_value() == Some(asked) && answer.is_some() {
+                rollout_now.try_set(answer);
+            }
+        });
+    });
+    rollout_now
 }
 
 #[component]
@@ -194,7 +217,7 @@ fn ConfigView(
     delete: ServerAction<DeleteConfig>,
     draft: RwSignal<Option<String>>,
     conflict: RwSignal<bool>,
-    gray: GrayState,
+    lane_panel: LanePanelState,
     /// The rollout when the page loaded, and as the live feed updates it.
     progress: Rollout,
     rollout_now: RwSignal<Option<Rollout>>,
@@ -223,7 +246,7 @@ fn ConfigView(
 
     let banners = plans
         .clone()
-        .map(|initial| view! { <AbortBanners live=gray.plans initial /> });
+        .map(|initial| view! { <AbortBanners live=lane_panel.plans initial /> });
     view! {
         {banners}
         <header class="serving card" aria-live="polite">
@@ -252,7 +275,7 @@ fn ConfigView(
             <Editor config latest=latest.clone() save draft conflict />
         </Show>
 
-        <GrayPanel state=gray stable=c.stable_version versions lanes plans can_release />
+        <LanePanel state=lane_panel stable=c.stable_version versions lanes plans can_release />
         <RolloutProgress initial=progress now=rollout_now ns=c.namespace.clone() env=c.env.clone() />
 
         <VersionList config history release dialog can_release />

@@ -1,10 +1,11 @@
 use crate::api::configs::{diff_versions, list_versions};
 use crate::app::components::DiffView;
-use crate::model::{ConfigPath, VersionsQuery};
+use crate::model::{ConfigPath, VersionPage, VersionsQuery};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use leptos_router::params::ParamsMap;
 
 /// Where the browser keeps the chosen layout of diffs (`split` or `unified`).
 const LAYOUT_KEY: &str = "graycast.diff-layout";
@@ -19,20 +20,8 @@ pub fn DiffPage() -> impl IntoView {
     let ns = Memo::new(move |_| params.read().get("ns").unwrap_or_default());
     let env = Memo::new(move |_| params.read().get("env").unwrap_or_default());
     let key = Memo::new(move |_| params.read().get("key").unwrap_or_default());
-    let from = Memo::new(move |_| {
-        query
-            .read()
-            .get("from")
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(1)
-    });
-    let to = Memo::new(move |_| {
-        query
-            .read()
-            .get("to")
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(1)
-    });
+    let from = version_in_query(query, "from");
+    let to = version_in_query(query, "to");
     let hide_whitespace =
         Memo::new(move |_| query.read().get("whitespace").as_deref() == Some("hide"));
     // The server renders side by side; the remembered layout is applied once
@@ -43,10 +32,6 @@ pub fn DiffPage() -> impl IntoView {
             unified.set(true);
         }
     });
-    let choose = move |one_column: bool| {
-        unified.set(one_column);
-        store_layout(if one_column { "unified" } else { "split" });
-    };
     // The pickers offer the newest versions (a page of the most the list gives) and the two
     // compared, whatever their age.
     let versions = Resource::new(
@@ -89,32 +74,7 @@ pub fn DiffPage() -> impl IntoView {
     };
     let go_from = go.clone();
     let go_whitespace = go.clone();
-    let picker = move |label: &'static str,
-                       name: &'static str,
-                       current: Memo<i64>,
-                       on_pick: Box<dyn Fn(i64) + Send + Sync>| {
-        let on_pick = std::sync::Arc::new(on_pick);
-        view! {
-            <label>
-                {label}
-                <select name=name on:change=move |ev| {
-                    if let Ok(v) = event_target_value(&ev).parse::<i64>() { on_pick(v) }
-                }>
-                    {move || {
-                        let listed = versions.get().and_then(|r| r.ok()).map(|p| p.versions).unwrap_or_default();
-                        let mut options: Vec<(i64, String)> = listed.into_iter().map(|v| (v.version, format!("v{} — {}", v.version, v.message))).collect();
-                        let chosen = current.get();
-                        if !options.iter().any(|(n, _)| *n == chosen) {
-                            options.push((chosen, format!("v{chosen}")));
-                        }
-                        options.into_iter().map(|(n, text)| {
-                            view! { <option value=n selected=move || current.get() == n>{text}</option> }
-                        }).collect_view()
-                    }}
-                </select>
-            </label>
-        }
-    };
+    let go_to = go.clone();
     view! {
         <Title text=move || format!("{} v{} → v{}", key.get(), from.get(), to.get()) />
         <nav class="crumbs" aria-label="Breadcrumb">
@@ -128,10 +88,84 @@ pub fn DiffPage() -> impl IntoView {
         // server's HTML and the hydrating browser agree.
         <Transition>
             <div class="inline-form card">
-                {picker("From (left)", "from", from, Box::new(move |v| go_from(v, to.get_untracked(), hide_whitespace.get_untracked())))}
-                {picker("To (right)", "to", to, Box::new(move |v| go(from.get_untracked(), v, hide_whitespace.get_untracked())))}
+                <VersionPicker label="From (left)" name="from" current=from versions
+                    on_pick=move |v| go_from(v, to.get_untracked(), hide_whitespace.get_untracked()) />
+                <VersionPicker label="To (right)" name="to" current=to versions
+                    on_pick=move |v| go_to(from.get_untracked(), v, hide_whitespace.get_untracked()) />
             </div>
         </Transition>
+        <DiffOptions unified hide_whitespace
+            on_whitespace=move |hide| go_whitespace(from.get_untracked(), to.get_untracked(), hide) />
+        <Transition fallback=|| view! { <p class="loading">"Computing the diff…"</p> }>
+            {move || Suspend::new(async move {
+                match diff.await {
+                    Ok(diff) => view! { <DiffView diff unified /> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// The version named by `name` in the address (`?from=3`), v1 when missing.
+fn version_in_query(query: Memo<ParamsMap>, name: &'static str) -> Memo<i64> {
+    Memo::new(move |_| {
+        query
+            .read()
+            .get(name)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(1)
+    })
+}
+
+/// A version picker: the newest versions, and the one compared whatever its age.
+#[component]
+fn VersionPicker(
+    label: &'static str,
+    name: &'static str,
+    /// The version compared now.
+    current: Memo<i64>,
+    versions: Resource<Result<VersionPage, crate::Error>>,
+    /// Goes to the diff with the picked version.
+    #[prop(into)]
+    on_pick: Callback<i64>,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <select name=name on:change=move |ev| {
+                if let Ok(v) = event_target_value(&ev).parse::<i64>() { on_pick.run(v) }
+            }>
+                {move || {
+                    let listed = versions.get().and_then(|r| r.ok()).map(|p| p.versions).unwrap_or_default();
+                    let mut options: Vec<(i64, String)> = listed.into_iter().map(|v| (v.version, format!("v{} — {}", v.version, v.message))).collect();
+                    let chosen = current.get();
+                    if !options.iter().any(|(n, _)| *n == chosen) {
+                        options.push((chosen, format!("v{chosen}")));
+                    }
+                    options.into_iter().map(|(n, text)| {
+                        view! { <option value=n selected=move || current.get() == n>{text}</option> }
+                    }).collect_view()
+                }}
+            </select>
+        </label>
+    }
+}
+
+/// Split or unified (remembered in this browser), and whether whitespace changes show.
+#[component]
+fn DiffOptions(
+    unified: RwSignal<bool>,
+    hide_whitespace: Memo<bool>,
+    /// Goes to the diff with whitespace changes hidden (true) or shown.
+    #[prop(into)]
+    on_whitespace: Callback<bool>,
+) -> impl IntoView {
+    let choose = move |one_column: bool| {
+        unified.set(one_column);
+        store_layout(if one_column { "unified" } else { "split" });
+    };
+    view! {
         <div class="diff-options" role="group" aria-label="Diff options">
             <span class="segmented" role="group" aria-label="Layout">
                 <button type="button" class=move || if unified.get() { "btn small" } else { "btn small selected" }
@@ -141,18 +175,10 @@ pub fn DiffPage() -> impl IntoView {
             </span>
             <label class="check">
                 <input type="checkbox" name="hide-whitespace" prop:checked=move || hide_whitespace.get()
-                    on:change=move |ev| go_whitespace(from.get_untracked(), to.get_untracked(), event_target_checked(&ev)) />
+                    on:change=move |ev| on_whitespace.run(event_target_checked(&ev)) />
                 "Hide whitespace"
             </label>
         </div>
-        <Transition fallback=|| view! { <p class="loading">"Computing the diff…"</p> }>
-            {move || Suspend::new(async move {
-                match diff.await {
-                    Ok(diff) => view! { <DiffView diff unified /> }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
-                }
-            })}
-        </Transition>
     }
 }
 

@@ -2,7 +2,7 @@ use crate::api::admin::list_environments;
 use crate::api::configs::{list_namespaces, CreateNamespace};
 use crate::app::components::{action_error, ErrorLine};
 use crate::app::use_current_user;
-use crate::model::{NewNamespace, Role};
+use crate::model::{Namespace, NewNamespace, Role};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -18,24 +18,6 @@ pub fn HomePage() -> impl IntoView {
         |(q, _)| list_namespaces((!q.trim().is_empty()).then(|| q.trim().to_string())),
     );
     let environments = Resource::new(|| (), |_| list_environments());
-    let name = RwSignal::new(String::new());
-    let description = RwSignal::new(String::new());
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = create.value().get() {
-            name.set(String::new());
-            description.set(String::new());
-        }
-    });
-    let on_create = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let d = description.get_untracked();
-        create.dispatch(CreateNamespace {
-            namespace: NewNamespace {
-                name: name.get_untracked().trim().to_string(),
-                description: (!d.trim().is_empty()).then(|| d.trim().to_string()),
-            },
-        });
-    };
     let env_names = move || {
         let limit = use_current_user().and_then(|u| u.env);
         environments
@@ -62,15 +44,7 @@ pub fn HomePage() -> impl IntoView {
             />
         </div>
         <Show when=move || can_create>
-            <details class="card">
-                <summary>"Create a namespace"</summary>
-                <form class="inline-form" on:submit=on_create>
-                    <label>"Name" <input name="namespace-name" placeholder="order-service" required bind:value=name /></label>
-                    <label class="grow">"Description" <input name="namespace-description" bind:value=description /></label>
-                    <button class="btn primary" type="submit" disabled=create.pending()>"Create namespace"</button>
-                </form>
-                <ErrorLine error=action_error(create) />
-            </details>
+            <CreateNamespaceForm create />
         </Show>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -87,28 +61,7 @@ pub fn HomePage() -> impl IntoView {
                             <table class="grid" data-testid="namespaces">
                                 <thead><tr><th>"Namespace"</th><th>"Description"</th><th>"Configs"</th><th>"Environments"</th></tr></thead>
                                 <tbody>
-                                    {list.into_iter().map(|ns| {
-                                        // Where its configs are; an empty namespace opens the first environment.
-                                        let first = ns.config_env.clone().or_else(|| envs.first().cloned()).unwrap_or_else(|| "dev".into());
-                                        let name = ns.name.clone();
-                                        let href = format!("/ns/{}/{}", ns.name, first);
-                                        let label = ns.name.clone();
-                                        let env_links = envs.iter().map(|e| {
-                                            let href = format!("/ns/{name}/{e}");
-                                            let e = e.clone();
-                                            view! { <A href=href>{e}</A> }
-                                        }).collect_view();
-                                        view! {
-                                            <tr data-namespace=ns.name.clone()>
-                                                <td><A href=href><strong>{label}</strong></A></td>
-                                                <td class="muted">{if ns.description.is_empty() { "—".to_string() } else { ns.description.clone() }}</td>
-                                                <td>{ns.config_count}</td>
-                                                <td class="env-links">
-                                                    {env_links}
-                                                </td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
+                                    {list.into_iter().map(|ns| namespace_row(ns, &envs)).collect_view()}
                                 </tbody>
                             </table>
                         }.into_any()
@@ -117,5 +70,70 @@ pub fn HomePage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// "Create a namespace": its name and description.
+#[component]
+fn CreateNamespaceForm(create: ServerAction<CreateNamespace>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let description = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create.value().get() {
+            name.set(String::new());
+            description.set(String::new());
+        }
+    });
+    let on_create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let d = description.get_untracked();
+        create.dispatch(CreateNamespace {
+            namespace: NewNamespace {
+                name: name.get_untracked().trim().to_string(),
+                description: (!d.trim().is_empty()).then(|| d.trim().to_string()),
+            },
+        });
+    };
+    view! {
+        <details class="card">
+            <summary>"Create a namespace"</summary>
+            <form class="inline-form" on:submit=on_create>
+                <label>"Name" <input name="namespace-name" placeholder="order-service" required bind:value=name /></label>
+                <label class="grow">"Description" <input name="namespace-description" bind:value=description /></label>
+                <button class="btn primary" type="submit" disabled=create.pending()>"Create namespace"</button>
+            </form>
+            <ErrorLine error=action_error(create) />
+        </details>
+    }
+}
+
+/// A namespace with links to its configs in each environment.
+fn namespace_row(ns: Namespace, envs: &[String]) -> impl IntoView {
+    // Where its configs are; an empty namespace opens the first environment.
+    let first = ns
+        .config_env
+        .clone()
+        .or_else(|| envs.first().cloned())
+        .unwrap_or_else(|| "dev".into());
+    let name = ns.name.clone();
+    let href = format!("/ns/{}/{}", ns.name, first);
+    let label = ns.name.clone();
+    let env_links = envs
+        .iter()
+        .map(|e| {
+            let href = format!("/ns/{name}/{e}");
+            let e = e.clone();
+            view! { <A href=href>{e}</A> }
+        })
+        .collect_view();
+    view! {
+        <tr data-namespace=ns.name.clone()>
+            <td><A href=href><strong>{label}</strong></A></td>
+            <td class="muted">{if ns.description.is_empty() { "—".to_string() } else { ns.description.clone() }}</td>
+            <td>{ns.config_count}</td>
+            <td class="env-links">
+                {env_links}
+            </td>
+        </tr>
     }
 }

@@ -444,10 +444,8 @@ pub fn InstancesPage() -> impl IntoView {
     let ns = Memo::new(move |_| params.read().get("ns").unwrap_or_default());
     let env = Memo::new(move |_| params.read().get("env").unwrap_or_default());
     let instances = use_live_instances(ns, env);
-    let LiveInstances { updates, live, .. } = instances;
     // Paused, the page shows what it showed then; the feed's changes still arrive.
     let frozen = RwSignal::new(None::<Loaded>);
-    let paused = Memo::new(move |_| frozen.with(Option::is_some));
     let query = use_query_map();
     let filter = Memo::new(move |_| Filter::from_query(|name| query.read().get(name)));
     let selector =
@@ -486,6 +484,67 @@ pub fn InstancesPage() -> impl IntoView {
             )
         }
     };
+    // The next page of the list, after the last one loaded.
+    let loading_more = RwSignal::new(false);
+    let more_error = RwSignal::new(None::<String>);
+    let tab_link = move |t: Tab| {
+        view! {
+            <A href=move || Filter { tab: t, ..filter.get() }.href(&ns.get(), &env.get())
+                attr:class=move || if filter.with(|f| f.tab) == t { "tab selected" } else { "tab" }
+                attr:role="tab" attr:aria-selected=move || (filter.with(|f| f.tab) == t).to_string()>
+                {t.label()}
+            </A>
+        }
+    };
+    view! {
+        <Title text=move || format!("Instances · {} · {}", ns.get(), env.get()) />
+        <nav class="crumbs" aria-label="Breadcrumb">
+            <A href="/" exact=true>"Namespaces"</A> " / " <A href=move || format!("/ns/{}/{}", ns.get(), env.get()) exact=true>{ns} " · " {env}</A> " / "
+            <strong aria-current="page">"instances"</strong>
+        </nav>
+        <div class="page-head">
+            <h1>"Instances"</h1>
+            <LiveStatus instances frozen />
+        </div>
+        <FilterForm ns env filter selector />
+        <div class="tabs" role="tablist" aria-label="Which instances">
+            {Tab::ALL.into_iter().map(tab_link).collect_view()}
+        </div>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <p class="sr-only" aria-live="polite" data-testid="instances-summary">{summary}</p>
+            {move || {
+                let rows = rows();
+                let filtered = filter.with(|f| *f != Filter::default());
+                if rows.is_empty() && filtered && !shown().instances.is_empty() {
+                    view! { <p class="empty">"No instances match these filters."</p> }.into_any()
+                } else if rows.is_empty() {
+                    view! { <p class="empty">"No instances here yet — start a subscriber (graycast agent) against this namespace and environment."</p> }.into_any()
+                } else {
+                    let key = filter.with(|f| f.key.clone());
+                    view! {
+                        <table class="grid" data-testid="instances">
+                            <thead><tr><th>"Client id"</th><th>"Labels"</th><th>"Configs"</th><th>"Connection"</th><th>"Last seen"</th></tr></thead>
+                            <tbody>{rows.into_iter().map(|i| view! { <InstanceRow instance=i key=key.clone() /> }).collect_view()}</tbody>
+                        </table>
+                    }.into_any()
+                }
+            }}
+            <Show when=move || shown().next_after.is_some()>
+                <MorePages instances ns env loading_more more_error />
+            </Show>
+        </Transition>
+    }
+}
+
+/// Live or paused, how fresh the list is, and the button that pauses it.
+#[component]
+fn LiveStatus(
+    instances: StoredValue<LiveInstances>,
+    /// What the page shows while paused.
+    frozen: RwSignal<Option<Loaded>>,
+) -> impl IntoView {
+    let updates = instances.with_value(|i| i.updates);
+    let paused = Memo::new(move |_| frozen.with(Option::is_some));
     // Seconds since the live feed last said something changed (`None` before it first did);
     // while paused, since the page was paused.
     let since_update = RwSignal::new(None::<u64>);
@@ -526,39 +585,26 @@ pub fn InstancesPage() -> impl IntoView {
             ));
         }
     };
-    // The next page of the list, after the last one loaded.
-    let loading_more = RwSignal::new(false);
-    let more_error = RwSignal::new(None::<String>);
-    let show_more = move |_| {
-        let Some(loaded) = instances.with_value(|i| i.current()) else {
-            return;
-        };
-        let Some(after) = loaded.next_after.clone() else {
-            return;
-        };
-        loading_more.set(true);
-        let (ns, env) = (ns.get_untracked(), env.get_untracked());
-        leptos::task::spawn_local(async move {
-            let answer = list_instances(ns, env, Some(after.clone())).await;
-            loading_more.try_set(false);
-            match answer {
-                Ok(page) => {
-                    more_error.try_set(None);
-                    live.try_update(|l| {
-                        let l = l.get_or_insert(loaded);
-                        // Unless the feed started over meanwhile, this page follows the last.
-                        if l.next_after.as_deref() == Some(after.as_str()) {
-                            l.add_page(page);
-                        }
-                    });
-                }
-                Err(e) => {
-                    more_error.try_set(Some(e.message));
-                }
-            }
-        });
-    };
-    // The filter form shows the filter of the URL; applying it changes the URL.
+    view! {
+        <div class="live">
+            <span class=move || if paused.get() { "badge grey" } else { "badge blue" }>
+                {move || if paused.get() { "⏸ paused" } else { "● live" }}
+            </span>
+            <span class="muted" data-testid="updated">{freshness}</span>
+            <span class="muted" data-testid="updates">{move || format!("{} update(s) received", updates.get())}</span>
+            <button class="btn" on:click=pause>{move || if paused.get() { "Resume" } else { "Pause" }}</button>
+        </div>
+    }
+}
+
+/// The filter form: it shows the filter of the URL; applying it changes the URL.
+#[component]
+fn FilterForm(
+    ns: Memo<String>,
+    env: Memo<String>,
+    filter: Memo<Filter>,
+    selector: Memo<Option<Result<Selector, crate::domain::selector::SelectorError>>>,
+) -> impl IntoView {
     let (key, version, labels, state) = (
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
@@ -594,33 +640,8 @@ pub fn InstancesPage() -> impl IntoView {
             Default::default(),
         );
     };
-    let tab_link = move |t: Tab| {
-        view! {
-            <A href=move || Filter { tab: t, ..filter.get() }.href(&ns.get(), &env.get())
-                attr:class=move || if filter.with(|f| f.tab) == t { "tab selected" } else { "tab" }
-                attr:role="tab" attr:aria-selected=move || (filter.with(|f| f.tab) == t).to_string()>
-                {t.label()}
-            </A>
-        }
-    };
     let selector_error = move || selector.get().and_then(Result::err).map(|e| e.to_string());
     view! {
-        <Title text=move || format!("Instances · {} · {}", ns.get(), env.get()) />
-        <nav class="crumbs" aria-label="Breadcrumb">
-            <A href="/" exact=true>"Namespaces"</A> " / " <A href=move || format!("/ns/{}/{}", ns.get(), env.get()) exact=true>{ns} " · " {env}</A> " / "
-            <strong aria-current="page">"instances"</strong>
-        </nav>
-        <div class="page-head">
-            <h1>"Instances"</h1>
-            <div class="live">
-                <span class=move || if paused.get() { "badge grey" } else { "badge blue" }>
-                    {move || if paused.get() { "⏸ paused" } else { "● live" }}
-                </span>
-                <span class="muted" data-testid="updated">{freshness}</span>
-                <span class="muted" data-testid="updates">{move || format!("{} update(s) received", updates.get())}</span>
-                <button class="btn" on:click=pause>{move || if paused.get() { "Resume" } else { "Pause" }}</button>
-            </div>
-        </div>
         <form class="card inline-form instance-filters" role="search" aria-label="Filter instances" on:submit=on_filter>
             <label>"Config key" <input name="filter-key" placeholder="app.json" bind:value=key /></label>
             <label>"Version" <input name="filter-version" inputmode="numeric" placeholder="5" bind:value=version /></label>
@@ -636,37 +657,55 @@ pub fn InstancesPage() -> impl IntoView {
             <button class="btn primary" type="submit">"Filter"</button>
             <span id="labels-error" class="error">{selector_error}</span>
         </form>
-        <div class="tabs" role="tablist" aria-label="Which instances">
-            {Tab::ALL.into_iter().map(tab_link).collect_view()}
-        </div>
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            <p class="sr-only" aria-live="polite" data-testid="instances-summary">{summary}</p>
-            {move || {
-                let rows = rows();
-                let filtered = filter.with(|f| *f != Filter::default());
-                if rows.is_empty() && filtered && !shown().instances.is_empty() {
-                    view! { <p class="empty">"No instances match these filters."</p> }.into_any()
-                } else if rows.is_empty() {
-                    view! { <p class="empty">"No instances here yet — start a subscriber (graycast agent) against this namespace and environment."</p> }.into_any()
-                } else {
-                    let key = filter.with(|f| f.key.clone());
-                    view! {
-                        <table class="grid" data-testid="instances">
-                            <thead><tr><th>"Client id"</th><th>"Labels"</th><th>"Configs"</th><th>"Connection"</th><th>"Last seen"</th></tr></thead>
-                            <tbody>{rows.into_iter().map(|i| view! { <InstanceRow instance=i key=key.clone() /> }).collect_view()}</tbody>
-                        </table>
-                    }.into_any()
+    }
+}
+
+/// "Show more": the next page of the list, after the last one loaded.
+#[component]
+fn MorePages(
+    instances: StoredValue<LiveInstances>,
+    ns: Memo<String>,
+    env: Memo<String>,
+    loading_more: RwSignal<bool>,
+    more_error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let live = instances.with_value(|i| i.live);
+    let show_more = move |_| {
+        let Some(loaded) = instances.with_value(|i| i.current()) else {
+            return;
+        };
+        let Some(after) = loaded.next_after.clone() else {
+            return;
+        };
+        loading_more.set(true);
+        let (ns, env) = (ns.get_untracked(), env.get_untracked());
+        leptos::task::spawn_local(async move {
+            let answer = list_instances(ns, env, Some(after.clone())).await;
+            loading_more.try_set(false);
+            match answer {
+                Ok(page) => {
+                    more_error.try_set(None);
+                    live.try_update(|l| {
+                        let l = l.get_or_insert(loaded);
+                        // Unless the feed started over meanwhile, this page follows the last.
+                        if l.next_after.as_deref() == Some(after.as_str()) {
+                            l.add_page(page);
+                        }
+                    });
                 }
-            }}
-            <Show when=move || shown().next_after.is_some()>
-                <p class="more">
-                    <button class="btn" data-testid="more-instances" disabled=move || loading_more.get() on:click=show_more>
-                        {move || if loading_more.get() { "Loading…" } else { "Show more" }}
-                    </button>
-                    {move || more_error.get().map(|e| view! { <span class="error" role="alert">" " {e}</span> })}
-                </p>
-            </Show>
-        </Transition>
+                Err(e) => {
+                    more_error.try_set(Some(e.message));
+                }
+            }
+        });
+    };
+    view! {
+        <p class="more">
+            <button class="btn" data-testid="more-instances" disabled=move || loading_more.get() on:click=show_more>
+                {move || if loading_more.get() { "Loading…" } else { "Show more" }}
+            </button>
+            {move || more_error.get().map(|e| view! { <span class="error" role="alert">" " {e}</span> })}
+        </p>
     }
 }
 

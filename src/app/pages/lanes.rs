@@ -3,7 +3,7 @@
 //! blast-radius preview; and "test a context" with the reasons per lane.
 //!
 //! Everything that outlives a reload of the config page (resources, actions,
-//! the unsaved lane, the context under test) lives in [`GrayState`], created
+//! the unsaved lane, the context under test) lives in [`LanePanelState`], created
 //! once by the page outside its `<Transition>`. The views below are rebuilt on
 //! every reload; they only read and write that state. The lane list is awaited
 //! by the page together with the config: a `Suspend` nested in the rebuilt view
@@ -18,6 +18,7 @@ use crate::app::components::{action_error, Dialog, DialogBar, ErrorLine};
 use crate::app::pages::plan_editor::{follow_reach, PlanDraft, PlanEditor};
 use crate::app::pages::plan_rows::Reach;
 use crate::app::pages::plan_timeline::{PlanControlErrors, PlanLive, PlanTimeline};
+use crate::app::pages::shared::{format_pct, Keys};
 use crate::domain::lane::{parse_labels, parse_percentage};
 use crate::domain::plan::decide::PlanState;
 use crate::domain::selector::Selector;
@@ -30,7 +31,7 @@ use leptos_router::components::A;
 
 /// `GRAY v13 · 10% · region=beijing` (violet).
 #[component]
-pub fn GrayBadge(lane: Lane) -> impl IntoView {
+pub fn LaneBadge(lane: Lane) -> impl IntoView {
     // No empty text node: it would not survive hydration.
     let selector = (!lane.selector.is_empty()).then(|| format!(" · {}", lane.selector));
     view! {
@@ -40,37 +41,9 @@ pub fn GrayBadge(lane: Lane) -> impl IntoView {
     }
 }
 
-pub fn format_pct(p: f64) -> String {
-    let s = format!("{p:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// Which config the panel works on.
-#[derive(Clone, Copy)]
-pub struct Keys {
-    pub ns: Memo<String>,
-    pub env: Memo<String>,
-    pub key: Memo<String>,
-}
-
-impl Keys {
-    fn path(&self) -> ConfigPath {
-        ConfigPath::new(self.ns(), self.env(), self.key())
-    }
-    fn ns(&self) -> String {
-        self.ns.get_untracked()
-    }
-    fn env(&self) -> String {
-        self.env.get_untracked()
-    }
-    fn key(&self) -> String {
-        self.key.get_untracked()
-    }
-}
-
 /// The state of the gray release panel, owned by the config page.
 #[derive(Clone, Copy)]
-pub struct GrayState {
+pub struct LanePanelState {
     keys: Keys,
     pub lanes: Resource<Result<Vec<Lane>, Error>>,
     create: ServerAction<StartLane>,
@@ -82,15 +55,8 @@ pub struct GrayState {
     update: ServerAction<UpdateLane>,
     promote: ServerAction<PromoteLane>,
     abort: ServerAction<AbortLane>,
-    // The lane being drafted. `version` is None until the user picks one: the
-    // newest version is meant, which the page fills in once it knows it.
-    version: RwSignal<Option<i64>>,
-    newest: RwSignal<Option<i64>>,
-    selector: RwSignal<String>,
-    targets: RwSignal<String>,
-    stickiness: RwSignal<String>,
-    other_key: RwSignal<String>,
-    weight: RwSignal<f64>,
+    /// The lane being drafted, as typed.
+    form: LaneForm,
     parsed: Memo<Result<Selector, crate::domain::selector::SelectorError>>,
     pct_error: Memo<Option<String>>,
     draft: Memo<Option<NewLane>>,
@@ -98,16 +64,104 @@ pub struct GrayState {
     // An active lane's weight being moved (lane id, weight) and what it would match.
     adjust: RwSignal<Option<(i64, f64)>>,
     adjust_preview: RwSignal<Option<(i64, f64, Preview)>>,
-    // Test a context.
-    explain: ServerAction<ExplainResolve>,
-    ctx_client_id: RwSignal<String>,
-    ctx_user_id: RwSignal<String>,
-    ctx_labels: RwSignal<String>,
-    ctx_with_draft: RwSignal<bool>,
-    ctx_open: RwSignal<bool>,
+    context: ContextTest,
 }
 
-impl GrayState {
+/// The fields of the lane being drafted. `version` is None until the user picks one: the
+/// newest version is meant, which the page fills in once it knows it.
+#[derive(Clone, Copy)]
+struct LaneForm {
+    version: RwSignal<Option<i64>>,
+    newest: RwSignal<Option<i64>>,
+    selector: RwSignal<String>,
+    targets: RwSignal<String>,
+    stickiness: RwSignal<String>,
+    other_key: RwSignal<String>,
+    weight: RwSignal<f64>,
+}
+
+impl LaneForm {
+    fn new() -> Self {
+        LaneForm {
+            version: RwSignal::new(None),
+            newest: RwSignal::new(None),
+            selector: RwSignal::new(String::new()),
+            targets: RwSignal::new(String::new()),
+            stickiness: RwSignal::new("client_id".to_string()),
+            other_key: RwSignal::new(String::new()),
+            weight: RwSignal::new(10.0),
+        }
+    }
+
+    /// The stickiness key: a chosen one, or the other key typed.
+    fn stickiness_key(&self) -> String {
+        if self.stickiness.get() == "other" {
+            self.other_key.get()
+        } else {
+            self.stickiness.get()
+        }
+    }
+
+    /// The lane as typed, once a version is known. With a plan, the lane starts at its first
+    /// step.
+    fn lane(&self, plan: &PlanDraft) -> Option<NewLane> {
+        Some(NewLane {
+            version: self.version.get().or(self.newest.get())?,
+            selector: Some(self.selector.get()).filter(|s| !s.trim().is_empty()),
+            targets: Some(
+                self.targets
+                    .get()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            percentage: match plan.request() {
+                Some(Ok(r)) => r.steps.first().map_or(self.weight.get(), |s| s.0),
+                _ => self.weight.get(),
+            },
+            stickiness: Some(self.stickiness_key()),
+            priority: None,
+            message: None,
+            plan: None,
+            template: None,
+        })
+    }
+
+    /// The lane exists now: the next draft starts afresh.
+    fn clear(&self) {
+        self.selector.set(String::new());
+        self.targets.set(String::new());
+        self.version.set(None);
+    }
+}
+
+/// "Test a context": the context typed, and the server's answer.
+#[derive(Clone, Copy)]
+struct ContextTest {
+    explain: ServerAction<ExplainResolve>,
+    client_id: RwSignal<String>,
+    user_id: RwSignal<String>,
+    labels: RwSignal<String>,
+    with_draft: RwSignal<bool>,
+    open: RwSignal<bool>,
+}
+
+impl ContextTest {
+    fn new() -> Self {
+        ContextTest {
+            explain: ServerAction::new(),
+            client_id: RwSignal::new(String::new()),
+            user_id: RwSignal::new(String::new()),
+            labels: RwSignal::new(String::new()),
+            with_draft: RwSignal::new(false),
+            open: RwSignal::new(false),
+        }
+    }
+}
+
+impl LanePanelState {
     /// `connected` changes when instances connect or disconnect: the
     /// previews, which count and list the connected instances a lane would
     /// reach, are asked again then.
@@ -126,98 +180,18 @@ impl GrayState {
         let update = ServerAction::<UpdateLane>::new();
         let promote = ServerAction::<PromoteLane>::new();
         let abort = ServerAction::<AbortLane>::new();
-        let version = RwSignal::new(None);
-        let newest = RwSignal::new(None);
-        let selector = RwSignal::new(String::new());
-        let targets = RwSignal::new(String::new());
-        let stickiness = RwSignal::new("client_id".to_string());
-        let other_key = RwSignal::new(String::new());
-        let weight = RwSignal::new(10.0);
-        let parsed = Memo::new(move |_| Selector::parse_input(&selector.get()));
-        let pct_error = Memo::new(move |_| parse_percentage(weight.get()).err());
-        let draft = Memo::new(move |_| {
-            Some(NewLane {
-                version: version.get().or(newest.get())?,
-                selector: Some(selector.get()).filter(|s| !s.trim().is_empty()),
-                targets: Some(
-                    targets
-                        .get()
-                        .lines()
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                ),
-                // With a plan, the lane starts at its first step.
-                percentage: match plan.request() {
-                    Some(Ok(r)) => r.steps.first().map_or(weight.get(), |s| s.0),
-                    _ => weight.get(),
-                },
-                stickiness: Some(if stickiness.get() == "other" {
-                    other_key.get()
-                } else {
-                    stickiness.get()
-                }),
-                priority: None,
-                message: None,
-                plan: None,
-                template: None,
-            })
-        });
-        // The blast-radius preview follows the rule and the weight as they
-        // change, but only while they are valid. Fetched by effects, so only in
-        // the browser, into plain signals: nothing to stream from the server or
-        // to match during hydration; a late answer never overwrites a newer one.
-        let preview = RwSignal::new(None::<Preview>);
-        let preview_asked = StoredValue::new(0u64);
-        Effect::new(move |_| {
-            connected.track();
-            let valid = parsed.with(|p| p.is_ok()) && pct_error.with(|e| e.is_none());
-            let lane = draft.get().filter(|_| valid);
-            let asked = preview_asked.get_value() + 1;
-            preview_asked.set_value(asked);
-            let Some(lane) = lane else {
-                preview.set(None);
-                return;
-            };
-            leptos::task::spawn_local(async move {
-                let answer = preview_lane(keys.path(), lane).await.ok();
-                if preview_asked.try_get_value() == Some(asked) {
-                    preview.try_set(answer);
-                }
-            });
-        });
+        let form = LaneForm::new();
+        let parsed = Memo::new(move |_| Selector::parse_input(&form.selector.get()));
+        let pct_error = Memo::new(move |_| parse_percentage(form.weight.get()).err());
+        let draft = Memo::new(move |_| form.lane(&plan));
+        let preview = follow_preview(keys, connected, parsed, pct_error, draft);
         let valid_rule = Memo::new(move |_| {
             let valid = parsed.with(|p| p.is_ok());
             draft.get().filter(|_| valid && plan.active())
         });
         let eligible = follow_reach(move || keys.path(), valid_rule, connected);
         let adjust = RwSignal::new(None::<(i64, f64)>);
-        let adjust_preview = RwSignal::new(None::<(i64, f64, Preview)>);
-        let adjust_asked = StoredValue::new(0u64);
-        Effect::new(move |_| {
-            connected.track();
-            let moving = adjust.get().filter(|(_, w)| parse_percentage(*w).is_ok());
-            let asked = adjust_asked.get_value() + 1;
-            adjust_asked.set_value(asked);
-            let Some((id, weight)) = moving else {
-                adjust_preview.set(None);
-                return;
-            };
-            let change = LaneUpdate {
-                percentage: Some(weight),
-                ..Default::default()
-            };
-            leptos::task::spawn_local(async move {
-                let answer = preview_lane_change(keys.path(), LaneId(id), change)
-                    .await
-                    .ok()
-                    .map(|p| (id, weight, p));
-                if adjust_asked.try_get_value() == Some(asked) {
-                    adjust_preview.try_set(answer);
-                }
-            });
-        });
+        let adjust_preview = follow_weight_change(keys, connected, adjust);
         Effect::new(move |_| {
             // Read all three (no short circuit) so each one is tracked.
             let done = [
@@ -232,15 +206,12 @@ impl GrayState {
         });
         Effect::new(move |_| {
             if matches!(create.value().get(), Some(Ok(_))) {
-                // The lane exists now: start the next draft afresh.
-                selector.set(String::new());
-                targets.set(String::new());
-                version.set(None);
+                form.clear();
                 plan.reset();
                 refresh.update(|n| *n += 1);
             }
         });
-        GrayState {
+        LanePanelState {
             keys,
             lanes,
             create,
@@ -250,32 +221,89 @@ impl GrayState {
             update,
             promote,
             abort,
-            version,
-            newest,
-            selector,
-            targets,
-            stickiness,
-            other_key,
-            weight,
+            form,
             parsed,
             pct_error,
             draft,
             preview,
             adjust,
             adjust_preview,
-            explain: ServerAction::new(),
-            ctx_client_id: RwSignal::new(String::new()),
-            ctx_user_id: RwSignal::new(String::new()),
-            ctx_labels: RwSignal::new(String::new()),
-            ctx_with_draft: RwSignal::new(false),
-            ctx_open: RwSignal::new(false),
+            context: ContextTest::new(),
         }
     }
 }
 
+/// The blast-radius preview of the lane being drafted: it follows the rule and the weight as
+/// they change, but only while they are valid. Fetched by effects, so only in the browser,
+/// into plain signals: nothing to stream from the server or to match during hydration; a late
+/// answer never overwrites a newer one.
+fn follow_preview(
+    keys: Keys,
+    connected: Memo<Option<u64>>,
+    parsed: Memo<Result<Selector, crate::domain::selector::SelectorError>>,
+    pct_error: Memo<Option<String>>,
+    draft: Memo<Option<NewLane>>,
+) -> RwSignal<Option<Preview>> {
+    let preview = RwSignal::new(None::<Preview>);
+    let preview_asked = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        connected.track();
+        let valid = parsed.with(|p| p.is_ok()) && pct_error.with(|e| e.is_none());
+        let lane = draft.get().filter(|_| valid);
+        let asked = preview_asked.get_value() + 1;
+        preview_asked.set_value(asked);
+        let Some(lane) = lane else {
+            preview.set(None);
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            let answer = preview_lane(keys.path(), lane).await.ok();
+            if preview_asked.try_get_value() == Some(asked) {
+                preview.try_set(answer);
+            }
+        });
+    });
+    preview
+}
+
+/// An active lane's weight being moved (lane id, weight), and what the lane would match at
+/// that weight, asked in the browser like the draft's preview.
+fn follow_weight_change(
+    keys: Keys,
+    connected: Memo<Option<u64>>,
+    adjust: RwSignal<Option<(i64, f64)>>,
+) -> RwSignal<Option<(i64, f64, Preview)>> {
+    let adjust_preview = RwSignal::new(None::<(i64, f64, Preview)>);
+    let adjust_asked = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        connected.track();
+        let moving = adjust.get().filter(|(_, w)| parse_percentage(*w).is_ok());
+        let asked = adjust_asked.get_value() + 1;
+        adjust_asked.set_value(asked);
+        let Some((id, weight)) = moving else {
+            adjust_preview.set(None);
+            return;
+        };
+        let change = LaneUpdate {
+            percentage: Some(weight),
+            ..Default::default()
+        };
+        leptos::task::spawn_local(async move {
+            let answer = preview_lane_change(keys.path(), LaneId(id), change)
+                .await
+                .ok()
+                .map(|p| (id, weight, p));
+            if adjust_asked.try_get_value() == Some(asked) {
+                adjust_preview.try_set(answer);
+            }
+        });
+    });
+    adjust_preview
+}
+
 #[component]
-pub fn GrayPanel(
-    state: GrayState,
+pub fn LanePanel(
+    state: LanePanelState,
     /// The stable version when the page loaded.
     stable: Option<i64>,
     versions: StoredValue<Vec<VersionSummary>>,
@@ -292,7 +320,7 @@ pub fn GrayPanel(
     };
     let newest = versions.with_value(|v| v.first().map(|v| v.version));
     // Client side only: the server renders the panel without a preview.
-    Effect::new(move |_| state.newest.set(newest));
+    Effect::new(move |_| state.form.newest.set(newest));
     view! {
         <section class="card gray-panel" aria-labelledby="gray-title">
             <h2 id="gray-title">"Gray release"</h2>
@@ -354,7 +382,7 @@ fn ClosedLanes(closed: Vec<Lane>) -> impl IntoView {
 #[component]
 fn ActiveLane(
     lane: Lane,
-    state: GrayState,
+    state: LanePanelState,
     stable: Option<i64>,
     can_release: bool,
     /// The lane's rollout plan as the page loaded it.
@@ -365,16 +393,7 @@ fn ActiveLane(
         .plan
         .as_ref()
         .is_some_and(|p| p.state == PlanState::Running);
-    let GrayState {
-        keys,
-        update,
-        promote,
-        abort,
-        adjust,
-        adjust_preview,
-        plans,
-        ..
-    } = state;
+    let LanePanelState { keys, plans, .. } = state;
     let id = lane.id;
     let saved = lane.percentage;
     // Reference-counted, not owned by this view's scope: this view is rebuilt
@@ -386,11 +405,79 @@ fn ActiveLane(
         move |prev: Option<f64>| {
             let w = weight.get();
             if prev.is_some_and(|p| p != w) {
-                adjust.set(((w - saved).abs() > 1e-9).then_some((id, w)));
+                state
+                    .adjust
+                    .set(((w - saved).abs() > 1e-9).then_some((id, w)));
             }
             w
         }
     });
+    let confirm: RwSignal<Option<&'static str>> = RwSignal::new(None);
+    let compare = stable.map(|s| {
+        format!(
+            "/ns/{}/{}/{}/diff?from={s}&to={}",
+            keys.ns(),
+            keys.env(),
+            keys.key(),
+            lane.version
+        )
+    });
+    let details = lane_details(&lane);
+    let version = lane.version;
+    view! {
+        <li class="lane" data-lane=id>
+            <div class="lane-head">
+                <LaneBadge lane=lane.clone() />
+                <span class="muted">{details}</span>
+                {compare.map(|href| view! { <A href=href>"Diff against stable"</A> })}
+            </div>
+            {has_plan.then(|| view! { <PlanTimeline lane=id live=plans initial=plan can_release /> })}
+            <Show when=move || can_release>
+                <LaneControls state id saved weight=weight.clone() confirm plan_running />
+            </Show>
+            {move || confirm.get().map(|what| view! { <CloseLaneDialog state stable id version what confirm /> })}
+        </li>
+    }
+}
+
+/// `lane 3 · priority 0 · sticky on client_id · 2 target(s)`.
+fn lane_details(lane: &Lane) -> String {
+    let targets = lane.targets.len();
+    format!(
+        "lane {} · priority {} · sticky on {}{}",
+        lane.id,
+        lane.priority,
+        lane.stickiness,
+        if targets > 0 {
+            format!(" · {targets} target(s)")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// An active lane's weight, applied by hand, what it would match, and the buttons that open
+/// the promote and abort dialogs.
+#[component]
+fn LaneControls(
+    state: LanePanelState,
+    /// The lane.
+    id: i64,
+    /// The lane's weight as saved.
+    saved: f64,
+    /// The weight being moved (see ActiveLane).
+    weight: ArcRwSignal<f64>,
+    /// Which dialog is open: `"promote"` or `"abort"`.
+    confirm: RwSignal<Option<&'static str>>,
+    /// Whether the lane's plan runs (applying a weight by hand pauses it).
+    plan_running: bool,
+) -> impl IntoView {
+    let LanePanelState {
+        keys,
+        update,
+        adjust_preview,
+        ..
+    } = state;
     let moving = {
         let weight = weight.clone();
         move || {
@@ -439,93 +526,85 @@ fn ActiveLane(
             })
         }
     };
-    let confirm: RwSignal<Option<&'static str>> = RwSignal::new(None);
-    let compare = stable.map(|s| {
-        format!(
-            "/ns/{}/{}/{}/diff?from={s}&to={}",
-            keys.ns(),
-            keys.env(),
-            keys.key(),
-            lane.version
-        )
-    });
-    let targets = lane.targets.len();
-    let details = format!(
-        "lane {id} · priority {} · sticky on {}{}",
-        lane.priority,
-        lane.stickiness,
-        if targets > 0 {
-            format!(" · {targets} target(s)")
-        } else {
-            String::new()
-        }
-    );
-    let version = lane.version;
     view! {
-        <li class="lane" data-lane=id>
-            <div class="lane-head">
-                <GrayBadge lane=lane.clone() />
-                <span class="muted">{details}</span>
-                {compare.map(|href| view! { <A href=href>"Diff against stable"</A> })}
-            </div>
-            {has_plan.then(|| view! { <PlanTimeline lane=id live=plans initial=plan can_release /> })}
-            <Show when=move || can_release>
-                <div class="lane-controls">
-                    <WeightControl weight=weight.clone() label=format!("Weight of lane {id}") reach=reach.clone() />
-                    <button class="btn" disabled={ let unchanged = unchanged.clone(); move || unchanged() || update.pending().get() }
-                        title={ let unchanged = unchanged.clone(); move || if unchanged() { "Move the weight first" } else { "" } }
-                        on:click=apply.clone()>"Apply weight"</button>
+        <div class="lane-controls">
+            <WeightControl weight=weight.clone() label=format!("Weight of lane {id}") reach=reach.clone() />
+            <button class="btn" disabled={ let unchanged = unchanged.clone(); move || unchanged() || update.pending().get() }
+                title={ let unchanged = unchanged.clone(); move || if unchanged() { "Move the weight first" } else { "" } }
+                on:click=apply.clone()>"Apply weight"</button>
+            <span class="spacer"></span>
+            <button class="btn primary" on:click=move |_| confirm.set(Some("promote"))>"Promote…"</button>
+            <button class="btn danger" on:click=move |_| confirm.set(Some("abort"))>"Abort…"</button>
+        </div>
+        <p class="preview muted" aria-live="polite">{preview_line.clone()}</p>
+        {plan_running.then(|| view! { <p class="hint">"Applying a weight by hand pauses the rollout plan: a person took over."</p> })}
+    }
+}
+
+/// Promote or abort a lane, after a message and (in prod) the environment's name typed.
+#[component]
+fn CloseLaneDialog(
+    state: LanePanelState,
+    stable: Option<i64>,
+    /// The lane and its version.
+    id: i64,
+    version: i64,
+    /// `"promote"` or `"abort"`.
+    what: &'static str,
+    /// Which dialog is open; closing sets it to `None`.
+    confirm: RwSignal<Option<&'static str>>,
+) -> impl IntoView {
+    let LanePanelState {
+        keys,
+        promote,
+        abort,
+        ..
+    } = state;
+    let env = keys.env();
+    let needs_typing = env == "prod";
+    let typed = RwSignal::new(String::new());
+    let message = RwSignal::new(String::new());
+    let env_check = StoredValue::new(env.clone());
+    let ok = move || !needs_typing || env_check.with_value(|e| typed.with(|t| t == e));
+    let (title, effect) = if what == "promote" {
+        (
+            format!("Promote lane {id}: v{version} becomes the stable release of {env}"),
+            "Every subscriber receives this version; the lane closes.".to_string(),
+        )
+    } else {
+        (
+            format!("Abort lane {id} in {env}"),
+            "Its subscribers fall back to the stable release immediately; the lane closes."
+                .to_string(),
+        )
+    };
+    view! {
+        <Dialog title on_close=move || confirm.set(None)>
+            <p>{effect}</p>
+            <LaneDiff keys stable version what />
+            <DialogBar slot>
+                <label>"Message" <input name="lane-message" bind:value=message /></label>
+                {needs_typing.then(|| view! { <label><span>"Type " <code>{env.clone()}</code> " to confirm"</span> <input name="confirm-env" bind:value=typed /></label> })}
+                <div class="dialog-actions">
+                    <button class="btn" on:click=move |_| confirm.set(None)>"Cancel"</button>
                     <span class="spacer"></span>
-                    <button class="btn primary" on:click=move |_| confirm.set(Some("promote"))>"Promote…"</button>
-                    <button class="btn danger" on:click=move |_| confirm.set(Some("abort"))>"Abort…"</button>
+                    <button class=if what == "promote" { "btn primary" } else { "btn danger" } disabled=move || !ok()
+                        title=move || if ok() { String::new() } else { "Type the environment name to confirm".to_string() }
+                        on:click=move |_| {
+                            let m = message.get_untracked();
+                            let m = (!m.trim().is_empty()).then_some(m);
+                            if what == "promote" {
+                                promote.dispatch(PromoteLane { path: keys.path(), lane: LaneId(id), message: m });
+                            } else {
+                                abort.dispatch(AbortLane { path: keys.path(), lane: LaneId(id), message: m });
+                            }
+                            confirm.set(None);
+                        }>
+                        {if what == "promote" { "Promote lane" } else { "Abort lane" }}
+                    </button>
                 </div>
-                <p class="preview muted" aria-live="polite">{preview_line.clone()}</p>
-                {plan_running.then(|| view! { <p class="hint">"Applying a weight by hand pauses the rollout plan: a person took over."</p> })}
-            </Show>
-            {move || confirm.get().map(|what| {
-                let env = keys.env();
-                let needs_typing = env == "prod";
-                let typed = RwSignal::new(String::new());
-                let message = RwSignal::new(String::new());
-                let env_check = StoredValue::new(env.clone());
-                let ok = move || !needs_typing || env_check.with_value(|e| typed.with(|t| t == e));
-                let (title, effect) = if what == "promote" {
-                    (format!("Promote lane {id}: v{version} becomes the stable release of {env}"),
-                     "Every subscriber receives this version; the lane closes.".to_string())
-                } else {
-                    (format!("Abort lane {id} in {env}"),
-                     "Its subscribers fall back to the stable release immediately; the lane closes.".to_string())
-                };
-                view! {
-                    <Dialog title on_close=move || confirm.set(None)>
-                        <p>{effect}</p>
-                        <LaneDiff keys stable version what />
-                        <DialogBar slot>
-                            <label>"Message" <input name="lane-message" bind:value=message /></label>
-                            {needs_typing.then(|| view! { <label><span>"Type " <code>{env.clone()}</code> " to confirm"</span> <input name="confirm-env" bind:value=typed /></label> })}
-                            <div class="dialog-actions">
-                                <button class="btn" on:click=move |_| confirm.set(None)>"Cancel"</button>
-                                <span class="spacer"></span>
-                                <button class=if what == "promote" { "btn primary" } else { "btn danger" } disabled=move || !ok()
-                                    title=move || if ok() { String::new() } else { "Type the environment name to confirm".to_string() }
-                                    on:click=move |_| {
-                                        let m = message.get_untracked();
-                                        let m = (!m.trim().is_empty()).then_some(m);
-                                        if what == "promote" {
-                                            promote.dispatch(PromoteLane { path: keys.path(), lane: LaneId(id), message: m });
-                                        } else {
-                                            abort.dispatch(AbortLane { path: keys.path(), lane: LaneId(id), message: m });
-                                        }
-                                        confirm.set(None);
-                                    }>
-                                    {if what == "promote" { "Promote lane" } else { "Abort lane" }}
-                                </button>
-                            </div>
-                        </DialogBar>
-                    </Dialog>
-                }
-            })}
-        </li>
+            </DialogBar>
+        </Dialog>
     }
 }
 
@@ -655,39 +734,26 @@ where
 }
 
 #[component]
-fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<VersionSummary>>) -> impl IntoView {
-    let GrayState {
+fn NewLaneForm(state: LanePanelState, versions: StoredValue<Vec<VersionSummary>>) -> impl IntoView {
+    let LanePanelState {
         keys,
         create,
-        version,
-        newest,
-        selector,
-        targets,
-        stickiness,
-        other_key,
-        weight,
+        form,
         parsed,
-        pct_error,
         draft,
         preview,
         plan,
         eligible,
         ..
     } = state;
+    let LaneForm {
+        selector,
+        targets,
+        weight,
+        ..
+    } = form;
     let reach = move || preview.with(|p| p.as_ref().map(|p| (p.matched_count, p.connected_count)));
-    let invalid_reason = move || {
-        if let Some(Err(e)) = plan.request() {
-            Some(format!("Fix the plan: {e}"))
-        } else if let Err(e) = parsed.get() {
-            Some(format!("Fix the selector: {e}"))
-        } else if let (Some(e), false) = (pct_error.get(), plan.active()) {
-            Some(format!("Fix the weight: {e}"))
-        } else if draft.with(|d| d.is_none()) {
-            Some("Choose a version.".to_string())
-        } else {
-            None
-        }
-    };
+    let invalid_reason = move || why_not_start(&state);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let Some(mut lane) = draft.get_untracked() else {
@@ -706,26 +772,12 @@ fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<VersionSummary>>) -> 
             lane,
         });
     };
-    let chosen = move || version.get().or(newest.get());
     view! {
         <details class="new-lane" open>
             <summary>"Start a gray lane"</summary>
             <form class="stack" on:submit=on_submit>
                 <div class="inline-form">
-                    <label>
-                        "Version"
-                        <select name="lane-version" on:change=move |ev| {
-                            if let Ok(v) = event_target_value(&ev).parse() {
-                                version.set(Some(v))
-                            }
-                        }>
-                            {versions.get_value().into_iter().map(|v| {
-                                let n = v.version;
-                                let text = if v.message.is_empty() { format!("v{n}") } else { format!("v{n} — {}", v.message) };
-                                view! { <option value=n selected=move || chosen() == Some(n)>{text}</option> }
-                            }).collect_view()}
-                        </select>
-                    </label>
+                    <VersionSelect form versions />
                     <label class="grow">
                         "Selector"
                         <input name="lane-selector" placeholder="region=beijing,tier in (web,api),version>=2.1" autocomplete="off" spellcheck="false"
@@ -733,61 +785,23 @@ fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<VersionSummary>>) -> 
                             bind:value=selector />
                     </label>
                 </div>
-                <div id="selector-help" class="selector-help" role="status">
-                    {move || match parsed.get() {
-                        Ok(s) if s.is_empty() => view! { <span class="muted">"Empty selector: every instance is eligible."</span> }.into_any(),
-                        Ok(s) => view! { <span class="ok">"✓ " <code>{s.to_string()}</code></span> }.into_any(),
-                        Err(e) => {
-                            let text = selector.get();
-                            let chars: Vec<char> = text.chars().collect();
-                            let at = e.position().min(chars.len());
-                            let before: String = chars[..at].iter().collect();
-                            let bad: String = chars.get(at).map(|c| c.to_string()).unwrap_or_else(|| " ".into());
-                            let after: String = chars.iter().skip(at + 1).collect();
-                            view! {
-                                <span class="selector-error">
-                                    <code class="echo">{before}<u class="at">{bad}</u>{after}</code>
-                                    <span>"✕ " {e.to_string()}</span>
-                                </span>
-                            }.into_any()
-                        }
-                    }}
-                </div>
+                <SelectorHelp selector parsed />
                 <div class="inline-form">
                     <label>
                         "Targets (one per line)"
                         <textarea name="lane-targets" rows="3" placeholder="pod-1\npod-2" bind:value=targets></textarea>
                     </label>
-                    <label>
-                        "Stickiness"
-                        <select name="lane-stickiness" on:change=move |ev| stickiness.set(event_target_value(&ev))>
-                            <option value="client_id" selected=move || stickiness.get() == "client_id">"client_id (instance)"</option>
-                            <option value="user_id" selected=move || stickiness.get() == "user_id">"user_id (request user)"</option>
-                            <option value="other" selected=move || stickiness.get() == "other">"another context key…"</option>
-                        </select>
-                        <span class="hint">"The same value always lands in the same bucket, so raising the weight keeps everyone already inside."</span>
-                    </label>
-                    <Show when=move || stickiness.get() == "other">
-                        <label>"Context key" <input name="lane-stickiness-key" bind:value=other_key /></label>
-                    </Show>
+                    <StickinessField form />
                 </div>
                 <PlanEditor draft=plan eligible refused=action_error(create)
-                    stickiness=Signal::derive(move || if stickiness.get() == "other" { other_key.get() } else { stickiness.get() }) />
+                    stickiness=Signal::derive(move || form.stickiness_key()) />
                 <Show when=move || !plan.active()>
                     <WeightControl weight=weight.into() label="Weight".to_string() reach />
                 </Show>
                 <Show when=move || plan.active()>
                     <p class="hint">"The plan's first step sets the lane's weight; each next step widens it."</p>
                 </Show>
-                <div class="preview" data-testid="lane-preview" aria-live="polite">
-                    {move || match preview.get() {
-                        Some(p) => view! {
-                            <p><strong>{format!("matches {} of {} connected instances", p.matched_count, p.connected_count)}</strong> <span class="muted">" (based on instances connected now)"</span></p>
-                            <ul class="chips">{p.matched.into_iter().map(|c| view! { <li class="chip">{c}</li> }).collect_view()}</ul>
-                        }.into_any(),
-                        None => view! { <p class="muted">"Preview appears when the rule is valid."</p> }.into_any(),
-                    }}
-                </div>
+                <DraftPreview preview />
                 <div class="actions">
                     <button class="btn primary" type="submit" disabled=move || invalid_reason().is_some() || create.pending().get()
                         title=move || invalid_reason().unwrap_or_default()>"Start lane"</button>
@@ -799,19 +813,132 @@ fn NewLaneForm(state: GrayState, versions: StoredValue<Vec<VersionSummary>>) -> 
     }
 }
 
+/// Why the drafted lane cannot start yet, if it cannot.
+fn why_not_start(state: &LanePanelState) -> Option<String> {
+    if let Some(Err(e)) = state.plan.request() {
+        Some(format!("Fix the plan: {e}"))
+    } else if let Err(e) = state.parsed.get() {
+        Some(format!("Fix the selector: {e}"))
+    } else if let (Some(e), false) = (state.pct_error.get(), state.plan.active()) {
+        Some(format!("Fix the weight: {e}"))
+    } else if state.draft.with(|d| d.is_none()) {
+        Some("Choose a version.".to_string())
+    } else {
+        None
+    }
+}
+
+/// The version the lane serves: the newest unless another is picked.
 #[component]
-fn TestContext(state: GrayState) -> impl IntoView {
-    let GrayState {
+fn VersionSelect(form: LaneForm, versions: StoredValue<Vec<VersionSummary>>) -> impl IntoView {
+    let LaneForm {
+        version, newest, ..
+    } = form;
+    let chosen = move || version.get().or(newest.get());
+    view! {
+        <label>
+            "Version"
+            <select name="lane-version" on:change=move |ev| {
+                if let Ok(v) = event_target_value(&ev).parse() {
+                    version.set(Some(v))
+                }
+            }>
+                {versions.get_value().into_iter().map(|v| {
+                    let n = v.version;
+                    let text = if v.message.is_empty() { format!("v{n}") } else { format!("v{n} — {}", v.message) };
+                    view! { <option value=n selected=move || chosen() == Some(n)>{text}</option> }
+                }).collect_view()}
+            </select>
+        </label>
+    }
+}
+
+/// The selector as parsed while it is typed: what it means, or where it goes wrong.
+#[component]
+fn SelectorHelp(
+    selector: RwSignal<String>,
+    parsed: Memo<Result<Selector, crate::domain::selector::SelectorError>>,
+) -> impl IntoView {
+    view! {
+        <div id="selector-help" class="selector-help" role="status">
+            {move || match parsed.get() {
+                Ok(s) if s.is_empty() => view! { <span class="muted">"Empty selector: every instance is eligible."</span> }.into_any(),
+                Ok(s) => view! { <span class="ok">"✓ " <code>{s.to_string()}</code></span> }.into_any(),
+                Err(e) => {
+                    let text = selector.get();
+                    let chars: Vec<char> = text.chars().collect();
+                    let at = e.position().min(chars.len());
+                    let before: String = chars[..at].iter().collect();
+                    let bad: String = chars.get(at).map(|c| c.to_string()).unwrap_or_else(|| " ".into());
+                    let after: String = chars.iter().skip(at + 1).collect();
+                    view! {
+                        <span class="selector-error">
+                            <code class="echo">{before}<u class="at">{bad}</u>{after}</code>
+                            <span>"✕ " {e.to_string()}</span>
+                        </span>
+                    }.into_any()
+                }
+            }}
+        </div>
+    }
+}
+
+/// Which context key the lane's buckets follow.
+#[component]
+fn StickinessField(form: LaneForm) -> impl IntoView {
+    let LaneForm {
+        stickiness,
+        other_key,
+        ..
+    } = form;
+    view! {
+        <label>
+            "Stickiness"
+            <select name="lane-stickiness" on:change=move |ev| stickiness.set(event_target_value(&ev))>
+                <option value="client_id" selected=move || stickiness.get() == "client_id">"client_id (instance)"</option>
+                <option value="user_id" selected=move || stickiness.get() == "user_id">"user_id (request user)"</option>
+                <option value="other" selected=move || stickiness.get() == "other">"another context key…"</option>
+            </select>
+            <span class="hint">"The same value always lands in the same bucket, so raising the weight keeps everyone already inside."</span>
+        </label>
+        <Show when=move || stickiness.get() == "other">
+            <label>"Context key" <input name="lane-stickiness-key" bind:value=other_key /></label>
+        </Show>
+    }
+}
+
+/// The blast radius of the drafted lane among the instances connected now.
+#[component]
+fn DraftPreview(preview: RwSignal<Option<Preview>>) -> impl IntoView {
+    view! {
+        <div class="preview" data-testid="lane-preview" aria-live="polite">
+            {move || match preview.get() {
+                Some(p) => view! {
+                    <p><strong>{format!("matches {} of {} connected instances", p.matched_count, p.connected_count)}</strong> <span class="muted">" (based on instances connected now)"</span></p>
+                    <ul class="chips">{p.matched.into_iter().map(|c| view! { <li class="chip">{c}</li> }).collect_view()}</ul>
+                }.into_any(),
+                None => view! { <p class="muted">"Preview appears when the rule is valid."</p> }.into_any(),
+            }}
+        </div>
+    }
+}
+
+#[component]
+fn TestContext(state: LanePanelState) -> impl IntoView {
+    let LanePanelState {
         keys,
-        explain,
         draft,
-        ctx_client_id: client_id,
-        ctx_user_id: user_id,
-        ctx_labels: labels,
-        ctx_with_draft: with_draft,
-        ctx_open: open,
+        context,
         ..
     } = state;
+    let ContextTest {
+        explain,
+        client_id,
+        user_id,
+        labels,
+        with_draft,
+        open,
+    } = context;
     let labels_error = Memo::new(move |_| parse_labels(&labels.get()).err());
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();

@@ -11,6 +11,7 @@ pub mod login;
 pub mod plan_editor;
 pub mod plan_rows;
 pub mod plan_timeline;
+pub mod shared;
 pub mod tokens;
 pub mod users;
 

@@ -4,14 +4,14 @@
 //!
 //! Checked in the browser with the server's own code ([`parse_plan`]), so every error names
 //! its field exactly as a refused request would. The state lives in [`PlanDraft`], owned by
-//! the page's [`super::lanes::GrayState`] outside the reloading view.
+//! the page's [`super::lanes::LanePanelState`] outside the reloading view.
 
 use crate::api::configs::preview_lane;
 use crate::api::plan_fns::plan_templates;
-use crate::app::pages::lanes::{format_pct, Keys};
 use crate::app::pages::plan_rows::{
     check, field_words, guard_words, lane_warnings, step_reach, word, Reach, Row,
 };
+use crate::app::pages::shared::{format_pct, Keys};
 use crate::domain::plan::decide::human_secs;
 use crate::domain::plan::{Guard, Plan, PlanError};
 use crate::model::{ConfigPath, NewLane, PlanSpec, RolloutTemplates};
@@ -244,6 +244,31 @@ impl PlanDraft {
         }
     }
 
+    /// A step after the last, at twice its percentage (10 % for the first).
+    fn add_step(&self) {
+        self.edited();
+        let last = self.steps.with_untracked(|s| {
+            s.last().and_then(|r| {
+                r.fields
+                    .get("percentage")
+                    .and_then(|p| p.parse::<f64>().ok())
+            })
+        });
+        let next = last.map_or(10.0, |p| (p * 2.0).min(100.0));
+        let row = self.row(
+            "step",
+            &[("percentage", format_pct(next)), ("hold", "10 min".into())],
+        );
+        self.steps.update(|s| s.push(row));
+    }
+
+    /// A guard of `kind` (`reports`, `prometheus` or `webhook`) with its defaults filled in.
+    fn add_guard(&self, kind: &'static str) {
+        self.edited();
+        let row = self.row(kind, &guard_defaults(kind));
+        self.guards.update(|g| g.push(row));
+    }
+
     /// The user edited the plan: it is no longer "no plan" (a template's name stays, and the
     /// request sends the edited plan when it differs).
     fn edited(&self) {
@@ -261,6 +286,34 @@ impl PlanDraft {
                 .map(|e| e.message.clone()),
             _ => None,
         })
+    }
+}
+
+/// The fields of a new guard card of `kind`, as first shown.
+fn guard_defaults(kind: &str) -> Vec<(&'static str, String)> {
+    match kind {
+        "reports" => vec![
+            ("max_failed", "0".into()),
+            ("max_failed_ratio", "0".into()),
+            ("min_applied_ratio", "1".into()),
+            ("min_instances", "1".into()),
+        ],
+        "prometheus" => vec![
+            ("url", String::new()),
+            ("query", String::new()),
+            ("min", String::new()),
+            ("max", String::new()),
+            ("interval_secs", "30".into()),
+            ("failures", "2".into()),
+            ("no_data", "wait".into()),
+        ],
+        _ => vec![
+            ("url", String::new()),
+            ("interval_secs", "30".into()),
+            ("failures", "2".into()),
+            ("timeout_secs", "5".into()),
+            ("quote_body", "false".into()),
+        ],
     }
 }
 
@@ -321,70 +374,7 @@ pub fn PlanEditor(
     #[prop(into)]
     refused: Signal<Option<Error>>,
 ) -> impl IntoView {
-    let PlanDraft {
-        templates,
-        chosen,
-        steps,
-        guards,
-        ..
-    } = draft;
-    let options = move || {
-        templates.with(|t| {
-            t.as_ref()
-                .map(|t| {
-                    t.templates
-                        .iter()
-                        .map(|t| (t.name.clone(), t.default))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-        })
-    };
-    let add_step = move |_| {
-        draft.edited();
-        let last = steps.with_untracked(|s| {
-            s.last().and_then(|r| {
-                r.fields
-                    .get("percentage")
-                    .and_then(|p| p.parse::<f64>().ok())
-            })
-        });
-        let next = last.map_or(10.0, |p| (p * 2.0).min(100.0));
-        let row = draft.row(
-            "step",
-            &[("percentage", format_pct(next)), ("hold", "10 min".into())],
-        );
-        steps.update(|s| s.push(row));
-    };
-    let add_guard = move |kind: &'static str| {
-        draft.edited();
-        let fields: Vec<(&'static str, String)> = match kind {
-            "reports" => vec![
-                ("max_failed", "0".into()),
-                ("max_failed_ratio", "0".into()),
-                ("min_applied_ratio", "1".into()),
-                ("min_instances", "1".into()),
-            ],
-            "prometheus" => vec![
-                ("url", String::new()),
-                ("query", String::new()),
-                ("min", String::new()),
-                ("max", String::new()),
-                ("interval_secs", "30".into()),
-                ("failures", "2".into()),
-                ("no_data", "wait".into()),
-            ],
-            _ => vec![
-                ("url", String::new()),
-                ("interval_secs", "30".into()),
-                ("failures", "2".into()),
-                ("timeout_secs", "5".into()),
-                ("quote_body", "false".into()),
-            ],
-        };
-        let row = draft.row(kind, &fields);
-        guards.update(|g| g.push(row));
-    };
+    let PlanDraft { steps, guards, .. } = draft;
     let warnings = move || {
         let reach = eligible.get().filter(|_| draft.active());
         lane_warnings(reach.as_ref(), &stickiness.get())
@@ -398,22 +388,7 @@ pub fn PlanEditor(
     view! {
         <fieldset class="plan-editor" data-testid="plan-editor">
             <legend>"Rollout plan"</legend>
-            <label>
-                "Plan"
-                <select name="plan-template" on:change=move |ev| {
-                    draft.picked.set(true);
-                    draft.pick(event_target_value(&ev));
-                }>
-                    <option value="" selected=move || chosen.with(String::is_empty)>"No plan: I set the weight by hand"</option>
-                    {move || options().into_iter().map(|(name, default)| {
-                        let label = if default { format!("{name} (default of this environment)") } else { name.clone() };
-                        let value = name.clone();
-                        view! { <option value=value selected=move || chosen.with(|c| *c == name)>{label}</option> }
-                    }).collect_view()}
-                    <option value=CUSTOM selected=move || chosen.with(|c| c == CUSTOM)>"Custom steps"</option>
-                </select>
-                <span class="hint">"A plan widens the lane step by step by itself, and stops it when a guard fails."</span>
-            </label>
+            <TemplatePicker draft />
             <Show when=move || draft.active()>
                 <h4>"Steps"</h4>
                 <ol class="plan-steps">
@@ -421,7 +396,7 @@ pub fn PlanEditor(
                         <StepRow draft key=row.key eligible />
                     </For>
                 </ol>
-                <button type="button" class="btn small" on:click=add_step>"+ Add a step"</button>
+                <button type="button" class="btn small" on:click=move |_| draft.add_step()>"+ Add a step"</button>
                 {move || draft.error_at("plan.steps").map(|e| view! { <p class="field-error">{e}</p> })}
                 <h4>"Guards"</h4>
                 <p class="hint">"Every step waits for all guards to pass; a failing guard acts at once, also during a hold."</p>
@@ -431,30 +406,15 @@ pub fn PlanEditor(
                     </For>
                 </div>
                 <div class="actions">
-                    <button type="button" class="btn small" on:click=move |_| add_guard("reports")>"+ Reports guard"</button>
-                    <button type="button" class="btn small" on:click=move |_| add_guard("prometheus")>"+ Prometheus guard"</button>
-                    <button type="button" class="btn small" on:click=move |_| add_guard("webhook")>"+ Webhook guard"</button>
+                    <button type="button" class="btn small" on:click=move |_| draft.add_guard("reports")>"+ Reports guard"</button>
+                    <button type="button" class="btn small" on:click=move |_| draft.add_guard("prometheus")>"+ Prometheus guard"</button>
+                    <button type="button" class="btn small" on:click=move |_| draft.add_guard("webhook")>"+ Webhook guard"</button>
                 </div>
                 <div data-testid="guards-error">
                     {move || draft.error_at("plan.guards").map(|e| view! { <p class="field-error">{format!("✕ {e}")}</p> })}
                     {move || guards_refused().map(|e| view! { <p class="field-error" role="alert">{format!("✕ The server refused the plan: {}", e.message)}</p> })}
                 </div>
-                <Policy draft name="on_failure" legend="When a guard fails"
-                    choices=vec![
-                        ("abort", "Abort the lane at once: its instances go back to the stable release."),
-                        ("pause", "Pause the plan and leave the lane as it is, for a person to decide."),
-                    ] />
-                <Policy draft name="no_data" legend="When the hold is over and a guard has no data yet"
-                    choices=vec![
-                        ("wait", "Keep waiting; the plan says what it waits for."),
-                        ("advance", "Advance anyway: no news counts as good news."),
-                        ("abort", "Abort the lane with the reason \u{201c}no data\u{201d}."),
-                    ] />
-                <Policy draft name="finish" legend="After the last step"
-                    choices=vec![
-                        ("hold", "Hold: the lane stays for a person to promote."),
-                        ("promote", "Promote: the lane's version becomes the stable release by itself."),
-                    ] />
+                <Policies draft />
                 <div class="plan-errors" role="status" data-testid="plan-errors">
                     {move || match draft.checked.get() {
                         Some(Err(errors)) => errors.into_iter().map(|e| view! {
@@ -474,6 +434,67 @@ pub fn PlanEditor(
                 })
             }}
         </fieldset>
+    }
+}
+
+/// The template picker: no plan, one of the environment's templates, or custom steps.
+#[component]
+fn TemplatePicker(draft: PlanDraft) -> impl IntoView {
+    let PlanDraft {
+        templates, chosen, ..
+    } = draft;
+    let options = move || {
+        templates.with(|t| {
+            t.as_ref()
+                .map(|t| {
+                    t.templates
+                        .iter()
+                        .map(|t| (t.name.clone(), t.default))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    };
+    view! {
+        <label>
+            "Plan"
+            <select name="plan-template" on:change=move |ev| {
+                draft.picked.set(true);
+                draft.pick(event_target_value(&ev));
+            }>
+                <option value="" selected=move || chosen.with(String::is_empty)>"No plan: I set the weight by hand"</option>
+                {move || options().into_iter().map(|(name, default)| {
+                    let label = if default { format!("{name} (default of this environment)") } else { name.clone() };
+                    let value = name.clone();
+                    view! { <option value=value selected=move || chosen.with(|c| *c == name)>{label}</option> }
+                }).collect_view()}
+                <option value=CUSTOM selected=move || chosen.with(|c| c == CUSTOM)>"Custom steps"</option>
+            </select>
+            <span class="hint">"A plan widens the lane step by step by itself, and stops it when a guard fails."</span>
+        </label>
+    }
+}
+
+/// What the plan does when a guard fails, when a guard has no data, and after the last step.
+#[component]
+fn Policies(draft: PlanDraft) -> impl IntoView {
+    view! {
+        <Policy draft name="on_failure" legend="When a guard fails"
+            choices=vec![
+                ("abort", "Abort the lane at once: its instances go back to the stable release."),
+                ("pause", "Pause the plan and leave the lane as it is, for a person to decide."),
+            ] />
+        <Policy draft name="no_data" legend="When the hold is over and a guard has no data yet"
+            choices=vec![
+                ("wait", "Keep waiting; the plan says what it waits for."),
+                ("advance", "Advance anyway: no news counts as good news."),
+                ("abort", "Abort the lane with the reason \u{201c}no data\u{201d}."),
+            ] />
+        <Policy draft name="finish" legend="After the last step"
+            choices=vec![
+                ("hold", "Hold: the lane stays for a person to promote."),
+                ("promote", "Promote: the lane's version becomes the stable release by itself."),
+            ] />
     }
 }
 

@@ -2,7 +2,7 @@
 //! ([`parse_plan`]), with holds read as people write them and guard limits put in words.
 //! Pure: unit-tested without a browser.
 
-use crate::app::pages::lanes::format_pct;
+use crate::app::pages::shared::format_pct;
 use crate::domain::plan::decide::human_secs;
 use crate::domain::plan::{check_evidence, parse_plan, Plan, PlanError, MAX_HOLD_SECS};
 use serde_json::{json, Map, Value};

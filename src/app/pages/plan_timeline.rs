@@ -11,11 +11,13 @@
 
 use crate::api::plan_fns::{plans_of_config, AdvancePlan, ConfigPlans, PausePlan, ResumePlan};
 use crate::app::components::{Dialog, DialogBar};
-use crate::app::pages::lanes::{format_pct, Keys};
+use crate::app::pages::shared::{format_pct, Keys};
 use crate::domain::plan::decide::{human_secs, PlanState};
 use crate::domain::plan::guard::GuardStatus;
 use crate::domain::time::Timestamp;
-use crate::model::{ConfigPath, Lane, LaneId, LanePlan, LaneStatus};
+use crate::model::{
+    ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneStatus, PlanStep, PlanSummary,
+};
 use crate::Error;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -97,31 +99,7 @@ impl PlanLive {
             }
         });
         let asked = StoredValue::new(0u64);
-        let ask = move || {
-            let n = asked.get_value() + 1;
-            asked.set_value(n);
-            let path = ConfigPath::new(
-                keys.ns.get_untracked(),
-                keys.env.get_untracked(),
-                keys.key.get_untracked(),
-            );
-            leptos::task::spawn_local(async move {
-                let Ok(answer) = plans_of_config(path).await else {
-                    return;
-                };
-                if asked.try_get_value() != Some(n) {
-                    return;
-                }
-                let lanes = signature(&answer.lanes);
-                let changed = seen.try_with_value(|s| s.as_ref() != Some(&lanes)) == Some(true);
-                now.try_set(Some(answer));
-                elapsed.try_set(0);
-                if changed {
-                    seen.set_value(Some(lanes));
-                    refresh.try_update(|n| *n += 1);
-                }
-            });
-        };
+        let ask = ask_again(keys, refresh, now, elapsed, seen, asked);
         // A reload (after any action) shows the page's own fresh data; answers asked before it
         // are dropped.
         Effect::new(move |_| {
@@ -135,28 +113,7 @@ impl PlanLive {
                 ask();
             }
         });
-        Effect::new(move |_| {
-            let ticks = std::cell::Cell::new(0u64);
-            let handle = set_interval_with_handle(
-                move || {
-                    ticks.set(ticks.get() + 1);
-                    elapsed.update(|e| *e += 1);
-                    let running = now
-                        .with_untracked(|n| n.as_ref().map(any_running))
-                        .unwrap_or_else(|| loaded_running.get_value());
-                    if running && ticks.get().is_multiple_of(POLL_SECS) {
-                        ask();
-                    }
-                },
-                std::time::Duration::from_secs(1),
-            )
-            .ok();
-            on_cleanup(move || {
-                if let Some(h) = handle {
-                    h.clear();
-                }
-            });
-        });
+        tick_while_open(now, elapsed, loaded_running, ask);
         Effect::new(move |_| dismissed.set(Some(read_dismissed())));
         Effect::new(move |_| {
             let done = [
@@ -179,6 +136,71 @@ impl PlanLive {
             dismissed,
         }
     }
+}
+
+/// Asks for the plans again (in the browser): the answer goes to `now`; when its lanes differ
+/// from those `seen`, the page reloads its data. Only the latest question's answer counts.
+fn ask_again(
+    keys: Keys,
+    refresh: RwSignal<u32>,
+    now: RwSignal<Option<ConfigPlans>>,
+    elapsed: RwSignal<u64>,
+    seen: StoredValue<Option<LaneSignature>>,
+    asked: StoredValue<u64>,
+) -> impl Fn() + Copy + Send + Sync + 'static {
+    move || {
+        let n = asked.get_value() + 1;
+        asked.set_value(n);
+        let path = keys.path();
+        leptos::task::spawn_local(async move {
+            let Ok(answer) = plans_of_config(path).await else {
+                return;
+            };
+            if asked.try_get_value() != Some(n) {
+                return;
+            }
+            let lanes = signature(&answer.lanes);
+            let changed = seen.try_with_value(|s| s.as_ref() != Some(&lanes)) == Some(true);
+            now.try_set(Some(answer));
+            elapsed.try_set(0);
+            if changed {
+                seen.set_value(Some(lanes));
+                refresh.try_update(|n| *n += 1);
+            }
+        });
+    }
+}
+
+/// Every second the countdowns tick; every [`POLL_SECS`] while a plan runs, the plans are
+/// asked again (guard readings change without release events).
+fn tick_while_open(
+    now: RwSignal<Option<ConfigPlans>>,
+    elapsed: RwSignal<u64>,
+    loaded_running: StoredValue<bool>,
+    ask: impl Fn() + Copy + Send + Sync + 'static,
+) {
+    Effect::new(move |_| {
+        let ticks = std::cell::Cell::new(0u64);
+        let handle = set_interval_with_handle(
+            move || {
+                ticks.set(ticks.get() + 1);
+                elapsed.update(|e| *e += 1);
+                let running = now
+                    .with_untracked(|n| n.as_ref().map(any_running))
+                    .unwrap_or_else(|| loaded_running.get_value());
+                if running && ticks.get().is_multiple_of(POLL_SECS) {
+                    ask();
+                }
+            },
+            std::time::Duration::from_secs(1),
+        )
+        .ok();
+        on_cleanup(move || {
+            if let Some(h) = handle {
+                h.clear();
+            }
+        });
+    });
 }
 
 /// The errors of the plan controls, shown once at the top of the gray release panel.
@@ -350,15 +372,7 @@ pub fn PlanTimeline(
     initial: Option<LanePlan>,
     can_release: bool,
 ) -> impl IntoView {
-    let PlanLive {
-        keys,
-        now,
-        elapsed,
-        pause,
-        resume,
-        advance,
-        ..
-    } = live;
+    let PlanLive { now, elapsed, .. } = live;
     // Plain data and page-level signals only: this view is rebuilt on every reload.
     let current = move || {
         now.with(|n| {
@@ -367,215 +381,40 @@ pub fn PlanTimeline(
         })
         .or_else(|| initial.clone())
     };
-    let state = {
-        let current = current.clone();
-        move || current().map(|p| p.summary.state)
-    };
     let steps_view = {
         let current = current.clone();
-        move || {
-            let Some(p) = current() else {
-                return view! { <p class="muted">"Loading the plan…"</p> }.into_any();
-            };
-            let s = &p.summary;
-            let rows = p.plan.steps.iter().enumerate().map(|(i, step)| {
-                let (class, mark) = match s.state {
-                    PlanState::Completed => ("done", "✓"),
-                    _ if i < s.step => ("done", "✓"),
-                    PlanState::Aborted if i == s.step => ("aborted", "✕"),
-                    PlanState::Paused if i == s.step => ("paused", "⏸"),
-                    PlanState::Running if i == s.step => ("current", "●"),
-                    _ => ("upcoming", "○"),
-                };
-                let head = format!(
-                    "{mark} step {} · {} % · hold {}",
-                    i + 1,
-                    format_pct(step.percentage),
-                    human_secs(u64::from(step.hold_secs))
-                );
-                let detail = (class == "current" || class == "paused").then(|| {
-                    let (remaining, waiting, paused) =
-                        (s.remaining_secs, s.waiting_for.clone(), class == "paused");
-                    view! {
-                        <span class="step-now" data-testid="step-now">
-                            {move || {
-                                let left = remaining.saturating_sub(if paused { 0 } else { elapsed.get() });
-                                let mut text = if paused {
-                                    format!(" — paused with {} of the hold left", human_secs(left))
-                                } else if left > 0 {
-                                    format!(" — {} left", human_secs(left))
-                                } else {
-                                    " — hold over".to_string()
-                                };
-                                if let Some(w) = waiting.as_ref().filter(|_| !paused) {
-                                    text.push_str(&format!("; {w}"));
-                                }
-                                text
-                            }}
-                        </span>
-                    }
-                });
-                view! {
-                    <li class=format!("plan-step {class}") data-step=i data-state=class>
-                        <span>{head}</span>
-                        {detail}
-                    </li>
-                }
-            }).collect_view();
-            let state_line = match s.state {
-                PlanState::Running => "▶ running".to_string(),
-                PlanState::Paused => "⏸ paused".to_string(),
-                PlanState::Completed => "✓ completed".to_string(),
-                PlanState::Aborted => "✕ aborted".to_string(),
-            };
-            let state_class = match s.state {
-                PlanState::Running => "badge blue running",
-                PlanState::Paused => "badge grey",
-                PlanState::Completed => "badge green",
-                PlanState::Aborted => "badge red",
-            };
-            let template = s.template.as_ref().map(|t| format!(" · from template {t}"));
-            let reason = s
-                .reason
-                .clone()
-                .filter(|_| s.state != PlanState::Running)
-                .map(|r| view! { <p class="muted plan-reason">{r}</p> });
-            let guards = p.guards.iter().map(|g| {
-                let (class, text) = status_light(g.status);
-                let value = g.value.map(|v| format!(" · value {v}"));
-                let when = g
-                    .evaluated_at
-                    .as_ref()
-                    .map(|t| format!(" · evaluated {}", t.clock()))
-                    .unwrap_or_else(|| " · not evaluated yet".into());
-                view! {
-                    <li class=format!("guard-light {class}") data-guard=g.guard data-status=class>
-                        <span class="light">{text}</span>
-                        <span>{format!(" guard {} ({}){}{when}", g.guard + 1, g.kind, value.unwrap_or_default())}</span>
-                        <span class="muted">{format!(" — {}", g.message)}</span>
-                    </li>
-                }
-            }).collect_view();
-            let no_guards = p.plan.guards.is_empty().then(|| view! { <li class="muted">"No guards: each step advances when its hold is over."</li> });
-            view! {
-                <p class="plan-state">
-                    <span class=state_class>{state_line}</span>
-                    {format!(" step {} of {}{}", (s.step + 1).min(s.steps), s.steps, template.unwrap_or_default())}
-                </p>
-                {reason}
-                <ol class="plan-steps timeline">{rows}</ol>
-                <ul class="guard-lights" aria-label="Guards">{guards}{no_guards}</ul>
-            }
-            .into_any()
+        move || match current() {
+            Some(p) => plan_view(p, elapsed),
+            None => view! { <p class="muted">"Loading the plan…"</p> }.into_any(),
         }
-    };
-    let busy = move || pause.pending().get() || resume.pending().get() || advance.pending().get();
-    let why_not =
-        move |what: &'static str, state: Option<PlanState>, guards_pass: bool| -> Option<String> {
-            if !can_release {
-                return Some("Controlling a plan needs the releaser role".into());
-            }
-            let state = state?;
-            match (what, state) {
-                ("pause", PlanState::Running) => None,
-                ("pause", PlanState::Paused) => Some("The plan is already paused".into()),
-                ("resume", PlanState::Paused) => None,
-                ("resume", PlanState::Running) => Some("The plan is running".into()),
-                ("advance", PlanState::Running | PlanState::Paused) if guards_pass => None,
-                ("advance", PlanState::Running | PlanState::Paused) => {
-                    Some("A guard does not pass yet; use Force advance to skip the guards".into())
-                }
-                ("force", PlanState::Running | PlanState::Paused) => None,
-                _ => Some(format!("The plan is {}", state.as_str())),
-            }
-        };
-    let guards_pass = {
-        let current = current.clone();
-        move || {
-            current().is_some_and(|p| {
-                p.guards.len() == p.plan.guards.len()
-                    && p.guards.iter().all(|g| g.status == GuardStatus::Passing)
-            })
-        }
-    };
-    let control = {
-        let state = state.clone();
-        let guards_pass = guards_pass.clone();
-        move |what: &'static str| {
-            let state = state.clone();
-            let guards_pass = guards_pass.clone();
-            move || why_not(what, state(), guards_pass())
-        }
-    };
-    let path = move || {
-        ConfigPath::new(
-            keys.ns.get_untracked(),
-            keys.env.get_untracked(),
-            keys.key.get_untracked(),
-        )
     };
     let confirm_force = ArcRwSignal::new(false);
     let button = {
-        let control = control.clone();
+        let current = current.clone();
         let confirm_force = confirm_force.clone();
         move |what: &'static str, label: &'static str| {
-            let reason = control(what);
-            let reason2 = reason.clone();
-            let reason3 = reason.clone();
-            let confirm_force = confirm_force.clone();
             view! {
-                <button type="button" class="btn" data-control=what
-                    disabled=move || reason().is_some() || busy()
-                    title=move || reason2().unwrap_or_default()
-                    aria-description=move || reason3().unwrap_or_default()
-                    on:click=move |_| match what {
-                        "pause" => { pause.dispatch(PausePlan { path: path(), lane: LaneId(lane), message: None }); }
-                        "resume" => { resume.dispatch(ResumePlan { path: path(), lane: LaneId(lane), message: None }); }
-                        "advance" => { advance.dispatch(AdvancePlan { path: path(), lane: LaneId(lane), force: false, message: None }); }
-                        _ => confirm_force.set(true),
-                    }>{label}</button>
+                <PlanButton live lane what label current=current.clone() can_release confirm_force=confirm_force.clone() />
             }
         }
     };
-    let next_step = {
-        let current = current.clone();
-        move || {
-            current().map(|p| match p.plan.steps.get(p.summary.step + 1) {
-                Some(s) => format!(
-                    "step {} ({} %)",
-                    p.summary.step + 2,
-                    format_pct(s.percentage)
-                ),
-                None => "the end of the plan (its finish)".to_string(),
-            })
-        }
+    let next_step = move || {
+        current().map(|p| match p.plan.steps.get(p.summary.step + 1) {
+            Some(s) => format!(
+                "step {} ({} %)",
+                p.summary.step + 2,
+                format_pct(s.percentage)
+            ),
+            None => "the end of the plan (its finish)".to_string(),
+        })
     };
     let force_dialog = {
         let confirm_force = confirm_force.clone();
         move || {
             let close = confirm_force.clone();
-            let close2 = confirm_force.clone();
-            let message = ArcRwSignal::new(String::new());
-            let message2 = message.clone();
-            let message3 = message.clone();
-            let close3 = confirm_force.clone();
-            confirm_force.get().then(|| view! {
-                <Dialog title=format!("Force lane {lane} to {}", next_step().unwrap_or_default()) on_close=move || close3.set(false)>
-                    <p>"This skips the rest of the hold and the guards, whatever they say. It is recorded in the audit trail as a forced advance."</p>
-                    <DialogBar slot>
-                        <label>"Message" <input name="force-message" placeholder="Why"
-                            prop:value=move || message.get() on:input=move |ev| message3.set(event_target_value(&ev)) /></label>
-                        <div class="dialog-actions">
-                            <button class="btn" on:click=move |_| close.set(false)>"Cancel"</button>
-                            <span class="spacer"></span>
-                            <button class="btn danger" on:click=move |_| {
-                                let m = message2.get_untracked();
-                                advance.dispatch(AdvancePlan { path: path(), lane: LaneId(lane), force: true, message: (!m.trim().is_empty()).then_some(m) });
-                                close2.set(false);
-                            }>"Force advance"</button>
-                        </div>
-                    </DialogBar>
-                </Dialog>
+            confirm_force.get().then(|| {
+                let title = format!("Force lane {lane} to {}", next_step().unwrap_or_default());
+                view! { <ForceAdvanceDialog live lane title close /> }
             })
         }
     };
@@ -594,10 +433,228 @@ pub fn PlanTimeline(
     }
 }
 
+/// The plan's state line, its reason, its steps and its guards' lights.
+fn plan_view(p: LanePlan, elapsed: RwSignal<u64>) -> AnyView {
+    let s = &p.summary;
+    let rows = p
+        .plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| step_row(i, step, s, elapsed))
+        .collect_view();
+    let (state_class, state_line) = match s.state {
+        PlanState::Running => ("badge blue running", "▶ running"),
+        PlanState::Paused => ("badge grey", "⏸ paused"),
+        PlanState::Completed => ("badge green", "✓ completed"),
+        PlanState::Aborted => ("badge red", "✕ aborted"),
+    };
+    let state_line = state_line.to_string();
+    let template = s.template.as_ref().map(|t| format!(" · from template {t}"));
+    let reason = s
+        .reason
+        .clone()
+        .filter(|_| s.state != PlanState::Running)
+        .map(|r| view! { <p class="muted plan-reason">{r}</p> });
+    let guards = p.guards.iter().map(guard_light).collect_view();
+    let no_guards = p.plan.guards.is_empty().then(
+        || view! { <li class="muted">"No guards: each step advances when its hold is over."</li> },
+    );
+    view! {
+        <p class="plan-state">
+            <span class=state_class>{state_line}</span>
+            {format!(" step {} of {}{}", (s.step + 1).min(s.steps), s.steps, template.unwrap_or_default())}
+        </p>
+        {reason}
+        <ol class="plan-steps timeline">{rows}</ol>
+        <ul class="guard-lights" aria-label="Guards">{guards}{no_guards}</ul>
+    }
+    .into_any()
+}
+
+/// One step of the timeline: done, current (with its countdown and what it waits for),
+/// paused, aborted or upcoming.
+fn step_row(i: usize, step: &PlanStep, s: &PlanSummary, elapsed: RwSignal<u64>) -> impl IntoView {
+    let (class, mark) = match s.state {
+        PlanState::Completed => ("done", "✓"),
+        _ if i < s.step => ("done", "✓"),
+        PlanState::Aborted if i == s.step => ("aborted", "✕"),
+        PlanState::Paused if i == s.step => ("paused", "⏸"),
+        PlanState::Running if i == s.step => ("current", "●"),
+        _ => ("upcoming", "○"),
+    };
+    let head = format!(
+        "{mark} step {} · {} % · hold {}",
+        i + 1,
+        format_pct(step.percentage),
+        human_secs(u64::from(step.hold_secs))
+    );
+    let detail = (class == "current" || class == "paused").then(|| {
+        let (remaining, waiting, paused) =
+            (s.remaining_secs, s.waiting_for.clone(), class == "paused");
+        view! {
+            <span class="step-now" data-testid="step-now">
+                {move || {
+                    let left = remaining.saturating_sub(if paused { 0 } else { elapsed.get() });
+                    let mut text = if paused {
+                        format!(" — paused with {} of the hold left", human_secs(left))
+                    } else if left > 0 {
+                        format!(" — {} left", human_secs(left))
+                    } else {
+                        " — hold over".to_string()
+                    };
+                    if let Some(w) = waiting.as_ref().filter(|_| !paused) {
+                        text.push_str(&format!("; {w}"));
+                    }
+                    text
+                }}
+            </span>
+        }
+    });
+    view! {
+        <li class=format!("plan-step {class}") data-step=i data-state=class>
+            <span>{head}</span>
+            {detail}
+        </li>
+    }
+}
+
+/// A guard's status light, with its value, when it was read and its message.
+fn guard_light(g: &GuardReading) -> impl IntoView {
+    let (class, text) = status_light(g.status);
+    let value = g.value.map(|v| format!(" · value {v}"));
+    let when = g
+        .evaluated_at
+        .as_ref()
+        .map(|t| format!(" · evaluated {}", t.clock()))
+        .unwrap_or_else(|| " · not evaluated yet".into());
+    view! {
+        <li class=format!("guard-light {class}") data-guard=g.guard data-status=class>
+            <span class="light">{text}</span>
+            <span>{format!(" guard {} ({}){}{when}", g.guard + 1, g.kind, value.unwrap_or_default())}</span>
+            <span class="muted">{format!(" — {}", g.message)}</span>
+        </li>
+    }
+}
+
+/// Why a plan control is disabled now, or `None` when it may be used.
+fn why_not(
+    what: &'static str,
+    can_release: bool,
+    state: Option<PlanState>,
+    guards_pass: bool,
+) -> Option<String> {
+    if !can_release {
+        return Some("Controlling a plan needs the releaser role".into());
+    }
+    let state = state?;
+    match (what, state) {
+        ("pause", PlanState::Running) => None,
+        ("pause", PlanState::Paused) => Some("The plan is already paused".into()),
+        ("resume", PlanState::Paused) => None,
+        ("resume", PlanState::Running) => Some("The plan is running".into()),
+        ("advance", PlanState::Running | PlanState::Paused) if guards_pass => None,
+        ("advance", PlanState::Running | PlanState::Paused) => {
+            Some("A guard does not pass yet; use Force advance to skip the guards".into())
+        }
+        ("force", PlanState::Running | PlanState::Paused) => None,
+        _ => Some(format!("The plan is {}", state.as_str())),
+    }
+}
+
+/// Whether every guard of the plan has a reading and passes.
+fn guards_pass(p: &LanePlan) -> bool {
+    p.guards.len() == p.plan.guards.len()
+        && p.guards.iter().all(|g| g.status == GuardStatus::Passing)
+}
+
+/// Pause, Resume, Advance now or Force advance… (which asks first): disabled, with the reason
+/// as its title, when it does not apply.
+#[component]
+fn PlanButton<C>(
+    live: PlanLive,
+    lane: i64,
+    /// `pause`, `resume`, `advance` or `force`.
+    what: &'static str,
+    label: &'static str,
+    /// The lane's plan as shown now.
+    current: C,
+    can_release: bool,
+    /// Opens the force dialog.
+    confirm_force: ArcRwSignal<bool>,
+) -> impl IntoView
+where
+    C: Fn() -> Option<LanePlan> + Clone + Send + Sync + 'static,
+{
+    let PlanLive {
+        keys,
+        pause,
+        resume,
+        advance,
+        ..
+    } = live;
+    let busy = move || pause.pending().get() || resume.pending().get() || advance.pending().get();
+    let reason = move || {
+        let state = current().map(|p| p.summary.state);
+        let pass = current().is_some_and(|p| guards_pass(&p));
+        why_not(what, can_release, state, pass)
+    };
+    let reason2 = reason.clone();
+    let reason3 = reason.clone();
+    view! {
+        <button type="button" class="btn" data-control=what
+            disabled=move || reason().is_some() || busy()
+            title=move || reason2().unwrap_or_default()
+            aria-description=move || reason3().unwrap_or_default()
+            on:click=move |_| match what {
+                "pause" => { pause.dispatch(PausePlan { path: keys.path(), lane: LaneId(lane), message: None }); }
+                "resume" => { resume.dispatch(ResumePlan { path: keys.path(), lane: LaneId(lane), message: None }); }
+                "advance" => { advance.dispatch(AdvancePlan { path: keys.path(), lane: LaneId(lane), force: false, message: None }); }
+                _ => confirm_force.set(true),
+            }>{label}</button>
+    }
+}
+
+/// Asks before forcing the plan on to its next step, whatever its hold and guards say.
+#[component]
+fn ForceAdvanceDialog(
+    live: PlanLive,
+    lane: i64,
+    /// Names the lane and the step it is forced to.
+    title: String,
+    /// Open while true; the dialog sets it to false to close.
+    close: ArcRwSignal<bool>,
+) -> impl IntoView {
+    let PlanLive { keys, advance, .. } = live;
+    let close2 = close.clone();
+    let close3 = close.clone();
+    let message = ArcRwSignal::new(String::new());
+    let message2 = message.clone();
+    let message3 = message.clone();
+    view! {
+        <Dialog title on_close=move || close3.set(false)>
+            <p>"This skips the rest of the hold and the guards, whatever they say. It is recorded in the audit trail as a forced advance."</p>
+            <DialogBar slot>
+                <label>"Message" <input name="force-message" placeholder="Why"
+                    prop:value=move || message.get() on:input=move |ev| message3.set(event_target_value(&ev)) /></label>
+                <div class="dialog-actions">
+                    <button class="btn" on:click=move |_| close.set(false)>"Cancel"</button>
+                    <span class="spacer"></span>
+                    <button class="btn danger" on:click=move |_| {
+                        let m = message2.get_untracked();
+                        advance.dispatch(AdvancePlan { path: keys.path(), lane: LaneId(lane), force: true, message: (!m.trim().is_empty()).then_some(m) });
+                        close2.set(false);
+                    }>"Force advance"</button>
+                </div>
+            </DialogBar>
+        </Dialog>
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{PlanSpec, PlanStep, PlanSummary, PlanTransition};
+    use crate::model::{PlanSpec, PlanTransition};
 
     fn lane(id: i64, status: &str) -> Lane {
         serde_json::from_value(serde_json::json!({

@@ -1,7 +1,7 @@
 use crate::api::admin::{list_environments, list_users, CreateUser, UpdateUser};
 use crate::app::components::{action_error, ErrorLine};
 use crate::app::use_current_user;
-use crate::model::{NewUser, Role, User, UserUpdate};
+use crate::model::{Environment, NewUser, Role, User, UserUpdate};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -15,6 +15,7 @@ pub fn UsersPage() -> impl IntoView {
     );
     let environments = Resource::new(|| (), |_| list_environments());
     let me = use_current_user().map(|u| u.id);
+    let env_names = move || environment_names(environments);
     // A row saves only on its explicit Save (or Disable/Enable); the sentence says what changed.
     let last_change = StoredValue::new(None::<UserUpdate>);
     let saved = RwSignal::new(None::<String>);
@@ -32,6 +33,40 @@ pub fn UsersPage() -> impl IntoView {
         update.dispatch(UpdateUser { id, change });
     };
 
+    view! {
+        <Title text="Users" />
+        <h1>"Users"</h1>
+        <AddUserForm create environments />
+        <ErrorLine error=action_error(update) />
+        <p class="saved" role="status" data-testid="user-saved">
+            {move || saved.get().map(|s| view! { <span>"✓ " {s}</span> })}
+        </p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                // The rows read the environment names: load them first.
+                let _ = environments.await;
+                match users.await {
+                    Ok(list) => view! {
+                        <table class="grid" data-testid="users">
+                            <thead><tr><th>"User"</th><th>"Role"</th><th>"Environment"</th><th>"Status"</th><th>"Created"</th><th>"Actions"</th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|u| { let is_me = Some(u.id) == me; view! { <UserRow user=u save pending=update.pending() env_names=Signal::derive(env_names) is_me /> } }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// "Add a user": name, password, role and environment limit.
+#[component]
+fn AddUserForm(
+    create: ServerAction<CreateUser>,
+    environments: Resource<Result<Vec<Environment>, crate::Error>>,
+) -> impl IntoView {
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let role = RwSignal::new(Role::Viewer);
@@ -54,19 +89,8 @@ pub fn UsersPage() -> impl IntoView {
             },
         });
     };
-    let env_names = move || {
-        environments
-            .get()
-            .and_then(|r| r.ok())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| e.name)
-            .collect::<Vec<_>>()
-    };
-
+    let env_names = move || environment_names(environments);
     view! {
-        <Title text="Users" />
-        <h1>"Users"</h1>
         <section class="card">
             <h2>"Add a user"</h2>
             <form class="inline-form" on:submit=on_create>
@@ -92,28 +116,20 @@ pub fn UsersPage() -> impl IntoView {
             </form>
             <ErrorLine error=action_error(create) />
         </section>
-        <ErrorLine error=action_error(update) />
-        <p class="saved" role="status" data-testid="user-saved">
-            {move || saved.get().map(|s| view! { <span>"✓ " {s}</span> })}
-        </p>
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                // The rows read the environment names: load them first.
-                let _ = environments.await;
-                match users.await {
-                    Ok(list) => view! {
-                        <table class="grid" data-testid="users">
-                            <thead><tr><th>"User"</th><th>"Role"</th><th>"Environment"</th><th>"Status"</th><th>"Created"</th><th>"Actions"</th></tr></thead>
-                            <tbody>
-                                {list.into_iter().map(|u| { let is_me = Some(u.id) == me; view! { <UserRow user=u save pending=update.pending() env_names=Signal::derive(env_names) is_me /> } }).collect_view()}
-                            </tbody>
-                        </table>
-                    }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
-                }
-            })}
-        </Transition>
     }
+}
+
+/// The names of the environments, once loaded.
+fn environment_names(
+    environments: Resource<Result<Vec<Environment>, crate::Error>>,
+) -> Vec<String> {
+    environments
+        .get()
+        .and_then(|r| r.ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.name)
+        .collect::<Vec<_>>()
 }
 
 /// "alice is now releaser", "bob is limited to prod": what a saved change did, said once.
