@@ -12,6 +12,7 @@ pub mod lane;
 pub mod plan;
 pub mod selector;
 pub mod time;
+pub mod words;
 
 use std::collections::BTreeMap;
 

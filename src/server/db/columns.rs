@@ -2,7 +2,7 @@
 //! error (a corrupt row fails loudly), never a silent default.
 
 use crate::domain::format::ConfigFormat;
-use crate::model::{LaneStatus, ReleaseKind, Role, Timestamp};
+use crate::model::{AuditAction, LaneStatus, ReleaseKind, Role, Timestamp};
 use sqlx::any::{AnyTypeInfo, AnyValueRef};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -43,6 +43,7 @@ text_column!(ConfigFormat);
 text_column!(Role);
 text_column!(ReleaseKind);
 text_column!(LaneStatus);
+text_column!(AuditAction);
 
 /// A lane's targets, stored as a JSON array of strings (written only that way by the lane
 /// queries): anything else is a corrupt row.
