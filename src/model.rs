@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-pub use crate::domain::audit::AuditAction;
 pub use crate::domain::time::Timestamp;
 use crate::domain::words::words;
 
@@ -148,6 +147,8 @@ pub struct Environment {
     #[serde(default)]
     pub default_template: Option<String>,
 }
+
+pub use crate::domain::audit::AuditAction;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {

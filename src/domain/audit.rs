@@ -3,9 +3,6 @@
 //! ("rolled back") finds the entries that show them.
 
 use crate::domain::words::words;
-use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 words! {
     /// What an audit entry records, stored in its `action` column as `noun.verb`.

@@ -482,7 +482,10 @@ async fn an_unknown_audit_action_is_a_corrupt_row() {
     use graycast::model::AuditQuery;
     let app = spawn_app().await;
     app.namespace("shop").await;
-    assert_eq!(search(&app, "").await["entries"][0]["action"], "namespace.create");
+    assert_eq!(
+        search(&app, "").await["entries"][0]["action"],
+        "namespace.create"
+    );
     let pool = crate::common::database(&app.database_url).await;
     sqlx::query(
         "INSERT INTO audit (at, actor, action, details)
