@@ -3,7 +3,9 @@
 use crate::app::pages::shared::format_pct;
 use crate::domain::plan::decide::PlanState;
 use crate::domain::time::Timestamp;
-use crate::model::{AuditEntry, Lane, LanePlan, LaneStatus, PlanSummary, Rollout, RolloutGroup};
+use crate::model::{
+    AuditAction, AuditEntry, Lane, LanePlan, LaneStatus, PlanSummary, Rollout, RolloutGroup,
+};
 use serde_json::Value;
 
 /// `v3 to 25 % of region in (beijing,shanghai)`: what a lane serves, to whom. The percentage is
@@ -120,71 +122,168 @@ pub fn plan_notices(before: &[Lane], after: &[Lane], plans: &[LanePlan]) -> Vec<
 }
 
 /// The audit entry as one sentence, e.g. `alice rolled back shop/prod/app.json to v9: 'bad pool
-/// size'`; `None` for an action this dashboard does not know, or details it cannot read.
+/// size'`; `None` for details this dashboard cannot read.
 pub fn audit_sentence(e: &AuditEntry) -> Option<String> {
-    let d = &e.details;
-    let text = |k: &str| d.get(k).and_then(Value::as_str);
-    let number = |k: &str| d.get(k).and_then(Value::as_i64);
-    let path = [e.namespace.as_deref(), e.env.as_deref(), e.key.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("/");
-    let first_start = if text("reason") == Some("first start") {
-        " at first start"
-    } else {
-        ""
-    };
-    let lane = || number("lane");
-    let what = match e.action.as_str() {
-        "auth.login" => "signed in".to_string(),
-        "auth.login_failed" => format!("failed to sign in ({})", text("reason")?),
-        "auth.logout" => "signed out".to_string(),
-        "user.create" => {
-            let role = text("role")?;
-            let limit = text("env")
+    use AuditAction::*;
+    let f = Facts::of(e);
+    let what = match e.action {
+        AuthLogin | AuthLoginFailed | AuthLogout => session_sentence(e.action, &f),
+        UserCreate | UserUpdate | TokenCreate | TokenRevoke => account_sentence(e.action, &f),
+        EnvironmentCreate | NamespaceCreate => space_sentence(e.action, &f),
+        ConfigCreate | ConfigDelete | VersionCreate | ReleaseStable | ReleaseRollback => {
+            config_sentence(e.action, &f)
+        }
+        LaneCreate | LaneUpdate | LanePromote | LaneAbort => lane_sentence(e.action, &f),
+        RolloutStart | RolloutAdvance | RolloutComplete | RolloutPause | RolloutResume
+        | RolloutAbort => rollout_sentence(e.action, &f),
+        TemplateCreate | TemplateDelete | TemplateDefault => template_sentence(e.action, &f),
+    }?;
+    Some(format!("{} {what}{}", e.actor, message_suffix(e)))
+}
+
+/// What an entry's sentence is told from: its details and its target.
+struct Facts<'a> {
+    details: &'a Value,
+    /// `shop/prod/app.json`, `prod` for an entry about an environment, or empty.
+    path: String,
+}
+
+impl<'a> Facts<'a> {
+    fn of(e: &'a AuditEntry) -> Self {
+        let path = [e.namespace.as_deref(), e.env.as_deref(), e.key.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("/");
+        Facts {
+            details: &e.details,
+            path,
+        }
+    }
+
+    fn get(&self, k: &str) -> Option<&'a Value> {
+        self.details.get(k)
+    }
+
+    fn text(&self, k: &str) -> Option<&'a str> {
+        self.get(k).and_then(Value::as_str)
+    }
+
+    fn number(&self, k: &str) -> Option<i64> {
+        self.get(k).and_then(Value::as_i64)
+    }
+
+    fn percentage(&self) -> Option<f64> {
+        self.get("percentage")?.as_f64()
+    }
+
+    fn lane(&self) -> Option<i64> {
+        self.number("lane")
+    }
+
+    /// The reason, if any, after a colon.
+    fn because(&self) -> String {
+        because(self.text("reason"))
+    }
+
+    /// ` at first start` for what graycast set up on its first start.
+    fn first_start(&self) -> &'static str {
+        if self.text("reason") == Some("first start") {
+            " at first start"
+        } else {
+            ""
+        }
+    }
+}
+
+/// `auth.*`: signing in and out.
+fn session_sentence(action: AuditAction, f: &Facts) -> Option<String> {
+    match action {
+        AuditAction::AuthLogin => Some("signed in".to_string()),
+        AuditAction::AuthLoginFailed => Some(format!("failed to sign in ({})", f.text("reason")?)),
+        AuditAction::AuthLogout => Some("signed out".to_string()),
+        _ => None,
+    }
+}
+
+/// `user.*` and `token.*`: who may do what.
+fn account_sentence(action: AuditAction, f: &Facts) -> Option<String> {
+    Some(match action {
+        AuditAction::UserCreate => {
+            let role = f.text("role")?;
+            let limit = f
+                .text("env")
                 .map(|env| format!(" in {env}"))
                 .unwrap_or_default();
             format!(
-                "created user {} ({role}{limit}){first_start}",
-                text("username")?
+                "created user {} ({role}{limit}){}",
+                f.text("username")?,
+                f.first_start()
             )
         }
-        "user.update" => {
-            let changes = user_changes(d.get("before")?, d.get("after")?);
-            let name = text("username")?;
+        AuditAction::UserUpdate => {
+            let changes = user_changes(f.get("before")?, f.get("after")?);
+            let name = f.text("username")?;
             if changes.is_empty() {
                 format!("saved user {name} unchanged")
             } else {
                 format!("changed user {name}: {}", changes.join(", "))
             }
         }
-        "token.create" => {
-            let mut scope = vec![text("role")?.to_string()];
-            scope.extend(text("namespace").map(|ns| format!("namespace {ns}")));
-            scope.extend(text("env").map(|env| format!("environment {env}")));
-            format!("created token {} ({})", text("name")?, scope.join(", "))
+        AuditAction::TokenCreate => {
+            let mut scope = vec![f.text("role")?.to_string()];
+            scope.extend(f.text("namespace").map(|ns| format!("namespace {ns}")));
+            scope.extend(f.text("env").map(|env| format!("environment {env}")));
+            format!("created token {} ({})", f.text("name")?, scope.join(", "))
         }
-        "token.revoke" => format!("revoked token {}", text("name")?),
-        "environment.create" => format!("created environment {}{first_start}", text("name")?),
-        "namespace.create" => format!("created namespace {}", text("name")?),
-        "config.create" => format!(
+        AuditAction::TokenRevoke => format!("revoked token {}", f.text("name")?),
+        _ => return None,
+    })
+}
+
+/// `environment.create` and `namespace.create`: where configs live.
+fn space_sentence(action: AuditAction, f: &Facts) -> Option<String> {
+    let name = f.text("name")?;
+    match action {
+        AuditAction::EnvironmentCreate => {
+            Some(format!("created environment {name}{}", f.first_start()))
+        }
+        AuditAction::NamespaceCreate => Some(format!("created namespace {name}")),
+        _ => None,
+    }
+}
+
+/// `config.*`, `version.create` and `release.*`: a config, its versions and its stable release.
+fn config_sentence(action: AuditAction, f: &Facts) -> Option<String> {
+    let path = &f.path;
+    Some(match action {
+        AuditAction::ConfigCreate => format!(
             "created {path} ({}, v{})",
-            text("format")?,
-            number("version")?
+            f.text("format")?,
+            f.number("version")?
         ),
-        "config.delete" => format!("deleted {path}"),
-        "version.create" => {
-            let counts = match (number("added"), number("removed")) {
+        AuditAction::ConfigDelete => format!("deleted {path}"),
+        AuditAction::VersionCreate => {
+            let counts = match (f.number("added"), f.number("removed")) {
                 (Some(added), Some(removed)) => format!(" (+{added} −{removed})"),
                 _ => String::new(),
             };
-            format!("saved v{} of {path}{counts}", number("version")?)
+            format!("saved v{} of {path}{counts}", f.number("version")?)
         }
-        "release.stable" => format!("released v{} of {path}", number("version")?),
-        "release.rollback" => format!("rolled back {path} to v{}", number("version")?),
-        "lane.create" => {
-            let targets: Vec<String> = d
+        AuditAction::ReleaseStable => format!("released v{} of {path}", f.number("version")?),
+        AuditAction::ReleaseRollback => {
+            format!("rolled back {path} to v{}", f.number("version")?)
+        }
+        _ => return None,
+    })
+}
+
+/// `lane.*`: a gray lane started, changed, promoted or aborted.
+fn lane_sentence(action: AuditAction, f: &Facts) -> Option<String> {
+    let (path, lane) = (&f.path, f.lane()?);
+    Some(match action {
+        AuditAction::LaneCreate => {
+            let targets: Vec<String> = f
                 .get("targets")
                 .and_then(Value::as_array)
                 .map(|t| {
@@ -195,20 +294,19 @@ pub fn audit_sentence(e: &AuditEntry) -> Option<String> {
                 })
                 .unwrap_or_default();
             let rule = lane_rule(
-                number("version")?,
-                d.get("percentage")?.as_f64()?,
-                text("selector").unwrap_or(""),
+                f.number("version")?,
+                f.percentage()?,
+                f.text("selector").unwrap_or(""),
                 &targets,
-                text("stickiness").unwrap_or(""),
+                f.text("stickiness").unwrap_or(""),
             );
-            format!("started gray lane {} on {path} serving {rule}", lane()?)
+            format!("started gray lane {lane} on {path} serving {rule}")
         }
-        "lane.update" => {
-            let changes = lane_changes(d.get("before")?, d.get("after")?);
+        AuditAction::LaneUpdate => {
+            let changes = lane_changes(f.get("before")?, f.get("after")?);
             let head = format!(
-                "changed gray lane {} (v{}) on {path}",
-                lane()?,
-                number("version")?
+                "changed gray lane {lane} (v{}) on {path}",
+                f.number("version")?
             );
             if changes.is_empty() {
                 head
@@ -216,104 +314,113 @@ pub fn audit_sentence(e: &AuditEntry) -> Option<String> {
                 format!("{head}: {}", changes.join(", "))
             }
         }
-        "lane.promote" => {
-            let was = number("stable_version")
+        AuditAction::LanePromote => {
+            let was = f
+                .number("stable_version")
                 .map(|v| format!("was v{v}"))
                 .unwrap_or_else(|| "nothing was released before".to_string());
             format!(
-                "promoted gray lane {} on {path}: v{} is the stable release ({was})",
-                lane()?,
-                number("version")?
+                "promoted gray lane {lane} on {path}: v{} is the stable release ({was})",
+                f.number("version")?
             )
         }
-        "lane.abort" => {
-            let fallback = number("stable_version")
+        AuditAction::LaneAbort => {
+            let fallback = f
+                .number("stable_version")
                 .map(|v| format!("its instances fall back to stable v{v}"))
                 .unwrap_or_else(|| "its instances get nothing (no stable release)".to_string());
             format!(
-                "aborted gray lane {} (v{}) on {path}; {fallback}",
-                lane()?,
-                number("version")?
+                "aborted gray lane {lane} (v{}) on {path}; {fallback}",
+                f.number("version")?
             )
         }
-        "rollout.start" => {
-            let from = text("template")
+        _ => return None,
+    })
+}
+
+/// `rollout.*`: what a lane's rollout plan did (the scheduler's moves and a person's).
+fn rollout_sentence(action: AuditAction, f: &Facts) -> Option<String> {
+    let (path, lane) = (&f.path, f.lane()?);
+    // Steps are stored from 0 and shown from 1.
+    let step = || f.number("step").map(|s| s + 1);
+    Some(match action {
+        AuditAction::RolloutStart => {
+            let from = f
+                .text("template")
                 .map(|t| format!(" from template {t}"))
                 .unwrap_or_default();
-            let steps = d
+            let steps = f
                 .get("plan")
                 .and_then(|p| p.get("steps"))
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);
             format!(
-                "started a rollout plan{from} on gray lane {} of {path}: v{} at {} %, {steps} step{}",
-                lane()?,
-                number("version")?,
-                format_pct(d.get("percentage")?.as_f64()?),
+                "started a rollout plan{from} on gray lane {lane} of {path}: v{} at {} %, {steps} step{}",
+                f.number("version")?,
+                format_pct(f.percentage()?),
                 if steps == 1 { "" } else { "s" }
             )
         }
-        "rollout.advance" => {
-            let forced = if d.get("forced").and_then(Value::as_bool) == Some(true) {
+        AuditAction::RolloutAdvance => {
+            let forced = if f.get("forced").and_then(Value::as_bool) == Some(true) {
                 " by force"
             } else {
                 ""
             };
             format!(
-                "advanced gray lane {} of {path}{forced} to step {} ({} %){}",
-                lane()?,
-                number("step")? + 1,
-                format_pct(d.get("percentage")?.as_f64()?),
-                because(text("reason"))
+                "advanced gray lane {lane} of {path}{forced} to step {} ({} %){}",
+                step()?,
+                format_pct(f.percentage()?),
+                f.because()
             )
         }
-        "rollout.complete" => format!(
-            "completed the rollout plan of gray lane {} on {path}{}",
-            lane()?,
-            because(text("reason"))
+        AuditAction::RolloutComplete => format!(
+            "completed the rollout plan of gray lane {lane} on {path}{}",
+            f.because()
         ),
-        "rollout.pause" => format!(
-            "paused the rollout plan of gray lane {} on {path} at step {}{}",
-            lane()?,
-            number("step")? + 1,
-            because(text("reason"))
+        AuditAction::RolloutPause => format!(
+            "paused the rollout plan of gray lane {lane} on {path} at step {}{}",
+            step()?,
+            f.because()
         ),
-        "rollout.resume" => {
-            let left = number("remaining_secs")
+        AuditAction::RolloutResume => {
+            let left = f
+                .number("remaining_secs")
                 .filter(|s| *s > 0)
                 .map(|s| format!(" with {s} s of its hold left"))
                 .unwrap_or_default();
             format!(
-                "resumed the rollout plan of gray lane {} on {path} at step {}{left}",
-                lane()?,
-                number("step")? + 1
+                "resumed the rollout plan of gray lane {lane} on {path} at step {}{left}",
+                step()?
             )
         }
-        "rollout.abort" => format!(
-            "aborted gray lane {} on {path} by its rollout plan{}",
-            lane()?,
-            because(text("reason"))
+        AuditAction::RolloutAbort => format!(
+            "aborted gray lane {lane} on {path} by its rollout plan{}",
+            f.because()
         ),
-        "template.create" => format!(
-            "created rollout template {}{}",
-            text("name")?,
-            within(&path)
-        ),
-        "template.delete" => format!(
-            "deleted rollout template {}{}",
-            text("name")?,
-            within(&path)
-        ),
-        "template.default" => match text("after") {
-            Some(name) => format!("made {name} the default rollout template{}", within(&path)),
-            None => format!("cleared the default rollout template{}", within(&path)),
-        },
         _ => return None,
-    };
-    Some(format!("{} {what}{}", e.actor, message_suffix(e)))
+    })
 }
 
-/// `alice lane.frobnicate shop/prod/app.json: 'why'`: an entry as stored, for actions without a
+/// `template.*`: an environment's rollout templates.
+fn template_sentence(action: AuditAction, f: &Facts) -> Option<String> {
+    let within = within(&f.path);
+    Some(match action {
+        AuditAction::TemplateCreate => {
+            format!("created rollout template {}{within}", f.text("name")?)
+        }
+        AuditAction::TemplateDelete => {
+            format!("deleted rollout template {}{within}", f.text("name")?)
+        }
+        AuditAction::TemplateDefault => match f.text("after") {
+            Some(name) => format!("made {name} the default rollout template{within}"),
+            None => format!("cleared the default rollout template{within}"),
+        },
+        _ => return None,
+    })
+}
+
+/// `alice release.stable shop/prod/app.json: 'why'`: an entry as stored, for details without a
 /// sentence.
 pub fn audit_raw(e: &AuditEntry) -> String {
     let target = [e.namespace.as_deref(), e.env.as_deref(), e.key.as_deref()]
@@ -486,7 +593,7 @@ mod tests {
             id: 1,
             at: "2026-12-02T10:00:00Z".parse().unwrap(),
             actor: actor.into(),
-            action: action.into(),
+            action: action.parse().unwrap(),
             namespace: scoped.then(|| "shop".into()),
             env: scoped.then(|| "prod".into()),
             key: key.map(String::from),
@@ -511,16 +618,16 @@ mod tests {
     }
 
     /// The audit search finds an entry by the words its sentence shows: each word is stored
-    /// (actor, action, target, details), or listed for its action in `domain::audit::ACTIONS`,
+    /// (actor, action, target, details), or listed for its action in `AuditAction::said`,
     /// or a number (`v9` is the stored 9; a step is shown one up from the stored one).
     fn assert_searchable(e: &AuditEntry, sentence: &str) {
         let mut stored = String::new();
         for field in [
-            Some(&e.actor),
-            Some(&e.action),
-            e.namespace.as_ref(),
-            e.env.as_ref(),
-            e.key.as_ref(),
+            Some(e.actor.as_str()),
+            Some(e.action.as_str()),
+            e.namespace.as_deref(),
+            e.env.as_deref(),
+            e.key.as_deref(),
         ]
         .into_iter()
         .flatten()
@@ -530,10 +637,7 @@ mod tests {
         }
         stored.push_str(&e.details.to_string());
         let stored = words(&stored);
-        let (_, said) = crate::domain::audit::ACTIONS
-            .iter()
-            .find(|(a, _)| *a == e.action)
-            .unwrap_or_else(|| panic!("{} is missing from domain::audit::ACTIONS", e.action));
+        let said = e.action.said();
         for word in words(sentence) {
             let number = word.strip_prefix('v').unwrap_or(&word);
             let known = stored.contains(&word)
@@ -853,7 +957,7 @@ mod tests {
             "admin created rollout template slow in prod"
         );
         assert_searchable(&template, &audit_sentence(&template).unwrap());
-        template.action = "template.default".into();
+        template.action = AuditAction::TemplateDefault;
         template.details = json!({"before": "canary", "after": null});
         assert_eq!(
             audit_sentence(&template).unwrap(),
@@ -863,12 +967,17 @@ mod tests {
     }
 
     #[test]
-    fn unknown_actions_and_unreadable_details_fall_back_to_the_raw_form() {
-        let unknown = entry("admin", "plan.start", KEY, json!({"message": "go"}));
-        assert_eq!(audit_sentence(&unknown), None);
+    fn unknown_actions_are_no_entry_and_unreadable_details_fall_back_to_the_raw_form() {
+        // An action this dashboard does not know cannot be an entry: reading it fails.
+        let mut sent = serde_json::to_value(entry("admin", "auth.login", KEY, json!({}))).unwrap();
+        sent["action"] = json!("plan.start");
+        let unknown = serde_json::from_value::<AuditEntry>(sent).unwrap_err();
+        assert!(unknown.to_string().contains("plan.start"), "{unknown}");
+        let unreadable = entry("admin", "release.stable", KEY, json!({"message": "go"}));
+        assert_eq!(audit_sentence(&unreadable), None);
         assert_eq!(
-            audit_raw(&unknown),
-            "admin plan.start shop/prod/app.yaml: 'go'"
+            audit_raw(&unreadable),
+            "admin release.stable shop/prod/app.yaml: 'go'"
         );
         assert_eq!(
             audit_sentence(&entry("admin", "release.stable", KEY, json!({}))),

@@ -2,68 +2,96 @@
 //! those sentences add to what an entry stores, so that a search for the words on screen
 //! ("rolled back") finds the entries that show them.
 
-/// Every action the dashboard writes a sentence for, with the words its sentence adds to the
-/// entry's stored fields (actor, action, target, details). `app::sentences` has a test that
-/// every word of every sentence is either stored or listed here.
-pub const ACTIONS: &[(&str, &str)] = &[
-    ("auth.login", "signed in"),
-    ("auth.login_failed", "failed to sign in"),
-    ("auth.logout", "signed out"),
-    ("user.create", "created user in at first start"),
-    (
-        "user.update",
-        "changed saved user unchanged role environment none any disabled enabled again",
-    ),
-    ("token.create", "created token namespace environment"),
-    ("token.revoke", "revoked token"),
-    ("environment.create", "created environment at first start"),
-    ("namespace.create", "created namespace"),
-    ("config.create", "created"),
-    ("config.delete", "deleted"),
-    ("version.create", "saved of"),
-    ("release.stable", "released of"),
-    ("release.rollback", "rolled back to"),
-    (
-        "lane.create",
-        "started gray lane on serving to of every instance by plus target targets",
-    ),
-    (
-        "lane.update",
-        "changed gray lane on weight selector targets priority every instance none",
-    ),
-    (
-        "lane.promote",
-        "promoted gray lane on is the stable release was nothing released before",
-    ),
-    (
-        "lane.abort",
-        "aborted gray lane on its instances fall back to stable get nothing no release",
-    ),
-    (
-        "rollout.start",
-        "started a rollout plan from template on gray lane of at step steps",
-    ),
-    ("rollout.advance", "advanced gray lane of by force to step"),
-    (
-        "rollout.complete",
-        "completed the rollout plan of gray lane on",
-    ),
-    (
-        "rollout.pause",
-        "paused the rollout plan of gray lane on at step",
-    ),
-    (
-        "rollout.resume",
-        "resumed the rollout plan of gray lane on at step with s of its hold left",
-    ),
-    ("rollout.abort", "aborted gray lane on by its rollout plan"),
-    ("template.create", "created rollout template in"),
-    ("template.delete", "deleted rollout template in"),
-    (
-        "template.default",
-        "made the default rollout template cleared in",
-    ),
-];
+use crate::words::words;
+
+words! {
+    /// What an audit entry records, stored in its `action` column as `noun.verb`.
+    pub enum AuditAction {
+        AuthLogin = "auth.login",
+        AuthLoginFailed = "auth.login_failed",
+        AuthLogout = "auth.logout",
+        UserCreate = "user.create",
+        UserUpdate = "user.update",
+        TokenCreate = "token.create",
+        TokenRevoke = "token.revoke",
+        EnvironmentCreate = "environment.create",
+        NamespaceCreate = "namespace.create",
+        ConfigCreate = "config.create",
+        ConfigDelete = "config.delete",
+        VersionCreate = "version.create",
+        ReleaseStable = "release.stable",
+        ReleaseRollback = "release.rollback",
+        LaneCreate = "lane.create",
+        LaneUpdate = "lane.update",
+        LanePromote = "lane.promote",
+        LaneAbort = "lane.abort",
+        RolloutStart = "rollout.start",
+        RolloutAdvance = "rollout.advance",
+        RolloutComplete = "rollout.complete",
+        RolloutPause = "rollout.pause",
+        RolloutResume = "rollout.resume",
+        RolloutAbort = "rollout.abort",
+        TemplateCreate = "template.create",
+        TemplateDelete = "template.delete",
+        TemplateDefault = "template.default",
+    }
+}
+
+impl AuditAction {
+    /// The noun an action is about: `release` for `release.stable` (the page's action groups).
+    pub fn noun(self) -> &'static str {
+        let word = self.as_str();
+        word.split_once('.').map_or(word, |(noun, _)| noun)
+    }
+
+    /// The words the dashboard's sentence for this action adds to the entry's stored fields
+    /// (actor, action, target, details). `app::sentences` has a test that every word of every
+    /// sentence is either stored or listed here.
+    pub fn said(self) -> &'static str {
+        use AuditAction::*;
+        match self {
+            AuthLogin => "signed in",
+            AuthLoginFailed => "failed to sign in",
+            AuthLogout => "signed out",
+            UserCreate => "created user in at first start",
+            UserUpdate => {
+                "changed saved user unchanged role environment none any disabled enabled again"
+            }
+            TokenCreate => "created token namespace environment",
+            TokenRevoke => "revoked token",
+            EnvironmentCreate => "created environment at first start",
+            NamespaceCreate => "created namespace",
+            ConfigCreate => "created",
+            ConfigDelete => "deleted",
+            VersionCreate => "saved of",
+            ReleaseStable => "released of",
+            ReleaseRollback => "rolled back to",
+            LaneCreate => {
+                "started gray lane on serving to of every instance by plus target targets"
+            }
+            LaneUpdate => {
+                "changed gray lane on weight selector targets priority every instance none"
+            }
+            LanePromote => {
+                "promoted gray lane on is the stable release was nothing released before"
+            }
+            LaneAbort => {
+                "aborted gray lane on its instances fall back to stable get nothing no release"
+            }
+            RolloutStart => "started a rollout plan from template on gray lane of at step steps",
+            RolloutAdvance => "advanced gray lane of by force to step",
+            RolloutComplete => "completed the rollout plan of gray lane on",
+            RolloutPause => "paused the rollout plan of gray lane on at step",
+            RolloutResume => {
+                "resumed the rollout plan of gray lane on at step with s of its hold left"
+            }
+            RolloutAbort => "aborted gray lane on by its rollout plan",
+            TemplateCreate => "created rollout template in",
+            TemplateDelete => "deleted rollout template in",
+            TemplateDefault => "made the default rollout template cleared in",
+        }
+    }
+}
 
 /// The most words an audit search looks for (each may stand for several actions).
 pub const MAX_SEARCH_WORDS: usize = 16;
@@ -75,7 +103,7 @@ pub struct SearchTerm {
     pub word: String,
     /// Whether it also matches longer words (the last word: search as you type).
     pub prefix: bool,
-    /// The actions whose sentences show this word though no stored field holds it.
+    /// The actions (as stored) whose sentences show this word though no stored field holds it.
     pub actions: Vec<&'static str>,
     /// `v9` on screen is the number 9 in the details.
     pub number: Option<String>,
@@ -100,10 +128,10 @@ pub fn search_terms(input: &str) -> Option<Vec<SearchTerm>> {
                 let actions = if folded.is_empty() {
                     Vec::new()
                 } else {
-                    ACTIONS
+                    AuditAction::ALL
                         .iter()
-                        .filter(|(_, said)| {
-                            said.split(' ').any(|w| {
+                        .filter(|action| {
+                            action.said().split(' ').any(|w| {
                                 if prefix {
                                     w.starts_with(&folded)
                                 } else {
@@ -111,7 +139,7 @@ pub fn search_terms(input: &str) -> Option<Vec<SearchTerm>> {
                                 }
                             })
                         })
-                        .map(|(action, _)| *action)
+                        .map(|action| action.as_str())
                         .collect()
                 };
                 let number = folded
@@ -170,10 +198,20 @@ mod tests {
     }
 
     #[test]
-    fn every_action_is_listed_once() {
-        let mut names: Vec<&str> = ACTIONS.iter().map(|(a, _)| *a).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), ACTIONS.len());
+    fn every_action_reads_back_from_its_word() {
+        for action in AuditAction::ALL {
+            assert_eq!(action.as_str().parse::<AuditAction>(), Ok(*action));
+            assert_eq!(
+                serde_json::to_value(action).unwrap(),
+                serde_json::json!(action.as_str())
+            );
+        }
+        let mut words: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        words.sort_unstable();
+        words.dedup();
+        assert_eq!(words.len(), AuditAction::ALL.len());
+        assert_eq!(AuditAction::ReleaseRollback.noun(), "release");
+        let unknown = "plan.start".parse::<AuditAction>().unwrap_err();
+        assert!(unknown.contains("\"plan.start\""), "{unknown}");
     }
 }

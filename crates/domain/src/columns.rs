@@ -3,6 +3,7 @@
 //! outside its set is a decode error (a corrupt row fails loudly), never a silent default.
 
 use crate::format::ConfigFormat;
+use crate::audit::AuditAction;
 use crate::model::{LaneStatus, ReleaseKind, Role, Timestamp};
 use sqlx::any::{AnyTypeInfo, AnyValueRef};
 use sqlx::encode::IsNull;
@@ -44,6 +45,7 @@ text_column!(ConfigFormat);
 text_column!(Role);
 text_column!(ReleaseKind);
 text_column!(LaneStatus);
+text_column!(AuditAction);
 
 /// Times are stored as RFC 3339 text with milliseconds (see [`Timestamp`]).
 impl Type<Any> for Timestamp {

@@ -18,6 +18,7 @@ pub mod plan;
 pub mod quote;
 pub mod selector;
 pub mod time;
+pub mod words;
 
 use std::collections::BTreeMap;
 

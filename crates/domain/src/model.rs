@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use crate::time::Timestamp;
+use crate::words::words;
 
 mod plans;
 pub use plans::*;
@@ -147,12 +148,14 @@ pub struct Environment {
     pub default_template: Option<String>,
 }
 
+pub use crate::audit::AuditAction;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: Timestamp,
     pub actor: String,
-    pub action: String,
+    pub action: AuditAction,
     pub namespace: Option<String>,
     pub env: Option<String>,
     pub key: Option<String>,
@@ -304,50 +307,6 @@ pub struct NewVersion {
     #[serde(default)]
     pub message: Option<String>,
     pub base_version: i64,
-}
-
-/// Declares an enum of words: serde, `as_str`, `Display`, `FromStr` and `ALL`
-/// from one table, so the stored, sent and shown spellings cannot drift apart.
-macro_rules! words {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)+
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::ALL.iter().copied().find(|w| w.as_str() == s).ok_or_else(|| {
-                    let all: Vec<&str> = Self::ALL.iter().map(|w| w.as_str()).collect();
-                    format!(
-                        "unknown {} {}; expected one of {}",
-                        stringify!($name),
-                        crate::quote::quoted(s),
-                        all.join(", ")
-                    )
-                })
-            }
-        }
-    };
 }
 
 words! {

@@ -2,21 +2,38 @@ use crate::api::audit::{audit_actors, search_audit};
 use crate::api::configs::diff_versions;
 use crate::app::components::DiffView;
 use crate::app::sentences::{audit_raw, audit_sentence};
-use crate::domain::audit::ACTIONS;
-use crate::model::{AuditEntry, AuditQuery, ConfigPath};
+use crate::model::{AuditAction, AuditEntry, AuditQuery, ConfigPath};
+use crate::Error;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::NavigateOptions;
 use serde_json::Value;
 
 /// The audit trail: full-text search plus filters, newest first, as sentences.
 /// The query lives in the URL, so a config page can link to its own history.
 #[component]
 pub fn AuditPage() -> impl IntoView {
+    let query = url_query();
+    let page = Resource::new(move || query.get(), search_audit);
+    let actors = Resource::new(|| (), |_| audit_actors());
+    let filters = Filters::new();
+    // The form shows the query of the URL.
+    Effect::new(move |_| filters.show(query.get()));
+    view! {
+        <Title text="Audit" />
+        <h1>"Audit trail"</h1>
+        <SearchForm filters actors />
+        <Results filters page />
+    }
+}
+
+/// The search the URL asks for.
+fn url_query() -> Memo<AuditQuery> {
     let query_map = use_query_map();
     let param = move |name: &str| query_map.read().get(name).filter(|v| !v.is_empty());
-    let query = Memo::new(move |_| AuditQuery {
+    Memo::new(move |_| AuditQuery {
         q: param("q"),
         actor: param("actor"),
         action: param("action"),
@@ -27,40 +44,60 @@ pub fn AuditPage() -> impl IntoView {
         limit: None,
         before_id: param("before_id").and_then(|v| v.parse().ok()),
         trace_id: param("trace_id"),
-    });
-    let page = Resource::new(move || query.get(), search_audit);
-    let actors = Resource::new(|| (), |_| audit_actors());
-    let q = RwSignal::new(String::new());
-    let actor = RwSignal::new(String::new());
-    let action = RwSignal::new(String::new());
-    let namespace = RwSignal::new(String::new());
-    let env = RwSignal::new(String::new());
-    let since = RwSignal::new(String::new());
-    let until = RwSignal::new(String::new());
-    let trace_id = RwSignal::new(String::new());
-    // The form shows the query of the URL.
-    Effect::new(move |_| {
-        let current = query.get();
-        q.set(current.q.unwrap_or_default());
-        actor.set(current.actor.unwrap_or_default());
-        action.set(current.action.unwrap_or_default());
-        namespace.set(current.namespace.unwrap_or_default());
-        env.set(current.env.unwrap_or_default());
-        since.set(current.since.unwrap_or_default());
-        until.set(current.until.unwrap_or_default());
-        trace_id.set(current.trace_id.unwrap_or_default());
-    });
-    let navigate = use_navigate();
-    let to_url = move |before_id: Option<i64>| {
+    })
+}
+
+/// The search form's fields as typed, until a search puts them into the URL.
+#[derive(Clone, Copy)]
+struct Filters {
+    q: RwSignal<String>,
+    actor: RwSignal<String>,
+    action: RwSignal<String>,
+    namespace: RwSignal<String>,
+    env: RwSignal<String>,
+    since: RwSignal<String>,
+    until: RwSignal<String>,
+    trace_id: RwSignal<String>,
+}
+
+impl Filters {
+    fn new() -> Self {
+        let field = || RwSignal::new(String::new());
+        Filters {
+            q: field(),
+            actor: field(),
+            action: field(),
+            namespace: field(),
+            env: field(),
+            since: field(),
+            until: field(),
+            trace_id: field(),
+        }
+    }
+
+    /// Fills the fields from `query`.
+    fn show(&self, query: AuditQuery) {
+        self.q.set(query.q.unwrap_or_default());
+        self.actor.set(query.actor.unwrap_or_default());
+        self.action.set(query.action.unwrap_or_default());
+        self.namespace.set(query.namespace.unwrap_or_default());
+        self.env.set(query.env.unwrap_or_default());
+        self.since.set(query.since.unwrap_or_default());
+        self.until.set(query.until.unwrap_or_default());
+        self.trace_id.set(query.trace_id.unwrap_or_default());
+    }
+
+    /// The page's URL for the search the fields hold, from the entries older than `before_id`.
+    fn url(&self, before_id: Option<i64>) -> String {
         let pairs = [
-            ("q", q.get_untracked()),
-            ("actor", actor.get_untracked()),
-            ("action", action.get_untracked()),
-            ("namespace", namespace.get_untracked()),
-            ("env", env.get_untracked()),
-            ("since", since.get_untracked()),
-            ("until", until.get_untracked()),
-            ("trace_id", trace_id.get_untracked()),
+            ("q", self.q.get_untracked()),
+            ("actor", self.actor.get_untracked()),
+            ("action", self.action.get_untracked()),
+            ("namespace", self.namespace.get_untracked()),
+            ("env", self.env.get_untracked()),
+            ("since", self.since.get_untracked()),
+            ("until", self.until.get_untracked()),
+            ("trace_id", self.trace_id.get_untracked()),
             (
                 "before_id",
                 before_id.map(|b| b.to_string()).unwrap_or_default(),
@@ -73,21 +110,61 @@ pub fn AuditPage() -> impl IntoView {
             .collect::<Vec<_>>()
             .join("&");
         format!("/audit?{query}")
-    };
-    let nav = navigate.clone();
+    }
+
+    /// Searches for what the fields hold (from the entries older than `before_id`).
+    fn search(&self, navigate: &impl Fn(&str, NavigateOptions), before_id: Option<i64>) {
+        navigate(&self.url(before_id), Default::default());
+    }
+
+    /// Sets `field` to a picked value and searches at once, as a search would.
+    fn pick(
+        &self,
+        navigate: &impl Fn(&str, NavigateOptions),
+        field: RwSignal<String>,
+        value: String,
+    ) {
+        field.set(value);
+        self.search(navigate, None);
+    }
+}
+
+/// The words to search for and the filters; a picked actor or action applies at once.
+#[component]
+fn SearchForm(filters: Filters, actors: Resource<Result<Vec<String>, Error>>) -> impl IntoView {
+    let navigate = use_navigate();
     let on_search = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        nav(&to_url(None), Default::default());
+        filters.search(&navigate, None);
     };
-    // A picked actor or action applies at once, as a search would.
-    let nav = navigate.clone();
-    let pick = move |field: RwSignal<String>, value: String| {
-        field.set(value);
-        nav(&to_url(None), Default::default());
-    };
-    let pick_actor = pick.clone();
-    let actor_picker = move || {
-        let pick_actor = pick_actor.clone();
+    view! {
+        <form class="card stack" role="search" on:submit=on_search>
+            <div class="inline-form">
+                <label class="grow">"Search" <input type="search" name="q" placeholder="words as shown: rolled back, promoted, a key, a message" bind:value=filters.q /></label>
+                <button class="btn primary" type="submit">"Search"</button>
+            </div>
+            <div class="inline-form">
+                <Transition fallback=|| view! { <label>"Actor" <select name="actor" disabled=true><option>"anyone"</option></select></label> }>
+                    <ActorPicker filters actors />
+                </Transition>
+                <ActionPicker filters />
+                <label>"Namespace" <input name="namespace" bind:value=filters.namespace /></label>
+                <label>"Environment" <input name="env" bind:value=filters.env /></label>
+                <label>"Since" <input name="since" placeholder="2026-11-01" bind:value=filters.since /></label>
+                <label>"Until" <input name="until" placeholder="2026-12-01" bind:value=filters.until /></label>
+                <label>"Trace id" <input name="trace_id" placeholder="32 hex digits" bind:value=filters.trace_id /></label>
+            </div>
+        </form>
+    }
+}
+
+/// The actors that wrote entries (loaded with the page), and the one in force.
+#[component]
+fn ActorPicker(filters: Filters, actors: Resource<Result<Vec<String>, Error>>) -> impl IntoView {
+    let navigate = use_navigate();
+    let actor = filters.actor;
+    move || {
+        let navigate = navigate.clone();
         Suspend::new(async move {
             let mut known = actors.await.unwrap_or_default();
             // An actor from the URL that the list does not hold (a name typed at a failed
@@ -99,7 +176,7 @@ pub fn AuditPage() -> impl IntoView {
             view! {
                 <label>
                     "Actor"
-                    <select name="actor" on:change=move |ev| pick_actor(actor, event_target_value(&ev))>
+                    <select name="actor" on:change=move |ev| filters.pick(&navigate, actor, event_target_value(&ev))>
                         <option value="" selected=move || actor.get().is_empty()>"anyone"</option>
                         {known.into_iter().map(|name| {
                             let value = name.clone();
@@ -109,45 +186,44 @@ pub fn AuditPage() -> impl IntoView {
                 </label>
             }
         })
-    };
-    let pick_action = pick.clone();
+    }
+}
+
+/// Every known action, grouped by its noun, each group also as a whole (`release.`).
+#[component]
+fn ActionPicker(filters: Filters) -> impl IntoView {
+    let navigate = use_navigate();
+    let action = filters.action;
     view! {
-        <Title text="Audit" />
-        <h1>"Audit trail"</h1>
-        <form class="card stack" role="search" on:submit=on_search>
-            <div class="inline-form">
-                <label class="grow">"Search" <input type="search" name="q" placeholder="words as shown: rolled back, promoted, a key, a message" bind:value=q /></label>
-                <button class="btn primary" type="submit">"Search"</button>
-            </div>
-            <div class="inline-form">
-                <Transition fallback=|| view! { <label>"Actor" <select name="actor" disabled=true><option>"anyone"</option></select></label> }>
-                    {actor_picker}
-                </Transition>
-                <label>
-                    "Action"
-                    <select name="action" on:change=move |ev| pick_action(action, event_target_value(&ev))>
-                        <option value="" selected=move || action.get().is_empty()>"any action"</option>
-                        {action_groups().into_iter().map(|(noun, names)| {
-                            let family = format!("{noun}.");
-                            let every = family.clone();
-                            view! {
-                                <optgroup label=noun>
-                                    <option value=family.clone() selected=move || action.get() == every>{format!("every {noun} action")}</option>
-                                    {names.into_iter().map(|name| view! {
-                                        <option value=name selected=move || action.get() == name>{name}</option>
-                                    }).collect_view()}
-                                </optgroup>
-                            }
-                        }).collect_view()}
-                    </select>
-                </label>
-                <label>"Namespace" <input name="namespace" bind:value=namespace /></label>
-                <label>"Environment" <input name="env" bind:value=env /></label>
-                <label>"Since" <input name="since" placeholder="2026-11-01" bind:value=since /></label>
-                <label>"Until" <input name="until" placeholder="2026-12-01" bind:value=until /></label>
-                <label>"Trace id" <input name="trace_id" placeholder="32 hex digits" bind:value=trace_id /></label>
-            </div>
-        </form>
+        <label>
+            "Action"
+            <select name="action" on:change=move |ev| filters.pick(&navigate, action, event_target_value(&ev))>
+                <option value="" selected=move || action.get().is_empty()>"any action"</option>
+                {action_groups().into_iter().map(|(noun, names)| {
+                    let family = format!("{noun}.");
+                    let every = family.clone();
+                    view! {
+                        <optgroup label=noun>
+                            <option value=family.clone() selected=move || action.get() == every>{format!("every {noun} action")}</option>
+                            {names.into_iter().map(|name| view! {
+                                <option value=name selected=move || action.get() == name>{name}</option>
+                            }).collect_view()}
+                        </optgroup>
+                    }
+                }).collect_view()}
+            </select>
+        </label>
+    }
+}
+
+/// The entries found, newest first, with a button for the older ones.
+#[component]
+fn Results(
+    filters: Filters,
+    page: Resource<Result<crate::model::AuditPage, Error>>,
+) -> impl IntoView {
+    let navigate = use_navigate();
+    view! {
         <Transition fallback=|| view! { <p class="loading">"Searching…"</p> }>
             {move || {
                 let navigate = navigate.clone();
@@ -161,7 +237,7 @@ pub fn AuditPage() -> impl IntoView {
                                     {p.entries.into_iter().map(|e| view! { <AuditRow entry=e /> }).collect_view()}
                                 </ol>
                                 {next.map(|before| view! {
-                                    <button class="btn" on:click=move |_| navigate(&to_url(Some(before)), Default::default())>"Older entries"</button>
+                                    <button class="btn" on:click=move |_| filters.search(&navigate, Some(before))>"Older entries"</button>
                                 })}
                             }.into_any()
                         }
@@ -176,11 +252,11 @@ pub fn AuditPage() -> impl IntoView {
 /// The known actions grouped by their noun (`release` → `release.stable`, `release.rollback`).
 fn action_groups() -> Vec<(&'static str, Vec<&'static str>)> {
     let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
-    for (action, _) in ACTIONS {
-        let noun = action.split('.').next().unwrap_or(action);
+    for action in AuditAction::ALL {
+        let (noun, name) = (action.noun(), action.as_str());
         match groups.iter_mut().find(|(n, _)| *n == noun) {
-            Some((_, names)) => names.push(action),
-            None => groups.push((noun, vec![action])),
+            Some((_, names)) => names.push(name),
+            None => groups.push((noun, vec![name])),
         }
     }
     groups
@@ -191,9 +267,11 @@ fn action_groups() -> Vec<(&'static str, Vec<&'static str>)> {
 fn change_of(entry: &AuditEntry) -> Option<(Option<i64>, i64)> {
     let number = |k: &str| entry.details.get(k).and_then(Value::as_i64);
     let to = number("version")?;
-    match entry.action.as_str() {
-        "version.create" => Some((number("base_version"), to)),
-        "release.stable" | "release.rollback" => Some((number("previous_version"), to)),
+    match entry.action {
+        AuditAction::VersionCreate => Some((number("base_version"), to)),
+        AuditAction::ReleaseStable | AuditAction::ReleaseRollback => {
+            Some((number("previous_version"), to))
+        }
         _ => None,
     }
 }
@@ -240,10 +318,10 @@ fn AuditRow(entry: AuditEntry) -> impl IntoView {
         other => view! { <dt>"details"</dt><dd>{other.to_string()}</dd> }.into_any(),
     };
     view! {
-        <li class="audit-entry" data-action=entry.action.clone()>
+        <li class="audit-entry" data-action=entry.action.as_str()>
             <time datetime=entry.at.to_string()>{format!("{} {}", entry.at.date(), entry.at.clock())}</time>
             <span class="sentence">{audit_sentence(&entry).unwrap_or_else(|| audit_raw(&entry))}</span>
-            <code class="action">{entry.action.clone()}</code>
+            <code class="action">{entry.action.as_str()}</code>
             <details>
                 <summary>"details"</summary>
                 {links}

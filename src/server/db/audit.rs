@@ -1,7 +1,7 @@
 pub use super::audit_pg::Tuning;
 use super::Tx;
 use super::{Engine, Sql};
-use crate::domain::audit::{self, SearchTerm, MAX_SEARCH_WORDS};
+use crate::domain::audit::{self, AuditAction, SearchTerm, MAX_SEARCH_WORDS};
 use crate::model::Timestamp;
 use crate::model::{AuditEntry, AuditPage, AuditQuery};
 use sqlx::FromRow;
@@ -22,7 +22,7 @@ pub async fn with_trace_id<F: std::future::Future>(trace_id: String, work: F) ->
 /// An audit entry about to be written, in the transaction of the change it records.
 pub struct NewEntry {
     actor: String,
-    action: &'static str,
+    action: AuditAction,
     namespace: Option<String>,
     env: Option<String>,
     key: Option<String>,
@@ -31,7 +31,7 @@ pub struct NewEntry {
 }
 
 impl NewEntry {
-    pub fn new(actor: &str, action: &'static str) -> Self {
+    pub fn new(actor: &str, action: AuditAction) -> Self {
         Self {
             actor: actor.to_string(),
             action,
@@ -72,7 +72,7 @@ pub async fn record(tx: &mut Tx<'_>, e: NewEntry) -> Result<i64> {
          RETURNING id",
     )
     .bind(&e.actor)
-    .bind(e.action)
+    .bind(e.action.as_str())
     .bind(&e.namespace)
     .bind(&e.env)
     .bind(&e.key)
@@ -89,7 +89,8 @@ pub(super) struct AuditRow {
     pub id: i64,
     at: Timestamp,
     actor: String,
-    action: String,
+    /// An unknown word is a corrupt row: the read fails naming the column and the word.
+    action: AuditAction,
     namespace: Option<String>,
     env: Option<String>,
     key: Option<String>,

@@ -1,3 +1,4 @@
+use crate::domain::audit::AuditAction;
 use crate::model::User;
 use crate::server::auth::{self as authn, SESSION_USER_ID};
 use crate::server::db::{self, audit::NewEntry};
@@ -84,7 +85,7 @@ pub async fn login(
         .to_string();
     let mut tx = db::begin_write(&state.db).await?;
     let ended = db::user_sessions::register(&mut tx, &session_id, user.id).await?;
-    let mut entry = NewEntry::new(&user.username, "auth.login");
+    let mut entry = NewEntry::new(&user.username, AuditAction::AuthLogin);
     if ended > 0 {
         entry = entry.details(serde_json::json!({ "sessions_ended": ended }));
     }
@@ -104,7 +105,8 @@ async fn audit_failure(state: &Core, actor: &str, reason: &str) -> Result<()> {
     let mut tx = db::begin_write(&state.db).await?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(actor, "auth.login_failed").details(serde_json::json!({ "reason": reason })),
+        NewEntry::new(actor, AuditAction::AuthLoginFailed)
+            .details(serde_json::json!({ "reason": reason })),
     )
     .await?;
     tx.commit().await?;
@@ -146,7 +148,11 @@ pub async fn logout(state: &Core, session: &Session) -> Result<()> {
         if let Some(id) = session_id {
             db::user_sessions::end(&mut tx, &id.to_string()).await?;
         }
-        db::audit::record(&mut tx, NewEntry::new(&user.username, "auth.logout")).await?;
+        db::audit::record(
+            &mut tx,
+            NewEntry::new(&user.username, AuditAction::AuthLogout),
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! Configs and their life: versions, releases, rollbacks, diffs and resolution.
 
+use crate::domain::audit::AuditAction;
 use crate::domain::diff::Diff;
 use crate::domain::format::ConfigFormat;
 use crate::domain::Context;
@@ -182,7 +183,7 @@ pub async fn create(state: &Core, actor: &Actor, at: &EnvPath, new: NewConfig) -
     .await?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(&actor.name, "config.create")
+        NewEntry::new(&actor.name, AuditAction::ConfigCreate)
             .namespace(namespace)
             .env(env)
             .key(&new.key)
@@ -272,7 +273,7 @@ pub async fn save_version(
     .await?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(&actor.name, "version.create")
+        NewEntry::new(&actor.name, AuditAction::VersionCreate)
             .namespace(namespace)
             .env(env)
             .key(key)
@@ -311,8 +312,8 @@ pub async fn release(
         .on_field("version"));
     }
     let (kind, action) = match previous {
-        Some(stable) if version < stable => (ReleaseKind::Rollback, "release.rollback"),
-        _ => (ReleaseKind::Stable, "release.stable"),
+        Some(stable) if version < stable => (ReleaseKind::Rollback, AuditAction::ReleaseRollback),
+        _ => (ReleaseKind::Stable, AuditAction::ReleaseStable),
     };
     let event = db::releases::insert(
         &mut tx,
@@ -506,7 +507,7 @@ pub async fn delete(
     db::subscribers::forget_key(&mut tx, namespace, env, key).await?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(&actor.name, "config.delete")
+        NewEntry::new(&actor.name, AuditAction::ConfigDelete)
             .namespace(namespace)
             .env(env)
             .key(key)

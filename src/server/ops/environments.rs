@@ -1,4 +1,5 @@
 use super::{check_name, conflict_on_unique};
+use crate::domain::audit::AuditAction;
 use crate::model::{Environment, Role};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry};
@@ -23,7 +24,7 @@ pub async fn create(state: &Core, actor: &Actor, name: &str) -> Result<Environme
     })?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(&actor.name, "environment.create")
+        NewEntry::new(&actor.name, AuditAction::EnvironmentCreate)
             .env(name)
             .details(serde_json::json!({ "name": name })),
     )

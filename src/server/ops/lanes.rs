@@ -2,6 +2,7 @@
 //! and the resolution of a context to a version, with its explanation.
 
 use super::configs::{find, find_version, message_of};
+use crate::domain::audit::AuditAction;
 use crate::domain::lane::{self, LaneRule, LaneVerdict};
 use crate::domain::selector::Selector;
 use crate::domain::Context;
@@ -353,7 +354,7 @@ pub async fn create(
     .await?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(&actor.name, "lane.create")
+        NewEntry::new(&actor.name, AuditAction::LaneCreate)
             .namespace(namespace)
             .env(env)
             .key(key)
@@ -555,7 +556,7 @@ pub(super) async fn update_in(
     .await?;
     db::audit::record(
         tx,
-        NewEntry::new(&actor.name, "lane.update")
+        NewEntry::new(&actor.name, AuditAction::LaneUpdate)
             .namespace(&c.namespace)
             .env(&c.env)
             .key(&c.key)
@@ -639,9 +640,17 @@ pub(super) async fn close_in(
     how: Close,
 ) -> Result<(Lane, ReleaseEvent)> {
     let c = &config.config;
-    let (status, action) = match how {
-        Close::Promote => (LaneStatus::Promoted, ReleaseKind::LanePromote),
-        Close::Abort => (LaneStatus::Aborted, ReleaseKind::LaneAbort),
+    let (status, action, audit) = match how {
+        Close::Promote => (
+            LaneStatus::Promoted,
+            ReleaseKind::LanePromote,
+            AuditAction::LanePromote,
+        ),
+        Close::Abort => (
+            LaneStatus::Aborted,
+            ReleaseKind::LaneAbort,
+            AuditAction::LaneAbort,
+        ),
     };
     let lane = find_active(&mut *tx, config, id).await?;
     let event = lane_event(tx, actor, config, &lane, action, message).await?;
@@ -651,7 +660,7 @@ pub(super) async fn close_in(
     }
     db::audit::record(
         tx,
-        NewEntry::new(&actor.name, action.as_str())
+        NewEntry::new(&actor.name, audit)
             .namespace(&c.namespace)
             .env(&c.env)
             .key(&c.key)

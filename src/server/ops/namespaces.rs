@@ -1,4 +1,5 @@
 use super::{check_name, conflict_on_unique};
+use crate::domain::audit::AuditAction;
 use crate::model::{Namespace, NewNamespace, Role};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry};
@@ -46,7 +47,7 @@ pub async fn create(state: &Core, actor: &Actor, new: NewNamespace) -> Result<Na
         })?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(&actor.name, "namespace.create")
+        NewEntry::new(&actor.name, AuditAction::NamespaceCreate)
             .namespace(&new.name)
             .details(serde_json::json!({ "name": new.name, "description": description })),
     )

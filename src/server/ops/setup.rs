@@ -1,5 +1,6 @@
 //! First start: the default environments and the `admin` user.
 
+use crate::domain::audit::AuditAction;
 use crate::model::Role;
 use crate::server::auth::{hash_password, random_password};
 use crate::server::db::{self, audit::NewEntry};
@@ -35,7 +36,7 @@ pub async fn first_start(
             db::environments::insert(&mut tx, env).await?;
             db::audit::record(
                 &mut tx,
-                NewEntry::new("system", "environment.create")
+                NewEntry::new("system", AuditAction::EnvironmentCreate)
                     .env(env)
                     .details(serde_json::json!({ "name": env, "reason": "first start" })),
             )
@@ -45,7 +46,7 @@ pub async fn first_start(
     let id = db::users::insert(&mut tx, "admin", &hash, Role::Admin, None).await?;
     db::audit::record(
         &mut tx,
-        NewEntry::new("system", "user.create")
+        NewEntry::new("system", AuditAction::UserCreate)
             .details(serde_json::json!({ "id": id, "username": "admin", "role": "admin", "reason": "first start" })),
     )
     .await?;

@@ -2,6 +2,7 @@
 //! environment's default one. Viewers of an environment read them; its admins change them.
 
 use super::check_name;
+use crate::domain::audit::AuditAction;
 use crate::domain::plan::{check_new_plan, parse_plan, Plan, PlanError};
 use crate::model::{
     DefaultTemplate, NewRolloutTemplate, PlanSpec, Role, RolloutTemplate, RolloutTemplates,
@@ -134,7 +135,7 @@ pub async fn create(
     })?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(&actor.name, "template.create")
+        NewEntry::new(&actor.name, AuditAction::TemplateCreate)
             .env(env)
             .details(json!({ "name": new.name, "plan": PlanSpec::from(&plan.redacted()) })),
     )
@@ -171,7 +172,7 @@ pub async fn delete(state: &Core, actor: &Actor, env: &str, name: &str) -> Resul
     db::templates::delete(&mut tx, env_id, name).await?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(&actor.name, "template.delete")
+        NewEntry::new(&actor.name, AuditAction::TemplateDelete)
             .env(env)
             .details(
                 json!({ "name": name, "plan": PlanSpec::from(&stored_plan(&row)?.redacted()) }),
@@ -208,7 +209,7 @@ pub async fn set_default(
     db::templates::set_default(&mut tx, env_id, body.template.as_deref()).await?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(&actor.name, "template.default")
+        NewEntry::new(&actor.name, AuditAction::TemplateDefault)
             .env(env)
             .details(json!({ "before": before, "after": body.template })),
     )

@@ -1,4 +1,5 @@
 use super::check_name;
+use crate::domain::audit::AuditAction;
 use crate::model::{CreatedToken, NewToken, Role, TokenInfo};
 use crate::server::auth::{new_token_secret, token_hash, Actor, TOKEN_PREFIX_LEN};
 use crate::server::db::{self, audit::NewEntry};
@@ -60,7 +61,7 @@ pub async fn create(state: &Core, actor: &Actor, new: NewToken) -> Result<Create
     .await?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(&actor.name, "token.create").details(serde_json::json!({
+        NewEntry::new(&actor.name, AuditAction::TokenCreate).details(serde_json::json!({
             "id": info.id, "name": info.name, "role": info.role,
             "namespace": info.namespace, "env": info.env, "prefix": info.prefix,
         })),
@@ -94,7 +95,7 @@ pub async fn revoke(state: &Core, actor: &Actor, id: i64) -> Result<TokenInfo> {
     db::notify::owner_closed(&mut tx, true, id).await?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(&actor.name, "token.revoke")
+        NewEntry::new(&actor.name, AuditAction::TokenRevoke)
             .details(serde_json::json!({ "id": id, "name": token.name, "prefix": token.prefix })),
     )
     .await?;

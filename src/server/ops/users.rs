@@ -1,4 +1,5 @@
 use super::{check_name, conflict_on_unique};
+use crate::domain::audit::AuditAction;
 use crate::model::{NewUser, Role, User, UserUpdate};
 use crate::server::auth::{hash_password, Actor};
 use crate::server::db::{self, audit::NewEntry};
@@ -43,7 +44,7 @@ pub async fn create(state: &Core, actor: &Actor, new: NewUser) -> Result<User> {
         })?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(&actor.name, "user.create").details(serde_json::json!({
+        NewEntry::new(&actor.name, AuditAction::UserCreate).details(serde_json::json!({
             "id": id, "username": new.username, "role": new.role, "env": new.env,
         })),
     )
@@ -95,7 +96,7 @@ pub async fn update(state: &Core, actor: &Actor, id: i64, change: UserUpdate) ->
     db::notify::owner_closed(&mut tx, false, id).await?;
     db::audit::record(
         &mut tx,
-        NewEntry::new(&actor.name, "user.update").details(serde_json::json!({
+        NewEntry::new(&actor.name, AuditAction::UserUpdate).details(serde_json::json!({
             "id": id, "username": after.username,
             "before": { "role": before.role, "env": before.env, "disabled": before.disabled },
             "after": { "role": after.role, "env": after.env, "disabled": after.disabled },

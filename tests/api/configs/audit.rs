@@ -474,3 +474,35 @@ async fn the_audit_page_searches_without_filters_and_offers_known_actors() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// An action outside graycast's words is a corrupt row, never a guess: the read fails naming
+/// the column and the word, and the API answers 500.
+#[tokio::test]
+async fn an_unknown_audit_action_is_a_corrupt_row() {
+    use graycast::model::AuditQuery;
+    let app = spawn_app().await;
+    app.namespace("shop").await;
+    assert_eq!(
+        search(&app, "").await["entries"][0]["action"],
+        "namespace.create"
+    );
+    let pool = crate::common::database(&app.database_url).await;
+    sqlx::query(
+        "INSERT INTO audit (at, actor, action, details)
+         VALUES ('2030-01-01T00:00:00.000Z', 'mallory', 'plan.start', '{}')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (status, body) = app.get_json("/api/v1/audit").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["error"]["code"], "internal", "{body}");
+    let error = graycast::server::db::audit::search(&pool, &AuditQuery::default(), None, None)
+        .await
+        .unwrap_err();
+    let cause = error.detail();
+    assert!(
+        cause.contains("\"action\"") && cause.contains("\"plan.start\""),
+        "{cause}"
+    );
+}

@@ -5,6 +5,7 @@
 
 use super::configs::{find, message_of, MAX_MESSAGE_CHARS};
 use super::lanes::{self, Close};
+use crate::domain::audit::AuditAction;
 use crate::domain::plan::decide::{
     human_secs, may_advance, next_step, remaining_ms, resumed_step_start, Decision, PlanState,
 };
@@ -141,7 +142,7 @@ pub fn time_text(ms: i64) -> Timestamp {
         .expect("the epoch is a timestamp")
 }
 
-fn audit_entry(actor: &Actor, action: &'static str, path: &ConfigPath) -> NewEntry {
+fn audit_entry(actor: &Actor, action: AuditAction, path: &ConfigPath) -> NewEntry {
     let (namespace, env, key) = path.parts();
     NewEntry::new(&actor.name, action)
         .namespace(namespace)
@@ -203,7 +204,7 @@ pub async fn start_in(
     .await?;
     db::audit::record(
         tx,
-        audit_entry(actor, "rollout.start", path).details(json!({
+        audit_entry(actor, AuditAction::RolloutStart, path).details(json!({
             "lane": lane.id, "version": lane.version, "plan": choice.spec(),
             "template": choice.template, "percentage": percentage_of(first),
             "release_event": event,
@@ -263,7 +264,7 @@ pub async fn person_took_over(
     .await?;
     db::audit::record(
         tx,
-        audit_entry(actor, "rollout.pause", path).details(json!({
+        audit_entry(actor, AuditAction::RolloutPause, path).details(json!({
             "lane": lane.id, "step": step, "reason": reason, "release_event": event,
         })),
     )
@@ -322,13 +323,13 @@ pub async fn lane_closed(
         Close::Promote => (
             "completed",
             "complete",
-            "rollout.complete",
+            AuditAction::RolloutComplete,
             format!("{} promoted the lane", actor.name),
         ),
         Close::Abort => (
             "aborted",
             "abort",
-            "rollout.abort",
+            AuditAction::RolloutAbort,
             format!("{} aborted the lane", actor.name),
         ),
     };
@@ -648,7 +649,7 @@ pub async fn resume(
     .await?;
     db::audit::record(
         &mut tx,
-        audit_entry(actor, "rollout.resume", path).details(json!({
+        audit_entry(actor, AuditAction::RolloutResume, path).details(json!({
             "lane": lane.0, "step": step, "reason": reason,
             "remaining_secs": (remaining_ms(&plan, step, started, now) as u64).div_ceil(1000),
         })),

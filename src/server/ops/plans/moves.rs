@@ -71,7 +71,7 @@ pub async fn carry_out(
                     Some(event),
                     position("running", *to_step, now, None, Some(id), Some(reason)),
                     "advance",
-                    "rollout.advance",
+                    AuditAction::RolloutAdvance,
                     "advanced",
                 )
             }
@@ -107,7 +107,7 @@ pub async fn carry_out(
                         Some(reason),
                     ),
                     "complete",
-                    "rollout.complete",
+                    AuditAction::RolloutComplete,
                     "completed",
                 )
             }
@@ -127,7 +127,7 @@ pub async fn carry_out(
                         Some(reason.clone()),
                     ),
                     "abort",
-                    "rollout.abort",
+                    AuditAction::RolloutAbort,
                     "aborted",
                 )
             }
@@ -142,7 +142,7 @@ pub async fn carry_out(
                     Some(reason.clone()),
                 ),
                 "pause",
-                "rollout.pause",
+                AuditAction::RolloutPause,
                 "paused",
             ),
             Decision::Wait { .. } => unreachable!("waiting was answered above"),
@@ -263,9 +263,9 @@ pub async fn end_orphan(state: &Core, path: &ConfigPath, lane_id: i64, status: &
         audit_entry(
             &scheduler(),
             if state_word == "completed" {
-                "rollout.complete"
+                AuditAction::RolloutComplete
             } else {
-                "rollout.abort"
+                AuditAction::RolloutAbort
             },
             path,
         )
