@@ -14,7 +14,7 @@ RAISE_FD_LIMIT := ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true;
 
 ## Install what is missing (Chromium and npm packages included) and run every test.
 test: bootstrap-test
-	$(RAISE_FD_LIMIT) cargo test --features ssr
+	$(RAISE_FD_LIMIT) cargo test --workspace --features graycast/ssr
 	$(RAISE_FD_LIMIT) scripts/pg.sh run scripts/test-postgres.sh
 	scripts/build.sh
 	@# A build right after a build does nothing (issue 27, point 10).
@@ -31,7 +31,7 @@ bootstrap-test:
 	@scripts/bootstrap.sh test
 
 test-unit:
-	$(RAISE_FD_LIMIT) cargo test --features ssr
+	$(RAISE_FD_LIMIT) cargo test --workspace --features graycast/ssr
 
 ## The PostgreSQL half alone: a throwaway cluster, the schema checks, the API suites on it.
 test-postgres: bootstrap-test
@@ -57,10 +57,13 @@ bench-resolve:
 bench-weight:
 	@scripts/bench-weight.sh $(BENCH_ARGS)
 
+## Format, clippy (server and tests; the dashboard's wasm), and the layers: no module cycle in any
+## crate, the client crate without the server, the domain crate without I/O (scripts/check-layers.sh).
 lint:
-	cargo fmt --check
-	cargo clippy --features ssr --all-targets -- -D warnings
-	cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --workspace --features graycast/ssr --all-targets -- -D warnings
+	cargo clippy -p graycast -p graycast-domain --lib --features graycast/hydrate --target wasm32-unknown-unknown -- -D warnings
+	scripts/check-layers.sh
 
 clean:
 	cargo clean
