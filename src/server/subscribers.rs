@@ -113,6 +113,10 @@ struct State {
 
 pub struct Instances {
     db: db::Pool,
+    /// One node or several: with one, no stream survives a restart.
+    nodes: crate::server::node::Nodes,
+    /// The times written, and the retention period's cutoff.
+    clock: crate::server::clock::Clock,
     /// This node's id: the instances whose streams it serves carry it.
     node: String,
     retention: Duration,
@@ -129,9 +133,17 @@ pub struct Instances {
 
 impl Instances {
     /// Starts the writer.
-    pub async fn start(db: db::Pool, node: &str, retention: Duration) -> Result<Arc<Self>> {
+    pub async fn start(
+        db: db::Pool,
+        nodes: crate::server::node::Nodes,
+        clock: crate::server::clock::Clock,
+        node: &str,
+        retention: Duration,
+    ) -> Result<Arc<Self>> {
         let instances = Arc::new(Self {
             db,
+            nodes,
+            clock,
             node: node.to_string(),
             retention,
             state: Mutex::default(),
@@ -147,13 +159,13 @@ impl Instances {
         Ok(instances)
     }
 
-    /// On SQLite, marks every stored instance disconnected: no stream survives a
+    /// With one node, marks every stored instance disconnected: no stream survives a
     /// restart. The server does this before it listens; the CLI, which may
     /// run beside a server, does not.
     pub async fn forget_streams(&self) -> Result<()> {
-        // Several nodes (PostgreSQL): the others' streams live on; the instances of nodes
-        // that died are marked by the heartbeat sweep (see `server::node`).
-        if db::Engine::of(&self.db) == db::Engine::Sqlite {
+        // Several nodes: the others' streams live on; the instances of nodes that died are
+        // marked by the heartbeat sweep (see `server::node`).
+        if !self.nodes.shared() {
             sql::mark_all_disconnected(&self.db).await?;
         }
         Ok(())
@@ -167,7 +179,7 @@ impl Instances {
     /// A watch stream opened.
     pub fn connected(&self, (namespace, env): &Scope, client_id: &str, labels: &Context) {
         let key = (namespace.clone(), env.clone(), client_id.to_string());
-        let now = now_text();
+        let now = self.now_text();
         let labels = serde_json::to_string(labels).unwrap_or_else(|_| "{}".into());
         {
             let mut state = self.state.lock().expect("instances lock");
@@ -201,7 +213,7 @@ impl Instances {
                 }
             };
             let p = state.pending.entry(key).or_default();
-            p.last_seen = Some(now_text());
+            p.last_seen = Some(self.now_text());
             if !still_open {
                 p.connected = Some(false);
             }
@@ -216,7 +228,7 @@ impl Instances {
     /// A heartbeat went out on one of its streams.
     pub fn seen(&self, (namespace, env): &Scope, client_id: &str) {
         let key = (namespace.clone(), env.clone(), client_id.to_string());
-        self.pending(key, |p| p.last_seen = Some(now_text()));
+        self.pending(key, |p| p.last_seen = Some(self.now_text()));
     }
 
     /// A large fan-out is starting: the writer starts no flush until
@@ -289,7 +301,7 @@ impl Instances {
             report.client_id.clone(),
         );
         let client_id = report.client_id.clone();
-        let now = now_text();
+        let now = self.now_text();
         {
             let mut state = self.state.lock().expect("instances lock");
             state.urgent = true;
@@ -403,12 +415,15 @@ impl Instances {
     }
 
     fn cutoff(&self) -> String {
-        let retention = time::Duration::try_from(self.retention).unwrap_or(time::Duration::MAX);
-        format_time(
-            time::OffsetDateTime::now_utc()
-                .checked_sub(retention)
-                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-        )
+        let retention = i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
+        self.clock
+            .ago(retention.min(self.clock.now_ms().saturating_add(1)))
+            .to_string()
+    }
+
+    /// Now, in the database's timestamp format.
+    fn now_text(&self) -> String {
+        self.clock.now().to_string()
     }
 
     /// Connected instances and those seen within the retention period, by client id.
@@ -580,24 +595,6 @@ async fn writer(instances: std::sync::Weak<Instances>) {
     }
 }
 
-/// The database's timestamp format: `2026-11-25T09:00:00.000Z`.
-pub fn format_time(t: time::OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
-
-pub fn now_text() -> String {
-    format_time(time::OffsetDateTime::now_utc())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,9 +605,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let db = crate::server::db::connect(&url).await.unwrap();
-        let instances = Instances::start(db.clone(), "test-node", Duration::from_secs(3600))
-            .await
-            .unwrap();
+        let instances = Instances::start(
+            db.clone(),
+            crate::server::node::Nodes::One,
+            crate::server::clock::Clock::system(),
+            "test-node",
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
         let scope = ("ns".to_string(), "prod".to_string());
         instances.connected(&scope, "a", &Context::new());
         (dir, db, instances, scope)
@@ -730,7 +733,7 @@ mod tests {
 
     #[test]
     fn times_match_the_database_format() {
-        let t = time::OffsetDateTime::from_unix_timestamp_nanos(1_795_000_000_123_000_000).unwrap();
-        assert_eq!(format_time(t), "2026-11-18T11:06:40.123Z");
+        let clock = crate::server::clock::timestamp(1_795_000_000_123);
+        assert_eq!(clock.to_string(), "2026-11-18T11:06:40.123Z");
     }
 }

@@ -61,7 +61,8 @@ impl NewEntry {
     }
 }
 
-pub async fn record(tx: &mut Tx<'_>, e: NewEntry) -> Result<i64> {
+/// Writes `e` at `now` (or at the previous entry's time, if that is later).
+pub async fn record(tx: &mut Tx<'_>, now: Timestamp, e: NewEntry) -> Result<i64> {
     let id = sqlx::query_scalar(
         // `at` never goes below the previous entry's, even if the clock steps
         // back, so time ranges are id ranges (see `search`).
@@ -78,7 +79,7 @@ pub async fn record(tx: &mut Tx<'_>, e: NewEntry) -> Result<i64> {
     .bind(&e.key)
     .bind(e.details.to_string())
     .bind(&e.trace_id)
-    .bind(super::now())
+    .bind(now)
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)

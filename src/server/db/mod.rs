@@ -6,6 +6,7 @@ mod audit_pg;
 mod columns;
 pub mod configs;
 pub mod environments;
+mod errors;
 pub mod lanes;
 pub mod logins;
 pub mod namespaces;
@@ -19,6 +20,8 @@ pub mod tokens;
 pub mod user_sessions;
 pub mod users;
 pub mod watch;
+
+pub use errors::is_unique_violation;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -193,33 +196,6 @@ pub async fn begin_read(pool: &Pool) -> sqlx::Result<Tx<'static>> {
                 .await
         }
     }
-}
-
-/// Whether `e` says the database cannot be reached (rather than that the query is
-/// wrong): no connection within the pool's wait, a broken connection, or PostgreSQL
-/// shutting down or refusing connections. Answered 503, not 500.
-pub fn is_unreachable(e: &sqlx::Error) -> bool {
-    use sqlx::Error as E;
-    match e {
-        E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => true,
-        // SQLSTATE class 08 (connection exception), 57P01–57P03 (shutting down,
-        // crash shutdown, cannot connect now).
-        E::Database(d) => d
-            .code()
-            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
-        _ => false,
-    }
-}
-
-/// Whether `e` is a unique-constraint violation (the caller answers 409).
-/// Whether PostgreSQL refused a text value it cannot store: a NUL character
-/// (SQLSTATE 22021, character_not_in_repertoire; 22P05, untranslatable_character).
-pub fn is_unstorable_text(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| matches!(&*c, "22021" | "22P05")))
-}
-
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 /// SQLite's connection options for `url`: the file created if missing, WAL, foreign keys.
@@ -404,12 +380,6 @@ impl Sql {
     }
 }
 
-/// Now, as every `…_at` column holds it. Written by the node, on both engines (the
-/// audit log's times never decrease whatever the clocks do; see `audit::record`).
-pub fn now() -> crate::model::Timestamp {
-    ago(0)
-}
-
 #[cfg(test)]
 #[test]
 fn passwords_stay_out_of_messages() {
@@ -422,11 +392,6 @@ fn passwords_stay_out_of_messages() {
         "postgres://gc@db/gc"
     );
     assert_eq!(without_password("sqlite://data/x.db"), "sqlite://data/x.db");
-}
-
-/// `ms` milliseconds before now.
-pub fn ago(ms: i64) -> crate::model::Timestamp {
-    crate::server::ops::plans::time_text(crate::server::ops::plans::now_ms() - ms)
 }
 
 /// A fresh lane salt: 16 lower-case hex digits.

@@ -11,7 +11,8 @@ use crate::server::Core;
 use crate::{Error, Result};
 use std::sync::Arc;
 
-use super::configs::{check_key, MAX_MESSAGE_CHARS};
+use super::configs::check_key;
+use super::lookups::MAX_MESSAGE_CHARS;
 
 /// The query of `GET /api/v1/watch`, as sent.
 #[derive(Debug, Clone, Default, serde::Deserialize)]

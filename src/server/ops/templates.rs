@@ -134,6 +134,7 @@ pub async fn create(
     })?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, "template.create")
             .env(env)
             .details(json!({ "name": new.name, "plan": PlanSpec::from(&plan.redacted()) })),
@@ -171,6 +172,7 @@ pub async fn delete(state: &Core, actor: &Actor, env: &str, name: &str) -> Resul
     db::templates::delete(&mut tx, env_id, name).await?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, "template.delete")
             .env(env)
             .details(
@@ -208,6 +210,7 @@ pub async fn set_default(
     db::templates::set_default(&mut tx, env_id, body.template.as_deref()).await?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, "template.default")
             .env(env)
             .details(json!({ "before": before, "after": body.template })),
