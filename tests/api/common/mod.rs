@@ -9,6 +9,7 @@ pub mod prometheus;
 pub mod sse;
 
 use graycast::api::Application;
+use graycast::server::clock::Clock;
 use graycast::server::ServeConfig;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
@@ -20,6 +21,10 @@ pub struct TestApp {
     pub database_url: String,
     /// A client with its own cookie jar, already signed in as `admin`.
     pub admin: Client,
+    /// The server's clock: it runs with the system's, and a test moves it forward
+    /// (`app.clock.advance(…)`) instead of sleeping through a hold or a timeout. It
+    /// survives [`TestApp::restart_with`].
+    pub clock: Clock,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -40,11 +45,13 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database(&dir).await;
-    let (base, admin, shutdown, server) = serve(&database_url, adjust).await;
+    let clock = Clock::manual();
+    let (base, admin, shutdown, server) = serve(&database_url, &clock, adjust).await;
     TestApp {
         base,
         database_url,
         admin,
+        clock,
         _dir: dir,
         shutdown: Some(shutdown),
         server: Some(server),
@@ -133,8 +140,9 @@ type Served = (
 );
 
 /// Starts a server on `database_url` and signs `admin` in.
-async fn serve(database_url: &str, adjust: impl FnOnce(&mut ServeConfig)) -> Served {
+async fn serve(database_url: &str, clock: &Clock, adjust: impl FnOnce(&mut ServeConfig)) -> Served {
     let mut config = ServeConfig::for_tests(database_url.to_string());
+    config.clock = clock.clone();
     adjust(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -161,7 +169,7 @@ impl TestApp {
                 .expect("the server task ends")
                 .expect("the server stops cleanly");
         }
-        let (base, admin, shutdown, server) = serve(&self.database_url, adjust).await;
+        let (base, admin, shutdown, server) = serve(&self.database_url, &self.clock, adjust).await;
         self.base = base;
         self.admin = admin;
         self.shutdown = Some(shutdown);
