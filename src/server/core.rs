@@ -1,7 +1,7 @@
 //! The core every entry point shares: the REST handlers, the server
 //! functions, the CLI and the tests all call `ops` with one [`Core`].
 
-use super::{auth, db, hub, metrics, node, ops, rollout, subscribers, ServeConfig};
+use super::{auth, db, hub, instances, metrics, node, ops, rollout, ServeConfig};
 use std::sync::Arc;
 
 /// The database, the push hub, the instance registry, the metrics and the
@@ -27,7 +27,7 @@ pub struct Core {
     /// Connected subscribers and the hand-off of committed release events.
     pub hub: hub::Hub,
     /// Subscribers with what they were served and reported, connected or not.
-    pub instances: Arc<subscribers::Instances>,
+    pub instances: Arc<instances::Instances>,
     pub metrics: Arc<metrics::Metrics>,
     /// This process among the nodes sharing the database.
     pub node: Arc<node::Node>,
@@ -82,7 +82,7 @@ impl Core {
         .await
         .map_err(crate::Error::into_process)
         .context("could not join the nodes")?;
-        let instances = subscribers::Instances::start(
+        let instances = instances::Instances::start(
             db.clone(),
             nodes,
             clock.clone(),

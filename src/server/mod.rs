@@ -7,6 +7,7 @@ pub mod core;
 pub mod db;
 pub mod fast;
 pub mod hub;
+pub mod instances;
 pub mod listen;
 pub mod metrics;
 pub mod node;
@@ -14,7 +15,6 @@ pub mod ops;
 pub mod outlet;
 pub mod probe;
 pub mod rollout;
-pub mod subscribers;
 pub mod trace;
 
 pub use self::core::Core;

@@ -3,10 +3,12 @@
 
 pub mod audit;
 mod audit_pg;
+mod audit_rows;
 mod columns;
 pub mod configs;
 pub mod environments;
 mod errors;
+pub mod instances;
 pub mod lanes;
 pub mod logins;
 pub mod namespaces;
@@ -14,7 +16,6 @@ pub mod nodes;
 pub mod notify;
 pub mod plans;
 pub mod releases;
-pub mod subscribers;
 pub mod templates;
 pub mod tokens;
 pub mod user_sessions;
@@ -30,11 +31,20 @@ use std::time::Duration;
 
 // Everything outside `db` speaks of `db::Pool`, `db::Conn`, `db::Tx`, `db::Executor` and
 // `db::SessionStore`; the engine behind them is chosen by the database URL at start
-// (sqlx's `Any` driver: SQLite or PostgreSQL). Queries are written once, in SQL both
-// engines accept (`$n` placeholders, `IS [NOT] DISTINCT FROM`, no engine's own
-// functions); what differs (the write lock, the audit search, trigger errors) is
-// chosen here by [`Engine`], and each engine has its own migrations
-// (`migrations/sqlite`, `migrations/postgres`).
+// (sqlx's `Any` driver: SQLite or PostgreSQL), and the core asks [`Engine::of`] once, when
+// it starts, to decide what differs for the rest of the server (`server::node::Nodes`).
+// Queries are written once, in SQL both engines accept (`IS [NOT] DISTINCT FROM`, no
+// engine's own functions). Placeholders:
+// - Queries of fixed text, and those built with [`Sql`], write `$1`, `$2`, … on both
+//   engines: PostgreSQL numbers its parameters so, and on SQLite a parameter named `$n`
+//   is bound to the n-th value (sqlx reads the number from the name), so a `$n` may be
+//   repeated or appear out of order on both.
+// - The batched instance writes (`instances.rs`) write `?` on SQLite and `$n` on
+//   PostgreSQL: SQLite looks each `$n` name up among the ones before it, which made a
+//   statement of thousands of them slow to prepare.
+// What else differs (the write lock, the read snapshot, the audit search, the cluster
+// notifier, trigger errors) is chosen here by [`Engine`], and each engine has its own
+// migrations (`migrations/sqlite`, `migrations/postgres`).
 type Db = sqlx::Any;
 /// The connection pool.
 pub type Pool = sqlx::Pool<Db>;

@@ -457,7 +457,7 @@ pub async fn delete(
         .await?;
     }
     db::configs::mark_deleted(&mut tx, state.clock.now(), config.id).await?;
-    db::subscribers::forget_key(&mut tx, namespace, env, key).await?;
+    db::instances::forget_key(&mut tx, namespace, env, key).await?;
     db::audit::record(
         &mut tx,
         state.clock.now(),

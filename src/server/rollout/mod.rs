@@ -1,7 +1,7 @@
 //! The rollout scheduler (the specification, section 6): one task per serving process that drives every
 //! running plan. It ticks every `--plan-tick-ms` and wakes at once when something a plan
 //! depends on happened: the instance registry wrote reports or served versions
-//! ([`crate::server::subscribers::Instances::flushed`]), a lane or plan changed, or a guard
+//! ([`crate::server::instances::Instances::flushed`]), a lane or plan changed, or a guard
 //! probe answered ([`Rollouts::wake`]). A failed report therefore aborts its lane within the
 //! registry's flush delay (≤ 1.3 s) plus one evaluation.
 //!

@@ -5,8 +5,12 @@
 //! of a PostgreSQL server (`scripts/pg.sh run …` sets it), a new database on it for
 //! each test: the same suites run on both engines.
 
+#[path = "../../support/eventually.rs"]
+mod eventually;
 pub mod prometheus;
+#[path = "../../support/sse.rs"]
 pub mod sse;
+pub use eventually::{eventually, PATIENCE};
 
 use graycast::api::Application;
 use graycast::server::clock::Clock;
@@ -397,26 +401,5 @@ impl TestApp {
             .unwrap();
         pool.close().await;
         n as usize
-    }
-}
-
-/// How long [`eventually`] waits for a condition before the test fails.
-pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Polls `check` until it returns `Some` (fails after [`PATIENCE`] with `what`).
-pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

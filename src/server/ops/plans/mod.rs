@@ -544,7 +544,10 @@ pub async fn attach(
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
-        .changed(&(path.namespace.clone(), path.env.clone()));
+        .changed(&crate::server::instances::Scope::new(
+            &path.namespace,
+            &path.env,
+        ));
     show(state, path, id).await
 }
 
@@ -655,7 +658,10 @@ pub async fn resume(
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
-        .changed(&(path.namespace.clone(), path.env.clone()));
+        .changed(&crate::server::instances::Scope::new(
+            &path.namespace,
+            &path.env,
+        ));
     show(state, path, lane.0).await
 }
 
