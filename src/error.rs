@@ -288,22 +288,6 @@ mod server_impls {
         }
     }
 
-    impl From<sqlx::Error> for Error {
-        fn from(e: sqlx::Error) -> Self {
-            if crate::server::db::is_unreachable(&e) {
-                Error::unavailable(e)
-            } else if crate::server::db::is_unstorable_text(&e) {
-                // What the API refuses up front (`api::nul`) but a server function let by.
-                Error::new(
-                    crate::ErrorCode::Invalid,
-                    "A text value has a NUL character (\\u0000), which the database cannot store; remove it.",
-                )
-            } else {
-                Error::internal(e)
-            }
-        }
-    }
-
     impl Error {
         /// 400 for a request body the route cannot read; the parser's message may quote the
         /// body, so it is cut (see [`super::elided`]).

@@ -242,6 +242,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         outbound_allow: args.outbound_allow,
         max_probes_in_flight: server::probe::DEFAULT_MAX_PROBES_IN_FLIGHT,
         min_probe_interval_secs: graycast::domain::plan::MIN_INTERVAL_SECS,
+        clock: graycast::server::clock::Clock::system(),
     };
     open_file_limit(config.max_connections);
     if !config.site_root.join("pkg").is_dir() {

@@ -2,9 +2,12 @@
 //! save and release, then restarted on the same database, several times. Each
 //! restart must be ready quickly, and every write it acknowledged must be there.
 
+#[path = "support/eventually.rs"]
+mod eventually;
 #[path = "support/server.rs"]
 mod server;
 
+use eventually::eventually_within;
 use serde_json::{json, Value};
 use server::{client, database, wait_ready, Server};
 use std::sync::{Arc, Mutex};
@@ -224,15 +227,20 @@ async fn kill_9_under_concurrent_writers_loses_nothing_and_restarts_ready() {
             check_acked(&server, &token, key, acked).await;
         }
         // Kill once every writer has had a few more writes acknowledged.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while acked
-            .iter()
-            .zip(&before)
-            .any(|(a, b)| a.lock().unwrap().versions.len() < b.versions.len() + 3)
-        {
-            assert!(Instant::now() < deadline, "the writers made no progress");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let (acked, before) = (&acked, &before);
+        eventually_within(
+            "the writers to make progress",
+            Duration::from_secs(30),
+            Duration::from_millis(10),
+            move || async move {
+                acked
+                    .iter()
+                    .zip(before)
+                    .all(|(a, b)| a.lock().unwrap().versions.len() >= b.versions.len() + 3)
+                    .then_some(())
+            },
+        )
+        .await;
         let log = server.log.clone();
         server.kill();
         for w in writers {

@@ -6,10 +6,14 @@
 //! These run only on PostgreSQL (`GRAYCAST_TEST_POSTGRES`, set by `scripts/pg.sh run` in
 //! `make test`); on SQLite, one process owns the database, and each test says it skipped.
 
+#[path = "support/eventually.rs"]
+mod eventually;
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/sse.rs"]
+mod sse;
 
-use futures_util::StreamExt;
+use eventually::eventually_within;
 use serde_json::{json, Value};
 use server::{client, wait_ready, Server};
 use std::collections::BTreeSet;
@@ -188,62 +192,29 @@ struct Event {
     data: String,
 }
 
-/// A watch stream read over TCP, event by event.
-struct Watch {
-    body: futures_util::stream::BoxStream<'static, reqwest::Result<axum::body::Bytes>>,
-    buf: String,
-}
+/// A watch stream read over TCP, event by event (the shared test SSE client).
+struct Watch(sse::SseStream);
 
 impl Watch {
     async fn open(node: &Server, token: &str, client_id: &str, last_event_id: Option<i64>) -> Self {
-        let mut request = reqwest::Client::new()
-            .get(node.url(&format!(
-                "/api/v1/watch?namespace={NS}&env={ENV}&client_id={client_id}"
-            )))
-            .bearer_auth(token);
-        if let Some(id) = last_event_id {
-            request = request.header("Last-Event-ID", id.to_string());
-        }
-        let r = request.send().await.unwrap();
-        assert_eq!(r.status(), 200);
-        Self {
-            body: r.bytes_stream().boxed(),
-            buf: String::new(),
-        }
+        let url = node.url(&format!(
+            "/api/v1/watch?namespace={NS}&env={ENV}&client_id={client_id}"
+        ));
+        Self(sse::open(&url, token, last_event_id).await)
     }
 
     /// The next event (comments skipped); `None` when the stream ended.
     async fn next(&mut self) -> Option<Event> {
         loop {
-            if let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let mut event = Event {
-                    id: None,
-                    event: "message".into(),
-                    data: String::new(),
-                };
-                let mut any = false;
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id: ") {
-                        event.id = v.trim().parse().ok();
-                        any = true;
-                    } else if let Some(v) = line.strip_prefix("event: ") {
-                        event.event = v.trim().to_string();
-                        any = true;
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        event.data.push_str(v);
-                        any = true;
-                    }
-                }
-                if any {
-                    return Some(event);
-                }
+            let event = self.0.next_within(PATIENCE).await?;
+            if event.event == "comment" {
                 continue;
             }
-            match self.body.next().await {
-                Some(Ok(chunk)) => self.buf.push_str(&String::from_utf8_lossy(&chunk)),
-                _ => return None,
-            }
+            return Some(Event {
+                id: event.id.as_deref().and_then(|id| id.trim().parse().ok()),
+                event: event.event,
+                data: event.data,
+            });
         }
     }
 
@@ -612,29 +583,21 @@ async fn a_stopped_postgres_is_answered_503_streams_stay_open_and_all_recovers()
         .unwrap();
     assert_eq!(ready.status(), 503);
     // The stream stays open meanwhile: its heartbeats keep coming.
-    let beat = tokio::time::timeout(Duration::from_secs(5), watch.body.next()).await;
-    assert!(
-        matches!(beat, Ok(Some(Ok(_)))),
-        "the watch stream ended during the outage"
-    );
+    let beat = watch.0.next_within(Duration::from_secs(5)).await;
+    assert!(beat.is_some(), "the watch stream ended during the outage");
 
     run("resume");
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let ready = client()
-            .get(cluster.node(0).url("/readyz"))
-            .send()
-            .await
-            .unwrap();
-        if ready.status() == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not ready again after PostgreSQL came back"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let node = cluster.node(0);
+    eventually_within(
+        "readiness again after PostgreSQL came back",
+        PATIENCE,
+        Duration::from_millis(200),
+        move || async move {
+            let ready = client().get(node.url("/readyz")).send().await.unwrap();
+            (ready.status() == 200).then_some(())
+        },
+    )
+    .await;
     let (_, event) = cluster.save_and_release(0, "app.txt", "v2").await;
     let events = watch
         .until("the release after the outage", |e| e.id == Some(event))
@@ -709,17 +672,7 @@ async fn instances_and_lane_previews_see_every_nodes_subscribers_and_a_dead_node
         ));
         let token = cluster.token.clone();
         async move {
-            let r = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            let mut w = Watch {
-                body: r.bytes_stream().boxed(),
-                buf: String::new(),
-            };
+            let mut w = Watch(sse::open(&url, &token, None).await);
             w.until("the config", |e| e.id == Some(first)).await;
             w
         }

@@ -12,7 +12,7 @@ pub async fn list_instances(
     after: Option<String>,
 ) -> Result<InstancePage, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::subscribers::instances(
+    crate::server::ops::instances::instances(
         &state,
         &actor,
         &crate::model::EnvPath::new(namespace, env),

@@ -3,10 +3,10 @@
 use crate::model::{EnvPath, InstancesQuery, Report, HEARTBEAT_HEADER, SYNCED_COMMENT};
 use crate::server::auth::Actor;
 use crate::server::hub::{Owner, Subscription};
+use crate::server::instances::{Change, Scope};
 use crate::server::listen::LiveHandoff;
-use crate::server::ops::{self, subscribers::WatchQuery};
+use crate::server::ops::{self, instances::WatchQuery};
 use crate::server::outlet::{Live, Outlet};
-use crate::server::subscribers::{Change, Scope};
 use crate::server::AppState;
 use crate::Result;
 use axum::body::{Body, Bytes};
@@ -95,8 +95,7 @@ async fn watch(
 ) -> Result<Response> {
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let outlet = outlet.map(|Extension(outlet)| outlet);
-    let subscription =
-        ops::subscribers::watch(&state, &actor, query, last_event_id, outlet).await?;
+    let subscription = ops::instances::watch(&state, &actor, query, last_event_id, outlet).await?;
     let Subscription {
         mut initial,
         queue,
@@ -152,7 +151,7 @@ async fn report(
     actor: Actor,
     Json(body): Json<Report>,
 ) -> Result<StatusCode> {
-    ops::subscribers::report(&state, &actor, body).await?;
+    ops::instances::report(&state, &actor, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -164,7 +163,7 @@ async fn instances(
     QueryParams(query): QueryParams<InstancesQuery>,
 ) -> Result<impl IntoResponse> {
     Ok(Json(
-        ops::subscribers::instances(&state, &actor, &at, &query).await?,
+        ops::instances::instances(&state, &actor, &at, &query).await?,
     ))
 }
 
@@ -184,8 +183,8 @@ async fn instances_stream(
     // Subscribed before the check below, so a close after it is seen.
     let mut closed = state.hub.closed_owners();
     let first_page = InstancesQuery::default();
-    let first = ops::subscribers::instances(&state, &actor, &at, &first_page).await?;
-    ops::subscribers::still_authorized(&state, &actor).await?;
+    let first = ops::instances::instances(&state, &actor, &at, &first_page).await?;
+    ops::instances::still_authorized(&state, &actor).await?;
     let first = frame("instances", &first);
     let owner = Owner::of(&actor);
     // Ends when the caller's token is revoked or its user changes (they
@@ -201,7 +200,7 @@ async fn instances_stream(
     };
     let feed = InstancesFeed {
         state: state.clone(),
-        scope: (at.namespace, at.env),
+        scope: Scope::new(at.namespace, at.env),
         changes,
         ticker: heartbeat(state.config.heartbeat),
         due: VecDeque::new(),
@@ -235,7 +234,7 @@ impl InstancesFeed {
 
     /// The next frame; `None` ends the stream.
     async fn next(&mut self) -> Option<Bytes> {
-        let (namespace, env) = &self.scope;
+        let Scope { namespace, env } = &self.scope;
         loop {
             if !self.due.is_empty() {
                 let chunk = self.due.len().min(Self::CHUNK);
@@ -297,7 +296,7 @@ impl InstancesFeed {
 
     /// `instance` events for those of `ids` listed, `removed` for the others.
     async fn instances(&self, ids: &[String]) -> Option<Bytes> {
-        let (namespace, env) = &self.scope;
+        let Scope { namespace, env } = &self.scope;
         let found = match self.state.instances.listed(namespace, env, ids).await {
             Ok(found) => found,
             Err(e) => {

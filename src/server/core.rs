@@ -1,13 +1,18 @@
 //! The core every entry point shares: the REST handlers, the server
 //! functions, the CLI and the tests all call `ops` with one [`Core`].
 
-use super::{auth, db, hub, metrics, node, ops, rollout, subscribers, ServeConfig};
+use super::{auth, db, hub, instances, metrics, node, ops, rollout, ServeConfig};
 use std::sync::Arc;
 
 /// The database, the push hub, the instance registry, the metrics and the
 /// settings, with the sign-in and content-work limits built from them.
 pub struct Core {
     pub db: db::Pool,
+    /// What sets this deployment apart, decided once from the database at start: one node
+    /// or several sharing it. Ops ask this, never which database is underneath.
+    pub nodes: node::Nodes,
+    /// What time it is (the system's, or a test's manual clock; see [`ServeConfig::clock`]).
+    pub clock: super::clock::Clock,
     /// The settings the server was started with.
     pub config: ServeConfig,
     pub login_throttle: auth::LoginThrottle,
@@ -22,7 +27,7 @@ pub struct Core {
     /// Connected subscribers and the hand-off of committed release events.
     pub hub: hub::Hub,
     /// Subscribers with what they were served and reported, connected or not.
-    pub instances: Arc<subscribers::Instances>,
+    pub instances: Arc<instances::Instances>,
     pub metrics: Arc<metrics::Metrics>,
     /// This process among the nodes sharing the database.
     pub node: Arc<node::Node>,
@@ -53,7 +58,13 @@ impl Core {
     ) -> anyhow::Result<(Arc<Self>, Option<ops::setup::FirstStart>)> {
         use anyhow::Context;
         let db = db::connect(&config.database_url).await?;
-        let first_start = ops::setup::first_start(&db, config.admin_password.as_deref())
+        // The one place that asks which database is underneath.
+        let nodes = match db::Engine::of(&db) {
+            db::Engine::Sqlite => node::Nodes::One,
+            db::Engine::Postgres => node::Nodes::Several,
+        };
+        let clock = config.clock.clone();
+        let first_start = ops::setup::first_start(&db, &clock, config.admin_password.as_deref())
             .await
             .map_err(crate::Error::into_process)
             .context("could not create the first admin")?;
@@ -64,17 +75,23 @@ impl Core {
         let metrics = Arc::new(metrics::Metrics::default());
         let node = node::Node::start(
             db.clone(),
+            clock.clone(),
             config.node_timeout,
             Some(config.listen.to_string()),
         )
         .await
         .map_err(crate::Error::into_process)
         .context("could not join the nodes")?;
-        let instances =
-            subscribers::Instances::start(db.clone(), &node.id, config.instance_retention)
-                .await
-                .map_err(crate::Error::into_process)
-                .context("could not load the instances")?;
+        let instances = instances::Instances::start(
+            db.clone(),
+            nodes,
+            clock.clone(),
+            &node.id,
+            config.instance_retention,
+        )
+        .await
+        .map_err(crate::Error::into_process)
+        .context("could not load the instances")?;
         let limits = hub::Limits {
             max_streams: config.max_streams_per_token,
             max_instances: config.max_instances_per_token,
@@ -93,10 +110,10 @@ impl Core {
         let config_tick = config.plan_tick;
         let login_throttle = auth::LoginThrottle::new(&config.login);
         let password_checks = auth::PasswordChecks::new(&config.login, metrics.clone());
-        // One scheduler across nodes on PostgreSQL, by a lease; SQLite has one node.
-        let rollouts = Arc::new(match db::Engine::of(&db) {
-            db::Engine::Sqlite => rollout::Rollouts::new(config_tick),
-            db::Engine::Postgres => rollout::Rollouts::with_lease(
+        // One scheduler across several nodes, by a lease.
+        let rollouts = Arc::new(match nodes {
+            node::Nodes::One => rollout::Rollouts::new(config_tick),
+            node::Nodes::Several => rollout::Rollouts::with_lease(
                 config_tick,
                 Box::new(node::DbLease::new(node.clone())),
             ),
@@ -107,6 +124,8 @@ impl Core {
         );
         let core = Self {
             db,
+            nodes,
+            clock,
             config,
             login_throttle,
             password_checks,

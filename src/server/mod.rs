@@ -2,10 +2,12 @@
 
 pub mod assets;
 pub mod auth;
+pub mod clock;
 pub mod core;
 pub mod db;
 pub mod fast;
 pub mod hub;
+pub mod instances;
 pub mod listen;
 pub mod metrics;
 pub mod node;
@@ -13,7 +15,6 @@ pub mod ops;
 pub mod outlet;
 pub mod probe;
 pub mod rollout;
-pub mod subscribers;
 pub mod trace;
 
 pub use self::core::Core;
@@ -73,6 +74,9 @@ pub struct ServeConfig {
     /// The shortest `interval_secs` a new plan's polled guard may have; running plans are
     /// polled no more often either.
     pub min_probe_interval_secs: u32,
+    /// What time it is for plan holds, node timeouts, instance retention and the times
+    /// written into rows: the system's, or a manual clock a test moves.
+    pub clock: clock::Clock,
 }
 
 impl ServeConfig {
@@ -103,6 +107,7 @@ impl ServeConfig {
             outbound_allow: Vec::new(),
             max_probes_in_flight: probe::DEFAULT_MAX_PROBES_IN_FLIGHT,
             min_probe_interval_secs: crate::domain::plan::MIN_INTERVAL_SECS,
+            clock: clock::Clock::system(),
         }
     }
 

@@ -3,13 +3,64 @@
 //! disconnected, and takes the plan scheduler's lease when no live node holds it.
 //!
 //! On SQLite there is one node; the same rows are written, and the lease is not used
-//! ([`crate::server::rollout::SoleNode`]).
+//! ([`SoleNode`]).
 
+use crate::server::clock::Clock;
 use crate::server::db::{self, nodes as sql};
-use crate::server::rollout::Lease;
 use futures_util::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// One node, or several sharing the database: decided once when the core starts (from the
+/// database: SQLite has one node, PostgreSQL may have several), so no operation asks which
+/// database is underneath.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nodes {
+    /// This process is the only one serving the database.
+    One,
+    /// Other nodes may serve the same database.
+    Several,
+}
+
+impl Nodes {
+    /// Whether other nodes may count sign-in attempts, serve instances and hold the rollout
+    /// lease: then sign-in attempts are also counted in the database, the connected
+    /// instances are read from the shared rows, and a restarted node leaves the other
+    /// nodes' streams listed as they are.
+    pub fn shared(self) -> bool {
+        self == Self::Several
+    }
+}
+
+/// Exactly one scheduler may drive a plan. On SQLite one process owns the database, so
+/// [`SoleNode`] always holds the lease. With several nodes on PostgreSQL (the specification, section 8)
+/// the lease plugs in here: a one-row table `scheduler_lease (holder, expires_at)` taken with
+/// `UPDATE … SET holder = $me, expires_at = now() + 15 s WHERE holder = $me OR expires_at <
+/// now()` and renewed every 5 s; `held` answers whether this node's last renewal succeeded and
+/// has not expired. The moves themselves stay safe even during a hand-over: every move re-reads
+/// the plan inside its write transaction and is refused when the plan is no longer at the step
+/// and state it was decided on (`ops::plans::carry_out`), so two schedulers can never both
+/// advance one step.
+pub trait Lease: Send + Sync {
+    fn held(&self) -> BoxFuture<'_, bool>;
+    /// Whether the last [`Lease::held`] found the lease held and it has not run out since.
+    fn holds(&self) -> bool {
+        true
+    }
+    /// This node stops driving plans (it shuts down): another may take over at once.
+    fn give_up(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// The lease of a database only this process serves (SQLite): always held.
+pub struct SoleNode;
+
+impl Lease for SoleNode {
+    fn held(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { true })
+    }
+}
 
 /// The lease the plan scheduler runs under.
 pub const SCHEDULER_LEASE: &str = "plan_scheduler";
@@ -18,6 +69,7 @@ pub struct Node {
     /// Drawn at start: a restarted node is a new node.
     pub id: String,
     db: db::Pool,
+    clock: Clock,
     /// A node silent this long is dead: its instances are marked disconnected and its
     /// lease may be taken (the lease lasts two thirds of it, renewed every third).
     pub timeout: Duration,
@@ -28,20 +80,23 @@ impl Node {
     /// dead nodes' instances each time, until the returned node is dropped.
     pub async fn start(
         db: db::Pool,
+        clock: Clock,
         timeout: Duration,
         address: Option<String>,
     ) -> crate::Result<Arc<Self>> {
         let node = Arc::new(Self {
             id: hex::encode(rand::random::<[u8; 8]>()),
             db,
+            clock,
             timeout,
         });
-        sql::join(&node.db, &node.id, address.as_deref()).await?;
+        sql::join(&node.db, node.clock.now(), &node.id, address.as_deref()).await?;
         let weak = Arc::downgrade(&node);
         let every = node.timeout / 3;
+        let clock = node.clock.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(every).await;
+                clock.sleep(every).await;
                 let Some(node) = weak.upgrade() else {
                     return;
                 };
@@ -54,8 +109,9 @@ impl Node {
     }
 
     async fn beat(&self) -> sqlx::Result<()> {
-        sql::heartbeat(&self.db, &self.id).await?;
-        let marked = sql::sweep(&self.db, self.timeout.as_millis() as i64).await?;
+        let now = self.clock.now();
+        sql::heartbeat(&self.db, now, &self.id).await?;
+        let marked = sql::sweep(&self.db, now, self.timeout.as_millis() as i64).await?;
         if marked > 0 {
             tracing::info!(
                 marked,
@@ -120,6 +176,7 @@ impl Lease for DbLease {
             }
             let taken = sql::take_lease(
                 &self.node.db,
+                self.node.clock.now(),
                 SCHEDULER_LEASE,
                 &self.node.id,
                 ttl.as_millis() as i64,

@@ -14,7 +14,6 @@
 //! writes. A backlog longer than [`QUEUE_FRAMES`] means the subscriber is not
 //! reading: the hub drops it, as it drops a slow queued stream.
 
-use crate::server::hub::QUEUE_FRAMES;
 use axum::body::Bytes;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -22,6 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
+
+/// Frames a subscriber may have waiting before it counts as stuck and is dropped.
+pub const QUEUE_FRAMES: usize = 16;
 
 /// A subscriber whose socket stays full this long (it stopped reading) is
 /// cut off, unless the outlet is given another time ([`Outlet::with_write_timeout`]).

@@ -199,8 +199,9 @@ fn admit(state: &Core, actor: Actor) -> Result<Actor> {
     }
     if state.token_use.due(id) {
         let db = state.db.clone();
+        let now = state.clock.now();
         tokio::spawn(async move {
-            if let Err(e) = db::tokens::touch(&db, id).await {
+            if let Err(e) = db::tokens::touch(&db, now, id).await {
                 tracing::warn!(error = %e, token = id, "could not record a token's use");
             }
         });

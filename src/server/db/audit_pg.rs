@@ -12,7 +12,7 @@
 //! the few matches then sorted). Both parts run in one snapshot (`begin_read`), with the
 //! planner told which kind of scan to use and planning for the actual words every time.
 
-use super::audit::{AuditRow, Filters, COLUMNS};
+use super::audit_rows::{AuditRow, Filters, COLUMNS};
 use super::{Sql, Tx};
 use crate::domain::audit::SearchTerm;
 

@@ -108,7 +108,12 @@ pub async fn insert(
 
 /// Moves the latest version from `base` to `base + 1`; false when `base` is
 /// no longer the latest (someone saved in between).
-pub async fn advance_latest(tx: &mut Tx<'_>, config_id: i64, base: i64) -> Result<bool> {
+pub async fn advance_latest(
+    tx: &mut Tx<'_>,
+    now: crate::domain::time::Timestamp,
+    config_id: i64,
+    base: i64,
+) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE configs
             SET latest_version = latest_version + 1,
@@ -117,13 +122,18 @@ pub async fn advance_latest(tx: &mut Tx<'_>, config_id: i64, base: i64) -> Resul
     )
     .bind(config_id)
     .bind(base)
-    .bind(super::now())
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn set_stable(tx: &mut Tx<'_>, config_id: i64, version: i64) -> Result<()> {
+pub async fn set_stable(
+    tx: &mut Tx<'_>,
+    now: crate::domain::time::Timestamp,
+    config_id: i64,
+    version: i64,
+) -> Result<()> {
     sqlx::query(
         "UPDATE configs
             SET stable_version = $1, updated_at = $3
@@ -131,7 +141,7 @@ pub async fn set_stable(tx: &mut Tx<'_>, config_id: i64, version: i64) -> Result
     )
     .bind(version)
     .bind(config_id)
-    .bind(super::now())
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -139,7 +149,11 @@ pub async fn set_stable(tx: &mut Tx<'_>, config_id: i64, version: i64) -> Result
 
 /// Marks a live config deleted; its versions, release events and lanes stay
 /// with its row as history, and its key is free for a new config.
-pub async fn mark_deleted(tx: &mut Tx<'_>, config_id: i64) -> Result<()> {
+pub async fn mark_deleted(
+    tx: &mut Tx<'_>,
+    now: crate::domain::time::Timestamp,
+    config_id: i64,
+) -> Result<()> {
     sqlx::query(
         "UPDATE configs
             SET deleted_at = $2,
@@ -147,7 +161,7 @@ pub async fn mark_deleted(tx: &mut Tx<'_>, config_id: i64) -> Result<()> {
           WHERE id = $1",
     )
     .bind(config_id)
-    .bind(super::now())
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -185,7 +185,12 @@ pub struct LaneRuleRow<'a> {
     pub priority: i64,
 }
 
-pub async fn update(tx: &mut Tx<'_>, id: i64, r: LaneRuleRow<'_>) -> Result<Lane> {
+pub async fn update(
+    tx: &mut Tx<'_>,
+    now: crate::domain::time::Timestamp,
+    id: i64,
+    r: LaneRuleRow<'_>,
+) -> Result<Lane> {
     let row: LaneRow = sqlx::query_as(&format!(
         "UPDATE lanes
             SET selector = $1, targets = $2, percentage_bp = $3, priority = $4,
@@ -197,7 +202,7 @@ pub async fn update(tx: &mut Tx<'_>, id: i64, r: LaneRuleRow<'_>) -> Result<Lane
     .bind(i64::from(r.percentage_bp))
     .bind(r.priority)
     .bind(id)
-    .bind(super::now())
+    .bind(now)
     .fetch_one(&mut **tx)
     .await?;
     Ok(row.into())
@@ -206,6 +211,7 @@ pub async fn update(tx: &mut Tx<'_>, id: i64, r: LaneRuleRow<'_>) -> Result<Lane
 /// Closes an active lane as `promoted` or `aborted` by release event `event`.
 pub async fn close(
     tx: &mut Tx<'_>,
+    now: crate::domain::time::Timestamp,
     id: i64,
     status: crate::model::LaneStatus,
     event: i64,
@@ -219,7 +225,7 @@ pub async fn close(
     .bind(status)
     .bind(event)
     .bind(id)
-    .bind(super::now())
+    .bind(now)
     .fetch_one(&mut **tx)
     .await?;
     Ok(row.into())

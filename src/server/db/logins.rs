@@ -1,7 +1,8 @@
 //! Sign-in attempts shared by every node (PostgreSQL; the specification, section 8): the
 //! same limits as the in-memory throttle (`auth::LoginThrottle`), counted over all nodes.
 
-use super::{ago, now, Pool};
+use super::Pool;
+use crate::domain::time::Timestamp;
 use sqlx::Result;
 
 /// Why an attempt was refused: which count is full, and how long until its oldest
@@ -12,16 +13,17 @@ pub enum Full {
 }
 
 /// Counts an attempt by `username` (when it can be a user's) from `source` against the
-/// attempts of the last `window_ms` on every node: `Ok(id)` of the row that counts it
+/// attempts of the `window_ms` before `now` on every node: `Ok(id)` of the row that counts it
 /// (removed again by [`forget`] when it was no failure), or the count that is full.
 pub async fn reserve(
     db: &Pool,
+    now: Timestamp,
     source: &str,
     username: Option<&str>,
     window_ms: i64,
     (per_source, per_pair): (i64, i64),
 ) -> Result<std::result::Result<i64, Full>> {
-    let since = ago(window_ms);
+    let since = crate::server::clock::timestamp(now.unix_ms() - window_ms);
     let mut tx = super::begin_write(db).await?;
     sqlx::query("DELETE FROM login_attempts WHERE at < $1")
         .bind(since)
@@ -29,7 +31,7 @@ pub async fn reserve(
         .await?;
     let wait = |oldest: Option<crate::model::Timestamp>| {
         oldest
-            .map_or(0, |t| t.unix_ms() + window_ms - now().unix_ms())
+            .map_or(0, |t| t.unix_ms() + window_ms - now.unix_ms())
             .max(1)
     };
     let (count, oldest): (i64, Option<crate::model::Timestamp>) =
@@ -57,7 +59,7 @@ pub async fn reserve(
     )
     .bind(source)
     .bind(username)
-    .bind(now())
+    .bind(now)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

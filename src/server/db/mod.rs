@@ -3,9 +3,12 @@
 
 pub mod audit;
 mod audit_pg;
+mod audit_rows;
 mod columns;
 pub mod configs;
 pub mod environments;
+mod errors;
+pub mod instances;
 pub mod lanes;
 pub mod logins;
 pub mod namespaces;
@@ -13,12 +16,13 @@ pub mod nodes;
 pub mod notify;
 pub mod plans;
 pub mod releases;
-pub mod subscribers;
 pub mod templates;
 pub mod tokens;
 pub mod user_sessions;
 pub mod users;
 pub mod watch;
+
+pub use errors::is_unique_violation;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -27,11 +31,20 @@ use std::time::Duration;
 
 // Everything outside `db` speaks of `db::Pool`, `db::Conn`, `db::Tx`, `db::Executor` and
 // `db::SessionStore`; the engine behind them is chosen by the database URL at start
-// (sqlx's `Any` driver: SQLite or PostgreSQL). Queries are written once, in SQL both
-// engines accept (`$n` placeholders, `IS [NOT] DISTINCT FROM`, no engine's own
-// functions); what differs (the write lock, the audit search, trigger errors) is
-// chosen here by [`Engine`], and each engine has its own migrations
-// (`migrations/sqlite`, `migrations/postgres`).
+// (sqlx's `Any` driver: SQLite or PostgreSQL), and the core asks [`Engine::of`] once, when
+// it starts, to decide what differs for the rest of the server (`server::node::Nodes`).
+// Queries are written once, in SQL both engines accept (`IS [NOT] DISTINCT FROM`, no
+// engine's own functions). Placeholders:
+// - Queries of fixed text, and those built with [`Sql`], write `$1`, `$2`, … on both
+//   engines: PostgreSQL numbers its parameters so, and on SQLite a parameter named `$n`
+//   is bound to the n-th value (sqlx reads the number from the name), so a `$n` may be
+//   repeated or appear out of order on both.
+// - The batched instance writes (`instances.rs`) write `?` on SQLite and `$n` on
+//   PostgreSQL: SQLite looks each `$n` name up among the ones before it, which made a
+//   statement of thousands of them slow to prepare.
+// What else differs (the write lock, the read snapshot, the audit search, the cluster
+// notifier, trigger errors) is chosen here by [`Engine`], and each engine has its own
+// migrations (`migrations/sqlite`, `migrations/postgres`).
 type Db = sqlx::Any;
 /// The connection pool.
 pub type Pool = sqlx::Pool<Db>;
@@ -193,33 +206,6 @@ pub async fn begin_read(pool: &Pool) -> sqlx::Result<Tx<'static>> {
                 .await
         }
     }
-}
-
-/// Whether `e` says the database cannot be reached (rather than that the query is
-/// wrong): no connection within the pool's wait, a broken connection, or PostgreSQL
-/// shutting down or refusing connections. Answered 503, not 500.
-pub fn is_unreachable(e: &sqlx::Error) -> bool {
-    use sqlx::Error as E;
-    match e {
-        E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => true,
-        // SQLSTATE class 08 (connection exception), 57P01–57P03 (shutting down,
-        // crash shutdown, cannot connect now).
-        E::Database(d) => d
-            .code()
-            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
-        _ => false,
-    }
-}
-
-/// Whether `e` is a unique-constraint violation (the caller answers 409).
-/// Whether PostgreSQL refused a text value it cannot store: a NUL character
-/// (SQLSTATE 22021, character_not_in_repertoire; 22P05, untranslatable_character).
-pub fn is_unstorable_text(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| matches!(&*c, "22021" | "22P05")))
-}
-
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 /// SQLite's connection options for `url`: the file created if missing, WAL, foreign keys.
@@ -404,12 +390,6 @@ impl Sql {
     }
 }
 
-/// Now, as every `…_at` column holds it. Written by the node, on both engines (the
-/// audit log's times never decrease whatever the clocks do; see `audit::record`).
-pub fn now() -> crate::model::Timestamp {
-    ago(0)
-}
-
 #[cfg(test)]
 #[test]
 fn passwords_stay_out_of_messages() {
@@ -422,11 +402,6 @@ fn passwords_stay_out_of_messages() {
         "postgres://gc@db/gc"
     );
     assert_eq!(without_password("sqlite://data/x.db"), "sqlite://data/x.db");
-}
-
-/// `ms` milliseconds before now.
-pub fn ago(ms: i64) -> crate::model::Timestamp {
-    crate::server::ops::plans::time_text(crate::server::ops::plans::now_ms() - ms)
 }
 
 /// A fresh lane salt: 16 lower-case hex digits.

@@ -1,17 +1,20 @@
 //! The nodes sharing the database and the leases between them (the specification,
-//! section 8). Times are the nodes' own clocks, like every `…_at` column.
+//! section 8). Times are the nodes' own clocks (`now`, from the core's clock), like every
+//! `…_at` column.
 
-use super::{ago, now, Pool};
+use super::Pool;
+use crate::domain::time::Timestamp;
+use crate::server::clock::timestamp;
 use sqlx::Result;
 
 /// Records `id` as a live node (a restarted node draws a new id).
-pub async fn join(db: &Pool, id: &str, address: Option<&str>) -> Result<()> {
+pub async fn join(db: &Pool, now: Timestamp, id: &str, address: Option<&str>) -> Result<()> {
     sqlx::query(
         "INSERT INTO nodes (id, started_at, heartbeat_at, address) VALUES ($1, $2, $2, $3)
          ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
     )
     .bind(id)
-    .bind(now())
+    .bind(now)
     .bind(address)
     .execute(db)
     .await?;
@@ -19,43 +22,49 @@ pub async fn join(db: &Pool, id: &str, address: Option<&str>) -> Result<()> {
 }
 
 /// The node says it is alive.
-pub async fn heartbeat(db: &Pool, id: &str) -> Result<()> {
+pub async fn heartbeat(db: &Pool, now: Timestamp, id: &str) -> Result<()> {
     let done = sqlx::query("UPDATE nodes SET heartbeat_at = $2 WHERE id = $1")
         .bind(id)
-        .bind(now())
+        .bind(now)
         .execute(db)
         .await?;
     if done.rows_affected() == 0 {
         // Swept by another node after a long pause: it is back.
-        join(db, id, None).await?;
+        join(db, now, id, None).await?;
     }
     Ok(())
 }
 
 /// Marks disconnected the instances of every node that has not heartbeaten for
-/// `timeout_ms` (and those of no known node), then forgets nodes silent for an hour.
+/// `timeout_ms` before `now` (and those of no known node), then forgets nodes silent for an hour.
 /// Returns how many instances it marked.
-pub async fn sweep(db: &Pool, timeout_ms: i64) -> Result<u64> {
+pub async fn sweep(db: &Pool, now: Timestamp, timeout_ms: i64) -> Result<u64> {
     let marked = sqlx::query(
         "UPDATE instances SET connected = 0
           WHERE connected = 1
             AND (node IS NULL
                  OR node NOT IN (SELECT id FROM nodes WHERE heartbeat_at >= $1))",
     )
-    .bind(ago(timeout_ms))
+    .bind(timestamp(now.unix_ms() - timeout_ms))
     .execute(db)
     .await?
     .rows_affected();
     sqlx::query("DELETE FROM nodes WHERE heartbeat_at < $1")
-        .bind(ago(3_600_000))
+        .bind(timestamp(now.unix_ms() - 3_600_000))
         .execute(db)
         .await?;
     Ok(marked)
 }
 
 /// Takes or renews the lease `name` for `holder` until `ttl_ms` from now: true when
-/// `holder` holds it now (it held it, or the last holder's lease had expired).
-pub async fn take_lease(db: &Pool, name: &str, holder: &str, ttl_ms: i64) -> Result<bool> {
+/// `holder` holds it at `now` (it held it, or the last holder's lease had expired).
+pub async fn take_lease(
+    db: &Pool,
+    now: Timestamp,
+    name: &str,
+    holder: &str,
+    ttl_ms: i64,
+) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
          ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
@@ -63,8 +72,8 @@ pub async fn take_lease(db: &Pool, name: &str, holder: &str, ttl_ms: i64) -> Res
     )
     .bind(name)
     .bind(holder)
-    .bind(ago(-ttl_ms))
-    .bind(now())
+    .bind(timestamp(now.unix_ms() + ttl_ms))
+    .bind(now)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -81,10 +90,10 @@ pub async fn release_lease(db: &Pool, name: &str, holder: &str) -> Result<()> {
 }
 
 /// The holder of lease `name` while it has not expired.
-pub async fn lease_holder(db: &Pool, name: &str) -> Result<Option<String>> {
+pub async fn lease_holder(db: &Pool, now: Timestamp, name: &str) -> Result<Option<String>> {
     sqlx::query_scalar("SELECT holder FROM leases WHERE name = $1 AND expires_at >= $2")
         .bind(name)
-        .bind(now())
+        .bind(now)
         .fetch_optional(db)
         .await
 }

@@ -120,7 +120,12 @@ pub struct PlanPosition<'a> {
     pub waiting_for: Option<&'a str>,
 }
 
-pub async fn set_position(tx: &mut Tx<'_>, lane_id: i64, p: PlanPosition<'_>) -> Result<()> {
+pub async fn set_position(
+    tx: &mut Tx<'_>,
+    now: crate::domain::time::Timestamp,
+    lane_id: i64,
+    p: PlanPosition<'_>,
+) -> Result<()> {
     sqlx::query(
         "UPDATE lane_plans
             SET state = $1, step = $2, step_started_at = $3, paused_at = $4,
@@ -136,7 +141,7 @@ pub async fn set_position(tx: &mut Tx<'_>, lane_id: i64, p: PlanPosition<'_>) ->
     .bind(p.reason)
     .bind(p.waiting_for)
     .bind(lane_id)
-    .bind(super::now())
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(())

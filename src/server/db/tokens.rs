@@ -80,14 +80,14 @@ pub async fn find_active_by_hash(
 }
 
 /// Records use at most once a minute per token, to keep reads cheap.
-pub async fn touch(pool: &super::Pool, id: i64) -> Result<()> {
+pub async fn touch(pool: &super::Pool, now: crate::domain::time::Timestamp, id: i64) -> Result<()> {
     sqlx::query(
         "UPDATE tokens SET last_used_at = $2
          WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
     )
     .bind(id)
-    .bind(super::now())
-    .bind(super::ago(60_000))
+    .bind(now)
+    .bind(crate::server::clock::timestamp(now.unix_ms() - 60_000))
     .execute(pool)
     .await?;
     Ok(())
@@ -111,10 +111,10 @@ pub async fn find(tx: &mut Tx<'_>, id: i64) -> Result<Option<TokenInfo>> {
     Ok(row.map(Into::into))
 }
 
-pub async fn revoke(tx: &mut Tx<'_>, id: i64) -> Result<()> {
+pub async fn revoke(tx: &mut Tx<'_>, now: crate::domain::time::Timestamp, id: i64) -> Result<()> {
     sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
         .bind(id)
-        .bind(super::now())
+        .bind(now)
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -1,7 +1,7 @@
 //! Which owner each client id watches with, and the limits per owner.
 
 use crate::server::auth::Actor;
-use crate::server::subscribers::Scope;
+use crate::server::instances::Scope;
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

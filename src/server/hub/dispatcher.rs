@@ -4,12 +4,13 @@
 use super::catalog::Catalog;
 use super::pipeline::{Pipeline, WriteChunk, SPLIT_WRITES_AT, WRITE_CHUNK};
 use super::state::{deleted_frame, load, load_head, ConfigState};
-use super::subscriber::{record_sent, Departed, ScopeEntry, Sink, Subscriber};
+use super::subscriber::{record_sent, Departed, ScopeEntry, ServedBatch, Sink, Subscriber};
 use super::{Attach, Command, FastMap, Mode, Owner};
 use crate::server::db::{self, watch as sql};
+use crate::server::instances::{Instances, Scope};
 use crate::server::metrics::Metrics;
-use crate::server::subscribers::{Instances, Scope, ServedChange};
 use crate::{Error, Result};
+use axum::body::Bytes;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,9 +41,6 @@ pub(super) struct Dispatcher {
 
 /// `departed` is swept this often (or as often as the retention period, if shorter).
 pub(super) const SWEEP_EVERY: Duration = Duration::from_secs(60);
-
-/// Served-version changes for the instances registry.
-pub(super) type ServedBatch = Vec<ServedChange>;
 
 impl Dispatcher {
     pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -120,7 +118,7 @@ impl Dispatcher {
         // The catalog first: whoever is handed an event below and then
         // resolves finds the same state.
         for change in &loaded.changed {
-            let (namespace, env) = &change.scope;
+            let Scope { namespace, env } = &change.scope;
             self.catalog
                 .put(namespace, env, &change.key, change.state.clone());
         }
@@ -187,7 +185,7 @@ impl Dispatcher {
         let mut touched: HashMap<(Scope, String), (i64, i64)> = HashMap::new();
         for e in events {
             let entry = touched
-                .entry(((e.namespace, e.env), e.key))
+                .entry((Scope::new(e.namespace, e.env), e.key))
                 .or_insert((e.id, e.id));
             entry.1 = e.id;
         }
@@ -214,7 +212,7 @@ impl Dispatcher {
         for attach in attaches {
             let scope = &attach.subscriber.lease.scope;
             deletions.push(match attach.last_event_id {
-                Some(last) => sql::deletions_after(&mut tx, &scope.0, &scope.1, last)
+                Some(last) => sql::deletions_after(&mut tx, &scope.namespace, &scope.env, last)
                     .await?
                     .into_iter()
                     .collect(),
@@ -239,7 +237,7 @@ impl Dispatcher {
                     if held.is_some_and(|s| s.all_loaded) || fully_loaded.contains(scope) {
                         continue;
                     }
-                    for head in sql::heads_in_scope(&mut tx, &scope.0, &scope.1).await? {
+                    for head in sql::heads_in_scope(&mut tx, &scope.namespace, &scope.env).await? {
                         let key = head.key.clone();
                         let is_held = held.is_some_and(|s| s.keys.contains_key(&key));
                         if is_held || !loaded_now.insert((scope.clone(), key.clone())) {
@@ -388,9 +386,40 @@ impl Dispatcher {
             self.forget_unwatched(&subscriber.lease.scope);
             return;
         }
-        let scope = subscriber.lease.scope.clone();
-        let scope_entry = self.scopes.entry(scope.clone()).or_default();
-        let mut keys: Vec<String> = match &subscriber.keys {
+        let keys = self.watch_keys(&subscriber);
+        // Only now that this one watches its keys: ending the old one must
+        // not forget the states loaded for both.
+        let client = (
+            subscriber.lease.scope.clone(),
+            subscriber.lease.client_id.clone(),
+        );
+        let resume = self.take_over(&client, subscriber.mode, last_event_id);
+        let Some(initial) = self.initial_frames(&mut subscriber, keys, &deletions, &resume, served)
+        else {
+            return;
+        };
+        if let Some((last, _)) = initial.last() {
+            subscriber.last_id = *last;
+        }
+        self.subscribers.insert(id, subscriber);
+        self.clients.insert(client, id);
+        if reply
+            .send(Ok(initial.into_iter().map(|(_, f)| f).collect()))
+            .is_err()
+        {
+            self.detach(id);
+        }
+    }
+
+    /// Registers `subscriber` as a watcher of its keys (or of the whole scope); the keys
+    /// it is owed a first frame for.
+    fn watch_keys(&mut self, subscriber: &Subscriber) -> Vec<String> {
+        let id = subscriber.lease.id;
+        let scope_entry = self
+            .scopes
+            .entry(subscriber.lease.scope.clone())
+            .or_default();
+        match &subscriber.keys {
             Some(keys) => {
                 for key in keys {
                     scope_entry
@@ -406,11 +435,18 @@ impl Dispatcher {
                 scope_entry.wildcard.insert(id);
                 scope_entry.keys.keys().cloned().collect()
             }
-        };
-        // Only now that this one watches its keys: ending the old one must
-        // not forget the states loaded for both.
-        let client = (scope.clone(), subscriber.lease.client_id.clone());
-        if let Some(old) = self.clients.get(&client).copied() {
+        }
+    }
+
+    /// Ends the stream `client` had open, if any, and takes what its last stream was sent
+    /// when this one resumes exactly where that one left off.
+    fn take_over(
+        &mut self,
+        client: &(Scope, String),
+        mode: Mode,
+        last_event_id: Option<i64>,
+    ) -> Resume {
+        if let Some(old) = self.clients.get(client).copied() {
             if let Some(replaced) = self.subscribers.get(&old) {
                 tracing::info!(client_id = %replaced.lease.client_id, "a new stream of the same client id replaced its stream");
                 replaced.lease.release();
@@ -419,14 +455,29 @@ impl Dispatcher {
         }
         let record = self
             .departed
-            .remove(&client)
+            .remove(client)
             .filter(|d| d.at.elapsed() < self.retention);
-        let exact = subscriber.mode == Mode::Config
+        let exact = mode == Mode::Config
             && last_event_id.is_some_and(|last| record.as_ref().is_some_and(|r| r.last_id == last));
-        let record = record.filter(|_| exact);
-        let Some(scope_entry) = self.scopes.get_mut(&scope) else {
-            return;
-        };
+        Resume {
+            record: record.filter(|_| exact),
+            exact,
+            last_event_id,
+        }
+    }
+
+    /// What a newly attached subscriber is sent first, in event order: each of `keys` it
+    /// does not have yet, and the deletions it is owed. `None` when its scope is gone.
+    fn initial_frames(
+        &mut self,
+        subscriber: &mut Subscriber,
+        mut keys: Vec<String>,
+        deletions: &HashMap<String, i64>,
+        resume: &Resume,
+        served: &mut ServedBatch,
+    ) -> Option<Vec<(i64, Bytes)>> {
+        let scope = subscriber.lease.scope.clone();
+        let scope_entry = self.scopes.get_mut(&scope)?;
         if subscriber.keys.is_none() {
             // Deleted keys are not among the scope's configs.
             let mut gone: Vec<String> = deletions
@@ -437,6 +488,11 @@ impl Dispatcher {
             gone.sort();
             keys.append(&mut gone);
         }
+        let Resume {
+            record,
+            exact,
+            last_event_id,
+        } = resume;
         let mut initial = Vec::new();
         for key in keys {
             let deleted = deletions.get(&key).copied();
@@ -446,7 +502,7 @@ impl Dispatcher {
                 if let (Some(had), Some(_), None) = (had, &entry.state, deleted) {
                     subscriber.sent.insert(key.clone(), had);
                 }
-                if let Some((frame, now)) = entry.next_frame(&scope, &key, &subscriber, event_id) {
+                if let Some((frame, now)) = entry.next_frame(&scope, &key, subscriber, event_id) {
                     // Resuming without a record: a key unchanged since the client's
                     // last event is one it already has.
                     let unchanged = !exact && last_event_id.is_some_and(|last| event_id <= last);
@@ -454,7 +510,7 @@ impl Dispatcher {
                         initial.push((event_id, frame));
                         self.metrics.pushed(None);
                     }
-                    record_sent(&mut subscriber, &key, now, served);
+                    record_sent(subscriber, &key, now, served);
                 }
             }
             let owed = record.is_none() || had.is_some();
@@ -466,17 +522,7 @@ impl Dispatcher {
             }
         }
         initial.sort_by_key(|(event_id, _)| *event_id);
-        if let Some((last, _)) = initial.last() {
-            subscriber.last_id = *last;
-        }
-        self.subscribers.insert(id, subscriber);
-        self.clients.insert(client, id);
-        if reply
-            .send(Ok(initial.into_iter().map(|(_, f)| f).collect()))
-            .is_err()
-        {
-            self.detach(id);
-        }
+        Some(initial)
     }
 
     /// Ends every stream of `owner`.
@@ -591,4 +637,12 @@ pub(super) struct Loaded {
     /// Per attach (in order), when it resumes: the keys of its scope deleted
     /// since its `Last-Event-ID`, with the newest deletion's event.
     pub(super) deletions: Vec<HashMap<String, i64>>,
+}
+
+/// How a newly attached stream resumes: the record of the client's last stream when it
+/// resumes exactly where that one left off (`exact`), and the `Last-Event-ID` it sent.
+struct Resume {
+    record: Option<Departed>,
+    exact: bool,
+    last_event_id: Option<i64>,
 }

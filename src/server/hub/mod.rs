@@ -39,9 +39,9 @@ pub use state::{etag, Answer, ConfigState, Evaluation, Reason, Resolution, Serve
 use crate::domain::Context;
 use crate::model::ReleaseEvent;
 use crate::server::db::{self, watch as sql};
+use crate::server::instances::{Instances, Scope};
 use crate::server::metrics::Metrics;
 use crate::server::outlet::Outlet;
-use crate::server::subscribers::{Instances, Scope};
 use crate::{Error, Result};
 use axum::body::Bytes;
 use dispatcher::Dispatcher;
@@ -53,8 +53,7 @@ use std::time::Instant;
 use subscriber::{Sink, Subscriber};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// Frames a subscriber may have waiting before it counts as stuck and is dropped.
-pub const QUEUE_FRAMES: usize = 16;
+pub use crate::server::outlet::QUEUE_FRAMES;
 
 /// The fan-out's maps, looked up once or twice per subscriber and release:
 /// a fast hash, seeded per map.
@@ -225,7 +224,7 @@ impl Hub {
     /// it gets on connect and the queue of those it gets afterwards.
     pub async fn subscribe(&self, request: WatchRequest) -> Result<Subscription> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let scope = (request.namespace.clone(), request.env.clone());
+        let scope = Scope::new(&request.namespace, &request.env);
         let mut context = request.labels.clone();
         context.insert("client_id".into(), request.client_id.clone());
         self.registry.clients.lock().expect("hub lock").open(
@@ -244,8 +243,8 @@ impl Hub {
             released: AtomicBool::new(false),
         });
         self.registry.register(
-            &scope.0,
-            &scope.1,
+            &scope.namespace,
+            &scope.env,
             ConnectedInstance {
                 client_id: request.client_id.clone(),
                 context: context.clone(),
@@ -313,11 +312,11 @@ async fn load_catalog(db: &db::Pool) -> Result<(i64, Catalog)> {
     let processed = sql::last_event_id(&mut *tx).await?;
     let catalog = Catalog::new(processed);
     for (namespace, env) in sql::scopes(&mut tx).await? {
-        let scope = (namespace, env);
-        for head in sql::heads_in_scope(&mut tx, &scope.0, &scope.1).await? {
+        let scope = Scope::new(namespace, env);
+        for head in sql::heads_in_scope(&mut tx, &scope.namespace, &scope.env).await? {
             let key = head.key.clone();
             let state = state::load_head(&mut tx, &scope, head).await?;
-            catalog.put(&scope.0, &scope.1, &key, Some(Arc::new(state)));
+            catalog.put(&scope.namespace, &scope.env, &key, Some(Arc::new(state)));
         }
     }
     tx.commit().await?;

@@ -3,8 +3,8 @@
 use super::clients::Clients;
 use super::Owner;
 use crate::domain::Context;
+use crate::server::instances::{Instances, Scope};
 use crate::server::metrics::Metrics;
-use crate::server::subscribers::{Instances, Scope};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -37,7 +37,7 @@ impl Registry {
     pub(super) fn connected(&self, namespace: &str, env: &str) -> Vec<ConnectedInstance> {
         let map = self.connected.read().expect("hub lock");
         let mut list: Vec<ConnectedInstance> = map
-            .get(&(namespace.to_string(), env.to_string()))
+            .get(&Scope::new(namespace, env))
             .map(|m| m.values().map(|s| s.instance.clone()).collect())
             .unwrap_or_default();
         list.sort_by(|a, b| a.client_id.cmp(&b.client_id));
@@ -47,7 +47,7 @@ impl Registry {
     pub(super) fn register(&self, namespace: &str, env: &str, instance: ConnectedInstance) {
         let mut map = self.connected.write().expect("hub lock");
         let entry = map
-            .entry((namespace.to_string(), env.to_string()))
+            .entry(Scope::new(namespace, env))
             .or_default()
             .entry(instance.client_id.clone())
             .or_insert_with(|| Streams {
@@ -60,7 +60,7 @@ impl Registry {
 
     pub(super) fn unregister(&self, namespace: &str, env: &str, client_id: &str) {
         let mut map = self.connected.write().expect("hub lock");
-        let scope = (namespace.to_string(), env.to_string());
+        let scope = Scope::new(namespace, env);
         if let Some(m) = map.get_mut(&scope) {
             if let Some(streams) = m.get_mut(client_id) {
                 streams.open -= 1;
@@ -92,7 +92,7 @@ impl Lease {
     pub(super) fn release(&self) {
         if !self.released.swap(true, Ordering::AcqRel) {
             self.registry
-                .unregister(&self.scope.0, &self.scope.1, &self.client_id);
+                .unregister(&self.scope.namespace, &self.scope.env, &self.client_id);
             self.registry
                 .clients
                 .lock()

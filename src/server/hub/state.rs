@@ -6,7 +6,7 @@ use crate::domain::selector::Selector;
 use crate::domain::Context;
 use crate::model::{Deleted, Resolved, Rules, RulesLane, RulesVersion};
 use crate::server::db::{self, watch as sql};
-use crate::server::subscribers::Scope;
+use crate::server::instances::Scope;
 use crate::{Error, Result};
 use axum::body::Bytes;
 use serde_json::value::RawValue;
@@ -291,8 +291,8 @@ pub(super) fn frame(event: &str, id: i64, payload: &impl serde::Serialize) -> By
 
 pub(super) fn deleted_frame(scope: &Scope, key: &str, id: i64) -> Bytes {
     let payload = Deleted {
-        namespace: scope.0.clone(),
-        env: scope.1.clone(),
+        namespace: scope.namespace.clone(),
+        env: scope.env.clone(),
         key: key.to_string(),
     };
     frame("deleted", id, &payload)
@@ -336,8 +336,8 @@ pub(super) async fn load_head(
         ));
     }
     Ok(ConfigState {
-        namespace: scope.0.clone(),
-        env: scope.1.clone(),
+        namespace: scope.namespace.clone(),
+        env: scope.env.clone(),
         format: head.format,
         key: head.key,
         event_id: head.event_id,
@@ -352,7 +352,7 @@ pub(super) async fn load(
     scope: &Scope,
     key: &str,
 ) -> Result<Option<ConfigState>> {
-    match sql::head(&mut *conn, &scope.0, &scope.1, key).await? {
+    match sql::head(&mut *conn, &scope.namespace, &scope.env, key).await? {
         Some(head) => Ok(Some(load_head(conn, scope, head).await?)),
         None => Ok(None),
     }

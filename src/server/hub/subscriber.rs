@@ -1,17 +1,19 @@
 //! Per subscriber: where its frames go and what it has been handed; per
 //! watched key and scope: who watches it and the frames built for it.
 
-use super::dispatcher::ServedBatch;
 use super::state::{deleted_frame, ConfigState, Resolution};
 use super::{FastMap, FastSet, Lease, Mode};
 use crate::domain::Context;
+use crate::server::instances::{Scope, ServedChange};
 use crate::server::outlet::Outlet;
-use crate::server::subscribers::{Scope, ServedChange};
 use axum::body::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
+
+/// Served-version changes for the instance registry.
+pub(super) type ServedBatch = Vec<ServedChange>;
 
 pub(super) struct Subscriber {
     pub(super) lease: Arc<Lease>,

@@ -89,7 +89,7 @@ pub async fn login(
     if ended > 0 {
         entry = entry.details(serde_json::json!({ "sessions_ended": ended }));
     }
-    db::audit::record(&mut tx, entry).await?;
+    db::audit::record(&mut tx, state.clock.now(), entry).await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -105,6 +105,7 @@ async fn audit_failure(state: &Core, actor: &str, reason: &str) -> Result<()> {
     let mut tx = db::begin_write(&state.db).await?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(actor, AuditAction::AuthLoginFailed)
             .details(serde_json::json!({ "reason": reason })),
     )
@@ -150,6 +151,7 @@ pub async fn logout(state: &Core, session: &Session) -> Result<()> {
         }
         db::audit::record(
             &mut tx,
+            state.clock.now(),
             NewEntry::new(&user.username, AuditAction::AuthLogout),
         )
         .await?;
@@ -167,20 +169,21 @@ pub async fn user_of(state: &Core, actor: &authn::Actor) -> Result<Option<User>>
     }
 }
 
-/// On PostgreSQL, counts the attempt against every node's (the in-memory throttle counts
-/// this node's): the row's id, or the same 429 a full count gives. Nothing on SQLite.
+/// With several nodes, counts the attempt against every node's (the in-memory throttle counts
+/// this node's): the row's id, or the same 429 a full count gives. Nothing with one node.
 async fn shared_reserve(
     state: &Core,
     username: Option<&str>,
     source: std::net::IpAddr,
 ) -> Result<Option<i64>> {
-    if db::Engine::of(&state.db) != db::Engine::Postgres {
+    if !state.nodes.shared() {
         return Ok(None);
     }
     let (window, per_source, per_pair) = state.login_throttle.limits();
     let source = crate::server::auth::source_text(source);
     let reserved = db::logins::reserve(
         &state.db,
+        state.clock.now(),
         &source,
         username,
         window.as_millis() as i64,

@@ -1,5 +1,6 @@
 //! Configs and their life: versions, releases, rollbacks, diffs and resolution.
 
+use super::lookups::{find, find_version, message_of, scope};
 use crate::domain::audit::AuditAction;
 use crate::domain::diff::Diff;
 use crate::domain::format::ConfigFormat;
@@ -15,8 +16,8 @@ use crate::server::Core;
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};
 
+pub use super::lookups::MAX_MESSAGE_CHARS;
 pub use crate::domain::key::MAX_KEY_LEN;
-pub const MAX_MESSAGE_CHARS: usize = 2000;
 
 /// Config keys: the rule agents apply to file names ([`crate::domain::key::check_key`]).
 pub fn check_key(key: &str) -> Result<()> {
@@ -43,66 +44,6 @@ async fn check_content(state: &Core, format: ConfigFormat, content: String) -> R
     state.content.validate(format, content).await
 }
 
-pub(super) fn message_of(message: Option<String>) -> Result<String> {
-    let message = message.unwrap_or_default().trim().to_string();
-    if message.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(Error::invalid(
-            "message",
-            format!("The message has more than {MAX_MESSAGE_CHARS} characters; shorten it."),
-        ));
-    }
-    Ok(message)
-}
-
-/// The ids of an existing namespace and environment, or 404 naming the missing one.
-async fn scope(db: impl db::Executor<'_>, namespace: &str, env: &str) -> Result<(i64, i64)> {
-    match db::configs::scope_ids(db, namespace, env).await? {
-        (Some(ns), Some(env)) => Ok((ns, env)),
-        (None, _) => Err(Error::not_found(format!(
-            "There is no namespace named {}.",
-            crate::error::quoted(namespace)
-        ))),
-        (_, None) => Err(Error::not_found(format!(
-            "There is no environment named {}.",
-            crate::error::quoted(env)
-        ))),
-    }
-}
-
-/// An existing config, or 404 naming what is missing.
-pub(super) async fn find(
-    conn: &mut db::Conn,
-    namespace: &str,
-    env: &str,
-    key: &str,
-) -> Result<StoredConfig> {
-    if let Some(found) = db::configs::find(&mut *conn, namespace, env, key).await? {
-        return Ok(found);
-    }
-    scope(&mut *conn, namespace, env).await?;
-    Err(Error::not_found(format!(
-        "There is no config {} in namespace {namespace:?}, environment {env:?}.",
-        crate::error::quoted(key)
-    )))
-}
-
-pub(super) async fn find_version(
-    db: impl db::Executor<'_>,
-    config: &StoredConfig,
-    version: i64,
-) -> Result<Version> {
-    db::configs::version(db, config.id, version)
-        .await?
-        .ok_or_else(|| {
-            let c = &config.config;
-            Error::not_found(format!(
-                "{} has no version {version}; its versions are 1 to {}.",
-                ConfigPath::new(&c.namespace, &c.env, &c.key),
-                c.latest_version
-            ))
-        })
-}
-
 #[tracing::instrument(skip_all)]
 pub async fn list(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Config>> {
     let (namespace, env) = (at.namespace.as_str(), at.env.as_str());
@@ -115,7 +56,7 @@ pub async fn list(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Confi
         }
     }
     // A plan that aborted lately shows in the list too, until a newer lane starts.
-    let since = db::now().unix_ms() - Config::ABORT_SHOWN_HOURS * 3_600_000;
+    let since = state.clock.now_ms() - Config::ABORT_SHOWN_HOURS * 3_600_000;
     for (key, lane) in db::lanes::plan_aborted_in_scope(&state.db, ns_id, env_id).await? {
         let recent = lane.closed_at.is_some_and(|t| t.unix_ms() >= since);
         if let Some(config) = configs.iter_mut().find(|c| c.key == key) {
@@ -127,9 +68,10 @@ pub async fn list(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Confi
         }
     }
     for config in &mut configs {
-        super::plans::summarize(&state.db, &mut config.lanes).await?;
+        super::plans::summarize(&state.db, state.clock.now(), &mut config.lanes).await?;
         if let Some(lane) = config.aborted_lane.as_mut() {
-            super::plans::summarize(&state.db, std::slice::from_mut(lane)).await?;
+            super::plans::summarize(&state.db, state.clock.now(), std::slice::from_mut(lane))
+                .await?;
         }
     }
     Ok(configs)
@@ -143,7 +85,7 @@ pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Confi
     let StoredConfig { id, mut config } = find(&mut conn, namespace, env, key).await?;
     config.lanes = db::lanes::active(&mut *conn, id).await?;
     drop(conn);
-    super::plans::summarize(&state.db, &mut config.lanes).await?;
+    super::plans::summarize(&state.db, state.clock.now(), &mut config.lanes).await?;
     Ok(config)
 }
 
@@ -183,6 +125,7 @@ pub async fn create(state: &Core, actor: &Actor, at: &EnvPath, new: NewConfig) -
     .await?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::ConfigCreate)
             .namespace(namespace)
             .env(env)
@@ -254,7 +197,8 @@ pub async fn save_version(
     let config = find(&mut tx, namespace, env, key).await?;
     let latest = config.config.latest_version;
     if new.base_version != latest
-        || !db::configs::advance_latest(&mut tx, config.id, new.base_version).await?
+        || !db::configs::advance_latest(&mut tx, state.clock.now(), config.id, new.base_version)
+            .await?
     {
         return Err(stale(latest));
     }
@@ -273,6 +217,7 @@ pub async fn save_version(
     .await?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::VersionCreate)
             .namespace(namespace)
             .env(env)
@@ -328,9 +273,10 @@ pub async fn release(
         },
     )
     .await?;
-    db::configs::set_stable(&mut tx, config.id, version).await?;
+    db::configs::set_stable(&mut tx, state.clock.now(), config.id, version).await?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, action)
             .namespace(namespace)
             .env(env)
@@ -492,9 +438,17 @@ pub async fn delete(
     )
     .await?;
     for lane in &lanes {
-        db::lanes::close(&mut tx, lane.id, LaneStatus::Aborted, event.id).await?;
+        db::lanes::close(
+            &mut tx,
+            state.clock.now(),
+            lane.id,
+            LaneStatus::Aborted,
+            event.id,
+        )
+        .await?;
         super::plans::lane_closed(
             &mut tx,
+            state.clock.now(),
             actor,
             path,
             lane,
@@ -503,10 +457,11 @@ pub async fn delete(
         )
         .await?;
     }
-    db::configs::mark_deleted(&mut tx, config.id).await?;
-    db::subscribers::forget_key(&mut tx, namespace, env, key).await?;
+    db::configs::mark_deleted(&mut tx, state.clock.now(), config.id).await?;
+    db::instances::forget_key(&mut tx, namespace, env, key).await?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::ConfigDelete)
             .namespace(namespace)
             .env(env)

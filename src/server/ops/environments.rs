@@ -24,6 +24,7 @@ pub async fn create(state: &Core, actor: &Actor, name: &str) -> Result<Environme
     })?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::EnvironmentCreate)
             .env(name)
             .details(serde_json::json!({ "name": name })),

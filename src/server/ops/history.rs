@@ -2,7 +2,7 @@
 //! (stable, in lanes, was stable, was in lanes, never released), from its release events and
 //! lanes.
 
-use super::configs::{find, find_version};
+use super::lookups::{find, find_version};
 use crate::model::{
     ClosedLane, ConfigPath, HistoryPage, Lane, LaneShare, LaneStatus, ReleaseEvent, ReleaseKind,
     Role, Version, VersionPage, VersionState, VersionStatus, VersionsQuery,

@@ -1,7 +1,7 @@
 //! Gray lanes (the specification, section 2): start, change, promote, abort, preview,
 //! and the resolution of a context to a version, with its explanation.
 
-use super::configs::{find, find_version, message_of};
+use super::lookups::{find, find_version, message_of};
 use crate::domain::audit::AuditAction;
 use crate::domain::lane::{self, LaneRule, LaneVerdict};
 use crate::domain::selector::Selector;
@@ -9,7 +9,7 @@ use crate::domain::Context;
 use crate::error::quoted;
 use crate::model::{
     ConfigPath, Explanation, Lane, LaneId, LaneStatus, LaneUpdate, NewLane, Preview, ReleaseEvent,
-    ReleaseKind, Resolved, Role,
+    ReleaseKind, Resolved, Role, Timestamp,
 };
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
@@ -289,7 +289,7 @@ pub async fn list(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<
     let config = find(&mut conn, namespace, env, key).await?;
     let mut lanes = db::lanes::list(&mut *conn, config.id).await?;
     drop(conn);
-    super::plans::summarize(&state.db, &mut lanes).await?;
+    super::plans::summarize(&state.db, state.clock.now(), &mut lanes).await?;
     Ok(lanes)
 }
 
@@ -354,6 +354,7 @@ pub async fn create(
     .await?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::LaneCreate)
             .namespace(namespace)
             .env(env)
@@ -369,14 +370,28 @@ pub async fn create(
     )
     .await?;
     if let Some(choice) = &choice {
-        super::plans::start_in(&mut tx, actor, path, &lane, choice, event.id).await?;
+        super::plans::start_in(
+            &mut tx,
+            state.clock.now(),
+            actor,
+            path,
+            &lane,
+            choice,
+            event.id,
+        )
+        .await?;
     }
     tx.commit().await?;
     state.hub.publish(&event);
     if choice.is_some() {
         state.metrics.rollout_transition("started");
         state.rollouts.wake();
-        super::plans::summarize(&state.db, std::slice::from_mut(&mut lane)).await?;
+        super::plans::summarize(
+            &state.db,
+            state.clock.now(),
+            std::slice::from_mut(&mut lane),
+        )
+        .await?;
     }
     Ok(lane)
 }
@@ -505,9 +520,10 @@ pub async fn update(
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
-    let (mut after, event) = update_in(&mut tx, actor, &config, id, &change).await?;
+    let at = state.clock.now();
+    let (mut after, event) = update_in(&mut tx, at, actor, &config, id, &change).await?;
     let paused = if change.percentage.is_some() {
-        super::plans::person_took_over(&mut tx, actor, path, &after, event.id).await?
+        super::plans::person_took_over(&mut tx, at, actor, path, &after, event.id).await?
     } else {
         false
     };
@@ -517,7 +533,12 @@ pub async fn update(
         state.metrics.rollout_transition("paused");
         state.rollouts.wake();
     }
-    super::plans::summarize(&state.db, std::slice::from_mut(&mut after)).await?;
+    super::plans::summarize(
+        &state.db,
+        state.clock.now(),
+        std::slice::from_mut(&mut after),
+    )
+    .await?;
     Ok(after)
 }
 
@@ -525,6 +546,7 @@ pub async fn update(
 /// authorized `actor` and publishes the event after the commit).
 pub(super) async fn update_in(
     tx: &mut db::Tx<'_>,
+    at: Timestamp,
     actor: &Actor,
     config: &StoredConfig,
     id: i64,
@@ -536,6 +558,7 @@ pub(super) async fn update_in(
     let selector = rule.selector.to_string();
     let after = db::lanes::update(
         tx,
+        at,
         id,
         db::lanes::LaneRuleRow {
             selector: &selector,
@@ -556,6 +579,7 @@ pub(super) async fn update_in(
     .await?;
     db::audit::record(
         tx,
+        at,
         NewEntry::new(&actor.name, AuditAction::LaneUpdate)
             .namespace(&c.namespace)
             .env(&c.env)
@@ -615,8 +639,9 @@ async fn close(
     let message = message_of(message)?;
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
-    let (lane, event) = close_in(&mut tx, actor, &config, id, &message, how).await?;
-    let ended = super::plans::lane_closed(&mut tx, actor, path, &lane, how, event.id).await?;
+    let at = state.clock.now();
+    let (lane, event) = close_in(&mut tx, at, actor, &config, id, &message, how).await?;
+    let ended = super::plans::lane_closed(&mut tx, at, actor, path, &lane, how, event.id).await?;
     tx.commit().await?;
     state.hub.publish(&event);
     if ended {
@@ -633,6 +658,7 @@ async fn close(
 /// caller authorized `actor` and publishes the event after the commit).
 pub(super) async fn close_in(
     tx: &mut db::Tx<'_>,
+    at: Timestamp,
     actor: &Actor,
     config: &StoredConfig,
     id: i64,
@@ -654,12 +680,13 @@ pub(super) async fn close_in(
     };
     let lane = find_active(&mut *tx, config, id).await?;
     let event = lane_event(tx, actor, config, &lane, action, message).await?;
-    let closed = db::lanes::close(tx, id, status, event.id).await?;
+    let closed = db::lanes::close(tx, at, id, status, event.id).await?;
     if how == Close::Promote {
-        db::configs::set_stable(tx, config.id, lane.version).await?;
+        db::configs::set_stable(tx, at, config.id, lane.version).await?;
     }
     db::audit::record(
         tx,
+        at,
         NewEntry::new(&actor.name, audit)
             .namespace(&c.namespace)
             .env(&c.env)
@@ -695,7 +722,7 @@ async fn preview_rule(
 }
 
 /// The subscribers connected to (namespace, env) now: this node's, and with several nodes
-/// on PostgreSQL also those the shared instance rows say other nodes serve (the
+/// also those the shared instance rows say other nodes serve (the
 /// specification, section 8), by client id.
 async fn connected_everywhere(
     state: &Core,
@@ -703,7 +730,7 @@ async fn connected_everywhere(
     env: &str,
 ) -> Result<Vec<crate::server::hub::ConnectedInstance>> {
     let mut connected = state.hub.connected(namespace, env);
-    if db::Engine::of(&state.db) == db::Engine::Postgres {
+    if state.nodes.shared() {
         let here: std::collections::HashSet<String> =
             connected.iter().map(|c| c.client_id.clone()).collect();
         for instance in state.instances.list(namespace, env).await? {

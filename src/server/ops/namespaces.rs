@@ -47,6 +47,7 @@ pub async fn create(state: &Core, actor: &Actor, new: NewNamespace) -> Result<Na
         })?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::NamespaceCreate)
             .namespace(&new.name)
             .details(serde_json::json!({ "name": new.name, "description": description })),

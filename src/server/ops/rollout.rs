@@ -1,7 +1,7 @@
 //! Rollout progress of a config: per lane, how many of the instances its selector makes eligible
 //! it serves (like with like against its percentage), and what they reported.
 
-use super::configs::find;
+use super::lookups::find;
 use crate::domain::selector::Selector;
 use crate::model::ConfigPath;
 use crate::model::{

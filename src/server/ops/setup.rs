@@ -19,6 +19,7 @@ pub struct FirstStart {
 #[tracing::instrument(skip_all)]
 pub async fn first_start(
     pool: &db::Pool,
+    clock: &crate::server::clock::Clock,
     admin_password: Option<&str>,
 ) -> Result<Option<FirstStart>> {
     if db::users::count(pool).await? > 0 {
@@ -36,6 +37,7 @@ pub async fn first_start(
             db::environments::insert(&mut tx, env).await?;
             db::audit::record(
                 &mut tx,
+                clock.now(),
                 NewEntry::new("system", AuditAction::EnvironmentCreate)
                     .env(env)
                     .details(serde_json::json!({ "name": env, "reason": "first start" })),
@@ -46,6 +48,7 @@ pub async fn first_start(
     let id = db::users::insert(&mut tx, "admin", &hash, Role::Admin, None).await?;
     db::audit::record(
         &mut tx,
+        clock.now(),
         NewEntry::new("system", AuditAction::UserCreate)
             .details(serde_json::json!({ "id": id, "username": "admin", "role": "admin", "reason": "first start" })),
     )

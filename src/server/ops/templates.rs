@@ -135,6 +135,7 @@ pub async fn create(
     })?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::TemplateCreate)
             .env(env)
             .details(json!({ "name": new.name, "plan": PlanSpec::from(&plan.redacted()) })),
@@ -172,6 +173,7 @@ pub async fn delete(state: &Core, actor: &Actor, env: &str, name: &str) -> Resul
     db::templates::delete(&mut tx, env_id, name).await?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::TemplateDelete)
             .env(env)
             .details(
@@ -209,6 +211,7 @@ pub async fn set_default(
     db::templates::set_default(&mut tx, env_id, body.template.as_deref()).await?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::TemplateDefault)
             .env(env)
             .details(json!({ "before": before, "after": body.template })),

@@ -61,6 +61,7 @@ pub async fn create(state: &Core, actor: &Actor, new: NewToken) -> Result<Create
     .await?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::TokenCreate).details(serde_json::json!({
             "id": info.id, "name": info.name, "role": info.role,
             "namespace": info.namespace, "env": info.env, "prefix": info.prefix,
@@ -91,10 +92,11 @@ pub async fn revoke(state: &Core, actor: &Actor, id: i64) -> Result<TokenInfo> {
     if token.revoked_at.is_some() {
         return Ok(token);
     }
-    db::tokens::revoke(&mut tx, id).await?;
+    db::tokens::revoke(&mut tx, state.clock.now(), id).await?;
     db::notify::owner_closed(&mut tx, true, id).await?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::TokenRevoke)
             .details(serde_json::json!({ "id": id, "name": token.name, "prefix": token.prefix })),
     )

@@ -44,6 +44,7 @@ pub async fn create(state: &Core, actor: &Actor, new: NewUser) -> Result<User> {
         })?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::UserCreate).details(serde_json::json!({
             "id": id, "username": new.username, "role": new.role, "env": new.env,
         })),
@@ -96,6 +97,7 @@ pub async fn update(state: &Core, actor: &Actor, id: i64, change: UserUpdate) ->
     db::notify::owner_closed(&mut tx, false, id).await?;
     db::audit::record(
         &mut tx,
+        state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::UserUpdate).details(serde_json::json!({
             "id": id, "username": after.username,
             "before": { "role": before.role, "env": before.env, "disabled": before.disabled },

@@ -7,12 +7,10 @@
 //! and otherwise every [`REFRESH`], so a steady guard costs one row update per half minute.
 
 use super::probes::Answer;
-use crate::domain::plan::guard::{
-    judge_prometheus, judge_reports, judge_webhook, skipped, GuardStatus, Reading,
-};
+use crate::domain::plan::guard::{judge_prometheus, judge_webhook, skipped, GuardStatus, Reading};
 use crate::domain::plan::{Guard, Plan};
 use crate::server::db::{self, plans::LivePlan};
-use crate::server::ops::plans::{now_ms, reading_of, time_text};
+use crate::server::ops::readings::{not_evaluated, reading_of, reports};
 use crate::server::Core;
 use crate::Result;
 use std::time::{Duration, Instant};
@@ -24,70 +22,6 @@ pub const REFRESH: Duration = Duration::from_secs(30);
 pub(super) struct Stored {
     reading: Reading,
     at: Instant,
-}
-
-/// The running or paused plan of an active lane, with its lane and config.
-pub async fn live_plan(db: &db::Pool, lane: i64) -> Result<Option<LivePlan>> {
-    Ok(db::plans::live(db)
-        .await?
-        .into_iter()
-        .find(|p| p.row.lane_id == lane && p.lane_status == "active"))
-}
-
-/// The `reports` guard of `live` right now (its polled guards as last read), for a person's
-/// `advance`; stores nothing.
-pub async fn readings_now(core: &Core, live: &LivePlan, plan: &Plan) -> Result<Vec<Reading>> {
-    let rows = db::plans::guards(&core.db, live.row.lane_id).await?;
-    let mut readings = Vec::with_capacity(plan.guards.len());
-    for (i, guard) in plan.guards.iter().enumerate() {
-        readings.push(match guard {
-            Guard::Reports(g) => reports(core, live, g).await?,
-            _ => match rows.get(i) {
-                Some(row) => reading_of(row)?,
-                None => not_evaluated(),
-            },
-        });
-    }
-    Ok(readings)
-}
-
-fn not_evaluated() -> Reading {
-    Reading {
-        status: GuardStatus::NoData,
-        value: None,
-        message: "not evaluated yet".into(),
-        streak: 0,
-        applied: None,
-    }
-}
-
-async fn reports(
-    core: &Core,
-    live: &LivePlan,
-    guard: &crate::domain::plan::ReportsGuard,
-) -> Result<Reading> {
-    let step_event = live.row.step_event.unwrap_or(0);
-    if core.instances.written_through() < step_event {
-        return Ok(Reading {
-            status: GuardStatus::NoData,
-            value: None,
-            message: format!(
-                "reports guard: waiting for the lane's slice at {} % to be served",
-                live.percentage_bp as f64 / 100.0
-            ),
-            streak: 0,
-            applied: None,
-        });
-    }
-    let served = db::plans::served_set(
-        &core.db,
-        (&live.namespace, &live.env, &live.key),
-        live.version,
-        live.row.lane_id,
-        time_text(live.row.step_started_at),
-    )
-    .await?;
-    Ok(judge_reports(guard, live.version, &served))
 }
 
 /// Every guard of a running plan, evaluated for this turn, and stored as described above.
@@ -155,7 +89,7 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
         readings.push(reading);
     }
     if !to_store.is_empty() {
-        let at = time_text(now_ms());
+        let at = core.clock.now();
         let mut tx = db::begin_write(&core.db).await?;
         for (guard, kind, reading) in &to_store {
             let status = status_word(reading.status);

@@ -1,7 +1,7 @@
 //! The rollout scheduler (the specification, section 6): one task per serving process that drives every
 //! running plan. It ticks every `--plan-tick-ms` and wakes at once when something a plan
 //! depends on happened: the instance registry wrote reports or served versions
-//! ([`crate::server::subscribers::Instances::flushed`]), a lane or plan changed, or a guard
+//! ([`crate::server::instances::Instances::flushed`]), a lane or plan changed, or a guard
 //! probe answered ([`Rollouts::wake`]). A failed report therefore aborts its lane within the
 //! registry's flush delay (≤ 1.3 s) plus one evaluation.
 //!
@@ -18,15 +18,13 @@
 mod evaluate;
 mod probes;
 
-pub use evaluate::{live_plan, readings_now};
-
 use crate::domain::plan::decide::{decide, Decision, PlanState};
 use crate::model::ConfigPath;
 use crate::server::db;
+use crate::server::node::{Lease, SoleNode};
 use crate::server::ops::plans::{self as plan_ops, Move};
 use crate::server::Core;
 use crate::Result;
-use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,36 +32,6 @@ use tokio::sync::Notify;
 
 /// Whether this node may drive plans now.
 ///
-/// Exactly one scheduler may drive a plan. On SQLite one process owns the database, so
-/// [`SoleNode`] always holds the lease. With several nodes on PostgreSQL (the specification, section 8)
-/// the lease plugs in here: a one-row table `scheduler_lease (holder, expires_at)` taken with
-/// `UPDATE … SET holder = $me, expires_at = now() + 15 s WHERE holder = $me OR expires_at <
-/// now()` and renewed every 5 s; `held` answers whether this node's last renewal succeeded and
-/// has not expired. The moves themselves stay safe even during a hand-over: every move re-reads
-/// the plan inside its write transaction and is refused when the plan is no longer at the step
-/// and state it was decided on ([`ops::plans::carry_out`]), so two schedulers can never both
-/// advance one step.
-pub trait Lease: Send + Sync {
-    fn held(&self) -> BoxFuture<'_, bool>;
-    /// Whether the last [`Lease::held`] found the lease held and it has not run out since.
-    fn holds(&self) -> bool {
-        true
-    }
-    /// This node stops driving plans (it shuts down): another may take over at once.
-    fn give_up(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
-}
-
-/// The lease of a database only this process serves (SQLite): always held.
-pub struct SoleNode;
-
-impl Lease for SoleNode {
-    fn held(&self) -> BoxFuture<'_, bool> {
-        Box::pin(async { true })
-    }
-}
-
 /// The scheduler's handle, kept in the [`Core`].
 pub struct Rollouts {
     tick: Duration,
@@ -133,9 +101,11 @@ pub fn spawn(core: &Arc<Core>) {
             }
             let rollouts = core.rollouts.clone();
             let instances = core.instances.clone();
+            let clock = core.clock.clone();
             drop(core);
             tokio::select! {
-                _ = tokio::time::sleep(rollouts.tick) => {}
+                // A manual clock moved past a hold's end wakes it too.
+                _ = clock.sleep(rollouts.tick) => {}
                 _ = rollouts.wake.notified() => {}
                 _ = instances.flushed().notified() => {}
                 _ = closing.changed() => {}
@@ -196,7 +166,7 @@ async fn drive(core: &Arc<Core>, live: &db::plans::LivePlan) -> Result<()> {
         &plan,
         step,
         live.row.step_started_at,
-        plan_ops::now_ms(),
+        core.clock.now_ms(),
         &readings,
     );
     if let Decision::Wait {

@@ -5,10 +5,15 @@
 //! of a PostgreSQL server (`scripts/pg.sh run …` sets it), a new database on it for
 //! each test: the same suites run on both engines.
 
+#[path = "../../support/eventually.rs"]
+mod eventually;
 pub mod prometheus;
+#[path = "../../support/sse.rs"]
 pub mod sse;
+pub use eventually::{eventually, PATIENCE};
 
 use graycast::api::Application;
+use graycast::server::clock::Clock;
 use graycast::server::ServeConfig;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
@@ -20,6 +25,10 @@ pub struct TestApp {
     pub database_url: String,
     /// A client with its own cookie jar, already signed in as `admin`.
     pub admin: Client,
+    /// The server's clock: it runs with the system's, and a test moves it forward
+    /// (`app.clock.advance(…)`) instead of sleeping through a hold or a timeout. It
+    /// survives [`TestApp::restart_with`].
+    pub clock: Clock,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -40,11 +49,13 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database(&dir).await;
-    let (base, admin, shutdown, server) = serve(&database_url, adjust).await;
+    let clock = Clock::manual();
+    let (base, admin, shutdown, server) = serve(&database_url, &clock, adjust).await;
     TestApp {
         base,
         database_url,
         admin,
+        clock,
         _dir: dir,
         shutdown: Some(shutdown),
         server: Some(server),
@@ -133,8 +144,9 @@ type Served = (
 );
 
 /// Starts a server on `database_url` and signs `admin` in.
-async fn serve(database_url: &str, adjust: impl FnOnce(&mut ServeConfig)) -> Served {
+async fn serve(database_url: &str, clock: &Clock, adjust: impl FnOnce(&mut ServeConfig)) -> Served {
     let mut config = ServeConfig::for_tests(database_url.to_string());
+    config.clock = clock.clone();
     adjust(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -161,7 +173,7 @@ impl TestApp {
                 .expect("the server task ends")
                 .expect("the server stops cleanly");
         }
-        let (base, admin, shutdown, server) = serve(&self.database_url, adjust).await;
+        let (base, admin, shutdown, server) = serve(&self.database_url, &self.clock, adjust).await;
         self.base = base;
         self.admin = admin;
         self.shutdown = Some(shutdown);
@@ -389,26 +401,5 @@ impl TestApp {
             .unwrap();
         pool.close().await;
         n as usize
-    }
-}
-
-/// How long [`eventually`] waits for a condition before the test fails.
-pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Polls `check` until it returns `Some` (fails after [`PATIENCE`] with `what`).
-pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

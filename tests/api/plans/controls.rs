@@ -3,11 +3,18 @@
 //! the guards needs (and records) `force`.
 
 use super::*;
-use std::time::Instant;
 
 fn secs(plan: &Value) -> u64 {
     plan["remaining_secs"].as_u64().unwrap()
 }
+
+/// How long the server's clock has run since `since` (its milliseconds).
+fn elapsed(app: &TestApp, since: i64) -> Duration {
+    Duration::from_millis((app.clock.now_ms() - since).max(0) as u64)
+}
+
+/// Long enough for the scheduler to act on a moved clock: several of its ticks.
+const SETTLE: Duration = Duration::from_millis(1000);
 
 #[tokio::test]
 async fn pause_and_resume_keep_the_time_the_hold_had_left() {
@@ -31,8 +38,9 @@ async fn pause_and_resume_keep_the_time_the_hold_had_left() {
     let left = secs(&paused);
     assert!((3..=4).contains(&left), "{paused}");
 
-    // Wall-clock time passes while paused; the hold does not.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Time passes while paused (the server's clock moves on); the hold does not.
+    app.clock.advance(Duration::from_secs(5));
+    tokio::time::sleep(SETTLE).await;
     let still = plan(&app, "app.json", &lane).await;
     assert_eq!(
         (still["state"].clone(), still["step"].clone()),
@@ -40,7 +48,7 @@ async fn pause_and_resume_keep_the_time_the_hold_had_left() {
     );
     assert_eq!(secs(&still), left);
 
-    let resumed_at = Instant::now();
+    let resumed_at = app.clock.now_ms();
     let (status, resumed) = app
         .post_json(
             &lane_path("app.json", &lane["id"], "/plan/resume"),
@@ -53,15 +61,16 @@ async fn pause_and_resume_keep_the_time_the_hold_had_left() {
         secs(&resumed) >= left - 1 && secs(&resumed) <= left,
         "{resumed}"
     );
+    // The time left passes.
+    app.clock.advance(Duration::from_secs(left));
     let advanced = wait_plan(&app, "app.json", &lane, "the plan to advance", |p| {
         p["step"] == 1
     })
     .await;
-    let took = resumed_at.elapsed();
-    // Had the hold run on while paused, it would advance at once; the upper bound only
-    // says it advanced in the end (a loaded machine delays ticks and polls).
+    let took = elapsed(&app, resumed_at);
+    // Had the hold run on while paused, it would advance at once.
     assert!(
-        took >= Duration::from_secs(left - 1) && took < Duration::from_secs(left + 6),
+        took >= Duration::from_secs(left - 1) && took < Duration::from_secs(left + 3),
         "advanced {took:?} after the resume, with {left} s left"
     );
     assert_eq!(
@@ -83,15 +92,15 @@ async fn pause_and_resume_keep_the_time_the_hold_had_left() {
 }
 
 /// A restart in the middle of a hold keeps the step's start: the plan advances when the
-/// hold ends, not a whole hold after the restart. The hold is long enough (12 s, the
-/// restart after 5 s) that the two differ by more than a loaded machine delays a tick.
+/// hold ends, not a whole hold after the restart (12 s, the restart after 5 s; the server's
+/// clock is moved, not waited for).
 #[tokio::test]
 async fn a_restart_mid_hold_resumes_with_the_time_left() {
     const HOLD: u32 = 12;
     let hold = u64::from(HOLD);
     let mut app = app().await;
     config(&app, "app.json").await;
-    let created = Instant::now();
+    let created = app.clock.now_ms();
     let lane = start(
         &app,
         "app.json",
@@ -100,29 +109,30 @@ async fn a_restart_mid_hold_resumes_with_the_time_left() {
     .await;
     let before = plan(&app, "app.json", &lane).await;
     // Part of the hold passes with the server up.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    app.clock.advance(Duration::from_secs(5));
     app.restart_with(|c| c.plan_tick = TICK).await;
-    let restarted = Instant::now();
+    let restarted = app.clock.now_ms();
     let after = plan(&app, "app.json", &lane).await;
     assert_eq!(after["step_started_at"], before["step_started_at"]);
     assert_eq!(after["state"], "running");
     let left = secs(&after);
-    let hold_left = hold - created.elapsed().as_secs().min(hold);
+    let hold_left = hold - elapsed(&app, created).as_secs().min(hold);
     assert!(
         left <= hold_left + 1,
         "{left} s left after the restart: {after}"
     );
+    // The time left passes; a hold begun anew at the restart would go on for HOLD s.
+    app.clock.advance(Duration::from_secs(left));
     let advanced = wait_plan(&app, "app.json", &lane, "the plan to advance", |p| {
         p["step"] == 1
     })
     .await;
-    let took = restarted.elapsed();
-    // A hold begun anew at the restart would advance HOLD s after it.
+    let took = elapsed(&app, restarted);
     assert!(
-        took < Duration::from_secs(hold - 1),
+        took < Duration::from_secs(hold - 1) && took < Duration::from_secs(left + 2),
         "advanced {took:?} after the restart with {left} s of the hold left"
     );
-    assert!(created.elapsed() >= Duration::from_secs(hold));
+    assert!(elapsed(&app, created) >= Duration::from_secs(hold));
     assert_eq!(actions(&advanced), ["start", "advance"]);
 }
 

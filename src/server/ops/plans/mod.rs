@@ -3,13 +3,13 @@
 //! the scheduler's and a person's alike — as lane changes through [`super::lanes`], so
 //! subscribers see them through the push hub like any other release event.
 
-use super::configs::{find, message_of, MAX_MESSAGE_CHARS};
 use super::lanes::{self, Close};
+use super::lookups::{find, message_of, MAX_MESSAGE_CHARS};
+use super::readings::{self, status_of};
 use crate::domain::audit::AuditAction;
 use crate::domain::plan::decide::{
     human_secs, may_advance, next_step, remaining_ms, resumed_step_start, Decision, PlanState,
 };
-use crate::domain::plan::guard::{GuardStatus, Reading};
 use crate::domain::plan::{check_new_plan, parse_plan, show_bp, Plan, PlanError};
 use crate::model::{
     percentage_of, AttachPlan, ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneUpdate,
@@ -17,7 +17,7 @@ use crate::model::{
 };
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, plans::PlanRow};
-use crate::server::{rollout, Core};
+use crate::server::Core;
 use crate::{Error, Result};
 use serde_json::{json, Value};
 
@@ -128,20 +128,6 @@ pub fn load(row: &PlanRow) -> Result<(Plan, PlanState)> {
     Ok((plan, state))
 }
 
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Milliseconds since the epoch as a timestamp (the epoch itself when out of range).
-pub fn time_text(ms: i64) -> Timestamp {
-    Timestamp::from_unix_ms(ms)
-        .or_else(|| Timestamp::from_unix_ms(0))
-        .expect("the epoch is a timestamp")
-}
-
 fn audit_entry(actor: &Actor, action: AuditAction, path: &ConfigPath) -> NewEntry {
     let (namespace, env, key) = path.parts();
     NewEntry::new(&actor.name, action)
@@ -164,6 +150,7 @@ fn fit(text: &str) -> String {
 /// percentage since release event `event`), with its `start` transition and audit entry.
 pub async fn start_in(
     tx: &mut db::Tx<'_>,
+    at: Timestamp,
     actor: &Actor,
     path: &ConfigPath,
     lane: &Lane,
@@ -178,7 +165,7 @@ pub async fn start_in(
             // The real plan, credentials included: its probes need them.
             plan: &PlanSpec::from(&choice.plan).to_value().to_string(),
             template: choice.template.as_deref(),
-            step_started_at: now_ms(),
+            step_started_at: at.unix_ms(),
             step_event: event,
             created_by: &actor.name,
             guards: &kinds,
@@ -204,6 +191,7 @@ pub async fn start_in(
     .await?;
     db::audit::record(
         tx,
+        at,
         audit_entry(actor, AuditAction::RolloutStart, path).details(json!({
             "lane": lane.id, "version": lane.version, "plan": choice.spec(),
             "template": choice.template, "percentage": percentage_of(first),
@@ -218,6 +206,7 @@ pub async fn start_in(
 /// over). Whether it did.
 pub async fn person_took_over(
     tx: &mut db::Tx<'_>,
+    at: Timestamp,
     actor: &Actor,
     path: &ConfigPath,
     lane: &Lane,
@@ -234,10 +223,11 @@ pub async fn person_took_over(
         "{} set the lane's percentage to {} % by hand; the plan is paused (a person took over)",
         actor.name, lane.percentage
     );
-    let now = now_ms();
+    let now = at.unix_ms();
     let step = row.step as usize;
     db::plans::set_position(
         tx,
+        at,
         lane.id,
         db::plans::PlanPosition {
             state: "paused",
@@ -264,6 +254,7 @@ pub async fn person_took_over(
     .await?;
     db::audit::record(
         tx,
+        at,
         audit_entry(actor, AuditAction::RolloutPause, path).details(json!({
             "lane": lane.id, "step": step, "reason": reason, "release_event": event,
         })),
@@ -306,6 +297,7 @@ async fn transition(
 /// plan if it was still running or paused. Whether it did.
 pub async fn lane_closed(
     tx: &mut db::Tx<'_>,
+    at: Timestamp,
     actor: &Actor,
     path: &ConfigPath,
     lane: &Lane,
@@ -336,6 +328,7 @@ pub async fn lane_closed(
     let step = row.step as usize;
     db::plans::set_position(
         tx,
+        at,
         lane.id,
         db::plans::PlanPosition {
             state,
@@ -362,6 +355,7 @@ pub async fn lane_closed(
     .await?;
     db::audit::record(
         tx,
+        at,
         audit_entry(actor, audit, path).details(json!({
             "lane": lane.id, "step": step, "reason": reason, "release_event": event,
         })),
@@ -385,7 +379,7 @@ fn summary(row: &PlanRow, plan: &Plan, state: PlanState, now: i64) -> PlanSummar
         step,
         steps: plan.steps.len(),
         percentage: percentage_of(plan.steps[step].percentage_bp),
-        step_started_at: time_text(row.step_started_at),
+        step_started_at: crate::server::clock::timestamp(row.step_started_at),
         remaining_secs: (remaining as u64).div_ceil(1000),
         waiting_for: match state {
             PlanState::Running if remaining > 0 => Some(format!(
@@ -402,11 +396,12 @@ fn summary(row: &PlanRow, plan: &Plan, state: PlanState, now: i64) -> PlanSummar
 }
 
 /// Fills in the plan summary of each of `lanes` that has a plan.
-pub async fn summarize(db: &db::Pool, lanes: &mut [Lane]) -> Result<()> {
+/// Fills in at `now` (the hold's countdown).
+pub async fn summarize(db: &db::Pool, now: Timestamp, lanes: &mut [Lane]) -> Result<()> {
     if lanes.is_empty() {
         return Ok(());
     }
-    let now = now_ms();
+    let now = now.unix_ms();
     let mut conn = db.acquire().await?;
     for lane in lanes.iter_mut() {
         if let Some(row) = db::plans::find(&mut *conn, lane.id).await? {
@@ -418,10 +413,10 @@ pub async fn summarize(db: &db::Pool, lanes: &mut [Lane]) -> Result<()> {
 }
 
 /// The plan of a lane as `GET …/lanes/{id}/plan` shows it.
-async fn show(db: &db::Pool, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
-    let mut conn = db.acquire().await?;
+async fn show(state: &Core, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
+    let mut conn = state.db.acquire().await?;
     let row = plan_row(&mut *conn, path, lane).await?;
-    let (plan, state) = load(&row)?;
+    let (plan, plan_state) = load(&row)?;
     let guards = db::plans::guards(&mut *conn, lane)
         .await?
         .into_iter()
@@ -458,15 +453,10 @@ async fn show(db: &db::Pool, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
     Ok(LanePlan {
         lane,
         plan: PlanSpec::from(&plan.redacted()),
-        summary: summary(&row, &plan, state, now_ms()),
+        summary: summary(&row, &plan, plan_state, state.clock.now_ms()),
         guards,
         history,
     })
-}
-
-pub fn status_of(word: &str) -> Result<GuardStatus> {
-    serde_json::from_value(Value::String(word.into()))
-        .map_err(|_| Error::internal(format!("unknown guard status {word:?}")))
 }
 
 /// The plan of a lane, or 404 naming what is missing.
@@ -493,7 +483,7 @@ pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath, lane: LaneId) -
     let (namespace, env, _) = path.parts();
     actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
     check_lane(state, path, lane.0).await?;
-    show(&state.db, path, lane.0).await
+    show(state, path, lane.0).await
 }
 
 /// `PUT …/lanes/{id}/plan` (releaser): runs a plan on an active lane that has none; the lane
@@ -516,6 +506,7 @@ pub async fn attach(
             "Send a plan, or a template by name, to attach to the lane.",
         ));
     };
+    let at = state.clock.now();
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
     let mut lane = lanes::find_active(&mut tx, &config, id).await?;
@@ -542,11 +533,11 @@ pub async fn attach(
             message: Some(message.clone()),
             ..LaneUpdate::default()
         };
-        let (after, event) = lanes::update_in(&mut tx, actor, &config, id, &change).await?;
+        let (after, event) = lanes::update_in(&mut tx, at, actor, &config, id, &change).await?;
         lane = after;
         event
     };
-    start_in(&mut tx, actor, path, &lane, &choice, event.id).await?;
+    start_in(&mut tx, at, actor, path, &lane, &choice, event.id).await?;
     tx.commit().await?;
     state.hub.publish(&event);
     state.metrics.rollout_transition("started");
@@ -554,8 +545,11 @@ pub async fn attach(
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
-        .changed(&(path.namespace.clone(), path.env.clone()));
-    show(&state.db, path, id).await
+        .changed(&crate::server::instances::Scope::new(
+            &path.namespace,
+            &path.env,
+        ));
+    show(state, path, id).await
 }
 
 /// `POST …/lanes/{id}/plan/pause` (releaser): a running plan stops acting; its hold keeps the
@@ -611,7 +605,8 @@ pub async fn resume(
     let (namespace, env, key) = path.parts();
     let config = find(&mut tx, namespace, env, key).await?;
     let current = lanes::find_active(&mut tx, &config, lane.0).await?;
-    let now = now_ms();
+    let at = state.clock.now();
+    let now = at.unix_ms();
     let step = row.step as usize;
     let started = resumed_step_start(row.step_started_at, paused_at, now);
     let reason = if message.is_empty() {
@@ -621,6 +616,7 @@ pub async fn resume(
     };
     db::plans::set_position(
         &mut tx,
+        at,
         lane.0,
         db::plans::PlanPosition {
             state: "running",
@@ -649,6 +645,7 @@ pub async fn resume(
     .await?;
     db::audit::record(
         &mut tx,
+        at,
         audit_entry(actor, AuditAction::RolloutResume, path).details(json!({
             "lane": lane.0, "step": step, "reason": reason,
             "remaining_secs": (remaining_ms(&plan, step, started, now) as u64).div_ceil(1000),
@@ -662,8 +659,11 @@ pub async fn resume(
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
-        .changed(&(path.namespace.clone(), path.env.clone()));
-    show(&state.db, path, lane.0).await
+        .changed(&crate::server::instances::Scope::new(
+            &path.namespace,
+            &path.env,
+        ));
+    show(state, path, lane.0).await
 }
 
 /// `POST …/lanes/{id}/plan/advance` (releaser): skips the rest of the hold of a running (or
@@ -680,7 +680,7 @@ pub async fn advance(
     let (namespace, env, _) = path.parts();
     actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
     check_lane(state, path, lane.0).await?;
-    let live = rollout::live_plan(&state.db, lane.0)
+    let live = readings::live_plan(&state.db, lane.0)
         .await?
         .ok_or_else(|| {
             Error::conflict(format!(
@@ -691,7 +691,7 @@ pub async fn advance(
     let (plan, _) = load(&live.row)?;
     if !control.force {
         state.instances.flush().await?;
-        let readings = rollout::readings_now(state, &live, &plan).await?;
+        let readings = readings::readings_now(state, &live, &plan).await?;
         may_advance(&plan, live.row.step as usize, &readings).map_err(Error::conflict)?;
     }
     let step = live.row.step as usize;
@@ -721,7 +721,7 @@ pub async fn advance(
         },
     )
     .await?;
-    show(&state.db, path, lane.0).await
+    show(state, path, lane.0).await
 }
 
 async fn control_move(
@@ -750,21 +750,10 @@ async fn control_move(
         },
     )
     .await?;
-    show(&state.db, path, lane.0).await
+    show(state, path, lane.0).await
 }
 
 /// The reading a stored guard row stands for.
-pub fn reading_of(row: &db::plans::GuardRow) -> Result<Reading> {
-    Ok(Reading {
-        status: status_of(&row.status)?,
-        value: row.value,
-        message: row.message.clone(),
-        streak: u32::try_from(row.streak).unwrap_or(0),
-        // Stored readings serve polled guards; `reports` is judged afresh when it counts.
-        applied: None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -818,7 +807,10 @@ mod tests {
             running.waiting_for.as_deref(),
             Some("holding at 25 % for 30 s more")
         );
-        assert_eq!(running.step_started_at, time_text(1_000_000));
+        assert_eq!(
+            running.step_started_at,
+            crate::server::clock::timestamp(1_000_000)
+        );
         let paused = summary(
             &row("paused", Some(1_010_000), None),
             &p,

@@ -40,7 +40,8 @@ pub async fn carry_out(
             m.step + 1
         )));
     }
-    let now = now_ms();
+    let at = state.clock.now();
+    let now = at.unix_ms();
     let step = m.step;
     let steps = plan.steps.len();
     let position = |state: &'static str, step, started, paused_at, event, reason| {
@@ -64,7 +65,7 @@ pub async fn carry_out(
                     ..LaneUpdate::default()
                 };
                 let (_, event) =
-                    lanes::update_in(&mut tx, actor, &config, lane_id, &change).await?;
+                    lanes::update_in(&mut tx, at, actor, &config, lane_id, &change).await?;
                 db::plans::reset_polled_guards(&mut tx, lane_id).await?;
                 let id = event.id;
                 (
@@ -80,6 +81,7 @@ pub async fn carry_out(
                     let reason = format!("{}; the last step is done, the lane is promoted", m.why);
                     let (_, event) = lanes::close_in(
                         &mut tx,
+                        at,
                         actor,
                         &config,
                         lane_id,
@@ -112,9 +114,16 @@ pub async fn carry_out(
                 )
             }
             Decision::Abort { reason } => {
-                let (_, event) =
-                    lanes::close_in(&mut tx, actor, &config, lane_id, &fit(reason), Close::Abort)
-                        .await?;
+                let (_, event) = lanes::close_in(
+                    &mut tx,
+                    at,
+                    actor,
+                    &config,
+                    lane_id,
+                    &fit(reason),
+                    Close::Abort,
+                )
+                .await?;
                 let id = event.id;
                 (
                     Some(event),
@@ -150,6 +159,7 @@ pub async fn carry_out(
     let reason = reason.unwrap_or_default();
     db::plans::set_position(
         &mut tx,
+        at,
         lane_id,
         db::plans::PlanPosition {
             state: new_state,
@@ -184,6 +194,7 @@ pub async fn carry_out(
     .await?;
     db::audit::record(
         &mut tx,
+        at,
         audit_entry(actor, audit, path).details(json!({
             "lane": lane_id, "from_step": step, "step": new_step,
             "percentage": percentage_of(percentage_bp), "reason": reason,
@@ -201,13 +212,17 @@ pub async fn carry_out(
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
-        .changed(&(path.namespace.clone(), path.env.clone()));
+        .changed(&crate::server::instances::Scope::new(
+            &path.namespace,
+            &path.env,
+        ));
     tracing::info!(lane = lane_id, action, reason = %reason, "rollout plan moved");
     Ok(event)
 }
 
 /// Ends a plan whose lane was closed without it (a config deletion closes its lanes).
 pub async fn end_orphan(state: &Core, path: &ConfigPath, lane_id: i64, status: &str) -> Result<()> {
+    let at = state.clock.now();
     let mut tx = db::begin_write(&state.db).await?;
     let Some(row) = db::plans::find(&mut *tx, lane_id).await? else {
         return Ok(());
@@ -225,6 +240,7 @@ pub async fn end_orphan(state: &Core, path: &ConfigPath, lane_id: i64, status: &
     };
     db::plans::set_position(
         &mut tx,
+        at,
         lane_id,
         db::plans::PlanPosition {
             state: state_word,
@@ -260,6 +276,7 @@ pub async fn end_orphan(state: &Core, path: &ConfigPath, lane_id: i64, status: &
     .await?;
     db::audit::record(
         &mut tx,
+        at,
         audit_entry(
             &scheduler(),
             if state_word == "completed" {

@@ -1,4 +1,4 @@
-//! Subscribers (instances) and, per config key, what was served to them and
+//! Instances and, per config key, what was served to them and
 //! what they reported.
 
 use super::{Engine, Tx};

@@ -1,7 +1,10 @@
-//! A small server-sent events client over a real TCP connection (reqwest's
-//! streaming body), with a line parser, for the watch and instances streams.
+//! A small server-sent events client over a real TCP connection (reqwest's streaming
+//! body), for the watch and instances streams: the SDK's own parser
+//! ([`graycast::client::sse::SseParser`]) reads the bytes. Shared by every test binary.
+#![allow(dead_code)]
 
 use futures_util::stream::{BoxStream, StreamExt};
+use graycast::client::sse::{SseFrame, SseParser};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::Duration;
@@ -15,6 +18,23 @@ pub struct SseEvent {
     pub event: String,
     pub id: Option<String>,
     pub data: String,
+}
+
+impl From<SseFrame> for SseEvent {
+    fn from(frame: SseFrame) -> Self {
+        match frame {
+            SseFrame::Event(e) => Self {
+                event: e.event,
+                id: e.id,
+                data: e.data,
+            },
+            SseFrame::Comment(text) => Self {
+                event: "comment".into(),
+                id: None,
+                data: text,
+            },
+        }
+    }
 }
 
 impl SseEvent {
@@ -33,7 +53,7 @@ impl SseEvent {
 
 pub struct SseStream {
     body: BoxStream<'static, reqwest::Result<axum::body::Bytes>>,
-    buffer: Vec<u8>,
+    parser: SseParser,
     pending: std::collections::VecDeque<SseEvent>,
 }
 
@@ -62,7 +82,7 @@ pub fn from_response(response: reqwest::Response) -> SseStream {
     assert_eq!(content_type, "text/event-stream");
     SseStream {
         body: response.bytes_stream().boxed(),
-        buffer: Vec::new(),
+        parser: SseParser::new(),
         pending: Default::default(),
     }
 }
@@ -78,8 +98,9 @@ impl SseStream {
             let chunk = tokio::time::timeout_at(deadline, self.body.next())
                 .await
                 .ok()??;
-            self.buffer.extend_from_slice(&chunk.ok()?);
-            self.parse();
+            let chunk = chunk.ok()?;
+            self.pending
+                .extend(self.parser.feed(&chunk).into_iter().map(SseEvent::from));
         }
     }
 
@@ -136,37 +157,4 @@ impl SseStream {
             }
         }
     }
-
-    fn parse(&mut self) {
-        while let Some(end) = find(&self.buffer, b"\n\n") {
-            let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
-            let text = String::from_utf8(block).expect("UTF-8 stream");
-            let mut event = SseEvent {
-                event: "message".into(),
-                id: None,
-                data: String::new(),
-            };
-            let mut data_lines = Vec::new();
-            for line in text.lines() {
-                if let Some(comment) = line.strip_prefix(':') {
-                    event.event = "comment".into();
-                    data_lines.push(comment.trim_start().to_string());
-                } else if let Some((field, value)) = line.split_once(':') {
-                    let value = value.strip_prefix(' ').unwrap_or(value);
-                    match field {
-                        "event" => event.event = value.to_string(),
-                        "id" => event.id = Some(value.to_string()),
-                        "data" => data_lines.push(value.to_string()),
-                        _ => {}
-                    }
-                }
-            }
-            event.data = data_lines.join("\n");
-            self.pending.push_back(event);
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }

@@ -1,4 +1,4 @@
-//! Subscribers (instances) as release managers see them: labels, connect
+//! Instances as release managers see them: labels, connect
 //! time, last seen, the version served per key, and what each reported.
 //!
 //! Changes arrive at the rate of connects, heartbeats and pushes (thousands a
@@ -9,7 +9,7 @@
 
 use crate::domain::Context;
 use crate::model::{Instance, InstanceConfig, InstancePage, InstancesQuery, Report};
-use crate::server::db::{self, subscribers as sql};
+use crate::server::db::{self, instances as sql};
 use crate::Result;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -31,8 +31,30 @@ const SETTLE: Duration = Duration::from_millis(300);
 const MAX_SETTLE: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
-/// (namespace, environment).
-pub type Scope = (String, String);
+/// A namespace and environment: where instances watch and what a live view covers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    pub namespace: String,
+    pub env: String,
+}
+
+impl Scope {
+    pub fn new(namespace: impl Into<String>, env: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            env: env.into(),
+        }
+    }
+
+    /// One instance of this scope.
+    fn instance(&self, client_id: &str) -> InstanceKey {
+        InstanceKey {
+            namespace: self.namespace.clone(),
+            env: self.env.clone(),
+            client_id: client_id.to_string(),
+        }
+    }
+}
 
 /// What changed in a namespace and environment, for live views (the dashboard's
 /// instances stream).
@@ -52,8 +74,13 @@ impl Change {
         }
     }
 }
-/// (namespace, environment, client id).
-type InstanceKey = (String, String, String);
+/// One instance: its namespace, environment and client id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct InstanceKey {
+    namespace: String,
+    env: String,
+    client_id: String,
+}
 /// A version handed to an instance (`version: None`: it no longer has the key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedChange {
@@ -113,6 +140,10 @@ struct State {
 
 pub struct Instances {
     db: db::Pool,
+    /// One node or several: with one, no stream survives a restart.
+    nodes: crate::server::node::Nodes,
+    /// The times written, and the retention period's cutoff.
+    clock: crate::server::clock::Clock,
     /// This node's id: the instances whose streams it serves carry it.
     node: String,
     retention: Duration,
@@ -129,9 +160,17 @@ pub struct Instances {
 
 impl Instances {
     /// Starts the writer.
-    pub async fn start(db: db::Pool, node: &str, retention: Duration) -> Result<Arc<Self>> {
+    pub async fn start(
+        db: db::Pool,
+        nodes: crate::server::node::Nodes,
+        clock: crate::server::clock::Clock,
+        node: &str,
+        retention: Duration,
+    ) -> Result<Arc<Self>> {
         let instances = Arc::new(Self {
             db,
+            nodes,
+            clock,
             node: node.to_string(),
             retention,
             state: Mutex::default(),
@@ -147,13 +186,13 @@ impl Instances {
         Ok(instances)
     }
 
-    /// On SQLite, marks every stored instance disconnected: no stream survives a
+    /// With one node, marks every stored instance disconnected: no stream survives a
     /// restart. The server does this before it listens; the CLI, which may
     /// run beside a server, does not.
     pub async fn forget_streams(&self) -> Result<()> {
-        // Several nodes (PostgreSQL): the others' streams live on; the instances of nodes
-        // that died are marked by the heartbeat sweep (see `server::node`).
-        if db::Engine::of(&self.db) == db::Engine::Sqlite {
+        // Several nodes: the others' streams live on; the instances of nodes that died are
+        // marked by the heartbeat sweep (see `server::node`).
+        if !self.nodes.shared() {
             sql::mark_all_disconnected(&self.db).await?;
         }
         Ok(())
@@ -165,9 +204,9 @@ impl Instances {
     }
 
     /// A watch stream opened.
-    pub fn connected(&self, (namespace, env): &Scope, client_id: &str, labels: &Context) {
-        let key = (namespace.clone(), env.clone(), client_id.to_string());
-        let now = now_text();
+    pub fn connected(&self, scope: &Scope, client_id: &str, labels: &Context) {
+        let key = scope.instance(client_id);
+        let now = self.now_text();
         let labels = serde_json::to_string(labels).unwrap_or_else(|_| "{}".into());
         {
             let mut state = self.state.lock().expect("instances lock");
@@ -179,15 +218,12 @@ impl Instances {
             p.last_seen = Some(now);
             state.urgent = true;
         }
-        self.instances_changed(
-            (namespace.clone(), env.clone()),
-            vec![client_id.to_string()],
-        );
+        self.instances_changed(scope.clone(), vec![client_id.to_string()]);
     }
 
     /// A watch stream closed (or was dropped for being too slow).
-    pub fn disconnected(&self, (namespace, env): &Scope, client_id: &str) {
-        let key = (namespace.clone(), env.clone(), client_id.to_string());
+    pub fn disconnected(&self, scope: &Scope, client_id: &str) {
+        let key = scope.instance(client_id);
         {
             let mut state = self.state.lock().expect("instances lock");
             let still_open = match state.open.get_mut(&key) {
@@ -201,22 +237,19 @@ impl Instances {
                 }
             };
             let p = state.pending.entry(key).or_default();
-            p.last_seen = Some(now_text());
+            p.last_seen = Some(self.now_text());
             if !still_open {
                 p.connected = Some(false);
             }
             state.urgent = true;
         }
-        self.instances_changed(
-            (namespace.clone(), env.clone()),
-            vec![client_id.to_string()],
-        );
+        self.instances_changed(scope.clone(), vec![client_id.to_string()]);
     }
 
     /// A heartbeat went out on one of its streams.
-    pub fn seen(&self, (namespace, env): &Scope, client_id: &str) {
-        let key = (namespace.clone(), env.clone(), client_id.to_string());
-        self.pending(key, |p| p.last_seen = Some(now_text()));
+    pub fn seen(&self, scope: &Scope, client_id: &str) {
+        let key = scope.instance(client_id);
+        self.pending(key, |p| p.last_seen = Some(self.now_text()));
     }
 
     /// A large fan-out is starting: the writer starts no flush until
@@ -239,14 +272,14 @@ impl Instances {
             state.settle_until = Some(tokio::time::Instant::now() + SETTLE);
             state.urgent = true;
             for change in batch {
-                let (namespace, env) = change.scope;
+                let key = change.scope.instance(&change.client_id);
                 by_scope
-                    .entry((namespace.clone(), env.clone()))
+                    .entry(change.scope)
                     .or_default()
-                    .push(change.client_id.clone());
+                    .push(change.client_id);
                 state
                     .pending
-                    .entry((namespace, env, change.client_id))
+                    .entry(key)
                     .or_default()
                     .served
                     .insert(change.key, (change.version, change.lane));
@@ -282,14 +315,10 @@ impl Instances {
     }
 
     pub fn report(&self, report: Report) {
-        let scope = (report.namespace.clone(), report.env.clone());
-        let key = (
-            report.namespace.clone(),
-            report.env.clone(),
-            report.client_id.clone(),
-        );
+        let scope = Scope::new(&report.namespace, &report.env);
+        let key = scope.instance(&report.client_id);
         let client_id = report.client_id.clone();
-        let now = now_text();
+        let now = self.now_text();
         {
             let mut state = self.state.lock().expect("instances lock");
             state.urgent = true;
@@ -353,10 +382,10 @@ impl Instances {
         // Batched: after a release every connected instance has a change.
         let upserts: Vec<sql::InstanceUpsert> = pending
             .iter()
-            .map(|((namespace, env, client_id), p)| sql::InstanceUpsert {
-                namespace,
-                env,
-                client_id,
+            .map(|(key, p)| sql::InstanceUpsert {
+                namespace: &key.namespace,
+                env: &key.env,
+                client_id: &key.client_id,
                 labels: p.labels.as_deref(),
                 connected: p.connected,
                 connected_at: p.connected_at.as_deref(),
@@ -366,10 +395,14 @@ impl Instances {
             .collect();
         let served: Vec<sql::ServedRow> = pending
             .iter()
-            .flat_map(|((namespace, env, client_id), p)| {
+            .flat_map(|(who, p)| {
                 p.served.iter().map(move |(key, (version, lane))| {
                     (
-                        (namespace.as_str(), env.as_str(), client_id.as_str()),
+                        (
+                            who.namespace.as_str(),
+                            who.env.as_str(),
+                            who.client_id.as_str(),
+                        ),
                         key.as_str(),
                         *version,
                         *lane,
@@ -380,8 +413,12 @@ impl Instances {
         let mut tx = db::begin_write(&self.db).await?;
         sql::upsert_instances(&mut tx, &upserts).await?;
         sql::set_served_many(&mut tx, &served).await?;
-        for ((namespace, env, client_id), p) in pending {
-            let who = (namespace.as_str(), env.as_str(), client_id.as_str());
+        for (instance, p) in pending {
+            let who = (
+                instance.namespace.as_str(),
+                instance.env.as_str(),
+                instance.client_id.as_str(),
+            );
             for (key, report) in &p.reports {
                 let at = p.reported_at.get(key).map(String::as_str).unwrap_or("");
                 sql::set_report(
@@ -403,12 +440,15 @@ impl Instances {
     }
 
     fn cutoff(&self) -> String {
-        let retention = time::Duration::try_from(self.retention).unwrap_or(time::Duration::MAX);
-        format_time(
-            time::OffsetDateTime::now_utc()
-                .checked_sub(retention)
-                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-        )
+        let retention = i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
+        self.clock
+            .ago(retention.min(self.clock.now_ms().saturating_add(1)))
+            .to_string()
+    }
+
+    /// Now, in the database's timestamp format.
+    fn now_text(&self) -> String {
+        self.clock.now().to_string()
     }
 
     /// Connected instances and those seen within the retention period, by client id.
@@ -531,7 +571,7 @@ impl Instances {
         let mut by_scope: HashMap<Scope, Vec<String>> = HashMap::new();
         for (namespace, env, client_id) in pruned {
             by_scope
-                .entry((namespace, env))
+                .entry(Scope::new(namespace, env))
                 .or_default()
                 .push(client_id);
         }
@@ -580,24 +620,6 @@ async fn writer(instances: std::sync::Weak<Instances>) {
     }
 }
 
-/// The database's timestamp format: `2026-11-25T09:00:00.000Z`.
-pub fn format_time(t: time::OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
-
-pub fn now_text() -> String {
-    format_time(time::OffsetDateTime::now_utc())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,10 +630,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let db = crate::server::db::connect(&url).await.unwrap();
-        let instances = Instances::start(db.clone(), "test-node", Duration::from_secs(3600))
-            .await
-            .unwrap();
-        let scope = ("ns".to_string(), "prod".to_string());
+        let instances = Instances::start(
+            db.clone(),
+            crate::server::node::Nodes::One,
+            crate::server::clock::Clock::system(),
+            "test-node",
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+        let scope = Scope::new("ns", "prod");
         instances.connected(&scope, "a", &Context::new());
         (dir, db, instances, scope)
     }
@@ -730,7 +758,7 @@ mod tests {
 
     #[test]
     fn times_match_the_database_format() {
-        let t = time::OffsetDateTime::from_unix_timestamp_nanos(1_795_000_000_123_000_000).unwrap();
-        assert_eq!(format_time(t), "2026-11-18T11:06:40.123Z");
+        let clock = crate::server::clock::timestamp(1_795_000_000_123);
+        assert_eq!(clock.to_string(), "2026-11-18T11:06:40.123Z");
     }
 }

@@ -1,4 +1,4 @@
-//! Delivery to subscribers: opening watch streams, reports, and the list of
+//! Instances: opening their watch streams, their reports, and the list of
 //! instances with what they run.
 
 use crate::domain::lane::parse_labels;
@@ -11,7 +11,8 @@ use crate::server::Core;
 use crate::{Error, Result};
 use std::sync::Arc;
 
-use super::configs::{check_key, MAX_MESSAGE_CHARS};
+use super::configs::check_key;
+use super::lookups::MAX_MESSAGE_CHARS;
 
 /// The query of `GET /api/v1/watch`, as sent.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -192,7 +193,7 @@ pub async fn report(state: &Core, actor: &Actor, report: Report) -> Result<()> {
     check_scope(state, &report.namespace, &report.env).await?;
     // Only a real instance reports: one this caller watches with (or did
     // within the retention period), about a config that exists.
-    let scope = (report.namespace.clone(), report.env.clone());
+    let scope = crate::server::instances::Scope::new(&report.namespace, &report.env);
     let watching =
         Owner::of(actor).is_some_and(|owner| state.hub.watches(owner, &scope, &report.client_id));
     if !watching {
