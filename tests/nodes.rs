@@ -1,4 +1,4 @@
-//! Several graycast nodes (real processes) on one PostgreSQL (the specification, section 8):
+//! Several graycast nodes (real processes) on one PostgreSQL (docs/nodes.md):
 //! one commit-ordered release sequence seen by every reader, releases pushed across nodes,
 //! a subscriber moving between nodes with `Last-Event-ID`, the plan scheduler taken over when
 //! its node is killed (`SIGKILL`), and a stopped PostgreSQL answered with 503 and recovered.

@@ -1,5 +1,5 @@
 //! The fast path's answers (src/server/fast.rs): `resolve` and OFREP
-//! (the specification, section 9) for a bearer token, from memory.
+//! (docs/ofrep.md#the-fast-path) for a bearer token, from memory.
 //!
 //! Each is the router's answer, byte for byte but the date, the request id
 //! and the span id: the same steps (the bearer token from the token cache, the

@@ -1,4 +1,4 @@
-//! OpenFeature Remote Evaluation Protocol (the specification, section 9):
+//! OpenFeature Remote Evaluation Protocol (docs/ofrep.md):
 //! any OpenFeature SDK's OFREP provider reads graycast. Flag key = config key;
 //! answered from memory like `resolve`, with OFREP's bodies and error codes.
 

@@ -1,4 +1,4 @@
-//! REST routes of rollout plans and templates (the specification, section 6); each calls
+//! REST routes of rollout plans and templates (docs/plans.md); each calls
 //! `server::ops::plans` or `server::ops::templates`, which authorize the caller.
 
 use super::rest::{lane_id, Json, LanePath, QueryParams, CONFIGS};

@@ -1,4 +1,4 @@
-//! HTTP API v1 (the specification, section 3): JSON in and out, errors as
+//! HTTP API v1 (docs/api.md): JSON in and out, errors as
 //! `{"error": {"code", "message", "field"}}`.
 
 use super::headers::{visible_ascii, Headers};

@@ -217,7 +217,7 @@ async fn pages_revalidated(
 }
 
 /// Ready when the database answers and this node's release sequence is not behind the
-/// database's by more than [`MAX_LAG`] (the specification, section 8): a load balancer then
+/// database's by more than [`MAX_LAG`] (docs/nodes.md#readiness): a load balancer then
 /// sends nobody to a node whose push hub cannot read.
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,

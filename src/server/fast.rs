@@ -1,5 +1,5 @@
 //! The fast path: a connection whose first request is a resolve or an OFREP
-//! evaluation (the specification, section 9) is served here, request after
+//! evaluation (docs/ofrep.md#the-fast-path) is served here, request after
 //! request, without hyper, axum or the middleware stack.
 //!
 //! Why: those are the per-request calls of gateways and services, and their

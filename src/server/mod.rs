@@ -124,7 +124,7 @@ impl ServeConfig {
 /// The rollout scheduler evaluates running plans every second.
 pub const DEFAULT_PLAN_TICK: Duration = Duration::from_secs(1);
 
-/// A node that has not heartbeaten for this long is dead (the specification, section 8).
+/// A node that has not heartbeaten for this long is dead (docs/nodes.md#instances-across-nodes).
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Room for a fleet of 10,000 watching instances, with as many again for

@@ -1,5 +1,5 @@
-//! This process as one node of several sharing the database (the specification,
-//! section 8): it heartbeats, marks the instances of nodes that stopped heartbeating
+//! This process as one node of several sharing the database (
+//! docs/nodes.md): it heartbeats, marks the instances of nodes that stopped heartbeating
 //! disconnected, and takes the plan scheduler's lease when no live node holds it.
 //!
 //! On SQLite there is one node; the same rows are written, and the lease is not used
@@ -33,7 +33,7 @@ impl Nodes {
 }
 
 /// Exactly one scheduler may drive a plan. On SQLite one process owns the database, so
-/// [`SoleNode`] always holds the lease. With several nodes on PostgreSQL (the specification, section 8)
+/// [`SoleNode`] always holds the lease. With several nodes on PostgreSQL (docs/nodes.md)
 /// the lease plugs in here: a one-row table `scheduler_lease (holder, expires_at)` taken with
 /// `UPDATE … SET holder = $me, expires_at = now() + 15 s WHERE holder = $me OR expires_at <
 /// now()` and renewed every 5 s; `held` answers whether this node's last renewal succeeded and

@@ -1,5 +1,5 @@
 //! Issue 17, point 6: the agent and the SDK take several server URLs and fail over between them
-//! (the specification, section 8), resuming the watch stream with `Last-Event-ID`.
+//! (docs/nodes.md#failover-of-clients), resuming the watch stream with `Last-Event-ID`.
 //!
 //! Two graycast nodes share one database only on PostgreSQL, so the "other node" here is the
 //! same server restarted on the address of another list entry: a loopback port nobody listened

@@ -12,15 +12,15 @@
 //! good file, so a restarted agent keeps serving those files while the server is unreachable and
 //! then resumes the stream with `Last-Event-ID` (only what changed since is sent).
 //!
-//! `--server a,b` names the nodes of one cluster (the specification, section 8): the stream,
+//! `--server a,b` names the nodes of one cluster (docs/nodes.md#failover-of-clients): the stream,
 //! the reports and `--once` use the current one and move to the next when it fails (see
 //! [`super::Client`]); the files stay as they are meanwhile.
 
 use super::{Backoff, Client, ClientError, Update, WatchOptions, WatchState, Watcher};
 use graycast_domain::key::{STATE_DIR, TEMP_SUFFIX};
 use graycast_domain::lane::parse_labels;
-use graycast_domain::Context;
 use graycast_domain::model::{Report, ReportStatus, Resolved};
+use graycast_domain::Context;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

@@ -1,14 +1,14 @@
 //! The subscriber side (native only): an SDK for services and the `graycast agent`.
 //!
 //! - [`Client`]: resolve one config, report applied/failed, open a [`Watcher`].
-//! - [`Watcher`]: the watch stream (the specification, section 3) with explicit [`WatchState`]s,
+//! - [`Watcher`]: the watch stream (docs/api.md) with explicit [`WatchState`]s,
 //!   exponential backoff with full jitter (capped at 30 s), resume with `Last-Event-ID`, and a
 //!   stream of [`Update`]s.
-//! - [`KeyRules`]: local per-request evaluation of rules mode (the specification, section 2).
+//! - [`KeyRules`]: local per-request evaluation of rules mode (docs/lanes.md#which-version-a-reader-gets).
 //! - [`agent`]: writes configs to a directory, runs a reload command, reports.
 //!
-//! A client takes one server URL or several, the nodes of one cluster (the specification,
-//! section 8): [`Client::new`] and [`Client::builder`] accept a comma-separated list,
+//! A client takes one server URL or several, the nodes of one cluster (
+//! docs/nodes.md#failover-of-clients): [`Client::new`] and [`Client::builder`] accept a comma-separated list,
 //! [`Client::builder_many`] a slice. Requests go to the current server; when it cannot be
 //! reached (connection refused or reset, TLS failure, timeout), answers 5xx, or a watch stream
 //! ends or stalls, the client moves to the next one, round robin, logging which and why; a
@@ -43,8 +43,8 @@ mod watcher;
 pub use rules::{Evaluation, KeyRules};
 pub use watcher::{Backoff, Update, WatchMode, WatchOptions, WatchState, Watcher};
 
-use graycast_domain::Context;
 use graycast_domain::model::{Report, Resolved};
+use graycast_domain::Context;
 use reqwest::StatusCode;
 use servers::Servers;
 use std::sync::Arc;
@@ -194,7 +194,7 @@ impl Client {
         Self::builder_with(servers::split_list(base), token)
     }
 
-    /// Several servers, the nodes of one cluster (the specification, section 8), tried in this
+    /// Several servers, the nodes of one cluster (docs/nodes.md#failover-of-clients), tried in this
     /// order: the first until it fails, then the next, round robin.
     ///
     /// ```no_run

@@ -2,9 +2,9 @@
 
 use graycast_domain::format::ConfigFormat;
 use graycast_domain::lane::{parse_percentage, resolve, LaneRule};
+use graycast_domain::model::{Rules, RulesVersion};
 use graycast_domain::selector::Selector;
 use graycast_domain::Context;
-use graycast_domain::model::{Rules, RulesVersion};
 
 /// One key's stable release and active lanes (from a `rules` event), ready to evaluate.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +72,7 @@ impl KeyRules {
         })
     }
 
-    /// The version `context` gets (the specification, section 2): the first active lane in (priority, id)
+    /// The version `context` gets (docs/lanes.md#which-version-a-reader-gets): the first active lane in (priority, id)
     /// order that matches, else the stable release, else nothing.
     pub fn evaluate(&self, context: &Context) -> Option<Evaluation<'_>> {
         if let Some(matched) = resolve(&self.lanes, context) {

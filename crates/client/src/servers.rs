@@ -1,5 +1,5 @@
-//! The server list of a client: one URL, or the nodes of one cluster (the specification,
-//! section 8) to fail over between.
+//! The server list of a client: one URL, or the nodes of one cluster (
+//! docs/nodes.md#failover-of-clients) to fail over between.
 
 use super::ClientError;
 use std::net::IpAddr;

@@ -3,10 +3,10 @@
 use super::rules::KeyRules;
 use super::sse::{SseEvent, SseFrame, SseParser};
 use super::{check, Client, ClientError};
-use graycast_domain::Context;
 use graycast_domain::model::{
     Deleted, Report, ReportStatus, Resolved, Rules, HEARTBEAT_HEADER, SYNCED_COMMENT,
 };
+use graycast_domain::Context;
 use rand::Rng;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

@@ -2,8 +2,8 @@
 //! turns on): stored as the text they are written as, read back through `FromStr`, so a value
 //! outside its set is a decode error (a corrupt row fails loudly), never a silent default.
 
-use crate::format::ConfigFormat;
 use crate::audit::AuditAction;
+use crate::format::ConfigFormat;
 use crate::model::{LaneStatus, ReleaseKind, Role, Timestamp};
 use sqlx::any::{AnyTypeInfo, AnyValueRef};
 use sqlx::encode::IsNull;

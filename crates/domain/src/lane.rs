@@ -1,4 +1,4 @@
-//! Gray lanes: which candidate version a context gets, and why (the specification, section 2).
+//! Gray lanes: which candidate version a context gets, and why (docs/lanes.md).
 
 use serde::{Deserialize, Serialize};
 

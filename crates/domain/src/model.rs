@@ -310,7 +310,7 @@ pub struct NewVersion {
 }
 
 words! {
-    /// What a release event did (the specification, section 3).
+    /// What a release event did (docs/api.md).
     pub enum ReleaseKind {
         /// A newer version became the stable release.
         Stable = "stable",
@@ -354,7 +354,7 @@ pub struct ReleaseEvent {
 }
 
 /// A gray lane: a candidate version served to the slice of contexts it matches
-/// (the specification, section 2). Closed lanes (`promoted`, `aborted`) stay as history.
+/// (docs/lanes.md). Closed lanes (`promoted`, `aborted`) stay as history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lane {
     pub id: i64,
@@ -397,7 +397,7 @@ pub struct NewLane {
     pub priority: Option<i64>,
     #[serde(default)]
     pub message: Option<String>,
-    /// A rollout plan (the specification, section 6) to run on the lane: it starts at the plan's
+    /// A rollout plan (docs/plans.md) to run on the lane: it starts at the plan's
     /// first step, whatever `percentage` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<serde_json::Value>,
@@ -466,7 +466,7 @@ pub struct Resolved {
 }
 
 /// `rules` event of the watch stream (`mode=rules`): everything a gateway
-/// needs to resolve a config per request with the specification, section 2.
+/// needs to resolve a config per request with docs/lanes.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rules {
     pub namespace: String,
@@ -491,7 +491,7 @@ pub struct RulesVersion {
 pub struct RulesLane {
     pub id: i64,
     pub version: i64,
-    /// Selector text (the specification, section 2 syntax); `""` matches everything.
+    /// Selector text (syntax: docs/lanes.md#selectors); `""` matches everything.
     pub selector: String,
     pub targets: Vec<String>,
     /// 0–100, at most two decimals.

@@ -1,4 +1,4 @@
-//! Sign-in attempts shared by every node (PostgreSQL; the specification, section 8): the
+//! Sign-in attempts shared by every node (PostgreSQL; docs/nodes.md#sign-in-limits-across-nodes): the
 //! same limits as the in-memory throttle (`auth::LoginThrottle`), counted over all nodes.
 
 use super::Pool;

@@ -1,5 +1,5 @@
-//! The nodes sharing the database and the leases between them (the specification,
-//! section 8). Times are the nodes' own clocks (`now`, from the core's clock), like every
+//! The nodes sharing the database and the leases between them (
+//! docs/nodes.md). Times are the nodes' own clocks (`now`, from the core's clock), like every
 //! `…_at` column.
 
 use super::Pool;

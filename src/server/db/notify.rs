@@ -1,4 +1,4 @@
-//! Cross-node push on PostgreSQL (the specification, section 8): a release event's
+//! Cross-node push on PostgreSQL (docs/nodes.md#notifications-and-catching-up): a release event's
 //! transaction notifies its id, delivered to every node's listener when it commits. A
 //! notification can be lost while a listener reconnects, so the push hub also reads
 //! `id > last` every second whatever arrives; on SQLite (one node) there is nothing here.

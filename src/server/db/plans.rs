@@ -412,7 +412,7 @@ pub async fn count_live(db: impl super::Executor<'_>) -> Result<i64> {
         .await
 }
 
-/// A lane's served set (the specification, section 6): the instances whose recorded served version
+/// A lane's served set (docs/plans.md#the-reports-guard): the instances whose recorded served version
 /// and lane for `key` are this lane's, connected now or seen at or after `since` (the step's
 /// start, in the database's time format: they disconnected during the step), with their
 /// latest report for the key.

@@ -1,4 +1,4 @@
-//! What per-request evaluation needs, in memory (the specification, section 9):
+//! What per-request evaluation needs, in memory (docs/ofrep.md):
 //! every config of every namespace and environment with its stable release and
 //! active lanes, each with content and checksum.
 //!

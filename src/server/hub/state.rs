@@ -54,7 +54,7 @@ pub struct Answer {
     pub etag: Arc<str>,
 }
 
-/// Why a context gets what it gets (OFREP's reasons, the specification, section 9).
+/// Why a context gets what it gets (OFREP's reasons, docs/ofrep.md#reasons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     /// A lane matched by its selector and targets.
@@ -116,7 +116,7 @@ pub struct Resolution {
 
 impl ConfigState {
     /// The single place where the watch stream decides what a context gets
-    /// (the specification, section 2): the first matching active lane, else the stable
+    /// (docs/lanes.md#which-version-a-reader-gets): the first matching active lane, else the stable
     /// release, else nothing.
     pub fn resolve_for(&self, context: &Context) -> Option<Resolution> {
         match resolve(&self.rules, context) {

@@ -1,4 +1,4 @@
-//! Gray lanes (the specification, section 2): start, change, promote, abort, preview,
+//! Gray lanes (docs/lanes.md): start, change, promote, abort, preview,
 //! and the resolution of a context to a version, with its explanation.
 
 use super::lookups::{find, find_version, message_of};
@@ -294,7 +294,7 @@ pub async fn list(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<
 }
 
 /// Starts a lane: its salt is assigned now and never changes. With a `plan` (or a `template`)
-/// the lane starts at the plan's first step and the plan runs (the specification, section 6).
+/// the lane starts at the plan's first step and the plan runs (docs/plans.md).
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn create(
     state: &Core,
@@ -722,8 +722,8 @@ async fn preview_rule(
 }
 
 /// The subscribers connected to (namespace, env) now: this node's, and with several nodes
-/// also those the shared instance rows say other nodes serve (the
-/// specification, section 8), by client id.
+/// also those the shared instance rows say other nodes serve (
+/// docs/nodes.md), by client id.
 async fn connected_everywhere(
     state: &Core,
     namespace: &str,

@@ -1,4 +1,4 @@
-//! Rollout templates (the specification, section 6): named plans kept per environment, and the
+//! Rollout templates (docs/plans.md#templates): named plans kept per environment, and the
 //! environment's default one. Viewers of an environment read them; its admins change them.
 
 use super::check_name;

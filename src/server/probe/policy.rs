@@ -1,4 +1,4 @@
-//! The outbound policy (the specification, section 12): which addresses the server's own
+//! The outbound policy (docs/outbound.md): which addresses the server's own
 //! fetches (guard probes, "test query now") may connect to.
 //!
 //! Loopback, link-local, private and other non-public addresses, the unspecified address and the

@@ -1,4 +1,4 @@
-//! The rollout scheduler (the specification, section 6): one task per serving process that drives every
+//! The rollout scheduler (docs/plans.md): one task per serving process that drives every
 //! running plan. It ticks every `--plan-tick-ms` and wakes at once when something a plan
 //! depends on happened: the instance registry wrote reports or served versions
 //! ([`crate::server::instances::Instances::flushed`]), a lane or plan changed, or a guard

@@ -1,4 +1,4 @@
-//! Issue 16: OFREP (the specification, section 9) — single and bulk
+//! Issue 16: OFREP (docs/ofrep.md) — single and bulk
 //! evaluation, its error codes, reasons, values by format, the bulk ETag, the
 //! scope from the token or the headers, and agreement with `resolve`.
 

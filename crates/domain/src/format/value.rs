@@ -1,5 +1,5 @@
 //! Content as a JSON value, for answers that carry structured values (OFREP,
-//! the specification, section 9): json, yaml and toml as the value they
+//! docs/ofrep.md#how-content-becomes-a-value): json, yaml and toml as the value they
 //! denote, properties as an object of strings, text as a string.
 
 use super::{yaml_bounds, ConfigFormat};

@@ -1,4 +1,4 @@
-//! Rollout plans as the API and the dashboard see them (the specification, section 6): what a plan is
+//! Rollout plans as the API and the dashboard see them (docs/plans.md): what a plan is
 //! (percentages, not basis points), a lane's plan with its guards and history, templates and
 //! the controls. Shared by both targets: nothing here is server-only.
 

@@ -1,5 +1,5 @@
 //! What a running plan does next, given its step, the time and its guards' latest readings
-//! (the specification's section 6). The scheduler calls [`decide`] after every event and tick
+//! (docs/plans.md#the-decision). The scheduler calls [`decide`] after every event and tick
 //! and carries out the answer; the answer never depends on anything but these facts.
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! How each guard kind is judged at one moment: passing, failing or no data, with the value and
-//! a sentence a release manager can act on (the specification's section 6, exactly).
+//! a sentence a release manager can act on (docs/plans.md, exactly).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -488,7 +488,7 @@ mod tests {
     }
 
     proptest! {
-        /// The specification's rule, stated independently of the implementation's order.
+        /// The rule in docs/plans.md#the-reports-guard, stated independently of the implementation's order.
         #[test]
         fn reports_follow_the_rule(
             states in proptest::collection::vec(0u8..4, 0..40),

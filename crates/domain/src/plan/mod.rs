@@ -1,4 +1,4 @@
-//! Rollout plans (the specification's section 6): what a plan is, how a request's plan is
+//! Rollout plans (docs/plans.md): what a plan is, how a request's plan is
 //! checked, how each guard is judged ([`guard`]) and what the scheduler does next ([`decide`]).
 //!
 //! Pure like the rest of the domain: the scheduler reads the clock, the database and the
@@ -209,8 +209,8 @@ fn refuse<T>(field: impl Into<String>, message: impl Into<String>) -> Checked<T>
     })
 }
 
-/// Checks a plan as a client sent it (the JSON of the specification's section 6); `at` names
-/// where it sits in the request, e.g. `plan`. Every default the specification names is filled in.
+/// Checks a plan as a client sent it (the JSON of docs/plans.md); `at` names
+/// where it sits in the request, e.g. `plan`. Every default docs/plans.md names is filled in.
 pub fn parse_plan(value: &Value, at: &str) -> Checked<Plan> {
     let mut fields = Object::new(value, at, "a plan")?;
     fields.allow(&["steps", "guards", "on_failure", "no_data", "finish"])?;
@@ -690,7 +690,7 @@ pub fn show_bp(bp: u32) -> String {
     }
 }
 
-/// The plans every new database ships as templates (the specification's section 6).
+/// The plans every new database ships as templates (docs/plans.md#templates).
 pub fn builtin_templates() -> Vec<(&'static str, Plan)> {
     let step = |percent: u32, hold_secs| Step {
         percentage_bp: percent * 100,

@@ -1,4 +1,4 @@
-//! Rollout plans of lanes (the specification, section 6): choosing a plan for a lane, attaching it,
+//! Rollout plans of lanes (docs/plans.md): choosing a plan for a lane, attaching it,
 //! showing it, the controls (pause, resume, advance), and carrying out every move of a plan —
 //! the scheduler's and a person's alike — as lane changes through [`super::lanes`], so
 //! subscribers see them through the push hub like any other release event.
