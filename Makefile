@@ -43,12 +43,14 @@ test-e2e:
 ## Watch fan-out, graycast vs etcd 3.4 (installs etcd if missing; docs/benchmarks.md).
 ## Options: make bench BENCH_ARGS="--subscribers 1000"
 bench:
+	@scripts/bootstrap.sh build
 	@scripts/bench.sh $(BENCH_ARGS)
 
 ## Per-request resolve, /healthz and OFREP vs Unleash Edge 19.15.1, wrk -t2 -c64 (installs wrk
 ## and Unleash Edge if missing; docs/benchmarks.md).
 ## Options: make bench-resolve BENCH_ARGS="--duration 30" or BENCH_ARGS="--memory"
 bench-resolve:
+	@scripts/bootstrap.sh build
 	@scripts/bench-resolve.sh $(BENCH_ARGS)
 
 ## The dashboard's first-load weight: bytes and time to hydration of the config page, cold and
