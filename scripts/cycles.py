@@ -81,18 +81,9 @@ for key, p in mods.items():
                 continue
             edges[key].add(r)
     for m in re.finditer(r'((?:super::)+)(\w+(?:::\w+)*)', text):
+        # `super` is the parent of the module the file is (a/b.rs is a::b, a/mod.rs is a).
         ups = m.group(1).count("super::")
-        is_mod_file = p.endswith("mod.rs") or p == root_file
-        base = list(key) if is_mod_file else list(key[:-1])
-        # `super` from a file module x (a/b.rs) is a; from a mod.rs (a/mod.rs) is the parent of a
-        if is_mod_file:
-            base = list(key)
-        for _ in range(ups - (0 if not is_mod_file else 0)):
-            base = base[:-1] if not is_mod_file else base[:-1]
-        if not is_mod_file:
-            base = list(key)
-            for _ in range(ups):
-                base = base[:-1]
+        base = list(key[: len(key) - ups])
         t = base + m.group(2).split("::")
         r = resolve(t)
         if related(r, key):
