@@ -1,7 +1,7 @@
 //! Plain sentences for what the dashboard shows: a lane's rule and audit entries.
 
 use crate::app::pages::shared::format_pct;
-use crate::domain::plan::decide::PlanState;
+use crate::domain::plan::decide::{PlanAction, PlanState};
 use crate::domain::time::Timestamp;
 use crate::model::{
     AuditAction, AuditEntry, Lane, LanePlan, LaneStatus, PlanSummary, Rollout, RolloutGroup,
@@ -109,7 +109,7 @@ pub fn plan_notices(before: &[Lane], after: &[Lane], plans: &[LanePlan]) -> Vec<
                     let at = plans
                         .iter()
                         .find(|p| p.lane == id)
-                        .and_then(|p| p.history.iter().rev().find(|t| t.action == "complete"))
+                        .and_then(|p| p.history.iter().rev().find(|t| t.action == PlanAction::Complete))
                         .map(|t| t.at);
                     Some(format!(
                         "✓ The rollout plan of lane {id} (v{v}) completed{}: the lane waits to be promoted.",

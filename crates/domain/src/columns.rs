@@ -5,6 +5,9 @@
 use crate::audit::AuditAction;
 use crate::format::ConfigFormat;
 use crate::model::{LaneStatus, ReleaseKind, Role, Timestamp};
+use crate::plan::decide::{PlanAction, PlanState};
+use crate::plan::guard::GuardStatus;
+use crate::plan::GuardKind;
 use sqlx::any::{AnyTypeInfo, AnyValueRef};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -46,6 +49,10 @@ text_column!(Role);
 text_column!(ReleaseKind);
 text_column!(LaneStatus);
 text_column!(AuditAction);
+text_column!(PlanState);
+text_column!(PlanAction);
+text_column!(GuardStatus);
+text_column!(GuardKind);
 
 /// Times are stored as RFC 3339 text with milliseconds (see [`Timestamp`]).
 impl Type<Any> for Timestamp {

@@ -12,7 +12,7 @@
 use crate::api::plan_fns::{plans_of_config, AdvancePlan, ConfigPlans, PausePlan, ResumePlan};
 use crate::app::components::{Dialog, DialogBar};
 use crate::app::pages::shared::{format_pct, Keys};
-use crate::domain::plan::decide::{human_secs, PlanState};
+use crate::domain::plan::decide::{human_secs, PlanAction, PlanState};
 use crate::domain::plan::guard::GuardStatus;
 use crate::domain::time::Timestamp;
 use crate::model::{
@@ -275,7 +275,11 @@ pub fn auto_aborts(plans: &ConfigPlans) -> Vec<AutoAbort> {
         .iter()
         .filter(|p| p.summary.state == PlanState::Aborted)
         .filter_map(|p| {
-            let last = p.history.iter().rev().find(|t| t.action == "abort")?;
+            let last = p
+                .history
+                .iter()
+                .rev()
+                .find(|t| t.action == PlanAction::Abort)?;
             if last.actor != SCHEDULER {
                 return None;
             }
@@ -693,7 +697,7 @@ mod tests {
             history: vec![PlanTransition {
                 id: 1,
                 at: "2026-12-02T14:02:11.123Z".parse().unwrap(),
-                action: "abort".into(),
+                action: PlanAction::Abort,
                 actor: actor.into(),
                 from_step: Some(0),
                 step: 0,

@@ -19,7 +19,7 @@ mod evaluate;
 mod probes;
 
 use crate::domain::plan::decide::{decide, Decision, PlanState};
-use crate::model::ConfigPath;
+use crate::model::{ConfigPath, LaneStatus};
 use crate::server::db;
 use crate::server::node::{Lease, SoleNode};
 use crate::server::ops::plans::{self as plan_ops, Move};
@@ -120,7 +120,7 @@ async fn turn(core: &Arc<Core>) -> Result<()> {
     core.metrics.set_rollouts_active(plans.len());
     let running: Vec<i64> = plans
         .iter()
-        .filter(|p| p.row.state == "running" && p.lane_status == "active")
+        .filter(|p| p.row.state == PlanState::Running && p.lane_status == LaneStatus::Active)
         .map(|p| p.row.lane_id)
         .collect();
     core.rollouts
@@ -152,11 +152,11 @@ async fn turn(core: &Arc<Core>) -> Result<()> {
 async fn drive(core: &Arc<Core>, live: &db::plans::LivePlan) -> Result<()> {
     let path = ConfigPath::new(&live.namespace, &live.env, &live.key);
     let lane = live.row.lane_id;
-    if live.lane_status != "active" {
-        return plan_ops::end_orphan(core, &path, lane, &live.lane_status).await;
+    if live.lane_status != LaneStatus::Active {
+        return plan_ops::end_orphan(core, &path, lane, live.lane_status).await;
     }
-    let (plan, state) = plan_ops::load(&live.row)?;
-    if state != PlanState::Running {
+    let plan = plan_ops::load(&live.row)?;
+    if live.row.state != PlanState::Running {
         return Ok(());
     }
     probes::start_due(core, live, &plan);

@@ -3,9 +3,9 @@
 //! the controls. Shared by both targets: nothing here is server-only.
 
 use super::Timestamp;
-use crate::plan::decide::PlanState;
+use crate::plan::decide::{PlanAction, PlanState};
 use crate::plan::guard::GuardStatus;
-use crate::plan::{Finish, Guard, NoDataPolicy, OnFailure, Plan, Step};
+use crate::plan::{Finish, Guard, GuardKind, NoDataPolicy, OnFailure, Plan, Step};
 use serde::{Deserialize, Serialize};
 
 /// A rollout plan in the API's shape, every default filled in. Its JSON is exactly what
@@ -100,8 +100,7 @@ pub struct LanePlan {
 pub struct GuardReading {
     /// Its index in the plan's `guards`.
     pub guard: usize,
-    /// `reports`, `prometheus` or `webhook`.
-    pub kind: String,
+    pub kind: GuardKind,
     pub status: GuardStatus,
     /// Failed instances (`reports`), the sample (`prometheus`), the HTTP status (`webhook`).
     pub value: Option<f64>,
@@ -115,8 +114,7 @@ pub struct GuardReading {
 pub struct PlanTransition {
     pub id: i64,
     pub at: Timestamp,
-    /// `start`, `advance`, `pause`, `resume`, `complete` or `abort`.
-    pub action: String,
+    pub action: PlanAction,
     /// `graycast` for the scheduler's own moves, else the person (or token).
     pub actor: String,
     pub from_step: Option<usize>,

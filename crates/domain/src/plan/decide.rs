@@ -2,49 +2,62 @@
 //! (docs/plans.md#the-decision). The scheduler calls [`decide`] after every event and tick
 //! and carries out the answer; the answer never depends on anything but these facts.
 
-use serde::{Deserialize, Serialize};
-
 use super::guard::{GuardStatus, Reading};
 use super::{show_bp, Finish, NoDataPolicy, OnFailure, Plan};
+use crate::words::words;
 
 /// How `waiting_for` begins while a plan waits for the evidence its promotion needs.
 const EVIDENCE: &str = "evidence to promote";
 
-/// A plan's life: `running` → `paused` ⇄ `running` → `completed` | `aborted`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanState {
-    Running,
-    Paused,
-    Completed,
-    Aborted,
+words! {
+    /// A plan's life: `running` → `paused` ⇄ `running` → `completed` | `aborted`.
+    pub enum PlanState {
+        Running = "running",
+        Paused = "paused",
+        Completed = "completed",
+        Aborted = "aborted",
+    }
 }
 
 impl PlanState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlanState::Running => "running",
-            PlanState::Paused => "paused",
-            PlanState::Completed => "completed",
-            PlanState::Aborted => "aborted",
-        }
-    }
-
     /// A plan in this state will never act again.
     pub fn is_final(self) -> bool {
         matches!(self, PlanState::Completed | PlanState::Aborted)
     }
 }
 
-impl std::str::FromStr for PlanState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "running" => Ok(PlanState::Running),
-            "paused" => Ok(PlanState::Paused),
-            "completed" => Ok(PlanState::Completed),
-            "aborted" => Ok(PlanState::Aborted),
-            other => Err(format!("unknown plan state {other:?}")),
+words! {
+    /// What a transition of a plan did (its history, docs/plans.md).
+    pub enum PlanAction {
+        Start = "start",
+        Advance = "advance",
+        Pause = "pause",
+        Resume = "resume",
+        Complete = "complete",
+        Abort = "abort",
+    }
+}
+
+impl PlanAction {
+    /// The state a plan is in after this action.
+    pub fn leads_to(self) -> PlanState {
+        match self {
+            PlanAction::Start | PlanAction::Advance | PlanAction::Resume => PlanState::Running,
+            PlanAction::Pause => PlanState::Paused,
+            PlanAction::Complete => PlanState::Completed,
+            PlanAction::Abort => PlanState::Aborted,
+        }
+    }
+
+    /// The action done, as `/metrics` counts transitions: `started`, `advanced`…
+    pub fn done(self) -> &'static str {
+        match self {
+            PlanAction::Start => "started",
+            PlanAction::Advance => "advanced",
+            PlanAction::Pause => "paused",
+            PlanAction::Resume => "resumed",
+            PlanAction::Complete => "completed",
+            PlanAction::Abort => "aborted",
         }
     }
 }

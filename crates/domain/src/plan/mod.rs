@@ -131,13 +131,21 @@ pub struct WebhookGuard {
     pub quote_body: bool,
 }
 
+words! {
+    /// A guard's kind: its `kind` in a plan, and in its readings and evaluations.
+    pub enum GuardKind {
+        Reports = "reports",
+        Prometheus = "prometheus",
+        Webhook = "webhook",
+    }
+}
+
 impl Guard {
-    /// The word the API and the dashboard use for this guard's kind.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> GuardKind {
         match self {
-            Guard::Reports(_) => "reports",
-            Guard::Prometheus(_) => "prometheus",
-            Guard::Webhook(_) => "webhook",
+            Guard::Reports(_) => GuardKind::Reports,
+            Guard::Prometheus(_) => GuardKind::Prometheus,
+            Guard::Webhook(_) => GuardKind::Webhook,
         }
     }
 
