@@ -452,7 +452,7 @@ pub async fn delete(
             actor,
             path,
             lane,
-            super::lanes::Close::Abort,
+            super::lane_changes::Close::Abort,
             event.id,
         )
         .await?;

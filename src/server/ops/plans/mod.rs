@@ -3,7 +3,7 @@
 //! the scheduler's and a person's alike — as lane changes through [`super::lanes`], so
 //! subscribers see them through the push hub like any other release event.
 
-use super::lanes::{self, Close};
+use super::lane_changes::{self, Close};
 use super::lookups::{find, message_of, MAX_MESSAGE_CHARS};
 use super::readings::{self, status_of};
 use crate::domain::audit::AuditAction;
@@ -284,7 +284,7 @@ async fn transition(
             from_step: Some(row.step as usize),
             step,
             state,
-            percentage_bp: lanes::basis_points(lane.percentage),
+            percentage_bp: lane_changes::basis_points(lane.percentage),
             reason,
             release_event: event,
             forced: false,
@@ -509,7 +509,7 @@ pub async fn attach(
     let at = state.clock.now();
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
-    let mut lane = lanes::find_active(&mut tx, &config, id).await?;
+    let mut lane = lane_changes::find_active(&mut tx, &config, id).await?;
     if db::plans::find(&mut *tx, id).await?.is_some() {
         return Err(Error::conflict(format!(
             "Lane {id} already has a rollout plan; a lane runs one plan in its life. Start a \
@@ -517,8 +517,8 @@ pub async fn attach(
         )));
     }
     let first = choice.plan.steps[0].percentage_bp;
-    let event = if lanes::basis_points(lane.percentage) == first {
-        lanes::lane_event(
+    let event = if lane_changes::basis_points(lane.percentage) == first {
+        lane_changes::lane_event(
             &mut tx,
             actor,
             &config,
@@ -533,7 +533,8 @@ pub async fn attach(
             message: Some(message.clone()),
             ..LaneUpdate::default()
         };
-        let (after, event) = lanes::update_in(&mut tx, at, actor, &config, id, &change).await?;
+        let (after, event) =
+            lane_changes::update_in(&mut tx, at, actor, &config, id, &change).await?;
         lane = after;
         event
     };
@@ -604,7 +605,7 @@ pub async fn resume(
     };
     let (namespace, env, key) = path.parts();
     let config = find(&mut tx, namespace, env, key).await?;
-    let current = lanes::find_active(&mut tx, &config, lane.0).await?;
+    let current = lane_changes::find_active(&mut tx, &config, lane.0).await?;
     let at = state.clock.now();
     let now = at.unix_ms();
     let step = row.step as usize;

@@ -65,7 +65,7 @@ pub async fn carry_out(
                     ..LaneUpdate::default()
                 };
                 let (_, event) =
-                    lanes::update_in(&mut tx, at, actor, &config, lane_id, &change).await?;
+                    lane_changes::update_in(&mut tx, at, actor, &config, lane_id, &change).await?;
                 db::plans::reset_polled_guards(&mut tx, lane_id).await?;
                 let id = event.id;
                 (
@@ -79,7 +79,7 @@ pub async fn carry_out(
             Decision::Complete { promote } => {
                 let (event, reason) = if *promote {
                     let reason = format!("{}; the last step is done, the lane is promoted", m.why);
-                    let (_, event) = lanes::close_in(
+                    let (_, event) = lane_changes::close_in(
                         &mut tx,
                         at,
                         actor,
@@ -114,7 +114,7 @@ pub async fn carry_out(
                 )
             }
             Decision::Abort { reason } => {
-                let (_, event) = lanes::close_in(
+                let (_, event) = lane_changes::close_in(
                     &mut tx,
                     at,
                     actor,
