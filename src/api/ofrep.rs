@@ -135,7 +135,7 @@ pub(crate) fn scope(
              X-Graycast-Env headers, or use a token limited to one namespace and environment.",
         ));
     };
-    actor.require_in(Role::Subscriber, Some(&namespace), Some(&env))?;
+    actor.require(Role::Subscriber, crate::model::Scope::of(&namespace, &env))?;
     Ok((namespace, env))
 }
 

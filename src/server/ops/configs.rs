@@ -47,7 +47,7 @@ async fn check_content(state: &Core, format: ConfigFormat, content: String) -> R
 #[tracing::instrument(skip_all)]
 pub async fn list(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Config>> {
     let (namespace, env) = (at.namespace.as_str(), at.env.as_str());
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, at.scope())?;
     let (ns_id, env_id) = scope(&state.db, namespace, env).await?;
     let mut configs = db::configs::list(&state.db, ns_id, env_id).await?;
     for (key, lane) in db::lanes::active_in_scope(&state.db, ns_id, env_id).await? {
@@ -80,7 +80,7 @@ pub async fn list(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Confi
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Config> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
     let StoredConfig { id, mut config } = find(&mut conn, namespace, env, key).await?;
     config.lanes = db::lanes::active(&mut *conn, id).await?;
@@ -93,7 +93,7 @@ pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Confi
 #[tracing::instrument(skip_all)]
 pub async fn create(state: &Core, actor: &Actor, at: &EnvPath, new: NewConfig) -> Result<Config> {
     let (namespace, env) = (at.namespace.as_str(), at.env.as_str());
-    actor.require_in(Role::Editor, Some(namespace), Some(env))?;
+    actor.require(Role::Editor, at.scope())?;
     check_key(&new.key)?;
     let new = NewConfig {
         content: check_content(state, new.format, new.content).await?,
@@ -143,7 +143,7 @@ pub async fn create(state: &Core, actor: &Actor, at: &EnvPath, new: NewConfig) -
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn version(state: &Core, actor: &Actor, path: &ConfigPath, n: i64) -> Result<Version> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
     find_version(&mut *conn, &config, n).await
@@ -160,7 +160,7 @@ pub async fn save_version(
     new: NewVersion,
 ) -> Result<Version> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Editor, Some(namespace), Some(env))?;
+    actor.require(Role::Editor, path.scope())?;
     let message = message_of(new.message)?;
     let stale = |latest: i64| {
         Error::conflict(format!(
@@ -243,7 +243,7 @@ pub async fn release(
     message: Option<String>,
 ) -> Result<ReleaseEvent> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     let message = message_of(message)?;
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
@@ -296,7 +296,7 @@ pub async fn release(
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn releases(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<ReleaseEvent>> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
     Ok(db::releases::list(&mut *conn, config.id).await?)
@@ -314,7 +314,7 @@ pub async fn diff(
     ignore_whitespace: bool,
 ) -> Result<Diff> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
     let left = find_version(&mut *conn, &config, from).await?;
@@ -370,8 +370,7 @@ pub fn resolve_now(
 }
 
 fn may_resolve(actor: &Actor, path: &ConfigPath) -> Result<()> {
-    let (namespace, env, _) = path.parts();
-    actor.require_in(Role::Subscriber, Some(namespace), Some(env))
+    actor.require(Role::Subscriber, path.scope())
 }
 
 /// The answer from the catalog; `None` when the config is not held.
@@ -392,7 +391,7 @@ pub async fn resolve_stored(
     ctx: &Context,
 ) -> Result<Resolved> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Subscriber, Some(namespace), Some(env))?;
+    actor.require(Role::Subscriber, path.scope())?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
     super::lanes::resolve_stored(&mut conn, &config, ctx)
@@ -419,7 +418,7 @@ pub async fn delete(
     message: Option<String>,
 ) -> Result<ReleaseEvent> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     let message = message_of(message)?;
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;

@@ -24,7 +24,7 @@ pub async fn versions(
     query: &VersionsQuery,
 ) -> Result<VersionPage> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
     page(&mut conn, config.id, query).await
@@ -56,7 +56,7 @@ async fn page(conn: &mut db::Conn, config_id: i64, query: &VersionsQuery) -> Res
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn latest(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Version> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
     find_version(&mut *conn, &config, config.config.latest_version).await
@@ -72,7 +72,7 @@ pub async fn version_history(
     before: Option<i64>,
 ) -> Result<HistoryPage> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
     let query = VersionsQuery {

@@ -2,7 +2,7 @@
 //! instances with what they run.
 
 use crate::domain::lane::parse_labels;
-use crate::model::{EnvPath, InstancePage, InstancesQuery, Report, Role};
+use crate::model::{EnvPath, InstancePage, InstancesQuery, Report, Role, Scope};
 use crate::server::auth::Actor;
 use crate::server::db;
 use crate::server::hub::{Mode, Owner, Subscription, WatchRequest};
@@ -81,7 +81,7 @@ pub async fn watch(
     last_event_id: Option<&str>,
     outlet: Option<Arc<Outlet>>,
 ) -> Result<Subscription> {
-    actor.require_in(Role::Subscriber, Some(&query.namespace), Some(&query.env))?;
+    actor.require(Role::Subscriber, Scope::of(&query.namespace, &query.env))?;
     let client_id = query.client_id.unwrap_or_default();
     if client_id.is_empty() {
         return Err(Error::invalid(
@@ -173,7 +173,7 @@ pub async fn still_authorized(state: &Core, actor: &Actor) -> Result<()> {
 /// Records what an instance did with a version it was served.
 #[tracing::instrument(skip_all)]
 pub async fn report(state: &Core, actor: &Actor, report: Report) -> Result<()> {
-    actor.require_in(Role::Subscriber, Some(&report.namespace), Some(&report.env))?;
+    actor.require(Role::Subscriber, Scope::of(&report.namespace, &report.env))?;
     check_client_id(&report.client_id)?;
     check_key(&report.key)?;
     if report.version < 1 {
@@ -193,7 +193,7 @@ pub async fn report(state: &Core, actor: &Actor, report: Report) -> Result<()> {
     check_scope(state, &report.namespace, &report.env).await?;
     // Only a real instance reports: one this caller watches with (or did
     // within the retention period), about a config that exists.
-    let scope = crate::server::instances::Scope::new(&report.namespace, &report.env);
+    let scope = crate::model::EnvPath::new(&report.namespace, &report.env);
     let watching =
         Owner::of(actor).is_some_and(|owner| state.hub.watches(owner, &scope, &report.client_id));
     if !watching {
@@ -231,7 +231,7 @@ pub async fn instances(
     query: &InstancesQuery,
 ) -> Result<InstancePage> {
     let (namespace, env) = (at.namespace.as_str(), at.env.as_str());
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, at.scope())?;
     let connected = match query.state.as_deref() {
         None | Some("") => None,
         Some("connected") => Some(true),

@@ -137,7 +137,7 @@ fn explanation(stable_version: Option<i64>, rules: &[LaneRule], ctx: &Context) -
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn list(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<Lane>> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
     let mut lanes = db::lanes::list(&mut *conn, config.id).await?;
@@ -156,7 +156,7 @@ pub async fn create(
     mut new: NewLane,
 ) -> Result<Lane> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     let choice =
         super::plans::choose(state, env, new.plan.take().as_ref(), new.template.take()).await?;
     if let Some(choice) = &choice {
@@ -263,7 +263,7 @@ pub async fn update(
 ) -> Result<Lane> {
     let (namespace, env, key) = path.parts();
     let LaneId(id) = lane;
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
     let at = state.clock.now();
@@ -322,7 +322,7 @@ async fn close(
 ) -> Result<ReleaseEvent> {
     let (namespace, env, key) = path.parts();
     let LaneId(id) = lane;
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     let message = message_of(message)?;
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, namespace, env, key).await?;
@@ -399,7 +399,7 @@ pub async fn preview(
     lane: NewLane,
 ) -> Result<Preview> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let lane = check_new_lane(lane)?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
@@ -419,7 +419,7 @@ pub async fn preview_change(
 ) -> Result<Preview> {
     let (namespace, env, key) = path.parts();
     let LaneId(id) = lane;
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;
     let lane = find_active(&mut conn, &config, id).await?;
@@ -440,7 +440,7 @@ pub async fn explain(
     draft: Option<NewLane>,
 ) -> Result<Explanation> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let draft = draft.map(check_new_lane).transpose()?;
     let mut conn = state.db.acquire().await?;
     let config = find(&mut conn, namespace, env, key).await?;

@@ -15,7 +15,7 @@ use crate::Result;
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn rollout(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Rollout> {
     let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let (stable, lanes) = {
         let mut conn = state.db.acquire().await?;
         let config = find(&mut conn, namespace, env, key).await?;

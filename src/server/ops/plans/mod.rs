@@ -480,8 +480,7 @@ async fn check_lane(state: &Core, path: &ConfigPath, lane: i64) -> Result<()> {
 /// `GET …/lanes/{id}/plan` (viewer).
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath, lane: LaneId) -> Result<LanePlan> {
-    let (namespace, env, _) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     check_lane(state, path, lane.0).await?;
     show(state, path, lane.0).await
 }
@@ -498,7 +497,7 @@ pub async fn attach(
 ) -> Result<LanePlan> {
     let (namespace, env, key) = path.parts();
     let LaneId(id) = lane;
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     let message = message_of(body.message)?;
     let Some(choice) = choose(state, env, body.plan.as_ref(), body.template).await? else {
         return Err(Error::invalid(
@@ -546,10 +545,7 @@ pub async fn attach(
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
-        .changed(&crate::server::instances::Scope::new(
-            &path.namespace,
-            &path.env,
-        ));
+        .changed(&crate::model::EnvPath::new(&path.namespace, &path.env));
     show(state, path, id).await
 }
 
@@ -590,8 +586,7 @@ pub async fn resume(
         return Err(Error::invalid("force", "force is for advance only."));
     }
     let message = message_of(control.message)?;
-    let (namespace, env, _) = path.parts();
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     check_lane(state, path, lane.0).await?;
     let mut tx = db::begin_write(&state.db).await?;
     let row = plan_row(&mut *tx, path, lane.0).await?;
@@ -660,10 +655,7 @@ pub async fn resume(
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
-        .changed(&crate::server::instances::Scope::new(
-            &path.namespace,
-            &path.env,
-        ));
+        .changed(&crate::model::EnvPath::new(&path.namespace, &path.env));
     show(state, path, lane.0).await
 }
 
@@ -678,8 +670,7 @@ pub async fn advance(
     control: PlanControl,
 ) -> Result<LanePlan> {
     let message = message_of(control.message)?;
-    let (namespace, env, _) = path.parts();
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     check_lane(state, path, lane.0).await?;
     let live = readings::live_plan(&state.db, lane.0)
         .await?
@@ -733,8 +724,7 @@ async fn control_move(
     allowed: &[PlanState],
     decision: &Decision,
 ) -> Result<LanePlan> {
-    let (namespace, env, _) = path.parts();
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     check_lane(state, path, lane.0).await?;
     let row = plan_row(&state.db, path, lane.0).await?;
     carry_out(

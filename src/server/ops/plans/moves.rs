@@ -212,10 +212,7 @@ pub async fn carry_out(
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
-        .changed(&crate::server::instances::Scope::new(
-            &path.namespace,
-            &path.env,
-        ));
+        .changed(&crate::model::EnvPath::new(&path.namespace, &path.env));
     tracing::info!(lane = lane_id, action, reason = %reason, "rollout plan moved");
     Ok(event)
 }
