@@ -260,6 +260,11 @@ pub struct Config {
 
 impl Config {
     pub const ABORT_SHOWN_HOURS: i64 = 24;
+
+    /// Where the config lives.
+    pub fn path(&self) -> ConfigPath {
+        ConfigPath::new(&self.namespace, &self.env, &self.key)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -824,11 +829,6 @@ impl ConfigPath {
             env: env.into(),
             key: key.into(),
         }
-    }
-
-    /// The namespace, environment and key.
-    pub fn parts(&self) -> (&str, &str, &str) {
-        (&self.namespace, &self.env, &self.key)
     }
 
     /// The config's namespace and environment, for authorization.

@@ -213,7 +213,7 @@ impl Dispatcher {
         for attach in attaches {
             let scope = &attach.subscriber.lease.scope;
             deletions.push(match attach.last_event_id {
-                Some(last) => sql::deletions_after(&mut tx, &scope.namespace, &scope.env, last)
+                Some(last) => sql::deletions_after(&mut tx, scope, last)
                     .await?
                     .into_iter()
                     .collect(),
@@ -238,7 +238,7 @@ impl Dispatcher {
                     if held.is_some_and(|s| s.all_loaded) || fully_loaded.contains(scope) {
                         continue;
                     }
-                    for head in sql::heads_in_scope(&mut tx, &scope.namespace, &scope.env).await? {
+                    for head in sql::heads_in_scope(&mut tx, scope).await? {
                         let key = head.key.clone();
                         let is_held = held.is_some_and(|s| s.keys.contains_key(&key));
                         if is_held || !loaded_now.insert((scope.clone(), key.clone())) {

@@ -314,7 +314,7 @@ async fn load_catalog(db: &db::Pool) -> Result<(i64, Catalog)> {
     let catalog = Catalog::new(processed);
     for (namespace, env) in sql::scopes(&mut tx).await? {
         let scope = EnvPath::new(namespace, env);
-        for head in sql::heads_in_scope(&mut tx, &scope.namespace, &scope.env).await? {
+        for head in sql::heads_in_scope(&mut tx, &scope).await? {
             let key = head.key.clone();
             let state = state::load_head(&mut tx, &scope, head).await?;
             catalog.put(&scope.namespace, &scope.env, &key, Some(Arc::new(state)));

@@ -352,7 +352,7 @@ pub(super) async fn load(
     scope: &EnvPath,
     key: &str,
 ) -> Result<Option<ConfigState>> {
-    match sql::head(&mut *conn, &scope.namespace, &scope.env, key).await? {
+    match sql::head(&mut *conn, &scope.config(key)).await? {
         Some(head) => Ok(Some(load_head(conn, scope, head).await?)),
         None => Ok(None),
     }

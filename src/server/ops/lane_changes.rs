@@ -8,9 +8,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::lane::{self, LaneRule};
 use crate::domain::selector::Selector;
 use crate::error::quoted;
-use crate::model::{
-    ConfigPath, Lane, LaneStatus, LaneUpdate, NewLane, ReleaseEvent, ReleaseKind, Timestamp,
-};
+use crate::model::{Lane, LaneStatus, LaneUpdate, NewLane, ReleaseEvent, ReleaseKind, Timestamp};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
 use crate::{Error, Result};
@@ -212,12 +210,7 @@ pub(super) async fn find_active(
     let c = &config.config;
     let lane = db::lanes::find(&mut *conn, config.id, id)
         .await?
-        .ok_or_else(|| {
-            Error::not_found(format!(
-                "{} has no lane {id}.",
-                ConfigPath::new(&c.namespace, &c.env, &c.key)
-            ))
-        })?;
+        .ok_or_else(|| Error::not_found(format!("{} has no lane {id}.", c.path())))?;
     if lane.status != LaneStatus::Active {
         return Err(Error::conflict(format!(
             "lane {id} was {} at {}; a closed lane cannot change. Start a new lane instead.",
@@ -317,9 +310,7 @@ pub(super) async fn update_in(
         tx,
         at,
         NewEntry::new(&actor.name, AuditAction::LaneUpdate)
-            .namespace(&c.namespace)
-            .env(&c.env)
-            .key(&c.key)
+            .config(&c.path())
             .details(json!({
                 "lane": id, "version": after.version,
                 "before": changed_fields(&before, change),
@@ -371,9 +362,7 @@ pub(super) async fn close_in(
         tx,
         at,
         NewEntry::new(&actor.name, audit)
-            .namespace(&c.namespace)
-            .env(&c.env)
-            .key(&c.key)
+            .config(&c.path())
             .details(json!({
                 "lane": id, "version": lane.version,
                 "stable_version": c.stable_version,

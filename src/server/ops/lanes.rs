@@ -136,10 +136,9 @@ fn explanation(stable_version: Option<i64>, rules: &[LaneRule], ctx: &Context) -
 /// Every lane of a config: active ones in resolution order, then closed ones, newest first.
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn list(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<Lane>> {
-    let (namespace, env, key) = path.parts();
     actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
+    let config = find(&mut conn, path).await?;
     let mut lanes = db::lanes::list(&mut *conn, config.id).await?;
     drop(conn);
     super::plans::summarize(&state.db, state.clock.now(), &mut lanes).await?;
@@ -155,10 +154,14 @@ pub async fn create(
     path: &ConfigPath,
     mut new: NewLane,
 ) -> Result<Lane> {
-    let (namespace, env, key) = path.parts();
     actor.require(Role::Releaser, path.scope())?;
-    let choice =
-        super::plans::choose(state, env, new.plan.take().as_ref(), new.template.take()).await?;
+    let choice = super::plans::choose(
+        state,
+        &path.env,
+        new.plan.take().as_ref(),
+        new.template.take(),
+    )
+    .await?;
     if let Some(choice) = &choice {
         new.percentage = choice.start_percentage(new.percentage)?;
     } else if new.percentage.is_nan() {
@@ -169,7 +172,7 @@ pub async fn create(
     }
     let new = check_new_lane(new)?;
     let mut tx = db::begin_write(&state.db).await?;
-    let config = find(&mut tx, namespace, env, key).await?;
+    let config = find(&mut tx, path).await?;
     check_version(&mut tx, &config, new.version).await?;
     // Writes are serialized (`begin_write`), so the count cannot change before the insert.
     let active = db::lanes::count_active(&mut *tx, config.id).await?;
@@ -209,9 +212,7 @@ pub async fn create(
         &mut tx,
         state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::LaneCreate)
-            .namespace(namespace)
-            .env(env)
-            .key(key)
+            .config(path)
             .details(json!({
                 "lane": lane.id, "version": lane.version, "selector": lane.selector,
                 "targets": lane.targets, "percentage": lane.percentage,
@@ -261,11 +262,10 @@ pub async fn update(
     lane: LaneId,
     change: LaneUpdate,
 ) -> Result<Lane> {
-    let (namespace, env, key) = path.parts();
     let LaneId(id) = lane;
     actor.require(Role::Releaser, path.scope())?;
     let mut tx = db::begin_write(&state.db).await?;
-    let config = find(&mut tx, namespace, env, key).await?;
+    let config = find(&mut tx, path).await?;
     let at = state.clock.now();
     let (mut after, event) = update_in(&mut tx, at, actor, &config, id, &change).await?;
     let paused = if change.percentage.is_some() {
@@ -320,12 +320,11 @@ async fn close(
     message: Option<String>,
     how: Close,
 ) -> Result<ReleaseEvent> {
-    let (namespace, env, key) = path.parts();
     let LaneId(id) = lane;
     actor.require(Role::Releaser, path.scope())?;
     let message = message_of(message)?;
     let mut tx = db::begin_write(&state.db).await?;
-    let config = find(&mut tx, namespace, env, key).await?;
+    let config = find(&mut tx, path).await?;
     let at = state.clock.now();
     let (lane, event) = close_in(&mut tx, at, actor, &config, id, &message, how).await?;
     let ended = super::plans::lane_closed(&mut tx, at, actor, path, &lane, how, event.id).await?;
@@ -341,14 +340,10 @@ async fn close(
     Ok(event)
 }
 
-/// Which connected subscribers `rule` matches, on its own.
-async fn preview_rule(
-    state: &Core,
-    namespace: &str,
-    env: &str,
-    rule: &LaneRule,
-) -> Result<Preview> {
-    let connected = connected_everywhere(state, namespace, env).await?;
+/// Which subscribers connected to the config's namespace and environment `rule` matches, on
+/// its own.
+async fn preview_rule(state: &Core, path: &ConfigPath, rule: &LaneRule) -> Result<Preview> {
+    let connected = connected_everywhere(state, path).await?;
     let matched: Vec<String> = connected
         .iter()
         .filter(|instance| rule.matches(&instance.context))
@@ -361,14 +356,14 @@ async fn preview_rule(
     })
 }
 
-/// The subscribers connected to (namespace, env) now: this node's, and with several nodes
-/// also those the shared instance rows say other nodes serve (
-/// docs/nodes.md), by client id.
+/// The subscribers connected to the config's namespace and environment now: this node's, and
+/// with several nodes also those the shared instance rows say other nodes serve
+/// (docs/nodes.md), by client id.
 async fn connected_everywhere(
     state: &Core,
-    namespace: &str,
-    env: &str,
+    path: &ConfigPath,
 ) -> Result<Vec<crate::server::hub::ConnectedInstance>> {
+    let (namespace, env) = (path.namespace.as_str(), path.env.as_str());
     let mut connected = state.hub.connected(namespace, env);
     if state.nodes.shared() {
         let here: std::collections::HashSet<String> =
@@ -398,13 +393,12 @@ pub async fn preview(
     path: &ConfigPath,
     lane: NewLane,
 ) -> Result<Preview> {
-    let (namespace, env, key) = path.parts();
     actor.require(Role::Viewer, path.scope())?;
     let lane = check_new_lane(lane)?;
     let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
+    let config = find(&mut conn, path).await?;
     let salt = db::lanes::next_salt(&mut *conn, config.id).await?;
-    preview_rule(state, namespace, env, &lane.rule(DRAFT_LANE_ID, salt)).await
+    preview_rule(state, path, &lane.rule(DRAFT_LANE_ID, salt)).await
 }
 
 /// Like [`preview`], for a change to an active lane (with that lane's salt).
@@ -417,14 +411,13 @@ pub async fn preview_change(
     lane: LaneId,
     change: LaneUpdate,
 ) -> Result<Preview> {
-    let (namespace, env, key) = path.parts();
     let LaneId(id) = lane;
     actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
+    let config = find(&mut conn, path).await?;
     let lane = find_active(&mut conn, &config, id).await?;
     let rule = apply(&lane, &change)?.rule(lane.id, lane.salt.clone());
-    preview_rule(state, namespace, env, &rule).await
+    preview_rule(state, path, &rule).await
 }
 
 /// Why `ctx` gets the version it gets. With `draft`, as if that lane had just
@@ -439,11 +432,10 @@ pub async fn explain(
     ctx: &Context,
     draft: Option<NewLane>,
 ) -> Result<Explanation> {
-    let (namespace, env, key) = path.parts();
     actor.require(Role::Viewer, path.scope())?;
     let draft = draft.map(check_new_lane).transpose()?;
     let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
+    let config = find(&mut conn, path).await?;
     let mut rules = rules_of(&db::lanes::active(&mut *conn, config.id).await?)?;
     if let Some(draft) = draft {
         check_version(&mut conn, &config, draft.version).await?;

@@ -129,11 +129,7 @@ pub fn load(row: &PlanRow) -> Result<(Plan, PlanState)> {
 }
 
 fn audit_entry(actor: &Actor, action: AuditAction, path: &ConfigPath) -> NewEntry {
-    let (namespace, env, key) = path.parts();
-    NewEntry::new(&actor.name, action)
-        .namespace(namespace)
-        .env(env)
-        .key(key)
+    NewEntry::new(&actor.name, action).config(path)
 }
 
 /// A sentence cut to fit a release event's message.
@@ -468,9 +464,8 @@ async fn plan_row(conn: impl db::Executor<'_>, path: &ConfigPath, lane: i64) -> 
 
 /// 404 unless `lane` is a lane of the config at `path`.
 async fn check_lane(state: &Core, path: &ConfigPath, lane: i64) -> Result<()> {
-    let (namespace, env, key) = path.parts();
     let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
+    let config = find(&mut conn, path).await?;
     db::lanes::find(&mut *conn, config.id, lane)
         .await?
         .map(drop)
@@ -495,11 +490,10 @@ pub async fn attach(
     lane: LaneId,
     body: AttachPlan,
 ) -> Result<LanePlan> {
-    let (namespace, env, key) = path.parts();
     let LaneId(id) = lane;
     actor.require(Role::Releaser, path.scope())?;
     let message = message_of(body.message)?;
-    let Some(choice) = choose(state, env, body.plan.as_ref(), body.template).await? else {
+    let Some(choice) = choose(state, &path.env, body.plan.as_ref(), body.template).await? else {
         return Err(Error::invalid(
             "plan",
             "Send a plan, or a template by name, to attach to the lane.",
@@ -507,7 +501,7 @@ pub async fn attach(
     };
     let at = state.clock.now();
     let mut tx = db::begin_write(&state.db).await?;
-    let config = find(&mut tx, namespace, env, key).await?;
+    let config = find(&mut tx, path).await?;
     let mut lane = lane_changes::find_active(&mut tx, &config, id).await?;
     if db::plans::find(&mut *tx, id).await?.is_some() {
         return Err(Error::conflict(format!(
@@ -598,8 +592,7 @@ pub async fn resume(
             plan_state.as_str()
         )));
     };
-    let (namespace, env, key) = path.parts();
-    let config = find(&mut tx, namespace, env, key).await?;
+    let config = find(&mut tx, path).await?;
     let current = lane_changes::find_active(&mut tx, &config, lane.0).await?;
     let at = state.clock.now();
     let now = at.unix_ms();

@@ -27,9 +27,8 @@ pub async fn carry_out(
     if matches!(m.decision, Decision::Wait { .. }) {
         return Ok(None);
     }
-    let (namespace, env, key) = path.parts();
     let mut tx = db::begin_write(&state.db).await?;
-    let config = find(&mut tx, namespace, env, key).await?;
+    let config = find(&mut tx, path).await?;
     let row = plan_row(&mut *tx, path, lane_id).await?;
     let (plan, plan_state) = load(&row)?;
     if row.step as usize != m.step || !m.allowed.contains(&plan_state) {
