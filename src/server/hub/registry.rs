@@ -3,7 +3,8 @@
 use super::clients::Clients;
 use super::Owner;
 use crate::domain::Context;
-use crate::server::instances::{Instances, Scope};
+use crate::model::EnvPath;
+use crate::server::instances::Instances;
 use crate::server::metrics::Metrics;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +30,7 @@ pub(super) type ScopeStreams = HashMap<String, Streams>;
 /// Who is connected now, per (namespace, env); an instance may hold several streams.
 #[derive(Default)]
 pub(super) struct Registry {
-    pub(super) connected: RwLock<HashMap<Scope, ScopeStreams>>,
+    pub(super) connected: RwLock<HashMap<EnvPath, ScopeStreams>>,
     pub(super) clients: Mutex<Clients>,
 }
 
@@ -37,7 +38,7 @@ impl Registry {
     pub(super) fn connected(&self, namespace: &str, env: &str) -> Vec<ConnectedInstance> {
         let map = self.connected.read().expect("hub lock");
         let mut list: Vec<ConnectedInstance> = map
-            .get(&Scope::new(namespace, env))
+            .get(&EnvPath::new(namespace, env))
             .map(|m| m.values().map(|s| s.instance.clone()).collect())
             .unwrap_or_default();
         list.sort_by(|a, b| a.client_id.cmp(&b.client_id));
@@ -47,7 +48,7 @@ impl Registry {
     pub(super) fn register(&self, namespace: &str, env: &str, instance: ConnectedInstance) {
         let mut map = self.connected.write().expect("hub lock");
         let entry = map
-            .entry(Scope::new(namespace, env))
+            .entry(EnvPath::new(namespace, env))
             .or_default()
             .entry(instance.client_id.clone())
             .or_insert_with(|| Streams {
@@ -60,7 +61,7 @@ impl Registry {
 
     pub(super) fn unregister(&self, namespace: &str, env: &str, client_id: &str) {
         let mut map = self.connected.write().expect("hub lock");
-        let scope = Scope::new(namespace, env);
+        let scope = EnvPath::new(namespace, env);
         if let Some(m) = map.get_mut(&scope) {
             if let Some(streams) = m.get_mut(client_id) {
                 streams.open -= 1;
@@ -79,7 +80,7 @@ impl Registry {
 /// ends or when the hub drops a stuck subscriber, whichever comes first.
 pub(super) struct Lease {
     pub(super) id: u64,
-    pub(super) scope: Scope,
+    pub(super) scope: EnvPath,
     pub(super) client_id: String,
     pub(super) owner: Option<Owner>,
     pub(super) registry: Arc<Registry>,
