@@ -5,7 +5,7 @@ use super::Tx;
 use crate::domain::plan::decide::{PlanAction, PlanState};
 use crate::domain::plan::guard::{GuardStatus, LastReport, Served};
 use crate::domain::plan::GuardKind;
-use crate::model::{LaneStatus, Timestamp};
+use crate::model::{LaneStatus, Percentage, Timestamp};
 use sqlx::FromRow;
 use sqlx::Result;
 
@@ -327,7 +327,7 @@ pub struct NewTransition<'a> {
     pub from_step: Option<usize>,
     pub step: usize,
     pub state: PlanState,
-    pub percentage_bp: u32,
+    pub percentage: Percentage,
     pub reason: Option<&'a str>,
     pub release_event: Option<i64>,
     pub forced: bool,
@@ -345,7 +345,7 @@ pub async fn insert_transition(tx: &mut Tx<'_>, t: NewTransition<'_>) -> Result<
     .bind(t.from_step.map(|s| s as i64))
     .bind(t.step as i64)
     .bind(t.state)
-    .bind(i64::from(t.percentage_bp))
+    .bind(t.percentage)
     .bind(t.reason)
     .bind(t.release_event)
     .bind(i64::from(t.forced))
@@ -362,7 +362,8 @@ pub struct TransitionRow {
     pub from_step: Option<i64>,
     pub step: i64,
     pub state: PlanState,
-    pub percentage_bp: i64,
+    #[sqlx(rename = "percentage_bp")]
+    pub percentage: Percentage,
     pub reason: Option<String>,
     pub release_event: Option<i64>,
     #[sqlx(try_from = "super::columns::Flag")]
@@ -388,7 +389,8 @@ pub struct LivePlan {
     pub row: PlanRow,
     pub lane_status: LaneStatus,
     pub version: i64,
-    pub percentage_bp: i64,
+    #[sqlx(rename = "percentage_bp")]
+    pub percentage: Percentage,
     pub namespace: String,
     pub env: String,
     pub key: String,

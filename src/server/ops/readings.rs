@@ -56,8 +56,8 @@ pub async fn reports(
             status: GuardStatus::NoData,
             value: None,
             message: format!(
-                "reports guard: waiting for the lane's slice at {} % to be served",
-                live.percentage_bp as f64 / 100.0
+                "reports guard: waiting for the lane's slice at {} to be served",
+                live.percentage
             ),
             streak: 0,
             applied: None,

@@ -4,9 +4,7 @@
 use super::check_name;
 use crate::domain::audit::AuditAction;
 use crate::domain::plan::{check_new_plan, parse_plan, Plan, PlanError};
-use crate::model::{
-    DefaultTemplate, NewRolloutTemplate, PlanSpec, Role, RolloutTemplate, RolloutTemplates,
-};
+use crate::model::{DefaultTemplate, NewRolloutTemplate, Role, RolloutTemplate, RolloutTemplates};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, templates::TemplateRow};
 use crate::server::Core;
@@ -51,7 +49,7 @@ fn template(env: &str, default: Option<&str>, row: TemplateRow) -> Result<Rollou
         env: env.to_string(),
         default: default == Some(row.name.as_str()),
         name: row.name,
-        plan: PlanSpec::from(&plan.redacted()),
+        plan: plan.redacted(),
         builtin: row.builtin,
         created_by: row.created_by,
         created_at: row.created_at,
@@ -111,7 +109,6 @@ pub async fn create(
     let refused = |e: PlanError| Error::invalid(&e.field, format!("{}: {}", e.field, e.message));
     let plan = parse_plan(&new.plan, "plan").map_err(refused)?;
     check_new_plan(&plan, "plan", state.config.min_probe_interval_secs).map_err(refused)?;
-    let spec = PlanSpec::from(&plan);
     let mut tx = db::begin_write(&state.db).await?;
     let (env_id, default) = environment(&mut *tx, env).await?;
     if db::templates::list(&mut *tx, env_id).await?.len() >= MAX_TEMPLATES {
@@ -123,7 +120,7 @@ pub async fn create(
         &mut tx,
         env_id,
         &new.name,
-        &spec.to_value().to_string(),
+        &serde_json::to_string(&plan).map_err(Error::internal)?,
         &actor.name,
     )
     .await
@@ -138,7 +135,7 @@ pub async fn create(
         state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::TemplateCreate)
             .env(env)
-            .details(json!({ "name": new.name, "plan": PlanSpec::from(&plan.redacted()) })),
+            .details(json!({ "name": new.name, "plan": plan.redacted() })),
     )
     .await?;
     tx.commit().await?;
@@ -176,9 +173,7 @@ pub async fn delete(state: &Core, actor: &Actor, env: &str, name: &str) -> Resul
         state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::TemplateDelete)
             .env(env)
-            .details(
-                json!({ "name": name, "plan": PlanSpec::from(&stored_plan(&row)?.redacted()) }),
-            ),
+            .details(json!({ "name": name, "plan": stored_plan(&row)?.redacted() })),
     )
     .await?;
     tx.commit().await?;

@@ -112,7 +112,7 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
         let prober = core.prober.clone();
         let rollouts = core.rollouts.clone();
         let guard = guard.clone();
-        let percentage = live.percentage_bp as f64 / 100.0;
+        let percentage = live.percentage;
         let body = json!({
             "namespace": live.namespace, "env": live.env, "key": live.key, "lane": lane,
             "version": live.version, "step": step, "percentage": percentage,

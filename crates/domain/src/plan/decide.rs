@@ -3,7 +3,8 @@
 //! and carries out the answer; the answer never depends on anything but these facts.
 
 use super::guard::{GuardStatus, Reading};
-use super::{show_bp, Finish, NoDataPolicy, OnFailure, Plan};
+use super::{Finish, NoDataPolicy, OnFailure, Plan};
+use crate::percentage::Percentage;
 use crate::words::words;
 
 /// How `waiting_for` begins while a plan waits for the evidence its promotion needs.
@@ -72,7 +73,7 @@ pub enum Decision {
     /// Widen the lane to the next step.
     Advance {
         to_step: usize,
-        percentage_bp: u32,
+        percentage: Percentage,
     },
     /// The last step is done: promote the lane, or keep it for a person.
     Complete {
@@ -121,7 +122,7 @@ pub fn decide(
             remaining_secs: secs,
             waiting_for: format!(
                 "holding at {} for {} more",
-                show_bp(plan.steps[step].percentage_bp),
+                plan.steps[step].percentage,
                 human_secs(secs)
             ),
         };
@@ -221,7 +222,7 @@ pub fn next_step(plan: &Plan, step: usize) -> Decision {
     match plan.steps.get(step + 1) {
         Some(next) => Decision::Advance {
             to_step: step + 1,
-            percentage_bp: next.percentage_bp,
+            percentage: next.percentage,
         },
         None => Decision::Complete {
             promote: plan.finish == Finish::Promote,
@@ -287,15 +288,15 @@ mod tests {
         Plan {
             steps: vec![
                 Step {
-                    percentage_bp: 500,
+                    percentage: Percentage::from_bp(500).unwrap(),
                     hold_secs: 600,
                 },
                 Step {
-                    percentage_bp: 2500,
+                    percentage: Percentage::from_bp(2500).unwrap(),
                     hold_secs: 60,
                 },
                 Step {
-                    percentage_bp: 10_000,
+                    percentage: Percentage::from_bp(10_000).unwrap(),
                     hold_secs: 0,
                 },
             ],
@@ -372,7 +373,7 @@ mod tests {
             decide(&canary(), 0, 0, 600_000, &ok),
             Decision::Advance {
                 to_step: 1,
-                percentage_bp: 2500
+                percentage: Percentage::from_bp(2500).unwrap()
             }
         );
         assert_eq!(
@@ -412,7 +413,7 @@ mod tests {
             at(NoDataPolicy::Advance),
             Decision::Advance {
                 to_step: 2,
-                percentage_bp: 10_000
+                percentage: Percentage::from_bp(10_000).unwrap()
             }
         );
         assert_eq!(
@@ -503,7 +504,7 @@ mod tests {
             decide(&advancing, 1, 0, 60_000, &[applied(NONE, 0)]),
             Decision::Advance {
                 to_step: 2,
-                percentage_bp: 10_000
+                percentage: Percentage::from_bp(10_000).unwrap()
             },
             "it still widens"
         );

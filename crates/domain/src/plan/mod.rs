@@ -11,6 +11,7 @@ pub mod probe;
 
 use serde::{Deserialize, Serialize};
 
+use crate::percentage::Percentage;
 use crate::words::words;
 pub use parse::parse_plan;
 
@@ -42,10 +43,10 @@ pub struct Plan {
     pub finish: Finish,
 }
 
-/// One step: the lane's percentage (basis points) and how long it is held at least.
+/// One step: the lane's percentage and how long it is held at least.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
-    pub percentage_bp: u32,
+    pub percentage: Percentage,
     pub hold_secs: u32,
 }
 
@@ -382,20 +383,10 @@ pub fn check_new_plan(plan: &Plan, at: &str, min_interval_secs: u32) -> Checked<
     Ok(())
 }
 
-/// `2500` → `25 %`, `1234` → `12.34 %`.
-pub fn show_bp(bp: u32) -> String {
-    let (whole, hundredths) = (bp / 100, bp % 100);
-    match hundredths {
-        0 => format!("{whole} %"),
-        h if h % 10 == 0 => format!("{whole}.{} %", h / 10),
-        h => format!("{whole}.{h:02} %"),
-    }
-}
-
 /// The plans every new database ships as templates (docs/plans.md#templates).
 pub fn builtin_templates() -> Vec<(&'static str, Plan)> {
     let step = |percent: u32, hold_secs| Step {
-        percentage_bp: percent * 100,
+        percentage: Percentage::from_bp(percent * 100).expect("at most 100 %"),
         hold_secs,
     };
     // Every step waits for the lane's instances to apply the version (and a promotion needs it).
@@ -454,11 +445,11 @@ mod tests {
             Plan {
                 steps: vec![
                     Step {
-                        percentage_bp: 500,
+                        percentage: Percentage::from_bp(500).unwrap(),
                         hold_secs: 0
                     },
                     Step {
-                        percentage_bp: 10_000,
+                        percentage: Percentage::ALL,
                         hold_secs: 60
                     }
                 ],
@@ -663,7 +654,7 @@ mod tests {
             let steps: Vec<Value> = plan
                 .steps
                 .iter()
-                .map(|s| json!({"percentage": f64::from(s.percentage_bp) / 100.0, "hold_secs": s.hold_secs}))
+                .map(|s| json!({"percentage": s.percentage, "hold_secs": s.hold_secs}))
                 .collect();
             let reparsed = parse_plan(
                 &json!({"steps": steps, "finish": json["finish"], "on_failure": json["on_failure"],
@@ -684,7 +675,7 @@ mod tests {
             canary
                 .steps
                 .iter()
-                .map(|s| s.percentage_bp)
+                .map(|s| s.percentage.bp())
                 .collect::<Vec<_>>(),
             [500, 2500, 10_000]
         );
@@ -844,14 +835,5 @@ mod tests {
             plan.evidence_guards().map(|(i, _)| i).collect::<Vec<_>>(),
             [2]
         );
-    }
-
-    #[test]
-    fn basis_points_read_as_percentages() {
-        assert_eq!(show_bp(2500), "25 %");
-        assert_eq!(show_bp(1234), "12.34 %");
-        assert_eq!(show_bp(1250), "12.5 %");
-        assert_eq!(show_bp(1), "0.01 %");
-        assert_eq!(show_bp(10_000), "100 %");
     }
 }

@@ -16,11 +16,11 @@ use serde_json::Value;
 use serde_path_to_error::{Path, Segment};
 
 use super::{
-    check_url, show_bp, Checked, EmptyResult, Finish, Guard, NoDataPolicy, OnFailure, Plan,
-    PlanError, PrometheusGuard, ReportsGuard, Step, WebhookGuard, MAX_FAILURES, MAX_GUARDS,
-    MAX_HOLD_SECS, MAX_INTERVAL_SECS, MAX_QUERY_LEN, MAX_STEPS, MAX_TIMEOUT_SECS,
+    check_url, Checked, EmptyResult, Finish, Guard, NoDataPolicy, OnFailure, Plan, PlanError,
+    PrometheusGuard, ReportsGuard, Step, WebhookGuard, MAX_FAILURES, MAX_GUARDS, MAX_HOLD_SECS,
+    MAX_INTERVAL_SECS, MAX_QUERY_LEN, MAX_STEPS, MAX_TIMEOUT_SECS,
 };
-use crate::lane::parse_percentage;
+use crate::percentage::Percentage;
 use crate::words::Words;
 
 /// Checks a plan as a client sent it (the JSON of docs/plans.md); `at` names where it sits in
@@ -256,26 +256,25 @@ fn checked_steps(raw: Vec<RawStep>) -> Result<Vec<Step>, Refusal> {
     let mut steps: Vec<Step> = Vec::with_capacity(raw.len());
     for (i, step) in raw.into_iter().enumerate() {
         let field = format!("steps[{i}].percentage");
-        let Some(StepPercentage(percentage_bp)) = step.percentage else {
+        let Some(StepPercentage(percentage)) = step.percentage else {
             return Err(Refusal::new(
                 field,
                 "every step needs a percentage (0.01 to 100)",
             ));
         };
         if let Some(previous) = steps.last() {
-            if percentage_bp <= previous.percentage_bp {
+            if percentage <= previous.percentage {
                 return Err(Refusal::new(
                     field,
                     format!(
                         "percentages must increase from step to step; {} follows {}",
-                        show_bp(percentage_bp),
-                        show_bp(previous.percentage_bp)
+                        percentage, previous.percentage
                     ),
                 ));
             }
         }
         steps.push(Step {
-            percentage_bp,
+            percentage,
             hold_secs: step.hold_secs.map_or(0, |Whole(secs)| secs),
         });
     }
@@ -543,14 +542,14 @@ impl<'de, T: Words> Deserialize<'de> for Word<T> {
     }
 }
 
-/// A step's percentage in basis points: 0.01 to 100, at most two decimals.
-struct StepPercentage(u32);
+/// A step's percentage: 0.01 to 100, at most two decimals.
+struct StepPercentage(Percentage);
 
 impl<'de> Deserialize<'de> for StepPercentage {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked(d, |value| match parse_percentage(number(value)?)? {
-            0 => Err("a step's percentage is at least 0.01".to_string()),
-            bp => Ok(StepPercentage(bp)),
+        checked(d, |value| match Percentage::parse(number(value)?)? {
+            zero if zero.is_zero() => Err("a step's percentage is at least 0.01".to_string()),
+            percentage => Ok(StepPercentage(percentage)),
         })
     }
 }

@@ -11,11 +11,11 @@ use crate::domain::plan::decide::{
     human_secs, may_advance, next_step, remaining_ms, resumed_step_start, Decision, PlanAction,
     PlanState,
 };
-use crate::domain::plan::{check_new_plan, parse_plan, show_bp, Plan, PlanError};
+use crate::domain::plan::{check_new_plan, parse_plan, Plan, PlanError};
 use crate::model::{
-    percentage_of, AttachPlan, ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneStatus,
-    LaneUpdate, PlanControl, PlanSpec, PlanSummary, PlanTransition, ReleaseEvent, ReleaseKind,
-    Role, Timestamp,
+    AttachPlan, ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneStatus, LaneUpdate,
+    Percentage, PlanControl, PlanSummary, PlanTransition, ReleaseEvent, ReleaseKind, Role,
+    Timestamp,
 };
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, plans::PlanRow};
@@ -47,26 +47,29 @@ pub struct PlanChoice {
 impl PlanChoice {
     /// The plan as views and the audit show it: credentials in guard URLs hidden. The stored
     /// plan keeps them (see [`start_in`]).
-    pub fn spec(&self) -> PlanSpec {
-        PlanSpec::from(&self.plan.redacted())
+    pub fn spec(&self) -> Plan {
+        self.plan.redacted()
     }
 
     /// The percentage a lane with this plan starts at: the first step's. A percentage given as
     /// well (not `NaN`) must be that one.
     pub fn start_percentage(&self, given: f64) -> Result<f64> {
-        let first = percentage_of(self.plan.steps[0].percentage_bp);
-        if given.is_nan() || (given - first).abs() < 1e-9 {
-            Ok(first)
+        let first = self.first_percentage();
+        if given.is_nan() || (given - first.as_f64()).abs() < 1e-9 {
+            Ok(first.as_f64())
         } else {
             Err(Error::invalid(
                 "percentage",
                 format!(
-                    "A lane with a plan starts at the plan's first step ({}), not at {given} %; \
-                     leave percentage out.",
-                    show_bp(self.plan.steps[0].percentage_bp)
+                    "A lane with a plan starts at the plan's first step ({first}), not at \
+                     {given} %; leave percentage out."
                 ),
             ))
         }
+    }
+
+    fn first_percentage(&self) -> Percentage {
+        self.plan.steps[0].percentage
     }
 }
 
@@ -172,7 +175,7 @@ pub async fn start_in(
         db::plans::NewPlanRow {
             lane_id: lane.id,
             // The real plan, credentials included: its probes need them.
-            plan: &PlanSpec::from(&choice.plan).to_value().to_string(),
+            plan: &serde_json::to_string(&choice.plan).map_err(Error::internal)?,
             template: choice.template.as_deref(),
             step_started_at: at.unix_ms(),
             step_event: event,
@@ -181,7 +184,7 @@ pub async fn start_in(
         },
     )
     .await?;
-    let first = choice.plan.steps[0].percentage_bp;
+    let first = choice.first_percentage();
     db::plans::insert_transition(
         tx,
         db::plans::NewTransition {
@@ -191,7 +194,7 @@ pub async fn start_in(
             from_step: None,
             step: 0,
             state: PlanAction::Start.leads_to(),
-            percentage_bp: first,
+            percentage: first,
             reason: None,
             release_event: Some(event),
             forced: false,
@@ -203,7 +206,7 @@ pub async fn start_in(
         at,
         audit_entry(actor, audited(PlanAction::Start), path).details(json!({
             "lane": lane.id, "version": lane.version, "plan": choice.spec(),
-            "template": choice.template, "percentage": percentage_of(first),
+            "template": choice.template, "percentage": first,
             "release_event": event,
         })),
     )
@@ -228,7 +231,7 @@ pub async fn person_took_over(
         return Ok(false);
     }
     let reason = format!(
-        "{} set the lane's percentage to {} % by hand; the plan is paused (a person took over)",
+        "{} set the lane's percentage to {} by hand; the plan is paused (a person took over)",
         actor.name, lane.percentage
     );
     let now = at.unix_ms();
@@ -290,7 +293,7 @@ async fn transition(
             from_step: Some(row.step as usize),
             step,
             state: action.leads_to(),
-            percentage_bp: lane_changes::basis_points(lane.percentage),
+            percentage: lane.percentage,
             reason,
             release_event: event,
             forced: false,
@@ -378,13 +381,13 @@ fn summary(row: &PlanRow, plan: &Plan, now: i64) -> PlanSummary {
         state,
         step,
         steps: plan.steps.len(),
-        percentage: percentage_of(plan.steps[step].percentage_bp),
+        percentage: plan.steps[step].percentage,
         step_started_at: crate::server::clock::timestamp(row.step_started_at),
         remaining_secs: (remaining as u64).div_ceil(1000),
         waiting_for: match state {
             PlanState::Running if remaining > 0 => Some(format!(
                 "holding at {} for {} more",
-                show_bp(plan.steps[step].percentage_bp),
+                plan.steps[step].percentage,
                 human_secs((remaining as u64).div_ceil(1000))
             )),
             PlanState::Running => row.waiting_for.clone(),
@@ -440,7 +443,7 @@ async fn show(state: &Core, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
             from_step: t.from_step.map(|s| s as usize),
             step: t.step as usize,
             state: t.state,
-            percentage: t.percentage_bp as f64 / 100.0,
+            percentage: t.percentage,
             reason: t.reason,
             release_event: t.release_event,
             forced: t.forced,
@@ -448,7 +451,7 @@ async fn show(state: &Core, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
         .collect();
     Ok(LanePlan {
         lane,
-        plan: PlanSpec::from(&plan.redacted()),
+        plan: plan.redacted(),
         summary: summary(&row, &plan, state.clock.now_ms()),
         guards,
         history,
@@ -509,8 +512,8 @@ pub async fn attach(
              new lane for another plan."
         )));
     }
-    let first = choice.plan.steps[0].percentage_bp;
-    let event = if lane_changes::basis_points(lane.percentage) == first {
+    let first = choice.first_percentage();
+    let event = if lane.percentage == first {
         lane_changes::lane_event(
             &mut tx,
             actor,
@@ -522,7 +525,7 @@ pub async fn attach(
         .await?
     } else {
         let change = LaneUpdate {
-            percentage: Some(percentage_of(first)),
+            percentage: Some(first.as_f64()),
             message: Some(message.clone()),
             ..LaneUpdate::default()
         };
@@ -779,7 +782,7 @@ mod tests {
             plan(json!([{"percentage": 5, "hold_secs": 10}, {"percentage": 25, "hold_secs": 60}]));
         let running = summary(&row(PlanState::Running, None, None), &p, 1_030_500);
         assert_eq!(running.remaining_secs, 30);
-        assert_eq!(running.percentage, 25.0);
+        assert_eq!(running.percentage.as_f64(), 25.0);
         assert_eq!(
             running.waiting_for.as_deref(),
             Some("holding at 25 % for 30 s more")

@@ -50,16 +50,11 @@ pub async fn carry_out(
         match m.decision {
             Decision::Advance {
                 to_step,
-                percentage_bp,
+                percentage,
             } => {
-                let reason = format!(
-                    "{}; step {} of {steps}: {}",
-                    m.why,
-                    to_step + 1,
-                    show_bp(*percentage_bp)
-                );
+                let reason = format!("{}; step {} of {steps}: {}", m.why, to_step + 1, percentage);
                 let change = LaneUpdate {
-                    percentage: Some(percentage_of(*percentage_bp)),
+                    percentage: Some(percentage.as_f64()),
                     message: Some(fit(&format!("rollout plan: {reason}"))),
                     ..LaneUpdate::default()
                 };
@@ -170,9 +165,9 @@ pub async fn carry_out(
         },
     )
     .await?;
-    let percentage_bp = match m.decision {
-        Decision::Advance { percentage_bp, .. } => *percentage_bp,
-        _ => plan.steps[step].percentage_bp,
+    let percentage = match m.decision {
+        Decision::Advance { percentage, .. } => *percentage,
+        _ => plan.steps[step].percentage,
     };
     db::plans::insert_transition(
         &mut tx,
@@ -183,7 +178,7 @@ pub async fn carry_out(
             from_step: Some(step),
             step: new_step,
             state: new_state,
-            percentage_bp,
+            percentage,
             reason: Some(&reason),
             release_event: event.as_ref().map(|e| e.id),
             forced: m.forced,
@@ -195,7 +190,7 @@ pub async fn carry_out(
         at,
         audit_entry(actor, audited(action), path).details(json!({
             "lane": lane_id, "from_step": step, "step": new_step,
-            "percentage": percentage_of(percentage_bp), "reason": reason,
+            "percentage": percentage, "reason": reason,
             "forced": m.forced, "release_event": event.as_ref().map(|e| e.id),
         })),
     )
@@ -262,7 +257,7 @@ pub async fn end_orphan(
             from_step: Some(step),
             step,
             state: action.leads_to(),
-            percentage_bp: plan.steps[step].percentage_bp,
+            percentage: plan.steps[step].percentage,
             reason: Some(&reason),
             release_event: None,
             forced: false,
