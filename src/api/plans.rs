@@ -2,7 +2,7 @@
 //! `server::ops::plans` or `server::ops::templates`, which authorize the caller.
 
 use super::rest::{lane_id, Json, LanePath, QueryParams, CONFIGS};
-use crate::model::{AttachPlan, DefaultTemplate, NewRolloutTemplate, PlanControl};
+use crate::model::{AttachPlan, DefaultTemplate, NewPlanTemplate, PlanControl};
 use crate::server::auth::Actor;
 use crate::server::{ops, AppState};
 use crate::{Error, Result};
@@ -129,7 +129,7 @@ async fn create_template(
     State(state): State<AppState>,
     actor: Actor,
     QueryParams(query): QueryParams<EnvQuery>,
-    Json(body): Json<NewRolloutTemplate>,
+    Json(body): Json<NewPlanTemplate>,
 ) -> Result<impl IntoResponse> {
     let template = ops::templates::create(&state, &actor, &query.env, body).await?;
     Ok((StatusCode::CREATED, Json(template)))

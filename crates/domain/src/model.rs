@@ -154,7 +154,7 @@ pub struct Environment {
     pub id: i64,
     pub name: String,
     pub created_at: Timestamp,
-    /// The rollout template the dashboard preselects in this environment.
+    /// The plan template the dashboard preselects in this environment.
     #[serde(default)]
     pub default_template: Option<String>,
 }
@@ -428,7 +428,7 @@ pub struct NewLane {
     /// first step, whatever `percentage` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<serde_json::Value>,
-    /// Or the name of a rollout template of the config's environment.
+    /// Or the name of a plan template of the config's environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
 }

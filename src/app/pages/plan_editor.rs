@@ -14,7 +14,7 @@ use crate::app::pages::plan_rows::{
 use crate::app::pages::shared::{format_pct, Keys};
 use crate::domain::plan::decide::human_secs;
 use crate::domain::plan::{Guard, Plan, PlanError};
-use crate::model::{ConfigPath, NewLane, RolloutTemplates};
+use crate::model::{ConfigPath, NewLane, PlanTemplates};
 use crate::Error;
 use leptos::prelude::*;
 use serde_json::Value;
@@ -34,7 +34,7 @@ pub struct PlanRequest {
 
 #[derive(Clone, Copy)]
 pub struct PlanDraft {
-    templates: RwSignal<Option<RolloutTemplates>>,
+    templates: RwSignal<Option<PlanTemplates>>,
     /// `""` for no plan, a template's name, or [`CUSTOM`].
     chosen: RwSignal<String>,
     /// The user picked something: the default arriving late no longer overrides it.

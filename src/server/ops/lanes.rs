@@ -238,7 +238,7 @@ pub async fn create(
     state.hub.publish(&event);
     if choice.is_some() {
         state.metrics.rollout_transition("started");
-        state.rollouts.wake();
+        state.scheduler.wake();
         super::plans::summarize(
             &state.db,
             state.clock.now(),
@@ -276,7 +276,7 @@ pub async fn update(
     state.hub.publish(&event);
     if paused {
         state.metrics.rollout_transition("paused");
-        state.rollouts.wake();
+        state.scheduler.wake();
     }
     super::plans::summarize(
         &state.db,
@@ -334,7 +334,7 @@ async fn close(
             Close::Promote => "completed",
             Close::Abort => "aborted",
         });
-        state.rollouts.wake();
+        state.scheduler.wake();
     }
     Ok(event)
 }

@@ -107,7 +107,7 @@ pub struct PlanControl {
 
 /// A named plan kept per environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RolloutTemplate {
+pub struct PlanTemplate {
     pub env: String,
     pub name: String,
     pub plan: Plan,
@@ -121,17 +121,17 @@ pub struct RolloutTemplate {
 
 /// `GET /api/v1/rollout-templates?env=`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RolloutTemplates {
+pub struct PlanTemplates {
     pub env: String,
     pub default_template: Option<String>,
     /// By name.
-    pub templates: Vec<RolloutTemplate>,
+    pub templates: Vec<PlanTemplate>,
 }
 
 /// Body of `POST /api/v1/rollout-templates?env=`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NewRolloutTemplate {
+pub struct NewPlanTemplate {
     pub name: String,
     pub plan: serde_json::Value,
 }

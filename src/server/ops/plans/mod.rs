@@ -538,7 +538,7 @@ pub async fn attach(
     tx.commit().await?;
     state.hub.publish(&event);
     state.metrics.rollout_transition(PlanAction::Start.done());
-    state.rollouts.wake();
+    state.scheduler.wake();
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
@@ -644,8 +644,8 @@ pub async fn resume(
     .await?;
     tx.commit().await?;
     state.metrics.rollout_transition(PlanAction::Resume.done());
-    state.rollouts.forget_probes(lane.0);
-    state.rollouts.wake();
+    state.scheduler.forget_probes(lane.0);
+    state.scheduler.wake();
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances

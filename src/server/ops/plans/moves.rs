@@ -200,8 +200,8 @@ pub async fn carry_out(
         state.hub.publish(event);
     }
     state.metrics.rollout_transition(action.done());
-    state.rollouts.forget_probes(lane_id);
-    state.rollouts.wake();
+    state.scheduler.forget_probes(lane_id);
+    state.scheduler.wake();
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances

@@ -1,8 +1,8 @@
-//! The rollout scheduler (docs/plans.md): one task per serving process that drives every
+//! The plan scheduler (docs/plans.md): one task per serving process that drives every
 //! running plan. It ticks every `--plan-tick-ms` and wakes at once when something a plan
 //! depends on happened: the instance registry wrote reports or served versions
 //! ([`crate::server::instances::Instances::flushed`]), a lane or plan changed, or a guard
-//! probe answered ([`Rollouts::wake`]). A failed report therefore aborts its lane within the
+//! probe answered ([`Scheduler::wake`]). A failed report therefore aborts its lane within the
 //! registry's flush delay (≤ 1.3 s) plus one evaluation.
 //!
 //! Each turn, for every running plan: its guards are read ([`evaluate`]), the pure
@@ -33,7 +33,7 @@ use tokio::sync::Notify;
 /// Whether this node may drive plans now.
 ///
 /// The scheduler's handle, kept in the [`Core`].
-pub struct Rollouts {
+pub struct Scheduler {
     tick: Duration,
     wake: Notify,
     lease: Box<dyn Lease>,
@@ -42,7 +42,7 @@ pub struct Rollouts {
     stored: Mutex<HashMap<(i64, usize), evaluate::Stored>>,
 }
 
-impl Rollouts {
+impl Scheduler {
     pub fn new(tick: Duration) -> Self {
         Self::with_lease(tick, Box::new(SoleNode))
     }
@@ -88,25 +88,22 @@ pub fn spawn(core: &Arc<Core>) {
                 return;
             };
             if *closing.borrow() {
-                core.rollouts.lease.give_up().await;
+                core.scheduler.lease.give_up().await;
                 return;
             }
-            if core.rollouts.lease.held().await {
+            if core.scheduler.lease.held().await {
                 if let Err(e) = turn(&core).await {
-                    tracing::error!(
-                        error = e.detail(),
-                        "the rollout scheduler cannot read plans"
-                    );
+                    tracing::error!(error = e.detail(), "the plan scheduler cannot read plans");
                 }
             }
-            let rollouts = core.rollouts.clone();
+            let scheduler = core.scheduler.clone();
             let instances = core.instances.clone();
             let clock = core.clock.clone();
             drop(core);
             tokio::select! {
                 // A manual clock moved past a hold's end wakes it too.
-                _ = clock.sleep(rollouts.tick) => {}
-                _ = rollouts.wake.notified() => {}
+                _ = clock.sleep(scheduler.tick) => {}
+                _ = scheduler.wake.notified() => {}
                 _ = instances.flushed().notified() => {}
                 _ = closing.changed() => {}
             }
@@ -123,7 +120,7 @@ async fn turn(core: &Arc<Core>) -> Result<()> {
         .filter(|p| p.row.state == PlanState::Running && p.lane_status == LaneStatus::Active)
         .map(|p| p.row.lane_id)
         .collect();
-    core.rollouts
+    core.scheduler
         .probes
         .lock()
         .expect("probes lock")

@@ -43,7 +43,7 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
         let reading = match guard {
             Guard::Reports(g) => {
                 let reading = reports(core, live, g).await?;
-                let mut stored = core.rollouts.stored.lock().expect("stored lock");
+                let mut stored = core.scheduler.stored.lock().expect("stored lock");
                 let due = match stored.get(&(lane, i)) {
                     Some(s) => s.reading != reading || s.at.elapsed() >= REFRESH,
                     None => {
@@ -63,7 +63,7 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
                     reading
                 }
             }
-            Guard::Prometheus(g) => match core.rollouts.take_answer(lane, i, step) {
+            Guard::Prometheus(g) => match core.scheduler.take_answer(lane, i, step) {
                 Some(Answer::Sample(sample)) => {
                     store(judge_prometheus(g, previous.streak, &sample))
                 }
@@ -75,7 +75,7 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
                 )),
                 _ => previous,
             },
-            Guard::Webhook(g) => match core.rollouts.take_answer(lane, i, step) {
+            Guard::Webhook(g) => match core.scheduler.take_answer(lane, i, step) {
                 Some(Answer::Hook(answer)) => store(judge_webhook(g, previous.streak, &answer)),
                 Some(Answer::Skipped) => store(skipped(
                     guard.kind(),
