@@ -566,6 +566,13 @@ mod tests {
                 "plan.finish",
                 "hold, promote",
             ),
+        ];
+        expect_refusals(cases);
+    }
+
+    #[test]
+    fn bad_guards_name_the_field() {
+        let cases = [
             (
                 json!({"steps": [{"percentage": 5}], "guards": [{"kind": "latency"}]}),
                 "plan.guards[0].kind",
@@ -637,6 +644,11 @@ mod tests {
                 "at most 10",
             ),
         ];
+        expect_refusals(cases);
+    }
+
+    /// Each plan is refused naming the field, in a message with the words.
+    fn expect_refusals<const N: usize>(cases: [(Value, &str, &str); N]) {
         for (plan, field, words) in cases {
             let (got_field, message) = error(plan.clone());
             assert_eq!(got_field, field, "{plan}: {message}");

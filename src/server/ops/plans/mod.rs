@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 pub const SCHEDULER: &str = "graycast";
 
 mod moves;
+use moves::Moved;
 pub use moves::{carry_out, end_orphan, Move};
 
 /// The caller the scheduler acts as.
@@ -234,72 +235,30 @@ pub async fn person_took_over(
         "{} set the lane's percentage to {} by hand; the plan is paused (a person took over)",
         actor.name, lane.percentage
     );
-    let now = at.unix_ms();
     let step = row.step as usize;
-    db::plans::set_position(
+    moves::record(
         tx,
         at,
-        lane.id,
-        db::plans::PlanPosition {
-            state: PlanState::Paused,
+        actor,
+        path,
+        Moved {
+            row: &row,
+            action: PlanAction::Pause,
             step,
             step_started_at: row.step_started_at,
-            paused_at: Some(now),
+            paused_at: Some(at.unix_ms()),
             step_event: None,
-            reason: Some(&reason),
-            waiting_for: None,
+            percentage: lane.percentage,
+            reason: &reason,
+            release_event: Some(event),
+            forced: false,
+            details: json!({
+                "lane": lane.id, "step": step, "reason": reason, "release_event": event,
+            }),
         },
-    )
-    .await?;
-    transition(
-        tx,
-        actor,
-        &row,
-        PlanAction::Pause,
-        step,
-        lane,
-        Some(&reason),
-        Some(event),
-    )
-    .await?;
-    db::audit::record(
-        tx,
-        at,
-        audit_entry(actor, audited(PlanAction::Pause), path).details(json!({
-            "lane": lane.id, "step": step, "reason": reason, "release_event": event,
-        })),
     )
     .await?;
     Ok(true)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn transition(
-    tx: &mut db::Tx<'_>,
-    actor: &Actor,
-    row: &PlanRow,
-    action: PlanAction,
-    step: usize,
-    lane: &Lane,
-    reason: Option<&str>,
-    event: Option<i64>,
-) -> Result<i64> {
-    Ok(db::plans::insert_transition(
-        tx,
-        db::plans::NewTransition {
-            lane_id: row.lane_id,
-            action,
-            actor: &actor.name,
-            from_step: Some(row.step as usize),
-            step,
-            state: action.leads_to(),
-            percentage: lane.percentage,
-            reason,
-            release_event: event,
-            forced: false,
-        },
-    )
-    .await?)
 }
 
 /// After `lane` was promoted or aborted by a person (or deleted with its config): ends its
@@ -330,38 +289,26 @@ pub async fn lane_closed(
         ),
     };
     let step = row.step as usize;
-    db::plans::set_position(
+    moves::record(
         tx,
         at,
-        lane.id,
-        db::plans::PlanPosition {
-            state: action.leads_to(),
+        actor,
+        path,
+        Moved {
+            row: &row,
+            action,
             step,
             step_started_at: row.step_started_at,
             paused_at: None,
             step_event: None,
-            reason: Some(&reason),
-            waiting_for: None,
+            percentage: lane.percentage,
+            reason: &reason,
+            release_event: Some(event),
+            forced: false,
+            details: json!({
+                "lane": lane.id, "step": step, "reason": reason, "release_event": event,
+            }),
         },
-    )
-    .await?;
-    transition(
-        tx,
-        actor,
-        &row,
-        action,
-        step,
-        lane,
-        Some(&reason),
-        Some(event),
-    )
-    .await?;
-    db::audit::record(
-        tx,
-        at,
-        audit_entry(actor, audited(action), path).details(json!({
-            "lane": lane.id, "step": step, "reason": reason, "release_event": event,
-        })),
     )
     .await?;
     Ok(true)
@@ -537,13 +484,17 @@ pub async fn attach(
     start_in(&mut tx, at, actor, path, &lane, &choice, event.id).await?;
     tx.commit().await?;
     state.hub.publish(&event);
-    state.metrics.rollout_transition(PlanAction::Start.done());
-    state.scheduler.wake();
-    // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
-    state
-        .instances
-        .changed(&crate::model::EnvPath::new(&path.namespace, &path.env));
+    moves::moved(state, path, id, PlanAction::Start);
     show(state, path, id).await
+}
+
+/// `paused by alice`, or `paused by alice: the error rate` with the person's message.
+fn done_by(what: &str, actor: &Actor, message: &str) -> String {
+    if message.is_empty() {
+        format!("{what} by {}", actor.name)
+    } else {
+        format!("{what} by {}: {message}", actor.name)
+    }
 }
 
 /// `POST …/lanes/{id}/plan/pause` (releaser): a running plan stops acting; its hold keeps the
@@ -560,12 +511,9 @@ pub async fn pause(
         return Err(Error::invalid("force", "force is for advance only."));
     }
     let message = message_of(control.message)?;
-    let reason = if message.is_empty() {
-        format!("paused by {}", actor.name)
-    } else {
-        format!("paused by {}: {message}", actor.name)
+    let decision = Decision::Pause {
+        reason: done_by("paused", actor, &message),
     };
-    let decision = Decision::Pause { reason };
     control_move(state, actor, path, lane, &[PlanState::Running], &decision).await
 }
 
@@ -600,56 +548,34 @@ pub async fn resume(
     let now = at.unix_ms();
     let step = row.step as usize;
     let started = resumed_step_start(row.step_started_at, paused_at, now);
-    let reason = if message.is_empty() {
-        format!("resumed by {}", actor.name)
-    } else {
-        format!("resumed by {}: {message}", actor.name)
-    };
-    db::plans::set_position(
+    let reason = done_by("resumed", actor, &message);
+    // What polled guards read before the pause is stale: they are judged afresh.
+    db::plans::reset_polled_guards(&mut tx, lane.0).await?;
+    moves::record(
         &mut tx,
         at,
-        lane.0,
-        db::plans::PlanPosition {
-            state: PlanAction::Resume.leads_to(),
+        actor,
+        path,
+        Moved {
+            row: &row,
+            action: PlanAction::Resume,
             step,
             step_started_at: started,
             paused_at: None,
             step_event: None,
-            reason: None,
-            waiting_for: None,
+            percentage: current.percentage,
+            reason: &reason,
+            release_event: None,
+            forced: false,
+            details: json!({
+                "lane": lane.0, "step": step, "reason": reason,
+                "remaining_secs": (remaining_ms(&plan, step, started, now) as u64).div_ceil(1000),
+            }),
         },
     )
     .await?;
-    // What polled guards read before the pause is stale: they are judged afresh.
-    db::plans::reset_polled_guards(&mut tx, lane.0).await?;
-    transition(
-        &mut tx,
-        actor,
-        &row,
-        PlanAction::Resume,
-        step,
-        &current,
-        Some(&reason),
-        None,
-    )
-    .await?;
-    db::audit::record(
-        &mut tx,
-        at,
-        audit_entry(actor, audited(PlanAction::Resume), path).details(json!({
-            "lane": lane.0, "step": step, "reason": reason,
-            "remaining_secs": (remaining_ms(&plan, step, started, now) as u64).div_ceil(1000),
-        })),
-    )
-    .await?;
     tx.commit().await?;
-    state.metrics.rollout_transition(PlanAction::Resume.done());
-    state.scheduler.forget_probes(lane.0);
-    state.scheduler.wake();
-    // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
-    state
-        .instances
-        .changed(&crate::model::EnvPath::new(&path.namespace, &path.env));
+    moves::moved(state, path, lane.0, PlanAction::Resume);
     show(state, path, lane.0).await
 }
 
@@ -682,11 +608,7 @@ pub async fn advance(
     }
     let step = live.row.step as usize;
     let decision = next_step(&plan, step);
-    let by = if message.is_empty() {
-        format!("advanced by {}", actor.name)
-    } else {
-        format!("advanced by {}: {message}", actor.name)
-    };
+    let by = done_by("advanced", actor, &message);
     let why = if control.force {
         format!("{by} with force, skipping the guards")
     } else {

@@ -1,5 +1,6 @@
 //! Carrying out a plan's moves — the scheduler's and a person's alike — in one transaction
-//! each, the lane changes going through [`super::super::lanes`].
+//! each, the lane changes going through [`super::lane_changes`], and recording every move the
+//! same way: the plan's new position, its transition and its `rollout.*` audit entry.
 
 use super::*;
 
@@ -13,10 +14,10 @@ pub struct Move<'a> {
     pub forced: bool,
 }
 
-/// Carries out a move in one transaction: the lane change (through [`super::lanes`], with its
-/// release event and audit entry), the plan's new position, its transition and the `rollout.*`
-/// audit entry; then hands the release event to the hub. 409 when the plan is no longer where
-/// the move was decided (a person or another move came first). `Wait` does nothing.
+/// Carries out a move in one transaction: the lane change (through [`super::lane_changes`],
+/// with its release event and audit entry), then the move as [`record`]ed; then hands the
+/// release event to the hub. 409 when the plan is no longer where the move was decided (a
+/// person or another move came first). `Wait` does nothing.
 pub async fn carry_out(
     state: &Core,
     actor: &Actor,
@@ -40,174 +41,224 @@ pub async fn carry_out(
         )));
     }
     let at = state.clock.now();
-    let now = at.unix_ms();
-    let step = m.step;
-    let steps = plan.steps.len();
-    let position = |state: PlanState, step, started, paused_at, event, reason| {
-        (state, step, started, paused_at, event, reason)
-    };
-    let (event, (new_state, new_step, started, paused_at, step_event, reason), action) =
-        match m.decision {
-            Decision::Advance {
-                to_step,
-                percentage,
-            } => {
-                let reason = format!("{}; step {} of {steps}: {}", m.why, to_step + 1, percentage);
-                let change = LaneUpdate {
-                    percentage: Some(percentage.as_f64()),
-                    message: Some(fit(&format!("rollout plan: {reason}"))),
-                    ..LaneUpdate::default()
-                };
-                let (_, event) =
-                    lane_changes::update_in(&mut tx, at, actor, &config, lane_id, &change).await?;
-                db::plans::reset_polled_guards(&mut tx, lane_id).await?;
-                let id = event.id;
-                (
-                    Some(event),
-                    position(
-                        PlanState::Running,
-                        *to_step,
-                        now,
-                        None,
-                        Some(id),
-                        Some(reason),
-                    ),
-                    PlanAction::Advance,
-                )
-            }
-            Decision::Complete { promote } => {
-                let (event, reason) = if *promote {
-                    let reason = format!("{}; the last step is done, the lane is promoted", m.why);
-                    let (_, event) = lane_changes::close_in(
-                        &mut tx,
-                        at,
-                        actor,
-                        &config,
-                        lane_id,
-                        &fit(&format!("rollout plan: {reason}")),
-                        Close::Promote,
-                    )
-                    .await?;
-                    (Some(event), reason)
-                } else {
-                    let reason = format!(
-                        "{}; the last step is done, the lane stays for a person to promote",
-                        m.why
-                    );
-                    (None, reason)
-                };
-                let id = event.as_ref().map(|e| e.id);
-                (
-                    event,
-                    position(
-                        PlanState::Completed,
-                        step,
-                        row.step_started_at,
-                        None,
-                        id,
-                        Some(reason),
-                    ),
-                    PlanAction::Complete,
-                )
-            }
-            Decision::Abort { reason } => {
-                let (_, event) = lane_changes::close_in(
-                    &mut tx,
-                    at,
-                    actor,
-                    &config,
-                    lane_id,
-                    &fit(reason),
-                    Close::Abort,
-                )
-                .await?;
-                let id = event.id;
-                (
-                    Some(event),
-                    position(
-                        PlanState::Aborted,
-                        step,
-                        row.step_started_at,
-                        None,
-                        Some(id),
-                        Some(reason.clone()),
-                    ),
-                    PlanAction::Abort,
-                )
-            }
-            Decision::Pause { reason } => (
-                None,
-                position(
-                    PlanState::Paused,
-                    step,
-                    row.step_started_at,
-                    Some(now),
-                    None,
-                    Some(reason.clone()),
-                ),
-                PlanAction::Pause,
-            ),
-            Decision::Wait { .. } => unreachable!("waiting was answered above"),
-        };
-    let reason = reason.unwrap_or_default();
-    db::plans::set_position(
+    let done = change_lane(&mut tx, at, actor, &config, &row, &plan, &m).await?;
+    let release_event = done.event.as_ref().map(|e| e.id);
+    record(
         &mut tx,
+        at,
+        actor,
+        path,
+        Moved {
+            row: &row,
+            action: done.action,
+            step: done.step,
+            step_started_at: done.step_started_at,
+            paused_at: done.paused_at,
+            step_event: release_event,
+            percentage: done.percentage,
+            reason: &done.reason,
+            release_event,
+            forced: m.forced,
+            details: json!({
+                "lane": lane_id, "from_step": m.step, "step": done.step,
+                "percentage": done.percentage, "reason": done.reason,
+                "forced": m.forced, "release_event": release_event,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    if let Some(event) = &done.event {
+        state.hub.publish(event);
+    }
+    moved(state, path, lane_id, done.action);
+    tracing::info!(lane = lane_id, action = done.action.as_str(), reason = %done.reason, "rollout plan moved");
+    Ok(done.event)
+}
+
+/// What a move did to the lane, and where it leaves the plan.
+struct LaneChanged {
+    action: PlanAction,
+    /// The plan's step after the move.
+    step: usize,
+    step_started_at: i64,
+    paused_at: Option<i64>,
+    /// The lane's percentage after the move.
+    percentage: Percentage,
+    reason: String,
+    /// The release event of the lane change, if the lane changed.
+    event: Option<ReleaseEvent>,
+}
+
+/// The lane change a decision asks for: widen the lane to the next step, promote it, abort it,
+/// or none (a pause, or a completion that leaves the lane for a person).
+async fn change_lane(
+    tx: &mut db::Tx<'_>,
+    at: Timestamp,
+    actor: &Actor,
+    config: &db::configs::StoredConfig,
+    row: &PlanRow,
+    plan: &Plan,
+    m: &Move<'_>,
+) -> Result<LaneChanged> {
+    let lane_id = row.lane_id;
+    let stays = |action, reason: String, event| LaneChanged {
+        action,
+        step: m.step,
+        step_started_at: row.step_started_at,
+        paused_at: None,
+        percentage: plan.steps[m.step].percentage,
+        reason,
+        event,
+    };
+    let message = |reason: &str| fit(&format!("rollout plan: {reason}"));
+    Ok(match m.decision {
+        Decision::Advance {
+            to_step,
+            percentage,
+        } => {
+            let reason = format!(
+                "{}; step {} of {}: {percentage}",
+                m.why,
+                to_step + 1,
+                plan.steps.len()
+            );
+            let change = LaneUpdate {
+                percentage: Some(percentage.as_f64()),
+                message: Some(message(&reason)),
+                ..LaneUpdate::default()
+            };
+            let (_, event) =
+                lane_changes::update_in(tx, at, actor, config, lane_id, &change).await?;
+            db::plans::reset_polled_guards(tx, lane_id).await?;
+            LaneChanged {
+                action: PlanAction::Advance,
+                step: *to_step,
+                step_started_at: at.unix_ms(),
+                paused_at: None,
+                percentage: *percentage,
+                reason,
+                event: Some(event),
+            }
+        }
+        Decision::Complete { promote: true } => {
+            let reason = format!("{}; the last step is done, the lane is promoted", m.why);
+            let (_, event) = lane_changes::close_in(
+                tx,
+                at,
+                actor,
+                config,
+                lane_id,
+                &message(&reason),
+                Close::Promote,
+            )
+            .await?;
+            stays(PlanAction::Complete, reason, Some(event))
+        }
+        Decision::Complete { promote: false } => {
+            let reason = format!(
+                "{}; the last step is done, the lane stays for a person to promote",
+                m.why
+            );
+            stays(PlanAction::Complete, reason, None)
+        }
+        Decision::Abort { reason } => {
+            let (_, event) =
+                lane_changes::close_in(tx, at, actor, config, lane_id, &fit(reason), Close::Abort)
+                    .await?;
+            stays(PlanAction::Abort, reason.clone(), Some(event))
+        }
+        Decision::Pause { reason } => LaneChanged {
+            paused_at: Some(at.unix_ms()),
+            ..stays(PlanAction::Pause, reason.clone(), None)
+        },
+        Decision::Wait { .. } => unreachable!("waiting was answered before"),
+    })
+}
+
+/// A move of a plan as it is recorded.
+pub(super) struct Moved<'a> {
+    /// The plan before the move.
+    pub row: &'a PlanRow,
+    pub action: PlanAction,
+    /// Where the plan is after the move.
+    pub step: usize,
+    pub step_started_at: i64,
+    pub paused_at: Option<i64>,
+    /// The release event that put the lane at the new step's percentage, when it moved there.
+    pub step_event: Option<i64>,
+    /// The lane's percentage after the move.
+    pub percentage: Percentage,
+    pub reason: &'a str,
+    /// The release event the move caused or followed, if any.
+    pub release_event: Option<i64>,
+    /// An `advance` that skipped the guards.
+    pub forced: bool,
+    /// The details of the `rollout.*` audit entry.
+    pub details: Value,
+}
+
+/// Records a move inside `tx`: the plan's new position, its transition (by `actor`, in the
+/// plan's history) and its `rollout.*` audit entry.
+pub(super) async fn record(
+    tx: &mut db::Tx<'_>,
+    at: Timestamp,
+    actor: &Actor,
+    path: &ConfigPath,
+    m: Moved<'_>,
+) -> Result<()> {
+    let lane_id = m.row.lane_id;
+    let state = m.action.leads_to();
+    db::plans::set_position(
+        tx,
         at,
         lane_id,
         db::plans::PlanPosition {
-            state: new_state,
-            step: new_step,
-            step_started_at: started,
-            paused_at,
-            step_event,
-            reason: Some(&reason),
+            state,
+            step: m.step,
+            step_started_at: m.step_started_at,
+            paused_at: m.paused_at,
+            step_event: m.step_event,
+            // A resumed plan no longer says why it was paused.
+            reason: Some(m.reason).filter(|_| m.action != PlanAction::Resume),
             waiting_for: None,
         },
     )
     .await?;
-    let percentage = match m.decision {
-        Decision::Advance { percentage, .. } => *percentage,
-        _ => plan.steps[step].percentage,
-    };
     db::plans::insert_transition(
-        &mut tx,
+        tx,
         db::plans::NewTransition {
             lane_id,
-            action,
+            action: m.action,
             actor: &actor.name,
-            from_step: Some(step),
-            step: new_step,
-            state: new_state,
-            percentage,
-            reason: Some(&reason),
-            release_event: event.as_ref().map(|e| e.id),
+            from_step: Some(m.row.step as usize),
+            step: m.step,
+            state,
+            percentage: m.percentage,
+            reason: Some(m.reason),
+            release_event: m.release_event,
             forced: m.forced,
         },
     )
     .await?;
     db::audit::record(
-        &mut tx,
+        tx,
         at,
-        audit_entry(actor, audited(action), path).details(json!({
-            "lane": lane_id, "from_step": step, "step": new_step,
-            "percentage": percentage, "reason": reason,
-            "forced": m.forced, "release_event": event.as_ref().map(|e| e.id),
-        })),
+        audit_entry(actor, audited(m.action), path).details(m.details),
     )
     .await?;
-    tx.commit().await?;
-    if let Some(event) = &event {
-        state.hub.publish(event);
-    }
+    Ok(())
+}
+
+/// After a move was committed: counted, the probes start afresh, the scheduler looks again,
+/// and live views of the scope (the dashboard's instances stream) hear of it.
+pub(super) fn moved(state: &Core, path: &ConfigPath, lane_id: i64, action: PlanAction) {
     state.metrics.rollout_transition(action.done());
     state.scheduler.forget_probes(lane_id);
     state.scheduler.wake();
-    // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
         .changed(&crate::model::EnvPath::new(&path.namespace, &path.env));
-    tracing::info!(lane = lane_id, action = action.as_str(), reason = %reason, "rollout plan moved");
-    Ok(event)
 }
 
 /// Ends a plan whose lane was closed without it (a config deletion closes its lanes).
@@ -225,6 +276,7 @@ pub async fn end_orphan(
     if row.state.is_final() {
         return Ok(());
     }
+    let plan = load(&row)?;
     let reason = format!("the lane was {status} outside the plan");
     let step = row.step as usize;
     let action = if status == LaneStatus::Promoted {
@@ -232,43 +284,24 @@ pub async fn end_orphan(
     } else {
         PlanAction::Abort
     };
-    db::plans::set_position(
+    record(
         &mut tx,
         at,
-        lane_id,
-        db::plans::PlanPosition {
-            state: action.leads_to(),
+        &scheduler(),
+        path,
+        Moved {
+            row: &row,
+            action,
             step,
             step_started_at: row.step_started_at,
             paused_at: None,
             step_event: None,
-            reason: Some(&reason),
-            waiting_for: None,
-        },
-    )
-    .await?;
-    let plan = load(&row)?;
-    db::plans::insert_transition(
-        &mut tx,
-        db::plans::NewTransition {
-            lane_id,
-            action,
-            actor: SCHEDULER,
-            from_step: Some(step),
-            step,
-            state: action.leads_to(),
             percentage: plan.steps[step].percentage,
-            reason: Some(&reason),
+            reason: &reason,
             release_event: None,
             forced: false,
+            details: json!({ "lane": lane_id, "step": step, "reason": reason }),
         },
-    )
-    .await?;
-    db::audit::record(
-        &mut tx,
-        at,
-        audit_entry(&scheduler(), audited(action), path)
-            .details(json!({ "lane": lane_id, "step": step, "reason": reason })),
     )
     .await?;
     tx.commit().await?;
