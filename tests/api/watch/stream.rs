@@ -187,7 +187,9 @@ async fn resume_with_last_event_id_sends_only_what_changed_since() {
 
 #[tokio::test]
 async fn heartbeats_keep_the_stream_alive() {
-    let app = spawn_app_with(|c| c.heartbeat = Duration::from_secs(1)).await;
+    // An hour between pings: only the test's clock brings them.
+    let hour = Duration::from_secs(3600);
+    let app = spawn_app_with(|c| c.heartbeat = hour).await;
     app.namespace(NS).await;
     let token = subscriber_token(&app).await;
     let mut stream = watch(&app, &token, "client_id=pod-1").await;
@@ -197,6 +199,7 @@ async fn heartbeats_keep_the_stream_alive() {
         (synced.event.as_str(), synced.data.as_str()),
         ("comment", "synced")
     );
+    app.clock.advance(hour);
     let ping = stream
         .next_within(PATIENCE)
         .await
@@ -205,6 +208,7 @@ async fn heartbeats_keep_the_stream_alive() {
         (ping.event.as_str(), ping.data.as_str()),
         ("comment", "ping")
     );
+    app.clock.advance(hour);
     let again = stream.next_within(PATIENCE).await.expect("and again");
     assert_eq!(again.data, "ping");
 }
