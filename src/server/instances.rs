@@ -587,7 +587,11 @@ impl Instances {
 /// every [`SEEN_FLUSH_EVERY`]), and prunes old disconnected instances, until
 /// the registry is dropped.
 async fn writer(instances: std::sync::Weak<Instances>) {
-    let mut last_prune = tokio::time::Instant::now();
+    // On the server's clock, like the retention period it enforces.
+    let mut last_prune = match instances.upgrade() {
+        Some(this) => this.clock.now_ms(),
+        None => return,
+    };
     let mut last_flush = tokio::time::Instant::now();
     loop {
         let Some(this) = instances.upgrade() else {
@@ -611,8 +615,9 @@ async fn writer(instances: std::sync::Weak<Instances>) {
                 tracing::error!(error = e.detail(), "cannot write instance changes");
             }
         }
-        if last_prune.elapsed() >= PRUNE_EVERY.min(this.retention) {
-            last_prune = tokio::time::Instant::now();
+        let now = this.clock.now_ms();
+        if now - last_prune >= PRUNE_EVERY.min(this.retention).as_millis() as i64 {
+            last_prune = now;
             if let Err(e) = this.prune().await {
                 tracing::error!(error = e.detail(), "cannot prune instances");
             }

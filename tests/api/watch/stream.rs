@@ -460,3 +460,49 @@ async fn a_second_stream_of_the_same_client_id_replaces_the_first() {
     let pod = wait_for_instance(&app, "pod-1", |i| i["configs"]["app.json"]["served"] == 2).await;
     assert_eq!(pod["connected"], true);
 }
+
+/// A stream that attaches in the same turn of the push hub as a release of a key nobody
+/// watched yet gets that key on connect (its state was read for the release, and was
+/// not handed to the new subscriber: it started without the config).
+#[tokio::test]
+async fn a_stream_attaching_with_a_release_of_an_unwatched_key_gets_it() {
+    use graycast::model::ConfigPath;
+    use graycast::server::auth::Actor;
+    use graycast::server::hub::{Mode, WatchRequest};
+    use graycast::server::ops;
+    let app = spawn_app().await;
+    app.namespace(NS).await;
+    config_with_versions(&app, "app.json", &[r#"{"v":1}"#]).await;
+    let path = ConfigPath::new(NS, ENV, "app.json");
+    // No await between the release's announcement and the attach: on this one-thread
+    // runtime the hub takes both in one turn.
+    let event = ops::configs::release(&app.core, &Actor::cli(), &path, 1, None)
+        .await
+        .unwrap();
+    let subscription = app
+        .core
+        .hub
+        .subscribe(WatchRequest {
+            namespace: NS.into(),
+            env: ENV.into(),
+            keys: Some(vec!["app.json".into()]),
+            client_id: "pod-1".into(),
+            labels: Default::default(),
+            mode: Mode::Config,
+            last_event_id: None,
+            outlet: None,
+            owner: None,
+        })
+        .await
+        .unwrap();
+    let initial: Vec<String> = subscription
+        .initial
+        .iter()
+        .map(|frame| String::from_utf8_lossy(frame).into_owned())
+        .collect();
+    assert_eq!(initial.len(), 1, "{initial:?}");
+    assert!(
+        initial[0].contains(&format!("id: {}\n", event.id)) && initial[0].contains("event: config"),
+        "{initial:?}"
+    );
+}
