@@ -9,7 +9,7 @@ use crate::model::{
     NewToken, NewUser, NewVersion, UserUpdate, VersionsQuery,
 };
 use crate::server::auth::Actor;
-use crate::server::listen::BodyTimeout;
+use crate::server::limits::BodyTimeout;
 use crate::server::{ops, AppState};
 use crate::{Error, Result};
 use axum::extract::{FromRequest, FromRequestParts, Path, State};
