@@ -10,6 +10,10 @@ pub mod plan_fns;
 pub mod probes;
 
 #[cfg(feature = "ssr")]
+pub mod body;
+#[cfg(feature = "ssr")]
+pub mod extract;
+#[cfg(feature = "ssr")]
 pub mod fast;
 #[cfg(feature = "ssr")]
 pub mod headers;

@@ -143,7 +143,7 @@ pub(crate) fn scope(
 async fn body(request: Request) -> Result<Bytes, Failure> {
     axum::body::to_bytes(request.into_body(), BODY_LIMIT)
         .await
-        .map_err(|e| match super::rest::body_timeout(&e) {
+        .map_err(|e| match super::body::timed_out(&e) {
             Some(timeout) => Failure::from(timeout),
             None if over_limit(&e) => Failure::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -1,7 +1,8 @@
 //! REST routes of rollout plans and templates (docs/plans.md); each calls
 //! `server::ops::plans` or `server::ops::templates`, which authorize the caller.
 
-use super::rest::{lane_id, Json, LanePath, QueryParams, CONFIGS};
+use super::extract::{lane_id, Json, LanePath, QueryParams};
+use super::rest::CONFIGS;
 use crate::model::{AttachPlan, DefaultTemplate, NewRolloutTemplate, PlanControl};
 use crate::server::auth::Actor;
 use crate::server::{ops, AppState};

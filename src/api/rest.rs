@@ -1,18 +1,18 @@
 //! HTTP API v1 (docs/api.md): JSON in and out, errors as
 //! `{"error": {"code", "message", "field"}}`.
 
+use super::extract::{lane_id, ContentJson, Json, LanePath, QueryParams};
 use super::headers::{visible_ascii, Headers};
 use crate::domain::lane::parse_labels;
 use crate::domain::Context;
 use crate::model::{
-    AuditQuery, ConfigPath, EnvPath, LaneId, LaneUpdate, NewConfig, NewLane, NewNamespace,
-    NewToken, NewUser, NewVersion, UserUpdate, VersionsQuery,
+    AuditQuery, ConfigPath, EnvPath, LaneUpdate, NewConfig, NewLane, NewNamespace, NewToken,
+    NewUser, NewVersion, UserUpdate, VersionsQuery,
 };
 use crate::server::auth::Actor;
-use crate::server::limits::BodyTimeout;
 use crate::server::{ops, AppState};
 use crate::{Error, Result};
-use axum::extract::{FromRequest, FromRequestParts, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, patch, post};
@@ -20,63 +20,6 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tower_sessions::Session;
-
-/// `axum::Json` with errors in the API's shape: 413 for a body over the
-/// limit ([`JSON_BODY_LIMIT`]), 408 for one that does not arrive in time, 400 for a
-/// string with a NUL character (see [`super::nul`]).
-pub struct Json<T>(pub T);
-
-/// Largest JSON body of a route without config content (axum's default).
-pub const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
-
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
-    type Rejection = Error;
-
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self> {
-        let (parts, body) = request.into_parts();
-        let bytes = axum::body::to_bytes(body, JSON_BODY_LIMIT)
-            .await
-            .map_err(|e| {
-                body_timeout(&e).unwrap_or_else(|| {
-                    Error::too_large(format!(
-                        "The request body is larger than {JSON_BODY_LIMIT} bytes."
-                    ))
-                })
-            })?;
-        if super::nul::in_json(&bytes) {
-            return Err(super::nul::refused_in_body());
-        }
-        let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Error::too_large(
-                format!("The request body is larger than {JSON_BODY_LIMIT} bytes."),
-            )),
-            Err(e) => Err(body_timeout(&e).unwrap_or_else(|| e.into())),
-        }
-    }
-}
-
-/// 408 when `error` (a body that could not be read) is the body timeout.
-pub(crate) fn body_timeout(error: &(dyn std::error::Error + 'static)) -> Option<Error> {
-    BodyTimeout::behind(error).map(|t| {
-        Error::new(
-            crate::ErrorCode::RequestTimeout,
-            format!("{t}; send the whole body at once."),
-        )
-    })
-}
-
-impl<T: serde::Serialize> IntoResponse for Json<T> {
-    fn into_response(self) -> axum::response::Response {
-        axum::Json(self.0).into_response()
-    }
-}
-
-/// `axum::extract::Query` with errors in the API's shape.
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(Error))]
-pub struct QueryParams<T>(pub T);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -252,45 +195,6 @@ async fn search_audit(
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<impl IntoResponse> {
     Ok(Json(ops::audit::search(&state, &actor, &query).await?))
-}
-
-/// JSON bodies carrying config content: limited by `max_content_bytes`
-/// (with room for JSON escaping) instead of axum's fixed default, so content
-/// a little over the limit reaches the operation and gets its precise 413.
-pub struct ContentJson<T>(pub T);
-
-impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for ContentJson<T> {
-    type Rejection = Error;
-
-    async fn from_request(request: axum::extract::Request, state: &AppState) -> Result<Self> {
-        // `\u0000` is the longest escape: six bytes for one content byte.
-        let limit = state
-            .config
-            .max_content_bytes
-            .saturating_mul(6)
-            .saturating_add(64 * 1024);
-        let too_large =
-            || Error::too_large(format!("The request body is larger than {limit} bytes."));
-        let declared = request
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|len| len > limit) {
-            return Err(too_large());
-        }
-        // The other failures: the body timeout, and a broken connection,
-        // whose client hears nothing anyway.
-        let bytes = axum::body::to_bytes(request.into_body(), limit)
-            .await
-            .map_err(|e| body_timeout(&e).unwrap_or_else(too_large))?;
-        if super::nul::in_json(&bytes) {
-            return Err(super::nul::refused_in_body());
-        }
-        serde_json::from_slice(&bytes)
-            .map(ContentJson)
-            .map_err(Error::invalid_json)
-    }
 }
 
 pub(crate) const CONFIGS: &str = "/namespaces/{ns}/envs/{env}/configs";
@@ -552,18 +456,6 @@ pub(crate) fn if_none_match(headers: &(impl Headers + ?Sized), etag: &str) -> bo
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
-}
-
-/// A lane's route: its config and its id (parsed by [`lane_id`], for the error).
-#[derive(Deserialize)]
-pub(crate) struct LanePath {
-    #[serde(flatten)]
-    pub(crate) config: ConfigPath,
-    pub(crate) id: String,
-}
-
-pub(crate) fn lane_id(id: &str) -> Result<LaneId> {
-    id.parse().map_err(|message| Error::invalid("id", message))
 }
 
 async fn list_lanes(
