@@ -86,3 +86,23 @@ pub(crate) struct LanePath {
 pub(crate) fn lane_id(id: &str) -> Result<LaneId> {
     id.parse().map_err(|message| Error::invalid("id", message))
 }
+
+/// An optional JSON body, taken as bytes: no body (or only whitespace) counts as `{}`,
+/// `T::default()`.
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(Error::invalid_json)
+}
+
+/// The `message` of an optional `{message?}` body (deleting a config, promoting or
+/// aborting a lane).
+pub fn optional_message(body: &[u8]) -> Result<Option<String>> {
+    #[derive(Default, Deserialize)]
+    struct MessageBody {
+        #[serde(default)]
+        message: Option<String>,
+    }
+    optional_json::<MessageBody>(body).map(|b| b.message)
+}

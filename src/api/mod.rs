@@ -22,8 +22,6 @@ pub mod nul;
 #[cfg(feature = "ssr")]
 pub mod ofrep;
 #[cfg(feature = "ssr")]
-pub mod plans;
-#[cfg(feature = "ssr")]
 pub mod rest;
 #[cfg(feature = "ssr")]
 pub mod router;

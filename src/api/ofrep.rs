@@ -2,7 +2,7 @@
 //! any OpenFeature SDK's OFREP provider reads graycast. Flag key = config key;
 //! answered from memory like `resolve`, with OFREP's bodies and error codes.
 
-use super::headers::{visible_ascii, Headers};
+use super::headers::{if_none_match, visible_ascii, Headers};
 use crate::domain::format::{ValueError, MAX_VALUE_BYTES};
 use crate::domain::percent_encode;
 use crate::domain::Context;
@@ -517,7 +517,7 @@ pub(crate) fn bulk_held(
         url: String,
     }
     let etag = bulk_etag(release_seq, namespace, env, ctx);
-    if super::rest::if_none_match(headers, &etag) {
+    if if_none_match(headers, &etag) {
         return Ok(BulkAnswer { etag, body: None });
     }
     let configs = state.hub.catalog().configs(namespace, env);
