@@ -3,13 +3,15 @@
 
 use super::CONFIGS;
 use crate::api::extract::{lane_id, optional_json, Json, LanePath};
+use crate::api::plan_fns::Control;
 use crate::model::AttachPlan;
 use crate::server::auth::Actor;
 use crate::server::{ops, AppState};
-use crate::Result;
+use crate::{Error, Result};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
@@ -20,15 +22,15 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             &format!("{CONFIGS}/{{key}}/lanes/{{id}}/plan/pause"),
-            post(pause_plan),
+            control(Control::Pause),
         )
         .route(
             &format!("{CONFIGS}/{{key}}/lanes/{{id}}/plan/resume"),
-            post(resume_plan),
+            control(Control::Resume),
         )
         .route(
             &format!("{CONFIGS}/{{key}}/lanes/{{id}}/plan/advance"),
-            post(advance_plan),
+            control(Control::Advance),
         )
 }
 
@@ -53,41 +55,17 @@ async fn attach_plan(
     ))
 }
 
-async fn pause_plan(
-    State(state): State<AppState>,
-    actor: Actor,
-    Path(LanePath { config: path, id }): Path<LanePath>,
-    body: axum::body::Bytes,
-) -> Result<impl IntoResponse> {
-    let id = lane_id(&id)?;
-    let control = optional_json(&body)?;
-    Ok(Json(
-        ops::plans::pause(&state, &actor, &path, id, control).await?,
-    ))
-}
-
-async fn resume_plan(
-    State(state): State<AppState>,
-    actor: Actor,
-    Path(LanePath { config: path, id }): Path<LanePath>,
-    body: axum::body::Bytes,
-) -> Result<impl IntoResponse> {
-    let id = lane_id(&id)?;
-    let control = optional_json(&body)?;
-    Ok(Json(
-        ops::plans::resume(&state, &actor, &path, id, control).await?,
-    ))
-}
-
-async fn advance_plan(
-    State(state): State<AppState>,
-    actor: Actor,
-    Path(LanePath { config: path, id }): Path<LanePath>,
-    body: axum::body::Bytes,
-) -> Result<impl IntoResponse> {
-    let id = lane_id(&id)?;
-    let control = optional_json(&body)?;
-    Ok(Json(
-        ops::plans::advance(&state, &actor, &path, id, control).await?,
-    ))
+/// `POST …/plan/pause`, `resume` or `advance`: the body `{force?, message?}` is optional.
+fn control(which: Control) -> MethodRouter<AppState> {
+    post(
+        move |State(state): State<AppState>,
+              actor: Actor,
+              Path(LanePath { config: path, id }): Path<LanePath>,
+              body: Bytes| async move {
+            let id = lane_id(&id)?;
+            let control = optional_json(&body)?;
+            let plan = which.apply(&state, &actor, &path, id, control).await?;
+            Ok::<_, Error>(Json(plan))
+        },
+    )
 }
