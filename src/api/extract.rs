@@ -1,14 +1,17 @@
 //! The REST API's extractors: JSON bodies and query strings with errors in the API's shape
-//! (`{"error": {"code", "message", "field"}}`), and the path of a lane.
+//! (`{"error": {"code", "message", "field"}}`), optional bodies, and the path of a lane.
 
 use super::body::{self, JSON_BODY_LIMIT};
 use super::nul;
 use crate::model::{ConfigPath, LaneId};
 use crate::server::AppState;
 use crate::{Error, Result};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 /// `axum::Json` with errors in the API's shape: 413 for a body over the
@@ -75,16 +78,51 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for ContentJson<T> {
 #[from_request(via(axum::extract::Query), rejection(Error))]
 pub struct QueryParams<T>(pub T);
 
-/// A lane's route: its config and its id (parsed by [`lane_id`], for the error).
+/// A lane's route, `{CONFIGS}/{key}/lanes/{id}/…`: its config and its id. Extracted on its
+/// own (not through `Path`) so that an id that is not a lane id answers like any invalid
+/// field: 400 on `id`, with [`LaneId`]'s sentence.
 #[derive(Deserialize)]
-pub(crate) struct LanePath {
+pub struct LanePath {
     #[serde(flatten)]
-    pub(crate) config: ConfigPath,
-    pub(crate) id: String,
+    pub config: ConfigPath,
+    #[serde(deserialize_with = "lane_id")]
+    pub id: LaneId,
 }
 
-pub(crate) fn lane_id(id: &str) -> Result<LaneId> {
-    id.parse().map_err(|message| Error::invalid("id", message))
+impl<S: Send + Sync> FromRequestParts<S> for LanePath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<Self>::from_request_parts(parts, state).await {
+            Ok(Path(path)) => Ok(path),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => match e.kind() {
+                ErrorKind::DeserializeError { key, message, .. } if key == "id" => {
+                    Err(Error::invalid("id", message.as_str()).into_response())
+                }
+                _ => Err(e.into_response()),
+            },
+            // Nothing the client sent: axum's own answer (a 500).
+            Err(other) => Err(other.into_response()),
+        }
+    }
+}
+
+/// A lane id from the path's text. The error comes from within the visitor, so axum
+/// reports it with its key (`id`).
+fn lane_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<LaneId, D::Error> {
+    struct Id;
+    impl serde::de::Visitor<'_> for Id {
+        type Value = LaneId;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a lane id")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<LaneId, E> {
+            text.parse().map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_str(Id)
 }
 
 /// An optional JSON body, taken as bytes: no body (or only whitespace) counts as `{}`,

@@ -1,7 +1,7 @@
 //! A config's gray lanes: listing, starting, changing, previewing, promoting and aborting them.
 
 use super::CONFIGS;
-use crate::api::extract::{lane_id, optional_message, Json, LanePath};
+use crate::api::extract::{optional_message, Json, LanePath};
 use crate::model::{ConfigPath, LaneUpdate, NewLane};
 use crate::server::auth::Actor;
 use crate::server::{ops, AppState};
@@ -61,10 +61,9 @@ async fn create_lane(
 async fn update_lane(
     State(state): State<AppState>,
     actor: Actor,
-    Path(LanePath { config: path, id }): Path<LanePath>,
+    LanePath { config: path, id }: LanePath,
     Json(body): Json<LaneUpdate>,
 ) -> Result<impl IntoResponse> {
-    let id = lane_id(&id)?;
     Ok(Json(
         ops::lanes::update(&state, &actor, &path, id, body).await?,
     ))
@@ -73,10 +72,9 @@ async fn update_lane(
 async fn promote_lane(
     State(state): State<AppState>,
     actor: Actor,
-    Path(LanePath { config: path, id }): Path<LanePath>,
+    LanePath { config: path, id }: LanePath,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse> {
-    let id = lane_id(&id)?;
     let message = optional_message(&body)?;
     Ok(Json(
         ops::lanes::promote(&state, &actor, &path, id, message).await?,
@@ -86,10 +84,9 @@ async fn promote_lane(
 async fn abort_lane(
     State(state): State<AppState>,
     actor: Actor,
-    Path(LanePath { config: path, id }): Path<LanePath>,
+    LanePath { config: path, id }: LanePath,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse> {
-    let id = lane_id(&id)?;
     let message = optional_message(&body)?;
     Ok(Json(
         ops::lanes::abort(&state, &actor, &path, id, message).await?,
@@ -110,10 +107,9 @@ async fn preview_lane(
 async fn preview_lane_change(
     State(state): State<AppState>,
     actor: Actor,
-    Path(LanePath { config: path, id }): Path<LanePath>,
+    LanePath { config: path, id }: LanePath,
     Json(body): Json<LaneUpdate>,
 ) -> Result<impl IntoResponse> {
-    let id = lane_id(&id)?;
     Ok(Json(
         ops::lanes::preview_change(&state, &actor, &path, id, body).await?,
     ))

@@ -2,14 +2,14 @@
 //! calls `server::ops::plans`, which authorizes the caller.
 
 use super::CONFIGS;
-use crate::api::extract::{lane_id, optional_json, Json, LanePath};
+use crate::api::extract::{optional_json, Json, LanePath};
 use crate::api::plan_fns::Control;
 use crate::model::AttachPlan;
 use crate::server::auth::Actor;
 use crate::server::{ops, AppState};
 use crate::{Error, Result};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
@@ -37,19 +37,17 @@ pub fn router() -> Router<AppState> {
 async fn get_plan(
     State(state): State<AppState>,
     actor: Actor,
-    Path(LanePath { config: path, id }): Path<LanePath>,
+    LanePath { config: path, id }: LanePath,
 ) -> Result<impl IntoResponse> {
-    let id = lane_id(&id)?;
     Ok(Json(ops::plans::get(&state, &actor, &path, id).await?))
 }
 
 async fn attach_plan(
     State(state): State<AppState>,
     actor: Actor,
-    Path(LanePath { config: path, id }): Path<LanePath>,
+    LanePath { config: path, id }: LanePath,
     Json(body): Json<AttachPlan>,
 ) -> Result<impl IntoResponse> {
-    let id = lane_id(&id)?;
     Ok(Json(
         ops::plans::attach(&state, &actor, &path, id, body).await?,
     ))
@@ -60,9 +58,8 @@ fn control(which: Control) -> MethodRouter<AppState> {
     post(
         move |State(state): State<AppState>,
               actor: Actor,
-              Path(LanePath { config: path, id }): Path<LanePath>,
+              LanePath { config: path, id }: LanePath,
               body: Bytes| async move {
-            let id = lane_id(&id)?;
             let control = optional_json(&body)?;
             let plan = which.apply(&state, &actor, &path, id, control).await?;
             Ok::<_, Error>(Json(plan))
