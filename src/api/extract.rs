@@ -78,9 +78,9 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for ContentJson<T> {
 #[from_request(via(axum::extract::Query), rejection(Error))]
 pub struct QueryParams<T>(pub T);
 
-/// A lane's route, `{CONFIGS}/{key}/lanes/{id}/…`: its config and its id. Extracted on its
-/// own (not through `Path`) so that an id that is not a lane id answers like any invalid
-/// field: 400 on `id`, with [`LaneId`]'s sentence.
+/// A lane's route, `{CONFIGS}/{key}/lanes/{id}/…`: its config and its id. Handlers take it
+/// as it is (not as `Path<LanePath>`): an id that is not a lane id then answers like any
+/// invalid field, 400 on `id` with [`LaneId`]'s sentence, instead of axum's plain text.
 #[derive(Deserialize)]
 pub struct LanePath {
     #[serde(flatten)]

@@ -109,9 +109,9 @@ enum Step {
     Later(Pin<Box<dyn Future<Output = ()> + Send>>),
 }
 
-/// A connection the fast path gives up: hyper serves it from here on, the bytes
-/// in `buf` first.
-pub struct HandOver {
+/// A connection the fast path gives up: the connection loop hands it to hyper,
+/// which serves it from here on, the bytes in `buf` first.
+pub(super) struct HandOver {
     pub stream: TcpStream,
     pub buf: Vec<u8>,
     /// The deadline of a body that was being read, which it keeps.
@@ -121,7 +121,7 @@ pub struct HandOver {
 /// Serves `stream`, whose first bytes `buf` matched [`PREFIXES`], until it
 /// closes (`None`) or is to be handed to hyper. `head_deadline` is when the
 /// first head must be in.
-pub async fn serve(
+pub(super) async fn serve(
     mut stream: TcpStream,
     mut buf: Vec<u8>,
     responder: &dyn Responder,
