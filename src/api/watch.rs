@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use super::rest::{Json, QueryParams};
+use super::extract::{Json, QueryParams};
 
 /// How long the live instances view waits for more changes before sending.
 const DEBOUNCE: Duration = Duration::from_millis(200);
