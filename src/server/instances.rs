@@ -192,7 +192,7 @@ impl Instances {
 
     /// A watch stream opened.
     pub fn connected(&self, scope: &EnvPath, client_id: &str, labels: &Context) {
-        let key = InstanceKey::new(&scope, client_id);
+        let key = InstanceKey::new(scope, client_id);
         let now = self.now_text();
         let labels = serde_json::to_string(labels).unwrap_or_else(|_| "{}".into());
         {
@@ -210,7 +210,7 @@ impl Instances {
 
     /// A watch stream closed (or was dropped for being too slow).
     pub fn disconnected(&self, scope: &EnvPath, client_id: &str) {
-        let key = InstanceKey::new(&scope, client_id);
+        let key = InstanceKey::new(scope, client_id);
         {
             let mut state = self.state.lock().expect("instances lock");
             let still_open = match state.open.get_mut(&key) {
@@ -235,7 +235,7 @@ impl Instances {
 
     /// A heartbeat went out on one of its streams.
     pub fn seen(&self, scope: &EnvPath, client_id: &str) {
-        let key = InstanceKey::new(&scope, client_id);
+        let key = InstanceKey::new(scope, client_id);
         self.pending(key, |p| p.last_seen = Some(self.now_text()));
     }
 
