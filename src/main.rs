@@ -45,7 +45,8 @@ enum Command {
 /// The limits no flag changes (docs/api.md, "Limits"), for `serve --help`.
 fn fixed_limits() -> String {
     use graycast::domain::selector::{MAX_LIST_VALUES, MAX_REQUIREMENTS, MAX_SELECTOR_BYTES};
-    use ops::lanes::{MAX_ACTIVE_LANES, MAX_PRIORITY, MAX_TARGETS, MAX_TARGETS_BYTES};
+    use ops::lane_changes::{MAX_PRIORITY, MAX_TARGETS, MAX_TARGETS_BYTES};
+    use ops::lanes::MAX_ACTIVE_LANES;
     let versions = graycast::model::VersionsQuery::MAX_LIMIT;
     format!(
         "Fixed limits:\n  \

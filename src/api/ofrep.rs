@@ -135,7 +135,7 @@ pub(crate) fn scope(
              X-Graycast-Env headers, or use a token limited to one namespace and environment.",
         ));
     };
-    actor.require_in(Role::Subscriber, Some(&namespace), Some(&env))?;
+    actor.require(Role::Subscriber, crate::model::Scope::of(&namespace, &env))?;
     Ok((namespace, env))
 }
 
@@ -395,7 +395,8 @@ async fn evaluate_single(
     }
     // Not held: nothing was ever released or laned, or it does not exist.
     let mut conn = state.db.acquire().await.map_err(Error::from)?;
-    if crate::server::db::configs::find(&mut *conn, &namespace, &env, key)
+    let path = crate::model::ConfigPath::new(&namespace, &env, key);
+    if crate::server::db::configs::find(&mut *conn, &path)
         .await
         .map_err(Error::from)?
         .is_some()

@@ -4,7 +4,7 @@ use crate::model::{EnvPath, InstancesQuery, Report, HEARTBEAT_HEADER, SYNCED_COM
 use crate::server::auth::Actor;
 use crate::server::clock::{Clock, Ticker};
 use crate::server::hub::{Owner, Subscription};
-use crate::server::instances::{Change, Scope};
+use crate::server::instances::Change;
 use crate::server::listen::LiveHandoff;
 use crate::server::ops::{self, instances::WatchQuery};
 use crate::server::outlet::{Live, Outlet};
@@ -195,7 +195,7 @@ async fn instances_stream(
     };
     let feed = InstancesFeed {
         state: state.clone(),
-        scope: Scope::new(at.namespace, at.env),
+        scope: EnvPath::new(at.namespace, at.env),
         changes,
         ticker: heartbeat(&state.clock, state.config.heartbeat),
         due: VecDeque::new(),
@@ -216,7 +216,7 @@ async fn instances_stream(
 /// What one live instances view has yet to send.
 struct InstancesFeed {
     state: AppState,
-    scope: Scope,
+    scope: EnvPath,
     changes: tokio::sync::broadcast::Receiver<Change>,
     ticker: Ticker,
     /// Changed instances not sent yet, by client id.
@@ -229,7 +229,7 @@ impl InstancesFeed {
 
     /// The next frame; `None` ends the stream.
     async fn next(&mut self) -> Option<Bytes> {
-        let Scope { namespace, env } = &self.scope;
+        let EnvPath { namespace, env } = &self.scope;
         loop {
             if !self.due.is_empty() {
                 let chunk = self.due.len().min(Self::CHUNK);
@@ -242,13 +242,13 @@ impl InstancesFeed {
                 Ok(Change::Instances(scope, changed)) if scope == self.scope => {
                     ids.extend(changed.iter().cloned());
                 }
-                Ok(Change::Scope(scope)) if scope == self.scope => other = true,
+                Ok(Change::Other(scope)) if scope == self.scope => other = true,
                 Ok(_) => {}
                 Err(()) => lagged = true,
             };
             tokio::select! {
                 change = self.changes.recv() => match change {
-                    Ok(change) if change.scope() != &self.scope => continue,
+                    Ok(change) if change.at() != &self.scope => continue,
                     Ok(change) => take(Ok(change)),
                     Err(RecvError::Lagged(_)) => take(Err(())),
                     Err(RecvError::Closed) => return None,
@@ -291,7 +291,7 @@ impl InstancesFeed {
 
     /// `instance` events for those of `ids` listed, `removed` for the others.
     async fn instances(&self, ids: &[String]) -> Option<Bytes> {
-        let Scope { namespace, env } = &self.scope;
+        let EnvPath { namespace, env } = &self.scope;
         let found = match self.state.instances.listed(namespace, env, ids).await {
             Ok(found) => found,
             Err(e) => {

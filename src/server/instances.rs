@@ -8,7 +8,7 @@
 //! read.
 
 use crate::domain::Context;
-use crate::model::{Instance, InstanceConfig, InstancePage, InstancesQuery, Report};
+use crate::model::{EnvPath, Instance, InstanceConfig, InstancePage, InstancesQuery, Report};
 use crate::server::db::{self, instances as sql};
 use crate::Result;
 use std::collections::{BTreeMap, HashMap};
@@ -31,46 +31,22 @@ const SETTLE: Duration = Duration::from_millis(300);
 const MAX_SETTLE: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
-/// A namespace and environment: where instances watch and what a live view covers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Scope {
-    pub namespace: String,
-    pub env: String,
-}
-
-impl Scope {
-    pub fn new(namespace: impl Into<String>, env: impl Into<String>) -> Self {
-        Self {
-            namespace: namespace.into(),
-            env: env.into(),
-        }
-    }
-
-    /// One instance of this scope.
-    fn instance(&self, client_id: &str) -> InstanceKey {
-        InstanceKey {
-            namespace: self.namespace.clone(),
-            env: self.env.clone(),
-            client_id: client_id.to_string(),
-        }
-    }
-}
-
 /// What changed in a namespace and environment, for live views (the dashboard's
 /// instances stream).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// These instances connected, disconnected, were handed a version, reported, or were
     /// forgotten (the retention period passed).
-    Instances(Scope, Arc<[String]>),
+    Instances(EnvPath, Arc<[String]>),
     /// Something that is no instance's own: a release event was delivered, a rollout plan moved.
-    Scope(Scope),
+    Other(EnvPath),
 }
 
 impl Change {
-    pub fn scope(&self) -> &Scope {
+    /// The namespace and environment where it changed.
+    pub fn at(&self) -> &EnvPath {
         match self {
-            Change::Instances(scope, _) | Change::Scope(scope) => scope,
+            Change::Instances(at, _) | Change::Other(at) => at,
         }
     }
 }
@@ -81,10 +57,21 @@ struct InstanceKey {
     env: String,
     client_id: String,
 }
+
+impl InstanceKey {
+    /// The instance `client_id` of `at`.
+    fn new(at: &EnvPath, client_id: &str) -> Self {
+        Self {
+            namespace: at.namespace.clone(),
+            env: at.env.clone(),
+            client_id: client_id.to_string(),
+        }
+    }
+}
 /// A version handed to an instance (`version: None`: it no longer has the key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedChange {
-    pub scope: Scope,
+    pub scope: EnvPath,
     pub client_id: String,
     pub key: String,
     pub version: Option<i64>,
@@ -204,8 +191,8 @@ impl Instances {
     }
 
     /// A watch stream opened.
-    pub fn connected(&self, scope: &Scope, client_id: &str, labels: &Context) {
-        let key = scope.instance(client_id);
+    pub fn connected(&self, scope: &EnvPath, client_id: &str, labels: &Context) {
+        let key = InstanceKey::new(scope, client_id);
         let now = self.now_text();
         let labels = serde_json::to_string(labels).unwrap_or_else(|_| "{}".into());
         {
@@ -222,8 +209,8 @@ impl Instances {
     }
 
     /// A watch stream closed (or was dropped for being too slow).
-    pub fn disconnected(&self, scope: &Scope, client_id: &str) {
-        let key = scope.instance(client_id);
+    pub fn disconnected(&self, scope: &EnvPath, client_id: &str) {
+        let key = InstanceKey::new(scope, client_id);
         {
             let mut state = self.state.lock().expect("instances lock");
             let still_open = match state.open.get_mut(&key) {
@@ -247,8 +234,8 @@ impl Instances {
     }
 
     /// A heartbeat went out on one of its streams.
-    pub fn seen(&self, scope: &Scope, client_id: &str) {
-        let key = scope.instance(client_id);
+    pub fn seen(&self, scope: &EnvPath, client_id: &str) {
+        let key = InstanceKey::new(scope, client_id);
         self.pending(key, |p| p.last_seen = Some(self.now_text()));
     }
 
@@ -266,13 +253,13 @@ impl Instances {
         if batch.is_empty() {
             return;
         }
-        let mut by_scope: HashMap<Scope, Vec<String>> = HashMap::new();
+        let mut by_scope: HashMap<EnvPath, Vec<String>> = HashMap::new();
         {
             let mut state = self.state.lock().expect("instances lock");
             state.settle_until = Some(tokio::time::Instant::now() + SETTLE);
             state.urgent = true;
             for change in batch {
-                let key = change.scope.instance(&change.client_id);
+                let key = InstanceKey::new(&change.scope, &change.client_id);
                 by_scope
                     .entry(change.scope)
                     .or_default()
@@ -315,8 +302,8 @@ impl Instances {
     }
 
     pub fn report(&self, report: Report) {
-        let scope = Scope::new(&report.namespace, &report.env);
-        let key = scope.instance(&report.client_id);
+        let scope = EnvPath::new(&report.namespace, &report.env);
+        let key = InstanceKey::new(&scope, &report.client_id);
         let client_id = report.client_id.clone();
         let now = self.now_text();
         {
@@ -333,11 +320,11 @@ impl Instances {
 
     /// Tells live views of `scope` that something other than an instance changed there
     /// (a release event was delivered, a rollout plan moved).
-    pub fn changed(&self, scope: &Scope) {
-        let _ = self.changes.send(Change::Scope(scope.clone()));
+    pub fn changed(&self, scope: &EnvPath) {
+        let _ = self.changes.send(Change::Other(scope.clone()));
     }
 
-    fn instances_changed(&self, scope: Scope, client_ids: Vec<String>) {
+    fn instances_changed(&self, scope: EnvPath, client_ids: Vec<String>) {
         let _ = self
             .changes
             .send(Change::Instances(scope, client_ids.into()));
@@ -568,10 +555,10 @@ impl Instances {
                 "forgot instances disconnected longer than the retention period"
             );
         }
-        let mut by_scope: HashMap<Scope, Vec<String>> = HashMap::new();
+        let mut by_scope: HashMap<EnvPath, Vec<String>> = HashMap::new();
         for (namespace, env, client_id) in pruned {
             by_scope
-                .entry(Scope::new(namespace, env))
+                .entry(EnvPath::new(namespace, env))
                 .or_default()
                 .push(client_id);
         }
@@ -631,7 +618,7 @@ mod tests {
 
     /// A registry on a fresh database in which client `a` of `ns/prod` has
     /// just connected (the directory lives as long as the first value).
-    async fn registry_with_a() -> (tempfile::TempDir, db::Pool, Arc<Instances>, Scope) {
+    async fn registry_with_a() -> (tempfile::TempDir, db::Pool, Arc<Instances>, EnvPath) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let db = crate::server::db::connect(&url).await.unwrap();
@@ -644,7 +631,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let scope = Scope::new("ns", "prod");
+        let scope = EnvPath::new("ns", "prod");
         instances.connected(&scope, "a", &Context::new());
         (dir, db, instances, scope)
     }

@@ -120,6 +120,16 @@ pub struct TokenInfo {
     pub revoked_at: Option<Timestamp>,
 }
 
+impl TokenInfo {
+    /// Where the token is limited to, for authorization.
+    pub fn scope(&self) -> Scope<'_> {
+        Scope {
+            namespace: self.namespace.as_deref(),
+            env: self.env.as_deref(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewToken {
     pub name: String,
@@ -190,6 +200,16 @@ pub struct AuditQuery {
     pub trace_id: Option<String>,
 }
 
+impl AuditQuery {
+    /// The namespace and environment the search is narrowed to, for authorization.
+    pub fn scope(&self) -> Scope<'_> {
+        Scope {
+            namespace: self.namespace.as_deref(),
+            env: self.env.as_deref(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
@@ -240,6 +260,11 @@ pub struct Config {
 
 impl Config {
     pub const ABORT_SHOWN_HOURS: i64 = 24;
+
+    /// Where the config lives.
+    pub fn path(&self) -> ConfigPath {
+        ConfigPath::new(&self.namespace, &self.env, &self.key)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -706,6 +731,48 @@ pub struct LaneRollout {
     pub group: RolloutGroup,
 }
 
+/// Where an action or a limited thing lies, for authorization: a namespace and an
+/// environment, each `None` when it lies in no particular one. A caller limited to a
+/// namespace or an environment may act only inside it (`Actor::require`), and sees only
+/// what lies inside its limits (`Actor::covers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scope<'a> {
+    pub namespace: Option<&'a str>,
+    pub env: Option<&'a str>,
+}
+
+impl<'a> Scope<'a> {
+    /// No particular namespace or environment.
+    pub const ANY: Scope<'static> = Scope {
+        namespace: None,
+        env: None,
+    };
+
+    /// The environment `env`, in no particular namespace.
+    pub fn env(env: &'a str) -> Self {
+        Self {
+            namespace: None,
+            env: Some(env),
+        }
+    }
+
+    /// The namespace `namespace`, in no particular environment.
+    pub fn namespace(namespace: &'a str) -> Self {
+        Self {
+            namespace: Some(namespace),
+            env: None,
+        }
+    }
+
+    /// The namespace `namespace` in the environment `env`.
+    pub fn of(namespace: &'a str, env: &'a str) -> Self {
+        Self {
+            namespace: Some(namespace),
+            env: Some(env),
+        }
+    }
+}
+
 /// A namespace and environment: where configs, instances and lanes are listed
 /// (the REST path `/namespaces/{ns}/envs/{env}`, hence the `ns` alias).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -726,6 +793,11 @@ impl EnvPath {
     /// The config `key` in this namespace and environment.
     pub fn config(&self, key: impl Into<String>) -> ConfigPath {
         ConfigPath::new(&self.namespace, &self.env, key)
+    }
+
+    /// This namespace and environment, for authorization.
+    pub fn scope(&self) -> Scope<'_> {
+        Scope::of(&self.namespace, &self.env)
     }
 }
 
@@ -759,9 +831,14 @@ impl ConfigPath {
         }
     }
 
-    /// The namespace, environment and key.
-    pub fn parts(&self) -> (&str, &str, &str) {
-        (&self.namespace, &self.env, &self.key)
+    /// The config's namespace and environment, for authorization.
+    pub fn scope(&self) -> Scope<'_> {
+        Scope::of(&self.namespace, &self.env)
+    }
+
+    /// The config's namespace and environment.
+    pub fn env_path(&self) -> EnvPath {
+        EnvPath::new(&self.namespace, &self.env)
     }
 }
 

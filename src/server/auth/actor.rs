@@ -2,7 +2,7 @@
 
 use super::tokens::token_hash;
 use super::SESSION_USER_ID;
-use crate::model::{Role, TokenInfo, User};
+use crate::model::{Role, Scope, TokenInfo, User};
 use crate::server::hub::Owner;
 use crate::server::{db, AppState, Core};
 use crate::{Error, Result};
@@ -59,29 +59,24 @@ impl Actor {
         }
     }
 
-    /// 403 unless the caller has at least `role`.
-    pub fn require(&self, role: Role) -> Result<()> {
-        if self.role >= role {
-            Ok(())
-        } else {
-            Err(Error::forbidden(format!(
+    /// 403 unless the caller has at least `role` and its limits allow `scope` (an action in
+    /// no particular namespace or environment, [`Scope::ANY`], is allowed to a limited caller,
+    /// which then sees only what it [`covers`](Self::covers)).
+    pub fn require(&self, role: Role, scope: Scope<'_>) -> Result<()> {
+        if self.role < role {
+            return Err(Error::forbidden(format!(
                 "This needs the {role} role; you are {}.",
                 self.role
-            )))
+            )));
         }
-    }
-
-    /// 403 unless the caller has `role` and its limits allow `namespace` and `env`.
-    pub fn require_in(&self, role: Role, namespace: Option<&str>, env: Option<&str>) -> Result<()> {
-        self.require(role)?;
-        if let (Some(limit), Some(env)) = (&self.env, env) {
+        if let (Some(limit), Some(env)) = (&self.env, scope.env) {
             if limit != env {
                 return Err(Error::forbidden(format!(
                     "You are limited to the {limit} environment."
                 )));
             }
         }
-        if let (Some(limit), Some(ns)) = (&self.namespace, namespace) {
+        if let (Some(limit), Some(ns)) = (&self.namespace, scope.namespace) {
             if limit != ns {
                 return Err(Error::forbidden(format!(
                     "This token is limited to the {limit} namespace."
@@ -105,7 +100,7 @@ impl Actor {
     /// namespace limit: for what spans every environment and namespace (users,
     /// environments). `what` names the action, e.g. "Managing users".
     pub fn require_unlimited(&self, role: Role, what: &str) -> Result<()> {
-        self.require(role)?;
+        self.require(role, Scope::ANY)?;
         match self.limits() {
             None => Ok(()),
             Some(limits) => Err(Error::forbidden(format!(
@@ -115,14 +110,16 @@ impl Actor {
         }
     }
 
-    /// Whether something limited to `namespace` and `env` (`None`: not
-    /// limited) lies inside the caller's limits, i.e. is limited at least as
-    /// narrowly as the caller.
-    pub fn covers(&self, namespace: Option<&str>, env: Option<&str>) -> bool {
+    /// Whether something limited to `scope` (`None`: not limited) lies inside the caller's
+    /// limits, i.e. is limited at least as narrowly as the caller.
+    pub fn covers(&self, scope: Scope<'_>) -> bool {
         self.namespace
             .as_deref()
-            .is_none_or(|limit| namespace == Some(limit))
-            && self.env.as_deref().is_none_or(|limit| env == Some(limit))
+            .is_none_or(|limit| scope.namespace == Some(limit))
+            && self
+                .env
+                .as_deref()
+                .is_none_or(|limit| scope.env == Some(limit))
     }
 }
 
@@ -288,10 +285,10 @@ mod tests {
             env: Some("staging".into()),
             ..Actor::cli()
         };
-        assert!(actor.require_in(Role::Admin, None, Some("staging")).is_ok());
+        assert!(actor.require(Role::Admin, Scope::env("staging")).is_ok());
         assert_eq!(
             actor
-                .require_in(Role::Viewer, None, Some("prod"))
+                .require(Role::Viewer, Scope::env("prod"))
                 .unwrap_err()
                 .status,
             403
@@ -301,7 +298,7 @@ mod tests {
     #[test]
     fn limits_cover_only_what_is_limited_as_narrowly() {
         let unlimited = Actor::cli();
-        assert!(unlimited.covers(None, None));
+        assert!(unlimited.covers(Scope::ANY));
         assert!(unlimited
             .require_unlimited(Role::Admin, "Managing users")
             .is_ok());
@@ -309,9 +306,9 @@ mod tests {
             env: Some("staging".into()),
             ..Actor::cli()
         };
-        assert!(staging.covers(Some("shop"), Some("staging")));
-        assert!(!staging.covers(None, None));
-        assert!(!staging.covers(None, Some("prod")));
+        assert!(staging.covers(Scope::of("shop", "staging")));
+        assert!(!staging.covers(Scope::ANY));
+        assert!(!staging.covers(Scope::env("prod")));
         let refused = staging
             .require_unlimited(Role::Admin, "Managing users")
             .unwrap_err();
@@ -324,8 +321,8 @@ mod tests {
             namespace: Some("shop".into()),
             ..Actor::cli()
         };
-        assert!(shop.covers(Some("shop"), None));
-        assert!(!shop.covers(Some("other"), Some("prod")));
-        assert!(!shop.covers(None, Some("prod")));
+        assert!(shop.covers(Scope::namespace("shop")));
+        assert!(!shop.covers(Scope::of("other", "prod")));
+        assert!(!shop.covers(Scope::env("prod")));
     }
 }

@@ -4,7 +4,7 @@ use super::Tx;
 use super::{Engine, Sql};
 use crate::domain::audit::{self, AuditAction, SearchTerm, MAX_SEARCH_WORDS};
 use crate::model::Timestamp;
-use crate::model::{AuditPage, AuditQuery};
+use crate::model::{AuditPage, AuditQuery, ConfigPath};
 use sqlx::Result;
 
 tokio::task_local! {
@@ -51,8 +51,11 @@ impl NewEntry {
         self.env = Some(env.to_string());
         self
     }
-    pub fn key(mut self, key: &str) -> Self {
-        self.key = Some(key.to_string());
+    /// The config the entry is about: its namespace, environment and key.
+    pub fn config(mut self, path: &ConfigPath) -> Self {
+        self.namespace = Some(path.namespace.clone());
+        self.env = Some(path.env.clone());
+        self.key = Some(path.key.clone());
         self
     }
     pub fn details(mut self, details: serde_json::Value) -> Self {

@@ -1,7 +1,7 @@
 use super::Tx;
 use crate::domain::format::ConfigFormat;
 use crate::model::Timestamp;
-use crate::model::{Config, Version, VersionSummary};
+use crate::model::{Config, ConfigPath, EnvPath, Version, VersionSummary};
 use sqlx::FromRow;
 use sqlx::Result;
 
@@ -50,18 +50,13 @@ const SELECT: &str = "SELECT c.id, n.name AS namespace, e.name AS env, c.key, c.
    JOIN namespaces n ON n.id = c.namespace_id
    JOIN environments e ON e.id = c.env_id";
 
-pub async fn find(
-    db: impl super::Executor<'_>,
-    namespace: &str,
-    env: &str,
-    key: &str,
-) -> Result<Option<StoredConfig>> {
+pub async fn find(db: impl super::Executor<'_>, path: &ConfigPath) -> Result<Option<StoredConfig>> {
     let row: Option<ConfigRow> = sqlx::query_as(&format!(
         "{SELECT} WHERE n.name = $1 AND e.name = $2 AND c.key = $3 AND c.deleted_at IS NULL"
     ))
-    .bind(namespace)
-    .bind(env)
-    .bind(key)
+    .bind(&path.namespace)
+    .bind(&path.env)
+    .bind(&path.key)
     .fetch_optional(db)
     .await?;
     Ok(row.map(Into::into))
@@ -272,16 +267,15 @@ pub async fn version_summaries(
 }
 
 /// The ids of a namespace and an environment, each `None` when it does not exist.
-pub async fn scope_ids(
+pub async fn env_ids(
     db: impl super::Executor<'_>,
-    namespace: &str,
-    env: &str,
+    at: &EnvPath,
 ) -> Result<(Option<i64>, Option<i64>)> {
     sqlx::query_as(
         "SELECT (SELECT id FROM namespaces WHERE name = $1), (SELECT id FROM environments WHERE name = $2)",
     )
-    .bind(namespace)
-    .bind(env)
+    .bind(&at.namespace)
+    .bind(&at.env)
     .fetch_one(db)
     .await
 }

@@ -2,7 +2,7 @@
 //! what they reported.
 
 use super::{Engine, Tx};
-use crate::model::Timestamp;
+use crate::model::{ConfigPath, Timestamp};
 use sqlx::FromRow;
 use sqlx::Result;
 use std::fmt::Write as _;
@@ -409,11 +409,11 @@ pub async fn configs(
 
 /// Forgets what every instance was served and reported for a config being
 /// deleted, so a config created again under its key starts with a clean slate.
-pub async fn forget_key(tx: &mut Tx<'_>, namespace: &str, env: &str, key: &str) -> Result<()> {
+pub async fn forget_key(tx: &mut Tx<'_>, path: &ConfigPath) -> Result<()> {
     sqlx::query("DELETE FROM instance_configs WHERE namespace = $1 AND env = $2 AND key = $3")
-        .bind(namespace)
-        .bind(env)
-        .bind(key)
+        .bind(&path.namespace)
+        .bind(&path.env)
+        .bind(&path.key)
         .execute(&mut **tx)
         .await?;
     Ok(())

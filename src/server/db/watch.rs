@@ -2,6 +2,7 @@
 //! config, everything needed to resolve it for any subscriber (the stable
 //! release and the active lanes, each with its content).
 
+use crate::model::{ConfigPath, EnvPath};
 use sqlx::FromRow;
 use sqlx::Result;
 
@@ -64,33 +65,24 @@ const HEAD: &str = "SELECT c.id, c.key, c.format, c.stable_version,
    JOIN namespaces n ON n.id = c.namespace_id
    JOIN environments e ON e.id = c.env_id";
 
-pub async fn head(
-    conn: &mut super::Conn,
-    namespace: &str,
-    env: &str,
-    key: &str,
-) -> Result<Option<ConfigHead>> {
+pub async fn head(conn: &mut super::Conn, path: &ConfigPath) -> Result<Option<ConfigHead>> {
     sqlx::query_as(&format!(
         "{HEAD} WHERE n.name = $1 AND e.name = $2 AND c.key = $3 AND c.deleted_at IS NULL"
     ))
-    .bind(namespace)
-    .bind(env)
-    .bind(key)
+    .bind(&path.namespace)
+    .bind(&path.env)
+    .bind(&path.key)
     .fetch_optional(conn)
     .await
 }
 
 /// Every config of a namespace and environment.
-pub async fn heads_in_scope(
-    conn: &mut super::Conn,
-    namespace: &str,
-    env: &str,
-) -> Result<Vec<ConfigHead>> {
+pub async fn heads_in_scope(conn: &mut super::Conn, at: &EnvPath) -> Result<Vec<ConfigHead>> {
     sqlx::query_as(&format!(
         "{HEAD} WHERE n.name = $1 AND e.name = $2 AND c.deleted_at IS NULL ORDER BY c.key"
     ))
-    .bind(namespace)
-    .bind(env)
+    .bind(&at.namespace)
+    .bind(&at.env)
     .fetch_all(conn)
     .await
 }
@@ -163,8 +155,7 @@ pub async fn active_lanes(conn: &mut super::Conn, config_id: i64) -> Result<Vec<
 /// again since): the newest such event.
 pub async fn deletions_after(
     conn: &mut super::Conn,
-    namespace: &str,
-    env: &str,
+    at: &EnvPath,
     after: i64,
 ) -> Result<Vec<(String, i64)>> {
     sqlx::query_as(
@@ -176,8 +167,8 @@ pub async fn deletions_after(
           WHERE n.name = $1 AND e.name = $2 AND r.kind = 'config.delete' AND r.id > $3
           GROUP BY c.key",
     )
-    .bind(namespace)
-    .bind(env)
+    .bind(&at.namespace)
+    .bind(&at.env)
     .bind(after)
     .fetch_all(conn)
     .await

@@ -1,8 +1,8 @@
 //! Which owner each client id watches with, and the limits per owner.
 
+use crate::model::EnvPath;
 use crate::server::auth::Actor;
 use crate::server::clock::Clock;
-use crate::server::instances::Scope;
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -46,7 +46,7 @@ pub struct Limits {
 /// Which owner each client id watches with (or last did), per scope.
 #[derive(Default)]
 pub(super) struct Clients {
-    pub(super) known: HashMap<(Scope, String), Known>,
+    pub(super) known: HashMap<(EnvPath, String), Known>,
     pub(super) owners: HashMap<Owner, Held>,
     /// Expired entries are swept once `known` grows to this size.
     pub(super) sweep_at: usize,
@@ -114,7 +114,7 @@ impl Clients {
     /// A client id with a stream open is being replaced: that takes nothing more.
     pub(super) fn open(
         &mut self,
-        client: (Scope, String),
+        client: (EnvPath, String),
         owner: Option<Owner>,
         limits: &Limits,
     ) -> Result<()> {
@@ -174,7 +174,7 @@ impl Clients {
     }
 
     /// A stream of `owner` for `client` ended.
-    pub(super) fn close(&mut self, client: &(Scope, String), owner: Option<Owner>) {
+    pub(super) fn close(&mut self, client: &(EnvPath, String), owner: Option<Owner>) {
         if let Some(known) = self.known.get_mut(client) {
             known.streams = known.streams.saturating_sub(1);
             if known.streams == 0 {
@@ -191,7 +191,7 @@ impl Clients {
     /// Whether `owner` watches with `client` now or did within the retention period.
     pub(super) fn watches(
         &self,
-        client: &(Scope, String),
+        client: &(EnvPath, String),
         owner: Owner,
         retention: Duration,
     ) -> bool {

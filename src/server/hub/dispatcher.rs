@@ -6,9 +6,10 @@ use super::pipeline::{Pipeline, WriteChunk, SPLIT_WRITES_AT, WRITE_CHUNK};
 use super::state::{deleted_frame, load, load_head, ConfigState};
 use super::subscriber::{record_sent, Departed, ScopeEntry, ServedBatch, Sink, Subscriber};
 use super::{Attach, Command, FastMap, Mode, Owner};
+use crate::model::EnvPath;
 use crate::server::clock::Clock;
 use crate::server::db::{self, watch as sql};
-use crate::server::instances::{Instances, Scope};
+use crate::server::instances::Instances;
 use crate::server::metrics::Metrics;
 use crate::{Error, Result};
 use axum::body::Bytes;
@@ -23,16 +24,16 @@ pub(super) struct Dispatcher {
     pub(super) db: db::Pool,
     /// Release events up to this one have been fanned out.
     pub(super) processed: i64,
-    pub(super) scopes: HashMap<Scope, ScopeEntry>,
+    pub(super) scopes: HashMap<EnvPath, ScopeEntry>,
     pub(super) subscribers: FastMap<u64, Subscriber>,
     /// Commit instants of events not yet fanned out, for the latency histogram.
     pub(super) committed: BTreeMap<i64, Instant>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) instances: Arc<Instances>,
     /// The subscriber of each (scope, client id) with a stream open.
-    pub(super) clients: HashMap<(Scope, String), u64>,
+    pub(super) clients: HashMap<(EnvPath, String), u64>,
     /// What the last stream of each client id without one open was handed.
-    pub(super) departed: HashMap<(Scope, String), Departed>,
+    pub(super) departed: HashMap<(EnvPath, String), Departed>,
     /// How long `departed` keeps a record.
     pub(super) retention: Duration,
     /// When `departed` was last swept (milliseconds on `clock`).
@@ -119,11 +120,11 @@ impl Dispatcher {
         };
         let deletions = loaded.deletions;
         let mut served = ServedBatch::new();
-        let mut touched: HashSet<Scope> = HashSet::new();
+        let mut touched: HashSet<EnvPath> = HashSet::new();
         // The catalog first: whoever is handed an event below and then
         // resolves finds the same state.
         for change in &loaded.changed {
-            let Scope { namespace, env } = &change.scope;
+            let EnvPath { namespace, env } = &change.scope;
             self.catalog
                 .put(namespace, env, &change.key, change.state.clone());
         }
@@ -187,10 +188,10 @@ impl Dispatcher {
         let events = sql::tail(&mut tx, self.processed).await?;
         let up_to = events.last().map_or(self.processed, |e| e.id);
         // Per touched key, its first and last event in this batch.
-        let mut touched: HashMap<(Scope, String), (i64, i64)> = HashMap::new();
+        let mut touched: HashMap<(EnvPath, String), (i64, i64)> = HashMap::new();
         for e in events {
             let entry = touched
-                .entry((Scope::new(e.namespace, e.env), e.key))
+                .entry((EnvPath::new(e.namespace, e.env), e.key))
                 .or_insert((e.id, e.id));
             entry.1 = e.id;
         }
@@ -202,8 +203,8 @@ impl Dispatcher {
         let mut fully_loaded = Vec::new();
         // The states read for the touched configs: a new subscriber that needs one of them
         // (not held, so not fanned out) gets it as fresh, read in the same snapshot.
-        let mut read_now: HashMap<(Scope, String), Option<Arc<ConfigState>>> = HashMap::new();
-        let mut fresh_now: HashSet<(Scope, String)> = HashSet::new();
+        let mut read_now: HashMap<(EnvPath, String), Option<Arc<ConfigState>>> = HashMap::new();
+        let mut fresh_now: HashSet<(EnvPath, String)> = HashSet::new();
         let mut deletions = Vec::new();
         // Every touched config, watched or not: the catalog holds them all.
         for ((scope, key), events) in touched {
@@ -220,7 +221,7 @@ impl Dispatcher {
         for attach in attaches {
             let scope = &attach.subscriber.lease.scope;
             deletions.push(match attach.last_event_id {
-                Some(last) => sql::deletions_after(&mut tx, &scope.namespace, &scope.env, last)
+                Some(last) => sql::deletions_after(&mut tx, scope, last)
                     .await?
                     .into_iter()
                     .collect(),
@@ -250,7 +251,7 @@ impl Dispatcher {
                     if held.is_some_and(|s| s.all_loaded) || fully_loaded.contains(scope) {
                         continue;
                     }
-                    for head in sql::heads_in_scope(&mut tx, &scope.namespace, &scope.env).await? {
+                    for head in sql::heads_in_scope(&mut tx, scope).await? {
                         let key = head.key.clone();
                         let is_held = held.is_some_and(|s| s.keys.contains_key(&key));
                         let id = (scope.clone(), key.clone());
@@ -284,7 +285,7 @@ impl Dispatcher {
     /// Replaces a key's state and hands each of its subscribers what changed for it.
     async fn fan_out(
         &mut self,
-        scope: &Scope,
+        scope: &EnvPath,
         key: &str,
         state: Option<Arc<ConfigState>>,
         (last_event, latency): (i64, Option<Duration>),
@@ -459,7 +460,7 @@ impl Dispatcher {
     /// when this one resumes exactly where that one left off.
     fn take_over(
         &mut self,
-        client: &(Scope, String),
+        client: &(EnvPath, String),
         mode: Mode,
         last_event_id: Option<i64>,
     ) -> Resume {
@@ -609,7 +610,7 @@ impl Dispatcher {
 
     /// Drops the states nobody in `scope` watches any more: unwatched states
     /// are not kept up to date, so they must not be used later.
-    fn forget_unwatched(&mut self, scope: &Scope) {
+    fn forget_unwatched(&mut self, scope: &EnvPath) {
         let Some(entry) = self.scopes.get_mut(scope) else {
             return;
         };
@@ -625,7 +626,7 @@ impl Dispatcher {
 
 /// A watched config touched by a batch of events.
 pub(super) struct Change {
-    pub(super) scope: Scope,
+    pub(super) scope: EnvPath,
     pub(super) key: String,
     /// `None`: the config is gone.
     pub(super) state: Option<Arc<ConfigState>>,
@@ -636,7 +637,7 @@ pub(super) struct Change {
 
 /// A state a new subscriber needs (`None` while the config does not exist).
 pub(super) struct Fresh {
-    pub(super) scope: Scope,
+    pub(super) scope: EnvPath,
     pub(super) key: String,
     pub(super) state: Option<Arc<ConfigState>>,
 }
@@ -650,7 +651,7 @@ pub(super) struct Loaded {
     /// States new subscribers need.
     pub(super) fresh: Vec<Fresh>,
     /// Scopes whose every config is now held.
-    pub(super) fully_loaded: Vec<Scope>,
+    pub(super) fully_loaded: Vec<EnvPath>,
     /// Per attach (in order), when it resumes: the keys of its scope deleted
     /// since its `Last-Event-ID`, with the newest deletion's event.
     pub(super) deletions: Vec<HashMap<String, i64>>,

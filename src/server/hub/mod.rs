@@ -37,10 +37,11 @@ pub use registry::ConnectedInstance;
 pub use state::{etag, Answer, ConfigState, Evaluation, Reason, Resolution, Served};
 
 use crate::domain::Context;
+use crate::model::EnvPath;
 use crate::model::ReleaseEvent;
 use crate::server::clock::Clock;
 use crate::server::db::{self, watch as sql};
-use crate::server::instances::{Instances, Scope};
+use crate::server::instances::Instances;
 use crate::server::metrics::Metrics;
 use crate::server::outlet::Outlet;
 use crate::{Error, Result};
@@ -190,7 +191,7 @@ impl Hub {
 
     /// Whether `owner` watches (namespace, env) with `client_id` now, or did
     /// within the instance retention period: only such an instance may report.
-    pub fn watches(&self, owner: Owner, scope: &Scope, client_id: &str) -> bool {
+    pub fn watches(&self, owner: Owner, scope: &EnvPath, client_id: &str) -> bool {
         let client = (scope.clone(), client_id.to_string());
         self.registry.clients.lock().expect("hub lock").watches(
             &client,
@@ -227,7 +228,7 @@ impl Hub {
     /// it gets on connect and the queue of those it gets afterwards.
     pub async fn subscribe(&self, request: WatchRequest) -> Result<Subscription> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let scope = Scope::new(&request.namespace, &request.env);
+        let scope = EnvPath::new(&request.namespace, &request.env);
         let mut context = request.labels.clone();
         context.insert("client_id".into(), request.client_id.clone());
         self.registry.clients.lock().expect("hub lock").open(
@@ -315,8 +316,8 @@ async fn load_catalog(db: &db::Pool) -> Result<(i64, Catalog)> {
     let processed = sql::last_event_id(&mut *tx).await?;
     let catalog = Catalog::new(processed);
     for (namespace, env) in sql::scopes(&mut tx).await? {
-        let scope = Scope::new(namespace, env);
-        for head in sql::heads_in_scope(&mut tx, &scope.namespace, &scope.env).await? {
+        let scope = EnvPath::new(namespace, env);
+        for head in sql::heads_in_scope(&mut tx, &scope).await? {
             let key = head.key.clone();
             let state = state::load_head(&mut tx, &scope, head).await?;
             catalog.put(&scope.namespace, &scope.env, &key, Some(Arc::new(state)));

@@ -3,8 +3,9 @@
 use super::clients::Clients;
 use super::Owner;
 use crate::domain::Context;
+use crate::model::EnvPath;
 use crate::server::clock::Clock;
-use crate::server::instances::{Instances, Scope};
+use crate::server::instances::Instances;
 use crate::server::metrics::Metrics;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +31,7 @@ pub(super) type ScopeStreams = HashMap<String, Streams>;
 /// Who is connected now, per (namespace, env); an instance may hold several streams.
 #[derive(Default)]
 pub(super) struct Registry {
-    pub(super) connected: RwLock<HashMap<Scope, ScopeStreams>>,
+    pub(super) connected: RwLock<HashMap<EnvPath, ScopeStreams>>,
     pub(super) clients: Mutex<Clients>,
 }
 
@@ -49,7 +50,7 @@ impl Registry {
     pub(super) fn connected(&self, namespace: &str, env: &str) -> Vec<ConnectedInstance> {
         let map = self.connected.read().expect("hub lock");
         let mut list: Vec<ConnectedInstance> = map
-            .get(&Scope::new(namespace, env))
+            .get(&EnvPath::new(namespace, env))
             .map(|m| m.values().map(|s| s.instance.clone()).collect())
             .unwrap_or_default();
         list.sort_by(|a, b| a.client_id.cmp(&b.client_id));
@@ -59,7 +60,7 @@ impl Registry {
     pub(super) fn register(&self, namespace: &str, env: &str, instance: ConnectedInstance) {
         let mut map = self.connected.write().expect("hub lock");
         let entry = map
-            .entry(Scope::new(namespace, env))
+            .entry(EnvPath::new(namespace, env))
             .or_default()
             .entry(instance.client_id.clone())
             .or_insert_with(|| Streams {
@@ -72,7 +73,7 @@ impl Registry {
 
     pub(super) fn unregister(&self, namespace: &str, env: &str, client_id: &str) {
         let mut map = self.connected.write().expect("hub lock");
-        let scope = Scope::new(namespace, env);
+        let scope = EnvPath::new(namespace, env);
         if let Some(m) = map.get_mut(&scope) {
             if let Some(streams) = m.get_mut(client_id) {
                 streams.open -= 1;
@@ -91,7 +92,7 @@ impl Registry {
 /// ends or when the hub drops a stuck subscriber, whichever comes first.
 pub(super) struct Lease {
     pub(super) id: u64,
-    pub(super) scope: Scope,
+    pub(super) scope: EnvPath,
     pub(super) client_id: String,
     pub(super) owner: Option<Owner>,
     pub(super) registry: Arc<Registry>,

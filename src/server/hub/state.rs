@@ -4,9 +4,9 @@ use crate::domain::format::{to_json_text, ConfigFormat, ValueError};
 use crate::domain::lane::{resolve, LaneRule};
 use crate::domain::selector::Selector;
 use crate::domain::Context;
+use crate::model::EnvPath;
 use crate::model::{Deleted, Resolved, Rules, RulesLane, RulesVersion};
 use crate::server::db::{self, watch as sql};
-use crate::server::instances::Scope;
 use crate::{Error, Result};
 use axum::body::Bytes;
 use serde_json::value::RawValue;
@@ -289,7 +289,7 @@ pub(super) fn frame(event: &str, id: i64, payload: &impl serde::Serialize) -> By
     Bytes::from(format!("event: {event}\nid: {id}\ndata: {data}\n\n"))
 }
 
-pub(super) fn deleted_frame(scope: &Scope, key: &str, id: i64) -> Bytes {
+pub(super) fn deleted_frame(scope: &EnvPath, key: &str, id: i64) -> Bytes {
     let payload = Deleted {
         namespace: scope.namespace.clone(),
         env: scope.env.clone(),
@@ -301,7 +301,7 @@ pub(super) fn deleted_frame(scope: &Scope, key: &str, id: i64) -> Bytes {
 /// Reads one config's state; `None` when the config does not exist.
 pub(super) async fn load_head(
     conn: &mut db::Conn,
-    scope: &Scope,
+    scope: &EnvPath,
     head: sql::ConfigHead,
 ) -> Result<ConfigState> {
     let stable = match head.stable_version {
@@ -349,10 +349,10 @@ pub(super) async fn load_head(
 
 pub(super) async fn load(
     conn: &mut db::Conn,
-    scope: &Scope,
+    scope: &EnvPath,
     key: &str,
 ) -> Result<Option<ConfigState>> {
-    match sql::head(&mut *conn, &scope.namespace, &scope.env, key).await? {
+    match sql::head(&mut *conn, &scope.config(key)).await? {
         Some(head) => Ok(Some(load_head(conn, scope, head).await?)),
         None => Ok(None),
     }

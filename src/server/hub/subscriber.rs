@@ -4,7 +4,8 @@
 use super::state::{deleted_frame, ConfigState, Resolution};
 use super::{FastMap, FastSet, Lease, Mode};
 use crate::domain::Context;
-use crate::server::instances::{Scope, ServedChange};
+use crate::model::EnvPath;
+use crate::server::instances::ServedChange;
 use crate::server::outlet::Outlet;
 use axum::body::Bytes;
 use std::collections::HashMap;
@@ -95,7 +96,7 @@ impl KeyEntry {
     /// `event_id` numbers a `deleted` frame when the config itself is gone.
     pub(super) fn next_frame(
         &mut self,
-        scope: &Scope,
+        scope: &EnvPath,
         key: &str,
         subscriber: &Subscriber,
         event_id: i64,

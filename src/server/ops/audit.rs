@@ -1,4 +1,4 @@
-use crate::model::{AuditPage, AuditQuery, Role};
+use crate::model::{AuditPage, AuditQuery, Role, Scope};
 use crate::server::auth::Actor;
 use crate::server::db;
 use crate::server::Core;
@@ -8,11 +8,7 @@ use crate::Result;
 /// caller sees only its environment's or namespace's entries.
 #[tracing::instrument(skip_all)]
 pub async fn search(state: &Core, actor: &Actor, query: &AuditQuery) -> Result<AuditPage> {
-    actor.require_in(
-        Role::Viewer,
-        query.namespace.as_deref(),
-        query.env.as_deref(),
-    )?;
+    actor.require(Role::Viewer, query.scope())?;
     db::audit::search(
         &state.db,
         query,
@@ -24,6 +20,6 @@ pub async fn search(state: &Core, actor: &Actor, query: &AuditQuery) -> Result<A
 
 /// The actors the audit page offers as a filter (see `db::audit::actors`).
 pub async fn actors(state: &Core, actor: &Actor) -> Result<Vec<String>> {
-    actor.require(Role::Viewer)?;
+    actor.require(Role::Viewer, Scope::ANY)?;
     db::audit::actors(&state.db, actor.env.as_deref(), actor.namespace.as_deref()).await
 }

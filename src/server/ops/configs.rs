@@ -1,6 +1,6 @@
 //! Configs and their life: versions, releases, rollbacks, diffs and resolution.
 
-use super::lookups::{find, find_version, message_of, scope};
+use super::lookups::{env_ids, find, find_version, message_of};
 use crate::domain::audit::AuditAction;
 use crate::domain::diff::Diff;
 use crate::domain::format::ConfigFormat;
@@ -46,9 +46,8 @@ async fn check_content(state: &Core, format: ConfigFormat, content: String) -> R
 
 #[tracing::instrument(skip_all)]
 pub async fn list(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Config>> {
-    let (namespace, env) = (at.namespace.as_str(), at.env.as_str());
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
-    let (ns_id, env_id) = scope(&state.db, namespace, env).await?;
+    actor.require(Role::Viewer, at.scope())?;
+    let (ns_id, env_id) = env_ids(&state.db, at).await?;
     let mut configs = db::configs::list(&state.db, ns_id, env_id).await?;
     for (key, lane) in db::lanes::active_in_scope(&state.db, ns_id, env_id).await? {
         if let Some(config) = configs.iter_mut().find(|c| c.key == key) {
@@ -79,10 +78,9 @@ pub async fn list(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Confi
 
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Config> {
-    let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
-    let StoredConfig { id, mut config } = find(&mut conn, namespace, env, key).await?;
+    let StoredConfig { id, mut config } = find(&mut conn, path).await?;
     config.lanes = db::lanes::active(&mut *conn, id).await?;
     drop(conn);
     super::plans::summarize(&state.db, state.clock.now(), &mut config.lanes).await?;
@@ -92,8 +90,7 @@ pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Confi
 /// Creates the config with its content as version 1; releases nothing.
 #[tracing::instrument(skip_all)]
 pub async fn create(state: &Core, actor: &Actor, at: &EnvPath, new: NewConfig) -> Result<Config> {
-    let (namespace, env) = (at.namespace.as_str(), at.env.as_str());
-    actor.require_in(Role::Editor, Some(namespace), Some(env))?;
+    actor.require(Role::Editor, at.scope())?;
     check_key(&new.key)?;
     let new = NewConfig {
         content: check_content(state, new.format, new.content).await?,
@@ -102,13 +99,16 @@ pub async fn create(state: &Core, actor: &Actor, at: &EnvPath, new: NewConfig) -
     let message = message_of(new.message)?;
     let checksum = checksum(&new.content);
     let mut tx = db::begin_write(&state.db).await?;
-    let (ns_id, env_id) = scope(&mut *tx, namespace, env).await?;
+    let (ns_id, env_id) = env_ids(&mut *tx, at).await?;
     let config_id = db::configs::insert(&mut tx, ns_id, env_id, &new.key, new.format)
         .await
         .map_err(|e| {
             super::conflict_on_unique(
                 e,
-                format!("A config named {:?} already exists in namespace {namespace:?}, environment {env:?}.", new.key),
+                format!(
+                    "A config named {:?} already exists in namespace {:?}, environment {:?}.",
+                    new.key, at.namespace, at.env
+                ),
             )
         })?;
     db::configs::insert_version(
@@ -123,29 +123,27 @@ pub async fn create(state: &Core, actor: &Actor, at: &EnvPath, new: NewConfig) -
         },
     )
     .await?;
+    let path = at.config(&new.key);
     db::audit::record(
         &mut tx,
         state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::ConfigCreate)
-            .namespace(namespace)
-            .env(env)
-            .key(&new.key)
+            .config(&path)
             .details(serde_json::json!({
                 "format": new.format, "version": 1, "message": message, "checksum": checksum,
             })),
     )
     .await?;
-    let config = find(&mut tx, namespace, env, &new.key).await?.config;
+    let config = find(&mut tx, &path).await?.config;
     tx.commit().await?;
     Ok(config)
 }
 
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn version(state: &Core, actor: &Actor, path: &ConfigPath, n: i64) -> Result<Version> {
-    let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
+    let config = find(&mut conn, path).await?;
     find_version(&mut *conn, &config, n).await
 }
 
@@ -159,8 +157,7 @@ pub async fn save_version(
     path: &ConfigPath,
     new: NewVersion,
 ) -> Result<Version> {
-    let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Editor, Some(namespace), Some(env))?;
+    actor.require(Role::Editor, path.scope())?;
     let message = message_of(new.message)?;
     let stale = |latest: i64| {
         Error::conflict(format!(
@@ -175,7 +172,7 @@ pub async fn save_version(
     // right as long as the transaction finds the base still the latest.
     let (config, previous) = {
         let mut conn = state.db.acquire().await?;
-        let config = find(&mut conn, namespace, env, key).await?;
+        let config = find(&mut conn, path).await?;
         let latest = config.config.latest_version;
         if new.base_version != latest {
             return Err(stale(latest));
@@ -194,7 +191,7 @@ pub async fn save_version(
         )
         .await?;
     let mut tx = db::begin_write(&state.db).await?;
-    let config = find(&mut tx, namespace, env, key).await?;
+    let config = find(&mut tx, path).await?;
     let latest = config.config.latest_version;
     if new.base_version != latest
         || !db::configs::advance_latest(&mut tx, state.clock.now(), config.id, new.base_version)
@@ -219,9 +216,7 @@ pub async fn save_version(
         &mut tx,
         state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::VersionCreate)
-            .namespace(namespace)
-            .env(env)
-            .key(key)
+            .config(path)
             .details(serde_json::json!({
                 "version": number, "base_version": new.base_version, "message": message,
                 "checksum": checksum, "added": diff.added, "removed": diff.removed,
@@ -242,11 +237,10 @@ pub async fn release(
     version: i64,
     message: Option<String>,
 ) -> Result<ReleaseEvent> {
-    let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     let message = message_of(message)?;
     let mut tx = db::begin_write(&state.db).await?;
-    let config = find(&mut tx, namespace, env, key).await?;
+    let config = find(&mut tx, path).await?;
     find_version(&mut *tx, &config, version).await?;
     let previous = config.config.stable_version;
     if previous == Some(version) {
@@ -278,9 +272,7 @@ pub async fn release(
         &mut tx,
         state.clock.now(),
         NewEntry::new(&actor.name, action)
-            .namespace(namespace)
-            .env(env)
-            .key(key)
+            .config(path)
             .details(serde_json::json!({
                 "version": version, "previous_version": previous, "message": message,
                 "release_event": event.id,
@@ -295,10 +287,9 @@ pub async fn release(
 /// Newest first.
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn releases(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<ReleaseEvent>> {
-    let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
+    let config = find(&mut conn, path).await?;
     Ok(db::releases::list(&mut *conn, config.id).await?)
 }
 
@@ -313,10 +304,9 @@ pub async fn diff(
     to: i64,
     ignore_whitespace: bool,
 ) -> Result<Diff> {
-    let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
+    let config = find(&mut conn, path).await?;
     let left = find_version(&mut *conn, &config, from).await?;
     let right = find_version(&mut *conn, &config, to).await?;
     drop(conn);
@@ -341,7 +331,6 @@ pub async fn resolve(
     path: &ConfigPath,
     ctx: &Context,
 ) -> Result<Answer> {
-    let (namespace, env, key) = path.parts();
     may_resolve(actor, path)?;
     state.hub.catalog().fresh().await?;
     if let Some(answer) = resolve_held(state, path, ctx) {
@@ -349,7 +338,7 @@ pub async fn resolve(
     }
     // Not held: it does not exist. The database says which part is missing.
     let mut conn = state.db.acquire().await?;
-    find(&mut conn, namespace, env, key).await?;
+    find(&mut conn, path).await?;
     Err(nothing_resolves(path))
 }
 
@@ -370,14 +359,15 @@ pub fn resolve_now(
 }
 
 fn may_resolve(actor: &Actor, path: &ConfigPath) -> Result<()> {
-    let (namespace, env, _) = path.parts();
-    actor.require_in(Role::Subscriber, Some(namespace), Some(env))
+    actor.require(Role::Subscriber, path.scope())
 }
 
 /// The answer from the catalog; `None` when the config is not held.
 fn resolve_held(state: &Core, path: &ConfigPath, ctx: &Context) -> Option<Result<Answer>> {
-    let (namespace, env, key) = path.parts();
-    let config = state.hub.catalog().config(namespace, env, key)?;
+    let config = state
+        .hub
+        .catalog()
+        .config(&path.namespace, &path.env, &path.key)?;
     Some(match config.evaluate(ctx) {
         Some(evaluation) => Ok(config.answer(&evaluation).clone()),
         None => Err(nothing_resolves(path)),
@@ -391,10 +381,9 @@ pub async fn resolve_stored(
     path: &ConfigPath,
     ctx: &Context,
 ) -> Result<Resolved> {
-    let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Subscriber, Some(namespace), Some(env))?;
+    actor.require(Role::Subscriber, path.scope())?;
     let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
+    let config = find(&mut conn, path).await?;
     super::lanes::resolve_stored(&mut conn, &config, ctx)
         .await?
         .ok_or_else(|| nothing_resolves(path))
@@ -418,11 +407,10 @@ pub async fn delete(
     path: &ConfigPath,
     message: Option<String>,
 ) -> Result<ReleaseEvent> {
-    let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     let message = message_of(message)?;
     let mut tx = db::begin_write(&state.db).await?;
-    let config = find(&mut tx, namespace, env, key).await?;
+    let config = find(&mut tx, path).await?;
     let lanes = db::lanes::active(&mut *tx, config.id).await?;
     let event = db::releases::insert(
         &mut tx,
@@ -452,20 +440,18 @@ pub async fn delete(
             actor,
             path,
             lane,
-            super::lanes::Close::Abort,
+            super::lane_changes::Close::Abort,
             event.id,
         )
         .await?;
     }
     db::configs::mark_deleted(&mut tx, state.clock.now(), config.id).await?;
-    db::instances::forget_key(&mut tx, namespace, env, key).await?;
+    db::instances::forget_key(&mut tx, path).await?;
     db::audit::record(
         &mut tx,
         state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::ConfigDelete)
-            .namespace(namespace)
-            .env(env)
-            .key(key)
+            .config(path)
             .details(serde_json::json!({
                 "format": config.config.format,
                 "latest_version": config.config.latest_version,

@@ -1,6 +1,6 @@
 use super::{check_name, conflict_on_unique};
 use crate::domain::audit::AuditAction;
-use crate::model::{Environment, Role};
+use crate::model::{Environment, Role, Scope};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry};
 use crate::server::Core;
@@ -9,7 +9,7 @@ use crate::Result;
 /// Every signed-in caller may see which environments exist.
 #[tracing::instrument(skip_all)]
 pub async fn list(state: &Core, actor: &Actor) -> Result<Vec<Environment>> {
-    actor.require(Role::Subscriber)?;
+    actor.require(Role::Subscriber, Scope::ANY)?;
     Ok(db::environments::list(&state.db).await?)
 }
 

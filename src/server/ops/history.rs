@@ -23,10 +23,9 @@ pub async fn versions(
     path: &ConfigPath,
     query: &VersionsQuery,
 ) -> Result<VersionPage> {
-    let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
+    let config = find(&mut conn, path).await?;
     page(&mut conn, config.id, query).await
 }
 
@@ -55,10 +54,9 @@ async fn page(conn: &mut db::Conn, config_id: i64, query: &VersionsQuery) -> Res
 /// The config's newest version, with its content (what an edit starts from).
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn latest(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Version> {
-    let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
+    let config = find(&mut conn, path).await?;
     find_version(&mut *conn, &config, config.config.latest_version).await
 }
 
@@ -71,10 +69,9 @@ pub async fn version_history(
     path: &ConfigPath,
     before: Option<i64>,
 ) -> Result<HistoryPage> {
-    let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
+    let config = find(&mut conn, path).await?;
     let query = VersionsQuery {
         before,
         limit: None,

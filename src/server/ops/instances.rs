@@ -2,7 +2,7 @@
 //! instances with what they run.
 
 use crate::domain::lane::parse_labels;
-use crate::model::{EnvPath, InstancePage, InstancesQuery, Report, Role};
+use crate::model::{EnvPath, InstancePage, InstancesQuery, Report, Role, Scope};
 use crate::server::auth::Actor;
 use crate::server::db;
 use crate::server::hub::{Mode, Owner, Subscription, WatchRequest};
@@ -12,7 +12,7 @@ use crate::{Error, Result};
 use std::sync::Arc;
 
 use super::configs::check_key;
-use super::lookups::MAX_MESSAGE_CHARS;
+use super::lookups::{env_ids, MAX_MESSAGE_CHARS};
 
 /// The query of `GET /api/v1/watch`, as sent.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -56,20 +56,6 @@ pub fn check_client_id(client_id: &str) -> Result<()> {
     }
 }
 
-async fn check_scope(state: &Core, namespace: &str, env: &str) -> Result<()> {
-    match db::configs::scope_ids(&state.db, namespace, env).await? {
-        (Some(_), Some(_)) => Ok(()),
-        (None, _) => Err(Error::not_found(format!(
-            "There is no namespace named {}.",
-            crate::error::quoted(namespace)
-        ))),
-        (_, None) => Err(Error::not_found(format!(
-            "There is no environment named {}.",
-            crate::error::quoted(env)
-        ))),
-    }
-}
-
 /// Opens a watch stream. `last_event_id` is the `Last-Event-ID` header, which
 /// wins over the query parameter of the same name.
 /// `outlet`: the socket of a lean connection, which the hub then writes directly.
@@ -81,7 +67,7 @@ pub async fn watch(
     last_event_id: Option<&str>,
     outlet: Option<Arc<Outlet>>,
 ) -> Result<Subscription> {
-    actor.require_in(Role::Subscriber, Some(&query.namespace), Some(&query.env))?;
+    actor.require(Role::Subscriber, Scope::of(&query.namespace, &query.env))?;
     let client_id = query.client_id.unwrap_or_default();
     if client_id.is_empty() {
         return Err(Error::invalid(
@@ -131,7 +117,7 @@ pub async fn watch(
             )
         })?),
     };
-    check_scope(state, &query.namespace, &query.env).await?;
+    env_ids(&state.db, &EnvPath::new(&query.namespace, &query.env)).await?;
     let subscription = state
         .hub
         .subscribe(WatchRequest {
@@ -173,7 +159,8 @@ pub async fn still_authorized(state: &Core, actor: &Actor) -> Result<()> {
 /// Records what an instance did with a version it was served.
 #[tracing::instrument(skip_all)]
 pub async fn report(state: &Core, actor: &Actor, report: Report) -> Result<()> {
-    actor.require_in(Role::Subscriber, Some(&report.namespace), Some(&report.env))?;
+    let at = EnvPath::new(&report.namespace, &report.env);
+    actor.require(Role::Subscriber, at.scope())?;
     check_client_id(&report.client_id)?;
     check_key(&report.key)?;
     if report.version < 1 {
@@ -190,12 +177,11 @@ pub async fn report(state: &Core, actor: &Actor, report: Report) -> Result<()> {
             ));
         }
     }
-    check_scope(state, &report.namespace, &report.env).await?;
+    env_ids(&state.db, &at).await?;
     // Only a real instance reports: one this caller watches with (or did
     // within the retention period), about a config that exists.
-    let scope = crate::server::instances::Scope::new(&report.namespace, &report.env);
     let watching =
-        Owner::of(actor).is_some_and(|owner| state.hub.watches(owner, &scope, &report.client_id));
+        Owner::of(actor).is_some_and(|owner| state.hub.watches(owner, &at, &report.client_id));
     if !watching {
         return Err(Error::conflict(format!(
             "No instance {} watches {}/{} with these credentials: open its watch stream \
@@ -206,7 +192,7 @@ pub async fn report(state: &Core, actor: &Actor, report: Report) -> Result<()> {
         ))
         .on_field("client_id"));
     }
-    if db::configs::find(&state.db, &report.namespace, &report.env, &report.key)
+    if db::configs::find(&state.db, &at.config(&report.key))
         .await?
         .is_none()
     {
@@ -230,8 +216,7 @@ pub async fn instances(
     at: &EnvPath,
     query: &InstancesQuery,
 ) -> Result<InstancePage> {
-    let (namespace, env) = (at.namespace.as_str(), at.env.as_str());
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, at.scope())?;
     let connected = match query.state.as_deref() {
         None | Some("") => None,
         Some("connected") => Some(true),
@@ -249,6 +234,9 @@ pub async fn instances(
     if let Some(key) = query.key.as_deref() {
         check_key(key)?;
     }
-    check_scope(state, namespace, env).await?;
-    state.instances.page(namespace, env, query, connected).await
+    env_ids(&state.db, at).await?;
+    state
+        .instances
+        .page(&at.namespace, &at.env, query, connected)
+        .await
 }

@@ -2,7 +2,7 @@
 //! environment — with the 404 that names what is missing, and checking a change's message.
 //! A leaf the config, lane and plan operations share.
 
-use crate::model::{ConfigPath, Version};
+use crate::model::{ConfigPath, EnvPath, Version};
 use crate::server::db::{self, configs::StoredConfig};
 use crate::{Error, Result};
 
@@ -22,34 +22,31 @@ pub fn message_of(message: Option<String>) -> Result<String> {
 }
 
 /// The ids of an existing namespace and environment, or 404 naming the missing one.
-pub async fn scope(db: impl db::Executor<'_>, namespace: &str, env: &str) -> Result<(i64, i64)> {
-    match db::configs::scope_ids(db, namespace, env).await? {
+pub async fn env_ids(db: impl db::Executor<'_>, at: &EnvPath) -> Result<(i64, i64)> {
+    match db::configs::env_ids(db, at).await? {
         (Some(ns), Some(env)) => Ok((ns, env)),
         (None, _) => Err(Error::not_found(format!(
             "There is no namespace named {}.",
-            crate::error::quoted(namespace)
+            crate::error::quoted(&at.namespace)
         ))),
         (_, None) => Err(Error::not_found(format!(
             "There is no environment named {}.",
-            crate::error::quoted(env)
+            crate::error::quoted(&at.env)
         ))),
     }
 }
 
 /// An existing config, or 404 naming what is missing.
-pub async fn find(
-    conn: &mut db::Conn,
-    namespace: &str,
-    env: &str,
-    key: &str,
-) -> Result<StoredConfig> {
-    if let Some(found) = db::configs::find(&mut *conn, namespace, env, key).await? {
+pub async fn find(conn: &mut db::Conn, path: &ConfigPath) -> Result<StoredConfig> {
+    if let Some(found) = db::configs::find(&mut *conn, path).await? {
         return Ok(found);
     }
-    scope(&mut *conn, namespace, env).await?;
+    env_ids(&mut *conn, &path.env_path()).await?;
     Err(Error::not_found(format!(
-        "There is no config {} in namespace {namespace:?}, environment {env:?}.",
-        crate::error::quoted(key)
+        "There is no config {} in namespace {:?}, environment {:?}.",
+        crate::error::quoted(&path.key),
+        path.namespace,
+        path.env
     )))
 }
 
@@ -64,7 +61,7 @@ pub async fn find_version(
             let c = &config.config;
             Error::not_found(format!(
                 "{} has no version {version}; its versions are 1 to {}.",
-                ConfigPath::new(&c.namespace, &c.env, &c.key),
+                c.path(),
                 c.latest_version
             ))
         })

@@ -9,6 +9,7 @@ pub mod content;
 pub mod environments;
 pub mod history;
 pub mod instances;
+pub mod lane_changes;
 pub mod lanes;
 pub mod lookups;
 pub mod namespaces;

@@ -1,6 +1,6 @@
 use super::{check_name, conflict_on_unique};
 use crate::domain::audit::AuditAction;
-use crate::model::{Namespace, NewNamespace, Role};
+use crate::model::{Namespace, NewNamespace, Role, Scope};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry};
 use crate::server::Core;
@@ -12,7 +12,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 /// environment-limited caller's counts cover only its environment.
 #[tracing::instrument(skip_all)]
 pub async fn list(state: &Core, actor: &Actor, search: Option<&str>) -> Result<Vec<Namespace>> {
-    actor.require(Role::Viewer)?;
+    actor.require(Role::Viewer, Scope::ANY)?;
     let listing = db::namespaces::Listing {
         search,
         only: actor.namespace.as_deref(),
@@ -25,7 +25,7 @@ pub async fn list(state: &Core, actor: &Actor, search: Option<&str>) -> Result<V
 /// namespace spans every environment, so an environment limit does not stop it.
 #[tracing::instrument(skip_all)]
 pub async fn create(state: &Core, actor: &Actor, new: NewNamespace) -> Result<Namespace> {
-    actor.require_in(Role::Editor, Some(&new.name), None)?;
+    actor.require(Role::Editor, Scope::namespace(&new.name))?;
     check_name("name", &new.name)?;
     let description = new.description.as_deref().unwrap_or("").trim();
     if description.chars().count() > MAX_DESCRIPTION_CHARS {

@@ -5,7 +5,7 @@
 use crate::domain::key::check_key;
 use crate::domain::plan::probe::{QueryTest, QueryTestRequest};
 use crate::domain::plan::{check_url, MAX_QUERY_LEN};
-use crate::model::Role;
+use crate::model::{Role, Scope};
 use crate::server::auth::Actor;
 use crate::server::{probe, Core};
 use crate::{Error, Result};
@@ -22,10 +22,12 @@ pub async fn test_prometheus(
     actor: &Actor,
     request: QueryTestRequest,
 ) -> Result<QueryTest> {
-    actor.require_in(
+    actor.require(
         Role::Releaser,
-        request.namespace.as_deref(),
-        request.env.as_deref(),
+        Scope {
+            namespace: request.namespace.as_deref(),
+            env: request.env.as_deref(),
+        },
     )?;
     check_url(&request.url).map_err(|m| Error::invalid("url", m))?;
     if request.query.trim().is_empty() {

@@ -14,16 +14,15 @@ use crate::Result;
 
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn rollout(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Rollout> {
-    let (namespace, env, key) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     let (stable, lanes) = {
         let mut conn = state.db.acquire().await?;
-        let config = find(&mut conn, namespace, env, key).await?;
+        let config = find(&mut conn, path).await?;
         let lanes = db::lanes::active(&mut *conn, config.id).await?;
         (config.config.stable_version, lanes)
     };
-    let instances = state.instances.list(namespace, env).await?;
-    Ok(progress(key, stable, &lanes, &instances))
+    let instances = state.instances.list(&path.namespace, &path.env).await?;
+    Ok(progress(&path.key, stable, &lanes, &instances))
 }
 
 /// Counts connected `instances` only. An instance is eligible for a lane when the lane's selector

@@ -19,7 +19,7 @@ pub const MAX_TEMPLATES: usize = 100;
 /// 403 unless `actor` may change `env`'s templates: an admin allowed in it, not limited to a
 /// namespace (templates serve every namespace of the environment).
 fn require_change(actor: &Actor, env: &str) -> Result<()> {
-    actor.require_in(Role::Admin, None, Some(env))?;
+    actor.require(Role::Admin, crate::model::Scope::env(env))?;
     if let Some(ns) = &actor.namespace {
         return Err(Error::forbidden(format!(
             "Rollout templates serve every namespace of {env}, and you are limited to the {ns} \
@@ -84,7 +84,7 @@ pub async fn plan_of(db: &db::Pool, env: &str, name: &str) -> Result<Plan> {
 /// `GET /api/v1/rollout-templates?env=` (viewer of the environment).
 #[tracing::instrument(skip_all)]
 pub async fn list(state: &Core, actor: &Actor, env: &str) -> Result<RolloutTemplates> {
-    actor.require_in(Role::Viewer, None, Some(env))?;
+    actor.require(Role::Viewer, crate::model::Scope::env(env))?;
     let (env_id, default) = environment(&state.db, env).await?;
     let templates = db::templates::list(&state.db, env_id)
         .await?

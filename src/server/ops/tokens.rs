@@ -1,6 +1,6 @@
 use super::check_name;
 use crate::domain::audit::AuditAction;
-use crate::model::{CreatedToken, NewToken, Role, TokenInfo};
+use crate::model::{CreatedToken, NewToken, Role, Scope, TokenInfo};
 use crate::server::auth::{new_token_secret, token_hash, Actor, TOKEN_PREFIX_LEN};
 use crate::server::db::{self, audit::NewEntry};
 use crate::server::hub::Owner;
@@ -11,16 +11,16 @@ use crate::{Error, Result};
 /// ([`Actor::covers`]): limited to its environment and namespace too.
 #[tracing::instrument(skip_all)]
 pub async fn list(state: &Core, actor: &Actor) -> Result<Vec<TokenInfo>> {
-    actor.require(Role::Admin)?;
+    actor.require(Role::Admin, Scope::ANY)?;
     let mut tokens = db::tokens::list(&state.db).await?;
-    tokens.retain(|t| actor.covers(t.namespace.as_deref(), t.env.as_deref()));
+    tokens.retain(|t| actor.covers(t.scope()));
     Ok(tokens)
 }
 
 /// Creates a token; the secret is in the answer and nowhere else.
 #[tracing::instrument(skip_all)]
 pub async fn create(state: &Core, actor: &Actor, new: NewToken) -> Result<CreatedToken> {
-    actor.require(Role::Admin)?;
+    actor.require(Role::Admin, Scope::ANY)?;
     check_name("name", &new.name)?;
     if let Some(ns) = &new.namespace {
         check_name("namespace", ns)?;
@@ -77,12 +77,12 @@ pub async fn create(state: &Core, actor: &Actor, new: NewToken) -> Result<Create
 
 #[tracing::instrument(skip_all)]
 pub async fn revoke(state: &Core, actor: &Actor, id: i64) -> Result<TokenInfo> {
-    actor.require(Role::Admin)?;
+    actor.require(Role::Admin, Scope::ANY)?;
     let mut tx = db::begin_write(&state.db).await?;
     let token = db::tokens::find(&mut tx, id)
         .await?
         .ok_or_else(|| Error::not_found(format!("No token with id {id}.")))?;
-    if !actor.covers(token.namespace.as_deref(), token.env.as_deref()) {
+    if !actor.covers(token.scope()) {
         return Err(Error::forbidden(format!(
             "You are limited to {} and token {id} is not; ask an admin without limits to \
              revoke it.",

@@ -3,7 +3,7 @@
 //! the scheduler's and a person's alike — as lane changes through [`super::lanes`], so
 //! subscribers see them through the push hub like any other release event.
 
-use super::lanes::{self, Close};
+use super::lane_changes::{self, Close};
 use super::lookups::{find, message_of, MAX_MESSAGE_CHARS};
 use super::readings::{self, status_of};
 use crate::domain::audit::AuditAction;
@@ -129,11 +129,7 @@ pub fn load(row: &PlanRow) -> Result<(Plan, PlanState)> {
 }
 
 fn audit_entry(actor: &Actor, action: AuditAction, path: &ConfigPath) -> NewEntry {
-    let (namespace, env, key) = path.parts();
-    NewEntry::new(&actor.name, action)
-        .namespace(namespace)
-        .env(env)
-        .key(key)
+    NewEntry::new(&actor.name, action).config(path)
 }
 
 /// A sentence cut to fit a release event's message.
@@ -284,7 +280,7 @@ async fn transition(
             from_step: Some(row.step as usize),
             step,
             state,
-            percentage_bp: lanes::basis_points(lane.percentage),
+            percentage_bp: lane_changes::basis_points(lane.percentage),
             reason,
             release_event: event,
             forced: false,
@@ -468,9 +464,8 @@ async fn plan_row(conn: impl db::Executor<'_>, path: &ConfigPath, lane: i64) -> 
 
 /// 404 unless `lane` is a lane of the config at `path`.
 async fn check_lane(state: &Core, path: &ConfigPath, lane: i64) -> Result<()> {
-    let (namespace, env, key) = path.parts();
     let mut conn = state.db.acquire().await?;
-    let config = find(&mut conn, namespace, env, key).await?;
+    let config = find(&mut conn, path).await?;
     db::lanes::find(&mut *conn, config.id, lane)
         .await?
         .map(drop)
@@ -480,8 +475,7 @@ async fn check_lane(state: &Core, path: &ConfigPath, lane: i64) -> Result<()> {
 /// `GET …/lanes/{id}/plan` (viewer).
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath, lane: LaneId) -> Result<LanePlan> {
-    let (namespace, env, _) = path.parts();
-    actor.require_in(Role::Viewer, Some(namespace), Some(env))?;
+    actor.require(Role::Viewer, path.scope())?;
     check_lane(state, path, lane.0).await?;
     show(state, path, lane.0).await
 }
@@ -496,11 +490,10 @@ pub async fn attach(
     lane: LaneId,
     body: AttachPlan,
 ) -> Result<LanePlan> {
-    let (namespace, env, key) = path.parts();
     let LaneId(id) = lane;
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     let message = message_of(body.message)?;
-    let Some(choice) = choose(state, env, body.plan.as_ref(), body.template).await? else {
+    let Some(choice) = choose(state, &path.env, body.plan.as_ref(), body.template).await? else {
         return Err(Error::invalid(
             "plan",
             "Send a plan, or a template by name, to attach to the lane.",
@@ -508,8 +501,8 @@ pub async fn attach(
     };
     let at = state.clock.now();
     let mut tx = db::begin_write(&state.db).await?;
-    let config = find(&mut tx, namespace, env, key).await?;
-    let mut lane = lanes::find_active(&mut tx, &config, id).await?;
+    let config = find(&mut tx, path).await?;
+    let mut lane = lane_changes::find_active(&mut tx, &config, id).await?;
     if db::plans::find(&mut *tx, id).await?.is_some() {
         return Err(Error::conflict(format!(
             "Lane {id} already has a rollout plan; a lane runs one plan in its life. Start a \
@@ -517,8 +510,8 @@ pub async fn attach(
         )));
     }
     let first = choice.plan.steps[0].percentage_bp;
-    let event = if lanes::basis_points(lane.percentage) == first {
-        lanes::lane_event(
+    let event = if lane_changes::basis_points(lane.percentage) == first {
+        lane_changes::lane_event(
             &mut tx,
             actor,
             &config,
@@ -533,7 +526,8 @@ pub async fn attach(
             message: Some(message.clone()),
             ..LaneUpdate::default()
         };
-        let (after, event) = lanes::update_in(&mut tx, at, actor, &config, id, &change).await?;
+        let (after, event) =
+            lane_changes::update_in(&mut tx, at, actor, &config, id, &change).await?;
         lane = after;
         event
     };
@@ -545,10 +539,7 @@ pub async fn attach(
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
-        .changed(&crate::server::instances::Scope::new(
-            &path.namespace,
-            &path.env,
-        ));
+        .changed(&crate::model::EnvPath::new(&path.namespace, &path.env));
     show(state, path, id).await
 }
 
@@ -589,8 +580,7 @@ pub async fn resume(
         return Err(Error::invalid("force", "force is for advance only."));
     }
     let message = message_of(control.message)?;
-    let (namespace, env, _) = path.parts();
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     check_lane(state, path, lane.0).await?;
     let mut tx = db::begin_write(&state.db).await?;
     let row = plan_row(&mut *tx, path, lane.0).await?;
@@ -602,9 +592,8 @@ pub async fn resume(
             plan_state.as_str()
         )));
     };
-    let (namespace, env, key) = path.parts();
-    let config = find(&mut tx, namespace, env, key).await?;
-    let current = lanes::find_active(&mut tx, &config, lane.0).await?;
+    let config = find(&mut tx, path).await?;
+    let current = lane_changes::find_active(&mut tx, &config, lane.0).await?;
     let at = state.clock.now();
     let now = at.unix_ms();
     let step = row.step as usize;
@@ -659,10 +648,7 @@ pub async fn resume(
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
-        .changed(&crate::server::instances::Scope::new(
-            &path.namespace,
-            &path.env,
-        ));
+        .changed(&crate::model::EnvPath::new(&path.namespace, &path.env));
     show(state, path, lane.0).await
 }
 
@@ -677,8 +663,7 @@ pub async fn advance(
     control: PlanControl,
 ) -> Result<LanePlan> {
     let message = message_of(control.message)?;
-    let (namespace, env, _) = path.parts();
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     check_lane(state, path, lane.0).await?;
     let live = readings::live_plan(&state.db, lane.0)
         .await?
@@ -732,8 +717,7 @@ async fn control_move(
     allowed: &[PlanState],
     decision: &Decision,
 ) -> Result<LanePlan> {
-    let (namespace, env, _) = path.parts();
-    actor.require_in(Role::Releaser, Some(namespace), Some(env))?;
+    actor.require(Role::Releaser, path.scope())?;
     check_lane(state, path, lane.0).await?;
     let row = plan_row(&state.db, path, lane.0).await?;
     carry_out(

@@ -27,9 +27,8 @@ pub async fn carry_out(
     if matches!(m.decision, Decision::Wait { .. }) {
         return Ok(None);
     }
-    let (namespace, env, key) = path.parts();
     let mut tx = db::begin_write(&state.db).await?;
-    let config = find(&mut tx, namespace, env, key).await?;
+    let config = find(&mut tx, path).await?;
     let row = plan_row(&mut *tx, path, lane_id).await?;
     let (plan, plan_state) = load(&row)?;
     if row.step as usize != m.step || !m.allowed.contains(&plan_state) {
@@ -65,7 +64,7 @@ pub async fn carry_out(
                     ..LaneUpdate::default()
                 };
                 let (_, event) =
-                    lanes::update_in(&mut tx, at, actor, &config, lane_id, &change).await?;
+                    lane_changes::update_in(&mut tx, at, actor, &config, lane_id, &change).await?;
                 db::plans::reset_polled_guards(&mut tx, lane_id).await?;
                 let id = event.id;
                 (
@@ -79,7 +78,7 @@ pub async fn carry_out(
             Decision::Complete { promote } => {
                 let (event, reason) = if *promote {
                     let reason = format!("{}; the last step is done, the lane is promoted", m.why);
-                    let (_, event) = lanes::close_in(
+                    let (_, event) = lane_changes::close_in(
                         &mut tx,
                         at,
                         actor,
@@ -114,7 +113,7 @@ pub async fn carry_out(
                 )
             }
             Decision::Abort { reason } => {
-                let (_, event) = lanes::close_in(
+                let (_, event) = lane_changes::close_in(
                     &mut tx,
                     at,
                     actor,
@@ -212,10 +211,7 @@ pub async fn carry_out(
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
-        .changed(&crate::server::instances::Scope::new(
-            &path.namespace,
-            &path.env,
-        ));
+        .changed(&crate::model::EnvPath::new(&path.namespace, &path.env));
     tracing::info!(lane = lane_id, action, reason = %reason, "rollout plan moved");
     Ok(event)
 }
