@@ -118,7 +118,7 @@ struct ServeArgs {
     /// Seconds a client may read nothing of a response (or watch stream) before it is cut off.
     #[arg(long, env = "GRAYCAST_WRITE_TIMEOUT_SECS", default_value_t = 30)]
     write_timeout_secs: u64,
-    /// Milliseconds between the rollout scheduler's evaluations of running plans (it also
+    /// Milliseconds between the plan scheduler's evaluations of running plans (it also
     /// wakes at once on reports and lane changes).
     #[arg(long, env = "GRAYCAST_PLAN_TICK_MS", default_value_t = 1000)]
     plan_tick_ms: u64,

@@ -4,7 +4,7 @@
 
 #[cfg(feature = "ssr")]
 use crate::model::PlanControl;
-use crate::model::{ConfigPath, Lane, LaneId, LanePlan, NewLane, RolloutTemplates};
+use crate::model::{ConfigPath, Lane, LaneId, LanePlan, NewLane};
 use crate::Error;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -49,9 +49,10 @@ pub async fn plans_of_config(path: ConfigPath) -> Result<ConfigPlans, Error> {
     Ok(ConfigPlans { lanes, plans })
 }
 
-/// The rollout templates of an environment, and its default.
+/// The plan templates of an environment, and its default. (The model's type is named in full:
+/// the server function's own arguments struct is `PlanTemplates`.)
 #[server]
-pub async fn plan_templates(env: String) -> Result<RolloutTemplates, Error> {
+pub async fn plan_templates(env: String) -> Result<crate::model::PlanTemplates, Error> {
     let (state, actor) = super::caller().await?;
     crate::server::ops::templates::list(&state, &actor, &env).await
 }

@@ -50,7 +50,7 @@ impl Application {
             .await
             .map_err(crate::Error::into_process)
             .context("could not load the instances")?;
-        crate::server::rollout::spawn(&core);
+        crate::server::scheduler::spawn(&core);
         let state = AppState {
             leptos_options: Arc::new(leptos_options),
             assets: Arc::new(assets),
@@ -278,7 +278,7 @@ async fn metrics(
                  # HELP graycast_rollout_lease_held Whether this node drives the rollout plans (1) or another does (0).\n\
                  # TYPE graycast_rollout_lease_held gauge\ngraycast_rollout_lease_held {}\n",
                 state.node.id,
-                u8::from(state.rollouts.drives_plans())
+                u8::from(state.scheduler.drives_plans())
             ));
             if let Some(rss) = resident_bytes() {
                 text.push_str(&format!(

@@ -1,7 +1,7 @@
 //! Plain sentences for what the dashboard shows: a lane's rule and audit entries.
 
 use crate::app::pages::shared::format_pct;
-use crate::domain::plan::decide::PlanState;
+use crate::domain::plan::decide::{PlanAction, PlanState};
 use crate::domain::time::Timestamp;
 use crate::model::{
     AuditAction, AuditEntry, Lane, LanePlan, LaneStatus, PlanSummary, Rollout, RolloutGroup,
@@ -42,7 +42,7 @@ fn targets_phrase(targets: &[String]) -> String {
 /// `GRAY v5 · 10 % · region=beijing`: an active lane as the config list shows it, in the
 /// status vocabulary (UI.md), with its targets and a stickiness other than `client_id`.
 pub fn lane_badge(lane: &Lane) -> String {
-    let mut text = format!("GRAY v{} · {} %", lane.version, format_pct(lane.percentage));
+    let mut text = format!("GRAY v{} · {}", lane.version, lane.percentage);
     if !lane.stickiness.is_empty() && lane.stickiness != "client_id" {
         text.push_str(&format!(" by {}", lane.stickiness));
     }
@@ -109,7 +109,7 @@ pub fn plan_notices(before: &[Lane], after: &[Lane], plans: &[LanePlan]) -> Vec<
                     let at = plans
                         .iter()
                         .find(|p| p.lane == id)
-                        .and_then(|p| p.history.iter().rev().find(|t| t.action == "complete"))
+                        .and_then(|p| p.history.iter().rev().find(|t| t.action == PlanAction::Complete))
                         .map(|t| t.at);
                     Some(format!(
                         "✓ The rollout plan of lane {id} (v{v}) completed{}: the lane waits to be promoted.",
@@ -571,11 +571,11 @@ pub fn rollout_lines(r: &Rollout) -> Vec<String> {
             }
         };
         out.push(format!(
-            "{} instance(s) run lane {} (v{}): {share}, target {} %{}",
+            "{} instance(s) run lane {} (v{}): {share}, target {}{}",
             g.serving,
             l.lane,
             g.version,
-            format_pct(l.percentage),
+            l.percentage,
             reports(g)
         ));
     }
@@ -585,6 +585,7 @@ pub fn rollout_lines(r: &Rollout) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Percentage;
     use serde_json::json;
 
     fn entry(actor: &str, action: &str, key: Option<&str>, details: Value) -> AuditEntry {
@@ -659,7 +660,7 @@ mod tests {
             version: 5,
             selector: "region=beijing".into(),
             targets: vec![],
-            percentage: 10.0,
+            percentage: Percentage::parse(10.0).unwrap(),
             stickiness: "client_id".into(),
             salt: "s".into(),
             priority: 0,
@@ -672,7 +673,7 @@ mod tests {
                 state,
                 step: 1,
                 steps: 3,
-                percentage: 10.0,
+                percentage: Percentage::parse(10.0).unwrap(),
                 step_started_at: "2026-12-07T14:00:00Z".parse().unwrap(),
                 remaining_secs: 0,
                 waiting_for: None,
@@ -1004,19 +1005,19 @@ mod tests {
             lanes: vec![
                 LaneRollout {
                     lane: 2,
-                    percentage: 25.0,
+                    percentage: Percentage::parse(25.0).unwrap(),
                     eligible: 16,
                     group: group(3, 1, 1, &[]),
                 },
                 LaneRollout {
                     lane: 4,
-                    percentage: 5.0,
+                    percentage: Percentage::parse(5.0).unwrap(),
                     eligible: 0,
                     group: group(3, 0, 0, &[]),
                 },
                 LaneRollout {
                     lane: 5,
-                    percentage: 1.0,
+                    percentage: Percentage::parse(1.0).unwrap(),
                     eligible: 300,
                     group: group(3, 1, 0, &[]),
                 },

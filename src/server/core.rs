@@ -1,7 +1,7 @@
 //! The core every entry point shares: the REST handlers, the server
 //! functions, the CLI and the tests all call `ops` with one [`Core`].
 
-use super::{auth, db, hub, instances, metrics, node, ops, rollout, ServeConfig};
+use super::{auth, db, hub, instances, metrics, node, ops, scheduler, ServeConfig};
 use std::sync::Arc;
 
 /// The database, the push hub, the instance registry, the metrics and the
@@ -41,9 +41,9 @@ pub struct Core {
     /// Every outbound fetch (Prometheus and webhook guards, "test query now") goes through it:
     /// the client, the outbound policy and the bound on probes in flight.
     pub prober: super::probe::Prober,
-    /// The rollout scheduler's handle: its wake-up, its probes and its lease. It runs only in
-    /// a serving process ([`rollout::spawn`]), never in the CLI.
-    pub rollouts: Arc<rollout::Rollouts>,
+    /// The plan scheduler's handle: its wake-up, its probes and its lease. It runs only in
+    /// a serving process ([`scheduler::spawn`]), never in the CLI.
+    pub scheduler: Arc<scheduler::Scheduler>,
     /// Bounds the "test query now" calls running at once ([`ops::probes::MAX_QUERY_TESTS`]).
     pub query_tests: tokio::sync::Semaphore,
 }
@@ -117,9 +117,9 @@ impl Core {
         let login_throttle = auth::LoginThrottle::new(&config.login);
         let password_checks = auth::PasswordChecks::new(&config.login, metrics.clone());
         // One scheduler across several nodes, by a lease.
-        let rollouts = Arc::new(match nodes {
-            node::Nodes::One => rollout::Rollouts::new(config_tick),
-            node::Nodes::Several => rollout::Rollouts::with_lease(
+        let scheduler = Arc::new(match nodes {
+            node::Nodes::One => scheduler::Scheduler::new(config_tick),
+            node::Nodes::Several => scheduler::Scheduler::with_lease(
                 config_tick,
                 Box::new(node::DbLease::new(node.clone())),
             ),
@@ -146,7 +146,7 @@ impl Core {
             closing: tokio::sync::watch::Sender::new(false),
             content,
             prober,
-            rollouts,
+            scheduler,
             query_tests: tokio::sync::Semaphore::new(ops::probes::MAX_QUERY_TESTS),
         };
         Ok((Arc::new(core), first_start))

@@ -15,7 +15,7 @@ pub mod node;
 pub mod ops;
 pub mod outlet;
 pub mod probe;
-pub mod rollout;
+pub mod scheduler;
 pub mod trace;
 
 pub use self::core::Core;
@@ -62,7 +62,7 @@ pub struct ServeConfig {
     pub body_timeout: Duration,
     /// How long a client may take nothing while a response waits before it is cut off.
     pub write_timeout: Duration,
-    /// How often the rollout scheduler evaluates running plans (it also wakes on events).
+    /// How often the plan scheduler evaluates running plans (it also wakes on events).
     pub plan_tick: Duration,
     /// A node silent this long is dead (several nodes on PostgreSQL; see [`node`]).
     pub node_timeout: Duration,
@@ -122,7 +122,7 @@ impl ServeConfig {
     }
 }
 
-/// The rollout scheduler evaluates running plans every second.
+/// The plan scheduler evaluates running plans every second.
 pub const DEFAULT_PLAN_TICK: Duration = Duration::from_secs(1);
 
 /// A node that has not heartbeaten for this long is dead (docs/nodes.md#instances-across-nodes).

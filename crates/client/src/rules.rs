@@ -1,7 +1,7 @@
 //! Rules mode: resolve a config per request, locally, exactly as the server would.
 
 use graycast_domain::format::ConfigFormat;
-use graycast_domain::lane::{parse_percentage, resolve, LaneRule};
+use graycast_domain::lane::{resolve, LaneRule};
 use graycast_domain::model::{Rules, RulesVersion};
 use graycast_domain::selector::Selector;
 use graycast_domain::Context;
@@ -30,8 +30,9 @@ pub struct Evaluation<'a> {
 }
 
 impl KeyRules {
-    /// Checks and compiles a `rules` payload; a selector or percentage the server would not have
-    /// accepted is an error (a newer server with syntax this SDK does not know, for instance).
+    /// Checks and compiles a `rules` payload; a selector the server would not have accepted is an
+    /// error (a newer server with syntax this SDK does not know, for instance). A percentage is
+    /// checked as the payload is read (a [`graycast_domain::percentage::Percentage`]).
     pub fn from_rules(rules: Rules) -> Result<Self, String> {
         let (lanes, lane_versions) = rules
             .lanes
@@ -40,15 +41,13 @@ impl KeyRules {
                 let selector = Selector::parse(&lane.selector).map_err(|e| {
                     format!("lane {} has selector {:?}: {e}", lane.id, lane.selector)
                 })?;
-                let percentage_bp = parse_percentage(lane.percentage)
-                    .map_err(|e| format!("lane {}: {e}", lane.id))?;
                 Ok((
                     LaneRule {
                         id: lane.id,
                         version: lane.version,
                         selector,
                         targets: lane.targets,
-                        percentage_bp,
+                        percentage: lane.percentage,
                         stickiness: lane.stickiness,
                         salt: lane.salt,
                         priority: lane.priority,
@@ -122,7 +121,7 @@ mod tests {
             version: v,
             selector: selector.into(),
             targets: Vec::new(),
-            percentage,
+            percentage: graycast_domain::percentage::Percentage::parse(percentage).unwrap(),
             stickiness: "client_id".into(),
             salt: "lane-1".into(),
             priority: 0,

@@ -185,7 +185,7 @@ mod tests {
             version: 2,
             selector: Selector::parse("").unwrap(),
             targets: Vec::new(),
-            percentage_bp,
+            percentage: crate::percentage::Percentage::from_bp(percentage_bp).unwrap(),
             stickiness: "client_id".into(),
             salt: salt.into(),
             priority: 0,

@@ -4,7 +4,10 @@
 
 use crate::audit::AuditAction;
 use crate::format::ConfigFormat;
-use crate::model::{LaneStatus, ReleaseKind, Role, Timestamp};
+use crate::model::{LaneStatus, Percentage, ReleaseKind, Role, Timestamp};
+use crate::plan::decide::{PlanAction, PlanState};
+use crate::plan::guard::GuardStatus;
+use crate::plan::GuardKind;
 use sqlx::any::{AnyTypeInfo, AnyValueRef};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -46,6 +49,10 @@ text_column!(Role);
 text_column!(ReleaseKind);
 text_column!(LaneStatus);
 text_column!(AuditAction);
+text_column!(PlanState);
+text_column!(PlanAction);
+text_column!(GuardStatus);
+text_column!(GuardKind);
 
 /// Times are stored as RFC 3339 text with milliseconds (see [`Timestamp`]).
 impl Type<Any> for Timestamp {
@@ -65,5 +72,32 @@ impl<'r> Decode<'r, Any> for Timestamp {
 impl<'q> Encode<'q, Any> for Timestamp {
     fn encode_by_ref(&self, buf: &mut AnyArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
         <String as Encode<Any>>::encode(self.to_string(), buf)
+    }
+}
+
+/// Percentages are stored as their basis points, an integer 0..=10000.
+impl Type<Any> for Percentage {
+    fn type_info() -> AnyTypeInfo {
+        <i64 as Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &AnyTypeInfo) -> bool {
+        ty.kind().is_integer()
+    }
+}
+
+impl<'r> Decode<'r, Any> for Percentage {
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        let bp = <i64 as Decode<Any>>::decode(value)?;
+        u32::try_from(bp)
+            .ok()
+            .and_then(Percentage::from_bp)
+            .ok_or_else(|| format!("corrupt row: {bp} basis points is not a percentage").into())
+    }
+}
+
+impl<'q> Encode<'q, Any> for Percentage {
+    fn encode_by_ref(&self, buf: &mut AnyArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+        <i64 as Encode<Any>>::encode(i64::from(self.bp()), buf)
     }
 }

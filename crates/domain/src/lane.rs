@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::bucket::bucket;
+use super::percentage::Percentage;
 use super::selector::Selector;
 use crate::quote::quoted;
 
@@ -20,8 +21,8 @@ pub struct LaneRule {
     pub selector: Selector,
     /// Values of the stickiness key that always match when the selector does.
     pub targets: Vec<String>,
-    /// Share of eligible stickiness values let in, in basis points (0..=10000).
-    pub percentage_bp: u32,
+    /// Share of eligible stickiness values let in: a bucket below its basis points.
+    pub percentage: Percentage,
     /// The context key whose value is bucketed, `client_id` unless chosen otherwise.
     pub stickiness: String,
     /// Fixed at lane creation so that buckets, and hence membership, never reshuffle.
@@ -32,12 +33,12 @@ pub struct LaneRule {
 
 impl LaneRule {
     /// Whether this lane serves its version to `ctx`:
-    /// `selector matches && (ctx[stickiness] ∈ targets || bucket(salt, ctx[stickiness]) < percentage_bp)`.
+    /// `selector matches && (ctx[stickiness] ∈ targets || bucket(salt, ctx[stickiness]) < percentage.bp())`.
     /// A context without the stickiness key never matches.
     pub fn matches(&self, ctx: &Context) -> bool {
         self.selector.matches(ctx)
             && ctx.get(&self.stickiness).is_some_and(|value| {
-                self.targets.contains(value) || bucket(&self.salt, value) < self.percentage_bp
+                self.targets.contains(value) || bucket(&self.salt, value) < self.percentage.bp()
             })
     }
 
@@ -91,7 +92,7 @@ fn verdict(lane: &LaneRule, ctx: &Context) -> LaneVerdict {
     let bucket = stickiness_value
         .as_deref()
         .map(|value| bucket(&lane.salt, value));
-    let threshold = lane.percentage_bp;
+    let threshold = lane.percentage.bp();
     let in_percentage = bucket.is_some_and(|b| b < threshold);
 
     let reason = match (unmet, &stickiness_value, bucket) {
@@ -123,28 +124,6 @@ fn verdict(lane: &LaneRule, ctx: &Context) -> LaneVerdict {
         matched: unmet.is_none() && (in_targets || in_percentage),
         reason,
     }
-}
-
-/// Turns a percentage (0–100, at most two decimals) into basis points: `12.34` → `1234`.
-///
-/// Float noise such as `30.000000000000004` (from `0.1 + 0.2`-style arithmetic in a client) is
-/// accepted as the two-decimal value within 1e-9 of it; anything further off is rejected rather
-/// than silently rounded, so the stored weight is exactly what the user meant.
-pub fn parse_percentage(percentage: f64) -> Result<u32, String> {
-    if !percentage.is_finite() || !(0.0..=100.0).contains(&percentage) {
-        return Err(format!(
-            "percentage {percentage} is out of range; use a number from 0 to 100"
-        ));
-    }
-    let basis_points = (percentage * 100.0).round();
-    if (percentage - basis_points / 100.0).abs() > 1e-9 {
-        return Err(format!(
-            "percentage {percentage} has more than two decimals; round it to e.g. {:.2}",
-            basis_points / 100.0
-        ));
-    }
-    // A whole number in 0..=10000 by the checks above, so the cast is exact.
-    Ok(basis_points as u32)
 }
 
 /// At most this many labels per instance: they are stored with it, listed and streamed to the
@@ -244,7 +223,7 @@ mod tests {
             version: id * 10,
             selector: Selector::parse(selector).unwrap(),
             targets: Vec::new(),
-            percentage_bp,
+            percentage: Percentage::from_bp(percentage_bp).unwrap(),
             stickiness: "client_id".into(),
             salt: "lane-1".into(),
             priority: 0,
@@ -336,43 +315,6 @@ mod tests {
         assert_eq!(inside.reason, "bucket 374 < threshold 3000");
         assert!(inside.matched);
         assert_eq!(inside.threshold_bp, 3000);
-    }
-
-    #[test]
-    fn percentages_become_basis_points() {
-        assert_eq!(parse_percentage(0.0), Ok(0));
-        assert_eq!(parse_percentage(-0.0), Ok(0));
-        assert_eq!(parse_percentage(12.34), Ok(1234));
-        assert_eq!(parse_percentage(0.01), Ok(1));
-        assert_eq!(parse_percentage(0.29), Ok(29));
-        assert_eq!(parse_percentage(99.99), Ok(9999));
-        assert_eq!(parse_percentage(100.0), Ok(10_000));
-        assert_eq!(parse_percentage(0.1 + 0.2), Ok(30));
-        assert_eq!(parse_percentage(30.000000000000004), Ok(3000));
-    }
-
-    #[test]
-    fn bad_percentages_are_rejected_with_a_hint() {
-        for bad in [f64::NAN, f64::INFINITY, -0.01, -1.0, 100.01, 1e9] {
-            let message = parse_percentage(bad).unwrap_err();
-            assert!(message.contains("from 0 to 100"), "{bad}: {message}");
-        }
-        assert_eq!(
-            parse_percentage(12.345).unwrap_err(),
-            "percentage 12.345 has more than two decimals; round it to e.g. 12.35"
-        );
-        assert!(parse_percentage(30.0000001).is_err());
-    }
-
-    #[test]
-    fn every_two_decimal_percentage_is_exact() {
-        for basis_points in 0..=10_000u32 {
-            let percentage = format!("{}.{:02}", basis_points / 100, basis_points % 100);
-            assert_eq!(
-                parse_percentage(percentage.parse().unwrap()),
-                Ok(basis_points)
-            );
-        }
     }
 
     #[test]
@@ -494,7 +436,7 @@ mod tests {
                         selector: Selector::parse(if needs_canary { "canary" } else { "" })
                             .unwrap(),
                         targets: vec!["pod-target".into()],
-                        percentage_bp,
+                        percentage: Percentage::from_bp(percentage_bp).unwrap(),
                         stickiness: "client_id".into(),
                         salt,
                         priority,

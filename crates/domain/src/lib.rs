@@ -14,6 +14,7 @@ pub mod format;
 pub mod key;
 pub mod lane;
 pub mod model;
+pub mod percentage;
 pub mod plan;
 pub mod quote;
 pub mod selector;

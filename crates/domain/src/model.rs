@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+pub use crate::percentage::Percentage;
 pub use crate::time::Timestamp;
 use crate::words::words;
 
@@ -153,7 +154,7 @@ pub struct Environment {
     pub id: i64,
     pub name: String,
     pub created_at: Timestamp,
-    /// The rollout template the dashboard preselects in this environment.
+    /// The plan template the dashboard preselects in this environment.
     #[serde(default)]
     pub default_template: Option<String>,
 }
@@ -388,8 +389,7 @@ pub struct Lane {
     pub selector: String,
     /// Values of the stickiness key that always match (when the selector does).
     pub targets: Vec<String>,
-    /// 0–100 with at most two decimals.
-    pub percentage: f64,
+    pub percentage: Percentage,
     /// The context key whose value is bucketed: `client_id` unless chosen otherwise.
     pub stickiness: String,
     /// Assigned at creation, never changed: `bucket(salt, value)` decides membership.
@@ -413,7 +413,9 @@ pub struct NewLane {
     pub selector: Option<String>,
     #[serde(default)]
     pub targets: Option<Vec<String>>,
-    /// Required without a plan; with one, the plan's first step gives it (absent: `NaN`).
+    /// Required without a plan; with one, the plan's first step gives it (absent: `NaN`). The
+    /// number as sent: the lane operations read it as a [`Percentage`], so that a refusal
+    /// names this field.
     #[serde(default = "no_percentage")]
     pub percentage: f64,
     #[serde(default)]
@@ -426,7 +428,7 @@ pub struct NewLane {
     /// first step, whatever `percentage` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<serde_json::Value>,
-    /// Or the name of a rollout template of the config's environment.
+    /// Or the name of a plan template of the config's environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
 }
@@ -444,6 +446,8 @@ pub struct LaneUpdate {
     pub selector: Option<String>,
     #[serde(default)]
     pub targets: Option<Vec<String>>,
+    /// The number as sent: the lane operations read it as a [`Percentage`], so that a refusal
+    /// names this field.
     #[serde(default)]
     pub percentage: Option<f64>,
     #[serde(default)]
@@ -519,8 +523,7 @@ pub struct RulesLane {
     /// Selector text (syntax: docs/lanes.md#selectors); `""` matches everything.
     pub selector: String,
     pub targets: Vec<String>,
-    /// 0–100, at most two decimals.
-    pub percentage: f64,
+    pub percentage: Percentage,
     pub stickiness: String,
     pub salt: String,
     pub priority: i64,
@@ -696,7 +699,7 @@ pub struct ClosedLane {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LaneShare {
     pub lane: i64,
-    pub percentage: f64,
+    pub percentage: Percentage,
 }
 
 /// Rollout progress of one config over the connected instances of its namespace and environment.
@@ -725,7 +728,7 @@ pub struct RolloutGroup {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LaneRollout {
     pub lane: i64,
-    pub percentage: f64,
+    pub percentage: Percentage,
     pub eligible: usize,
     /// `serving` counts eligible instances this lane serves.
     pub group: RolloutGroup,

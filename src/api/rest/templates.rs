@@ -2,7 +2,7 @@
 //! `server::ops::templates`, which authorizes the caller.
 
 use crate::api::extract::{Json, QueryParams};
-use crate::model::{DefaultTemplate, NewRolloutTemplate};
+use crate::model::{DefaultTemplate, NewPlanTemplate};
 use crate::server::auth::Actor;
 use crate::server::{ops, AppState};
 use crate::Result;
@@ -45,7 +45,7 @@ async fn create_template(
     State(state): State<AppState>,
     actor: Actor,
     QueryParams(query): QueryParams<EnvQuery>,
-    Json(body): Json<NewRolloutTemplate>,
+    Json(body): Json<NewPlanTemplate>,
 ) -> Result<impl IntoResponse> {
     let template = ops::templates::create(&state, &actor, &query.env, body).await?;
     Ok((StatusCode::CREATED, Json(template)))

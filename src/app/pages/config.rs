@@ -9,7 +9,7 @@ use crate::app::pages::editor::ContentEditor;
 use crate::app::pages::instances::{use_live_instances, RolloutProgress};
 use crate::app::pages::lanes::{LanePanel, LanePanelState};
 use crate::app::pages::plan_timeline::{AbortBanners, PlanLive};
-use crate::app::pages::shared::{format_pct, Keys};
+use crate::app::pages::shared::Keys;
 use crate::app::sentences::{lane_rule, plan_notices};
 use crate::app::use_current_user;
 use crate::domain::diff::diff_lines;
@@ -262,7 +262,7 @@ fn ConfigView(
                 }}
                 <span class="lanes-now" data-testid="lanes-now">
                     {c.lanes.iter().map(|l| {
-                        let rule = lane_rule(l.version, l.percentage, &l.selector, &l.targets, &l.stickiness);
+                        let rule = lane_rule(l.version, l.percentage.as_f64(), &l.selector, &l.targets, &l.stickiness);
                         view! { <span class="badge violet" data-lane=l.id title="A gray lane">{format!("◐ lane {}: {rule}", l.id)}</span> }
                     }).collect_view()}
                 </span>
@@ -477,7 +477,7 @@ fn version_badge(version: i64, state: VersionState) -> AnyView {
         VersionState::InLanes { lanes } => {
             let list = lanes
                 .iter()
-                .map(|l| format!("lane {} at {} %", l.lane, format_pct(l.percentage)))
+                .map(|l| format!("lane {} at {}", l.lane, l.percentage))
                 .collect::<Vec<_>>()
                 .join(", ");
             view! { <span class="badge violet" data-state="in-lanes">{format!("◐ in {list}")}</span> }.into_any()

@@ -19,7 +19,8 @@ use crate::app::pages::plan_editor::{follow_reach, PlanDraft, PlanEditor};
 use crate::app::pages::plan_rows::Reach;
 use crate::app::pages::plan_timeline::{PlanControlErrors, PlanLive, PlanTimeline};
 use crate::app::pages::shared::{format_pct, Keys};
-use crate::domain::lane::{parse_labels, parse_percentage};
+use crate::domain::lane::parse_labels;
+use crate::domain::percentage::Percentage;
 use crate::domain::plan::decide::PlanState;
 use crate::domain::selector::Selector;
 use crate::model::{
@@ -36,7 +37,7 @@ pub fn LaneBadge(lane: Lane) -> impl IntoView {
     let selector = (!lane.selector.is_empty()).then(|| format!(" · {}", lane.selector));
     view! {
         <span class="badge violet" title="A gray lane">
-            "◐ GRAY v" {lane.version} " · " {format_pct(lane.percentage)} "%" {selector}
+            "◐ GRAY v" {lane.version} " · " {format_pct(lane.percentage.as_f64())} "%" {selector}
         </span>
     }
 }
@@ -182,7 +183,7 @@ impl LanePanelState {
         let abort = ServerAction::<AbortLane>::new();
         let form = LaneForm::new();
         let parsed = Memo::new(move |_| Selector::parse_input(&form.selector.get()));
-        let pct_error = Memo::new(move |_| parse_percentage(form.weight.get()).err());
+        let pct_error = Memo::new(move |_| Percentage::parse(form.weight.get()).err());
         let draft = Memo::new(move |_| form.lane(&plan));
         let preview = follow_preview(keys, connected, parsed, pct_error, draft);
         let valid_rule = Memo::new(move |_| {
@@ -277,7 +278,7 @@ fn follow_weight_change(
     let adjust_asked = StoredValue::new(0u64);
     Effect::new(move |_| {
         connected.track();
-        let moving = adjust.get().filter(|(_, w)| parse_percentage(*w).is_ok());
+        let moving = adjust.get().filter(|(_, w)| Percentage::parse(*w).is_ok());
         let asked = adjust_asked.get_value() + 1;
         adjust_asked.set_value(asked);
         let Some((id, weight)) = moving else {
@@ -370,7 +371,7 @@ fn ClosedLanes(closed: Vec<Lane>) -> impl IntoView {
                             <span class=if aborted { "badge red" } else { "badge grey superseded" }>
                                 {if aborted { "✕ aborted" } else { "promoted" }}
                             </span>
-                            {format!(" lane {} · v{} · {}% · {rule}", l.id, l.version, format_pct(l.percentage))}
+                            {format!(" lane {} · v{} · {}% · {rule}", l.id, l.version, format_pct(l.percentage.as_f64()))}
                         </li>
                     }
                 }).collect_view()}
@@ -395,7 +396,7 @@ fn ActiveLane(
         .is_some_and(|p| p.state == PlanState::Running);
     let LanePanelState { keys, plans, .. } = state;
     let id = lane.id;
-    let saved = lane.percentage;
+    let saved = lane.percentage.as_f64();
     // Reference-counted, not owned by this view's scope: this view is rebuilt
     // when the page reloads, and its closures may still run once in between.
     let weight = ArcRwSignal::new(saved);

@@ -14,7 +14,7 @@ use crate::app::pages::plan_rows::{
 use crate::app::pages::shared::{format_pct, Keys};
 use crate::domain::plan::decide::human_secs;
 use crate::domain::plan::{Guard, Plan, PlanError};
-use crate::model::{ConfigPath, NewLane, PlanSpec, RolloutTemplates};
+use crate::model::{ConfigPath, NewLane, PlanTemplates};
 use crate::Error;
 use leptos::prelude::*;
 use serde_json::Value;
@@ -34,7 +34,7 @@ pub struct PlanRequest {
 
 #[derive(Clone, Copy)]
 pub struct PlanDraft {
-    templates: RwSignal<Option<RolloutTemplates>>,
+    templates: RwSignal<Option<PlanTemplates>>,
     /// `""` for no plan, a template's name, or [`CUSTOM`].
     chosen: RwSignal<String>,
     /// The user picked something: the default arriving late no longer overrides it.
@@ -124,7 +124,7 @@ impl PlanDraft {
                 .map(|e| format!("{}: {}", field_words(&e.field), e.message))
                 .unwrap_or_default()),
             Ok(plan) => {
-                let spec = PlanSpec::from(&plan);
+                let spec = plan;
                 let chosen = self.chosen.get();
                 let same_as_template = self.templates.with(|t| {
                     t.as_ref().is_some_and(|t| {
@@ -137,9 +137,10 @@ impl PlanDraft {
                     steps: spec
                         .steps
                         .iter()
-                        .map(|s| (s.percentage, s.hold_secs))
+                        .map(|s| (s.percentage.as_f64(), s.hold_secs))
                         .collect(),
-                    plan: (!same_as_template).then(|| spec.to_value()),
+                    plan: (!same_as_template)
+                        .then(|| serde_json::to_value(&spec).unwrap_or_default()),
                     template: same_as_template.then_some(chosen),
                 })
             }
@@ -176,7 +177,7 @@ impl PlanDraft {
         }
     }
 
-    fn fill(&self, spec: &PlanSpec) {
+    fn fill(&self, spec: &Plan) {
         let steps = spec
             .steps
             .iter()
@@ -184,7 +185,7 @@ impl PlanDraft {
                 self.row(
                     "step",
                     &[
-                        ("percentage", format_pct(s.percentage)),
+                        ("percentage", format_pct(s.percentage.as_f64())),
                         ("hold", human_secs(u64::from(s.hold_secs))),
                     ],
                 )

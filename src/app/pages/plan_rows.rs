@@ -356,7 +356,7 @@ mod tests {
             ),
         ];
         let plan = check(&steps, &guards, words()).unwrap();
-        assert_eq!(plan.steps[0].percentage_bp, 500);
+        assert_eq!(plan.steps[0].percentage.bp(), 500);
         assert_eq!(plan.steps[1].hold_secs, 120);
         assert_eq!(plan.guards.len(), 2);
         assert_eq!(word(&plan.finish), "promote");

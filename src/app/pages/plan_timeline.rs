@@ -11,13 +11,12 @@
 
 use crate::api::plan_fns::{plans_of_config, AdvancePlan, ConfigPlans, PausePlan, ResumePlan};
 use crate::app::components::{Dialog, DialogBar};
-use crate::app::pages::shared::{format_pct, Keys};
-use crate::domain::plan::decide::{human_secs, PlanState};
+use crate::app::pages::shared::Keys;
+use crate::domain::plan::decide::{human_secs, PlanAction, PlanState};
 use crate::domain::plan::guard::GuardStatus;
+use crate::domain::plan::Step;
 use crate::domain::time::Timestamp;
-use crate::model::{
-    ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneStatus, PlanStep, PlanSummary,
-};
+use crate::model::{ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneStatus, PlanSummary};
 use crate::Error;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -42,7 +41,7 @@ fn signature(lanes: &[Lane]) -> LaneSignature {
             (
                 l.id,
                 l.status,
-                l.percentage.to_bits(),
+                u64::from(l.percentage.bp()),
                 l.plan.as_ref().map(|p| p.state),
                 l.plan.as_ref().map(|p| p.step),
             )
@@ -275,7 +274,11 @@ pub fn auto_aborts(plans: &ConfigPlans) -> Vec<AutoAbort> {
         .iter()
         .filter(|p| p.summary.state == PlanState::Aborted)
         .filter_map(|p| {
-            let last = p.history.iter().rev().find(|t| t.action == "abort")?;
+            let last = p
+                .history
+                .iter()
+                .rev()
+                .find(|t| t.action == PlanAction::Abort)?;
             if last.actor != SCHEDULER {
                 return None;
             }
@@ -400,11 +403,7 @@ pub fn PlanTimeline(
     };
     let next_step = move || {
         current().map(|p| match p.plan.steps.get(p.summary.step + 1) {
-            Some(s) => format!(
-                "step {} ({} %)",
-                p.summary.step + 2,
-                format_pct(s.percentage)
-            ),
+            Some(s) => format!("step {} ({})", p.summary.step + 2, s.percentage),
             None => "the end of the plan (its finish)".to_string(),
         })
     };
@@ -474,7 +473,7 @@ fn plan_view(p: LanePlan, elapsed: RwSignal<u64>) -> AnyView {
 
 /// One step of the timeline: done, current (with its countdown and what it waits for),
 /// paused, aborted or upcoming.
-fn step_row(i: usize, step: &PlanStep, s: &PlanSummary, elapsed: RwSignal<u64>) -> impl IntoView {
+fn step_row(i: usize, step: &Step, s: &PlanSummary, elapsed: RwSignal<u64>) -> impl IntoView {
     let (class, mark) = match s.state {
         PlanState::Completed => ("done", "✓"),
         _ if i < s.step => ("done", "✓"),
@@ -484,9 +483,9 @@ fn step_row(i: usize, step: &PlanStep, s: &PlanSummary, elapsed: RwSignal<u64>) 
         _ => ("upcoming", "○"),
     };
     let head = format!(
-        "{mark} step {} · {} % · hold {}",
+        "{mark} step {} · {} · hold {}",
         i + 1,
-        format_pct(step.percentage),
+        step.percentage,
         human_secs(u64::from(step.hold_secs))
     );
     let detail = (class == "current" || class == "paused").then(|| {
@@ -654,7 +653,8 @@ fn ForceAdvanceDialog(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{PlanSpec, PlanTransition};
+    use crate::domain::plan::Plan;
+    use crate::model::{Percentage, PlanTransition};
 
     fn lane(id: i64, status: &str) -> Lane {
         serde_json::from_value(serde_json::json!({
@@ -668,9 +668,9 @@ mod tests {
     fn plan(id: i64, state: PlanState, actor: &str) -> LanePlan {
         LanePlan {
             lane: id,
-            plan: PlanSpec {
-                steps: vec![PlanStep {
-                    percentage: 10.0,
+            plan: Plan {
+                steps: vec![Step {
+                    percentage: Percentage::parse(10.0).unwrap(),
                     hold_secs: 60,
                 }],
                 guards: vec![],
@@ -682,7 +682,7 @@ mod tests {
                 state,
                 step: 0,
                 steps: 1,
-                percentage: 10.0,
+                percentage: Percentage::parse(10.0).unwrap(),
                 step_started_at: "2026-12-02T14:00:00Z".parse().unwrap(),
                 remaining_secs: 0,
                 waiting_for: None,
@@ -693,12 +693,12 @@ mod tests {
             history: vec![PlanTransition {
                 id: 1,
                 at: "2026-12-02T14:02:11.123Z".parse().unwrap(),
-                action: "abort".into(),
+                action: PlanAction::Abort,
                 actor: actor.into(),
                 from_step: Some(0),
                 step: 0,
                 state,
-                percentage: 10.0,
+                percentage: Percentage::parse(10.0).unwrap(),
                 reason: Some(
                     "reports guard: 1 of 2 instances failed to apply v13 (limit 0); pod-2".into(),
                 ),

@@ -1,6 +1,6 @@
 use super::Tx;
-use crate::model::Lane;
 use crate::model::Timestamp;
+use crate::model::{Lane, Percentage};
 use sqlx::FromRow;
 use sqlx::Result;
 
@@ -10,7 +10,8 @@ struct LaneRow {
     version: i64,
     selector: String,
     targets: super::columns::Targets,
-    percentage_bp: i64,
+    #[sqlx(rename = "percentage_bp")]
+    percentage: Percentage,
     stickiness: String,
     salt: String,
     priority: i64,
@@ -27,7 +28,7 @@ impl From<LaneRow> for Lane {
             version: r.version,
             selector: r.selector,
             targets: r.targets.0,
-            percentage: r.percentage_bp as f64 / 100.0,
+            percentage: r.percentage,
             stickiness: r.stickiness,
             salt: r.salt,
             priority: r.priority,
@@ -144,13 +145,13 @@ pub async fn find(db: impl super::Executor<'_>, config_id: i64, id: i64) -> Resu
     Ok(row.map(Into::into))
 }
 
-/// A lane about to be started; `percentage_bp` in basis points.
+/// A lane about to be started.
 pub struct NewLaneRow<'a> {
     pub config_id: i64,
     pub version: i64,
     pub selector: &'a str,
     pub targets: &'a [String],
-    pub percentage_bp: u32,
+    pub percentage: Percentage,
     pub stickiness: &'a str,
     pub salt: &'a str,
     pub priority: i64,
@@ -167,7 +168,7 @@ pub async fn insert(tx: &mut Tx<'_>, l: NewLaneRow<'_>) -> Result<Lane> {
     .bind(l.version)
     .bind(l.selector)
     .bind(targets_json(l.targets))
-    .bind(i64::from(l.percentage_bp))
+    .bind(l.percentage)
     .bind(l.stickiness)
     .bind(l.salt)
     .bind(l.priority)
@@ -181,7 +182,7 @@ pub async fn insert(tx: &mut Tx<'_>, l: NewLaneRow<'_>) -> Result<Lane> {
 pub struct LaneRuleRow<'a> {
     pub selector: &'a str,
     pub targets: &'a [String],
-    pub percentage_bp: u32,
+    pub percentage: Percentage,
     pub priority: i64,
 }
 
@@ -199,7 +200,7 @@ pub async fn update(
     ))
     .bind(r.selector)
     .bind(targets_json(r.targets))
-    .bind(i64::from(r.percentage_bp))
+    .bind(r.percentage)
     .bind(r.priority)
     .bind(id)
     .bind(now)

@@ -2,8 +2,10 @@
 //! evaluations and transitions, and the facts the scheduler judges (the lanes' served sets).
 
 use super::Tx;
-use crate::domain::plan::guard::{LastReport, Served};
-use crate::model::Timestamp;
+use crate::domain::plan::decide::{PlanAction, PlanState};
+use crate::domain::plan::guard::{GuardStatus, LastReport, Served};
+use crate::domain::plan::GuardKind;
+use crate::model::{LaneStatus, Percentage, Timestamp};
 use sqlx::FromRow;
 use sqlx::Result;
 
@@ -18,7 +20,7 @@ pub struct PlanRow {
     pub lane_id: i64,
     pub plan: String,
     pub template: Option<String>,
-    pub state: String,
+    pub state: PlanState,
     pub step: i64,
     /// Milliseconds since the epoch.
     pub step_started_at: i64,
@@ -40,7 +42,7 @@ pub struct NewPlanRow<'a> {
     pub step_event: i64,
     pub created_by: &'a str,
     /// The kind of each guard, in order.
-    pub guards: &'a [&'static str],
+    pub guards: &'a [GuardKind],
 }
 
 /// Stores a new running plan at step 0, each guard "no data" until it is first evaluated.
@@ -48,11 +50,12 @@ pub async fn insert(tx: &mut Tx<'_>, p: NewPlanRow<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO lane_plans (lane_id, plan, template, state, step, step_started_at,
                                  step_event, created_by)
-         VALUES ($1, $2, $3, 'running', 0, $4, $5, $6)",
+         VALUES ($1, $2, $3, $4, 0, $5, $6, $7)",
     )
     .bind(p.lane_id)
     .bind(p.plan)
     .bind(p.template)
+    .bind(PlanState::Running)
     .bind(p.step_started_at)
     .bind(p.step_event)
     .bind(p.created_by)
@@ -61,11 +64,12 @@ pub async fn insert(tx: &mut Tx<'_>, p: NewPlanRow<'_>) -> Result<()> {
     for (i, kind) in p.guards.iter().enumerate() {
         sqlx::query(
             "INSERT INTO plan_guards (lane_id, guard, kind, status, message)
-             VALUES ($1, $2, $3, 'no_data', 'not evaluated yet')",
+             VALUES ($1, $2, $3, $4, 'not evaluated yet')",
         )
         .bind(p.lane_id)
         .bind(i as i64)
         .bind(kind)
+        .bind(GuardStatus::NoData)
         .execute(&mut **tx)
         .await?;
     }
@@ -101,17 +105,18 @@ pub async fn of_scope(
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM lane_plans
           WHERE lane_id IN (SELECT l.id FROM lanes l JOIN configs c ON c.id = l.config_id
-                             WHERE c.namespace_id = $1 AND c.env_id = $2 AND l.status = 'active')"
+                             WHERE c.namespace_id = $1 AND c.env_id = $2 AND l.status = $3)"
     ))
     .bind(namespace_id)
     .bind(env_id)
+    .bind(LaneStatus::Active)
     .fetch_all(db)
     .await
 }
 
 /// Where a plan is after a transition.
 pub struct PlanPosition<'a> {
-    pub state: &'a str,
+    pub state: PlanState,
     pub step: usize,
     pub step_started_at: i64,
     pub paused_at: Option<i64>,
@@ -155,10 +160,11 @@ pub async fn set_waiting_for(
 ) -> Result<()> {
     sqlx::query(
         "UPDATE lane_plans SET waiting_for = $1
-          WHERE lane_id = $2 AND state = 'running' AND waiting_for IS DISTINCT FROM $3",
+          WHERE lane_id = $2 AND state = $3 AND waiting_for IS DISTINCT FROM $4",
     )
     .bind(waiting_for)
     .bind(lane_id)
+    .bind(PlanState::Running)
     .bind(waiting_for)
     .execute(db)
     .await?;
@@ -169,8 +175,8 @@ pub async fn set_waiting_for(
 #[derive(Debug, Clone, FromRow)]
 pub struct GuardRow {
     pub guard: i64,
-    pub kind: String,
-    pub status: String,
+    pub kind: GuardKind,
+    pub status: GuardStatus,
     pub value: Option<f64>,
     pub message: String,
     pub streak: i64,
@@ -193,8 +199,8 @@ pub struct Evaluation<'a> {
     pub lane_id: i64,
     pub step: usize,
     pub guard: usize,
-    pub kind: &'a str,
-    pub status: &'a str,
+    pub kind: GuardKind,
+    pub status: GuardStatus,
     pub value: Option<f64>,
     pub message: &'a str,
     pub streak: u32,
@@ -272,11 +278,13 @@ async fn record_evaluation_within(tx: &mut Tx<'_>, e: &Evaluation<'_>, cap: i64)
 /// turn anyway.
 pub async fn reset_polled_guards(tx: &mut Tx<'_>, lane_id: i64) -> Result<()> {
     sqlx::query(
-        "UPDATE plan_guards SET status = 'no_data', value = NULL, streak = 0,
+        "UPDATE plan_guards SET status = $1, value = NULL, streak = 0,
                 message = 'not evaluated since the step began or the plan resumed', evaluated_at = NULL
-          WHERE lane_id = $1 AND kind <> 'reports'",
+          WHERE lane_id = $2 AND kind <> $3",
     )
+    .bind(GuardStatus::NoData)
     .bind(lane_id)
+    .bind(GuardKind::Reports)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -287,8 +295,8 @@ pub struct EvaluationRow {
     pub id: i64,
     pub step: i64,
     pub guard: i64,
-    pub kind: String,
-    pub status: String,
+    pub kind: GuardKind,
+    pub status: GuardStatus,
     pub value: Option<f64>,
     pub message: String,
     pub at: Timestamp,
@@ -314,12 +322,12 @@ pub async fn evaluations(
 
 pub struct NewTransition<'a> {
     pub lane_id: i64,
-    pub action: &'a str,
+    pub action: PlanAction,
     pub actor: &'a str,
     pub from_step: Option<usize>,
     pub step: usize,
-    pub state: &'a str,
-    pub percentage_bp: u32,
+    pub state: PlanState,
+    pub percentage: Percentage,
     pub reason: Option<&'a str>,
     pub release_event: Option<i64>,
     pub forced: bool,
@@ -337,7 +345,7 @@ pub async fn insert_transition(tx: &mut Tx<'_>, t: NewTransition<'_>) -> Result<
     .bind(t.from_step.map(|s| s as i64))
     .bind(t.step as i64)
     .bind(t.state)
-    .bind(i64::from(t.percentage_bp))
+    .bind(t.percentage)
     .bind(t.reason)
     .bind(t.release_event)
     .bind(i64::from(t.forced))
@@ -349,12 +357,13 @@ pub async fn insert_transition(tx: &mut Tx<'_>, t: NewTransition<'_>) -> Result<
 pub struct TransitionRow {
     pub id: i64,
     pub at: Timestamp,
-    pub action: String,
+    pub action: PlanAction,
     pub actor: String,
     pub from_step: Option<i64>,
     pub step: i64,
-    pub state: String,
-    pub percentage_bp: i64,
+    pub state: PlanState,
+    #[sqlx(rename = "percentage_bp")]
+    pub percentage: Percentage,
     pub reason: Option<String>,
     pub release_event: Option<i64>,
     #[sqlx(try_from = "super::columns::Flag")]
@@ -378,9 +387,10 @@ pub async fn transitions(db: impl super::Executor<'_>, lane_id: i64) -> Result<V
 pub struct LivePlan {
     #[sqlx(flatten)]
     pub row: PlanRow,
-    pub lane_status: String,
+    pub lane_status: LaneStatus,
     pub version: i64,
-    pub percentage_bp: i64,
+    #[sqlx(rename = "percentage_bp")]
+    pub percentage: Percentage,
     pub namespace: String,
     pub env: String,
     pub key: String,
@@ -398,16 +408,20 @@ pub async fn live(db: impl super::Executor<'_>) -> Result<Vec<LivePlan>> {
            JOIN configs c ON c.id = l.config_id
            JOIN namespaces n ON n.id = c.namespace_id
            JOIN environments e ON e.id = c.env_id
-          WHERE p.state IN ('running', 'paused')
+          WHERE p.state IN ($1, $2)
           ORDER BY p.lane_id",
     )
+    .bind(PlanState::Running)
+    .bind(PlanState::Paused)
     .fetch_all(db)
     .await
 }
 
 /// How many plans are running or paused.
 pub async fn count_live(db: impl super::Executor<'_>) -> Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM lane_plans WHERE state IN ('running', 'paused')")
+    sqlx::query_scalar("SELECT count(*) FROM lane_plans WHERE state IN ($1, $2)")
+        .bind(PlanState::Running)
+        .bind(PlanState::Paused)
         .fetch_one(db)
         .await
 }
@@ -491,7 +505,7 @@ mod tests {
                 step_started_at: 0,
                 step_event: 1,
                 created_by: "t",
-                guards: &["prometheus"],
+                guards: &[GuardKind::Prometheus],
             },
         )
         .await
@@ -501,8 +515,8 @@ mod tests {
             lane_id: 7,
             step: 0,
             guard: 0,
-            kind: "prometheus",
-            status: "passing",
+            kind: GuardKind::Prometheus,
+            status: GuardStatus::Passing,
             value: Some(value),
             message: "ok",
             streak: 0,

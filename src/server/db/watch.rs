@@ -126,7 +126,8 @@ pub struct ActiveLane {
     pub version: i64,
     pub selector: String,
     pub targets: super::columns::Targets,
-    pub percentage_bp: i64,
+    #[sqlx(rename = "percentage_bp")]
+    pub percentage: crate::model::Percentage,
     pub stickiness: String,
     pub salt: String,
     pub priority: i64,

@@ -104,7 +104,7 @@ pub struct ConfigState {
 #[derive(Debug, Clone)]
 pub(super) struct RulesLaneMeta {
     pub(super) selector: String,
-    pub(super) percentage: f64,
+    pub(super) percentage: crate::model::Percentage,
 }
 
 /// The version a context gets: from a lane, or the stable release.
@@ -320,9 +320,7 @@ pub(super) async fn load_head(
             version: lane.version,
             selector,
             targets: lane.targets.0,
-            // The table's CHECK constraint keeps it within 0..=10000.
-            percentage_bp: u32::try_from(lane.percentage_bp)
-                .map_err(|_| Error::internal(format!("lane {} has a bad percentage", lane.id)))?,
+            percentage: lane.percentage,
             stickiness: lane.stickiness,
             salt: lane.salt,
             priority: lane.priority,
@@ -330,7 +328,7 @@ pub(super) async fn load_head(
         lanes.push((
             RulesLaneMeta {
                 selector: lane.selector,
-                percentage: lane.percentage_bp as f64 / 100.0,
+                percentage: lane.percentage,
             },
             Served::new(lane.version, lane.checksum, lane.content),
         ));
@@ -379,7 +377,7 @@ mod tests {
                     version,
                     selector: Selector::parse(selector).unwrap(),
                     targets: vec![],
-                    percentage_bp,
+                    percentage: crate::model::Percentage::from_bp(percentage_bp).unwrap(),
                     stickiness: "client_id".into(),
                     salt: "salt".into(),
                     priority: 0,
@@ -391,7 +389,7 @@ mod tests {
                     (
                         RulesLaneMeta {
                             selector: selector.into(),
-                            percentage: bp as f64 / 100.0,
+                            percentage: crate::model::Percentage::from_bp(bp).unwrap(),
                         },
                         served(version),
                     )

@@ -194,7 +194,7 @@ mod tests {
             version,
             selector: String::new(),
             targets: vec![],
-            percentage,
+            percentage: crate::model::Percentage::parse(percentage).unwrap(),
             stickiness: "client_id".into(),
             salt: "s".into(),
             priority: 0,
@@ -272,7 +272,10 @@ mod tests {
     fn a_version_lanes_serve_is_in_those_lanes() {
         let lanes = [lane(4, 3, 25.0), lane(7, 3, 5.0), lane(8, 2, 50.0)];
         let got = states(3, Some(2), &[("stable", 2), ("lane.create", 3)], &lanes);
-        let share = |lane, percentage| LaneShare { lane, percentage };
+        let share = |lane, percentage| LaneShare {
+            lane,
+            percentage: crate::model::Percentage::parse(percentage).unwrap(),
+        };
         assert_eq!(
             got,
             [
@@ -317,7 +320,7 @@ mod tests {
                 VersionState::InLanes {
                     lanes: vec![LaneShare {
                         lane: 4,
-                        percentage: 25.0
+                        percentage: crate::model::Percentage::parse(25.0).unwrap()
                     }]
                 },
                 was(3, 1, true),
@@ -359,7 +362,7 @@ mod tests {
                 VersionState::InLanes {
                     lanes: vec![LaneShare {
                         lane: 9,
-                        percentage: 5.0
+                        percentage: crate::model::Percentage::parse(5.0).unwrap()
                     }]
                 },
                 VersionState::WasInLanes {

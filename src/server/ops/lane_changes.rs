@@ -5,10 +5,12 @@
 
 use super::lookups::{find_version, message_of};
 use crate::domain::audit::AuditAction;
-use crate::domain::lane::{self, LaneRule};
+use crate::domain::lane::LaneRule;
 use crate::domain::selector::Selector;
 use crate::error::quoted;
-use crate::model::{Lane, LaneStatus, LaneUpdate, NewLane, ReleaseEvent, ReleaseKind, Timestamp};
+use crate::model::{
+    Lane, LaneStatus, LaneUpdate, NewLane, Percentage, ReleaseEvent, ReleaseKind, Timestamp,
+};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
 use crate::{Error, Result};
@@ -38,8 +40,8 @@ fn parse_selector(text: &str) -> Result<Selector> {
     })
 }
 
-fn parse_percentage(percentage: f64) -> Result<u32> {
-    lane::parse_percentage(percentage).map_err(|message| Error::invalid("percentage", message))
+fn parse_percentage(percentage: f64) -> Result<Percentage> {
+    Percentage::parse(percentage).map_err(|message| Error::invalid("percentage", message))
 }
 
 /// Trims each target and drops repeats (keeping the first); refuses empty,
@@ -114,7 +116,7 @@ pub(super) struct CheckedLane {
     pub(super) version: i64,
     pub(super) selector: Selector,
     pub(super) targets: Vec<String>,
-    pub(super) percentage_bp: u32,
+    pub(super) percentage: Percentage,
     pub(super) stickiness: String,
     pub(super) priority: i64,
     pub(super) message: String,
@@ -138,7 +140,7 @@ pub(super) fn check_new_lane(new: NewLane) -> Result<CheckedLane> {
         version: new.version,
         selector: parse_selector(new.selector.as_deref().unwrap_or(""))?,
         targets: check_targets(new.targets.unwrap_or_default())?,
-        percentage_bp: parse_percentage(new.percentage)?,
+        percentage: parse_percentage(new.percentage)?,
         stickiness: check_stickiness(new.stickiness)?,
         priority: check_priority(new.priority.unwrap_or(DEFAULT_PRIORITY))?,
         message: message_of(new.message)?,
@@ -152,17 +154,12 @@ impl CheckedLane {
             version: self.version,
             selector: self.selector.clone(),
             targets: self.targets.clone(),
-            percentage_bp: self.percentage_bp,
+            percentage: self.percentage,
             stickiness: self.stickiness.clone(),
             salt,
             priority: self.priority,
         }
     }
-}
-
-/// Stored percentages are whole basis points divided by 100.
-pub(super) fn basis_points(percentage: f64) -> u32 {
-    (percentage * 100.0).round() as u32
 }
 
 /// 400 (field `version`) unless the config has `version`.
@@ -240,9 +237,9 @@ pub(super) fn apply(lane: &Lane, change: &LaneUpdate) -> Result<CheckedLane> {
             Some(targets) => check_targets(targets.clone())?,
             None => lane.targets.clone(),
         },
-        percentage_bp: match change.percentage {
+        percentage: match change.percentage {
             Some(percentage) => parse_percentage(percentage)?,
-            None => basis_points(lane.percentage),
+            None => lane.percentage,
         },
         stickiness: lane.stickiness.clone(),
         priority: match change.priority {
@@ -292,7 +289,7 @@ pub(super) async fn update_in(
         db::lanes::LaneRuleRow {
             selector: &selector,
             targets: &rule.targets,
-            percentage_bp: rule.percentage_bp,
+            percentage: rule.percentage,
             priority: rule.priority,
         },
     )

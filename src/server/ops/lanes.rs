@@ -2,8 +2,7 @@
 //! and the resolution of a context to a version, with its explanation.
 
 use super::lane_changes::{
-    apply, basis_points, check_new_lane, check_version, close_in, find_active, lane_event,
-    update_in, Close,
+    apply, check_new_lane, check_version, close_in, find_active, lane_event, update_in, Close,
 };
 use super::lookups::{find, message_of};
 use crate::domain::audit::AuditAction;
@@ -34,7 +33,7 @@ fn rule_of(lane: &Lane) -> Result<LaneRule> {
         // Stored selectors were parsed before they were stored.
         selector: Selector::parse(&lane.selector).map_err(Error::internal)?,
         targets: lane.targets.clone(),
-        percentage_bp: basis_points(lane.percentage),
+        percentage: lane.percentage,
         stickiness: lane.stickiness.clone(),
         salt: lane.salt.clone(),
         priority: lane.priority,
@@ -191,7 +190,7 @@ pub async fn create(
             version: new.version,
             selector: &selector,
             targets: &new.targets,
-            percentage_bp: new.percentage_bp,
+            percentage: new.percentage,
             stickiness: &new.stickiness,
             salt: &salt,
             priority: new.priority,
@@ -239,7 +238,7 @@ pub async fn create(
     state.hub.publish(&event);
     if choice.is_some() {
         state.metrics.rollout_transition("started");
-        state.rollouts.wake();
+        state.scheduler.wake();
         super::plans::summarize(
             &state.db,
             state.clock.now(),
@@ -276,7 +275,7 @@ pub async fn update(
     state.hub.publish(&event);
     if paused {
         state.metrics.rollout_transition("paused");
-        state.rollouts.wake();
+        state.scheduler.wake();
     }
     super::plans::summarize(
         &state.db,
@@ -334,7 +333,7 @@ async fn close(
             Close::Promote => "completed",
             Close::Abort => "aborted",
         });
-        state.rollouts.wake();
+        state.scheduler.wake();
     }
     Ok(event)
 }
@@ -461,7 +460,7 @@ mod tests {
             version: 2,
             selector: Selector::default(),
             targets: Vec::new(),
-            percentage_bp,
+            percentage: crate::model::Percentage::from_bp(percentage_bp).unwrap(),
             stickiness: "client_id".into(),
             salt: "lane-1".into(),
             priority: 0,

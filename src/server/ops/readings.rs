@@ -4,17 +4,18 @@
 
 use crate::domain::plan::guard::{judge_reports, GuardStatus, Reading};
 use crate::domain::plan::{Guard, Plan};
+use crate::model::LaneStatus;
 use crate::server::clock::timestamp;
 use crate::server::db::{self, plans::LivePlan};
 use crate::server::Core;
-use crate::{Error, Result};
+use crate::Result;
 
 /// The running or paused plan of an active lane, with its lane and config.
 pub async fn live_plan(db: &db::Pool, lane: i64) -> Result<Option<LivePlan>> {
     Ok(db::plans::live(db)
         .await?
         .into_iter()
-        .find(|p| p.row.lane_id == lane && p.lane_status == "active"))
+        .find(|p| p.row.lane_id == lane && p.lane_status == LaneStatus::Active))
 }
 
 /// The `reports` guard of `live` right now (its polled guards as last read), for a person's
@@ -26,7 +27,7 @@ pub async fn readings_now(core: &Core, live: &LivePlan, plan: &Plan) -> Result<V
         readings.push(match guard {
             Guard::Reports(g) => reports(core, live, g).await?,
             _ => match rows.get(i) {
-                Some(row) => reading_of(row)?,
+                Some(row) => reading_of(row),
                 None => not_evaluated(),
             },
         });
@@ -55,8 +56,8 @@ pub async fn reports(
             status: GuardStatus::NoData,
             value: None,
             message: format!(
-                "reports guard: waiting for the lane's slice at {} % to be served",
-                live.percentage_bp as f64 / 100.0
+                "reports guard: waiting for the lane's slice at {} to be served",
+                live.percentage
             ),
             streak: 0,
             applied: None,
@@ -73,19 +74,14 @@ pub async fn reports(
     Ok(judge_reports(guard, live.version, &served))
 }
 
-pub fn status_of(word: &str) -> Result<GuardStatus> {
-    serde_json::from_value(serde_json::Value::String(word.into()))
-        .map_err(|_| Error::internal(format!("unknown guard status {word:?}")))
-}
-
 /// A stored guard reading.
-pub fn reading_of(row: &db::plans::GuardRow) -> Result<Reading> {
-    Ok(Reading {
-        status: status_of(&row.status)?,
+pub fn reading_of(row: &db::plans::GuardRow) -> Reading {
+    Reading {
+        status: row.status,
         value: row.value,
         message: row.message.clone(),
         streak: u32::try_from(row.streak).unwrap_or(0),
         // Stored readings serve polled guards; `reports` is judged afresh when it counts.
         applied: None,
-    })
+    }
 }

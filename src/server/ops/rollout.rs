@@ -117,7 +117,7 @@ mod tests {
             version,
             selector: selector.into(),
             targets: vec![],
-            percentage,
+            percentage: crate::model::Percentage::parse(percentage).unwrap(),
             stickiness: "client_id".into(),
             salt: "s".into(),
             priority: 0,
@@ -158,7 +158,7 @@ mod tests {
             got.lanes,
             [LaneRollout {
                 lane: 2,
-                percentage: 25.0,
+                percentage: crate::model::Percentage::parse(25.0).unwrap(),
                 eligible: 16,
                 group: RolloutGroup {
                     version: 3,

@@ -1,12 +1,10 @@
-//! Rollout templates (docs/plans.md#templates): named plans kept per environment, and the
+//! Plan templates (docs/plans.md#templates): named plans kept per environment, and the
 //! environment's default one. Viewers of an environment read them; its admins change them.
 
 use super::check_name;
 use crate::domain::audit::AuditAction;
 use crate::domain::plan::{check_new_plan, parse_plan, Plan, PlanError};
-use crate::model::{
-    DefaultTemplate, NewRolloutTemplate, PlanSpec, Role, RolloutTemplate, RolloutTemplates,
-};
+use crate::model::{DefaultTemplate, NewPlanTemplate, PlanTemplate, PlanTemplates, Role};
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, templates::TemplateRow};
 use crate::server::Core;
@@ -45,13 +43,13 @@ fn stored_plan(row: &TemplateRow) -> Result<Plan> {
         .map_err(|e| Error::internal(format!("template {:?} is corrupt: {e}", row.name)))
 }
 
-fn template(env: &str, default: Option<&str>, row: TemplateRow) -> Result<RolloutTemplate> {
+fn template(env: &str, default: Option<&str>, row: TemplateRow) -> Result<PlanTemplate> {
     let plan = stored_plan(&row)?;
-    Ok(RolloutTemplate {
+    Ok(PlanTemplate {
         env: env.to_string(),
         default: default == Some(row.name.as_str()),
         name: row.name,
-        plan: PlanSpec::from(&plan.redacted()),
+        plan: plan.redacted(),
         builtin: row.builtin,
         created_by: row.created_by,
         created_at: row.created_at,
@@ -83,7 +81,7 @@ pub async fn plan_of(db: &db::Pool, env: &str, name: &str) -> Result<Plan> {
 
 /// `GET /api/v1/rollout-templates?env=` (viewer of the environment).
 #[tracing::instrument(skip_all)]
-pub async fn list(state: &Core, actor: &Actor, env: &str) -> Result<RolloutTemplates> {
+pub async fn list(state: &Core, actor: &Actor, env: &str) -> Result<PlanTemplates> {
     actor.require(Role::Viewer, crate::model::Scope::env(env))?;
     let (env_id, default) = environment(&state.db, env).await?;
     let templates = db::templates::list(&state.db, env_id)
@@ -91,7 +89,7 @@ pub async fn list(state: &Core, actor: &Actor, env: &str) -> Result<RolloutTempl
         .into_iter()
         .map(|row| template(env, default.as_deref(), row))
         .collect::<Result<Vec<_>>>()?;
-    Ok(RolloutTemplates {
+    Ok(PlanTemplates {
         env: env.to_string(),
         default_template: default,
         templates,
@@ -104,14 +102,13 @@ pub async fn create(
     state: &Core,
     actor: &Actor,
     env: &str,
-    new: NewRolloutTemplate,
-) -> Result<RolloutTemplate> {
+    new: NewPlanTemplate,
+) -> Result<PlanTemplate> {
     require_change(actor, env)?;
     check_name("name", &new.name)?;
     let refused = |e: PlanError| Error::invalid(&e.field, format!("{}: {}", e.field, e.message));
     let plan = parse_plan(&new.plan, "plan").map_err(refused)?;
     check_new_plan(&plan, "plan", state.config.min_probe_interval_secs).map_err(refused)?;
-    let spec = PlanSpec::from(&plan);
     let mut tx = db::begin_write(&state.db).await?;
     let (env_id, default) = environment(&mut *tx, env).await?;
     if db::templates::list(&mut *tx, env_id).await?.len() >= MAX_TEMPLATES {
@@ -123,7 +120,7 @@ pub async fn create(
         &mut tx,
         env_id,
         &new.name,
-        &spec.to_value().to_string(),
+        &serde_json::to_string(&plan).map_err(Error::internal)?,
         &actor.name,
     )
     .await
@@ -138,7 +135,7 @@ pub async fn create(
         state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::TemplateCreate)
             .env(env)
-            .details(json!({ "name": new.name, "plan": PlanSpec::from(&plan.redacted()) })),
+            .details(json!({ "name": new.name, "plan": plan.redacted() })),
     )
     .await?;
     tx.commit().await?;
@@ -176,9 +173,7 @@ pub async fn delete(state: &Core, actor: &Actor, env: &str, name: &str) -> Resul
         state.clock.now(),
         NewEntry::new(&actor.name, AuditAction::TemplateDelete)
             .env(env)
-            .details(
-                json!({ "name": name, "plan": PlanSpec::from(&stored_plan(&row)?.redacted()) }),
-            ),
+            .details(json!({ "name": name, "plan": stored_plan(&row)?.redacted() })),
     )
     .await?;
     tx.commit().await?;
@@ -193,7 +188,7 @@ pub async fn set_default(
     actor: &Actor,
     env: &str,
     body: DefaultTemplate,
-) -> Result<RolloutTemplates> {
+) -> Result<PlanTemplates> {
     require_change(actor, env)?;
     let mut tx = db::begin_write(&state.db).await?;
     let (env_id, before) = environment(&mut *tx, env).await?;

@@ -3,6 +3,7 @@
 //! and templates. Holds are a second or a few, the scheduler ticks every 200 ms.
 
 mod controls;
+mod corrupt;
 mod evidence;
 mod guards;
 mod outbound;

@@ -17,7 +17,7 @@ impl Expected {
             version: lane["version"].as_i64().unwrap(),
             selector: Selector::parse(lane["selector"].as_str().unwrap()).unwrap(),
             targets: serde_json::from_value(lane["targets"].clone()).unwrap(),
-            percentage_bp: (lane["percentage"].as_f64().unwrap() * 100.0).round() as u32,
+            percentage: serde_json::from_value(lane["percentage"].clone()).unwrap(),
             stickiness: lane["stickiness"].as_str().unwrap().into(),
             salt: lane["salt"].as_str().unwrap().into(),
             priority: lane["priority"].as_i64().unwrap(),

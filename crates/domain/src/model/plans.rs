@@ -1,62 +1,13 @@
-//! Rollout plans as the API and the dashboard see them (docs/plans.md): what a plan is
-//! (percentages, not basis points), a lane's plan with its guards and history, templates and
-//! the controls. Shared by both targets: nothing here is server-only.
+//! Rollout plans as the API and the dashboard see them (docs/plans.md): a lane's plan
+//! ([`Plan`], whose JSON is exactly what `POST …/lanes` takes as `plan`) with its guards and
+//! history, templates and the controls. Shared by both targets: nothing here is server-only.
 
 use super::Timestamp;
-use crate::plan::decide::PlanState;
+use crate::percentage::Percentage;
+use crate::plan::decide::{PlanAction, PlanState};
 use crate::plan::guard::GuardStatus;
-use crate::plan::{Finish, Guard, NoDataPolicy, OnFailure, Plan, Step};
+use crate::plan::{GuardKind, Plan};
 use serde::{Deserialize, Serialize};
-
-/// A rollout plan in the API's shape, every default filled in. Its JSON is exactly what
-/// `POST …/lanes` takes as `plan` (see [`PlanSpec::to_value`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlanSpec {
-    pub steps: Vec<PlanStep>,
-    /// `{kind: "reports" | "prometheus" | "webhook", …}` with every field of its kind.
-    pub guards: Vec<Guard>,
-    pub on_failure: OnFailure,
-    pub no_data: NoDataPolicy,
-    pub finish: Finish,
-}
-
-/// One step: the lane's percentage (0.01–100, two decimals) and the least time it is held.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct PlanStep {
-    pub percentage: f64,
-    pub hold_secs: u32,
-}
-
-/// Basis points as the API's percentage.
-pub fn percentage_of(bp: u32) -> f64 {
-    f64::from(bp) / 100.0
-}
-
-impl From<&Plan> for PlanSpec {
-    fn from(plan: &Plan) -> Self {
-        Self {
-            steps: plan
-                .steps
-                .iter()
-                .map(|s: &Step| PlanStep {
-                    percentage: percentage_of(s.percentage_bp),
-                    hold_secs: s.hold_secs,
-                })
-                .collect(),
-            guards: plan.guards.clone(),
-            on_failure: plan.on_failure,
-            no_data: plan.no_data,
-            finish: plan.finish,
-        }
-    }
-}
-
-impl PlanSpec {
-    /// The JSON a request carries as `plan` (what `parse_plan` reads back to the same plan).
-    pub fn to_value(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
-}
 
 /// A lane's plan, in short: shown with the lane in lane listings and config objects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,7 +18,7 @@ pub struct PlanSummary {
     /// How many steps the plan has.
     pub steps: usize,
     /// The current step's percentage.
-    pub percentage: f64,
+    pub percentage: Percentage,
     pub step_started_at: Timestamp,
     /// Of the current step's hold (0 once it is over, and while paused: what it had left).
     pub remaining_secs: u64,
@@ -86,7 +37,7 @@ pub struct PlanSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LanePlan {
     pub lane: i64,
-    pub plan: PlanSpec,
+    pub plan: Plan,
     #[serde(flatten)]
     pub summary: PlanSummary,
     /// One per guard of the plan, in the plan's order.
@@ -100,8 +51,7 @@ pub struct LanePlan {
 pub struct GuardReading {
     /// Its index in the plan's `guards`.
     pub guard: usize,
-    /// `reports`, `prometheus` or `webhook`.
-    pub kind: String,
+    pub kind: GuardKind,
     pub status: GuardStatus,
     /// Failed instances (`reports`), the sample (`prometheus`), the HTTP status (`webhook`).
     pub value: Option<f64>,
@@ -115,8 +65,7 @@ pub struct GuardReading {
 pub struct PlanTransition {
     pub id: i64,
     pub at: Timestamp,
-    /// `start`, `advance`, `pause`, `resume`, `complete` or `abort`.
-    pub action: String,
+    pub action: PlanAction,
     /// `graycast` for the scheduler's own moves, else the person (or token).
     pub actor: String,
     pub from_step: Option<usize>,
@@ -124,7 +73,7 @@ pub struct PlanTransition {
     /// The plan's state after the transition.
     pub state: PlanState,
     /// The lane's percentage after it.
-    pub percentage: f64,
+    pub percentage: Percentage,
     pub reason: Option<String>,
     /// The release event it caused (`lane.update`, `lane.promote`, `lane.abort`), if any.
     pub release_event: Option<i64>,
@@ -158,10 +107,10 @@ pub struct PlanControl {
 
 /// A named plan kept per environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RolloutTemplate {
+pub struct PlanTemplate {
     pub env: String,
     pub name: String,
-    pub plan: PlanSpec,
+    pub plan: Plan,
     /// Shipped with graycast (`canary`, `linear`).
     pub builtin: bool,
     /// The environment's default template (the dashboard preselects it).
@@ -172,17 +121,17 @@ pub struct RolloutTemplate {
 
 /// `GET /api/v1/rollout-templates?env=`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RolloutTemplates {
+pub struct PlanTemplates {
     pub env: String,
     pub default_template: Option<String>,
     /// By name.
-    pub templates: Vec<RolloutTemplate>,
+    pub templates: Vec<PlanTemplate>,
 }
 
 /// Body of `POST /api/v1/rollout-templates?env=`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NewRolloutTemplate {
+pub struct NewPlanTemplate {
     pub name: String,
     pub plan: serde_json::Value,
 }
@@ -196,14 +145,13 @@ pub struct DefaultTemplate {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::plan::{builtin_templates, parse_plan};
 
     #[test]
-    fn a_spec_reads_back_as_the_same_plan() {
+    fn a_plans_json_reads_back_as_the_same_plan() {
         for (_, plan) in builtin_templates() {
-            let spec = PlanSpec::from(&plan);
-            assert_eq!(parse_plan(&spec.to_value(), "plan").unwrap(), plan);
+            let json = serde_json::to_value(&plan).unwrap();
+            assert_eq!(parse_plan(&json, "plan").unwrap(), plan);
         }
         let plan = parse_plan(
             &serde_json::json!({"steps": [{"percentage": 12.34, "hold_secs": 1}], "guards": [
@@ -213,7 +161,7 @@ mod tests {
             "plan",
         )
         .unwrap();
-        let value = PlanSpec::from(&plan).to_value();
+        let value = serde_json::to_value(&plan).unwrap();
         assert_eq!(value["steps"][0]["percentage"], 12.34);
         assert_eq!(value["guards"][1]["kind"], "prometheus");
         assert_eq!(value["guards"][2]["timeout_secs"], 5);

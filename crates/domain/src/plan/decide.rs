@@ -2,49 +2,63 @@
 //! (docs/plans.md#the-decision). The scheduler calls [`decide`] after every event and tick
 //! and carries out the answer; the answer never depends on anything but these facts.
 
-use serde::{Deserialize, Serialize};
-
 use super::guard::{GuardStatus, Reading};
-use super::{show_bp, Finish, NoDataPolicy, OnFailure, Plan};
+use super::{Finish, NoDataPolicy, OnFailure, Plan};
+use crate::percentage::Percentage;
+use crate::words::words;
 
 /// How `waiting_for` begins while a plan waits for the evidence its promotion needs.
 const EVIDENCE: &str = "evidence to promote";
 
-/// A plan's life: `running` → `paused` ⇄ `running` → `completed` | `aborted`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanState {
-    Running,
-    Paused,
-    Completed,
-    Aborted,
+words! {
+    /// A plan's life: `running` → `paused` ⇄ `running` → `completed` | `aborted`.
+    pub enum PlanState {
+        Running = "running",
+        Paused = "paused",
+        Completed = "completed",
+        Aborted = "aborted",
+    }
 }
 
 impl PlanState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlanState::Running => "running",
-            PlanState::Paused => "paused",
-            PlanState::Completed => "completed",
-            PlanState::Aborted => "aborted",
-        }
-    }
-
     /// A plan in this state will never act again.
     pub fn is_final(self) -> bool {
         matches!(self, PlanState::Completed | PlanState::Aborted)
     }
 }
 
-impl std::str::FromStr for PlanState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "running" => Ok(PlanState::Running),
-            "paused" => Ok(PlanState::Paused),
-            "completed" => Ok(PlanState::Completed),
-            "aborted" => Ok(PlanState::Aborted),
-            other => Err(format!("unknown plan state {other:?}")),
+words! {
+    /// What a transition of a plan did (its history, docs/plans.md).
+    pub enum PlanAction {
+        Start = "start",
+        Advance = "advance",
+        Pause = "pause",
+        Resume = "resume",
+        Complete = "complete",
+        Abort = "abort",
+    }
+}
+
+impl PlanAction {
+    /// The state a plan is in after this action.
+    pub fn leads_to(self) -> PlanState {
+        match self {
+            PlanAction::Start | PlanAction::Advance | PlanAction::Resume => PlanState::Running,
+            PlanAction::Pause => PlanState::Paused,
+            PlanAction::Complete => PlanState::Completed,
+            PlanAction::Abort => PlanState::Aborted,
+        }
+    }
+
+    /// The action done, as `/metrics` counts transitions: `started`, `advanced`…
+    pub fn done(self) -> &'static str {
+        match self {
+            PlanAction::Start => "started",
+            PlanAction::Advance => "advanced",
+            PlanAction::Pause => "paused",
+            PlanAction::Resume => "resumed",
+            PlanAction::Complete => "completed",
+            PlanAction::Abort => "aborted",
         }
     }
 }
@@ -59,7 +73,7 @@ pub enum Decision {
     /// Widen the lane to the next step.
     Advance {
         to_step: usize,
-        percentage_bp: u32,
+        percentage: Percentage,
     },
     /// The last step is done: promote the lane, or keep it for a person.
     Complete {
@@ -108,7 +122,7 @@ pub fn decide(
             remaining_secs: secs,
             waiting_for: format!(
                 "holding at {} for {} more",
-                show_bp(plan.steps[step].percentage_bp),
+                plan.steps[step].percentage,
                 human_secs(secs)
             ),
         };
@@ -208,7 +222,7 @@ pub fn next_step(plan: &Plan, step: usize) -> Decision {
     match plan.steps.get(step + 1) {
         Some(next) => Decision::Advance {
             to_step: step + 1,
-            percentage_bp: next.percentage_bp,
+            percentage: next.percentage,
         },
         None => Decision::Complete {
             promote: plan.finish == Finish::Promote,
@@ -274,15 +288,15 @@ mod tests {
         Plan {
             steps: vec![
                 Step {
-                    percentage_bp: 500,
+                    percentage: Percentage::from_bp(500).unwrap(),
                     hold_secs: 600,
                 },
                 Step {
-                    percentage_bp: 2500,
+                    percentage: Percentage::from_bp(2500).unwrap(),
                     hold_secs: 60,
                 },
                 Step {
-                    percentage_bp: 10_000,
+                    percentage: Percentage::from_bp(10_000).unwrap(),
                     hold_secs: 0,
                 },
             ],
@@ -359,7 +373,7 @@ mod tests {
             decide(&canary(), 0, 0, 600_000, &ok),
             Decision::Advance {
                 to_step: 1,
-                percentage_bp: 2500
+                percentage: Percentage::from_bp(2500).unwrap()
             }
         );
         assert_eq!(
@@ -399,7 +413,7 @@ mod tests {
             at(NoDataPolicy::Advance),
             Decision::Advance {
                 to_step: 2,
-                percentage_bp: 10_000
+                percentage: Percentage::from_bp(10_000).unwrap()
             }
         );
         assert_eq!(
@@ -490,7 +504,7 @@ mod tests {
             decide(&advancing, 1, 0, 60_000, &[applied(NONE, 0)]),
             Decision::Advance {
                 to_step: 2,
-                percentage_bp: 10_000
+                percentage: Percentage::from_bp(10_000).unwrap()
             },
             "it still widens"
         );

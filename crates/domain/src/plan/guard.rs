@@ -4,14 +4,16 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{EmptyResult, PrometheusGuard, ReportsGuard, WebhookGuard};
+use super::{EmptyResult, GuardKind, PrometheusGuard, ReportsGuard, WebhookGuard};
+use crate::words::words;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GuardStatus {
-    Passing,
-    Failing,
-    NoData,
+words! {
+    /// What a guard says at one evaluation.
+    pub enum GuardStatus {
+        Passing = "passing",
+        Failing = "failing",
+        NoData = "no_data",
+    }
 }
 
 /// One evaluation of one guard.
@@ -211,7 +213,7 @@ pub fn substitute(query: &str, vars: &[(&str, &str)]) -> String {
 
 /// A polled guard after one more evaluation: `bad` is why it counted toward `failures`.
 fn polled(
-    kind: &str,
+    kind: GuardKind,
     failures: u32,
     previous_streak: u32,
     value: Option<f64>,
@@ -236,7 +238,12 @@ fn polled(
 
 /// A polled guard whose probe was skipped this interval because `max_in_flight` probes were
 /// already running on the server: no data (never a failure), its streak kept.
-pub fn skipped(kind: &str, failures: u32, previous_streak: u32, max_in_flight: usize) -> Reading {
+pub fn skipped(
+    kind: GuardKind,
+    failures: u32,
+    previous_streak: u32,
+    max_in_flight: usize,
+) -> Reading {
     let mut message = format!(
         "{kind} guard: not probed this time: {max_in_flight} probes were running on the server, \
          the most it runs at once"
@@ -286,7 +293,13 @@ pub fn judge_prometheus(guard: &PrometheusGuard, previous_streak: u32, sample: &
             ),
             streak,
         ),
-        outcome => polled("prometheus", guard.failures, streak, value, outcome),
+        outcome => polled(
+            GuardKind::Prometheus,
+            guard.failures,
+            streak,
+            value,
+            outcome,
+        ),
     }
 }
 
@@ -342,7 +355,13 @@ pub fn judge_webhook(guard: &WebhookGuard, previous_streak: u32, answer: &HookAn
             ),
             previous_streak,
         ),
-        outcome => polled("webhook", guard.failures, previous_streak, value, outcome),
+        outcome => polled(
+            GuardKind::Webhook,
+            guard.failures,
+            previous_streak,
+            value,
+            outcome,
+        ),
     }
 }
 
@@ -622,14 +641,14 @@ mod tests {
 
     #[test]
     fn a_skipped_probe_is_no_data_and_keeps_the_streak() {
-        let fresh = skipped("webhook", 3, 0, 64);
+        let fresh = skipped(GuardKind::Webhook, 3, 0, 64);
         assert_eq!((fresh.status, fresh.streak), (GuardStatus::NoData, 0));
         assert_eq!(
             fresh.message,
             "webhook guard: not probed this time: 64 probes were running on the server, the most it runs at once"
         );
         assert!(!fresh.is_suspect());
-        let suspect = skipped("prometheus", 3, 2, 64);
+        let suspect = skipped(GuardKind::Prometheus, 3, 2, 64);
         assert_eq!((suspect.status, suspect.streak), (GuardStatus::NoData, 2));
         assert!(suspect.is_suspect());
         assert!(suspect

@@ -6,12 +6,14 @@
 
 pub mod decide;
 pub mod guard;
+mod parse;
 pub mod probe;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
-use super::lane::parse_percentage;
+use crate::percentage::Percentage;
+use crate::words::words;
+pub use parse::parse_plan;
 
 /// At most this many steps in a plan.
 pub const MAX_STEPS: usize = 20;
@@ -41,49 +43,53 @@ pub struct Plan {
     pub finish: Finish,
 }
 
-/// One step: the lane's percentage (basis points) and how long it is held at least.
+/// One step: the lane's percentage and how long it is held at least.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
-    pub percentage_bp: u32,
+    pub percentage: Percentage,
     pub hold_secs: u32,
 }
 
-/// What a failing guard does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnFailure {
-    #[default]
-    Abort,
-    Pause,
+words! {
+    /// What a failing guard does.
+    #[derive(Default)]
+    pub enum OnFailure {
+        #[default]
+        Abort = "abort",
+        Pause = "pause",
+    }
 }
 
-/// What happens when a hold is over and some guard still has no data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoDataPolicy {
-    #[default]
-    Wait,
-    Advance,
-    Abort,
+words! {
+    /// What happens when a hold is over and some guard still has no data.
+    #[derive(Default)]
+    pub enum NoDataPolicy {
+        #[default]
+        Wait = "wait",
+        Advance = "advance",
+        Abort = "abort",
+    }
 }
 
-/// What happens after the last step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Finish {
-    #[default]
-    Hold,
-    Promote,
+words! {
+    /// What happens after the last step.
+    #[derive(Default)]
+    pub enum Finish {
+        #[default]
+        Hold = "hold",
+        Promote = "promote",
+    }
 }
 
-/// How a Prometheus guard treats an empty result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EmptyResult {
-    #[default]
-    Wait,
-    Pass,
-    Fail,
+words! {
+    /// How a Prometheus guard treats an empty result.
+    #[derive(Default)]
+    pub enum EmptyResult {
+        #[default]
+        Wait = "wait",
+        Pass = "pass",
+        Fail = "fail",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,13 +132,21 @@ pub struct WebhookGuard {
     pub quote_body: bool,
 }
 
+words! {
+    /// A guard's kind: its `kind` in a plan, and in its readings and evaluations.
+    pub enum GuardKind {
+        Reports = "reports",
+        Prometheus = "prometheus",
+        Webhook = "webhook",
+    }
+}
+
 impl Guard {
-    /// The word the API and the dashboard use for this guard's kind.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> GuardKind {
         match self {
-            Guard::Reports(_) => "reports",
-            Guard::Prometheus(_) => "prometheus",
-            Guard::Webhook(_) => "webhook",
+            Guard::Reports(_) => GuardKind::Reports,
+            Guard::Prometheus(_) => GuardKind::Prometheus,
+            Guard::Webhook(_) => GuardKind::Webhook,
         }
     }
 
@@ -207,317 +221,6 @@ fn refuse<T>(field: impl Into<String>, message: impl Into<String>) -> Checked<T>
         field: field.into(),
         message: message.into(),
     })
-}
-
-/// Checks a plan as a client sent it (the JSON of docs/plans.md); `at` names
-/// where it sits in the request, e.g. `plan`. Every default docs/plans.md names is filled in.
-pub fn parse_plan(value: &Value, at: &str) -> Checked<Plan> {
-    let mut fields = Object::new(value, at, "a plan")?;
-    fields.allow(&["steps", "guards", "on_failure", "no_data", "finish"])?;
-    let steps = parse_steps(fields.required("steps")?, &format!("{at}.steps"))?;
-    let guards = match fields.get("guards") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => {
-            if items.len() > MAX_GUARDS {
-                return refuse(
-                    format!("{at}.guards"),
-                    format!(
-                        "a plan has at most {MAX_GUARDS} guards, not {}",
-                        items.len()
-                    ),
-                );
-            }
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, g)| parse_guard(g, &format!("{at}.guards[{i}]")))
-                .collect::<Checked<_>>()?
-        }
-        Some(_) => return refuse(format!("{at}.guards"), "expected a list of guards"),
-    };
-    Ok(Plan {
-        steps,
-        guards,
-        on_failure: fields.word("on_failure", &["abort", "pause"])?,
-        no_data: fields.word("no_data", &["wait", "advance", "abort"])?,
-        finish: fields.word("finish", &["hold", "promote"])?,
-    })
-}
-
-fn parse_steps(value: &Value, at: &str) -> Checked<Vec<Step>> {
-    let Value::Array(items) = value else {
-        return refuse(at, "expected a list of steps");
-    };
-    if items.is_empty() || items.len() > MAX_STEPS {
-        return refuse(
-            at,
-            format!("a plan has 1 to {MAX_STEPS} steps, not {}", items.len()),
-        );
-    }
-    let mut steps: Vec<Step> = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let at = format!("{at}[{i}]");
-        let mut fields = Object::new(item, &at, "a step")?;
-        fields.allow(&["percentage", "hold_secs"])?;
-        let percentage = fields.number("percentage")?.unwrap_or(f64::NAN);
-        let field = format!("{at}.percentage");
-        if percentage.is_nan() {
-            return refuse(field, "every step needs a percentage (0.01 to 100)");
-        }
-        let percentage_bp = parse_percentage(percentage).or_else(|e| refuse(&field, e))?;
-        if percentage_bp == 0 {
-            return refuse(field, "a step's percentage is at least 0.01");
-        }
-        if let Some(previous) = steps.last() {
-            if percentage_bp <= previous.percentage_bp {
-                return refuse(
-                    field,
-                    format!(
-                        "percentages must increase from step to step; {} follows {}",
-                        show_bp(percentage_bp),
-                        show_bp(previous.percentage_bp)
-                    ),
-                );
-            }
-        }
-        let hold_secs = fields.whole("hold_secs", 0, MAX_HOLD_SECS)?.unwrap_or(0);
-        steps.push(Step {
-            percentage_bp,
-            hold_secs,
-        });
-    }
-    Ok(steps)
-}
-
-fn parse_guard(value: &Value, at: &str) -> Checked<Guard> {
-    let mut fields = Object::new(value, at, "a guard")?;
-    let kind = match fields.get("kind") {
-        Some(Value::String(kind)) => kind.clone(),
-        Some(_) => {
-            return refuse(
-                format!("{at}.kind"),
-                "expected reports, prometheus or webhook",
-            )
-        }
-        None => {
-            return refuse(
-                format!("{at}.kind"),
-                "every guard needs a kind: reports, prometheus or webhook",
-            )
-        }
-    };
-    match kind.as_str() {
-        "reports" => {
-            fields.allow(&[
-                "kind",
-                "max_failed",
-                "max_failed_ratio",
-                "min_applied_ratio",
-                "min_instances",
-            ])?;
-            Ok(Guard::Reports(ReportsGuard {
-                max_failed: fields.whole("max_failed", 0, u32::MAX)?.unwrap_or(0),
-                max_failed_ratio: fields.ratio("max_failed_ratio")?.unwrap_or(0.0),
-                min_applied_ratio: fields.ratio("min_applied_ratio")?.unwrap_or(1.0),
-                min_instances: fields.whole("min_instances", 0, u32::MAX)?.unwrap_or(1),
-            }))
-        }
-        "prometheus" => {
-            fields.allow(&[
-                "kind",
-                "url",
-                "query",
-                "min",
-                "max",
-                "interval_secs",
-                "failures",
-                "no_data",
-            ])?;
-            let url = fields.url("url")?;
-            let query = match fields.get("query") {
-                Some(Value::String(q)) if !q.trim().is_empty() && q.len() <= MAX_QUERY_LEN => {
-                    q.clone()
-                }
-                Some(Value::String(q)) if !q.trim().is_empty() => {
-                    return refuse(
-                        format!("{at}.query"),
-                        format!("a query has at most {MAX_QUERY_LEN} characters"),
-                    )
-                }
-                _ => {
-                    return refuse(
-                        format!("{at}.query"),
-                        "a prometheus guard needs a PromQL query",
-                    )
-                }
-            };
-            let min = fields.number("min")?;
-            let max = fields.number("max")?;
-            match (min, max) {
-                (None, None) => {
-                    return refuse(
-                        format!("{at}.max"),
-                        "a prometheus guard needs max, min or both",
-                    )
-                }
-                (Some(min), Some(max)) if min > max => {
-                    return refuse(format!("{at}.min"), format!("min {min} is above max {max}"))
-                }
-                _ => {}
-            }
-            Ok(Guard::Prometheus(PrometheusGuard {
-                url,
-                query,
-                min,
-                max,
-                interval_secs: fields
-                    .whole("interval_secs", 1, MAX_INTERVAL_SECS)?
-                    .unwrap_or(30),
-                failures: fields.whole("failures", 1, MAX_FAILURES)?.unwrap_or(2),
-                no_data: fields.word("no_data", &["wait", "pass", "fail"])?,
-            }))
-        }
-        "webhook" => {
-            fields.allow(&[
-                "kind",
-                "url",
-                "interval_secs",
-                "failures",
-                "timeout_secs",
-                "quote_body",
-            ])?;
-            Ok(Guard::Webhook(WebhookGuard {
-                url: fields.url("url")?,
-                interval_secs: fields
-                    .whole("interval_secs", 1, MAX_INTERVAL_SECS)?
-                    .unwrap_or(30),
-                failures: fields.whole("failures", 1, MAX_FAILURES)?.unwrap_or(2),
-                timeout_secs: fields
-                    .whole("timeout_secs", 1, MAX_TIMEOUT_SECS)?
-                    .unwrap_or(5),
-                quote_body: fields.flag("quote_body")?.unwrap_or(false),
-            }))
-        }
-        other => refuse(
-            format!("{at}.kind"),
-            format!("unknown guard kind {other:?}; use reports, prometheus or webhook"),
-        ),
-    }
-}
-
-/// A JSON object being checked field by field, each error naming `at.field`.
-struct Object<'a> {
-    map: &'a Map<String, Value>,
-    at: &'a str,
-}
-
-impl<'a> Object<'a> {
-    fn new(value: &'a Value, at: &'a str, what: &str) -> Checked<Self> {
-        match value {
-            Value::Object(map) => Ok(Self { map, at }),
-            _ => refuse(at, format!("expected {what} (a JSON object)")),
-        }
-    }
-
-    fn field(&self, name: &str) -> String {
-        format!("{}.{name}", self.at)
-    }
-
-    fn get(&self, name: &str) -> Option<&'a Value> {
-        self.map.get(name)
-    }
-
-    fn required(&self, name: &str) -> Checked<&'a Value> {
-        match self.map.get(name) {
-            Some(v) if !v.is_null() => Ok(v),
-            _ => refuse(self.field(name), "this field is required"),
-        }
-    }
-
-    /// Refuses any field not in `known`, so a typo is not silently a default.
-    fn allow(&mut self, known: &[&str]) -> Checked<()> {
-        match self.map.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(unknown) => refuse(
-                self.field(unknown),
-                format!("unknown field; expected one of: {}", known.join(", ")),
-            ),
-            None => Ok(()),
-        }
-    }
-
-    fn number(&self, name: &str) -> Checked<Option<f64>> {
-        match self.map.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => match n.as_f64() {
-                Some(x) if x.is_finite() => Ok(Some(x)),
-                _ => refuse(self.field(name), "expected a finite number"),
-            },
-            Some(_) => refuse(self.field(name), "expected a number"),
-        }
-    }
-
-    fn whole(&self, name: &str, low: u32, high: u32) -> Checked<Option<u32>> {
-        let out_of_range = || {
-            refuse(
-                self.field(name),
-                format!("expected a whole number from {low} to {high}"),
-            )
-        };
-        match self.map.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => match n.as_u64() {
-                Some(x) if x >= u64::from(low) && x <= u64::from(high) => Ok(Some(x as u32)),
-                _ => out_of_range(),
-            },
-            Some(_) => out_of_range(),
-        }
-    }
-
-    fn flag(&self, name: &str) -> Checked<Option<bool>> {
-        match self.map.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => refuse(self.field(name), "expected true or false"),
-        }
-    }
-
-    fn ratio(&self, name: &str) -> Checked<Option<f64>> {
-        match self.number(name)? {
-            Some(x) if !(0.0..=1.0).contains(&x) => refuse(
-                self.field(name),
-                format!("{x} is not a ratio; use a number from 0 to 1"),
-            ),
-            x => Ok(x),
-        }
-    }
-
-    /// One of `words` (the first is the default), turned into `T` through serde.
-    fn word<T: serde::de::DeserializeOwned>(&self, name: &str, words: &[&str]) -> Checked<T> {
-        let word = match self.map.get(name) {
-            None | Some(Value::Null) => words[0],
-            Some(Value::String(w)) if words.contains(&w.as_str()) => w.as_str(),
-            Some(_) => {
-                return refuse(
-                    self.field(name),
-                    format!("expected one of: {}", words.join(", ")),
-                )
-            }
-        };
-        serde_json::from_value(Value::String(word.to_string()))
-            .or_else(|e| refuse(self.field(name), e.to_string()))
-    }
-
-    /// An absolute `http://` or `https://` URL with a host, no spaces, bounded.
-    fn url(&self, name: &str) -> Checked<String> {
-        let Some(Value::String(url)) = self.map.get(name) else {
-            return refuse(
-                self.field(name),
-                "this guard needs a url (http:// or https://)",
-            );
-        };
-        check_url(url).or_else(|why| refuse(self.field(name), why))?;
-        Ok(url.clone())
-    }
 }
 
 /// A guard's URL (also the "test query now" one): absolute `http://` or `https://` with a host,
@@ -680,20 +383,10 @@ pub fn check_new_plan(plan: &Plan, at: &str, min_interval_secs: u32) -> Checked<
     Ok(())
 }
 
-/// `2500` → `25 %`, `1234` → `12.34 %`.
-pub fn show_bp(bp: u32) -> String {
-    let (whole, hundredths) = (bp / 100, bp % 100);
-    match hundredths {
-        0 => format!("{whole} %"),
-        h if h % 10 == 0 => format!("{whole}.{} %", h / 10),
-        h => format!("{whole}.{h:02} %"),
-    }
-}
-
 /// The plans every new database ships as templates (docs/plans.md#templates).
 pub fn builtin_templates() -> Vec<(&'static str, Plan)> {
     let step = |percent: u32, hold_secs| Step {
-        percentage_bp: percent * 100,
+        percentage: Percentage::from_bp(percent * 100).expect("at most 100 %"),
         hold_secs,
     };
     // Every step waits for the lane's instances to apply the version (and a promotion needs it).
@@ -732,7 +425,7 @@ pub fn builtin_templates() -> Vec<(&'static str, Plan)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn error(plan: Value) -> (String, String) {
         let e = parse_plan(&plan, "plan").unwrap_err();
@@ -752,11 +445,11 @@ mod tests {
             Plan {
                 steps: vec![
                     Step {
-                        percentage_bp: 500,
+                        percentage: Percentage::from_bp(500).unwrap(),
                         hold_secs: 0
                     },
                     Step {
-                        percentage_bp: 10_000,
+                        percentage: Percentage::ALL,
                         hold_secs: 60
                     }
                 ],
@@ -961,7 +654,7 @@ mod tests {
             let steps: Vec<Value> = plan
                 .steps
                 .iter()
-                .map(|s| json!({"percentage": f64::from(s.percentage_bp) / 100.0, "hold_secs": s.hold_secs}))
+                .map(|s| json!({"percentage": s.percentage, "hold_secs": s.hold_secs}))
                 .collect();
             let reparsed = parse_plan(
                 &json!({"steps": steps, "finish": json["finish"], "on_failure": json["on_failure"],
@@ -982,7 +675,7 @@ mod tests {
             canary
                 .steps
                 .iter()
-                .map(|s| s.percentage_bp)
+                .map(|s| s.percentage.bp())
                 .collect::<Vec<_>>(),
             [500, 2500, 10_000]
         );
@@ -1142,14 +835,5 @@ mod tests {
             plan.evidence_guards().map(|(i, _)| i).collect::<Vec<_>>(),
             [2]
         );
-    }
-
-    #[test]
-    fn basis_points_read_as_percentages() {
-        assert_eq!(show_bp(2500), "25 %");
-        assert_eq!(show_bp(1234), "12.34 %");
-        assert_eq!(show_bp(1250), "12.5 %");
-        assert_eq!(show_bp(1), "0.01 %");
-        assert_eq!(show_bp(10_000), "100 %");
     }
 }

@@ -5,15 +5,17 @@
 
 use super::lane_changes::{self, Close};
 use super::lookups::{find, message_of, MAX_MESSAGE_CHARS};
-use super::readings::{self, status_of};
+use super::readings;
 use crate::domain::audit::AuditAction;
 use crate::domain::plan::decide::{
-    human_secs, may_advance, next_step, remaining_ms, resumed_step_start, Decision, PlanState,
+    human_secs, may_advance, next_step, remaining_ms, resumed_step_start, Decision, PlanAction,
+    PlanState,
 };
-use crate::domain::plan::{check_new_plan, parse_plan, show_bp, Plan, PlanError};
+use crate::domain::plan::{check_new_plan, parse_plan, Plan, PlanError};
 use crate::model::{
-    percentage_of, AttachPlan, ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneUpdate,
-    PlanControl, PlanSpec, PlanSummary, PlanTransition, ReleaseEvent, ReleaseKind, Role, Timestamp,
+    AttachPlan, ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneStatus, LaneUpdate,
+    Percentage, PlanControl, PlanSummary, PlanTransition, ReleaseEvent, ReleaseKind, Role,
+    Timestamp,
 };
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, plans::PlanRow};
@@ -45,26 +47,29 @@ pub struct PlanChoice {
 impl PlanChoice {
     /// The plan as views and the audit show it: credentials in guard URLs hidden. The stored
     /// plan keeps them (see [`start_in`]).
-    pub fn spec(&self) -> PlanSpec {
-        PlanSpec::from(&self.plan.redacted())
+    pub fn spec(&self) -> Plan {
+        self.plan.redacted()
     }
 
     /// The percentage a lane with this plan starts at: the first step's. A percentage given as
     /// well (not `NaN`) must be that one.
     pub fn start_percentage(&self, given: f64) -> Result<f64> {
-        let first = percentage_of(self.plan.steps[0].percentage_bp);
-        if given.is_nan() || (given - first).abs() < 1e-9 {
-            Ok(first)
+        let first = self.first_percentage();
+        if given.is_nan() || (given - first.as_f64()).abs() < 1e-9 {
+            Ok(first.as_f64())
         } else {
             Err(Error::invalid(
                 "percentage",
                 format!(
-                    "A lane with a plan starts at the plan's first step ({}), not at {given} %; \
-                     leave percentage out.",
-                    show_bp(self.plan.steps[0].percentage_bp)
+                    "A lane with a plan starts at the plan's first step ({first}), not at \
+                     {given} %; leave percentage out."
                 ),
             ))
         }
+    }
+
+    fn first_percentage(&self) -> Percentage {
+        self.plan.steps[0].percentage
     }
 }
 
@@ -111,12 +116,11 @@ pub async fn choose(
 }
 
 /// A stored plan, read back (it was checked before it was stored).
-pub fn load(row: &PlanRow) -> Result<(Plan, PlanState)> {
+pub fn load(row: &PlanRow) -> Result<Plan> {
     let value: Value = serde_json::from_str(&row.plan)
         .map_err(|e| Error::internal(format!("plan of lane {} is corrupt: {e}", row.lane_id)))?;
     let plan = parse_plan(&value, "plan")
         .map_err(|e| Error::internal(format!("plan of lane {} is corrupt: {e}", row.lane_id)))?;
-    let state = row.state.parse().map_err(Error::internal)?;
     if row.step as usize >= plan.steps.len() || row.step < 0 {
         return Err(Error::internal(format!(
             "plan of lane {} is at step {} of {}",
@@ -125,7 +129,19 @@ pub fn load(row: &PlanRow) -> Result<(Plan, PlanState)> {
             plan.steps.len()
         )));
     }
-    Ok((plan, state))
+    Ok(plan)
+}
+
+/// The audit action of a plan's transition.
+fn audited(action: PlanAction) -> AuditAction {
+    match action {
+        PlanAction::Start => AuditAction::RolloutStart,
+        PlanAction::Advance => AuditAction::RolloutAdvance,
+        PlanAction::Pause => AuditAction::RolloutPause,
+        PlanAction::Resume => AuditAction::RolloutResume,
+        PlanAction::Complete => AuditAction::RolloutComplete,
+        PlanAction::Abort => AuditAction::RolloutAbort,
+    }
 }
 
 fn audit_entry(actor: &Actor, action: AuditAction, path: &ConfigPath) -> NewEntry {
@@ -153,13 +169,13 @@ pub async fn start_in(
     choice: &PlanChoice,
     event: i64,
 ) -> Result<()> {
-    let kinds: Vec<&'static str> = choice.plan.guards.iter().map(|g| g.kind()).collect();
+    let kinds: Vec<_> = choice.plan.guards.iter().map(|g| g.kind()).collect();
     db::plans::insert(
         tx,
         db::plans::NewPlanRow {
             lane_id: lane.id,
             // The real plan, credentials included: its probes need them.
-            plan: &PlanSpec::from(&choice.plan).to_value().to_string(),
+            plan: &serde_json::to_string(&choice.plan).map_err(Error::internal)?,
             template: choice.template.as_deref(),
             step_started_at: at.unix_ms(),
             step_event: event,
@@ -168,17 +184,17 @@ pub async fn start_in(
         },
     )
     .await?;
-    let first = choice.plan.steps[0].percentage_bp;
+    let first = choice.first_percentage();
     db::plans::insert_transition(
         tx,
         db::plans::NewTransition {
             lane_id: lane.id,
-            action: "start",
+            action: PlanAction::Start,
             actor: &actor.name,
             from_step: None,
             step: 0,
-            state: "running",
-            percentage_bp: first,
+            state: PlanAction::Start.leads_to(),
+            percentage: first,
             reason: None,
             release_event: Some(event),
             forced: false,
@@ -188,9 +204,9 @@ pub async fn start_in(
     db::audit::record(
         tx,
         at,
-        audit_entry(actor, AuditAction::RolloutStart, path).details(json!({
+        audit_entry(actor, audited(PlanAction::Start), path).details(json!({
             "lane": lane.id, "version": lane.version, "plan": choice.spec(),
-            "template": choice.template, "percentage": percentage_of(first),
+            "template": choice.template, "percentage": first,
             "release_event": event,
         })),
     )
@@ -211,12 +227,11 @@ pub async fn person_took_over(
     let Some(row) = db::plans::find(&mut **tx, lane.id).await? else {
         return Ok(false);
     };
-    let (_, plan_state) = load(&row)?;
-    if plan_state != PlanState::Running {
+    if row.state != PlanState::Running {
         return Ok(false);
     }
     let reason = format!(
-        "{} set the lane's percentage to {} % by hand; the plan is paused (a person took over)",
+        "{} set the lane's percentage to {} by hand; the plan is paused (a person took over)",
         actor.name, lane.percentage
     );
     let now = at.unix_ms();
@@ -226,7 +241,7 @@ pub async fn person_took_over(
         at,
         lane.id,
         db::plans::PlanPosition {
-            state: "paused",
+            state: PlanState::Paused,
             step,
             step_started_at: row.step_started_at,
             paused_at: Some(now),
@@ -240,9 +255,8 @@ pub async fn person_took_over(
         tx,
         actor,
         &row,
-        "pause",
+        PlanAction::Pause,
         step,
-        "paused",
         lane,
         Some(&reason),
         Some(event),
@@ -251,7 +265,7 @@ pub async fn person_took_over(
     db::audit::record(
         tx,
         at,
-        audit_entry(actor, AuditAction::RolloutPause, path).details(json!({
+        audit_entry(actor, audited(PlanAction::Pause), path).details(json!({
             "lane": lane.id, "step": step, "reason": reason, "release_event": event,
         })),
     )
@@ -264,9 +278,8 @@ async fn transition(
     tx: &mut db::Tx<'_>,
     actor: &Actor,
     row: &PlanRow,
-    action: &str,
+    action: PlanAction,
     step: usize,
-    state: &str,
     lane: &Lane,
     reason: Option<&str>,
     event: Option<i64>,
@@ -279,8 +292,8 @@ async fn transition(
             actor: &actor.name,
             from_step: Some(row.step as usize),
             step,
-            state,
-            percentage_bp: lane_changes::basis_points(lane.percentage),
+            state: action.leads_to(),
+            percentage: lane.percentage,
             reason,
             release_event: event,
             forced: false,
@@ -303,21 +316,16 @@ pub async fn lane_closed(
     let Some(row) = db::plans::find(&mut **tx, lane.id).await? else {
         return Ok(false);
     };
-    let (_, plan_state) = load(&row)?;
-    if plan_state.is_final() {
+    if row.state.is_final() {
         return Ok(false);
     }
-    let (state, action, audit, reason) = match how {
+    let (action, reason) = match how {
         Close::Promote => (
-            "completed",
-            "complete",
-            AuditAction::RolloutComplete,
+            PlanAction::Complete,
             format!("{} promoted the lane", actor.name),
         ),
         Close::Abort => (
-            "aborted",
-            "abort",
-            AuditAction::RolloutAbort,
+            PlanAction::Abort,
             format!("{} aborted the lane", actor.name),
         ),
     };
@@ -327,7 +335,7 @@ pub async fn lane_closed(
         at,
         lane.id,
         db::plans::PlanPosition {
-            state,
+            state: action.leads_to(),
             step,
             step_started_at: row.step_started_at,
             paused_at: None,
@@ -343,7 +351,6 @@ pub async fn lane_closed(
         &row,
         action,
         step,
-        state,
         lane,
         Some(&reason),
         Some(event),
@@ -352,7 +359,7 @@ pub async fn lane_closed(
     db::audit::record(
         tx,
         at,
-        audit_entry(actor, audit, path).details(json!({
+        audit_entry(actor, audited(action), path).details(json!({
             "lane": lane.id, "step": step, "reason": reason, "release_event": event,
         })),
     )
@@ -361,8 +368,8 @@ pub async fn lane_closed(
 }
 
 /// The summary of a stored plan at `now`.
-fn summary(row: &PlanRow, plan: &Plan, state: PlanState, now: i64) -> PlanSummary {
-    let step = row.step as usize;
+fn summary(row: &PlanRow, plan: &Plan, now: i64) -> PlanSummary {
+    let (step, state) = (row.step as usize, row.state);
     let remaining = match (state, row.paused_at) {
         (PlanState::Running, _) => remaining_ms(plan, step, row.step_started_at, now),
         (PlanState::Paused, Some(paused_at)) => {
@@ -374,13 +381,13 @@ fn summary(row: &PlanRow, plan: &Plan, state: PlanState, now: i64) -> PlanSummar
         state,
         step,
         steps: plan.steps.len(),
-        percentage: percentage_of(plan.steps[step].percentage_bp),
+        percentage: plan.steps[step].percentage,
         step_started_at: crate::server::clock::timestamp(row.step_started_at),
         remaining_secs: (remaining as u64).div_ceil(1000),
         waiting_for: match state {
             PlanState::Running if remaining > 0 => Some(format!(
                 "holding at {} for {} more",
-                show_bp(plan.steps[step].percentage_bp),
+                plan.steps[step].percentage,
                 human_secs((remaining as u64).div_ceil(1000))
             )),
             PlanState::Running => row.waiting_for.clone(),
@@ -401,8 +408,8 @@ pub async fn summarize(db: &db::Pool, now: Timestamp, lanes: &mut [Lane]) -> Res
     let mut conn = db.acquire().await?;
     for lane in lanes.iter_mut() {
         if let Some(row) = db::plans::find(&mut *conn, lane.id).await? {
-            let (plan, state) = load(&row)?;
-            lane.plan = Some(summary(&row, &plan, state, now));
+            let plan = load(&row)?;
+            lane.plan = Some(summary(&row, &plan, now));
         }
     }
     Ok(())
@@ -412,44 +419,40 @@ pub async fn summarize(db: &db::Pool, now: Timestamp, lanes: &mut [Lane]) -> Res
 async fn show(state: &Core, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
     let mut conn = state.db.acquire().await?;
     let row = plan_row(&mut *conn, path, lane).await?;
-    let (plan, plan_state) = load(&row)?;
+    let plan = load(&row)?;
     let guards = db::plans::guards(&mut *conn, lane)
         .await?
         .into_iter()
-        .map(|g| {
-            Ok(GuardReading {
-                guard: g.guard as usize,
-                kind: g.kind,
-                status: status_of(&g.status)?,
-                value: g.value,
-                message: g.message,
-                evaluated_at: g.evaluated_at,
-            })
+        .map(|g| GuardReading {
+            guard: g.guard as usize,
+            kind: g.kind,
+            status: g.status,
+            value: g.value,
+            message: g.message,
+            evaluated_at: g.evaluated_at,
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
     let history = db::plans::transitions(&mut *conn, lane)
         .await?
         .into_iter()
-        .map(|t| {
-            Ok(PlanTransition {
-                id: t.id,
-                at: t.at,
-                action: t.action,
-                actor: t.actor,
-                from_step: t.from_step.map(|s| s as usize),
-                step: t.step as usize,
-                state: t.state.parse().map_err(Error::internal)?,
-                percentage: t.percentage_bp as f64 / 100.0,
-                reason: t.reason,
-                release_event: t.release_event,
-                forced: t.forced,
-            })
+        .map(|t| PlanTransition {
+            id: t.id,
+            at: t.at,
+            action: t.action,
+            actor: t.actor,
+            from_step: t.from_step.map(|s| s as usize),
+            step: t.step as usize,
+            state: t.state,
+            percentage: t.percentage,
+            reason: t.reason,
+            release_event: t.release_event,
+            forced: t.forced,
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
     Ok(LanePlan {
         lane,
-        plan: PlanSpec::from(&plan.redacted()),
-        summary: summary(&row, &plan, plan_state, state.clock.now_ms()),
+        plan: plan.redacted(),
+        summary: summary(&row, &plan, state.clock.now_ms()),
         guards,
         history,
     })
@@ -509,8 +512,8 @@ pub async fn attach(
              new lane for another plan."
         )));
     }
-    let first = choice.plan.steps[0].percentage_bp;
-    let event = if lane_changes::basis_points(lane.percentage) == first {
+    let first = choice.first_percentage();
+    let event = if lane.percentage == first {
         lane_changes::lane_event(
             &mut tx,
             actor,
@@ -522,7 +525,7 @@ pub async fn attach(
         .await?
     } else {
         let change = LaneUpdate {
-            percentage: Some(percentage_of(first)),
+            percentage: Some(first.as_f64()),
             message: Some(message.clone()),
             ..LaneUpdate::default()
         };
@@ -534,8 +537,8 @@ pub async fn attach(
     start_in(&mut tx, at, actor, path, &lane, &choice, event.id).await?;
     tx.commit().await?;
     state.hub.publish(&event);
-    state.metrics.rollout_transition("started");
-    state.rollouts.wake();
+    state.metrics.rollout_transition(PlanAction::Start.done());
+    state.scheduler.wake();
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
@@ -584,12 +587,11 @@ pub async fn resume(
     check_lane(state, path, lane.0).await?;
     let mut tx = db::begin_write(&state.db).await?;
     let row = plan_row(&mut *tx, path, lane.0).await?;
-    let (plan, plan_state) = load(&row)?;
-    let Some(paused_at) = row.paused_at.filter(|_| plan_state == PlanState::Paused) else {
+    let plan = load(&row)?;
+    let Some(paused_at) = row.paused_at.filter(|_| row.state == PlanState::Paused) else {
         return Err(Error::conflict(format!(
             "The plan of lane {} is {}; only a paused plan resumes.",
-            lane.0,
-            plan_state.as_str()
+            lane.0, row.state
         )));
     };
     let config = find(&mut tx, path).await?;
@@ -608,7 +610,7 @@ pub async fn resume(
         at,
         lane.0,
         db::plans::PlanPosition {
-            state: "running",
+            state: PlanAction::Resume.leads_to(),
             step,
             step_started_at: started,
             paused_at: None,
@@ -624,9 +626,8 @@ pub async fn resume(
         &mut tx,
         actor,
         &row,
-        "resume",
+        PlanAction::Resume,
         step,
-        "running",
         &current,
         Some(&reason),
         None,
@@ -635,16 +636,16 @@ pub async fn resume(
     db::audit::record(
         &mut tx,
         at,
-        audit_entry(actor, AuditAction::RolloutResume, path).details(json!({
+        audit_entry(actor, audited(PlanAction::Resume), path).details(json!({
             "lane": lane.0, "step": step, "reason": reason,
             "remaining_secs": (remaining_ms(&plan, step, started, now) as u64).div_ceil(1000),
         })),
     )
     .await?;
     tx.commit().await?;
-    state.metrics.rollout_transition("resumed");
-    state.rollouts.forget_probes(lane.0);
-    state.rollouts.wake();
+    state.metrics.rollout_transition(PlanAction::Resume.done());
+    state.scheduler.forget_probes(lane.0);
+    state.scheduler.wake();
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
@@ -673,7 +674,7 @@ pub async fn advance(
                 lane.0
             ))
         })?;
-    let (plan, _) = load(&live.row)?;
+    let plan = load(&live.row)?;
     if !control.force {
         state.instances.flush().await?;
         let readings = readings::readings_now(state, &live, &plan).await?;
@@ -759,12 +760,12 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("percentage"));
     }
 
-    fn row(state: &str, paused_at: Option<i64>, waiting_for: Option<&str>) -> PlanRow {
+    fn row(state: PlanState, paused_at: Option<i64>, waiting_for: Option<&str>) -> PlanRow {
         PlanRow {
             lane_id: 1,
             plan: String::new(),
             template: Some("canary".into()),
-            state: state.into(),
+            state,
             step: 1,
             step_started_at: 1_000_000,
             paused_at,
@@ -779,14 +780,9 @@ mod tests {
     fn summaries_count_the_hold_down_and_stop_the_clock_while_paused() {
         let p =
             plan(json!([{"percentage": 5, "hold_secs": 10}, {"percentage": 25, "hold_secs": 60}]));
-        let running = summary(
-            &row("running", None, None),
-            &p,
-            PlanState::Running,
-            1_030_500,
-        );
+        let running = summary(&row(PlanState::Running, None, None), &p, 1_030_500);
         assert_eq!(running.remaining_secs, 30);
-        assert_eq!(running.percentage, 25.0);
+        assert_eq!(running.percentage.as_f64(), 25.0);
         assert_eq!(
             running.waiting_for.as_deref(),
             Some("holding at 25 % for 30 s more")
@@ -796,17 +792,19 @@ mod tests {
             crate::server::clock::timestamp(1_000_000)
         );
         let paused = summary(
-            &row("paused", Some(1_010_000), None),
+            &row(PlanState::Paused, Some(1_010_000), None),
             &p,
-            PlanState::Paused,
             9_000_000,
         );
         assert_eq!(paused.remaining_secs, 50);
         assert_eq!(paused.waiting_for, None);
         let waiting = summary(
-            &row("running", None, Some("reports guard: waiting for reports")),
+            &row(
+                PlanState::Running,
+                None,
+                Some("reports guard: waiting for reports"),
+            ),
             &p,
-            PlanState::Running,
             2_000_000,
         );
         assert_eq!(waiting.remaining_secs, 0);

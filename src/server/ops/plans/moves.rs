@@ -30,11 +30,11 @@ pub async fn carry_out(
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, path).await?;
     let row = plan_row(&mut *tx, path, lane_id).await?;
-    let (plan, plan_state) = load(&row)?;
-    if row.step as usize != m.step || !m.allowed.contains(&plan_state) {
+    let plan = load(&row)?;
+    if row.step as usize != m.step || !m.allowed.contains(&row.state) {
         return Err(Error::conflict(format!(
             "The plan of lane {lane_id} is {} at step {}; the move was decided at step {}.",
-            plan_state.as_str(),
+            row.state,
             row.step + 1,
             m.step + 1
         )));
@@ -43,23 +43,18 @@ pub async fn carry_out(
     let now = at.unix_ms();
     let step = m.step;
     let steps = plan.steps.len();
-    let position = |state: &'static str, step, started, paused_at, event, reason| {
+    let position = |state: PlanState, step, started, paused_at, event, reason| {
         (state, step, started, paused_at, event, reason)
     };
-    let (event, (new_state, new_step, started, paused_at, step_event, reason), action, audit, to) =
+    let (event, (new_state, new_step, started, paused_at, step_event, reason), action) =
         match m.decision {
             Decision::Advance {
                 to_step,
-                percentage_bp,
+                percentage,
             } => {
-                let reason = format!(
-                    "{}; step {} of {steps}: {}",
-                    m.why,
-                    to_step + 1,
-                    show_bp(*percentage_bp)
-                );
+                let reason = format!("{}; step {} of {steps}: {}", m.why, to_step + 1, percentage);
                 let change = LaneUpdate {
-                    percentage: Some(percentage_of(*percentage_bp)),
+                    percentage: Some(percentage.as_f64()),
                     message: Some(fit(&format!("rollout plan: {reason}"))),
                     ..LaneUpdate::default()
                 };
@@ -69,10 +64,15 @@ pub async fn carry_out(
                 let id = event.id;
                 (
                     Some(event),
-                    position("running", *to_step, now, None, Some(id), Some(reason)),
-                    "advance",
-                    AuditAction::RolloutAdvance,
-                    "advanced",
+                    position(
+                        PlanState::Running,
+                        *to_step,
+                        now,
+                        None,
+                        Some(id),
+                        Some(reason),
+                    ),
+                    PlanAction::Advance,
                 )
             }
             Decision::Complete { promote } => {
@@ -100,16 +100,14 @@ pub async fn carry_out(
                 (
                     event,
                     position(
-                        "completed",
+                        PlanState::Completed,
                         step,
                         row.step_started_at,
                         None,
                         id,
                         Some(reason),
                     ),
-                    "complete",
-                    AuditAction::RolloutComplete,
-                    "completed",
+                    PlanAction::Complete,
                 )
             }
             Decision::Abort { reason } => {
@@ -127,31 +125,27 @@ pub async fn carry_out(
                 (
                     Some(event),
                     position(
-                        "aborted",
+                        PlanState::Aborted,
                         step,
                         row.step_started_at,
                         None,
                         Some(id),
                         Some(reason.clone()),
                     ),
-                    "abort",
-                    AuditAction::RolloutAbort,
-                    "aborted",
+                    PlanAction::Abort,
                 )
             }
             Decision::Pause { reason } => (
                 None,
                 position(
-                    "paused",
+                    PlanState::Paused,
                     step,
                     row.step_started_at,
                     Some(now),
                     None,
                     Some(reason.clone()),
                 ),
-                "pause",
-                AuditAction::RolloutPause,
-                "paused",
+                PlanAction::Pause,
             ),
             Decision::Wait { .. } => unreachable!("waiting was answered above"),
         };
@@ -171,9 +165,9 @@ pub async fn carry_out(
         },
     )
     .await?;
-    let percentage_bp = match m.decision {
-        Decision::Advance { percentage_bp, .. } => *percentage_bp,
-        _ => plan.steps[step].percentage_bp,
+    let percentage = match m.decision {
+        Decision::Advance { percentage, .. } => *percentage,
+        _ => plan.steps[step].percentage,
     };
     db::plans::insert_transition(
         &mut tx,
@@ -184,7 +178,7 @@ pub async fn carry_out(
             from_step: Some(step),
             step: new_step,
             state: new_state,
-            percentage_bp,
+            percentage,
             reason: Some(&reason),
             release_event: event.as_ref().map(|e| e.id),
             forced: m.forced,
@@ -194,9 +188,9 @@ pub async fn carry_out(
     db::audit::record(
         &mut tx,
         at,
-        audit_entry(actor, audit, path).details(json!({
+        audit_entry(actor, audited(action), path).details(json!({
             "lane": lane_id, "from_step": step, "step": new_step,
-            "percentage": percentage_of(percentage_bp), "reason": reason,
+            "percentage": percentage, "reason": reason,
             "forced": m.forced, "release_event": event.as_ref().map(|e| e.id),
         })),
     )
@@ -205,41 +199,45 @@ pub async fn carry_out(
     if let Some(event) = &event {
         state.hub.publish(event);
     }
-    state.metrics.rollout_transition(to);
-    state.rollouts.forget_probes(lane_id);
-    state.rollouts.wake();
+    state.metrics.rollout_transition(action.done());
+    state.scheduler.forget_probes(lane_id);
+    state.scheduler.wake();
     // Live views of the scope (the dashboard's instances stream) hear of the plan's move.
     state
         .instances
         .changed(&crate::model::EnvPath::new(&path.namespace, &path.env));
-    tracing::info!(lane = lane_id, action, reason = %reason, "rollout plan moved");
+    tracing::info!(lane = lane_id, action = action.as_str(), reason = %reason, "rollout plan moved");
     Ok(event)
 }
 
 /// Ends a plan whose lane was closed without it (a config deletion closes its lanes).
-pub async fn end_orphan(state: &Core, path: &ConfigPath, lane_id: i64, status: &str) -> Result<()> {
+pub async fn end_orphan(
+    state: &Core,
+    path: &ConfigPath,
+    lane_id: i64,
+    status: LaneStatus,
+) -> Result<()> {
     let at = state.clock.now();
     let mut tx = db::begin_write(&state.db).await?;
     let Some(row) = db::plans::find(&mut *tx, lane_id).await? else {
         return Ok(());
     };
-    let (_, plan_state) = load(&row)?;
-    if plan_state.is_final() {
+    if row.state.is_final() {
         return Ok(());
     }
     let reason = format!("the lane was {status} outside the plan");
     let step = row.step as usize;
-    let state_word = if status == "promoted" {
-        "completed"
+    let action = if status == LaneStatus::Promoted {
+        PlanAction::Complete
     } else {
-        "aborted"
+        PlanAction::Abort
     };
     db::plans::set_position(
         &mut tx,
         at,
         lane_id,
         db::plans::PlanPosition {
-            state: state_word,
+            state: action.leads_to(),
             step,
             step_started_at: row.step_started_at,
             paused_at: None,
@@ -249,21 +247,17 @@ pub async fn end_orphan(state: &Core, path: &ConfigPath, lane_id: i64, status: &
         },
     )
     .await?;
-    let (plan, _) = load(&row)?;
+    let plan = load(&row)?;
     db::plans::insert_transition(
         &mut tx,
         db::plans::NewTransition {
             lane_id,
-            action: if state_word == "completed" {
-                "complete"
-            } else {
-                "abort"
-            },
+            action,
             actor: SCHEDULER,
             from_step: Some(step),
             step,
-            state: state_word,
-            percentage_bp: plan.steps[step].percentage_bp,
+            state: action.leads_to(),
+            percentage: plan.steps[step].percentage,
             reason: Some(&reason),
             release_event: None,
             forced: false,
@@ -273,25 +267,11 @@ pub async fn end_orphan(state: &Core, path: &ConfigPath, lane_id: i64, status: &
     db::audit::record(
         &mut tx,
         at,
-        audit_entry(
-            &scheduler(),
-            if state_word == "completed" {
-                AuditAction::RolloutComplete
-            } else {
-                AuditAction::RolloutAbort
-            },
-            path,
-        )
-        .details(json!({ "lane": lane_id, "step": step, "reason": reason })),
+        audit_entry(&scheduler(), audited(action), path)
+            .details(json!({ "lane": lane_id, "step": step, "reason": reason })),
     )
     .await?;
     tx.commit().await?;
-    state
-        .metrics
-        .rollout_transition(if state_word == "completed" {
-            "completed"
-        } else {
-            "aborted"
-        });
+    state.metrics.rollout_transition(action.done());
     Ok(())
 }

@@ -1,8 +1,8 @@
-//! The rollout scheduler (docs/plans.md): one task per serving process that drives every
+//! The plan scheduler (docs/plans.md): one task per serving process that drives every
 //! running plan. It ticks every `--plan-tick-ms` and wakes at once when something a plan
 //! depends on happened: the instance registry wrote reports or served versions
 //! ([`crate::server::instances::Instances::flushed`]), a lane or plan changed, or a guard
-//! probe answered ([`Rollouts::wake`]). A failed report therefore aborts its lane within the
+//! probe answered ([`Scheduler::wake`]). A failed report therefore aborts its lane within the
 //! registry's flush delay (≤ 1.3 s) plus one evaluation.
 //!
 //! Each turn, for every running plan: its guards are read ([`evaluate`]), the pure
@@ -19,7 +19,7 @@ mod evaluate;
 mod probes;
 
 use crate::domain::plan::decide::{decide, Decision, PlanState};
-use crate::model::ConfigPath;
+use crate::model::{ConfigPath, LaneStatus};
 use crate::server::db;
 use crate::server::node::{Lease, SoleNode};
 use crate::server::ops::plans::{self as plan_ops, Move};
@@ -33,7 +33,7 @@ use tokio::sync::Notify;
 /// Whether this node may drive plans now.
 ///
 /// The scheduler's handle, kept in the [`Core`].
-pub struct Rollouts {
+pub struct Scheduler {
     tick: Duration,
     wake: Notify,
     lease: Box<dyn Lease>,
@@ -42,7 +42,7 @@ pub struct Rollouts {
     stored: Mutex<HashMap<(i64, usize), evaluate::Stored>>,
 }
 
-impl Rollouts {
+impl Scheduler {
     pub fn new(tick: Duration) -> Self {
         Self::with_lease(tick, Box::new(SoleNode))
     }
@@ -88,25 +88,22 @@ pub fn spawn(core: &Arc<Core>) {
                 return;
             };
             if *closing.borrow() {
-                core.rollouts.lease.give_up().await;
+                core.scheduler.lease.give_up().await;
                 return;
             }
-            if core.rollouts.lease.held().await {
+            if core.scheduler.lease.held().await {
                 if let Err(e) = turn(&core).await {
-                    tracing::error!(
-                        error = e.detail(),
-                        "the rollout scheduler cannot read plans"
-                    );
+                    tracing::error!(error = e.detail(), "the plan scheduler cannot read plans");
                 }
             }
-            let rollouts = core.rollouts.clone();
+            let scheduler = core.scheduler.clone();
             let instances = core.instances.clone();
             let clock = core.clock.clone();
             drop(core);
             tokio::select! {
                 // A manual clock moved past a hold's end wakes it too.
-                _ = clock.sleep(rollouts.tick) => {}
-                _ = rollouts.wake.notified() => {}
+                _ = clock.sleep(scheduler.tick) => {}
+                _ = scheduler.wake.notified() => {}
                 _ = instances.flushed().notified() => {}
                 _ = closing.changed() => {}
             }
@@ -120,10 +117,10 @@ async fn turn(core: &Arc<Core>) -> Result<()> {
     core.metrics.set_rollouts_active(plans.len());
     let running: Vec<i64> = plans
         .iter()
-        .filter(|p| p.row.state == "running" && p.lane_status == "active")
+        .filter(|p| p.row.state == PlanState::Running && p.lane_status == LaneStatus::Active)
         .map(|p| p.row.lane_id)
         .collect();
-    core.rollouts
+    core.scheduler
         .probes
         .lock()
         .expect("probes lock")
@@ -152,11 +149,11 @@ async fn turn(core: &Arc<Core>) -> Result<()> {
 async fn drive(core: &Arc<Core>, live: &db::plans::LivePlan) -> Result<()> {
     let path = ConfigPath::new(&live.namespace, &live.env, &live.key);
     let lane = live.row.lane_id;
-    if live.lane_status != "active" {
-        return plan_ops::end_orphan(core, &path, lane, &live.lane_status).await;
+    if live.lane_status != LaneStatus::Active {
+        return plan_ops::end_orphan(core, &path, lane, live.lane_status).await;
     }
-    let (plan, state) = plan_ops::load(&live.row)?;
-    if state != PlanState::Running {
+    let plan = plan_ops::load(&live.row)?;
+    if live.row.state != PlanState::Running {
         return Ok(());
     }
     probes::start_due(core, live, &plan);

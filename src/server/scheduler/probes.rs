@@ -5,7 +5,7 @@
 //! server's places in flight ([`crate::server::probe::Prober::try_slot`]) while it runs; when
 //! none is free it is skipped for that interval, which reads as no data.
 
-use super::Rollouts;
+use super::Scheduler;
 use crate::domain::plan::guard::{substitute, HookAnswer, Sample};
 use crate::domain::plan::{Guard, Plan};
 use crate::server::db::plans::LivePlan;
@@ -47,7 +47,7 @@ impl Slots {
     }
 }
 
-impl Rollouts {
+impl Scheduler {
     /// The latest answer of guard `guard` of `lane`'s plan, if one came at `step` since the
     /// last turn.
     pub(super) fn take_answer(&self, lane: i64, guard: usize, step: usize) -> Option<Answer> {
@@ -72,7 +72,7 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
         };
         let interval = interval.max(min_interval);
         let place = {
-            let mut slots = core.rollouts.probes.lock().expect("probes lock");
+            let mut slots = core.scheduler.probes.lock().expect("probes lock");
             let slot = slots.0.entry((lane, i)).or_insert(Slot {
                 step,
                 due: now,
@@ -110,9 +110,9 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
             ("version", live.version.to_string()),
         ];
         let prober = core.prober.clone();
-        let rollouts = core.rollouts.clone();
+        let scheduler = core.scheduler.clone();
         let guard = guard.clone();
-        let percentage = live.percentage_bp as f64 / 100.0;
+        let percentage = live.percentage;
         let body = json!({
             "namespace": live.namespace, "env": live.env, "key": live.key, "lane": lane,
             "version": live.version, "step": step, "percentage": percentage,
@@ -145,7 +145,7 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
             // The request (and its connection) is gone: the place is free for another probe.
             drop(place);
             {
-                let mut slots = rollouts.probes.lock().expect("probes lock");
+                let mut slots = scheduler.probes.lock().expect("probes lock");
                 match slots.0.get_mut(&(lane, i)) {
                     Some(slot) if slot.step == step => {
                         slot.running = false;
@@ -155,7 +155,7 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
                     _ => return,
                 }
             }
-            rollouts.wake();
+            scheduler.wake();
         });
     }
 }

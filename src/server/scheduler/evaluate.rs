@@ -7,8 +7,8 @@
 //! and otherwise every [`REFRESH`], so a steady guard costs one row update per half minute.
 
 use super::probes::Answer;
-use crate::domain::plan::guard::{judge_prometheus, judge_webhook, skipped, GuardStatus, Reading};
-use crate::domain::plan::{Guard, Plan};
+use crate::domain::plan::guard::{judge_prometheus, judge_webhook, skipped, Reading};
+use crate::domain::plan::{Guard, GuardKind, Plan};
 use crate::server::db::{self, plans::LivePlan};
 use crate::server::ops::readings::{not_evaluated, reading_of, reports};
 use crate::server::Core;
@@ -30,10 +30,10 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
     let step = live.row.step as usize;
     let rows = db::plans::guards(&core.db, lane).await?;
     let mut readings = Vec::with_capacity(plan.guards.len());
-    let mut to_store: Vec<(usize, &'static str, Reading)> = Vec::new();
+    let mut to_store: Vec<(usize, GuardKind, Reading)> = Vec::new();
     for (i, guard) in plan.guards.iter().enumerate() {
         let previous = match rows.get(i) {
-            Some(row) => reading_of(row)?,
+            Some(row) => reading_of(row),
             None => not_evaluated(),
         };
         let mut store = |reading: Reading| {
@@ -43,7 +43,7 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
         let reading = match guard {
             Guard::Reports(g) => {
                 let reading = reports(core, live, g).await?;
-                let mut stored = core.rollouts.stored.lock().expect("stored lock");
+                let mut stored = core.scheduler.stored.lock().expect("stored lock");
                 let due = match stored.get(&(lane, i)) {
                     Some(s) => s.reading != reading || s.at.elapsed() >= REFRESH,
                     None => {
@@ -63,7 +63,7 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
                     reading
                 }
             }
-            Guard::Prometheus(g) => match core.rollouts.take_answer(lane, i, step) {
+            Guard::Prometheus(g) => match core.scheduler.take_answer(lane, i, step) {
                 Some(Answer::Sample(sample)) => {
                     store(judge_prometheus(g, previous.streak, &sample))
                 }
@@ -75,7 +75,7 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
                 )),
                 _ => previous,
             },
-            Guard::Webhook(g) => match core.rollouts.take_answer(lane, i, step) {
+            Guard::Webhook(g) => match core.scheduler.take_answer(lane, i, step) {
                 Some(Answer::Hook(answer)) => store(judge_webhook(g, previous.streak, &answer)),
                 Some(Answer::Skipped) => store(skipped(
                     guard.kind(),
@@ -92,15 +92,14 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
         let at = core.clock.now();
         let mut tx = db::begin_write(&core.db).await?;
         for (guard, kind, reading) in &to_store {
-            let status = status_word(reading.status);
             db::plans::record_evaluation(
                 &mut tx,
                 &db::plans::Evaluation {
                     lane_id: lane,
                     step,
                     guard: *guard,
-                    kind,
-                    status,
+                    kind: *kind,
+                    status: reading.status,
                     value: reading.value,
                     message: &reading.message,
                     streak: reading.streak,
@@ -112,16 +111,8 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
         tx.commit().await?;
         for (_, kind, reading) in &to_store {
             core.metrics
-                .guard_evaluated(kind, status_word(reading.status));
+                .guard_evaluated(kind.as_str(), reading.status.as_str());
         }
     }
     Ok(readings)
-}
-
-pub fn status_word(status: GuardStatus) -> &'static str {
-    match status {
-        GuardStatus::Passing => "passing",
-        GuardStatus::Failing => "failing",
-        GuardStatus::NoData => "no_data",
-    }
 }
