@@ -313,101 +313,132 @@ fn ms(d: Duration) -> f64 {
 async fn main() {
     let args = parse_args();
     let dir = tempfile::tempdir().expect("temp dir");
+    let (pool, count) = open(&args, dir.path()).await;
+    let cases: Vec<(&str, AuditQuery)> = text_cases(count)
+        .into_iter()
+        .chain(filter_cases())
+        .collect();
+    time_searches(&pool, &cases, args.runs).await;
+    if args.explain && db::Engine::of(&pool) == db::Engine::Sqlite {
+        print_plan(&pool).await;
+    }
+    pool.close().await;
+}
+
+/// Opens the database (`--database-url`, `--db`, or one in `dir`), fills it
+/// up to `--entries` and says how many it holds; returns that count.
+async fn open(args: &Args, dir: &std::path::Path) -> (db::Pool, i64) {
     let path = args
         .db
         .clone()
-        .unwrap_or_else(|| format!("{}/audit-bench.db", dir.path().display()));
+        .unwrap_or_else(|| format!("{}/audit-bench.db", dir.display()));
     let url = args
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{path}"));
     let pool = db::connect(&url).await.expect("database opens");
-    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
+    let existing = count_entries(&pool).await;
     if existing < args.entries as i64 {
         generate(&pool, args.entries - existing as u64).await;
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
+    let count = count_entries(&pool).await;
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     println!(
         "database: {url} ({count} audit entries, {:.0} MiB on disk for SQLite)",
         bytes as f64 / 1048576.0
     );
+    (pool, count)
+}
 
-    let q = |text: &str| AuditQuery {
+async fn count_entries(pool: &db::Pool) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit")
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+/// A search for `text`, with no filter.
+fn matching(text: &str) -> AuditQuery {
+    AuditQuery {
         q: Some(text.into()),
         ..AuditQuery::default()
-    };
-    let cases: Vec<(&str, AuditQuery)> = vec![
-        ("q=latency (common word)", q("latency")),
-        ("q=timeout (common word)", q("timeout")),
-        ("q=zanzibar (rare word)", q(RARE_WORD)),
+    }
+}
+
+/// The searches with a text (`q`), alone and with each filter; `count`: the
+/// entries in the database (page 2 starts in the middle).
+fn text_cases(count: i64) -> Vec<(&'static str, AuditQuery)> {
+    vec![
+        ("q=latency (common word)", matching("latency")),
+        ("q=timeout (common word)", matching("timeout")),
+        ("q=zanzibar (rare word)", matching(RARE_WORD)),
         (
             "q=hotfix checkout lat (3 words, prefix)",
-            q("hotfix checkout lat"),
+            matching("hotfix checkout lat"),
         ),
-        ("q=OPS-4242 (ticket, rare)", q("OPS-4242")),
+        ("q=OPS-4242 (ticket, rare)", matching("OPS-4242")),
         (
             "q=latency + env=prod",
             AuditQuery {
                 env: Some("prod".into()),
-                ..q("latency")
+                ..matching("latency")
             },
         ),
         (
             "q=latency + actor=user07",
             AuditQuery {
                 actor: Some("user07".into()),
-                ..q("latency")
+                ..matching("latency")
             },
         ),
         (
             "q=rollback + action=release.rollback",
             AuditQuery {
                 action: Some("release.rollback".into()),
-                ..q("rollback")
+                ..matching("rollback")
             },
         ),
         (
             "q=freeze + namespace=fraud-service",
             AuditQuery {
                 namespace: Some("fraud-service".into()),
-                ..q("freeze")
+                ..matching("freeze")
             },
         ),
         (
             "q=latency + since 2025-12-01",
             AuditQuery {
                 since: Some("2025-12-01".into()),
-                ..q("latency")
+                ..matching("latency")
             },
         ),
         (
             "q=latency, page 2 (before_id)",
             AuditQuery {
                 before_id: Some(count / 2),
-                ..q("latency")
+                ..matching("latency")
             },
         ),
         (
             "q=latency + actor=nobody (no match at all)",
             AuditQuery {
                 actor: Some("nobody".into()),
-                ..q("latency")
+                ..matching("latency")
             },
         ),
         (
             "q=latency + until 2025-02-01 (oldest month)",
             AuditQuery {
                 until: Some("2025-02-01".into()),
-                ..q("latency")
+                ..matching("latency")
             },
         ),
+    ]
+}
+
+/// The searches with filters only.
+fn filter_cases() -> Vec<(&'static str, AuditQuery)> {
+    vec![
         ("no q, no filter", AuditQuery::default()),
         (
             "no q, actor=user42",
@@ -446,26 +477,18 @@ async fn main() {
                 ..AuditQuery::default()
             },
         ),
-    ];
+    ]
+}
 
+/// Times the first page of each case, `runs` times, and prints the table.
+async fn time_searches(pool: &db::Pool, cases: &[(&str, AuditQuery)], runs: usize) {
     println!(
         "{:<44} {:>8} {:>9} {:>9}",
         "first page (50 entries) of", "found", "p50 ms", "max ms"
     );
     let (mut worst_text, mut worst) = (Duration::ZERO, Duration::ZERO);
-    for (name, query) in &cases {
-        let mut times = Vec::with_capacity(args.runs);
-        let mut found = 0;
-        for _ in 0..args.runs {
-            let t = Instant::now();
-            let page = db::audit::search(&pool, query, None, None)
-                .await
-                .expect("search");
-            times.push(t.elapsed());
-            found = page.entries.len();
-        }
-        times.sort();
-        let (p50, max) = (times[times.len() / 2], times[times.len() - 1]);
+    for (name, query) in cases {
+        let (found, p50, max) = time_search(pool, query, runs).await;
         if query.q.is_some() {
             worst_text = worst_text.max(max);
         }
@@ -477,19 +500,40 @@ async fn main() {
         ms(worst_text),
         ms(worst)
     );
+}
 
-    if args.explain && db::Engine::of(&pool) == db::Engine::Sqlite {
-        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-            "EXPLAIN QUERY PLAN SELECT a.id FROM audit_search s JOIN audit a ON a.id = s.rowid
-             WHERE audit_search MATCH '\"latency\"*' AND a.env = 'prod' ORDER BY s.rowid DESC LIMIT 51",
-        )
-        .fetch_all(&pool)
-        .await
-        .expect("plan");
-        println!("plan of a filtered full-text search:");
-        for (_, _, _, detail) in plan {
-            println!("  {detail}");
-        }
+/// The first page of `query`, `runs` times: the entries it holds, and the
+/// median and slowest time.
+async fn time_search(
+    pool: &db::Pool,
+    query: &AuditQuery,
+    runs: usize,
+) -> (usize, Duration, Duration) {
+    let mut times = Vec::with_capacity(runs);
+    let mut found = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let page = db::audit::search(pool, query, None, None)
+            .await
+            .expect("search");
+        times.push(t.elapsed());
+        found = page.entries.len();
     }
-    pool.close().await;
+    times.sort();
+    (found, times[times.len() / 2], times[times.len() - 1])
+}
+
+/// The query plan of a filtered full-text search (SQLite).
+async fn print_plan(pool: &db::Pool) {
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT a.id FROM audit_search s JOIN audit a ON a.id = s.rowid
+             WHERE audit_search MATCH '\"latency\"*' AND a.env = 'prod' ORDER BY s.rowid DESC LIMIT 51",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("plan");
+    println!("plan of a filtered full-text search:");
+    for (_, _, _, detail) in plan {
+        println!("  {detail}");
+    }
 }

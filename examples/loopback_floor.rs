@@ -47,110 +47,29 @@ struct Args {
 
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let mut senders = Vec::with_capacity(args.streams);
-    let mut receivers = Vec::with_capacity(args.streams);
-    for _ in 0..args.streams {
-        let receiver = TcpStream::connect(addr)?;
-        let (sender, _) = listener.accept()?;
-        sender.set_nodelay(true)?;
-        sender.set_nonblocking(true)?;
-        receiver.set_nonblocking(true)?;
-        senders.push(sender);
-        receivers.push(mio::net::TcpStream::from_std(receiver));
-    }
-    // Messages received so far, and when the last one was.
-    let received = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    let last_ns = Arc::new(AtomicUsize::new(0));
-    let mut poll = mio::Poll::new()?;
-    for (i, receiver) in receivers.iter_mut().enumerate() {
-        poll.registry()
-            .register(receiver, mio::Token(i), mio::Interest::READABLE)?;
-    }
-    {
-        let (received, last_ns) = (received.clone(), last_ns.clone());
-        let message = args.bytes;
-        let nap = Duration::from_micros(args.reader_nap_us);
-        std::thread::spawn(move || {
-            let mut events = mio::Events::with_capacity(1024);
-            let mut buf = vec![0u8; 16 * 1024];
-            let mut partial = vec![0usize; receivers.len()];
-            loop {
-                if !nap.is_zero() {
-                    std::thread::sleep(nap);
-                }
-                if poll.poll(&mut events, None).is_err() {
-                    return;
-                }
-                for event in events.iter() {
-                    let i = event.token().0;
-                    loop {
-                        match receivers[i].read(&mut buf) {
-                            Ok(0) => break,
-                            Ok(n) => {
-                                partial[i] += n;
-                                let whole = partial[i] / message;
-                                partial[i] %= message;
-                                if whole > 0 {
-                                    received.fetch_add(whole, Ordering::Release);
-                                    last_ns.store(
-                                        start.elapsed().as_nanos() as usize,
-                                        Ordering::Release,
-                                    );
-                                }
-                                if n < buf.len() {
-                                    break;
-                                }
-                            }
-                            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                            Err(_) => break,
-                        }
-                    }
-                }
-            }
-        });
-    }
-    let senders = Arc::new(senders);
-    let message = Arc::new(vec![b'x'; args.bytes]);
-    let writers = args.writers.max(1);
+    let (senders, receivers) = connect(args.streams)?;
+    let receipts = Receipts::new();
+    Reader::start(
+        receivers,
+        receipts.clone(),
+        args.bytes,
+        Duration::from_micros(args.reader_nap_us),
+    )?;
+    let fanout = Fanout {
+        senders: Arc::new(senders),
+        message: Arc::new(vec![b'x'; args.bytes]),
+        writers: args.writers.max(1),
+    };
     println!(
         "loopback floor: {} streams, {} writer thread(s), {}-byte messages, {} CPUs",
         args.streams,
-        writers,
+        fanout.writers,
         args.bytes,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let mut rounds = Vec::new();
     for round in 1..=args.rounds.max(1) {
-        std::thread::sleep(Duration::from_millis(500));
-        let before = received.load(Ordering::Acquire);
-        let began = start.elapsed().as_nanos() as usize;
-        let share = args.streams.div_ceil(writers);
-        let threads: Vec<_> = (0..writers)
-            .map(|w| {
-                let (senders, message) = (senders.clone(), message.clone());
-                std::thread::spawn(move || {
-                    for mut sender in senders.iter().skip(w * share).take(share) {
-                        // A full socket buffer cannot happen: every message is read.
-                        let _ = sender.write(&message);
-                    }
-                })
-            })
-            .collect();
-        for thread in threads {
-            let _ = thread.join();
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while received.load(Ordering::Acquire) < before + args.streams {
-            if Instant::now() > deadline {
-                eprintln!("round {round}: not every message arrived within 10 s");
-                std::process::exit(1);
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        let took = Duration::from_nanos((last_ns.load(Ordering::Acquire) - began) as u64);
+        let took = time_round(&fanout, &receipts, round);
         println!(
             "  round {round:>2}: last receipt {:.1} ms after the writes began",
             ms(took)
@@ -165,6 +84,185 @@ fn main() -> std::io::Result<()> {
         args.streams
     );
     Ok(())
+}
+
+/// `streams` loopback connections: their sending ends (nonblocking, no
+/// Nagle) and their receiving ends (nonblocking, for mio).
+fn connect(streams: usize) -> std::io::Result<(Vec<TcpStream>, Vec<mio::net::TcpStream>)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let mut senders = Vec::with_capacity(streams);
+    let mut receivers = Vec::with_capacity(streams);
+    for _ in 0..streams {
+        let receiver = TcpStream::connect(addr)?;
+        let (sender, _) = listener.accept()?;
+        sender.set_nodelay(true)?;
+        sender.set_nonblocking(true)?;
+        receiver.set_nonblocking(true)?;
+        senders.push(sender);
+        receivers.push(mio::net::TcpStream::from_std(receiver));
+    }
+    Ok((senders, receivers))
+}
+
+/// Messages received so far, and when the last one was (nanoseconds after
+/// `start`); shared by the reader and the rounds.
+#[derive(Clone)]
+struct Receipts {
+    received: Arc<AtomicUsize>,
+    last_ns: Arc<AtomicUsize>,
+    start: Instant,
+}
+
+impl Receipts {
+    fn new() -> Self {
+        Self {
+            received: Arc::new(AtomicUsize::new(0)),
+            start: Instant::now(),
+            last_ns: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Nanoseconds since `start`.
+    fn now_ns(&self) -> usize {
+        self.start.elapsed().as_nanos() as usize
+    }
+
+    fn received(&self) -> usize {
+        self.received.load(Ordering::Acquire)
+    }
+
+    fn last_ns(&self) -> usize {
+        self.last_ns.load(Ordering::Acquire)
+    }
+
+    /// `whole` more messages, received now.
+    fn record(&self, whole: usize) {
+        self.received.fetch_add(whole, Ordering::Release);
+        self.last_ns.store(self.now_ns(), Ordering::Release);
+    }
+}
+
+/// The reader thread: polls the receiving ends (edge-triggered), napping
+/// `nap` between rounds of reads, and counts whole `message`-byte messages.
+struct Reader {
+    poll: mio::Poll,
+    receivers: Vec<mio::net::TcpStream>,
+    receipts: Receipts,
+    message: usize,
+    nap: Duration,
+}
+
+impl Reader {
+    fn start(
+        mut receivers: Vec<mio::net::TcpStream>,
+        receipts: Receipts,
+        message: usize,
+        nap: Duration,
+    ) -> std::io::Result<()> {
+        let poll = mio::Poll::new()?;
+        for (i, receiver) in receivers.iter_mut().enumerate() {
+            poll.registry()
+                .register(receiver, mio::Token(i), mio::Interest::READABLE)?;
+        }
+        let reader = Self {
+            poll,
+            receivers,
+            receipts,
+            message,
+            nap,
+        };
+        std::thread::spawn(move || reader.run());
+        Ok(())
+    }
+
+    fn run(mut self) {
+        let mut events = mio::Events::with_capacity(1024);
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut partial = vec![0usize; self.receivers.len()];
+        loop {
+            if !self.nap.is_zero() {
+                std::thread::sleep(self.nap);
+            }
+            if self.poll.poll(&mut events, None).is_err() {
+                return;
+            }
+            for event in events.iter() {
+                let i = event.token().0;
+                self.drain(i, &mut buf, &mut partial[i]);
+            }
+        }
+    }
+
+    /// Reads receiving end `i` until it has nothing more; `partial`: the
+    /// bytes of its message not yet whole.
+    fn drain(&mut self, i: usize, buf: &mut [u8], partial: &mut usize) {
+        loop {
+            match self.receivers[i].read(buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    *partial += n;
+                    let whole = *partial / self.message;
+                    *partial %= self.message;
+                    if whole > 0 {
+                        self.receipts.record(whole);
+                    }
+                    if n < buf.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// The sending ends, the message each round writes once to every one, and
+/// the threads writing it (each a share of the streams).
+struct Fanout {
+    senders: Arc<Vec<TcpStream>>,
+    message: Arc<Vec<u8>>,
+    writers: usize,
+}
+
+impl Fanout {
+    /// Writes the message to every sending end; returns once every writer is done.
+    fn write(&self) {
+        let share = self.senders.len().div_ceil(self.writers);
+        let threads: Vec<_> = (0..self.writers)
+            .map(|w| {
+                let (senders, message) = (self.senders.clone(), self.message.clone());
+                std::thread::spawn(move || {
+                    for mut sender in senders.iter().skip(w * share).take(share) {
+                        // A full socket buffer cannot happen: every message is read.
+                        let _ = sender.write(&message);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One round, after a pause: the time from the first write to the last
+/// receipt. Exits the process when not every message arrives within 10 s.
+fn time_round(fanout: &Fanout, receipts: &Receipts, round: usize) -> Duration {
+    std::thread::sleep(Duration::from_millis(500));
+    let before = receipts.received();
+    let began = receipts.now_ns();
+    fanout.write();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receipts.received() < before + fanout.senders.len() {
+        if Instant::now() > deadline {
+            eprintln!("round {round}: not every message arrived within 10 s");
+            std::process::exit(1);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    Duration::from_nanos((receipts.last_ns() - began) as u64)
 }
 
 fn ms(d: Duration) -> f64 {

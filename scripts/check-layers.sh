@@ -27,18 +27,38 @@ for lib in src/lib.rs crates/*/src/lib.rs; do
   python3 scripts/cycles.py --known scripts/known-cycles.txt "$lib" || fail "new module cycles in $(dirname "$(dirname "$lib")") (above)"
 done
 
-client=$(cargo tree -p graycast-client -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u)
-bad=$(grep -E '^(leptos|leptos_[a-z_]+|sqlx|sqlx-[a-z-]+|axum|axum-[a-z-]+|tower-sessions[a-z-]*|libsqlite3-sys|graycast)$' <<<"$client" || true)
+# The crates each side must not link, as patterns over `cargo tree` package names.
+server_side='^(leptos|leptos_[a-z_]+|sqlx|sqlx-[a-z-]+|axum|axum-[a-z-]+|tower-sessions[a-z-]*|libsqlite3-sys|graycast)$'
+io_side='^(tokio|leptos|leptos_[a-z_]+|sqlx|sqlx-[a-z-]+|axum|hyper|reqwest|graycast|graycast-client)$'
+# `forbidden PATTERN` prints the package names on stdin that match.
+forbidden() { grep -E "$1" || true; }
+# `deps_of PACKAGE [CARGO ARGS]`: the names of the packages it links (normal dependencies).
+deps_of() { cargo tree -p "$1" "${@:2}" -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u; }
+# `server_half PACKAGE DEP [CARGO ARGS]`: DEP's server features PACKAGE builds (empty: none).
+server_half() {
+  cargo tree -p "$1" "${@:3}" -e features -i "$2" --prefix none 2>/dev/null |
+    grep -o "^$2 feature \"server[a-z0-9_-]*\"" | sort -u || true
+}
+
+# The checks must see what they look for: the server package links all of it.
+server_deps=$(deps_of graycast --features graycast/ssr)
+grep -qx axum <<<"$(forbidden "$server_side" <<<"$server_deps")" ||
+  fail "the client check did not see axum in the server package (its probe)"
+grep -qx tokio <<<"$(forbidden "$io_side" <<<"$server_deps")" ||
+  fail "the domain check did not see tokio in the server package (its probe)"
+[ -n "$(server_half graycast hyper --features graycast/ssr)" ] ||
+  fail "the hyper check did not see hyper's server half in the server package (its probe)"
+
+client=$(deps_of graycast-client)
+bad=$(forbidden "$server_side" <<<"$client")
 [ -z "$bad" ] || fail "graycast-client depends on server crates: $(tr '\n' ' ' <<<"$bad")"
 for dep in hyper hyper-util; do
-  if grep -qx "$dep" <<<"$client"; then
-    feats=$(cargo tree -p graycast-client -e features -i "$dep" --prefix none | grep -o "^$dep feature \"[a-z0-9_-]*\"" | sort -u)
-    ! grep -q 'feature "server' <<<"$feats" || fail "graycast-client builds $dep's server half: $(tr '\n' ' ' <<<"$feats")"
-  fi
+  feats=$(server_half graycast-client "$dep")
+  [ -z "$feats" ] || fail "graycast-client builds $dep's server half: $(tr '\n' ' ' <<<"$feats")"
 done
 
-domain=$(cargo tree -p graycast-domain -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u)
-bad=$(grep -E '^(tokio|leptos|leptos_[a-z_]+|sqlx|sqlx-[a-z-]+|axum|hyper|reqwest|graycast|graycast-client)$' <<<"$domain" || true)
+domain=$(deps_of graycast-domain)
+bad=$(forbidden "$io_side" <<<"$domain")
 [ -z "$bad" ] || fail "graycast-domain depends on I/O crates: $(tr '\n' ' ' <<<"$bad")"
 
 [ "$status" = 0 ] && echo "check-layers: no new module cycle; graycast-client links no server; graycast-domain no I/O"

@@ -195,65 +195,17 @@ async fn wait_ready(http: &reqwest::Client, addr: SocketAddr, log: &Path) -> Res
 /// each node gets every label); the setup goes through the first node, and
 /// the timed and sustained updates through each node in turn.
 pub async fn bench_graycast(args: &Args, cluster: Cluster) -> Result<Outcome> {
+    let pids = cluster.announce(args)?;
     let Cluster {
         name,
         nodes,
         admin,
-        database,
-        dir,
+        dir: _dir,
         others_include,
+        ..
     } = cluster;
-    println!("\n== graycast, {name} ({})", args.graycast.display());
-    let mut pids = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
-        let pid = node.server.pid()?;
-        println!("  node {} pid {pid} on http://{}", i + 1, node.addr);
-        pids.push(pid);
-    }
-    println!("  database {database}, logs in {}", dir.path().display());
-    let k = nodes.len();
-    let http = http_client()?;
-    let api = format!("http://{}/api/v1", nodes[0].addr);
-    let configs: Vec<String> = nodes
-        .iter()
-        .map(|node| {
-            format!(
-                "http://{}/api/v1/namespaces/{NAMESPACE}/envs/{ENV}/configs/{KEY}",
-                node.addr
-            )
-        })
-        .collect();
-    let config = configs[0].clone();
-    // The next update's turn: it goes through `configs[turn % k]`.
-    let mut turn = 0usize;
-    let post = |url: String, body: Value| http.post(url).bearer_auth(&admin).json(&body);
-    send_json(post(
-        format!("{api}/namespaces"),
-        json!({"name": NAMESPACE}),
-    ))
-    .await?;
-    send_json(post(
-        format!("{api}/namespaces/{NAMESPACE}/envs/{ENV}/configs"),
-        json!({"key": KEY, "format": "json", "content": content(1)}),
-    ))
-    .await?;
-    for version in 2..=LANE_VERSION {
-        send_json(post(
-            format!("{config}/versions"),
-            json!({"content": content(version), "base_version": version - 1}),
-        ))
-        .await?;
-    }
-    send_json(post(format!("{config}/release"), json!({"version": 1}))).await?;
-    let subscriber = send_json(post(
-        format!("{api}/tokens"),
-        json!({"name": "bench-subscriber", "role": "subscriber"}),
-    ))
-    .await?;
-    let subscriber = subscriber["token"]
-        .as_str()
-        .ok_or("POST /tokens gave no token")?
-        .to_string();
+    let admin = Admin::new(&nodes, admin)?;
+    let subscriber = admin.set_up().await?;
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut outcome = Outcome {
@@ -262,9 +214,71 @@ pub async fn bench_graycast(args: &Args, cluster: Cluster) -> Result<Outcome> {
         name,
         ..Outcome::default()
     };
-    let n = args.subscribers;
+    let Subscribers { requests, index } = subscribers(&nodes, args.subscribers, &subscriber);
+    let (readers, rx) = attach_and_measure(
+        args,
+        &mut outcome,
+        &pids,
+        Protocol::Sse,
+        requests,
+        "subscribers",
+    )
+    .await?;
+
+    let mut run = Run {
+        args,
+        admin,
+        // Every subscriber got version 1.
+        holds: Holds {
+            holds: vec![1; args.subscribers],
+            stable: 1,
+            index,
+        },
+        deliveries: Deliveries::new(args, rx, outcome, 1),
+    };
+    let timed = CpuMark::take(&pids)?;
+    run.timed_releases().await?;
+    run.timed_lane().await?;
+    run.deliveries.end_timed(&timed)?;
+    run.sustained_releases(&pids).await?;
+    for node in nodes {
+        node.server.stop().await;
+    }
+    drop(readers);
+    Ok(run.deliveries.into_outcome())
+}
+
+impl Cluster {
+    /// Prints what runs where; returns the nodes' process ids.
+    fn announce(&self, args: &Args) -> Result<Vec<u32>> {
+        println!("\n== graycast, {} ({})", self.name, args.graycast.display());
+        let mut pids = Vec::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let pid = node.server.pid()?;
+            println!("  node {} pid {pid} on http://{}", i + 1, node.addr);
+            pids.push(pid);
+        }
+        println!(
+            "  database {}, logs in {}",
+            self.database,
+            self.dir.path().display()
+        );
+        Ok(pids)
+    }
+}
+
+/// The subscribers' raw watch requests, each to its node, and which
+/// subscriber each client id is.
+struct Subscribers {
+    requests: Vec<(SocketAddr, Vec<u8>)>,
+    index: HashMap<String, usize>,
+}
+
+/// `n` subscribers, `subscriber` their token, split between `nodes`.
+fn subscribers(nodes: &[Node], n: usize, subscriber: &str) -> Subscribers {
+    let k = nodes.len();
     let mut index: HashMap<String, usize> = HashMap::new();
-    let requests: Vec<(SocketAddr, Vec<u8>)> = (0..n)
+    let requests = (0..n)
         .map(|sub| {
             let (client_id, region, tier) = labels(sub);
             index.insert(client_id.clone(), sub);
@@ -277,180 +291,224 @@ pub async fn bench_graycast(args: &Args, cluster: Cluster) -> Result<Outcome> {
             (addr, request.into_bytes())
         })
         .collect();
-    let (readers, mut rx) = attach_and_measure(
-        args,
-        &mut outcome,
-        &pids,
-        Protocol::Sse,
-        requests,
-        "subscribers",
-    )
-    .await?;
+    Subscribers { requests, index }
+}
 
-    // Which version each subscriber holds now (every one got version 1).
-    let mut holds = vec![1i64; n];
-    let mut last = vec![1i64; n];
-    let timeout = Duration::from_secs(20);
-    let grace = Duration::from_millis(200);
-    let mut stable = 1;
-    let mut per_phase = Vec::new();
-    let timed = CpuMark::take(&pids)?;
-    for i in 0..args.releases {
-        stable = if stable == 1 { 2 } else { 1 };
-        let expected: Expectation = (0..n).map(|s| (s, stable)).collect();
-        pause(args, &mut rx, &mut outcome, &mut last).await;
-        let before = outcome.latencies.len();
-        let via = &configs[turn % k];
-        turn += 1;
-        let sent = Instant::now();
-        send_json(post(format!("{via}/release"), json!({"version": stable}))).await?;
-        collect(
-            &mut rx,
-            sent,
-            expected,
-            timeout,
-            grace,
-            &mut outcome,
-            &mut last,
-        )
-        .await;
-        holds.iter_mut().for_each(|h| *h = stable);
-        per_phase.push((format!("release {} (v{stable})", i + 1), before));
+/// The admin's requests: the setup through the first node, the updates
+/// through each node in turn.
+struct Admin {
+    http: reqwest::Client,
+    token: String,
+    /// The first node's API.
+    api: String,
+    /// The config's URL on each node.
+    configs: Vec<String>,
+    /// The next update's turn: it goes through `configs[turn % configs.len()]`.
+    turn: usize,
+}
+
+impl Admin {
+    fn new(nodes: &[Node], token: String) -> Result<Self> {
+        let configs = nodes
+            .iter()
+            .map(|node| {
+                format!(
+                    "http://{}/api/v1/namespaces/{NAMESPACE}/envs/{ENV}/configs/{KEY}",
+                    node.addr
+                )
+            })
+            .collect();
+        Ok(Self {
+            http: http_client()?,
+            token,
+            api: format!("http://{}/api/v1", nodes[0].addr),
+            configs,
+            turn: 0,
+        })
     }
 
-    // The lane: 10 % → 50 % → 100 % of tier=web, then abort. The preview
-    // routes say exactly which connected subscribers it matches.
-    let matched = |preview: &Value| -> Vec<usize> {
+    fn post(&self, url: String, body: Value) -> reqwest::RequestBuilder {
+        self.http.post(url).bearer_auth(&self.token).json(&body)
+    }
+
+    fn patch(&self, url: String, body: Value) -> reqwest::RequestBuilder {
+        self.http.patch(url).bearer_auth(&self.token).json(&body)
+    }
+
+    /// The config's URL on the node whose turn it is; the turn passes on.
+    fn via(&mut self) -> String {
+        let via = self.configs[self.turn % self.configs.len()].clone();
+        self.turn += 1;
+        via
+    }
+
+    /// Makes the namespace and the config (versions 1 to [`LANE_VERSION`],
+    /// version 1 released) through the first node; returns a subscriber token.
+    async fn set_up(&self) -> Result<String> {
+        let (api, config) = (&self.api, &self.configs[0]);
+        send_json(self.post(format!("{api}/namespaces"), json!({"name": NAMESPACE}))).await?;
+        send_json(self.post(
+            format!("{api}/namespaces/{NAMESPACE}/envs/{ENV}/configs"),
+            json!({"key": KEY, "format": "json", "content": content(1)}),
+        ))
+        .await?;
+        for version in 2..=LANE_VERSION {
+            send_json(self.post(
+                format!("{config}/versions"),
+                json!({"content": content(version), "base_version": version - 1}),
+            ))
+            .await?;
+        }
+        send_json(self.post(format!("{config}/release"), json!({"version": 1}))).await?;
+        let subscriber = send_json(self.post(
+            format!("{api}/tokens"),
+            json!({"name": "bench-subscriber", "role": "subscriber"}),
+        ))
+        .await?;
+        Ok(subscriber["token"]
+            .as_str()
+            .ok_or("POST /tokens gave no token")?
+            .to_string())
+    }
+
+    /// Releases `version` as the stable one, through the next node.
+    async fn release(&mut self, version: i64) -> Result<()> {
+        let via = self.via();
+        send_json(self.post(format!("{via}/release"), json!({"version": version}))).await?;
+        Ok(())
+    }
+}
+
+/// Which version each subscriber holds, and which subscriber each client id is.
+struct Holds {
+    holds: Vec<i64>,
+    /// The stable version: the releases alternate versions 1 and 2.
+    stable: i64,
+    index: HashMap<String, usize>,
+}
+
+impl Holds {
+    /// The other stable version, now the stable one.
+    fn next_stable(&mut self) -> i64 {
+        self.stable = if self.stable == 1 { 2 } else { 1 };
+        self.stable
+    }
+
+    /// The connected subscribers a lane preview says it matches.
+    fn matched(&self, preview: &Value) -> Vec<usize> {
         preview["matched"]
             .as_array()
             .map(|a| {
                 a.iter()
-                    .filter_map(|c| c.as_str().and_then(|c| index.get(c).copied()))
+                    .filter_map(|c| c.as_str().and_then(|c| self.index.get(c).copied()))
                     .collect()
             })
             .unwrap_or_default()
-    };
-    let change = |holds: &mut Vec<i64>, inside: &[usize]| -> Expectation {
-        let mut want = vec![stable; n];
+    }
+
+    /// The lane now takes in `inside` (and nobody else): every subscriber
+    /// whose version changes should get its new one.
+    fn change(&mut self, inside: &[usize]) -> Expectation {
+        let mut want = vec![self.stable; self.holds.len()];
         for &s in inside {
             want[s] = LANE_VERSION;
         }
-        let expected = (0..n)
-            .filter(|&s| want[s] != holds[s])
+        let expected = (0..want.len())
+            .filter(|&s| want[s] != self.holds[s])
             .map(|s| (s, want[s]))
             .collect();
-        *holds = want;
+        self.holds = want;
         expected
-    };
-    let lane_body = json!({"version": LANE_VERSION, "selector": LANE_SELECTOR, "percentage": 10.0});
-    let via = &configs[turn % k];
-    turn += 1;
-    let preview = send_json(post(format!("{via}/lanes/preview"), lane_body.clone())).await?;
-    let expected = change(&mut holds, &matched(&preview));
-    pause(args, &mut rx, &mut outcome, &mut last).await;
-    let before = outcome.latencies.len();
-    let sent = Instant::now();
-    let lane = send_json(post(format!("{via}/lanes"), lane_body)).await?;
-    collect(
-        &mut rx,
-        sent,
-        expected,
-        timeout,
-        grace,
-        &mut outcome,
-        &mut last,
-    )
-    .await;
-    per_phase.push(("lane tier=web 10 %".into(), before));
-    let lane_id = lane["id"].as_i64().ok_or("POST /lanes gave no id")?;
-    for percentage in [50.0, 100.0] {
-        let body = json!({"percentage": percentage});
-        let via = &configs[turn % k];
-        turn += 1;
-        let preview =
-            send_json(post(format!("{via}/lanes/{lane_id}/preview"), body.clone())).await?;
-        let expected = change(&mut holds, &matched(&preview));
-        pause(args, &mut rx, &mut outcome, &mut last).await;
-        let before = outcome.latencies.len();
-        let sent = Instant::now();
+    }
+}
+
+/// One run of the updates on graycast.
+struct Run<'a> {
+    args: &'a Args,
+    admin: Admin,
+    holds: Holds,
+    deliveries: Deliveries<'a>,
+}
+
+impl Run<'_> {
+    /// The timed stable releases, alternating versions 1 and 2, each
+    /// expected at every subscriber.
+    async fn timed_releases(&mut self) -> Result<()> {
+        for i in 0..self.args.releases {
+            let stable = self.holds.next_stable();
+            let expected = self.deliveries.everyone(stable);
+            let sent = self
+                .deliveries
+                .begin(format!("release {} (v{stable})", i + 1))
+                .await;
+            self.admin.release(stable).await?;
+            self.deliveries.collect(sent, expected).await;
+            self.holds.holds.iter_mut().for_each(|h| *h = stable);
+        }
+        Ok(())
+    }
+
+    /// The lane: 10 % → 50 % → 100 % of tier=web, then abort. The preview
+    /// routes say exactly which connected subscribers it matches.
+    async fn timed_lane(&mut self) -> Result<()> {
+        let lane_body =
+            json!({"version": LANE_VERSION, "selector": LANE_SELECTOR, "percentage": 10.0});
+        let via = self.admin.via();
+        let expected = self
+            .preview(format!("{via}/lanes/preview"), lane_body.clone())
+            .await?;
+        let sent = self.deliveries.begin("lane tier=web 10 %".into()).await;
+        let lane = send_json(self.admin.post(format!("{via}/lanes"), lane_body)).await?;
+        self.deliveries.collect(sent, expected).await;
+        let lane_id = lane["id"].as_i64().ok_or("POST /lanes gave no id")?;
+        for percentage in [50.0, 100.0] {
+            let body = json!({"percentage": percentage});
+            let via = self.admin.via();
+            let expected = self
+                .preview(format!("{via}/lanes/{lane_id}/preview"), body.clone())
+                .await?;
+            let sent = self
+                .deliveries
+                .begin(format!("lane → {percentage} %"))
+                .await;
+            send_json(self.admin.patch(format!("{via}/lanes/{lane_id}"), body)).await?;
+            self.deliveries.collect(sent, expected).await;
+        }
+        let expected = self.holds.change(&[]);
+        let sent = self.deliveries.begin("lane abort".into()).await;
+        let via = self.admin.via();
         send_json(
-            http.patch(format!("{via}/lanes/{lane_id}"))
-                .bearer_auth(&admin)
-                .json(&body),
+            self.admin
+                .post(format!("{via}/lanes/{lane_id}/abort"), json!({})),
         )
         .await?;
-        collect(
-            &mut rx,
-            sent,
-            expected,
-            timeout,
-            grace,
-            &mut outcome,
-            &mut last,
-        )
-        .await;
-        per_phase.push((format!("lane → {percentage} %"), before));
+        self.deliveries.collect(sent, expected).await;
+        Ok(())
     }
-    let expected = change(&mut holds, &[]);
-    pause(args, &mut rx, &mut outcome, &mut last).await;
-    let before = outcome.latencies.len();
-    let sent = Instant::now();
-    let via = &configs[turn % k];
-    turn += 1;
-    send_json(post(format!("{via}/lanes/{lane_id}/abort"), json!({}))).await?;
-    collect(
-        &mut rx,
-        sent,
-        expected,
-        timeout,
-        grace,
-        &mut outcome,
-        &mut last,
-    )
-    .await;
-    per_phase.push(("lane abort".into(), before));
-    outcome.updates = args.releases + 4;
-    (
-        outcome.cpu_per_update_ms,
-        outcome.driver_cpu_per_update_ms,
-        outcome.other_load_pct,
-    ) = timed.since()?;
-    outcome.cpu_per_update_ms /= outcome.updates as f64;
-    outcome.driver_cpu_per_update_ms /= outcome.updates as f64;
-    print_phases(&outcome, &per_phase);
 
-    // Sustained: back-to-back releases, each waiting for its response.
-    let sustained = CpuMark::take(&pids)?;
-    let started = Instant::now();
-    let mut count = 0;
-    while started.elapsed().as_secs_f64() < args.rate_secs {
-        stable = if stable == 1 { 2 } else { 1 };
-        let via = &configs[turn % k];
-        turn += 1;
-        send_json(post(format!("{via}/release"), json!({"version": stable}))).await?;
-        count += 1;
+    /// Previews a lane change (`body` at `url`): who should get which version
+    /// once it is made.
+    async fn preview(&mut self, url: String, body: Value) -> Result<Expectation> {
+        let preview = send_json(self.admin.post(url, body)).await?;
+        let inside = self.holds.matched(&preview);
+        Ok(self.holds.change(&inside))
     }
-    outcome.rate = count as f64 / started.elapsed().as_secs_f64();
-    outcome.rate_updates = count;
-    settle(
-        &mut rx,
-        Duration::from_secs(2),
-        Duration::from_secs(60),
-        &mut outcome,
-        &mut last,
-    )
-    .await;
-    outcome.converged = last.iter().filter(|&&v| v == stable).count();
-    outcome.cpu_per_rate_update_ms = sustained.since()?.0 / count.max(1) as f64;
-    println!(
-        "  sustained: {count} releases in {:.1} s = {:.0}/s; {} streams closed by the server; \
-         {} of {} ended on the last release",
-        args.rate_secs, outcome.rate, outcome.closed, outcome.converged, outcome.connected
-    );
-    for node in nodes {
-        node.server.stop().await;
+
+    /// Sustained: back-to-back releases, each waiting for its response.
+    async fn sustained_releases(&mut self, pids: &[u32]) -> Result<()> {
+        let mut sustained = Sustained::start(pids)?;
+        while sustained.running(self.args) {
+            let stable = self.holds.next_stable();
+            self.admin.release(stable).await?;
+            sustained.sent();
+        }
+        self.deliveries
+            .end_sustained(
+                sustained,
+                self.holds.stable,
+                Duration::from_secs(60),
+                "release",
+            )
+            .await
     }
-    drop(readers);
-    outcome.latencies.sort();
-    Ok(outcome)
 }

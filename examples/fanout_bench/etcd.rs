@@ -94,6 +94,47 @@ pub async fn etcd_version(binary: &Path) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// The etcd server under test and its one watched key.
+struct Etcd {
+    http: reqwest::Client,
+    addr: SocketAddr,
+    /// The key, base64-encoded as the JSON gateway takes it.
+    key: String,
+}
+
+impl Etcd {
+    fn put(&self, version: i64) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("http://{}/v3/kv/put", self.addr))
+            .json(&json!({"key": self.key, "value": base64(content(version).as_bytes())}))
+    }
+
+    /// Puts the content of `version`; returns the revision it made.
+    async fn put_revision(&self, version: i64) -> Result<i64> {
+        revision(&send_json(self.put(version)).await?)
+    }
+
+    /// The raw request of one watch on the key.
+    fn watch_request(&self) -> Vec<u8> {
+        let body = json!({"create_request": {"key": self.key}}).to_string();
+        format!(
+            "POST /v3/watch HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .into_bytes()
+    }
+}
+
+/// The revision in a put's answer.
+fn revision(answer: &Value) -> Result<i64> {
+    answer["header"]["revision"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .ok_or_else(|| format!("put answered without a revision: {answer}").into())
+}
+
 pub async fn bench_etcd(args: &Args, updates: usize) -> Result<Outcome> {
     let version = etcd_version(&args.etcd).await;
     println!("\n== etcd {version} ({})", args.etcd.display());
@@ -104,109 +145,75 @@ pub async fn bench_etcd(args: &Args, updates: usize) -> Result<Outcome> {
         "  etcd pid {pid} on http://{addr}, data in {}",
         dir.path().display()
     );
-    let http = http_client()?;
-    let key = base64(format!("/{NAMESPACE}/{ENV}/{KEY}").as_bytes());
-    let put = |version: i64| {
-        http.post(format!("http://{addr}/v3/kv/put"))
-            .json(&json!({"key": key, "value": base64(content(version).as_bytes())}))
+    let etcd = Etcd {
+        http: http_client()?,
+        addr,
+        key: base64(format!("/{NAMESPACE}/{ENV}/{KEY}").as_bytes()),
     };
-    let revision = |answer: &Value| -> Result<i64> {
-        answer["header"]["revision"]
-            .as_str()
-            .and_then(|r| r.parse().ok())
-            .ok_or_else(|| format!("put answered without a revision: {answer}").into())
-    };
-    let first = revision(&send_json(put(1)).await?)?;
+    let first = etcd.put_revision(1).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut outcome = Outcome {
         name: format!("etcd {version}"),
         rss_before_kib: rss_kib(pid)?,
         ..Outcome::default()
     };
-    let n = args.subscribers;
-    let body = json!({"create_request": {"key": key}}).to_string();
-    let request = format!(
-        "POST /v3/watch HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes();
-    let (readers, mut rx) = attach_and_measure(
+    let (readers, rx) = attach_and_measure(
         args,
         &mut outcome,
         &[pid],
         Protocol::EtcdJson,
-        vec![(addr, request); n],
+        vec![(addr, etcd.watch_request()); args.subscribers],
         "watchers",
     )
     .await?;
+    let mut deliveries = Deliveries::new(args, rx, outcome, first);
+    let value = timed_puts(&etcd, pid, updates, &mut deliveries).await?;
+    sustained_puts(args, &etcd, pid, value, &mut deliveries).await?;
+    server.stop().await;
+    drop(readers);
+    Ok(deliveries.into_outcome())
+}
 
-    let mut last = vec![first; n];
-    let timeout = Duration::from_secs(20);
-    let grace = Duration::from_millis(200);
-    let mut per_phase = Vec::new();
+/// `updates` timed puts alternating two values (the first put had value 1),
+/// each expected at every watcher with the revision it made; returns the
+/// value put last.
+async fn timed_puts(
+    etcd: &Etcd,
+    pid: u32,
+    updates: usize,
+    deliveries: &mut Deliveries<'_>,
+) -> Result<i64> {
     let mut value = 1;
     let timed = CpuMark::take(&[pid])?;
     for i in 0..updates {
         value = if value == 1 { 2 } else { 1 };
-        pause(args, &mut rx, &mut outcome, &mut last).await;
-        let before = outcome.latencies.len();
-        let sent = Instant::now();
-        let answer = send_json(put(value)).await?;
-        let rev = revision(&answer)?;
-        let expected: Expectation = (0..n).map(|s| (s, rev)).collect();
-        collect(
-            &mut rx,
-            sent,
-            expected,
-            timeout,
-            grace,
-            &mut outcome,
-            &mut last,
-        )
-        .await;
-        per_phase.push((format!("put {}", i + 1), before));
+        let sent = deliveries.begin(format!("put {}", i + 1)).await;
+        let rev = etcd.put_revision(value).await?;
+        let expected = deliveries.everyone(rev);
+        deliveries.collect(sent, expected).await;
     }
-    outcome.updates = updates;
-    (
-        outcome.cpu_per_update_ms,
-        outcome.driver_cpu_per_update_ms,
-        outcome.other_load_pct,
-    ) = timed.since()?;
-    outcome.cpu_per_update_ms /= updates as f64;
-    outcome.driver_cpu_per_update_ms /= updates as f64;
-    print_phases(&outcome, &per_phase);
+    deliveries.end_timed(&timed)?;
+    Ok(value)
+}
 
-    let sustained = CpuMark::take(&[pid])?;
-    let started = Instant::now();
-    let mut count = 0;
+/// Back-to-back puts, alternating from `value` (the value put last).
+async fn sustained_puts(
+    args: &Args,
+    etcd: &Etcd,
+    pid: u32,
+    mut value: i64,
+    deliveries: &mut Deliveries<'_>,
+) -> Result<()> {
+    let mut sustained = Sustained::start(&[pid])?;
     let mut final_rev = 0;
-    while started.elapsed().as_secs_f64() < args.rate_secs {
+    while sustained.running(args) {
         value = if value == 1 { 2 } else { 1 };
-        final_rev = revision(&send_json(put(value)).await?)?;
-        count += 1;
+        final_rev = etcd.put_revision(value).await?;
+        sustained.sent();
     }
-    outcome.rate = count as f64 / started.elapsed().as_secs_f64();
-    outcome.rate_updates = count;
-    settle(
-        &mut rx,
-        Duration::from_secs(2),
-        Duration::from_secs(120),
-        &mut outcome,
-        &mut last,
-    )
-    .await;
-    outcome.converged = last.iter().filter(|&&v| v == final_rev).count();
-    outcome.cpu_per_rate_update_ms = sustained.since()?.0 / count.max(1) as f64;
-    println!(
-        "  sustained: {count} puts in {:.1} s = {:.0}/s; {} streams closed by the server; \
-         {} of {} ended on the last put",
-        args.rate_secs, outcome.rate, outcome.closed, outcome.converged, outcome.connected
-    );
-    server.stop().await;
-    drop(readers);
-    outcome.latencies.sort();
-    Ok(outcome)
+    deliveries
+        .end_sustained(sustained, final_rev, Duration::from_secs(120), "put")
+        .await
 }
 
 #[cfg(test)]

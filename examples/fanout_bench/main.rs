@@ -56,10 +56,12 @@ use tokio::sync::mpsc;
 mod cluster;
 mod etcd;
 mod streams;
+mod updates;
 
 use cluster::{bench_graycast, Cluster};
 use etcd::bench_etcd;
 use streams::*;
+use updates::{Deliveries, Sustained};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 type Result<T> = std::result::Result<T, Error>;

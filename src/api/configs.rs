@@ -131,13 +131,6 @@ pub async fn list_lanes(path: ConfigPath) -> Result<Vec<Lane>, Error> {
     crate::server::ops::lanes::list(&state, &actor, &path).await
 }
 
-/// Starts a gray lane (400 with `field` on an invalid selector, percentage or version).
-#[server]
-pub async fn create_lane(path: ConfigPath, lane: NewLane) -> Result<Lane, Error> {
-    let (state, actor) = super::caller().await?;
-    crate::server::ops::lanes::create(&state, &actor, &path, lane).await
-}
-
 /// Changes an active lane's selector, targets, percentage or priority (409 once closed).
 #[server]
 pub async fn update_lane(

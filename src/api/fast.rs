@@ -11,9 +11,9 @@
 //! `explain` — is declined, and the router answers it. A token seen for the
 //! first time is read from the database first, as the router reads it.
 
-use super::headers::Headers;
+use super::headers::{if_none_match, Headers};
 use super::ofrep::{self, BULK_ROUTE, SINGLE_ROUTE};
-use super::rest::{self, ResolveQuery, RESOLVE_ROUTE, RESOLVE_VARY};
+use super::rest::resolve::{resolve_context, ResolveQuery, RESOLVE_ROUTE, RESOLVE_VARY};
 use crate::model::ConfigPath;
 use crate::server::auth::{
     bearer_secret, cached_token_actor, token_actor, Actor, SECURITY_HEADERS,
@@ -136,7 +136,7 @@ struct Scratch {
 }
 
 impl Answers {
-    /// `GET …/configs/{key}/resolve`, as `rest::resolve` answers it.
+    /// `GET …/configs/{key}/resolve`, as `rest::resolve::resolve` answers it.
     fn resolve<'s>(
         &self,
         actor: &Actor,
@@ -149,9 +149,9 @@ impl Answers {
         if query.explain {
             return None;
         }
-        let ctx = rest::resolve_context(&query, headers).ok()?;
+        let ctx = resolve_context(&query, headers).ok()?;
         let resolved = ops::configs::resolve_now(&self.state, actor, config, &ctx)?.ok()?;
-        let fresh = !rest::if_none_match(headers, &resolved.etag);
+        let fresh = !if_none_match(headers, &resolved.etag);
         let resolved = scratch.resolved.insert(resolved);
         let etag = Some(("etag", resolved.etag.as_bytes()));
         let vary = Some(("vary", RESOLVE_VARY.as_bytes()));

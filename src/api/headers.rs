@@ -30,6 +30,16 @@ pub fn visible_ascii(value: &[u8]) -> Option<&str> {
         .flatten()
 }
 
+/// Whether `If-None-Match` names `etag` (or `*`); it compares weakly: `W/"x"` matches `"x"`.
+pub fn if_none_match(headers: &(impl Headers + ?Sized), etag: &str) -> bool {
+    headers
+        .values("if-none-match")
+        .filter_map(visible_ascii)
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
 impl Headers for HeaderMap {
     fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.get_all(name).iter().map(|v| v.as_bytes())

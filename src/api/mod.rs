@@ -10,6 +10,10 @@ pub mod plan_fns;
 pub mod probes;
 
 #[cfg(feature = "ssr")]
+pub mod body;
+#[cfg(feature = "ssr")]
+pub mod extract;
+#[cfg(feature = "ssr")]
 pub mod fast;
 #[cfg(feature = "ssr")]
 pub mod headers;
@@ -17,8 +21,6 @@ pub mod headers;
 pub mod nul;
 #[cfg(feature = "ssr")]
 pub mod ofrep;
-#[cfg(feature = "ssr")]
-pub mod plans;
 #[cfg(feature = "ssr")]
 pub mod rest;
 #[cfg(feature = "ssr")]

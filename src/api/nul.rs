@@ -52,21 +52,10 @@ pub async fn refuse_in_server_fn_body(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    // A url-encoded byte takes at most three bytes and a JSON escape six.
-    let limit = state
-        .config
-        .max_content_bytes
-        .saturating_mul(6)
-        .saturating_add(64 * 1024);
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, limit).await {
+    let bytes = match super::body::read(body, super::body::content_limit(&state.config)).await {
         Ok(bytes) => bytes,
-        Err(e) => {
-            let error = super::rest::body_timeout(&e).unwrap_or_else(|| {
-                Error::too_large(format!("The request body is larger than {limit} bytes."))
-            });
-            return server_fn_error(&path, error);
-        }
+        Err(error) => return server_fn_error(&path, error),
     };
     let nul = if form {
         escapes_nul_bytes(&bytes)

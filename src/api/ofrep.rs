@@ -2,7 +2,7 @@
 //! any OpenFeature SDK's OFREP provider reads graycast. Flag key = config key;
 //! answered from memory like `resolve`, with OFREP's bodies and error codes.
 
-use super::headers::{visible_ascii, Headers};
+use super::headers::{if_none_match, visible_ascii, Headers};
 use crate::domain::format::{ValueError, MAX_VALUE_BYTES};
 use crate::domain::percent_encode;
 use crate::domain::Context;
@@ -143,7 +143,7 @@ pub(crate) fn scope(
 async fn body(request: Request) -> Result<Bytes, Failure> {
     axum::body::to_bytes(request.into_body(), BODY_LIMIT)
         .await
-        .map_err(|e| match super::rest::body_timeout(&e) {
+        .map_err(|e| match super::body::timed_out(&e) {
             Some(timeout) => Failure::from(timeout),
             None if over_limit(&e) => Failure::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -518,7 +518,7 @@ pub(crate) fn bulk_held(
         url: String,
     }
     let etag = bulk_etag(release_seq, namespace, env, ctx);
-    if super::rest::if_none_match(headers, &etag) {
+    if if_none_match(headers, &etag) {
         return Ok(BulkAnswer { etag, body: None });
     }
     let configs = state.hub.catalog().configs(namespace, env);

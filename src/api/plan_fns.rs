@@ -2,6 +2,8 @@
 //! config's lanes, the environment's templates, starting a lane with a plan, and the controls.
 //! Thin like the rest: `server::ops::plans` / `ops::templates` / `ops::lanes` authorize the caller.
 
+#[cfg(feature = "ssr")]
+use crate::model::PlanControl;
 use crate::model::{ConfigPath, Lane, LaneId, LanePlan, NewLane};
 use crate::Error;
 use leptos::prelude::*;
@@ -55,12 +57,54 @@ pub async fn plan_templates(env: String) -> Result<crate::model::PlanTemplates, 
     crate::server::ops::templates::list(&state, &actor, &env).await
 }
 
-/// Starts a gray lane, with a plan (`lane.plan`) or a template (`lane.template`) or neither.
+/// Starts a gray lane, with a plan (`lane.plan`) or a template (`lane.template`) or neither
+/// (400 with `field` on an invalid selector, percentage, version or plan).
 /// JSON in, because a plan is nested JSON with numbers the URL encoding would turn into text.
 #[server(input = Json)]
 pub async fn start_lane(path: ConfigPath, lane: NewLane) -> Result<Lane, Error> {
     let (state, actor) = super::caller().await?;
     crate::server::ops::lanes::create(&state, &actor, &path, lane).await
+}
+
+/// The controls of a running plan. The REST routes (`POST …/lanes/{id}/plan/pause`, `resume`,
+/// `advance`) and the server functions below carry each out through [`Control::apply`].
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    Pause,
+    Resume,
+    Advance,
+}
+
+#[cfg(feature = "ssr")]
+impl Control {
+    /// Carries the control out on the plan of `lane` (the operation authorizes `actor`).
+    pub(crate) async fn apply(
+        self,
+        core: &crate::server::Core,
+        actor: &crate::server::auth::Actor,
+        path: &ConfigPath,
+        lane: LaneId,
+        control: PlanControl,
+    ) -> Result<LanePlan, Error> {
+        use crate::server::ops::plans;
+        match self {
+            Self::Pause => plans::pause(core, actor, path, lane, control).await,
+            Self::Resume => plans::resume(core, actor, path, lane, control).await,
+            Self::Advance => plans::advance(core, actor, path, lane, control).await,
+        }
+    }
+
+    /// Carries the control out for the signed-in caller of a server function.
+    async fn by_caller(
+        self,
+        path: ConfigPath,
+        lane: LaneId,
+        control: PlanControl,
+    ) -> Result<LanePlan, Error> {
+        let (core, actor) = super::caller().await?;
+        self.apply(&core, &actor, &path, lane, control).await
+    }
 }
 
 /// Pauses the lane's running plan (its hold keeps the time it had left).
@@ -70,12 +114,11 @@ pub async fn pause_plan(
     lane: LaneId,
     message: Option<String>,
 ) -> Result<LanePlan, Error> {
-    let (state, actor) = super::caller().await?;
-    let control = crate::model::PlanControl {
+    let control = PlanControl {
         force: false,
         message,
     };
-    crate::server::ops::plans::pause(&state, &actor, &path, lane, control).await
+    Control::Pause.by_caller(path, lane, control).await
 }
 
 /// Resumes the lane's paused plan.
@@ -85,12 +128,11 @@ pub async fn resume_plan(
     lane: LaneId,
     message: Option<String>,
 ) -> Result<LanePlan, Error> {
-    let (state, actor) = super::caller().await?;
-    let control = crate::model::PlanControl {
+    let control = PlanControl {
         force: false,
         message,
     };
-    crate::server::ops::plans::resume(&state, &actor, &path, lane, control).await
+    Control::Resume.by_caller(path, lane, control).await
 }
 
 /// Skips the rest of the current step's hold; with `force`, the guards too (audited).
@@ -101,7 +143,7 @@ pub async fn advance_plan(
     force: bool,
     message: Option<String>,
 ) -> Result<LanePlan, Error> {
-    let (state, actor) = super::caller().await?;
-    let control = crate::model::PlanControl { force, message };
-    crate::server::ops::plans::advance(&state, &actor, &path, lane, control).await
+    Control::Advance
+        .by_caller(path, lane, PlanControl { force, message })
+        .await
 }

@@ -3,6 +3,7 @@
 
 use crate::app::{shell, App};
 use crate::server::assets::{self, Assets};
+use crate::server::limits::ConnectionLimits;
 use crate::server::ops::setup::FirstStart;
 use crate::server::{auth, db, listen, AppState, Core, ServeConfig, SESSION_COOKIE};
 use crate::Result;
@@ -89,7 +90,7 @@ impl Application {
             shutdown.await;
             core.closing.send_replace(true);
         });
-        let limits = listen::Limits::of(&self.core.config);
+        let limits = ConnectionLimits::of(&self.core.config);
         let fast = std::sync::Arc::new(super::fast::Answers::new(self.state.clone()));
         listen::serve(self.listener, self.router, Some(fast), limits, closing).await
     }

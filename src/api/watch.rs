@@ -2,6 +2,7 @@
 
 use crate::model::{EnvPath, InstancesQuery, Report, HEARTBEAT_HEADER, SYNCED_COMMENT};
 use crate::server::auth::Actor;
+use crate::server::clock::{Clock, Ticker};
 use crate::server::hub::{Owner, Subscription};
 use crate::server::instances::Change;
 use crate::server::listen::LiveHandoff;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use super::rest::{Json, QueryParams};
+use super::extract::{Json, QueryParams};
 
 /// How long the live instances view waits for more changes before sending.
 const DEBOUNCE: Duration = Duration::from_millis(200);
@@ -65,24 +66,18 @@ fn sse_response(body: Body) -> Response {
     response
 }
 
-fn heartbeat(every: Duration) -> tokio::time::Interval {
-    heartbeat_after(every, every)
+fn heartbeat(clock: &Clock, every: Duration) -> Ticker {
+    clock.ticker(every, every)
 }
 
 /// A watch stream's heartbeat: the first ping comes after a random part of
 /// the interval, so streams opened together (every instance after a deploy or
 /// a server restart) do not all ping, and mark themselves seen, at once.
-fn spread_heartbeat(every: Duration) -> tokio::time::Interval {
+fn spread_heartbeat(clock: &Clock, every: Duration) -> Ticker {
     use rand::Rng;
     let millis = every.as_millis().clamp(1, u64::MAX as u128) as u64;
     let first = Duration::from_millis(rand::thread_rng().gen_range(1..=millis));
-    heartbeat_after(first, every)
-}
-
-fn heartbeat_after(first: Duration, every: Duration) -> tokio::time::Interval {
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker
+    clock.ticker(first, every)
 }
 
 /// `GET /api/v1/watch`: the SSE stream of what this subscriber gets.
@@ -103,7 +98,7 @@ async fn watch(
     } = subscription;
     // After what the subscriber is owed at connect: `: synced`.
     initial.push(Bytes::from(format!(": {SYNCED_COMMENT}\n\n")));
-    let ticker = spread_heartbeat(state.config.heartbeat);
+    let ticker = spread_heartbeat(&state.clock, state.config.heartbeat);
     let Some(queue) = queue else {
         // A lean connection (src/server/listen.rs): the hub writes into its
         // socket, and the connection carries the stream on from here.
@@ -202,7 +197,7 @@ async fn instances_stream(
         state: state.clone(),
         scope: EnvPath::new(at.namespace, at.env),
         changes,
-        ticker: heartbeat(state.config.heartbeat),
+        ticker: heartbeat(&state.clock, state.config.heartbeat),
         due: VecDeque::new(),
     };
     // A read that fails ends the stream: the browser reconnects and starts from a fresh page.
@@ -223,7 +218,7 @@ struct InstancesFeed {
     state: AppState,
     scope: EnvPath,
     changes: tokio::sync::broadcast::Receiver<Change>,
-    ticker: tokio::time::Interval,
+    ticker: Ticker,
     /// Changed instances not sent yet, by client id.
     due: VecDeque<String>,
 }

@@ -96,8 +96,31 @@ impl Clock {
         let Some(manual) = &self.manual else {
             return tokio::time::sleep(duration).await;
         };
+        self.sleep_until_ms(manual, self.now_ms() + duration.as_millis() as i64)
+            .await;
+    }
+
+    /// A tick first after `first`, then every `every` (a late tick delays the next ones);
+    /// on a manual clock an advance past a tick fires it at once.
+    pub fn ticker(&self, first: Duration, every: Duration) -> Ticker {
+        let every = every.max(Duration::from_millis(1));
+        match &self.manual {
+            None => {
+                let mut interval =
+                    tokio::time::interval_at(tokio::time::Instant::now() + first, every);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                Ticker::System(interval)
+            }
+            Some(_) => Ticker::Manual {
+                clock: self.clone(),
+                next_ms: self.now_ms() + first.as_millis() as i64,
+                every_ms: every.as_millis() as i64,
+            },
+        }
+    }
+
+    async fn sleep_until_ms(&self, manual: &Manual, until: i64) {
         let mut advanced = manual.advanced.subscribe();
-        let until = self.now_ms() + duration.as_millis() as i64;
         loop {
             let left = until - self.now_ms();
             if left <= 0 {
@@ -107,6 +130,36 @@ impl Clock {
                 _ = tokio::time::sleep(Duration::from_millis(left as u64)) => {}
                 // The sender lives as long as this clock.
                 _ = advanced.changed() => {}
+            }
+        }
+    }
+}
+
+/// A repeating tick on a [`Clock`] ([`Clock::ticker`]), e.g. a stream's heartbeat.
+pub enum Ticker {
+    System(tokio::time::Interval),
+    Manual {
+        clock: Clock,
+        next_ms: i64,
+        every_ms: i64,
+    },
+}
+
+impl Ticker {
+    /// Waits for the next tick. Cancel-safe: a tick is used up only when this returns.
+    pub async fn tick(&mut self) {
+        match self {
+            Ticker::System(interval) => {
+                interval.tick().await;
+            }
+            Ticker::Manual {
+                clock,
+                next_ms,
+                every_ms,
+            } => {
+                let manual = clock.manual.as_ref().expect("a manual clock");
+                clock.sleep_until_ms(manual, *next_ms).await;
+                *next_ms = clock.now_ms() + *every_ms;
             }
         }
     }
@@ -138,6 +191,29 @@ mod tests {
             .expect("the sleep ended when the clock was advanced")
             .unwrap();
         assert!(clock.now_ms() - before >= 3_600_000);
+    }
+
+    #[tokio::test]
+    async fn a_manual_ticker_ticks_when_the_clock_passes_each_tick() {
+        let clock = Clock::manual();
+        let hour = Duration::from_secs(3600);
+        let mut ticker = clock.ticker(hour, hour);
+        let (ticked, mut ticks) = tokio::sync::watch::channel(0);
+        tokio::spawn(async move {
+            loop {
+                ticker.tick().await;
+                ticked.send_modify(|n| *n += 1);
+            }
+        });
+        for n in 1..=2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert_eq!(*ticks.borrow(), n - 1, "no tick before its time");
+            clock.advance(hour);
+            tokio::time::timeout(Duration::from_secs(5), ticks.wait_for(|t| *t >= n))
+                .await
+                .expect("the tick came when the clock passed it")
+                .unwrap();
+        }
     }
 
     #[test]

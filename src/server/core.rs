@@ -97,10 +97,16 @@ impl Core {
             max_instances: config.max_instances_per_token,
             retention: config.instance_retention,
         };
-        let hub = hub::Hub::start(db.clone(), metrics.clone(), instances.clone(), limits)
-            .await
-            .map_err(crate::Error::into_process)
-            .context("could not start the push hub")?;
+        let hub = hub::Hub::start(
+            db.clone(),
+            metrics.clone(),
+            instances.clone(),
+            limits,
+            clock.clone(),
+        )
+        .await
+        .map_err(crate::Error::into_process)
+        .context("could not start the push hub")?;
         let content = ops::content::ContentWork::new(
             ops::content::ContentWork::default_permits(),
             config.validation_timeout,

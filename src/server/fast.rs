@@ -16,20 +16,17 @@
 //! them replayed, and hyper serves the connection from then on: every error
 //! still comes from the router, answered as before.
 //!
-//! The limits are the connection loop's ([`Limits`]): a head within the header
+//! The limits are the connection loop's ([`ConnectionLimits`]): a head within the header
 //! timeout (a kept-alive connection idles no longer), a body within the body
 //! timeout, a client that stops reading is cut off after the write timeout,
 //! and shutting down ends a connection between requests.
 
-use super::listen::{hyper_connection, Limits};
+use super::limits::ConnectionLimits;
 use super::outlet;
 use axum::http::StatusCode;
-use axum::Router;
 use std::cell::RefCell;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -112,21 +109,27 @@ enum Step {
     Later(Pin<Box<dyn Future<Output = ()> + Send>>),
 }
 
+/// A connection the fast path gives up: the connection loop hands it to hyper,
+/// which serves it from here on, the bytes in `buf` first.
+pub(super) struct HandOver {
+    pub stream: TcpStream,
+    pub buf: Vec<u8>,
+    /// The deadline of a body that was being read, which it keeps.
+    pub body_deadline: Option<Instant>,
+}
+
 /// Serves `stream`, whose first bytes `buf` matched [`PREFIXES`], until it
-/// closes or is handed to hyper. `head_deadline` is when the first head must be in.
-#[allow(clippy::too_many_arguments)]
+/// closes (`None`) or is to be handed to hyper. `head_deadline` is when the
+/// first head must be in.
 pub(super) async fn serve(
     mut stream: TcpStream,
     mut buf: Vec<u8>,
-    remote: SocketAddr,
-    router: Router,
-    responder: Arc<dyn Responder>,
-    limits: Limits,
-    closing: watch::Receiver<bool>,
-    head_deadline: Instant,
-) {
+    responder: &dyn Responder,
+    limits: ConnectionLimits,
+    closing: &watch::Receiver<bool>,
+    mut head_deadline: Instant,
+) -> Option<HandOver> {
     let mut out = Vec::with_capacity(1024);
-    let mut head_deadline = head_deadline;
     let mut body_deadline = None;
     // The current request begins at `buf[start]`.
     let mut start = 0;
@@ -138,13 +141,7 @@ pub(super) async fn serve(
     let mut shutting_down = pin!(async move { outlet::shutting_down(&mut stop).await });
     loop {
         let closing_now = *closing.borrow();
-        let step = next(
-            &buf[start..],
-            responder.as_ref(),
-            &mut out,
-            closing_now,
-            retried,
-        );
+        let step = next(&buf[start..], responder, &mut out, closing_now, retried);
         let waiting_for = match step {
             Step::Later(ready) => {
                 ready.await;
@@ -162,26 +159,26 @@ pub(super) async fn serve(
                     {
                         let _ = stream.shutdown().await;
                     }
-                    return;
+                    return None;
                 }
                 if out.len() < MAX_PENDING && start < buf.len() {
                     // Pipelined: answer what is already here first.
                     continue;
                 }
                 if send(&stream, &mut out, limits).await.is_err() {
-                    return;
+                    return None;
                 }
                 head_deadline = Instant::now() + limits.header_timeout;
                 continue;
             }
             Step::HandOver => {
-                if send(&stream, &mut out, limits).await.is_err() {
-                    return;
-                }
+                send(&stream, &mut out, limits).await.ok()?;
                 buf.drain(..start);
-                // A body that was being read keeps its deadline.
-                hyper_connection(stream, buf, remote, router, limits, closing, body_deadline).await;
-                return;
+                return Some(HandOver {
+                    stream,
+                    buf,
+                    body_deadline,
+                });
             }
             // The head's deadline, once answers so far are out.
             Step::Head => None,
@@ -191,9 +188,7 @@ pub(super) async fn serve(
         };
         // More bytes are needed: answers so far go out first.
         if !out.is_empty() {
-            if send(&stream, &mut out, limits).await.is_err() {
-                return;
-            }
+            send(&stream, &mut out, limits).await.ok()?;
             head_deadline = Instant::now() + limits.header_timeout;
         }
         if start > 0 {
@@ -202,7 +197,7 @@ pub(super) async fn serve(
         }
         let idle = buf.is_empty();
         if idle && closing_now {
-            return;
+            return None;
         }
         if idle {
             // What one large body needed is not kept for the connection's life.
@@ -218,25 +213,31 @@ pub(super) async fn serve(
                 stream.read_buf(&mut buf),
             ) => read,
             // Shutting down: a connection between requests closes at once.
-            _ = &mut shutting_down, if idle => return,
+            _ = &mut shutting_down, if idle => return None,
         };
         match read {
-            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(0)) | Ok(Err(_)) => return None,
             Ok(Ok(_)) => {}
             // A body that did not arrive in time: the router answers 408.
             Err(_) if body_deadline.is_some() => {
-                buf.drain(..start);
-                hyper_connection(stream, buf, remote, router, limits, closing, body_deadline).await;
-                return;
+                return Some(HandOver {
+                    stream,
+                    buf,
+                    body_deadline,
+                });
             }
             // No head in time: closed, as hyper does.
-            Err(_) => return,
+            Err(_) => return None,
         }
     }
 }
 
 /// Writes and empties `out`.
-async fn send(stream: &TcpStream, out: &mut Vec<u8>, limits: Limits) -> std::io::Result<()> {
+async fn send(
+    stream: &TcpStream,
+    out: &mut Vec<u8>,
+    limits: ConnectionLimits,
+) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }

@@ -192,7 +192,7 @@ impl Instances {
 
     /// A watch stream opened.
     pub fn connected(&self, scope: &EnvPath, client_id: &str, labels: &Context) {
-        let key = InstanceKey::new(&scope, client_id);
+        let key = InstanceKey::new(scope, client_id);
         let now = self.now_text();
         let labels = serde_json::to_string(labels).unwrap_or_else(|_| "{}".into());
         {
@@ -210,7 +210,7 @@ impl Instances {
 
     /// A watch stream closed (or was dropped for being too slow).
     pub fn disconnected(&self, scope: &EnvPath, client_id: &str) {
-        let key = InstanceKey::new(&scope, client_id);
+        let key = InstanceKey::new(scope, client_id);
         {
             let mut state = self.state.lock().expect("instances lock");
             let still_open = match state.open.get_mut(&key) {
@@ -235,7 +235,7 @@ impl Instances {
 
     /// A heartbeat went out on one of its streams.
     pub fn seen(&self, scope: &EnvPath, client_id: &str) {
-        let key = InstanceKey::new(&scope, client_id);
+        let key = InstanceKey::new(scope, client_id);
         self.pending(key, |p| p.last_seen = Some(self.now_text()));
     }
 
@@ -574,7 +574,11 @@ impl Instances {
 /// every [`SEEN_FLUSH_EVERY`]), and prunes old disconnected instances, until
 /// the registry is dropped.
 async fn writer(instances: std::sync::Weak<Instances>) {
-    let mut last_prune = tokio::time::Instant::now();
+    // On the server's clock, like the retention period it enforces.
+    let mut last_prune = match instances.upgrade() {
+        Some(this) => this.clock.now_ms(),
+        None => return,
+    };
     let mut last_flush = tokio::time::Instant::now();
     loop {
         let Some(this) = instances.upgrade() else {
@@ -598,8 +602,9 @@ async fn writer(instances: std::sync::Weak<Instances>) {
                 tracing::error!(error = e.detail(), "cannot write instance changes");
             }
         }
-        if last_prune.elapsed() >= PRUNE_EVERY.min(this.retention) {
-            last_prune = tokio::time::Instant::now();
+        let now = this.clock.now_ms();
+        if now - last_prune >= PRUNE_EVERY.min(this.retention).as_millis() as i64 {
+            last_prune = now;
             if let Err(e) = this.prune().await {
                 tracing::error!(error = e.detail(), "cannot prune instances");
             }

@@ -18,12 +18,13 @@
 //! that comes second on a reused connection, is plain hyper with the bytes
 //! already read replayed first.
 //!
-//! Every connection is bounded in time and number ([`Limits`]): the request
+//! Every connection is bounded in time and number ([`ConnectionLimits`]): the request
 //! head and the request body must arrive in time, a client that stops reading
 //! is cut off whichever path serves it, and connections over the limit are
 //! answered 503 and closed at once.
 
 use crate::server::fast::{self, Responder};
+use crate::server::limits::{BodyTimeout, ConnectionLimits};
 use crate::server::outlet::{self, Live, Outlet};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request};
@@ -53,40 +54,14 @@ const WATCH: &[u8] = b"GET /api/v1/watch";
 const MAX_HEAD: usize = 16 * 1024;
 /// Headers a watch request may carry.
 const MAX_HEADERS: usize = 64;
-/// What one connection may take: time to send, time to read, and how many
-/// connections there may be at once.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Connections open at once, watch streams included; one more is answered 503 and closed.
-    pub max_connections: usize,
-    /// A client must send a request head within this time; a kept-alive
-    /// connection idle this long is closed.
-    pub header_timeout: Duration,
-    /// A request body must arrive whole within this time after its head.
-    pub body_timeout: Duration,
-    /// A client that takes no bytes for this long while a response waits is cut off.
-    pub write_timeout: Duration,
-}
-
-impl Limits {
-    pub fn of(config: &crate::server::ServeConfig) -> Self {
-        Self {
-            max_connections: config.max_connections.max(1),
-            header_timeout: config.header_timeout,
-            body_timeout: config.body_timeout,
-            write_timeout: config.write_timeout,
-        }
-    }
-}
-
-/// Sent to a connection over [`Limits::max_connections`] before it is closed.
+/// Sent to a connection over [`ConnectionLimits::max_connections`] before it is closed.
 const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
 retry-after: 5\r\ncontent-length: 41\r\nconnection: close\r\n\r\n\
 Too many connections; try again shortly.\n";
 
 /// Raises the soft limit on open files to the hard limit: every connection
 /// is a file descriptor, and the usual soft default (1024) would cap the
-/// server far below [`Limits::max_connections`]. Returns the limit now in force.
+/// server far below [`ConnectionLimits::max_connections`]. Returns the limit now in force.
 #[cfg(unix)]
 pub fn raise_open_file_limit() -> io::Result<u64> {
     let mut limit = libc::rlimit {
@@ -120,7 +95,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     fast: Option<Arc<dyn Responder>>,
-    limits: Limits,
+    limits: ConnectionLimits,
     closing: watch::Receiver<bool>,
 ) -> io::Result<()> {
     // Each connection task holds a receiver; `closed()` completes when all are gone.
@@ -188,7 +163,7 @@ async fn connection(
     remote: SocketAddr,
     router: Router,
     fast: Option<Arc<dyn Responder>>,
-    limits: Limits,
+    limits: ConnectionLimits,
     closing: watch::Receiver<bool>,
 ) {
     // Events are small writes that must leave at once.
@@ -212,17 +187,18 @@ async fn connection(
         }
         FirstRequest::Fast(prefix) => match fast {
             Some(responder) => {
-                let connection = fast::serve(
+                let served = fast::serve(
                     stream,
                     prefix,
-                    remote,
-                    router,
-                    responder,
+                    responder.as_ref(),
                     limits,
-                    closing,
+                    &closing,
                     head_deadline,
                 );
-                connection.await
+                if let Some(rest) = served.await {
+                    let (stream, buf, deadline) = (rest.stream, rest.buf, rest.body_deadline);
+                    hyper_connection(stream, buf, remote, router, limits, closing, deadline).await
+                }
             }
             None => hyper_connection(stream, prefix, remote, router, limits, closing, None).await,
         },
@@ -355,7 +331,7 @@ async fn lean_watch(
     remote: SocketAddr,
     router: Router,
     head: &[u8],
-    limits: Limits,
+    limits: ConnectionLimits,
     closing: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let write_timeout = limits.write_timeout;
@@ -481,12 +457,12 @@ impl LiveHandoff {
 /// A connection for hyper, with the bytes already read replayed first;
 /// `body_deadline`, when given, bounds the first request's body (one the
 /// fast path began to read).
-pub(super) async fn hyper_connection(
+async fn hyper_connection(
     stream: TcpStream,
     prefix: Vec<u8>,
     remote: SocketAddr,
     router: Router,
-    limits: Limits,
+    limits: ConnectionLimits,
     mut closing: watch::Receiver<bool>,
     body_deadline: Option<tokio::time::Instant>,
 ) {
@@ -536,34 +512,6 @@ pub(super) async fn hyper_connection(
                 shutting_down = true;
                 conn.as_mut().graceful_shutdown();
             }
-        }
-    }
-}
-
-/// The error of a request body that did not arrive within [`Limits::body_timeout`].
-#[derive(Debug)]
-pub struct BodyTimeout(pub Duration);
-
-impl std::fmt::Display for BodyTimeout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the request body did not arrive within {} s",
-            self.0.as_secs_f64()
-        )
-    }
-}
-
-impl std::error::Error for BodyTimeout {}
-
-impl BodyTimeout {
-    /// The timeout behind `error` (a body error as an extractor reports it), if any.
-    pub fn behind<'e>(mut error: &'e (dyn std::error::Error + 'static)) -> Option<&'e Self> {
-        loop {
-            if let Some(timeout) = error.downcast_ref::<Self>() {
-                return Some(timeout);
-            }
-            error = error.source()?;
         }
     }
 }

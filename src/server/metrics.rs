@@ -202,47 +202,67 @@ impl Metrics {
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        self.render_delivery(&mut out);
+        self.render_rollouts(&mut out);
+        self.render_http(&mut out);
+        out
+    }
+
+    /// Watch streams, pushes, sign-in checks and releases.
+    fn render_delivery(&self, out: &mut String) {
         scalar(
-            &mut out,
+            out,
             "graycast_subscribers",
             "gauge",
             "Watch streams open now.",
             self.subscribers.load(Ordering::Relaxed),
         );
         scalar(
-            &mut out,
+            out,
             "graycast_push_events_total",
             "counter",
             "Events handed to subscribers' watch streams.",
             self.push_events.load(Ordering::Relaxed),
         );
-        out.push_str("# HELP graycast_push_latency_seconds From a release event's commit to its event being handed to a subscriber's stream.\n");
-        out.push_str("# TYPE graycast_push_latency_seconds histogram\n");
+        family(
+            out,
+            "graycast_push_latency_seconds",
+            "histogram",
+            "From a release event's commit to its event being handed to a subscriber's stream.",
+        );
         self.push_latency
-            .render(&mut out, "graycast_push_latency_seconds", "");
+            .render(out, "graycast_push_latency_seconds", "");
         scalar(
-            &mut out,
+            out,
             "graycast_password_checks_running",
             "gauge",
             "Password verifications running now.",
             self.password_checks_running.load(Ordering::Relaxed),
         );
         scalar(
-            &mut out,
+            out,
             "graycast_password_checks_refused_total",
             "counter",
             "Sign-ins refused (429) because the password verifications and their queue were full.",
             self.password_checks_refused.load(Ordering::Relaxed),
         );
+    }
+
+    /// Rollout plans, their guards, and the release events they and people commit.
+    fn render_rollouts(&self, out: &mut String) {
         scalar(
-            &mut out,
+            out,
             "graycast_rollouts_active",
             "gauge",
             "Rollout plans running or paused now.",
             self.rollouts_active.load(Ordering::Relaxed),
         );
-        out.push_str("# HELP graycast_rollout_transitions_total Rollout plan transitions, by where they went.\n");
-        out.push_str("# TYPE graycast_rollout_transitions_total counter\n");
+        family(
+            out,
+            "graycast_rollout_transitions_total",
+            "counter",
+            "Rollout plan transitions, by where they went.",
+        );
         for (to, n) in self
             .rollout_transitions
             .lock()
@@ -251,8 +271,12 @@ impl Metrics {
         {
             let _ = writeln!(out, "graycast_rollout_transitions_total{{to=\"{to}\"}} {n}");
         }
-        out.push_str("# HELP graycast_guard_evaluations_total Rollout guard evaluations, by kind and status.\n");
-        out.push_str("# TYPE graycast_guard_evaluations_total counter\n");
+        family(
+            out,
+            "graycast_guard_evaluations_total",
+            "counter",
+            "Rollout guard evaluations, by kind and status.",
+        );
         for ((kind, status), n) in self.guard_evaluations.lock().expect("metrics lock").iter() {
             let _ = writeln!(
                 out,
@@ -260,8 +284,12 @@ impl Metrics {
                 escape(kind)
             );
         }
-        out.push_str("# HELP graycast_releases_total Release events committed, by kind.\n");
-        out.push_str("# TYPE graycast_releases_total counter\n");
+        family(
+            out,
+            "graycast_releases_total",
+            "counter",
+            "Release events committed, by kind.",
+        );
         for (kind, n) in self.releases.lock().expect("metrics lock").iter() {
             let _ = writeln!(
                 out,
@@ -269,8 +297,16 @@ impl Metrics {
                 escape(kind)
             );
         }
-        out.push_str("# HELP graycast_http_requests_total HTTP requests answered, by method, route template and status.\n");
-        out.push_str("# TYPE graycast_http_requests_total counter\n");
+    }
+
+    /// HTTP requests: counts by method, route and status, and durations.
+    fn render_http(&self, out: &mut String) {
+        family(
+            out,
+            "graycast_http_requests_total",
+            "counter",
+            "HTTP requests answered, by method, route template and status.",
+        );
         let requests = self.requests.lock().expect("metrics lock");
         let (counts, durations) = &*requests;
         for (method, routes) in counts {
@@ -295,23 +331,26 @@ impl Metrics {
             .collect();
         drop(requests);
         scalar(
-            &mut out,
+            out,
             "graycast_http_fast_path_requests_total",
             "counter",
             "HTTP requests answered by the fast path for resolve and OFREP (also counted in graycast_http_requests_total).",
             self.fast_path_requests.load(Ordering::Relaxed),
         );
-        out.push_str("# HELP graycast_http_request_duration_seconds Time to answer an HTTP request (until the response head, for streams).\n");
-        out.push_str("# TYPE graycast_http_request_duration_seconds histogram\n");
+        family(
+            out,
+            "graycast_http_request_duration_seconds",
+            "histogram",
+            "Time to answer an HTTP request (until the response head, for streams).",
+        );
         for ((method, route), histogram) in durations {
             let labels = format!(
                 "method=\"{}\",route=\"{}\"",
                 escape(&method),
                 escape(&route)
             );
-            histogram.render(&mut out, "graycast_http_request_duration_seconds", &labels);
+            histogram.render(out, "graycast_http_request_duration_seconds", &labels);
         }
-        out
     }
 }
 
@@ -324,11 +363,15 @@ fn escape(value: &str) -> String {
 }
 
 /// One unlabelled series with its `HELP` and `TYPE` lines.
+/// A metric family's `# HELP` and `# TYPE` lines; its samples follow.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A family of one unlabelled sample.
 fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-    );
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 #[cfg(test)]

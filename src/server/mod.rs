@@ -8,6 +8,7 @@ pub mod db;
 pub mod fast;
 pub mod hub;
 pub mod instances;
+pub mod limits;
 pub mod listen;
 pub mod metrics;
 pub mod node;

@@ -131,7 +131,9 @@ impl Node {
 pub struct DbLease {
     node: Arc<Node>,
     /// Until when the last successful renewal holds it (this node's clock).
-    held_until: Mutex<Option<Instant>>,
+    /// Until when this node may drive without renewing (milliseconds on the node's clock,
+    /// like the lease row it renews).
+    held_until: Mutex<Option<i64>>,
 }
 
 impl DbLease {
@@ -148,7 +150,7 @@ impl Lease for DbLease {
         self.held_until
             .lock()
             .expect("lease lock")
-            .is_some_and(|until| until > Instant::now())
+            .is_some_and(|until| until > self.node.clock.now_ms())
     }
 
     fn give_up(&self) -> BoxFuture<'_, ()> {
@@ -166,11 +168,11 @@ impl Lease for DbLease {
     fn held(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             let ttl = self.node.lease_ttl();
-            let renew_after = ttl / 2;
-            let now = Instant::now();
+            let ttl_ms = ttl.as_millis() as i64;
+            let now = self.node.clock.now_ms();
             if let Some(until) = *self.held_until.lock().expect("lease lock") {
                 // Renewed recently enough: no round trip on every tick.
-                if until > now + renew_after {
+                if until > now + ttl_ms / 2 {
                     return true;
                 }
             }
@@ -179,7 +181,7 @@ impl Lease for DbLease {
                 self.node.clock.now(),
                 SCHEDULER_LEASE,
                 &self.node.id,
-                ttl.as_millis() as i64,
+                ttl_ms,
             )
             .await;
             let mut held = self.held_until.lock().expect("lease lock");
@@ -188,7 +190,7 @@ impl Lease for DbLease {
                     if held.is_none() {
                         tracing::info!(node = %self.node.id, "this node drives the rollout plans now");
                     }
-                    *held = Some(now + ttl);
+                    *held = Some(now + ttl_ms);
                     true
                 }
                 Ok(false) => {
@@ -200,7 +202,7 @@ impl Lease for DbLease {
                 Err(e) => {
                     // Unreachable database: keep driving only while the last renewal lasts.
                     tracing::warn!(error = %e, "cannot renew the rollout lease");
-                    held.is_some_and(|until| until > Instant::now())
+                    held.is_some_and(|until| until > self.node.clock.now_ms())
                 }
             }
         })

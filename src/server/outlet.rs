@@ -14,6 +14,7 @@
 //! writes. A backlog longer than [`QUEUE_FRAMES`] means the subscriber is not
 //! reading: the hub drops it, as it drops a slow queued stream.
 
+use super::clock::Ticker;
 use axum::body::Bytes;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -164,7 +165,7 @@ impl Outlet {
 /// send first, the heartbeat, and what to do on each ping.
 pub struct Live {
     pub initial: Vec<Bytes>,
-    pub heartbeat: tokio::time::Interval,
+    pub heartbeat: Ticker,
     pub on_ping: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -289,6 +290,7 @@ pub fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::clock::Clock;
     use tokio::io::AsyncReadExt;
 
     #[test]
@@ -334,10 +336,7 @@ mod tests {
         let (closing_tx, closing) = watch::channel(false);
         let live = Live {
             initial: vec![Bytes::from_static(b"a")],
-            heartbeat: tokio::time::interval_at(
-                tokio::time::Instant::now() + Duration::from_secs(3600),
-                Duration::from_secs(3600),
-            ),
+            heartbeat: Clock::system().ticker(Duration::from_secs(3600), Duration::from_secs(3600)),
             on_ping: Box::new(|| {}),
         };
         let task = tokio::spawn(run(outlet.clone(), live, closing));
@@ -369,7 +368,7 @@ mod tests {
         let (_closing_tx, closing) = watch::channel(false);
         let live = Live {
             initial: vec![],
-            heartbeat: tokio::time::interval(Duration::from_secs(3600)),
+            heartbeat: Clock::system().ticker(Duration::ZERO, Duration::from_secs(3600)),
             on_ping: Box::new(|| {}),
         };
         drop(client);
@@ -390,10 +389,7 @@ mod tests {
         let counter = pinged.clone();
         let live = Live {
             initial: vec![],
-            heartbeat: tokio::time::interval_at(
-                tokio::time::Instant::now() + Duration::from_millis(10),
-                Duration::from_secs(3600),
-            ),
+            heartbeat: Clock::system().ticker(Duration::from_millis(10), Duration::from_secs(3600)),
             on_ping: Box::new(move || {
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }),

@@ -961,3 +961,46 @@ async fn lane_audit_entries_are_bounded_by_the_lane_limits() {
         assert!(size < 60_000, "{}: {size} bytes", entry["action"]);
     }
 }
+
+/// Every route of one lane refuses an id that is not a lane id with 400 on the field `id`,
+/// quoting the id (cut short when long), before it looks for the lane.
+#[tokio::test]
+async fn a_lane_id_that_is_not_a_number_is_refused_on_the_field_id() {
+    let app = shop().await;
+    let routes = [
+        (Method::PATCH, "", Some(json!({}))),
+        (Method::POST, "/preview", Some(json!({}))),
+        (Method::POST, "/promote", None),
+        (Method::POST, "/abort", None),
+        (Method::GET, "/plan", None),
+        (Method::PUT, "/plan", Some(json!({}))),
+        (Method::POST, "/plan/pause", None),
+        (Method::POST, "/plan/resume", None),
+        (Method::POST, "/plan/advance", Some(json!({}))),
+    ];
+    let long = "x".repeat(300);
+    let ids = [
+        ("abc", r#""abc" is not a lane id."#.to_string()),
+        ("1.5", r#""1.5" is not a lane id."#.to_string()),
+        (
+            "99999999999999999999",
+            r#""99999999999999999999" is not a lane id."#.to_string(),
+        ),
+        (
+            long.as_str(),
+            format!(r#""{}…" is not a lane id."#, "x".repeat(100)),
+        ),
+    ];
+    for (method, rest, body) in routes {
+        for (id, message) in &ids {
+            let path = config_path("shop", "prod", "app.json", &format!("/lanes/{id}{rest}"));
+            let (status, answer) = app.send(method.clone(), &path, body.clone()).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {rest} {id}");
+            assert_eq!(
+                answer,
+                json!({ "error": { "code": "invalid", "message": message, "field": "id" } }),
+                "{method} {rest} {id}"
+            );
+        }
+    }
+}

@@ -2,9 +2,10 @@
 
 use crate::model::EnvPath;
 use crate::server::auth::Actor;
+use crate::server::clock::Clock;
 use crate::{Error, Result};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Who opened a stream: the API token or the signed-in user it was authorized as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,22 +50,24 @@ pub(super) struct Clients {
     pub(super) owners: HashMap<Owner, Held>,
     /// Expired entries are swept once `known` grows to this size.
     pub(super) sweep_at: usize,
+    /// The server's clock, which the retention period is measured on.
+    pub(super) clock: Clock,
 }
 
 pub(super) struct Known {
     pub(super) owner: Option<Owner>,
     /// Streams open now (two for a moment while a new one replaces the old).
     pub(super) streams: usize,
-    /// When its last stream ended.
-    pub(super) left: Option<Instant>,
+    /// When its last stream ended (milliseconds on the server's clock).
+    pub(super) left: Option<i64>,
 }
 
 impl Known {
-    pub(super) fn expired(&self, now: Instant, retention: Duration) -> bool {
+    pub(super) fn expired(&self, now_ms: i64, retention: Duration) -> bool {
         self.streams == 0
             && self
                 .left
-                .is_some_and(|left| now.duration_since(left) >= retention)
+                .is_some_and(|left| now_ms.saturating_sub(left) >= retention.as_millis() as i64)
     }
 }
 
@@ -90,7 +93,7 @@ impl Clients {
         }
     }
 
-    pub(super) fn sweep(&mut self, now: Instant, retention: Duration) {
+    pub(super) fn sweep(&mut self, now: i64, retention: Duration) {
         let mut gone = Vec::new();
         self.known.retain(|_, known| {
             let expired = known.expired(now, retention);
@@ -115,7 +118,7 @@ impl Clients {
         owner: Option<Owner>,
         limits: &Limits,
     ) -> Result<()> {
-        let now = Instant::now();
+        let now = self.clock.now_ms();
         if self.known.len() >= self.sweep_at {
             self.sweep(now, limits.retention);
         }
@@ -175,7 +178,7 @@ impl Clients {
         if let Some(known) = self.known.get_mut(client) {
             known.streams = known.streams.saturating_sub(1);
             if known.streams == 0 {
-                known.left = Some(Instant::now());
+                known.left = Some(self.clock.now_ms());
             }
         }
         if let Some(owner) = owner {
@@ -194,6 +197,6 @@ impl Clients {
     ) -> bool {
         self.known
             .get(client)
-            .is_some_and(|k| k.owner == Some(owner) && !k.expired(Instant::now(), retention))
+            .is_some_and(|k| k.owner == Some(owner) && !k.expired(self.clock.now_ms(), retention))
     }
 }

@@ -7,6 +7,7 @@ use super::state::{deleted_frame, load, load_head, ConfigState};
 use super::subscriber::{record_sent, Departed, ScopeEntry, ServedBatch, Sink, Subscriber};
 use super::{Attach, Command, FastMap, Mode, Owner};
 use crate::model::EnvPath;
+use crate::server::clock::Clock;
 use crate::server::db::{self, watch as sql};
 use crate::server::instances::Instances;
 use crate::server::metrics::Metrics;
@@ -35,7 +36,10 @@ pub(super) struct Dispatcher {
     pub(super) departed: HashMap<(EnvPath, String), Departed>,
     /// How long `departed` keeps a record.
     pub(super) retention: Duration,
-    pub(super) last_sweep: Instant,
+    /// When `departed` was last swept (milliseconds on `clock`).
+    pub(super) last_sweep: i64,
+    /// The server's clock, which the retention period is measured on.
+    pub(super) clock: Clock,
     /// Every config's state, for per-request evaluation.
     pub(super) catalog: Arc<Catalog>,
 }
@@ -92,10 +96,11 @@ impl Dispatcher {
                 Command::Close(owner) => closes.push(owner),
             }
         }
-        if self.last_sweep.elapsed() >= SWEEP_EVERY.min(self.retention) {
-            self.last_sweep = Instant::now();
-            let retention = self.retention;
-            self.departed.retain(|_, d| d.at.elapsed() < retention);
+        let now = self.clock.now_ms();
+        if now - self.last_sweep >= SWEEP_EVERY.min(self.retention).as_millis() as i64 {
+            self.last_sweep = now;
+            let retention = self.retention.as_millis() as i64;
+            self.departed.retain(|_, d| now - d.at < retention);
         }
         let loaded = match self.read(&attaches).await {
             Ok(loaded) => loaded,
@@ -196,12 +201,15 @@ impl Dispatcher {
         let mut changed = Vec::new();
         let mut fresh = Vec::new();
         let mut fully_loaded = Vec::new();
-        let mut loaded_now: HashSet<(EnvPath, String)> = HashSet::new();
+        // The states read for the touched configs: a new subscriber that needs one of them
+        // (not held, so not fanned out) gets it as fresh, read in the same snapshot.
+        let mut read_now: HashMap<(EnvPath, String), Option<Arc<ConfigState>>> = HashMap::new();
+        let mut fresh_now: HashSet<(EnvPath, String)> = HashSet::new();
         let mut deletions = Vec::new();
         // Every touched config, watched or not: the catalog holds them all.
         for ((scope, key), events) in touched {
             let state = load(&mut tx, &scope, &key).await?.map(Arc::new);
-            loaded_now.insert((scope.clone(), key.clone()));
+            read_now.insert((scope.clone(), key.clone()), state.clone());
             changed.push(Change {
                 scope,
                 key,
@@ -224,13 +232,18 @@ impl Dispatcher {
                 Some(keys) => {
                     for key in keys {
                         let is_held = held.is_some_and(|s| s.keys.contains_key(key));
-                        if is_held || !loaded_now.insert((scope.clone(), key.clone())) {
+                        let id = (scope.clone(), key.clone());
+                        if is_held || !fresh_now.insert(id.clone()) {
                             continue;
                         }
+                        let state = match read_now.get(&id) {
+                            Some(state) => state.clone(),
+                            None => load(&mut tx, scope, key).await?.map(Arc::new),
+                        };
                         fresh.push(Fresh {
                             scope: scope.clone(),
                             key: key.clone(),
-                            state: load(&mut tx, scope, key).await?.map(Arc::new),
+                            state,
                         });
                     }
                 }
@@ -241,14 +254,18 @@ impl Dispatcher {
                     for head in sql::heads_in_scope(&mut tx, scope).await? {
                         let key = head.key.clone();
                         let is_held = held.is_some_and(|s| s.keys.contains_key(&key));
-                        if is_held || !loaded_now.insert((scope.clone(), key.clone())) {
+                        let id = (scope.clone(), key.clone());
+                        if is_held || !fresh_now.insert(id.clone()) {
                             continue;
                         }
-                        let state = load_head(&mut tx, scope, head).await?;
+                        let state = match read_now.get(&id) {
+                            Some(state) => state.clone(),
+                            None => Some(Arc::new(load_head(&mut tx, scope, head).await?)),
+                        };
                         fresh.push(Fresh {
                             scope: scope.clone(),
                             key,
-                            state: Some(Arc::new(state)),
+                            state,
                         });
                     }
                     fully_loaded.push(scope.clone());
@@ -457,7 +474,7 @@ impl Dispatcher {
         let record = self
             .departed
             .remove(client)
-            .filter(|d| d.at.elapsed() < self.retention);
+            .filter(|d| self.clock.now_ms() - d.at < self.retention.as_millis() as i64);
         let exact = mode == Mode::Config
             && last_event_id.is_some_and(|last| record.as_ref().is_some_and(|r| r.last_id == last));
         Resume {
@@ -573,7 +590,7 @@ impl Dispatcher {
                 let departed = Departed {
                     sent: std::mem::take(&mut subscriber.sent),
                     last_id: subscriber.last_id,
-                    at: Instant::now(),
+                    at: self.clock.now_ms(),
                 };
                 self.departed.insert(client, departed);
             }

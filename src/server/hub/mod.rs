@@ -39,6 +39,7 @@ pub use state::{etag, Answer, ConfigState, Evaluation, Reason, Resolution, Serve
 use crate::domain::Context;
 use crate::model::EnvPath;
 use crate::model::ReleaseEvent;
+use crate::server::clock::Clock;
 use crate::server::db::{self, watch as sql};
 use crate::server::instances::Instances;
 use crate::server::metrics::Metrics;
@@ -85,6 +86,7 @@ impl Hub {
         metrics: Arc<Metrics>,
         instances: Arc<Instances>,
         limits: Limits,
+        clock: Clock,
     ) -> Result<Self> {
         let (processed, catalog) = load_catalog(&db).await?;
         let catalog = Arc::new(catalog);
@@ -133,12 +135,13 @@ impl Hub {
             clients: HashMap::new(),
             departed: HashMap::new(),
             retention: limits.retention,
-            last_sweep: Instant::now(),
+            last_sweep: clock.now_ms(),
+            clock: clock.clone(),
             catalog: catalog.clone(),
         };
         tokio::spawn(dispatcher.run(receiver));
         Ok(Self {
-            registry: Arc::default(),
+            registry: Arc::new(Registry::on(clock)),
             commands,
             metrics,
             instances,

@@ -232,10 +232,8 @@ mod tests {
         for (i, (outlet, client)) in outlets.iter().zip(&mut clients).enumerate() {
             let live = crate::server::outlet::Live {
                 initial: vec![],
-                heartbeat: tokio::time::interval_at(
-                    tokio::time::Instant::now() + Duration::from_secs(3600),
-                    Duration::from_secs(3600),
-                ),
+                heartbeat: crate::server::clock::Clock::system()
+                    .ticker(Duration::from_secs(3600), Duration::from_secs(3600)),
                 on_ping: Box::new(|| {}),
             };
             tokio::spawn(crate::server::outlet::run(

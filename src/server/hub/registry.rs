@@ -4,6 +4,7 @@ use super::clients::Clients;
 use super::Owner;
 use crate::domain::Context;
 use crate::model::EnvPath;
+use crate::server::clock::Clock;
 use crate::server::instances::Instances;
 use crate::server::metrics::Metrics;
 use std::collections::HashMap;
@@ -35,6 +36,17 @@ pub(super) struct Registry {
 }
 
 impl Registry {
+    /// An empty registry whose retention periods run on `clock`.
+    pub(super) fn on(clock: Clock) -> Self {
+        Self {
+            connected: RwLock::default(),
+            clients: Mutex::new(Clients {
+                clock,
+                ..Clients::default()
+            }),
+        }
+    }
+
     pub(super) fn connected(&self, namespace: &str, env: &str) -> Vec<ConnectedInstance> {
         let map = self.connected.read().expect("hub lock");
         let mut list: Vec<ConnectedInstance> = map

@@ -10,7 +10,6 @@ use crate::server::outlet::Outlet;
 use axum::body::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// Served-version changes for the instance registry.
@@ -35,7 +34,8 @@ pub(super) struct Subscriber {
 pub(super) struct Departed {
     pub(super) sent: FastMap<String, Sent>,
     pub(super) last_id: i64,
-    pub(super) at: Instant,
+    /// When its stream ended (milliseconds on the server's clock).
+    pub(super) at: i64,
 }
 
 /// Where a subscriber's events go.

@@ -252,7 +252,6 @@ pub async fn create(
 /// Changes an active lane's selector, targets, percentage or priority. The
 /// salt stays, so raising the percentage keeps everyone already inside. A
 /// percentage changed by hand pauses the lane's running plan (a person took over).
-#[allow(clippy::too_many_arguments)]
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn update(
     state: &Core,
@@ -401,7 +400,6 @@ pub async fn preview(
 }
 
 /// Like [`preview`], for a change to an active lane (with that lane's salt).
-#[allow(clippy::too_many_arguments)]
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn preview_change(
     state: &Core,

@@ -29,6 +29,8 @@ pub struct TestApp {
     /// (`app.clock.advance(…)`) instead of sleeping through a hold or a timeout. It
     /// survives [`TestApp::restart_with`].
     pub clock: Clock,
+    /// The running server's core, for what a test must do without HTTP in between.
+    pub core: std::sync::Arc<graycast::server::Core>,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -50,15 +52,16 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database(&dir).await;
     let clock = Clock::manual();
-    let (base, admin, shutdown, server) = serve(&database_url, &clock, adjust).await;
+    let served = serve(&database_url, &clock, adjust).await;
     TestApp {
-        base,
+        base: served.base,
         database_url,
-        admin,
+        admin: served.admin,
         clock,
+        core: served.core,
         _dir: dir,
-        shutdown: Some(shutdown),
-        server: Some(server),
+        shutdown: Some(served.shutdown),
+        server: Some(served.server),
     }
 }
 
@@ -136,12 +139,14 @@ pub async fn switch_off_rules(conn: &mut sqlx::AnyConnection) {
     }
 }
 
-type Served = (
-    String,
-    Client,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-);
+/// A server started by [`serve`].
+struct Served {
+    base: String,
+    admin: Client,
+    core: std::sync::Arc<graycast::server::Core>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
 
 /// Starts a server on `database_url` and signs `admin` in.
 async fn serve(database_url: &str, clock: &Clock, adjust: impl FnOnce(&mut ServeConfig)) -> Served {
@@ -150,14 +155,21 @@ async fn serve(database_url: &str, clock: &Clock, adjust: impl FnOnce(&mut Serve
     adjust(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let base = format!("http://127.0.0.1:{}", app.port());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let core = app.core.clone();
+    let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
     let admin = client();
     let response = login(&admin, &base, "admin", ADMIN_PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK, "admin signs in");
-    (base, admin, tx, server)
+    Served {
+        base,
+        admin,
+        core,
+        shutdown,
+        server,
+    }
 }
 
 impl TestApp {
@@ -173,11 +185,12 @@ impl TestApp {
                 .expect("the server task ends")
                 .expect("the server stops cleanly");
         }
-        let (base, admin, shutdown, server) = serve(&self.database_url, &self.clock, adjust).await;
-        self.base = base;
-        self.admin = admin;
-        self.shutdown = Some(shutdown);
-        self.server = Some(server);
+        let served = serve(&self.database_url, &self.clock, adjust).await;
+        self.base = served.base;
+        self.admin = served.admin;
+        self.core = served.core;
+        self.shutdown = Some(served.shutdown);
+        self.server = Some(served.server);
     }
 }
 

@@ -149,7 +149,9 @@ async fn reports_and_instances_show_who_runs_what() {
 
 #[tokio::test]
 async fn disconnected_instances_are_forgotten_after_the_retention_period() {
-    let app = spawn_app_with(|c| c.instance_retention = Duration::from_secs(1)).await;
+    // An hour's retention: only the test's clock ends it.
+    let hour = Duration::from_secs(3600);
+    let app = spawn_app_with(|c| c.instance_retention = hour).await;
     app.namespace(NS).await;
     let token = subscriber_token(&app).await;
     let stream = watch(&app, &token, "client_id=short-lived").await;
@@ -159,6 +161,7 @@ async fn disconnected_instances_are_forgotten_after_the_retention_period() {
     );
     drop(stream);
     wait_for_instance(&app, "short-lived", |i| i["connected"] == false).await;
+    app.clock.advance(hour);
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while instance(&app, "short-lived").await.is_some() {
         assert!(tokio::time::Instant::now() < deadline, "never forgotten");
@@ -233,7 +236,9 @@ async fn the_live_instances_feed_follows_connects_reports_and_releases() {
 /// within the retention period) with the same token, about configs that exist.
 #[tokio::test]
 async fn reports_come_only_from_instances_watching_with_the_same_token() {
-    let app = spawn_app_with(|c| c.instance_retention = Duration::from_secs(2)).await;
+    // An hour's retention: only the test's clock ends it.
+    let hour = Duration::from_secs(3600);
+    let app = spawn_app_with(|c| c.instance_retention = hour).await;
     app.namespace(NS).await;
     config_with_versions(&app, "app.json", &["{}"]).await;
     app.release(NS, ENV, "app.json", 1, "").await;
@@ -288,6 +293,7 @@ async fn reports_come_only_from_instances_watching_with_the_same_token() {
         .post_with(&token, "/api/v1/report", report("pod-1", "app.json"))
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.clock.advance(hour);
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let r = app

@@ -187,7 +187,9 @@ async fn resume_with_last_event_id_sends_only_what_changed_since() {
 
 #[tokio::test]
 async fn heartbeats_keep_the_stream_alive() {
-    let app = spawn_app_with(|c| c.heartbeat = Duration::from_secs(1)).await;
+    // An hour between pings: only the test's clock brings them.
+    let hour = Duration::from_secs(3600);
+    let app = spawn_app_with(|c| c.heartbeat = hour).await;
     app.namespace(NS).await;
     let token = subscriber_token(&app).await;
     let mut stream = watch(&app, &token, "client_id=pod-1").await;
@@ -197,6 +199,7 @@ async fn heartbeats_keep_the_stream_alive() {
         (synced.event.as_str(), synced.data.as_str()),
         ("comment", "synced")
     );
+    app.clock.advance(hour);
     let ping = stream
         .next_within(PATIENCE)
         .await
@@ -205,6 +208,7 @@ async fn heartbeats_keep_the_stream_alive() {
         (ping.event.as_str(), ping.data.as_str()),
         ("comment", "ping")
     );
+    app.clock.advance(hour);
     let again = stream.next_within(PATIENCE).await.expect("and again");
     assert_eq!(again.data, "ping");
 }
@@ -455,4 +459,50 @@ async fn a_second_stream_of_the_same_client_id_replaces_the_first() {
     assert_eq!(second.next_event().await.json()["version"], 2);
     let pod = wait_for_instance(&app, "pod-1", |i| i["configs"]["app.json"]["served"] == 2).await;
     assert_eq!(pod["connected"], true);
+}
+
+/// A stream that attaches in the same turn of the push hub as a release of a key nobody
+/// watched yet gets that key on connect (its state was read for the release, and was
+/// not handed to the new subscriber: it started without the config).
+#[tokio::test]
+async fn a_stream_attaching_with_a_release_of_an_unwatched_key_gets_it() {
+    use graycast::model::ConfigPath;
+    use graycast::server::auth::Actor;
+    use graycast::server::hub::{Mode, WatchRequest};
+    use graycast::server::ops;
+    let app = spawn_app().await;
+    app.namespace(NS).await;
+    config_with_versions(&app, "app.json", &[r#"{"v":1}"#]).await;
+    let path = ConfigPath::new(NS, ENV, "app.json");
+    // No await between the release's announcement and the attach: on this one-thread
+    // runtime the hub takes both in one turn.
+    let event = ops::configs::release(&app.core, &Actor::cli(), &path, 1, None)
+        .await
+        .unwrap();
+    let subscription = app
+        .core
+        .hub
+        .subscribe(WatchRequest {
+            namespace: NS.into(),
+            env: ENV.into(),
+            keys: Some(vec!["app.json".into()]),
+            client_id: "pod-1".into(),
+            labels: Default::default(),
+            mode: Mode::Config,
+            last_event_id: None,
+            outlet: None,
+            owner: None,
+        })
+        .await
+        .unwrap();
+    let initial: Vec<String> = subscription
+        .initial
+        .iter()
+        .map(|frame| String::from_utf8_lossy(frame).into_owned())
+        .collect();
+    assert_eq!(initial.len(), 1, "{initial:?}");
+    assert!(
+        initial[0].contains(&format!("id: {}\n", event.id)) && initial[0].contains("event: config"),
+        "{initial:?}"
+    );
 }
