@@ -141,7 +141,7 @@ pub struct Instances {
     changes: broadcast::Sender<Change>,
     /// What the hub delivered up to this release event is written (see [`Instances::written_through`]).
     written_through: AtomicI64,
-    /// Notified after every flush that wrote something: the rollout scheduler judges what is written.
+    /// Notified after every flush that wrote something: the plan scheduler judges what is written.
     flushed: Notify,
 }
 
@@ -296,7 +296,7 @@ impl Instances {
         self.written_through.load(Ordering::Acquire)
     }
 
-    /// Notified after a flush wrote something (at most one waiter: the rollout scheduler).
+    /// Notified after a flush wrote something (at most one waiter: the plan scheduler).
     pub fn flushed(&self) -> &Notify {
         &self.flushed
     }

@@ -34,10 +34,10 @@ impl Nodes {
 
 /// Exactly one scheduler may drive a plan. On SQLite one process owns the database, so
 /// [`SoleNode`] always holds the lease. With several nodes on PostgreSQL (docs/nodes.md)
-/// the lease plugs in here: a one-row table `scheduler_lease (holder, expires_at)` taken with
-/// `UPDATE … SET holder = $me, expires_at = now() + 15 s WHERE holder = $me OR expires_at <
-/// now()` and renewed every 5 s; `held` answers whether this node's last renewal succeeded and
-/// has not expired. The moves themselves stay safe even during a hand-over: every move re-reads
+/// the lease plugs in here: the row `plan_scheduler` of the table `leases (name, holder,
+/// expires_at)`, taken with an upsert that succeeds only when this node holds it or it has
+/// expired (`db::nodes::take_lease`; times from the node's clock), and renewed after half its
+/// time to live; `held` answers whether this node's last renewal succeeded and has not expired. The moves themselves stay safe even during a hand-over: every move re-reads
 /// the plan inside its write transaction and is refused when the plan is no longer at the step
 /// and state it was decided on (`ops::plans::carry_out`), so two schedulers can never both
 /// advance one step.

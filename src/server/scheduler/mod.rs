@@ -7,7 +7,7 @@
 //!
 //! Each turn, for every running plan: its guards are read ([`evaluate`]), the pure
 //! [`decide`](crate::domain::plan::decide::decide) says what to do, and
-//! [`ops::plans::carry_out`] does it as lane changes through `ops::lanes`, so subscribers see
+//! [`ops::plans::carry_out`] does it as lane changes through `ops::lane_changes`, so subscribers see
 //! them through the push hub like any release. Holds are wall-clock time (`step_started_at` is
 //! stored), so a restart mid-hold continues with the time the hold had left.
 //!

@@ -1,6 +1,6 @@
 //! Rollout plans of lanes (docs/plans.md): choosing a plan for a lane, attaching it,
 //! showing it, the controls (pause, resume, advance), and carrying out every move of a plan —
-//! the scheduler's and a person's alike — as lane changes through [`super::lanes`], so
+//! the scheduler's and a person's alike — as lane changes through [`super::lane_changes`], so
 //! subscribers see them through the push hub like any other release event.
 
 use super::lane_changes::{self, Close};
