@@ -29,7 +29,7 @@ pub(super) struct Streams {
 pub(super) type ScopeStreams = HashMap<String, Streams>;
 
 /// Who is connected now, per (namespace, env); an instance may hold several streams.
-#[derive(Default)]
+/// Made by [`Registry::on`], so its retention periods run on the server's clock.
 pub(super) struct Registry {
     pub(super) connected: RwLock<HashMap<EnvPath, ScopeStreams>>,
     pub(super) clients: Mutex<Clients>,
