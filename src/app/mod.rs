@@ -80,16 +80,26 @@ fn SignedIn() -> impl IntoView {
         };
         pages::login::login_href(&here)
     };
+    // The page is built once per render. The server dry-resolves what a Suspense holds (to
+    // find the resources read inside) before it renders it, and the `<Outlet />` is a closure
+    // that builds the page each time it is called: inside this Suspense, every page was built
+    // twice (three times on some loads), each build with its own resources, fetched again. The
+    // HTML came from the last build while the browser hydrated with the first build's data —
+    // a hydration panic whenever they differed (a plan aborting while its page loaded).
+    // `Unsuspend` keeps the dry resolve out of the page (its own Transitions wait for its
+    // data), and a bare `Suspend` (not a `move ||` around one) is not called twice either:
+    // `me` never changes while the page lives (signing out loads the login page).
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
+            {Suspend::new(async move {
                 match me.await {
                     Ok(Some(user)) => {
                         provide_context(CurrentUser(user.clone()));
+                        let page = view! { <Outlet /> };
                         view! {
                             <Header user />
                             <main class="page">
-                                <Outlet />
+                                {Unsuspend::new(move || page)}
                             </main>
                         }
                             .into_any()

@@ -36,3 +36,34 @@ async fn a_diff_can_hide_whitespace_only_changes() {
     let (_, again) = diff("/diff?from=1&to=2").await;
     assert_eq!(again, all);
 }
+
+/// The server builds a page once: each of its resources is fetched and sent to the browser
+/// once. (The layout's Suspense used to dry-resolve the `<Outlet />`, which built the page
+/// again each time: the HTML came from the last build, the browser hydrated with the first
+/// build's data, and a change in between — a plan aborting while its page loaded — made the
+/// page panic while hydrating.)
+#[tokio::test]
+async fn a_page_is_built_once_on_the_server() {
+    let app = spawn_app().await;
+    app.namespace("shop").await;
+    app.config("shop", "prod", "app.json", "json", "{\"a\": 1}\n")
+        .await;
+    for path in ["/ns/shop/prod/app.json", "/ns/shop/prod", "/"] {
+        let page = app.admin.get(app.url(path)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+        let html = page.text().await.unwrap();
+        let ids: Vec<u32> = html
+            .match_indices("__RESOLVED_RESOURCES[")
+            .map(|(at, _)| {
+                let rest = &html[at + "__RESOLVED_RESOURCES[".len()..];
+                rest[..rest.find(']').unwrap()].parse().unwrap()
+            })
+            .collect();
+        assert!(ids.len() >= 2, "{path}: the page sends its data: {ids:?}");
+        // The signed-in user is resource 0; a page built twice sends its own resources again
+        // under new ids, so its namespaces list (or its config) would appear twice.
+        let copies = html.matches("\\\"namespace\\\":\\\"shop\\\"").count()
+            + html.matches("\\\"name\\\":\\\"shop\\\"").count();
+        assert_eq!(copies, 1, "{path}: each resource once: {ids:?}\n{html}");
+    }
+}
