@@ -137,6 +137,10 @@ pub fn audit_sentence(e: &AuditEntry) -> Option<String> {
         RolloutStart | RolloutAdvance | RolloutComplete | RolloutPause | RolloutResume
         | RolloutAbort => rollout_sentence(e.action, &f),
         TemplateCreate | TemplateDelete | TemplateDefault => template_sentence(e.action, &f),
+        ProtectionSet | ChangeRequest | ChangeApprove | ChangeReject | ChangeWithdraw
+        | ChangeApply | ChangeStale | ChangeExpire | ChangeOverride | OverrideReview => {
+            governance_sentence(e.action, &f)
+        }
     }?;
     Some(format!("{} {what}{}", e.actor, message_suffix(e)))
 }
@@ -397,6 +401,74 @@ fn rollout_sentence(action: AuditAction, f: &Facts) -> Option<String> {
         AuditAction::RolloutAbort => format!(
             "aborted gray lane {lane} on {path} by its rollout plan{}",
             f.because()
+        ),
+        _ => return None,
+    })
+}
+
+/// `protection.set`, `change.*` and `override.review`: change governance (issue 28).
+fn governance_sentence(action: AuditAction, f: &Facts) -> Option<String> {
+    let path = &f.path;
+    let request = || {
+        f.number("change_request")
+            .map(|id| format!("change request {id}"))
+    };
+    Some(match action {
+        AuditAction::ProtectionSet => match f.number("approvals")? {
+            0 => format!("unprotected environment {path}"),
+            n => format!("protected environment {path} ({n} approvals)"),
+        },
+        AuditAction::ChangeRequest => {
+            let when = f
+                .text("apply_at")
+                .map(|at| format!(" at {at}"))
+                .unwrap_or_default();
+            format!(
+                "requested {} on {path}: {}{when}, needing {} approvals",
+                request()?,
+                f.text("action")?,
+                f.number("approvals_needed")?
+            )
+        }
+        AuditAction::ChangeApprove => format!(
+            "approved {} on {path} ({} of {} approvals)",
+            request()?,
+            f.number("approvals")?,
+            f.number("approvals_needed")?
+        ),
+        AuditAction::ChangeReject => format!("rejected {} on {path}", request()?),
+        AuditAction::ChangeWithdraw => format!("withdrew {} on {path}", request()?),
+        AuditAction::ChangeApply => {
+            let approvers: Vec<&str> = f
+                .get("approved_by")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let by = if approvers.is_empty() {
+                String::new()
+            } else {
+                format!(" as approved by {}", approvers.join(", "))
+            };
+            format!("applied {} on {path}{by}", request()?)
+        }
+        AuditAction::ChangeStale => {
+            format!("found {} on {path} stale{}", request()?, f.because())
+        }
+        AuditAction::ChangeExpire => {
+            format!("expired {} on {path}{}", request()?, f.because())
+        }
+        AuditAction::ChangeOverride => {
+            let of = request().map(|r| format!(" of {r}")).unwrap_or_default();
+            format!(
+                "overrode the approvals{of} on {path} ({}){}",
+                f.text("action")?,
+                f.because()
+            )
+        }
+        AuditAction::OverrideReview => format!(
+            "reviewed override {} on {path} by {}",
+            f.number("override")?,
+            f.text("overridden_by")?
         ),
         _ => return None,
     })
