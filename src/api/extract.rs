@@ -139,15 +139,25 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
 pub fn governed<T: serde::de::DeserializeOwned>(
     mut body: serde_json::Value,
 ) -> Result<(T, crate::model::Governed)> {
-    let mut governed = serde_json::Map::new();
+    let mut governed = crate::model::Governed::default();
     if let Some(object) = body.as_object_mut() {
-        for key in ["apply_at", "override"] {
-            if let Some(value) = object.remove(key) {
-                governed.insert(key.to_string(), value);
-            }
+        if let Some(value) = object.remove("apply_at").filter(|v| !v.is_null()) {
+            governed.apply_at = Some(serde_json::from_value(value).map_err(|e| {
+                Error::invalid(
+                    "apply_at",
+                    format!("apply_at is not an RFC 3339 time (2026-12-24T18:00:00Z): {e}"),
+                )
+            })?);
+        }
+        if let Some(value) = object.remove("override").filter(|v| !v.is_null()) {
+            governed.break_glass = Some(serde_json::from_value(value).map_err(|e| {
+                Error::invalid(
+                    "override",
+                    format!("override is {{\"reason\": \"…\"}}: {e}"),
+                )
+            })?);
         }
     }
-    let governed = serde_json::from_value(governed.into()).map_err(Error::invalid_json)?;
     let body = serde_json::from_value(body).map_err(Error::invalid_json)?;
     Ok((body, governed))
 }

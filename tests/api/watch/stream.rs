@@ -485,6 +485,7 @@ async fn a_stream_attaching_with_a_release_of_an_unwatched_key_gets_it() {
         &Default::default(),
     )
     .await
+    .and_then(|outcome| outcome.done())
     .unwrap();
     let subscription = app
         .core
