@@ -52,13 +52,13 @@ pub enum Gate {
     Open,
     /// It became this change request (pending approvals, or scheduled): commit the
     /// transaction and answer with [`requested`].
-    Requested(ChangeRequest),
+    Requested(Box<ChangeRequest>),
 }
 
 /// What a governed action did: applied now, or scheduled as a change request.
 pub enum Outcome<T> {
     Done(T),
-    Scheduled(ChangeRequest),
+    Scheduled(Box<ChangeRequest>),
 }
 
 impl<T> Outcome<T> {
@@ -76,7 +76,7 @@ impl<T> Outcome<T> {
 
 /// The answer to an action the gate turned into `request`: 409 `approval_required` for a
 /// pending one, the scheduled request otherwise.
-pub fn requested<T>(request: ChangeRequest) -> Result<Outcome<T>> {
+pub fn requested<T>(request: Box<ChangeRequest>) -> Result<Outcome<T>> {
     if request.status == ChangeStatus::Pending {
         return Err(Error::approval_required(
             request.id,
@@ -137,7 +137,7 @@ pub async fn gate(
         return Ok(Gate::Open);
     }
     let request = request_in(core, tx, actor, config, change, apply_at, needed).await?;
-    Ok(Gate::Requested(request))
+    Ok(Gate::Requested(Box::new(request)))
 }
 
 /// 400 (field `apply_at`) unless `apply_at` lies in the future, at most
@@ -168,7 +168,7 @@ pub fn check_apply_at(now: Timestamp, apply_at: Option<Timestamp>) -> Result<Opt
 pub fn check_override(o: &Override) -> Result<String> {
     let reason = o.reason.trim();
     let chars = reason.chars().count();
-    if chars < MIN_REASON_CHARS || chars > MAX_REASON_CHARS {
+    if !(MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&chars) {
         return Err(Error::invalid(
             "override",
             format!(
