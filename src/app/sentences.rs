@@ -972,6 +972,118 @@ mod tests {
     }
 
     #[test]
+    fn change_governance_reads_as_sentences() {
+        let by = |actor: &str, action: &str, key: Option<&str>, details: Value| {
+            let mut e = entry(actor, action, key, details);
+            if key.is_none() {
+                e.env = Some("prod".into());
+            }
+            let sentence = audit_sentence(&e).unwrap_or_else(|| panic!("no sentence for {action}"));
+            assert_searchable(&e, &sentence);
+            sentence
+        };
+        assert_eq!(
+            by(
+                "admin",
+                "protection.set",
+                None,
+                json!({"approvals": 2, "before": 0})
+            ),
+            "admin protected environment prod (2 approvals)"
+        );
+        assert_eq!(
+            by(
+                "admin",
+                "protection.set",
+                None,
+                json!({"approvals": 0, "before": 2})
+            ),
+            "admin unprotected environment prod"
+        );
+        assert_eq!(
+            by("alice", "change.request", KEY, json!({"change_request": 17, "action": "release",
+                "version": 3, "approvals_needed": 2, "apply_at": null, "message": "pool"})),
+            "alice requested change request 17 on shop/prod/app.yaml: release, needing 2 approvals: 'pool'"
+        );
+        assert_eq!(
+            by("alice", "change.request", KEY, json!({"change_request": 17, "action": "lane.create",
+                "version": 3, "approvals_needed": 0, "apply_at": "2026-12-24T18:00:00.000Z"})),
+            "alice requested change request 17 on shop/prod/app.yaml: lane.create at 2026-12-24T18:00:00.000Z, needing 0 approvals"
+        );
+        assert_eq!(
+            by(
+                "bob",
+                "change.approve",
+                KEY,
+                json!({"change_request": 17, "approvals": 1, "approvals_needed": 2})
+            ),
+            "bob approved change request 17 on shop/prod/app.yaml (1 of 2 approvals)"
+        );
+        assert_eq!(
+            by(
+                "bob",
+                "change.reject",
+                KEY,
+                json!({"change_request": 17, "message": "not now"})
+            ),
+            "bob rejected change request 17 on shop/prod/app.yaml: 'not now'"
+        );
+        assert_eq!(
+            by(
+                "alice",
+                "change.withdraw",
+                KEY,
+                json!({"change_request": 17})
+            ),
+            "alice withdrew change request 17 on shop/prod/app.yaml"
+        );
+        assert_eq!(
+            by(
+                "alice",
+                "change.apply",
+                KEY,
+                json!({"change_request": 17, "action": "release",
+                "approved_by": ["bob", "carol"], "applied_by": "carol", "release_event": 9})
+            ),
+            "alice applied change request 17 on shop/prod/app.yaml as approved by bob, carol"
+        );
+        assert_eq!(
+            by("carol", "change.stale", KEY, json!({"change_request": 17,
+                "reason": "the stable release moved from v2 to v1"})),
+            "carol found change request 17 on shop/prod/app.yaml stale: the stable release moved from v2 to v1"
+        );
+        assert_eq!(
+            by("graycast", "change.expire", KEY, json!({"change_request": 17,
+                "reason": "its time came with 0 of the 1 approvals it needed"})),
+            "graycast expired change request 17 on shop/prod/app.yaml: its time came with 0 of the 1 approvals it needed"
+        );
+        assert_eq!(
+            by(
+                "admin",
+                "change.override",
+                KEY,
+                json!({"override": 1, "action": "release",
+                "change_request": null, "reason": "the outage needs v2 now"})
+            ),
+            "admin overrode the approvals on shop/prod/app.yaml (release): the outage needs v2 now"
+        );
+        assert_eq!(
+            by("admin", "change.override", KEY, json!({"override": 1, "action": "release",
+                "change_request": 17, "reason": "the outage needs v2 now"})),
+            "admin overrode the approvals of change request 17 on shop/prod/app.yaml (release): the outage needs v2 now"
+        );
+        assert_eq!(
+            by(
+                "bob",
+                "override.review",
+                KEY,
+                json!({"override": 1, "overridden_by": "admin"})
+            ),
+            "bob reviewed override 1 on shop/prod/app.yaml by admin"
+        );
+    }
+
+    #[test]
     fn rollout_plans_and_templates_read_as_sentences() {
         let by = |action: &str, details: Value| {
             let e = entry("graycast", action, KEY, details);
