@@ -259,6 +259,10 @@ pub struct Config {
     /// within the last [`Config::ABORT_SHOWN_HOURS`] hours and no lane started since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted_lane: Option<Lane>,
+    /// In a single config's view: the break-glass overrides on it that no other releaser
+    /// reviewed yet (`POST /api/v1/overrides/{id}/review`), newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreviewed_overrides: Vec<i64>,
 }
 
 impl Config {

@@ -455,6 +455,19 @@ pub async fn list_overrides(
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
+/// The unreviewed overrides on a config, newest first.
+pub async fn unreviewed_overrides(
+    db: impl super::Executor<'_>,
+    config_id: i64,
+) -> Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "SELECT id FROM overrides WHERE config_id = $1 AND reviewed_at IS NULL ORDER BY id DESC",
+    )
+    .bind(config_id)
+    .fetch_all(db)
+    .await
+}
+
 /// Marks an override reviewed; false when it was reviewed before.
 pub async fn review_override(tx: &mut Tx<'_>, at: Timestamp, id: i64, by: &str) -> Result<bool> {
     let done = sqlx::query(

@@ -83,6 +83,7 @@ pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Confi
     let mut conn = state.db.acquire().await?;
     let StoredConfig { id, mut config } = find(&mut conn, path).await?;
     config.lanes = db::lanes::active(&mut *conn, id).await?;
+    config.unreviewed_overrides = db::change_requests::unreviewed_overrides(&mut *conn, id).await?;
     drop(conn);
     super::plans::summarize(&state.db, state.clock.now(), &mut config.lanes).await?;
     Ok(config)

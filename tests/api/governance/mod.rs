@@ -568,3 +568,46 @@ async fn limited_users_and_tokens_see_and_act_only_inside_their_limits() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "applied");
 }
+
+#[tokio::test]
+async fn attaching_a_plan_waits_and_runs_once_approved() {
+    let Setup {
+        app, alice, bob, ..
+    } = setup(0).await;
+    let (status, lane) = post(
+        &app,
+        &alice,
+        &path("/lanes"),
+        json!({ "version": 2, "percentage": 1 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{lane}");
+    protect(&app, 1).await;
+    let plan = format!("/lanes/{}/plan", lane["id"]);
+    let steps = json!({"steps": [{"percentage": 10, "hold_secs": 3600},
+                                 {"percentage": 50, "hold_secs": 3600}]});
+    let (status, body) = call(
+        &app,
+        &alice,
+        Method::PUT,
+        &path(&plan),
+        json!({ "plan": steps, "message": "slowly" }),
+    )
+    .await;
+    let id = requested(status, &body);
+    let cr = request(&app, id).await;
+    assert_eq!(cr["action"], "plan.attach");
+    assert_eq!(cr["plan"]["steps"][0]["percentage"], 10.0);
+    let (status, _) = get(&app, &alice, &path(&plan)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no plan yet");
+    let (status, body) = post(&app, &bob, &approve(id), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "applied");
+    let (status, running) = get(&app, &alice, &path(&plan)).await;
+    assert_eq!(status, StatusCode::OK, "{running}");
+    assert_eq!(running["state"], "running");
+    let (_, events) = get(&app, &app.admin, &path("/releases")).await;
+    assert_eq!(events[0]["kind"], "lane.update");
+    assert_eq!(events[0]["actor"], "alice");
+    assert_eq!(events[0]["approved_by"], json!(["bob"]));
+}

@@ -45,6 +45,12 @@ async fn an_admin_breaks_glass_with_a_reason_and_another_releaser_reviews_it() {
     );
     assert_eq!(overridden[0]["key"], "app.txt");
 
+    let (_, config) = get(&app, &bob, &path("")).await;
+    assert_eq!(
+        config["unreviewed_overrides"].as_array().unwrap().len(),
+        1,
+        "{config}"
+    );
     let (status, list) = get(&app, &bob, "/api/v1/overrides?reviewed=false").await;
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
@@ -61,6 +67,8 @@ async fn an_admin_breaks_glass_with_a_reason_and_another_releaser_reviews_it() {
     assert_eq!(status, StatusCode::CONFLICT, "once");
     let (_, list) = get(&app, &bob, "/api/v1/overrides?reviewed=false").await;
     assert_eq!(list, json!([]));
+    let (_, config) = get(&app, &bob, &path("")).await;
+    assert_eq!(config.get("unreviewed_overrides"), None, "{config}");
     let reviewed = app.audit("override.review").await;
     assert_eq!(reviewed.len(), 1);
     assert_eq!(reviewed[0]["actor"], "bob");
