@@ -4,7 +4,7 @@
 //! request is bound to and the gate that makes them live in [`super::governance`].
 
 use super::governance::{self, Widening};
-use super::lane_changes::{apply as change_lane, find_active, Close};
+use super::lane_changes::{find_active, Close};
 use super::lookups::{find, message_of};
 use super::{configs, lanes, plans};
 use crate::domain::audit::AuditAction;
@@ -92,22 +92,14 @@ async fn describe(
     message: Option<String>,
 ) -> Result<Widening> {
     let path = config.config.path();
-    Ok(match action {
+    match action {
         ChangeAction::Release => {
             let b: ReleaseBody = body_of(body)?;
             let message = message_of(message.or(b.message))?;
             super::lookups::find_version(&mut **tx, config, b.version)
                 .await
                 .map_err(|e| Error::invalid("version", e.message))?;
-            Widening {
-                action,
-                body: json!({ "version": b.version, "message": message }),
-                message,
-                version: b.version,
-                rule: None,
-                plan: None,
-                widens: governance::release_widens(tx, config, b.version).await?,
-            }
+            configs::release_widening(tx, config, b.version, message).await
         }
         ChangeAction::LaneCreate => {
             let mut new: NewLane = body_of(body)?;
@@ -116,16 +108,7 @@ async fn describe(
             }
             let start = lanes::check_start(core, &path, new).await?;
             super::lane_changes::check_version(tx, config, start.lane.version).await?;
-            let salt = db::lanes::next_salt(&mut **tx, config.id).await?;
-            Widening {
-                action,
-                body: start.body.clone(),
-                message: start.lane.message.clone(),
-                version: start.lane.version,
-                rule: Some(start.lane.rule(lanes::DRAFT_LANE_ID, salt)),
-                plan: start.choice.as_ref().map(|c| json!(c.spec())),
-                widens: true,
-            }
+            Ok(start.widening(db::lanes::next_salt(&mut **tx, config.id).await?))
         }
         ChangeAction::LaneUpdate => {
             let id = take_lane(&mut body)?;
@@ -133,34 +116,16 @@ async fn describe(
             if message.is_some() {
                 change.message = message;
             }
-            let lane = find_active(tx, config, id).await?;
-            let rule = change_lane(&lane, &change)?;
-            let mut body = serde_json::to_value(&change).map_err(Error::internal)?;
-            body["lane"] = json!(id);
-            Widening {
-                action,
-                body,
-                message: rule.message.clone(),
-                version: lane.version,
-                rule: Some(rule.rule(lane.id, lane.salt.clone())),
-                plan: None,
-                widens: governance::update_widens(&lane, &change),
-            }
+            lanes::update_widening(&find_active(tx, config, id).await?, &change)
         }
         ChangeAction::LanePromote => {
             let id = take_lane(&mut body)?;
             let b: PromoteBody = body_of(body)?;
             let message = message_of(message.or(b.message))?;
-            let lane = find_active(tx, config, id).await?;
-            Widening {
-                action,
-                body: json!({ "lane": id, "message": message }),
+            Ok(lanes::promote_widening(
+                &find_active(tx, config, id).await?,
                 message,
-                version: lane.version,
-                rule: None,
-                plan: None,
-                widens: true,
-            }
+            ))
         }
         ChangeAction::PlanAttach => {
             let id = take_lane(&mut body)?;
@@ -170,18 +135,9 @@ async fn describe(
             let choice = plans::choose(core, &path.env, b.plan.as_ref(), b.template)
                 .await?
                 .ok_or_else(|| Error::invalid("plan", "Send a plan, or a template by name."))?;
-            let plan = serde_json::to_value(&choice.plan).map_err(Error::internal)?;
-            Widening {
-                action,
-                body: json!({ "lane": id, "plan": plan, "message": message }),
-                message,
-                version: lane.version,
-                rule: None,
-                plan: Some(json!(choice.spec())),
-                widens: true,
-            }
+            plans::attach_widening(&lane, &choice, message)
         }
-    })
+    }
 }
 
 /// A request as callers see it: a plan's credentials stay hidden.

@@ -246,15 +246,7 @@ pub async fn release(
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, path).await?;
     find_version(&mut *tx, &config, version).await?;
-    let widening = Widening {
-        action: ChangeAction::Release,
-        body: serde_json::json!({ "version": version, "message": message }),
-        message: message.clone(),
-        version,
-        rule: None,
-        plan: None,
-        widens: governance::release_widens(&mut tx, &config, version).await?,
-    };
+    let widening = release_widening(&mut tx, &config, version, message.clone()).await?;
     if let Gate::Requested(request) =
         governance::gate(state, &mut tx, actor, &config, &widening, governed).await?
     {
@@ -273,6 +265,24 @@ pub async fn release(
     tx.commit().await?;
     state.hub.publish(&event);
     Ok(Outcome::Done(event))
+}
+
+/// Releasing `version` as the gate sees it (and a change request stores it).
+pub async fn release_widening(
+    conn: &mut db::Conn,
+    config: &StoredConfig,
+    version: i64,
+    message: String,
+) -> Result<Widening> {
+    Ok(Widening {
+        action: ChangeAction::Release,
+        body: serde_json::json!({ "version": version, "message": message }),
+        message,
+        version,
+        rule: None,
+        plan: None,
+        widens: governance::release_widens(conn, config, version).await?,
+    })
 }
 
 /// Makes `version` the stable release inside `tx`, with its release event and audit entry

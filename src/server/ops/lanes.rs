@@ -155,6 +155,50 @@ pub struct LaneStart {
     pub(super) body: serde_json::Value,
 }
 
+impl LaneStart {
+    /// Starting the lane as the gate sees it; `salt` is the one the config's next lane gets.
+    pub fn widening(&self, salt: String) -> Widening {
+        Widening {
+            action: ChangeAction::LaneCreate,
+            body: self.body.clone(),
+            message: self.lane.message.clone(),
+            version: self.lane.version,
+            rule: Some(self.lane.rule(DRAFT_LANE_ID, salt)),
+            plan: self.choice.as_ref().map(|c| json!(c.spec())),
+            widens: true,
+        }
+    }
+}
+
+/// Changing active lane `lane` by `change` as the gate sees it.
+pub fn update_widening(lane: &Lane, change: &LaneUpdate) -> Result<Widening> {
+    let rule = apply(lane, change)?;
+    let mut body = serde_json::to_value(change).map_err(Error::internal)?;
+    body["lane"] = json!(lane.id);
+    Ok(Widening {
+        action: ChangeAction::LaneUpdate,
+        body,
+        message: rule.message.clone(),
+        version: lane.version,
+        rule: Some(rule.rule(lane.id, lane.salt.clone())),
+        plan: None,
+        widens: governance::update_widens(lane, change),
+    })
+}
+
+/// Promoting active lane `lane` as the gate sees it.
+pub fn promote_widening(lane: &Lane, message: String) -> Widening {
+    Widening {
+        action: ChangeAction::LanePromote,
+        body: json!({ "lane": lane.id, "message": message }),
+        message,
+        version: lane.version,
+        rule: None,
+        plan: None,
+        widens: true,
+    }
+}
+
 /// Checks a lane request and chooses its plan (a template is read now).
 pub async fn check_start(state: &Core, path: &ConfigPath, mut new: NewLane) -> Result<LaneStart> {
     let choice = super::plans::choose(
@@ -198,15 +242,7 @@ pub async fn create(
     let config = find(&mut tx, path).await?;
     check_version(&mut tx, &config, start.lane.version).await?;
     let salt = db::lanes::next_salt(&mut *tx, config.id).await?;
-    let widening = Widening {
-        action: ChangeAction::LaneCreate,
-        body: start.body.clone(),
-        message: start.lane.message.clone(),
-        version: start.lane.version,
-        rule: Some(start.lane.rule(DRAFT_LANE_ID, salt)),
-        plan: start.choice.as_ref().map(|c| json!(c.spec())),
-        widens: true,
-    };
+    let widening = start.widening(salt);
     if let Gate::Requested(request) =
         governance::gate(state, &mut tx, actor, &config, &widening, governed).await?
     {
@@ -315,18 +351,7 @@ pub async fn update(
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, path).await?;
     let before = find_active(&mut tx, &config, id).await?;
-    let rule = apply(&before, &change)?;
-    let mut body = serde_json::to_value(&change).map_err(Error::internal)?;
-    body["lane"] = json!(id);
-    let widening = Widening {
-        action: ChangeAction::LaneUpdate,
-        body,
-        message: rule.message.clone(),
-        version: before.version,
-        rule: Some(rule.rule(before.id, before.salt.clone())),
-        plan: None,
-        widens: governance::update_widens(&before, &change),
-    };
+    let widening = update_widening(&before, &change)?;
     if let Gate::Requested(request) =
         governance::gate(state, &mut tx, actor, &config, &widening, governed).await?
     {
@@ -423,15 +448,7 @@ async fn close(
     let config = find(&mut tx, path).await?;
     if how == Close::Promote {
         let active = find_active(&mut tx, &config, id).await?;
-        let widening = Widening {
-            action: ChangeAction::LanePromote,
-            body: json!({ "lane": id, "message": message }),
-            message: message.clone(),
-            version: active.version,
-            rule: None,
-            plan: None,
-            widens: true,
-        };
+        let widening = promote_widening(&active, message.clone());
         if let Gate::Requested(request) =
             governance::gate(state, &mut tx, actor, &config, &widening, governed).await?
         {

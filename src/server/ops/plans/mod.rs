@@ -455,16 +455,7 @@ pub async fn attach(
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, path).await?;
     let active = lane_changes::find_active(&mut tx, &config, id).await?;
-    let plan = serde_json::to_value(&choice.plan).map_err(Error::internal)?;
-    let widening = Widening {
-        action: ChangeAction::PlanAttach,
-        body: serde_json::json!({ "lane": id, "plan": plan, "message": message }),
-        message: message.clone(),
-        version: active.version,
-        rule: None,
-        plan: Some(serde_json::json!(choice.spec())),
-        widens: true,
-    };
+    let widening = attach_widening(&active, &choice, message.clone())?;
     if let Gate::Requested(request) =
         governance::gate(state, &mut tx, actor, &config, &widening, governed).await?
     {
@@ -477,6 +468,21 @@ pub async fn attach(
     state.hub.publish(&event);
     moves::moved(state, path, id, PlanAction::Start);
     Ok(Outcome::Done(show(state, path, id).await?))
+}
+
+/// Attaching `choice` to active lane `lane` as the gate sees it: the body keeps the plan itself
+/// (with its credentials, to run it), `plan` the redacted one.
+pub fn attach_widening(lane: &Lane, choice: &PlanChoice, message: String) -> Result<Widening> {
+    let plan = serde_json::to_value(&choice.plan).map_err(Error::internal)?;
+    Ok(Widening {
+        action: ChangeAction::PlanAttach,
+        body: json!({ "lane": lane.id, "plan": plan, "message": message }),
+        message,
+        version: lane.version,
+        rule: None,
+        plan: Some(json!(choice.spec())),
+        widens: true,
+    })
 }
 
 /// Runs `choice` on active lane `id` inside `tx` (the caller authorized `actor`, passed the
