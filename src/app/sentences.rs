@@ -971,17 +971,20 @@ mod tests {
         );
     }
 
+    /// The sentence of a governance entry (one about environment prod without a key).
+    fn governed(actor: &str, action: &str, key: Option<&str>, details: Value) -> String {
+        let mut e = entry(actor, action, key, details);
+        if key.is_none() {
+            e.env = Some("prod".into());
+        }
+        let sentence = audit_sentence(&e).unwrap_or_else(|| panic!("no sentence for {action}"));
+        assert_searchable(&e, &sentence);
+        sentence
+    }
+
     #[test]
-    fn change_governance_reads_as_sentences() {
-        let by = |actor: &str, action: &str, key: Option<&str>, details: Value| {
-            let mut e = entry(actor, action, key, details);
-            if key.is_none() {
-                e.env = Some("prod".into());
-            }
-            let sentence = audit_sentence(&e).unwrap_or_else(|| panic!("no sentence for {action}"));
-            assert_searchable(&e, &sentence);
-            sentence
-        };
+    fn change_requests_read_as_sentences() {
+        let by = governed;
         assert_eq!(
             by(
                 "admin",
@@ -1047,6 +1050,11 @@ mod tests {
             ),
             "alice applied change request 17 on shop/prod/app.yaml as approved by bob, carol"
         );
+    }
+
+    #[test]
+    fn staleness_expiry_and_overrides_read_as_sentences() {
+        let by = governed;
         assert_eq!(
             by("carol", "change.stale", KEY, json!({"change_request": 17,
                 "reason": "the stable release moved from v2 to v1"})),
