@@ -4,7 +4,7 @@
 //! authorize the caller.
 
 use super::CONFIGS;
-use crate::api::extract::{optional_json, Json, QueryParams};
+use crate::api::extract::{governed, optional_json, Json, QueryParams};
 use crate::model::{
     ChangeComment, ChangeRequestQuery, ConfigPath, NewChangeRequest, OverrideQuery, Protection,
 };
@@ -64,8 +64,18 @@ async fn create_request(
     State(state): State<AppState>,
     actor: Actor,
     Path(path): Path<ConfigPath>,
-    Json(body): Json<NewChangeRequest>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<impl IntoResponse> {
+    // `apply_at` read like a direct action's, so a bad one names its field.
+    let (mut body, governed) = governed::<NewChangeRequest>(body)?;
+    if governed.break_glass.is_some() {
+        return Err(Error::invalid(
+            "override",
+            "An override goes with POST /api/v1/change-requests/{id}/apply, or with the action \
+             itself.",
+        ));
+    }
+    body.apply_at = governed.apply_at;
     let request = requests::create(&state, &actor, &path, body).await?;
     Ok((StatusCode::CREATED, Json(request)))
 }

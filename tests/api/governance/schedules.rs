@@ -49,6 +49,15 @@ async fn apply_at_lies_in_the_next_ninety_days() {
     let (status, body) = post(
         &app,
         &alice,
+        &path("/change-requests"),
+        json!({ "action": "release", "body": { "version": 2 }, "apply_at": "soon" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["field"], "apply_at", "{body}");
+    let (status, body) = post(
+        &app,
+        &alice,
         &path("/release"),
         json!({ "version": 2, "apply_at": at(&app, 89 * 24 * HOUR_MS) }),
     )
