@@ -17,6 +17,9 @@ pub struct Error {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `approval_required` and `stale`: the change request the refused action concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_request: Option<i64>,
     /// For a 429: seconds until a retry can succeed (the `Retry-After` header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
@@ -41,6 +44,10 @@ pub enum ErrorCode {
     NotFound,
     RequestTimeout,
     Conflict,
+    /// A widening action in a protected environment: it became a change request (409).
+    ApprovalRequired,
+    /// A change request's stable release, lanes or version changed since it was made (409).
+    Stale,
     TooLarge,
     Unprocessable,
     TooManyRequests,
@@ -67,6 +74,8 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::RequestTimeout => "request_timeout",
             Self::Conflict => "conflict",
+            Self::ApprovalRequired => "approval_required",
+            Self::Stale => "stale",
             Self::TooLarge => "too_large",
             Self::Unprocessable => "unprocessable",
             Self::TooManyRequests => "too_many_requests",
@@ -86,7 +95,7 @@ impl ErrorCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::RequestTimeout => 408,
-            Self::Conflict => 409,
+            Self::Conflict | Self::ApprovalRequired | Self::Stale => 409,
             Self::TooLarge => 413,
             Self::InvalidContent | Self::Unprocessable => 422,
             Self::TooManyRequests => 429,
@@ -121,6 +130,7 @@ impl Error {
             code,
             message: message.into(),
             field: None,
+            change_request: None,
             retry_after: None,
             cause: None,
         }
@@ -157,6 +167,20 @@ impl Error {
 
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Conflict, message)
+    }
+
+    /// 409 `approval_required`: the action became change request `id`.
+    pub fn approval_required(id: i64, message: impl Into<String>) -> Self {
+        let mut error = Self::new(ErrorCode::ApprovalRequired, message);
+        error.change_request = Some(id);
+        error
+    }
+
+    /// 409 `stale`: change request `id` is no longer what was approved.
+    pub fn stale(id: i64, message: impl Into<String>) -> Self {
+        let mut error = Self::new(ErrorCode::Stale, message);
+        error.change_request = Some(id);
+        error
     }
 
     pub fn too_large(message: impl Into<String>) -> Self {
@@ -274,9 +298,13 @@ mod server_impls {
             super::log_cause(&self.cause);
             let status =
                 StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = serde_json::json!({
-                "error": { "code": self.code, "message": self.message, "field": self.field }
+            let mut error = serde_json::json!({
+                "code": self.code, "message": self.message, "field": self.field
             });
+            if let Some(id) = self.change_request {
+                error["change_request"] = id.into();
+            }
+            let body = serde_json::json!({ "error": error });
             let mut response = (status, axum::Json(body)).into_response();
             if status == StatusCode::TOO_MANY_REQUESTS || self.retry_after.is_some() {
                 response.headers_mut().insert(

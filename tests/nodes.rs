@@ -865,3 +865,120 @@ async fn a_revocation_missed_while_a_node_was_not_listening_is_caught_up_when_it
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Issue 28, point 3: scheduled change requests run on the scheduler's lease holder, each
+/// exactly once, also when the holder is killed and the lease moves to the other node between
+/// their times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduled_changes_are_applied_exactly_once_while_the_lease_moves() {
+    postgres_only!();
+    let mut cluster =
+        Cluster::start(2, &["--node-timeout-secs", "3", "--plan-tick-ms", "200"]).await;
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    // Six configs, each with a release scheduled a second after the one before; the first
+    // ones fall before the kill, the last ones after it.
+    let keys: Vec<String> = (0..6).map(|i| format!("s-{i}.txt")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        cluster.create(i % 2, key, "one").await;
+        let (status, saved) = cluster
+            .post(
+                i % 2,
+                &format!("{}/versions", Cluster::configs(key)),
+                json!({"content": "two", "base_version": 1}),
+            )
+            .await;
+        assert_eq!(status, 201, "{saved}");
+    }
+    let start = now_ms() + 5000;
+    let mut requests = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let apply_at = graycast::model::Timestamp::from_unix_ms(start + 1000 * i as i64).unwrap();
+        let (status, cr) = cluster
+            .post(
+                i % 2,
+                &format!("{}/release", Cluster::configs(key)),
+                json!({"version": 2, "apply_at": apply_at.to_string()}),
+            )
+            .await;
+        assert_eq!(status, 202, "{cr}");
+        requests.push(cr["id"].as_i64().unwrap());
+    }
+    let deadline = Instant::now() + PATIENCE;
+    let holder = loop {
+        let held: Vec<bool> =
+            futures_util::future::join_all((0..2).map(|i| metrics(cluster.node(i))))
+                .await
+                .iter()
+                .map(|m| m.contains("\ngraycast_rollout_lease_held 1\n"))
+                .collect();
+        if held.iter().filter(|h| **h).count() == 1 {
+            break held.iter().position(|h| *h).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single lease holder: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Kill the holder once the first request ran (the others wait for their times).
+    let survivor = 1 - holder;
+    loop {
+        let (_, cr) = cluster
+            .get(
+                survivor,
+                &format!("/api/v1/change-requests/{}", requests[0]),
+            )
+            .await;
+        if cr["status"] == "applied" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the first did not run: {cr}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster.nodes[holder].take().unwrap().kill();
+    for id in &requests {
+        loop {
+            let (_, cr) = cluster
+                .get(survivor, &format!("/api/v1/change-requests/{id}"))
+                .await;
+            if cr["status"] == "applied" {
+                break;
+            }
+            assert_eq!(cr["status"], "scheduled", "{cr}");
+            assert!(Instant::now() < deadline, "request {id} did not run: {cr}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Exactly once: one release event per request, and one `change.apply` entry.
+    for (key, id) in keys.iter().zip(&requests) {
+        let (status, events) = cluster
+            .get(survivor, &format!("{}/releases", Cluster::configs(key)))
+            .await;
+        assert_eq!(status, 200, "{events}");
+        let applied: Vec<&Value> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["change_request"] == *id)
+            .collect();
+        assert_eq!(applied.len(), 1, "{key}: {events}");
+        assert_eq!(applied[0]["version"], 2);
+    }
+    let (status, audit) = cluster
+        .get(survivor, "/api/v1/audit?action=change.apply&limit=100")
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    let mut applied: Vec<i64> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["details"]["change_request"].as_i64().unwrap())
+        .collect();
+    applied.sort_unstable();
+    assert_eq!(applied, requests, "one change.apply per request");
+}

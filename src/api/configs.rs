@@ -101,7 +101,16 @@ pub async fn release(
     message: Option<String>,
 ) -> Result<ReleaseEvent, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::configs::release(&state, &actor, &path, version, message).await
+    crate::server::ops::configs::release(
+        &state,
+        &actor,
+        &path,
+        version,
+        message,
+        &crate::model::Governed::default(),
+    )
+    .await?
+    .done()
 }
 
 /// Newest first.
@@ -139,7 +148,16 @@ pub async fn update_lane(
     change: LaneUpdate,
 ) -> Result<Lane, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::lanes::update(&state, &actor, &path, lane, change).await
+    crate::server::ops::lanes::update(
+        &state,
+        &actor,
+        &path,
+        lane,
+        change,
+        &crate::model::Governed::default(),
+    )
+    .await?
+    .done()
 }
 
 /// Makes the lane's version the stable release and closes the lane.
@@ -150,7 +168,16 @@ pub async fn promote_lane(
     message: Option<String>,
 ) -> Result<ReleaseEvent, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::lanes::promote(&state, &actor, &path, lane, message).await
+    crate::server::ops::lanes::promote(
+        &state,
+        &actor,
+        &path,
+        lane,
+        message,
+        &crate::model::Governed::default(),
+    )
+    .await?
+    .done()
 }
 
 /// Closes the lane; its subscribers fall back to the stable release.

@@ -134,6 +134,60 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
     serde_json::from_slice(body).map_err(Error::invalid_json)
 }
 
+/// Splits what governs a widening action (`apply_at`, `override`) off its JSON body and reads
+/// the rest as the action's own body (docs/api.md, "Change requests, schedules and overrides").
+pub fn governed<T: serde::de::DeserializeOwned>(
+    mut body: serde_json::Value,
+) -> Result<(T, crate::model::Governed)> {
+    let mut governed = crate::model::Governed::default();
+    if let Some(object) = body.as_object_mut() {
+        if let Some(value) = object.remove("apply_at").filter(|v| !v.is_null()) {
+            governed.apply_at = Some(serde_json::from_value(value).map_err(|e| {
+                Error::invalid(
+                    "apply_at",
+                    format!("apply_at is not an RFC 3339 time (2026-12-24T18:00:00Z): {e}"),
+                )
+            })?);
+        }
+        if let Some(value) = object.remove("override").filter(|v| !v.is_null()) {
+            governed.break_glass = Some(serde_json::from_value(value).map_err(|e| {
+                Error::invalid(
+                    "override",
+                    format!("override is {{\"reason\": \"…\"}}: {e}"),
+                )
+            })?);
+        }
+    }
+    let body = serde_json::from_value(body).map_err(Error::invalid_json)?;
+    Ok((body, governed))
+}
+
+/// Like [`governed`], for an optional body (promoting a lane).
+pub fn optional_governed<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<(T, crate::model::Governed)> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Default::default());
+    }
+    governed(serde_json::from_slice(body).map_err(Error::invalid_json)?)
+}
+
+/// What a governed action answers: `done` with `status`, or 202 with the scheduled change
+/// request.
+pub fn outcome<T: serde::Serialize>(
+    outcome: crate::server::ops::governance::Outcome<T>,
+    status: axum::http::StatusCode,
+) -> axum::response::Response {
+    use crate::server::ops::governance::Outcome;
+    use axum::response::IntoResponse;
+    match outcome {
+        Outcome::Done(t) => (status, Json(t)).into_response(),
+        Outcome::Scheduled(request) => {
+            (axum::http::StatusCode::ACCEPTED, Json(request)).into_response()
+        }
+    }
+}
+
 /// The `message` of an optional `{message?}` body (deleting a config, promoting or
 /// aborting a lane).
 pub fn optional_message(body: &[u8]) -> Result<Option<String>> {

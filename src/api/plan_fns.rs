@@ -63,7 +63,15 @@ pub async fn plan_templates(env: String) -> Result<crate::model::PlanTemplates, 
 #[server(input = Json)]
 pub async fn start_lane(path: ConfigPath, lane: NewLane) -> Result<Lane, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::lanes::create(&state, &actor, &path, lane).await
+    crate::server::ops::lanes::create(
+        &state,
+        &actor,
+        &path,
+        lane,
+        &crate::model::Governed::default(),
+    )
+    .await?
+    .done()
 }
 
 /// The controls of a running plan. The REST routes (`POST …/lanes/{id}/plan/pause`, `resume`,

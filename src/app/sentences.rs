@@ -137,6 +137,10 @@ pub fn audit_sentence(e: &AuditEntry) -> Option<String> {
         RolloutStart | RolloutAdvance | RolloutComplete | RolloutPause | RolloutResume
         | RolloutAbort => rollout_sentence(e.action, &f),
         TemplateCreate | TemplateDelete | TemplateDefault => template_sentence(e.action, &f),
+        ProtectionSet | ChangeRequest | ChangeApprove | ChangeReject | ChangeWithdraw
+        | ChangeApply | ChangeStale | ChangeExpire | ChangeOverride | OverrideReview => {
+            governance_sentence(e.action, &f)
+        }
     }?;
     Some(format!("{} {what}{}", e.actor, message_suffix(e)))
 }
@@ -397,6 +401,74 @@ fn rollout_sentence(action: AuditAction, f: &Facts) -> Option<String> {
         AuditAction::RolloutAbort => format!(
             "aborted gray lane {lane} on {path} by its rollout plan{}",
             f.because()
+        ),
+        _ => return None,
+    })
+}
+
+/// `protection.set`, `change.*` and `override.review`: change governance (issue 28).
+fn governance_sentence(action: AuditAction, f: &Facts) -> Option<String> {
+    let path = &f.path;
+    let request = || {
+        f.number("change_request")
+            .map(|id| format!("change request {id}"))
+    };
+    Some(match action {
+        AuditAction::ProtectionSet => match f.number("approvals")? {
+            0 => format!("unprotected environment {path}"),
+            n => format!("protected environment {path} ({n} approvals)"),
+        },
+        AuditAction::ChangeRequest => {
+            let when = f
+                .text("apply_at")
+                .map(|at| format!(" at {at}"))
+                .unwrap_or_default();
+            format!(
+                "requested {} on {path}: {}{when}, needing {} approvals",
+                request()?,
+                f.text("action")?,
+                f.number("approvals_needed")?
+            )
+        }
+        AuditAction::ChangeApprove => format!(
+            "approved {} on {path} ({} of {} approvals)",
+            request()?,
+            f.number("approvals")?,
+            f.number("approvals_needed")?
+        ),
+        AuditAction::ChangeReject => format!("rejected {} on {path}", request()?),
+        AuditAction::ChangeWithdraw => format!("withdrew {} on {path}", request()?),
+        AuditAction::ChangeApply => {
+            let approvers: Vec<&str> = f
+                .get("approved_by")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let by = if approvers.is_empty() {
+                String::new()
+            } else {
+                format!(" as approved by {}", approvers.join(", "))
+            };
+            format!("applied {} on {path}{by}", request()?)
+        }
+        AuditAction::ChangeStale => {
+            format!("found {} on {path} stale{}", request()?, f.because())
+        }
+        AuditAction::ChangeExpire => {
+            format!("expired {} on {path}{}", request()?, f.because())
+        }
+        AuditAction::ChangeOverride => {
+            let of = request().map(|r| format!(" of {r}")).unwrap_or_default();
+            format!(
+                "overrode the approvals{of} on {path} ({}){}",
+                f.text("action")?,
+                f.because()
+            )
+        }
+        AuditAction::OverrideReview => format!(
+            "reviewed override {} on {path} by {}",
+            f.number("override")?,
+            f.text("overridden_by")?
         ),
         _ => return None,
     })
@@ -896,6 +968,126 @@ mod tests {
         assert_eq!(
             say("lane.abort", KEY, json!({"lane": 1, "version": 3, "stable_version": 2, "message": "errors"})),
             "admin aborted gray lane 1 (v3) on shop/prod/app.yaml; its instances fall back to stable v2: 'errors'"
+        );
+    }
+
+    /// The sentence of a governance entry (one about environment prod without a key).
+    fn governed(actor: &str, action: &str, key: Option<&str>, details: Value) -> String {
+        let mut e = entry(actor, action, key, details);
+        if key.is_none() {
+            e.env = Some("prod".into());
+        }
+        let sentence = audit_sentence(&e).unwrap_or_else(|| panic!("no sentence for {action}"));
+        assert_searchable(&e, &sentence);
+        sentence
+    }
+
+    #[test]
+    fn change_requests_read_as_sentences() {
+        let by = governed;
+        assert_eq!(
+            by(
+                "admin",
+                "protection.set",
+                None,
+                json!({"approvals": 2, "before": 0})
+            ),
+            "admin protected environment prod (2 approvals)"
+        );
+        assert_eq!(
+            by(
+                "admin",
+                "protection.set",
+                None,
+                json!({"approvals": 0, "before": 2})
+            ),
+            "admin unprotected environment prod"
+        );
+        assert_eq!(
+            by("alice", "change.request", KEY, json!({"change_request": 17, "action": "release",
+                "version": 3, "approvals_needed": 2, "apply_at": null, "message": "pool"})),
+            "alice requested change request 17 on shop/prod/app.yaml: release, needing 2 approvals: 'pool'"
+        );
+        assert_eq!(
+            by("alice", "change.request", KEY, json!({"change_request": 17, "action": "lane.create",
+                "version": 3, "approvals_needed": 0, "apply_at": "2026-12-24T18:00:00.000Z"})),
+            "alice requested change request 17 on shop/prod/app.yaml: lane.create at 2026-12-24T18:00:00.000Z, needing 0 approvals"
+        );
+        assert_eq!(
+            by(
+                "bob",
+                "change.approve",
+                KEY,
+                json!({"change_request": 17, "approvals": 1, "approvals_needed": 2})
+            ),
+            "bob approved change request 17 on shop/prod/app.yaml (1 of 2 approvals)"
+        );
+        assert_eq!(
+            by(
+                "bob",
+                "change.reject",
+                KEY,
+                json!({"change_request": 17, "message": "not now"})
+            ),
+            "bob rejected change request 17 on shop/prod/app.yaml: 'not now'"
+        );
+        assert_eq!(
+            by(
+                "alice",
+                "change.withdraw",
+                KEY,
+                json!({"change_request": 17})
+            ),
+            "alice withdrew change request 17 on shop/prod/app.yaml"
+        );
+        assert_eq!(
+            by(
+                "alice",
+                "change.apply",
+                KEY,
+                json!({"change_request": 17, "action": "release",
+                "approved_by": ["bob", "carol"], "applied_by": "carol", "release_event": 9})
+            ),
+            "alice applied change request 17 on shop/prod/app.yaml as approved by bob, carol"
+        );
+    }
+
+    #[test]
+    fn staleness_expiry_and_overrides_read_as_sentences() {
+        let by = governed;
+        assert_eq!(
+            by("carol", "change.stale", KEY, json!({"change_request": 17,
+                "reason": "the stable release moved from v2 to v1"})),
+            "carol found change request 17 on shop/prod/app.yaml stale: the stable release moved from v2 to v1"
+        );
+        assert_eq!(
+            by("graycast", "change.expire", KEY, json!({"change_request": 17,
+                "reason": "its time came with 0 of the 1 approvals it needed"})),
+            "graycast expired change request 17 on shop/prod/app.yaml: its time came with 0 of the 1 approvals it needed"
+        );
+        assert_eq!(
+            by(
+                "admin",
+                "change.override",
+                KEY,
+                json!({"override": 1, "action": "release",
+                "change_request": null, "reason": "the outage needs v2 now"})
+            ),
+            "admin overrode the approvals on shop/prod/app.yaml (release): the outage needs v2 now"
+        );
+        assert_eq!(
+            by("admin", "change.override", KEY, json!({"override": 1, "action": "release",
+                "change_request": 17, "reason": "the outage needs v2 now"})),
+            "admin overrode the approvals of change request 17 on shop/prod/app.yaml (release): the outage needs v2 now"
+        );
+        assert_eq!(
+            by(
+                "bob",
+                "override.review",
+                KEY,
+                json!({"override": 1, "overridden_by": "admin"})
+            ),
+            "bob reviewed override 1 on shop/prod/app.yaml by admin"
         );
     }
 

@@ -34,6 +34,16 @@ words! {
         TemplateCreate = "template.create",
         TemplateDelete = "template.delete",
         TemplateDefault = "template.default",
+        ProtectionSet = "protection.set",
+        ChangeRequest = "change.request",
+        ChangeApprove = "change.approve",
+        ChangeReject = "change.reject",
+        ChangeWithdraw = "change.withdraw",
+        ChangeApply = "change.apply",
+        ChangeStale = "change.stale",
+        ChangeExpire = "change.expire",
+        ChangeOverride = "change.override",
+        OverrideReview = "override.review",
     }
 }
 
@@ -89,6 +99,16 @@ impl AuditAction {
             TemplateCreate => "created rollout template in",
             TemplateDelete => "deleted rollout template in",
             TemplateDefault => "made the default rollout template cleared in",
+            ProtectionSet => "protected environment with approvals unprotected",
+            ChangeRequest => "requested change request on at needing approvals",
+            ChangeApprove => "approved change request on of approvals",
+            ChangeReject => "rejected change request on",
+            ChangeWithdraw => "withdrew change request on",
+            ChangeApply => "applied change request on as approved by",
+            ChangeStale => "found change request on stale",
+            ChangeExpire => "expired change request on",
+            ChangeOverride => "overrode the approvals of change request on",
+            OverrideReview => "reviewed override on by",
         }
     }
 }

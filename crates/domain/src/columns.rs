@@ -4,7 +4,9 @@
 
 use crate::audit::AuditAction;
 use crate::format::ConfigFormat;
-use crate::model::{LaneStatus, Percentage, ReleaseKind, Role, Timestamp};
+use crate::model::{
+    ChangeAction, ChangeStatus, LaneStatus, Percentage, ReleaseKind, Role, Timestamp,
+};
 use crate::plan::decide::{PlanAction, PlanState};
 use crate::plan::guard::GuardStatus;
 use crate::plan::GuardKind;
@@ -53,6 +55,8 @@ text_column!(PlanState);
 text_column!(PlanAction);
 text_column!(GuardStatus);
 text_column!(GuardKind);
+text_column!(ChangeStatus);
+text_column!(ChangeAction);
 
 /// Times are stored as RFC 3339 text with milliseconds (see [`Timestamp`]).
 impl Type<Any> for Timestamp {

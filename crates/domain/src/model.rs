@@ -8,7 +8,9 @@ pub use crate::percentage::Percentage;
 pub use crate::time::Timestamp;
 use crate::words::words;
 
+mod governance;
 mod plans;
+pub use governance::*;
 pub use plans::*;
 
 /// Response header of a watch stream: the server's heartbeat interval in
@@ -257,6 +259,10 @@ pub struct Config {
     /// within the last [`Config::ABORT_SHOWN_HOURS`] hours and no lane started since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted_lane: Option<Lane>,
+    /// In a single config's view: the break-glass overrides on it that no other releaser
+    /// reviewed yet (`POST /api/v1/overrides/{id}/review`), newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreviewed_overrides: Vec<i64>,
 }
 
 impl Config {
@@ -377,6 +383,12 @@ pub struct ReleaseEvent {
     pub actor: String,
     pub message: String,
     pub created_at: Timestamp,
+    /// The change request this event applied (change governance), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_request: Option<i64>,
+    /// Who approved that change request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
 }
 
 /// A gray lane: a candidate version served to the slice of contexts it matches

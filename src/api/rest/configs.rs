@@ -152,10 +152,12 @@ async fn release(
     State(state): State<AppState>,
     actor: Actor,
     Path(path): Path<ConfigPath>,
-    Json(body): Json<ReleaseBody>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<impl IntoResponse> {
-    let event = ops::configs::release(&state, &actor, &path, body.version, body.message).await?;
-    Ok((StatusCode::CREATED, Json(event)))
+    let (body, governed) = crate::api::extract::governed::<ReleaseBody>(body)?;
+    let done =
+        ops::configs::release(&state, &actor, &path, body.version, body.message, &governed).await?;
+    Ok(crate::api::extract::outcome(done, StatusCode::CREATED))
 }
 
 async fn list_releases(

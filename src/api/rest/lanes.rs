@@ -1,7 +1,7 @@
 //! A config's gray lanes: listing, starting, changing, previewing, promoting and aborting them.
 
 use super::CONFIGS;
-use crate::api::extract::{optional_message, Json, LanePath};
+use crate::api::extract::{governed, optional_governed, optional_message, outcome, Json, LanePath};
 use crate::model::{ConfigPath, LaneUpdate, NewLane};
 use crate::server::auth::Actor;
 use crate::server::{ops, AppState};
@@ -40,6 +40,13 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// The body of `POST …/promote`, besides `apply_at` and `override`.
+#[derive(Default, serde::Deserialize)]
+struct MessageBody {
+    #[serde(default)]
+    message: Option<String>,
+}
+
 async fn list_lanes(
     State(state): State<AppState>,
     actor: Actor,
@@ -52,21 +59,22 @@ async fn create_lane(
     State(state): State<AppState>,
     actor: Actor,
     Path(path): Path<ConfigPath>,
-    Json(body): Json<NewLane>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<impl IntoResponse> {
-    let lane = ops::lanes::create(&state, &actor, &path, body).await?;
-    Ok((StatusCode::CREATED, Json(lane)))
+    let (body, governed) = governed::<NewLane>(body)?;
+    let done = ops::lanes::create(&state, &actor, &path, body, &governed).await?;
+    Ok(outcome(done, StatusCode::CREATED))
 }
 
 async fn update_lane(
     State(state): State<AppState>,
     actor: Actor,
     LanePath { config: path, id }: LanePath,
-    Json(body): Json<LaneUpdate>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<impl IntoResponse> {
-    Ok(Json(
-        ops::lanes::update(&state, &actor, &path, id, body).await?,
-    ))
+    let (body, governed) = governed::<LaneUpdate>(body)?;
+    let done = ops::lanes::update(&state, &actor, &path, id, body, &governed).await?;
+    Ok(outcome(done, StatusCode::OK))
 }
 
 async fn promote_lane(
@@ -75,10 +83,9 @@ async fn promote_lane(
     LanePath { config: path, id }: LanePath,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse> {
-    let message = optional_message(&body)?;
-    Ok(Json(
-        ops::lanes::promote(&state, &actor, &path, id, message).await?,
-    ))
+    let (body, governed) = optional_governed::<MessageBody>(&body)?;
+    let done = ops::lanes::promote(&state, &actor, &path, id, body.message, &governed).await?;
+    Ok(outcome(done, StatusCode::OK))
 }
 
 async fn abort_lane(

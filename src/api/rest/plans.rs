@@ -2,7 +2,7 @@
 //! calls `server::ops::plans`, which authorizes the caller.
 
 use super::CONFIGS;
-use crate::api::extract::{optional_json, Json, LanePath};
+use crate::api::extract::{governed, optional_json, outcome, Json, LanePath};
 use crate::api::plan_fns::Control;
 use crate::model::AttachPlan;
 use crate::server::auth::Actor;
@@ -46,11 +46,11 @@ async fn attach_plan(
     State(state): State<AppState>,
     actor: Actor,
     LanePath { config: path, id }: LanePath,
-    Json(body): Json<AttachPlan>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<impl IntoResponse> {
-    Ok(Json(
-        ops::plans::attach(&state, &actor, &path, id, body).await?,
-    ))
+    let (body, governed) = governed::<AttachPlan>(body)?;
+    let done = ops::plans::attach(&state, &actor, &path, id, body, &governed).await?;
+    Ok(outcome(done, axum::http::StatusCode::OK))
 }
 
 /// `POST …/plan/pause`, `resume` or `advance`: the body `{force?, message?}` is optional.

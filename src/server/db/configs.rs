@@ -39,6 +39,7 @@ impl From<ConfigRow> for StoredConfig {
                 created_at: r.created_at,
                 updated_at: r.updated_at,
                 aborted_lane: None,
+                unreviewed_overrides: Vec::new(),
             },
         }
     }

@@ -4,6 +4,7 @@
 pub mod audit;
 mod audit_pg;
 mod audit_rows;
+pub mod change_requests;
 mod columns;
 pub mod configs;
 pub mod environments;

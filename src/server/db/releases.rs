@@ -17,6 +17,8 @@ struct ReleaseEventRow {
     actor: String,
     message: String,
     created_at: Timestamp,
+    change_request: Option<i64>,
+    approved_by: Option<super::columns::Targets>,
 }
 
 impl From<ReleaseEventRow> for ReleaseEvent {
@@ -33,13 +35,17 @@ impl From<ReleaseEventRow> for ReleaseEvent {
             actor: r.actor,
             message: r.message,
             created_at: r.created_at,
+            change_request: r.change_request,
+            approved_by: r.approved_by.map(|a| a.0).unwrap_or_default(),
         }
     }
 }
 
 const SELECT: &str = "SELECT r.id, n.name AS namespace, e.name AS env, c.key, r.kind, r.version,
-        r.previous_version, r.lane, r.actor, r.message, r.created_at
+        r.previous_version, r.lane, r.actor, r.message, r.created_at,
+        ra.change_request, ra.approved_by
    FROM release_events r
+   LEFT JOIN release_approvals ra ON ra.release_event = r.id
    JOIN configs c ON c.id = r.config_id
    JOIN namespaces n ON n.id = c.namespace_id
    JOIN environments e ON e.id = c.env_id";

@@ -1,13 +1,14 @@
 //! Configs and their life: versions, releases, rollbacks, diffs and resolution.
 
+use super::governance::{self, Gate, Outcome, Widening};
 use super::lookups::{env_ids, find, find_version, message_of};
 use crate::domain::audit::AuditAction;
 use crate::domain::diff::Diff;
 use crate::domain::format::ConfigFormat;
 use crate::domain::Context;
 use crate::model::{
-    Config, ConfigPath, EnvPath, LaneStatus, NewConfig, NewVersion, ReleaseEvent, ReleaseKind,
-    Resolved, Role, Version,
+    ChangeAction, Config, ConfigPath, EnvPath, Governed, LaneStatus, NewConfig, NewVersion,
+    ReleaseEvent, ReleaseKind, Resolved, Role, Timestamp, Version,
 };
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, releases::NewReleaseEvent};
@@ -82,6 +83,7 @@ pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Confi
     let mut conn = state.db.acquire().await?;
     let StoredConfig { id, mut config } = find(&mut conn, path).await?;
     config.lanes = db::lanes::active(&mut *conn, id).await?;
+    config.unreviewed_overrides = db::change_requests::unreviewed_overrides(&mut *conn, id).await?;
     drop(conn);
     super::plans::summarize(&state.db, state.clock.now(), &mut config.lanes).await?;
     Ok(config)
@@ -228,7 +230,8 @@ pub async fn save_version(
 }
 
 /// Makes `version` the stable release. A version older than the current
-/// stable one is recorded as a rollback; history is only ever appended to.
+/// stable one is recorded as a rollback; history is only ever appended to. In a protected
+/// environment a release that widens what is live passes the gate (`ops::governance`).
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn release(
     state: &Core,
@@ -236,17 +239,68 @@ pub async fn release(
     path: &ConfigPath,
     version: i64,
     message: Option<String>,
-) -> Result<ReleaseEvent> {
+    governed: &Governed,
+) -> Result<Outcome<ReleaseEvent>> {
     actor.require(Role::Releaser, path.scope())?;
     let message = message_of(message)?;
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, path).await?;
     find_version(&mut *tx, &config, version).await?;
+    let widening = release_widening(&mut tx, &config, version, message.clone()).await?;
+    if let Gate::Requested(request) =
+        governance::gate(state, &mut tx, actor, &config, &widening, governed).await?
+    {
+        tx.commit().await?;
+        return governance::requested(request);
+    }
+    let event = release_in(
+        &mut tx,
+        state.clock.now(),
+        actor,
+        &config,
+        version,
+        &message,
+    )
+    .await?;
+    tx.commit().await?;
+    state.hub.publish(&event);
+    Ok(Outcome::Done(event))
+}
+
+/// Releasing `version` as the gate sees it (and a change request stores it).
+pub async fn release_widening(
+    conn: &mut db::Conn,
+    config: &StoredConfig,
+    version: i64,
+    message: String,
+) -> Result<Widening> {
+    Ok(Widening {
+        action: ChangeAction::Release,
+        body: serde_json::json!({ "version": version, "message": message }),
+        message,
+        version,
+        rule: None,
+        plan: None,
+        widens: governance::release_widens(conn, config, version).await?,
+    })
+}
+
+/// Makes `version` the stable release inside `tx`, with its release event and audit entry
+/// (the caller authorized `actor`, passed the gate, and publishes the event after the commit).
+pub async fn release_in(
+    tx: &mut db::Tx<'_>,
+    at: Timestamp,
+    actor: &Actor,
+    config: &StoredConfig,
+    version: i64,
+    message: &str,
+) -> Result<ReleaseEvent> {
+    let path = config.config.path();
+    find_version(&mut **tx, config, version).await?;
     let previous = config.config.stable_version;
     if previous == Some(version) {
         return Err(Error::conflict(format!(
-            "Version {version} is already the stable release of {}.",
-            path
+            "Version {version} is already the stable release of {path}."
         ))
         .on_field("version"));
     }
@@ -255,7 +309,7 @@ pub async fn release(
         _ => (ReleaseKind::Stable, AuditAction::ReleaseStable),
     };
     let event = db::releases::insert(
-        &mut tx,
+        tx,
         NewReleaseEvent {
             config_id: config.id,
             kind,
@@ -263,24 +317,22 @@ pub async fn release(
             previous_version: previous,
             lane: None,
             actor: &actor.name,
-            message: &message,
+            message,
         },
     )
     .await?;
-    db::configs::set_stable(&mut tx, state.clock.now(), config.id, version).await?;
+    db::configs::set_stable(tx, at, config.id, version).await?;
     db::audit::record(
-        &mut tx,
-        state.clock.now(),
+        tx,
+        at,
         NewEntry::new(&actor.name, action)
-            .config(path)
+            .config(&path)
             .details(serde_json::json!({
                 "version": version, "previous_version": previous, "message": message,
                 "release_event": event.id,
             })),
     )
     .await?;
-    tx.commit().await?;
-    state.hub.publish(&event);
     Ok(event)
 }
 

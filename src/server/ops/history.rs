@@ -183,6 +183,8 @@ mod tests {
                 actor: "admin".into(),
                 message: String::new(),
                 created_at: at(i as i64 + 1),
+                change_request: None,
+                approved_by: Vec::new(),
             })
             .rev()
             .collect()

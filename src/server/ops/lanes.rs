@@ -1,8 +1,11 @@
 //! Gray lanes (docs/lanes.md): start, change, promote, abort, preview,
 //! and the resolution of a context to a version, with its explanation.
 
+use super::blast::preview_rule;
+use super::governance::{self, Gate, Outcome, Widening};
 use super::lane_changes::{
-    apply, check_new_lane, check_version, close_in, find_active, lane_event, update_in, Close,
+    apply, check_new_lane, check_version, close_in, find_active, lane_event, update_in,
+    CheckedLane, Close,
 };
 use super::lookups::{find, message_of};
 use crate::domain::audit::AuditAction;
@@ -10,8 +13,8 @@ use crate::domain::lane::{self, LaneRule, LaneVerdict};
 use crate::domain::selector::Selector;
 use crate::domain::Context;
 use crate::model::{
-    ConfigPath, Explanation, Lane, LaneId, LaneUpdate, NewLane, Preview, ReleaseEvent, ReleaseKind,
-    Resolved, Role,
+    ChangeAction, ConfigPath, Explanation, Governed, Lane, LaneId, LaneUpdate, NewLane, Preview,
+    ReleaseEvent, ReleaseKind, Resolved, Role, Timestamp,
 };
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig};
@@ -144,16 +147,60 @@ pub async fn list(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<
     Ok(lanes)
 }
 
-/// Starts a lane: its salt is assigned now and never changes. With a `plan` (or a `template`)
-/// the lane starts at the plan's first step and the plan runs (docs/plans.md).
-#[tracing::instrument(skip_all, fields(path = %path))]
-pub async fn create(
-    state: &Core,
-    actor: &Actor,
-    path: &ConfigPath,
-    mut new: NewLane,
-) -> Result<Lane> {
-    actor.require(Role::Releaser, path.scope())?;
+/// A lane request, checked, with its plan: what starting it needs besides the database.
+pub struct LaneStart {
+    pub(super) lane: CheckedLane,
+    pub(super) choice: Option<super::plans::PlanChoice>,
+    /// The body as a change request stores it: the plan spelled out, no template name.
+    pub(super) body: serde_json::Value,
+}
+
+impl LaneStart {
+    /// Starting the lane as the gate sees it; `salt` is the one the config's next lane gets.
+    pub fn widening(&self, salt: String) -> Widening {
+        Widening {
+            action: ChangeAction::LaneCreate,
+            body: self.body.clone(),
+            message: self.lane.message.clone(),
+            version: self.lane.version,
+            rule: Some(self.lane.rule(DRAFT_LANE_ID, salt)),
+            plan: self.choice.as_ref().map(|c| json!(c.spec())),
+            widens: true,
+        }
+    }
+}
+
+/// Changing active lane `lane` by `change` as the gate sees it.
+pub fn update_widening(lane: &Lane, change: &LaneUpdate) -> Result<Widening> {
+    let rule = apply(lane, change)?;
+    let mut body = serde_json::to_value(change).map_err(Error::internal)?;
+    body["lane"] = json!(lane.id);
+    Ok(Widening {
+        action: ChangeAction::LaneUpdate,
+        body,
+        message: rule.message.clone(),
+        version: lane.version,
+        rule: Some(rule.rule(lane.id, lane.salt.clone())),
+        plan: None,
+        widens: governance::update_widens(lane, change),
+    })
+}
+
+/// Promoting active lane `lane` as the gate sees it.
+pub fn promote_widening(lane: &Lane, message: String) -> Widening {
+    Widening {
+        action: ChangeAction::LanePromote,
+        body: json!({ "lane": lane.id, "message": message }),
+        message,
+        version: lane.version,
+        rule: None,
+        plan: None,
+        widens: true,
+    }
+}
+
+/// Checks a lane request and chooses its plan (a template is read now).
+pub async fn check_start(state: &Core, path: &ConfigPath, mut new: NewLane) -> Result<LaneStart> {
     let choice = super::plans::choose(
         state,
         &path.env,
@@ -163,28 +210,85 @@ pub async fn create(
     .await?;
     if let Some(choice) = &choice {
         new.percentage = choice.start_percentage(new.percentage)?;
+        new.plan = Some(serde_json::to_value(&choice.plan).map_err(Error::internal)?);
     } else if new.percentage.is_nan() {
         return Err(Error::invalid(
             "percentage",
             "A lane needs a percentage (0 to 100), or a plan whose first step gives it.",
         ));
     }
-    let new = check_new_lane(new)?;
+    let body = serde_json::to_value(&new).map_err(Error::internal)?;
+    Ok(LaneStart {
+        lane: check_new_lane(new)?,
+        choice,
+        body,
+    })
+}
+
+/// Starts a lane: its salt is assigned now and never changes. With a `plan` (or a `template`)
+/// the lane starts at the plan's first step and the plan runs (docs/plans.md). Starting a lane
+/// widens what is live: it passes the gate (`ops::governance`).
+#[tracing::instrument(skip_all, fields(path = %path))]
+pub async fn create(
+    state: &Core,
+    actor: &Actor,
+    path: &ConfigPath,
+    new: NewLane,
+    governed: &Governed,
+) -> Result<Outcome<Lane>> {
+    actor.require(Role::Releaser, path.scope())?;
+    let start = check_start(state, path, new).await?;
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, path).await?;
-    check_version(&mut tx, &config, new.version).await?;
+    check_version(&mut tx, &config, start.lane.version).await?;
+    let salt = db::lanes::next_salt(&mut *tx, config.id).await?;
+    let widening = start.widening(salt);
+    if let Gate::Requested(request) =
+        governance::gate(state, &mut tx, actor, &config, &widening, governed).await?
+    {
+        tx.commit().await?;
+        return governance::requested(request);
+    }
+    let (mut lane, event) = create_in(&mut tx, state.clock.now(), actor, &config, &start).await?;
+    tx.commit().await?;
+    state.hub.publish(&event);
+    if start.choice.is_some() {
+        state.metrics.rollout_transition("started");
+        state.scheduler.wake();
+        super::plans::summarize(
+            &state.db,
+            state.clock.now(),
+            std::slice::from_mut(&mut lane),
+        )
+        .await?;
+    }
+    Ok(Outcome::Done(lane))
+}
+
+/// Starts a checked lane inside `tx`, with its release event, audit entry and plan (the
+/// caller authorized `actor`, passed the gate, and publishes the event after the commit).
+pub async fn create_in(
+    tx: &mut db::Tx<'_>,
+    at: Timestamp,
+    actor: &Actor,
+    config: &StoredConfig,
+    start: &LaneStart,
+) -> Result<(Lane, ReleaseEvent)> {
+    let path = config.config.path();
+    let (new, choice) = (&start.lane, &start.choice);
+    check_version(&mut *tx, config, new.version).await?;
     // Writes are serialized (`begin_write`), so the count cannot change before the insert.
-    let active = db::lanes::count_active(&mut *tx, config.id).await?;
+    let active = db::lanes::count_active(&mut **tx, config.id).await?;
     if active >= MAX_ACTIVE_LANES as i64 {
         return Err(Error::conflict(format!(
             "{path} already has {active} active lanes, the most a config may have \
              ({MAX_ACTIVE_LANES}); promote or abort one before starting another."
         )));
     }
-    let salt = db::lanes::take_next_salt(&mut tx, config.id).await?;
+    let salt = db::lanes::take_next_salt(tx, config.id).await?;
     let selector = new.selector.to_string();
-    let mut lane = db::lanes::insert(
-        &mut tx,
+    let lane = db::lanes::insert(
+        tx,
         db::lanes::NewLaneRow {
             config_id: config.id,
             version: new.version,
@@ -199,19 +303,19 @@ pub async fn create(
     )
     .await?;
     let event = lane_event(
-        &mut tx,
+        tx,
         actor,
-        &config,
+        config,
         &lane,
         ReleaseKind::LaneCreate,
         &new.message,
     )
     .await?;
     db::audit::record(
-        &mut tx,
-        state.clock.now(),
+        tx,
+        at,
         NewEntry::new(&actor.name, AuditAction::LaneCreate)
-            .config(path)
+            .config(&path)
             .details(json!({
                 "lane": lane.id, "version": lane.version, "selector": lane.selector,
                 "targets": lane.targets, "percentage": lane.percentage,
@@ -222,36 +326,17 @@ pub async fn create(
             })),
     )
     .await?;
-    if let Some(choice) = &choice {
-        super::plans::start_in(
-            &mut tx,
-            state.clock.now(),
-            actor,
-            path,
-            &lane,
-            choice,
-            event.id,
-        )
-        .await?;
+    if let Some(choice) = choice {
+        super::plans::start_in(tx, at, actor, &path, &lane, choice, event.id).await?;
     }
-    tx.commit().await?;
-    state.hub.publish(&event);
-    if choice.is_some() {
-        state.metrics.rollout_transition("started");
-        state.scheduler.wake();
-        super::plans::summarize(
-            &state.db,
-            state.clock.now(),
-            std::slice::from_mut(&mut lane),
-        )
-        .await?;
-    }
-    Ok(lane)
+    Ok((lane, event))
 }
 
 /// Changes an active lane's selector, targets, percentage or priority. The
 /// salt stays, so raising the percentage keeps everyone already inside. A
-/// percentage changed by hand pauses the lane's running plan (a person took over).
+/// percentage changed by hand pauses the lane's running plan (a person took over). A change
+/// that widens the lane passes the gate (`ops::governance`); lowering the percentage does not
+/// wait.
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn update(
     state: &Core,
@@ -259,18 +344,23 @@ pub async fn update(
     path: &ConfigPath,
     lane: LaneId,
     change: LaneUpdate,
-) -> Result<Lane> {
+    governed: &Governed,
+) -> Result<Outcome<Lane>> {
     let LaneId(id) = lane;
     actor.require(Role::Releaser, path.scope())?;
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, path).await?;
+    let before = find_active(&mut tx, &config, id).await?;
+    let widening = update_widening(&before, &change)?;
+    if let Gate::Requested(request) =
+        governance::gate(state, &mut tx, actor, &config, &widening, governed).await?
+    {
+        tx.commit().await?;
+        return governance::requested(request);
+    }
     let at = state.clock.now();
-    let (mut after, event) = update_in(&mut tx, at, actor, &config, id, &change).await?;
-    let paused = if change.percentage.is_some() {
-        super::plans::person_took_over(&mut tx, at, actor, path, &after, event.id).await?
-    } else {
-        false
-    };
+    let (mut after, event, paused) =
+        update_lane_in(&mut tx, at, actor, &config, id, &change).await?;
     tx.commit().await?;
     state.hub.publish(&event);
     if paused {
@@ -283,10 +373,31 @@ pub async fn update(
         std::slice::from_mut(&mut after),
     )
     .await?;
-    Ok(after)
+    Ok(Outcome::Done(after))
 }
 
-/// Makes the lane's version the stable release and closes the lane.
+/// Changes an active lane inside `tx`; a changed percentage pauses its running plan (returns
+/// whether it did).
+pub async fn update_lane_in(
+    tx: &mut db::Tx<'_>,
+    at: Timestamp,
+    actor: &Actor,
+    config: &StoredConfig,
+    id: i64,
+    change: &LaneUpdate,
+) -> Result<(Lane, ReleaseEvent, bool)> {
+    let path = config.config.path();
+    let (after, event) = update_in(tx, at, actor, config, id, change).await?;
+    let paused = if change.percentage.is_some() {
+        super::plans::person_took_over(tx, at, actor, &path, &after, event.id).await?
+    } else {
+        false
+    };
+    Ok((after, event, paused))
+}
+
+/// Makes the lane's version the stable release and closes the lane. Promoting widens what is
+/// live: it passes the gate (`ops::governance`).
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn promote(
     state: &Core,
@@ -294,8 +405,9 @@ pub async fn promote(
     path: &ConfigPath,
     lane: LaneId,
     message: Option<String>,
-) -> Result<ReleaseEvent> {
-    close(state, actor, path, lane, message, Close::Promote).await
+    governed: &Governed,
+) -> Result<Outcome<ReleaseEvent>> {
+    close(state, actor, path, lane, message, Close::Promote, governed).await
 }
 
 /// Closes the lane; its subscribers fall back to the stable release.
@@ -307,7 +419,17 @@ pub async fn abort(
     lane: LaneId,
     message: Option<String>,
 ) -> Result<ReleaseEvent> {
-    close(state, actor, path, lane, message, Close::Abort).await
+    close(
+        state,
+        actor,
+        path,
+        lane,
+        message,
+        Close::Abort,
+        &Governed::default(),
+    )
+    .await?
+    .done()
 }
 
 async fn close(
@@ -317,15 +439,25 @@ async fn close(
     lane: LaneId,
     message: Option<String>,
     how: Close,
-) -> Result<ReleaseEvent> {
+    governed: &Governed,
+) -> Result<Outcome<ReleaseEvent>> {
     let LaneId(id) = lane;
     actor.require(Role::Releaser, path.scope())?;
     let message = message_of(message)?;
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, path).await?;
+    if how == Close::Promote {
+        let active = find_active(&mut tx, &config, id).await?;
+        let widening = promote_widening(&active, message.clone());
+        if let Gate::Requested(request) =
+            governance::gate(state, &mut tx, actor, &config, &widening, governed).await?
+        {
+            tx.commit().await?;
+            return governance::requested(request);
+        }
+    }
     let at = state.clock.now();
-    let (lane, event) = close_in(&mut tx, at, actor, &config, id, &message, how).await?;
-    let ended = super::plans::lane_closed(&mut tx, at, actor, path, &lane, how, event.id).await?;
+    let (event, ended) = close_lane_in(&mut tx, at, actor, &config, id, &message, how).await?;
     tx.commit().await?;
     state.hub.publish(&event);
     if ended {
@@ -335,50 +467,24 @@ async fn close(
         });
         state.scheduler.wake();
     }
-    Ok(event)
+    Ok(Outcome::Done(event))
 }
 
-/// Which subscribers connected to the config's namespace and environment `rule` matches, on
-/// its own.
-async fn preview_rule(state: &Core, path: &ConfigPath, rule: &LaneRule) -> Result<Preview> {
-    let connected = connected_everywhere(state, path).await?;
-    let matched: Vec<String> = connected
-        .iter()
-        .filter(|instance| rule.matches(&instance.context))
-        .map(|instance| instance.client_id.clone())
-        .collect();
-    Ok(Preview {
-        matched_count: matched.len(),
-        matched,
-        connected_count: connected.len(),
-    })
-}
-
-/// The subscribers connected to the config's namespace and environment now: this node's, and
-/// with several nodes also those the shared instance rows say other nodes serve
-/// (docs/nodes.md), by client id.
-async fn connected_everywhere(
-    state: &Core,
-    path: &ConfigPath,
-) -> Result<Vec<crate::server::hub::ConnectedInstance>> {
-    let (namespace, env) = (path.namespace.as_str(), path.env.as_str());
-    let mut connected = state.hub.connected(namespace, env);
-    if state.nodes.shared() {
-        let here: std::collections::HashSet<String> =
-            connected.iter().map(|c| c.client_id.clone()).collect();
-        for instance in state.instances.list(namespace, env).await? {
-            if instance.connected && !here.contains(&instance.client_id) {
-                let mut context = instance.labels.clone();
-                context.insert("client_id".into(), instance.client_id.clone());
-                connected.push(crate::server::hub::ConnectedInstance {
-                    client_id: instance.client_id,
-                    context,
-                });
-            }
-        }
-        connected.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-    }
-    Ok(connected)
+/// Promotes or aborts an active lane inside `tx`, ending its plan; returns the event and
+/// whether a plan ended.
+pub async fn close_lane_in(
+    tx: &mut db::Tx<'_>,
+    at: Timestamp,
+    actor: &Actor,
+    config: &StoredConfig,
+    id: i64,
+    message: &str,
+    how: Close,
+) -> Result<(ReleaseEvent, bool)> {
+    let path = config.config.path();
+    let (lane, event) = close_in(tx, at, actor, config, id, message, how).await?;
+    let ended = super::plans::lane_closed(tx, at, actor, &path, &lane, how, event.id).await?;
+    Ok((event, ended))
 }
 
 /// Which connected subscribers of the config's namespace and environment an

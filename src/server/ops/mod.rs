@@ -4,9 +4,12 @@
 
 pub mod audit;
 pub mod auth;
+pub mod blast;
+pub mod change_requests;
 pub mod configs;
 pub mod content;
 pub mod environments;
+pub mod governance;
 pub mod history;
 pub mod instances;
 pub mod lane_changes;

@@ -95,6 +95,10 @@ pub fn spawn(core: &Arc<Core>) {
                 if let Err(e) = turn(&core).await {
                     tracing::error!(error = e.detail(), "the plan scheduler cannot read plans");
                 }
+                // Scheduled change requests (issue 28) run on the lease holder too.
+                if let Err(e) = crate::server::ops::change_requests::apply_due(&core).await {
+                    tracing::error!(error = e.detail(), "cannot apply scheduled change requests");
+                }
             }
             let scheduler = core.scheduler.clone();
             let instances = core.instances.clone();

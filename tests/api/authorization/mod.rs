@@ -46,6 +46,17 @@ fn holding_plan() -> Value {
                      {"percentage": 30, "hold_secs": 3600}]})
 }
 
+/// A day from now, as `apply_at` takes it.
+fn tomorrow() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    graycast::model::Timestamp::from_unix_ms(now + 86_400_000)
+        .unwrap()
+        .to_string()
+}
+
 fn lane_id(caller: usize, n: usize) -> usize {
     n * CALLERS.len() + caller + 1
 }
@@ -279,6 +290,99 @@ fn routes() -> Vec<Route> {
             path: |_| "/api/v1/audit".into(),
             body: |_| None,
             expected: [401, 403, 200, 200, 200, 200, 200, 200],
+        },
+        // Change governance (issue 28). Requests are made by the editor (id 1), the releaser
+        // (2) and the admin (3) in that order, scheduled a day ahead; then withdrawn by their
+        // author, applied by the admin's override, rejected by a releaser.
+        Route {
+            name: "GET environments/{env}/protection",
+            method: Method::GET,
+            path: |_| "/api/v1/environments/prod/protection".into(),
+            body: |_| None,
+            expected: [401, 403, 200, 200, 200, 200, 403, 200],
+        },
+        Route {
+            name: "PUT environments/{env}/protection",
+            method: Method::PUT,
+            path: |_| "/api/v1/environments/prod/protection".into(),
+            body: |_| Some(json!({ "approvals": 0 })),
+            expected: [401, 403, 403, 403, 403, 200, 403, 403],
+        },
+        Route {
+            name: "POST change-requests",
+            method: Method::POST,
+            path: |i| shop(&format!("/c-{i}.txt/change-requests")),
+            body: |_| {
+                Some(
+                    json!({ "action": "release", "body": { "version": 2 }, "apply_at": tomorrow() }),
+                )
+            },
+            expected: [401, 403, 403, 201, 201, 201, 403, 403],
+        },
+        Route {
+            name: "GET change-requests",
+            method: Method::GET,
+            path: |_| "/api/v1/change-requests?env=prod".into(),
+            body: |_| None,
+            expected: [401, 403, 200, 200, 200, 200, 403, 200],
+        },
+        Route {
+            name: "GET change-requests/{id}",
+            method: Method::GET,
+            path: |_| "/api/v1/change-requests/1".into(),
+            body: |_| None,
+            expected: READ,
+        },
+        // Approvals come from signed-in people other than the author, never from an admin.
+        Route {
+            name: "POST change-requests/{id}/approve",
+            method: Method::POST,
+            path: |_| "/api/v1/change-requests/1/approve".into(),
+            body: |_| Some(json!({})),
+            expected: [401, 403, 403, 403, 403, 403, 403, 403],
+        },
+        // Only the author (the editor's token) withdraws.
+        Route {
+            name: "POST change-requests/{id}/withdraw",
+            method: Method::POST,
+            path: |_| "/api/v1/change-requests/1/withdraw".into(),
+            body: |_| Some(json!({})),
+            expected: [401, 403, 403, 200, 403, 403, 403, 403],
+        },
+        Route {
+            name: "POST change-requests/{id}/apply",
+            method: Method::POST,
+            path: |i| {
+                format!(
+                    "/api/v1/change-requests/{}/apply",
+                    if i == 5 { 3 } else { 2 }
+                )
+            },
+            body: |_| Some(json!({ "override": { "reason": "the matrix needs it now" } })),
+            expected: [401, 403, 403, 403, 403, 200, 403, 403],
+        },
+        // The admin's cell: the releaser rejected request 2 a moment before.
+        Route {
+            name: "POST change-requests/{id}/reject",
+            method: Method::POST,
+            path: |_| "/api/v1/change-requests/2/reject".into(),
+            body: |_| Some(json!({ "comment": "not now" })),
+            expected: [401, 403, 403, 403, 200, 409, 403, 403],
+        },
+        Route {
+            name: "GET overrides",
+            method: Method::GET,
+            path: |_| "/api/v1/overrides?reviewed=false".into(),
+            body: |_| None,
+            expected: [401, 403, 200, 200, 200, 200, 200, 200],
+        },
+        // Override 1 is the admin's: another releaser reviews it.
+        Route {
+            name: "POST overrides/{id}/review",
+            method: Method::POST,
+            path: |_| "/api/v1/overrides/1/review".into(),
+            body: |_| None,
+            expected: [401, 403, 403, 403, 200, 403, 403, 403],
         },
         // Prometheus is down here: the answer (200) carries the error.
         Route {

@@ -476,9 +476,17 @@ async fn a_stream_attaching_with_a_release_of_an_unwatched_key_gets_it() {
     let path = ConfigPath::new(NS, ENV, "app.json");
     // No await between the release's announcement and the attach: on this one-thread
     // runtime the hub takes both in one turn.
-    let event = ops::configs::release(&app.core, &Actor::cli(), &path, 1, None)
-        .await
-        .unwrap();
+    let event = ops::configs::release(
+        &app.core,
+        &Actor::cli(),
+        &path,
+        1,
+        None,
+        &Default::default(),
+    )
+    .await
+    .and_then(|outcome| outcome.done())
+    .unwrap();
     let subscription = app
         .core
         .hub

@@ -3,6 +3,7 @@
 //! the scheduler's and a person's alike — as lane changes through [`super::lane_changes`], so
 //! subscribers see them through the push hub like any other release event.
 
+use super::governance::{self, Gate, Outcome, Widening};
 use super::lane_changes::{self, Close};
 use super::lookups::{find, message_of, MAX_MESSAGE_CHARS};
 use super::readings;
@@ -13,12 +14,12 @@ use crate::domain::plan::decide::{
 };
 use crate::domain::plan::{check_new_plan, parse_plan, Plan, PlanError};
 use crate::model::{
-    AttachPlan, ConfigPath, GuardReading, Lane, LaneId, LanePlan, LaneStatus, LaneUpdate,
-    Percentage, PlanControl, PlanSummary, PlanTransition, ReleaseEvent, ReleaseKind, Role,
-    Timestamp,
+    AttachPlan, ChangeAction, ConfigPath, Governed, GuardReading, Lane, LaneId, LanePlan,
+    LaneStatus, LaneUpdate, Percentage, PlanControl, PlanSummary, PlanTransition, ReleaseEvent,
+    ReleaseKind, Role, Timestamp,
 };
 use crate::server::auth::Actor;
-use crate::server::db::{self, audit::NewEntry, plans::PlanRow};
+use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, plans::PlanRow};
 use crate::server::Core;
 use crate::{Error, Result};
 use serde_json::{json, Value};
@@ -432,6 +433,7 @@ pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath, lane: LaneId) -
 
 /// `PUT …/lanes/{id}/plan` (releaser): runs a plan on an active lane that has none; the lane
 /// moves to the plan's first step (a `lane.update` release event, when it is elsewhere).
+/// Attaching a plan widens what is live: it passes the gate (`ops::governance`).
 #[tracing::instrument(skip_all, fields(path = %path))]
 pub async fn attach(
     state: &Core,
@@ -439,7 +441,8 @@ pub async fn attach(
     path: &ConfigPath,
     lane: LaneId,
     body: AttachPlan,
-) -> Result<LanePlan> {
+    governed: &Governed,
+) -> Result<Outcome<LanePlan>> {
     let LaneId(id) = lane;
     actor.require(Role::Releaser, path.scope())?;
     let message = message_of(body.message)?;
@@ -449,11 +452,53 @@ pub async fn attach(
             "Send a plan, or a template by name, to attach to the lane.",
         ));
     };
-    let at = state.clock.now();
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, path).await?;
-    let mut lane = lane_changes::find_active(&mut tx, &config, id).await?;
-    if db::plans::find(&mut *tx, id).await?.is_some() {
+    let active = lane_changes::find_active(&mut tx, &config, id).await?;
+    let widening = attach_widening(&active, &choice, message.clone())?;
+    if let Gate::Requested(request) =
+        governance::gate(state, &mut tx, actor, &config, &widening, governed).await?
+    {
+        tx.commit().await?;
+        return governance::requested(request);
+    }
+    let at = state.clock.now();
+    let event = attach_in(&mut tx, at, actor, &config, id, &choice, &message).await?;
+    tx.commit().await?;
+    state.hub.publish(&event);
+    moves::moved(state, path, id, PlanAction::Start);
+    Ok(Outcome::Done(show(state, path, id).await?))
+}
+
+/// Attaching `choice` to active lane `lane` as the gate sees it: the body keeps the plan itself
+/// (with its credentials, to run it), `plan` the redacted one.
+pub fn attach_widening(lane: &Lane, choice: &PlanChoice, message: String) -> Result<Widening> {
+    let plan = serde_json::to_value(&choice.plan).map_err(Error::internal)?;
+    Ok(Widening {
+        action: ChangeAction::PlanAttach,
+        body: json!({ "lane": lane.id, "plan": plan, "message": message }),
+        message,
+        version: lane.version,
+        rule: None,
+        plan: Some(json!(choice.spec())),
+        widens: true,
+    })
+}
+
+/// Runs `choice` on active lane `id` inside `tx` (the caller authorized `actor`, passed the
+/// gate, and publishes the event and tells the scheduler after the commit).
+pub async fn attach_in(
+    tx: &mut db::Tx<'_>,
+    at: Timestamp,
+    actor: &Actor,
+    config: &StoredConfig,
+    id: i64,
+    choice: &PlanChoice,
+    message: &str,
+) -> Result<ReleaseEvent> {
+    let path = config.config.path();
+    let mut lane = lane_changes::find_active(tx, config, id).await?;
+    if db::plans::find(&mut **tx, id).await?.is_some() {
         return Err(Error::conflict(format!(
             "Lane {id} already has a rollout plan; a lane runs one plan in its life. Start a \
              new lane for another plan."
@@ -461,31 +506,19 @@ pub async fn attach(
     }
     let first = choice.first_percentage();
     let event = if lane.percentage == first {
-        lane_changes::lane_event(
-            &mut tx,
-            actor,
-            &config,
-            &lane,
-            ReleaseKind::LaneUpdate,
-            &message,
-        )
-        .await?
+        lane_changes::lane_event(tx, actor, config, &lane, ReleaseKind::LaneUpdate, message).await?
     } else {
         let change = LaneUpdate {
             percentage: Some(first.as_f64()),
-            message: Some(message.clone()),
+            message: Some(message.to_string()),
             ..LaneUpdate::default()
         };
-        let (after, event) =
-            lane_changes::update_in(&mut tx, at, actor, &config, id, &change).await?;
+        let (after, event) = lane_changes::update_in(tx, at, actor, config, id, &change).await?;
         lane = after;
         event
     };
-    start_in(&mut tx, at, actor, path, &lane, &choice, event.id).await?;
-    tx.commit().await?;
-    state.hub.publish(&event);
-    moves::moved(state, path, id, PlanAction::Start);
-    show(state, path, id).await
+    start_in(tx, at, actor, &path, &lane, choice, event.id).await?;
+    Ok(event)
 }
 
 /// `paused by alice`, or `paused by alice: the error rate` with the person's message.
