@@ -20,6 +20,9 @@ pub struct Error {
     /// For a 429: seconds until a retry can succeed (the `Retry-After` header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// For `frozen`: when the freeze ends (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
     /// An internal error's cause with its chain, for the log; never sent.
     /// A server function's error (answered over HTTP, or rendered into a page)
     /// becomes a response by being serialized, so that is where it is logged.
@@ -41,6 +44,8 @@ pub enum ErrorCode {
     NotFound,
     RequestTimeout,
     Conflict,
+    /// A widening action during a freeze window of its environment.
+    Frozen,
     TooLarge,
     Unprocessable,
     TooManyRequests,
@@ -67,6 +72,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::RequestTimeout => "request_timeout",
             Self::Conflict => "conflict",
+            Self::Frozen => "frozen",
             Self::TooLarge => "too_large",
             Self::Unprocessable => "unprocessable",
             Self::TooManyRequests => "too_many_requests",
@@ -86,7 +92,7 @@ impl ErrorCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::RequestTimeout => 408,
-            Self::Conflict => 409,
+            Self::Conflict | Self::Frozen => 409,
             Self::TooLarge => 413,
             Self::InvalidContent | Self::Unprocessable => 422,
             Self::TooManyRequests => 429,
@@ -122,6 +128,7 @@ impl Error {
             message: message.into(),
             field: None,
             retry_after: None,
+            until: None,
             cause: None,
         }
     }
@@ -157,6 +164,13 @@ impl Error {
 
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Conflict, message)
+    }
+
+    /// 409 `frozen`: a freeze window holds until `until` (sent as the body's `until`).
+    pub fn frozen(message: impl Into<String>, until: impl fmt::Display) -> Self {
+        let mut error = Self::new(ErrorCode::Frozen, message);
+        error.until = Some(until.to_string());
+        error
     }
 
     pub fn too_large(message: impl Into<String>) -> Self {
@@ -274,9 +288,12 @@ mod server_impls {
             super::log_cause(&self.cause);
             let status =
                 StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "error": { "code": self.code, "message": self.message, "field": self.field }
             });
+            if let Some(until) = &self.until {
+                body["error"]["until"] = serde_json::Value::from(until.as_str());
+            }
             let mut response = (status, axum::Json(body)).into_response();
             if status == StatusCode::TOO_MANY_REQUESTS || self.retry_after.is_some() {
                 response.headers_mut().insert(

@@ -34,6 +34,8 @@ words! {
         TemplateCreate = "template.create",
         TemplateDelete = "template.delete",
         TemplateDefault = "template.default",
+        FreezeCreate = "freeze.create",
+        FreezeDelete = "freeze.delete",
     }
 }
 
@@ -89,6 +91,8 @@ impl AuditAction {
             TemplateCreate => "created rollout template in",
             TemplateDelete => "deleted rollout template in",
             TemplateDefault => "made the default rollout template cleared in",
+            FreezeCreate => "froze every from to",
+            FreezeDelete => "deleted the freeze window of",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod configs;
 pub mod environments;
+pub mod freezes;
 pub mod lanes;
 pub mod namespaces;
 pub mod plans;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(tokens::router())
         .merge(users::router())
         .merge(environments::router())
+        .merge(freezes::router())
         .merge(audit::router())
         .merge(namespaces::router())
         .merge(configs::router())

@@ -67,10 +67,15 @@ pub async fn list(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Confi
         }
     }
     for config in &mut configs {
-        super::plans::summarize(&state.db, state.clock.now(), &mut config.lanes).await?;
+        super::plans::summarize(&state.db, &at.env, state.clock.now(), &mut config.lanes).await?;
         if let Some(lane) = config.aborted_lane.as_mut() {
-            super::plans::summarize(&state.db, state.clock.now(), std::slice::from_mut(lane))
-                .await?;
+            super::plans::summarize(
+                &state.db,
+                &at.env,
+                state.clock.now(),
+                std::slice::from_mut(lane),
+            )
+            .await?;
         }
     }
     Ok(configs)
@@ -83,7 +88,7 @@ pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Confi
     let StoredConfig { id, mut config } = find(&mut conn, path).await?;
     config.lanes = db::lanes::active(&mut *conn, id).await?;
     drop(conn);
-    super::plans::summarize(&state.db, state.clock.now(), &mut config.lanes).await?;
+    super::plans::summarize(&state.db, &path.env, state.clock.now(), &mut config.lanes).await?;
     Ok(config)
 }
 
@@ -254,6 +259,10 @@ pub async fn release(
         Some(stable) if version < stable => (ReleaseKind::Rollback, AuditAction::ReleaseRollback),
         _ => (ReleaseKind::Stable, AuditAction::ReleaseStable),
     };
+    // A rollback to an older version only shrinks what is live: it never waits for a freeze.
+    if kind == ReleaseKind::Stable {
+        super::freezes::guard_widening(state, &mut tx, &path.env).await?;
+    }
     let event = db::releases::insert(
         &mut tx,
         NewReleaseEvent {

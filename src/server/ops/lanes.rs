@@ -140,7 +140,7 @@ pub async fn list(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<
     let config = find(&mut conn, path).await?;
     let mut lanes = db::lanes::list(&mut *conn, config.id).await?;
     drop(conn);
-    super::plans::summarize(&state.db, state.clock.now(), &mut lanes).await?;
+    super::plans::summarize(&state.db, &path.env, state.clock.now(), &mut lanes).await?;
     Ok(lanes)
 }
 
@@ -171,6 +171,7 @@ pub async fn create(
     }
     let new = check_new_lane(new)?;
     let mut tx = db::begin_write(&state.db).await?;
+    super::freezes::guard_widening(state, &mut tx, &path.env).await?;
     let config = find(&mut tx, path).await?;
     check_version(&mut tx, &config, new.version).await?;
     // Writes are serialized (`begin_write`), so the count cannot change before the insert.
@@ -241,6 +242,7 @@ pub async fn create(
         state.scheduler.wake();
         super::plans::summarize(
             &state.db,
+            &path.env,
             state.clock.now(),
             std::slice::from_mut(&mut lane),
         )
@@ -264,6 +266,9 @@ pub async fn update(
     actor.require(Role::Releaser, path.scope())?;
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, path).await?;
+    if widens(&mut tx, &config, id, &change).await? {
+        super::freezes::guard_widening(state, &mut tx, &path.env).await?;
+    }
     let at = state.clock.now();
     let (mut after, event) = update_in(&mut tx, at, actor, &config, id, &change).await?;
     let paused = if change.percentage.is_some() {
@@ -279,11 +284,31 @@ pub async fn update(
     }
     super::plans::summarize(
         &state.db,
+        &path.env,
         state.clock.now(),
         std::slice::from_mut(&mut after),
     )
     .await?;
     Ok(after)
+}
+
+/// Whether `change` widens lane `id`: a new selector or targets, or a higher percentage (a
+/// lower one, or only a priority, shrinks or keeps what is live).
+async fn widens(
+    conn: &mut db::Conn,
+    config: &StoredConfig,
+    id: i64,
+    change: &LaneUpdate,
+) -> Result<bool> {
+    if change.selector.is_some() || change.targets.is_some() {
+        return Ok(true);
+    }
+    let Some(percentage) = change.percentage else {
+        return Ok(false);
+    };
+    Ok(db::lanes::find(&mut *conn, config.id, id)
+        .await?
+        .is_some_and(|lane| percentage > lane.percentage.as_f64()))
 }
 
 /// Makes the lane's version the stable release and closes the lane.
@@ -322,6 +347,9 @@ async fn close(
     actor.require(Role::Releaser, path.scope())?;
     let message = message_of(message)?;
     let mut tx = db::begin_write(&state.db).await?;
+    if how == Close::Promote {
+        super::freezes::guard_widening(state, &mut tx, &path.env).await?;
+    }
     let config = find(&mut tx, path).await?;
     let at = state.clock.now();
     let (lane, event) = close_in(&mut tx, at, actor, &config, id, &message, how).await?;

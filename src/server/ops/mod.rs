@@ -7,6 +7,7 @@ pub mod auth;
 pub mod configs;
 pub mod content;
 pub mod environments;
+pub mod freezes;
 pub mod history;
 pub mod instances;
 pub mod lane_changes;

@@ -22,6 +22,7 @@ use crate::domain::plan::decide::{decide, Decision, PlanState};
 use crate::model::{ConfigPath, LaneStatus};
 use crate::server::db;
 use crate::server::node::{Lease, SoleNode};
+use crate::server::ops::freezes;
 use crate::server::ops::plans::{self as plan_ops, Move};
 use crate::server::Core;
 use crate::Result;
@@ -146,6 +147,20 @@ async fn turn(core: &Arc<Core>) -> Result<()> {
     Ok(())
 }
 
+/// During a freeze a plan holds: it neither advances nor completes (guards are still read, and
+/// a failing one still aborts or pauses it), and it says it is frozen and until when.
+fn held(decision: Decision, frozen: Option<freezes::Frozen>) -> Decision {
+    match (decision, frozen) {
+        (Decision::Abort { reason }, _) => Decision::Abort { reason },
+        (Decision::Pause { reason }, _) => Decision::Pause { reason },
+        (_, Some(frozen)) => Decision::Wait {
+            remaining_secs: 0,
+            waiting_for: frozen.words(),
+        },
+        (decision, None) => decision,
+    }
+}
+
 async fn drive(core: &Arc<Core>, live: &db::plans::LivePlan) -> Result<()> {
     let path = ConfigPath::new(&live.namespace, &live.env, &live.key);
     let lane = live.row.lane_id;
@@ -159,13 +174,16 @@ async fn drive(core: &Arc<Core>, live: &db::plans::LivePlan) -> Result<()> {
     probes::start_due(core, live, &plan);
     let readings = evaluate::readings(core, live, &plan).await?;
     let step = live.row.step as usize;
+    let windows = freezes::schedules(&core.db, &live.env).await?;
+    let now = core.clock.now();
     let decision = decide(
         &plan,
         step,
-        live.row.step_started_at,
-        core.clock.now_ms(),
+        freezes::hold_start(&windows, live.row.step_started_at, now.unix_ms()),
+        now.unix_ms(),
         &readings,
     );
+    let decision = held(decision, freezes::frozen(&windows, now));
     if let Decision::Wait {
         waiting_for,
         remaining_secs,
