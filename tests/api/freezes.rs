@@ -63,7 +63,7 @@ async fn freeze_windows_are_created_listed_and_deleted_with_their_audit() {
     let tokyo = freeze(
         &app,
         json!({"weekly": {"from_day": "friday", "from_time": "16:00", "to_day": "monday",
-                          "to_time": "08:00", "time_zone": "Asia/Tokyo"},
+                          "to_time": "08:00", "time_zone": "asia/tokyo"},
                "reason": "  weekend  "}),
     )
     .await;

@@ -179,8 +179,13 @@ fn check(new: &NewFreeze, now: Timestamp) -> Result<Checked> {
             "Send either `from` and `to` (one-off) or `weekly`, not both.",
         )),
         (Some(weekly), false) => {
-            parse_weekly(weekly)?;
-            Ok(Checked::Weekly(weekly.clone()))
+            let zone = parse_weekly(weekly)?.zone;
+            // Stored as the database spells it (lookups ignore case: `europe/berlin`).
+            let time_zone = zone.iana_name().unwrap_or(&weekly.time_zone).to_string();
+            Ok(Checked::Weekly(WeeklyWindow {
+                time_zone,
+                ..weekly.clone()
+            }))
         }
         (None, _) => {
             let from = instant("from", new.from.as_deref())?;
