@@ -21,6 +21,7 @@ mod probes;
 use crate::domain::plan::decide::{decide, Decision, PlanState};
 use crate::model::{ConfigPath, LaneStatus};
 use crate::server::db;
+use crate::server::freezes::Schedule;
 use crate::server::node::{Lease, SoleNode};
 use crate::server::ops::freezes;
 use crate::server::ops::plans::{self as plan_ops, Move};
@@ -126,8 +127,10 @@ async fn turn(core: &Arc<Core>) -> Result<()> {
         .lock()
         .expect("probes lock")
         .keep_only(&running);
+    // Each environment's freeze windows, read once per turn.
+    let mut windows = HashMap::new();
     for live in &plans {
-        if let Err(e) = drive(core, live).await {
+        if let Err(e) = drive(core, live, &mut windows).await {
             if e.status == 409 {
                 // A person (or an earlier move) came first; the next turn decides afresh.
                 tracing::debug!(
@@ -161,7 +164,11 @@ fn held(decision: Decision, frozen: Option<freezes::Frozen>) -> Decision {
     }
 }
 
-async fn drive(core: &Arc<Core>, live: &db::plans::LivePlan) -> Result<()> {
+async fn drive(
+    core: &Arc<Core>,
+    live: &db::plans::LivePlan,
+    windows: &mut HashMap<String, Vec<(Schedule, String)>>,
+) -> Result<()> {
     let path = ConfigPath::new(&live.namespace, &live.env, &live.key);
     let lane = live.row.lane_id;
     if live.lane_status != LaneStatus::Active {
@@ -174,16 +181,20 @@ async fn drive(core: &Arc<Core>, live: &db::plans::LivePlan) -> Result<()> {
     probes::start_due(core, live, &plan);
     let readings = evaluate::readings(core, live, &plan).await?;
     let step = live.row.step as usize;
-    let windows = freezes::schedules(&core.db, &live.env).await?;
+    if !windows.contains_key(&live.env) {
+        let read = freezes::schedules(&core.db, &live.env).await?;
+        windows.insert(live.env.clone(), read);
+    }
+    let windows = &windows[&live.env];
     let now = core.clock.now();
     let decision = decide(
         &plan,
         step,
-        freezes::hold_start(&windows, live.row.step_started_at, now.unix_ms()),
+        freezes::hold_start(windows, live.row.step_started_at, now.unix_ms()),
         now.unix_ms(),
         &readings,
     );
-    let decision = held(decision, freezes::frozen(&windows, now));
+    let decision = held(decision, freezes::frozen(windows, now));
     if let Decision::Wait {
         waiting_for,
         remaining_secs,
