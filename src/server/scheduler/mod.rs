@@ -238,3 +238,52 @@ async fn drive(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Percentage;
+
+    #[test]
+    fn a_freeze_holds_every_move_but_an_abort_or_a_pause() {
+        let frozen = || {
+            Some(freezes::Frozen {
+                reason: "peak sale".into(),
+                until: crate::server::clock::timestamp(0),
+                until_wall: "Thursday 1970-01-01 00:00 UTC".into(),
+            })
+        };
+        let hold = Decision::Wait {
+            remaining_secs: 0,
+            waiting_for: "frozen (peak sale) until 1970-01-01T00:00:00.000Z \
+                          (Thursday 1970-01-01 00:00 UTC)"
+                .into(),
+        };
+        let moves = [
+            Decision::Advance {
+                to_step: 1,
+                percentage: Percentage::from_bp(5000).unwrap(),
+            },
+            Decision::Complete { promote: true },
+            Decision::Complete { promote: false },
+            Decision::Wait {
+                remaining_secs: 30,
+                waiting_for: "holding at 10 % for 30 s more".into(),
+            },
+        ];
+        for decision in moves {
+            assert_eq!(held(decision.clone(), frozen()), hold);
+            assert_eq!(held(decision.clone(), None), decision);
+        }
+        for decision in [
+            Decision::Abort {
+                reason: "bad".into(),
+            },
+            Decision::Pause {
+                reason: "bad".into(),
+            },
+        ] {
+            assert_eq!(held(decision.clone(), frozen()), decision);
+        }
+    }
+}
