@@ -22,7 +22,10 @@ pub struct Error {
     pub change_request: Option<i64>,
     /// For a 429: seconds until a retry can succeed (the `Retry-After` header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<u32>,
+    /// For `frozen`: when the freeze ends (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<crate::domain::time::Timestamp>,
     /// An internal error's cause with its chain, for the log; never sent.
     /// A server function's error (answered over HTTP, or rendered into a page)
     /// becomes a response by being serialized, so that is where it is logged.
@@ -48,6 +51,8 @@ pub enum ErrorCode {
     ApprovalRequired,
     /// A change request's stable release, lanes or version changed since it was made (409).
     Stale,
+    /// A widening action during a freeze window of its environment.
+    Frozen,
     TooLarge,
     Unprocessable,
     TooManyRequests,
@@ -76,6 +81,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::ApprovalRequired => "approval_required",
             Self::Stale => "stale",
+            Self::Frozen => "frozen",
             Self::TooLarge => "too_large",
             Self::Unprocessable => "unprocessable",
             Self::TooManyRequests => "too_many_requests",
@@ -95,7 +101,7 @@ impl ErrorCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::RequestTimeout => 408,
-            Self::Conflict | Self::ApprovalRequired | Self::Stale => 409,
+            Self::Conflict | Self::ApprovalRequired | Self::Stale | Self::Frozen => 409,
             Self::TooLarge => 413,
             Self::InvalidContent | Self::Unprocessable => 422,
             Self::TooManyRequests => 429,
@@ -132,6 +138,7 @@ impl Error {
             field: None,
             change_request: None,
             retry_after: None,
+            until: None,
             cause: None,
         }
     }
@@ -183,6 +190,13 @@ impl Error {
         error
     }
 
+    /// 409 `frozen`: a freeze window holds until `until` (sent as the body's `until`).
+    pub fn frozen(message: impl Into<String>, until: crate::domain::time::Timestamp) -> Self {
+        let mut error = Self::new(ErrorCode::Frozen, message);
+        error.until = Some(until);
+        error
+    }
+
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::TooLarge, message)
     }
@@ -198,7 +212,7 @@ impl Error {
     /// A 429 that tells when to come back (at least one second).
     pub fn retry_in(message: impl Into<String>, wait: std::time::Duration) -> Self {
         let mut error = Self::too_many_requests(message);
-        error.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        error.retry_after = Some(wait.as_secs_f64().ceil().clamp(1.0, f64::from(u32::MAX)) as u32);
         error
     }
 
@@ -303,6 +317,9 @@ mod server_impls {
             });
             if let Some(id) = self.change_request {
                 error["change_request"] = id.into();
+            }
+            if let Some(until) = self.until {
+                error["until"] = serde_json::Value::from(until.to_string());
             }
             let body = serde_json::json!({ "error": error });
             let mut response = (status, axum::Json(body)).into_response();

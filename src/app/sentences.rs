@@ -141,6 +141,7 @@ pub fn audit_sentence(e: &AuditEntry) -> Option<String> {
         | ChangeApply | ChangeStale | ChangeExpire | ChangeOverride | OverrideReview => {
             governance_sentence(e.action, &f)
         }
+        FreezeCreate | FreezeDelete => freeze_sentence(e.action, &f),
     }?;
     Some(format!("{} {what}{}", e.actor, message_suffix(e)))
 }
@@ -470,6 +471,33 @@ fn governance_sentence(action: AuditAction, f: &Facts) -> Option<String> {
             f.number("override")?,
             f.text("overridden_by")?
         ),
+        _ => return None,
+    })
+}
+
+/// `freeze.*`: an environment's freeze windows, `admin froze prod every friday 16:00 to monday
+/// 08:00 Europe/Berlin: release freeze`.
+fn freeze_sentence(action: AuditAction, f: &Facts) -> Option<String> {
+    let env = &f.path;
+    let when = match f.get("weekly").filter(|w| !w.is_null()) {
+        Some(w) => {
+            let t = |k: &str| w.get(k).and_then(Value::as_str);
+            format!(
+                "every {} {} to {} {} {}",
+                t("from_day")?,
+                t("from_time")?,
+                t("to_day")?,
+                t("to_time")?,
+                t("time_zone")?
+            )
+        }
+        None => format!("from {} to {}", f.text("from")?, f.text("to")?),
+    };
+    Some(match action {
+        AuditAction::FreezeCreate => format!("froze {env} {when}{}", f.because()),
+        AuditAction::FreezeDelete => {
+            format!("deleted the freeze window of {env} {when}{}", f.because())
+        }
         _ => return None,
     })
 }
@@ -1157,6 +1185,29 @@ mod tests {
             "admin cleared the default rollout template in prod"
         );
         assert_searchable(&template, &audit_sentence(&template).unwrap());
+        let mut freeze = entry(
+            "admin",
+            "freeze.create",
+            None,
+            json!({"id": 1, "reason": "release freeze", "from": null, "to": null, "weekly": {
+                "from_day": "friday", "from_time": "16:00", "to_day": "monday",
+                "to_time": "08:00", "time_zone": "Europe/Berlin"}}),
+        );
+        freeze.env = Some("prod".into());
+        assert_eq!(
+            audit_sentence(&freeze).unwrap(),
+            "admin froze prod every friday 16:00 to monday 08:00 Europe/Berlin: release freeze"
+        );
+        assert_searchable(&freeze, &audit_sentence(&freeze).unwrap());
+        freeze.action = AuditAction::FreezeDelete;
+        freeze.details = json!({"id": 2, "reason": "holidays", "weekly": null,
+            "from": "2026-12-24T00:00:00.000Z", "to": "2026-12-27T00:00:00.000Z"});
+        assert_eq!(
+            audit_sentence(&freeze).unwrap(),
+            "admin deleted the freeze window of prod from 2026-12-24T00:00:00.000Z to \
+             2026-12-27T00:00:00.000Z: holidays"
+        );
+        assert_searchable(&freeze, &audit_sentence(&freeze).unwrap());
     }
 
     #[test]

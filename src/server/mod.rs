@@ -6,6 +6,7 @@ pub mod clock;
 pub mod core;
 pub mod db;
 pub mod fast;
+pub mod freezes;
 pub mod hub;
 pub mod instances;
 pub mod limits;

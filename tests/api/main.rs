@@ -20,6 +20,7 @@ mod delete;
 mod failover;
 mod fast_path;
 mod foundation;
+mod freezes;
 mod governance;
 mod inputs;
 mod lanes;

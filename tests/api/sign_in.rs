@@ -366,7 +366,7 @@ async fn the_dashboards_sign_in_is_limited_alike() {
     }
     let r = sign_in(ADMIN_PASSWORD).await.unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    let wait: u64 = r.headers()["retry-after"]
+    let wait: u32 = r.headers()["retry-after"]
         .to_str()
         .unwrap()
         .parse()

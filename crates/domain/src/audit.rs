@@ -44,6 +44,8 @@ words! {
         ChangeExpire = "change.expire",
         ChangeOverride = "change.override",
         OverrideReview = "override.review",
+        FreezeCreate = "freeze.create",
+        FreezeDelete = "freeze.delete",
     }
 }
 
@@ -109,6 +111,8 @@ impl AuditAction {
             ChangeExpire => "expired change request on",
             ChangeOverride => "overrode the approvals of change request on",
             OverrideReview => "reviewed override on by",
+            FreezeCreate => "froze every from to",
+            FreezeDelete => "deleted the freeze window of",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod configs;
 pub mod environments;
+pub mod freezes;
 pub mod governance;
 pub mod lanes;
 pub mod namespaces;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(environments::router())
         .merge(governance::router())
+        .merge(freezes::router())
         .merge(audit::router())
         .merge(namespaces::router())
         .merge(configs::router())

@@ -9,6 +9,7 @@ mod columns;
 pub mod configs;
 pub mod environments;
 mod errors;
+pub mod freezes;
 pub mod instances;
 pub mod lanes;
 pub mod logins;

@@ -3,6 +3,7 @@
 //! scheduler's application of scheduled ones, and reviewing break-glass overrides. What a
 //! request is bound to and the gate that makes them live in [`super::governance`].
 
+use super::freezes;
 use super::governance::{self, Widening};
 use super::lane_changes::{find_active, Close};
 use super::lookups::{find, message_of};
@@ -320,6 +321,9 @@ pub async fn approve(
     )
     .await?;
     let applied = if r.status == ChangeStatus::Pending && approvals >= r.approvals_needed {
+        // The last approval applies it now: not while the environment is frozen (approve
+        // again after the freeze; the approval is not kept, so nothing applies it unseen).
+        freezes::guard_widening(core, &mut tx, &r.env).await?;
         Some(apply_in(core, &mut tx, id, &actor.name).await?)
     } else {
         None
@@ -600,6 +604,14 @@ pub async fn apply_due(core: &Core) -> Result<()> {
         };
         let r = &stored.request;
         if r.status != ChangeStatus::Scheduled {
+            continue;
+        }
+        // Inside a freeze a scheduled change waits for its end (it stays scheduled and is
+        // due again on every turn after).
+        if freezes::frozen_now(&mut tx, &r.env, core.clock.now())
+            .await?
+            .is_some()
+        {
             continue;
         }
         let got = r.approvals.len() as i64;

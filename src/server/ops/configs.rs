@@ -68,10 +68,15 @@ pub async fn list(state: &Core, actor: &Actor, at: &EnvPath) -> Result<Vec<Confi
         }
     }
     for config in &mut configs {
-        super::plans::summarize(&state.db, state.clock.now(), &mut config.lanes).await?;
+        super::plans::summarize(&state.db, &at.env, state.clock.now(), &mut config.lanes).await?;
         if let Some(lane) = config.aborted_lane.as_mut() {
-            super::plans::summarize(&state.db, state.clock.now(), std::slice::from_mut(lane))
-                .await?;
+            super::plans::summarize(
+                &state.db,
+                &at.env,
+                state.clock.now(),
+                std::slice::from_mut(lane),
+            )
+            .await?;
         }
     }
     Ok(configs)
@@ -85,7 +90,7 @@ pub async fn get(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Confi
     config.lanes = db::lanes::active(&mut *conn, id).await?;
     config.unreviewed_overrides = db::change_requests::unreviewed_overrides(&mut *conn, id).await?;
     drop(conn);
-    super::plans::summarize(&state.db, state.clock.now(), &mut config.lanes).await?;
+    super::plans::summarize(&state.db, &path.env, state.clock.now(), &mut config.lanes).await?;
     Ok(config)
 }
 

@@ -9,6 +9,7 @@
 //! check, so every widening call site gets it.
 
 use super::blast::preview_rule;
+use super::freezes;
 use crate::domain::audit::AuditAction;
 use crate::domain::lane::LaneRule;
 use crate::model::{
@@ -100,7 +101,7 @@ pub fn requested<T>(request: Box<ChangeRequest>) -> Result<Outcome<T>> {
 
 /// THE gate: every widening action (a stable release, starting a lane, changing one,
 /// promoting, attaching a plan) calls it inside its write transaction, before it changes
-/// anything. A freeze-window check goes first in here.
+/// anything. A freeze refuses it (409 `frozen`) unless an admin overrides.
 pub async fn gate(
     core: &Core,
     tx: &mut db::Tx<'_>,
@@ -125,12 +126,21 @@ pub async fn gate(
     if !change.widens && apply_at.is_none() {
         return Ok(Gate::Open);
     }
+    // A freeze refuses a widening action now; a scheduled one is checked when its time comes.
+    let frozen = if change.widens && apply_at.is_none() {
+        freezes::frozen_now(tx, &config.config.env, at).await?
+    } else {
+        None
+    };
     let approvals = approvals_of(&mut *tx, &config.config.env).await?;
     if let Some(reason) = reason {
-        if approvals > 0 && change.widens {
+        if change.widens && (approvals > 0 || frozen.is_some()) {
             record_override(tx, at, actor, config, change.action, None, &reason).await?;
         }
         return Ok(Gate::Open);
+    }
+    if let Some(frozen) = frozen {
+        return Err(frozen.refusal(&config.config.env));
     }
     let needed = if change.widens { approvals } else { 0 };
     if apply_at.is_none() && needed == 0 {

@@ -143,7 +143,7 @@ pub async fn list(state: &Core, actor: &Actor, path: &ConfigPath) -> Result<Vec<
     let config = find(&mut conn, path).await?;
     let mut lanes = db::lanes::list(&mut *conn, config.id).await?;
     drop(conn);
-    super::plans::summarize(&state.db, state.clock.now(), &mut lanes).await?;
+    super::plans::summarize(&state.db, &path.env, state.clock.now(), &mut lanes).await?;
     Ok(lanes)
 }
 
@@ -257,6 +257,7 @@ pub async fn create(
         state.scheduler.wake();
         super::plans::summarize(
             &state.db,
+            &path.env,
             state.clock.now(),
             std::slice::from_mut(&mut lane),
         )
@@ -369,6 +370,7 @@ pub async fn update(
     }
     super::plans::summarize(
         &state.db,
+        &path.env,
         state.clock.now(),
         std::slice::from_mut(&mut after),
     )

@@ -9,6 +9,7 @@ pub mod change_requests;
 pub mod configs;
 pub mod content;
 pub mod environments;
+pub mod freezes;
 pub mod governance;
 pub mod history;
 pub mod instances;

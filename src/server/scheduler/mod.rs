@@ -21,7 +21,9 @@ mod probes;
 use crate::domain::plan::decide::{decide, Decision, PlanState};
 use crate::model::{ConfigPath, LaneStatus};
 use crate::server::db;
+use crate::server::freezes::Schedule;
 use crate::server::node::{Lease, SoleNode};
+use crate::server::ops::freezes;
 use crate::server::ops::plans::{self as plan_ops, Move};
 use crate::server::Core;
 use crate::Result;
@@ -129,8 +131,10 @@ async fn turn(core: &Arc<Core>) -> Result<()> {
         .lock()
         .expect("probes lock")
         .keep_only(&running);
+    // Each environment's freeze windows, read once per turn.
+    let mut windows = HashMap::new();
     for live in &plans {
-        if let Err(e) = drive(core, live).await {
+        if let Err(e) = drive(core, live, &mut windows).await {
             if e.status == 409 {
                 // A person (or an earlier move) came first; the next turn decides afresh.
                 tracing::debug!(
@@ -150,7 +154,25 @@ async fn turn(core: &Arc<Core>) -> Result<()> {
     Ok(())
 }
 
-async fn drive(core: &Arc<Core>, live: &db::plans::LivePlan) -> Result<()> {
+/// During a freeze a plan holds: it neither advances nor completes (guards are still read, and
+/// a failing one still aborts or pauses it), and it says it is frozen and until when.
+fn held(decision: Decision, frozen: Option<freezes::Frozen>) -> Decision {
+    match (decision, frozen) {
+        (Decision::Abort { reason }, _) => Decision::Abort { reason },
+        (Decision::Pause { reason }, _) => Decision::Pause { reason },
+        (_, Some(frozen)) => Decision::Wait {
+            remaining_secs: 0,
+            waiting_for: frozen.words(),
+        },
+        (decision, None) => decision,
+    }
+}
+
+async fn drive(
+    core: &Arc<Core>,
+    live: &db::plans::LivePlan,
+    windows: &mut HashMap<String, Vec<(Schedule, String)>>,
+) -> Result<()> {
     let path = ConfigPath::new(&live.namespace, &live.env, &live.key);
     let lane = live.row.lane_id;
     if live.lane_status != LaneStatus::Active {
@@ -163,13 +185,20 @@ async fn drive(core: &Arc<Core>, live: &db::plans::LivePlan) -> Result<()> {
     probes::start_due(core, live, &plan);
     let readings = evaluate::readings(core, live, &plan).await?;
     let step = live.row.step as usize;
+    if !windows.contains_key(&live.env) {
+        let read = freezes::schedules(&core.db, &live.env).await?;
+        windows.insert(live.env.clone(), read);
+    }
+    let windows = &windows[&live.env];
+    let now = core.clock.now();
     let decision = decide(
         &plan,
         step,
-        live.row.step_started_at,
-        core.clock.now_ms(),
+        freezes::hold_start(windows, live.row.step_started_at, now.unix_ms()),
+        now.unix_ms(),
         &readings,
     );
+    let decision = held(decision, freezes::frozen(windows, now));
     if let Decision::Wait {
         waiting_for,
         remaining_secs,
@@ -212,4 +241,53 @@ async fn drive(core: &Arc<Core>, live: &db::plans::LivePlan) -> Result<()> {
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Percentage;
+
+    #[test]
+    fn a_freeze_holds_every_move_but_an_abort_or_a_pause() {
+        let frozen = || {
+            Some(freezes::Frozen {
+                reason: "peak sale".into(),
+                until: crate::server::clock::timestamp(0),
+                until_wall: "Thursday 1970-01-01 00:00 UTC".into(),
+            })
+        };
+        let hold = Decision::Wait {
+            remaining_secs: 0,
+            waiting_for: "frozen (peak sale) until 1970-01-01T00:00:00.000Z \
+                          (Thursday 1970-01-01 00:00 UTC)"
+                .into(),
+        };
+        let moves = [
+            Decision::Advance {
+                to_step: 1,
+                percentage: Percentage::from_bp(5000).unwrap(),
+            },
+            Decision::Complete { promote: true },
+            Decision::Complete { promote: false },
+            Decision::Wait {
+                remaining_secs: 30,
+                waiting_for: "holding at 10 % for 30 s more".into(),
+            },
+        ];
+        for decision in moves {
+            assert_eq!(held(decision.clone(), frozen()), hold);
+            assert_eq!(held(decision.clone(), None), decision);
+        }
+        for decision in [
+            Decision::Abort {
+                reason: "bad".into(),
+            },
+            Decision::Pause {
+                reason: "bad".into(),
+            },
+        ] {
+            assert_eq!(held(decision.clone(), frozen()), decision);
+        }
+    }
 }

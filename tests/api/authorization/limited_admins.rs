@@ -364,3 +364,57 @@ async fn limited_admins_list_and_revoke_only_tokens_inside_their_limits() {
     let revoked: Vec<Value> = app.audit("token.revoke").await;
     assert_eq!(revoked.len(), 3, "{revoked:?}");
 }
+
+/// Issue 28, point 7: freeze windows are changed by admins allowed in the environment and not
+/// limited to a namespace (a window holds every namespace); read by its viewers.
+#[tokio::test]
+async fn limited_admins_change_freeze_windows_only_in_their_environment() {
+    let app = spawn_app().await;
+    let admins = limited_admins(&app).await;
+    let window = |who: &str| {
+        json!({ "from": "2100-01-01T00:00:00Z", "to": "2100-01-02T00:00:00Z",
+                "reason": format!("by {who}") })
+    };
+    let prod = "/api/v1/environments/prod/freezes";
+    let staging = "/api/v1/environments/staging/freezes";
+    let (status, made) = app.post_json(prod, window("admin")).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let in_prod = format!("{prod}/{}", made["id"]);
+    for (who, caller) in &admins {
+        let shop = who.starts_with("shop");
+        let (status, body) = status_of(&app, caller, Method::POST, prod, Some(window(who))).await;
+        assert_eq!(status, 403, "{who} freezes prod: {body}");
+        let (status, body) = status_of(&app, caller, Method::DELETE, &in_prod, None).await;
+        assert_eq!(status, 403, "{who} deletes a window of prod: {body}");
+        let (status, body) = status_of(&app, caller, Method::GET, prod, None).await;
+        assert_eq!(
+            status,
+            if shop { 200 } else { 403 },
+            "{who} lists prod: {body}"
+        );
+        let (status, body) = status_of(&app, caller, Method::GET, staging, None).await;
+        assert_eq!(status, 200, "{who} lists staging: {body}");
+
+        let (status, body) =
+            status_of(&app, caller, Method::POST, staging, Some(window(who))).await;
+        if shop {
+            assert_eq!(status, 403, "{who} freezes staging: {body}");
+            assert!(message(&body).contains("every namespace"), "{body}");
+            continue;
+        }
+        assert_eq!(status, 201, "{who} freezes staging: {body}");
+        let (status, body) = status_of(
+            &app,
+            caller,
+            Method::DELETE,
+            &format!("{staging}/{}", body["id"]),
+            None,
+        )
+        .await;
+        assert_eq!(status, 204, "{who} deletes its window: {body}");
+    }
+    let (_, list) = app.get_json(prod).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(app.audit("freeze.create").await.len(), 3);
+    assert_eq!(app.audit("freeze.delete").await.len(), 2);
+}

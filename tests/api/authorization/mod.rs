@@ -285,6 +285,34 @@ fn routes() -> Vec<Route> {
             expected: [401, 403, 403, 403, 403, 204, 403, 403],
         },
         Route {
+            name: "GET environments/{env}/freezes",
+            method: Method::GET,
+            path: |_| "/api/v1/environments/prod/freezes".into(),
+            body: |_| None,
+            expected: [401, 403, 200, 200, 200, 200, 403, 200],
+        },
+        // Far in the future: prod is not frozen for the rows after it.
+        Route {
+            name: "POST environments/{env}/freezes",
+            method: Method::POST,
+            path: |_| "/api/v1/environments/prod/freezes".into(),
+            body: |i| {
+                Some(
+                    json!({ "from": "2100-01-01T00:00:00Z", "to": "2100-01-02T00:00:00Z",
+                             "reason": format!("far future {i}") }),
+                )
+            },
+            expected: [401, 403, 403, 403, 403, 201, 403, 403],
+        },
+        // Window 1 is made before the matrix runs.
+        Route {
+            name: "DELETE environments/{env}/freezes/{id}",
+            method: Method::DELETE,
+            path: |_| "/api/v1/environments/prod/freezes/1".into(),
+            body: |_| None,
+            expected: [401, 403, 403, 403, 403, 204, 403, 403],
+        },
+        Route {
             name: "GET audit",
             method: Method::GET,
             path: |_| "/api/v1/audit".into(),
@@ -490,6 +518,18 @@ async fn every_route_answers_each_caller_exactly() {
             assert_eq!(lane["id"], lane_id(i, n));
         }
     }
+    let (status, body) = app
+        .post_json(
+            "/api/v1/environments/prod/freezes",
+            json!({ "from": "2100-01-01T00:00:00Z", "to": "2100-01-02T00:00:00Z",
+                    "reason": "to delete" }),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["id"]),
+        (StatusCode::CREATED, &json!(1)),
+        "{body}"
+    );
     let callers = callers(&app).await;
 
     let mut wrong = Vec::new();

@@ -3,6 +3,7 @@
 //! the scheduler's and a person's alike — as lane changes through [`super::lane_changes`], so
 //! subscribers see them through the push hub like any other release event.
 
+use super::freezes;
 use super::governance::{self, Gate, Outcome, Widening};
 use super::lane_changes::{self, Close};
 use super::lookups::{find, message_of, MAX_MESSAGE_CHARS};
@@ -20,6 +21,7 @@ use crate::model::{
 };
 use crate::server::auth::Actor;
 use crate::server::db::{self, audit::NewEntry, configs::StoredConfig, plans::PlanRow};
+use crate::server::freezes::Schedule;
 use crate::server::Core;
 use crate::{Error, Result};
 use serde_json::{json, Value};
@@ -315,15 +317,28 @@ pub async fn lane_closed(
     Ok(true)
 }
 
-/// The summary of a stored plan at `now`.
-fn summary(row: &PlanRow, plan: &Plan, now: i64) -> PlanSummary {
+/// The summary of a stored plan at `now`, in an environment with the freeze `windows` (a hold
+/// does not count frozen time; a running plan says when it is frozen).
+fn summary(row: &PlanRow, plan: &Plan, now: i64, windows: &[(Schedule, String)]) -> PlanSummary {
     let (step, state) = (row.step as usize, row.state);
     let remaining = match (state, row.paused_at) {
-        (PlanState::Running, _) => remaining_ms(plan, step, row.step_started_at, now),
-        (PlanState::Paused, Some(paused_at)) => {
-            remaining_ms(plan, step, row.step_started_at, paused_at)
-        }
+        (PlanState::Running, _) => remaining_ms(
+            plan,
+            step,
+            freezes::hold_start(windows, row.step_started_at, now),
+            now,
+        ),
+        (PlanState::Paused, Some(paused_at)) => remaining_ms(
+            plan,
+            step,
+            freezes::hold_start(windows, row.step_started_at, paused_at),
+            paused_at,
+        ),
         _ => 0,
+    };
+    let frozen = match state {
+        PlanState::Running => freezes::frozen(windows, crate::server::clock::timestamp(now)),
+        _ => None,
     };
     PlanSummary {
         state,
@@ -333,6 +348,7 @@ fn summary(row: &PlanRow, plan: &Plan, now: i64) -> PlanSummary {
         step_started_at: crate::server::clock::timestamp(row.step_started_at),
         remaining_secs: (remaining as u64).div_ceil(1000),
         waiting_for: match state {
+            PlanState::Running if frozen.is_some() => frozen.map(|f| f.words()),
             PlanState::Running if remaining > 0 => Some(format!(
                 "holding at {} for {} more",
                 plan.steps[step].percentage,
@@ -346,18 +362,23 @@ fn summary(row: &PlanRow, plan: &Plan, now: i64) -> PlanSummary {
     }
 }
 
-/// Fills in the plan summary of each of `lanes` that has a plan.
+/// Fills in the plan summary of each of `lanes` (of a config in `env`) that has a plan.
 /// Fills in at `now` (the hold's countdown).
-pub async fn summarize(db: &db::Pool, now: Timestamp, lanes: &mut [Lane]) -> Result<()> {
+pub async fn summarize(db: &db::Pool, env: &str, now: Timestamp, lanes: &mut [Lane]) -> Result<()> {
     if lanes.is_empty() {
         return Ok(());
     }
     let now = now.unix_ms();
     let mut conn = db.acquire().await?;
+    let mut windows = None;
     for lane in lanes.iter_mut() {
         if let Some(row) = db::plans::find(&mut *conn, lane.id).await? {
             let plan = load(&row)?;
-            lane.plan = Some(summary(&row, &plan, now));
+            if windows.is_none() {
+                windows = Some(freezes::schedules(&mut *conn, env).await?);
+            }
+            let windows = windows.as_deref().unwrap_or_default();
+            lane.plan = Some(summary(&row, &plan, now, windows));
         }
     }
     Ok(())
@@ -368,6 +389,7 @@ async fn show(state: &Core, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
     let mut conn = state.db.acquire().await?;
     let row = plan_row(&mut *conn, path, lane).await?;
     let plan = load(&row)?;
+    let windows = freezes::schedules(&mut *conn, &path.env).await?;
     let guards = db::plans::guards(&mut *conn, lane)
         .await?
         .into_iter()
@@ -400,7 +422,7 @@ async fn show(state: &Core, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
     Ok(LanePlan {
         lane,
         plan: plan.redacted(),
-        summary: summary(&row, &plan, state.clock.now_ms()),
+        summary: summary(&row, &plan, state.clock.now_ms(), &windows),
         guards,
         history,
     })
@@ -634,6 +656,8 @@ pub async fn advance(
             ))
         })?;
     let plan = load(&live.row)?;
+    // Force skips the guards, never a freeze.
+    super::freezes::guard_widening(state, &mut *state.db.acquire().await?, &path.env).await?;
     if !control.force {
         state.instances.flush().await?;
         let readings = readings::readings_now(state, &live, &plan).await?;
@@ -735,7 +759,7 @@ mod tests {
     fn summaries_count_the_hold_down_and_stop_the_clock_while_paused() {
         let p =
             plan(json!([{"percentage": 5, "hold_secs": 10}, {"percentage": 25, "hold_secs": 60}]));
-        let running = summary(&row(PlanState::Running, None, None), &p, 1_030_500);
+        let running = summary(&row(PlanState::Running, None, None), &p, 1_030_500, &[]);
         assert_eq!(running.remaining_secs, 30);
         assert_eq!(running.percentage.as_f64(), 25.0);
         assert_eq!(
@@ -750,6 +774,7 @@ mod tests {
             &row(PlanState::Paused, Some(1_010_000), None),
             &p,
             9_000_000,
+            &[],
         );
         assert_eq!(paused.remaining_secs, 50);
         assert_eq!(paused.waiting_for, None);
@@ -761,6 +786,7 @@ mod tests {
             ),
             &p,
             2_000_000,
+            &[],
         );
         assert_eq!(waiting.remaining_secs, 0);
         assert_eq!(
