@@ -300,6 +300,13 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
                 Ok(())
             })
         })
+        // A connection is handed out only outside a transaction. One whose transaction was
+        // left behind (its rollback failed after its request was dropped mid-write) would
+        // refuse every later `BEGIN IMMEDIATE` ("begin_with at non-zero transaction depth")
+        // until a restart: it is closed instead, and another one opened.
+        .before_acquire(|conn, _| {
+            Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+        })
         .connect_with(options)
         .await
         .map_err(flat)
@@ -390,6 +397,40 @@ impl Sql {
             .fetch_all(db)
             .await
     }
+}
+
+/// A connection left inside a transaction is never handed out again: the next write gets a
+/// fresh connection instead of failing.
+#[cfg(test)]
+#[tokio::test]
+async fn a_connection_left_in_a_transaction_is_not_handed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let pool = connect(&url).await.unwrap();
+    // Leave a transaction open on a pooled connection (as a failed rollback does), and hand
+    // the connection back: it is the only idle one, so the next acquire would draw it.
+    let mut conn = pool.acquire().await.unwrap();
+    while pool.num_idle() > 0 {
+        drop(pool.acquire().await.unwrap().detach());
+    }
+    std::mem::forget(sqlx::Connection::begin(&mut *conn).await.unwrap());
+    drop(conn);
+    // The pool takes it back in a task of its own: wait until it is idle again.
+    for _ in 0..10_000 {
+        if pool.num_idle() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(pool.num_idle(), 1, "the connection went back to the pool");
+    let mut tx = begin_write(&pool)
+        .await
+        .expect("a write begins on a sound connection");
+    sqlx::query("CREATE TABLE after_leak (x INTEGER)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
 }
 
 #[cfg(test)]
