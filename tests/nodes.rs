@@ -453,23 +453,8 @@ async fn a_plan_finishes_on_the_other_node_when_its_scheduler_node_is_killed() {
     assert_eq!(status, 201, "{lane}");
     let plan = format!("{}/lanes/{}/plan", Cluster::configs("app.txt"), lane["id"]);
     // Exactly one node drives plans.
+    let holder = lease_holder(&cluster).await;
     let deadline = Instant::now() + PATIENCE;
-    let holder = loop {
-        let held: Vec<bool> =
-            futures_util::future::join_all((0..2).map(|i| metrics(cluster.node(i))))
-                .await
-                .iter()
-                .map(|m| m.contains("\ngraycast_rollout_lease_held 1\n"))
-                .collect();
-        if held.iter().filter(|h| **h).count() == 1 {
-            break held.iter().position(|h| *h).unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no single lease holder: {held:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
     // Kill the scheduler's node once the plan has left its first step.
     loop {
         let (_, p) = cluster.get(1 - holder, &plan).await;
@@ -908,23 +893,8 @@ async fn scheduled_changes_are_applied_exactly_once_while_the_lease_moves() {
         assert_eq!(status, 202, "{cr}");
         requests.push(cr["id"].as_i64().unwrap());
     }
+    let holder = lease_holder(&cluster).await;
     let deadline = Instant::now() + PATIENCE;
-    let holder = loop {
-        let held: Vec<bool> =
-            futures_util::future::join_all((0..2).map(|i| metrics(cluster.node(i))))
-                .await
-                .iter()
-                .map(|m| m.contains("\ngraycast_rollout_lease_held 1\n"))
-                .collect();
-        if held.iter().filter(|h| **h).count() == 1 {
-            break held.iter().position(|h| *h).unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no single lease holder: {held:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
     // Kill the holder once the first request ran (the others wait for their times).
     let survivor = 1 - holder;
     loop {
@@ -981,4 +951,25 @@ async fn scheduled_changes_are_applied_exactly_once_while_the_lease_moves() {
         .collect();
     applied.sort_unstable();
     assert_eq!(applied, requests, "one change.apply per request");
+}
+
+/// The one node of the two that holds the plan scheduler's lease (waits until exactly one does).
+async fn lease_holder(cluster: &Cluster) -> usize {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let held: Vec<bool> =
+            futures_util::future::join_all((0..2).map(|i| metrics(cluster.node(i))))
+                .await
+                .iter()
+                .map(|m| m.contains("\ngraycast_rollout_lease_held 1\n"))
+                .collect();
+        if held.iter().filter(|h| **h).count() == 1 {
+            return held.iter().position(|h| *h).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single lease holder: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

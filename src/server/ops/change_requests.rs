@@ -195,10 +195,7 @@ pub async fn list(
             env: query.env.as_deref(),
         },
     )?;
-    let limit = query
-        .limit
-        .unwrap_or(ChangeRequestQuery::DEFAULT_LIMIT)
-        .clamp(1, ChangeRequestQuery::MAX_LIMIT);
+    let limit = ChangeRequestQuery::page_size(query.limit);
     let mut conn = core.db.acquire().await?;
     let mut requests = db::change_requests::list(
         &mut conn,
@@ -670,10 +667,7 @@ pub async fn overrides(
             env: query.env.as_deref(),
         },
     )?;
-    let limit = query
-        .limit
-        .unwrap_or(ChangeRequestQuery::DEFAULT_LIMIT)
-        .clamp(1, ChangeRequestQuery::MAX_LIMIT);
+    let limit = ChangeRequestQuery::page_size(query.limit);
     Ok(db::change_requests::list_overrides(
         &core.db,
         actor.namespace.clone(),

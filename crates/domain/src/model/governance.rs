@@ -167,6 +167,14 @@ pub struct ChangeRequestQuery {
 impl ChangeRequestQuery {
     pub const DEFAULT_LIMIT: i64 = 50;
     pub const MAX_LIMIT: i64 = 200;
+
+    /// A page's size as asked (`limit`), within 1 to [`Self::MAX_LIMIT`]; the default when
+    /// not asked. The lists of overrides use it too.
+    pub fn page_size(limit: Option<i64>) -> i64 {
+        limit
+            .unwrap_or(Self::DEFAULT_LIMIT)
+            .clamp(1, Self::MAX_LIMIT)
+    }
 }
 
 /// A page of change requests, newest first.
