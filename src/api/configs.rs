@@ -94,23 +94,22 @@ pub async fn save_version(path: ConfigPath, version: NewVersion) -> Result<Versi
 }
 
 /// Releases `version` as the stable release (a rollback when it is older than the current one).
+/// `break_glass` (admins): the reason to apply it now in a protected or frozen environment.
 #[server]
 pub async fn release(
     path: ConfigPath,
     version: i64,
     message: Option<String>,
+    break_glass: Option<String>,
 ) -> Result<ReleaseEvent, Error> {
     let (state, actor) = super::caller().await?;
-    crate::server::ops::configs::release(
-        &state,
-        &actor,
-        &path,
-        version,
-        message,
-        &crate::model::Governed::default(),
-    )
-    .await?
-    .done()
+    let governed = crate::model::Governed {
+        apply_at: None,
+        break_glass: break_glass.map(|reason| crate::model::Override { reason }),
+    };
+    crate::server::ops::configs::release(&state, &actor, &path, version, message, &governed)
+        .await?
+        .done()
 }
 
 /// Newest first.

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod configs;
+pub mod governance;
 pub mod instances;
 pub mod plan_fns;
 pub mod probes;

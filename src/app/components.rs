@@ -9,9 +9,19 @@ use leptos::wasm_bindgen::JsCast;
 pub fn ErrorLine(#[prop(into)] error: Signal<Option<Error>>) -> impl IntoView {
     move || {
         error.get().map(|e| {
+            // A change that became a request (or went stale) links to it.
+            let request = e.change_request.map(|id| {
+                view! {
+                    " "
+                    <leptos_router::components::A href=format!("/requests/{id}")>
+                        {format!("Open change request #{id}")}
+                    </leptos_router::components::A>
+                }
+            });
             view! {
                 <p class="error" role="alert">
                     {e.message}
+                    {request}
                 </p>
             }
         })

@@ -43,6 +43,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/users") view=pages::users::UsersPage />
                     <Route path=path!("admin/tokens") view=pages::tokens::TokensPage />
                     <Route path=path!("admin/environments") view=pages::environments::EnvironmentsPage />
+                    <Route path=path!("admin/environments/:env") view=pages::governance::EnvSettingsPage />
+                    <Route path=path!("requests") view=pages::requests::RequestsPage />
+                    <Route path=path!("requests/:id") view=pages::requests::RequestPage />
                     <Route path=path!("audit") view=pages::audit::AuditPage />
                     <Route path=path!("ns/:ns/:env") view=pages::configs::ConfigListPage />
                     <Route path=path!("ns/:ns/:env/:key") view=pages::config::ConfigPage />
@@ -112,6 +115,32 @@ fn SignedIn() -> impl IntoView {
     }
 }
 
+/// "Requests" in the top bar, with how many wait for the signed-in person's approval; asked
+/// again on every navigation.
+#[component]
+fn RequestsLink() -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let waiting = Resource::new(
+        move || location.pathname.get(),
+        |_| crate::api::governance::requests_waiting(),
+    );
+    view! {
+        <A href="/requests">
+            "Requests"
+            <Transition>
+                {move || Suspend::new(async move {
+                    let n = waiting.await.unwrap_or(0);
+                    (n > 0).then(|| view! {
+                        <span class="count" data-testid="requests-waiting" title="Waiting for your approval">
+                            {n}<span class="sr-only">" waiting for your approval"</span>
+                        </span>
+                    })
+                })}
+            </Transition>
+        </A>
+    }
+}
+
 #[component]
 fn Header(user: User) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
@@ -167,6 +196,7 @@ fn Header(user: User) -> impl IntoView {
                 <nav aria-label="Main">
                     <A href="/">"Namespaces"</A>
                     <A href="/audit">"Audit"</A>
+                    <RequestsLink />
                     <Show when=move || unlimited_admin>
                         <A href="/admin/users">"Users"</A>
                     </Show>

@@ -4,7 +4,8 @@ use crate::app::pages::shared::format_pct;
 use crate::domain::plan::decide::{PlanAction, PlanState};
 use crate::domain::time::Timestamp;
 use crate::model::{
-    AuditAction, AuditEntry, Lane, LanePlan, LaneStatus, PlanSummary, Rollout, RolloutGroup,
+    AuditAction, AuditEntry, ChangeAction, ChangeRequest, Lane, LanePlan, LaneStatus, PlanSummary,
+    Rollout, RolloutGroup,
 };
 use serde_json::Value;
 
@@ -473,6 +474,94 @@ fn governance_sentence(action: AuditAction, f: &Facts) -> Option<String> {
         ),
         _ => return None,
     })
+}
+
+/// What a change request does when it is applied, in words: `release v7 as stable (now v6)`,
+/// `start a lane: v8 to 10 % of region=eu, with a rollout plan`, `set lane 3 to 50 %`,
+/// `promote lane 3 (v8) to stable`, `attach a rollout plan to lane 3`.
+pub fn request_words(r: &ChangeRequest) -> String {
+    let body = &r.body;
+    let lane = body["lane"].as_i64();
+    let lane_name = || lane.map(|l| format!("lane {l}")).unwrap_or("a lane".into());
+    let now_stable = match r.snapshot["stable_version"].as_i64() {
+        Some(v) => format!(" (now v{v})"),
+        None => " (nothing released yet)".to_string(),
+    };
+    match r.action {
+        ChangeAction::Release => match body["version"].as_i64() {
+            Some(v) => format!("release v{v} as stable{now_stable}"),
+            None => "release a version as stable".to_string(),
+        },
+        ChangeAction::LaneCreate => {
+            let new: Option<crate::model::NewLane> = serde_json::from_value(body.clone()).ok();
+            match new {
+                Some(n) => {
+                    let pct = if n.percentage.is_finite() {
+                        n.percentage
+                    } else {
+                        first_step(body).unwrap_or(0.0)
+                    };
+                    let rule = lane_rule(
+                        n.version,
+                        pct,
+                        n.selector.as_deref().unwrap_or_default(),
+                        n.targets.as_deref().unwrap_or_default(),
+                        n.stickiness.as_deref().unwrap_or_default(),
+                    );
+                    let plan = if body.get("plan").is_some_and(|p| !p.is_null()) {
+                        ", with a rollout plan"
+                    } else {
+                        ""
+                    };
+                    format!("start a lane: {rule}{plan}")
+                }
+                None => "start a lane".to_string(),
+            }
+        }
+        ChangeAction::LaneUpdate => {
+            let mut parts = Vec::new();
+            if let Some(p) = body["percentage"].as_f64() {
+                parts.push(format!("to {} %", format_pct(p)));
+            }
+            if let Some(sel) = body["selector"].as_str() {
+                parts.push(if sel.is_empty() {
+                    "for every instance".to_string()
+                } else {
+                    format!("for {sel}")
+                });
+            }
+            if let Some(t) = body["targets"].as_array() {
+                parts.push(format!("with {} targets", t.len()));
+            }
+            if let Some(p) = body["priority"].as_i64() {
+                parts.push(format!("at priority {p}"));
+            }
+            if parts.is_empty() {
+                format!("change {}", lane_name())
+            } else {
+                format!("set {} {}", lane_name(), parts.join(", "))
+            }
+        }
+        ChangeAction::LanePromote => {
+            let version = lane.and_then(|l| {
+                r.snapshot["lanes"]
+                    .as_array()?
+                    .iter()
+                    .find(|x| x["id"].as_i64() == Some(l))?["version"]
+                    .as_i64()
+            });
+            match version {
+                Some(v) => format!("promote {} (v{v}) to stable{now_stable}", lane_name()),
+                None => format!("promote {} to stable{now_stable}", lane_name()),
+            }
+        }
+        ChangeAction::PlanAttach => format!("attach a rollout plan to {}", lane_name()),
+    }
+}
+
+/// A plan's first step's percentage, from a request body's `plan`.
+fn first_step(body: &Value) -> Option<f64> {
+    body["plan"]["steps"][0]["percentage"].as_f64()
 }
 
 /// `freeze.*`: an environment's freeze windows, `admin froze prod every friday 16:00 to monday
@@ -1274,6 +1363,83 @@ mod tests {
                 "0 instance(s) run lane 4 (v3): none eligible, target 5 %; 0 applied",
                 "1 instance(s) run lane 5 (v3): 1 of 300 eligible instances (<1 %), target 1 %; 0 applied",
             ]
+        );
+    }
+
+    fn request(action: ChangeAction, body: Value, snapshot: Value) -> ChangeRequest {
+        let at = crate::domain::time::Timestamp::from_unix_ms(0).unwrap();
+        ChangeRequest {
+            id: 1,
+            namespace: "shop".into(),
+            env: "prod".into(),
+            key: "app.json".into(),
+            action,
+            body,
+            message: String::new(),
+            author: "eve".into(),
+            status: crate::model::ChangeStatus::Pending,
+            approvals_needed: 2,
+            approvals: vec![],
+            apply_at: None,
+            diff: Value::Null,
+            preview: None,
+            plan: None,
+            snapshot,
+            reason: None,
+            ended_by: None,
+            ended_at: None,
+            release_event: None,
+            override_id: None,
+            unreviewed_override: false,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn requests_say_what_they_do() {
+        let snap = json!({"stable_version": 6, "lanes": [{"id": 3, "version": 8}]});
+        let say = |action, body| request_words(&request(action, body, snap.clone()));
+        assert_eq!(
+            say(ChangeAction::Release, json!({"version": 7})),
+            "release v7 as stable (now v6)"
+        );
+        assert_eq!(
+            request_words(&request(
+                ChangeAction::Release,
+                json!({"version": 1}),
+                json!({"stable_version": null})
+            )),
+            "release v1 as stable (nothing released yet)"
+        );
+        assert_eq!(
+            say(
+                ChangeAction::LaneCreate,
+                json!({"version": 8, "percentage": 10.0, "selector": "region=eu"})
+            ),
+            "start a lane: v8 to 10 % of region=eu"
+        );
+        assert_eq!(
+            say(
+                ChangeAction::LaneCreate,
+                json!({"version": 8, "plan": {"steps": [{"percentage": 5.0, "hold_secs": 60}]}})
+            ),
+            "start a lane: v8 to 5 % of every instance, with a rollout plan"
+        );
+        assert_eq!(
+            say(
+                ChangeAction::LaneUpdate,
+                json!({"lane": 3, "percentage": 50.0})
+            ),
+            "set lane 3 to 50 %"
+        );
+        assert_eq!(
+            say(ChangeAction::LanePromote, json!({"lane": 3})),
+            "promote lane 3 (v8) to stable (now v6)"
+        );
+        assert_eq!(
+            say(ChangeAction::PlanAttach, json!({"lane": 3, "plan": {}})),
+            "attach a rollout plan to lane 3"
         );
     }
 }

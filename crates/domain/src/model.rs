@@ -159,6 +159,12 @@ pub struct Environment {
     /// The plan template the dashboard preselects in this environment.
     #[serde(default)]
     pub default_template: Option<String>,
+    /// Approvals a widening action needs here (0: unprotected; docs/api.md, "Change requests").
+    #[serde(default)]
+    pub approvals: i64,
+    /// The freeze in force now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen: Option<FrozenNow>,
 }
 
 pub use crate::audit::AuditAction;

@@ -2,10 +2,12 @@ use crate::api::configs::{
     diff_versions, get_config, get_version, latest_version, rollout_progress, version_history,
     DeleteConfig, Release, SaveVersion,
 };
+use crate::api::governance::{load_config_governance, RequestChange, ReviewOverride};
 use crate::app::components::{
     action_error, Dialog, DialogBar, DiffView, DraftBadge, ErrorLine, StableBadge,
 };
 use crate::app::pages::editor::ContentEditor;
+use crate::app::pages::governance::ConfigGovernancePanel;
 use crate::app::pages::instances::{use_live_instances, RolloutProgress};
 use crate::app::pages::lanes::{LanePanel, LanePanelState};
 use crate::app::pages::plan_timeline::{AbortBanners, PlanLive};
@@ -15,8 +17,8 @@ use crate::app::use_current_user;
 use crate::domain::diff::diff_lines;
 use crate::domain::format::validate;
 use crate::model::{
-    Config, ConfigPath, HistoryPage, NewVersion, Role, Rollout, Version, VersionState,
-    VersionStatus,
+    ChangeAction, Config, ConfigGovernance, ConfigPath, HistoryPage, NewVersion, Role, Rollout,
+    Version, VersionState, VersionStatus,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -34,6 +36,8 @@ pub fn ConfigPage() -> impl IntoView {
     let save = ServerAction::<SaveVersion>::new();
     let release = ServerAction::<Release>::new();
     let delete = ServerAction::<DeleteConfig>::new();
+    let request = ServerAction::<RequestChange>::new();
+    let review = ServerAction::<ReviewOverride>::new();
     // Reload only after a change succeeded: a refused save must not reset the
     // editor and lose the user's edit.
     let refresh = RwSignal::new(0u32);
@@ -61,8 +65,10 @@ pub fn ConfigPage() -> impl IntoView {
             refresh.update(|n| *n += 1);
         }
     });
+
     // A deleted config has no page left: go to the list it has left.
     let navigate = use_navigate();
+    follow_governance(request, review, refresh);
     Effect::new(move |_| {
         if matches!(delete.value().get(), Some(Ok(()))) {
             navigate(
@@ -85,6 +91,10 @@ pub fn ConfigPage() -> impl IntoView {
     let history = Resource::new(
         move || (ns.get(), env.get(), key.get(), changes()),
         |(ns, env, key, _)| version_history(ConfigPath::new(ns, env, key), None),
+    );
+    let governance = Resource::new(
+        move || (ns.get(), env.get(), key.get(), changes()),
+        |(ns, env, key, _)| load_config_governance(ConfigPath::new(ns, env, key)),
     );
     // Created here, outside the Transition that rebuilds the view on every
     // reload, so nothing still awaited is disposed by a rebuild.
@@ -113,18 +123,40 @@ pub fn ConfigPage() -> impl IntoView {
                 // separately and could hydrate out of step.
                 let (config, latest, lanes) = (config.await, latest.await, lane_panel.lanes.await);
                 let (history, progress) = (history.await, rollout.await);
+                // Without it the page still works; the server still guards every change.
+                let governance = governance.await.ok();
                 // A plan that cannot be read leaves the page usable (the lanes still show).
                 let plans = plans.loaded.await.ok();
                 let _ = live.initial.await;
                 match (config, latest, history, progress) {
                     (Ok(config), Ok(latest), Ok(history), Ok(progress)) => view! {
-                        <ConfigView config latest history lanes plans save release delete draft conflict lane_panel progress rollout_now />
+                        <ConfigView config latest history lanes plans save release delete draft conflict lane_panel progress rollout_now governance request review />
                     }.into_any(),
                     (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                 }
             })}
         </Transition>
     }
+}
+
+/// A change that became a request opens the request's page (it says where it stands and who
+/// may approve it); a reviewed override reloads the page, which drops its banner.
+fn follow_governance(
+    request: ServerAction<RequestChange>,
+    review: ServerAction<ReviewOverride>,
+    refresh: RwSignal<u32>,
+) {
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(r)) = request.value().get() {
+            navigate(&format!("/requests/{}", r.id), Default::default());
+        }
+    });
+    Effect::new(move |_| {
+        if matches!(review.value().get(), Some(Ok(_))) {
+            refresh.update(|n| *n += 1);
+        }
+    });
 }
 
 /// What the lanes' plans did while the page is open: a notice each, once (never for what
@@ -221,10 +253,20 @@ fn ConfigView(
     /// The rollout when the page loaded, and as the live feed updates it.
     progress: Rollout,
     rollout_now: RwSignal<Option<Rollout>>,
+    /// The environment's protection and freeze, the config's open requests and overrides.
+    governance: Option<ConfigGovernance>,
+    request: ServerAction<RequestChange>,
+    review: ServerAction<ReviewOverride>,
 ) -> impl IntoView {
     let user = use_current_user();
     let can_edit = user.as_ref().is_some_and(|u| u.role >= Role::Editor);
     let can_release = user.as_ref().is_some_and(|u| u.role >= Role::Releaser);
+    let gate = ReleaseGate {
+        approvals: governance.as_ref().map_or(0, |g| g.approvals),
+        frozen: governance.as_ref().is_some_and(|g| g.frozen.is_some()),
+        is_admin: user.as_ref().is_some_and(|u| u.role == Role::Admin),
+        can_request: can_edit,
+    };
     // The lane form picks among the versions of the first page.
     let versions = StoredValue::new(
         history
@@ -247,8 +289,13 @@ fn ConfigView(
     let banners = plans
         .clone()
         .map(|initial| view! { <AbortBanners live=lane_panel.plans initial /> });
+    let governance_panel = governance.map(|gov| {
+        let env = c.env.clone();
+        view! { <ConfigGovernancePanel gov env review /> }
+    });
     view! {
         {banners}
+        {governance_panel}
         <header class="serving card" aria-live="polite">
             <div>
                 <h1>{c.key.clone()} " " <code class="muted">{c.format.to_string()}</code></h1>
@@ -278,8 +325,8 @@ fn ConfigView(
         <LanePanel state=lane_panel stable=c.stable_version versions lanes plans can_release />
         <RolloutProgress initial=progress now=rollout_now ns=c.namespace.clone() env=c.env.clone() />
 
-        <VersionList config history release dialog can_release />
-        {move || dialog.get().map(|target| view! { <ReleaseDialog config target release close=move || dialog.set(None) /> })}
+        <VersionList config history release dialog can_release gate />
+        {move || dialog.get().map(|target| view! { <ReleaseDialog config target release request gate close=move || dialog.set(None) /> })}
         <DangerZone config delete can_release />
     }
 }
@@ -294,6 +341,7 @@ fn VersionList(
     /// The version whose release dialog is open.
     dialog: RwSignal<Option<i64>>,
     can_release: bool,
+    gate: ReleaseGate,
 ) -> impl IntoView {
     let HistoryPage {
         versions: first,
@@ -324,7 +372,8 @@ fn VersionList(
             loading.try_set(false);
         });
     };
-    let row = move |s: VersionStatus| view! { <VersionRow config status=s dialog can_release /> };
+    let row =
+        move |s: VersionStatus| view! { <VersionRow config status=s dialog can_release gate /> };
     view! {
         <section class="card">
             <h2>"Versions"</h2>
@@ -353,6 +402,7 @@ fn VersionRow(
     status: VersionStatus,
     dialog: RwSignal<Option<i64>>,
     can_release: bool,
+    gate: ReleaseGate,
 ) -> impl IntoView {
     let c = config.get_value();
     let diff_base = format!("/ns/{}/{}/{}/diff", c.namespace, c.env, c.key);
@@ -365,6 +415,8 @@ fn VersionRow(
     let action_label = match stable {
         Some(s) if n < s => Some("Roll back to this version"),
         Some(s) if n == s => None,
+        // In a protected environment a release becomes a request, which editors may make.
+        _ if gate.approvals > 0 => Some("Request release"),
         _ => Some("Release"),
     };
     view! {
@@ -377,12 +429,17 @@ fn VersionRow(
             <td class="row-actions">
                 <A href=format!("{diff_base}?from={compare_from}&to={n}")>"Compare"</A>
                 {action_label.map(|label| {
-                    let disabled = !can_release;
+                    let requested = label == "Request release";
+                    let disabled = if requested { !gate.can_request } else { !can_release };
                     view! {
                         <button
-                            class=if label == "Release" { "btn primary" } else { "btn" }
+                            class=if label == "Roll back to this version" { "btn" } else { "btn primary" }
                             disabled=disabled
-                            title=if disabled { "Releasing needs the releaser role" } else { "" }
+                            title=match (disabled, requested) {
+                                (false, _) => "",
+                                (true, true) => "Requesting a release needs the editor role",
+                                (true, false) => "Releasing needs the releaser role",
+                            }
                             on:click=move |_| dialog.set(Some(n))
                         >{label}</button>
                     }
@@ -594,16 +651,37 @@ fn Editor(
     }
 }
 
+/// What governs a release from this page: the environment's protection and freeze, and what the
+/// signed-in person may do about them.
+#[derive(Clone, Copy)]
+struct ReleaseGate {
+    /// Approvals a release of a newer version needs (0: none).
+    approvals: i64,
+    frozen: bool,
+    /// Admins may break glass.
+    is_admin: bool,
+    /// Editors and above may request a release.
+    can_request: bool,
+}
+
 #[component]
 fn ReleaseDialog(
     config: StoredValue<Config>,
     target: i64,
     release: ServerAction<Release>,
+    request: ServerAction<RequestChange>,
+    gate: ReleaseGate,
     close: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let c = config.get_value();
     let stable = c.stable_version;
     let rollback = stable.is_some_and(|s| target < s);
+    // A release of a newer version widens what is live: in a protected environment it becomes
+    // a request; while frozen it waits. An admin may break glass instead.
+    let requested = gate.approvals > 0 && !rollback;
+    let can_break_glass = gate.is_admin && !rollback && (requested || gate.frozen);
+    let break_glass = RwSignal::new(false);
+    let reason = RwSignal::new(String::new());
     // Only the two versions compared are fetched. Created when the dialog opens and read only
     // inside it, so it lives as long as the dialog.
     let path = ConfigPath::new(&c.namespace, &c.env, &c.key);
@@ -624,16 +702,32 @@ fn ReleaseDialog(
     let env = c.env.clone();
     let env_check = env.clone();
     let confirmed = move || !needs_typing || typed.get() == env_check;
+    let glass_ok = move || !break_glass.get() || reason.with(|r| r.trim().chars().count() >= 10);
     let title = if rollback {
         format!("Roll back {} to v{target}", c.env)
+    } else if requested {
+        format!("Request the release of v{target} to {}", c.env)
     } else {
         format!("Release v{target} to {}", c.env)
     };
     let effect = if rollback {
         format!("Every instance on stable receives v{target} immediately; no further release needed. History is kept: this is recorded as a rollback.")
+    } else if requested {
+        let n = gate.approvals;
+        format!(
+            "{} is protected: your change becomes a request needing {n} approval{} from other releasers. When the last one approves, every instance on stable receives v{target} — unless the stable release, the lanes or v{target} changed meanwhile (then the request is stale).",
+            c.env,
+            if n == 1 { "" } else { "s" }
+        )
     } else {
         format!("Every instance on stable receives v{target} immediately.")
     };
+    let frozen_note = (gate.frozen && !rollback).then(|| {
+        format!(
+            "{} is frozen: a release waits until the freeze ends (the banner at the top says until when).",
+            c.env
+        )
+    });
     let (ns, key) = (c.namespace.clone(), c.key.clone());
     Effect::new(move |prev: Option<usize>| {
         let n = release.version().get();
@@ -642,9 +736,55 @@ fn ReleaseDialog(
         }
         n
     });
+    let error = Signal::derive(move || {
+        release
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .or_else(|| request.value().get().and_then(|r| r.err()))
+    });
+    let pending = move || release.pending().get() || request.pending().get();
+    let button_label = move || {
+        if rollback {
+            format!("Roll back to v{target}")
+        } else if break_glass.get() {
+            format!("Release v{target} now (break glass)")
+        } else if requested {
+            format!("Request release v{target}")
+        } else {
+            format!("Release v{target}")
+        }
+    };
+    let dispatch = move |_| {
+        let m = message.get_untracked();
+        let message = (!m.trim().is_empty()).then_some(m);
+        let path = ConfigPath::new(
+            ns.clone(),
+            config.with_value(|c| c.env.clone()),
+            key.clone(),
+        );
+        if requested && !break_glass.get_untracked() {
+            request.dispatch(RequestChange {
+                path,
+                action: ChangeAction::Release,
+                body: serde_json::json!({ "version": target }),
+                message,
+            });
+        } else {
+            release.dispatch(Release {
+                path,
+                version: target,
+                message,
+                break_glass: break_glass
+                    .get_untracked()
+                    .then(|| reason.get_untracked().trim().to_string()),
+            });
+        }
+    };
     view! {
         <Dialog title on_close=close>
-            <p>{effect}</p>
+            <p data-testid="release-effect">{effect}</p>
+            {frozen_note.map(|n| view! { <p class="warning">{n}</p> })}
             <h3>{match stable { Some(s) => format!("Changes against stable v{s}"), None => "Full content (nothing released yet)".to_string() }}</h3>
             <Suspense fallback=|| view! { <p class="loading">"Loading the diff…"</p> }>
                 {move || Suspend::new(async move {
@@ -659,26 +799,24 @@ fn ReleaseDialog(
                 {needs_typing.then(|| view! {
                     <label><span>"Type " <code>{env.clone()}</code> " to confirm"</span> <input name="confirm-env" bind:value=typed /></label>
                 })}
-                <ErrorLine error=action_error(release) />
+                {can_break_glass.then(|| view! {
+                    <label class="check break-glass">
+                        <input type="checkbox" name="break-glass" prop:checked=move || break_glass.get() on:change=move |ev| break_glass.set(event_target_checked(&ev)) />
+                        " Break glass: release now without approvals, audited and shown in red until another releaser reviews it"
+                    </label>
+                    <Show when=move || break_glass.get()>
+                        <label>"Reason (at least 10 characters)" <input name="override-reason" bind:value=reason /></label>
+                    </Show>
+                })}
+                <ErrorLine error />
                 <div class="dialog-actions">
                     <button class="btn" on:click=move |_| close()>"Cancel"</button>
                     <span class="spacer"></span>
                     <button
-                        class=if rollback { "btn danger" } else { "btn primary" }
-                        disabled=move || !confirmed() || release.pending().get()
-                        on:click=move |_| {
-                            let m = message.get_untracked();
-                            release.dispatch(Release {
-                                path: ConfigPath::new(
-                                    ns.clone(),
-                                    config.with_value(|c| c.env.clone()),
-                                    key.clone(),
-                                ),
-                                version: target,
-                                message: (!m.trim().is_empty()).then_some(m),
-                            });
-                        }
-                    >{if rollback { format!("Roll back to v{target}") } else { format!("Release v{target}") }}</button>
+                        class=move || if rollback || break_glass.get() { "btn danger" } else { "btn primary" }
+                        disabled=move || !confirmed() || !glass_ok() || pending()
+                        on:click=dispatch
+                    >{button_label}</button>
                 </div>
             </DialogBar>
         </Dialog>

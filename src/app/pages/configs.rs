@@ -2,6 +2,7 @@ use crate::api::admin::list_environments;
 use crate::api::configs::{list_configs, CreateConfig};
 use crate::app::components::{action_error, DraftBadge, ErrorLine, StableBadge};
 use crate::app::pages::editor::ContentEditor;
+use crate::app::pages::governance::FrozenMark;
 use crate::app::sentences::{lane_badge, plan_phrase};
 use crate::app::use_current_user;
 use crate::domain::format::{validate, ConfigFormat};
@@ -11,6 +12,41 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
+
+/// The environments as tabs (a frozen one marked), and the selected one's freeze.
+#[component]
+fn EnvTabs(
+    ns: Memo<String>,
+    env: Memo<String>,
+    environments: Resource<Result<Vec<crate::model::Environment>, crate::Error>>,
+) -> impl IntoView {
+    view! {
+        <Transition>
+            <div class="tabs" role="tablist" aria-label="Environments">
+                {move || environments.get().and_then(|r| r.ok()).unwrap_or_default().into_iter().map(|e| {
+                    let selected = e.name == env.get();
+                    let mark = e.frozen.is_some().then(|| {
+                        view! { <span class="frozen-dot" title="frozen now">" ❄"<span class="sr-only">" (frozen)"</span></span> }
+                    });
+                    view! {
+                        <A href=format!("/ns/{}/{}", ns.get(), e.name) attr:class=if selected { "tab selected" } else { "tab" } attr:role="tab" attr:aria-selected=selected.to_string()>
+                            {e.name.clone()}{mark}
+                        </A>
+                    }
+                }).collect_view()}
+            </div>
+        </Transition>
+        <Transition>
+            {move || Suspend::new(async move {
+                let here = env.get();
+                let frozen = environments.await.ok().and_then(|list| {
+                    list.into_iter().find(|e| e.name == here).and_then(|e| e.frozen)
+                });
+                view! { <FrozenMark frozen /> }
+            })}
+        </Transition>
+    }
+}
 
 /// The configs of one namespace in one environment, with environment tabs.
 #[component]
@@ -35,18 +71,7 @@ pub fn ConfigListPage() -> impl IntoView {
             <h1>{ns}</h1>
             <A href=move || format!("/instances/{}/{}", ns.get(), env.get())>"Instances in " {env}</A>
         </div>
-        <Transition>
-            <div class="tabs" role="tablist" aria-label="Environments">
-                {move || environments.get().and_then(|r| r.ok()).unwrap_or_default().into_iter().map(|e| {
-                    let selected = e.name == env.get();
-                    view! {
-                        <A href=format!("/ns/{}/{}", ns.get(), e.name) attr:class=if selected { "tab selected" } else { "tab" } attr:role="tab" attr:aria-selected=selected.to_string()>
-                            {e.name.clone()}
-                        </A>
-                    }
-                }).collect_view()}
-            </div>
-        </Transition>
+        <EnvTabs ns env environments />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match configs.await {

@@ -1,7 +1,9 @@
 use crate::api::admin::{list_environments, CreateEnvironment};
 use crate::app::components::{action_error, ErrorLine};
+use crate::app::pages::governance::FrozenMark;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::A;
 
 /// Environments (admins): list and create. Configs of different environments
 /// are fully isolated.
@@ -21,7 +23,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
         <h1>"Environments"</h1>
         <section class="card">
             <h2>"Add an environment"</h2>
-            <p class="muted">"Configs, releases and permissions are separate per environment. " <code>"prod"</code> " asks for the environment name to confirm rollbacks."</p>
+            <p class="muted">"Configs, releases and permissions are separate per environment. " <code>"prod"</code> " asks for the environment name to confirm rollbacks. Open an environment to protect it (approvals) and to set its freeze windows."</p>
             <form class="inline-form" on:submit=on_create>
                 <label>"Name" <input name="environment-name" placeholder="qa" required bind:value=name /></label>
                 <button class="btn primary" type="submit" disabled=create.pending()>"Add environment"</button>
@@ -33,14 +35,21 @@ pub fn EnvironmentsPage() -> impl IntoView {
                 match environments.await {
                     Ok(list) => view! {
                         <table class="grid" data-testid="environments">
-                            <thead><tr><th>"Environment"</th><th>"Protected"</th><th>"Created"</th></tr></thead>
+                            <thead><tr><th>"Environment"</th><th>"Protected"</th><th>"Frozen"</th><th>"Created"</th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|e| {
-                                    let protected = e.name == "prod";
+                                    let protected = match e.approvals {
+                                        0 => "no".to_string(),
+                                        1 => "yes — 1 approval".to_string(),
+                                        n => format!("yes — {n} approvals"),
+                                    };
+                                    let settings = format!("/admin/environments/{}", e.name);
+                                    let name = e.name.clone();
                                     view! {
                                         <tr data-environment=e.name.clone()>
-                                            <td><strong>{e.name.clone()}</strong></td>
-                                            <td>{if protected { "yes — type the name to confirm rollback, promote, abort" } else { "no" }}</td>
+                                            <td><A href=settings><strong>{name}</strong></A></td>
+                                            <td data-testid="env-protection">{protected}</td>
+                                            <td>{match e.frozen.clone() { Some(_) => view! { <FrozenMark frozen=e.frozen.clone() /> }.into_any(), None => "no".into_any() }}</td>
                                             <td class="muted">{e.created_at.minutes()}</td>
                                         </tr>
                                     }

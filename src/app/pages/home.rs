@@ -25,8 +25,8 @@ pub fn HomePage() -> impl IntoView {
             .and_then(|r| r.ok())
             .unwrap_or_default()
             .into_iter()
-            .map(|e| e.name)
-            .filter(|n| limit.as_ref().is_none_or(|l| l == n))
+            .map(|e| (e.name, e.frozen.is_some()))
+            .filter(|(n, _)| limit.as_ref().is_none_or(|l| l == n))
             .collect::<Vec<_>>()
     };
 
@@ -108,22 +108,26 @@ fn CreateNamespaceForm(create: ServerAction<CreateNamespace>) -> impl IntoView {
 }
 
 /// A namespace with links to its configs in each environment.
-fn namespace_row(ns: Namespace, envs: &[String]) -> impl IntoView {
+fn namespace_row(ns: Namespace, envs: &[(String, bool)]) -> impl IntoView {
     // Where its configs are; an empty namespace opens the first environment.
     let first = ns
         .config_env
         .clone()
-        .or_else(|| envs.first().cloned())
+        .or_else(|| envs.first().map(|(e, _)| e.clone()))
         .unwrap_or_else(|| "dev".into());
     let name = ns.name.clone();
     let href = format!("/ns/{}/{}", ns.name, first);
     let label = ns.name.clone();
     let env_links = envs
         .iter()
-        .map(|e| {
+        .map(|(e, frozen)| {
             let href = format!("/ns/{name}/{e}");
             let e = e.clone();
-            view! { <A href=href>{e}</A> }
+            // A frozen environment is marked wherever its configs appear.
+            let mark = frozen.then(|| {
+                view! { <span class="frozen-dot" title="frozen now">" ❄"<span class="sr-only">" (frozen)"</span></span> }
+            });
+            view! { <A href=href>{e}{mark}</A> }
         })
         .collect_view();
     view! {

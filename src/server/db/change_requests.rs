@@ -212,6 +212,10 @@ pub struct Filter {
     pub env: Option<String>,
     pub status: Option<ChangeStatus>,
     pub author: Option<String>,
+    /// One config's requests (with `namespace` and `env`).
+    pub key: Option<String>,
+    /// Only open requests (pending or scheduled).
+    pub open: bool,
     pub before: Option<i64>,
     pub limit: i64,
 }
@@ -231,6 +235,12 @@ pub async fn list(conn: &mut super::Conn, f: Filter) -> Result<Vec<ChangeRequest
     if let Some(author) = f.author {
         sql.push(" AND r.author = ").bind(author);
     }
+    if let Some(key) = f.key {
+        sql.push(" AND r.key = ").bind(key);
+    }
+    if f.open {
+        sql.push(" AND r.status IN ('pending', 'scheduled')");
+    }
     if let Some(before) = f.before {
         sql.push(" AND r.id < ").bind(before);
     }
@@ -243,6 +253,28 @@ pub async fn list(conn: &mut super::Conn, f: Filter) -> Result<Vec<ChangeRequest
         out.push(request);
     }
     Ok(out)
+}
+
+/// How many pending requests `user` could approve: made by someone else, not approved by them
+/// yet, within the namespace and environment they are limited to (`None`: any).
+pub async fn waiting_for(
+    db: impl super::Executor<'_>,
+    user: &str,
+    namespace: Option<&str>,
+    env: Option<&str>,
+) -> Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM change_requests r
+          WHERE r.status = 'pending' AND r.author <> $1
+            AND ($2 IS NULL OR r.namespace = $2) AND ($3 IS NULL OR r.env = $3)
+            AND NOT EXISTS (SELECT 1 FROM change_approvals a
+                             WHERE a.change_request = r.id AND a.approver = $1)",
+    )
+    .bind(user)
+    .bind(namespace)
+    .bind(env)
+    .fetch_one(db)
+    .await
 }
 
 /// Records `approver`'s approval; false when they approved before.

@@ -10,6 +10,7 @@ struct EnvironmentRow {
     name: String,
     created_at: Timestamp,
     default_template: Option<String>,
+    approvals: i64,
 }
 
 impl From<EnvironmentRow> for Environment {
@@ -19,13 +20,15 @@ impl From<EnvironmentRow> for Environment {
             name: r.name,
             created_at: r.created_at,
             default_template: r.default_template,
+            approvals: r.approvals,
+            frozen: None,
         }
     }
 }
 
 pub async fn list(db: impl super::Executor<'_>) -> Result<Vec<Environment>> {
     let rows: Vec<EnvironmentRow> = sqlx::query_as(
-        "SELECT id, name, created_at, default_template FROM environments
+        "SELECT id, name, created_at, default_template, approvals FROM environments
          ORDER BY CASE name WHEN 'dev' THEN 0 WHEN 'staging' THEN 1 WHEN 'prod' THEN 2 ELSE 3 END, name",
     )
     .fetch_all(db)
@@ -35,7 +38,7 @@ pub async fn list(db: impl super::Executor<'_>) -> Result<Vec<Environment>> {
 
 pub async fn find(tx: &mut Tx<'_>, name: &str) -> Result<Option<Environment>> {
     let row: Option<EnvironmentRow> = sqlx::query_as(
-        "SELECT id, name, created_at, default_template FROM environments WHERE name = $1",
+        "SELECT id, name, created_at, default_template, approvals FROM environments WHERE name = $1",
     )
     .bind(name)
     .fetch_optional(&mut **tx)
@@ -45,7 +48,7 @@ pub async fn find(tx: &mut Tx<'_>, name: &str) -> Result<Option<Environment>> {
 
 pub async fn insert(tx: &mut Tx<'_>, name: &str) -> Result<Environment> {
     let row: EnvironmentRow =
-        sqlx::query_as("INSERT INTO environments (name) VALUES ($1) RETURNING id, name, created_at, default_template")
+        sqlx::query_as("INSERT INTO environments (name) VALUES ($1) RETURNING id, name, created_at, default_template, approvals")
             .bind(name)
             .fetch_one(&mut **tx)
             .await?;

@@ -84,7 +84,7 @@ struct AttachBody {
 }
 
 /// The action of a request, checked against the config now, as the gate describes it.
-async fn describe(
+pub(super) async fn describe(
     core: &Core,
     tx: &mut db::Tx<'_>,
     config: &StoredConfig,
@@ -142,7 +142,7 @@ async fn describe(
 }
 
 /// A request as callers see it: a plan's credentials stay hidden.
-fn shown(mut request: ChangeRequest) -> ChangeRequest {
+pub(super) fn shown(mut request: ChangeRequest) -> ChangeRequest {
     if let (Some(plan), Some(body)) = (&request.plan, request.body.as_object_mut()) {
         if body.contains_key("plan") {
             body.insert("plan".into(), plan.clone());
@@ -204,6 +204,8 @@ pub async fn list(
             env: query.env.or_else(|| actor.env.clone()),
             status: query.status,
             author: query.author,
+            key: None,
+            open: false,
             before: query.before,
             limit: limit + 1,
         },
@@ -223,7 +225,12 @@ pub async fn list(
 }
 
 /// A request the caller may see with `role`: 404 without it, 403 outside the caller's limits.
-async fn load(conn: &mut db::Conn, actor: &Actor, role: Role, id: i64) -> Result<StoredRequest> {
+pub(super) async fn load(
+    conn: &mut db::Conn,
+    actor: &Actor,
+    role: Role,
+    id: i64,
+) -> Result<StoredRequest> {
     let stored = db::change_requests::find(conn, id)
         .await?
         .ok_or_else(|| Error::not_found(format!("There is no change request {id}.")))?;

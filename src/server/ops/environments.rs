@@ -10,7 +10,11 @@ use crate::Result;
 #[tracing::instrument(skip_all)]
 pub async fn list(state: &Core, actor: &Actor) -> Result<Vec<Environment>> {
     actor.require(Role::Subscriber, Scope::ANY)?;
-    Ok(db::environments::list(&state.db).await?)
+    let mut list = db::environments::list(&state.db).await?;
+    for env in &mut list {
+        env.frozen = super::governance_view::frozen_env(state, &env.name).await?;
+    }
+    Ok(list)
 }
 
 #[tracing::instrument(skip_all)]

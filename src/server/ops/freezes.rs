@@ -4,6 +4,7 @@
 //! Viewers of an environment read its windows; its admins change them.
 
 use crate::domain::audit::AuditAction;
+pub use crate::model::{Freeze, NewFreeze, Occurrence, WeeklyWindow};
 use crate::model::{Role, Scope, Timestamp};
 use crate::server::auth::Actor;
 use crate::server::clock::timestamp;
@@ -13,7 +14,6 @@ use crate::server::freezes::{
 };
 use crate::server::Core;
 use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// At most this many windows per environment.
@@ -24,58 +24,6 @@ pub const MAX_REASON_CHARS: usize = 200;
 pub const MAX_ONCE_DAYS: i64 = 366;
 /// How many occurrences after the one in force a window lists.
 pub const NEXT_OCCURRENCES: usize = 3;
-
-/// `POST /api/v1/environments/{env}/freezes`: one-off (`from`, `to`) or `weekly`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewFreeze {
-    #[serde(default)]
-    pub from: Option<String>,
-    #[serde(default)]
-    pub to: Option<String>,
-    #[serde(default)]
-    pub weekly: Option<WeeklyWindow>,
-    #[serde(default)]
-    pub reason: String,
-}
-
-/// A weekly window: from a day and wall time to the next given day and time, in an IANA zone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WeeklyWindow {
-    pub from_day: String,
-    pub from_time: String,
-    pub to_day: String,
-    pub to_time: String,
-    pub time_zone: String,
-}
-
-/// One occurrence of a window, as UTC instants.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Occurrence {
-    pub from: Timestamp,
-    pub to: Timestamp,
-}
-
-/// A window as the API shows it, with its occurrences computed at read time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Freeze {
-    pub id: i64,
-    pub env: String,
-    pub reason: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weekly: Option<WeeklyWindow>,
-    /// Whether it is in force now (then `next[0]` is the occurrence in force).
-    pub active: bool,
-    /// The occurrence in force, if any, and the next ones (at most 3).
-    pub next: Vec<Occurrence>,
-    pub created_by: String,
-    pub created_at: Timestamp,
-}
 
 /// A stored window's schedule; a row the table's checks should have kept out is an error.
 fn schedule_of(row: &FreezeRow) -> Result<Schedule> {
@@ -388,6 +336,15 @@ pub struct Frozen {
 }
 
 impl Frozen {
+    /// As the API shows it.
+    pub fn shown(self) -> crate::model::FrozenNow {
+        crate::model::FrozenNow {
+            reason: self.reason,
+            until: self.until,
+            until_wall: self.until_wall,
+        }
+    }
+
     /// `frozen (release freeze) until 2026-12-07T07:00:00.000Z (Monday 2026-12-07 08:00 CET)`.
     pub fn words(&self) -> String {
         format!(

@@ -11,6 +11,7 @@ pub mod content;
 pub mod environments;
 pub mod freezes;
 pub mod governance;
+pub mod governance_view;
 pub mod history;
 pub mod instances;
 pub mod lane_changes;

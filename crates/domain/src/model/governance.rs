@@ -212,3 +212,106 @@ pub struct OverrideQuery {
     #[serde(default)]
     pub limit: Option<i64>,
 }
+
+/// `POST /api/v1/environments/{env}/freezes`: one-off (`from`, `to`) or `weekly`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFreeze {
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub weekly: Option<WeeklyWindow>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A weekly window: from a day and wall time to the next given day and time, in an IANA zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyWindow {
+    pub from_day: String,
+    pub from_time: String,
+    pub to_day: String,
+    pub to_time: String,
+    pub time_zone: String,
+}
+
+/// One occurrence of a window, as UTC instants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Occurrence {
+    pub from: Timestamp,
+    pub to: Timestamp,
+}
+
+/// A window as the API shows it, with its occurrences computed at read time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Freeze {
+    pub id: i64,
+    pub env: String,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weekly: Option<WeeklyWindow>,
+    /// Whether it is in force now (then `next[0]` is the occurrence in force).
+    pub active: bool,
+    /// The occurrence in force, if any, and the next ones (at most 3).
+    pub next: Vec<Occurrence>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+}
+
+/// An environment frozen now: why, and when it is free again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrozenNow {
+    /// The reason of the window in force that ends last.
+    pub reason: String,
+    /// When the environment is free again (windows that overlap or touch chain).
+    pub until: Timestamp,
+    /// `until` as the wall time of that window's zone (UTC for a one-off window).
+    pub until_wall: String,
+}
+
+/// What the config page shows of change governance: whether its environment is protected or
+/// frozen, the open requests for the config and the break-glass overrides nobody reviewed yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigGovernance {
+    /// Approvals a widening action needs there (0: unprotected).
+    pub approvals: i64,
+    pub frozen: Option<FrozenNow>,
+    /// Pending and scheduled requests for this config, newest first (at most 20).
+    pub open_requests: Vec<ChangeRequest>,
+    /// Overrides on this config that no other releaser reviewed yet, newest first.
+    pub unreviewed_overrides: Vec<OverrideEntry>,
+}
+
+/// An environment's protection and freeze windows, for its settings page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvGovernance {
+    pub env: String,
+    pub protection: Protection,
+    pub frozen: Option<FrozenNow>,
+    pub freezes: Vec<Freeze>,
+}
+
+/// One change request with what holds for it now: the blast radius of its lane rule against the
+/// instances connected now, and what changed since it was made (it would be refused as stale).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeRequestView {
+    pub request: ChangeRequest,
+    /// For an open lane request: which connected instances its rule matches now.
+    pub preview_now: Option<Preview>,
+    /// For an open request: why applying it now would be refused (`stale`), if it would.
+    pub stale_now: Option<String>,
+    /// Whether the caller may approve it (a releaser of its environment, not its author, not an
+    /// admin, who has not approved it yet).
+    pub can_approve: bool,
+    /// Whether the caller may withdraw it (its author, while it is open).
+    pub can_withdraw: bool,
+    /// The unreviewed override that applied it, if one did.
+    pub override_entry: Option<OverrideEntry>,
+}
