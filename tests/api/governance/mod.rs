@@ -5,6 +5,7 @@
 //! answer 403 (`forbidden`): four eyes are two people, and the rule is about who calls, not
 //! about the request's state (which answers 409).
 
+mod dashboard;
 mod frozen;
 mod overrides;
 mod schedules;
