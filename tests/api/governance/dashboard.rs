@@ -13,7 +13,11 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 /// Calls a server function (form-encoded arguments) as `c`: the status and the JSON answer.
-async fn call_fn<F: ServerFn>(app: &TestApp, c: &Client, form: &[(&str, &str)]) -> (StatusCode, Value) {
+async fn call_fn<F: ServerFn>(
+    app: &TestApp,
+    c: &Client,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
     let r = c
         .post(app.url(F::PATH))
         .header("Origin", app.base.clone())
@@ -168,4 +172,143 @@ async fn a_lane_request_shows_its_blast_radius_now_and_limits_hold() {
     assert_eq!(waiting(&app, &stella).await, 0);
     let (status, _) = call_fn::<LoadEnvGovernance>(&app, &stella, &[("env", "prod")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// Calls a server function that takes JSON as `c`: the status and the JSON answer.
+async fn call_json<F: ServerFn>(app: &TestApp, c: &Client, body: Value) -> (StatusCode, Value) {
+    let r = c
+        .post(app.url(F::PATH))
+        .header("Origin", app.base.clone())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_governance_server_function_holds_roles_and_limits() {
+    use graycast::api::governance::{
+        ApplyChangeRequest, CreateFreeze, DecideChangeRequest, DeleteFreeze, ListChangeRequests,
+        RequestChange, ReviewOverride, SetProtection, UnreviewedOverrides,
+    };
+    let Setup { app, alice, .. } = setup(1).await;
+    let (status, body) = post(&app, &alice, &path("/release"), json!({ "version": 2 })).await;
+    let id = requested(status, &body);
+    let (status, freeze) = post(
+        &app,
+        &app.admin,
+        "/api/v1/environments/prod/freezes",
+        json!({ "from": at(&app, 86_400_000), "to": at(&app, 90_000_000), "reason": "later" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{freeze}");
+    let freeze_id = freeze["id"].as_i64().unwrap().to_string();
+    let anonymous = crate::common::client();
+    let viewer = app.user("vera", "viewer", None).await;
+    let editor = app.user("ed", "editor", None).await;
+    let stella = app.user("stella", "releaser", Some("staging")).await;
+    let id_text = id.to_string();
+    let config = json!({ "namespace": "shop", "env": "prod", "key": super::KEY });
+
+    // (caller, expected status) per function; every refusal leaves things as they were.
+    for (who, c, expected) in [
+        ("anonymous", &anonymous, 401),
+        ("a viewer", &viewer, 403),
+        ("an editor", &editor, 403),
+        ("a releaser limited to staging", &stella, 403),
+        ("the author, a releaser", &alice, 403),
+    ] {
+        let checks = [
+            (
+                "set_protection",
+                call_fn::<SetProtection>(&app, c, &[("env", "prod"), ("approvals", "0")]).await,
+            ),
+            (
+                "create_freeze",
+                call_json::<CreateFreeze>(
+                    &app,
+                    c,
+                    json!({ "env": "prod", "freeze": { "from": at(&app, 1_000), "to": at(&app, 60_000), "reason": "x" } }),
+                )
+                .await,
+            ),
+            (
+                "delete_freeze",
+                call_fn::<DeleteFreeze>(&app, c, &[("env", "prod"), ("id", &freeze_id)]).await,
+            ),
+            (
+                "approve",
+                call_json::<DecideChangeRequest>(
+                    &app,
+                    c,
+                    json!({ "id": id, "decision": "approve", "comment": null }),
+                )
+                .await,
+            ),
+            (
+                "apply (break glass)",
+                call_json::<ApplyChangeRequest>(
+                    &app,
+                    c,
+                    json!({ "id": id, "reason": "not an admin, no glass" }),
+                )
+                .await,
+            ),
+        ];
+        for (what, (status, body)) in checks {
+            assert_eq!(status.as_u16(), expected, "{what} by {who}: {body}");
+        }
+    }
+    // Reading: anyone signed in within the environment; nobody outside it.
+    for (who, c, expected) in [
+        ("anonymous", &anonymous, 401),
+        ("a releaser limited to staging", &stella, 403),
+        ("a viewer", &viewer, 200),
+    ] {
+        let (status, body) = call_fn::<LoadChangeRequest>(&app, c, &[("id", &id_text)]).await;
+        assert_eq!(
+            status.as_u16(),
+            expected,
+            "load_change_request by {who}: {body}"
+        );
+        let (status, body) = config_governance(&app, c).await;
+        assert_eq!(
+            status.as_u16(),
+            expected,
+            "config_governance by {who}: {body}"
+        );
+    }
+    let (status, _) =
+        call_json::<ListChangeRequests>(&app, &anonymous, json!({ "query": {} })).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) =
+        call_json::<ListChangeRequests>(&app, &stella, json!({ "query": { "env": "prod" } })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // Limited to staging, the list without a filter shows staging's requests only.
+    let (status, body) =
+        call_json::<ListChangeRequests>(&app, &stella, json!({ "query": {} })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["requests"], json!([]));
+    let (status, _) = call_fn::<UnreviewedOverrides>(&app, &anonymous, &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call_fn::<ReviewOverride>(&app, &anonymous, &[("id", "1")]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A viewer may not ask for a change; an editor may.
+    let ask =
+        json!({ "path": config, "action": "release", "body": { "version": 3 }, "message": null });
+    let (status, body) = call_json::<RequestChange>(&app, &viewer, ask.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = call_json::<RequestChange>(&app, &editor, ask).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["author"], "ed");
+    assert_eq!(body["status"], "pending");
+
+    // Nothing the refused calls asked for happened.
+    assert_eq!(super::request(&app, id).await["status"], "pending");
+    let (_, protection) = app.get_json("/api/v1/environments/prod/protection").await;
+    assert_eq!(protection["approvals"], 1);
+    let (_, freezes) = app.get_json("/api/v1/environments/prod/freezes").await;
+    assert_eq!(freezes.as_array().unwrap().len(), 1, "{freezes}");
 }
