@@ -57,7 +57,7 @@ if $expect_up_to_date; then
 fi
 
 rm -f "$stamp_file"
-cargo leptos build --release --precompress
+cargo leptos build --release --precompress --split
 # The stamp of the inputs as they were when the build started: a file edited during the build
 # makes the next run build again.
 echo "$now" >"$stamp_file"

@@ -422,9 +422,11 @@ fn RequestView(
                             title=move || if !releaser { "Rejecting needs the releaser role" } else if comment.with(|c| c.trim().is_empty()) { "Say why in the comment first" } else { "" }
                             on:click=move |_| send(Decision::Reject)>"Reject"</button>
                     </div>
-                    <ErrorLine error=action_error(decide) />
                 </div>
             })}
+            // Outside the open request's controls: a refused approval (stale) still says why
+            // after the request, now ended, reloads.
+            <ErrorLine error=action_error(decide) />
             {(open && is_admin).then(|| view! {
                 <details class="break-glass">
                     <summary>"Break glass: apply now without the approvals"</summary>
