@@ -8,17 +8,18 @@
 //! The test reproduces `scipy.stats.mannwhitneyu` with `method="auto"` and continuity
 //! correction. Everything here is pure arithmetic: no I/O, no clock, no threads.
 
+use crate::words::words;
 use std::cmp::Ordering;
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
-/// Which way is good for a metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Smaller values are better: error rates, latencies.
-    LowerIsBetter,
-    /// Larger values are better: success rates, throughput.
-    HigherIsBetter,
+words! {
+    /// Which way is good for a metric.
+    pub enum Direction {
+        /// Smaller values are better: error rates, latencies.
+        LowerIsBetter = "lower_is_better",
+        /// Larger values are better: success rates, throughput.
+        HigherIsBetter = "higher_is_better",
+    }
 }
 
 /// Which way the one-sided test looks: is x stochastically greater / less than y.
