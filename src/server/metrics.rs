@@ -90,6 +90,8 @@ pub struct Metrics {
     rollout_transitions: Mutex<BTreeMap<&'static str, u64>>,
     /// Guard evaluations stored, by (kind, status).
     guard_evaluations: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// The latest comparison of each compare guard of a running plan, by (lane, guard).
+    comparisons: Mutex<BTreeMap<(i64, usize), crate::domain::compare::Comparison>>,
     rollouts_active: AtomicI64,
 }
 
@@ -165,6 +167,22 @@ impl Metrics {
             .expect("metrics lock")
             .entry((kind.to_string(), status))
             .or_default() += 1;
+    }
+
+    /// A compare guard's latest comparison, exported until its plan stops running.
+    pub fn compared(&self, lane: i64, guard: usize, c: &crate::domain::compare::Comparison) {
+        self.comparisons
+            .lock()
+            .expect("metrics lock")
+            .insert((lane, guard), c.clone());
+    }
+
+    /// Forgets the comparisons of plans that no longer run.
+    pub fn keep_comparisons_of(&self, running: &[i64]) {
+        self.comparisons
+            .lock()
+            .expect("metrics lock")
+            .retain(|(lane, _), _| running.contains(lane));
     }
 
     /// Plans running or paused now.
@@ -284,6 +302,7 @@ impl Metrics {
                 escape(kind)
             );
         }
+        self.render_comparisons(out);
         family(
             out,
             "graycast_releases_total",
@@ -296,6 +315,30 @@ impl Metrics {
                 "graycast_releases_total{{kind=\"{}\"}} {n}",
                 escape(kind)
             );
+        }
+    }
+
+    /// The compare guards' latest numbers, one gauge per number, by lane and guard.
+    fn render_comparisons(&self, out: &mut String) {
+        let comparisons = self.comparisons.lock().expect("metrics lock");
+        type Stat = fn(&crate::domain::compare::Comparison) -> Option<f64>;
+        let stats: [(&str, &str, Stat); 7] = [
+            ("lane_median", "The lane's median of a compare guard's metric.", |c| c.lane_median),
+            ("baseline_median", "Stable's median of a compare guard's metric.", |c| c.baseline_median),
+            ("ratio", "How many times worse the lane is than stable (compare guard).", |c| c.ratio),
+            ("u", "The Mann-Whitney U of the lane (compare guard).", |c| c.u),
+            ("p_value", "The one-sided p-value that the lane is worse (compare guard).", |c| c.p_value),
+            ("lane_instances", "The lane's instances with a value (compare guard).", |c| Some(c.lane_n as f64)),
+            ("baseline_instances", "Stable's instances with a value (compare guard).", |c| Some(c.baseline_n as f64)),
+        ];
+        for (name, help, stat) in stats {
+            let metric = format!("graycast_compare_{name}");
+            family(out, &metric, "gauge", help);
+            for ((lane, guard), c) in comparisons.iter() {
+                if let Some(x) = stat(c).filter(|x| !x.is_nan()) {
+                    let _ = writeln!(out, "{metric}{{lane=\"{lane}\",guard=\"{guard}\"}} {}", number(x));
+                }
+            }
         }
     }
 
@@ -364,6 +407,15 @@ fn escape(value: &str) -> String {
 
 /// One unlabelled series with its `HELP` and `TYPE` lines.
 /// A metric family's `# HELP` and `# TYPE` lines; its samples follow.
+/// A sample value as the exposition format writes it (`+Inf` for an infinite ratio).
+fn number(x: f64) -> String {
+    if x == f64::INFINITY {
+        "+Inf".to_string()
+    } else {
+        x.to_string()
+    }
+}
+
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }

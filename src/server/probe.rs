@@ -241,6 +241,20 @@ pub async fn prometheus(prober: &Prober, guard: &PrometheusGuard, query: &str) -
     }
 }
 
+/// One population's query of a compare guard: the answer's body, or why there is none.
+pub async fn compare_query(
+    prober: &Prober,
+    guard: &crate::domain::plan::CompareGuard,
+    query: &str,
+) -> Result<Value, String> {
+    fetch_query(prober, &guard.url, query, compare_timeout(guard)).await
+}
+
+/// How long a compare guard's query may take: as a Prometheus guard's.
+pub fn compare_timeout(guard: &crate::domain::plan::CompareGuard) -> Duration {
+    PROMETHEUS_TIMEOUT.min(Duration::from_secs(u64::from(guard.interval_secs.max(1))))
+}
+
 /// "Test query now": what `query` gives at `url` right now, as the guard would read it.
 pub async fn test_query(prober: &Prober, url: &str, query: &str) -> QueryTest {
     match fetch_query(prober, url, query, PROMETHEUS_TIMEOUT).await {

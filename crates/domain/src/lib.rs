@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bucket;
 #[cfg(feature = "sqlx")]
 pub mod columns;
+pub mod compare;
 pub mod diff;
 pub mod format;
 pub mod key;

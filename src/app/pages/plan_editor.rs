@@ -242,6 +242,22 @@ impl PlanDraft {
                     ("quote_body", g.quote_body.to_string()),
                 ],
             ),
+            Guard::Compare(g) => self.row(
+                "compare",
+                &[
+                    ("url", g.url.clone()),
+                    ("query", g.query.clone()),
+                    ("direction", word(&g.direction)),
+                    ("max_ratio", num(g.max_ratio)),
+                    ("max_delta", opt(g.max_delta)),
+                    ("min_instances_per_side", g.min_instances_per_side.to_string()),
+                    ("interval_secs", g.interval_secs.to_string()),
+                    ("failures", g.failures.to_string()),
+                    ("confidence", num(g.confidence)),
+                    ("label", g.label.clone()),
+                    ("metric", g.metric.clone()),
+                ],
+            ),
         }
     }
 

@@ -181,12 +181,14 @@ pub struct GuardRow {
     pub message: String,
     pub streak: i64,
     pub evaluated_at: Option<Timestamp>,
+    /// A compare guard's numbers (JSON of a comparison).
+    pub details: Option<String>,
 }
 
 /// A plan's guards' latest readings, in the plan's order.
 pub async fn guards(db: impl super::Executor<'_>, lane_id: i64) -> Result<Vec<GuardRow>> {
     sqlx::query_as(
-        "SELECT guard, kind, status, value, message, streak, evaluated_at
+        "SELECT guard, kind, status, value, message, streak, evaluated_at, details
            FROM plan_guards WHERE lane_id = $1 ORDER BY guard",
     )
     .bind(lane_id)
@@ -205,6 +207,8 @@ pub struct Evaluation<'a> {
     pub message: &'a str,
     pub streak: u32,
     pub at: Timestamp,
+    /// A compare guard's numbers (JSON of a comparison).
+    pub details: Option<&'a str>,
 }
 
 /// Records an evaluation: the guard's latest reading, and in the evaluations either one more
@@ -216,7 +220,8 @@ pub async fn record_evaluation(tx: &mut Tx<'_>, e: &Evaluation<'_>) -> Result<()
 
 async fn record_evaluation_within(tx: &mut Tx<'_>, e: &Evaluation<'_>, cap: i64) -> Result<()> {
     sqlx::query(
-        "UPDATE plan_guards SET status = $1, value = $2, message = $3, streak = $4, evaluated_at = $5
+        "UPDATE plan_guards SET status = $1, value = $2, message = $3, streak = $4, evaluated_at = $5,
+                                details = $8
           WHERE lane_id = $6 AND guard = $7",
     )
     .bind(e.status)
@@ -226,6 +231,7 @@ async fn record_evaluation_within(tx: &mut Tx<'_>, e: &Evaluation<'_>, cap: i64)
     .bind(e.at)
     .bind(e.lane_id)
     .bind(e.guard as i64)
+    .bind(e.details)
     .execute(&mut **tx)
     .await?;
     let same_run = sqlx::query(
@@ -246,8 +252,9 @@ async fn record_evaluation_within(tx: &mut Tx<'_>, e: &Evaluation<'_>, cap: i64)
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO plan_evaluations (lane_id, step, guard, kind, status, value, message, at, last_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO plan_evaluations (lane_id, step, guard, kind, status, value, message, at, last_at,
+                                       details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(e.lane_id)
     .bind(e.step as i64)
@@ -258,6 +265,7 @@ async fn record_evaluation_within(tx: &mut Tx<'_>, e: &Evaluation<'_>, cap: i64)
     .bind(e.message)
     .bind(e.at)
     .bind(e.at)
+    .bind(e.details)
     .execute(&mut **tx)
     .await?;
     sqlx::query(
@@ -394,6 +402,8 @@ pub struct LivePlan {
     pub namespace: String,
     pub env: String,
     pub key: String,
+    /// The lane's selector: a compare guard's baseline is stable's instances it matches.
+    pub selector: String,
 }
 
 /// Every running or paused plan, by lane id.
@@ -401,7 +411,7 @@ pub async fn live(db: impl super::Executor<'_>) -> Result<Vec<LivePlan>> {
     sqlx::query_as(
         "SELECT p.lane_id, p.plan, p.template, p.state, p.step, p.step_started_at, p.paused_at,
                 p.step_event, p.reason, p.waiting_for, p.created_by,
-                l.status AS lane_status, l.version, l.percentage_bp,
+                l.status AS lane_status, l.version, l.percentage_bp, l.selector,
                 n.name AS namespace, e.name AS env, c.key
            FROM lane_plans p
            JOIN lanes l ON l.id = p.lane_id
@@ -521,6 +531,7 @@ mod tests {
             message: "ok",
             streak: 0,
             at: at(ms),
+            details: None,
         };
         for (value, ms) in [
             (1.0, 1000),

@@ -7,6 +7,7 @@
 //! and otherwise every [`REFRESH`], so a steady guard costs one row update per half minute.
 
 use super::probes::Answer;
+use crate::domain::plan::baseline::judge_compare;
 use crate::domain::plan::guard::{judge_prometheus, judge_webhook, skipped, Reading};
 use crate::domain::plan::{Guard, GuardKind, Plan};
 use crate::server::db::{self, plans::LivePlan};
@@ -75,6 +76,18 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
                 )),
                 _ => previous,
             },
+            Guard::Compare(g) => match core.scheduler.take_answer(lane, i, step) {
+                Some(Answer::Compare(answer)) => {
+                    store(judge_compare(g, previous.streak, &answer))
+                }
+                Some(Answer::Skipped) => store(skipped(
+                    guard.kind(),
+                    g.failures,
+                    previous.streak,
+                    core.prober.max_in_flight(),
+                )),
+                _ => previous,
+            },
             Guard::Webhook(g) => match core.scheduler.take_answer(lane, i, step) {
                 Some(Answer::Hook(answer)) => store(judge_webhook(g, previous.streak, &answer)),
                 Some(Answer::Skipped) => store(skipped(
@@ -92,6 +105,10 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
         let at = core.clock.now();
         let mut tx = db::begin_write(&core.db).await?;
         for (guard, kind, reading) in &to_store {
+            let details = reading
+                .comparison
+                .as_ref()
+                .and_then(|c| serde_json::to_string(c).ok());
             db::plans::record_evaluation(
                 &mut tx,
                 &db::plans::Evaluation {
@@ -104,14 +121,18 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
                     message: &reading.message,
                     streak: reading.streak,
                     at,
+                    details: details.as_deref(),
                 },
             )
             .await?;
         }
         tx.commit().await?;
-        for (_, kind, reading) in &to_store {
+        for (guard, kind, reading) in &to_store {
             core.metrics
                 .guard_evaluated(kind.as_str(), reading.status.as_str());
+            if let Some(c) = &reading.comparison {
+                core.metrics.compared(lane, *guard, c);
+            }
         }
     }
     Ok(readings)

@@ -131,6 +131,7 @@ async fn turn(core: &Arc<Core>) -> Result<()> {
         .lock()
         .expect("probes lock")
         .keep_only(&running);
+    core.metrics.keep_comparisons_of(&running);
     // Each environment's freeze windows, read once per turn.
     let mut windows = HashMap::new();
     for live in &plans {

@@ -6,8 +6,9 @@
 //! none is free it is skipped for that interval, which reads as no data.
 
 use super::Scheduler;
+use crate::domain::plan::baseline::{instances_regex, read_samples, CompareAnswer};
 use crate::domain::plan::guard::{substitute, HookAnswer, Sample};
-use crate::domain::plan::{Guard, Plan};
+use crate::domain::plan::{CompareGuard, Guard, Plan};
 use crate::server::db::plans::LivePlan;
 use crate::server::{probe, Core};
 use serde_json::json;
@@ -22,6 +23,7 @@ const GRACE: Duration = Duration::from_secs(1);
 pub(super) enum Answer {
     Sample(Sample),
     Hook(HookAnswer),
+    Compare(CompareAnswer),
     /// Not probed: every place in flight was taken.
     Skipped,
 }
@@ -109,6 +111,16 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
             ("lane", lane.to_string()),
             ("version", live.version.to_string()),
         ];
+        let facts = Facts {
+            namespace: live.namespace.clone(),
+            env: live.env.clone(),
+            key: live.key.clone(),
+            version: live.version,
+            lane,
+            step_started_at: live.row.step_started_at,
+            selector: live.selector.clone(),
+        };
+        let core_for_task = core.clone();
         let prober = core.prober.clone();
         let scheduler = core.scheduler.clone();
         let guard = guard.clone();
@@ -140,6 +152,18 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
                             .unwrap_or(HookAnswer::TimedOut),
                     )
                 }
+                Guard::Compare(g) => {
+                    let pairs: Vec<(&str, &str)> =
+                        vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    let limit = probe::compare_timeout(g) * 2 + GRACE;
+                    Answer::Compare(
+                        tokio::time::timeout(limit, compare(&core_for_task, g, &facts, &pairs))
+                            .await
+                            .unwrap_or_else(|_| {
+                                CompareAnswer::Error("Prometheus did not answer in time".into())
+                            }),
+                    )
+                }
                 Guard::Reports(_) => return,
             };
             // The request (and its connection) is gone: the place is free for another probe.
@@ -157,5 +181,98 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
             }
             scheduler.wake();
         });
+    }
+}
+
+/// What a compare guard's populations are drawn from.
+struct Facts {
+    namespace: String,
+    env: String,
+    key: String,
+    version: i64,
+    lane: i64,
+    step_started_at: i64,
+    selector: String,
+}
+
+/// The two populations of a compare guard: the lane's served set since its step began, and
+/// stable's connected instances that the lane's selector matches (client ids, sorted).
+async fn populations(core: &Core, facts: &Facts) -> crate::Result<(Vec<String>, Vec<String>)> {
+    let served = crate::server::db::plans::served_set(
+        &core.db,
+        (&facts.namespace, &facts.env, &facts.key),
+        facts.version,
+        facts.lane,
+        crate::server::clock::timestamp(facts.step_started_at),
+    )
+    .await?;
+    let lane: Vec<String> = served.into_iter().map(|s| s.client_id).collect();
+    let selector = crate::domain::selector::Selector::parse(&facts.selector).ok();
+    let mut baseline: Vec<String> = core
+        .instances
+        .list(&facts.namespace, &facts.env)
+        .await?
+        .into_iter()
+        .filter(|i| i.connected && !lane.contains(&i.client_id))
+        .filter(|i| {
+            i.configs
+                .get(&facts.key)
+                .is_some_and(|c| c.served.is_some() && c.lane.is_none())
+        })
+        .filter(|i| {
+            let mut context = i.labels.clone();
+            context.insert("client_id".into(), i.client_id.clone());
+            selector.as_ref().is_none_or(|s| s.matches(&context))
+        })
+        .map(|i| i.client_id)
+        .collect();
+    baseline.sort();
+    Ok((lane, baseline))
+}
+
+/// One evaluation of a compare guard: both populations' queries, each with `{{instances}}` the
+/// regex of its client ids. A population too small to judge is not queried.
+async fn compare(
+    core: &Core,
+    guard: &CompareGuard,
+    facts: &Facts,
+    vars: &[(&str, &str)],
+) -> CompareAnswer {
+    let (lane, baseline) = match populations(core, facts).await {
+        Ok(both) => both,
+        Err(e) => return CompareAnswer::Error(format!("the populations could not be read: {}", e.message)),
+    };
+    let query_of = |ids: &[String]| {
+        let regex = instances_regex(ids);
+        let mut pairs = vars.to_vec();
+        pairs.push(("instances", regex.as_str()));
+        substitute(&guard.query, &pairs)
+    };
+    let (lane_query, baseline_query) = (query_of(&lane), query_of(&baseline));
+    // An empty population is not asked about: it has no values.
+    let ask = |ids: &[String], query: String| {
+        let empty = ids.is_empty();
+        async move {
+            if empty {
+                Ok(serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}}))
+            } else {
+                probe::compare_query(&core.prober, guard, &query).await
+            }
+        }
+    };
+    let (lane_body, baseline_body) = tokio::join!(
+        ask(&lane, lane_query),
+        ask(&baseline, baseline_query)
+    );
+    let read = |body: Result<serde_json::Value, String>, ids: &[String], side: &str| {
+        body.and_then(|b| read_samples(&b, &guard.label, ids))
+            .map_err(|why| format!("the {side} query: {why}"))
+    };
+    match (
+        read(lane_body, &lane, "lane's"),
+        read(baseline_body, &baseline, "stable instances'"),
+    ) {
+        (Ok(lane), Ok(baseline)) => CompareAnswer::Samples { lane, baseline },
+        (Err(why), _) | (_, Err(why)) => CompareAnswer::Error(why),
     }
 }

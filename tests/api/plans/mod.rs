@@ -2,6 +2,7 @@
 //! SSE subscribers reporting, guards and their policies, the controls, restarts, validation
 //! and templates. Holds are a second or a few, the scheduler ticks every 200 ms.
 
+mod compare;
 mod controls;
 mod corrupt;
 mod evidence;

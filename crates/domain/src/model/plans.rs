@@ -58,6 +58,9 @@ pub struct GuardReading {
     pub message: String,
     /// `None` until it was first evaluated.
     pub evaluated_at: Option<Timestamp>,
+    /// `compare` only: both medians, the ratio, U, the p-value and the counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<crate::compare::Comparison>,
 }
 
 /// One change of a plan's state or step.

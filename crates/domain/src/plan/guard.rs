@@ -31,16 +31,27 @@ pub struct Reading {
     /// version — the evidence a promotion needs ([`super::decide::evidence`]).
     #[serde(default)]
     pub applied: Option<u32>,
+    /// `compare` only: both medians, the ratio, U, the p-value and the counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<crate::compare::Comparison>,
 }
 
 impl Reading {
-    fn new(status: GuardStatus, value: Option<f64>, message: String, streak: u32) -> Self {
+    pub(super) fn new(status: GuardStatus, value: Option<f64>, message: String, streak: u32) -> Self {
         Self {
             status,
             value,
             message,
             streak,
             applied: None,
+            comparison: None,
+        }
+    }
+
+    pub(super) fn with_comparison(self, comparison: crate::compare::Comparison) -> Self {
+        Self {
+            comparison: Some(comparison),
+            ..self
         }
     }
 
@@ -212,7 +223,7 @@ pub fn substitute(query: &str, vars: &[(&str, &str)]) -> String {
 }
 
 /// A polled guard after one more evaluation: `bad` is why it counted toward `failures`.
-fn polled(
+pub(super) fn polled(
     kind: GuardKind,
     failures: u32,
     previous_streak: u32,

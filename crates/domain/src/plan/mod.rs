@@ -4,6 +4,7 @@
 //! Pure like the rest of the domain: the scheduler reads the clock, the database and the
 //! network, and hands the facts to these functions, so the exact semantics are unit-tested here.
 
+pub mod baseline;
 pub mod decide;
 pub mod guard;
 mod parse;
@@ -98,6 +99,7 @@ pub enum Guard {
     Reports(ReportsGuard),
     Prometheus(PrometheusGuard),
     Webhook(WebhookGuard),
+    Compare(CompareGuard),
 }
 
 /// Judges the lane's served set by the instances' own reports.
@@ -120,6 +122,41 @@ pub struct PrometheusGuard {
     pub no_data: EmptyResult,
 }
 
+/// Judges the lane against stable on one metric per instance (docs/plans.md, "The compare
+/// guard"): the query runs once for the lane's served set and once for the stable instances of
+/// the lane's selector, and [`crate::compare::compare`] decides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareGuard {
+    pub url: String,
+    /// PromQL with `{{instances}}`: an anchored regex of one population's client ids.
+    pub query: String,
+    pub direction: crate::compare::Direction,
+    pub max_ratio: f64,
+    pub max_delta: Option<f64>,
+    pub min_instances_per_side: u32,
+    pub interval_secs: u32,
+    pub failures: u32,
+    pub confidence: f64,
+    /// The label of each sample that names its instance (its client id).
+    pub label: String,
+    /// What the query measures, in the guard's sentence ("error rate"); empty: nothing said.
+    #[serde(default)]
+    pub metric: String,
+}
+
+impl CompareGuard {
+    /// The limits [`crate::compare::compare`] judges by.
+    pub fn limits(&self) -> crate::compare::Limits {
+        crate::compare::Limits {
+            direction: self.direction,
+            max_ratio: self.max_ratio,
+            max_delta: self.max_delta,
+            min_instances_per_side: self.min_instances_per_side as usize,
+            confidence: self.confidence,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookGuard {
     pub url: String,
@@ -138,6 +175,7 @@ words! {
         Reports = "reports",
         Prometheus = "prometheus",
         Webhook = "webhook",
+        Compare = "compare",
     }
 }
 
@@ -147,6 +185,7 @@ impl Guard {
             Guard::Reports(_) => GuardKind::Reports,
             Guard::Prometheus(_) => GuardKind::Prometheus,
             Guard::Webhook(_) => GuardKind::Webhook,
+            Guard::Compare(_) => GuardKind::Compare,
         }
     }
 
@@ -156,6 +195,7 @@ impl Guard {
             Guard::Reports(_) => None,
             Guard::Prometheus(g) => Some(&g.url),
             Guard::Webhook(g) => Some(&g.url),
+            Guard::Compare(g) => Some(&g.url),
         }
     }
 
@@ -166,6 +206,7 @@ impl Guard {
             Guard::Reports(_) => {}
             Guard::Prometheus(g) => g.url = redact_url(&g.url),
             Guard::Webhook(g) => g.url = redact_url(&g.url),
+            Guard::Compare(g) => g.url = redact_url(&g.url),
         }
         guard
     }
@@ -176,6 +217,7 @@ impl Guard {
             Guard::Reports(_) => None,
             Guard::Prometheus(g) => Some(g.interval_secs),
             Guard::Webhook(g) => Some(g.interval_secs),
+            Guard::Compare(g) => Some(g.interval_secs),
         }
     }
 }

@@ -16,8 +16,8 @@ use serde_json::Value;
 use serde_path_to_error::{Path, Segment};
 
 use super::{
-    check_url, Checked, EmptyResult, Finish, Guard, NoDataPolicy, OnFailure, Plan, PlanError,
-    PrometheusGuard, ReportsGuard, Step, WebhookGuard, MAX_FAILURES, MAX_GUARDS, MAX_HOLD_SECS,
+    check_url, Checked, CompareGuard, EmptyResult, Finish, Guard, NoDataPolicy, OnFailure, Plan,
+    PlanError, PrometheusGuard, ReportsGuard, Step, WebhookGuard, MAX_FAILURES, MAX_GUARDS, MAX_HOLD_SECS,
     MAX_INTERVAL_SECS, MAX_QUERY_LEN, MAX_STEPS, MAX_TIMEOUT_SECS,
 };
 use crate::percentage::Percentage;
@@ -97,14 +97,14 @@ fn in_our_words(plan: &Value, path: &Path, message: String) -> Refusal {
             shown(path),
             match &guard["kind"] {
                 Value::String(other) => {
-                    format!("unknown guard kind {other:?}; use reports, prometheus or webhook")
+                    format!("unknown guard kind {other:?}; use reports, prometheus, webhook or compare")
                 }
-                _ => "expected reports, prometheus or webhook".to_string(),
+                _ => "expected reports, prometheus, webhook or compare".to_string(),
             },
         ),
         ([_, _], Some(Value::Object(fields))) if !fields.contains_key("kind") => Refusal::new(
             format!("{}.kind", shown(path)),
-            "every guard needs a kind: reports, prometheus or webhook",
+            "every guard needs a kind: reports, prometheus, webhook or compare",
         ),
         _ => Refusal::new(shown(path), unknown_field(&message, &[]).unwrap_or(message)),
     }
@@ -171,6 +171,7 @@ enum RawGuard {
     Reports(KindFields<RawReports>),
     Prometheus(KindFields<RawPrometheus>),
     Webhook(KindFields<RawWebhook>),
+    Compare(KindFields<RawCompare>),
 }
 
 impl Shape for RawGuard {
@@ -198,6 +199,25 @@ struct RawPrometheus {
     failures: Option<Whole<1, MAX_FAILURES>>,
     no_data: Option<Word<EmptyResult>>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCompare {
+    url: Option<Url>,
+    query: Option<Query>,
+    direction: Option<Word<crate::compare::Direction>>,
+    max_ratio: Option<AtLeastOne>,
+    max_delta: Option<NonNegative>,
+    min_instances_per_side: Option<Whole<1, MAX_PER_SIDE>>,
+    interval_secs: Option<Whole<1, MAX_INTERVAL_SECS>>,
+    failures: Option<Whole<1, MAX_FAILURES>>,
+    confidence: Option<Confidence>,
+    label: Option<LabelName>,
+    metric: Option<Metric>,
+}
+
+/// The most instances a compare guard may ask for on each side.
+const MAX_PER_SIDE: u32 = 10_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -322,6 +342,7 @@ fn checked_guard(raw: RawGuard) -> Result<Guard, Refusal> {
                 no_data: or_default(g.no_data),
             })
         }
+        RawGuard::Compare(KindFields(fields)) => checked_compare(fields?)?,
         RawGuard::Webhook(KindFields(fields)) => {
             let g = fields?;
             Guard::Webhook(WebhookGuard {
@@ -335,6 +356,38 @@ fn checked_guard(raw: RawGuard) -> Result<Guard, Refusal> {
     })
 }
 
+/// A compare guard with its defaults: its query must name `{{instances}}`.
+fn checked_compare(g: RawCompare) -> Result<Guard, Refusal> {
+    let url = required_url(g.url)?;
+    let Some(Query(query)) = g.query else {
+        return Err(Refusal::new("query", NO_COMPARE_QUERY));
+    };
+    if !query.contains("{{instances}}") {
+        return Err(Refusal::new(
+            "query",
+            "a compare guard's query selects each population with {{instances}}, e.g. \
+             rate(errors_total{instance=~\"{{instances}}\"}[5m])",
+        ));
+    }
+    Ok(Guard::Compare(CompareGuard {
+        url,
+        query,
+        direction: or_default_word(g.direction, crate::compare::Direction::LowerIsBetter),
+        max_ratio: g.max_ratio.map_or(1.2, |r| r.0),
+        max_delta: g.max_delta.map(|d| d.0),
+        min_instances_per_side: g.min_instances_per_side.map_or(3, |w| w.0),
+        interval_secs: g.interval_secs.map_or(30, |w| w.0),
+        failures: g.failures.map_or(2, |w| w.0),
+        confidence: g.confidence.map_or(0.95, |c| c.0),
+        label: g.label.map_or_else(|| "instance".to_string(), |l| l.0),
+        metric: g.metric.map(|m| m.0).unwrap_or_default(),
+    }))
+}
+
+fn or_default_word<T>(word: Option<Word<T>>, default: T) -> T {
+    word.map_or(default, |Word(word)| word)
+}
+
 fn required_url(url: Option<Url>) -> Result<String, Refusal> {
     url.map(|Url(url)| url)
         .ok_or_else(|| Refusal::new("url", NO_URL))
@@ -342,6 +395,7 @@ fn required_url(url: Option<Url>) -> Result<String, Refusal> {
 
 const NO_URL: &str = "this guard needs a url (http:// or https://)";
 const NO_QUERY: &str = "a prometheus guard needs a PromQL query";
+const NO_COMPARE_QUERY: &str = "a compare guard needs a PromQL query with {{instances}}";
 
 /// The non-object visits of a visitor, each refused with the visitor's `refused()` sentence.
 macro_rules! refuse_visits {
@@ -567,6 +621,76 @@ impl<'de> Deserialize<'de> for Url {
     }
 }
 
+/// A ratio limit: a finite number of at least 1.
+struct AtLeastOne(f64);
+
+impl<'de> Deserialize<'de> for AtLeastOne {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked(d, |value| match number(value)? {
+            x if x >= 1.0 => Ok(AtLeastOne(x)),
+            x => Err(format!("{x} is below 1; the ratio is how many times worse the lane may be")),
+        })
+    }
+}
+
+/// A finite number of at least 0.
+struct NonNegative(f64);
+
+impl<'de> Deserialize<'de> for NonNegative {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked(d, |value| match number(value)? {
+            x if x >= 0.0 => Ok(NonNegative(x)),
+            x => Err(format!("{x} is negative; use 0 or more")),
+        })
+    }
+}
+
+/// A test's confidence: from 0.5 up to (not including) 1.
+struct Confidence(f64);
+
+impl<'de> Deserialize<'de> for Confidence {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked(d, |value| match number(value)? {
+            x if (0.5..1.0).contains(&x) => Ok(Confidence(x)),
+            x => Err(format!("{x} is not a confidence; use a number from 0.5 to below 1, e.g. 0.95")),
+        })
+    }
+}
+
+/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`, at most 100 characters.
+struct LabelName(String);
+
+impl<'de> Deserialize<'de> for LabelName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked(d, |value| {
+            let name = value.as_str().unwrap_or_default();
+            let mut chars = name.chars();
+            let ok = name.len() <= 100
+                && chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if ok {
+                Ok(LabelName(name.to_string()))
+            } else {
+                Err("expected a Prometheus label name, e.g. instance or pod".to_string())
+            }
+        })
+    }
+}
+
+/// What a compare guard measures, for its sentence: at most 100 characters of one line.
+struct Metric(String);
+
+impl<'de> Deserialize<'de> for Metric {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked(d, |value| match value.as_str() {
+            Some(m) if m.chars().count() <= 100 && !m.contains(['\n', '\r']) => {
+                Ok(Metric(m.trim().to_string()))
+            }
+            _ => Err("expected a short name of the metric (one line, at most 100 characters)".into()),
+        })
+    }
+}
+
 /// A PromQL query: not blank, at most [`MAX_QUERY_LEN`] bytes.
 struct Query(String);
 
@@ -638,17 +762,17 @@ mod tests {
             (
                 guard(json!({"url": "http://h"})),
                 "plan.guards[1].kind",
-                "every guard needs a kind: reports, prometheus or webhook",
+                "every guard needs a kind: reports, prometheus, webhook or compare",
             ),
             (
                 guard(json!({"kind": 1})),
                 "plan.guards[1].kind",
-                "expected reports, prometheus or webhook",
+                "expected reports, prometheus, webhook or compare",
             ),
             (
                 guard(json!({"kind": "late\"ncy"})),
                 "plan.guards[1].kind",
-                "unknown guard kind \"late\\\"ncy\"; use reports, prometheus or webhook",
+                "unknown guard kind \"late\\\"ncy\"; use reports, prometheus, webhook or compare",
             ),
             (
                 guard(json!({"kind": "reports", "url": "http://h"})),
