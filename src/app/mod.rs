@@ -192,7 +192,6 @@ impl LazyRoute for InstancesRoute {
     }
 }
 
-
 pub fn use_current_user() -> Option<User> {
     use_context::<CurrentUser>().map(|c| c.0)
 }

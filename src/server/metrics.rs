@@ -323,20 +323,52 @@ impl Metrics {
         let comparisons = self.comparisons.lock().expect("metrics lock");
         type Stat = fn(&crate::domain::compare::Comparison) -> Option<f64>;
         let stats: [(&str, &str, Stat); 7] = [
-            ("lane_median", "The lane's median of a compare guard's metric.", |c| c.lane_median),
-            ("baseline_median", "Stable's median of a compare guard's metric.", |c| c.baseline_median),
-            ("ratio", "How many times worse the lane is than stable (compare guard).", |c| c.ratio),
-            ("u", "The Mann-Whitney U of the lane (compare guard).", |c| c.u),
-            ("p_value", "The one-sided p-value that the lane is worse (compare guard).", |c| c.p_value),
-            ("lane_instances", "The lane's instances with a value (compare guard).", |c| Some(c.lane_n as f64)),
-            ("baseline_instances", "Stable's instances with a value (compare guard).", |c| Some(c.baseline_n as f64)),
+            (
+                "lane_median",
+                "The lane's median of a compare guard's metric.",
+                |c| c.lane_median,
+            ),
+            (
+                "baseline_median",
+                "Stable's median of a compare guard's metric.",
+                |c| c.baseline_median,
+            ),
+            (
+                "ratio",
+                "How many times worse the lane is than stable (compare guard).",
+                |c| c.ratio,
+            ),
+            (
+                "u",
+                "The Mann-Whitney U of the lane (compare guard).",
+                |c| c.u,
+            ),
+            (
+                "p_value",
+                "The one-sided p-value that the lane is worse (compare guard).",
+                |c| c.p_value,
+            ),
+            (
+                "lane_instances",
+                "The lane's instances with a value (compare guard).",
+                |c| Some(c.lane_n as f64),
+            ),
+            (
+                "baseline_instances",
+                "Stable's instances with a value (compare guard).",
+                |c| Some(c.baseline_n as f64),
+            ),
         ];
         for (name, help, stat) in stats {
             let metric = format!("graycast_compare_{name}");
             family(out, &metric, "gauge", help);
             for ((lane, guard), c) in comparisons.iter() {
                 if let Some(x) = stat(c).filter(|x| !x.is_nan()) {
-                    let _ = writeln!(out, "{metric}{{lane=\"{lane}\",guard=\"{guard}\"}} {}", number(x));
+                    let _ = writeln!(
+                        out,
+                        "{metric}{{lane=\"{lane}\",guard=\"{guard}\"}} {}",
+                        number(x)
+                    );
                 }
             }
         }

@@ -250,7 +250,10 @@ impl PlanDraft {
                     ("direction", word(&g.direction)),
                     ("max_ratio", num(g.max_ratio)),
                     ("max_delta", opt(g.max_delta)),
-                    ("min_instances_per_side", g.min_instances_per_side.to_string()),
+                    (
+                        "min_instances_per_side",
+                        g.min_instances_per_side.to_string(),
+                    ),
                     ("interval_secs", g.interval_secs.to_string()),
                     ("failures", g.failures.to_string()),
                     ("confidence", num(g.confidence)),

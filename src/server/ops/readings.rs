@@ -62,7 +62,7 @@ pub async fn reports(
             ),
             streak: 0,
             applied: None,
-        comparison: None,
+            comparison: None,
         });
     }
     let served = db::plans::served_set(
@@ -85,6 +85,9 @@ pub fn reading_of(row: &db::plans::GuardRow) -> Reading {
         streak: u32::try_from(row.streak).unwrap_or(0),
         // Stored readings serve polled guards; `reports` is judged afresh when it counts.
         applied: None,
-        comparison: row.details.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+        comparison: row
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok()),
     }
 }

@@ -103,7 +103,6 @@ mod tests {
             served: Some(version),
             lane,
             applied: None,
-            comparison: None,
             status: report.map(|(s, _)| s),
             message: report.map(|(_, m)| m.to_string()),
             reported: report.map(|_| version),

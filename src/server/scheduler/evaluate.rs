@@ -25,6 +25,32 @@ pub(super) struct Stored {
     at: Instant,
 }
 
+/// A polled guard's reading from its probe's answer at `step`, if one came since the last turn.
+fn answered(
+    core: &Core,
+    guard: &Guard,
+    (lane, i, step): (i64, usize, usize),
+    previous: &Reading,
+) -> Option<Reading> {
+    let answer = core.scheduler.take_answer(lane, i, step)?;
+    let streak = previous.streak;
+    Some(match (guard, answer) {
+        (Guard::Prometheus(g), Answer::Sample(sample)) => judge_prometheus(g, streak, &sample),
+        (Guard::Webhook(g), Answer::Hook(answer)) => judge_webhook(g, streak, &answer),
+        (Guard::Compare(g), Answer::Compare(answer)) => judge_compare(g, streak, &answer),
+        (guard, Answer::Skipped) => {
+            let failures = match guard {
+                Guard::Prometheus(g) => g.failures,
+                Guard::Webhook(g) => g.failures,
+                Guard::Compare(g) => g.failures,
+                Guard::Reports(_) => return None,
+            };
+            skipped(guard.kind(), failures, streak, core.prober.max_in_flight())
+        }
+        _ => return None,
+    })
+}
+
 /// Every guard of a running plan, evaluated for this turn, and stored as described above.
 pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Result<Vec<Reading>> {
     let lane = live.row.lane_id;
@@ -64,39 +90,9 @@ pub(super) async fn readings(core: &Core, live: &LivePlan, plan: &Plan) -> Resul
                     reading
                 }
             }
-            Guard::Prometheus(g) => match core.scheduler.take_answer(lane, i, step) {
-                Some(Answer::Sample(sample)) => {
-                    store(judge_prometheus(g, previous.streak, &sample))
-                }
-                Some(Answer::Skipped) => store(skipped(
-                    guard.kind(),
-                    g.failures,
-                    previous.streak,
-                    core.prober.max_in_flight(),
-                )),
-                _ => previous,
-            },
-            Guard::Compare(g) => match core.scheduler.take_answer(lane, i, step) {
-                Some(Answer::Compare(answer)) => {
-                    store(judge_compare(g, previous.streak, &answer))
-                }
-                Some(Answer::Skipped) => store(skipped(
-                    guard.kind(),
-                    g.failures,
-                    previous.streak,
-                    core.prober.max_in_flight(),
-                )),
-                _ => previous,
-            },
-            Guard::Webhook(g) => match core.scheduler.take_answer(lane, i, step) {
-                Some(Answer::Hook(answer)) => store(judge_webhook(g, previous.streak, &answer)),
-                Some(Answer::Skipped) => store(skipped(
-                    guard.kind(),
-                    g.failures,
-                    previous.streak,
-                    core.prober.max_in_flight(),
-                )),
-                _ => previous,
+            polled => match answered(core, polled, (lane, i, step), &previous) {
+                Some(reading) => store(reading),
+                None => previous,
             },
         };
         readings.push(reading);

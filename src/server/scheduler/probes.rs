@@ -104,67 +104,23 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
                 }
             }
         };
-        let vars = [
-            ("namespace", live.namespace.clone()),
-            ("env", live.env.clone()),
-            ("key", live.key.clone()),
-            ("lane", lane.to_string()),
-            ("version", live.version.to_string()),
-        ];
         let facts = Facts {
             namespace: live.namespace.clone(),
             env: live.env.clone(),
             key: live.key.clone(),
             version: live.version,
             lane,
+            step,
+            percentage: live.percentage,
             step_started_at: live.row.step_started_at,
             selector: live.selector.clone(),
         };
-        let core_for_task = core.clone();
-        let prober = core.prober.clone();
+        let core = core.clone();
         let scheduler = core.scheduler.clone();
         let guard = guard.clone();
-        let percentage = live.percentage;
-        let body = json!({
-            "namespace": live.namespace, "env": live.env, "key": live.key, "lane": lane,
-            "version": live.version, "step": step, "percentage": percentage,
-        });
         tokio::spawn(async move {
-            let answer = match &guard {
-                Guard::Prometheus(g) => {
-                    let pairs: Vec<(&str, &str)> =
-                        vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    let query = substitute(&g.query, &pairs);
-                    let limit = probe::prometheus_timeout(g) + GRACE;
-                    Answer::Sample(
-                        tokio::time::timeout(limit, probe::prometheus(&prober, g, &query))
-                            .await
-                            .unwrap_or_else(|_| {
-                                Sample::Error("Prometheus did not answer in time".into())
-                            }),
-                    )
-                }
-                Guard::Webhook(g) => {
-                    let limit = Duration::from_secs(u64::from(g.timeout_secs)) + GRACE;
-                    Answer::Hook(
-                        tokio::time::timeout(limit, probe::webhook(&prober, g, &body))
-                            .await
-                            .unwrap_or(HookAnswer::TimedOut),
-                    )
-                }
-                Guard::Compare(g) => {
-                    let pairs: Vec<(&str, &str)> =
-                        vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    let limit = probe::compare_timeout(g) * 2 + GRACE;
-                    Answer::Compare(
-                        tokio::time::timeout(limit, compare(&core_for_task, g, &facts, &pairs))
-                            .await
-                            .unwrap_or_else(|_| {
-                                CompareAnswer::Error("Prometheus did not answer in time".into())
-                            }),
-                    )
-                }
-                Guard::Reports(_) => return,
+            let Some(answer) = probe_once(&core, &guard, &facts).await else {
+                return;
             };
             // The request (and its connection) is gone: the place is free for another probe.
             drop(place);
@@ -184,15 +140,67 @@ pub(super) fn start_due(core: &Arc<Core>, live: &LivePlan, plan: &Plan) {
     }
 }
 
-/// What a compare guard's populations are drawn from.
+/// What a probe needs of its plan: the facts its query or call names, and what a compare
+/// guard's populations are drawn from.
 struct Facts {
     namespace: String,
     env: String,
     key: String,
     version: i64,
     lane: i64,
+    step: usize,
+    percentage: crate::model::Percentage,
     step_started_at: i64,
     selector: String,
+}
+
+/// One probe of a polled guard, within its time limit; `None` for `reports`.
+async fn probe_once(core: &Core, guard: &Guard, facts: &Facts) -> Option<Answer> {
+    let vars = [
+        ("namespace", facts.namespace.clone()),
+        ("env", facts.env.clone()),
+        ("key", facts.key.clone()),
+        ("lane", facts.lane.to_string()),
+        ("version", facts.version.to_string()),
+    ];
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let prober = &core.prober;
+    Some(match guard {
+        Guard::Prometheus(g) => {
+            let query = substitute(&g.query, &pairs);
+            let limit = probe::prometheus_timeout(g) + GRACE;
+            Answer::Sample(
+                tokio::time::timeout(limit, probe::prometheus(prober, g, &query))
+                    .await
+                    .unwrap_or_else(|_| Sample::Error("Prometheus did not answer in time".into())),
+            )
+        }
+        Guard::Webhook(g) => {
+            let body = json!({
+                "namespace": facts.namespace, "env": facts.env, "key": facts.key,
+                "lane": facts.lane, "version": facts.version, "step": facts.step,
+                "percentage": facts.percentage,
+            });
+            let limit = Duration::from_secs(u64::from(g.timeout_secs)) + GRACE;
+            Answer::Hook(
+                tokio::time::timeout(limit, probe::webhook(prober, g, &body))
+                    .await
+                    .unwrap_or(HookAnswer::TimedOut),
+            )
+        }
+        Guard::Compare(g) => {
+            // Two queries, one after the other at worst.
+            let limit = probe::compare_timeout(g) * 2 + GRACE;
+            Answer::Compare(
+                tokio::time::timeout(limit, compare(core, g, facts, &pairs))
+                    .await
+                    .unwrap_or_else(|_| {
+                        CompareAnswer::Error("Prometheus did not answer in time".into())
+                    }),
+            )
+        }
+        Guard::Reports(_) => return None,
+    })
 }
 
 /// The two populations of a compare guard: the lane's served set since its step began, and
@@ -240,7 +248,12 @@ async fn compare(
 ) -> CompareAnswer {
     let (lane, baseline) = match populations(core, facts).await {
         Ok(both) => both,
-        Err(e) => return CompareAnswer::Error(format!("the populations could not be read: {}", e.message)),
+        Err(e) => {
+            return CompareAnswer::Error(format!(
+                "the populations could not be read: {}",
+                e.message
+            ))
+        }
     };
     let query_of = |ids: &[String]| {
         let regex = instances_regex(ids);
@@ -254,16 +267,16 @@ async fn compare(
         let empty = ids.is_empty();
         async move {
             if empty {
-                Ok(serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}}))
+                Ok(
+                    serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}}),
+                )
             } else {
                 probe::compare_query(&core.prober, guard, &query).await
             }
         }
     };
-    let (lane_body, baseline_body) = tokio::join!(
-        ask(&lane, lane_query),
-        ask(&baseline, baseline_query)
-    );
+    let (lane_body, baseline_body) =
+        tokio::join!(ask(&lane, lane_query), ask(&baseline, baseline_query));
     let read = |body: Result<serde_json::Value, String>, ids: &[String], side: &str| {
         body.and_then(|b| read_samples(&b, &guard.label, ids))
             .map_err(|why| format!("the {side} query: {why}"))

@@ -51,7 +51,13 @@ async fn compare_guard(test: &str, failures: u32) -> Value {
 
 /// Starts the lane of v2 on the fleet's lane instances (its targets; 0.01 % of the rest),
 /// with a plan of `steps` judged by the compare guard.
-async fn lane(app: &TestApp, key: &str, fleet: &Fleet, steps: &[(f64, u32)], guard: Value) -> Value {
+async fn lane(
+    app: &TestApp,
+    key: &str,
+    fleet: &Fleet,
+    steps: &[(f64, u32)],
+    guard: Value,
+) -> Value {
     let lane = start(
         app,
         key,
@@ -73,7 +79,8 @@ async fn a_lane_three_times_worse_than_stable_aborts_with_the_numbers() {
         key,
         "cmp_worse",
         &[0.030, 0.031, 0.029, 0.032],
-        &[0.010, 0.011, 0.009, 0.010, 0.012, 0.010],
+        // No ties: scipy's "auto" takes the exact distribution.
+        &[0.010, 0.011, 0.009, 0.0102, 0.012, 0.0098],
     )
     .await;
     let guard = compare_guard("cmp_worse", 1).await;
@@ -81,15 +88,23 @@ async fn a_lane_three_times_worse_than_stable_aborts_with_the_numbers() {
     let aborted = wait_plan(&app, key, &lane, "the abort", |p| p["state"] == "aborted").await;
     let reason = aborted["reason"].as_str().unwrap();
     assert!(
-        reason.starts_with("compare guard: lane p50 error rate 0.0305 vs stable 0.01: 3."),
+        reason.starts_with(
+            "compare guard: lane p50 error rate 0.0305 vs stable 0.0101: 3.0× worse, \
+             p = 0.0048 over 4 vs 6 instances → failing"
+        ),
         "{reason}"
     );
-    assert!(reason.contains("× worse, p = 0.0048 over"), "{reason}");
-    assert!(reason.contains("over 4 vs 6 instances → failing"), "{reason}");
     let c = &aborted["guards"][0]["comparison"];
-    assert_eq!((c["lane_n"].clone(), c["baseline_n"].clone()), (json!(4), json!(6)), "{aborted}");
+    assert_eq!(
+        (c["lane_n"].clone(), c["baseline_n"].clone()),
+        (json!(4), json!(6)),
+        "{aborted}"
+    );
     assert_eq!(c["verdict"], "failing");
-    assert_eq!(c["u"], 24.0, "every lane value is above every stable one: U = 4 × 6");
+    assert_eq!(
+        c["u"], 24.0,
+        "every lane value is above every stable one: U = 4 × 6"
+    );
     let p_value = c["p_value"].as_f64().unwrap();
     // scipy.stats.mannwhitneyu(lane, stable, alternative="greater"): exact, 1 / C(10, 4).
     assert!((p_value - 1.0 / 210.0).abs() < 1e-12, "{p_value}");
@@ -122,12 +137,21 @@ async fn an_equal_lane_advances_and_the_numbers_are_exported() {
         let url = url.clone();
         async move {
             let text = reqwest::get(url).await.ok()?.text().await.ok()?;
-            text.contains(&format!("graycast_compare_p_value{{lane=\"{id}\",guard=\"0\"}} "))
-                .then_some(text)
+            text.contains(&format!(
+                "graycast_compare_p_value{{lane=\"{id}\",guard=\"0\"}} "
+            ))
+            .then_some(text)
         }
     })
     .await;
-    for family in ["lane_median", "baseline_median", "ratio", "u", "lane_instances", "baseline_instances"] {
+    for family in [
+        "lane_median",
+        "baseline_median",
+        "ratio",
+        "u",
+        "lane_instances",
+        "baseline_instances",
+    ] {
         let line = format!("graycast_compare_{family}{{lane=\"{id}\",guard=\"0\"}} ");
         assert!(text.contains(&line), "{line} in {text}");
     }
@@ -156,7 +180,10 @@ async fn too_few_lane_instances_wait_as_no_data() {
                 .is_some_and(|w| w.contains("compare guard"))
     })
     .await;
-    assert_eq!((waiting["state"].clone(), waiting["step"].clone()), (json!("running"), json!(0)));
+    assert_eq!(
+        (waiting["state"].clone(), waiting["step"].clone()),
+        (json!("running"), json!(0))
+    );
     let message = waiting["guards"][0]["message"].as_str().unwrap();
     assert!(
         message.contains("lane has 2 instances, stable 4; 3 needed on each side → no data"),

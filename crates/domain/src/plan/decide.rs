@@ -318,6 +318,7 @@ mod tests {
             message: message.into(),
             streak,
             applied: None,
+            comparison: None,
         }
     }
 

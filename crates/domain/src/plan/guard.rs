@@ -37,7 +37,12 @@ pub struct Reading {
 }
 
 impl Reading {
-    pub(super) fn new(status: GuardStatus, value: Option<f64>, message: String, streak: u32) -> Self {
+    pub(super) fn new(
+        status: GuardStatus,
+        value: Option<f64>,
+        message: String,
+        streak: u32,
+    ) -> Self {
         Self {
             status,
             value,

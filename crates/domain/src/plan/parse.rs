@@ -17,8 +17,8 @@ use serde_path_to_error::{Path, Segment};
 
 use super::{
     check_url, Checked, CompareGuard, EmptyResult, Finish, Guard, NoDataPolicy, OnFailure, Plan,
-    PlanError, PrometheusGuard, ReportsGuard, Step, WebhookGuard, MAX_FAILURES, MAX_GUARDS, MAX_HOLD_SECS,
-    MAX_INTERVAL_SECS, MAX_QUERY_LEN, MAX_STEPS, MAX_TIMEOUT_SECS,
+    PlanError, PrometheusGuard, ReportsGuard, Step, WebhookGuard, MAX_FAILURES, MAX_GUARDS,
+    MAX_HOLD_SECS, MAX_INTERVAL_SECS, MAX_QUERY_LEN, MAX_STEPS, MAX_TIMEOUT_SECS,
 };
 use crate::percentage::Percentage;
 use crate::words::Words;
@@ -93,15 +93,17 @@ fn in_our_words(plan: &Value, path: &Path, message: String) -> Refusal {
         _ => None,
     };
     match (segments.as_slice(), guard) {
-        ([_, _, kind], Some(guard)) if key(kind, "kind") => Refusal::new(
-            shown(path),
-            match &guard["kind"] {
-                Value::String(other) => {
-                    format!("unknown guard kind {other:?}; use reports, prometheus, webhook or compare")
-                }
-                _ => "expected reports, prometheus, webhook or compare".to_string(),
-            },
-        ),
+        ([_, _, kind], Some(guard)) if key(kind, "kind") => {
+            Refusal::new(
+                shown(path),
+                match &guard["kind"] {
+                    Value::String(other) => {
+                        format!("unknown guard kind {other:?}; use reports, prometheus, webhook or compare")
+                    }
+                    _ => "expected reports, prometheus, webhook or compare".to_string(),
+                },
+            )
+        }
         ([_, _], Some(Value::Object(fields))) if !fields.contains_key("kind") => Refusal::new(
             format!("{}.kind", shown(path)),
             "every guard needs a kind: reports, prometheus, webhook or compare",
@@ -628,7 +630,9 @@ impl<'de> Deserialize<'de> for AtLeastOne {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         checked(d, |value| match number(value)? {
             x if x >= 1.0 => Ok(AtLeastOne(x)),
-            x => Err(format!("{x} is below 1; the ratio is how many times worse the lane may be")),
+            x => Err(format!(
+                "{x} is below 1; the ratio is how many times worse the lane may be"
+            )),
         })
     }
 }
@@ -652,7 +656,9 @@ impl<'de> Deserialize<'de> for Confidence {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         checked(d, |value| match number(value)? {
             x if (0.5..1.0).contains(&x) => Ok(Confidence(x)),
-            x => Err(format!("{x} is not a confidence; use a number from 0.5 to below 1, e.g. 0.95")),
+            x => Err(format!(
+                "{x} is not a confidence; use a number from 0.5 to below 1, e.g. 0.95"
+            )),
         })
     }
 }
@@ -666,7 +672,9 @@ impl<'de> Deserialize<'de> for LabelName {
             let name = value.as_str().unwrap_or_default();
             let mut chars = name.chars();
             let ok = name.len() <= 100
-                && chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
             if ok {
                 Ok(LabelName(name.to_string()))
@@ -686,7 +694,9 @@ impl<'de> Deserialize<'de> for Metric {
             Some(m) if m.chars().count() <= 100 && !m.contains(['\n', '\r']) => {
                 Ok(Metric(m.trim().to_string()))
             }
-            _ => Err("expected a short name of the metric (one line, at most 100 characters)".into()),
+            _ => {
+                Err("expected a short name of the metric (one line, at most 100 characters)".into())
+            }
         })
     }
 }

@@ -400,7 +400,10 @@ async fn show(state: &Core, path: &ConfigPath, lane: i64) -> Result<LanePlan> {
             value: g.value,
             message: g.message,
             evaluated_at: g.evaluated_at,
-            comparison: g.details.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+            comparison: g
+                .details
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok()),
         })
         .collect();
     let history = db::plans::transitions(&mut *conn, lane)
