@@ -29,7 +29,8 @@ esac
 
 # What the build is made of. Anything the compiler reads lives under these paths
 # (include_str! and sqlx's migrate! read migrations/; cargo-leptos reads style/ and public/).
-inputs=(Cargo.toml Cargo.lock src style public migrations crates build.rs .cargo rust-toolchain.toml)
+# vendor/ holds a patched dependency (vendor/tachys/GRAYCAST.md).
+inputs=(Cargo.toml Cargo.lock src style public migrations crates vendor build.rs .cargo rust-toolchain.toml)
 stamp() {
   local present=()
   for p in "${inputs[@]}"; do [ -e "$p" ] && present+=("$p"); done
@@ -57,7 +58,7 @@ if $expect_up_to_date; then
 fi
 
 rm -f "$stamp_file"
-cargo leptos build --release --precompress --split
+cargo leptos build --release --precompress
 # The stamp of the inputs as they were when the build started: a file edited during the build
 # makes the next run build again.
 echo "$now" >"$stamp_file"

@@ -9,7 +9,7 @@ use crate::model::{Role, User};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Outlet, ParentRoute, Redirect, Route, Router, Routes, A};
-use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
+use leptos_router::{path, SsrMode};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -40,20 +40,17 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
                     <Route path=path!("") view=pages::home::HomePage />
-                    // The pages one works on most are in the main bundle; the others are lazy:
-                    // `make build` (cargo leptos --split) puts each in a file of its own, loaded
-                    // when its route is first visited, so the config page stays light.
-                    <Route path=path!("admin/users") view={Lazy::<UsersRoute>::new()} />
-                    <Route path=path!("admin/tokens") view={Lazy::<TokensRoute>::new()} />
-                    <Route path=path!("admin/environments") view={Lazy::<EnvironmentsRoute>::new()} />
-                    <Route path=path!("admin/environments/:env") view={Lazy::<EnvSettingsRoute>::new()} />
-                    <Route path=path!("requests") view={Lazy::<RequestsRoute>::new()} />
-                    <Route path=path!("requests/:id") view={Lazy::<RequestRoute>::new()} />
-                    <Route path=path!("audit") view={Lazy::<AuditRoute>::new()} />
+                    <Route path=path!("admin/users") view=pages::users::UsersPage />
+                    <Route path=path!("admin/tokens") view=pages::tokens::TokensPage />
+                    <Route path=path!("admin/environments") view=pages::environments::EnvironmentsPage />
+                    <Route path=path!("admin/environments/:env") view=pages::governance::EnvSettingsPage />
+                    <Route path=path!("requests") view=pages::requests::RequestsPage />
+                    <Route path=path!("requests/:id") view=pages::requests::RequestPage />
+                    <Route path=path!("audit") view=pages::audit::AuditPage />
                     <Route path=path!("ns/:ns/:env") view=pages::configs::ConfigListPage />
                     <Route path=path!("ns/:ns/:env/:key") view=pages::config::ConfigPage />
-                    <Route path=path!("ns/:ns/:env/:key/diff") view={Lazy::<DiffRoute>::new()} />
-                    <Route path=path!("instances/:ns/:env") view={Lazy::<InstancesRoute>::new()} />
+                    <Route path=path!("ns/:ns/:env/:key/diff") view=pages::diff::DiffPage />
+                    <Route path=path!("instances/:ns/:env") view=pages::instances::InstancesPage />
                 </ParentRoute>
             </Routes>
         </Router>
@@ -63,134 +60,6 @@ pub fn App() -> impl IntoView {
 /// The signed-in user, provided to every page under the layout.
 #[derive(Clone)]
 pub struct CurrentUser(pub User);
-
-// Lazy routes: each page's view is a split point (its data starts loading with it).
-
-/// Users (admins).
-struct UsersRoute;
-
-#[lazy_route]
-impl LazyRoute for UsersRoute {
-    fn data() -> Self {
-        UsersRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        pages::users::UsersPage().into_any()
-    }
-}
-
-/// API tokens.
-struct TokensRoute;
-
-#[lazy_route]
-impl LazyRoute for TokensRoute {
-    fn data() -> Self {
-        TokensRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        pages::tokens::TokensPage().into_any()
-    }
-}
-
-/// The environments.
-struct EnvironmentsRoute;
-
-#[lazy_route]
-impl LazyRoute for EnvironmentsRoute {
-    fn data() -> Self {
-        EnvironmentsRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        pages::environments::EnvironmentsPage().into_any()
-    }
-}
-
-/// One environment's protection and freeze windows.
-struct EnvSettingsRoute;
-
-#[lazy_route]
-impl LazyRoute for EnvSettingsRoute {
-    fn data() -> Self {
-        EnvSettingsRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        pages::governance::EnvSettingsPage().into_any()
-    }
-}
-
-/// The change requests.
-struct RequestsRoute;
-
-#[lazy_route]
-impl LazyRoute for RequestsRoute {
-    fn data() -> Self {
-        RequestsRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        pages::requests::RequestsPage().into_any()
-    }
-}
-
-/// One change request.
-struct RequestRoute;
-
-#[lazy_route]
-impl LazyRoute for RequestRoute {
-    fn data() -> Self {
-        RequestRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        pages::requests::RequestPage().into_any()
-    }
-}
-
-/// The audit trail.
-struct AuditRoute;
-
-#[lazy_route]
-impl LazyRoute for AuditRoute {
-    fn data() -> Self {
-        AuditRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        pages::audit::AuditPage().into_any()
-    }
-}
-
-/// A diff of two versions.
-struct DiffRoute;
-
-#[lazy_route]
-impl LazyRoute for DiffRoute {
-    fn data() -> Self {
-        DiffRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        pages::diff::DiffPage().into_any()
-    }
-}
-
-/// The instances of a namespace and environment.
-struct InstancesRoute;
-
-#[lazy_route]
-impl LazyRoute for InstancesRoute {
-    fn data() -> Self {
-        InstancesRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        pages::instances::InstancesPage().into_any()
-    }
-}
 
 pub fn use_current_user() -> Option<User> {
     use_context::<CurrentUser>().map(|c| c.0)
