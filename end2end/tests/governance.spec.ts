@@ -153,7 +153,8 @@ test("a request whose config moved on is refused as stale, with the reason shown
     await hydrated(page);
     await expect(page.getByTestId("stale-now")).toContainText("the stable release moved");
     await page.getByTestId("approve").click();
-    await expect(page.getByRole("alert").filter({ hasText: "stale" }).first()).toBeVisible();
+    // The refused approval says why, and stays said after the request reloads as stale.
+    await expect(page.getByRole("alert").filter({ hasText: "was not applied: the stable release moved" })).toBeVisible();
     await expect(page.locator("[data-status=stale]")).toBeVisible();
     await expect(page.getByTestId("request-ended")).toContainText("the stable release moved");
     await openConfig(page);
