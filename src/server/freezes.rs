@@ -33,15 +33,7 @@ const LOOKBACK_MS: i64 = WEEK_MS + 2 * DAY_MS;
 const MAX_WEEKS: usize = 1000;
 
 /// The day names the API takes, Monday first.
-pub const DAYS: [&str; 7] = [
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-];
+pub const DAYS: [&str; 7] = crate::model::WEEKDAYS;
 
 /// A half-open interval of instants, `[start_ms, end_ms)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

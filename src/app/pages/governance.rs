@@ -8,6 +8,7 @@ use crate::api::governance::{
 };
 use crate::app::components::{action_error, ErrorLine};
 use crate::app::pages::requests::{status_badge, OverrideBanners};
+use crate::app::pages::shared::capitalized;
 use crate::app::sentences::request_words;
 use crate::app::use_current_user;
 use crate::model::{ConfigGovernance, Freeze, FrozenNow, NewFreeze, Role, WeeklyWindow};
@@ -101,15 +102,7 @@ pub fn ConfigGovernancePanel(
     }
 }
 
-const DAYS: [&str; 7] = [
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-];
+use crate::model::WEEKDAYS as DAYS;
 const DAY_MINUTES: i64 = 24 * 60;
 const WEEK_MINUTES: i64 = 7 * DAY_MINUTES;
 
@@ -145,13 +138,6 @@ pub fn day_segments(w: &WeeklyWindow) -> Vec<(usize, i64, i64)> {
 
 fn hhmm(minute: i64) -> String {
     format!("{:02}:{:02}", minute / 60, minute % 60)
-}
-
-fn capitalized(word: &str) -> String {
-    let mut c = word.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 /// A window in words: `every Friday 16:00 to Monday 08:00 (Europe/Berlin)` or

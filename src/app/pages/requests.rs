@@ -6,6 +6,7 @@ use crate::api::governance::{
     DecideChangeRequest, Decision, ReviewOverride,
 };
 use crate::app::components::{action_error, DiffView, ErrorLine};
+use crate::app::pages::shared::capitalized;
 use crate::app::sentences::request_words;
 use crate::app::use_current_user;
 use crate::model::{
@@ -193,13 +194,6 @@ pub fn RequestsPage() -> impl IntoView {
             })}
         </Transition>
     }
-}
-
-fn capitalized(word: &str) -> String {
-    let mut c = word.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 /// Break-glass overrides nobody reviewed yet: a red banner each, until another releaser marks

@@ -32,3 +32,11 @@ impl Keys {
         self.key.get_untracked()
     }
 }
+
+/// `word` with its first letter upper case: `pending` → `Pending`.
+pub fn capitalized(word: &str) -> String {
+    let mut c = word.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}

@@ -487,6 +487,21 @@ pub async fn list_overrides(
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
+/// The unreviewed overrides on a config, newest first, whole.
+pub async fn unreviewed_override_entries(
+    db: impl super::Executor<'_>,
+    config_id: i64,
+) -> Result<Vec<OverrideEntry>> {
+    let rows: Vec<OverrideRow> = sqlx::query_as(&format!(
+        "SELECT {OVERRIDE_COLUMNS} FROM overrides
+          WHERE config_id = $1 AND reviewed_at IS NULL ORDER BY id DESC"
+    ))
+    .bind(config_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
 /// The unreviewed overrides on a config, newest first.
 pub async fn unreviewed_overrides(
     db: impl super::Executor<'_>,

@@ -11,9 +11,7 @@ use crate::Result;
 pub async fn list(state: &Core, actor: &Actor) -> Result<Vec<Environment>> {
     actor.require(Role::Subscriber, Scope::ANY)?;
     let mut list = db::environments::list(&state.db).await?;
-    for env in &mut list {
-        env.frozen = super::governance_view::frozen_env(state, &env.name).await?;
-    }
+    super::governance_view::frozen_envs(state, &mut list).await?;
     Ok(list)
 }
 

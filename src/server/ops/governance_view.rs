@@ -7,8 +7,7 @@ use super::change_requests::{describe, load, shown};
 use super::freezes;
 use super::governance;
 use crate::model::{
-    ChangeRequestView, ChangeStatus, ConfigGovernance, ConfigPath, EnvGovernance, FrozenNow, Role,
-    Scope,
+    ChangeRequestView, ChangeStatus, ConfigGovernance, ConfigPath, EnvGovernance, Role, Scope,
 };
 use crate::server::auth::Actor;
 use crate::server::db;
@@ -47,14 +46,7 @@ pub async fn config(core: &Core, actor: &Actor, path: &ConfigPath) -> Result<Con
     .collect();
     let unreviewed_overrides = match db::configs::find(&mut *conn, path).await? {
         Some(config) => {
-            let ids = db::change_requests::unreviewed_overrides(&mut *conn, config.id).await?;
-            let mut list = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some(o) = db::change_requests::find_override(&mut *conn, id).await? {
-                    list.push(o);
-                }
-            }
-            list
+            db::change_requests::unreviewed_override_entries(&mut *conn, config.id).await?
         }
         None => Vec::new(),
     };
@@ -83,12 +75,16 @@ pub async fn env(core: &Core, actor: &Actor, env: &str) -> Result<EnvGovernance>
     })
 }
 
-/// The freeze in force in `env` now, if any (for lists of environments).
-pub async fn frozen_env(core: &Core, env: &str) -> Result<Option<FrozenNow>> {
+/// The freeze in force now in each of `envs` (for lists of environments).
+pub async fn frozen_envs(core: &Core, envs: &mut [crate::model::Environment]) -> Result<()> {
     let mut conn = core.db.acquire().await?;
-    Ok(freezes::frozen_now(&mut conn, env, core.clock.now())
-        .await?
-        .map(freezes::Frozen::shown))
+    let now = core.clock.now();
+    for env in envs {
+        env.frozen = freezes::frozen_now(&mut conn, &env.name, now)
+            .await?
+            .map(freezes::Frozen::shown);
+    }
+    Ok(())
 }
 
 /// How many pending requests the caller could approve now: people with the releaser role who

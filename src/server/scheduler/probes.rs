@@ -267,19 +267,22 @@ async fn compare(
         let empty = ids.is_empty();
         async move {
             if empty {
-                Ok(
-                    serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}}),
-                )
+                Ok(None)
             } else {
-                probe::compare_query(&core.prober, guard, &query).await
+                probe::compare_query(&core.prober, guard, &query)
+                    .await
+                    .map(Some)
             }
         }
     };
     let (lane_body, baseline_body) =
         tokio::join!(ask(&lane, lane_query), ask(&baseline, baseline_query));
-    let read = |body: Result<serde_json::Value, String>, ids: &[String], side: &str| {
-        body.and_then(|b| read_samples(&b, &guard.label, ids))
-            .map_err(|why| format!("the {side} query: {why}"))
+    let read = |body: Result<Option<serde_json::Value>, String>, ids: &[String], side: &str| {
+        body.and_then(|b| match b {
+            Some(b) => read_samples(&b, &guard.label, ids),
+            None => Ok(Vec::new()),
+        })
+        .map_err(|why| format!("the {side} query: {why}"))
     };
     match (
         read(lane_body, &lane, "lane's"),

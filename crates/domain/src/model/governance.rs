@@ -238,6 +238,17 @@ pub struct WeeklyWindow {
     pub time_zone: String,
 }
 
+/// The day names a weekly window takes, Monday first.
+pub const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
 /// One occurrence of a window, as UTC instants.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Occurrence {

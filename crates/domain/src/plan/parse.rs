@@ -823,4 +823,63 @@ mod tests {
             );
         }
     }
+
+    /// A compare guard: its defaults, and every bad value refused naming its field.
+    #[test]
+    fn compare_guards_are_read_with_their_defaults_and_bounds() {
+        let guard = |extra: Value| {
+            let mut g = json!({"kind": "compare", "url": "http://127.0.0.1:9090",
+                               "query": "errors{pod=~\"{{instances}}\"}"});
+            for (k, v) in extra.as_object().unwrap() {
+                g[k] = v.clone();
+            }
+            json!({"steps": [{"percentage": 5}], "guards": [g]})
+        };
+        let plan = parse_plan(&guard(json!({})), "plan").unwrap();
+        let Guard::Compare(g) = &plan.guards[0] else {
+            panic!("a compare guard: {plan:?}")
+        };
+        assert_eq!(g.direction, crate::compare::Direction::LowerIsBetter);
+        assert_eq!((g.max_ratio, g.max_delta), (1.2, None));
+        assert_eq!((g.min_instances_per_side, g.confidence), (3, 0.95));
+        assert_eq!((g.interval_secs, g.failures), (30, 2));
+        assert_eq!((g.label.as_str(), g.metric.as_str()), ("instance", ""));
+        for (extra, field, says) in [
+            (json!({"query": "errors"}), "query", "{{instances}}"),
+            (
+                json!({"direction": "up"}),
+                "direction",
+                "lower_is_better, higher_is_better",
+            ),
+            (json!({"max_ratio": 0.5}), "max_ratio", "below 1"),
+            (json!({"max_delta": -1}), "max_delta", "negative"),
+            (
+                json!({"min_instances_per_side": 0}),
+                "min_instances_per_side",
+                "from 1 to 10000",
+            ),
+            (
+                json!({"confidence": 1}),
+                "confidence",
+                "from 0.5 to below 1",
+            ),
+            (
+                json!({"confidence": 0.4}),
+                "confidence",
+                "from 0.5 to below 1",
+            ),
+            (json!({"label": "pod-name"}), "label", "label name"),
+            (json!({"metric": "two\nlines"}), "metric", "one line"),
+            (json!({"url": "ftp://x"}), "url", "http"),
+            (json!({"samples": 3}), "samples", "unknown field"),
+        ] {
+            let (got_field, message) = refused(guard(extra.clone()));
+            assert_eq!(
+                got_field,
+                format!("plan.guards[0].{field}"),
+                "{extra}: {message}"
+            );
+            assert!(message.contains(says), "{extra}: {message}");
+        }
+    }
 }
