@@ -131,6 +131,23 @@ struct ServeArgs {
     /// those are denied by default, and so is the server's own listener (repeat or comma-separate).
     #[arg(long, env = "GRAYCAST_OUTBOUND_ALLOW", value_delimiter = ',')]
     outbound_allow: Vec<server::probe::Allow>,
+    /// Where people reach the dashboard, e.g. https://graycast.example.com: the base of the
+    /// links in notifications and of trigger URLs (without it, trigger URLs use the request's
+    /// origin and notifications carry paths only).
+    #[arg(long, env = "GRAYCAST_PUBLIC_URL", value_parser = public_url)]
+    public_url: Option<String>,
+}
+
+/// `--public-url`: an http(s) URL without query or fragment, kept without a trailing slash.
+fn public_url(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("give an http or https URL with a host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("give the URL without a query or fragment".into());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 #[derive(Subcommand)]
@@ -241,6 +258,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         plan_tick: Duration::from_millis(args.plan_tick_ms.clamp(10, 60_000)),
         node_timeout: Duration::from_secs(args.node_timeout_secs.clamp(1, 3600)),
         outbound_allow: args.outbound_allow,
+        public_url: args.public_url,
         max_probes_in_flight: server::probe::DEFAULT_MAX_PROBES_IN_FLIGHT,
         min_probe_interval_secs: graycast::domain::plan::MIN_INTERVAL_SECS,
         clock: graycast::server::clock::Clock::system(),

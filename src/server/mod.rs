@@ -70,6 +70,10 @@ pub struct ServeConfig {
     /// Hosts and networks the server's own fetches (guard probes, "test query now") may reach
     /// although they are loopback, link-local, private or unspecified (`--outbound-allow`).
     pub outbound_allow: Vec<probe::Allow>,
+    /// Where people reach the dashboard (`https://graycast.example.com`), for the links that
+    /// leave the server: notifications and trigger URLs. Without it, trigger URLs are made from
+    /// the request's own origin and notifications carry paths only.
+    pub public_url: Option<String>,
     /// Guard probes running at once on this server; a probe that finds no room is skipped for
     /// its interval (no data).
     pub max_probes_in_flight: usize,
@@ -107,6 +111,7 @@ impl ServeConfig {
             plan_tick: DEFAULT_PLAN_TICK,
             node_timeout: DEFAULT_NODE_TIMEOUT,
             outbound_allow: Vec::new(),
+            public_url: None,
             max_probes_in_flight: probe::DEFAULT_MAX_PROBES_IN_FLIGHT,
             min_probe_interval_secs: crate::domain::plan::MIN_INTERVAL_SECS,
             clock: clock::Clock::system(),
