@@ -51,6 +51,7 @@ impl Application {
             .map_err(crate::Error::into_process)
             .context("could not load the instances")?;
         crate::server::scheduler::spawn(&core);
+        crate::server::notifier::spawn(&core);
         let state = AppState {
             leptos_options: Arc::new(leptos_options),
             assets: Arc::new(assets),

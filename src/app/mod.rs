@@ -2,7 +2,7 @@
 
 mod components;
 mod pages;
-mod sentences;
+pub(crate) mod sentences;
 
 use crate::api::auth::{current_user, SignOut};
 use crate::model::{Role, User};

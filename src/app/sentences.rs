@@ -143,6 +143,7 @@ pub fn audit_sentence(e: &AuditEntry) -> Option<String> {
             governance_sentence(e.action, &f)
         }
         FreezeCreate | FreezeDelete => freeze_sentence(e.action, &f),
+        ChannelCreate | ChannelDelete => channel_sentence(e.action, &f),
     }?;
     Some(format!("{} {what}{}", e.actor, message_suffix(e)))
 }
@@ -587,6 +588,21 @@ fn freeze_sentence(action: AuditAction, f: &Facts) -> Option<String> {
         AuditAction::FreezeDelete => {
             format!("deleted the freeze window of {env} {when}{}", f.because())
         }
+        _ => return None,
+    })
+}
+
+/// `channel.*`: where notifications go.
+fn channel_sentence(action: AuditAction, f: &Facts) -> Option<String> {
+    let name = f.text("name")?;
+    Some(match action {
+        AuditAction::ChannelCreate => format!(
+            "created notification channel {name} ({}) sending to {}{}",
+            f.text("format")?,
+            f.text("url")?,
+            within(&f.path)
+        ),
+        AuditAction::ChannelDelete => format!("deleted notification channel {name}"),
         _ => return None,
     })
 }

@@ -44,6 +44,9 @@ pub struct Core {
     /// The plan scheduler's handle: its wake-up, its probes and its lease. It runs only in
     /// a serving process ([`scheduler::spawn`]), never in the CLI.
     pub scheduler: Arc<scheduler::Scheduler>,
+    /// The notification sender's wake-up ([`super::notifier`]); it runs beside the scheduler,
+    /// on the node that holds the rollout lease.
+    pub notifier: Arc<super::notifier::Notifier>,
     /// Bounds the "test query now" calls running at once ([`ops::probes::MAX_QUERY_TESTS`]).
     pub query_tests: tokio::sync::Semaphore,
 }
@@ -147,6 +150,7 @@ impl Core {
             content,
             prober,
             scheduler,
+            notifier: Arc::default(),
             query_tests: tokio::sync::Semaphore::new(ops::probes::MAX_QUERY_TESTS),
         };
         Ok((Arc::new(core), first_start))

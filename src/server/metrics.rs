@@ -88,6 +88,7 @@ pub struct Metrics {
     password_checks_refused: AtomicU64,
     /// Rollout plan transitions by where they went (`started`, `advanced`, `paused`, …).
     rollout_transitions: Mutex<BTreeMap<&'static str, u64>>,
+    notifications: Mutex<BTreeMap<&'static str, u64>>,
     /// Guard evaluations stored, by (kind, status).
     guard_evaluations: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// The latest comparison of each compare guard of a running plan, by (lane, guard).
@@ -156,6 +157,17 @@ impl Metrics {
             .lock()
             .expect("metrics lock")
             .entry(to)
+            .or_default() += 1;
+    }
+
+    /// A notification delivery was attempted and is now `delivered`, `pending` (to be retried)
+    /// or `failed` (given up).
+    pub fn notification(&self, outcome: &'static str) {
+        *self
+            .notifications
+            .lock()
+            .expect("metrics lock")
+            .entry(outcome)
             .or_default() += 1;
     }
 
@@ -288,6 +300,18 @@ impl Metrics {
             .iter()
         {
             let _ = writeln!(out, "graycast_rollout_transitions_total{{to=\"{to}\"}} {n}");
+        }
+        family(
+            out,
+            "graycast_notification_attempts_total",
+            "counter",
+            "Notification delivery attempts, by what the delivery is after them (delivered, pending: to be retried, failed: given up).",
+        );
+        for (outcome, n) in self.notifications.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "graycast_notification_attempts_total{{outcome=\"{outcome}\"}} {n}"
+            );
         }
         family(
             out,

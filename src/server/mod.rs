@@ -13,6 +13,7 @@ pub mod limits;
 pub mod listen;
 pub mod metrics;
 pub mod node;
+pub mod notifier;
 pub mod ops;
 pub mod outlet;
 pub mod probe;

@@ -426,6 +426,61 @@ pub async fn webhook(prober: &Prober, guard: &WebhookGuard, body: &Value) -> Hoo
     }
 }
 
+/// What a notification's receiver did with one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// It answered with this status (2xx: delivered).
+    Status(u16),
+    /// No answer: why, naming the place but never the credentials in the URL.
+    Failed(String),
+}
+
+/// How much of a receiver's answer is read (the status is what counts; the rest is dropped).
+const MAX_RECEIVER_ANSWER: usize = 4096;
+
+/// POSTs one notification `body` with `headers` to `url` within `timeout`, through the
+/// outbound policy like every fetch of the server.
+pub async fn deliver(
+    prober: &Prober,
+    url: &str,
+    headers: &[(&'static str, String)],
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Sent {
+    let url = match web_url(url) {
+        Ok(url) => url,
+        Err(why) => return Sent::Failed(why),
+    };
+    let at = place(&url);
+    let deadline = Instant::now() + timeout;
+    let call = async {
+        prober.admit(&url).await?;
+        let mut request = prober
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        Ok::<_, Denied>(request.send().await)
+    };
+    match timeout_at(deadline, call).await {
+        Err(_) | Ok(Ok(Err(_))) if Instant::now() >= deadline => {
+            Sent::Failed(format!("{at}: no answer within {} s", timeout.as_secs()))
+        }
+        Err(_) => Sent::Failed(format!("{at}: no answer within {} s", timeout.as_secs())),
+        Ok(Err(denied)) => Sent::Failed(format!("{at}: {denied}")),
+        Ok(Ok(Err(e))) => Sent::Failed(format!("{at}: {}", failure(&e))),
+        Ok(Ok(Ok(response))) => {
+            let code = response.status().as_u16();
+            // Read a little of the answer so the connection can be reused; never wait long.
+            let _ = timeout_at(deadline, read_up_to(response, MAX_RECEIVER_ANSWER)).await;
+            Sent::Status(code)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ mod governance;
 mod inputs;
 mod lanes;
 mod metrics;
+mod notifications;
 mod ofrep;
 mod plans;
 mod probes;

@@ -46,6 +46,8 @@ words! {
         OverrideReview = "override.review",
         FreezeCreate = "freeze.create",
         FreezeDelete = "freeze.delete",
+        ChannelCreate = "channel.create",
+        ChannelDelete = "channel.delete",
     }
 }
 
@@ -113,6 +115,8 @@ impl AuditAction {
             OverrideReview => "reviewed override on by",
             FreezeCreate => "froze every from to",
             FreezeDelete => "deleted the freeze window of",
+            ChannelCreate => "created notification channel sending to in",
+            ChannelDelete => "deleted notification channel",
         }
     }
 }

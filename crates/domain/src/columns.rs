@@ -5,8 +5,10 @@
 use crate::audit::AuditAction;
 use crate::format::ConfigFormat;
 use crate::model::{
-    ChangeAction, ChangeStatus, LaneStatus, Percentage, ReleaseKind, Role, Timestamp,
+    ChangeAction, ChangeStatus, DeliveryStatus, LaneStatus, Percentage, ReleaseKind, Role,
+    Timestamp,
 };
+use crate::notify::ChannelFormat;
 use crate::plan::decide::{PlanAction, PlanState};
 use crate::plan::guard::GuardStatus;
 use crate::plan::GuardKind;
@@ -57,6 +59,8 @@ text_column!(GuardStatus);
 text_column!(GuardKind);
 text_column!(ChangeStatus);
 text_column!(ChangeAction);
+text_column!(ChannelFormat);
+text_column!(DeliveryStatus);
 
 /// Times are stored as RFC 3339 text with milliseconds (see [`Timestamp`]).
 impl Type<Any> for Timestamp {

@@ -15,6 +15,7 @@ pub mod format;
 pub mod key;
 pub mod lane;
 pub mod model;
+pub mod notify;
 pub mod percentage;
 pub mod plan;
 pub mod quote;

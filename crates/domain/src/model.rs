@@ -9,8 +9,10 @@ pub use crate::time::Timestamp;
 use crate::words::words;
 
 mod governance;
+mod notifications;
 mod plans;
 pub use governance::*;
+pub use notifications::*;
 pub use plans::*;
 
 /// Response header of a watch stream: the server's heartbeat interval in
@@ -168,6 +170,7 @@ pub struct Environment {
 }
 
 pub use crate::audit::AuditAction;
+pub use crate::notify::ChannelFormat;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod channels;
 pub mod configs;
 pub mod environments;
 pub mod freezes;
@@ -42,5 +43,6 @@ pub fn router() -> Router<AppState> {
         .merge(plans::router())
         .merge(templates::router())
         .merge(probes::router())
+        .merge(channels::router())
         .fallback(|| async { Error::not_found("No such API route; see docs/api.md.") })
 }

@@ -85,6 +85,19 @@ pub async fn record(tx: &mut Tx<'_>, now: Timestamp, e: NewEntry) -> Result<i64>
     .bind(now)
     .fetch_one(&mut **tx)
     .await?;
+    // Notification channels hear of it once this transaction commits (docs/api.md,
+    // "Notification channels"): their deliveries are written with the entry.
+    if crate::domain::notify::notifiable(e.action) {
+        super::channels::enqueue(
+            tx,
+            now,
+            id,
+            e.action,
+            e.namespace.as_deref(),
+            e.env.as_deref(),
+        )
+        .await?;
+    }
     Ok(id)
 }
 
@@ -327,4 +340,17 @@ mod tests {
             Some(r#"("rolled" OR action : "release.rollback") AND ("v9"* OR "9"*)"#)
         );
     }
+}
+
+/// The entry with id `id`, if there is one.
+pub async fn entry(
+    db: impl super::Executor<'_>,
+    id: i64,
+) -> Result<Option<crate::model::AuditEntry>> {
+    let row: Option<AuditRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit a WHERE a.id = $1"))
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.map(Into::into))
 }

@@ -5,6 +5,7 @@ pub mod audit;
 mod audit_pg;
 mod audit_rows;
 pub mod change_requests;
+pub mod channels;
 mod columns;
 pub mod configs;
 pub mod environments;

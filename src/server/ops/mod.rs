@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod blast;
 pub mod change_requests;
+pub mod channels;
 pub mod configs;
 pub mod content;
 pub mod environments;
