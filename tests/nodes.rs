@@ -12,6 +12,8 @@
 
 #[path = "support/eventually.rs"]
 mod eventually;
+#[path = "support/receiver.rs"]
+mod receiver;
 #[path = "support/server.rs"]
 mod server;
 #[path = "support/sse.rs"]
@@ -972,4 +974,63 @@ async fn lease_holder(cluster: &Cluster) -> usize {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Issue 29, point 3: a notification is sent by exactly one node, also while the lease moves.
+/// Releases go through both nodes; the lease holder is killed halfway; every release event
+/// reaches the receiver exactly once.
+#[tokio::test]
+async fn notifications_are_sent_once_by_the_cluster_while_the_lease_moves() {
+    postgres_only!();
+    let receiver = receiver::Receiver::start(200).await;
+    let mut cluster = Cluster::start(
+        2,
+        &[
+            "--node-timeout-secs",
+            "3",
+            "--plan-tick-ms",
+            "200",
+            "--outbound-allow",
+            "127.0.0.0/8",
+        ],
+    )
+    .await;
+    let keys: Vec<String> = (0..8).map(|i| format!("n-{i}.txt")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        cluster.create(i % 2, key, "one").await;
+    }
+    let (status, channel) = cluster
+        .post(
+            0,
+            "/api/v1/notification-channels",
+            json!({"name": "ops", "url": receiver.url, "format": "json",
+                   "secret": "a-secret-of-at-least-16", "events": ["release"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{channel}");
+    for (i, key) in keys[..4].iter().enumerate() {
+        cluster.save_and_release(i % 2, key, "two").await;
+    }
+    receiver.nth(4).await;
+    let holder = lease_holder(&cluster).await;
+    cluster.nodes[holder].take().unwrap().kill();
+    let survivor = 1 - holder;
+    for key in &keys[4..] {
+        cluster.save_and_release(survivor, key, "two").await;
+    }
+    receiver.nth(8).await;
+    // Whatever more could come would come within a few of the survivor's turns.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = receiver.all();
+    let subjects: BTreeSet<String> = got
+        .iter()
+        .map(|g| g.json()["subject"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got.len(), 8, "one delivery per release: {subjects:?}");
+    assert_eq!(
+        subjects,
+        keys.iter()
+            .map(|k| format!("{NS}/{ENV}/{k}"))
+            .collect::<BTreeSet<_>>()
+    );
 }

@@ -4,93 +4,16 @@
 //! also across a restart, and given up after 24 hours; filters, the outbound policy, the test
 //! button, bounds and who may do what. Time is the test clock's.
 
+use crate::common::receiver::Receiver;
 use crate::common::{client, config_path, eventually, spawn_app_with, TestApp};
-use axum::body::Bytes;
-use axum::http::HeaderMap;
 use graycast::server::ServeConfig;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const CHANNELS: &str = "/api/v1/notification-channels";
 const SECRET: &str = "a-secret-of-at-least-16";
-
-/// One request the receiver got.
-#[derive(Clone)]
-struct Got {
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Got {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("a JSON body")
-    }
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_string())
-    }
-}
-
-/// A receiver on a free loopback port: answers every POST with `status`, keeps what it got.
-struct Receiver {
-    url: String,
-    status: Arc<AtomicU16>,
-    got: Arc<Mutex<Vec<Got>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Receiver {
-    async fn start(status: u16) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let status = Arc::new(AtomicU16::new(status));
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let (s, g) = (status.clone(), got.clone());
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                let (s, g) = (s.clone(), g.clone());
-                async move {
-                    g.lock().unwrap().push(Got { headers, body });
-                    StatusCode::from_u16(s.load(Ordering::SeqCst)).unwrap()
-                }
-            }),
-        );
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self {
-            url,
-            status,
-            got,
-            task,
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.got.lock().unwrap().len()
-    }
-
-    /// The `n`-th request (from 1), once it came.
-    async fn nth(&self, n: usize) -> Got {
-        let got = self.got.clone();
-        eventually(&format!("delivery {n} at the receiver"), || {
-            let got = got.clone();
-            async move { got.lock().unwrap().get(n - 1).cloned() }
-        })
-        .await
-    }
-}
 
 fn loopback(config: &mut ServeConfig) {
     config.outbound_allow = vec!["127.0.0.0/8".parse().unwrap()];

@@ -101,6 +101,19 @@ pub async fn record(tx: &mut Tx<'_>, now: Timestamp, e: NewEntry) -> Result<i64>
     Ok(id)
 }
 
+/// The entry with id `id`, if there is one.
+pub async fn entry(
+    db: impl super::Executor<'_>,
+    id: i64,
+) -> Result<Option<crate::model::AuditEntry>> {
+    let row: Option<AuditRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit a WHERE a.id = $1"))
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.map(Into::into))
+}
+
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;
 
@@ -340,17 +353,4 @@ mod tests {
             Some(r#"("rolled" OR action : "release.rollback") AND ("v9"* OR "9"*)"#)
         );
     }
-}
-
-/// The entry with id `id`, if there is one.
-pub async fn entry(
-    db: impl super::Executor<'_>,
-    id: i64,
-) -> Result<Option<crate::model::AuditEntry>> {
-    let row: Option<AuditRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit a WHERE a.id = $1"))
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
-    Ok(row.map(Into::into))
 }

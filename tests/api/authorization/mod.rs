@@ -312,6 +312,38 @@ fn routes() -> Vec<Route> {
             body: |_| None,
             expected: [401, 403, 403, 403, 403, 204, 403, 403],
         },
+        // Notification channels (issue 29): admins only; the admin's POST makes channel 1.
+        Route {
+            name: "GET notification-channels",
+            method: Method::GET,
+            path: |_| "/api/v1/notification-channels".into(),
+            body: |_| None,
+            expected: [401, 403, 403, 403, 403, 200, 403, 403],
+        },
+        Route {
+            name: "POST notification-channels",
+            method: Method::POST,
+            path: |_| "/api/v1/notification-channels".into(),
+            body: |i| {
+                Some(json!({ "name": format!("matrix-{i}"), "format": "slack",
+                             "url": "https://hooks.example.com/services/x" }))
+            },
+            expected: [401, 403, 403, 403, 403, 201, 403, 403],
+        },
+        Route {
+            name: "GET notification-channels/{id}/deliveries",
+            method: Method::GET,
+            path: |_| "/api/v1/notification-channels/1/deliveries".into(),
+            body: |_| None,
+            expected: [401, 403, 403, 403, 403, 200, 403, 403],
+        },
+        Route {
+            name: "DELETE notification-channels/{id}",
+            method: Method::DELETE,
+            path: |_| "/api/v1/notification-channels/1".into(),
+            body: |_| None,
+            expected: [401, 403, 403, 403, 403, 204, 403, 403],
+        },
         Route {
             name: "GET audit",
             method: Method::GET,

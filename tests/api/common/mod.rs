@@ -6,8 +6,10 @@
 //! each test: the same suites run on both engines.
 
 #[path = "../../support/eventually.rs"]
-mod eventually;
+pub mod eventually;
 pub mod prometheus;
+#[path = "../../support/receiver.rs"]
+pub mod receiver;
 #[path = "../../support/sse.rs"]
 pub mod sse;
 pub use eventually::{eventually, PATIENCE};
