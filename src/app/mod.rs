@@ -44,6 +44,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/tokens") view=pages::tokens::TokensPage />
                     <Route path=path!("admin/environments") view=pages::environments::EnvironmentsPage />
                     <Route path=path!("admin/environments/:env") view=pages::governance::EnvSettingsPage />
+                    <Route path=path!("admin/notifications") view=pages::notifications::NotificationsPage />
+                    <Route path=path!("admin/notifications/:id") view=pages::notifications::DeliveriesPage />
                     <Route path=path!("requests") view=pages::requests::RequestsPage />
                     <Route path=path!("requests/:id") view=pages::requests::RequestPage />
                     <Route path=path!("audit") view=pages::audit::AuditPage />
@@ -202,6 +204,7 @@ fn Header(user: User) -> impl IntoView {
                     </Show>
                     <Show when=move || is_admin>
                         <A href="/admin/tokens">"Tokens"</A>
+                        <A href="/admin/notifications">"Notifications"</A>
                     </Show>
                     <Show when=move || unlimited_admin>
                         <A href="/admin/environments">"Environments"</A>

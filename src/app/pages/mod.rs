@@ -9,6 +9,7 @@ pub mod home;
 pub mod instances;
 pub mod lanes;
 pub mod login;
+pub mod notifications;
 pub mod plan_editor;
 pub mod plan_rows;
 pub mod plan_timeline;
