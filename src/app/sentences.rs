@@ -143,6 +143,9 @@ pub fn audit_sentence(e: &AuditEntry) -> Option<String> {
             governance_sentence(e.action, &f)
         }
         FreezeCreate | FreezeDelete => freeze_sentence(e.action, &f),
+        TriggerCreate | TriggerUpdate | TriggerRotate | TriggerDelete | TriggerFire => {
+            trigger_sentence(e, &f)
+        }
     }?;
     Some(format!("{} {what}{}", e.actor, message_suffix(e)))
 }
@@ -587,6 +590,86 @@ fn freeze_sentence(action: AuditAction, f: &Facts) -> Option<String> {
         AuditAction::FreezeDelete => {
             format!("deleted the freeze window of {env} {when}{}", f.because())
         }
+        _ => return None,
+    })
+}
+
+/// `trigger.*`: trigger URLs, `alice created trigger 3 on shop/prod/app.json: abort-lanes`,
+/// `trigger:3 fired from 127.0.0.1: aborted gray lane 4 on shop/prod/app.json`.
+fn trigger_sentence(e: &AuditEntry, f: &Facts) -> Option<String> {
+    let id = f.number("id")?;
+    // Without a key, the trigger acts on every config of the namespace in the environment.
+    let on = if e.key.is_some() {
+        f.path.clone()
+    } else {
+        format!("every config of {}", f.path)
+    };
+    let described = |d: Option<&str>| {
+        d.filter(|d| !d.is_empty())
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default()
+    };
+    Some(match e.action {
+        AuditAction::TriggerCreate => format!(
+            "created trigger {id} on {on}: {}{}",
+            f.text("action")?,
+            described(f.text("description"))
+        ),
+        AuditAction::TriggerDelete => format!(
+            "deleted trigger {id} on {on}: {}{}",
+            f.text("action")?,
+            described(f.text("description"))
+        ),
+        AuditAction::TriggerRotate => format!("rotated the token of trigger {id} on {on}"),
+        AuditAction::TriggerUpdate => {
+            let (before, after) = (f.get("before")?, f.get("after")?);
+            let enabled = after.get("enabled")?.as_bool()?;
+            let switched = before.get("enabled")?.as_bool()? != enabled;
+            let described = before.get("description") != after.get("description");
+            let switch = if enabled { "enabled" } else { "disabled" };
+            match (switched, described) {
+                (true, false) => format!("{switch} trigger {id} on {on}"),
+                (true, true) => {
+                    format!("{switch} trigger {id} on {on} and changed the description")
+                }
+                (false, true) => format!("changed the description of trigger {id} on {on}"),
+                (false, false) => format!("saved trigger {id} on {on} unchanged"),
+            }
+        }
+        AuditAction::TriggerFire => {
+            let address = f.text("address")?;
+            let done: Vec<String> = f
+                .get("done")?
+                .as_array()?
+                .iter()
+                .map(|d| trigger_done(e, d))
+                .collect::<Option<_>>()?;
+            if done.is_empty() {
+                format!("fired from {address}: nothing to do on {on}")
+            } else {
+                format!("fired from {address}: {}", done.join(", "))
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// One thing a trigger's fire did, `aborted gray lane 4 on shop/prod/app.json`.
+fn trigger_done(e: &AuditEntry, done: &Value) -> Option<String> {
+    let path = format!(
+        "{}/{}/{}",
+        e.namespace.as_deref()?,
+        e.env.as_deref()?,
+        done.get("key")?.as_str()?
+    );
+    let number = |k: &str| done.get(k).and_then(Value::as_i64);
+    Some(match done.get("action")?.as_str()?.parse().ok()? {
+        AuditAction::LaneAbort => format!("aborted gray lane {} on {path}", number("lane")?),
+        AuditAction::RolloutPause => format!(
+            "paused the rollout plan of gray lane {} on {path}",
+            number("lane")?
+        ),
+        AuditAction::ReleaseRollback => format!("rolled back {path} to v{}", number("version")?),
         _ => return None,
     })
 }

@@ -46,6 +46,11 @@ words! {
         OverrideReview = "override.review",
         FreezeCreate = "freeze.create",
         FreezeDelete = "freeze.delete",
+        TriggerCreate = "trigger.create",
+        TriggerUpdate = "trigger.update",
+        TriggerRotate = "trigger.rotate",
+        TriggerDelete = "trigger.delete",
+        TriggerFire = "trigger.fire",
     }
 }
 
@@ -113,6 +118,17 @@ impl AuditAction {
             OverrideReview => "reviewed override on by",
             FreezeCreate => "froze every from to",
             FreezeDelete => "deleted the freeze window of",
+            TriggerCreate => "created trigger on every config of",
+            TriggerUpdate => {
+                "enabled disabled trigger on every config of and changed the description saved \
+                 unchanged"
+            }
+            TriggerRotate => "rotated the token of trigger on every config",
+            TriggerDelete => "deleted trigger on every config of",
+            TriggerFire => {
+                "fired from nothing to do on every config of aborted gray lane paused the rollout \
+                 plan rolled back to"
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 use crate::audit::AuditAction;
 use crate::format::ConfigFormat;
 use crate::model::{
-    ChangeAction, ChangeStatus, LaneStatus, Percentage, ReleaseKind, Role, Timestamp,
+    ChangeAction, ChangeStatus, LaneStatus, Percentage, ReleaseKind, Role, Timestamp, TriggerAction,
 };
 use crate::plan::decide::{PlanAction, PlanState};
 use crate::plan::guard::GuardStatus;
@@ -57,6 +57,7 @@ text_column!(GuardStatus);
 text_column!(GuardKind);
 text_column!(ChangeStatus);
 text_column!(ChangeAction);
+text_column!(TriggerAction);
 
 /// Times are stored as RFC 3339 text with milliseconds (see [`Timestamp`]).
 impl Type<Any> for Timestamp {

@@ -15,6 +15,7 @@ pub mod probes;
 pub mod resolve;
 pub mod templates;
 pub mod tokens;
+pub mod triggers;
 pub mod users;
 
 use crate::server::AppState;
@@ -42,5 +43,6 @@ pub fn router() -> Router<AppState> {
         .merge(plans::router())
         .merge(templates::router())
         .merge(probes::router())
+        .merge(triggers::router())
         .fallback(|| async { Error::not_found("No such API route; see docs/api.md.") })
 }
