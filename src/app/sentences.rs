@@ -1292,6 +1292,121 @@ mod tests {
     }
 
     #[test]
+    fn triggers_read_as_sentences() {
+        let one = |actor: &str, action: &str, key: Option<&str>, details: Value| {
+            let mut e = entry(actor, action, key, details);
+            e.namespace = Some("shop".into());
+            e.env = Some("prod".into());
+            let sentence = audit_sentence(&e).unwrap_or_else(|| panic!("no sentence for {action}"));
+            assert_searchable(&e, &sentence);
+            sentence
+        };
+        assert_eq!(
+            one(
+                "alice",
+                "trigger.create",
+                KEY,
+                json!({"id": 3, "action": "abort-lanes",
+                "key": "app.yaml", "description": "", "enabled": true})
+            ),
+            "alice created trigger 3 on shop/prod/app.yaml: abort-lanes"
+        );
+        assert_eq!(
+            one(
+                "alice",
+                "trigger.create",
+                None,
+                json!({"id": 4, "action": "pause-plans",
+                "key": null, "description": "HighErrorRate", "enabled": true})
+            ),
+            "alice created trigger 4 on every config of shop/prod: pause-plans (HighErrorRate)"
+        );
+        let update = |before: Value, after: Value| {
+            one(
+                "alice",
+                "trigger.update",
+                KEY,
+                json!({"id": 3, "action": "rollback",
+                "before": before, "after": after}),
+            )
+        };
+        let state = |enabled: bool, description: &str| json!({"enabled": enabled, "description": description});
+        assert_eq!(
+            update(state(true, ""), state(false, "")),
+            "alice disabled trigger 3 on shop/prod/app.yaml"
+        );
+        assert_eq!(
+            update(state(false, ""), state(true, "pager")),
+            "alice enabled trigger 3 on shop/prod/app.yaml and changed the description"
+        );
+        assert_eq!(
+            update(state(true, ""), state(true, "pager")),
+            "alice changed the description of trigger 3 on shop/prod/app.yaml"
+        );
+        assert_eq!(
+            update(state(true, "pager"), state(true, "pager")),
+            "alice saved trigger 3 on shop/prod/app.yaml unchanged"
+        );
+        assert_eq!(
+            one(
+                "alice",
+                "trigger.rotate",
+                None,
+                json!({"id": 4, "action": "pause-plans"})
+            ),
+            "alice rotated the token of trigger 4 on every config of shop/prod"
+        );
+        assert_eq!(
+            one(
+                "alice",
+                "trigger.delete",
+                KEY,
+                json!({"id": 3, "action": "rollback",
+                "description": ""})
+            ),
+            "alice deleted trigger 3 on shop/prod/app.yaml: rollback"
+        );
+        let fire = |key: Option<&str>, done: Value| {
+            one(
+                "trigger:3",
+                "trigger.fire",
+                key,
+                json!({"id": 3, "action": "abort-lanes",
+                "address": "127.0.0.1", "body": "{\"status\":\"firing\"}", "done": done}),
+            )
+        };
+        assert_eq!(
+            fire(
+                KEY,
+                json!([{"key": "app.yaml", "action": "lane.abort", "lane": 4, "version": 2}])
+            ),
+            "trigger:3 fired from 127.0.0.1: aborted gray lane 4 on shop/prod/app.yaml"
+        );
+        assert_eq!(
+            fire(
+                None,
+                json!([
+                {"key": "a.json", "action": "rollout.pause", "lane": 4},
+                {"key": "b.json", "action": "rollout.pause", "lane": 5}])
+            ),
+            "trigger:3 fired from 127.0.0.1: paused the rollout plan of gray lane 4 on \
+             shop/prod/a.json, paused the rollout plan of gray lane 5 on shop/prod/b.json"
+        );
+        assert_eq!(
+            fire(
+                KEY,
+                json!([{"key": "app.yaml", "action": "release.rollback", "version": 1,
+                "previous_version": 2}])
+            ),
+            "trigger:3 fired from 127.0.0.1: rolled back shop/prod/app.yaml to v1"
+        );
+        assert_eq!(
+            fire(None, json!([])),
+            "trigger:3 fired from 127.0.0.1: nothing to do on every config of shop/prod"
+        );
+    }
+
+    #[test]
     fn rollout_plans_and_templates_read_as_sentences() {
         let by = |action: &str, details: Value| {
             let e = entry("graycast", action, KEY, details);
