@@ -1291,16 +1291,19 @@ mod tests {
         );
     }
 
+    /// The sentence of a `trigger.*` entry on shop/prod (and `key`), checked searchable.
+    fn trigger_said(actor: &str, action: &str, key: Option<&str>, details: Value) -> String {
+        let mut e = entry(actor, action, key, details);
+        e.namespace = Some("shop".into());
+        e.env = Some("prod".into());
+        let sentence = audit_sentence(&e).unwrap_or_else(|| panic!("no sentence for {action}"));
+        assert_searchable(&e, &sentence);
+        sentence
+    }
+
     #[test]
-    fn triggers_read_as_sentences() {
-        let one = |actor: &str, action: &str, key: Option<&str>, details: Value| {
-            let mut e = entry(actor, action, key, details);
-            e.namespace = Some("shop".into());
-            e.env = Some("prod".into());
-            let sentence = audit_sentence(&e).unwrap_or_else(|| panic!("no sentence for {action}"));
-            assert_searchable(&e, &sentence);
-            sentence
-        };
+    fn trigger_changes_read_as_sentences() {
+        let one = trigger_said;
         assert_eq!(
             one(
                 "alice",
@@ -1366,8 +1369,12 @@ mod tests {
             ),
             "alice deleted trigger 3 on shop/prod/app.yaml: rollback"
         );
+    }
+
+    #[test]
+    fn trigger_fires_read_as_sentences() {
         let fire = |key: Option<&str>, done: Value| {
-            one(
+            trigger_said(
                 "trigger:3",
                 "trigger.fire",
                 key,
