@@ -81,8 +81,13 @@ fn url(state: &Core, origin: Option<&str>, token: &str) -> String {
 }
 
 /// A trigger the caller may see with `role`: 404 when there is none, 403 outside its limits.
-async fn visible(state: &Core, actor: &Actor, id: i64, role: Role) -> Result<Trigger> {
-    let trigger = db::triggers::find(&state.db, id)
+async fn visible(
+    conn: impl db::Executor<'_>,
+    actor: &Actor,
+    id: i64,
+    role: Role,
+) -> Result<Trigger> {
+    let trigger = db::triggers::find(conn, id)
         .await?
         .ok_or_else(|| Error::not_found(format!("There is no trigger {id}.")))?;
     actor.require(role, scope_of(&trigger))?;
@@ -204,10 +209,10 @@ pub async fn update(
         .map(Some)
         .map(description_of)
         .transpose()?;
-    let before = visible(state, actor, id, Role::Releaser).await?;
+    let mut tx = db::begin_write(&state.db).await?;
+    let before = visible(&mut *tx, actor, id, Role::Releaser).await?;
     let enabled = change.enabled.unwrap_or(before.enabled);
     let description = description.unwrap_or_else(|| before.description.clone());
-    let mut tx = db::begin_write(&state.db).await?;
     db::triggers::update(&mut tx, id, enabled, &description).await?;
     let after = db::triggers::find(&mut *tx, id)
         .await?
@@ -235,9 +240,9 @@ pub async fn rotate(
     id: i64,
     origin: Option<&str>,
 ) -> Result<TriggerWithToken> {
-    let trigger = visible(state, actor, id, Role::Releaser).await?;
     let token = new_trigger_secret();
     let mut tx = db::begin_write(&state.db).await?;
+    let trigger = visible(&mut *tx, actor, id, Role::Releaser).await?;
     db::triggers::set_token(&mut tx, id, &token_hash(&token)).await?;
     db::audit::record(
         &mut tx,
@@ -257,8 +262,8 @@ pub async fn rotate(
 /// `DELETE /api/v1/triggers/{id}` (releaser of its scope).
 #[tracing::instrument(skip_all)]
 pub async fn delete(state: &Core, actor: &Actor, id: i64) -> Result<()> {
-    let trigger = visible(state, actor, id, Role::Releaser).await?;
     let mut tx = db::begin_write(&state.db).await?;
+    let trigger = visible(&mut *tx, actor, id, Role::Releaser).await?;
     db::triggers::delete(&mut tx, id).await?;
     db::audit::record(
         &mut tx,
