@@ -176,7 +176,7 @@ async fn a_trigger_without_a_key_pauses_every_running_plan_and_leaves_the_lanes(
     start(&app, "b.json", json!({"version": 2, "percentage": 5})).await;
     let created = trigger(
         &app,
-        json!({"namespace": NS, "env": ENV, "action": "pause-plans"}),
+        json!({"namespace": NS, "env": ENV, "action": "pause-plans", "description": "p99 burn"}),
     )
     .await;
     assert_eq!(created["key"], Value::Null);
@@ -190,11 +190,9 @@ async fn a_trigger_without_a_key_pauses_every_running_plan_and_leaves_the_lanes(
     for (key, lane) in [("a.json", &a), ("b.json", &b)] {
         let p = plan(&app, key, lane).await;
         assert_eq!(p["state"], "paused", "{p}");
-        assert!(
-            p["reason"]
-                .as_str()
-                .unwrap()
-                .starts_with("paused by trigger:"),
+        assert_eq!(
+            p["reason"],
+            format!("paused by trigger:{}: p99 burn", created["id"]),
             "{p}"
         );
         let listed = listed_lane(&app, key, lane).await;

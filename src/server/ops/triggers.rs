@@ -344,7 +344,7 @@ pub async fn fire(state: &Core, token: &str, address: IpAddr, body: &[u8]) -> Re
             abort_lanes(&mut tx, at, &actor, &trigger, &message, &mut shrunk).await?
         }
         TriggerAction::PausePlans => {
-            pause_plans(&mut tx, at, &actor, &trigger, &message, &mut shrunk).await?
+            pause_plans(&mut tx, at, &actor, &trigger, &mut shrunk).await?
         }
         TriggerAction::Rollback => {
             roll_back(&mut tx, at, &actor, &trigger, &message, &mut shrunk).await?
@@ -454,11 +454,11 @@ async fn pause_plans(
     at: crate::model::Timestamp,
     actor: &Actor,
     trigger: &Trigger,
-    message: &str,
     shrunk: &mut Shrunk,
 ) -> Result<()> {
+    // `paused by trigger:3: HighErrorRate` (the plan's reason names the actor already).
     let decision = Decision::Pause {
-        reason: plans::done_by("paused", actor, message),
+        reason: plans::done_by("paused", actor, &trigger.description),
     };
     for (key, lane) in active_lanes(tx, trigger).await? {
         let Some(row) = db::plans::find(&mut **tx, lane).await? else {
