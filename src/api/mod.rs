@@ -19,6 +19,8 @@ pub mod fast;
 #[cfg(feature = "ssr")]
 pub mod headers;
 #[cfg(feature = "ssr")]
+pub mod hooks;
+#[cfg(feature = "ssr")]
 pub mod nul;
 #[cfg(feature = "ssr")]
 pub mod ofrep;

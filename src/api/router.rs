@@ -157,6 +157,8 @@ pub async fn router(state: AppState) -> Result<Router> {
         .layer(middleware::from_fn(server_fn_error_status))
         .layer(middleware::from_fn(auth::same_origin))
         .layer(sessions)
+        // Trigger URLs carry their own credential, never the session cookie: outside both.
+        .merge(super::hooks::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::identify_client,

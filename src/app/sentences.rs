@@ -144,6 +144,9 @@ pub fn audit_sentence(e: &AuditEntry) -> Option<String> {
         }
         FreezeCreate | FreezeDelete => freeze_sentence(e.action, &f),
         ChannelCreate | ChannelDelete => channel_sentence(e.action, &f),
+        TriggerCreate | TriggerUpdate | TriggerRotate | TriggerDelete | TriggerFire => {
+            trigger_sentence(e, &f)
+        }
     }?;
     Some(format!("{} {what}{}", e.actor, message_suffix(e)))
 }
@@ -603,6 +606,86 @@ fn channel_sentence(action: AuditAction, f: &Facts) -> Option<String> {
             within(&f.path)
         ),
         AuditAction::ChannelDelete => format!("deleted notification channel {name}"),
+        _ => return None,
+    })
+}
+
+/// `trigger.*`: trigger URLs, `alice created trigger 3 on shop/prod/app.json: abort-lanes`,
+/// `trigger:3 fired from 127.0.0.1: aborted gray lane 4 on shop/prod/app.json`.
+fn trigger_sentence(e: &AuditEntry, f: &Facts) -> Option<String> {
+    let id = f.number("id")?;
+    // Without a key, the trigger acts on every config of the namespace in the environment.
+    let on = if e.key.is_some() {
+        f.path.clone()
+    } else {
+        format!("every config of {}", f.path)
+    };
+    let described = |d: Option<&str>| {
+        d.filter(|d| !d.is_empty())
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default()
+    };
+    Some(match e.action {
+        AuditAction::TriggerCreate => format!(
+            "created trigger {id} on {on}: {}{}",
+            f.text("action")?,
+            described(f.text("description"))
+        ),
+        AuditAction::TriggerDelete => format!(
+            "deleted trigger {id} on {on}: {}{}",
+            f.text("action")?,
+            described(f.text("description"))
+        ),
+        AuditAction::TriggerRotate => format!("rotated the token of trigger {id} on {on}"),
+        AuditAction::TriggerUpdate => {
+            let (before, after) = (f.get("before")?, f.get("after")?);
+            let enabled = after.get("enabled")?.as_bool()?;
+            let switched = before.get("enabled")?.as_bool()? != enabled;
+            let described = before.get("description") != after.get("description");
+            let switch = if enabled { "enabled" } else { "disabled" };
+            match (switched, described) {
+                (true, false) => format!("{switch} trigger {id} on {on}"),
+                (true, true) => {
+                    format!("{switch} trigger {id} on {on} and changed the description")
+                }
+                (false, true) => format!("changed the description of trigger {id} on {on}"),
+                (false, false) => format!("saved trigger {id} on {on} unchanged"),
+            }
+        }
+        AuditAction::TriggerFire => {
+            let address = f.text("address")?;
+            let done: Vec<String> = f
+                .get("done")?
+                .as_array()?
+                .iter()
+                .map(|d| trigger_done(e, d))
+                .collect::<Option<_>>()?;
+            if done.is_empty() {
+                format!("fired from {address}: nothing to do on {on}")
+            } else {
+                format!("fired from {address}: {}", done.join(", "))
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// One thing a trigger's fire did, `aborted gray lane 4 on shop/prod/app.json`.
+fn trigger_done(e: &AuditEntry, done: &Value) -> Option<String> {
+    let path = format!(
+        "{}/{}/{}",
+        e.namespace.as_deref()?,
+        e.env.as_deref()?,
+        done.get("key")?.as_str()?
+    );
+    let number = |k: &str| done.get(k).and_then(Value::as_i64);
+    Some(match done.get("action")?.as_str()?.parse().ok()? {
+        AuditAction::LaneAbort => format!("aborted gray lane {} on {path}", number("lane")?),
+        AuditAction::RolloutPause => format!(
+            "paused the rollout plan of gray lane {} on {path}",
+            number("lane")?
+        ),
+        AuditAction::ReleaseRollback => format!("rolled back {path} to v{}", number("version")?),
         _ => return None,
     })
 }
@@ -1221,6 +1304,128 @@ mod tests {
                 json!({"override": 1, "overridden_by": "admin"})
             ),
             "bob reviewed override 1 on shop/prod/app.yaml by admin"
+        );
+    }
+
+    /// The sentence of a `trigger.*` entry on shop/prod (and `key`), checked searchable.
+    fn trigger_said(actor: &str, action: &str, key: Option<&str>, details: Value) -> String {
+        let mut e = entry(actor, action, key, details);
+        e.namespace = Some("shop".into());
+        e.env = Some("prod".into());
+        let sentence = audit_sentence(&e).unwrap_or_else(|| panic!("no sentence for {action}"));
+        assert_searchable(&e, &sentence);
+        sentence
+    }
+
+    #[test]
+    fn trigger_changes_read_as_sentences() {
+        let one = trigger_said;
+        assert_eq!(
+            one(
+                "alice",
+                "trigger.create",
+                KEY,
+                json!({"id": 3, "action": "abort-lanes",
+                "key": "app.yaml", "description": "", "enabled": true})
+            ),
+            "alice created trigger 3 on shop/prod/app.yaml: abort-lanes"
+        );
+        assert_eq!(
+            one(
+                "alice",
+                "trigger.create",
+                None,
+                json!({"id": 4, "action": "pause-plans",
+                "key": null, "description": "HighErrorRate", "enabled": true})
+            ),
+            "alice created trigger 4 on every config of shop/prod: pause-plans (HighErrorRate)"
+        );
+        let update = |before: Value, after: Value| {
+            one(
+                "alice",
+                "trigger.update",
+                KEY,
+                json!({"id": 3, "action": "rollback",
+                "before": before, "after": after}),
+            )
+        };
+        let state = |enabled: bool, description: &str| json!({"enabled": enabled, "description": description});
+        assert_eq!(
+            update(state(true, ""), state(false, "")),
+            "alice disabled trigger 3 on shop/prod/app.yaml"
+        );
+        assert_eq!(
+            update(state(false, ""), state(true, "pager")),
+            "alice enabled trigger 3 on shop/prod/app.yaml and changed the description"
+        );
+        assert_eq!(
+            update(state(true, ""), state(true, "pager")),
+            "alice changed the description of trigger 3 on shop/prod/app.yaml"
+        );
+        assert_eq!(
+            update(state(true, "pager"), state(true, "pager")),
+            "alice saved trigger 3 on shop/prod/app.yaml unchanged"
+        );
+        assert_eq!(
+            one(
+                "alice",
+                "trigger.rotate",
+                None,
+                json!({"id": 4, "action": "pause-plans"})
+            ),
+            "alice rotated the token of trigger 4 on every config of shop/prod"
+        );
+        assert_eq!(
+            one(
+                "alice",
+                "trigger.delete",
+                KEY,
+                json!({"id": 3, "action": "rollback",
+                "description": ""})
+            ),
+            "alice deleted trigger 3 on shop/prod/app.yaml: rollback"
+        );
+    }
+
+    #[test]
+    fn trigger_fires_read_as_sentences() {
+        let fire = |key: Option<&str>, done: Value| {
+            trigger_said(
+                "trigger:3",
+                "trigger.fire",
+                key,
+                json!({"id": 3, "action": "abort-lanes",
+                "address": "127.0.0.1", "body": "{\"status\":\"firing\"}", "done": done}),
+            )
+        };
+        assert_eq!(
+            fire(
+                KEY,
+                json!([{"key": "app.yaml", "action": "lane.abort", "lane": 4, "version": 2}])
+            ),
+            "trigger:3 fired from 127.0.0.1: aborted gray lane 4 on shop/prod/app.yaml"
+        );
+        assert_eq!(
+            fire(
+                None,
+                json!([
+                {"key": "a.json", "action": "rollout.pause", "lane": 4},
+                {"key": "b.json", "action": "rollout.pause", "lane": 5}])
+            ),
+            "trigger:3 fired from 127.0.0.1: paused the rollout plan of gray lane 4 on \
+             shop/prod/a.json, paused the rollout plan of gray lane 5 on shop/prod/b.json"
+        );
+        assert_eq!(
+            fire(
+                KEY,
+                json!([{"key": "app.yaml", "action": "release.rollback", "version": 1,
+                "previous_version": 2}])
+            ),
+            "trigger:3 fired from 127.0.0.1: rolled back shop/prod/app.yaml to v1"
+        );
+        assert_eq!(
+            fire(None, json!([])),
+            "trigger:3 fired from 127.0.0.1: nothing to do on every config of shop/prod"
         );
     }
 

@@ -49,6 +49,8 @@ pub struct Core {
     pub notifier: Arc<super::notifier::Notifier>,
     /// Bounds the "test query now" calls running at once ([`ops::probes::MAX_QUERY_TESTS`]).
     pub query_tests: tokio::sync::Semaphore,
+    /// How often each trigger URL may fire ([`ops::triggers::FireLimit`]).
+    pub trigger_fires: ops::triggers::FireLimit,
 }
 
 impl Core {
@@ -152,6 +154,7 @@ impl Core {
             scheduler,
             notifier: Arc::default(),
             query_tests: tokio::sync::Semaphore::new(ops::probes::MAX_QUERY_TESTS),
+            trigger_fires: ops::triggers::FireLimit::default(),
         };
         Ok((Arc::new(core), first_start))
     }

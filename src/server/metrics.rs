@@ -94,6 +94,8 @@ pub struct Metrics {
     /// The latest comparison of each compare guard of a running plan, by (lane, guard).
     comparisons: Mutex<BTreeMap<(i64, usize), crate::domain::compare::Comparison>>,
     rollouts_active: AtomicI64,
+    /// Trigger fires by outcome (`acted`, `nothing`, `limited`).
+    trigger_fires: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// The method label of a request: one of the standard methods, or `other`
@@ -147,6 +149,17 @@ impl Metrics {
     /// A sign-in refused because every verification slot and the queue were taken.
     pub fn password_check_refused(&self) {
         self.password_checks_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A trigger URL was called: `acted` (it shrank something), `nothing` (nothing left to
+    /// shrink) or `limited` (refused by its rate limit, 429).
+    pub fn trigger_fire(&self, outcome: &'static str) {
+        *self
+            .trigger_fires
+            .lock()
+            .expect("metrics lock")
+            .entry(outcome)
+            .or_default() += 1;
     }
 
     /// A rollout plan moved: `to` is `started`, `advanced`, `paused`, `resumed`, `completed`
@@ -311,6 +324,18 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "graycast_notification_attempts_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        family(
+            out,
+            "graycast_trigger_fires_total",
+            "counter",
+            "Trigger URL calls, by outcome (acted, nothing, limited).",
+        );
+        for (outcome, n) in self.trigger_fires.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "graycast_trigger_fires_total{{outcome=\"{outcome}\"}} {n}"
             );
         }
         family(

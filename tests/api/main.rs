@@ -36,4 +36,5 @@ mod sign_in;
 mod startup;
 mod tls;
 mod trace;
+mod triggers;
 mod watch;

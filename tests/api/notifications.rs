@@ -228,6 +228,8 @@ async fn slack_messages_carry_the_sentence_config_and_diff_unsigned() {
     app.config("shop", "prod", "s.json", "json", "{}").await;
     app.save("shop", "prod", "s.json", "{\"a\": 1}", 1).await;
     app.release("shop", "prod", "s.json", 1, "one").await;
+    // Deliveries due together are sent concurrently: one at a time keeps their order.
+    receiver.nth(1).await;
     app.release("shop", "prod", "s.json", 2, "two & <more>")
         .await;
     let got = receiver.nth(2).await;

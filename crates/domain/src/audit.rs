@@ -48,6 +48,11 @@ words! {
         FreezeDelete = "freeze.delete",
         ChannelCreate = "channel.create",
         ChannelDelete = "channel.delete",
+        TriggerCreate = "trigger.create",
+        TriggerUpdate = "trigger.update",
+        TriggerRotate = "trigger.rotate",
+        TriggerDelete = "trigger.delete",
+        TriggerFire = "trigger.fire",
     }
 }
 
@@ -117,6 +122,17 @@ impl AuditAction {
             FreezeDelete => "deleted the freeze window of",
             ChannelCreate => "created notification channel sending to in",
             ChannelDelete => "deleted notification channel",
+            TriggerCreate => "created trigger on every config of",
+            TriggerUpdate => {
+                "enabled disabled trigger on every config of and changed the description saved \
+                 unchanged"
+            }
+            TriggerRotate => "rotated the token of trigger on every config",
+            TriggerDelete => "deleted trigger on every config of",
+            TriggerFire => {
+                "fired from nothing to do on every config of aborted gray lane paused the rollout \
+                 plan rolled back to"
+            }
         }
     }
 }

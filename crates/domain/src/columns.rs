@@ -6,7 +6,7 @@ use crate::audit::AuditAction;
 use crate::format::ConfigFormat;
 use crate::model::{
     ChangeAction, ChangeStatus, DeliveryStatus, LaneStatus, Percentage, ReleaseKind, Role,
-    Timestamp,
+    Timestamp, TriggerAction,
 };
 use crate::notify::ChannelFormat;
 use crate::plan::decide::{PlanAction, PlanState};
@@ -61,6 +61,7 @@ text_column!(ChangeStatus);
 text_column!(ChangeAction);
 text_column!(ChannelFormat);
 text_column!(DeliveryStatus);
+text_column!(TriggerAction);
 
 /// Times are stored as RFC 3339 text with milliseconds (see [`Timestamp`]).
 impl Type<Any> for Timestamp {

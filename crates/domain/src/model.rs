@@ -11,9 +11,11 @@ use crate::words::words;
 mod governance;
 mod notifications;
 mod plans;
+mod triggers;
 pub use governance::*;
 pub use notifications::*;
 pub use plans::*;
+pub use triggers::*;
 
 /// Response header of a watch stream: the server's heartbeat interval in
 /// seconds, so a client can tell a quiet stream from a dead one.

@@ -55,7 +55,8 @@ pub fn notifiable(action: AuditAction) -> bool {
             | ChangeExpire
             | ChangeOverride
             | OverrideReview
-    ) || action.as_str().starts_with("trigger.fire")
+            | TriggerFire
+    )
 }
 
 /// What an event filter's pattern may be, in words for an error.

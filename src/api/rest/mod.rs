@@ -16,6 +16,7 @@ pub mod probes;
 pub mod resolve;
 pub mod templates;
 pub mod tokens;
+pub mod triggers;
 pub mod users;
 
 use crate::server::AppState;
@@ -44,5 +45,6 @@ pub fn router() -> Router<AppState> {
         .merge(templates::router())
         .merge(probes::router())
         .merge(channels::router())
+        .merge(triggers::router())
         .fallback(|| async { Error::not_found("No such API route; see docs/api.md.") })
 }

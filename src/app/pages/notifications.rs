@@ -195,7 +195,12 @@ pub fn DeliveriesPage() -> impl IntoView {
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(0)
     };
-    let before = move || query.read().get("before").and_then(|v| v.parse::<i64>().ok());
+    let before = move || {
+        query
+            .read()
+            .get("before")
+            .and_then(|v| v.parse::<i64>().ok())
+    };
     let page = Resource::new(
         move || (id(), before(), test.version().get(), refresh.get()),
         |(id, before, _, _)| load_deliveries(id, before),

@@ -15,7 +15,7 @@ pub use browser::{same_origin, security_headers, CONTENT_SECURITY_POLICY, SECURI
 pub use client::{identify_client, Client};
 pub use login::{source_text, Attempt, LoginLimits, LoginThrottle};
 pub use passwords::{hash_password, random_password, PasswordChecks};
-pub use tokens::{new_token_secret, token_hash, TokenUse, TOKEN_PREFIX_LEN};
+pub use tokens::{new_token_secret, new_trigger_secret, token_hash, TokenUse, TOKEN_PREFIX_LEN};
 
 /// Session key holding the signed-in user's id.
 pub const SESSION_USER_ID: &str = "user_id";

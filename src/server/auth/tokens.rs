@@ -11,6 +11,15 @@ pub fn new_token_secret() -> String {
     format!("gc_{}", random_string(40))
 }
 
+/// A new trigger token: `gct_` and 32 random bytes in hex (256 bits; URL-safe as it is, and
+/// told apart from an API token by its prefix).
+pub fn new_trigger_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("gct_{}", hex::encode(bytes))
+}
+
 /// Tokens are long random strings, so one SHA-256 is enough to store them safely.
 pub fn token_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -72,5 +81,8 @@ mod tests {
         assert!(a.starts_with("gc_") && a.len() == 43);
         assert_eq!(token_hash(&a).len(), 64);
         assert_ne!(token_hash(&a), token_hash(&b));
+        let t = new_trigger_secret();
+        assert!(t.starts_with("gct_") && t.len() == 68, "{t}");
+        assert_ne!(t, new_trigger_secret());
     }
 }

@@ -350,7 +350,10 @@ mod tests {
     fn words_on_screen_also_match_their_actions() {
         assert_eq!(
             fts_query("rolled v9").as_deref(),
-            Some(r#"("rolled" OR action : "release.rollback") AND ("v9"* OR "9"*)"#)
+            // A trigger's fire says "rolled back" too.
+            Some(
+                r#"("rolled" OR action : "release.rollback" OR action : "trigger.fire") AND ("v9"* OR "9"*)"#
+            )
         );
     }
 }

@@ -21,6 +21,7 @@ pub mod plans;
 pub mod releases;
 pub mod templates;
 pub mod tokens;
+pub mod triggers;
 pub mod user_sessions;
 pub mod users;
 pub mod watch;

@@ -94,3 +94,20 @@ pub async fn list(db: impl super::Executor<'_>, config_id: i64) -> Result<Vec<Re
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
+
+/// The newest event that set a config's stable release (a release, a rollback or a promotion).
+pub async fn last_stable(
+    db: impl super::Executor<'_>,
+    config_id: i64,
+) -> Result<Option<ReleaseEvent>> {
+    let row: Option<ReleaseEventRow> = sqlx::query_as(&format!(
+        "{SELECT} WHERE r.config_id = $1 AND r.kind IN ($2, $3, $4) ORDER BY r.id DESC LIMIT 1"
+    ))
+    .bind(config_id)
+    .bind(ReleaseKind::Stable)
+    .bind(ReleaseKind::Rollback)
+    .bind(ReleaseKind::LanePromote)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Into::into))
+}

@@ -461,15 +461,21 @@ async fn close(
     let at = state.clock.now();
     let (event, ended) = close_lane_in(&mut tx, at, actor, &config, id, &message, how).await?;
     tx.commit().await?;
-    state.hub.publish(&event);
-    if ended {
+    closed(state, &event, ended, how);
+    Ok(Outcome::Done(event))
+}
+
+/// After [`close_lane_in`] was committed: the event to the hub, and a plan that ended counted
+/// and its scheduler woken.
+pub fn closed(state: &Core, event: &ReleaseEvent, plan_ended: bool, how: Close) {
+    state.hub.publish(event);
+    if plan_ended {
         state.metrics.rollout_transition(match how {
             Close::Promote => "completed",
             Close::Abort => "aborted",
         });
         state.scheduler.wake();
     }
-    Ok(Outcome::Done(event))
 }
 
 /// Promotes or aborts an active lane inside `tx`, ending its plan; returns the event and

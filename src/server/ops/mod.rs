@@ -26,6 +26,7 @@ pub mod rollout;
 pub mod setup;
 pub mod templates;
 pub mod tokens;
+pub mod triggers;
 pub mod users;
 
 use crate::{Error, Result};

@@ -456,6 +456,47 @@ fn routes() -> Vec<Route> {
             },
             expected: LANE_ACTION,
         },
+        // Trigger URLs (issue 29): triggers 1 to 8 are made before the matrix runs, one per
+        // caller (`i + 1`).
+        Route {
+            name: "GET triggers",
+            method: Method::GET,
+            path: |_| "/api/v1/triggers?namespace=shop&env=prod".into(),
+            body: |_| None,
+            expected: READ,
+        },
+        Route {
+            name: "POST triggers",
+            method: Method::POST,
+            path: |_| "/api/v1/triggers".into(),
+            body: |_| {
+                Some(
+                    json!({ "namespace": "shop", "env": "prod", "key": "app.txt", "action": "abort-lanes" }),
+                )
+            },
+            expected: [401, 403, 403, 403, 201, 201, 403, 403],
+        },
+        Route {
+            name: "PATCH triggers/{id}",
+            method: Method::PATCH,
+            path: |i| format!("/api/v1/triggers/{}", i + 1),
+            body: |_| Some(json!({ "enabled": false })),
+            expected: LANE_ACTION,
+        },
+        Route {
+            name: "POST triggers/{id}/rotate",
+            method: Method::POST,
+            path: |i| format!("/api/v1/triggers/{}/rotate", i + 1),
+            body: |_| None,
+            expected: LANE_ACTION,
+        },
+        Route {
+            name: "DELETE triggers/{id}",
+            method: Method::DELETE,
+            path: |i| format!("/api/v1/triggers/{}", i + 1),
+            body: |_| None,
+            expected: [401, 403, 403, 403, 204, 204, 403, 403],
+        },
         // Last: it deletes the caller's own config the rows above changed.
         Route {
             name: "DELETE config",
@@ -562,6 +603,20 @@ async fn every_route_answers_each_caller_exactly() {
         (StatusCode::CREATED, &json!(1)),
         "{body}"
     );
+    for i in 0..CALLERS.len() {
+        let (status, body) = app
+            .post_json(
+                "/api/v1/triggers",
+                json!({ "namespace": "shop", "env": "prod", "key": "app.txt",
+                        "action": "abort-lanes" }),
+            )
+            .await;
+        assert_eq!(
+            (status, &body["id"]),
+            (StatusCode::CREATED, &json!(i + 1)),
+            "{body}"
+        );
+    }
     let callers = callers(&app).await;
 
     let mut wrong = Vec::new();
@@ -666,6 +721,36 @@ async fn limited_callers_work_inside_their_limits() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
+    // A trigger of its environment, listed to it; another environment's list is refused.
+    let r = send(
+        &app,
+        staging,
+        Method::POST,
+        "/api/v1/triggers",
+        Some(json!({ "namespace": "shop", "env": "staging", "action": "abort-lanes" })),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let trigger: Value = r.json().await.unwrap();
+    let r = send(
+        &app,
+        staging,
+        Method::GET,
+        "/api/v1/triggers?namespace=shop&env=staging",
+        None,
+    )
+    .await;
+    let listed: Value = r.json().await.unwrap();
+    assert_eq!(listed["triggers"][0]["id"], trigger["id"]);
+    let r = send(
+        &app,
+        staging,
+        Method::GET,
+        "/api/v1/triggers?namespace=shop&env=prod",
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = send(
         &app,
         staging,

@@ -31,7 +31,7 @@ pub const SCHEDULER: &str = "graycast";
 
 mod moves;
 use moves::Moved;
-pub use moves::{carry_out, end_orphan, Move};
+pub use moves::{carry_out, carry_out_in, end_orphan, Carried, Move};
 
 /// The caller the scheduler acts as.
 pub fn scheduler() -> Actor {
@@ -548,7 +548,7 @@ pub async fn attach_in(
 }
 
 /// `paused by alice`, or `paused by alice: the error rate` with the person's message.
-fn done_by(what: &str, actor: &Actor, message: &str) -> String {
+pub fn done_by(what: &str, actor: &Actor, message: &str) -> String {
     if message.is_empty() {
         format!("{what} by {}", actor.name)
     } else {

@@ -30,7 +30,44 @@ pub async fn carry_out(
     }
     let mut tx = db::begin_write(&state.db).await?;
     let config = find(&mut tx, path).await?;
-    let row = plan_row(&mut *tx, path, lane_id).await?;
+    let carried = carry_out_in(&mut tx, state.clock.now(), actor, &config, lane_id, &m).await?;
+    tx.commit().await?;
+    carried.announce(state, path, lane_id);
+    Ok(carried.event)
+}
+
+/// A move carried out inside a transaction, to be [announced](Carried::announce) after its
+/// commit.
+pub struct Carried {
+    pub action: PlanAction,
+    pub reason: String,
+    /// The release event of the lane change, if the lane changed.
+    pub event: Option<ReleaseEvent>,
+}
+
+impl Carried {
+    /// After the commit: the release event to the hub, and the move [`moved`].
+    pub fn announce(&self, state: &Core, path: &ConfigPath, lane_id: i64) {
+        if let Some(event) = &self.event {
+            state.hub.publish(event);
+        }
+        moved(state, path, lane_id, self.action);
+        tracing::info!(lane = lane_id, action = self.action.as_str(), reason = %self.reason, "rollout plan moved");
+    }
+}
+
+/// [`carry_out`]'s work inside `tx` (a `Wait` is the caller's to skip): the lane change and
+/// the move as [`record`]ed, or 409 when the plan is no longer where the move was decided.
+pub async fn carry_out_in(
+    tx: &mut db::Tx<'_>,
+    at: Timestamp,
+    actor: &Actor,
+    config: &db::configs::StoredConfig,
+    lane_id: i64,
+    m: &Move<'_>,
+) -> Result<Carried> {
+    let path = config.config.path();
+    let row = plan_row(&mut **tx, &path, lane_id).await?;
     let plan = load(&row)?;
     if row.step as usize != m.step || !m.allowed.contains(&row.state) {
         return Err(Error::conflict(format!(
@@ -40,14 +77,13 @@ pub async fn carry_out(
             m.step + 1
         )));
     }
-    let at = state.clock.now();
-    let done = change_lane(&mut tx, at, actor, &config, &row, &plan, &m).await?;
+    let done = change_lane(tx, at, actor, config, &row, &plan, m).await?;
     let release_event = done.event.as_ref().map(|e| e.id);
     record(
-        &mut tx,
+        tx,
         at,
         actor,
-        path,
+        &path,
         Moved {
             row: &row,
             action: done.action,
@@ -67,13 +103,11 @@ pub async fn carry_out(
         },
     )
     .await?;
-    tx.commit().await?;
-    if let Some(event) = &done.event {
-        state.hub.publish(event);
-    }
-    moved(state, path, lane_id, done.action);
-    tracing::info!(lane = lane_id, action = done.action.as_str(), reason = %done.reason, "rollout plan moved");
-    Ok(done.event)
+    Ok(Carried {
+        action: done.action,
+        reason: done.reason,
+        event: done.event,
+    })
 }
 
 /// What a move did to the lane, and where it leaves the plan.
