@@ -44,7 +44,7 @@ test("a compare guard is added, filled in, seen in the JSON view and tested now 
     const query = card.locator("input[name=guard-query]");
     await query.fill("sum by (instance) (rate(errors_total[5m]))");
     await expect(query).toHaveAttribute("aria-invalid", "true");
-    await expect(card.locator("label", { has: query }).locator(".field-error")).toContainText("{{instances}}");
+    await expect(card.locator("label:has(input[name=guard-query]) .field-error")).toContainText("{{instances}}");
     await query.fill('sum by (instance) (rate(errors_total{instance=~"{{instances}}"}[5m]))');
     await expect(query).toHaveAttribute("aria-invalid", "false");
     await card.locator("input[name=guard-metric]").fill("error rate");
