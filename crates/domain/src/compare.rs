@@ -491,7 +491,7 @@ fn instances(n: usize) -> String {
 /// `value` with `digits` significant digits and no trailing zeros: 0.0312 → "0.0312",
 /// 0.0100 → "0.01", 3.14159 → "3.14", 1234.6 → "1235". Very large or small magnitudes use
 /// exponent notation ("1.23e-7").
-fn significant(value: f64, digits: usize) -> String {
+pub fn significant(value: f64, digits: usize) -> String {
     if value == 0.0 || !value.is_finite() {
         return if value == 0.0 {
             "0".to_owned()

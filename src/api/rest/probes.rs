@@ -1,7 +1,7 @@
 //! `/rollout-probe`: trying a guard's probe now, as the plan editor's "test query now" does.
 
 use crate::api::extract::Json;
-use crate::domain::plan::probe::QueryTestRequest;
+use crate::domain::plan::probe::{CompareTestRequest, QueryTestRequest};
 use crate::server::auth::Actor;
 use crate::server::{ops, AppState};
 use crate::Result;
@@ -11,7 +11,9 @@ use axum::routing::post;
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/rollout-probe/prometheus", post(probe_prometheus))
+    Router::new()
+        .route("/rollout-probe/prometheus", post(probe_prometheus))
+        .route("/rollout-probe/compare", post(probe_compare))
 }
 
 /// "Test query now" for a Prometheus guard: `{value?, samples, series?, error?}`.
@@ -23,4 +25,13 @@ async fn probe_prometheus(
     Ok(Json(
         ops::probes::test_prometheus(&state, &actor, body).await?,
     ))
+}
+
+/// "Test the query now" for a compare guard: `{lane, stable, comparison?, sentence}`.
+async fn probe_compare(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<CompareTestRequest>,
+) -> Result<impl IntoResponse> {
+    Ok(Json(ops::probes::test_compare(&state, &actor, body).await?))
 }

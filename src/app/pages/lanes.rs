@@ -795,6 +795,7 @@ fn NewLaneForm(state: LanePanelState, versions: StoredValue<Vec<VersionSummary>>
                     <StickinessField form />
                 </div>
                 <PlanEditor draft=plan eligible refused=action_error(create)
+                    lane=Signal::derive(move || draft.get().filter(|_| parsed.with(|p| p.is_ok())))
                     stickiness=Signal::derive(move || form.stickiness_key()) />
                 <Show when=move || !plan.active()>
                     <WeightControl weight=weight.into() label="Weight".to_string() reach />

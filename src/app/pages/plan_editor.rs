@@ -9,11 +9,13 @@
 use crate::api::configs::preview_lane;
 use crate::api::plan_fns::plan_templates;
 use crate::app::pages::plan_rows::{
-    check, field_words, guard_words, lane_warnings, step_reach, word, Reach, Row,
+    check, field_words, guard_defaults, guard_fields, guard_json, guard_words, lane_warnings,
+    step_reach, word, Reach, Row,
 };
 use crate::app::pages::shared::{format_pct, Keys};
+use crate::domain::compare::Verdict;
 use crate::domain::plan::decide::human_secs;
-use crate::domain::plan::{Guard, Plan, PlanError};
+use crate::domain::plan::{parse_plan, Guard, Plan, PlanError};
 use crate::model::{ConfigPath, NewLane, PlanTemplates};
 use crate::Error;
 use leptos::prelude::*;
@@ -208,60 +210,8 @@ impl PlanDraft {
     }
 
     fn guard_row(&self, guard: &Guard) -> Row {
-        let num = |x: f64| x.to_string();
-        let opt = |x: Option<f64>| x.map(num).unwrap_or_default();
-        match guard {
-            Guard::Reports(g) => self.row(
-                "reports",
-                &[
-                    ("max_failed", g.max_failed.to_string()),
-                    ("max_failed_ratio", num(g.max_failed_ratio)),
-                    ("min_applied_ratio", num(g.min_applied_ratio)),
-                    ("min_instances", g.min_instances.to_string()),
-                ],
-            ),
-            Guard::Prometheus(g) => self.row(
-                "prometheus",
-                &[
-                    ("url", g.url.clone()),
-                    ("query", g.query.clone()),
-                    ("min", opt(g.min)),
-                    ("max", opt(g.max)),
-                    ("interval_secs", g.interval_secs.to_string()),
-                    ("failures", g.failures.to_string()),
-                    ("no_data", word(&g.no_data)),
-                ],
-            ),
-            Guard::Webhook(g) => self.row(
-                "webhook",
-                &[
-                    ("url", g.url.clone()),
-                    ("interval_secs", g.interval_secs.to_string()),
-                    ("failures", g.failures.to_string()),
-                    ("timeout_secs", g.timeout_secs.to_string()),
-                    ("quote_body", g.quote_body.to_string()),
-                ],
-            ),
-            Guard::Compare(g) => self.row(
-                "compare",
-                &[
-                    ("url", g.url.clone()),
-                    ("query", g.query.clone()),
-                    ("direction", word(&g.direction)),
-                    ("max_ratio", num(g.max_ratio)),
-                    ("max_delta", opt(g.max_delta)),
-                    (
-                        "min_instances_per_side",
-                        g.min_instances_per_side.to_string(),
-                    ),
-                    ("interval_secs", g.interval_secs.to_string()),
-                    ("failures", g.failures.to_string()),
-                    ("confidence", num(g.confidence)),
-                    ("label", g.label.clone()),
-                    ("metric", g.metric.clone()),
-                ],
-            ),
-        }
+        let (kind, fields) = guard_fields(guard);
+        self.row(kind, &fields)
     }
 
     /// A step after the last, at twice its percentage (10 % for the first).
@@ -282,7 +232,8 @@ impl PlanDraft {
         self.steps.update(|s| s.push(row));
     }
 
-    /// A guard of `kind` (`reports`, `prometheus` or `webhook`) with its defaults filled in.
+    /// A guard of `kind` (`reports`, `prometheus`, `webhook` or `compare`) with its defaults
+    /// filled in.
     fn add_guard(&self, kind: &'static str) {
         self.edited();
         let row = self.row(kind, &guard_defaults(kind));
@@ -306,34 +257,6 @@ impl PlanDraft {
                 .map(|e| e.message.clone()),
             _ => None,
         })
-    }
-}
-
-/// The fields of a new guard card of `kind`, as first shown.
-fn guard_defaults(kind: &str) -> Vec<(&'static str, String)> {
-    match kind {
-        "reports" => vec![
-            ("max_failed", "0".into()),
-            ("max_failed_ratio", "0".into()),
-            ("min_applied_ratio", "1".into()),
-            ("min_instances", "1".into()),
-        ],
-        "prometheus" => vec![
-            ("url", String::new()),
-            ("query", String::new()),
-            ("min", String::new()),
-            ("max", String::new()),
-            ("interval_secs", "30".into()),
-            ("failures", "2".into()),
-            ("no_data", "wait".into()),
-        ],
-        _ => vec![
-            ("url", String::new()),
-            ("interval_secs", "30".into()),
-            ("failures", "2".into()),
-            ("timeout_secs", "5".into()),
-            ("quote_body", "false".into()),
-        ],
     }
 }
 
@@ -393,6 +316,9 @@ pub fn PlanEditor(
     /// The server's refusal of the last start, if any: one about the guards shows beside them.
     #[prop(into)]
     refused: Signal<Option<Error>>,
+    /// The lane being drafted (while its rule is complete): a compare guard's test compares it.
+    #[prop(into)]
+    lane: Signal<Option<NewLane>>,
 ) -> impl IntoView {
     let PlanDraft { steps, guards, .. } = draft;
     let warnings = move || {
@@ -422,19 +348,21 @@ pub fn PlanEditor(
                 <p class="hint">"Every step waits for all guards to pass; a failing guard acts at once, also during a hold."</p>
                 <div class="guard-cards">
                     <For each=move || guards.get() key=|r| r.key let:row>
-                        <GuardCard draft key=row.key kind=row.kind />
+                        <GuardCard draft key=row.key kind=row.kind lane />
                     </For>
                 </div>
                 <div class="actions">
                     <button type="button" class="btn small" on:click=move |_| draft.add_guard("reports")>"+ Reports guard"</button>
                     <button type="button" class="btn small" on:click=move |_| draft.add_guard("prometheus")>"+ Prometheus guard"</button>
                     <button type="button" class="btn small" on:click=move |_| draft.add_guard("webhook")>"+ Webhook guard"</button>
+                    <button type="button" class="btn small" on:click=move |_| draft.add_guard("compare")>"+ Compare guard"</button>
                 </div>
                 <div data-testid="guards-error">
                     {move || draft.error_at("plan.guards").map(|e| view! { <p class="field-error">{format!("✕ {e}")}</p> })}
                     {move || guards_refused().map(|e| view! { <p class="field-error" role="alert">{format!("✕ The server refused the plan: {}", e.message)}</p> })}
                 </div>
                 <Policies draft />
+                <PlanJson draft />
                 <div class="plan-errors" role="status" data-testid="plan-errors">
                     {move || match draft.checked.get() {
                         Some(Err(errors)) => errors.into_iter().map(|e| view! {
@@ -581,35 +509,65 @@ fn StepRow(draft: PlanDraft, key: u32, eligible: RwSignal<Option<Reach>>) -> imp
 }
 
 #[component]
-fn GuardCard(draft: PlanDraft, key: u32, kind: &'static str) -> impl IntoView {
+fn GuardCard(
+    draft: PlanDraft,
+    key: u32,
+    kind: &'static str,
+    lane: Signal<Option<NewLane>>,
+) -> impl IntoView {
     let guards = draft.guards;
     let index = move || guards.with(|g| g.iter().position(|r| r.key == key).unwrap_or(0));
     let row = move || guards.with(|g| g.iter().find(|r| r.key == key).cloned());
+    let value = move |name: &'static str| {
+        row()
+            .and_then(|r| r.fields.get(name).cloned())
+            .unwrap_or_default()
+    };
+    let set = move |name: &'static str, text: String| {
+        draft.edited();
+        guards.update(|g| {
+            if let Some(r) = g.iter_mut().find(|r| r.key == key) {
+                r.fields.insert(name, text);
+            }
+        });
+    };
+    let path = move |name: &'static str| format!("plan.guards[{}].{name}", index());
+    let error = move |name: &'static str| {
+        move || {
+            draft
+                .error_at(&path(name))
+                .map(|e| view! { <span class="field-error">{e}</span> })
+        }
+    };
     let field = move |name: &'static str, label: &'static str, placeholder: &'static str| {
-        let value = move || {
-            row()
-                .and_then(|r| r.fields.get(name).cloned())
-                .unwrap_or_default()
-        };
-        let path = move || format!("plan.guards[{}].{name}", index());
         view! {
             <label class="plan-field">
                 {label}
                 <input name=format!("guard-{name}") placeholder=placeholder autocomplete="off" spellcheck="false"
-                    aria-invalid=move || draft.error_at(&path()).is_some().to_string()
-                    prop:value=value
-                    on:input=move |ev| {
-                        draft.edited();
-                        let text = event_target_value(&ev);
-                        guards.update(|g| if let Some(r) = g.iter_mut().find(|r| r.key == key) { r.fields.insert(name, text); });
-                    } />
-                {move || draft.error_at(&path()).map(|e| view! { <span class="field-error">{e}</span> })}
+                    aria-invalid=move || draft.error_at(&path(name)).is_some().to_string()
+                    prop:value=move || value(name)
+                    on:input=move |ev| set(name, event_target_value(&ev)) />
+                {error(name)}
+            </label>
+        }
+    };
+    let choice = move |name: &'static str, label: &'static str, words: &'static [&'static str]| {
+        view! {
+            <label class="plan-field">
+                {label}
+                <select name=format!("guard-{name}") on:change=move |ev| set(name, event_target_value(&ev))>
+                    {words.iter().copied().map(|w| view! {
+                        <option value=w selected=move || value(name) == w>{w}</option>
+                    }).collect_view()}
+                </select>
+                {error(name)}
             </label>
         }
     };
     let title = match kind {
         "reports" => "Reports guard: the lane's instances applied it",
         "prometheus" => "Prometheus guard: a query stays within bounds",
+        "compare" => "Compare guard: the lane is not worse than stable",
         _ => "Webhook guard: your endpoint says go",
     };
     let fields = match kind {
@@ -627,19 +585,23 @@ fn GuardCard(draft: PlanDraft, key: u32, kind: &'static str) -> impl IntoView {
             {field("max", "Max", "")}
             {field("interval_secs", "Every (s)", "30")}
             {field("failures", "Failures in a row", "2")}
-            <label class="plan-field">
-                "Empty result"
-                <select name="guard-no_data" on:change=move |ev| {
-                    draft.edited();
-                    let text = event_target_value(&ev);
-                    guards.update(|g| if let Some(r) = g.iter_mut().find(|r| r.key == key) { r.fields.insert("no_data", text); });
-                }>
-                    {["wait", "pass", "fail"].into_iter().map(|w| view! {
-                        <option value=w selected=move || row().and_then(|r| r.fields.get("no_data").cloned()).as_deref() == Some(w)>{w}</option>
-                    }).collect_view()}
-                </select>
-            </label>
+            {choice("no_data", "Empty result", &["wait", "pass", "fail"])}
             <TestQuery draft key />
+        }
+        .into_any(),
+        "compare" => view! {
+            {field("url", "Prometheus URL", "http://prometheus:9090")}
+            {field("query", "PromQL query, one sample per instance ({{instances}} selects a population)", "sum by (instance) (rate(errors_total{instance=~\"{{instances}}\"}[5m]))")}
+            {field("label", "Label naming the instance", "instance")}
+            {field("metric", "Metric name (in the sentence)", "error rate")}
+            {choice("direction", "Better is", &["lower_is_better", "higher_is_better"])}
+            {field("max_ratio", "Most times worse (ratio, ≥ 1)", "1.2")}
+            {field("max_delta", "Most worse by (metric's unit)", "")}
+            {field("min_instances_per_side", "Least instances per side", "3")}
+            {field("confidence", "Confidence (0.5 to below 1)", "0.95")}
+            {field("interval_secs", "Every (s)", "30")}
+            {field("failures", "Failures in a row", "2")}
+            <CompareQuery draft key lane />
         }
         .into_any(),
         _ => view! {
@@ -649,12 +611,8 @@ fn GuardCard(draft: PlanDraft, key: u32, kind: &'static str) -> impl IntoView {
             {field("timeout_secs", "Timeout (s)", "5")}
             <label class="radio">
                 <input type="checkbox" name="guard-quote_body"
-                    prop:checked=move || row().and_then(|r| r.fields.get("quote_body").cloned()).as_deref() == Some("true")
-                    on:change=move |ev| {
-                        draft.edited();
-                        let on = event_target_checked(&ev).to_string();
-                        guards.update(|g| if let Some(r) = g.iter_mut().find(|r| r.key == key) { r.fields.insert("quote_body", on); });
-                    } />
+                    prop:checked=move || value("quote_body") == "true"
+                    on:change=move |ev| set("quote_body", event_target_checked(&ev).to_string()) />
                 "Quote a failing answer's first line in the reason"
             </label>
         }
@@ -755,6 +713,198 @@ fn TestQuery(draft: PlanDraft, key: u32) -> impl IntoView {
                 on:click=ask>"Test query now"</button>
             <span class="muted" data-testid="query-test">{move || shown().unwrap_or_else(|| "Shows the query's value now, as the guard would read it.".into())}</span>
         </div>
+    }
+}
+
+/// "Test the query now" for a compare guard: both populations' queries as the guard would run
+/// them for the lane being drafted, their samples side by side and the guard's sentence.
+#[component]
+fn CompareQuery(draft: PlanDraft, key: u32, lane: Signal<Option<NewLane>>) -> impl IntoView {
+    use crate::api::probes::test_compare_query;
+    use crate::domain::plan::probe::{CompareTest, CompareTestRequest};
+    // Reference-counted: this view is rebuilt with the page (see lanes.rs ActiveLane).
+    let answer = ArcRwSignal::new(None::<Result<CompareTest, Error>>);
+    let asking = ArcRwSignal::new(false);
+    let row = move || {
+        draft
+            .guards
+            .with(|g| g.iter().find(|r| r.key == key).cloned())
+    };
+    let missing = move || {
+        let filled = |name: &str| {
+            row().is_some_and(|r| r.fields.get(name).is_some_and(|v| !v.trim().is_empty()))
+        };
+        if !filled("url") {
+            Some("Type the Prometheus URL first")
+        } else if !filled("query") {
+            Some("Type the query first")
+        } else if lane.with(Option::is_none) {
+            Some("Choose the lane's version and a valid rule first")
+        } else {
+            None
+        }
+    };
+    let ask = {
+        let (answer, asking) = (answer.clone(), asking.clone());
+        move |_| {
+            let Some(guard) = row().map(|r| guard_json(&r)) else {
+                return;
+            };
+            let guard = match guard {
+                Ok(guard) => guard,
+                Err(bad) => {
+                    let said = bad.into_iter().map(|(name, why)| format!("{name}: {why}"));
+                    let error = Error::invalid("guard", said.collect::<Vec<_>>().join("; "));
+                    answer.set(Some(Err(error)));
+                    return;
+                }
+            };
+            let keys = draft.keys;
+            let request = CompareTestRequest {
+                namespace: keys.ns.get_untracked(),
+                env: keys.env.get_untracked(),
+                key: keys.key.get_untracked(),
+                guard,
+                lane: None,
+                draft: lane.get_untracked(),
+            };
+            let (answer, asking) = (answer.clone(), asking.clone());
+            asking.set(true);
+            leptos::task::spawn_local(async move {
+                let result = test_compare_query(request).await;
+                answer.try_set(Some(result));
+                asking.try_set(false);
+            });
+        }
+    };
+    let disabled = {
+        let asking = asking.clone();
+        move || missing().is_some() || asking.get()
+    };
+    let shown = move || {
+        match answer.get() {
+        None => view! { <p class="muted">"Runs the query for the lane's instances and for stable's, as the guard would now."</p> }.into_any(),
+        Some(Err(e)) => view! { <p class="error">{format!("✕ {}", e.message)}</p> }.into_any(),
+        Some(Ok(t)) => {
+            let mark = match t.comparison.as_ref().map(|c| c.verdict) {
+                Some(Verdict::Passing) => "✓",
+                Some(Verdict::Failing) => "✕",
+                _ => "…",
+            };
+            view! {
+                <p data-testid="compare-sentence">{format!("{mark} {}", t.sentence)}</p>
+                <div class="populations">
+                    <Population title="Lane" side=t.lane />
+                    <Population title="Stable" side=t.stable />
+                </div>
+            }
+            .into_any()
+        }
+    }
+    };
+    view! {
+        <div class="test-query compare-test" aria-live="polite" data-testid="compare-test">
+            <button type="button" class="btn small" disabled=disabled
+                title=move || missing().unwrap_or_default() aria-description=move || missing().unwrap_or_default()
+                on:click=ask>"Test the query now"</button>
+            {shown}
+        </div>
+    }
+}
+
+/// One population of a compare test: its samples by client id, the instances without one, and
+/// its query's error.
+#[component]
+fn Population(
+    title: &'static str,
+    side: crate::domain::plan::probe::PopulationTest,
+) -> impl IntoView {
+    let more = |n: usize, what: &str| (n > 0).then(|| format!("and {n} more {what}"));
+    let caption = format!("{title}: {} instances", side.instances);
+    let rows = side
+        .samples
+        .iter()
+        .map(|s| view! { <tr><td>{s.client_id.clone()}</td><td>{s.value.to_string()}</td></tr> })
+        .collect_view();
+    let without = (!side.without_sample.is_empty()).then(|| {
+        let mut text = format!("Without a sample: {}", side.without_sample.join(", "));
+        if let Some(more) = more(side.more_without_sample, "") {
+            text.push_str(&format!(" {}", more.trim_end()));
+        }
+        view! { <p class="muted">{text}</p> }
+    });
+    view! {
+        <div class="population" data-testid=format!("population-{}", title.to_lowercase())>
+            <table class="grid">
+                <caption>{caption}</caption>
+                <thead><tr><th scope="col">"Instance"</th><th scope="col">"Value"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+            {more(side.more_samples, "samples").map(|m| view! { <p class="muted">{m}</p> })}
+            {without}
+            {side.error.map(|e| view! { <p class="error">{format!("✕ {e}")}</p> })}
+        </div>
+    }
+}
+
+/// The plan as JSON, as the lane request sends it (defaults filled in): edit or paste a plan
+/// and apply it, and the steps and guards above become it.
+#[component]
+fn PlanJson(draft: PlanDraft) -> impl IntoView {
+    // What the user typed, until applied; `None`: the rows' plan is shown.
+    let typed = ArcRwSignal::new(None::<String>);
+    let refused = ArcRwSignal::new(None::<String>);
+    let current = move || match draft.checked.get() {
+        Some(Ok(plan)) => serde_json::to_string_pretty(&plan).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let text = {
+        let typed = typed.clone();
+        move || typed.get().unwrap_or_else(current)
+    };
+    let on_input = {
+        let typed = typed.clone();
+        move |ev| typed.set(Some(event_target_value(&ev)))
+    };
+    let apply = {
+        let (typed, refused) = (typed.clone(), refused.clone());
+        move |_| {
+            let Some(text) = typed.get_untracked() else {
+                return;
+            };
+            let parsed = serde_json::from_str::<Value>(&text)
+                .map_err(|e| format!("not JSON: {e}"))
+                .and_then(|v| {
+                    parse_plan(&v, "plan")
+                        .map_err(|e| format!("{}: {}", field_words(&e.field), e.message))
+                });
+            match parsed {
+                Ok(plan) => {
+                    draft.edited();
+                    draft.fill(&plan);
+                    typed.set(None);
+                    refused.set(None);
+                }
+                Err(why) => refused.set(Some(why)),
+            }
+        }
+    };
+    let unapplied = {
+        let typed = typed.clone();
+        move || typed.with(Option::is_none)
+    };
+    view! {
+        <details class="plan-json-view">
+            <summary>"Plan as JSON"</summary>
+            <label class="plan-field">
+                "The plan the lane starts with (edit it and apply, or paste one)"
+                <textarea name="plan-json" rows="12" spellcheck="false" class="plan-json"
+                    placeholder="The rows above do not make a valid plan yet"
+                    prop:value=text on:input=on_input></textarea>
+            </label>
+            <button type="button" class="btn small" disabled=unapplied on:click=apply>"Apply JSON"</button>
+            {move || refused.get().map(|why| view! { <p class="field-error" role="alert">{format!("✕ {why}")}</p> })}
+        </details>
     }
 }
 

@@ -4,11 +4,12 @@
 
 use crate::app::pages::shared::format_pct;
 use crate::domain::plan::decide::human_secs;
-use crate::domain::plan::{check_evidence, parse_plan, Plan, PlanError, MAX_HOLD_SECS};
+use crate::domain::plan::{check_evidence, parse_plan, Guard, Plan, PlanError, MAX_HOLD_SECS};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// A step row or guard card as typed: `kind` is `step`, `reports`, `prometheus` or `webhook`.
+/// A step row or guard card as typed: `kind` is `step`, `reports`, `prometheus`, `webhook` or
+/// `compare`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub key: u32,
@@ -132,31 +133,12 @@ pub fn check(steps: &[Row], guards: &[Row], words: [String; 3]) -> Result<Plan, 
         .iter()
         .enumerate()
         .map(|(i, row)| {
-            let mut guard = Map::new();
-            guard.insert("kind".into(), json!(row.kind));
-            for (name, text) in &row.fields {
-                let text = text.trim();
-                if text.is_empty() {
-                    continue;
+            guard_json(row).unwrap_or_else(|bad| {
+                for (name, message) in bad {
+                    refuse(format!("plan.guards[{i}].{name}"), message);
                 }
-                let value = match *name {
-                    "url" | "query" | "no_data" => json!(text),
-                    "quote_body" => json!(text == "true"),
-                    _ => match text.parse::<f64>() {
-                        Ok(x) if x.fract() == 0.0 && (0.0..4e9).contains(&x) => json!(x as u64),
-                        Ok(x) => json!(x),
-                        Err(_) => {
-                            refuse(
-                                format!("plan.guards[{i}].{name}"),
-                                format!("{text:?} is not a number"),
-                            );
-                            continue;
-                        }
-                    },
-                };
-                guard.insert((*name).into(), value);
-            }
-            Value::Object(guard)
+                Value::Null
+            })
         })
         .collect();
     if !errors.is_empty() {
@@ -170,6 +152,117 @@ pub fn check(steps: &[Row], guards: &[Row], words: [String; 3]) -> Result<Plan, 
     let plan = parse_plan(&value, "plan").map_err(|e| vec![e])?;
     check_evidence(&plan, "plan").map_err(|e| vec![e])?;
     Ok(plan)
+}
+
+/// A guard's card: its kind and its fields as the editor shows them (an absent value empty).
+pub fn guard_fields(guard: &Guard) -> (&'static str, Vec<(&'static str, String)>) {
+    let num = |x: f64| x.to_string();
+    let opt = |x: Option<f64>| x.map(num).unwrap_or_default();
+    match guard {
+        Guard::Reports(g) => (
+            "reports",
+            vec![
+                ("max_failed", g.max_failed.to_string()),
+                ("max_failed_ratio", num(g.max_failed_ratio)),
+                ("min_applied_ratio", num(g.min_applied_ratio)),
+                ("min_instances", g.min_instances.to_string()),
+            ],
+        ),
+        Guard::Prometheus(g) => (
+            "prometheus",
+            vec![
+                ("url", g.url.clone()),
+                ("query", g.query.clone()),
+                ("min", opt(g.min)),
+                ("max", opt(g.max)),
+                ("interval_secs", g.interval_secs.to_string()),
+                ("failures", g.failures.to_string()),
+                ("no_data", word(&g.no_data)),
+            ],
+        ),
+        Guard::Webhook(g) => (
+            "webhook",
+            vec![
+                ("url", g.url.clone()),
+                ("interval_secs", g.interval_secs.to_string()),
+                ("failures", g.failures.to_string()),
+                ("timeout_secs", g.timeout_secs.to_string()),
+                ("quote_body", g.quote_body.to_string()),
+            ],
+        ),
+        Guard::Compare(g) => (
+            "compare",
+            vec![
+                ("url", g.url.clone()),
+                ("query", g.query.clone()),
+                ("label", g.label.clone()),
+                ("metric", g.metric.clone()),
+                ("direction", word(&g.direction)),
+                ("max_ratio", num(g.max_ratio)),
+                ("max_delta", opt(g.max_delta)),
+                (
+                    "min_instances_per_side",
+                    g.min_instances_per_side.to_string(),
+                ),
+                ("confidence", num(g.confidence)),
+                ("interval_secs", g.interval_secs.to_string()),
+                ("failures", g.failures.to_string()),
+            ],
+        ),
+    }
+}
+
+/// The fields of a new guard card of `kind`, as first shown: the plan's defaults.
+pub fn guard_defaults(kind: &str) -> Vec<(&'static str, String)> {
+    // Placeholders where a guard has no default; those fields are shown empty.
+    let json = match kind {
+        "reports" => json!({"kind": kind}),
+        "webhook" => json!({"kind": kind, "url": "http://h"}),
+        "prometheus" => json!({"kind": kind, "url": "http://h", "query": "up", "max": 0}),
+        _ => json!({"kind": kind, "url": "http://h", "query": "{{instances}}"}),
+    };
+    let Ok(guard) = crate::domain::plan::parse_guard(&json, "guard") else {
+        return Vec::new();
+    };
+    let (_, mut fields) = guard_fields(&guard);
+    for (name, value) in &mut fields {
+        if matches!(*name, "url" | "query" | "max") {
+            value.clear();
+        }
+    }
+    fields
+}
+
+/// A guard card as the guard's JSON: empty fields are left out (the defaults apply); the
+/// fields that hold no number where a number belongs are refused, with why.
+pub fn guard_json(row: &Row) -> Result<Value, Vec<(&'static str, String)>> {
+    let mut guard = Map::new();
+    let mut bad = Vec::new();
+    guard.insert("kind".into(), json!(row.kind));
+    for (name, text) in &row.fields {
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let value = match *name {
+            "url" | "query" | "no_data" | "direction" | "label" | "metric" => json!(text),
+            "quote_body" => json!(text == "true"),
+            _ => match text.parse::<f64>() {
+                Ok(x) if x.fract() == 0.0 && (0.0..4e9).contains(&x) => json!(x as u64),
+                Ok(x) => json!(x),
+                Err(_) => {
+                    bad.push((*name, format!("{text:?} is not a number")));
+                    continue;
+                }
+            },
+        };
+        guard.insert((*name).into(), value);
+    }
+    if bad.is_empty() {
+        Ok(Value::Object(guard))
+    } else {
+        Err(bad)
+    }
 }
 
 /// One line of a guard's limits, in words.
@@ -221,6 +314,24 @@ pub fn guard_words(row: &Row) -> String {
                 }
             )
         }
+        "compare" => format!(
+            "Fails when the lane's median is more than {}× stable's{} ({}) with {} % confidence \
+             (one-sided Mann-Whitney U), {} times in a row; fewer than {} instances with a value \
+             on either side is no data, never a pass. Asked every {} s.",
+            or("max_ratio", "1.2"),
+            match f("max_delta").as_str() {
+                "" => String::new(),
+                delta => format!(" and worse by more than {delta}"),
+            },
+            match or("direction", "lower_is_better").as_str() {
+                "higher_is_better" => "higher is better",
+                _ => "lower is better",
+            },
+            format_pct(f("confidence").parse::<f64>().unwrap_or(0.95) * 100.0),
+            or("failures", "2"),
+            or("min_instances_per_side", "3"),
+            or("interval_secs", "30"),
+        ),
         _ => format!(
             "Called every {} s: 2xx passes, 425 means no data yet, anything else or no answer within {} s counts as a failure; \
              fails after {} in a row.{}",
@@ -486,5 +597,127 @@ mod tests {
             step_reach(100.0, &targeted),
             "~12 of 12 connected instances"
         );
+    }
+
+    #[test]
+    fn a_compare_guards_every_field_survives_the_rows() {
+        let steps = [row("step", &[("percentage", "5")])];
+        let guards = [
+            row("reports", &[]),
+            row(
+                "compare",
+                &[
+                    ("url", "http://p:9090"),
+                    ("query", r#"errors{pod=~"{{instances}}"}"#),
+                    ("direction", "higher_is_better"),
+                    ("max_ratio", "1.5"),
+                    ("max_delta", "0.01"),
+                    ("min_instances_per_side", "4"),
+                    ("confidence", "0.99"),
+                    ("interval_secs", "60"),
+                    ("failures", "3"),
+                    ("label", "pod"),
+                    ("metric", "success rate"),
+                ],
+            ),
+        ];
+        let plan = check(&steps, &guards, words()).unwrap();
+        let crate::domain::plan::Guard::Compare(g) = &plan.guards[1] else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(word(&g.direction), "higher_is_better");
+        assert_eq!((g.max_ratio, g.max_delta), (1.5, Some(0.01)));
+        assert_eq!((g.min_instances_per_side, g.confidence), (4, 0.99));
+        assert_eq!((g.interval_secs, g.failures), (60, 3));
+        assert_eq!(
+            (g.label.as_str(), g.metric.as_str()),
+            ("pod", "success rate")
+        );
+        let said = guard_words(&guards[1]);
+        assert!(said.contains("more than 1.5× stable's and worse by more than 0.01 (higher is better) with 99 % confidence"), "{said}");
+        // Left empty, the defaults apply.
+        let bare = [
+            row("reports", &[]),
+            row(
+                "compare",
+                &[
+                    ("url", "http://p"),
+                    ("query", "e{i=~\"{{instances}}\"}"),
+                    ("label", ""),
+                    ("max_delta", ""),
+                ],
+            ),
+        ];
+        let plan = check(&steps, &bare, words()).unwrap();
+        let crate::domain::plan::Guard::Compare(g) = &plan.guards[1] else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            (g.label.as_str(), g.max_delta, g.max_ratio),
+            ("instance", None, 1.2)
+        );
+        let bad = [row(
+            "compare",
+            &[("url", "http://p"), ("query", "e"), ("max_ratio", "lots")],
+        )];
+        let errors = check(&steps, &bad, words()).unwrap_err();
+        assert_eq!(errors[0].field, "plan.guards[0].max_ratio");
+        let no_instances = [row("compare", &[("url", "http://p"), ("query", "e")])];
+        let errors = check(&steps, &no_instances, words()).unwrap_err();
+        assert_eq!(errors[0].field, "plan.guards[0].query");
+        assert!(errors[0].message.contains("{{instances}}"), "{errors:?}");
+    }
+
+    #[test]
+    fn new_cards_show_the_defaults_and_every_guard_round_trips_through_its_card() {
+        let compare: BTreeMap<_, _> = guard_defaults("compare").into_iter().collect();
+        assert_eq!(compare["label"], "instance");
+        assert_eq!(compare["direction"], "lower_is_better");
+        assert_eq!(
+            (compare["max_ratio"].as_str(), compare["max_delta"].as_str()),
+            ("1.2", "")
+        );
+        assert_eq!(
+            (
+                compare["min_instances_per_side"].as_str(),
+                compare["confidence"].as_str()
+            ),
+            ("3", "0.95")
+        );
+        assert_eq!(
+            (compare["url"].as_str(), compare["query"].as_str()),
+            ("", "")
+        );
+        let prometheus: BTreeMap<_, _> = guard_defaults("prometheus").into_iter().collect();
+        assert_eq!(
+            (prometheus["max"].as_str(), prometheus["no_data"].as_str()),
+            ("", "wait")
+        );
+        // The JSON view's round trip: a plan's JSON → cards → the same plan.
+        let json = json!({"steps": [{"percentage": 5, "hold_secs": 60}], "finish": "promote", "guards": [
+            {"kind": "reports", "min_instances": 2},
+            {"kind": "prometheus", "url": "http://p", "query": "up", "min": 1},
+            {"kind": "webhook", "url": "http://h", "quote_body": true},
+            {"kind": "compare", "url": "http://p", "query": "e{pod=~\"{{instances}}\"}",
+             "direction": "higher_is_better", "max_delta": 0.5, "label": "pod", "metric": "rps",
+             "confidence": 0.9, "min_instances_per_side": 5, "max_ratio": 2}
+        ]});
+        let plan = parse_plan(&json, "plan").unwrap();
+        let back = parse_plan(&serde_json::to_value(&plan).unwrap(), "plan").unwrap();
+        assert_eq!(back, plan);
+        let guards: Vec<Row> = plan
+            .guards
+            .iter()
+            .map(|g| {
+                let (kind, fields) = guard_fields(g);
+                Row {
+                    key: 0,
+                    kind,
+                    fields: fields.into_iter().collect(),
+                }
+            })
+            .collect();
+        let steps = [row("step", &[("percentage", "5"), ("hold", "1 min")])];
+        assert_eq!(check(&steps, &guards, words()).unwrap(), plan);
     }
 }

@@ -12,6 +12,7 @@
 use crate::api::plan_fns::{plans_of_config, AdvancePlan, ConfigPlans, PausePlan, ResumePlan};
 use crate::app::components::{Dialog, DialogBar};
 use crate::app::pages::shared::Keys;
+use crate::domain::compare::{significant, Comparison};
 use crate::domain::plan::decide::{human_secs, PlanAction, PlanState};
 use crate::domain::plan::guard::GuardStatus;
 use crate::domain::plan::Step;
@@ -518,22 +519,56 @@ fn step_row(i: usize, step: &Step, s: &PlanSummary, elapsed: RwSignal<u64>) -> i
     }
 }
 
-/// A guard's status light, with its value, when it was read and its message.
+/// A guard's status light, with its value, when it was read and its message; a compare
+/// guard's numbers on a line of their own.
 fn guard_light(g: &GuardReading) -> impl IntoView {
     let (class, text) = status_light(g.status);
-    let value = g.value.map(|v| format!(" · value {v}"));
+    let value = g
+        .value
+        .filter(|_| g.comparison.is_none())
+        .map(|v| format!(" · value {v}"));
     let when = g
         .evaluated_at
         .as_ref()
         .map(|t| format!(" · evaluated {}", t.clock()))
         .unwrap_or_else(|| " · not evaluated yet".into());
+    let numbers = g.comparison.as_ref().map(|c| {
+        view! { <span class="compare-numbers" data-testid="compare-numbers">{comparison_numbers(c)}</span> }
+    });
     view! {
         <li class=format!("guard-light {class}") data-guard=g.guard data-status=class>
             <span class="light">{text}</span>
             <span>{format!(" guard {} ({}){}{when}", g.guard + 1, g.kind, value.unwrap_or_default())}</span>
             <span class="muted">{format!(" — {}", g.message)}</span>
+            {numbers}
         </li>
     }
+}
+
+/// A compare guard's numbers: `medians lane 0.0305 · stable 0.0101 · ratio 3.02× · worse by
+/// 0.0204 · U 24 · p 0.0048 · 4 vs 6 instances`; what is missing (too few values) is left out.
+fn comparison_numbers(c: &Comparison) -> String {
+    let n = |x: f64| significant(x, 3);
+    let mut parts = Vec::new();
+    if let (Some(lane), Some(stable)) = (c.lane_median, c.baseline_median) {
+        parts.push(format!("medians lane {} · stable {}", n(lane), n(stable)));
+    }
+    match c.ratio {
+        Some(r) if r.is_infinite() => parts.push("ratio ∞".into()),
+        Some(r) => parts.push(format!("ratio {}×", n(r))),
+        None => {}
+    }
+    if let Some(d) = c.delta {
+        parts.push(format!("worse by {}", n(d)));
+    }
+    if let Some(u) = c.u {
+        parts.push(format!("U {}", n(u)));
+    }
+    if let Some(p) = c.p_value {
+        parts.push(format!("p {}", significant(p, 2)));
+    }
+    parts.push(format!("{} vs {} instances", c.lane_n, c.baseline_n));
+    parts.join(" · ")
 }
 
 /// Why a plan control is disabled now, or `None` when it may be used.
@@ -735,5 +770,36 @@ mod tests {
         assert_eq!(signature(&[a.clone()]), signature(&[b.clone()]));
         b.plan.as_mut().unwrap().step = 1;
         assert_ne!(signature(&[a]), signature(&[b]));
+    }
+
+    #[test]
+    fn a_compare_guards_numbers_read_in_one_line() {
+        let c = Comparison {
+            lane_median: Some(0.0305),
+            baseline_median: Some(0.0101),
+            ratio: Some(3.0198),
+            delta: Some(0.0204),
+            u: Some(24.0),
+            p_value: Some(1.0 / 210.0),
+            lane_n: 4,
+            baseline_n: 6,
+            verdict: crate::domain::compare::Verdict::Failing,
+        };
+        assert_eq!(
+            comparison_numbers(&c),
+            "medians lane 0.0305 · stable 0.0101 · ratio 3.02× · worse by 0.0204 · U 24 · \
+             p 0.0048 · 4 vs 6 instances"
+        );
+        let few = Comparison {
+            ratio: Some(f64::INFINITY),
+            u: None,
+            p_value: None,
+            lane_n: 2,
+            ..c
+        };
+        assert_eq!(
+            comparison_numbers(&few),
+            "medians lane 0.0305 · stable 0.0101 · ratio ∞ · worse by 0.0204 · 2 vs 6 instances"
+        );
     }
 }

@@ -16,7 +16,7 @@
 //! blocks a release, the push hub or a request.
 
 mod evaluate;
-mod probes;
+pub(crate) mod probes;
 
 use crate::domain::plan::decide::{decide, Decision, PlanState};
 use crate::model::{ConfigPath, LaneStatus};

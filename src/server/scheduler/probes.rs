@@ -8,6 +8,7 @@
 use super::Scheduler;
 use crate::domain::plan::baseline::{instances_regex, read_samples, CompareAnswer};
 use crate::domain::plan::guard::{substitute, HookAnswer, Sample};
+use crate::domain::plan::probe::PopulationAnswer;
 use crate::domain::plan::{CompareGuard, Guard, Plan};
 use crate::server::db::plans::LivePlan;
 use crate::server::{probe, Core};
@@ -154,15 +155,32 @@ struct Facts {
     selector: String,
 }
 
+/// What a query's `{{namespace}}`, `{{env}}`, `{{key}}`, `{{lane}}` and `{{version}}` stand for
+/// (a lane not started yet has no id: its `{{lane}}` stays as written).
+pub(crate) fn query_vars(
+    (namespace, env, key): (&str, &str, &str),
+    lane: Option<i64>,
+    version: i64,
+) -> Vec<(&'static str, String)> {
+    let mut vars = vec![
+        ("namespace", namespace.to_string()),
+        ("env", env.to_string()),
+        ("key", key.to_string()),
+        ("version", version.to_string()),
+    ];
+    if let Some(lane) = lane {
+        vars.push(("lane", lane.to_string()));
+    }
+    vars
+}
+
 /// One probe of a polled guard, within its time limit; `None` for `reports`.
 async fn probe_once(core: &Core, guard: &Guard, facts: &Facts) -> Option<Answer> {
-    let vars = [
-        ("namespace", facts.namespace.clone()),
-        ("env", facts.env.clone()),
-        ("key", facts.key.clone()),
-        ("lane", facts.lane.to_string()),
-        ("version", facts.version.to_string()),
-    ];
+    let vars = query_vars(
+        (&facts.namespace, &facts.env, &facts.key),
+        Some(facts.lane),
+        facts.version,
+    );
     let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let prober = &core.prober;
     Some(match guard {
@@ -190,7 +208,7 @@ async fn probe_once(core: &Core, guard: &Guard, facts: &Facts) -> Option<Answer>
         }
         Guard::Compare(g) => {
             // Two queries, one after the other at worst.
-            let limit = probe::compare_timeout(g) * 2 + GRACE;
+            let limit = compare_limit(g);
             Answer::Compare(
                 tokio::time::timeout(limit, compare(core, g, facts, &pairs))
                     .await
@@ -203,28 +221,49 @@ async fn probe_once(core: &Core, guard: &Guard, facts: &Facts) -> Option<Answer>
     })
 }
 
-/// The two populations of a compare guard: the lane's served set since its step began, and
-/// stable's connected instances that the lane's selector matches (client ids, sorted).
-async fn populations(core: &Core, facts: &Facts) -> crate::Result<(Vec<String>, Vec<String>)> {
+/// The longest one evaluation of a compare guard may take: its two queries, and a little.
+pub(crate) fn compare_limit(guard: &CompareGuard) -> Duration {
+    probe::compare_timeout(guard) * 2 + GRACE
+}
+
+/// The lane's population of a compare guard: its served set since `since` (the step's start),
+/// as client ids, sorted.
+pub(crate) async fn lane_population(
+    core: &Core,
+    config: (&str, &str, &str),
+    version: i64,
+    lane: i64,
+    since: i64,
+) -> crate::Result<Vec<String>> {
     let served = crate::server::db::plans::served_set(
         &core.db,
-        (&facts.namespace, &facts.env, &facts.key),
-        facts.version,
-        facts.lane,
-        crate::server::clock::timestamp(facts.step_started_at),
+        config,
+        version,
+        lane,
+        crate::server::clock::timestamp(since),
     )
     .await?;
-    let lane: Vec<String> = served.into_iter().map(|s| s.client_id).collect();
-    let selector = crate::domain::selector::Selector::parse(&facts.selector).ok();
+    Ok(served.into_iter().map(|s| s.client_id).collect())
+}
+
+/// Stable's population of a compare guard: the connected instances served the stable release
+/// of the key that `selector` matches (targets aside), not in `lane`; client ids, sorted.
+pub(crate) async fn stable_population(
+    core: &Core,
+    (namespace, env, key): (&str, &str, &str),
+    selector: &str,
+    lane: &[String],
+) -> crate::Result<Vec<String>> {
+    let selector = crate::domain::selector::Selector::parse(selector).ok();
     let mut baseline: Vec<String> = core
         .instances
-        .list(&facts.namespace, &facts.env)
+        .list(namespace, env)
         .await?
         .into_iter()
         .filter(|i| i.connected && !lane.contains(&i.client_id))
         .filter(|i| {
             i.configs
-                .get(&facts.key)
+                .get(key)
                 .is_some_and(|c| c.served.is_some() && c.lane.is_none())
         })
         .filter(|i| {
@@ -235,11 +274,63 @@ async fn populations(core: &Core, facts: &Facts) -> crate::Result<(Vec<String>, 
         .map(|i| i.client_id)
         .collect();
     baseline.sort();
+    Ok(baseline)
+}
+
+/// The two populations of a running plan's compare guard: the lane's served set since its step
+/// began, and stable's connected instances that the lane's selector matches.
+async fn populations(core: &Core, facts: &Facts) -> crate::Result<(Vec<String>, Vec<String>)> {
+    let config = (
+        facts.namespace.as_str(),
+        facts.env.as_str(),
+        facts.key.as_str(),
+    );
+    let lane = lane_population(
+        core,
+        config,
+        facts.version,
+        facts.lane,
+        facts.step_started_at,
+    )
+    .await?;
+    let baseline = stable_population(core, config, &facts.selector, &lane).await?;
     Ok((lane, baseline))
 }
 
-/// One evaluation of a compare guard: both populations' queries, each with `{{instances}}` the
-/// regex of its client ids. A population too small to judge is not queried.
+/// Both populations' queries of a compare guard, at once, each with `{{instances}}` the regex
+/// of its client ids, read as (client id, value) samples. An empty population is not queried:
+/// it has no values.
+pub(crate) async fn sample_populations(
+    prober: &probe::Prober,
+    guard: &CompareGuard,
+    vars: &[(&str, &str)],
+    lane: &[String],
+    baseline: &[String],
+) -> (PopulationAnswer, PopulationAnswer) {
+    tokio::join!(
+        sample_population(prober, guard, vars, lane),
+        sample_population(prober, guard, vars, baseline)
+    )
+}
+
+async fn sample_population(
+    prober: &probe::Prober,
+    guard: &CompareGuard,
+    vars: &[(&str, &str)],
+    ids: &[String],
+) -> PopulationAnswer {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let regex = instances_regex(ids);
+    let mut pairs = vars.to_vec();
+    pairs.push(("instances", regex.as_str()));
+    let query = substitute(&guard.query, &pairs);
+    let body = probe::compare_query(prober, guard, &query).await?;
+    read_samples(&body, &guard.label, ids)
+}
+
+/// One evaluation of a compare guard: its populations, then their samples.
 async fn compare(
     core: &Core,
     guard: &CompareGuard,
@@ -255,38 +346,16 @@ async fn compare(
             ))
         }
     };
-    let query_of = |ids: &[String]| {
-        let regex = instances_regex(ids);
-        let mut pairs = vars.to_vec();
-        pairs.push(("instances", regex.as_str()));
-        substitute(&guard.query, &pairs)
+    let values = |answer: PopulationAnswer, side: &str| {
+        answer
+            .map(|samples| samples.into_iter().map(|(_, x)| x).collect::<Vec<f64>>())
+            .map_err(|why| format!("the {side} query: {why}"))
     };
-    let (lane_query, baseline_query) = (query_of(&lane), query_of(&baseline));
-    // An empty population is not asked about: it has no values.
-    let ask = |ids: &[String], query: String| {
-        let empty = ids.is_empty();
-        async move {
-            if empty {
-                Ok(None)
-            } else {
-                probe::compare_query(&core.prober, guard, &query)
-                    .await
-                    .map(Some)
-            }
-        }
-    };
-    let (lane_body, baseline_body) =
-        tokio::join!(ask(&lane, lane_query), ask(&baseline, baseline_query));
-    let read = |body: Result<Option<serde_json::Value>, String>, ids: &[String], side: &str| {
-        body.and_then(|b| match b {
-            Some(b) => read_samples(&b, &guard.label, ids),
-            None => Ok(Vec::new()),
-        })
-        .map_err(|why| format!("the {side} query: {why}"))
-    };
+    let (lane_answer, baseline_answer) =
+        sample_populations(&core.prober, guard, vars, &lane, &baseline).await;
     match (
-        read(lane_body, &lane, "lane's"),
-        read(baseline_body, &baseline, "stable instances'"),
+        values(lane_answer, "lane's"),
+        values(baseline_answer, "stable instances'"),
     ) {
         (Ok(lane), Ok(baseline)) => CompareAnswer::Samples { lane, baseline },
         (Err(why), _) | (_, Err(why)) => CompareAnswer::Error(why),

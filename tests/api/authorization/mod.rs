@@ -497,6 +497,20 @@ fn routes() -> Vec<Route> {
             body: |_| None,
             expected: [401, 403, 403, 403, 204, 204, 403, 403],
         },
+        // No instance is connected: neither population is queried; the answer (200) says so.
+        Route {
+            name: "POST rollout-probe/compare",
+            method: Method::POST,
+            path: |_| "/api/v1/rollout-probe/compare".into(),
+            body: |_| {
+                Some(
+                    json!({ "namespace": "shop", "env": "prod", "key": "app.txt",
+                    "guard": { "kind": "compare", "url": "http://127.0.0.1:1", "query": "up{i=~\"{{instances}}\"}" },
+                    "draft": { "version": 1, "percentage": 5 } }),
+                )
+            },
+            expected: LANE_ACTION,
+        },
         // Last: it deletes the caller's own config the rows above changed.
         Route {
             name: "DELETE config",

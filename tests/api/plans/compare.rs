@@ -2,7 +2,9 @@
 //! Prometheus of the test binary (`common::prometheus`) scraping an exporter with one series per
 //! instance: real subscribers over SSE make the populations (the lane's served set by its
 //! targets, stable's instances of the lane's selector), a lane 3× worse than stable aborts, an
-//! equal lane advances, and too few instances wait as no data.
+//! equal lane advances, and too few instances wait as no data. And the plan editor's "test the
+//! query now" (`POST /api/v1/rollout-probe/compare`): both populations' samples, for a lane being
+//! started and for an existing lane, and the outbound policy applied to its queries.
 
 use super::*;
 use crate::common::prometheus::{prometheus, Gauge, METRIC};
@@ -192,4 +194,156 @@ async fn too_few_lane_instances_wait_as_no_data() {
         "{message}"
     );
     assert_eq!(waiting["guards"][0]["status"], "no_data");
+}
+
+const TEST: &str = "/api/v1/rollout-probe/compare";
+
+/// `POST /api/v1/rollout-probe/compare` for `key`, with `extra` (`draft` or `lane`).
+async fn test_compare(
+    app: &TestApp,
+    key: &str,
+    guard: &Value,
+    extra: Value,
+) -> (StatusCode, Value) {
+    let mut body = json!({"namespace": NS, "env": ENV, "key": key, "guard": guard});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    app.post_json(TEST, body).await
+}
+
+/// The client ids and values of one population of a test's answer.
+fn samples(side: &Value) -> Vec<(String, f64)> {
+    side["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["client_id"].as_str().unwrap().to_string(),
+                s["value"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn test_the_query_now_shows_both_populations_samples_and_the_verdict() {
+    let app = app().await;
+    let key = "tested.json";
+    config(&app, key).await;
+    let lane_values = [0.030, 0.031, 0.029, 0.032];
+    let stable_values = [0.010, 0.011, 0.009, 0.0102, 0.012, 0.0098];
+    let fleet = fleet(&app, key, "cmp_test", &lane_values, &stable_values).await;
+    let guard = compare_guard("cmp_test", 1).await;
+
+    // A lane being started: its targets (and a sliver of the rest) against stable.
+    let draft = json!({"draft": {"version": 2, "targets": fleet.lane_ids, "percentage": 0.01}});
+    let answer = crate::common::eventually("both populations' samples", || async {
+        let (status, answer) = test_compare(&app, key, &guard, draft.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let full = samples(&answer["lane"]).len() == 4 && samples(&answer["stable"]).len() == 6;
+        full.then_some(answer)
+    })
+    .await;
+    let lane: Vec<(String, f64)> = fleet.lane_ids.iter().cloned().zip(lane_values).collect();
+    assert_eq!(samples(&answer["lane"]), lane);
+    assert_eq!(
+        samples(&answer["stable"])[0],
+        ("cmp_test-stable-0".into(), 0.010)
+    );
+    assert_eq!(answer["lane"]["instances"], 4);
+    assert_eq!(answer["stable"]["instances"], 6);
+    assert_eq!(answer["lane"]["without_sample"], json!([]));
+    assert_eq!(answer["comparison"]["verdict"], "failing");
+    assert_eq!(
+        (
+            answer["comparison"]["lane_n"].clone(),
+            answer["comparison"]["baseline_n"].clone()
+        ),
+        (json!(4), json!(6))
+    );
+    assert_eq!(
+        answer["sentence"],
+        "lane p50 error rate 0.0305 vs stable 0.0101: 3.0× worse, p = 0.0048 over 4 vs 6 \
+         instances → failing"
+    );
+
+    // An existing lane: its served set since it started.
+    let lane = start(
+        &app,
+        key,
+        json!({"version": 2, "targets": fleet.lane_ids, "percentage": 0.01}),
+    )
+    .await;
+    let answer = crate::common::eventually("the lane's served set", || async {
+        let (status, answer) = test_compare(&app, key, &guard, json!({"lane": lane["id"]})).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        (samples(&answer["lane"]).len() == 4).then_some(answer)
+    })
+    .await;
+    assert_eq!(samples(&answer["stable"]).len(), 6, "{answer}");
+
+    // What is refused: a guard of another kind, no lane named, an unknown lane.
+    let (status, answer) = test_compare(
+        &app,
+        key,
+        &json!({"kind": "prometheus", "url": "http://127.0.0.1:1", "query": "up", "max": 1}),
+        draft.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("guard.kind")),
+        "{answer}"
+    );
+    let (status, answer) = test_compare(
+        &app,
+        key,
+        &json!({"kind": "compare", "url": "http://h"}),
+        draft,
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("guard.query")),
+        "{answer}"
+    );
+    let (status, answer) = test_compare(&app, key, &guard, json!({})).await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("lane")),
+        "{answer}"
+    );
+    let (status, _) = test_compare(&app, key, &guard, json!({"lane": 999})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn test_the_query_now_obeys_the_outbound_policy() {
+    // The default policy: loopback, where this Prometheus listens, is denied.
+    let app = spawn_app_with(|c| c.plan_tick = TICK).await;
+    app.namespace(NS).await;
+    let key = "denied.json";
+    config(&app, key).await;
+    let fleet = fleet(&app, key, "cmp_denied", &[0.1, 0.2, 0.3], &[0.1, 0.2, 0.3]).await;
+    let guard = compare_guard("cmp_denied", 1).await;
+    let draft = json!({"draft": {"version": 2, "targets": fleet.lane_ids, "percentage": 0.01}});
+    let (status, answer) = test_compare(&app, key, &guard, draft).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let at = guard["url"].as_str().unwrap().trim_start_matches("http://");
+    for side in ["lane", "stable"] {
+        assert_eq!(answer[side]["instances"], 3, "{answer}");
+        assert_eq!(answer[side]["samples"], json!([]), "{answer}");
+        assert_eq!(
+            answer[side]["error"],
+            format!(
+                "Prometheus at {at}: {}",
+                graycast::server::probe::policy::DENIED
+            ),
+            "{answer}"
+        );
+    }
+    assert!(answer.get("comparison").is_none(), "{answer}");
+    assert_eq!(answer["sentence"], "No comparison: both queries failed.");
 }

@@ -46,10 +46,15 @@ fn regex_escaped(text: &str) -> String {
     out
 }
 
-/// The samples of one population in a `/api/v1/query` answer: a vector with one sample per
-/// instance, named by `label`; samples of instances outside `population` are left out, a NaN
-/// sample counts as missing, and two samples for one instance are an error.
-pub fn read_samples(body: &Value, label: &str, population: &[String]) -> Result<Vec<f64>, String> {
+/// The samples of one population in a `/api/v1/query` answer, as (client id, value) in the
+/// answer's order: a vector with one sample per instance, named by `label`; samples of
+/// instances outside `population` are left out, a NaN sample counts as missing, and two samples
+/// for one instance are an error.
+pub fn read_samples(
+    body: &Value,
+    label: &str,
+    population: &[String],
+) -> Result<Vec<(String, f64)>, String> {
     if body["status"] != "success" {
         let why = body["error"].as_str().unwrap_or("no status \"success\"");
         return Err(format!("Prometheus answered an error: {}", quote(why)));
@@ -88,8 +93,8 @@ pub fn read_samples(body: &Value, label: &str, population: &[String]) -> Result<
     }
     Ok(seen
         .into_iter()
-        .map(|(_, x)| x)
-        .filter(|x| !x.is_nan())
+        .filter(|(_, x)| !x.is_nan())
+        .map(|(id, x)| (id.to_string(), x))
         .collect())
 }
 
@@ -198,7 +203,10 @@ mod tests {
     fn samples_are_read_per_instance_of_the_population() {
         let population = ids(&["a", "b", "c"]);
         let body = vector(&[("a", "0.1"), ("b", "NaN"), ("x", "9"), ("c", "0.3")]);
-        assert_eq!(read_samples(&body, "pod", &population), Ok(vec![0.1, 0.3]));
+        assert_eq!(
+            read_samples(&body, "pod", &population),
+            Ok(vec![("a".to_string(), 0.1), ("c".to_string(), 0.3)])
+        );
         let twice = vector(&[("a", "0.1"), ("a", "0.2")]);
         let err = read_samples(&twice, "pod", &population).unwrap_err();
         assert!(err.contains("several samples for pod a;"), "{err}");

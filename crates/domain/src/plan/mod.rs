@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::percentage::Percentage;
 use crate::words::words;
-pub use parse::parse_plan;
+pub use parse::{parse_guard, parse_plan};
 
 /// At most this many steps in a plan.
 pub const MAX_STEPS: usize = 20;

@@ -33,6 +33,20 @@ pub fn parse_plan(value: &Value, at: &str) -> Checked<Plan> {
     Plan::try_from(raw.0).map_err(|refusal| refusal.at(at))
 }
 
+/// Checks one guard as a client sent it (as one of a plan's `guards`, by the same rules); `at`
+/// names where it sits in the request, e.g. `guard`. Its defaults are filled in.
+pub fn parse_guard(value: &Value, at: &str) -> Checked<Guard> {
+    let plan = serde_json::json!({"steps": [{"percentage": 100}], "guards": [value]});
+    let mut plan = parse_plan(&plan, "").map_err(|e| PlanError {
+        field: match e.field.strip_prefix("guards[0]") {
+            Some(rest) => format!("{at}{rest}"),
+            None => at.to_string(),
+        },
+        message: e.message,
+    })?;
+    Ok(plan.guards.remove(0))
+}
+
 /// A refused plan before it is placed in its request: `path` is relative to the plan
 /// (`steps[1].percentage`; empty for the plan itself).
 #[derive(Debug)]
@@ -881,5 +895,21 @@ mod tests {
             );
             assert!(message.contains(says), "{extra}: {message}");
         }
+    }
+
+    /// One guard alone is read by the plan's rules, its refusals named where it sits.
+    #[test]
+    fn a_guard_alone_is_read_like_one_in_a_plan() {
+        let guard = json!({"kind": "compare", "url": "http://p:9090",
+                           "query": "errors{pod=~\"{{instances}}\"}", "label": "pod"});
+        let Guard::Compare(g) = parse_guard(&guard, "guard").unwrap() else {
+            panic!("a compare guard")
+        };
+        assert_eq!((g.label.as_str(), g.min_instances_per_side), ("pod", 3));
+        let e = parse_guard(&json!({"kind": "compare", "url": "http://p"}), "guard").unwrap_err();
+        assert_eq!(e.field, "guard.query");
+        let e = parse_guard(&json!({"url": "http://p"}), "guard").unwrap_err();
+        assert_eq!(e.field, "guard.kind");
+        assert_eq!(parse_guard(&json!(3), "guard").unwrap_err().field, "guard");
     }
 }

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::guard::{quote, read_prometheus, substitute, Sample};
+use super::CompareGuard;
+use crate::compare::{compare, sentence, Comparison};
 
 /// At most this many samples are described (the rest are only counted).
 pub const MAX_SERIES_SHOWN: usize = 5;
@@ -132,6 +134,142 @@ fn sample_of(metric: &Value, pair: &Value) -> SeriesSample {
     }
 }
 
+/// At most this many samples (and instances without one) of each population are listed by a
+/// compare guard's "test the query now"; the rest are counted.
+pub const MAX_POPULATION_SHOWN: usize = 50;
+
+/// A compare guard's "test the query now" (`POST /api/v1/rollout-probe/compare`): the guard as
+/// a plan writes it, the config, and whose lane it judges — an existing lane of the config
+/// (`lane`), or the lane being started (`draft`, its rule as `POST …/lanes` takes it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompareTestRequest {
+    pub namespace: String,
+    pub env: String,
+    pub key: String,
+    /// `{"kind": "compare", "url": …, "query": …}`, checked by the plan's rules.
+    pub guard: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft: Option<crate::model::NewLane>,
+}
+
+/// What a compare guard's two queries give right now: each population's samples, and the
+/// comparison and sentence the guard would record.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CompareTest {
+    /// The lane's instances: its served set since its step began (a lane being started: the
+    /// connected instances watching the key that its rule reaches at its first step).
+    pub lane: PopulationTest,
+    /// Stable's connected instances of the key that the lane's selector matches.
+    pub stable: PopulationTest,
+    /// Both medians, the ratio, U, p and the counts, when both queries answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+    /// The guard's sentence for the comparison, or why there is none.
+    pub sentence: String,
+}
+
+/// One population in a compare guard's test.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PopulationTest {
+    /// How many instances the population has.
+    pub instances: usize,
+    /// Client id → value, by client id, at most [`MAX_POPULATION_SHOWN`].
+    pub samples: Vec<InstanceSample>,
+    /// Samples beyond those listed.
+    #[serde(default)]
+    pub more_samples: usize,
+    /// Instances without a usable sample (none, NaN or infinite), at most
+    /// [`MAX_POPULATION_SHOWN`].
+    pub without_sample: Vec<String>,
+    #[serde(default)]
+    pub more_without_sample: usize,
+    /// Why this population's query gave nothing to judge (the message the guard would record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceSample {
+    pub client_id: String,
+    pub value: f64,
+}
+
+impl PopulationTest {
+    /// `population` (its client ids) and what its query gave: samples by client id, or why not.
+    pub fn of(population: &[String], answer: Result<Vec<(String, f64)>, String>) -> Self {
+        let mut test = PopulationTest {
+            instances: population.len(),
+            ..Self::default()
+        };
+        let samples = match answer {
+            Ok(samples) => samples,
+            Err(why) => {
+                test.error = Some(why);
+                return test;
+            }
+        };
+        let mut usable: Vec<InstanceSample> = samples
+            .into_iter()
+            .filter(|(_, value)| value.is_finite())
+            .map(|(client_id, value)| InstanceSample { client_id, value })
+            .collect();
+        usable.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        let mut without: Vec<String> = population
+            .iter()
+            .filter(|id| !usable.iter().any(|s| &s.client_id == *id))
+            .cloned()
+            .collect();
+        without.sort();
+        test.more_samples = usable.len().saturating_sub(MAX_POPULATION_SHOWN);
+        test.more_without_sample = without.len().saturating_sub(MAX_POPULATION_SHOWN);
+        usable.truncate(MAX_POPULATION_SHOWN);
+        without.truncate(MAX_POPULATION_SHOWN);
+        test.samples = usable;
+        test.without_sample = without;
+        test
+    }
+}
+
+/// What a population's query gave: (client id, value) of each sample, or why there are none.
+pub type PopulationAnswer = Result<Vec<(String, f64)>, String>;
+
+impl CompareTest {
+    /// The test of `guard` from each population (its client ids) and what its query gave (an
+    /// empty population is not queried: `Ok` with no samples). The comparison is made, as the
+    /// guard makes it, only when both queries answered.
+    pub fn of(
+        guard: &CompareGuard,
+        (lane_ids, lane): (&[String], PopulationAnswer),
+        (stable_ids, stable): (&[String], PopulationAnswer),
+    ) -> Self {
+        let values = |a: &PopulationAnswer| {
+            a.as_ref()
+                .ok()
+                .map(|s| s.iter().map(|(_, x)| *x).collect::<Vec<f64>>())
+        };
+        let (comparison, sentence) = match (values(&lane), values(&stable)) {
+            (Some(l), Some(s)) => {
+                let limits = guard.limits();
+                let c = compare(&l, &s, &limits);
+                let said = sentence(&c, &guard.metric, &limits);
+                (Some(c), said)
+            }
+            (None, Some(_)) => (None, "No comparison: the lane's query failed.".into()),
+            (Some(_), None) => (None, "No comparison: stable's query failed.".into()),
+            (None, None) => (None, "No comparison: both queries failed.".into()),
+        };
+        CompareTest {
+            lane: PopulationTest::of(lane_ids, lane),
+            stable: PopulationTest::of(stable_ids, stable),
+            comparison,
+            sentence,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +351,95 @@ mod tests {
         let t = test_prometheus(&vector(json!([{"metric": {"l": long}, "value": [1, "1"]}])));
         assert!(t.series[0].labels["l"].chars().count() <= 201);
         assert_eq!(QueryTest::failed("down").error.as_deref(), Some("down"));
+    }
+
+    fn ids(n: usize, prefix: &str) -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}-{i:03}")).collect()
+    }
+
+    fn guard() -> CompareGuard {
+        let g = json!({"kind": "compare", "url": "http://p", "label": "pod", "metric": "error rate",
+                       "query": "errors{pod=~\"{{instances}}\"}"});
+        match super::super::parse_guard(&g, "guard").unwrap() {
+            super::super::Guard::Compare(g) => g,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_compare_test_lists_both_populations_and_judges_all_their_values() {
+        let lane = ids(4, "lane");
+        let stable = ids(130, "stable");
+        let lane_samples: Vec<(String, f64)> = lane[..3]
+            .iter()
+            .zip([0.030, 0.031, 0.029])
+            .map(|(id, x)| (id.clone(), x))
+            .chain([(lane[3].clone(), f64::INFINITY)])
+            .collect();
+        let stable_samples: Vec<(String, f64)> = stable[..120]
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), 0.010 + i as f64 * 1e-5))
+            .collect();
+        let t = CompareTest::of(
+            &guard(),
+            (&lane, Ok(lane_samples)),
+            (&stable, Ok(stable_samples)),
+        );
+        assert_eq!((t.lane.instances, t.lane.samples.len()), (4, 3));
+        assert_eq!(t.lane.without_sample, vec!["lane-003".to_string()]);
+        assert_eq!(t.stable.instances, 130);
+        assert_eq!(t.stable.samples.len(), MAX_POPULATION_SHOWN);
+        assert_eq!(t.stable.samples[0].client_id, "stable-000");
+        assert_eq!(t.stable.more_samples, 70);
+        assert_eq!(t.stable.without_sample.len(), 10);
+        assert_eq!(t.stable.more_without_sample, 0);
+        let c = t.comparison.expect("both answered");
+        assert_eq!((c.lane_n, c.baseline_n), (3, 120), "every value is judged");
+        assert!(
+            t.sentence.starts_with("lane p50 error rate 0.03 vs stable"),
+            "{}",
+            t.sentence
+        );
+        assert!(t.sentence.ends_with("→ failing"), "{}", t.sentence);
+    }
+
+    #[test]
+    fn a_failed_query_or_too_few_instances_say_so() {
+        let (lane, stable) = (ids(2, "l"), ids(4, "s"));
+        let t = CompareTest::of(
+            &guard(),
+            (
+                &lane,
+                Err("Prometheus at p:80: could not reach the url".into()),
+            ),
+            (&stable, Ok(vec![])),
+        );
+        assert_eq!(t.comparison, None);
+        assert_eq!(t.sentence, "No comparison: the lane's query failed.");
+        assert_eq!(
+            t.lane.error.as_deref(),
+            Some("Prometheus at p:80: could not reach the url")
+        );
+        assert_eq!(t.stable.without_sample.len(), 4);
+        let few = CompareTest::of(
+            &guard(),
+            (
+                &lane,
+                Ok(vec![("l-000".into(), 1.0), ("l-001".into(), 2.0)]),
+            ),
+            (&stable, Ok(vec![("s-000".into(), 1.0)])),
+        );
+        assert_eq!(
+            few.sentence,
+            "lane has 2 instances, stable 1; 3 needed on each side → no data"
+        );
+        let request: CompareTestRequest = serde_json::from_value(json!({
+            "namespace": "shop", "env": "prod", "key": "app.yaml", "guard": {"kind": "compare"},
+            "draft": {"version": 2, "targets": ["pod-1"], "percentage": 5}
+        }))
+        .unwrap();
+        assert_eq!(request.draft.unwrap().targets.unwrap(), ["pod-1"]);
     }
 }
