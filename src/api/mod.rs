@@ -9,6 +9,7 @@ pub mod governance;
 pub mod instances;
 pub mod plan_fns;
 pub mod probes;
+pub mod triggers;
 
 #[cfg(feature = "ssr")]
 pub mod body;

@@ -46,6 +46,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/environments/:env") view=pages::governance::EnvSettingsPage />
                     <Route path=path!("admin/notifications") view=pages::notifications::NotificationsPage />
                     <Route path=path!("admin/notifications/:id") view=pages::notifications::DeliveriesPage />
+                    <Route path=path!("triggers") view=pages::triggers::TriggersPage />
                     <Route path=path!("requests") view=pages::requests::RequestsPage />
                     <Route path=path!("requests/:id") view=pages::requests::RequestPage />
                     <Route path=path!("audit") view=pages::audit::AuditPage />
@@ -152,6 +153,7 @@ fn Header(user: User) -> impl IntoView {
         }
     });
     let is_admin = user.role == Role::Admin;
+    let is_releaser = user.role >= Role::Releaser;
     // Users and environments span every environment: only admins without a
     // limit manage them (the server refuses the others).
     let unlimited_admin = is_admin && user.env.is_none();
@@ -199,6 +201,9 @@ fn Header(user: User) -> impl IntoView {
                     <A href="/">"Namespaces"</A>
                     <A href="/audit">"Audit"</A>
                     <RequestsLink />
+                    <Show when=move || is_releaser>
+                        <A href="/triggers">"Triggers"</A>
+                    </Show>
                     <Show when=move || unlimited_admin>
                         <A href="/admin/users">"Users"</A>
                     </Show>

@@ -16,6 +16,7 @@ pub mod plan_timeline;
 pub mod requests;
 pub mod shared;
 pub mod tokens;
+pub mod triggers;
 pub mod users;
 
 use leptos::prelude::*;

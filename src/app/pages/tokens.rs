@@ -127,7 +127,7 @@ fn TokenRow(token: TokenInfo, revoke: ServerAction<RevokeToken>) -> impl IntoVie
 }
 
 #[component]
-fn CopyButton(text: String) -> impl IntoView {
+pub(crate) fn CopyButton(text: String) -> impl IntoView {
     let copied = RwSignal::new(false);
     view! {
         <button
