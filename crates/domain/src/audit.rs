@@ -217,10 +217,14 @@ mod tests {
     fn words_on_screen_name_their_actions() {
         let terms = search_terms("Rolled back").unwrap();
         assert_eq!(terms.len(), 2);
-        assert_eq!(terms[0].actions, vec!["release.rollback"]);
+        // A trigger's fire says "rolled back" too.
+        assert_eq!(terms[0].actions, vec!["release.rollback", "trigger.fire"]);
         assert!(!terms[0].prefix && terms[1].prefix);
         // `back` as a prefix: "rolled back" and "fall back".
-        assert_eq!(terms[1].actions, vec!["release.rollback", "lane.abort"]);
+        assert_eq!(
+            terms[1].actions,
+            vec!["release.rollback", "lane.abort", "trigger.fire"]
+        );
         let promoted = search_terms("promoted").unwrap();
         assert_eq!(promoted[0].actions, vec!["lane.promote"]);
         let stored_only = search_terms("payments-api timeout").unwrap();
