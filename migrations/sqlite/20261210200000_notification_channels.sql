@@ -20,7 +20,9 @@ CREATE TABLE notification_channels (
 CREATE TABLE notification_deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     channel_id      INTEGER NOT NULL REFERENCES notification_channels (id) ON DELETE CASCADE,
-    audit_id        INTEGER REFERENCES audit (id),
+    -- The audit entry it tells of. No foreign key: the audit table stands alone, guarded
+    -- only by its append-only rules (scripts/pg-schema-check.sql checks them).
+    audit_id        INTEGER,
     event           TEXT NOT NULL,
     status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
     attempts        INTEGER NOT NULL DEFAULT 0,
