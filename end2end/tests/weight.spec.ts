@@ -24,6 +24,12 @@ async function meter(page: Page) {
     const r = requests.get(e.requestId);
     if (r) Object.assign(r, { bytes: e.encodedDataLength, finished: true });
   });
+  // A request the page's own navigation cancelled (or that failed) is no longer loading: without
+  // this, a fetch the first page started just before the second visit stayed "pending" forever.
+  cdp.on("Network.loadingFailed", (e) => {
+    const r = requests.get(e.requestId);
+    if (r) r.finished = true;
+  });
   return {
     /** Requests still loading (live feeds stay open and do not count). */
     pending: () => [...requests.values()].filter((r) => !r.finished && r.type !== "EventSource").length,
