@@ -321,7 +321,8 @@ impl Told {
                 "elements": [{"type": "mrkdwn", "text": diff_words(from, to, added, removed)}],
             }));
         }
-        json!({"text": self.sentence, "blocks": blocks})
+        // The notification text is markup too: escaped like the blocks.
+        json!({"text": sentence, "blocks": blocks})
     }
 }
 

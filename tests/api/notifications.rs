@@ -238,7 +238,7 @@ async fn slack_messages_carry_the_sentence_config_and_diff_unsigned() {
     let text = body["text"].as_str().unwrap();
     assert_eq!(
         text,
-        "admin released v2 of shop/prod/s.json: 'two & <more>'"
+        "admin released v2 of shop/prod/s.json: 'two &amp; &lt;more&gt;'"
     );
     let section = body["blocks"][0]["text"]["text"].as_str().unwrap();
     assert!(

@@ -152,6 +152,7 @@ mod tests {
     fn an_empty_filter_takes_every_notifiable_action_and_nothing_else() {
         assert!(matches(&[], ReleaseStable));
         assert!(matches(&[], RolloutAbort));
+        assert!(matches(&[], TriggerFire), "an alert that stopped a rollout");
         assert!(!matches(&[], AuthLogin));
         assert!(!matches(&[], VersionCreate));
         assert!(!matches(&[], FreezeCreate));
