@@ -5,13 +5,15 @@ import type { Page } from "@playwright/test";
 // (headers included, 0 for what its cache served); the time to hydration on a throttled
 // link is the benchmark's (scripts/bench-weight.sh), not a test's. Needs a release build.
 
-type Transfer = { url: string; type: string; status: number; bytes: number; finished?: boolean };
+type Transfer = { url: string; type: string; status: number; bytes: number; loader: string; finished?: boolean };
 
 async function meter(page: Page) {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send("Network.enable");
   const requests = new Map<string, Transfer>();
-  cdp.on("Network.requestWillBeSent", (e) => requests.set(e.requestId, { url: e.request.url, type: e.type ?? "", status: 0, bytes: 0 }));
+  cdp.on("Network.requestWillBeSent", (e) =>
+    requests.set(e.requestId, { url: e.request.url, type: e.type ?? "", status: 0, bytes: 0, loader: e.loaderId }),
+  );
   cdp.on("Network.responseReceived", (e) => {
     const r = requests.get(e.requestId);
     if (r) r.status = e.response.status;
@@ -24,15 +26,20 @@ async function meter(page: Page) {
     const r = requests.get(e.requestId);
     if (r) Object.assign(r, { bytes: e.encodedDataLength, finished: true });
   });
-  // A request the page's own navigation cancelled (or that failed) is no longer loading: without
-  // this, a fetch the first page started just before the second visit stayed "pending" forever.
+  // A request that failed (or was cancelled) is no longer loading.
   cdp.on("Network.loadingFailed", (e) => {
     const r = requests.get(e.requestId);
     if (r) r.finished = true;
   });
   return {
-    /** Requests still loading (live feeds stay open and do not count). */
-    pending: () => [...requests.values()].filter((r) => !r.finished && r.type !== "EventSource").length,
+    /** Requests of the newest page still loading (live feeds stay open and do not count). A
+     *  fetch the previous page sent as the next one was requested belongs to the old document
+     *  (its loader): the navigation cancels it, and it is not the new page's. */
+    pending: () => {
+      const all = [...requests.values()];
+      const page = all.filter((r) => r.type === "Document").pop();
+      return all.filter((r) => !r.finished && r.type !== "EventSource" && (!page || r.loader === page.loader)).length;
+    },
     seen: (path: string) => [...requests.values()].some((r) => r.finished && new URL(r.url).pathname === path),
     take: () => {
       const taken = [...requests.values()];
