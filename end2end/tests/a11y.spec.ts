@@ -93,6 +93,8 @@ test("every page passes axe and fits the screen @phone", async ({ page, baseURL 
       ["/admin/users", "Users"],
       ["/admin/tokens", "API tokens"],
       ["/admin/environments", "Environments"],
+      ["/admin/notifications", "Notifications"],
+      [`/triggers?ns=${ns}&env=prod`, "Triggers"],
     ];
     for (const [path, heading] of pages) {
       await page.goto(path);
